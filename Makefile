@@ -1,0 +1,55 @@
+# SatShare — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+
+.PHONY: run test lint format migrate install dev browser clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SatShare needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+dev: $(DEV_STAMP)
+
+## Create or upgrade the database schema (SQLite by default).
+migrate: $(RUN_STAMP)
+	$(BIN)/satshare migrate
+
+## Install, migrate and start SatShare (sandbox mode when nothing is configured).
+run: migrate
+	$(BIN)/satshare serve
+
+## Install the dev dependencies and run the whole suite (SQLite, then PostgreSQL if
+## SATSHARE_TEST_DATABASE_URL is set), then the linters.
+test: $(DEV_STAMP) browser
+	BIN=$(BIN) scripts/test.sh
+
+## Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	@scripts/ensure-chromium.sh
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+from satshare.cli import main
+
+main()

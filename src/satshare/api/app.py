@@ -1,0 +1,79 @@
+"""The FastAPI application: the only place HTTP lives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from satshare import __version__
+from satshare.api import problems
+from satshare.api.idempotency import IdempotencyMiddleware
+from satshare.api.routes import checkout, root, subscriptions, transactions, users, webhooks
+from satshare.container import Container
+from satshare.schemas import Problem
+
+DESCRIPTION = """
+SatShare sells subscriptions to private Telegram channels and groups for bitcoin and splits
+every payment between the owner and the affiliate who referred the buyer, in a double-entry,
+hash-chained ledger.
+
+**Authentication**: `Authorization: Bearer <api key>`; create keys with
+`satshare api-key create --name NAME --scopes read,write,admin` (admin > write > read).
+
+**Errors** are RFC 9457 `application/problem+json`.
+
+**Idempotency**: POSTs accept an `Idempotency-Key` header; a repeat replays the first response,
+the same key with a different body is a 409.
+
+**Pagination**: lists return `{items, next_cursor}`; pass `cursor=<next_cursor>` for the next page.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="SatShare API",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.container = container
+    problems.install(app)
+    app.add_middleware(IdempotencyMiddleware)
+    for module in (root, users, subscriptions, transactions, webhooks, checkout):
+        app.include_router(module.router)
+    if container.sandbox is not None:
+        app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            Problem.model_json_schema()
+        )
+        for path_name, path in schema.get("paths", {}).items():
+            for name, operation in path.items():
+                if name == "post" and not path_name.startswith("/api/v1/webhooks/"):
+                    operation.setdefault("parameters", []).append(
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": "Repeat-safe POST: the first response is replayed.",
+                            "schema": {"type": "string", "maxLength": 255},
+                        }
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

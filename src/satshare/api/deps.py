@@ -1,0 +1,112 @@
+"""Request-scoped dependencies: the container, API key authentication, pagination."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from satshare.apikeys import service as apikeys
+from satshare.container import Container
+from satshare.errors import BadRequest, Forbidden, Unauthorized
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `satshare api-key create`, sent as `Authorization: Bearer ss_...`",
+)
+
+#: Seconds between writes of a key's last_used_at (a write per request would be wasteful).
+TOUCH_INTERVAL = 60.0
+_last_touch: dict[int, float] = {}
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    name: str
+    scopes: tuple[str, ...]
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(
+        container: ContainerDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+        async with container.db.reading() as session:
+            key = await apikeys.authenticate(session, credentials.credentials)
+        if key is None:
+            raise Unauthorized("invalid or revoked API key")
+        scopes = tuple(key.scopes.split(","))
+        if not apikeys.grants(scopes, scope):
+            raise Forbidden(
+                f"this API key lacks the {scope!r} scope (it has: {', '.join(scopes)})",
+                required_scope=scope,
+            )
+        now = time.monotonic()
+        if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
+            _last_touch[key.id] = now
+            async with container.db.transaction() as session:
+                await apikeys.touch(session, key.id, container.clock.now())
+        return Principal(key_id=key.id, name=key.name, scopes=scopes)
+
+    return dependency
+
+
+ReadKey = Annotated[Principal, Depends(require_scope("read"))]
+WriteKey = Annotated[Principal, Depends(require_scope("write"))]
+AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        prefix, _, value = text.partition(":")
+        if prefix != "id" or not value.isdigit():
+            raise ValueError(text)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(
+            "cursor is not valid; pass the next_cursor value from the previous page unchanged"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    before_id: int | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page (1-200).")] = 50,
+    cursor: Annotated[
+        str | None, Query(description="Opaque cursor from the previous page's `next_cursor`.")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, before_id=decode_cursor(cursor))
+
+
+Page = Annotated[PageParams, Depends(page_params)]

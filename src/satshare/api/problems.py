@@ -1,0 +1,161 @@
+"""RFC 9457 problem details for every 4xx/5xx the API returns."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from satshare.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+#: code -> (title, explanation) ; served at /problems/{code} and used in the OpenAPI.
+PROBLEM_TYPES: dict[str, tuple[str, str]] = {
+    "malformed-request": ("Malformed request", "The body is not valid JSON or cannot be read."),
+    "validation-failed": (
+        "Validation failed",
+        "The JSON is well formed but a field is missing, has the wrong type or is out of range; "
+        "`errors` lists each field.",
+    ),
+    "invalid-request": (
+        "Unprocessable request",
+        "The request refers to something that does not exist or breaks a business rule.",
+    ),
+    "unauthorized": (
+        "Unauthorized",
+        "Send `Authorization: Bearer <api key>`; create a key with `satshare api-key create`.",
+    ),
+    "forbidden": ("Forbidden", "The API key lacks the scope this operation needs."),
+    "not-found": ("Not found", "No resource exists at this URL."),
+    "method-not-allowed": ("Method not allowed", "This URL does not support that HTTP method."),
+    "conflict": ("Conflict", "The request conflicts with the resource's current state."),
+    "idempotency-key-reused": (
+        "Idempotency-Key reused",
+        "The same Idempotency-Key was sent with a different request; use a new key.",
+    ),
+    "idempotency-key-in-flight": (
+        "Request still in progress",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+    ),
+    "provider-unavailable": (
+        "Payment processor unavailable",
+        "The payment processor could not be reached or refused the request; nothing was written.",
+    ),
+    "service-unavailable": ("Service unavailable", "A dependency (such as the database) is down."),
+    "internal-error": ("Internal error", "Something failed on our side; it has been logged."),
+    "bad-request": ("Bad request", "The request cannot be processed."),
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    title = PROBLEM_TYPES.get(code, (code.replace("-", " ").capitalize(), ""))[0]
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem(
+            exc.status,
+            exc.code,
+            exc.detail,
+            instance=request.url.path,
+            headers=headers,
+            **exc.extensions,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            first = next(e for e in errors if e.get("type") == "json_invalid")
+            return problem(
+                400,
+                "malformed-request",
+                f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}",
+                instance=request.url.path,
+            )
+        fields = [
+            {"field": _loc(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in errors
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return problem(422, "validation-failed", summary, instance=request.url.path, errors=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
+            exc.status_code, "bad-request"
+        )
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"nothing at {request.url.path}; see /docs for the API"
+        return problem(exc.status_code, code, detail, instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(
+            500, "internal-error", "internal error; see the server log", instance=request.url.path
+        )
+
+
+def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Problem responses for the OpenAPI document, each with an example."""
+    examples = {
+        400: ("malformed-request", "the body is not valid JSON: Expecting value"),
+        401: ("unauthorized", "missing API key: send Authorization: Bearer <key>"),
+        403: ("forbidden", "this API key lacks the 'admin' scope"),
+        404: ("not-found", "user 42 does not exist"),
+        409: ("conflict", "the request conflicts with the current state"),
+        422: ("validation-failed", "user_id: Input should be a valid integer"),
+        502: ("provider-unavailable", "could not create the invoice at btcpay: did not answer"),
+    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, detail = examples[status]
+        responses[status] = {
+            "description": PROBLEM_TYPES[code][0],
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": {
+                        "type": f"/problems/{code}",
+                        "title": PROBLEM_TYPES[code][0],
+                        "status": status,
+                        "detail": detail,
+                    },
+                }
+            },
+        }
+    return responses

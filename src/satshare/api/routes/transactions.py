@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.api.deps import AdminKey, ContainerDep, Page, ReadKey, encode_cursor
+from satshare.api.presenters import transactions_out
+from satshare.api.problems import openapi_responses
+from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.ledger import accounts, repository, service
+from satshare.ledger.schemas import TransactionCreate, TransactionOut, TransactionReverse
+from satshare.schemas import PageOf
+from satshare.security import random_token
+from satshare.users import repository as users
+
+router = APIRouter(prefix="/api/v1/transactions", tags=["transactions"])
+
+APPEND_ONLY = (
+    "ledger entries are append-only: only the memo can be edited. Corrections are reversals: "
+    "POST /api/v1/transactions/{id}/reversal, then post the correct entry"
+)
+
+
+@router.get(
+    "",
+    response_model=PageOf[TransactionOut],
+    summary="List ledger entries with their postings",
+    responses=openapi_responses(400, 401, 403, 422),
+)
+async def list_transactions(
+    container: ContainerDep,
+    _: ReadKey,
+    page: Page,
+    user_id: Annotated[
+        int | None, Query(ge=1, description="Entries touching this user's accounts.")
+    ] = None,
+    kind: Annotated[Literal["sale", "adjustment", "reversal"] | None, Query()] = None,
+    invoice_id: Annotated[str | None, Query(max_length=40)] = None,
+) -> PageOf[TransactionOut]:
+    async with container.db.reading() as session:
+        rows = await repository.list_entries(
+            session,
+            limit=page.limit + 1,
+            before_id=page.before_id,
+            user_id=user_id,
+            kind=kind,
+            invoice_id=invoice_id,
+        )
+        items = await transactions_out(session, rows[: page.limit])
+    more = len(rows) > page.limit
+    return PageOf[TransactionOut](
+        items=items, next_cursor=encode_cursor(items[-1].transaction_id) if more else None
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TransactionOut,
+    summary="Record a balanced manual adjustment (admin)",
+    description="Postings must sum to zero (debits positive, credits negative). "
+    "Honours `Idempotency-Key`.",
+    responses=openapi_responses(400, 401, 403, 422),
+)
+async def create_transaction(
+    container: ContainerDep, principal: AdminKey, body: TransactionCreate
+) -> TransactionOut:
+    legs = [service.Leg(p.account, p.amount_sats) for p in body.postings]
+    author = f"api-key:{principal.key_id}"
+    async with container.db.transaction() as session:
+        for code in {leg.account for leg in legs}:
+            await _require_user_of(session, code)
+        entry = await service.post_entry(
+            session,
+            service.NewEntry(
+                idempotency_key=f"manual:{random_token(12)}",
+                kind="adjustment",
+                legs=legs,
+                memo=body.memo,
+                created_by=author,
+            ),
+            container.clock.now(),
+        )
+        return (await transactions_out(session, [entry]))[0]
+
+
+async def _require_user_of(session: AsyncSession, code: str) -> None:
+    user_id = accounts.user_of(code)
+    if user_id is not None and await users.get(session, user_id) is None:
+        raise InvalidRequest(f"account {code!r} names user {user_id}, who does not exist")
+
+
+@router.get(
+    "/{transaction_id}",
+    response_model=TransactionOut,
+    summary="Get a ledger entry",
+    responses=openapi_responses(401, 403, 404, 422),
+)
+async def get_transaction(
+    container: ContainerDep, _: ReadKey, transaction_id: int
+) -> TransactionOut:
+    async with container.db.reading() as session:
+        entry = await repository.entry_by_id(session, transaction_id)
+        if entry is None:
+            raise NotFound(f"transaction {transaction_id} does not exist")
+        return (await transactions_out(session, [entry]))[0]
+
+
+@router.put(
+    "/{transaction_id}",
+    response_model=TransactionOut,
+    summary="Edit a ledger entry's memo (admin); amounts can never change",
+    description="Only `memo` may be sent. Any other field gets 409: corrections are reversals.",
+    responses=openapi_responses(400, 401, 403, 404, 409, 422),
+)
+async def update_transaction(
+    container: ContainerDep,
+    principal: AdminKey,
+    transaction_id: int,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            openapi_examples={
+                "memo": {"summary": "Edit the memo", "value": {"memo": "Paid via LN"}}
+            }
+        ),
+    ],
+) -> TransactionOut:
+    extra = sorted(set(body) - {"memo"})
+    if extra:
+        raise Conflict(APPEND_ONLY, refused_fields=extra)
+    memo = body.get("memo")
+    if not isinstance(memo, str) or not 1 <= len(memo) <= 500:
+        raise InvalidRequest("memo must be a string of 1 to 500 characters", field="memo")
+    async with container.db.transaction() as session:
+        await service.add_memo(
+            session,
+            transaction_id,
+            memo,
+            author=f"api-key:{principal.key_id}",
+            now=container.clock.now(),
+        )
+        entry = await repository.entry_by_id(session, transaction_id)
+        assert entry is not None
+        return (await transactions_out(session, [entry]))[0]
+
+
+@router.post(
+    "/{transaction_id}/reversal",
+    status_code=201,
+    response_model=TransactionOut,
+    summary="Reverse a ledger entry with an exactly opposite entry (admin)",
+    responses=openapi_responses(401, 403, 404, 409, 422),
+)
+async def reverse_transaction(
+    container: ContainerDep,
+    principal: AdminKey,
+    transaction_id: int,
+    body: TransactionReverse | None = None,
+) -> TransactionOut:
+    try:
+        async with container.db.transaction() as session:
+            entry = await service.reverse_entry(
+                session,
+                transaction_id,
+                memo=body.memo if body else None,
+                author=f"api-key:{principal.key_id}",
+                now=container.clock.now(),
+            )
+            return (await transactions_out(session, [entry]))[0]
+    except IntegrityError:
+        raise Conflict(f"transaction {transaction_id} was already reversed") from None

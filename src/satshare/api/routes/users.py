@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy.exc import IntegrityError
+
+from satshare.api.deps import ContainerDep, Page, ReadKey, WriteKey, encode_cursor
+from satshare.api.presenters import subscription_out, user_out
+from satshare.api.problems import openapi_responses
+from satshare.errors import Conflict
+from satshare.ledger import service as ledger
+from satshare.schemas import PageOf
+from satshare.subscriptions import repository as subscriptions_repo
+from satshare.users import repository, service
+from satshare.users.schemas import (
+    Platform,
+    ReferralCounts,
+    UserCreate,
+    UserCreated,
+    UserDetail,
+    UserOut,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+
+@router.get(
+    "",
+    response_model=PageOf[UserOut],
+    summary="List users",
+    responses=openapi_responses(400, 401, 403, 422),
+)
+async def list_users(
+    container: ContainerDep,
+    _: ReadKey,
+    page: Page,
+    platform: Annotated[Platform | None, Query()] = None,
+    referrer_id: Annotated[
+        int | None, Query(ge=1, description="Only users this user referred.")
+    ] = None,
+    external_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> PageOf[UserOut]:
+    async with container.db.reading() as session:
+        rows = await repository.list_users(
+            session,
+            limit=page.limit + 1,
+            before_id=page.before_id,
+            platform=platform,
+            referrer_id=referrer_id,
+            external_id=external_id,
+        )
+    items = [user_out(u) for u in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return PageOf[UserOut](
+        items=items, next_cursor=encode_cursor(items[-1].user_id) if more else None
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=UserCreated,
+    summary="Register a user",
+    description="`referral_id` (the referrer's user id or referral code) is fixed at registration "
+    "and can never change. Honours `Idempotency-Key`.",
+    responses=openapi_responses(400, 401, 403, 409, 422),
+)
+async def create_user(container: ContainerDep, _: WriteKey, body: UserCreate) -> UserCreated:
+    registration = service.Registration(
+        platform=body.platform,
+        username=body.username,
+        external_id=str(body.external_id) if body.external_id is not None else None,
+        referral=str(body.referral_id) if body.referral_id is not None else None,
+        language=body.language,
+    )
+    try:
+        async with container.db.transaction() as session:
+            user = await service.register(session, registration, container.clock.now())
+    except IntegrityError:
+        raise Conflict(
+            f"a {body.platform} user with external_id {registration.external_id!r} already exists"
+        ) from None
+    return UserCreated(
+        user_id=user.id, referral_code=user.referral_code, referrer_id=user.referrer_id
+    )
+
+
+@router.get(
+    "/{user_id}",
+    response_model=UserDetail,
+    summary="Get a user with their affiliate balance and referrals",
+    responses=openapi_responses(401, 403, 404, 422),
+)
+async def get_user(container: ContainerDep, _: ReadKey, user_id: int) -> UserDetail:
+    now = container.clock.now()
+    async with container.db.reading() as session:
+        user = await service.require(session, user_id)
+        earnings = await ledger.affiliate_earnings(session, user_id)
+        registered, paying = await repository.referral_counts(session, user_id)
+        active = await subscriptions_repo.active_of_user(session, user_id, now)
+        subscriptions = [
+            await subscription_out(session, s, container.payments, now) for s in active
+        ]
+    return UserDetail(
+        **user_out(user).model_dump(),
+        balance_sats=earnings.balance_sats,
+        total_earned_sats=earnings.total_earned_sats,
+        referrals=ReferralCounts(registered=registered, paying=paying),
+        active_subscriptions=subscriptions,
+    )
+
+
+@router.put(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="Update a user's username or language",
+    description="The referrer cannot be changed: a body with `referral_id` gets 409.",
+    responses=openapi_responses(400, 401, 403, 404, 409, 422),
+)
+async def update_user(
+    container: ContainerDep, _: WriteKey, user_id: int, body: UserUpdate
+) -> UserOut:
+    if "referral_id" in body.model_fields_set:
+        raise Conflict("the referrer is set once at registration and can never be changed")
+    async with container.db.transaction() as session:
+        user = await service.update_profile(
+            session,
+            user_id,
+            username=body.username,
+            language=body.language,
+            now=container.clock.now(),
+        )
+    return user_out(user)

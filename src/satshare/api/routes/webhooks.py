@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from satshare.api.deps import ContainerDep
+from satshare.api.problems import openapi_responses
+from satshare.payments import flows
+from satshare.payments.schemas import WebhookAck
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+
+@router.post(
+    "/btcpay",
+    response_model=WebhookAck,
+    summary="BTCPay Server webhook receiver",
+    description="Verifies `BTCPay-Sig` (HMAC-SHA256 of the raw body with the webhook secret) "
+    "before anything else, deduplicates by invoice and event type (redeliveries carry new "
+    "delivery ids), then re-fetches the invoice from BTCPay and settles it exactly once. "
+    "Unknown event types are acknowledged and ignored. No API key: the signature is the "
+    "authentication.",
+    responses={
+        **openapi_responses(400, 401, 502),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object"},
+                    "example": {
+                        "deliveryId": "7ZqJ2kP1xYb3LmN8vQ4rTs",
+                        "webhookId": "Hx8Pq2Lm4Nv7Rt1Ws9Yz3K",
+                        "originalDeliveryId": "7ZqJ2kP1xYb3LmN8vQ4rTs",
+                        "isRedelivery": False,
+                        "type": "InvoiceSettled",
+                        "timestamp": 1795000000,
+                        "storeId": "9pQ4wLx8Tz2Vb6Nm1Rk3Jh",
+                        "invoiceId": "9Qc2TmvX4bTrP8sKw1LzYq",
+                        "metadata": {"orderId": "inv_3x9Jk2mQp1Zr8LwT5vYbNa"},
+                        "manuallyMarked": False,
+                        "overPaid": False,
+                    },
+                }
+            },
+        }
+    },
+)
+async def btcpay_webhook(container: ContainerDep, request: Request) -> WebhookAck:
+    raw = await request.body()  # the signature covers these exact bytes
+    result = await flows.receive_webhook(container.payments, "btcpay", raw, request.headers)
+    return WebhookAck(status=result.status, invoice_id=result.invoice_id, detail=result.detail)

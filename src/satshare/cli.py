@@ -1,0 +1,378 @@
+"""Command line: serve | migrate | config check | api-key | ledger verify."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from satshare import __version__
+from satshare.config import ConfigError, PlanSettings, Settings, load_settings
+from satshare.errors import DomainError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="satshare",
+    help="SatShare: Telegram channel subscriptions for bitcoin, split with affiliates.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Configuration tools.", no_args_is_help=True)
+api_key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger tools.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(api_key_app, name="api-key")
+app.add_typer(ledger_app, name="ledger")
+
+out = Console()
+err = Console(stderr=True)
+
+#: Shown in sandbox mode when the configuration defines no plans, so there is something to buy.
+SANDBOX_PLANS = [
+    PlanSettings(
+        id="demo-monthly",
+        title="Demo channel, 30 days",
+        description="Sandbox plan: a private channel for 30 days.",
+        price_sats=10_000,
+        duration_days=30,
+        channels=[-1001000000001],
+    ),
+    PlanSettings(
+        id="demo-yearly",
+        title="Demo channel, 365 days",
+        description="Sandbox plan: a private channel for a year.",
+        price_sats=100_000,
+        duration_days=365,
+        channels=[-1001000000001],
+    ),
+]
+
+
+class State:
+    config_path: str | None = None
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]satshare:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(State.config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]satshare:[/] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+
+
+@app.callback()
+def main_callback(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Path to satshare.yaml (default: $SATSHARE_CONFIG, then ./satshare.yaml).",
+        ),
+    ] = None,
+) -> None:
+    State.config_path = config
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema to the latest revision."""
+    from satshare import migrate
+    from satshare.db import Database
+
+    cfg = settings()
+
+    async def go() -> tuple[str | None, str | None]:
+        db = Database(cfg.database.url)
+        try:
+            before = await migrate.current_revision(db)
+            await migrate.upgrade(db)
+            return before, await migrate.current_revision(db)
+        finally:
+            await db.dispose()
+
+    try:
+        before, after = run(go())
+    except OSError as exc:
+        raise fail(f"cannot reach the database ({exc}); check database.url") from None
+    if before == after:
+        out.print(f"Database is up to date (revision {after}).")
+    else:
+        out.print(f"Database migrated from {before or 'empty'} to revision {after}.")
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the configuration and print what SatShare would run with."""
+    cfg = settings()
+    table = Table(title="SatShare configuration", show_header=False)
+    table.add_row(
+        "mode", "[yellow]sandbox[/] (no processor configured)" if cfg.sandbox_mode else "live"
+    )
+    table.add_row("database.url", _redact_url(cfg.database.url))
+    table.add_row("server", f"{cfg.server.host}:{cfg.server.port} → {cfg.server.base_url}")
+    table.add_row(
+        "affiliate.share_bps", f"{cfg.affiliate.share_bps} ({cfg.affiliate.share_bps / 100:g}%)"
+    )
+    table.add_row("btcpay.url", cfg.btcpay.url or "—")
+    payments = cfg.payments
+    table.add_row(
+        "payments",
+        f"reconcile every {payments.reconcile_interval_seconds}s, "
+        f"invoices expire after {payments.invoice_expiration_minutes} min",
+    )
+    table.add_row(
+        "plans",
+        ", ".join(f"{p.id} ({p.price_sats} sats / {p.duration_days} d)" for p in cfg.plans)
+        or "none",
+    )
+    out.print(table)
+    out.print("[green]Configuration is valid.[/]")
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option("--name", help="What the key is for, e.g. 'website'.")],
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma separated: read, write, admin.")
+    ] = "read",
+) -> None:
+    """Create an API key. The key is printed once, alone on the last line of stdout."""
+    from satshare.apikeys import service as apikeys
+
+    cfg = settings()
+
+    async def go() -> tuple[int, str, str]:
+        parsed = apikeys.parse_scopes(scopes)
+        container = await _open(cfg)
+        try:
+            async with container.db.transaction() as session:
+                issued = await apikeys.create(session, name, parsed, container.clock.now())
+            return issued.key.id, issued.key.scopes, issued.plaintext
+        finally:
+            await container.aclose()
+
+    key_id, granted, plaintext = run(go())
+    print(f"Created API key {key_id} '{name}' with scopes {granted}.")
+    print("Store it now: it is shown only once.")
+    print(plaintext)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """List API keys (never the keys themselves)."""
+    from satshare.apikeys import service as apikeys
+
+    cfg = settings()
+
+    async def go() -> list[Any]:
+        container = await _open(cfg)
+        try:
+            async with container.db.reading() as session:
+                return list(await apikeys.list_keys(session))
+        finally:
+            await container.aclose()
+
+    keys = run(go())
+    table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.display_prefix + "…",
+            key.scopes,
+            key.created_at.strftime("%Y-%m-%d %H:%M"),
+            key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "—",
+            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "—",
+        )
+    out.print(table)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
+) -> None:
+    """Revoke an API key; requests with it get 401 from now on."""
+    from satshare.apikeys import service as apikeys
+
+    cfg = settings()
+
+    async def go() -> tuple[int, str]:
+        container = await _open(cfg)
+        try:
+            async with container.db.transaction() as session:
+                revoked = await apikeys.revoke(session, key, container.clock.now())
+            return revoked.id, revoked.name
+        finally:
+            await container.aclose()
+
+    key_id, name = run(go())
+    out.print(f"Revoked API key {key_id} '{name}'.")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute the hash chain and every balance; exit 1 naming the first bad row."""
+    from satshare.ledger.verify import verify_ledger
+
+    cfg = settings()
+
+    async def go() -> Any:
+        container = await _open(cfg)
+        try:
+            async with container.db.reading() as session:
+                return await verify_ledger(session)
+        finally:
+            await container.aclose()
+
+    report = run(go())
+    if report.ok:
+        out.print(
+            f"[green]Ledger verified:[/] {report.entries} entries, {report.postings} postings, "
+            f"head seq {report.head_seq} hash {report.head_hash}"
+        )
+        return
+    for problem in report.problems:
+        err.print(f"[bold red]ledger:[/] {problem}", highlight=False, soft_wrap=True)
+    raise fail(f"ledger verification failed: {report.problems[0]}", code=1)
+
+
+async def _open(cfg: Settings) -> Any:
+    from satshare.container import StartupError, build_container, prepare
+
+    container = build_container(cfg)
+    try:
+        await prepare(container)
+    except StartupError as exc:
+        await container.aclose()
+        raise DomainError(str(exc)) from None
+    except OSError as exc:
+        await container.aclose()
+        raise DomainError(f"cannot reach the database ({exc}); check database.url") from None
+    return container
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
+    port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+) -> None:
+    """Run SatShare: REST API, checkout pages and background jobs (and the sandbox)."""
+    cfg = settings()
+    if host is not None:
+        cfg.server.host = host
+    if port is not None:
+        cfg.server.port = port
+    if cfg.sandbox_mode and not cfg.plans:
+        cfg.plans = list(SANDBOX_PLANS)
+    logging.basicConfig(
+        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if cfg.log_level != "debug":
+        # Both libraries narrate every migration step and job run at INFO.
+        for noisy in ("alembic", "procrastinate"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    asyncio.run(_serve(cfg))
+
+
+async def _serve(cfg: Settings) -> None:
+    import uvicorn
+
+    from satshare.api.app import create_app
+    from satshare.container import StartupError, build_container, issue_sandbox_key, prepare
+    from satshare.jobs import build_job_app, run_jobs
+
+    container = build_container(cfg)
+    try:
+        try:
+            await prepare(container)
+        except StartupError as exc:
+            raise fail(str(exc), code=1) from None
+        except OSError as exc:
+            raise fail(f"cannot reach the database ({exc}); check database.url", code=1) from None
+        wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
+        sandbox_key = await issue_sandbox_key(container) if wants_key else None
+        _banner(cfg, sandbox_key)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(container),
+                host=cfg.server.host,
+                port=cfg.server.port,
+                log_level=cfg.log_level,
+                proxy_headers=True,
+            )
+        )
+        jobs = asyncio.create_task(run_jobs(build_job_app(container)))
+        try:
+            await server.serve()
+        finally:
+            jobs.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await jobs
+    finally:
+        await container.aclose()
+
+
+def _banner(cfg: Settings, sandbox_key: str | None) -> None:
+    base = cfg.server.base_url
+    if sandbox_key:
+        out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
+        out.print(
+            "[yellow]No payment processor is configured (btcpay.url is empty): invoices go to the "
+            "built-in BTCPay emulator on regtest. Nothing here moves real coins.[/]",
+            soft_wrap=True,
+        )
+    else:
+        out.rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {cfg.btcpay.url}")
+    # Plain prints: URLs and keys must never be wrapped or cropped by the terminal width.
+    print(f"API:            {base}/")
+    print(f"API docs:       {base}/docs")
+    print(f"Health:         {base}/health")
+    plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
+    print(f"Plans:          {plan_ids}")
+    if sandbox_key:
+        print(f"Sandbox BTCPay: {base}/sim/btcpay")
+        print(f"Admin API key for this session (shown once): {sandbox_key}")
+        print("Try it:")
+        print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')
+        print("Then create a user and a subscription (README: 'Sandbox walk-through'), open the")
+        print("invoice's checkout_url in a browser and press 'Simulate payment'.")
+    out.rule()
+    sys.stdout.flush()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,306 @@
+"""Settings: one YAML file plus ``SATSHARE_<SECTION>__<KEY>`` environment overrides.
+
+Precedence (highest first): environment, YAML file, defaults. Invalid configuration stops
+start-up with one line per problem naming the key and, where it came from the file, its line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from satshare.money import BPS_DENOMINATOR, MAX_SATS
+
+DEFAULT_CONFIG_FILE = "satshare.yaml"
+ENV_PREFIX = "SATSHARE_"
+PLACEHOLDER_SECRETS = {
+    "",
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "password",
+    "xxx",
+    "todo",
+    "your-api-key",
+    "your-webhook-secret",
+    "replace-me",
+}
+SPEED_POLICIES = ("HighSpeed", "MediumSpeed", "LowMediumSpeed", "LowSpeed")
+
+
+class ConfigError(Exception):
+    """Configuration that cannot start SatShare; ``str()`` is the message for the operator."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///./satshare.db"
+    pool_size: int = Field(10, ge=1, le=200)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", value):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL such as https://pay.example.com")
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+
+class AffiliateSettings(_Section):
+    share_bps: int = Field(5000, ge=0, le=BPS_DENOMINATOR)
+
+
+class BTCPaySettings(_Section):
+    url: str | None = None
+    api_key: SecretStr | None = None
+    store_id: str | None = None
+    webhook_secret: SecretStr | None = None
+    speed_policy: Literal["HighSpeed", "MediumSpeed", "LowMediumSpeed", "LowSpeed"] = "MediumSpeed"
+    payment_methods: list[str] = Field(default_factory=lambda: ["BTC-LN", "BTC-CHAIN"])
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be the absolute URL of your BTCPay Server")
+        return value.rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        return self.url is not None
+
+
+class PaymentsSettings(_Section):
+    reconcile_interval_seconds: int = Field(60, ge=1, le=86_400)
+    invoice_expiration_minutes: int = Field(15, ge=1, le=10_080)
+    #: Settle on BTCPay "Processing" (paid, unconfirmed). Off: a zero-conf payment can be replaced.
+    settle_on_processing: bool = False
+    #: How long after expiry an invoice is still watched for late payments (BTCPay monitors 24 h).
+    late_payment_window_hours: int = Field(24, ge=0, le=720)
+
+
+class PlanSettings(_Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+    price_sats: int = Field(ge=1, le=MAX_SATS)
+    duration_days: int = Field(ge=1, le=3650)
+    channels: list[int] = Field(default_factory=list)
+
+
+class SandboxSettings(_Section):
+    #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
+    print_api_key: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    affiliate: AffiliateSettings = Field(default_factory=AffiliateSettings)
+    btcpay: BTCPaySettings = Field(default_factory=BTCPaySettings)
+    payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    plans: list[PlanSettings] = Field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML document arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings, file_secret_settings)
+
+    @field_validator("plans")
+    @classmethod
+    def _unique_plan_ids(cls, plans: list[PlanSettings]) -> list[PlanSettings]:
+        seen: set[str] = set()
+        for plan in plans:
+            if plan.id in seen:
+                raise ValueError(f"plan id {plan.id!r} appears twice; plan ids must be unique")
+            seen.add(plan.id)
+        return plans
+
+    @property
+    def sandbox_mode(self) -> bool:
+        """No payment processor configured: run on the built-in emulators."""
+        return not self.btcpay.configured
+
+
+def resolve_config_path(explicit: str | None) -> Path | None:
+    """``--config`` wins, then ``SATSHARE_CONFIG``, then ``./satshare.yaml`` if it exists."""
+    chosen = explicit or os.environ.get("SATSHARE_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(
+                [f"config file {chosen} does not exist; copy satshare.example.yaml to start"]
+            )
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(config_path: str | None = None) -> Settings:
+    path = resolve_config_path(config_path)
+    document: dict[str, Any] = {}
+    root: yaml.Node | None = None
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError([f"{path}{where}: not valid YAML ({exc})"]) from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: the top level must be a mapping of sections"])
+        document = loaded
+    try:
+        settings = Settings(**document)
+    except ValidationError as exc:
+        raise ConfigError(list(_describe(exc, path, root))) from exc
+    problems = list(_live_mode_problems(settings, path, root))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _line_of(root: yaml.Node | None, loc: Iterable[Any]) -> int | None:
+    """Walk the composed YAML tree along ``loc``; return the 1-based line of the deepest match."""
+    node = root
+    line: int | None = None
+    for item in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == item), None)
+            if match is None:
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == item), None)
+                return key.start_mark.line + 1 if key is not None else line
+            line = match.start_mark.line + 1
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
+            if item >= len(node.value):
+                return line
+            node = node.value[item]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _env_name(loc: Iterable[Any]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -> Iterable[str]:
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = _dotted(loc) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (see satshare.example.yaml for the valid keys)"
+        env = _env_name(loc)
+        if env in os.environ:
+            yield f"config error: {key} (from environment variable {env}): {message}"
+            continue
+        line = _line_of(root, loc)
+        where = f" ({path} line {line})" if path is not None and line is not None else ""
+        yield f"config error: {key}{where}: {message}"
+
+
+def _live_mode_problems(
+    settings: Settings, path: Path | None, root: yaml.Node | None
+) -> Iterable[str]:
+    """Outside sandbox mode, every processor secret must be present and not a placeholder."""
+    if settings.sandbox_mode:
+        return
+    btcpay = settings.btcpay
+    required = {
+        "api_key": btcpay.api_key,
+        "store_id": btcpay.store_id,
+        "webhook_secret": btcpay.webhook_secret,
+    }
+    for name, value in required.items():
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        loc = ("btcpay", name)
+        line = _line_of(root, loc)
+        where = f" ({path} line {line})" if path is not None and line is not None else ""
+        if raw is None:
+            yield (
+                f"config error: btcpay.{name}{where}: required when btcpay.url is set "
+                f"(or set {_env_name(loc)})"
+            )
+        elif isinstance(value, SecretStr) and raw.strip().lower() in PLACEHOLDER_SECRETS:
+            yield (
+                f"config error: btcpay.{name}{where}: still a placeholder; put the real value "
+                f"from your BTCPay Server here (or in {_env_name(loc)})"
+            )
+        elif name == "webhook_secret" and len(raw) < 12:
+            yield (
+                f"config error: btcpay.webhook_secret{where}: too short to be safe "
+                "(use at least 12 random characters)"
+            )

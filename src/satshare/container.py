@@ -1,0 +1,160 @@
+"""Composition root for the running service: settings, database, providers, sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from starlette.types import ASGIApp
+
+from satshare import migrate
+from satshare.apikeys import service as apikeys
+from satshare.clock import Clock, SystemClock
+from satshare.config import Settings
+from satshare.db import Database
+from satshare.payments.flows import PaymentsContext
+from satshare.payments.ports import PaymentProvider
+from satshare.payments.service import SettlementPolicy
+from satshare.plans import service as plans
+from satshare.providers.btcpay import BTCPayProvider
+from satshare.security import random_token
+from satshare.sim import btcpay as btcpay_sim
+
+SANDBOX_BTCPAY_PATH = "/sim/btcpay"
+SANDBOX_STORE_ID = "sandbox-store"
+SANDBOX_KEY_NAME = "sandbox"
+
+
+class StartupError(Exception):
+    """Something an operator must fix before SatShare can start; the message says how."""
+
+
+@dataclass
+class Sandbox:
+    btcpay: btcpay_sim.BTCPayEmulator
+    btcpay_app: ASGIApp
+    mount_path: str = SANDBOX_BTCPAY_PATH
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    clock: Clock
+    payments: PaymentsContext
+    sandbox: Sandbox | None = None
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in reversed(self._closers):
+            await close()
+        await self.db.dispose()
+
+
+def internal_base_url(settings: Settings) -> str:
+    """Where this process can reach itself (the sandbox talks to its own server over HTTP)."""
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.server.port}"
+
+
+def build_container(
+    settings: Settings, *, clock: Clock | None = None, self_url: str | None = None
+) -> Container:
+    clock = clock or SystemClock()
+    db = Database(
+        settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
+    providers: dict[str, PaymentProvider] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
+    sandbox: Sandbox | None = None
+    btcpay = settings.btcpay
+    if btcpay.configured:
+        assert btcpay.url and btcpay.api_key and btcpay.store_id and btcpay.webhook_secret
+        provider = BTCPayProvider(
+            base_url=btcpay.url,
+            api_key=btcpay.api_key.get_secret_value(),
+            store_id=btcpay.store_id,
+            webhook_secret=btcpay.webhook_secret.get_secret_value(),
+            speed_policy=btcpay.speed_policy,
+            payment_methods=btcpay.payment_methods,
+            timeout_seconds=btcpay.timeout_seconds,
+        )
+        providers[provider.name] = provider
+        closers.append(provider.aclose)
+    else:
+        # Sandbox: the BTCPay emulator is mounted inside our own app and reached over HTTP,
+        # exactly as a real BTCPay Server would be.
+        own = self_url or internal_base_url(settings)
+        api_key, secret = random_token(24), random_token(24)
+        emulator = btcpay_sim.BTCPayEmulator(
+            api_key=api_key,
+            store_id=SANDBOX_STORE_ID,
+            base_url=settings.server.base_url + SANDBOX_BTCPAY_PATH,
+            retry_delays=(2.0, 10.0, 60.0),
+        )
+        emulator.add_webhook(SANDBOX_STORE_ID, f"{own}/api/v1/webhooks/btcpay", secret)
+        sandbox = Sandbox(btcpay=emulator, btcpay_app=btcpay_sim.build_app(emulator))
+        provider = BTCPayProvider(
+            base_url=own + SANDBOX_BTCPAY_PATH,
+            api_key=api_key,
+            store_id=SANDBOX_STORE_ID,
+            webhook_secret=secret,
+            speed_policy=btcpay.speed_policy,
+            payment_methods=btcpay.payment_methods,
+            timeout_seconds=btcpay.timeout_seconds,
+        )
+        providers[provider.name] = provider
+        closers.append(provider.aclose)
+        closers.append(emulator.aclose)
+    payments = PaymentsContext(
+        db=db,
+        providers=providers,
+        default_provider="btcpay",
+        clock=clock,
+        policy=SettlementPolicy(
+            share_bps=settings.affiliate.share_bps,
+            settle_on_processing=settings.payments.settle_on_processing,
+        ),
+        invoice_expiration_minutes=settings.payments.invoice_expiration_minutes,
+        late_payment_window=timedelta(hours=settings.payments.late_payment_window_hours),
+        public_base_url=settings.server.base_url,
+    )
+    return Container(
+        settings=settings, db=db, clock=clock, payments=payments, sandbox=sandbox, _closers=closers
+    )
+
+
+async def prepare(container: Container) -> None:
+    """Refuse to run on an unmigrated database; sync plans from the configuration."""
+    current = await migrate.current_revision(container.db)
+    head = migrate.head_revision()
+    if current != head:
+        raise StartupError(
+            f"the database is at schema revision {current or 'none'} but this SatShare needs "
+            f"{head}: run `satshare migrate` first"
+        )
+    specs = [
+        plans.PlanSpec(
+            id=p.id,
+            title=p.title,
+            description=p.description,
+            price_sats=p.price_sats,
+            duration_days=p.duration_days,
+            channels=tuple(p.channels),
+        )
+        for p in container.settings.plans
+    ]
+    async with container.db.transaction() as session:
+        await plans.sync(session, specs, container.clock.now())
+
+
+async def issue_sandbox_key(container: Container) -> str:
+    """A fresh admin key for the sandbox session (earlier sandbox keys are revoked)."""
+    now = container.clock.now()
+    async with container.db.transaction() as session:
+        await apikeys.revoke_named(session, SANDBOX_KEY_NAME, now)
+        issued = await apikeys.create(session, SANDBOX_KEY_NAME, ("admin",), now)
+    return issued.plaintext

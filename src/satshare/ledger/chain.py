@@ -1,0 +1,65 @@
+"""The hash chain: pure functions shared by the writer, the verifier and the export recipe.
+
+hash(entry) = sha256(bytes.fromhex(prev_hash) || canonical(entry)), where canonical(entry) is
+compact JSON with sorted keys. ``docs/ledger.md`` shows how to recompute it independently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from satshare.ledger.models import GENESIS_HASH
+
+__all__ = ["GENESIS_HASH", "ChainRecord", "canonical_bytes", "chain_hash", "format_time"]
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    """Everything about an entry that the hash commits to (memos are notes, outside it)."""
+
+    seq: int
+    idempotency_key: str
+    kind: str
+    created_at: datetime
+    invoice_id: str | None
+    gross_sats: int | None
+    share_bps: int | None
+    affiliate_user_id: int | None
+    reverses_seq: int | None
+    postings: tuple[tuple[str, int], ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "idempotency_key": self.idempotency_key,
+            "kind": self.kind,
+            "created_at": format_time(self.created_at),
+            "invoice_id": self.invoice_id,
+            "gross_sats": self.gross_sats,
+            "share_bps": self.share_bps,
+            "affiliate_user_id": self.affiliate_user_id,
+            "reverses_seq": self.reverses_seq,
+            "postings": [[code, amount] for code, amount in sorted(self.postings)],
+        }
+
+
+def canonical_bytes(record: ChainRecord) -> bytes:
+    return json.dumps(
+        record.as_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    ).encode("ascii")
+
+
+def chain_hash(prev_hash: str, record: ChainRecord) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_bytes(record)).hexdigest()
+
+
+def sorted_postings(postings: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(postings))

@@ -1,0 +1,76 @@
+"""Double-entry ledger tables. Entries and postings are append-only (database triggers refuse
+UPDATE and DELETE); a memo edit is a new note row, a correction is a reversing entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from satshare.db import Base, BigId, UTCDateTime
+
+GENESIS_HASH = "0" * 64
+
+
+class Account(Base):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # asset | revenue | liability | expense | equity
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Entry(Base):
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # sale | adjustment | reversal
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    gross_sats: Mapped[int | None] = mapped_column(BigInteger)
+    # The terms that applied, frozen on the entry so later changes never rewrite history.
+    share_bps: Mapped[int | None] = mapped_column(Integer)
+    affiliate_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    reverses_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_entries.id"), unique=True
+    )
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Posting(Base):
+    __tablename__ = "ledger_postings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    # Signed: debits positive, credits negative; the postings of an entry sum to zero.
+    amount_sats: Mapped[int] = mapped_column(BigInteger)
+
+
+class EntryNote(Base):
+    """Memo history of an entry; the newest note is the entry's memo."""
+
+    __tablename__ = "ledger_entry_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    memo: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChainHead(Base):
+    """The single row that serialises appends to the hash chain."""
+
+    __tablename__ = "ledger_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)

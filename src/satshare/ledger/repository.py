@@ -1,0 +1,167 @@
+"""All ledger SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.db import insert_ignore
+from satshare.ledger.models import GENESIS_HASH, Account, ChainHead, Entry, EntryNote, Posting
+
+HEAD_ID = 1
+
+
+async def ensure_accounts(
+    session: AsyncSession, specs: Sequence[tuple[str, str, int | None]], now: datetime
+) -> dict[str, Account]:
+    """Create missing accounts (code, kind, user_id) and return them all by code."""
+    codes = [code for code, _, _ in specs]
+    found = {a.code: a for a in await _accounts_by_code(session, codes)}
+    for code, kind, user_id in specs:
+        if code not in found:
+            await insert_ignore(
+                session,
+                Account,
+                {"code": code, "kind": kind, "user_id": user_id, "created_at": now},
+                ["code"],
+            )
+    if len(found) < len(set(codes)):
+        found = {a.code: a for a in await _accounts_by_code(session, codes)}
+    return found
+
+
+async def _accounts_by_code(session: AsyncSession, codes: Sequence[str]) -> Sequence[Account]:
+    result = await session.execute(select(Account).where(Account.code.in_(codes)))
+    return result.scalars().all()
+
+
+async def lock_head(session: AsyncSession) -> ChainHead:
+    """Take the chain head row FOR UPDATE, creating it on first use."""
+    await insert_ignore(session, ChainHead, {"id": HEAD_ID, "seq": 0, "hash": GENESIS_HASH}, ["id"])
+    result = await session.execute(
+        select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update()
+    )
+    return result.scalar_one()
+
+
+async def read_head(session: AsyncSession) -> tuple[int, str]:
+    head = await session.get(ChainHead, HEAD_ID)
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+
+
+async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
+    return await session.get(Entry, entry_id)
+
+
+async def entry_by_key(session: AsyncSession, key: str) -> Entry | None:
+    result = await session.execute(select(Entry).where(Entry.idempotency_key == key))
+    return result.scalar_one_or_none()
+
+
+async def entry_reversing(session: AsyncSession, entry_id: int) -> Entry | None:
+    result = await session.execute(select(Entry).where(Entry.reverses_entry_id == entry_id))
+    return result.scalar_one_or_none()
+
+
+async def postings_of(
+    session: AsyncSession, entry_ids: Sequence[int]
+) -> dict[int, list[tuple[str, int]]]:
+    if not entry_ids:
+        return {}
+    result = await session.execute(
+        select(Posting.entry_id, Account.code, Posting.amount_sats)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.entry_id.in_(entry_ids))
+        .order_by(Posting.id)
+    )
+    grouped: dict[int, list[tuple[str, int]]] = {entry_id: [] for entry_id in entry_ids}
+    for entry_id, code, amount in result.all():
+        grouped[entry_id].append((code, amount))
+    return grouped
+
+
+async def latest_memos(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int, str]:
+    if not entry_ids:
+        return {}
+    newest = (
+        select(EntryNote.entry_id, func.max(EntryNote.id).label("note_id"))
+        .where(EntryNote.entry_id.in_(entry_ids))
+        .group_by(EntryNote.entry_id)
+        .subquery()
+    )
+    result = await session.execute(
+        select(EntryNote.entry_id, EntryNote.memo).join(newest, newest.c.note_id == EntryNote.id)
+    )
+    return {entry_id: memo for entry_id, memo in result.all()}
+
+
+async def seq_by_id(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int, int]:
+    if not entry_ids:
+        return {}
+    result = await session.execute(select(Entry.id, Entry.seq).where(Entry.id.in_(entry_ids)))
+    return {entry_id: seq for entry_id, seq in result.all()}
+
+
+async def list_entries(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    user_id: int | None = None,
+    kind: str | None = None,
+    invoice_id: str | None = None,
+) -> Sequence[Entry]:
+    query = select(Entry)
+    if before_id is not None:
+        query = query.where(Entry.id < before_id)
+    if kind is not None:
+        query = query.where(Entry.kind == kind)
+    if invoice_id is not None:
+        query = query.where(Entry.invoice_id == invoice_id)
+    if user_id is not None:
+        touching = (
+            select(Posting.entry_id)
+            .join(Account, Account.id == Posting.account_id)
+            .where(Account.user_id == user_id)
+        )
+        query = query.where(Entry.id.in_(touching))
+    result = await session.execute(query.order_by(Entry.id.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def account_sum(
+    session: AsyncSession, code: str, *, exclude_kinds: Sequence[str] = ()
+) -> int:
+    query = (
+        select(func.coalesce(func.sum(Posting.amount_sats), 0))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.code == code)
+    )
+    if exclude_kinds:
+        query = query.join(Entry, Entry.id == Posting.entry_id).where(
+            Entry.kind.not_in(exclude_kinds)
+        )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def all_account_sums(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(
+        select(Account.code, func.coalesce(func.sum(Posting.amount_sats), 0))
+        .outerjoin(Posting, Posting.account_id == Account.id)
+        .group_by(Account.code)
+    )
+    return {code: int(total) for code, total in result.all()}
+
+
+async def entries_from_seq(session: AsyncSession, after_seq: int, batch: int) -> Sequence[Entry]:
+    result = await session.execute(
+        select(Entry).where(Entry.seq > after_seq).order_by(Entry.seq).limit(batch)
+    )
+    return result.scalars().all()
+
+
+async def count_entries(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(Entry.id)))).scalar_one())

@@ -1,0 +1,199 @@
+"""Posting to the ledger. Never commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.ledger import accounts, repository
+from satshare.ledger.chain import ChainRecord, chain_hash
+from satshare.ledger.models import Entry, EntryNote, Posting
+from satshare.money import MoneyError, Split, require_sats
+
+MAX_LEGS = 50
+ENTRY_KINDS = ("sale", "adjustment", "reversal")
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account: str
+    amount_sats: int  # debit positive, credit negative
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    idempotency_key: str
+    kind: str
+    legs: Sequence[Leg]
+    memo: str | None = None
+    created_by: str = "system"
+    invoice_id: str | None = None
+    gross_sats: int | None = None
+    share_bps: int | None = None
+    affiliate_user_id: int | None = None
+    reverses: Entry | None = None
+    extra_checks: Sequence[str] = field(default_factory=tuple)
+
+
+def validate_legs(legs: Sequence[Leg]) -> None:
+    if len(legs) < 2:
+        raise InvalidRequest("a ledger entry needs at least two postings")
+    if len(legs) > MAX_LEGS:
+        raise InvalidRequest(f"a ledger entry takes at most {MAX_LEGS} postings")
+    seen: set[str] = set()
+    for index, leg in enumerate(legs):
+        accounts.kind_of(leg.account)
+        if leg.account in seen:
+            raise InvalidRequest(f"account {leg.account!r} appears twice; merge its postings")
+        seen.add(leg.account)
+        try:
+            require_sats(leg.amount_sats, allow_zero=False, allow_negative=True)
+        except MoneyError as exc:
+            raise InvalidRequest(f"postings[{index}].amount_sats: {exc}") from exc
+    total = sum(leg.amount_sats for leg in legs)
+    if total != 0:
+        raise InvalidRequest(
+            f"postings must sum to zero (debits positive, credits negative); they sum to {total}",
+            imbalance_sats=total,
+        )
+
+
+async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Entry:
+    """Append one balanced entry to the chain. Raises IntegrityError on a duplicate key."""
+    validate_legs(new.legs)
+    specs = [
+        (leg.account, accounts.kind_of(leg.account), accounts.user_of(leg.account))
+        for leg in new.legs
+    ]
+    by_code = await repository.ensure_accounts(session, specs, now)
+    # The head is locked last so concurrent settlements hold it for as short as possible.
+    head = await repository.lock_head(session)
+    seq = head.seq + 1
+    record = ChainRecord(
+        seq=seq,
+        idempotency_key=new.idempotency_key,
+        kind=new.kind,
+        created_at=now,
+        invoice_id=new.invoice_id,
+        gross_sats=new.gross_sats,
+        share_bps=new.share_bps,
+        affiliate_user_id=new.affiliate_user_id,
+        reverses_seq=new.reverses.seq if new.reverses else None,
+        postings=tuple((leg.account, leg.amount_sats) for leg in new.legs),
+    )
+    digest = chain_hash(head.hash, record)
+    entry = Entry(
+        seq=seq,
+        idempotency_key=new.idempotency_key,
+        kind=new.kind,
+        created_at=now,
+        invoice_id=new.invoice_id,
+        gross_sats=new.gross_sats,
+        share_bps=new.share_bps,
+        affiliate_user_id=new.affiliate_user_id,
+        reverses_entry_id=new.reverses.id if new.reverses else None,
+        created_by=new.created_by,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(entry)
+    await session.flush()
+    session.add_all(
+        Posting(entry_id=entry.id, account_id=by_code[leg.account].id, amount_sats=leg.amount_sats)
+        for leg in new.legs
+    )
+    if new.memo:
+        session.add(
+            EntryNote(entry_id=entry.id, memo=new.memo, author=new.created_by, created_at=now)
+        )
+    head.seq = seq
+    head.hash = digest
+    await session.flush()
+    return entry
+
+
+def sale_legs(
+    *,
+    provider: str,
+    split: Split,
+    received_sats: int,
+    affiliate_user_id: int | None,
+    buyer_user_id: int,
+) -> list[Leg]:
+    """Legs of a settled sale: clearing receives the money, owner and affiliate are credited.
+
+    An overpayment is held for the buyer, never split: commission is paid only on the sale.
+    """
+    overpaid = received_sats - split.gross_sats
+    if overpaid < 0:
+        raise ValueError("received less than the sale amount")
+    legs = [Leg(accounts.clearing(provider), received_sats)]
+    if split.owner_sats:
+        legs.append(Leg(accounts.OWNER_REVENUE, -split.owner_sats))
+    if split.affiliate_sats:
+        if affiliate_user_id is None:
+            raise ValueError("an affiliate share needs an affiliate")
+        legs.append(Leg(accounts.affiliate_payable(affiliate_user_id), -split.affiliate_sats))
+    if overpaid:
+        legs.append(Leg(accounts.customer_payable(buyer_user_id), -overpaid))
+    return legs
+
+
+async def reverse_entry(
+    session: AsyncSession, entry_id: int, *, memo: str | None, author: str, now: datetime
+) -> Entry:
+    original = await repository.entry_by_id(session, entry_id)
+    if original is None:
+        raise NotFound(f"transaction {entry_id} does not exist")
+    if original.kind == "reversal":
+        raise Conflict(
+            f"transaction {entry_id} is itself a reversal; post a new adjustment instead"
+        )
+    existing = await repository.entry_reversing(session, entry_id)
+    if existing is not None:
+        raise Conflict(
+            f"transaction {entry_id} was already reversed by transaction {existing.id}",
+            reversal_transaction_id=existing.id,
+        )
+    postings = (await repository.postings_of(session, [entry_id]))[entry_id]
+    legs = [Leg(code, -amount) for code, amount in postings]
+    return await post_entry(
+        session,
+        NewEntry(
+            idempotency_key=f"reversal:{entry_id}",
+            kind="reversal",
+            legs=legs,
+            memo=memo or f"reversal of transaction {entry_id}",
+            created_by=author,
+            invoice_id=original.invoice_id,
+            reverses=original,
+        ),
+        now,
+    )
+
+
+async def add_memo(
+    session: AsyncSession, entry_id: int, memo: str, *, author: str, now: datetime
+) -> None:
+    if await repository.entry_by_id(session, entry_id) is None:
+        raise NotFound(f"transaction {entry_id} does not exist")
+    session.add(EntryNote(entry_id=entry_id, memo=memo, author=author, created_at=now))
+    await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class AffiliateEarnings:
+    balance_sats: int
+    total_earned_sats: int
+
+
+async def affiliate_earnings(session: AsyncSession, user_id: int) -> AffiliateEarnings:
+    code = accounts.affiliate_payable(user_id)
+    # A liability: credits (negative postings) are what we owe the affiliate.
+    balance = -await repository.account_sum(session, code)
+    earned = -await repository.account_sum(session, code, exclude_kinds=("payout",))
+    return AffiliateEarnings(balance_sats=balance, total_earned_sats=earned)

@@ -1,0 +1,29 @@
+"""Import every table so the metadata is complete (Alembic, tests)."""
+
+from satshare.apikeys.models import ApiKey
+from satshare.db import Base
+from satshare.idempotency.models import IdempotencyRecord
+from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
+from satshare.notifications.models import OutboxMessage
+from satshare.payments.models import Invoice, Payment, WebhookDelivery
+from satshare.plans.models import Plan
+from satshare.subscriptions.models import Subscription
+from satshare.users.models import User
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Base",
+    "ChainHead",
+    "Entry",
+    "EntryNote",
+    "IdempotencyRecord",
+    "Invoice",
+    "OutboxMessage",
+    "Payment",
+    "Plan",
+    "Posting",
+    "Subscription",
+    "User",
+    "WebhookDelivery",
+]

@@ -1,0 +1,265 @@
+"""Use cases that span a processor call and our database.
+
+No database transaction is ever held open while waiting on a processor: on SQLite that
+would block every other writer, on PostgreSQL it would pin a connection and row locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from satshare.clock import Clock
+from satshare.db import Database
+from satshare.errors import BadRequest, InvalidRequest, NotFound, ProviderUnavailable, Unauthorized
+from satshare.payments import repository, service
+from satshare.payments.models import Invoice
+from satshare.payments.ports import InvoiceOrder, PaymentProvider, ProviderError, ProviderInvoice
+from satshare.plans import service as plans
+from satshare.security import random_token
+from satshare.subscriptions import repository as subscriptions_repo
+from satshare.subscriptions.models import Subscription
+from satshare.users import service as users
+
+log = logging.getLogger(__name__)
+
+#: A delivery being processed is left alone this long before another request may take it over.
+CLAIM_TTL = timedelta(seconds=60)
+RECONCILE_BATCH = 500
+RECONCILE_CONCURRENCY = 8
+
+
+@dataclass
+class PaymentsContext:
+    db: Database
+    providers: Mapping[str, PaymentProvider]
+    default_provider: str
+    clock: Clock
+    policy: service.SettlementPolicy
+    invoice_expiration_minutes: int
+    late_payment_window: timedelta
+    public_base_url: str
+
+    def provider(self, name: str | None = None) -> PaymentProvider:
+        chosen = name or self.default_provider
+        try:
+            return self.providers[chosen]
+        except KeyError:
+            enabled = ", ".join(sorted(self.providers)) or "none"
+            raise InvalidRequest(
+                f"payment provider {chosen!r} is not enabled; enabled: {enabled}", field="provider"
+            ) from None
+
+    def checkout_url(self, invoice_id: str) -> str:
+        return f"{self.public_base_url}/pay/{invoice_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    subscription: Subscription
+    invoice: Invoice
+    created_subscription: bool
+
+
+async def start_checkout(
+    ctx: PaymentsContext, *, user_id: int, plan_id: str, provider_name: str | None = None
+) -> Checkout:
+    provider = ctx.provider(provider_name)
+    async with ctx.db.reading() as session:
+        user = await users.require(session, user_id)
+        plan = await plans.require_purchasable(session, plan_id)
+        plan_title, price, days = plan.title, plan.price_sats, plan.duration_days
+    reference = "inv_" + random_token(16)
+    order = InvoiceOrder(
+        reference=reference,
+        amount_sats=price,
+        description=f"{plan_title} ({days} days)",
+        expiration_minutes=ctx.invoice_expiration_minutes,
+        metadata={
+            "orderId": reference,
+            "satshareUserId": user.id,
+            "satsharePlanId": plan_id,
+            "itemDesc": plan_title,
+        },
+    )
+    try:
+        remote = await provider.create_invoice(order)
+    except ProviderError as exc:
+        raise ProviderUnavailable(
+            f"could not create the invoice at {provider.name}: {exc}"
+        ) from exc
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        existing = await subscriptions_repo.list_subscriptions(
+            session, limit=1, user_id=user_id, plan_id=plan_id
+        )
+        subscription = await subscriptions_repo.get_or_create(session, user_id, plan_id, now)
+        invoice = Invoice(
+            id=reference,
+            provider=provider.name,
+            provider_invoice_id=remote.provider_invoice_id,
+            subscription_id=subscription.id,
+            user_id=user_id,
+            plan_id=plan_id,
+            amount_sats=price,
+            paid_sats=remote.paid_sats,
+            status=remote.state.value,
+            provider_status=remote.raw_status,
+            provider_additional_status=remote.raw_additional_status,
+            checkout_link=remote.checkout_link,
+            payment_request=remote.payment_request,
+            address=remote.address,
+            expires_at=remote.expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(invoice)
+        await session.flush()
+    return Checkout(subscription=subscription, invoice=invoice, created_subscription=not existing)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    status: str  # settled | updated | unchanged | already_settled | duplicate | ignored | mismatch
+    invoice_id: str | None = None
+    detail: str | None = None
+
+
+async def receive_webhook(
+    ctx: PaymentsContext, provider_name: str, raw_body: bytes, headers: Mapping[str, str]
+) -> WebhookResult:
+    provider = ctx.providers.get(provider_name)
+    if provider is None:
+        raise NotFound(f"no webhook receiver for provider {provider_name!r} (is it enabled?)")
+    # Authenticity first, on the raw bytes, before anything is parsed or written.
+    if not provider.verify_webhook(raw_body, headers):
+        raise Unauthorized("webhook signature missing or invalid")
+    try:
+        notice = provider.parse_webhook(raw_body)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    if notice is None:
+        return WebhookResult("ignored", detail="event type not handled")
+    async with ctx.db.reading() as session:
+        invoice = await repository.invoice_by_provider_id(
+            session, provider.name, notice.provider_invoice_id
+        )
+    if invoice is None:
+        return WebhookResult("ignored", detail="not an invoice issued by this SatShare")
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        fresh = await repository.record_delivery(
+            session,
+            provider=provider.name,
+            provider_invoice_id=notice.provider_invoice_id,
+            event_type=notice.event_type,
+            delivery_id=notice.delivery_id,
+            payload=raw_body.decode("utf-8", errors="replace"),
+            now=now,
+        )
+        row = await repository.delivery(
+            session, provider.name, notice.provider_invoice_id, notice.event_type
+        )
+        assert row is not None
+        delivery_row_id = row.id
+        if not fresh:
+            if row.processed_at is not None:
+                return WebhookResult("duplicate", invoice.id, f"already handled: {row.outcome}")
+            taken = await repository.reclaim_delivery(
+                session, row.id, stale_before=now - CLAIM_TTL, now=now
+            )
+            if not taken:
+                return WebhookResult("duplicate", invoice.id, "being handled by another request")
+    try:
+        observed = await provider.fetch_invoice(notice.provider_invoice_id)
+    except ProviderError as exc:
+        async with ctx.db.transaction() as session:
+            await repository.release_delivery(session, delivery_row_id)
+        raise ProviderUnavailable(
+            f"could not re-fetch invoice {notice.provider_invoice_id} from {provider.name}: {exc}"
+        ) from exc
+    outcome = await _apply(ctx, invoice.id, observed, delivery_row_id)
+    return WebhookResult(outcome.value, invoice.id)
+
+
+async def _apply(
+    ctx: PaymentsContext,
+    invoice_id: str,
+    observed: ProviderInvoice,
+    delivery_row_id: int | None = None,
+) -> service.Outcome:
+    now = ctx.clock.now()
+    try:
+        async with ctx.db.transaction() as session:
+            outcome = await service.apply_observation(
+                session, invoice_id, observed, ctx.policy, now
+            )
+            if delivery_row_id is not None:
+                await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+    except IntegrityError:
+        # Another process settled it between our lock and our insert (unique keys held).
+        log.info("invoice %s settled concurrently elsewhere", invoice_id)
+        outcome = service.Outcome.ALREADY_SETTLED
+        if delivery_row_id is not None:
+            async with ctx.db.transaction() as session:
+                await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+    return outcome
+
+
+async def refresh_invoice(ctx: PaymentsContext, invoice_id: str) -> service.Outcome:
+    """Ask the processor about one invoice and apply the answer."""
+    async with ctx.db.reading() as session:
+        invoice = await repository.get_invoice(session, invoice_id)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if invoice.status == "settled":
+        return service.Outcome.ALREADY_SETTLED
+    provider = ctx.provider(invoice.provider)
+    try:
+        observed = await provider.fetch_invoice(invoice.provider_invoice_id)
+    except ProviderError as exc:
+        raise ProviderUnavailable(f"could not fetch invoice from {provider.name}: {exc}") from exc
+    return await _apply(ctx, invoice_id, observed)
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"checked": self.checked, "outcomes": self.outcomes, "errors": self.errors}
+        )
+
+
+async def reconcile(ctx: PaymentsContext) -> ReconcileReport:
+    """Re-fetch open invoices so a lost webhook only delays settlement."""
+    now = ctx.clock.now()
+    async with ctx.db.reading() as session:
+        invoices = await repository.invoices_to_reconcile(
+            session, late_after=now - ctx.late_payment_window, limit=RECONCILE_BATCH
+        )
+        targets = [(i.id, i.provider) for i in invoices if i.provider in ctx.providers]
+    report = ReconcileReport()
+    gate = asyncio.Semaphore(RECONCILE_CONCURRENCY)
+
+    async def one(invoice_id: str) -> None:
+        async with gate:
+            try:
+                outcome = await refresh_invoice(ctx, invoice_id)
+            except (ProviderUnavailable, NotFound) as exc:
+                report.errors.append(f"{invoice_id}: {exc}")
+                return
+            report.checked += 1
+            report.outcomes[outcome.value] = report.outcomes.get(outcome.value, 0) + 1
+
+    await asyncio.gather(*(one(invoice_id) for invoice_id, _ in targets))
+    return report

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from satshare.db import Base, BigId, UTCDateTime
+
+#: Our normalised invoice states (the provider's own status is kept beside them).
+INVOICE_STATUSES = ("new", "processing", "settled", "expired", "invalid")
+OPEN_STATUSES = ("new", "processing")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_invoice_id"),
+        Index("ix_invoices_status_expires_at", "status", "expires_at"),
+        Index("ix_invoices_subscription_id", "subscription_id"),
+        Index("ix_invoices_user_id", "user_id"),
+    )
+
+    # A random public id: it appears in checkout URLs, so it must not be guessable.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_invoice_id: Mapped[str] = mapped_column(String(128))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
+    amount_sats: Mapped[int] = mapped_column(BigInteger)
+    paid_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    provider_status: Mapped[str] = mapped_column(String(32), default="New")
+    provider_additional_status: Mapped[str] = mapped_column(String(32), default="None")
+    checkout_link: Mapped[str | None] = mapped_column(Text)
+    payment_request: Mapped[str | None] = mapped_column(Text)  # BOLT11
+    address: Mapped[str | None] = mapped_column(String(128))  # on-chain
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Payment(Base):
+    """The proof that an invoice was paid; at most one per invoice."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    amount_sats: Mapped[int] = mapped_column(BigInteger)  # the sale (invoice amount)
+    received_sats: Mapped[int] = mapped_column(BigInteger)  # what actually arrived
+    overpaid_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """Inbox of processor notifications, unique per (provider, invoice, event type).
+
+    BTCPay gives every redelivery a new deliveryId, so deduplicating on that alone would
+    let a redelivered event act twice.
+    """
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (UniqueConstraint("provider", "provider_invoice_id", "event_type"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_invoice_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(32))

@@ -1,0 +1,82 @@
+"""What the payments domain needs from a payment processor. Adapters live in ``providers/``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class InvoiceState(StrEnum):
+    NEW = "new"
+    PROCESSING = "processing"  # paid in full, not yet confirmed
+    SETTLED = "settled"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+class InvoiceFlag(StrEnum):
+    NONE = "none"
+    PAID_PARTIAL = "paid_partial"
+    PAID_OVER = "paid_over"
+    PAID_LATE = "paid_late"
+    MARKED = "marked"  # settled by hand at the processor
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceOrder:
+    """What we ask a processor to bill."""
+
+    reference: str  # our invoice id, sent as orderId
+    amount_sats: int
+    description: str
+    expiration_minutes: int
+    metadata: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInvoice:
+    """The processor's view of an invoice, normalised. Amounts in sats."""
+
+    provider: str
+    provider_invoice_id: str
+    state: InvoiceState
+    flag: InvoiceFlag
+    amount_sats: int
+    paid_sats: int
+    confirmed_paid_sats: int
+    expires_at: datetime
+    raw_status: str
+    raw_additional_status: str
+    checkout_link: str | None = None
+    payment_request: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookNotice:
+    """A verified notification: only a trigger to re-fetch the invoice, never the truth."""
+
+    provider_invoice_id: str
+    event_type: str
+    delivery_id: str | None
+
+
+class ProviderError(Exception):
+    """The processor failed or could not be reached; nothing has been written."""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def create_invoice(self, order: InvoiceOrder) -> ProviderInvoice: ...
+
+    async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice: ...
+
+    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> bool: ...
+
+    def parse_webhook(self, raw_body: bytes) -> WebhookNotice | None:
+        """None for events that are not about an invoice we track (ignored with 200)."""
+        ...

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InvoiceOut(BaseModel):
+    id: str = Field(description="Our invoice id (also in the checkout URL).")
+    provider: str
+    provider_invoice_id: str
+    amount_sats: int
+    status: str = Field(description="new | processing | settled | expired | invalid")
+    checkout_url: str = Field(description="SatShare's checkout page for this invoice.")
+    provider_checkout_url: str | None = Field(None, description="The processor's own checkout.")
+    payment_request: str | None = Field(None, description="BOLT11 Lightning invoice, if offered.")
+    address: str | None = Field(None, description="On-chain address, if offered.")
+    expires_at: datetime
+    created_at: datetime
+    settled_at: datetime | None
+
+
+class WebhookAck(BaseModel):
+    status: str = Field(
+        description="settled, updated, unchanged, already_settled, duplicate, ignored or mismatch"
+    )
+    invoice_id: str | None = None
+    detail: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "settled", "invoice_id": "inv_3x9Jk2mQp1Zr8LwT5vYbNa"}]
+        }
+    )

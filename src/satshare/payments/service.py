@@ -1,0 +1,247 @@
+"""Settlement: apply what the processor says about an invoice, exactly once.
+
+Everything a settled payment changes happens in the caller's single transaction: the
+invoice, the payment row, the balanced ledger entry with the split, the subscription
+extension and the outbox rows. Rows are locked in a fixed order: invoice, subscription,
+ledger chain head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.ledger import service as ledger
+from satshare.money import split
+from satshare.notifications import service as outbox
+from satshare.payments import repository
+from satshare.payments.models import Invoice, Payment
+from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
+from satshare.plans import service as plans
+from satshare.subscriptions import repository as subscriptions_repo
+from satshare.subscriptions import service as subscriptions
+from satshare.users import repository as users
+
+
+class Outcome(StrEnum):
+    SETTLED = "settled"
+    ALREADY_SETTLED = "already_settled"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementPolicy:
+    share_bps: int
+    settle_on_processing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    settle: bool
+    paid_late: bool = False
+
+
+def decide(observed: ProviderInvoice, policy: SettlementPolicy) -> Decision:
+    """Should this observation settle the invoice?"""
+    paid_in_full = observed.paid_sats >= observed.amount_sats
+    if observed.state is InvoiceState.SETTLED:
+        return Decision(settle=True)
+    if observed.state is InvoiceState.PROCESSING:
+        return Decision(settle=policy.settle_on_processing and paid_in_full)
+    if observed.state is InvoiceState.EXPIRED and observed.flag is InvoiceFlag.PAID_LATE:
+        confirmed = observed.confirmed_paid_sats >= observed.amount_sats
+        zero_conf_ok = policy.settle_on_processing and paid_in_full
+        return Decision(settle=confirmed or zero_conf_ok, paid_late=True)
+    return Decision(settle=False)
+
+
+async def apply_observation(
+    session: AsyncSession,
+    invoice_id: str,
+    observed: ProviderInvoice,
+    policy: SettlementPolicy,
+    now: datetime,
+) -> Outcome:
+    invoice = await repository.get_invoice(session, invoice_id, lock=True)
+    if invoice is None:
+        raise LookupError(invoice_id)
+    if invoice.status == "settled":
+        if observed.state is InvoiceState.INVALID:
+            await _alert_invalidated(session, invoice, observed, now)
+        return Outcome.ALREADY_SETTLED
+    if (
+        observed.provider_invoice_id != invoice.provider_invoice_id
+        or observed.amount_sats != invoice.amount_sats
+    ):
+        # The processor describes a different bill than we issued: never settle on that.
+        await outbox.enqueue(
+            session,
+            kind="admin.invoice_mismatch",
+            dedupe_key=f"invoice:{invoice.id}:mismatch:{observed.amount_sats}",
+            payload={
+                "invoice_id": invoice.id,
+                "expected_sats": invoice.amount_sats,
+                "provider_says_sats": observed.amount_sats,
+            },
+            now=now,
+        )
+        return Outcome.MISMATCH
+    decision = decide(observed, policy)
+    if decision.settle:
+        await _settle(session, invoice, observed, policy, decision.paid_late, now)
+        return Outcome.SETTLED
+    return _track(invoice, observed, now)
+
+
+def _track(invoice: Invoice, observed: ProviderInvoice, now: datetime) -> Outcome:
+    before = (
+        invoice.status,
+        invoice.paid_sats,
+        invoice.provider_status,
+        invoice.provider_additional_status,
+    )
+    invoice.status = observed.state.value
+    invoice.paid_sats = observed.paid_sats
+    invoice.provider_status = observed.raw_status
+    invoice.provider_additional_status = observed.raw_additional_status
+    after = (
+        invoice.status,
+        invoice.paid_sats,
+        invoice.provider_status,
+        invoice.provider_additional_status,
+    )
+    if before == after:
+        return Outcome.UNCHANGED
+    invoice.updated_at = now
+    return Outcome.UPDATED
+
+
+async def _settle(
+    session: AsyncSession,
+    invoice: Invoice,
+    observed: ProviderInvoice,
+    policy: SettlementPolicy,
+    paid_late: bool,
+    now: datetime,
+) -> None:
+    subscription = await subscriptions_repo.get(session, invoice.subscription_id, lock=True)
+    plan = await plans.get(session, invoice.plan_id)
+    buyer = await users.get(session, invoice.user_id)
+    assert subscription is not None and plan is not None and buyer is not None
+    affiliate_id = buyer.referrer_id
+    sale = split(invoice.amount_sats, policy.share_bps if affiliate_id is not None else 0)
+    # A hand-marked invoice may show less paid than billed: the merchant vouches for the sale.
+    received = max(observed.paid_sats, invoice.amount_sats)
+    entry = await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"invoice:{invoice.id}:settled",
+            kind="sale",
+            legs=ledger.sale_legs(
+                provider=invoice.provider,
+                split=sale,
+                received_sats=received,
+                affiliate_user_id=affiliate_id,
+                buyer_user_id=buyer.id,
+            ),
+            memo=f"{plan.title}: invoice {invoice.id}",
+            invoice_id=invoice.id,
+            gross_sats=sale.gross_sats,
+            share_bps=sale.share_bps,
+            affiliate_user_id=affiliate_id if sale.affiliate_sats else None,
+        ),
+        now,
+    )
+    session.add(
+        Payment(
+            invoice_id=invoice.id,
+            user_id=buyer.id,
+            provider=invoice.provider,
+            amount_sats=invoice.amount_sats,
+            received_sats=received,
+            overpaid_sats=received - invoice.amount_sats,
+            paid_late=paid_late,
+            ledger_entry_id=entry.id,
+            settled_at=now,
+        )
+    )
+    subscriptions.extend(subscription, plan.duration_days, now)
+    invoice.status = "settled"
+    invoice.paid_sats = observed.paid_sats
+    invoice.provider_status = observed.raw_status
+    invoice.provider_additional_status = observed.raw_additional_status
+    invoice.settled_at = now
+    invoice.updated_at = now
+    assert subscription.ends_at is not None
+    ends_at = subscription.ends_at.isoformat()
+    await outbox.enqueue(
+        session,
+        kind="payment.confirmed",
+        dedupe_key=f"invoice:{invoice.id}:payment.confirmed",
+        user_id=buyer.id,
+        payload={
+            "invoice_id": invoice.id,
+            "subscription_id": subscription.id,
+            "plan_id": plan.id,
+            "plan_title": plan.title,
+            "amount_sats": invoice.amount_sats,
+            "active_until": ends_at,
+            "channels": list(plan.channels),
+            "paid_late": paid_late,
+        },
+        now=now,
+    )
+    if affiliate_id is not None and sale.affiliate_sats:
+        await outbox.enqueue(
+            session,
+            kind="commission.earned",
+            dedupe_key=f"invoice:{invoice.id}:commission.earned",
+            user_id=affiliate_id,
+            payload={
+                "invoice_id": invoice.id,
+                "buyer_user_id": buyer.id,
+                "commission_sats": sale.affiliate_sats,
+                "share_bps": sale.share_bps,
+                "transaction_id": entry.id,
+            },
+            now=now,
+        )
+    await outbox.enqueue(
+        session,
+        kind="sale.new",
+        dedupe_key=f"invoice:{invoice.id}:sale.new",
+        payload={
+            "invoice_id": invoice.id,
+            "plan_id": plan.id,
+            "buyer_user_id": buyer.id,
+            "amount_sats": invoice.amount_sats,
+            "owner_sats": sale.owner_sats,
+            "affiliate_sats": sale.affiliate_sats,
+            "affiliate_user_id": affiliate_id,
+            "overpaid_sats": received - invoice.amount_sats,
+            "paid_late": paid_late,
+        },
+        now=now,
+    )
+    await session.flush()
+
+
+async def _alert_invalidated(
+    session: AsyncSession, invoice: Invoice, observed: ProviderInvoice, now: datetime
+) -> None:
+    """A settled invoice the processor now calls invalid (e.g. a replaced zero-conf payment).
+
+    Nothing is undone automatically: an admin reviews and reverses the sale entry.
+    """
+    await outbox.enqueue(
+        session,
+        kind="admin.payment_invalidated",
+        dedupe_key=f"invoice:{invoice.id}:invalidated",
+        payload={"invoice_id": invoice.id, "provider_status": observed.raw_status},
+        now=now,
+    )

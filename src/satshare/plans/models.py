@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from satshare.db import Base, UTCDateTime
+
+
+class Plan(Base):
+    """A subscription type. Synced from the ``plans:`` config section at start-up."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_sats: Mapped[int] = mapped_column(BigInteger)
+    duration_days: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Plans removed from the config stay for history but can no longer be bought.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""Adapters that implement ``satshare.payments.ports.PaymentProvider`` over real HTTP."""

@@ -1,0 +1,278 @@
+"""BTCPay Server Greenfield API adapter (API v1, BTCPay 1.x and 2.x)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from satshare.money import MoneyError, btc_to_sats, whole_sats
+from satshare.payments.ports import (
+    InvoiceFlag,
+    InvoiceOrder,
+    InvoiceState,
+    ProviderError,
+    ProviderInvoice,
+    WebhookNotice,
+)
+from satshare.providers import jsonstrict
+from satshare.security import verify_sha256_signature
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "BTCPay-Sig"
+#: Events that can change what we know about an invoice; each triggers a re-fetch.
+INVOICE_EVENTS = frozenset(
+    {
+        "InvoiceReceivedPayment",
+        "InvoicePaymentSettled",
+        "InvoiceProcessing",
+        "InvoiceSettled",
+        "InvoiceExpired",
+        "InvoiceInvalid",
+        "InvoicePaidAfterExpiration",
+        "InvoiceExpiredPaidPartial",
+    }
+)
+_STATES = {
+    "New": InvoiceState.NEW,
+    "Processing": InvoiceState.PROCESSING,
+    "Settled": InvoiceState.SETTLED,
+    "Expired": InvoiceState.EXPIRED,
+    "Invalid": InvoiceState.INVALID,
+}
+_FLAGS = {
+    "None": InvoiceFlag.NONE,
+    "PaidLate": InvoiceFlag.PAID_LATE,
+    "PaidPartial": InvoiceFlag.PAID_PARTIAL,
+    "PaidOver": InvoiceFlag.PAID_OVER,
+    "Marked": InvoiceFlag.MARKED,
+    "Invalid": InvoiceFlag.NONE,
+}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+class BTCPayProvider:
+    name = "btcpay"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        store_id: str,
+        webhook_secret: str,
+        speed_policy: str = "MediumSpeed",
+        payment_methods: list[str] | None = None,
+        timeout_seconds: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.store_id = store_id
+        self._webhook_secret = webhook_secret
+        self.speed_policy = speed_policy
+        self.payment_methods = payment_methods
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+        )
+        self._headers = {"Authorization": f"token {api_key}", "Accept": "application/json"}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, json_body: Any = None) -> Any:
+        url = f"{self.base_url}{path}"
+        try:
+            response = await self._client.request(
+                method, url, json=json_body, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                f"BTCPay Server at {self.base_url} did not answer ({type(exc).__name__})"
+            ) from exc
+        if response.status_code in (401, 403):
+            raise ProviderError(
+                f"BTCPay Server refused our API key ({response.status_code}); check btcpay.api_key "
+                "and its permissions (btcpay.store.cancreateinvoice, btcpay.store.canviewinvoices)"
+            )
+        if response.status_code >= 400:
+            raise ProviderError(
+                f"BTCPay Server answered {response.status_code}: {self._error_text(response)}"
+            )
+        try:
+            return jsonstrict.loads(response.content)
+        except ValueError as exc:
+            raise ProviderError(f"BTCPay Server sent a body that is not JSON: {exc}") from exc
+
+    @staticmethod
+    def _error_text(response: httpx.Response) -> str:
+        try:
+            body = jsonstrict.loads(response.content)
+        except ValueError:
+            return response.text[:200]
+        if isinstance(body, list):  # validation errors: [{"path", "message"}]
+            return "; ".join(
+                f"{e.get('path')}: {e.get('message')}" for e in body if isinstance(e, dict)
+            )
+        if isinstance(body, dict):
+            return str(body.get("message") or body.get("code") or body)[:200]
+        return str(body)[:200]
+
+    # -- PaymentProvider --------------------------------------------------------------------
+
+    async def create_invoice(self, order: InvoiceOrder) -> ProviderInvoice:
+        checkout: dict[str, Any] = {
+            "expirationMinutes": order.expiration_minutes,
+            "speedPolicy": self.speed_policy,
+        }
+        if self.payment_methods:
+            checkout["paymentMethods"] = list(self.payment_methods)
+        body = {
+            "amount": str(order.amount_sats),
+            "currency": "SATS",
+            "metadata": {**order.metadata, "orderId": order.reference},
+            "checkout": checkout,
+        }
+        invoice = await self._request("POST", f"/api/v1/stores/{self.store_id}/invoices", body)
+        if not isinstance(invoice, dict) or not isinstance(invoice.get("id"), str):
+            raise ProviderError("BTCPay Server's invoice answer has no id")
+        methods = await self._payment_methods(invoice["id"])
+        return self._normalise(invoice, methods)
+
+    async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice:
+        invoice = await self._request(
+            "GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}"
+        )
+        methods = await self._payment_methods(provider_invoice_id)
+        return self._normalise(invoice, methods)
+
+    async def _payment_methods(self, provider_invoice_id: str) -> list[dict[str, Any]]:
+        methods = await self._request(
+            "GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}/payment-methods"
+        )
+        if not isinstance(methods, list):
+            raise ProviderError("BTCPay Server's payment-methods answer is not a list")
+        return [m for m in methods if isinstance(m, dict)]
+
+    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> bool:
+        return verify_sha256_signature(
+            self._webhook_secret, raw_body, _header(headers, SIGNATURE_HEADER)
+        )
+
+    def parse_webhook(self, raw_body: bytes) -> WebhookNotice | None:
+        try:
+            event = jsonstrict.loads(raw_body)
+        except ValueError as exc:
+            raise ValueError(f"webhook body is not valid JSON: {exc}") from exc
+        if not isinstance(event, dict):
+            raise ValueError("webhook body must be a JSON object")
+        event_type = event.get("type")
+        if event_type not in INVOICE_EVENTS:
+            return None
+        invoice_id = event.get("invoiceId")
+        if not isinstance(invoice_id, str) or not invoice_id:
+            raise ValueError(f"{event_type} event without an invoiceId")
+        if event.get("storeId") not in (None, self.store_id):
+            log.warning(
+                "ignoring %s for store %s (ours is %s)",
+                event_type,
+                event.get("storeId"),
+                self.store_id,
+            )
+            return None
+        delivery = event.get("deliveryId")
+        return WebhookNotice(
+            provider_invoice_id=invoice_id,
+            event_type=event_type,
+            delivery_id=delivery if isinstance(delivery, str) else None,
+        )
+
+    async def ensure_webhook(self, url: str) -> str:
+        """Register our receiver at the store (once) and return the webhook id."""
+        hooks = await self._request("GET", f"/api/v1/stores/{self.store_id}/webhooks")
+        for hook in hooks if isinstance(hooks, list) else []:
+            if isinstance(hook, dict) and hook.get("url") == url:
+                return str(hook["id"])
+        created = await self._request(
+            "POST",
+            f"/api/v1/stores/{self.store_id}/webhooks",
+            {
+                "url": url,
+                "secret": self._webhook_secret,
+                "enabled": True,
+                "automaticRedelivery": True,
+                "authorizedEvents": {"everything": True},
+            },
+        )
+        return str(created["id"])
+
+    # -- normalisation ----------------------------------------------------------------------
+
+    def _normalise(self, invoice: Any, methods: list[dict[str, Any]]) -> ProviderInvoice:
+        if not isinstance(invoice, dict):
+            raise ProviderError("BTCPay Server's invoice answer is not an object")
+        try:
+            raw_status = str(invoice["status"])
+            raw_additional = str(invoice.get("additionalStatus") or "None")
+            state = _STATES[raw_status]
+            amount_sats = self._amount_sats(invoice, methods)
+            paid_sats = sum(btc_to_sats(m.get("paymentMethodPaid") or "0") for m in methods)
+            confirmed = sum(
+                btc_to_sats(p.get("value") or "0")
+                for m in methods
+                for p in m.get("payments") or []
+                if isinstance(p, dict) and p.get("status") == "Settled"
+            )
+            expires_at = datetime.fromtimestamp(int(invoice["expirationTime"]), UTC)
+        except (KeyError, TypeError, ValueError, MoneyError) as exc:
+            raise ProviderError(f"BTCPay Server sent an invoice we cannot read: {exc!r}") from exc
+        payment_request = address = None
+        for method in methods:
+            method_id = str(method.get("paymentMethodId") or method.get("paymentMethod") or "")
+            destination = method.get("destination")
+            if not isinstance(destination, str):
+                continue
+            if method_id in ("BTC-LN", "BTC-LightningNetwork", "BTC_LightningLike"):
+                payment_request = destination
+            elif method_id in ("BTC-CHAIN", "BTC", "BTC-OnChain"):
+                address = destination
+        return ProviderInvoice(
+            provider=self.name,
+            provider_invoice_id=str(invoice["id"]),
+            state=state,
+            flag=_FLAGS.get(raw_additional, InvoiceFlag.NONE),
+            amount_sats=amount_sats,
+            paid_sats=paid_sats,
+            confirmed_paid_sats=confirmed,
+            expires_at=expires_at,
+            raw_status=raw_status,
+            raw_additional_status=raw_additional,
+            checkout_link=invoice.get("checkoutLink"),
+            payment_request=payment_request,
+            address=address,
+        )
+
+    @staticmethod
+    def _amount_sats(invoice: dict[str, Any], methods: list[dict[str, Any]]) -> int:
+        currency = str(invoice.get("currency") or "").upper()
+        if currency == "SATS":
+            return whole_sats(invoice["amount"])
+        if currency == "BTC":
+            return btc_to_sats(invoice["amount"], round_up=True)
+        # A fiat invoice: BTCPay's own conversion, rounded up to whole sats as it does.
+        for method in methods:
+            if method.get("currency") == "BTC" and method.get("amount") is not None:
+                return btc_to_sats(method["amount"], round_up=True)
+        raise ProviderError(f"cannot tell the amount in sats of a {currency} invoice")

@@ -1,0 +1,55 @@
+"""Signatures, API key material and constant-time comparisons."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+API_KEY_PREFIX = "ss_"
+
+
+def hmac_sha256_hex(secret: str | bytes, body: bytes) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify_sha256_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Check a ``sha256=<hex>`` header (BTCPay-Sig style) over the raw body in constant time."""
+    if not header or not secret:
+        return False
+    scheme, _, received = header.strip().partition("=")
+    if scheme.lower() != "sha256" or not received:
+        return False
+    expected = hmac_sha256_hex(secret, body)
+    return hmac.compare_digest(expected, received.strip().lower())
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    plaintext: str
+    display_prefix: str
+    key_hash: str
+
+
+def hash_api_key(plaintext: str) -> str:
+    # Keys carry 256 bits of entropy, so a fast hash is enough; no salt or KDF is needed.
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def generate_api_key() -> NewApiKey:
+    plaintext = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return NewApiKey(
+        plaintext=plaintext,
+        display_prefix=plaintext[: len(API_KEY_PREFIX) + 6],
+        key_hash=hash_api_key(plaintext),
+    )
+
+
+def random_token(nbytes: int = 16) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

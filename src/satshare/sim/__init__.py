@@ -1,0 +1,5 @@
+"""Protocol-accurate local emulators of the outside systems SatShare talks to.
+
+They ship with the product: sandbox mode runs on them, the test suite drives the real
+client code against them over HTTP, and benchmarks use them as load sources.
+"""

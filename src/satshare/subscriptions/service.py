@@ -1,0 +1,86 @@
+"""Subscriptions: one per (user, plan); paid renewals stack from the current end."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.errors import Conflict, NotFound
+from satshare.notifications import service as outbox
+from satshare.subscriptions import repository
+from satshare.subscriptions.models import Subscription
+
+
+def effective_status(subscription: Subscription, now: datetime) -> str:
+    """What the subscription is right now, even before the expiry job has run."""
+    if subscription.status == "active" and subscription.ends_at and subscription.ends_at <= now:
+        return "expired"
+    return subscription.status
+
+
+def extension_start(subscription: Subscription, now: datetime) -> datetime:
+    """A renewal paid while still active extends from the current end, otherwise from now."""
+    if subscription.status == "active" and subscription.ends_at and subscription.ends_at > now:
+        return subscription.ends_at
+    return now
+
+
+def extend(subscription: Subscription, duration_days: int, now: datetime) -> None:
+    start = extension_start(subscription, now)
+    if start == now:
+        subscription.started_at = now
+    subscription.ends_at = start + timedelta(days=duration_days)
+    subscription.status = "active"
+    subscription.updated_at = now
+
+
+async def require(session: AsyncSession, subscription_id: int) -> Subscription:
+    subscription = await repository.get(session, subscription_id)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id} does not exist")
+    return subscription
+
+
+async def change_status(
+    session: AsyncSession, subscription_id: int, status: str, now: datetime
+) -> Subscription:
+    subscription = await repository.get(session, subscription_id, lock=True)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id} does not exist")
+    current = effective_status(subscription, now)
+    if status == current:
+        return subscription
+    if status == "canceled":
+        if current not in ("pending", "active"):
+            raise Conflict(f"a {current} subscription cannot be canceled")
+    elif status == "active":
+        if current != "canceled" or not subscription.ends_at or subscription.ends_at <= now:
+            raise Conflict(
+                "only a canceled subscription with paid time left can be re-activated; "
+                "otherwise buy a renewal with POST /api/v1/subscriptions"
+            )
+    else:
+        raise Conflict(f"status can be set to 'canceled' or 'active', not {status!r}")
+    subscription.status = status
+    subscription.updated_at = now
+    await session.flush()
+    return subscription
+
+
+async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> int:
+    """Mark ended subscriptions expired and queue their expiry notices. Returns how many."""
+    expired = 0
+    for subscription in await repository.due_for_expiry(session, now, limit):
+        if await repository.mark_expired(session, subscription.id, now):
+            expired += 1
+            assert subscription.ends_at is not None
+            await outbox.enqueue(
+                session,
+                kind="subscription.expired",
+                dedupe_key=f"subscription:{subscription.id}:expired:{subscription.ends_at.isoformat()}",
+                user_id=subscription.user_id,
+                payload={"subscription_id": subscription.id, "plan_id": subscription.plan_id},
+                now=now,
+            )
+    return expired

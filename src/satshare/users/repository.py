@@ -1,0 +1,69 @@
+"""All user SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.payments.models import Payment
+from satshare.users.models import User
+
+
+async def get(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def by_referral_code(session: AsyncSession, code: str) -> User | None:
+    result = await session.execute(select(User).where(User.referral_code == code))
+    return result.scalar_one_or_none()
+
+
+async def by_external_id(session: AsyncSession, platform: str, external_id: str) -> User | None:
+    result = await session.execute(
+        select(User).where(User.platform == platform, User.external_id == external_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def referral_code_taken(session: AsyncSession, code: str) -> bool:
+    result = await session.execute(select(User.id).where(User.referral_code == code))
+    return result.first() is not None
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    platform: str | None = None,
+    referrer_id: int | None = None,
+    external_id: str | None = None,
+) -> Sequence[User]:
+    query = select(User)
+    if before_id is not None:
+        query = query.where(User.id < before_id)
+    if platform is not None:
+        query = query.where(User.platform == platform)
+    if referrer_id is not None:
+        query = query.where(User.referrer_id == referrer_id)
+    if external_id is not None:
+        query = query.where(User.external_id == external_id)
+    result = await session.execute(query.order_by(User.id.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def referral_counts(session: AsyncSession, user_id: int) -> tuple[int, int]:
+    """(registered, paying) direct referrals of ``user_id``."""
+    registered = (
+        await session.execute(select(func.count(User.id)).where(User.referrer_id == user_id))
+    ).scalar_one()
+    paying = (
+        await session.execute(
+            select(func.count(distinct(Payment.user_id)))
+            .join(User, User.id == Payment.user_id)
+            .where(User.referrer_id == user_id)
+        )
+    ).scalar_one()
+    return int(registered), int(paying)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from satshare.schemas import StrictModel
+from satshare.subscriptions.schemas import SubscriptionOut
+
+Platform = Literal["telegram", "discord", "website", "api"]
+Language = Literal["en", "ru"]
+
+
+class UserCreate(StrictModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"username": "alice", "platform": "telegram", "external_id": "123456789"},
+                {"username": "bob", "platform": "website", "referral_id": "k7m2xq9p"},
+            ]
+        },
+    )
+
+    username: str = Field(min_length=1, max_length=64)
+    platform: Platform
+    external_id: str | int | None = Field(
+        None, description="The user's id on the platform (e.g. the Telegram user id)."
+    )
+    referral_id: str | int | None = Field(
+        None,
+        description="Who referred this user: their user id or their referral code. "
+        "Set once, at registration; it can never change.",
+    )
+    language: Language | None = None
+
+
+class UserUpdate(StrictModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"username": "alice_new", "language": "ru"}]},
+    )
+
+    username: str | None = Field(None, min_length=1, max_length=64)
+    language: Language | None = None
+    referral_id: str | int | None = Field(
+        None, description="Not changeable: sending it is answered with 409."
+    )
+
+
+class UserCreated(BaseModel):
+    user_id: int
+    referral_code: str
+    referrer_id: int | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"user_id": 7, "referral_code": "k7m2xq9p", "referrer_id": 3}]
+        }
+    )
+
+
+class UserOut(BaseModel):
+    user_id: int
+    username: str | None
+    platform: str
+    external_id: str | None
+    language: str
+    referral_code: str
+    referrer_id: int | None
+    created_at: datetime
+
+
+class ReferralCounts(BaseModel):
+    registered: int = Field(description="Users who registered through this user's link or code.")
+    paying: int = Field(description="Of those, how many have paid at least once.")
+
+
+class UserDetail(UserOut):
+    balance_sats: int = Field(description="Affiliate earnings available, in sats.")
+    total_earned_sats: int = Field(description="All affiliate earnings ever credited, in sats.")
+    referrals: ReferralCounts
+    active_subscriptions: list[SubscriptionOut]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 3,
+                    "username": "carol",
+                    "platform": "telegram",
+                    "external_id": "555000111",
+                    "language": "en",
+                    "referral_code": "k7m2xq9p",
+                    "referrer_id": None,
+                    "created_at": "2026-11-01T10:00:00Z",
+                    "balance_sats": 25000,
+                    "total_earned_sats": 25000,
+                    "referrals": {"registered": 4, "paying": 1},
+                    "active_subscriptions": [],
+                }
+            ]
+        }
+    )

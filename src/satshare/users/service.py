@@ -1,0 +1,107 @@
+"""Users: registration with a referrer fixed once, profile updates, affiliate summary."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.users import repository
+from satshare.users.models import LANGUAGES, PLATFORMS, User
+
+# No 0/O/1/I/L: codes are read aloud and typed from screenshots.
+_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_CODE_LENGTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    platform: str
+    username: str | None = None
+    external_id: str | None = None
+    referral: str | None = None  # the referrer's user id or referral code
+    language: str | None = None
+
+
+def new_referral_code() -> str:
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+        if not code.isdigit():  # a code must never look like a user id
+            return code
+
+
+async def resolve_referrer(session: AsyncSession, reference: str) -> User:
+    reference = reference.strip()
+    referrer: User | None
+    if reference.isdigit():
+        referrer = await repository.get(session, int(reference))
+    else:
+        referrer = await repository.by_referral_code(session, reference.lower())
+    if referrer is None:
+        raise InvalidRequest(
+            f"referral_id {reference!r} matches no user id or referral code",
+            field="referral_id",
+        )
+    return referrer
+
+
+async def register(session: AsyncSession, data: Registration, now: datetime) -> User:
+    if data.platform not in PLATFORMS:
+        raise InvalidRequest(f"platform must be one of {', '.join(PLATFORMS)}", field="platform")
+    language = data.language or "en"
+    if language not in LANGUAGES:
+        raise InvalidRequest(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    if data.external_id is not None:
+        existing = await repository.by_external_id(session, data.platform, data.external_id)
+        if existing is not None:
+            raise Conflict(
+                f"a {data.platform} user with external_id {data.external_id!r} already exists",
+                existing_user_id=existing.id,
+            )
+    referrer = await resolve_referrer(session, data.referral) if data.referral else None
+    code = new_referral_code()
+    while await repository.referral_code_taken(session, code):
+        code = new_referral_code()
+    user = User(
+        platform=data.platform,
+        external_id=data.external_id,
+        username=data.username,
+        language=language,
+        referral_code=code,
+        referrer_id=referrer.id if referrer else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def require(session: AsyncSession, user_id: int) -> User:
+    user = await repository.get(session, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+async def update_profile(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    username: str | None,
+    language: str | None,
+    now: datetime,
+) -> User:
+    user = await require(session, user_id)
+    if language is not None:
+        if language not in LANGUAGES:
+            raise InvalidRequest(f"language must be one of {', '.join(LANGUAGES)}")
+        user.language = language
+    if username is not None:
+        user.username = username
+    user.updated_at = now
+    await session.flush()
+    return user

@@ -1,0 +1,124 @@
+"""A subscription sold end to end: REST API → BTCPay (emulated, real HTTP) → webhook →
+exactly-once settlement with the 50/50 split in the ledger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from satshare.sim.btcpay import BTCPayEmulator
+from tests.conftest import Stack
+from tests.helpers import buy, create_user, invoice_status, wait_until
+
+
+async def test_referred_purchase_splits_50_50(stack: Stack) -> None:
+    affiliate = await create_user(stack.client, "affiliate", external_id="100")
+    buyer = await create_user(
+        stack.client, "buyer", external_id="200", referral_id=affiliate["referral_code"]
+    )
+    assert buyer["referrer_id"] == affiliate["user_id"]
+
+    order = await buy(stack.client, buyer["user_id"])
+    assert order["status"] == "pending"
+    invoice = order["invoice"]
+    assert invoice["amount_sats"] == 50_000
+    assert invoice["provider"] == "btcpay"
+    assert invoice["checkout_url"].endswith(f"/pay/{invoice['id']}")
+    assert invoice["payment_request"].startswith("lnbcrt500u")
+    assert invoice["address"].startswith("bcrt1")
+
+    await stack.btcpay.pay(invoice["provider_invoice_id"], method="BTC-LN")
+    await wait_until(lambda: _settled(stack, order["subscription_id"]))
+
+    sub = (await stack.client.get(f"/api/v1/subscriptions/{order['subscription_id']}")).json()
+    assert sub["status"] == "active"
+    assert sub["ends_at"] is not None
+
+    aff = (await stack.client.get(f"/api/v1/users/{affiliate['user_id']}")).json()
+    assert aff["balance_sats"] == 25_000
+    assert aff["total_earned_sats"] == 25_000
+    assert aff["referrals"] == {"registered": 1, "paying": 1}
+
+    entries = (await stack.client.get("/api/v1/transactions")).json()["items"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["kind"] == "sale"
+    assert entry["share_bps"] == 5000
+    assert entry["gross_sats"] == 50_000
+    assert sorted((p["account"], p["amount_sats"]) for p in entry["postings"]) == sorted(
+        [
+            ("clearing:btcpay", 50_000),
+            ("revenue:owner", -25_000),
+            (f"payable:affiliate:{affiliate['user_id']}", -25_000),
+        ]
+    )
+    buyer_view = (await stack.client.get(f"/api/v1/users/{buyer['user_id']}")).json()
+    assert [s["subscription_id"] for s in buyer_view["active_subscriptions"]] == [
+        order["subscription_id"]
+    ]
+
+
+async def _settled(stack: Stack, subscription_id: int) -> bool:
+    return await invoice_status(stack.client, subscription_id) == "settled"
+
+
+async def test_no_referrer_all_to_owner_and_odd_amount_rounds_for_owner(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "solo")
+    order = await buy(stack.client, buyer["user_id"], "yearly")  # 500,001 sats
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+    await wait_until(lambda: _settled(stack, order["subscription_id"]))
+    entry = (await stack.client.get("/api/v1/transactions")).json()["items"][0]
+    assert entry["share_bps"] == 0
+    assert {p["account"]: p["amount_sats"] for p in entry["postings"]} == {
+        "clearing:btcpay": 500_001,
+        "revenue:owner": -500_001,
+    }
+
+    referrer = await create_user(stack.client, "ref")
+    referred = await create_user(stack.client, "referred", referral_id=referrer["user_id"])
+    order = await buy(stack.client, referred["user_id"], "yearly")
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+    await wait_until(lambda: _settled(stack, order["subscription_id"]))
+    entry = (await stack.client.get("/api/v1/transactions", params={"limit": 1})).json()["items"][0]
+    postings = {p["account"]: p["amount_sats"] for p in entry["postings"]}
+    assert postings[f"payable:affiliate:{referrer['user_id']}"] == -250_000
+    assert postings["revenue:owner"] == -250_001
+
+
+async def test_renewal_while_active_extends_from_current_end(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "renewer")
+    first = await buy(stack.client, buyer["user_id"])
+    await stack.btcpay.pay(first["invoice"]["provider_invoice_id"])
+    await wait_until(lambda: _settled(stack, first["subscription_id"]))
+    ends_first = (
+        await stack.client.get(f"/api/v1/subscriptions/{first['subscription_id']}")
+    ).json()["ends_at"]
+
+    second = await buy(stack.client, buyer["user_id"])
+    assert second["subscription_id"] == first["subscription_id"]
+    assert second["status"] == "active"  # a renewal keeps the subscription active
+    await stack.btcpay.pay(second["invoice"]["provider_invoice_id"])
+    await wait_until(lambda: _settled(stack, second["subscription_id"]))
+    sub = (await stack.client.get(f"/api/v1/subscriptions/{first['subscription_id']}")).json()
+    from datetime import datetime
+
+    extended = datetime.fromisoformat(sub["ends_at"]) - datetime.fromisoformat(ends_first)
+    assert extended == timedelta(days=30)
+
+
+async def test_onchain_payment_settles_only_after_confirmation(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "chain")
+    order = await buy(stack.client, buyer["user_id"])
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id, method="BTC-CHAIN")
+    await stack.btcpay.emulator.wait_idle()
+    assert await invoice_status(stack.client, order["subscription_id"]) == "processing"
+    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+    await stack.btcpay.control("POST", "/_sim/mine", json={"blocks": 1})
+    await wait_until(lambda: _settled(stack, order["subscription_id"]))
+
+
+async def test_emulator_rounds_btc_amounts_up(btcpay_emulator_factory: object = None) -> None:
+    emulator = BTCPayEmulator(api_key="k", store_id="s")
+    invoice = emulator.create_invoice("s", {"amount": "0.000000011", "currency": "BTC"})
+    assert invoice.amount_sats == 2
+    await emulator.aclose()
