@@ -20,7 +20,13 @@ from satshare.db import Database
 from satshare.errors import BadRequest, InvalidRequest, NotFound, ProviderUnavailable, Unauthorized
 from satshare.payments import repository, service
 from satshare.payments.models import Invoice
-from satshare.payments.ports import InvoiceOrder, PaymentProvider, ProviderError, ProviderInvoice
+from satshare.payments.ports import (
+    InvoiceOrder,
+    PaymentProvider,
+    ProviderError,
+    ProviderInvoice,
+    WebhookNotice,
+)
 from satshare.plans import service as plans
 from satshare.security import random_token
 from satshare.subscriptions import repository as subscriptions_repo
@@ -45,6 +51,10 @@ class PaymentsContext:
     invoice_expiration_minutes: int
     late_payment_window: timedelta
     public_base_url: str
+    #: Notifications being handled in this process right now: a concurrent copy of one is
+    #: answered at once instead of queueing for the database (other processes are kept out
+    #: by the inbox's unique key and its claim).
+    in_flight: set[tuple[str, str, str]] = field(default_factory=set)
 
     def provider(self, name: str | None = None) -> PaymentProvider:
         chosen = name or self.default_provider
@@ -146,13 +156,34 @@ async def receive_webhook(
         raise BadRequest(str(exc)) from exc
     if notice is None:
         return WebhookResult("ignored", detail="event type not handled")
+    key = (provider.name, notice.provider_invoice_id, notice.event_type)
+    if key in ctx.in_flight:
+        return WebhookResult("duplicate", None, "being handled by another request")
+    ctx.in_flight.add(key)
+    try:
+        return await _handle_notice(ctx, provider, notice, raw_body)
+    finally:
+        ctx.in_flight.discard(key)
+
+
+async def _handle_notice(
+    ctx: PaymentsContext, provider: PaymentProvider, notice: WebhookNotice, raw_body: bytes
+) -> WebhookResult:
+    now = ctx.clock.now()
     async with ctx.db.reading() as session:
         invoice = await repository.invoice_by_provider_id(
             session, provider.name, notice.provider_invoice_id
         )
+        seen = await repository.delivery(
+            session, provider.name, notice.provider_invoice_id, notice.event_type
+        )
     if invoice is None:
         return WebhookResult("ignored", detail="not an invoice issued by this SatShare")
-    now = ctx.clock.now()
+    # Most repeats are settled by a read, without queueing for a write.
+    if seen is not None and seen.processed_at is not None:
+        return WebhookResult("duplicate", invoice.id, f"already handled: {seen.outcome}")
+    if seen is not None and seen.claimed_at >= now - CLAIM_TTL:
+        return WebhookResult("duplicate", invoice.id, "being handled by another request")
     async with ctx.db.transaction() as session:
         fresh = await repository.record_delivery(
             session,

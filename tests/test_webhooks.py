@@ -1,0 +1,278 @@
+"""The BTCPay webhook receiver: signature first, dedupe by invoice + event type, re-fetch
+before acting, every BTCPay invoice state handled."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import STORE_ID, WEBHOOK_SECRET, Stack
+from tests.helpers import buy, create_user, invoice_status, signed, wait_until
+
+WEBHOOK = "/api/v1/webhooks/btcpay"
+
+
+def event(invoice_id: str, kind: str = "InvoiceSettled", **extra: Any) -> dict[str, Any]:
+    return {
+        "deliveryId": f"d-{kind}-{invoice_id}",
+        "webhookId": "wh",
+        "originalDeliveryId": f"d-{kind}-{invoice_id}",
+        "isRedelivery": False,
+        "type": kind,
+        "timestamp": 1_795_000_000,
+        "storeId": STORE_ID,
+        "invoiceId": invoice_id,
+        "metadata": {},
+        **extra,
+    }
+
+
+async def _order(stack: Stack, referrer: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    aff = await create_user(stack.client, "aff")
+    buyer = await create_user(
+        stack.client, "buyer", referral_id=aff["user_id"] if referrer else None
+    )
+    return aff, await buy(stack.client, buyer["user_id"])
+
+
+async def _quiet(stack: Stack) -> None:
+    """Stop the emulator's own deliveries so the test alone decides what arrives."""
+    stack.btcpay.emulator.drop_webhooks = True
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"BTCPay-Sig": "sha256=" + "0" * 64},
+        {"BTCPay-Sig": "sha1=abc"},
+        {"BTCPay-Sig": "garbage"},
+    ],
+)
+async def test_bad_signature_is_401_and_writes_nothing(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id)  # really paid: a forged notification must still fail
+    before = await stack.counts()
+    async with stack.anonymous() as anon:
+        response = await anon.post(
+            WEBHOOK, content=json.dumps(event(provider_id)).encode(), headers=headers
+        )
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 401
+    assert await stack.counts() == before
+
+
+async def test_signature_with_another_secret_is_refused(stack: Stack) -> None:
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id)
+    body, headers = signed("not-the-secret-at-all", event(provider_id))
+    before = await stack.counts()
+    async with stack.anonymous() as anon:
+        assert (await anon.post(WEBHOOK, content=body, headers=headers)).status_code == 401
+    assert await stack.counts() == before
+
+
+async def test_signed_but_malformed_bodies_are_400_and_write_nothing(stack: Stack) -> None:
+    before = await stack.counts()
+    async with stack.anonymous() as anon:
+        for raw in (b"{not json", b"[1,2]", b'{"type":"InvoiceSettled","invoiceId":NaN}'):
+            body, headers = signed(WEBHOOK_SECRET, raw)
+            response = await anon.post(WEBHOOK, content=body, headers=headers)
+            assert response.status_code == 400, raw
+            assert response.headers["content-type"] == "application/problem+json"
+    assert await stack.counts() == before
+
+
+async def test_unknown_event_types_and_unknown_invoices_are_acknowledged_and_ignored(
+    stack: Stack,
+) -> None:
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    before = await stack.counts()
+    async with stack.anonymous() as anon:
+        for payload in (
+            event(provider_id, "PayoutCreated"),
+            event(provider_id, "SomethingNew"),
+            event(provider_id, "InvoiceCreated"),
+            event("not-our-invoice", "InvoiceSettled"),
+            {**event(provider_id), "storeId": "another-store"},
+        ):
+            body, headers = signed(WEBHOOK_SECRET, payload)
+            response = await anon.post(WEBHOOK, content=body, headers=headers)
+            assert response.status_code == 200
+            assert response.json()["status"] == "ignored"
+    assert await stack.counts() == before
+
+
+async def test_webhook_claims_are_rechecked_at_the_processor(stack: Stack) -> None:
+    """A correctly signed InvoiceSettled for an unpaid invoice settles nothing."""
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    body, headers = signed(WEBHOOK_SECRET, event(provider_id, "InvoiceSettled"))
+    async with stack.anonymous() as anon:
+        response = await anon.post(WEBHOOK, content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["status"] in ("unchanged", "updated")
+    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+    assert await invoice_status(stack.client, order["subscription_id"]) == "new"
+
+
+async def test_redelivery_with_new_delivery_id_acts_once(stack: Stack) -> None:
+    await _quiet(stack)
+    aff, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id)
+    async with stack.anonymous() as anon:
+        first = event(provider_id)
+        body, headers = signed(WEBHOOK_SECRET, first)
+        assert (await anon.post(WEBHOOK, content=body, headers=headers)).json()[
+            "status"
+        ] == "settled"
+        again = {**first, "deliveryId": "a-new-id", "isRedelivery": True}
+        body, headers = signed(WEBHOOK_SECRET, again)
+        response = await anon.post(WEBHOOK, content=body, headers=headers)
+        assert response.json()["status"] == "duplicate"
+        # A different event type for the same settled invoice: processed, already settled.
+        body, headers = signed(WEBHOOK_SECRET, event(provider_id, "InvoicePaymentSettled"))
+        assert (await anon.post(WEBHOOK, content=body, headers=headers)).json()["status"] == (
+            "already_settled"
+        )
+    entries = (await stack.client.get("/api/v1/transactions")).json()["items"]
+    assert len(entries) == 1
+    assert (await stack.client.get(f"/api/v1/users/{aff['user_id']}")).json()[
+        "balance_sats"
+    ] == 25_000
+
+
+async def test_events_out_of_order(stack: Stack) -> None:
+    """Settled arrives first, the older ReceivedPayment/Processing later: one settlement."""
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id, method="BTC-CHAIN", confirm_blocks=1)
+    async with stack.anonymous() as anon:
+        for kind in ("InvoiceSettled", "InvoiceProcessing", "InvoiceReceivedPayment"):
+            body, headers = signed(WEBHOOK_SECRET, event(provider_id, kind))
+            assert (await anon.post(WEBHOOK, content=body, headers=headers)).status_code == 200
+    assert await invoice_status(stack.client, order["subscription_id"]) == "settled"
+    assert len((await stack.client.get("/api/v1/transactions")).json()["items"]) == 1
+
+
+async def test_partial_payment_does_not_settle_then_completion_does(stack: Stack) -> None:
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id, amount_sats=20_000)
+    await stack.btcpay.emulator.wait_idle()
+    sub = (await stack.client.get(f"/api/v1/subscriptions/{order['subscription_id']}")).json()
+    assert sub["status"] == "pending"
+    assert sub["latest_invoice"]["status"] == "new"
+    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+    await stack.btcpay.pay(provider_id, amount_sats=30_000)
+    await wait_until(
+        lambda: _status_is(stack, order["subscription_id"], "settled"),
+    )
+
+
+async def _status_is(stack: Stack, subscription_id: int, status: str) -> bool:
+    return await invoice_status(stack.client, subscription_id) == status
+
+
+async def test_overpayment_settles_and_holds_the_excess_for_the_buyer(stack: Stack) -> None:
+    aff, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id, amount_sats=60_000)
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "settled"))
+    entry = (await stack.client.get("/api/v1/transactions")).json()["items"][0]
+    postings = {p["account"]: p["amount_sats"] for p in entry["postings"]}
+    buyer_id = order["user_id"]
+    assert postings == {
+        "clearing:btcpay": 60_000,
+        "revenue:owner": -25_000,
+        f"payable:affiliate:{aff['user_id']}": -25_000,  # commission on the sale only
+        f"payable:customer:{buyer_id}": -10_000,
+    }
+
+
+async def test_expired_unpaid_invoice_is_marked_expired(stack: Stack) -> None:
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.control("POST", f"/_sim/invoices/{provider_id}/expire")
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "expired"))
+    sub = (await stack.client.get(f"/api/v1/subscriptions/{order['subscription_id']}")).json()
+    assert sub["status"] == "pending"
+    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+
+
+async def test_paid_late_settles_and_is_flagged(stack: Stack) -> None:
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.control("POST", f"/_sim/invoices/{provider_id}/expire")
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "expired"))
+    await stack.btcpay.pay(provider_id, method="BTC-LN")
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "settled"))
+    from sqlalchemy import select
+
+    from satshare.notifications.models import OutboxMessage
+    from satshare.payments.models import Payment
+
+    async with stack.db.reading() as session:
+        payment = (await session.execute(select(Payment))).scalar_one()
+        sale = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "sale.new"))
+        ).scalar_one()
+    assert payment.paid_late is True
+    assert sale.payload["paid_late"] is True
+
+
+async def test_invalid_invoice_is_marked_invalid(stack: Stack) -> None:
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.control("POST", f"/_sim/invoices/{provider_id}/invalidate")
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "invalid"))
+    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+
+
+async def test_processing_does_not_settle_by_default(stack: Stack) -> None:
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id, method="BTC-CHAIN")
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "processing"))
+    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+
+
+async def test_manually_marked_settled_invoice_settles(stack: Stack) -> None:
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.control(
+        "POST", f"/_sim/invoices/{provider_id}/pay", json={"method": "BTC-CHAIN"}
+    )
+    emulator = stack.btcpay.emulator
+    emulator.mark(emulator.invoices[provider_id], "Settled")
+    await wait_until(lambda: _status_is(stack, order["subscription_id"], "settled"))
+
+
+async def test_processor_down_during_webhook_is_502_and_retry_settles(stack: Stack) -> None:
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id)
+    stack.btcpay.emulator.api_down = True
+    body, headers = signed(WEBHOOK_SECRET, event(provider_id))
+    async with stack.anonymous() as anon:
+        response = await anon.post(WEBHOOK, content=body, headers=headers)
+        assert response.status_code == 502  # BTCPay retries on 5xx
+        assert response.headers["content-type"] == "application/problem+json"
+        stack.btcpay.emulator.api_down = False
+        retry = await anon.post(WEBHOOK, content=body, headers=headers)
+    assert retry.json()["status"] == "settled"
