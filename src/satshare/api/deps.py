@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from satshare.apikeys import service as apikeys
 from satshare.container import Container
 from satshare.errors import BadRequest, Forbidden, Unauthorized
+from satshare.schemas import MAX_ID
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -110,3 +111,7 @@ def page_params(
 
 
 Page = Annotated[PageParams, Depends(page_params)]
+
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -31,7 +31,7 @@ from satshare.plans import service as plans
 from satshare.security import random_token
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.models import Subscription
-from satshare.users import service as users
+from satshare.users import repository as users_repo
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ async def start_checkout(
 ) -> Checkout:
     provider = ctx.provider(provider_name)
     async with ctx.db.reading() as session:
-        user = await users.require(session, user_id)
+        user = await users_repo.get(session, user_id)
+        if user is None:
+            raise InvalidRequest(f"user_id {user_id} does not exist", field="user_id")
         plan = await plans.require_purchasable(session, plan_id)
         plan_title, price, days = plan.title, plan.price_sats, plan.duration_days
     reference = "inv_" + random_token(16)

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from satshare.payments.schemas import InvoiceOut
-from satshare.schemas import StrictModel
+from satshare.schemas import Id, StrictModel
 
 
 class PlanOut(BaseModel):
@@ -40,7 +40,7 @@ class SubscriptionCreate(StrictModel):
         json_schema_extra={"examples": [{"user_id": 7, "subscription_type": "monthly"}]},
     )
 
-    user_id: int = Field(ge=1)
+    user_id: Id
     subscription_type: str = Field(min_length=1, max_length=64)
     provider: Literal["btcpay"] | None = Field(
         None, description="Payment rail; defaults to the configured default provider."

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from satshare.api.deps import ContainerDep, Page, ReadKey, WriteKey, encode_cursor
+from satshare.api.deps import ContainerDep, IdPath, IdQuery, Page, ReadKey, WriteKey, encode_cursor
 from satshare.api.presenters import invoice_out, subscription_out
 from satshare.api.problems import openapi_responses
 from satshare.payments import flows
@@ -55,7 +55,7 @@ async def list_subscriptions(
     container: ContainerDep,
     _: ReadKey,
     page: Page,
-    user_id: Annotated[int | None, Query(ge=1)] = None,
+    user_id: IdQuery = None,
     status: Annotated[Literal["pending", "active", "expired", "canceled"] | None, Query()] = None,
     subscription_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> PageOf[SubscriptionOut]:
@@ -115,7 +115,7 @@ async def create_subscription(
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_subscription(
-    container: ContainerDep, _: ReadKey, subscription_id: int
+    container: ContainerDep, _: ReadKey, subscription_id: IdPath
 ) -> SubscriptionOut:
     async with container.db.reading() as session:
         subscription = await service.require(session, subscription_id)
@@ -131,7 +131,7 @@ async def get_subscription(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_subscription(
-    container: ContainerDep, _: WriteKey, subscription_id: int, body: SubscriptionUpdate
+    container: ContainerDep, _: WriteKey, subscription_id: IdPath, body: SubscriptionUpdate
 ) -> SubscriptionOut:
     now = container.clock.now()
     async with container.db.transaction() as session:

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.api.deps import AdminKey, ContainerDep, Page, ReadKey, encode_cursor
+from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page, ReadKey, encode_cursor
 from satshare.api.presenters import transactions_out
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository, service
 from satshare.ledger.schemas import TransactionCreate, TransactionOut, TransactionReverse
-from satshare.schemas import PageOf
+from satshare.schemas import MAX_ID, PageOf
 from satshare.security import random_token
 from satshare.users import repository as users
 
@@ -35,7 +35,7 @@ async def list_transactions(
     _: ReadKey,
     page: Page,
     user_id: Annotated[
-        int | None, Query(ge=1, description="Entries touching this user's accounts.")
+        int | None, Query(ge=1, le=MAX_ID, description="Entries touching this user's accounts.")
     ] = None,
     kind: Annotated[Literal["sale", "adjustment", "reversal"] | None, Query()] = None,
     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -100,7 +100,7 @@ async def _require_user_of(session: AsyncSession, code: str) -> None:
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_transaction(
-    container: ContainerDep, _: ReadKey, transaction_id: int
+    container: ContainerDep, _: ReadKey, transaction_id: IdPath
 ) -> TransactionOut:
     async with container.db.reading() as session:
         entry = await repository.entry_by_id(session, transaction_id)
@@ -119,7 +119,7 @@ async def get_transaction(
 async def update_transaction(
     container: ContainerDep,
     principal: AdminKey,
-    transaction_id: int,
+    transaction_id: IdPath,
     body: Annotated[
         dict[str, Any],
         Body(
@@ -158,7 +158,7 @@ async def update_transaction(
 async def reverse_transaction(
     container: ContainerDep,
     principal: AdminKey,
-    transaction_id: int,
+    transaction_id: IdPath,
     body: TransactionReverse | None = None,
 ) -> TransactionOut:
     try:

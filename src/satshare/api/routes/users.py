@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 
-from satshare.api.deps import ContainerDep, Page, ReadKey, WriteKey, encode_cursor
+from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, WriteKey, encode_cursor
 from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict
 from satshare.ledger import service as ledger
-from satshare.schemas import PageOf
+from satshare.schemas import MAX_ID, PageOf
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import repository, service
 from satshare.users.schemas import (
@@ -38,7 +38,7 @@ async def list_users(
     page: Page,
     platform: Annotated[Platform | None, Query()] = None,
     referrer_id: Annotated[
-        int | None, Query(ge=1, description="Only users this user referred.")
+        int | None, Query(ge=1, le=MAX_ID, description="Only users this user referred.")
     ] = None,
     external_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> PageOf[UserOut]:
@@ -93,7 +93,7 @@ async def create_user(container: ContainerDep, _: WriteKey, body: UserCreate) ->
     summary="Get a user with their affiliate balance and referrals",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_user(container: ContainerDep, _: ReadKey, user_id: int) -> UserDetail:
+async def get_user(container: ContainerDep, _: ReadKey, user_id: IdPath) -> UserDetail:
     now = container.clock.now()
     async with container.db.reading() as session:
         user = await service.require(session, user_id)
@@ -120,7 +120,7 @@ async def get_user(container: ContainerDep, _: ReadKey, user_id: int) -> UserDet
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_user(
-    container: ContainerDep, _: WriteKey, user_id: int, body: UserUpdate
+    container: ContainerDep, _: WriteKey, user_id: IdPath, body: UserUpdate
 ) -> UserOut:
     if "referral_id" in body.model_fields_set:
         raise Conflict("the referrer is set once at registration and can never be changed")
