@@ -1,0 +1,172 @@
+"""The satshare command line, in-process (Typer's runner) and once as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from satshare.cli import app
+from satshare.db import Database, normalise_url
+from satshare.models import Base
+from tests.conftest import PG_URL
+
+runner = CliRunner()
+
+
+async def _truncate(url: str) -> None:
+    db = Database(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def cli_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_template: str
+) -> dict[str, str]:
+    for name in list(os.environ):
+        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    if PG_URL:
+        url = normalise_url(PG_URL)
+        asyncio.run(_truncate(url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("SATSHARE_DATABASE__URL", url)
+    return {"SATSHARE_DATABASE__URL": url}
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_migrate_is_idempotent(cli_env: dict[str, str]) -> None:
+    code, out, _ = invoke("migrate")
+    assert code == 0, out
+    assert "revision" in out
+    code, out, _ = invoke("migrate")
+    assert code == 0
+    assert "up to date" in out
+
+
+def test_api_key_lifecycle(cli_env: dict[str, str]) -> None:
+    assert invoke("migrate")[0] == 0
+    code, out, _ = invoke("api-key", "create", "--name", "website", "--scopes", "read,write")
+    assert code == 0, out
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("ss_") and " " not in key
+    code, out, _ = invoke("api-key", "list")
+    assert code == 0
+    assert "website" in out and "read,write" in out
+    assert key not in out  # never shown again
+
+    code, _, err = invoke("api-key", "create", "--name", "x", "--scopes", "read,superuser")
+    assert code == 2
+    assert "unknown scope 'superuser'" in err
+    code, _, err = invoke("api-key", "revoke", "999")
+    assert code == 2 and "no API key" in err
+    code, out, _ = invoke("api-key", "revoke", "1")
+    assert code == 0 and "Revoked" in out
+
+
+def test_commands_refuse_an_unmigrated_database(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A brand-new SQLite file on both runs: the shared PostgreSQL database is always migrated.
+    monkeypatch.setenv("SATSHARE_DATABASE__URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    code, _, err = invoke("api-key", "list")
+    assert code == 2
+    assert "satshare migrate" in err
+
+
+def test_config_check(cli_env: dict[str, str], tmp_path: Path) -> None:
+    code, out, _ = invoke("config", "check")
+    assert code == 0
+    assert "sandbox" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("affiliate:\n  share_bps: -1\n")
+    code, _, err = invoke("--config", str(bad), "config", "check")
+    assert code == 2
+    assert "affiliate.share_bps" in err and "line 2" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_ledger_verify_passes_then_names_tampering(cli_env: dict[str, str]) -> None:
+    assert invoke("migrate")[0] == 0
+    code, out, _ = invoke("ledger", "verify")
+    assert code == 0
+    assert "0 entries" in out
+
+    async def seed_and_tamper() -> None:
+        from datetime import UTC, datetime
+
+        from satshare.ledger import service as ledger
+
+        db = Database(cli_env["SATSHARE_DATABASE__URL"])
+        try:
+            async with db.transaction() as session:
+                for n in range(3):
+                    await ledger.post_entry(
+                        session,
+                        ledger.NewEntry(
+                            idempotency_key=f"k{n}",
+                            kind="adjustment",
+                            legs=[ledger.Leg("equity:owner", 10), ledger.Leg("expense:x", -10)],
+                        ),
+                        datetime.now(UTC),
+                    )
+            async with db.engine.begin() as conn:
+                if db.dialect == "postgresql":
+                    await conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
+                else:
+                    await conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
+                await conn.execute(text("UPDATE ledger_entries SET kind = 'sale' WHERE seq = 2"))
+                if db.dialect == "postgresql":
+                    await conn.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed_and_tamper())
+    code, _, err = invoke("ledger", "verify")
+    assert code == 1
+    assert "entry seq 2" in err
+
+
+def test_real_subprocess_prints_the_key_alone_on_the_last_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **cli_env}
+    subprocess.run(
+        [sys.executable, "-m", "satshare", "migrate"], env=env, check=True, capture_output=True
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "satshare",
+            "api-key",
+            "create",
+            "--name",
+            "bot",
+            "--scopes",
+            "admin",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    last = done.stdout.rstrip("\n").split("\n")[-1]
+    assert last.startswith("ss_") and last == last.strip()

@@ -1,0 +1,201 @@
+"""Ledger verification: the chain, the balances, and tamper detection naming the row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from satshare.db import Database
+from satshare.ledger import service as ledger
+from satshare.ledger.chain import GENESIS_HASH, ChainRecord, canonical_bytes, chain_hash
+from satshare.ledger.verify import verify_ledger
+from satshare.money import split
+
+
+async def _seed(db: Database, count: int = 5) -> None:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with db.transaction() as session:
+        for n in range(count):
+            sale = split(10_000 + n, 5000)
+            await ledger.post_entry(
+                session,
+                ledger.NewEntry(
+                    idempotency_key=f"test:{n}",
+                    kind="sale",
+                    legs=ledger.sale_legs(
+                        provider="btcpay",
+                        split=sale,
+                        received_sats=sale.gross_sats,
+                        affiliate_user_id=None if n % 2 else 1,
+                        buyer_user_id=2,
+                    )
+                    if n % 2 == 0
+                    else ledger.sale_legs(
+                        provider="btcpay",
+                        split=split(10_000 + n, 0),
+                        received_sats=10_000 + n,
+                        affiliate_user_id=None,
+                        buyer_user_id=2,
+                    ),
+                    gross_sats=10_000 + n,
+                    share_bps=5000 if n % 2 == 0 else 0,
+                    affiliate_user_id=1 if n % 2 == 0 else None,
+                    memo=f"sale {n}",
+                ),
+                now,
+            )
+
+
+@pytest.fixture
+async def db(database_url: str) -> Database:
+    database = Database(database_url)
+    async with database.transaction() as session:
+        for user_id in (1, 2):
+            await session.execute(
+                text(
+                    "INSERT INTO users (id, platform, username, language, referral_code, "
+                    "created_at, updated_at) VALUES (:id, 'api', 'u', 'en', :code, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": user_id, "code": f"code{user_id}x"},
+            )
+    return database
+
+
+async def test_clean_ledger_verifies(db: Database) -> None:
+    await _seed(db)
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.ok, report.problems
+    assert report.entries == 5
+    assert report.head_seq == 5
+    await db.dispose()
+
+
+async def test_chain_hash_is_reproducible_from_the_documented_recipe(db: Database) -> None:
+    await _seed(db, 2)
+    async with db.reading() as session:
+        rows = (
+            await session.execute(
+                text("SELECT seq, hash, prev_hash FROM ledger_entries ORDER BY seq")
+            )
+        ).all()
+    assert rows[0].prev_hash == GENESIS_HASH
+    assert rows[1].prev_hash == rows[0].hash
+    record = ChainRecord(
+        seq=1,
+        idempotency_key="x",
+        kind="sale",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        invoice_id=None,
+        gross_sats=3,
+        share_bps=5000,
+        affiliate_user_id=7,
+        reverses_seq=None,
+        postings=(("revenue:owner", -2), ("clearing:btcpay", 3), ("payable:affiliate:7", -1)),
+    )
+    assert canonical_bytes(record) == (
+        b'{"affiliate_user_id":7,"created_at":"2026-01-01T00:00:00.000000Z","gross_sats":3,'
+        b'"idempotency_key":"x","invoice_id":null,"kind":"sale","postings":[["clearing:btcpay",3],'
+        b'["payable:affiliate:7",-1],["revenue:owner",-2]],"reverses_seq":null,"seq":1,'
+        b'"share_bps":5000}'
+    )
+    import hashlib
+
+    assert (
+        chain_hash(GENESIS_HASH, record)
+        == hashlib.sha256(bytes(32) + canonical_bytes(record)).hexdigest()
+    )
+    await db.dispose()
+
+
+GUARDED = ("ledger_entries", "ledger_postings", "ledger_entry_notes")
+
+
+async def _without_guards(db: Database, statement: str) -> None:
+    """An attacker with database access: the append-only triggers are dropped first."""
+    async with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            for table in GUARDED:
+                await conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        else:
+            for table in GUARDED:
+                for action in ("update", "delete"):
+                    await conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{action}"))
+        await conn.execute(text(statement))
+        if db.dialect == "postgresql":
+            for table in GUARDED:
+                await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        (
+            "UPDATE ledger_postings SET amount_sats = amount_sats - 1 WHERE id = "
+            "(SELECT MIN(p.id) FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+            "WHERE e.seq = 3 AND p.amount_sats < 0)",
+            "entry seq 3",
+        ),
+        ("UPDATE ledger_entries SET gross_sats = 1 WHERE seq = 2", "entry seq 2"),
+        ("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE seq = 4", "entry seq 4"),
+        (
+            "DELETE FROM ledger_postings WHERE entry_id = (SELECT id FROM ledger_entries WHERE seq = 5)",
+            "entry seq 5",
+        ),
+    ],
+)
+async def test_tampering_is_detected_and_named(db: Database, statement: str, expected: str) -> None:
+    await _seed(db)
+    await _without_guards(db, statement)
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert not report.ok
+    assert report.problems[0].startswith(expected), report.problems
+    await db.dispose()
+
+
+async def test_deleted_entry_breaks_the_chain(db: Database) -> None:
+    await _seed(db)
+    await _without_guards(
+        db,
+        "DELETE FROM ledger_postings WHERE entry_id = (SELECT id FROM ledger_entries WHERE seq = 2)",
+    )
+    await _without_guards(
+        db,
+        "DELETE FROM ledger_entry_notes WHERE entry_id = "
+        "(SELECT id FROM ledger_entries WHERE seq = 2)",
+    )
+    await _without_guards(db, "DELETE FROM ledger_entries WHERE seq = 2")
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert not report.ok
+    assert report.problems[0].startswith("entry seq 3"), report.problems
+    await db.dispose()
+
+
+async def test_split_must_match_the_terms_on_the_entry(db: Database) -> None:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with db.transaction() as session:
+        await ledger.post_entry(
+            session,
+            ledger.NewEntry(
+                idempotency_key="bad-split",
+                kind="sale",
+                legs=[
+                    ledger.Leg("clearing:btcpay", 100),
+                    ledger.Leg("revenue:owner", -60),
+                    ledger.Leg("payable:affiliate:1", -40),
+                ],
+                gross_sats=100,
+                share_bps=5000,
+                affiliate_user_id=1,
+            ),
+            now,
+        )
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert any("split does not match" in p for p in report.problems)
+    await db.dispose()
