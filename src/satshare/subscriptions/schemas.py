@@ -58,6 +58,23 @@ class SubscriptionUpdate(StrictModel):
 
 
 class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "subscription_id": 12,
+                    "user_id": 7,
+                    "subscription_type": "monthly",
+                    "status": "active",
+                    "started_at": "2026-11-23T10:05:00Z",
+                    "ends_at": "2026-12-23T10:05:00Z",
+                    "created_at": "2026-11-23T10:00:00Z",
+                    "latest_invoice": None,
+                }
+            ]
+        }
+    )
+
     subscription_id: int
     user_id: int
     subscription_type: str

@@ -63,7 +63,21 @@ class UserCreated(BaseModel):
     )
 
 
+USER_EXAMPLE = {
+    "user_id": 7,
+    "username": "alice",
+    "platform": "telegram",
+    "external_id": "123456789",
+    "language": "en",
+    "referral_code": "k7m2xq9p",
+    "referrer_id": 3,
+    "created_at": "2026-11-01T10:00:00Z",
+}
+
+
 class UserOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [USER_EXAMPLE]})
+
     user_id: int
     username: str | None
     platform: str

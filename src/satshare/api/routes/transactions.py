@@ -159,7 +159,15 @@ async def reverse_transaction(
     container: ContainerDep,
     principal: AdminKey,
     transaction_id: IdPath,
-    body: TransactionReverse | None = None,
+    body: Annotated[
+        TransactionReverse | None,
+        Body(
+            openapi_examples={
+                "with memo": {"summary": "Say why", "value": {"memo": "Entered twice"}},
+                "empty": {"summary": "No body", "value": {}},
+            }
+        ),
+    ] = None,
 ) -> TransactionOut:
     try:
         async with container.db.transaction() as session:

@@ -1,0 +1,105 @@
+"""Sandbox mode: no processor configured, the built-in BTCPay emulator is mounted in the
+app and reached over HTTP; the checkout page pays through 'Simulate payment' in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from satshare.api.app import create_app
+from satshare.cli import SANDBOX_PLANS
+from satshare.config import Settings
+from satshare.container import Container, build_container, issue_sandbox_key, prepare
+from satshare.ledger.verify import verify_ledger
+from tests.browser import chromium
+from tests.helpers import buy, create_user
+from tests.servers import RunningServer, free_port, start_server
+
+
+@dataclass
+class Sandbox:
+    container: Container
+    server: RunningServer
+    client: httpx.AsyncClient
+
+
+@pytest.fixture
+async def sandbox(database_url: str) -> AsyncIterator[Sandbox]:
+    port = free_port()
+    settings = Settings(
+        database={"url": database_url},
+        server={"host": "127.0.0.1", "port": port},
+        plans=[p.model_dump() for p in SANDBOX_PLANS],
+    )
+    assert settings.sandbox_mode
+    container = build_container(settings)
+    await prepare(container)
+    server = await start_server(create_app(container), port=port)
+    key = await issue_sandbox_key(container)
+    client = httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    yield Sandbox(container, server, client)
+    await client.aclose()
+    await server.stop()
+    async with container.db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.ok, report.problems
+    await container.aclose()
+
+
+async def test_sandbox_announces_itself(sandbox: Sandbox) -> None:
+    welcome = (await sandbox.client.get("/")).json()
+    assert welcome["mode"] == "sandbox"
+    assert "emulator" in welcome["sandbox"]
+    assert (await sandbox.client.get("/health")).json()["mode"] == "sandbox"
+
+
+async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> None:
+    old = sandbox.client.headers["Authorization"]
+    await issue_sandbox_key(sandbox.container)
+    async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
+        response = await anon.get("/api/v1/users", headers={"Authorization": old})
+    assert response.status_code == 401
+
+
+async def test_checkout_page_simulate_payment_in_chromium(sandbox: Sandbox) -> None:
+    affiliate = await create_user(sandbox.client, "affiliate")
+    buyer = await create_user(sandbox.client, "buyer", referral_id=affiliate["referral_code"])
+    order = await buy(sandbox.client, buyer["user_id"], "demo-monthly")
+    url = order["invoice"]["checkout_url"]
+    assert url.startswith(sandbox.server.url + "/pay/inv_")
+
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(url)
+        assert "10,000 sats" in await page.inner_text("#amount")
+        assert (await page.inner_text("#status")) == "new"
+        assert (await page.inner_text("#bolt11")).startswith("lnbcrt")
+        assert await page.locator(".qr svg").count() == 2
+        await page.click("#simulate")
+        await page.wait_for_selector("#done:not([hidden])", timeout=15_000)
+        assert (await page.inner_text("#status")) == "settled"
+        assert "active until" in await page.inner_text("#done")
+        await page.close()
+
+    user = (await sandbox.client.get(f"/api/v1/users/{affiliate['user_id']}")).json()
+    assert user["balance_sats"] == 5_000
+    sub = (await sandbox.client.get(f"/api/v1/subscriptions/{order['subscription_id']}")).json()
+    assert sub["status"] == "active"
+
+
+async def test_simulate_is_refused_twice_and_unknown_invoice_is_404(sandbox: Sandbox) -> None:
+    buyer = await create_user(sandbox.client, "buyer")
+    order = await buy(sandbox.client, buyer["user_id"], "demo-monthly")
+    invoice_id = order["invoice"]["id"]
+    async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
+        assert (await anon.post(f"/pay/{invoice_id}/simulate")).status_code == 200
+        second = await anon.post(f"/pay/{invoice_id}/simulate")
+        assert second.status_code == 422
+        assert second.headers["content-type"] == "application/problem+json"
+        missing = await anon.get("/pay/inv_nope")
+        assert missing.status_code == 404
