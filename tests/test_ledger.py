@@ -142,7 +142,8 @@ async def _without_guards(db: Database, statement: str) -> None:
         ("UPDATE ledger_entries SET gross_sats = 1 WHERE seq = 2", "entry seq 2"),
         ("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE seq = 4", "entry seq 4"),
         (
-            "DELETE FROM ledger_postings WHERE entry_id = (SELECT id FROM ledger_entries WHERE seq = 5)",
+            "DELETE FROM ledger_postings WHERE entry_id = "
+            "(SELECT id FROM ledger_entries WHERE seq = 5)",
             "entry seq 5",
         ),
     ],
@@ -161,7 +162,8 @@ async def test_deleted_entry_breaks_the_chain(db: Database) -> None:
     await _seed(db)
     await _without_guards(
         db,
-        "DELETE FROM ledger_postings WHERE entry_id = (SELECT id FROM ledger_entries WHERE seq = 2)",
+        "DELETE FROM ledger_postings WHERE entry_id = "
+        "(SELECT id FROM ledger_entries WHERE seq = 2)",
     )
     await _without_guards(
         db,

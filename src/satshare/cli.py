@@ -28,9 +28,11 @@ app = typer.Typer(
 config_app = typer.Typer(help="Configuration tools.", no_args_is_help=True)
 api_key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger tools.", no_args_is_help=True)
+sim_app = typer.Typer(help="Run the local emulators on their own.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(sim_app, name="sim")
 
 out = Console()
 err = Console(stderr=True)
@@ -372,6 +374,25 @@ def _banner(cfg: Settings, sandbox_key: str | None) -> None:
         print("invoice's checkout_url in a browser and press 'Simulate payment'.")
     out.rule()
     sys.stdout.flush()
+
+
+@sim_app.command("btcpay")
+def sim_btcpay(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 14142,
+    api_key: Annotated[
+        str, typer.Option(help="The Greenfield API key it accepts.")
+    ] = "sim-api-key",
+    store_id: Annotated[str, typer.Option(help="The store id it serves.")] = "sim-store",
+) -> None:
+    """Run the BTCPay Server emulator alone (regtest; control API under /_sim)."""
+    import uvicorn
+
+    from satshare.sim.btcpay import BTCPayEmulator, build_app
+
+    emulator = BTCPayEmulator(api_key=api_key, store_id=store_id, base_url=f"http://{host}:{port}")
+    print(f"BTCPay emulator on http://{host}:{port}  api key: {api_key}  store: {store_id}")
+    uvicorn.run(build_app(emulator), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,7 +63,7 @@ class UserCreated(BaseModel):
     )
 
 
-USER_EXAMPLE = {
+USER_EXAMPLE: dict[str, Any] = {
     "user_id": 7,
     "username": "alice",
     "platform": "telegram",
