@@ -99,6 +99,9 @@ async def main() -> None:
     )
     parser.add_argument("--invoices", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--servers", type=int, default=1, help="satshare serve processes sharing the database"
+    )
     parser.add_argument("--pgbench-clients", type=int, default=16)
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     args = parser.parse_args()
@@ -108,29 +111,36 @@ async def main() -> None:
     python = sys.executable
     subprocess.run([python, "-m", "satshare", "migrate"], env=env, check=True, capture_output=True)
 
-    sim_port, app_port = free_port(), free_port()
-    sim_url, app_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{app_port}"
-    config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
-    config.write(
-        json.dumps(
-            {
-                "database": {"url": args.database_url, "pool_size": 20},
-                "server": {"host": "127.0.0.1", "port": app_port},
-                "btcpay": {
-                    "url": sim_url,
-                    "api_key": API_KEY,
-                    "store_id": STORE,
-                    "webhook_secret": SECRET,
-                },
-                "payments": {"reconcile_interval_seconds": 86400},
-                "plans": [
-                    {"id": "bench", "title": "Bench", "price_sats": 21_000, "duration_days": 30}
-                ],
-                "log_level": "warning",
-            }
+    sim_port = free_port()
+    app_ports = [free_port() for _ in range(args.servers)]
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    app_urls = [f"http://127.0.0.1:{port}" for port in app_ports]
+    app_url = app_urls[0]
+    configs = []
+    for port in app_ports:
+        config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
+        config.write(
+            json.dumps(
+                {
+                    "database": {"url": args.database_url, "pool_size": 20},
+                    "server": {"host": "127.0.0.1", "port": port},
+                    "btcpay": {
+                        "url": sim_url,
+                        "api_key": API_KEY,
+                        "store_id": STORE,
+                        "webhook_secret": SECRET,
+                    },
+                    "payments": {"reconcile_interval_seconds": 86400},
+                    "plans": [
+                        {"id": "bench", "title": "Bench", "price_sats": 21_000, "duration_days": 30}
+                    ],
+                    "log_level": "warning",
+                }
+            )
         )
-    )
-    config.close()
+        config.close()
+        configs.append(config.name)
+    config_name = configs[0]
     procs = [
         subprocess.Popen(
             [
@@ -148,23 +158,35 @@ async def main() -> None:
             ],
             stdout=subprocess.DEVNULL,
         ),
-        subprocess.Popen(
-            [*os.environ.get("BENCH_SERVE_PREFIX", "").split(), python, "-m", "satshare", "--config", config.name, "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
     ]
+    for name in configs:
+        procs.append(
+            subprocess.Popen(
+                [
+                    *os.environ.get("BENCH_SERVE_PREFIX", "").split(),
+                    python,
+                    "-m",
+                    "satshare",
+                    "--config",
+                    name,
+                    "serve",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     try:
         await wait_http(f"{sim_url}/_sim/settings")
-        await wait_http(f"{app_url}/health")
+        for url in app_urls:
+            await wait_http(f"{url}/health")
         created = subprocess.run(
             [
                 python,
                 "-m",
                 "satshare",
                 "--config",
-                config.name,
+                config_name,
                 "api-key",
                 "create",
                 "--name",
@@ -278,7 +300,15 @@ async def main() -> None:
 
         print(f"settling {len(webhooks)} invoices at concurrency {args.concurrency}…", flush=True)
         started = time.perf_counter()
-        replies = await send_all(app_url, webhooks, concurrency=args.concurrency)
+        shares = [webhooks[i :: len(app_urls)] for i in range(len(app_urls))]
+        per_server = max(1, args.concurrency // len(app_urls))
+        results = await asyncio.gather(
+            *(
+                send_all(url, share, concurrency=per_server)
+                for url, share in zip(app_urls, shares, strict=True)
+            )
+        )
+        replies = [reply for batch in results for reply in batch]
         elapsed = time.perf_counter() - started
         statuses = [json.loads(r.body).get("status") for r in replies]
         settled = statuses.count("settled")
@@ -287,7 +317,7 @@ async def main() -> None:
         per_second = settled / elapsed
 
         verify = subprocess.run(
-            [python, "-m", "satshare", "--config", config.name, "ledger", "verify"],
+            [python, "-m", "satshare", "--config", config_name, "ledger", "verify"],
             env=env,
             capture_output=True,
             text=True,
@@ -299,13 +329,15 @@ async def main() -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
-        os.unlink(config.name)
+        for name in configs:
+            os.unlink(name)
 
     print(f"running pgbench TPC-B ({args.pgbench_clients} clients, {args.pgbench_seconds}s)…")
     tps = run_pgbench(args.database_url, args.pgbench_clients, args.pgbench_seconds)
     result = {
         "invoices": len(webhooks),
         "concurrency": args.concurrency,
+        "servers": args.servers,
         "settlements_per_second": round(per_second, 1),
         "pgbench_tpcb_tps": round(tps, 1),
         "ratio": round(per_second / tps, 3),

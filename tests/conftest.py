@@ -238,9 +238,11 @@ async def close_stack(stack: Stack, *, verify: bool = True) -> None:
     await stack.client.aclose()
     await stack.server.stop()
     if verify:
+        await stack.container.sealer.flush()
         async with stack.db.reading() as session:
             report = await verify_ledger(session)
         assert report.ok, report.problems
+        assert report.unsealed == 0
     await stack.container.aclose()
 
 

@@ -127,12 +127,14 @@ def test_ledger_verify_passes_then_names_tampering(cli_env: dict[str, str]) -> N
                         ),
                         datetime.now(UTC),
                     )
+            async with db.transaction() as session:
+                await ledger.seal_pending(session, datetime.now(UTC))
             async with db.engine.begin() as conn:
                 if db.dialect == "postgresql":
                     await conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
                 else:
                     await conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-                await conn.execute(text("UPDATE ledger_entries SET kind = 'sale' WHERE seq = 2"))
+                await conn.execute(text("UPDATE ledger_entries SET kind = 'sale' WHERE id = 2"))
                 if db.dialect == "postgresql":
                     await conn.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))
         finally:

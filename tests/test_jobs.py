@@ -67,6 +67,7 @@ async def test_reconcile_job_runs_on_procrastinate(stack: Stack) -> None:
         "satshare.expire_subscriptions",
         "satshare.housekeeping",
         "satshare.reconcile_invoices",
+        "satshare.seal_ledger",
     ]
 
 

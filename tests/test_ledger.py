@@ -46,6 +46,8 @@ async def _seed(db: Database, count: int = 5) -> None:
                 ),
                 now,
             )
+    async with db.transaction() as session:
+        assert await ledger.seal_pending(session, now) == count
 
 
 @pytest.fixture
@@ -79,13 +81,14 @@ async def test_chain_hash_is_reproducible_from_the_documented_recipe(db: Databas
     async with db.reading() as session:
         rows = (
             await session.execute(
-                text("SELECT seq, hash, prev_hash FROM ledger_entries ORDER BY seq")
+                text("SELECT seq, hash, prev_hash FROM ledger_chain ORDER BY seq")
             )
         ).all()
     assert rows[0].prev_hash == GENESIS_HASH
     assert rows[1].prev_hash == rows[0].hash
     record = ChainRecord(
         seq=1,
+        entry_id=12,
         idempotency_key="x",
         kind="sale",
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
@@ -93,14 +96,14 @@ async def test_chain_hash_is_reproducible_from_the_documented_recipe(db: Databas
         gross_sats=3,
         share_bps=5000,
         affiliate_user_id=7,
-        reverses_seq=None,
+        reverses_entry_id=None,
         postings=(("revenue:owner", -2), ("clearing:btcpay", 3), ("payable:affiliate:7", -1)),
     )
     assert canonical_bytes(record) == (
-        b'{"affiliate_user_id":7,"created_at":"2026-01-01T00:00:00.000000Z","gross_sats":3,'
-        b'"idempotency_key":"x","invoice_id":null,"kind":"sale","postings":[["clearing:btcpay",3],'
-        b'["payable:affiliate:7",-1],["revenue:owner",-2]],"reverses_seq":null,"seq":1,'
-        b'"share_bps":5000}'
+        b'{"affiliate_user_id":7,"created_at":"2026-01-01T00:00:00.000000Z","entry_id":12,'
+        b'"gross_sats":3,"idempotency_key":"x","invoice_id":null,"kind":"sale","postings":'
+        b'[["clearing:btcpay",3],["payable:affiliate:7",-1],["revenue:owner",-2]],'
+        b'"reverses_entry_id":null,"seq":1,"share_bps":5000}'
     )
     import hashlib
 
@@ -111,7 +114,7 @@ async def test_chain_hash_is_reproducible_from_the_documented_recipe(db: Databas
     await db.dispose()
 
 
-GUARDED = ("ledger_entries", "ledger_postings", "ledger_entry_notes")
+GUARDED = ("ledger_entries", "ledger_postings", "ledger_entry_notes", "ledger_chain")
 
 
 async def _without_guards(db: Database, statement: str) -> None:
@@ -136,14 +139,14 @@ async def _without_guards(db: Database, statement: str) -> None:
         (
             "UPDATE ledger_postings SET amount_sats = amount_sats - 1 WHERE id = "
             "(SELECT MIN(p.id) FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
-            "WHERE e.seq = 3 AND p.amount_sats < 0)",
+            "WHERE e.id = 3 AND p.amount_sats < 0)",
             "entry seq 3",
         ),
-        ("UPDATE ledger_entries SET gross_sats = 1 WHERE seq = 2", "entry seq 2"),
-        ("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE seq = 4", "entry seq 4"),
+        ("UPDATE ledger_entries SET gross_sats = 1 WHERE id = 2", "entry seq 2"),
+        ("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE id = 4", "entry seq 4"),
         (
             "DELETE FROM ledger_postings WHERE entry_id = "
-            "(SELECT id FROM ledger_entries WHERE seq = 5)",
+            "(SELECT id FROM ledger_entries WHERE id = 5)",
             "entry seq 5",
         ),
     ],
@@ -160,17 +163,9 @@ async def test_tampering_is_detected_and_named(db: Database, statement: str, exp
 
 async def test_deleted_entry_breaks_the_chain(db: Database) -> None:
     await _seed(db)
-    await _without_guards(
-        db,
-        "DELETE FROM ledger_postings WHERE entry_id = "
-        "(SELECT id FROM ledger_entries WHERE seq = 2)",
-    )
-    await _without_guards(
-        db,
-        "DELETE FROM ledger_entry_notes WHERE entry_id = "
-        "(SELECT id FROM ledger_entries WHERE seq = 2)",
-    )
-    await _without_guards(db, "DELETE FROM ledger_entries WHERE seq = 2")
+    for table in ("ledger_postings", "ledger_entry_notes", "ledger_chain"):
+        await _without_guards(db, f"DELETE FROM {table} WHERE entry_id = 2")
+    await _without_guards(db, "DELETE FROM ledger_entries WHERE id = 2")
     async with db.reading() as session:
         report = await verify_ledger(session)
     assert not report.ok

@@ -45,6 +45,7 @@ async def sandbox(database_url: str) -> AsyncIterator[Sandbox]:
     yield Sandbox(container, server, client)
     await client.aclose()
     await server.stop()
+    await container.sealer.flush()
     async with container.db.reading() as session:
         report = await verify_ledger(session)
     assert report.ok, report.problems

@@ -18,6 +18,7 @@ from satshare.payments.ports import PaymentProvider
 from satshare.payments.service import SettlementPolicy
 from satshare.plans import service as plans
 from satshare.providers.btcpay import BTCPayProvider
+from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
 
@@ -43,10 +44,12 @@ class Container:
     db: Database
     clock: Clock
     payments: PaymentsContext
+    sealer: LedgerSealer
     sandbox: Sandbox | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        await self.sealer.aclose()
         for close in reversed(self._closers):
             await close()
         await self.db.dispose()
@@ -109,6 +112,7 @@ def build_container(
         providers[provider.name] = provider
         closers.append(provider.aclose)
         closers.append(emulator.aclose)
+    sealer = LedgerSealer(db, clock)
     payments = PaymentsContext(
         db=db,
         providers=providers,
@@ -121,9 +125,16 @@ def build_container(
         invoice_expiration_minutes=settings.payments.invoice_expiration_minutes,
         late_payment_window=timedelta(hours=settings.payments.late_payment_window_hours),
         public_base_url=settings.server.base_url,
+        after_ledger_write=sealer.kick,
     )
     return Container(
-        settings=settings, db=db, clock=clock, payments=payments, sandbox=sandbox, _closers=closers
+        settings=settings,
+        db=db,
+        clock=clock,
+        payments=payments,
+        sealer=sealer,
+        sandbox=sandbox,
+        _closers=closers,
     )
 
 

@@ -107,7 +107,10 @@ class Database:
         self.is_sqlite = is_sqlite(self.url)
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+            # No overflow: opening a PostgreSQL connection (and re-preparing statements on it)
+            # under load costs far more than waiting a moment for a pooled one. No pre-ping
+            # (a round trip per checkout); connections are recycled hourly instead.
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=60, pool_recycle=3600)
         self.engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

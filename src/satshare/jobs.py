@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 HOUSEKEEPING_INTERVAL_SECONDS = 3600
+#: Writers kick the sealer right after commit; this run catches other processes and crashes.
+SEAL_INTERVAL_SECONDS = 5
 
 
 def build_job_app(
@@ -60,6 +62,13 @@ def build_job_app(
         finally:
             await again(expire_subscriptions, reconcile_every)
 
+    @app.task(name="satshare.seal_ledger")
+    async def seal_ledger() -> None:
+        try:
+            await container.sealer.seal_all()
+        finally:
+            await again(seal_ledger, SEAL_INTERVAL_SECONDS)
+
     @app.task(name="satshare.housekeeping")
     async def housekeeping() -> None:
         try:
@@ -68,7 +77,7 @@ def build_job_app(
         finally:
             await again(housekeeping, HOUSEKEEPING_INTERVAL_SECONDS)
 
-    app.periodic_tasks = (reconcile_invoices, expire_subscriptions, housekeeping)  # type: ignore[attr-defined]
+    app.periodic_tasks = (reconcile_invoices, expire_subscriptions, seal_ledger, housekeeping)  # type: ignore[attr-defined]
     return app
 
 

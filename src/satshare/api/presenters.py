@@ -71,10 +71,11 @@ async def transactions_out(session: AsyncSession, entries: Sequence[Entry]) -> l
     ids = [e.id for e in entries]
     postings = await ledger_repo.postings_of(session, ids)
     memos = await ledger_repo.latest_memos(session, ids)
+    links = await ledger_repo.links_of(session, ids)
     return [
         TransactionOut(
             transaction_id=e.id,
-            seq=e.seq,
+            seq=links[e.id].seq if e.id in links else None,
             kind=e.kind,
             idempotency_key=e.idempotency_key,
             memo=memos.get(e.id),
@@ -85,8 +86,8 @@ async def transactions_out(session: AsyncSession, entries: Sequence[Entry]) -> l
             share_bps=e.share_bps,
             affiliate_user_id=e.affiliate_user_id,
             reverses_transaction_id=e.reverses_entry_id,
-            hash=e.hash,
-            prev_hash=e.prev_hash,
+            hash=links[e.id].hash if e.id in links else None,
+            prev_hash=links[e.id].prev_hash if e.id in links else None,
             postings=[PostingOut(account=c, amount_sats=a) for c, a in postings[e.id]],
         )
         for e in entries

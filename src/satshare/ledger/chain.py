@@ -26,6 +26,7 @@ class ChainRecord:
     """Everything about an entry that the hash commits to (memos are notes, outside it)."""
 
     seq: int
+    entry_id: int
     idempotency_key: str
     kind: str
     created_at: datetime
@@ -33,12 +34,13 @@ class ChainRecord:
     gross_sats: int | None
     share_bps: int | None
     affiliate_user_id: int | None
-    reverses_seq: int | None
+    reverses_entry_id: int | None
     postings: tuple[tuple[str, int], ...]
 
     def as_dict(self) -> dict[str, object]:
         return {
             "seq": self.seq,
+            "entry_id": self.entry_id,
             "idempotency_key": self.idempotency_key,
             "kind": self.kind,
             "created_at": format_time(self.created_at),
@@ -46,7 +48,7 @@ class ChainRecord:
             "gross_sats": self.gross_sats,
             "share_bps": self.share_bps,
             "affiliate_user_id": self.affiliate_user_id,
-            "reverses_seq": self.reverses_seq,
+            "reverses_entry_id": self.reverses_entry_id,
             "postings": [[code, amount] for code, amount in sorted(self.postings)],
         }
 

@@ -1,5 +1,11 @@
-"""Double-entry ledger tables. Entries and postings are append-only (database triggers refuse
-UPDATE and DELETE); a memo edit is a new note row, a correction is a reversing entry."""
+"""Double-entry ledger tables. Entries, postings, notes and chain links are append-only
+(database triggers refuse UPDATE and DELETE); a memo edit is a new note row, a correction is
+a reversing entry.
+
+Entries are written without any shared lock. A sealer then appends them, in batches and in
+order, to the hash chain (``ledger_chain``): one link per entry with its sequence number,
+the previous link's hash and its own. Keeping the chain off the settlement path stops the
+chain head from becoming one hot locked row that every payment waits for."""
 
 from __future__ import annotations
 
@@ -27,7 +33,6 @@ class Entry(Base):
     __tablename__ = "ledger_entries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # sale | adjustment | reversal
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -40,8 +45,6 @@ class Entry(Base):
         ForeignKey("ledger_entries.id"), unique=True
     )
     created_by: Mapped[str] = mapped_column(String(64), default="system")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class Posting(Base):
@@ -66,8 +69,30 @@ class EntryNote(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ChainLink(Base):
+    """An entry's place in the hash chain: sha256(prev_hash || canonical(entry))."""
+
+    __tablename__ = "ledger_chain"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SealQueue(Base):
+    """Entries written but not yet chained. Kept tiny: the sealer deletes what it chains."""
+
+    __tablename__ = "ledger_seal_queue"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_entries.id"), primary_key=True, autoincrement=False
+    )
+
+
 class ChainHead(Base):
-    """The single row that serialises appends to the hash chain."""
+    """The single row that serialises sealers (never settlements)."""
 
     __tablename__ = "ledger_chain_head"
 

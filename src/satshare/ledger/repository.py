@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
-from satshare.ledger.models import GENESIS_HASH, Account, ChainHead, Entry, EntryNote, Posting
+from satshare.ledger.models import (
+    GENESIS_HASH,
+    Account,
+    ChainHead,
+    ChainLink,
+    Entry,
+    EntryNote,
+    Posting,
+    SealQueue,
+)
 
 HEAD_ID = 1
 
@@ -38,13 +47,58 @@ async def _accounts_by_code(session: AsyncSession, codes: Sequence[str]) -> Sequ
     return result.scalars().all()
 
 
-async def lock_head(session: AsyncSession) -> ChainHead:
-    """Take the chain head row FOR UPDATE, creating it on first use."""
+async def lock_head(session: AsyncSession) -> ChainHead | None:
+    """Take the chain head FOR UPDATE (creating it on first use); None if another sealer
+    holds it (that sealer will take our entries too, or the next run will)."""
     await insert_ignore(session, ChainHead, {"id": HEAD_ID, "seq": 0, "hash": GENESIS_HASH}, ["id"])
     result = await session.execute(
-        select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update()
+        select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update(skip_locked=True)
     )
-    return result.scalar_one()
+    return result.scalar_one_or_none()
+
+
+async def unsealed_entries(session: AsyncSession, limit: int, after_id: int = 0) -> Sequence[Entry]:
+    result = await session.execute(
+        select(Entry)
+        .join(SealQueue, SealQueue.entry_id == Entry.id)
+        .where(Entry.id > after_id)
+        .order_by(Entry.id)
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def dequeue(session: AsyncSession, entry_ids: Sequence[int]) -> None:
+    await session.execute(delete(SealQueue).where(SealQueue.entry_id.in_(entry_ids)))
+
+
+async def count_unsealed(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(SealQueue.entry_id)))).scalar_one())
+
+
+async def count_links(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(ChainLink.seq)))).scalar_one())
+
+
+async def links_of(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int, ChainLink]:
+    if not entry_ids:
+        return {}
+    result = await session.execute(select(ChainLink).where(ChainLink.entry_id.in_(entry_ids)))
+    return {link.entry_id: link for link in result.scalars().all()}
+
+
+async def chain_from(
+    session: AsyncSession, after_seq: int, batch: int
+) -> Sequence[tuple[ChainLink, Entry | None]]:
+    """Chain links in order with their entries (None where the entry row is gone)."""
+    result = await session.execute(
+        select(ChainLink, Entry)
+        .outerjoin(Entry, Entry.id == ChainLink.entry_id)
+        .where(ChainLink.seq > after_seq)
+        .order_by(ChainLink.seq)
+        .limit(batch)
+    )
+    return [(link, entry) for link, entry in result.all()]
 
 
 async def read_head(session: AsyncSession) -> tuple[int, str]:
@@ -98,13 +152,6 @@ async def latest_memos(session: AsyncSession, entry_ids: Sequence[int]) -> dict[
     return {entry_id: memo for entry_id, memo in result.all()}
 
 
-async def seq_by_id(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int, int]:
-    if not entry_ids:
-        return {}
-    result = await session.execute(select(Entry.id, Entry.seq).where(Entry.id.in_(entry_ids)))
-    return {entry_id: seq for entry_id, seq in result.all()}
-
-
 async def list_entries(
     session: AsyncSession,
     *,
@@ -154,13 +201,6 @@ async def all_account_sums(session: AsyncSession) -> dict[str, int]:
         .group_by(Account.code)
     )
     return {code: int(total) for code, total in result.all()}
-
-
-async def entries_from_seq(session: AsyncSession, after_seq: int, batch: int) -> Sequence[Entry]:
-    result = await session.execute(
-        select(Entry).where(Entry.seq > after_seq).order_by(Entry.seq).limit(batch)
-    )
-    return result.scalars().all()
 
 
 async def count_entries(session: AsyncSession) -> int:

@@ -54,7 +54,9 @@ class PostingOut(BaseModel):
 
 class TransactionOut(BaseModel):
     transaction_id: int
-    seq: int = Field(description="Position in the hash chain.")
+    seq: int | None = Field(
+        description="Position in the hash chain; null for a moment, until the entry is sealed."
+    )
     kind: str = Field(description="sale | adjustment | reversal")
     idempotency_key: str
     memo: str | None
@@ -65,8 +67,8 @@ class TransactionOut(BaseModel):
     share_bps: int | None = Field(description="The affiliate share that applied (basis points).")
     affiliate_user_id: int | None
     reverses_transaction_id: int | None
-    hash: str
-    prev_hash: str
+    hash: str | None = Field(description="sha256(prev_hash || canonical entry); see docs/ledger.md")
+    prev_hash: str | None
     postings: list[PostingOut]
 
     model_config = ConfigDict(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository
 from satshare.ledger.chain import ChainRecord, chain_hash
-from satshare.ledger.models import Entry, EntryNote, Posting
+from satshare.ledger.models import ChainLink, Entry, EntryNote, Posting, SealQueue
 from satshare.money import MoneyError, Split, require_sats
 
 MAX_LEGS = 50
@@ -36,7 +36,6 @@ class NewEntry:
     share_bps: int | None = None
     affiliate_user_id: int | None = None
     reverses: Entry | None = None
-    extra_checks: Sequence[str] = field(default_factory=tuple)
 
 
 def validate_legs(legs: Sequence[Leg]) -> None:
@@ -63,31 +62,17 @@ def validate_legs(legs: Sequence[Leg]) -> None:
 
 
 async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Entry:
-    """Append one balanced entry to the chain. Raises IntegrityError on a duplicate key."""
+    """Write one balanced entry. Takes no shared lock: the sealer chains it afterwards.
+
+    Raises IntegrityError on a duplicate idempotency key (or a second reversal).
+    """
     validate_legs(new.legs)
     specs = [
         (leg.account, accounts.kind_of(leg.account), accounts.user_of(leg.account))
         for leg in new.legs
     ]
     by_code = await repository.ensure_accounts(session, specs, now)
-    # The head is locked last so concurrent settlements hold it for as short as possible.
-    head = await repository.lock_head(session)
-    seq = head.seq + 1
-    record = ChainRecord(
-        seq=seq,
-        idempotency_key=new.idempotency_key,
-        kind=new.kind,
-        created_at=now,
-        invoice_id=new.invoice_id,
-        gross_sats=new.gross_sats,
-        share_bps=new.share_bps,
-        affiliate_user_id=new.affiliate_user_id,
-        reverses_seq=new.reverses.seq if new.reverses else None,
-        postings=tuple((leg.account, leg.amount_sats) for leg in new.legs),
-    )
-    digest = chain_hash(head.hash, record)
     entry = Entry(
-        seq=seq,
         idempotency_key=new.idempotency_key,
         kind=new.kind,
         created_at=now,
@@ -97,8 +82,6 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
         affiliate_user_id=new.affiliate_user_id,
         reverses_entry_id=new.reverses.id if new.reverses else None,
         created_by=new.created_by,
-        prev_hash=head.hash,
-        hash=digest,
     )
     session.add(entry)
     await session.flush()
@@ -110,10 +93,54 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
         session.add(
             EntryNote(entry_id=entry.id, memo=new.memo, author=new.created_by, created_at=now)
         )
-    head.seq = seq
-    head.hash = digest
+    session.add(SealQueue(entry_id=entry.id))
     await session.flush()
     return entry
+
+
+def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> ChainRecord:
+    return ChainRecord(
+        seq=seq,
+        entry_id=entry.id,
+        idempotency_key=entry.idempotency_key,
+        kind=entry.kind,
+        created_at=entry.created_at,
+        invoice_id=entry.invoice_id,
+        gross_sats=entry.gross_sats,
+        share_bps=entry.share_bps,
+        affiliate_user_id=entry.affiliate_user_id,
+        reverses_entry_id=entry.reverses_entry_id,
+        postings=tuple(postings),
+    )
+
+
+async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
+    """Append unsealed entries to the hash chain, oldest first. Returns how many.
+
+    Only one sealer works at a time (the chain head row lock); a second one returns 0 at
+    once rather than queueing behind it.
+    """
+    head = await repository.lock_head(session)
+    if head is None:
+        return 0
+    entries = await repository.unsealed_entries(session, limit)
+    if not entries:
+        return 0
+    postings = await repository.postings_of(session, [e.id for e in entries])
+    seq, prev = head.seq, head.hash
+    links = []
+    for entry in entries:
+        seq += 1
+        digest = chain_hash(prev, chain_record(seq, entry, postings[entry.id]))
+        links.append(
+            ChainLink(seq=seq, entry_id=entry.id, prev_hash=prev, hash=digest, sealed_at=now)
+        )
+        prev = digest
+    session.add_all(links)
+    head.seq, head.hash = seq, prev
+    await session.flush()
+    await repository.dequeue(session, [e.id for e in entries])
+    return len(links)
 
 
 def sale_legs(

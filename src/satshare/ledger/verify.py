@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.ledger import accounts, repository
-from satshare.ledger.chain import GENESIS_HASH, ChainRecord, chain_hash
+from satshare.ledger.chain import GENESIS_HASH, chain_hash
 from satshare.ledger.models import Entry
+from satshare.ledger.service import chain_record
 from satshare.money import split
 
 BATCH = 1000
@@ -19,6 +20,7 @@ BATCH = 1000
 class VerifyReport:
     entries: int = 0
     postings: int = 0
+    unsealed: int = 0
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[str] = field(default_factory=list)
@@ -48,88 +50,114 @@ def _check_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | None:
     return None
 
 
+def _check_entry(
+    entry: Entry, postings: list[tuple[str, int]], original: list[tuple[str, int]] | None
+) -> list[str]:
+    problems = []
+    total = sum(amount for _, amount in postings)
+    if total != 0:
+        problems.append(f"postings sum to {total}, not zero")
+    if len(postings) < 2:
+        problems.append("fewer than two postings")
+    if entry.kind == "sale":
+        problem = _check_sale(entry, postings)
+        if problem:
+            problems.append(problem)
+    if entry.reverses_entry_id is not None and (
+        original is None or sorted((c, -a) for c, a in original) != sorted(postings)
+    ):
+        problems.append("does not exactly negate the entry it reverses")
+    return problems
+
+
 async def verify_ledger(session: AsyncSession) -> VerifyReport:
     report = VerifyReport()
     prev_hash = GENESIS_HASH
     expected_seq = 1
     balances: dict[str, int] = defaultdict(int)
-    seq_of_id: dict[int, int] = {}
     last_seq = 0
     while True:
-        batch = await repository.entries_from_seq(session, last_seq, BATCH)
+        batch = await repository.chain_from(session, last_seq, BATCH)
         if not batch:
             break
-        grouped = await repository.postings_of(session, [e.id for e in batch])
-        for entry in batch:
-            last_seq = entry.seq
-            where = f"entry seq {entry.seq} (transaction {entry.id})"
-            postings = grouped[entry.id]
-            seq_of_id[entry.id] = entry.seq
+        entry_ids = [link.entry_id for link, _ in batch]
+        grouped = await repository.postings_of(session, entry_ids)
+        for link, entry in batch:
+            last_seq = link.seq
+            where = f"entry seq {link.seq} (transaction {link.entry_id})"
             report.entries += 1
-            report.postings += len(postings)
-            if entry.seq != expected_seq:
-                report.problems.append(f"{where}: expected seq {expected_seq} (a gap or a fork)")
-            expected_seq = entry.seq + 1
-            if entry.prev_hash != prev_hash:
+            if link.seq != expected_seq:
+                report.problems.append(f"{where}: expected seq {expected_seq} (a gap in the chain)")
+            expected_seq = link.seq + 1
+            if link.prev_hash != prev_hash:
                 report.problems.append(
-                    f"{where}: prev_hash {entry.prev_hash[:16]}… does not link to the previous "
+                    f"{where}: prev_hash {link.prev_hash[:16]}… does not link to the previous "
                     f"entry's hash {prev_hash[:16]}…"
                 )
-            reverses_seq = None
-            if entry.reverses_entry_id is not None:
-                reverses_seq = seq_of_id.get(entry.reverses_entry_id)
-                fetched = await repository.postings_of(session, [entry.reverses_entry_id])
-                original = fetched[entry.reverses_entry_id]
-                if reverses_seq is None:
-                    report.problems.append(f"{where}: reverses an entry that precedes nothing")
-                elif sorted((c, -a) for c, a in original) != sorted(postings):
-                    report.problems.append(
-                        f"{where}: does not exactly negate the entry it reverses"
-                    )
-            record = ChainRecord(
-                seq=entry.seq,
-                idempotency_key=entry.idempotency_key,
-                kind=entry.kind,
-                created_at=entry.created_at,
-                invoice_id=entry.invoice_id,
-                gross_sats=entry.gross_sats,
-                share_bps=entry.share_bps,
-                affiliate_user_id=entry.affiliate_user_id,
-                reverses_seq=reverses_seq,
-                postings=tuple(postings),
-            )
-            recomputed = chain_hash(entry.prev_hash, record)
-            if recomputed != entry.hash:
+            prev_hash = link.hash
+            if entry is None:
+                report.problems.append(f"{where}: the entry row is missing")
+                continue
+            postings = grouped[entry.id]
+            report.postings += len(postings)
+            recomputed = chain_hash(link.prev_hash, chain_record(link.seq, entry, postings))
+            if recomputed != link.hash:
                 report.problems.append(
-                    f"{where}: hash mismatch (stored {entry.hash[:16]}…, recomputed "
-                    f"{recomputed[:16]}…): the row or its postings were altered"
+                    f"{where}: hash mismatch (stored {link.hash[:16]}…, recomputed "
+                    f"{recomputed[:16]}…): the entry or its postings were altered"
                 )
-            total = sum(amount for _, amount in postings)
-            if total != 0:
-                report.problems.append(f"{where}: postings sum to {total}, not zero")
-            if len(postings) < 2:
-                report.problems.append(f"{where}: fewer than two postings")
-            if entry.kind == "sale":
-                problem = _check_sale(entry, postings)
-                if problem:
-                    report.problems.append(f"{where}: {problem}")
+            original = None
+            if entry.reverses_entry_id is not None:
+                original = (await repository.postings_of(session, [entry.reverses_entry_id]))[
+                    entry.reverses_entry_id
+                ]
+            report.problems += [f"{where}: {p}" for p in _check_entry(entry, postings, original)]
             for code, amount in postings:
                 balances[code] += amount
-            prev_hash = entry.hash
     head_seq, head_hash = await repository.read_head(session)
     report.head_seq, report.head_hash = head_seq, head_hash
     if head_seq != last_seq or head_hash != prev_hash:
         report.problems.append(
-            f"chain head says seq {head_seq} / {head_hash[:16]}…, but the last entry is seq "
+            f"chain head says seq {head_seq} / {head_hash[:16]}…, but the last link is seq "
             f"{last_seq} / {prev_hash[:16]}…"
+        )
+    # Entries written in the last moments may not be sealed yet: they are checked for
+    # balance and terms, and their postings counted, but carry no chain claim yet.
+    last_id = 0
+    while True:
+        pending = await repository.unsealed_entries(session, BATCH, after_id=last_id)
+        if not pending:
+            break
+        grouped = await repository.postings_of(session, [e.id for e in pending])
+        for entry in pending:
+            last_id = entry.id
+            report.unsealed += 1
+            original = None
+            if entry.reverses_entry_id is not None:
+                original = (await repository.postings_of(session, [entry.reverses_entry_id]))[
+                    entry.reverses_entry_id
+                ]
+            where = f"unsealed transaction {entry.id}"
+            report.problems += [
+                f"{where}: {p}" for p in _check_entry(entry, grouped[entry.id], original)
+            ]
+            for code, amount in grouped[entry.id]:
+                balances[code] += amount
+        if len(pending) < BATCH:
+            break
+    total = await repository.count_entries(session)
+    if total != report.entries + report.unsealed:
+        report.problems.append(
+            f"{total - report.entries - report.unsealed} entries are neither chained nor queued "
+            "for sealing (written around the chain)"
         )
     stored = await repository.all_account_sums(session)
     for code in sorted(set(stored) | set(balances)):
         if stored.get(code, 0) != balances.get(code, 0):
             report.problems.append(
                 f"account {code}: balance {stored.get(code, 0)} differs from the sum of its "
-                f"chained postings {balances.get(code, 0)} (a posting outside any entry?)"
+                f"entries' postings {balances.get(code, 0)} (a posting outside any entry?)"
             )
-    if sum(balances.values()) != 0:
-        report.problems.append(f"the ledger as a whole sums to {sum(balances.values())}, not zero")
+    if sum(stored.values()) != 0:
+        report.problems.append(f"the ledger as a whole sums to {sum(stored.values())}, not zero")
     return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -55,6 +55,8 @@ class PaymentsContext:
     #: answered at once instead of queueing for the database (other processes are kept out
     #: by the inbox's unique key and its claim).
     in_flight: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Called after a transaction that wrote ledger entries has committed (chains them).
+    after_ledger_write: Callable[[], None] = lambda: None
 
     def provider(self, name: str | None = None) -> PaymentProvider:
         chosen = name or self.default_provider
@@ -242,6 +244,8 @@ async def _apply(
         if delivery_row_id is not None:
             async with ctx.db.transaction() as session:
                 await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+    if outcome is service.Outcome.SETTLED:
+        ctx.after_ledger_write()
     return outcome
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -152,10 +153,10 @@ class BTCPayProvider:
         return self._normalise(invoice, methods)
 
     async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice:
-        invoice = await self._request(
-            "GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}"
+        invoice, methods = await asyncio.gather(
+            self._request("GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}"),
+            self._payment_methods(provider_invoice_id),
         )
-        methods = await self._payment_methods(provider_invoice_id)
         return self._normalise(invoice, methods)
 
     async def _payment_methods(self, provider_invoice_id: str) -> list[dict[str, Any]]:

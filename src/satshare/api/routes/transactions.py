@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page, ReadKey, encode_cursor
 from satshare.api.presenters import transactions_out
 from satshare.api.problems import openapi_responses
+from satshare.container import Container
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository, service
 from satshare.ledger.schemas import TransactionCreate, TransactionOut, TransactionReverse
@@ -84,6 +85,15 @@ async def create_transaction(
             ),
             container.clock.now(),
         )
+    return await _sealed(container, entry.id)
+
+
+async def _sealed(container: Container, entry_id: int) -> TransactionOut:
+    """Chain the new entry before answering, so the caller gets its seq and hash."""
+    await container.sealer.flush()
+    async with container.db.reading() as session:
+        entry = await repository.entry_by_id(session, entry_id)
+        assert entry is not None
         return (await transactions_out(session, [entry]))[0]
 
 
@@ -178,6 +188,6 @@ async def reverse_transaction(
                 author=f"api-key:{principal.key_id}",
                 now=container.clock.now(),
             )
-            return (await transactions_out(session, [entry]))[0]
     except IntegrityError:
         raise Conflict(f"transaction {transaction_id} was already reversed") from None
+    return await _sealed(container, entry.id)

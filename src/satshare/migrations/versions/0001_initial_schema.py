@@ -55,7 +55,6 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=160), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("created_at", satshare.db.UTCDateTime(timezone=True), nullable=False),
@@ -67,18 +66,14 @@ def upgrade() -> None:
             "reverses_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("created_by", sa.String(length=64), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["reverses_entry_id"],
             ["ledger_entries.id"],
             name=op.f("fk_ledger_entries_reverses_entry_id_ledger_entries"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
-        sa.UniqueConstraint("hash", name=op.f("uq_ledger_entries_hash")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_ledger_entries_idempotency_key")),
         sa.UniqueConstraint("reverses_entry_id", name=op.f("uq_ledger_entries_reverses_entry_id")),
-        sa.UniqueConstraint("seq", name=op.f("uq_ledger_entries_seq")),
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index(
@@ -209,6 +204,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_ledger_accounts_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "ledger_chain",
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("sealed_at", satshare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["entry_id"],
+            ["ledger_entries.id"],
+            name=op.f("fk_ledger_chain_entry_id_ledger_entries"),
+        ),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_ledger_chain")),
+        sa.UniqueConstraint("entry_id", name=op.f("uq_ledger_chain_entry_id")),
+        sa.UniqueConstraint("hash", name=op.f("uq_ledger_chain_hash")),
+    )
+    op.create_table(
         "ledger_entry_notes",
         sa.Column(
             "id",
@@ -232,6 +243,21 @@ def upgrade() -> None:
             batch_op.f("ix_ledger_entry_notes_entry_id"), ["entry_id"], unique=False
         )
 
+    op.create_table(
+        "ledger_seal_queue",
+        sa.Column(
+            "entry_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["entry_id"],
+            ["ledger_entries.id"],
+            name=op.f("fk_ledger_seal_queue_entry_id_ledger_entries"),
+        ),
+        sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_ledger_seal_queue")),
+    )
     op.create_table(
         "outbox",
         sa.Column(
@@ -427,10 +453,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_pending")
 
     op.drop_table("outbox")
+    op.drop_table("ledger_seal_queue")
     with op.batch_alter_table("ledger_entry_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_entry_notes_entry_id"))
 
     op.drop_table("ledger_entry_notes")
+    op.drop_table("ledger_chain")
     with op.batch_alter_table("ledger_accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_accounts_user_id"))
 
@@ -452,7 +480,7 @@ def downgrade() -> None:
     # ### end Alembic commands ###
 
 
-APPEND_ONLY_TABLES = ("ledger_entries", "ledger_postings", "ledger_entry_notes")
+APPEND_ONLY_TABLES = ("ledger_entries", "ledger_postings", "ledger_entry_notes", "ledger_chain")
 REFUSAL = "ledger is append-only; corrections are reversing entries"
 
 
