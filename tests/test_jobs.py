@@ -117,3 +117,17 @@ async def test_expiry_then_renewal_starts_from_now(clocked: tuple[Stack, FrozenC
     sub = (await stack.client.get(sub_path)).json()
     assert sub["status"] == "active"
     assert datetime.fromisoformat(sub["ends_at"]) == clock.now() + timedelta(days=30)
+
+
+async def test_invoice_the_processor_forgot_is_retired(stack: Stack) -> None:
+    """A sandbox restart (or a deleted BTCPay invoice): stop polling it, tell the admins."""
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    del stack.btcpay.emulator.invoices[order["invoice"]["provider_invoice_id"]]
+    report = await flows.reconcile(stack.container.payments)
+    assert report.outcomes == {"updated": 1}
+    assert await invoice_status(stack.client, order["subscription_id"]) == "invalid"
+    assert (await flows.reconcile(stack.container.payments)).checked == 0
+    async with stack.db.reading() as session:
+        kinds = (await session.execute(select(OutboxMessage.kind))).scalars().all()
+    assert "admin.invoice_gone" in kinds

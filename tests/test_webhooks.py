@@ -276,3 +276,13 @@ async def test_processor_down_during_webhook_is_502_and_retry_settles(stack: Sta
         stack.btcpay.emulator.api_down = False
         retry = await anon.post(WEBHOOK, content=body, headers=headers)
     assert retry.json()["status"] == "settled"
+
+
+async def test_oversized_body_is_413_before_anything(stack: Stack) -> None:
+    before = await stack.counts()
+    body, headers = signed(WEBHOOK_SECRET, b"{" + b" " * 300_000 + b"}")
+    async with stack.anonymous() as anon:
+        response = await anon.post(WEBHOOK, content=body, headers=headers)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await stack.counts() == before

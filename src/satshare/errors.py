@@ -54,6 +54,12 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload-too-large"
+    title = "Payload too large"
+
+
 class ProviderUnavailable(DomainError):
     """The payment processor could not be reached or answered with an error; nothing was written."""
 

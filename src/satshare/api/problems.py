@@ -50,6 +50,7 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "The payment processor could not be reached or refused the request; nothing was written.",
     ),
     "service-unavailable": ("Service unavailable", "A dependency (such as the database) is down."),
+    "payload-too-large": ("Payload too large", "The request body is larger than accepted."),
     "internal-error": ("Internal error", "Something failed on our side; it has been logged."),
     "bad-request": ("Bad request", "The request cannot be processed."),
 }

@@ -21,6 +21,7 @@ from satshare.errors import BadRequest, InvalidRequest, NotFound, ProviderUnavai
 from satshare.payments import repository, service
 from satshare.payments.models import Invoice
 from satshare.payments.ports import (
+    InvoiceGone,
     InvoiceOrder,
     PaymentProvider,
     ProviderError,
@@ -213,6 +214,9 @@ async def _handle_notice(
                 return WebhookResult("duplicate", invoice.id, "being handled by another request")
     try:
         observed = await provider.fetch_invoice(notice.provider_invoice_id)
+    except InvoiceGone:
+        outcome = await _gone(ctx, invoice.id, delivery_row_id)
+        return WebhookResult(outcome.value, invoice.id, "the processor no longer knows it")
     except ProviderError as exc:
         async with ctx.db.transaction() as session:
             await repository.release_delivery(session, delivery_row_id)
@@ -249,6 +253,17 @@ async def _apply(
     return outcome
 
 
+async def _gone(
+    ctx: PaymentsContext, invoice_id: str, delivery_row_id: int | None = None
+) -> service.Outcome:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        outcome = await service.mark_gone(session, invoice_id, now)
+        if delivery_row_id is not None:
+            await repository.finish_delivery(session, delivery_row_id, "gone", now)
+    return outcome
+
+
 async def refresh_invoice(ctx: PaymentsContext, invoice_id: str) -> service.Outcome:
     """Ask the processor about one invoice and apply the answer."""
     async with ctx.db.reading() as session:
@@ -260,6 +275,8 @@ async def refresh_invoice(ctx: PaymentsContext, invoice_id: str) -> service.Outc
     provider = ctx.provider(invoice.provider)
     try:
         observed = await provider.fetch_invoice(invoice.provider_invoice_id)
+    except InvoiceGone:
+        return await _gone(ctx, invoice_id)
     except ProviderError as exc:
         raise ProviderUnavailable(f"could not fetch invoice from {provider.name}: {exc}") from exc
     return await _apply(ctx, invoice_id, observed)

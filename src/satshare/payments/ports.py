@@ -68,6 +68,10 @@ class ProviderError(Exception):
     """The processor failed or could not be reached; nothing has been written."""
 
 
+class InvoiceGone(ProviderError):
+    """The processor no longer knows the invoice (deleted, or a restarted sandbox)."""
+
+
 class PaymentProvider(Protocol):
     name: str
 

@@ -231,6 +231,24 @@ async def _settle(
     await session.flush()
 
 
+async def mark_gone(session: AsyncSession, invoice_id: str, now: datetime) -> Outcome:
+    """The processor lost the invoice: it can never be paid, so stop watching it."""
+    invoice = await repository.get_invoice(session, invoice_id, lock=True)
+    if invoice is None or invoice.status in ("settled", "invalid"):
+        return Outcome.UNCHANGED
+    invoice.status = "invalid"
+    invoice.provider_status = "NotFound"
+    invoice.updated_at = now
+    await outbox.enqueue(
+        session,
+        kind="admin.invoice_gone",
+        dedupe_key=f"invoice:{invoice.id}:gone",
+        payload={"invoice_id": invoice.id, "provider": invoice.provider},
+        now=now,
+    )
+    return Outcome.UPDATED
+
+
 async def _alert_invalidated(
     session: AsyncSession, invoice: Invoice, observed: ProviderInvoice, now: datetime
 ) -> None:

@@ -13,6 +13,7 @@ import httpx
 from satshare.money import MoneyError, btc_to_sats, whole_sats
 from satshare.payments.ports import (
     InvoiceFlag,
+    InvoiceGone,
     InvoiceOrder,
     InvoiceState,
     ProviderError,
@@ -107,6 +108,10 @@ class BTCPayProvider:
             raise ProviderError(
                 f"BTCPay Server refused our API key ({response.status_code}); check btcpay.api_key "
                 "and its permissions (btcpay.store.cancreateinvoice, btcpay.store.canviewinvoices)"
+            )
+        if response.status_code == 404 and "/invoices/" in path:
+            raise InvoiceGone(
+                f"BTCPay Server does not know this invoice ({self._error_text(response)})"
             )
         if response.status_code >= 400:
             raise ProviderError(

@@ -77,6 +77,8 @@ async def checkout_status(container: ContainerDep, invoice_id: str) -> dict[str,
     if invoice.status in OPEN_STATUSES:
         last = _last_refresh.get(invoice_id, 0.0)
         if time.monotonic() - last >= REFRESH_EVERY_SECONDS:
+            if len(_last_refresh) > 10_000:  # old pages: forget them rather than grow
+                _last_refresh.clear()
             _last_refresh[invoice_id] = time.monotonic()
             # If the processor is down the page keeps polling and the reconciler keeps trying.
             with contextlib.suppress(ProviderUnavailable):

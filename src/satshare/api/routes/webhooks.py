@@ -4,10 +4,14 @@ from fastapi import APIRouter, Request
 
 from satshare.api.deps import ContainerDep
 from satshare.api.problems import openapi_responses
+from satshare.errors import PayloadTooLarge
 from satshare.payments import flows
 from satshare.payments.schemas import WebhookAck
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+#: BTCPay's notifications are a few hundred bytes; anything this large is not one.
+MAX_WEBHOOK_BYTES = 256 * 1024
 
 
 @router.post(
@@ -47,6 +51,11 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
     },
 )
 async def btcpay_webhook(container: ContainerDep, request: Request) -> WebhookAck:
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
     raw = await request.body()  # the signature covers these exact bytes
+    if len(raw) > MAX_WEBHOOK_BYTES:
+        raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
     result = await flows.receive_webhook(container.payments, "btcpay", raw, request.headers)
     return WebhookAck(status=result.status, invoice_id=result.invoice_id, detail=result.detail)
