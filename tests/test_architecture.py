@@ -10,6 +10,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "satshare"
 KERNEL = ["db", "errors", "money", "clock", "security"]
 DOMAINS = [
+    "access",
     "users",
     "plans",
     "subscriptions",
@@ -62,5 +63,5 @@ def test_domains_import_no_framework_and_no_adapter(domain: str) -> None:
 
 def test_every_domain_module_was_checked() -> None:
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    adapters = {"api", "providers", "sim", "migrations"}
+    adapters = {"api", "bot", "providers", "sim", "migrations"}
     assert packages - adapters == set(DOMAINS)

@@ -307,15 +307,19 @@ def serve(
         # Both libraries narrate every migration step and job run at INFO.
         for noisy in ("alembic", "procrastinate"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _run_fast(_serve(cfg))
 
 
 async def _serve(cfg: Settings) -> None:
     import uvicorn
+    from telegram.error import InvalidToken, NetworkError
 
     from satshare.api.app import create_app
+    from satshare.bot.app import build_runtime, start_bot, stop_bot
     from satshare.container import StartupError, build_container, issue_sandbox_key, prepare
-    from satshare.jobs import build_job_app, run_jobs
+    from satshare.jobs import BotJobs, build_job_app, run_jobs
 
     container = build_container(cfg)
     try:
@@ -327,23 +331,53 @@ async def _serve(cfg: Settings) -> None:
             raise fail(f"cannot reach the database ({exc}); check database.url", code=1) from None
         wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
         sandbox_key = await issue_sandbox_key(container) if wants_key else None
-        _banner(cfg, sandbox_key)
+        api = create_app(container)
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(container),
+                api,
                 host=cfg.server.host,
                 port=cfg.server.port,
                 log_level=cfg.log_level,
                 proxy_headers=True,
             )
         )
-        jobs = asyncio.create_task(run_jobs(build_job_app(container)))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                await serving  # uvicorn already said why (e.g. the port is taken)
+                raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
+            await asyncio.sleep(0.05)
+        runtime = build_runtime(
+            container,
+            token=container.telegram_token,
+            api_base_url=container.telegram_api_base_url,
+        )
         try:
-            await server.serve()
+            dispatcher = await start_bot(runtime)
+        except InvalidToken:
+            server.should_exit = True
+            raise fail(
+                "Telegram refused telegram.token: check it with @BotFather", code=1
+            ) from None
+        except NetworkError as exc:
+            server.should_exit = True
+            raise fail(
+                f"cannot reach the Bot API at {container.telegram_api_base_url} ({exc}); "
+                "check telegram.api_base_url",
+                code=1,
+            ) from None
+        api.state.bot = runtime
+        _banner(cfg, sandbox_key, runtime.username, container.telegram_sandbox is not None)
+        jobs = asyncio.create_task(
+            run_jobs(build_job_app(container, bot=BotJobs(runtime, dispatcher)))
+        )
+        try:
+            await serving
         finally:
             jobs.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await jobs
+            await stop_bot(runtime, dispatcher)
     finally:
         await container.aclose()
 
@@ -360,7 +394,7 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
-def _banner(cfg: Settings, sandbox_key: str | None) -> None:
+def _banner(cfg: Settings, sandbox_key: str | None, bot_username: str, bot_sandbox: bool) -> None:
     base = cfg.server.base_url
     if sandbox_key:
         out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
@@ -377,6 +411,12 @@ def _banner(cfg: Settings, sandbox_key: str | None) -> None:
     print(f"Health:         {base}/health")
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
+    mode = "webhook" if cfg.telegram.webhook_url else "long polling"
+    if bot_sandbox:
+        print(f"Telegram:       sandbox bot @{bot_username} on the Bot API emulator ({mode})")
+        print(f"Sandbox chat:   {base}/sandbox")
+    else:
+        print(f"Telegram:       @{bot_username} ({mode})")
     if sandbox_key:
         print(f"Sandbox BTCPay: {base}/sim/btcpay")
         print(f"Admin API key for this session (shown once): {sandbox_key}")

@@ -128,6 +128,54 @@ class PlanSettings(_Section):
     channels: list[int] = Field(default_factory=list)
 
 
+class TelegramSettings(_Section):
+    #: Empty: the bot runs against the built-in Bot API emulator (sandbox).
+    token: SecretStr | None = None
+    api_base_url: str = "https://api.telegram.org"
+    admin_chat_ids: list[int] = Field(default_factory=list)
+    #: Set to receive updates by webhook (served by this app) instead of long polling.
+    webhook_url: str | None = None
+    #: X-Telegram-Bot-Api-Secret-Token; derived from the token when not set.
+    webhook_secret: SecretStr | None = None
+    #: join_request: one shared join-request link per channel, approved only for active
+    #: subscribers. invite_link: a one-use link (member_limit 1) per buyer and channel.
+    access_mode: Literal["join_request", "invite_link"] = "join_request"
+    invite_link_ttl_hours: int = Field(24, ge=1, le=720)
+    #: Expiry removal: log what would be removed without removing anyone.
+    removal_dry_run: bool = False
+    removal_max_per_run: int = Field(50, ge=1, le=10_000)
+    #: What /paysupport answers (a @username, e-mail or URL) and where /terms points.
+    support_contact: str = "the channel owner"
+    terms_url: str | None = None
+    #: Messages per second the bot sends at most (Telegram allows about 30).
+    max_messages_per_second: float = Field(25.0, gt=0, le=30)
+
+    @field_validator("api_base_url", "webhook_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        return self.token is not None and bool(self.token.get_secret_value())
+
+
+class NotificationSettings(_Section):
+    #: Days before the end of a subscription on which the buyer is reminded.
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 3, 1])
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _positive(cls, days: list[int]) -> list[int]:
+        if any(d < 1 or d > 365 for d in days):
+            raise ValueError("reminder days must be between 1 and 365")
+        return sorted(set(days), reverse=True)
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -146,6 +194,8 @@ class Settings(BaseSettings):
     affiliate: AffiliateSettings = Field(default_factory=AffiliateSettings)
     btcpay: BTCPaySettings = Field(default_factory=BTCPaySettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -176,6 +226,11 @@ class Settings(BaseSettings):
     def sandbox_mode(self) -> bool:
         """No payment processor configured: run on the built-in emulators."""
         return not self.btcpay.configured
+
+    @property
+    def telegram_sandbox(self) -> bool:
+        """No bot token: the bot talks to the built-in Bot API emulator."""
+        return not self.telegram.configured
 
 
 def resolve_config_path(explicit: str | None) -> Path | None:

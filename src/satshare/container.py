@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,8 +22,10 @@ from satshare.providers.btcpay import BTCPayProvider
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
+from satshare.sim import telegram as telegram_sim
 
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
+SANDBOX_TELEGRAM_PATH = "/sim/telegram"
 SANDBOX_STORE_ID = "sandbox-store"
 SANDBOX_KEY_NAME = "sandbox"
 
@@ -39,6 +42,14 @@ class Sandbox:
 
 
 @dataclass
+class TelegramSandbox:
+    emulator: telegram_sim.TelegramEmulator
+    app: ASGIApp
+    token: str
+    mount_path: str = SANDBOX_TELEGRAM_PATH
+
+
+@dataclass
 class Container:
     settings: Settings
     db: Database
@@ -46,7 +57,28 @@ class Container:
     payments: PaymentsContext
     sealer: LedgerSealer
     sandbox: Sandbox | None = None
+    telegram_sandbox: TelegramSandbox | None = None
+    #: Called after a commit that wrote ledger entries or outbox rows (sealer, sender).
+    hooks: list[Callable[[], None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def written(self) -> None:
+        for hook in self.hooks:
+            hook()
+
+    @property
+    def telegram_api_base_url(self) -> str:
+        if self.telegram_sandbox is not None:
+            return internal_base_url(self.settings) + self.telegram_sandbox.mount_path
+        return self.settings.telegram.api_base_url
+
+    @property
+    def telegram_token(self) -> str:
+        if self.telegram_sandbox is not None:
+            return self.telegram_sandbox.token
+        token = self.settings.telegram.token
+        assert token is not None
+        return token.get_secret_value()
 
     async def aclose(self) -> None:
         await self.sealer.aclose()
@@ -125,17 +157,35 @@ def build_container(
         invoice_expiration_minutes=settings.payments.invoice_expiration_minutes,
         late_payment_window=timedelta(hours=settings.payments.late_payment_window_hours),
         public_base_url=settings.server.base_url,
-        after_ledger_write=sealer.kick,
     )
-    return Container(
+    telegram_sandbox = None
+    if settings.telegram_sandbox:
+        telegram_sandbox = _telegram_sandbox(settings)
+        closers.append(telegram_sandbox.emulator.aclose)
+    container = Container(
         settings=settings,
         db=db,
         clock=clock,
         payments=payments,
         sealer=sealer,
         sandbox=sandbox,
+        telegram_sandbox=telegram_sandbox,
+        hooks=[sealer.kick],
         _closers=closers,
     )
+    payments.after_ledger_write = container.written
+    return container
+
+
+def _telegram_sandbox(settings: Settings) -> TelegramSandbox:
+    """The Bot API emulator, with every channel the plans sell already created."""
+    token = f"{7_000_000_000 + secrets.randbelow(999_999_999)}:{random_token(26)}"
+    emulator = telegram_sim.TelegramEmulator(token)
+    for plan in settings.plans:
+        for number, chat_id in enumerate(plan.channels, start=1):
+            if chat_id not in emulator.chats:
+                emulator.add_chat(chat_id, f"{plan.title} #{number}", "channel")
+    return TelegramSandbox(emulator=emulator, app=telegram_sim.build_app(emulator), token=token)
 
 
 async def prepare(container: Container) -> None:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.testing import InMemoryConnector
 
+from satshare.bot import removal
+from satshare.bot import repository as bot_repository
+from satshare.bot.dispatcher import OutboxDispatcher
+from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
 from satshare.idempotency import repository as idempotency
+from satshare.notifications import service as notifications
 from satshare.payments import flows
 from satshare.subscriptions import service as subscriptions
 
@@ -25,12 +32,24 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 HOUSEKEEPING_INTERVAL_SECONDS = 3600
+SEND_INTERVAL_SECONDS = 5
+REMINDER_INTERVAL_SECONDS = 600
+#: Telegram keeps an undelivered update for 24 hours; remembering ids for 48 is enough.
+UPDATE_ID_TTL = timedelta(hours=48)
 #: Writers kick the sealer right after commit; this run catches other processes and crashes.
 SEAL_INTERVAL_SECONDS = 5
 
 
+@dataclass
+class BotJobs:
+    runtime: BotRuntime
+    dispatcher: OutboxDispatcher
+
+
 def build_job_app(
-    container: Container, connector: procrastinate.BaseConnector | None = None
+    container: Container,
+    connector: procrastinate.BaseConnector | None = None,
+    bot: BotJobs | None = None,
 ) -> procrastinate.App:
     # On SQLite (one process) the in-memory connector is enough: jobs carry no state.
     app = procrastinate.App(connector=connector or InMemoryConnector())
@@ -59,6 +78,7 @@ def build_job_app(
                 count = await subscriptions.expire_due(session, container.clock.now())
             if count:
                 log.info("expired %d subscriptions", count)
+                container.written()
         finally:
             await again(expire_subscriptions, reconcile_every)
 
@@ -72,13 +92,67 @@ def build_job_app(
     @app.task(name="satshare.housekeeping")
     async def housekeeping() -> None:
         try:
+            now = container.clock.now()
             async with container.db.transaction() as session:
-                await idempotency.purge_older_than(session, container.clock.now() - IDEMPOTENCY_TTL)
+                await idempotency.purge_older_than(session, now - IDEMPOTENCY_TTL)
+                await bot_repository.purge_processed_updates(session, now - UPDATE_ID_TTL)
         finally:
             await again(housekeeping, HOUSEKEEPING_INTERVAL_SECONDS)
 
-    app.periodic_tasks = (reconcile_invoices, expire_subscriptions, seal_ledger, housekeeping)  # type: ignore[attr-defined]
+    periodic: list[procrastinate.tasks.Task] = [  # type: ignore[type-arg]
+        reconcile_invoices,
+        expire_subscriptions,
+        seal_ledger,
+        housekeeping,
+    ]
+    if bot is not None:
+        periodic += _bot_tasks(app, container, bot, again)
+    app.periodic_tasks = tuple(periodic)  # type: ignore[attr-defined]
     return app
+
+
+def _bot_tasks(
+    app: procrastinate.App,
+    container: Container,
+    bot: BotJobs,
+    again: Callable[..., Awaitable[None]],
+) -> list[procrastinate.tasks.Task]:  # type: ignore[type-arg]
+    @app.task(name="satshare.send_notifications")
+    async def send_notifications() -> None:
+        try:
+            await bot.dispatcher.dispatch_all()
+        finally:
+            await again(send_notifications, SEND_INTERVAL_SECONDS)
+
+    @app.task(name="satshare.queue_reminders")
+    async def queue_reminders() -> None:
+        try:
+            async with container.db.transaction() as session:
+                queued = await notifications.queue_reminders(
+                    session, container.clock.now(), container.settings.notifications.reminder_days
+                )
+            if queued:
+                bot.dispatcher.kick()
+        finally:
+            await again(queue_reminders, REMINDER_INTERVAL_SECONDS)
+
+    @app.task(name="satshare.remove_expired_members")
+    async def remove_expired_members() -> None:
+        try:
+            report = await removal.remove_expired_members(bot.runtime, bot.runtime.application.bot)
+            if report.removed or report.would_remove or report.errors:
+                log.info(
+                    "access removal: %d removed, %d in dry run, errors: %s",
+                    report.removed,
+                    len(report.would_remove),
+                    report.errors,
+                )
+        finally:
+            await again(
+                remove_expired_members, container.settings.payments.reconcile_interval_seconds
+            )
+
+    return [send_notifications, queue_reminders, remove_expired_members]
 
 
 async def run_jobs(app: procrastinate.App) -> None:

@@ -1,6 +1,8 @@
 """Import every table so the metadata is complete (Alembic, tests)."""
 
+from satshare.access.models import ChannelAccess, ChannelLink
 from satshare.apikeys.models import ApiKey
+from satshare.bot.models import ProcessedUpdate
 from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
 from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
@@ -15,6 +17,8 @@ __all__ = [
     "ApiKey",
     "Base",
     "ChainHead",
+    "ChannelAccess",
+    "ChannelLink",
     "Entry",
     "EntryNote",
     "IdempotencyRecord",
@@ -23,6 +27,7 @@ __all__ = [
     "Payment",
     "Plan",
     "Posting",
+    "ProcessedUpdate",
     "Subscription",
     "User",
     "WebhookDelivery",

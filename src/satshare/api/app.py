@@ -10,7 +10,15 @@ from fastapi.openapi.utils import get_openapi
 from satshare import __version__
 from satshare.api import problems
 from satshare.api.idempotency import IdempotencyMiddleware
-from satshare.api.routes import checkout, root, subscriptions, transactions, users, webhooks
+from satshare.api.routes import (
+    checkout,
+    root,
+    subscriptions,
+    telegram,
+    transactions,
+    users,
+    webhooks,
+)
 from satshare.container import Container
 from satshare.schemas import Problem
 
@@ -41,12 +49,15 @@ def create_app(container: Container) -> FastAPI:
         redoc_url=None,
     )
     app.state.container = container
+    app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
-    for module in (root, users, subscriptions, transactions, webhooks, checkout):
+    for module in (root, users, subscriptions, transactions, webhooks, checkout, telegram):
         app.include_router(module.router)
     if container.sandbox is not None:
         app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
+    if container.telegram_sandbox is not None:
+        app.mount(container.telegram_sandbox.mount_path, container.telegram_sandbox.app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

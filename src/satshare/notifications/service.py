@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
 from satshare.notifications.models import OutboxMessage
+from satshare.subscriptions.models import Subscription
 
 
 async def enqueue(
@@ -35,3 +38,119 @@ async def enqueue(
         },
         ["dedupe_key"],
     )
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta = timedelta(minutes=5)
+) -> Sequence[OutboxMessage]:
+    """Take due messages for sending. A claim is a lease: a sender that dies mid-way leaves
+    its messages to be taken again once the lease ends (at-least-once in that window only).
+    Concurrent senders (several processes) skip each other's rows."""
+    result = await session.execute(
+        select(OutboxMessage)
+        .where(
+            or_(
+                (OutboxMessage.status == "pending")
+                & or_(
+                    OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now
+                ),
+                (OutboxMessage.status == "sending") & (OutboxMessage.next_attempt_at <= now),
+            )
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = result.scalars().all()
+    for row in rows:
+        row.status = "sending"
+        row.next_attempt_at = now + lease
+    await session.flush()
+    return rows
+
+
+async def _row(session: AsyncSession, message_id: int) -> OutboxMessage:
+    row = await session.get(OutboxMessage, message_id)
+    assert row is not None
+    return row
+
+
+async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> None:
+    row = await _row(session, message_id)
+    row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+
+
+async def mark_skipped(session: AsyncSession, message_id: int, reason: str, now: datetime) -> None:
+    row = await _row(session, message_id)
+    row.status, row.sent_at, row.last_error = "skipped", now, reason
+
+
+async def mark_failed(session: AsyncSession, message_id: int, reason: str) -> None:
+    row = await _row(session, message_id)
+    row.status, row.last_error = "failed", reason[:500]
+
+
+async def retry_later(
+    session: AsyncSession, message_id: int, at: datetime, error: str, max_attempts: int = 8
+) -> None:
+    row = await _row(session, message_id)
+    row.attempts += 1
+    row.last_error = error[:500]
+    if row.attempts >= max_attempts:
+        row.status = "failed"
+    else:
+        row.status = "pending"
+        row.next_attempt_at = at
+
+
+def reminder_day(
+    ends_at: datetime, started_at: datetime | None, now: datetime, days: Sequence[int]
+) -> int | None:
+    """The reminder due now: the smallest configured day count the time left has reached,
+    skipped when the paid period was never that long (a 1-day plan gets no 3-day notice)."""
+    left = ends_at - now
+    if left <= timedelta(0):
+        return None
+    reached = [d for d in days if left <= timedelta(days=d)]
+    if not reached:
+        return None
+    day = min(reached)
+    if started_at is not None and ends_at - started_at <= timedelta(days=day):
+        return None
+    return day
+
+
+async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[int]) -> int:
+    """Queue the expiry reminders due now; each (subscription, period end, day) once."""
+    if not days:
+        return 0
+    horizon = now + timedelta(days=max(days))
+    result = await session.execute(
+        select(Subscription).where(
+            Subscription.status == "active",
+            Subscription.ends_at > now,
+            Subscription.ends_at <= horizon,
+        )
+    )
+    queued = 0
+    for subscription in result.scalars().all():
+        assert subscription.ends_at is not None
+        day = reminder_day(subscription.ends_at, subscription.started_at, now, days)
+        if day is None:
+            continue
+        queued += await enqueue(
+            session,
+            kind="subscription.reminder",
+            dedupe_key=(
+                f"subscription:{subscription.id}:reminder:{day}:{subscription.ends_at.isoformat()}"
+            ),
+            user_id=subscription.user_id,
+            payload={
+                "subscription_id": subscription.id,
+                "plan_id": subscription.plan_id,
+                "days": day,
+                "ends_at": subscription.ends_at.isoformat(),
+            },
+            now=now,
+        )
+    return queued

@@ -194,6 +194,8 @@ class TelegramEmulator:
         self.links: dict[str, SimInviteLink] = {}
         self.join_requests: dict[tuple[int, int], int] = {}  # (chat, user) -> date
         self.callbacks: dict[str, tuple[int, int, bool]] = {}  # id -> (user, message, answered)
+        self.answers: dict[str, str | None] = {}  # callback query id -> the text shown
+        self._query_of_update: dict[int, str] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.global_rate = global_rate
@@ -203,6 +205,7 @@ class TelegramEmulator:
         self._chat_buckets: dict[int, TokenBucket] = {}
         self._pending: deque[dict[str, Any]] = deque()
         self._delivered: deque[dict[str, Any]] = deque(maxlen=10_000)  # for redelivery
+        self._closing = False
         self._next_update_id = 100_000
         self._new_update = asyncio.Event()
         self.webhook_url: str | None = None
@@ -379,6 +382,15 @@ class TelegramEmulator:
         )
         return self.push_update({"message": self.message_json(message)})
 
+    def callback_answered(self, update_id: int) -> bool:
+        query_id = self._query_of_update.get(update_id)
+        return query_id is not None and self.callbacks[query_id][2]
+
+    def callback_answer(self, update_id: int) -> str | None:
+        """The text the bot answered a button press with."""
+        query_id = self._query_of_update.get(update_id)
+        return self.answers.get(query_id) if query_id is not None else None
+
     def user_presses(self, user_id: int, message_id: int, data: str) -> int:
         user = self._user(user_id)
         message = self._message(user_id, message_id)
@@ -386,7 +398,7 @@ class TelegramEmulator:
             raise bad("no such button on that message")
         query_id = str(secrets.randbits(63))
         self.callbacks[query_id] = (user.id, message_id, False)
-        return self.push_update(
+        update_id = self.push_update(
             {
                 "callback_query": {
                     "id": query_id,
@@ -397,6 +409,8 @@ class TelegramEmulator:
                 }
             }
         )
+        self._query_of_update[update_id] = query_id
+        return update_id
 
     def user_joins(self, user_id: int, invite_link: str) -> str:
         """Follow an invite link: a join request, a direct join, or a refusal."""
@@ -446,7 +460,7 @@ class TelegramEmulator:
         if offset is not None:
             while self._pending and self._pending[0]["update_id"] < offset:
                 self._delivered.append(self._pending.popleft())
-        if not self._pending and timeout > 0:
+        if not self._pending and timeout > 0 and not self._closing:
             self._new_update.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), timeout)
@@ -484,6 +498,9 @@ class TelegramEmulator:
                 await asyncio.sleep(min(5.0, 0.05 * 2**failures))
 
     async def aclose(self) -> None:
+        # Wake any long poll so the HTTP server can stop at once.
+        self._closing = True
+        self._new_update.set()
         if self._pusher is not None:
             self._pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -665,6 +682,7 @@ class TelegramEmulator:
         if known is None or known[2]:
             raise bad("query is too old and response timeout expired or query ID is invalid")
         self.callbacks[query_id] = (known[0], known[1], True)
+        self.answers[query_id] = params.get("text")
         return True
 
     async def _set_commands(self, params: dict[str, Any]) -> bool:

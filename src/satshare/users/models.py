@@ -29,3 +29,5 @@ class User(Base):
     referrer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set when Telegram answered 403 (the user blocked the bot): nothing more is sent.
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.notifications import service as outbox
 from satshare.users import repository
 from satshare.users.models import LANGUAGES, PLATFORMS, User
 
@@ -77,6 +78,19 @@ async def register(session: AsyncSession, data: Registration, now: datetime) -> 
     )
     session.add(user)
     await session.flush()
+    if referrer is not None:
+        await outbox.enqueue(
+            session,
+            kind="referral.registered",
+            dedupe_key=f"user:{user.id}:referred",
+            user_id=referrer.id,
+            payload={
+                "referral_user_id": user.id,
+                "referral_username": user.username,
+                "referral_platform": user.platform,
+            },
+            now=now,
+        )
     return user
 
 
@@ -105,3 +119,19 @@ async def update_profile(
     user.updated_at = now
     await session.flush()
     return user
+
+
+async def mark_unreachable(session: AsyncSession, user_id: int, now: datetime) -> None:
+    user = await repository.get(session, user_id)
+    if user is not None and user.unreachable_at is None:
+        user.unreachable_at = now
+        user.updated_at = now
+        await session.flush()
+
+
+async def mark_reachable(session: AsyncSession, user: User, now: datetime) -> None:
+    """The user talked to the bot again (after unblocking it)."""
+    if user.unreachable_at is not None:
+        user.unreachable_at = None
+        user.updated_at = now
+        await session.flush()

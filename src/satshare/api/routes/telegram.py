@@ -1,0 +1,34 @@
+"""Telegram webhook receiver (webhook mode): the secret header first, then the update queue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from telegram import Update
+
+from satshare.api.deps import ContainerDep
+from satshare.bot.app import secret_matches, webhook_secret
+from satshare.errors import BadRequest, NotFound, Unauthorized
+from satshare.providers import jsonstrict
+
+router = APIRouter(tags=["telegram"], include_in_schema=False)
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
+
+
+@router.post("/telegram/webhook")
+async def telegram_webhook(container: ContainerDep, request: Request) -> dict[str, bool]:
+    runtime = getattr(request.app.state, "bot", None)
+    if runtime is None or not container.settings.telegram.webhook_url:
+        raise NotFound("the bot is not running in webhook mode")
+    expected = webhook_secret(container, container.telegram_token)
+    if not secret_matches(expected, request.headers.get(SECRET_HEADER)):
+        raise Unauthorized("wrong or missing X-Telegram-Bot-Api-Secret-Token")
+    try:
+        data = jsonstrict.loads(await request.body())
+    except ValueError as exc:
+        raise BadRequest(f"the update is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise BadRequest("an update must be a JSON object with an integer update_id")
+    update = Update.de_json(data, runtime.application.bot)
+    await runtime.application.update_queue.put(update)
+    return {"ok": True}

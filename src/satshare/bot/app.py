@@ -1,0 +1,154 @@
+"""Builds and runs the python-telegram-bot application (long polling or webhook)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatJoinRequestHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from satshare.bot import keyboards, texts
+from satshare.bot.dispatcher import OutboxDispatcher
+from satshare.bot.handlers import affiliate, buying, core, joins
+from satshare.bot.i18n import translate
+from satshare.bot.runtime import BotRuntime
+from satshare.container import Container
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "chat_join_request"]
+COMMANDS = [
+    ("start", texts.CMD_START),
+    ("plans", texts.CMD_PLANS),
+    ("language", texts.CMD_LANGUAGE),
+    ("paysupport", texts.CMD_PAYSUPPORT),
+    ("terms", texts.CMD_TERMS),
+    ("help", texts.CMD_HELP),
+]
+
+
+def webhook_secret(container: Container, token: str) -> str:
+    configured = container.settings.telegram.webhook_secret
+    if configured is not None:
+        return configured.get_secret_value()
+    # Stable across restarts, unguessable without the token, allowed by Telegram ([A-Za-z0-9_-]).
+    return hashlib.sha256(b"satshare-telegram-webhook:" + token.encode()).hexdigest()[:48]
+
+
+def secret_matches(expected: str, received: str | None) -> bool:
+    return received is not None and hmac.compare_digest(expected.encode(), received.encode())
+
+
+def build_runtime(container: Container, *, token: str, api_base_url: str) -> BotRuntime:
+    settings = container.settings.telegram
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api_base_url}/bot")
+        .base_file_url(f"{api_base_url}/file/bot")
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=settings.max_messages_per_second,
+                overall_time_period=1,
+                max_retries=2,
+            )
+        )
+        .concurrent_updates(64)
+        .connection_pool_size(64)
+        .pool_timeout(30)
+        .get_updates_read_timeout(40)
+    )
+    if settings.webhook_url:
+        builder = builder.updater(None)
+    application: Application = builder.build()  # type: ignore[type-arg]
+    runtime = BotRuntime(container=container, settings=settings, application=application)
+    application.bot_data["runtime"] = runtime
+    add_handlers(application)
+    return runtime
+
+
+def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(TypeHandler(Update, core.guard_duplicates), group=-1)
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", core.start, filters=private))
+    application.add_handler(CommandHandler("plans", buying.show_plans, filters=private))
+    application.add_handler(CommandHandler("language", core.language, filters=private))
+    application.add_handler(CommandHandler("paysupport", core.paysupport, filters=private))
+    application.add_handler(CommandHandler("terms", core.terms, filters=private))
+    application.add_handler(CommandHandler("help", core.help_, filters=private))
+    routes = {
+        keyboards.MENU: core.menu,
+        keyboards.PLANS: buying.show_plans,
+        keyboards.MY_SUBSCRIPTION: buying.my_subscription,
+        keyboards.INVITE: affiliate.invite,
+        keyboards.WITHDRAW: affiliate.withdraw,
+        keyboards.HELP: core.help_,
+        keyboards.TERMS: core.terms,
+    }
+    for data, handler in routes.items():
+        application.add_handler(CallbackQueryHandler(handler, pattern=f"^{data}$"))
+    application.add_handler(CallbackQueryHandler(buying.buy, pattern=f"^{keyboards.BUY}"))
+    application.add_handler(
+        CallbackQueryHandler(buying.check_payment, pattern=f"^{keyboards.CHECK}")
+    )
+    application.add_handler(
+        CallbackQueryHandler(core.set_language, pattern=f"^{keyboards.LANGUAGE}(en|ru)$")
+    )
+    application.add_handler(ChatJoinRequestHandler(joins.join_request))
+    application.add_handler(MessageHandler(private & ~filters.UpdateType.EDITED, core.unknown))
+    application.add_error_handler(core.on_error)
+
+
+async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
+    """Initialise (getMe), publish commands, start receiving updates; return the sender."""
+    application = runtime.application
+    await application.initialize()
+    me = application.bot
+    runtime.username = me.username or runtime.username
+    runtime.shop_name = me.first_name or runtime.shop_name
+    for language in ("en", "ru"):
+        await me.set_my_commands(
+            [BotCommand(name, translate(language, description)) for name, description in COMMANDS],
+            language_code=None if language == "en" else language,
+        )
+    await application.start()
+    settings = runtime.settings
+    if settings.webhook_url:
+        token = me.token
+        await me.set_webhook(
+            settings.webhook_url,
+            secret_token=webhook_secret(runtime.container, token),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    else:
+        assert application.updater is not None
+        await application.updater.start_polling(
+            timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+        )
+    dispatcher = OutboxDispatcher(runtime, me)
+    runtime.container.hooks.append(dispatcher.kick)
+    dispatcher.kick()
+    return dispatcher
+
+
+async def stop_bot(runtime: BotRuntime, dispatcher: OutboxDispatcher | None) -> None:
+    application = runtime.application
+    if dispatcher is not None:
+        await dispatcher.aclose()
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()

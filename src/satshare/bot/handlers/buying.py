@@ -1,0 +1,184 @@
+"""Plans, buying (invoice with QR), checking a payment, and "My subscription"."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import segno
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from satshare.access import service as access
+from satshare.bot import access as links
+from satshare.bot import keyboards, texts
+from satshare.bot.access import access_hint
+from satshare.bot.handlers.core import answer, show
+from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
+from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
+from satshare.payments import flows
+from satshare.payments import repository as payments_repo
+from satshare.plans import service as plans
+from satshare.subscriptions import repository as subscriptions_repo
+
+log = logging.getLogger(__name__)
+
+#: Telegram allows 1024 characters in a photo caption.
+CAPTION_LIMIT = 1024
+#: "Check payment" polls the processor at most this often per invoice.
+CHECK_EVERY_SECONDS = 3.0
+
+
+async def show_plans(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    async with runtime.container.db.reading() as session:
+        available = await plans.list_active(session)
+    text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
+    await show(update, context, text, keyboards.plans(user.language, available))
+
+
+def _qr_png(data: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(data, error="m").save(buffer, kind="png", scale=6, border=2)
+    return buffer.getvalue()
+
+
+async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    plan_id = query.data.removeprefix(keyboards.BUY)
+    user = await user_of(update, context)
+    language = user.language
+    try:
+        checkout = await flows.start_checkout(
+            runtime.container.payments, user_id=user.id, plan_id=plan_id
+        )
+    except ProviderUnavailable:
+        await answer(query, t(language, texts.PROVIDER_DOWN))
+        return
+    except InvalidRequest:
+        async with runtime.container.db.reading() as session:
+            available = await plans.list_active(session)
+        await show(
+            update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
+        )
+        return
+    invoice = checkout.invoice
+    async with runtime.container.db.reading() as session:
+        plan = await plans.get(session, plan_id)
+    assert plan is not None
+    checkout_url = runtime.container.payments.checkout_url(invoice.id)
+    parts = [
+        t(
+            language,
+            texts.INVOICE,
+            title=esc(plan.title),
+            amount=sats(invoice.amount_sats),
+            expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    ]
+    if invoice.payment_request:
+        parts.append(t(language, texts.INVOICE_LIGHTNING, bolt11=esc(invoice.payment_request)))
+    if invoice.address:
+        parts.append(t(language, texts.INVOICE_ADDRESS, address=esc(invoice.address)))
+    if not runtime.public_checkout:
+        parts.append(t(language, texts.INVOICE_CHECKOUT, url=esc(checkout_url)))
+    text = "\n\n".join(parts)
+    markup = keyboards.invoice(
+        language, invoice.id, checkout_url if runtime.public_checkout else None
+    )
+    chat_id = update.effective_chat.id if update.effective_chat else user.id
+    qr_source = (
+        f"lightning:{invoice.payment_request.upper()}"
+        if invoice.payment_request
+        else f"bitcoin:{invoice.address}"
+        if invoice.address
+        else checkout_url
+    )
+    photo = _qr_png(qr_source)
+    if len(text) <= CAPTION_LIMIT:
+        await context.bot.send_photo(
+            chat_id, photo, caption=text, parse_mode=ParseMode.HTML, reply_markup=markup
+        )
+    else:
+        await context.bot.send_photo(chat_id, photo)
+        await context.bot.send_message(
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            disable_web_page_preview=True,
+        )
+    await answer(query)
+
+
+async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    invoice_id = query.data.removeprefix(keyboards.CHECK)
+    user = await user_of(update, context)
+    language = user.language
+    async with runtime.container.db.reading() as session:
+        invoice = await payments_repo.get_invoice(session, invoice_id)
+    if invoice is None or invoice.user_id != user.id:
+        await answer(query, t(language, texts.PAYMENT_EXPIRED))
+        return
+    last = runtime.recent_checks.get(invoice_id, 0.0)
+    if invoice.status in ("new", "processing") and time.monotonic() - last >= CHECK_EVERY_SECONDS:
+        runtime.recent_checks[invoice_id] = time.monotonic()
+        try:
+            await flows.refresh_invoice(runtime.container.payments, invoice_id)
+        except ProviderUnavailable:
+            await answer(query, t(language, texts.PROVIDER_DOWN))
+            return
+        except DomainError:
+            log.warning("could not refresh invoice %s", invoice_id, exc_info=True)
+        async with runtime.container.db.reading() as session:
+            invoice = await payments_repo.get_invoice(session, invoice_id)
+        assert invoice is not None
+    message = {
+        "settled": texts.PAYMENT_DONE,
+        "processing": texts.PAYMENT_PROCESSING,
+        "expired": texts.PAYMENT_EXPIRED,
+        "invalid": texts.PAYMENT_EXPIRED,
+    }.get(invoice.status, texts.PAYMENT_NOT_YET)
+    await answer(query, t(language, message))
+
+
+async def my_subscription(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    language = user.language
+    now = runtime.now()
+    async with runtime.container.db.reading() as session:
+        active = await subscriptions_repo.active_of_user(session, user.id, now)
+        lines = []
+        for subscription in active:
+            plan = await plans.get(session, subscription.plan_id)
+            assert plan is not None and subscription.ends_at is not None
+            lines.append(
+                t(
+                    language,
+                    texts.MY_SUBSCRIPTION_LINE,
+                    plan=esc(plan.title),
+                    until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
+                )
+            )
+        chats = sorted(await access.chats_of_active_subscriptions(session, user.id, now))
+    if not active:
+        await show(
+            update, context, t(language, texts.NO_SUBSCRIPTION), keyboards.main_menu(language)
+        )
+        return
+    invite_links = await links.safe_links_for(runtime, context.bot, user.id, chats) if chats else []
+    if invite_links is None:
+        lines.append(t(language, texts.ACCESS_UNAVAILABLE))
+        invite_links = []
+    elif invite_links:
+        lines.append(access_hint(runtime, language))
+    await show(update, context, "\n".join(lines), keyboards.join_links(language, invite_links))

@@ -1,0 +1,173 @@
+"""Start, menu, language, help, terms, support; duplicate-update guard."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from satshare.bot import keyboards, texts
+from satshare.bot.models import ProcessedUpdate
+from satshare.bot.runtime import display_name, ensure_user, esc, runtime_of, t, user_of
+from satshare.db import insert_ignore
+from satshare.users import repository as users_repo
+from satshare.users import service as users
+
+log = logging.getLogger(__name__)
+
+
+async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs first for every update: an update_id seen before is dropped (one effect)."""
+    runtime = runtime_of(context)
+    async with runtime.container.db.transaction() as session:
+        fresh = await insert_ignore(
+            session,
+            ProcessedUpdate,
+            {"update_id": update.update_id, "received_at": runtime.now()},
+            ["update_id"],
+        )
+    if not fresh:
+        log.info("dropping duplicate update %s", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def show(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Message | None:
+    """Edit the message a button belongs to, or send a new one; then answer the button."""
+    query = update.callback_query
+    shown: Message | None = None
+    edited_in_place = False
+    if query is not None and isinstance(query.message, Message) and query.message.text:
+        try:
+            result = await query.message.edit_text(
+                text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            )
+            shown = result if isinstance(result, Message) else None
+            edited_in_place = True
+        except BadRequest as exc:
+            edited_in_place = "not modified" in str(exc).lower()
+            if not edited_in_place:
+                log.info("could not edit, sending instead: %s", exc)
+    if not edited_in_place:
+        chat = update.effective_chat
+        assert chat is not None
+        shown = await context.bot.send_message(
+            chat.id,
+            text,
+            reply_markup=markup,
+            parse_mode=ParseMode.HTML,
+            disable_web_page_preview=True,
+        )
+    if query is not None:
+        await answer(query)
+    return shown
+
+
+async def answer(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a button press once; answering is last so the screen is ready when it ends."""
+    try:
+        await query.answer(text, show_alert=text is not None)
+    except BadRequest as exc:  # answered already, or too old (after a restart)
+        log.debug("callback answer refused: %s", exc)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    assert update.effective_user is not None
+    payload = context.args[0] if context.args else ""
+    referral = payload[4:] if payload.startswith("ref_") and len(payload) > 4 else None
+    user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
+    language = user.language
+    share = runtime.container.settings.affiliate.share_bps / 100
+    lines = []
+    if created:
+        lines.append(t(language, texts.WELCOME, shop=esc(runtime.shop_name), share=f"{share:g}"))
+        if user.referrer_id is not None:
+            async with runtime.container.db.reading() as session:
+                referrer = await users_repo.get(session, user.referrer_id)
+            if referrer is not None:
+                lines.append(t(language, texts.REFERRED_BY, referrer=esc(display_name(referrer))))
+    else:
+        lines.append(t(language, texts.WELCOME_BACK, name=esc(update.effective_user.first_name)))
+    if problem == "own":
+        lines.append(t(language, texts.REF_OWN))
+    elif problem == "already":
+        lines.append(t(language, texts.REF_ALREADY))
+    elif problem == "unknown":
+        lines.append(t(language, texts.REF_UNKNOWN))
+    lines.append(t(language, texts.MENU_TITLE))
+    await show(update, context, "\n\n".join(lines), keyboards.main_menu(language))
+
+
+async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = await user_of(update, context)
+    await show(
+        update, context, t(user.language, texts.MENU_TITLE), keyboards.main_menu(user.language)
+    )
+
+
+async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = await user_of(update, context)
+    await show(update, context, t(user.language, texts.HELP), keyboards.back(user.language))
+
+
+async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    text = t(user.language, texts.TERMS)
+    if runtime.settings.terms_url:
+        text += "\n\n" + t(user.language, texts.TERMS_LINK, url=esc(runtime.settings.terms_url))
+    await show(update, context, text, keyboards.back(user.language))
+
+
+async def paysupport(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    text = t(user.language, texts.PAYSUPPORT, contact=esc(runtime.settings.support_contact))
+    await show(update, context, text, keyboards.back(user.language))
+
+
+async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = await user_of(update, context)
+    await show(update, context, t(user.language, texts.LANGUAGE_CHOOSE), keyboards.languages())
+
+
+async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    chosen = query.data.removeprefix(keyboards.LANGUAGE)
+    user = await user_of(update, context)
+    async with runtime.container.db.transaction() as session:
+        updated = await users.update_profile(
+            session, user.id, username=None, language=chosen, now=runtime.now()
+        )
+    await show(
+        update,
+        context,
+        t(updated.language, texts.LANGUAGE_SET) + "\n\n" + t(updated.language, texts.MENU_TITLE),
+        keyboards.main_menu(updated.language),
+    )
+
+
+async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = await user_of(update, context)
+    await show(update, context, t(user.language, texts.UNKNOWN), keyboards.main_menu(user.language))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log with the trace; tell the user something friendly, never the trace."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat and update.effective_user:
+        language = "ru" if (update.effective_user.language_code or "").startswith("ru") else "en"
+        try:
+            await context.bot.send_message(update.effective_chat.id, t(language, texts.ERROR))
+        except Exception:  # the chat may be the very thing that failed
+            log.debug("could not report the error to the user", exc_info=True)

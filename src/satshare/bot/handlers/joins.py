@@ -1,0 +1,46 @@
+"""Join requests to the private channels: approved only while a subscription covers them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from telegram import Update
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import ContextTypes
+
+from satshare.access import service as access
+from satshare.bot import texts
+from satshare.bot.runtime import PLATFORM, esc, runtime_of, t
+from satshare.users import repository as users_repo
+
+log = logging.getLogger(__name__)
+
+
+async def join_request(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    request = update.chat_join_request
+    assert request is not None
+    chat, requester = request.chat, request.from_user
+    now = runtime.now()
+    async with runtime.container.db.reading() as session:
+        user = await users_repo.by_external_id(session, PLATFORM, str(requester.id))
+        allowed = user is not None and await access.may_join(session, user.id, chat.id, now)
+    title = esc(chat.title or str(chat.id))
+    language = user.language if user is not None else "en"
+    try:
+        if allowed:
+            assert user is not None
+            await request.approve()
+            async with runtime.container.db.transaction() as session:
+                await access.record(session, user.id, chat.id, "member", now)
+            message = t(language, texts.JOIN_APPROVED, chat=title)
+        else:
+            await request.decline()
+            message = t(language, texts.JOIN_DECLINED, chat=title)
+    except BadRequest as exc:  # already handled elsewhere, or the request was withdrawn
+        log.info("join request of %s to %s: %s", requester.id, chat.id, exc)
+        return
+    # If they never started the bot, or blocked it, the decision stands anyway.
+    with contextlib.suppress(Forbidden, BadRequest):
+        await context.bot.send_message(request.user_chat_id, message)

@@ -1,0 +1,106 @@
+"""Inline keyboards. Callback data stays short (Telegram allows 64 bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from satshare.bot import texts
+from satshare.bot.runtime import sats, t
+from satshare.plans.models import Plan
+
+MENU = "m:menu"
+PLANS = "m:plans"
+MY_SUBSCRIPTION = "m:sub"
+INVITE = "m:invite"
+WITHDRAW = "m:withdraw"
+HELP = "m:help"
+TERMS = "m:terms"
+BUY = "buy:"
+CHECK = "chk:"
+LANGUAGE = "lang:"
+
+
+def main_menu(language: str) -> InlineKeyboardMarkup:
+    def button(label: str, data: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(t(language, label), callback_data=data)
+
+    return InlineKeyboardMarkup(
+        [
+            [button(texts.BTN_PLANS, PLANS), button(texts.BTN_MY_SUBSCRIPTION, MY_SUBSCRIPTION)],
+            [button(texts.BTN_INVITE, INVITE), button(texts.BTN_WITHDRAW, WITHDRAW)],
+            [button(texts.BTN_HELP, HELP), button(texts.BTN_TERMS, TERMS)],
+        ]
+    )
+
+
+def back(language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)]]
+    )
+
+
+def plans(language: str, available: Sequence[Plan]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            InlineKeyboardButton(
+                t(
+                    language,
+                    texts.PLAN_BUTTON,
+                    title=plan.title,
+                    price=sats(plan.price_sats),
+                    days=plan.duration_days,
+                ),
+                callback_data=f"{BUY}{plan.id}",
+            )
+        ]
+        for plan in available
+    ]
+    rows.append([InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)])
+    return InlineKeyboardMarkup(rows)
+
+
+def invoice(language: str, invoice_id: str, checkout_url: str | None) -> InlineKeyboardMarkup:
+    rows = []
+    if checkout_url:
+        rows.append([InlineKeyboardButton(t(language, texts.BTN_OPEN_CHECKOUT), url=checkout_url)])
+    rows.append(
+        [
+            InlineKeyboardButton(
+                t(language, texts.BTN_CHECK_PAYMENT), callback_data=f"{CHECK}{invoice_id}"
+            )
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def join_links(language: str, links: Sequence[str]) -> InlineKeyboardMarkup:
+    rows = [
+        [InlineKeyboardButton(t(language, texts.BTN_JOIN, number=n), url=link)]
+        for n, link in enumerate(links, start=1)
+    ]
+    rows.append([InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)])
+    return InlineKeyboardMarkup(rows)
+
+
+def invite(language: str, link: str, share_text: str) -> InlineKeyboardMarkup:
+    share = f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(share_text, safe='')}"
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(t(language, texts.BTN_SHARE), url=share)],
+            [InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)],
+        ]
+    )
+
+
+def languages() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("English", callback_data=f"{LANGUAGE}en"),
+                InlineKeyboardButton("Русский", callback_data=f"{LANGUAGE}ru"),
+            ]
+        ]
+    )

@@ -1,0 +1,113 @@
+"""Every user-facing string of the bot. English is the msgid; catalogs translate it.
+
+Placeholders use str.format names; values are HTML-escaped by the caller (parse mode HTML).
+"""
+
+from __future__ import annotations
+
+from satshare.bot.i18n import N_
+
+WELCOME = N_(
+    "Welcome to {shop}! Subscribe to the private channels here and pay in bitcoin.\n\n"
+    "Invite friends with your link and earn {share}% of every subscription they buy."
+)
+WELCOME_BACK = N_("Welcome back, {name}!")
+REFERRED_BY = N_("You joined through {referrer}'s invitation.")
+REF_ALREADY = N_("You are already registered, so this invitation can't change who invited you.")
+REF_OWN = N_("That is your own invitation link. Share it with friends instead!")
+REF_UNKNOWN = N_("This invitation link is not valid, but you are welcome to look around.")
+MENU_TITLE = N_("What would you like to do?")
+
+BTN_PLANS = N_("Plans")
+BTN_MY_SUBSCRIPTION = N_("My subscription")
+BTN_INVITE = N_("Invite & earn")
+BTN_WITHDRAW = N_("Withdraw")
+BTN_HELP = N_("Help")
+BTN_TERMS = N_("Terms")
+BTN_BACK = N_("« Menu")
+BTN_OPEN_CHECKOUT = N_("Open checkout")
+BTN_CHECK_PAYMENT = N_("Check payment")
+BTN_SHARE = N_("Share my link")
+BTN_JOIN = N_("Join channel {number}")
+
+PLANS_TITLE = N_("Choose a plan:")
+PLANS_EMPTY = N_("No plans are on sale right now.")
+PLAN_BUTTON = N_("{title}: {price} sats / {days} days")
+PLAN_GONE = N_("This plan is no longer on sale. Choose another one:")
+
+INVOICE = N_(
+    "<b>{title}</b>\nAmount: <b>{amount} sats</b>\nPay before {expires} UTC, then press "
+    '"Check payment".'
+)
+INVOICE_LIGHTNING = N_("Lightning invoice:\n<code>{bolt11}</code>")
+INVOICE_ADDRESS = N_("On-chain address:\n<code>{address}</code>")
+INVOICE_CHECKOUT = N_("Checkout page: {url}")
+PAYMENT_NOT_YET = N_("Not paid yet. It can take a moment after you pay.")
+PAYMENT_PROCESSING = N_("Payment seen, waiting for its confirmation.")
+PAYMENT_DONE = N_("Paid! Your access links are on their way.")
+PAYMENT_EXPIRED = N_("This invoice has expired. Choose the plan again for a new one.")
+PROVIDER_DOWN = N_(
+    "The payment service is not answering right now. Please try again in a few minutes."
+)
+
+PAYMENT_CONFIRMED = N_("Payment received: {plan} is active until {until} UTC.")
+ACCESS_JOIN_REQUEST = N_("Open the link and ask to join; you will be let in at once.")
+ACCESS_ONE_USE = N_("Your personal links work once and for {hours} hours.")
+ACCESS_UNAVAILABLE = N_(
+    'Your access links could not be created right now; open "My subscription" in a minute.'
+)
+NO_SUBSCRIPTION = N_("You have no active subscription. See the plans to get one.")
+MY_SUBSCRIPTION_LINE = N_("• {plan}: active until {until} UTC")
+
+INVITE = N_(
+    "Your invitation link:\n{link}\n\nYou earn {share}% of every subscription bought by people "
+    "who join through it, renewals included, in bitcoin. Only their purchases count: nothing "
+    "is paid for sign-ups.\n\nRegistered: {registered}\nPaying: {paying}\n"
+    "Balance: {balance} sats\nEarned in total: {earned} sats"
+)
+INVITE_RECENT = N_("Recent commissions:")
+INVITE_RECENT_LINE = N_("• +{amount} sats on {date}")
+SHARE_TEXT = N_("Join me on {shop}")
+
+WITHDRAW = N_(
+    "Your balance: {balance} sats.\nWithdrawals to Lightning or on-chain are not available in "
+    "this version yet; your balance is kept in the ledger until they are."
+)
+HELP = N_(
+    "/start: main menu\n/plans: plans and prices\n/language: change the language\n"
+    "/paysupport: help with a payment\n/terms: terms of service"
+)
+TERMS = N_(
+    "Subscriptions give access to the private channels of the plan for the period paid. "
+    "Payments are made in bitcoin and are final. Affiliates earn a share of each subscription "
+    "bought by people they invited; nothing is paid for sign-ups."
+)
+TERMS_LINK = N_("Full terms: {url}")
+PAYSUPPORT = N_(
+    "A problem with a payment? Contact {contact} and give your invoice id; every payment can "
+    "be checked by it."
+)
+LANGUAGE_CHOOSE = N_("Choose your language:")
+LANGUAGE_SET = N_("Language set to English.")
+UNKNOWN = N_("I didn't understand that. Use the menu or /help.")
+ERROR = N_("Something went wrong on our side. Please try again.")
+
+JOIN_APPROVED = N_("Welcome! You now have access to {chat}.")
+JOIN_DECLINED = N_(
+    "Your request to join {chat} was declined: it needs an active subscription. See /plans."
+)
+NEW_REFERRAL = N_("New referral: {name} joined through your link.")
+COMMISSION = N_("You earned {amount} sats: someone you invited bought a subscription.")
+EXPIRED = N_("Your subscription {plan} has ended. Renew it any time: /plans")
+REMINDER = N_("Reminder: {plan} ends on {until} UTC. Renew to keep your access: /plans")
+ADMIN_SALE = N_(
+    "New sale: {plan} for {amount} sats (owner {owner} sats, affiliate {affiliate} sats)."
+)
+ADMIN_ALERT = N_("Attention: {what} (invoice {invoice}).")
+
+CMD_START = N_("Main menu")
+CMD_PLANS = N_("Plans and prices")
+CMD_LANGUAGE = N_("Change the language")
+CMD_PAYSUPPORT = N_("Help with a payment")
+CMD_TERMS = N_("Terms of service")
+CMD_HELP = N_("Help")
