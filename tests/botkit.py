@@ -23,7 +23,7 @@ from satshare.sim.telegram import build_app as build_telegram_app
 from tests.conftest import BTCPaySim, make_settings
 from tests.servers import RunningServer, free_port, start_server
 
-TOKEN = "7000000001:TEST-bot-token"
+TOKEN = "7000000001:AAH-test-token-for-the-emulator-0123456"
 ADMIN_CHAT = 555_000_001
 CHANNELS = (-1001000000001, -1001000000002)
 

@@ -160,3 +160,17 @@ def test_secrets_may_come_from_env_only(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load_settings(path)
     assert settings.btcpay.api_key is not None
     assert settings.btcpay.api_key.get_secret_value() == "key-from-env-123"
+
+
+def test_telegram_token_and_webhook_checks(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "telegram:\n  token: changeme\n  webhook_url: http://pay.example.com/telegram/webhook\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    problems = caught.value.problems
+    assert any("telegram.token" in p and "line 2" in p and "@BotFather" in p for p in problems)
+    assert any("telegram.webhook_url" in p and "https://" in p for p in problems)
+    good = write(tmp_path, "telegram:\n  token: 123456789:AAH" + "x" * 32 + "\n")
+    assert load_settings(good).telegram.configured

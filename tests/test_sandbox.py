@@ -104,3 +104,62 @@ async def test_simulate_is_refused_twice_and_unknown_invoice_is_404(sandbox: San
         assert second.headers["content-type"] == "application/problem+json"
         missing = await anon.get("/pay/inv_nope")
         assert missing.status_code == 404
+
+
+@pytest.fixture
+async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
+    from satshare.bot.app import build_runtime, start_bot, stop_bot
+
+    container = sandbox.container
+    assert container.telegram_sandbox is not None
+    runtime = build_runtime(
+        container,
+        token=container.telegram_token,
+        api_base_url=sandbox.server.url + container.telegram_sandbox.mount_path,
+    )
+    dispatcher = await start_bot(runtime)
+    yield sandbox
+    await stop_bot(runtime, dispatcher)
+
+
+async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
+    """The no-secrets demo: two users, a referral, a purchase, a channel, a commission."""
+    base = sandbox_with_bot.server.url
+    async with chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(f"{base}/sandbox")
+        await page.fill("#new-name", "Alice")
+        await page.click("#new-user")
+        await page.wait_for_selector(".msg >> text=Welcome to SatShare")
+        await page.click("button.kb >> text=Invite & earn")
+        await page.wait_for_selector(".msg >> text=Your invitation link")
+        code = (await page.inner_text("#sum-code")).strip()
+        assert f"start=ref_{code}" in await page.inner_text("#messages")
+
+        await page.fill("#new-name", "Bob")
+        await page.click("#invite-user")
+        await page.wait_for_selector(".msg >> text=invitation")
+        await page.click("button.kb >> text=Plans")
+        await page.click("button.kb >> text=Demo channel, 30 days")
+        await page.wait_for_selector(".msg img[alt='QR code']")
+        async with context.expect_page() as opened:
+            await page.click(".msg a[href*='/pay/inv_']")
+        checkout = await opened.value
+        await checkout.wait_for_selector("#simulate")
+        await checkout.click("#simulate")
+        await checkout.wait_for_selector("#done:not([hidden])", timeout=15_000)
+
+        await page.wait_for_selector(".msg >> text=Payment received", timeout=15_000)
+        await page.click("button.kb >> text=Join channel 1")
+        await page.wait_for_selector("#channels li >> text=member", timeout=10_000)
+        assert "demo-monthly" in await page.inner_text("#sum-subs")
+
+        await page.click(".user >> text=Alice")
+        await page.wait_for_selector(".msg >> text=You earned 5", timeout=10_000)
+        await page.wait_for_function(
+            "document.querySelector('#sum-balance') && "
+            "document.querySelector('#sum-balance').textContent.startsWith('5')"
+        )
+        assert (await page.inner_text("#sum-referrals")).strip() == "1 / 1"
+        await context.close()

@@ -327,10 +327,34 @@ def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -
         yield f"config error: {key}{where}: {message}"
 
 
+def _telegram_problems(
+    settings: Settings, path: Path | None, root: yaml.Node | None
+) -> Iterable[str]:
+    telegram = settings.telegram
+    if not telegram.configured:
+        return
+    assert telegram.token is not None
+    line = _line_of(root, ("telegram", "token"))
+    where = f" ({path} line {line})" if path is not None and line is not None else ""
+    if not re.fullmatch(r"\d{5,}:[A-Za-z0-9_-]{30,}", telegram.token.get_secret_value()):
+        yield (
+            f"config error: telegram.token{where}: does not look like a bot token from "
+            "@BotFather (digits, a colon, then about 35 characters)"
+        )
+    if telegram.webhook_url and not telegram.webhook_url.startswith("https://"):
+        line = _line_of(root, ("telegram", "webhook_url"))
+        where = f" ({path} line {line})" if path is not None and line is not None else ""
+        yield (
+            f"config error: telegram.webhook_url{where}: Telegram only delivers webhooks to "
+            "https:// URLs (ports 443, 80, 88 or 8443); leave it empty for long polling"
+        )
+
+
 def _live_mode_problems(
     settings: Settings, path: Path | None, root: yaml.Node | None
 ) -> Iterable[str]:
     """Outside sandbox mode, every processor secret must be present and not a placeholder."""
+    yield from _telegram_problems(settings, path, root)
     if settings.sandbox_mode:
         return
     btcpay = settings.btcpay

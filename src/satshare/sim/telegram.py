@@ -132,6 +132,7 @@ class SimMessage:
     text: str | None = None
     caption: str | None = None
     photo: bool = False
+    photo_bytes: bytes | None = None
     reply_markup: dict[str, Any] | None = None
     parse_mode: str | None = None
     invoice: dict[str, Any] | None = None
@@ -618,6 +619,7 @@ class TelegramEmulator:
 
     async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
         photo = params["photo"]
+        content: bytes | None = None
         if isinstance(photo, UploadFile):
             content = await photo.read()
             if not content:
@@ -637,6 +639,7 @@ class TelegramEmulator:
                 self.now(),
                 caption=caption,
                 photo=True,
+                photo_bytes=content,
                 reply_markup=markup,
                 parse_mode=params.get("parse_mode"),
             )
