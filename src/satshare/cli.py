@@ -444,7 +444,36 @@ def sim_btcpay(
 
     emulator = BTCPayEmulator(api_key=api_key, store_id=store_id, base_url=f"http://{host}:{port}")
     print(f"BTCPay emulator on http://{host}:{port}  api key: {api_key}  store: {store_id}")
-    uvicorn.run(build_app(emulator), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        build_app(emulator), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+
+
+#: Not a secret: the token the standalone emulator accepts unless told otherwise.
+SIM_TELEGRAM_TOKEN = "7000000001:AAH-sandbox-token-for-the-emulator-000"  # noqa: S105
+
+
+@sim_app.command("telegram")
+def sim_telegram(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 18081,
+    token: Annotated[str, typer.Option(help="The bot token it accepts.")] = SIM_TELEGRAM_TOKEN,
+    global_rate: Annotated[float, typer.Option(help="Messages per second for the bot.")] = 30.0,
+    chat_rate: Annotated[float, typer.Option(help="Messages per second per chat.")] = 1.0,
+    chat_burst: Annotated[float, typer.Option(help="Short burst allowed per chat.")] = 3.0,
+) -> None:
+    """Run the Telegram Bot API emulator alone (control API under /_sim)."""
+    import uvicorn
+
+    from satshare.sim.telegram import TelegramEmulator, build_app
+
+    emulator = TelegramEmulator(
+        token, global_rate=global_rate, chat_rate=chat_rate, chat_burst=chat_burst
+    )
+    print(f"Bot API emulator on http://{host}:{port}  token: {token}")
+    uvicorn.run(
+        build_app(emulator), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
 
 
 def main() -> None:

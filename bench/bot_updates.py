@@ -1,0 +1,229 @@
+"""/start storm: updates processed per second by the SatShare bot versus a PTB echo bot.
+
+The Bot API emulator runs in its own process with Telegram's rate limits lifted (the point
+is to measure update processing, not Telegram's 30 messages/s). N distinct users each send
+/start; the clock runs from the moment the bot starts polling until every user has had a
+reply. The SatShare bot registers each user (SQLite by default) and answers with the main
+menu; the echo bot answers with a fixed text. Same PTB settings for both.
+
+    .venv/bin/python bench/bot_updates.py --users 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from telegram import Update
+from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
+
+from satshare.sim.loadclient import Request, send_all
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "7000000001:AAH-bench-token-for-the-emulator-00000"
+CONCURRENT_UPDATES = 64
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_http(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                await client.get(url)
+                return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class Emulator:
+    """The Bot API emulator as a separate process, loaded through its control API."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def __aenter__(self) -> Emulator:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "satshare",
+                "sim",
+                "telegram",
+                "--port",
+                str(self.port),
+                "--token",
+                TOKEN,
+                "--global-rate",
+                "1000000",
+                "--chat-rate",
+                "1000",
+                "--chat-burst",
+                "1000",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        await wait_http(f"{self.url}/_sim/limits")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    async def storm(self, users: int, first_id: int) -> list[int]:
+        """Create the users and queue one /start per user."""
+        ids = list(range(first_id, first_id + users))
+        json_headers = (("Content-Type", "application/json"),)
+        created = await send_all(
+            self.url,
+            [
+                Request(
+                    "POST",
+                    "/_sim/users",
+                    json.dumps({"id": i, "first_name": f"U{i}", "username": f"u{i}"}).encode(),
+                    json_headers,
+                )
+                for i in ids
+            ],
+            concurrency=32,
+        )
+        assert all(r.status == 200 for r in created)
+        sent = await send_all(
+            self.url,
+            [
+                Request("POST", f"/_sim/users/{i}/send", b'{"text": "/start"}', json_headers)
+                for i in ids
+            ],
+            concurrency=32,
+        )
+        assert all(r.status == 200 for r in sent)
+        return ids
+
+    async def answered(self, ids: list[int]) -> int:
+        """How many of these users have at least one message from the bot."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=60) as client:
+            calls = (await client.get("/_sim/calls")).json()
+        replied = {int(c["params"]["chat_id"]) for c in calls if c["method"] == "sendMessage"}
+        return len(replied & set(ids))
+
+
+async def until_answered(emulator: Emulator, ids: list[int]) -> float:
+    started = time.perf_counter()
+    while await emulator.answered(ids) < len(ids):  # noqa: ASYNC110 (polling another process)
+        await asyncio.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def builder(base_url: str) -> Any:
+    return (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(f"{base_url}/bot")
+        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=2))
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .connection_pool_size(CONCURRENT_UPDATES)
+        .pool_timeout(30)
+    )
+
+
+async def run_echo(users: int) -> float:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, "Hello!")
+
+    async with Emulator() as emulator:
+        ids = await emulator.storm(users, 200_000_000)
+        application = builder(emulator.url).build()
+        application.add_handler(CommandHandler("start", echo))
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(timeout=1)
+            elapsed = await until_answered(emulator, ids)
+            await application.updater.stop()
+            await application.stop()
+    return users / elapsed
+
+
+async def run_satshare(users: int, database_url: str | None) -> float:
+    from satshare import migrate
+    from satshare.bot.app import build_runtime, start_bot, stop_bot
+    from satshare.config import Settings
+    from satshare.container import build_container, prepare
+    from satshare.db import Database
+
+    workdir = tempfile.mkdtemp(prefix="satshare-bench-")
+    url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
+    db = Database(url)
+    await migrate.upgrade(db)
+    await db.dispose()
+    async with Emulator() as emulator:
+        ids = await emulator.storm(users, 300_000_000)
+        settings = Settings(
+            database={"url": url, "pool_size": 20},
+            telegram={"token": TOKEN, "api_base_url": emulator.url},
+            plans=[{"id": "bench", "title": "Bench", "price_sats": 1000, "duration_days": 30}],
+        )
+        # Telegram's 30 messages/s is lifted on both bots (the emulator runs without it).
+        settings.telegram = settings.telegram.model_copy(update={"max_messages_per_second": 1e9})
+        container = build_container(settings)
+        await prepare(container)
+        runtime = build_runtime(container, token=TOKEN, api_base_url=emulator.url)
+        dispatcher = await start_bot(runtime)
+        try:
+            elapsed = await until_answered(emulator, ids)
+        finally:
+            await stop_bot(runtime, dispatcher)
+            await container.aclose()
+    return users / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    print(f"echo bot: {args.users} /start updates…", flush=True)
+    echo = await run_echo(args.users)
+    print(f"SatShare bot: {args.users} /start updates…", flush=True)
+    satshare = await run_satshare(args.users, args.database_url)
+    result = {
+        "users": args.users,
+        "satshare_updates_per_second": round(satshare, 1),
+        "echo_updates_per_second": round(echo, 1),
+        "ratio": round(satshare / echo, 3),
+        "database": "postgresql" if args.database_url else "sqlite",
+        "cpus": os.cpu_count(),
+    }
+    print(f"SatShare bot updates/s: {satshare:9.1f}")
+    print(f"PTB echo bot updates/s: {echo:9.1f}")
+    print(f"ratio:                  {satshare / echo:9.3f}   (target: SatShare ≥ 1000 updates/s)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bot_updates.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
