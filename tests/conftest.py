@@ -107,16 +107,21 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+async def truncate_all(url: str) -> None:
+    """Empty every table of the shared PostgreSQL test database."""
+    db = Database(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await db.dispose()
+
+
 @pytest.fixture
 async def database_url(migrated_template: str, tmp_path: Path) -> str:
     if PG_URL:
-        db = Database(migrated_template)
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        try:
-            async with db.engine.begin() as conn:
-                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        finally:
-            await db.dispose()
+        await truncate_all(migrated_template)
         return migrated_template
     target = tmp_path / "satshare.db"
     shutil.copyfile(migrated_template, target)

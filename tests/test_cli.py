@@ -14,20 +14,9 @@ from typer.testing import CliRunner
 
 from satshare.cli import app
 from satshare.db import Database, normalise_url
-from satshare.models import Base
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, truncate_all
 
 runner = CliRunner()
-
-
-async def _truncate(url: str) -> None:
-    db = Database(url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    try:
-        async with db.engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def cli_env(
     monkeypatch.chdir(tmp_path)
     if PG_URL:
         url = normalise_url(PG_URL)
-        asyncio.run(_truncate(url))
+        asyncio.run(truncate_all(url))
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("SATSHARE_DATABASE__URL", url)

@@ -7,14 +7,10 @@ processes or left behind by a crash.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
+from satshare.background import CoalescingRunner
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.ledger import service as ledger
-
-log = logging.getLogger(__name__)
 
 
 class LedgerSealer:
@@ -22,25 +18,9 @@ class LedgerSealer:
         self._db = db
         self._clock = clock
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    def kick(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self.seal_all()
-            except Exception:  # the periodic job retries; never lose the request
-                log.exception("sealing the ledger failed; the periodic job will retry")
-                return
-            if not self._again:
-                return
+        self._runner = CoalescingRunner(self.seal_all, "sealing the ledger")
+        self.kick = self._runner.kick
+        self.flush = self._runner.flush
 
     async def seal_all(self) -> int:
         total = 0
@@ -51,12 +31,5 @@ class LedgerSealer:
             if sealed < self._batch:
                 return total
 
-    async def flush(self) -> int:
-        """Wait for any run in progress, then seal whatever is still queued."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
-        return await self.seal_all()
-
     async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            await self._task
+        await self._runner.aclose()

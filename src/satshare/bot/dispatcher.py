@@ -8,7 +8,6 @@ after Telegram accepts it, so it is not sent twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
@@ -57,47 +57,20 @@ class OutboxDispatcher:
     def __init__(self, runtime: BotRuntime, bot: Bot) -> None:
         self.runtime = runtime
         self.bot = bot
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    # -- scheduling (same shape as the ledger sealer) ---------------------------------------
-
-    def kick(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self.dispatch_all()
-            except Exception:
-                log.exception("sending notifications failed; the periodic job will retry")
-                return
-            if not self._again:
-                return
-
-    async def flush(self) -> int:
-        if self._task is not None:
-            await asyncio.shield(self._task)
-        return await self.dispatch_all()
+        self._runner = CoalescingRunner(self.dispatch_all, "sending notifications")
+        self.kick = self._runner.kick
+        self.flush = self._runner.flush
 
     async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                log.debug("dispatcher stopped", exc_info=True)
+        await self._runner.aclose(cancel=True)
 
     async def dispatch_all(self) -> int:
+        """Send until nothing is due (fan-out rows written on the way included)."""
         total = 0
         while True:
             sent = await self.dispatch_once()
             total += sent
-            if sent < BATCH:
+            if sent == 0:
                 return total
 
     async def dispatch_once(self) -> int:
@@ -178,8 +151,6 @@ class OutboxDispatcher:
                 await outbox.mark_sent(session, message.id, now)
             else:
                 await outbox.mark_skipped(session, message.id, "no telegram.admin_chat_ids", now)
-        if admins:
-            self._again = True
 
     async def _recipient(self, message: Outgoing) -> tuple[int, str] | str:
         if message.chat_id is not None:
