@@ -110,7 +110,36 @@ class BTCPaySettings(_Section):
         return self.url is not None
 
 
+class LNbitsSettings(_Section):
+    url: str | None = None
+    #: Creates and checks invoices.
+    invoice_key: SecretStr | None = None
+    #: Pays (affiliate payouts); never needed to sell.
+    admin_key: SecretStr | None = None
+    #: Signs the webhook URL LNbits calls (LNbits itself signs nothing); derived if empty.
+    webhook_secret: SecretStr | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be the absolute URL of your LNbits")
+        return value.rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        return self.url is not None
+
+
+PROVIDERS = ("btcpay", "lnbits")
+
+
 class PaymentsSettings(_Section):
+    #: The rail used when a buyer does not choose; default: the first enabled of btcpay, lnbits.
+    default_provider: Literal["btcpay", "lnbits"] | None = None
     reconcile_interval_seconds: int = Field(60, ge=1, le=86_400)
     invoice_expiration_minutes: int = Field(15, ge=1, le=10_080)
     #: Settle on BTCPay "Processing" (paid, unconfirmed). Off: a zero-conf payment can be replaced.
@@ -126,6 +155,8 @@ class PlanSettings(_Section):
     price_sats: int = Field(ge=1, le=MAX_SATS)
     duration_days: int = Field(ge=1, le=3650)
     channels: list[int] = Field(default_factory=list)
+    #: Rails this plan may be paid with; default: every enabled rail.
+    providers: list[Literal["btcpay", "lnbits"]] | None = None
 
 
 class TelegramSettings(_Section):
@@ -193,6 +224,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     affiliate: AffiliateSettings = Field(default_factory=AffiliateSettings)
     btcpay: BTCPaySettings = Field(default_factory=BTCPaySettings)
+    lnbits: LNbitsSettings = Field(default_factory=LNbitsSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
@@ -223,9 +255,15 @@ class Settings(BaseSettings):
         return plans
 
     @property
+    def enabled_providers(self) -> list[str]:
+        """Rails with their section configured, in preference order."""
+        sections = {"btcpay": self.btcpay.configured, "lnbits": self.lnbits.configured}
+        return [name for name in PROVIDERS if sections[name]]
+
+    @property
     def sandbox_mode(self) -> bool:
         """No payment processor configured: run on the built-in emulators."""
-        return not self.btcpay.configured
+        return not self.enabled_providers
 
     @property
     def telegram_sandbox(self) -> bool:
@@ -357,29 +395,64 @@ def _live_mode_problems(
     yield from _telegram_problems(settings, path, root)
     if settings.sandbox_mode:
         return
-    btcpay = settings.btcpay
-    required = {
-        "api_key": btcpay.api_key,
-        "store_id": btcpay.store_id,
-        "webhook_secret": btcpay.webhook_secret,
-    }
-    for name, value in required.items():
+    enabled = settings.enabled_providers
+    chosen = settings.payments.default_provider
+    if chosen is not None and chosen not in enabled:
+        yield (
+            f"config error: payments.default_provider: {chosen} is not configured "
+            f"(configured: {', '.join(enabled)})"
+        )
+    for number, plan in enumerate(settings.plans):
+        for name in plan.providers or []:
+            if name not in enabled:
+                line = _line_of(root, ("plans", number, "providers"))
+                where = f" ({path} line {line})" if path is not None and line is not None else ""
+                yield (
+                    f"config error: plans[{number}].providers{where}: {name} is not configured "
+                    f"(configured: {', '.join(enabled)})"
+                )
+    if settings.btcpay.configured:
+        yield from _required_secrets(
+            "btcpay",
+            {
+                "api_key": settings.btcpay.api_key,
+                "store_id": settings.btcpay.store_id,
+                "webhook_secret": settings.btcpay.webhook_secret,
+            },
+            path,
+            root,
+            min_length={"webhook_secret": 12},
+        )
+    if settings.lnbits.configured:
+        yield from _required_secrets(
+            "lnbits", {"invoice_key": settings.lnbits.invoice_key}, path, root
+        )
+
+
+def _required_secrets(
+    section: str,
+    values: dict[str, SecretStr | str | None],
+    path: Path | None,
+    root: yaml.Node | None,
+    min_length: dict[str, int] | None = None,
+) -> Iterable[str]:
+    for name, value in values.items():
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        loc = ("btcpay", name)
+        loc = (section, name)
         line = _line_of(root, loc)
         where = f" ({path} line {line})" if path is not None and line is not None else ""
         if raw is None:
             yield (
-                f"config error: btcpay.{name}{where}: required when btcpay.url is set "
+                f"config error: {section}.{name}{where}: required when {section}.url is set "
                 f"(or set {_env_name(loc)})"
             )
         elif isinstance(value, SecretStr) and raw.strip().lower() in PLACEHOLDER_SECRETS:
             yield (
-                f"config error: btcpay.{name}{where}: still a placeholder; put the real value "
-                f"from your BTCPay Server here (or in {_env_name(loc)})"
+                f"config error: {section}.{name}{where}: still a placeholder; put the real value "
+                f"here (or in {_env_name(loc)})"
             )
-        elif name == "webhook_secret" and len(raw) < 12:
+        elif len(raw) < (min_length or {}).get(name, 0):
             yield (
-                f"config error: btcpay.webhook_secret{where}: too short to be safe "
-                "(use at least 12 random characters)"
+                f"config error: {section}.{name}{where}: too short to be safe "
+                f"(use at least {(min_length or {})[name]} random characters)"
             )

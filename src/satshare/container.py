@@ -19,6 +19,7 @@ from satshare.payments.ports import PaymentProvider
 from satshare.payments.service import SettlementPolicy
 from satshare.plans import service as plans
 from satshare.providers.btcpay import BTCPayProvider
+from satshare.providers.lnbits import LNbitsProvider
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
@@ -119,7 +120,7 @@ def build_container(
         )
         providers[provider.name] = provider
         closers.append(provider.aclose)
-    else:
+    elif settings.sandbox_mode:
         # Sandbox: the BTCPay emulator is mounted inside our own app and reached over HTTP,
         # exactly as a real BTCPay Server would be.
         own = self_url or internal_base_url(settings)
@@ -144,11 +145,24 @@ def build_container(
         providers[provider.name] = provider
         closers.append(provider.aclose)
         closers.append(emulator.aclose)
+    lnbits = settings.lnbits
+    if lnbits.configured:
+        assert lnbits.url and lnbits.invoice_key
+        lightning = LNbitsProvider(
+            base_url=lnbits.url,
+            invoice_key=lnbits.invoice_key.get_secret_value(),
+            webhook_secret=(
+                lnbits.webhook_secret.get_secret_value() if lnbits.webhook_secret else None
+            ),
+            timeout_seconds=lnbits.timeout_seconds,
+        )
+        providers[lightning.name] = lightning
+        closers.append(lightning.aclose)
     sealer = LedgerSealer(db, clock)
     payments = PaymentsContext(
         db=db,
         providers=providers,
-        default_provider="btcpay",
+        default_provider=settings.payments.default_provider or next(iter(providers)),
         clock=clock,
         policy=SettlementPolicy(
             share_bps=settings.affiliate.share_bps,
@@ -205,6 +219,7 @@ async def prepare(container: Container) -> None:
             price_sats=p.price_sats,
             duration_days=p.duration_days,
             channels=tuple(p.channels),
+            providers=tuple(p.providers) if p.providers else None,
         )
         for p in container.settings.plans
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -69,6 +69,14 @@ class PaymentsContext:
                 f"payment provider {chosen!r} is not enabled; enabled: {enabled}", field="provider"
             ) from None
 
+    def rails_for(self, plan_providers: Sequence[str] | None) -> list[str]:
+        """The enabled rails a plan may be paid with, default rail first."""
+        allowed = [n for n in self.providers if plan_providers is None or n in plan_providers]
+        return sorted(allowed, key=lambda name: name != self.default_provider)
+
+    def webhook_url(self, provider: str) -> str:
+        return f"{self.public_base_url}/api/v1/webhooks/{provider}"
+
     def checkout_url(self, invoice_id: str) -> str:
         return f"{self.public_base_url}/pay/{invoice_id}"
 
@@ -83,13 +91,24 @@ class Checkout:
 async def start_checkout(
     ctx: PaymentsContext, *, user_id: int, plan_id: str, provider_name: str | None = None
 ) -> Checkout:
-    provider = ctx.provider(provider_name)
     async with ctx.db.reading() as session:
         user = await users_repo.get(session, user_id)
         if user is None:
             raise InvalidRequest(f"user_id {user_id} does not exist", field="user_id")
         plan = await plans.require_purchasable(session, plan_id)
         plan_title, price, days = plan.title, plan.price_sats, plan.duration_days
+        rails = ctx.rails_for(plan.providers)
+    if provider_name is not None:
+        ctx.provider(provider_name)  # enabled at all?
+        if provider_name not in rails:
+            raise InvalidRequest(
+                f"plan {plan_id!r} cannot be paid with {provider_name}; it accepts: "
+                f"{', '.join(rails) or 'nothing enabled'}",
+                field="provider",
+            )
+    elif not rails:
+        raise InvalidRequest(f"no enabled payment rail may sell plan {plan_id!r}", field="provider")
+    provider = ctx.provider(provider_name or rails[0])
     reference = "inv_" + random_token(16)
     order = InvoiceOrder(
         reference=reference,
@@ -102,6 +121,7 @@ async def start_checkout(
             "satsharePlanId": plan_id,
             "itemDesc": plan_title,
         },
+        webhook_url=ctx.webhook_url(provider.name),
     )
     try:
         remote = await provider.create_invoice(order)
@@ -147,13 +167,17 @@ class WebhookResult:
 
 
 async def receive_webhook(
-    ctx: PaymentsContext, provider_name: str, raw_body: bytes, headers: Mapping[str, str]
+    ctx: PaymentsContext,
+    provider_name: str,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    query: Mapping[str, str] | None = None,
 ) -> WebhookResult:
     provider = ctx.providers.get(provider_name)
     if provider is None:
         raise NotFound(f"no webhook receiver for provider {provider_name!r} (is it enabled?)")
     # Authenticity first, on the raw bytes, before anything is parsed or written.
-    if not provider.verify_webhook(raw_body, headers):
+    if not provider.verify_webhook(raw_body, headers, query or {}):
         raise Unauthorized("webhook signature missing or invalid")
     try:
         notice = provider.parse_webhook(raw_body)

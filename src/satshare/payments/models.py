@@ -55,6 +55,8 @@ class Payment(Base):
     received_sats: Mapped[int] = mapped_column(BigInteger)  # what actually arrived
     overpaid_sats: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Lightning preimage or on-chain txid, as the processor reported it.
+    proof: Mapped[str | None] = mapped_column(Text)
     ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
     settled_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -34,6 +34,8 @@ class InvoiceOrder:
     description: str
     expiration_minutes: int
     metadata: Mapping[str, str | int] = field(default_factory=dict)
+    #: Where to notify us, for processors that take a webhook URL per invoice (LNbits).
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class ProviderInvoice:
     checkout_link: str | None = None
     payment_request: str | None = None
     address: str | None = None
+    #: Proof of payment kept with the payment: a Lightning preimage or an on-chain txid.
+    proof: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,11 @@ class PaymentProvider(Protocol):
 
     async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice: ...
 
-    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> bool: ...
+    def verify_webhook(
+        self, raw_body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> bool:
+        """Authenticate a notification on its raw bytes, before anything is parsed or written."""
+        ...
 
     def parse_webhook(self, raw_body: bytes) -> WebhookNotice | None:
         """None for events that are not about an invoice we track (ignored with 200)."""

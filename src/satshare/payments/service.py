@@ -166,6 +166,7 @@ async def _settle(
             received_sats=received,
             overpaid_sats=received - invoice.amount_sats,
             paid_late=paid_late,
+            proof=observed.proof,
             ledger_entry_id=entry.id,
             settled_at=now,
         )

@@ -19,6 +19,8 @@ class Plan(Base):
     price_sats: Mapped[int] = mapped_column(BigInteger)
     duration_days: Mapped[int] = mapped_column(Integer)
     channels: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: Rails this plan may be paid with; NULL: every enabled rail.
+    providers: Mapped[list[str] | None] = mapped_column(JSON)
     # Plans removed from the config stay for history but can no longer be bought.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -21,6 +21,7 @@ class PlanSpec:
     price_sats: int
     duration_days: int
     channels: tuple[int, ...]
+    providers: tuple[str, ...] | None = None
 
 
 async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) -> None:
@@ -36,6 +37,7 @@ async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) 
         plan.price_sats = spec.price_sats
         plan.duration_days = spec.duration_days
         plan.channels = list(spec.channels)
+        plan.providers = list(spec.providers) if spec.providers else None
         plan.active = True
         plan.updated_at = now
     for plan_id, plan in existing.items():

@@ -172,7 +172,9 @@ class BTCPayProvider:
             raise ProviderError("BTCPay Server's payment-methods answer is not a list")
         return [m for m in methods if isinstance(m, dict)]
 
-    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> bool:
+    def verify_webhook(
+        self, raw_body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> bool:
         return verify_sha256_signature(
             self._webhook_secret, raw_body, _header(headers, SIGNATURE_HEADER)
         )

@@ -15,14 +15,16 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 
 
 @router.post(
-    "/btcpay",
+    "/{provider}",
     response_model=WebhookAck,
-    summary="BTCPay Server webhook receiver",
-    description="Verifies `BTCPay-Sig` (HMAC-SHA256 of the raw body with the webhook secret) "
-    "before anything else, deduplicates by invoice and event type (redeliveries carry new "
-    "delivery ids), then re-fetches the invoice from BTCPay and settles it exactly once. "
-    "Unknown event types are acknowledged and ignored. No API key: the signature is the "
-    "authentication.",
+    summary="Payment processor webhook receiver (btcpay, lnbits)",
+    description="`btcpay`: verifies `BTCPay-Sig` (HMAC-SHA256 of the raw body with the webhook "
+    "secret) before anything else, deduplicates by invoice and event type (redeliveries carry "
+    "new delivery ids), then re-fetches the invoice from BTCPay and settles it exactly once. "
+    "Unknown event types are acknowledged and ignored. `lnbits`: LNbits signs nothing, so the "
+    "URL SatShare gives LNbits carries a per-invoice HMAC token (`ref`, `sig`) that is checked "
+    "instead; the payment is then re-fetched before anything is credited. No API key: the "
+    "signature is the authentication.",
     responses={
         **openapi_responses(400, 401, 502),
     },
@@ -50,12 +52,14 @@ MAX_WEBHOOK_BYTES = 256 * 1024
         }
     },
 )
-async def btcpay_webhook(container: ContainerDep, request: Request) -> WebhookAck:
+async def provider_webhook(container: ContainerDep, provider: str, request: Request) -> WebhookAck:
     declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
         raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
     raw = await request.body()  # the signature covers these exact bytes
     if len(raw) > MAX_WEBHOOK_BYTES:
         raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
-    result = await flows.receive_webhook(container.payments, "btcpay", raw, request.headers)
+    result = await flows.receive_webhook(
+        container.payments, provider, raw, request.headers, dict(request.query_params)
+    )
     return WebhookAck(status=result.status, invoice_id=result.invoice_id, detail=result.detail)

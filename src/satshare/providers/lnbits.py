@@ -1,0 +1,215 @@
+"""LNbits adapter (API v1): Lightning invoices, checked before they are shown.
+
+LNbits signs nothing, so the webhook URL we hand it carries our own HMAC over our invoice
+reference; a call without it is refused before anything is read. The webhook body is only a
+trigger: the payment is re-fetched, and counted as paid only with a preimage that hashes to
+its payment hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from bolt11 import decode as decode_bolt11
+from bolt11.exceptions import Bolt11Exception
+
+from satshare.payments.ports import (
+    InvoiceFlag,
+    InvoiceGone,
+    InvoiceOrder,
+    InvoiceState,
+    ProviderError,
+    ProviderInvoice,
+    WebhookNotice,
+)
+from satshare.providers import jsonstrict
+from satshare.security import hmac_sha256_hex
+
+#: Seconds of slack allowed between the expiry we asked for and the one in the invoice.
+EXPIRY_SLACK = 60
+
+
+def preimage_matches(preimage: str | None, payment_hash: str) -> bool:
+    if not preimage:
+        return False
+    try:
+        return hashlib.sha256(bytes.fromhex(preimage)).hexdigest() == payment_hash
+    except ValueError:
+        return False
+
+
+class LNbitsProvider:
+    name = "lnbits"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        invoice_key: str,
+        webhook_secret: str | None = None,
+        timeout_seconds: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._invoice_key = invoice_key
+        self._webhook_secret = (
+            webhook_secret
+            or hashlib.sha256(b"satshare-lnbits-webhook:" + invoice_key.encode()).hexdigest()
+        )
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, path: str, json_body: Any = None) -> Any:
+        try:
+            response = await self._client.request(
+                method,
+                f"{self.base_url}{path}",
+                json=json_body,
+                headers={"X-Api-Key": self._invoice_key, "Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                f"LNbits at {self.base_url} did not answer ({type(exc).__name__})"
+            ) from exc
+        if response.status_code in (401, 403):
+            raise ProviderError("LNbits refused the invoice key; check lnbits.invoice_key")
+        if response.status_code == 404 and path.startswith("/api/v1/payments/"):
+            raise InvoiceGone("LNbits does not know this payment")
+        if response.status_code >= 400:
+            raise ProviderError(f"LNbits answered {response.status_code}: {response.text[:200]}")
+        try:
+            return jsonstrict.loads(response.content)
+        except ValueError as exc:
+            raise ProviderError(f"LNbits sent a body that is not JSON: {exc}") from exc
+
+    def signed_webhook(self, url: str, reference: str) -> str:
+        signature = hmac_sha256_hex(self._webhook_secret, reference.encode())
+        separator = "&" if "?" in url else "?"
+        return f"{url}{separator}{urlencode({'ref': reference, 'sig': signature})}"
+
+    async def create_invoice(self, order: InvoiceOrder) -> ProviderInvoice:
+        expiry = order.expiration_minutes * 60
+        body: dict[str, Any] = {
+            "out": False,  # LNbits' default is to PAY: always say so
+            "amount": order.amount_sats,
+            "unit": "sat",
+            "memo": order.description,
+            "expiry": expiry,
+            "extra": {"satshare_invoice": order.reference},
+        }
+        if order.webhook_url:
+            body["webhook"] = self.signed_webhook(order.webhook_url, order.reference)
+        data = await self._request("POST", "/api/v1/payments", body)
+        if not isinstance(data, dict):
+            raise ProviderError("LNbits' answer is not an object")
+        bolt11 = data.get("bolt11") or data.get("payment_request")
+        payment_hash = data.get("payment_hash")
+        if not isinstance(bolt11, str) or not isinstance(payment_hash, str):
+            raise ProviderError("LNbits' answer has no bolt11 and payment_hash")
+        expires_at = self._check_invoice(bolt11, payment_hash, order.amount_sats, expiry)
+        return ProviderInvoice(
+            provider=self.name,
+            provider_invoice_id=payment_hash,
+            state=InvoiceState.NEW,
+            flag=InvoiceFlag.NONE,
+            amount_sats=order.amount_sats,
+            paid_sats=0,
+            confirmed_paid_sats=0,
+            expires_at=expires_at,
+            raw_status="pending",
+            raw_additional_status="None",
+            payment_request=bolt11,
+        )
+
+    @staticmethod
+    def _check_invoice(bolt11: str, payment_hash: str, amount_sats: int, expiry: int) -> datetime:
+        """Never show a buyer an invoice that is not the one we asked for."""
+        try:
+            decoded = decode_bolt11(bolt11)
+        except (Bolt11Exception, ValueError) as exc:
+            raise ProviderError(f"LNbits returned an unreadable invoice: {exc}") from exc
+        if decoded.payment_hash != payment_hash:
+            raise ProviderError("LNbits' invoice has another payment hash than it reported")
+        if int(decoded.amount_msat or 0) != amount_sats * 1000:
+            raise ProviderError(
+                f"LNbits' invoice is for {decoded.amount_msat} msat, not {amount_sats * 1000}"
+            )
+        invoice_expiry = int(decoded.expiry or 3600)
+        if abs(invoice_expiry - expiry) > EXPIRY_SLACK:
+            raise ProviderError(f"LNbits' invoice expires after {invoice_expiry} s, not {expiry} s")
+        expires_at = datetime.fromtimestamp(decoded.date + invoice_expiry, UTC)
+        if expires_at <= datetime.now(UTC):
+            raise ProviderError("LNbits returned an invoice that has already expired")
+        return expires_at
+
+    async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice:
+        data = await self._request("GET", f"/api/v1/payments/{provider_invoice_id}")
+        if not isinstance(data, dict) or not isinstance(data.get("details"), dict):
+            raise ProviderError("LNbits' payment answer has no details")
+        details = data["details"]
+        try:
+            amount_msat = int(details["amount"])
+            bolt11 = str(details["bolt11"])
+            decoded = decode_bolt11(bolt11)
+        except (KeyError, TypeError, ValueError, Bolt11Exception) as exc:
+            raise ProviderError(f"LNbits sent a payment we cannot read: {exc!r}") from exc
+        if decoded.payment_hash != provider_invoice_id or amount_msat <= 0:
+            raise ProviderError("LNbits describes another payment than the one asked for")
+        amount_sats = amount_msat // 1000
+        expires_at = datetime.fromtimestamp(decoded.date + int(decoded.expiry or 3600), UTC)
+        status = str(data.get("status") or details.get("status") or "pending")
+        preimage = data.get("preimage") or details.get("preimage")
+        paid = bool(data.get("paid")) and preimage_matches(preimage, provider_invoice_id)
+        if paid:
+            state = InvoiceState.SETTLED
+        elif status == "failed" or expires_at <= datetime.now(UTC):
+            state = InvoiceState.EXPIRED
+        else:
+            state = InvoiceState.NEW
+        return ProviderInvoice(
+            provider=self.name,
+            provider_invoice_id=provider_invoice_id,
+            state=state,
+            flag=InvoiceFlag.NONE,
+            amount_sats=amount_sats,
+            paid_sats=amount_sats if paid else 0,
+            confirmed_paid_sats=amount_sats if paid else 0,
+            expires_at=expires_at,
+            raw_status=status,
+            raw_additional_status="None",
+            payment_request=bolt11,
+            proof=preimage if paid else None,
+        )
+
+    def verify_webhook(
+        self, raw_body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> bool:
+        reference, signature = query.get("ref"), query.get("sig")
+        if not reference or not signature:
+            return False
+        expected = hmac_sha256_hex(self._webhook_secret, reference.encode())
+        return hmac.compare_digest(expected, signature.lower())
+
+    def parse_webhook(self, raw_body: bytes) -> WebhookNotice | None:
+        try:
+            payload: Any = jsonstrict.loads(raw_body)
+            if isinstance(payload, str):  # LNbits >= 1.1 double-encodes the body
+                payload = jsonstrict.loads(payload)
+        except ValueError as exc:
+            raise ValueError(f"webhook body is not valid JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise ValueError("webhook body must be a JSON object")
+        payment_hash = payload.get("payment_hash") or payload.get("checking_id")
+        if not isinstance(payment_hash, str) or len(payment_hash) != 64:
+            raise ValueError("webhook without a payment_hash")
+        return WebhookNotice(provider_invoice_id=payment_hash, event_type="paid", delivery_id=None)
