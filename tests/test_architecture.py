@@ -19,6 +19,7 @@ DOMAINS = [
     "apikeys",
     "notifications",
     "idempotency",
+    "onchain",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {

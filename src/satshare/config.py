@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from satshare.money import BPS_DENOMINATOR, MAX_SATS
+from satshare.onchain.wallet import WalletError, WatchOnlyWallet
 
 DEFAULT_CONFIG_FILE = "satshare.yaml"
 ENV_PREFIX = "SATSHARE_"
@@ -134,12 +143,57 @@ class LNbitsSettings(_Section):
         return self.url is not None
 
 
-PROVIDERS = ("btcpay", "lnbits")
+class OnchainSettings(_Section):
+    """A watch-only wallet: only the public key, addresses derived per invoice."""
+
+    #: An output descriptor with a wildcard, e.g. wpkh([fingerprint/84h/0h/0h]xpub.../0/*).
+    descriptor: str | None = None
+    #: Or an account-level extended public key (xpub/zpub/tpub/vpub...) with script_type.
+    xpub: str | None = None
+    script_type: Literal["wpkh", "tr"] = "wpkh"
+    network: Literal["mainnet", "testnet", "signet", "regtest"] = "mainnet"
+    esplora_url: str = "https://blockstream.info/api"
+    #: Confirmations before a payment settles. 0 would accept replaceable mempool payments.
+    min_confirmations: int = Field(1, ge=0, le=100)
+    #: Unused addresses in a row the wallet's restore would still scan (BIP44 default 20).
+    gap_limit: int = Field(20, ge=1, le=100_000)
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("esplora_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be the absolute URL of an Esplora API")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _usable(self) -> OnchainSettings:
+        if self.descriptor and self.xpub:
+            raise ValueError("give onchain.descriptor or onchain.xpub, not both")
+        if self.configured:
+            self.wallet()  # raises a clear message on a bad key or descriptor
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.descriptor or self.xpub)
+
+    def wallet(self) -> WatchOnlyWallet:
+        try:
+            if self.descriptor:
+                return WatchOnlyWallet(self.descriptor, self.network)
+            assert self.xpub
+            return WatchOnlyWallet.from_xpub(self.xpub, self.script_type, self.network)
+        except WalletError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+PROVIDERS = ("btcpay", "lnbits", "onchain")
 
 
 class PaymentsSettings(_Section):
     #: The rail used when a buyer does not choose; default: the first enabled of btcpay, lnbits.
-    default_provider: Literal["btcpay", "lnbits"] | None = None
+    default_provider: Literal["btcpay", "lnbits", "onchain"] | None = None
     reconcile_interval_seconds: int = Field(60, ge=1, le=86_400)
     invoice_expiration_minutes: int = Field(15, ge=1, le=10_080)
     #: Settle on BTCPay "Processing" (paid, unconfirmed). Off: a zero-conf payment can be replaced.
@@ -156,7 +210,7 @@ class PlanSettings(_Section):
     duration_days: int = Field(ge=1, le=3650)
     channels: list[int] = Field(default_factory=list)
     #: Rails this plan may be paid with; default: every enabled rail.
-    providers: list[Literal["btcpay", "lnbits"]] | None = None
+    providers: list[Literal["btcpay", "lnbits", "onchain"]] | None = None
 
 
 class TelegramSettings(_Section):
@@ -225,6 +279,7 @@ class Settings(BaseSettings):
     affiliate: AffiliateSettings = Field(default_factory=AffiliateSettings)
     btcpay: BTCPaySettings = Field(default_factory=BTCPaySettings)
     lnbits: LNbitsSettings = Field(default_factory=LNbitsSettings)
+    onchain: OnchainSettings = Field(default_factory=OnchainSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
@@ -257,7 +312,11 @@ class Settings(BaseSettings):
     @property
     def enabled_providers(self) -> list[str]:
         """Rails with their section configured, in preference order."""
-        sections = {"btcpay": self.btcpay.configured, "lnbits": self.lnbits.configured}
+        sections = {
+            "btcpay": self.btcpay.configured,
+            "lnbits": self.lnbits.configured,
+            "onchain": self.onchain.configured,
+        }
         return [name for name in PROVIDERS if sections[name]]
 
     @property

@@ -20,6 +20,7 @@ from satshare.payments.service import SettlementPolicy
 from satshare.plans import service as plans
 from satshare.providers.btcpay import BTCPayProvider
 from satshare.providers.lnbits import LNbitsProvider
+from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
@@ -158,6 +159,17 @@ def build_container(
         )
         providers[lightning.name] = lightning
         closers.append(lightning.aclose)
+    onchain = settings.onchain
+    if onchain.configured:
+        watcher = OnchainProvider(
+            esplora_url=onchain.esplora_url,
+            store=DatabaseAddressStore(db, onchain.wallet(), clock, onchain.gap_limit),
+            clock=clock,
+            min_confirmations=onchain.min_confirmations,
+            timeout_seconds=onchain.timeout_seconds,
+        )
+        providers[watcher.name] = watcher
+        closers.append(watcher.aclose)
     sealer = LedgerSealer(db, clock)
     payments = PaymentsContext(
         db=db,

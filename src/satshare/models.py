@@ -7,6 +7,7 @@ from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
 from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
 from satshare.notifications.models import OutboxMessage
+from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.plans.models import Plan
 from satshare.subscriptions.models import Subscription
@@ -23,6 +24,7 @@ __all__ = [
     "EntryNote",
     "IdempotencyRecord",
     "Invoice",
+    "OnchainAddress",
     "OutboxMessage",
     "Payment",
     "Plan",

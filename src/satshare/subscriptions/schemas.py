@@ -42,7 +42,7 @@ class SubscriptionCreate(StrictModel):
 
     user_id: Id
     subscription_type: str = Field(min_length=1, max_length=64)
-    provider: Literal["btcpay", "lnbits"] | None = Field(
+    provider: Literal["btcpay", "lnbits", "onchain"] | None = Field(
         None, description="Payment rail; defaults to the configured default provider."
     )
 
