@@ -64,7 +64,9 @@ def pytest_report_header() -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # Never report success having run nothing.
+    # Never report success having run nothing (judged once, by the xdist controller).
+    if hasattr(session.config, "workerinput"):
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     passed = len(reporter.stats.get("passed", [])) if reporter else 0
     if exitstatus == 0 and passed == 0 and not session.config.option.collectonly:
@@ -87,12 +89,39 @@ async def _reset_postgres(url: str) -> None:
         await db.dispose()
 
 
+def worker_database_url(base: str, worker: str) -> str:
+    """Each pytest-xdist worker gets its own PostgreSQL database next to the given one."""
+    if worker in ("master", ""):
+        return base
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+
+
+async def _create_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = Database(parsed.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            exists = await conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            )
+            if exists.first() is None:
+                await conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    finally:
+        await admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """SQLite: a migrated file copied per test. PostgreSQL: the schema, migrated once."""
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+    """SQLite: a migrated file copied per test. PostgreSQL: the schema, migrated once (one
+    database per xdist worker)."""
     if PG_URL:
-        asyncio.run(_reset_postgres(normalise_url(PG_URL)))
-        return normalise_url(PG_URL)
+        url = worker_database_url(normalise_url(PG_URL), worker_id)
+        if url != normalise_url(PG_URL):
+            asyncio.run(_create_database(url))
+        asyncio.run(_reset_postgres(url))
+        return url
     path = tmp_path_factory.mktemp("template") / "template.db"
     url = f"sqlite+aiosqlite:///{path}"
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from satshare.cli import app
-from satshare.db import Database, normalise_url
+from satshare.db import Database
 from tests.conftest import PG_URL, truncate_all
 
 runner = CliRunner()
@@ -28,7 +28,7 @@ def cli_env(
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     if PG_URL:
-        url = normalise_url(PG_URL)
+        url = migrated_template  # this worker's PostgreSQL database
         asyncio.run(truncate_all(url))
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
