@@ -20,6 +20,7 @@ DOMAINS = [
     "notifications",
     "idempotency",
     "onchain",
+    "rates",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from satshare.money import (
     MAX_SATS,
+    SATS_PER_BTC,
     MoneyError,
     btc_to_sats,
     parse_decimal,
@@ -82,3 +83,41 @@ def test_btc_conversions() -> None:
 @given(st.integers(min_value=-MAX_SATS, max_value=MAX_SATS))
 def test_btc_round_trip(sats: int) -> None:
     assert btc_to_sats(sats_to_btc(sats)) == sats
+
+
+@given(
+    cents=st.integers(min_value=1, max_value=10**9),
+    price_cents=st.integers(min_value=100, max_value=10**12),
+)
+def test_fiat_conversion_never_undercharges_and_is_at_most_one_sat_over(
+    cents: int, price_cents: int
+) -> None:
+    from satshare.money import fiat_to_sats
+
+    amount = Decimal(cents) / 100
+    btc_price = Decimal(price_cents) / 100
+    try:
+        sats = fiat_to_sats(amount, btc_price)
+    except MoneyError:
+        assert amount * SATS_PER_BTC / btc_price > MAX_SATS  # only beyond the supply
+        return
+    paid = Decimal(sats) * btc_price / SATS_PER_BTC
+    assert paid >= amount  # never undercharge
+    assert Decimal(sats - 1) * btc_price / SATS_PER_BTC < amount  # at most one sat over
+
+
+def test_fiat_parsing() -> None:
+    from satshare.money import parse_fiat
+
+    assert parse_fiat("9.99", "usd") == (Decimal("9.99"), "USD")
+    for amount, currency in (
+        ("0", "USD"),
+        ("-1", "USD"),
+        ("1.001", "USD"),
+        ("NaN", "USD"),
+        ("5", "US"),
+        ("5", "U$D"),
+        ("5", 840),
+    ):
+        with pytest.raises(MoneyError):
+            parse_fiat(amount, currency)

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from satshare.money import BPS_DENOMINATOR, MAX_SATS
+from satshare.money import BPS_DENOMINATOR, MAX_SATS, MoneyError, parse_fiat
 from satshare.onchain.wallet import WalletError, WatchOnlyWallet
 
 DEFAULT_CONFIG_FILE = "satshare.yaml"
@@ -202,15 +202,36 @@ class PaymentsSettings(_Section):
     late_payment_window_hours: int = Field(24, ge=0, le=720)
 
 
+class FiatPrice(_Section):
+    amount: str = Field(description='A decimal string such as "9.99"')
+    currency: str = Field(description="A 3-letter code such as USD, EUR, RUB")
+
+    @model_validator(mode="after")
+    def _valid(self) -> FiatPrice:
+        try:
+            _, self.currency = parse_fiat(self.amount, self.currency)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
 class PlanSettings(_Section):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
-    price_sats: int = Field(ge=1, le=MAX_SATS)
+    #: Priced in sats, or in fiat (``price``) converted at invoice time; exactly one.
+    price_sats: int | None = Field(None, ge=1, le=MAX_SATS)
+    price: FiatPrice | None = None
     duration_days: int = Field(ge=1, le=3650)
     channels: list[int] = Field(default_factory=list)
     #: Rails this plan may be paid with; default: every enabled rail.
     providers: list[Literal["btcpay", "lnbits", "onchain"]] | None = None
+
+    @model_validator(mode="after")
+    def _one_price(self) -> PlanSettings:
+        if (self.price_sats is None) == (self.price is None):
+            raise ValueError("give the plan exactly one of price_sats or price {amount, currency}")
+        return self
 
 
 class TelegramSettings(_Section):
@@ -261,6 +282,38 @@ class NotificationSettings(_Section):
         return sorted(set(days), reverse=True)
 
 
+class RatesSettings(_Section):
+    """Where BTC prices come from for fiat-priced plans."""
+
+    source: Literal["kraken", "yadio", "btcpay", "fixed"] = "kraken"
+    #: Base URL of the source's API; default: the official one (sandbox: the built-in emulator).
+    url: str | None = None
+    #: A quote older than this is refused rather than used.
+    max_age_seconds: int = Field(600, ge=5, le=86_400)
+    #: For source "fixed": BTC price per currency, e.g. {USD: "97000"}.
+    fixed: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("fixed")
+    @classmethod
+    def _prices(cls, prices: dict[str, str]) -> dict[str, str]:
+        for currency, price in prices.items():
+            try:
+                parse_fiat(price, currency)
+            except MoneyError as exc:
+                raise ValueError(f"{currency}: {exc}") from exc
+        return {k.upper(): v for k, v in prices.items()}
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -283,6 +336,7 @@ class Settings(BaseSettings):
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    rates: RatesSettings = Field(default_factory=RatesSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -454,6 +508,7 @@ def _live_mode_problems(
     yield from _telegram_problems(settings, path, root)
     if settings.sandbox_mode:
         return
+    yield from _rates_problems(settings)
     enabled = settings.enabled_providers
     chosen = settings.payments.default_provider
     if chosen is not None and chosen not in enabled:
@@ -486,6 +541,22 @@ def _live_mode_problems(
         yield from _required_secrets(
             "lnbits", {"invoice_key": settings.lnbits.invoice_key}, path, root
         )
+
+
+def _rates_problems(settings: Settings) -> Iterable[str]:
+    currencies = sorted({p.price.currency for p in settings.plans if p.price is not None})
+    if not currencies:
+        return
+    rates = settings.rates
+    if rates.source == "btcpay" and not settings.btcpay.configured:
+        yield "config error: rates.source: btcpay needs the btcpay section configured"
+    if rates.source == "fixed":
+        missing = [c for c in currencies if c not in rates.fixed]
+        if missing:
+            yield (
+                f"config error: rates.fixed: no price for {', '.join(missing)}, which fiat-priced "
+                "plans use"
+            )
 
 
 def _required_secrets(

@@ -21,13 +21,17 @@ from satshare.plans import service as plans
 from satshare.providers.btcpay import BTCPayProvider
 from satshare.providers.lnbits import LNbitsProvider
 from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
+from satshare.providers.rates import BTCPayRates, FixedRates, KrakenRates, YadioRates
+from satshare.rates.ports import RateSource
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
+from satshare.sim import rates as rates_sim
 from satshare.sim import telegram as telegram_sim
 
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
+SANDBOX_RATES_PATH = "/sim/rates"
 SANDBOX_STORE_ID = "sandbox-store"
 SANDBOX_KEY_NAME = "sandbox"
 
@@ -41,6 +45,13 @@ class Sandbox:
     btcpay: btcpay_sim.BTCPayEmulator
     btcpay_app: ASGIApp
     mount_path: str = SANDBOX_BTCPAY_PATH
+
+
+@dataclass
+class RatesSandbox:
+    emulator: rates_sim.RatesEmulator
+    app: ASGIApp
+    mount_path: str = SANDBOX_RATES_PATH
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Container:
     sealer: LedgerSealer
     sandbox: Sandbox | None = None
     telegram_sandbox: TelegramSandbox | None = None
+    rates_sandbox: RatesSandbox | None = None
     #: Called after a commit that wrote ledger entries or outbox rows (sealer, sender).
     hooks: list[Callable[[], None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -170,6 +182,9 @@ def build_container(
         )
         providers[watcher.name] = watcher
         closers.append(watcher.aclose)
+    rate_source, rates_sandbox = _rate_source(settings, clock, sandbox, own=self_url)
+    if rate_source is not None and hasattr(rate_source, "aclose"):
+        closers.append(rate_source.aclose)
     sealer = LedgerSealer(db, clock)
     payments = PaymentsContext(
         db=db,
@@ -183,6 +198,8 @@ def build_container(
         invoice_expiration_minutes=settings.payments.invoice_expiration_minutes,
         late_payment_window=timedelta(hours=settings.payments.late_payment_window_hours),
         public_base_url=settings.server.base_url,
+        rates=rate_source,
+        rate_max_age=timedelta(seconds=settings.rates.max_age_seconds),
     )
     telegram_sandbox = None
     if settings.telegram_sandbox:
@@ -196,11 +213,45 @@ def build_container(
         sealer=sealer,
         sandbox=sandbox,
         telegram_sandbox=telegram_sandbox,
+        rates_sandbox=rates_sandbox,
         hooks=[sealer.kick],
         _closers=closers,
     )
     payments.after_ledger_write = container.written
     return container
+
+
+OFFICIAL_RATE_URLS = {"kraken": "https://api.kraken.com", "yadio": "https://api.yadio.io"}
+
+
+def _rate_source(
+    settings: Settings, clock: Clock, sandbox: Sandbox | None, own: str | None
+) -> tuple[RateSource | None, RatesSandbox | None]:
+    """The configured rate source; in sandbox mode the emulators stand in for the real APIs."""
+    rates = settings.rates
+    timeout = rates.timeout_seconds
+    if rates.source == "fixed":
+        return FixedRates(rates.fixed, clock), None
+    if rates.source == "btcpay":
+        btcpay = settings.btcpay
+        if btcpay.configured:
+            assert btcpay.url and btcpay.api_key and btcpay.store_id
+            return BTCPayRates(
+                btcpay.url, btcpay.api_key.get_secret_value(), btcpay.store_id, clock, timeout
+            ), None
+        if sandbox is not None:
+            base = (own or internal_base_url(settings)) + sandbox.mount_path
+            return BTCPayRates(base, sandbox.btcpay.api_key, SANDBOX_STORE_ID, clock, timeout), None
+        return None, None
+    rates_sandbox = None
+    url = rates.url
+    if url is None and settings.sandbox_mode:
+        emulator = rates_sim.RatesEmulator()
+        rates_sandbox = RatesSandbox(emulator=emulator, app=rates_sim.build_app(emulator))
+        url = (own or internal_base_url(settings)) + SANDBOX_RATES_PATH
+    url = url or OFFICIAL_RATE_URLS[rates.source]
+    source_class = KrakenRates if rates.source == "kraken" else YadioRates
+    return source_class(url, clock, timeout, None), rates_sandbox
 
 
 def _telegram_sandbox(settings: Settings) -> TelegramSandbox:
@@ -232,6 +283,8 @@ async def prepare(container: Container) -> None:
             duration_days=p.duration_days,
             channels=tuple(p.channels),
             providers=tuple(p.providers) if p.providers else None,
+            fiat_amount=p.price.amount if p.price else None,
+            fiat_currency=p.price.currency if p.price else None,
         )
         for p in container.settings.plans
     ]

@@ -68,6 +68,14 @@ class ProviderUnavailable(DomainError):
     title = "Payment processor unavailable"
 
 
+class RateUnavailable(DomainError):
+    """No fresh exchange rate for a fiat price: the invoice is refused, never guessed."""
+
+    status = 503
+    code = "rate-unavailable"
+    title = "Exchange rate unavailable"
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service-unavailable"

@@ -95,3 +95,27 @@ def whole_sats(text: object) -> int:
     if value != value.to_integral_value():
         raise MoneyError(f"sats amount must be whole, got {text!r}")
     return require_sats(int(value), allow_negative=True)
+
+
+FIAT_CODE_LENGTH = 3
+
+
+def parse_fiat(amount: object, currency: object) -> tuple[Decimal, str]:
+    """A positive fiat price with at most 2 decimals (8 for crypto-ish units is not fiat)."""
+    value = parse_decimal(amount)
+    if value <= 0:
+        raise MoneyError(f"price must be positive, got {amount!r}")
+    if value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise MoneyError(f"a fiat price has at most 2 decimals, got {amount!r}")
+    if not isinstance(currency, str) or len(currency) != FIAT_CODE_LENGTH or not currency.isalpha():
+        raise MoneyError(f"currency must be a 3-letter code such as USD, got {currency!r}")
+    return value, currency.upper()
+
+
+def fiat_to_sats(amount: Decimal, btc_price: Decimal) -> int:
+    """Sats for a fiat amount at ``btc_price`` (fiat per BTC), rounded UP to a whole sat:
+    the buyer is never undercharged, and never charged a whole sat too much."""
+    if not amount.is_finite() or not btc_price.is_finite() or amount <= 0 or btc_price <= 0:
+        raise MoneyError("amount and rate must be positive and finite")
+    sats = (amount * SATS_PER_BTC / btc_price).to_integral_value(rounding=ROUND_CEILING)
+    return require_sats(int(sats), allow_zero=False)

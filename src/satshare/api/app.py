@@ -57,6 +57,8 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router)
     if container.sandbox is not None:
         app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
+    if container.rates_sandbox is not None:
+        app.mount(container.rates_sandbox.mount_path, container.rates_sandbox.app)
     if container.telegram_sandbox is not None:
         app.mount(container.telegram_sandbox.mount_path, container.telegram_sandbox.app)
 

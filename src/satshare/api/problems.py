@@ -51,6 +51,14 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     ),
     "service-unavailable": ("Service unavailable", "A dependency (such as the database) is down."),
     "payload-too-large": ("Payload too large", "The request body is larger than accepted."),
+    "rate-unavailable": (
+        "Exchange rate unavailable",
+        "A fiat-priced plan needs a fresh rate and none could be had; nothing was written.",
+    ),
+    "gap-limit-reached": (
+        "On-chain gap limit reached",
+        "Too many unused on-chain addresses in a row; raise onchain.gap_limit or wait.",
+    ),
     "internal-error": ("Internal error", "Something failed on our side; it has been logged."),
     "bad-request": ("Bad request", "The request cannot be processed."),
 }

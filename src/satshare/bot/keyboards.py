@@ -8,7 +8,7 @@ from urllib.parse import quote
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from satshare.bot import texts
-from satshare.bot.runtime import sats, t
+from satshare.bot.runtime import plan_price, t
 from satshare.plans.models import Plan
 
 MENU = "m:menu"
@@ -50,7 +50,7 @@ def plans(language: str, available: Sequence[Plan]) -> InlineKeyboardMarkup:
                     language,
                     texts.PLAN_BUTTON,
                     title=plan.title,
-                    price=sats(plan.price_sats),
+                    price=plan_price(language, plan),
                     days=plan.duration_days,
                 ),
                 callback_data=f"{BUY}{plan.id}",

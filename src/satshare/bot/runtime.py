@@ -12,9 +12,11 @@ from telegram import Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, ContextTypes
 
+from satshare.bot import texts
 from satshare.bot.i18n import pick_language, translate
 from satshare.config import TelegramSettings
 from satshare.container import Container
+from satshare.plans.models import Plan
 from satshare.users import repository as users_repo
 from satshare.users import service as users
 from satshare.users.models import User
@@ -61,6 +63,13 @@ def esc(value: object) -> str:
 
 def display_name(user: User) -> str:
     return f"@{user.username}" if user.username else f"#{user.id}"
+
+
+def plan_price(language: str, plan: Plan) -> str:
+    """What a plan costs, as the buyer will read it: sats, or its fiat price."""
+    if plan.price_sats is not None:
+        return translate(language, texts.AMOUNT_SATS, amount=sats(plan.price_sats))
+    return f"{plan.fiat_amount} {plan.fiat_currency}"
 
 
 def sats(amount: int) -> str:

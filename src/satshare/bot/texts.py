@@ -32,7 +32,11 @@ BTN_JOIN = N_("Join channel {number}")
 
 PLANS_TITLE = N_("Choose a plan:")
 PLANS_EMPTY = N_("No plans are on sale right now.")
-PLAN_BUTTON = N_("{title}: {price} sats / {days} days")
+PLAN_BUTTON = N_("{title}: {price} / {days} days")
+AMOUNT_SATS = N_("{amount} sats")
+INVOICE_FIAT = N_(
+    "Price: {fiat} at {rate} {currency}/BTC ({source}), fixed until the invoice expires."
+)
 PLAN_GONE = N_("This plan is no longer on sale. Choose another one:")
 
 INVOICE = N_(

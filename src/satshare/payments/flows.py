@@ -12,12 +12,20 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
 from satshare.clock import Clock
 from satshare.db import Database
-from satshare.errors import BadRequest, InvalidRequest, NotFound, ProviderUnavailable, Unauthorized
+from satshare.errors import (
+    BadRequest,
+    InvalidRequest,
+    NotFound,
+    ProviderUnavailable,
+    RateUnavailable,
+    Unauthorized,
+)
 from satshare.payments import repository, service
 from satshare.payments.models import Invoice
 from satshare.payments.ports import (
@@ -29,6 +37,8 @@ from satshare.payments.ports import (
     WebhookNotice,
 )
 from satshare.plans import service as plans
+from satshare.rates import service as rates
+from satshare.rates.ports import RateSource
 from satshare.security import random_token
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.models import Subscription
@@ -58,6 +68,9 @@ class PaymentsContext:
     in_flight: set[tuple[str, str, str]] = field(default_factory=set)
     #: Called after a transaction that wrote ledger entries has committed (chains them).
     after_ledger_write: Callable[[], None] = lambda: None
+    #: Prices fiat-priced plans; quotes older than rate_max_age are refused.
+    rates: RateSource | None = None
+    rate_max_age: timedelta = timedelta(minutes=10)
 
     def provider(self, name: str | None = None) -> PaymentProvider:
         chosen = name or self.default_provider
@@ -97,6 +110,7 @@ async def start_checkout(
             raise InvalidRequest(f"user_id {user_id} does not exist", field="user_id")
         plan = await plans.require_purchasable(session, plan_id)
         plan_title, price, days = plan.title, plan.price_sats, plan.duration_days
+        fiat_amount, fiat_currency = plan.fiat_amount, plan.fiat_currency
         rails = ctx.rails_for(plan.providers)
     if provider_name is not None:
         ctx.provider(provider_name)  # enabled at all?
@@ -109,6 +123,21 @@ async def start_checkout(
     elif not rails:
         raise InvalidRequest(f"no enabled payment rail may sell plan {plan_id!r}", field="provider")
     provider = ctx.provider(provider_name or rails[0])
+    quote = None
+    if price is None:
+        assert fiat_amount is not None and fiat_currency is not None
+        if ctx.rates is None:
+            raise RateUnavailable(
+                f"plan {plan_id!r} is priced in {fiat_currency}: set rates.source"
+            )
+        priced = await rates.price_in_sats(
+            ctx.rates,
+            Decimal(fiat_amount),
+            fiat_currency,
+            now=ctx.clock.now(),
+            max_age=ctx.rate_max_age,
+        )
+        price, quote = priced.sats, priced.quote
     reference = "inv_" + random_token(16)
     order = InvoiceOrder(
         reference=reference,
@@ -150,6 +179,11 @@ async def start_checkout(
             checkout_link=remote.checkout_link,
             payment_request=remote.payment_request,
             address=remote.address,
+            fiat_amount=fiat_amount if quote else None,
+            fiat_currency=fiat_currency if quote else None,
+            rate=str(quote.btc_price) if quote else None,
+            rate_source=quote.source if quote else None,
+            rate_at=quote.at if quote else None,
             expires_at=remote.expires_at,
             created_at=now,
             updated_at=now,

@@ -34,6 +34,12 @@ class Invoice(Base):
     provider_status: Mapped[str] = mapped_column(String(32), default="New")
     provider_additional_status: Mapped[str] = mapped_column(String(32), default="None")
     checkout_link: Mapped[str | None] = mapped_column(Text)
+    #: For fiat-priced plans: the price and the rate it was converted at, locked on the invoice.
+    fiat_amount: Mapped[str | None] = mapped_column(String(32))
+    fiat_currency: Mapped[str | None] = mapped_column(String(3))
+    rate: Mapped[str | None] = mapped_column(String(40))
+    rate_source: Mapped[str | None] = mapped_column(String(16))
+    rate_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     payment_request: Mapped[str | None] = mapped_column(Text)  # BOLT11
     address: Mapped[str | None] = mapped_column(String(128))  # on-chain
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

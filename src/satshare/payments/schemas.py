@@ -15,6 +15,13 @@ class InvoiceOut(BaseModel):
     provider_checkout_url: str | None = Field(None, description="The processor's own checkout.")
     payment_request: str | None = Field(None, description="BOLT11 Lightning invoice, if offered.")
     address: str | None = Field(None, description="On-chain address, if offered.")
+    fiat_amount: str | None = Field(None, description="The plan's fiat price, if it has one.")
+    fiat_currency: str | None = None
+    rate: str | None = Field(
+        None, description="BTC price in fiat_currency used to convert; locked until expiry."
+    )
+    rate_source: str | None = None
+    rate_at: datetime | None = None
     expires_at: datetime
     created_at: datetime
     settled_at: datetime | None

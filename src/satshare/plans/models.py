@@ -16,7 +16,10 @@ class Plan(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    price_sats: Mapped[int] = mapped_column(BigInteger)
+    #: A sats price, or NULL when priced in fiat (converted when an invoice is made).
+    price_sats: Mapped[int | None] = mapped_column(BigInteger)
+    fiat_amount: Mapped[str | None] = mapped_column(String(32))
+    fiat_currency: Mapped[str | None] = mapped_column(String(3))
     duration_days: Mapped[int] = mapped_column(Integer)
     channels: Mapped[list[int]] = mapped_column(JSON, default=list)
     #: Rails this plan may be paid with; NULL: every enabled rail.

@@ -18,10 +18,12 @@ class PlanSpec:
     id: str
     title: str
     description: str
-    price_sats: int
+    price_sats: int | None
     duration_days: int
     channels: tuple[int, ...]
     providers: tuple[str, ...] | None = None
+    fiat_amount: str | None = None
+    fiat_currency: str | None = None
 
 
 async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) -> None:
@@ -35,6 +37,8 @@ async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) 
         plan.title = spec.title
         plan.description = spec.description
         plan.price_sats = spec.price_sats
+        plan.fiat_amount = spec.fiat_amount
+        plan.fiat_currency = spec.fiat_currency
         plan.duration_days = spec.duration_days
         plan.channels = list(spec.channels)
         plan.providers = list(spec.providers) if spec.providers else None

@@ -172,6 +172,8 @@ class BTCPayEmulator:
         self.deliveries: list[SimDelivery] = []
         self.drop_webhooks = False
         self.api_down = False
+        #: The store's rate table (BTC price per currency), served by GET .../rates.
+        self.rates: dict[str, Decimal] = {"USD": Decimal("97000"), "EUR": Decimal("89500")}
         self.node = RegtestNode()
         self.wallet = RegtestWallet()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -775,6 +777,21 @@ def build_app(emulator: BTCPayEmulator) -> Starlette:
     def control_invoice(request: Request) -> SimInvoice | None:
         return emulator.invoices.get(request.path_params["invoice_id"])
 
+    async def store_rates(request: Request) -> Response:
+        pairs = request.query_params.getlist("currencyPair") or [f"BTC_{c}" for c in emulator.rates]
+        rows: list[dict[str, Any]] = []
+        for pair in pairs:
+            base, _, quote = pair.partition("_")
+            if base == "BTC" and quote in emulator.rates:
+                rows.append(
+                    {"currencyPair": pair, "errors": [], "rate": str(emulator.rates[quote])}
+                )
+            else:
+                rows.append(
+                    {"currencyPair": pair, "errors": ["Unsupported currency pair"], "rate": None}
+                )
+        return JSONResponse(rows)
+
     async def sim_pay(request: Request) -> Response:
         invoice = control_invoice(request)
         if invoice is None:
@@ -926,6 +943,7 @@ def build_app(emulator: BTCPayEmulator) -> Starlette:
             g(redeliver),
             methods=["POST"],
         ),
+        Route("/api/v1/stores/{store_id}/rates", g(store_rates), methods=["GET"]),
         Route("/i/{invoice_id}", checkout_page, methods=["GET"]),
         Route("/_sim/invoices/{invoice_id}/pay", sim_pay, methods=["POST"]),
         Route("/_sim/invoices/{invoice_id}/expire", sim_expire, methods=["POST"]),

@@ -9,11 +9,20 @@ from satshare.payments.schemas import InvoiceOut
 from satshare.schemas import Id, StrictModel
 
 
+class FiatPriceOut(BaseModel):
+    amount: str
+    currency: str
+
+
 class PlanOut(BaseModel):
     subscription_type: str = Field(description="The plan id; pass it to POST /subscriptions.")
     title: str
     description: str
-    price_sats: int
+    price_sats: int | None = Field(description="Null when the plan is priced in fiat.")
+    price: FiatPriceOut | None = Field(
+        None, description="A fiat price, converted to sats at the current rate on each invoice."
+    )
+    providers: list[str] = Field(description="Payment rails that can sell this plan.")
     duration_days: int
     channels: list[int]
 
@@ -25,6 +34,8 @@ class PlanOut(BaseModel):
                     "title": "Premium channel, 30 days",
                     "description": "Daily analysis",
                     "price_sats": 50000,
+                    "price": None,
+                    "providers": ["btcpay", "lnbits"],
                     "duration_days": 30,
                     "channels": [-1001234567890],
                 }

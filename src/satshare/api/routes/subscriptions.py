@@ -12,6 +12,7 @@ from satshare.plans import service as plans
 from satshare.schemas import PageOf
 from satshare.subscriptions import repository, service
 from satshare.subscriptions.schemas import (
+    FiatPriceOut,
     PlanOut,
     SubscriptionCreate,
     SubscriptionCreated,
@@ -38,6 +39,12 @@ async def list_types(container: ContainerDep, _: ReadKey) -> list[PlanOut]:
             title=p.title,
             description=p.description,
             price_sats=p.price_sats,
+            price=(
+                FiatPriceOut(amount=p.fiat_amount, currency=p.fiat_currency)
+                if p.fiat_amount and p.fiat_currency
+                else None
+            ),
+            providers=container.payments.rails_for(p.providers),
             duration_days=p.duration_days,
             channels=list(p.channels),
         )

@@ -81,6 +81,17 @@ async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
         )
     ]
+    if invoice.fiat_amount and invoice.rate:
+        parts.append(
+            t(
+                language,
+                texts.INVOICE_FIAT,
+                fiat=f"{invoice.fiat_amount} {invoice.fiat_currency}",
+                rate=invoice.rate,
+                currency=invoice.fiat_currency,
+                source=invoice.rate_source,
+            )
+        )
     if invoice.payment_request:
         parts.append(t(language, texts.INVOICE_LIGHTNING, bolt11=esc(invoice.payment_request)))
     if invoice.address:
