@@ -188,12 +188,37 @@ class OnchainSettings(_Section):
             raise ValueError(str(exc)) from exc
 
 
-PROVIDERS = ("btcpay", "lnbits", "onchain")
+class BitPaySettings(_Section):
+    """BitPay (custodial, optional): REST API v2 with a pos-facade token."""
+
+    url: str | None = None  # https://bitpay.com (or https://test.bitpay.com)
+    token: SecretStr | None = None
+    transaction_speed: Literal["high", "medium", "low"] = "medium"
+    #: Signs the notificationURL given to BitPay (IPNs are unsigned); derived if empty.
+    webhook_secret: SecretStr | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        return self.url is not None
+
+
+PROVIDERS = ("btcpay", "lnbits", "onchain", "bitpay")
+Provider = Literal["btcpay", "lnbits", "onchain", "bitpay"]
 
 
 class PaymentsSettings(_Section):
     #: The rail used when a buyer does not choose; default: the first enabled of btcpay, lnbits.
-    default_provider: Literal["btcpay", "lnbits", "onchain"] | None = None
+    default_provider: Provider | None = None
     reconcile_interval_seconds: int = Field(60, ge=1, le=86_400)
     invoice_expiration_minutes: int = Field(15, ge=1, le=10_080)
     #: Settle on BTCPay "Processing" (paid, unconfirmed). Off: a zero-conf payment can be replaced.
@@ -225,7 +250,7 @@ class PlanSettings(_Section):
     duration_days: int = Field(ge=1, le=3650)
     channels: list[int] = Field(default_factory=list)
     #: Rails this plan may be paid with; default: every enabled rail.
-    providers: list[Literal["btcpay", "lnbits", "onchain"]] | None = None
+    providers: list[Provider] | None = None
 
     @model_validator(mode="after")
     def _one_price(self) -> PlanSettings:
@@ -333,6 +358,7 @@ class Settings(BaseSettings):
     btcpay: BTCPaySettings = Field(default_factory=BTCPaySettings)
     lnbits: LNbitsSettings = Field(default_factory=LNbitsSettings)
     onchain: OnchainSettings = Field(default_factory=OnchainSettings)
+    bitpay: BitPaySettings = Field(default_factory=BitPaySettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
@@ -370,6 +396,7 @@ class Settings(BaseSettings):
             "btcpay": self.btcpay.configured,
             "lnbits": self.lnbits.configured,
             "onchain": self.onchain.configured,
+            "bitpay": self.bitpay.configured,
         }
         return [name for name in PROVIDERS if sections[name]]
 
@@ -541,6 +568,8 @@ def _live_mode_problems(
         yield from _required_secrets(
             "lnbits", {"invoice_key": settings.lnbits.invoice_key}, path, root
         )
+    if settings.bitpay.configured:
+        yield from _required_secrets("bitpay", {"token": settings.bitpay.token}, path, root)
 
 
 def _rates_problems(settings: Settings) -> Iterable[str]:

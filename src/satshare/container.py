@@ -18,6 +18,7 @@ from satshare.payments.flows import PaymentsContext
 from satshare.payments.ports import PaymentProvider
 from satshare.payments.service import SettlementPolicy
 from satshare.plans import service as plans
+from satshare.providers.bitpay import BitPayProvider
 from satshare.providers.btcpay import BTCPayProvider
 from satshare.providers.lnbits import LNbitsProvider
 from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
@@ -185,6 +186,20 @@ def build_container(
     rate_source, rates_sandbox = _rate_source(settings, clock, sandbox, own=self_url)
     if rate_source is not None and hasattr(rate_source, "aclose"):
         closers.append(rate_source.aclose)
+    bitpay = settings.bitpay
+    if bitpay.configured:
+        assert bitpay.url and bitpay.token
+        custodial = BitPayProvider(
+            base_url=bitpay.url,
+            token=bitpay.token.get_secret_value(),
+            transaction_speed=bitpay.transaction_speed,
+            webhook_secret=bitpay.webhook_secret.get_secret_value()
+            if bitpay.webhook_secret
+            else None,
+            timeout_seconds=bitpay.timeout_seconds,
+        )
+        providers[custodial.name] = custodial
+        closers.append(custodial.aclose)
     sealer = LedgerSealer(db, clock)
     payments = PaymentsContext(
         db=db,

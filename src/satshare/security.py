@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 API_KEY_PREFIX = "ss_"
 
@@ -53,3 +55,19 @@ def random_token(nbytes: int = 16) -> str:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def signed_callback_url(url: str, secret: str, reference: str) -> str:
+    """A callback URL carrying ``ref`` and an HMAC over it, for processors that sign nothing
+    (LNbits, BitPay IPNs): only someone who got the URL from us can make a valid call."""
+    signature = hmac_sha256_hex(secret, reference.encode())
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{urlencode({'ref': reference, 'sig': signature})}"
+
+
+def verify_callback_query(secret: str, query: Mapping[str, str]) -> bool:
+    reference, signature = query.get("ref"), query.get("sig")
+    if not reference or not signature:
+        return False
+    expected = hmac_sha256_hex(secret, reference.encode())
+    return hmac.compare_digest(expected, signature.lower())

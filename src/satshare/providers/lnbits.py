@@ -9,11 +9,9 @@ its payment hash.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from bolt11 import decode as decode_bolt11
@@ -29,7 +27,7 @@ from satshare.payments.ports import (
     WebhookNotice,
 )
 from satshare.providers import jsonstrict
-from satshare.security import hmac_sha256_hex
+from satshare.security import signed_callback_url, verify_callback_query
 
 #: Seconds of slack allowed between the expiry we asked for and the one in the invoice.
 EXPIRY_SLACK = 60
@@ -93,9 +91,7 @@ class LNbitsProvider:
             raise ProviderError(f"LNbits sent a body that is not JSON: {exc}") from exc
 
     def signed_webhook(self, url: str, reference: str) -> str:
-        signature = hmac_sha256_hex(self._webhook_secret, reference.encode())
-        separator = "&" if "?" in url else "?"
-        return f"{url}{separator}{urlencode({'ref': reference, 'sig': signature})}"
+        return signed_callback_url(url, self._webhook_secret, reference)
 
     async def create_invoice(self, order: InvoiceOrder) -> ProviderInvoice:
         expiry = order.expiration_minutes * 60
@@ -194,11 +190,7 @@ class LNbitsProvider:
     def verify_webhook(
         self, raw_body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
     ) -> bool:
-        reference, signature = query.get("ref"), query.get("sig")
-        if not reference or not signature:
-            return False
-        expected = hmac_sha256_hex(self._webhook_secret, reference.encode())
-        return hmac.compare_digest(expected, signature.lower())
+        return verify_callback_query(self._webhook_secret, query)
 
     def parse_webhook(self, raw_body: bytes) -> WebhookNotice | None:
         try:

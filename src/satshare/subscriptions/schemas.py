@@ -53,7 +53,7 @@ class SubscriptionCreate(StrictModel):
 
     user_id: Id
     subscription_type: str = Field(min_length=1, max_length=64)
-    provider: Literal["btcpay", "lnbits", "onchain"] | None = Field(
+    provider: Literal["btcpay", "lnbits", "onchain", "bitpay"] | None = Field(
         None, description="Payment rail; defaults to the configured default provider."
     )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from satshare.api.deps import ContainerDep
 from satshare.api.problems import openapi_responses
@@ -17,14 +17,16 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 @router.post(
     "/{provider}",
     response_model=WebhookAck,
-    summary="Payment processor webhook receiver (btcpay, lnbits)",
+    summary="Payment processor webhook receiver (btcpay, lnbits, bitpay)",
     description="`btcpay`: verifies `BTCPay-Sig` (HMAC-SHA256 of the raw body with the webhook "
     "secret) before anything else, deduplicates by invoice and event type (redeliveries carry "
     "new delivery ids), then re-fetches the invoice from BTCPay and settles it exactly once. "
     "Unknown event types are acknowledged and ignored. `lnbits`: LNbits signs nothing, so the "
     "URL SatShare gives LNbits carries a per-invoice HMAC token (`ref`, `sig`) that is checked "
-    "instead; the payment is then re-fetched before anything is credited. No API key: the "
-    "signature is the authentication.",
+    "instead; the payment is then re-fetched before anything is credited. `bitpay`: IPNs are "
+    "unsigned too and get the same signed URL; the answer is 200 with an empty body, as BitPay "
+    "expects, and the invoice is fulfilled only when BitPay calls it confirmed or complete. "
+    "No API key: the signature is the authentication.",
     responses={
         **openapi_responses(400, 401, 502),
     },
@@ -52,7 +54,9 @@ MAX_WEBHOOK_BYTES = 256 * 1024
         }
     },
 )
-async def provider_webhook(container: ContainerDep, provider: str, request: Request) -> WebhookAck:
+async def provider_webhook(
+    container: ContainerDep, provider: str, request: Request
+) -> WebhookAck | Response:
     declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
         raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
@@ -62,4 +66,6 @@ async def provider_webhook(container: ContainerDep, provider: str, request: Requ
     result = await flows.receive_webhook(
         container.payments, provider, raw, request.headers, dict(request.query_params)
     )
+    if provider == "bitpay":
+        return Response(status_code=200)  # BitPay wants an empty 200
     return WebhookAck(status=result.status, invoice_id=result.invoice_id, detail=result.detail)
