@@ -12,9 +12,13 @@ import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
+from satshare.api import texts as web
 from satshare.api.deps import ContainerDep
+from satshare.bot.i18n import LANGUAGES, translate
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
+from satshare.money import sats_to_btc
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES
@@ -52,22 +56,91 @@ async def _load(container: Any, invoice_id: str) -> dict[str, Any]:
     }
 
 
+RAIL_LABELS = {
+    "btcpay": web.RAIL_BTCPAY,
+    "lnbits": web.RAIL_LNBITS,
+    "onchain": web.RAIL_ONCHAIN,
+    "bitpay": web.RAIL_BITPAY,
+}
+STATUS_LABELS = {
+    "new": web.STATUS_NEW,
+    "processing": web.STATUS_PROCESSING,
+    "settled": web.STATUS_SETTLED,
+    "expired": web.STATUS_EXPIRED,
+    "invalid": web.STATUS_INVALID,
+}
+
+
+def page_language(request: Request) -> str:
+    """?lang= wins, then the browser's Accept-Language, then English."""
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().split("-")[0].lower()
+        if code in LANGUAGES:
+            return code
+    return "en"
+
+
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
 async def checkout_page(container: ContainerDep, request: Request, invoice_id: str) -> HTMLResponse:
     data = await _load(container, invoice_id)
     invoice = data["invoice"]
+    language = page_language(request)
+
+    def t(message: str, **values: object) -> str:
+        return translate(language, message, **values)
+
+    rails = container.payments.rails_for(data["plan"].providers)
+    bip21 = f"bitcoin:{invoice.address}?amount={sats_to_btc(invoice.amount_sats)}"
+    lightning = invoice.payment_request
     return templates.TemplateResponse(
         request,
         "pay.html",
         {
             **data,
+            "t": t,
+            "web": web,
+            "language": language,
+            "rails": [(name, t(RAIL_LABELS[name])) for name in rails],
+            "status_labels": {k: t(v) for k, v in STATUS_LABELS.items()},
             "sandbox": container.sandbox is not None,
-            "ln_qr": _qr(f"lightning:{invoice.payment_request.upper()}")
-            if invoice.payment_request
-            else None,
-            "chain_qr": _qr(f"bitcoin:{invoice.address}") if invoice.address else None,
+            "bip21": bip21,
+            "ln_qr": _qr(f"lightning:{lightning.upper()}") if lightning else None,
+            "chain_qr": _qr(bip21) if invoice.address else None,
         },
     )
+
+
+class RailChoice(BaseModel):
+    provider: str = Field(min_length=1, max_length=16)
+
+
+@router.post("/pay/{invoice_id}/rail")
+async def switch_rail(container: ContainerDep, invoice_id: str, body: RailChoice) -> dict[str, Any]:
+    """The buyer prefers another rail: a new invoice for the same plan on that rail."""
+    async with container.db.reading() as session:
+        invoice = await payments_repo.get_invoice(session, invoice_id)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if invoice.status not in OPEN_STATUSES:
+        raise InvalidRequest(f"this invoice is {invoice.status}; start a new purchase instead")
+    if body.provider == invoice.provider:
+        return {
+            "invoice_id": invoice.id,
+            "checkout_url": container.payments.checkout_url(invoice.id),
+        }
+    checkout = await flows.start_checkout(
+        container.payments,
+        user_id=invoice.user_id,
+        plan_id=invoice.plan_id,
+        provider_name=body.provider,
+    )
+    return {
+        "invoice_id": checkout.invoice.id,
+        "checkout_url": container.payments.checkout_url(checkout.invoice.id),
+    }
 
 
 @router.get("/pay/{invoice_id}/status")
