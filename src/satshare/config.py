@@ -212,8 +212,21 @@ class BitPaySettings(_Section):
         return self.url is not None
 
 
+class StarsSettings(_Section):
+    """Telegram Stars (XTR), sold inside the bot as Telegram requires for digital goods."""
+
+    enabled: bool = False
+    #: The affiliate's share of a Stars sale is credited in sats at this many sats per Star;
+    #: empty: affiliates earn nothing on Stars sales (Stars cannot be paid out in bitcoin).
+    sats_per_star: int | None = Field(None, ge=1, le=100_000)
+    #: Plans of exactly 30 days are sold as Telegram Stars subscriptions (renewed monthly by
+    #: Telegram) when their price is at most 10,000 Stars.
+    subscription_links: bool = True
+
+
 PROVIDERS = ("btcpay", "lnbits", "onchain", "bitpay")
 Provider = Literal["btcpay", "lnbits", "onchain", "bitpay"]
+Rail = Literal["btcpay", "lnbits", "onchain", "bitpay", "stars"]
 
 
 class PaymentsSettings(_Section):
@@ -250,12 +263,21 @@ class PlanSettings(_Section):
     duration_days: int = Field(ge=1, le=3650)
     channels: list[int] = Field(default_factory=list)
     #: Rails this plan may be paid with; default: every enabled rail.
-    providers: list[Provider] | None = None
+    providers: list[Rail] | None = None
+    #: Price in Telegram Stars, for selling inside the bot.
+    price_stars: int | None = Field(None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _one_price(self) -> PlanSettings:
+        only_stars = self.providers == ["stars"]
+        if only_stars and self.price_sats is None and self.price is None:
+            if self.price_stars is None:
+                raise ValueError("a Stars-only plan needs price_stars")
+            return self
         if (self.price_sats is None) == (self.price is None):
             raise ValueError("give the plan exactly one of price_sats or price {amount, currency}")
+        if self.providers and "stars" in self.providers and self.price_stars is None:
+            raise ValueError("providers lists stars but the plan has no price_stars")
         return self
 
 
@@ -278,6 +300,9 @@ class TelegramSettings(_Section):
     #: What /paysupport answers (a @username, e-mail or URL) and where /terms points.
     support_contact: str = "the channel owner"
     terms_url: str | None = None
+    #: Rails the bot offers (e.g. [stars] for "Stars in the bot, bitcoin on the web checkout");
+    #: default: every rail the plan allows.
+    bot_rails: list[Literal["btcpay", "lnbits", "onchain", "bitpay", "stars"]] | None = None
     #: Messages per second the bot sends at most (Telegram allows about 30).
     max_messages_per_second: float = Field(25.0, gt=0, le=30)
 
@@ -359,6 +384,7 @@ class Settings(BaseSettings):
     lnbits: LNbitsSettings = Field(default_factory=LNbitsSettings)
     onchain: OnchainSettings = Field(default_factory=OnchainSettings)
     bitpay: BitPaySettings = Field(default_factory=BitPaySettings)
+    stars: StarsSettings = Field(default_factory=StarsSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
@@ -545,6 +571,10 @@ def _live_mode_problems(
         )
     for number, plan in enumerate(settings.plans):
         for name in plan.providers or []:
+            if name == "stars":
+                if not settings.stars.enabled:
+                    yield f"config error: plans[{number}].providers: stars needs stars.enabled"
+                continue
             if name not in enabled:
                 line = _line_of(root, ("plans", number, "providers"))
                 where = f" ({path} line {line})" if path is not None and line is not None else ""

@@ -300,6 +300,7 @@ async def prepare(container: Container) -> None:
             providers=tuple(p.providers) if p.providers else None,
             fiat_amount=p.price.amount if p.price else None,
             fiat_currency=p.price.currency if p.price else None,
+            price_stars=p.price_stars,
         )
         for p in container.settings.plans
     ]

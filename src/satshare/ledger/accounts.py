@@ -7,6 +7,12 @@ import re
 from satshare.errors import InvalidRequest
 
 OWNER_REVENUE = "revenue:owner"
+#: Telegram Stars are a currency of their own: accounts whose last segment is "xtr" hold Stars.
+STARS_CLEARING = "clearing:xtr"
+STARS_REVENUE = "revenue:xtr"
+STARS_COMMISSION = "expense:stars-commission"
+SATS = "SAT"
+STARS = "XTR"
 
 _KINDS = {
     "clearing": "asset",
@@ -30,6 +36,11 @@ def affiliate_payable(user_id: int) -> str:
 def customer_payable(user_id: int) -> str:
     """Money held for a buyer (an overpayment), owed back or to be applied."""
     return f"payable:customer:{user_id}"
+
+
+def currency_of(code: str) -> str:
+    """Each account holds one currency: Stars for codes ending in ':xtr', sats otherwise."""
+    return STARS if code.rsplit(":", 1)[-1] == "xtr" else SATS
 
 
 def kind_of(code: str) -> str:

@@ -15,7 +15,7 @@ from satshare.ledger.models import ChainLink, Entry, EntryNote, Posting, SealQue
 from satshare.money import MoneyError, Split, require_sats
 
 MAX_LEGS = 50
-ENTRY_KINDS = ("sale", "adjustment", "reversal")
+ENTRY_KINDS = ("sale", "stars_sale", "adjustment", "reversal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +53,19 @@ def validate_legs(legs: Sequence[Leg]) -> None:
             require_sats(leg.amount_sats, allow_zero=False, allow_negative=True)
         except MoneyError as exc:
             raise InvalidRequest(f"postings[{index}].amount_sats: {exc}") from exc
-    total = sum(leg.amount_sats for leg in legs)
-    if total != 0:
-        raise InvalidRequest(
-            f"postings must sum to zero (debits positive, credits negative); they sum to {total}",
-            imbalance_sats=total,
-        )
+    totals: dict[str, int] = {}
+    for leg in legs:
+        currency = accounts.currency_of(leg.account)
+        totals[currency] = totals.get(currency, 0) + leg.amount_sats
+    for currency, total in totals.items():
+        if total != 0:
+            unit = "sats" if currency == accounts.SATS else currency
+            raise InvalidRequest(
+                f"postings must sum to zero in each currency (debits positive, credits "
+                f"negative); the {unit} postings sum to {total}",
+                imbalance=total,
+                currency=currency,
+            )
 
 
 async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Entry:
@@ -167,6 +174,22 @@ def sale_legs(
         legs.append(Leg(accounts.affiliate_payable(affiliate_user_id), -split.affiliate_sats))
     if overpaid:
         legs.append(Leg(accounts.customer_payable(buyer_user_id), -overpaid))
+    return legs
+
+
+def stars_sale_legs(
+    *, stars: int, affiliate_user_id: int | None, commission_sats: int
+) -> list[Leg]:
+    """A sale paid in Telegram Stars: the owner receives the Stars (XTR); the affiliate's
+    share, if any, is credited in sats as a commission expense of the owner."""
+    legs = [Leg(accounts.STARS_CLEARING, stars), Leg(accounts.STARS_REVENUE, -stars)]
+    if commission_sats:
+        if affiliate_user_id is None:
+            raise ValueError("a commission needs an affiliate")
+        legs += [
+            Leg(accounts.STARS_COMMISSION, commission_sats),
+            Leg(accounts.affiliate_payable(affiliate_user_id), -commission_sats),
+        ]
     return legs
 
 

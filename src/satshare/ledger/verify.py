@@ -50,17 +50,39 @@ def _check_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | None:
     return None
 
 
+def _check_stars_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | None:
+    if entry.gross_sats is None or entry.share_bps is None:
+        return "stars sale without its sats value and share"
+    expected = split(entry.gross_sats, entry.share_bps).affiliate_sats
+    credited = sum(
+        -amount
+        for code, amount in postings
+        if entry.affiliate_user_id is not None
+        and code == accounts.affiliate_payable(entry.affiliate_user_id)
+    )
+    if credited != expected:
+        return f"stars commission {credited} sats does not match its terms ({expected} sats)"
+    return None
+
+
 def _check_entry(
     entry: Entry, postings: list[tuple[str, int]], original: list[tuple[str, int]] | None
 ) -> list[str]:
     problems = []
-    total = sum(amount for _, amount in postings)
-    if total != 0:
-        problems.append(f"postings sum to {total}, not zero")
+    totals: dict[str, int] = defaultdict(int)
+    for code, amount in postings:
+        totals[accounts.currency_of(code)] += amount
+    for currency, total in sorted(totals.items()):
+        if total != 0:
+            problems.append(f"{currency} postings sum to {total}, not zero")
     if len(postings) < 2:
         problems.append("fewer than two postings")
     if entry.kind == "sale":
         problem = _check_sale(entry, postings)
+        if problem:
+            problems.append(problem)
+    if entry.kind == "stars_sale":
+        problem = _check_stars_sale(entry, postings)
         if problem:
             problems.append(problem)
     if entry.reverses_entry_id is not None and (
@@ -158,6 +180,10 @@ async def verify_ledger(session: AsyncSession) -> VerifyReport:
                 f"account {code}: balance {stored.get(code, 0)} differs from the sum of its "
                 f"entries' postings {balances.get(code, 0)} (a posting outside any entry?)"
             )
-    if sum(stored.values()) != 0:
-        report.problems.append(f"the ledger as a whole sums to {sum(stored.values())}, not zero")
+    per_currency: dict[str, int] = defaultdict(int)
+    for code, total in stored.items():
+        per_currency[accounts.currency_of(code)] += total
+    for currency, total in sorted(per_currency.items()):
+        if total != 0:
+            report.problems.append(f"the {currency} ledger as a whole sums to {total}, not zero")
     return report

@@ -83,7 +83,8 @@ class PaymentsContext:
             ) from None
 
     def rails_for(self, plan_providers: Sequence[str] | None) -> list[str]:
-        """The enabled rails a plan may be paid with, default rail first."""
+        """The enabled processor rails a plan may be paid with, default rail first (Telegram
+        Stars is not a processor: the bot sells it)."""
         allowed = [n for n in self.providers if plan_providers is None or n in plan_providers]
         return sorted(allowed, key=lambda name: name != self.default_provider)
 

@@ -30,6 +30,9 @@ class Invoice(Base):
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
     amount_sats: Mapped[int] = mapped_column(BigInteger)
     paid_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: SAT for the bitcoin rails; XTR for Telegram Stars (then amount_stars holds the price).
+    currency: Mapped[str] = mapped_column(String(3), default="SAT", server_default="SAT")
+    amount_stars: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="new")
     provider_status: Mapped[str] = mapped_column(String(32), default="New")
     provider_additional_status: Mapped[str] = mapped_column(String(32), default="None")

@@ -21,9 +21,13 @@ from satshare.payments import repository
 from satshare.payments.models import Invoice, Payment
 from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
 from satshare.plans import service as plans
+from satshare.plans.models import Plan
+from satshare.security import random_token
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions import service as subscriptions
+from satshare.subscriptions.models import Subscription
 from satshare.users import repository as users
+from satshare.users.models import User
 
 
 class Outcome(StrEnum):
@@ -129,11 +133,8 @@ async def _settle(
     paid_late: bool,
     now: datetime,
 ) -> None:
-    subscription = await subscriptions_repo.get(session, invoice.subscription_id, lock=True)
-    plan = await plans.get(session, invoice.plan_id)
-    buyer = await users.get(session, invoice.user_id)
-    assert subscription is not None and plan is not None and buyer is not None
-    affiliate_id = buyer.referrer_id
+    parties = await _parties(session, invoice)
+    affiliate_id = parties.buyer.referrer_id
     sale = split(invoice.amount_sats, policy.share_bps if affiliate_id is not None else 0)
     # A hand-marked invoice may show less paid than billed: the merchant vouches for the sale.
     received = max(observed.paid_sats, invoice.amount_sats)
@@ -147,9 +148,9 @@ async def _settle(
                 split=sale,
                 received_sats=received,
                 affiliate_user_id=affiliate_id,
-                buyer_user_id=buyer.id,
+                buyer_user_id=parties.buyer.id,
             ),
-            memo=f"{plan.title}: invoice {invoice.id}",
+            memo=f"{parties.plan.title}: invoice {invoice.id}",
             invoice_id=invoice.id,
             gross_sats=sale.gross_sats,
             share_bps=sale.share_bps,
@@ -157,29 +158,78 @@ async def _settle(
         ),
         now,
     )
+    invoice.paid_sats = observed.paid_sats
+    invoice.provider_status = observed.raw_status
+    invoice.provider_additional_status = observed.raw_additional_status
+    await _fulfil(
+        session,
+        invoice,
+        parties,
+        Fulfilment(
+            entry_id=entry.id,
+            received_sats=received,
+            paid_late=paid_late,
+            proof=observed.proof,
+            owner_sats=sale.owner_sats,
+            commission_sats=sale.affiliate_sats,
+            share_bps=sale.share_bps,
+        ),
+        now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    subscription: Subscription
+    plan: Plan
+    buyer: User
+
+
+async def _parties(session: AsyncSession, invoice: Invoice) -> Parties:
+    subscription = await subscriptions_repo.get(session, invoice.subscription_id, lock=True)
+    plan = await plans.get(session, invoice.plan_id)
+    buyer = await users.get(session, invoice.user_id)
+    assert subscription is not None and plan is not None and buyer is not None
+    return Parties(subscription, plan, buyer)
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfilment:
+    entry_id: int
+    received_sats: int
+    paid_late: bool
+    proof: str | None
+    owner_sats: int
+    commission_sats: int
+    share_bps: int
+
+
+async def _fulfil(
+    session: AsyncSession, invoice: Invoice, parties: Parties, done: Fulfilment, now: datetime
+) -> None:
+    """What every settled sale does, whatever it was paid with: the payment row, the
+    subscription extended, the invoice closed, and the notifications queued."""
+    subscription, plan, buyer = parties.subscription, parties.plan, parties.buyer
+    affiliate_id = buyer.referrer_id
     session.add(
         Payment(
             invoice_id=invoice.id,
             user_id=buyer.id,
             provider=invoice.provider,
             amount_sats=invoice.amount_sats,
-            received_sats=received,
-            overpaid_sats=received - invoice.amount_sats,
-            paid_late=paid_late,
-            proof=observed.proof,
-            ledger_entry_id=entry.id,
+            received_sats=done.received_sats,
+            overpaid_sats=done.received_sats - invoice.amount_sats,
+            paid_late=done.paid_late,
+            proof=done.proof,
+            ledger_entry_id=done.entry_id,
             settled_at=now,
         )
     )
     subscriptions.extend(subscription, plan.duration_days, now)
     invoice.status = "settled"
-    invoice.paid_sats = observed.paid_sats
-    invoice.provider_status = observed.raw_status
-    invoice.provider_additional_status = observed.raw_additional_status
     invoice.settled_at = now
     invoice.updated_at = now
     assert subscription.ends_at is not None
-    ends_at = subscription.ends_at.isoformat()
     await outbox.enqueue(
         session,
         kind="payment.confirmed",
@@ -191,13 +241,15 @@ async def _settle(
             "plan_id": plan.id,
             "plan_title": plan.title,
             "amount_sats": invoice.amount_sats,
-            "active_until": ends_at,
+            "amount_stars": invoice.amount_stars,
+            "currency": invoice.currency,
+            "active_until": subscription.ends_at.isoformat(),
             "channels": list(plan.channels),
-            "paid_late": paid_late,
+            "paid_late": done.paid_late,
         },
         now=now,
     )
-    if affiliate_id is not None and sale.affiliate_sats:
+    if affiliate_id is not None and done.commission_sats:
         await outbox.enqueue(
             session,
             kind="commission.earned",
@@ -206,9 +258,9 @@ async def _settle(
             payload={
                 "invoice_id": invoice.id,
                 "buyer_user_id": buyer.id,
-                "commission_sats": sale.affiliate_sats,
-                "share_bps": sale.share_bps,
-                "transaction_id": entry.id,
+                "commission_sats": done.commission_sats,
+                "share_bps": done.share_bps,
+                "transaction_id": done.entry_id,
             },
             now=now,
         )
@@ -220,16 +272,121 @@ async def _settle(
             "invoice_id": invoice.id,
             "plan_id": plan.id,
             "buyer_user_id": buyer.id,
+            "currency": invoice.currency,
             "amount_sats": invoice.amount_sats,
-            "owner_sats": sale.owner_sats,
-            "affiliate_sats": sale.affiliate_sats,
+            "amount_stars": invoice.amount_stars,
+            "owner_sats": done.owner_sats,
+            "affiliate_sats": done.commission_sats,
             "affiliate_user_id": affiliate_id,
-            "overpaid_sats": received - invoice.amount_sats,
-            "paid_late": paid_late,
+            "overpaid_sats": done.received_sats - invoice.amount_sats,
+            "paid_late": done.paid_late,
         },
         now=now,
     )
     await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class StarsPayment:
+    """Telegram's successful_payment for an XTR invoice."""
+
+    invoice_id: str  # our invoice id, sent as the invoice payload
+    charge_id: str  # telegram_payment_charge_id: the proof, and what a refund needs
+    amount_stars: int
+    is_recurring: bool = False
+
+
+async def settle_stars(
+    session: AsyncSession,
+    paid: StarsPayment,
+    policy: SettlementPolicy,
+    sats_per_star: int | None,
+    now: datetime,
+) -> tuple[Outcome, str]:
+    """Settle a Stars payment once. A Stars subscription renews with a new charge against the
+    same payload: each renewal becomes its own settled invoice."""
+    invoice = await repository.get_invoice(session, paid.invoice_id, lock=True)
+    if invoice is None or invoice.currency != "XTR":
+        raise LookupError(paid.invoice_id)
+    if invoice.status == "settled":
+        previous = await repository.payment_of_invoice(session, invoice.id)
+        if previous is not None and previous.proof == paid.charge_id:
+            return Outcome.ALREADY_SETTLED, invoice.id
+        renewal = await repository.invoice_by_provider_id(session, "stars", paid.charge_id)
+        if renewal is not None:
+            return Outcome.ALREADY_SETTLED, renewal.id
+        invoice = Invoice(
+            id="inv_" + random_token(16),
+            provider="stars",
+            provider_invoice_id=paid.charge_id,
+            subscription_id=invoice.subscription_id,
+            user_id=invoice.user_id,
+            plan_id=invoice.plan_id,
+            amount_sats=0,
+            currency="XTR",
+            amount_stars=paid.amount_stars,
+            status="new",
+            provider_status="renewal",
+            provider_additional_status="None",
+            expires_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(invoice)
+        await session.flush()
+    if paid.amount_stars != invoice.amount_stars:
+        await outbox.enqueue(
+            session,
+            kind="admin.invoice_mismatch",
+            dedupe_key=f"invoice:{invoice.id}:mismatch:{paid.amount_stars}",
+            payload={
+                "invoice_id": invoice.id,
+                "expected_stars": invoice.amount_stars,
+                "paid_stars": paid.amount_stars,
+            },
+            now=now,
+        )
+        return Outcome.MISMATCH, invoice.id
+    parties = await _parties(session, invoice)
+    affiliate_id = parties.buyer.referrer_id
+    value_sats = paid.amount_stars * sats_per_star if sats_per_star else 0
+    share = policy.share_bps if affiliate_id is not None and value_sats else 0
+    commission = split(value_sats, share)
+    entry = await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"invoice:{invoice.id}:settled",
+            kind="stars_sale",
+            legs=ledger.stars_sale_legs(
+                stars=paid.amount_stars,
+                affiliate_user_id=affiliate_id,
+                commission_sats=commission.affiliate_sats,
+            ),
+            memo=f"{parties.plan.title}: {paid.amount_stars} Stars, invoice {invoice.id}",
+            invoice_id=invoice.id,
+            gross_sats=value_sats,
+            share_bps=share,
+            affiliate_user_id=affiliate_id if commission.affiliate_sats else None,
+        ),
+        now,
+    )
+    invoice.provider_status = "paid"
+    await _fulfil(
+        session,
+        invoice,
+        parties,
+        Fulfilment(
+            entry_id=entry.id,
+            received_sats=0,
+            paid_late=False,
+            proof=paid.charge_id,
+            owner_sats=0,
+            commission_sats=commission.affiliate_sats,
+            share_bps=share,
+        ),
+        now,
+    )
+    return Outcome.SETTLED, invoice.id
 
 
 async def mark_gone(session: AsyncSession, invoice_id: str, now: datetime) -> Outcome:

@@ -20,6 +20,8 @@ class Plan(Base):
     price_sats: Mapped[int | None] = mapped_column(BigInteger)
     fiat_amount: Mapped[str | None] = mapped_column(String(32))
     fiat_currency: Mapped[str | None] = mapped_column(String(3))
+    #: Price in Telegram Stars (sold inside the bot), if the plan has one.
+    price_stars: Mapped[int | None] = mapped_column(Integer)
     duration_days: Mapped[int] = mapped_column(Integer)
     channels: Mapped[list[int]] = mapped_column(JSON, default=list)
     #: Rails this plan may be paid with; NULL: every enabled rail.

@@ -24,6 +24,7 @@ class PlanSpec:
     providers: tuple[str, ...] | None = None
     fiat_amount: str | None = None
     fiat_currency: str | None = None
+    price_stars: int | None = None
 
 
 async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) -> None:
@@ -39,6 +40,7 @@ async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) 
         plan.price_sats = spec.price_sats
         plan.fiat_amount = spec.fiat_amount
         plan.fiat_currency = spec.fiat_currency
+        plan.price_stars = spec.price_stars
         plan.duration_days = spec.duration_days
         plan.channels = list(spec.channels)
         plan.providers = list(spec.providers) if spec.providers else None
