@@ -395,7 +395,7 @@ async def test_one_use_links_mode(database_url: str, btcpay: BTCPaySim) -> None:
         await close_bot_stack(stack)
 
 
-BRAND_NAMES = {"Lightning", "BitPay"}  # the same in both languages
+BRAND_NAMES = {"Lightning", "BitPay", "Telegram Stars"}  # the same in both languages
 
 
 @pytest.mark.parametrize("module", ["bot", "web"])

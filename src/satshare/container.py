@@ -214,6 +214,8 @@ def build_container(
         late_payment_window=timedelta(hours=settings.payments.late_payment_window_hours),
         public_base_url=settings.server.base_url,
         rates=rate_source,
+        stars_enabled=settings.stars.enabled,
+        sats_per_star=settings.stars.sats_per_star,
         rate_max_age=timedelta(seconds=settings.rates.max_age_seconds),
     )
     telegram_sandbox = None

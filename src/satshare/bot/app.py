@@ -15,20 +15,21 @@ from telegram.ext import (
     ChatJoinRequestHandler,
     CommandHandler,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
 
 from satshare.bot import keyboards, texts
 from satshare.bot.dispatcher import OutboxDispatcher
-from satshare.bot.handlers import affiliate, buying, core, joins
+from satshare.bot.handlers import affiliate, buying, core, joins, stars
 from satshare.bot.i18n import translate
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query", "chat_join_request"]
+ALLOWED_UPDATES = ["message", "callback_query", "chat_join_request", "pre_checkout_query"]
 COMMANDS = [
     ("start", texts.CMD_START),
     ("plans", texts.CMD_PLANS),
@@ -100,6 +101,11 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     for data, handler in routes.items():
         application.add_handler(CallbackQueryHandler(handler, pattern=f"^{data}$"))
     application.add_handler(CallbackQueryHandler(buying.buy, pattern=f"^{keyboards.BUY}"))
+    application.add_handler(
+        CallbackQueryHandler(buying.choose_rail, pattern=f"^{keyboards.RAIL}[a-z]+:")
+    )
+    application.add_handler(PreCheckoutQueryHandler(stars.pre_checkout))
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, stars.paid))
     application.add_handler(
         CallbackQueryHandler(buying.check_payment, pattern=f"^{keyboards.CHECK}")
     )

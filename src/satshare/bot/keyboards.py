@@ -20,6 +20,14 @@ HELP = "m:help"
 TERMS = "m:terms"
 BUY = "buy:"
 CHECK = "chk:"
+RAIL = "pay:"
+RAIL_LABELS = {
+    "btcpay": texts.RAIL_BTCPAY,
+    "lnbits": texts.RAIL_LNBITS,
+    "onchain": texts.RAIL_ONCHAIN,
+    "bitpay": texts.RAIL_BITPAY,
+    "stars": texts.RAIL_STARS,
+}
 LANGUAGE = "lang:"
 
 
@@ -58,6 +66,18 @@ def plans(language: str, available: Sequence[Plan]) -> InlineKeyboardMarkup:
         ]
         for plan in available
     ]
+    rows.append([InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)])
+    return InlineKeyboardMarkup(rows)
+
+
+def rails(language: str, plan_id: str, names: Sequence[str]) -> InlineKeyboardMarkup | None:
+    """One button per rail; None when a plan id is too long for Telegram's 64-byte data."""
+    rows = []
+    for name in names:
+        data = f"{RAIL}{name}:{plan_id}"
+        if len(data.encode()) > 64:
+            return None
+        rows.append([InlineKeyboardButton(t(language, RAIL_LABELS[name]), callback_data=data)])
     rows.append([InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)])
     return InlineKeyboardMarkup(rows)
 

@@ -69,7 +69,9 @@ def plan_price(language: str, plan: Plan) -> str:
     """What a plan costs, as the buyer will read it: sats, or its fiat price."""
     if plan.price_sats is not None:
         return translate(language, texts.AMOUNT_SATS, amount=sats(plan.price_sats))
-    return f"{plan.fiat_amount} {plan.fiat_currency}"
+    if plan.fiat_amount is not None:
+        return f"{plan.fiat_amount} {plan.fiat_currency}"
+    return f"{plan.price_stars} Stars"
 
 
 def sats(amount: int) -> str:

@@ -115,3 +115,21 @@ CMD_LANGUAGE = N_("Change the language")
 CMD_PAYSUPPORT = N_("Help with a payment")
 CMD_TERMS = N_("Terms of service")
 CMD_HELP = N_("Help")
+
+RAIL_CHOOSE = N_("How do you want to pay?")
+RAIL_BTCPAY = N_("Bitcoin (BTCPay)")
+RAIL_LNBITS = N_("Lightning")
+RAIL_ONCHAIN = N_("On-chain")
+RAIL_BITPAY = N_("BitPay")
+RAIL_STARS = N_("Telegram Stars")
+NO_RAIL = N_("This plan cannot be paid here. Choose another one:")
+STARS_SUBSCRIPTION = N_(
+    "{title}: {stars} Stars a month. Telegram renews it every 30 days; you can cancel any "
+    "time in Telegram's settings."
+)
+STARS_PAY = N_("Pay {stars} Stars")
+CHECKOUT_REFUSED_GONE = N_("This plan is no longer on sale.")
+CHECKOUT_REFUSED_CHANGED = N_("The price has changed: please choose the plan again.")
+CHECKOUT_REFUSED_USED = N_("This invoice has already been paid.")
+CHECKOUT_REFUSED_UNKNOWN = N_("This invoice is not valid any more: please choose the plan again.")
+REFUNDED = N_("Your payment for {plan} was refunded: {stars} Stars are back in your balance.")

@@ -68,6 +68,9 @@ class PaymentsContext:
     in_flight: set[tuple[str, str, str]] = field(default_factory=set)
     #: Called after a transaction that wrote ledger entries has committed (chains them).
     after_ledger_write: Callable[[], None] = lambda: None
+    #: Telegram Stars: sold by the bot, not through a processor.
+    stars_enabled: bool = False
+    sats_per_star: int | None = None
     #: Prices fiat-priced plans; quotes older than rate_max_age are refused.
     rates: RateSource | None = None
     rate_max_age: timedelta = timedelta(minutes=10)
@@ -376,3 +379,85 @@ async def reconcile(ctx: PaymentsContext) -> ReconcileReport:
 
     await asyncio.gather(*(one(invoice_id) for invoice_id, _ in targets))
     return report
+
+
+def stars_allowed(
+    ctx: PaymentsContext, price_stars: int | None, providers: Sequence[str] | None
+) -> bool:
+    return (
+        ctx.stars_enabled
+        and price_stars is not None
+        and (providers is None or "stars" in providers)
+    )
+
+
+async def create_stars_invoice(ctx: PaymentsContext, *, user_id: int, plan_id: str) -> Invoice:
+    """An invoice in Telegram Stars; the bot hands it to Telegram (sendInvoice or an invoice
+    link) with our invoice id as its payload."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        if await users_repo.get(session, user_id) is None:
+            raise InvalidRequest(f"user_id {user_id} does not exist", field="user_id")
+        plan = await plans.require_purchasable(session, plan_id)
+        if not stars_allowed(ctx, plan.price_stars, plan.providers):
+            raise InvalidRequest(
+                f"plan {plan_id!r} is not sold for Telegram Stars", field="provider"
+            )
+        assert plan.price_stars is not None
+        subscription = await subscriptions_repo.get_or_create(session, user_id, plan_id, now)
+        reference = "inv_" + random_token(16)
+        invoice = Invoice(
+            id=reference,
+            provider="stars",
+            provider_invoice_id=reference,
+            subscription_id=subscription.id,
+            user_id=user_id,
+            plan_id=plan_id,
+            amount_sats=0,
+            currency="XTR",
+            amount_stars=plan.price_stars,
+            paid_sats=0,
+            status="new",
+            provider_status="New",
+            provider_additional_status="None",
+            expires_at=now + timedelta(minutes=ctx.invoice_expiration_minutes),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(invoice)
+        await session.flush()
+    return invoice
+
+
+async def check_stars_checkout(
+    ctx: PaymentsContext, invoice_id: str, currency: str, total_amount: int
+) -> str | None:
+    """Telegram asks before taking the Stars: None to accept, else why not (a message key)."""
+    async with ctx.db.reading() as session:
+        invoice = await repository.get_invoice(session, invoice_id)
+        if invoice is None or invoice.currency != "XTR" or currency != "XTR":
+            return "unknown"
+        if invoice.status == "settled" and invoice.provider_invoice_id == invoice.id:
+            return "used"
+        plan = await plans.get(session, invoice.plan_id)
+    if plan is None or not plan.active or not stars_allowed(ctx, plan.price_stars, plan.providers):
+        return "gone"
+    if plan.price_stars != total_amount or invoice.amount_stars != total_amount:
+        return "changed"
+    return None
+
+
+async def receive_stars_payment(
+    ctx: PaymentsContext, paid: service.StarsPayment
+) -> service.Outcome:
+    now = ctx.clock.now()
+    try:
+        async with ctx.db.transaction() as session:
+            outcome, _ = await service.settle_stars(
+                session, paid, ctx.policy, ctx.sats_per_star, now
+            )
+    except IntegrityError:
+        return service.Outcome.ALREADY_SETTLED
+    if outcome is service.Outcome.SETTLED:
+        ctx.after_ledger_write()
+    return outcome

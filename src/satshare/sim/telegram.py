@@ -207,6 +207,10 @@ class TelegramEmulator:
         self._pending: deque[dict[str, Any]] = deque()
         self._delivered: deque[dict[str, Any]] = deque(maxlen=10_000)  # for redelivery
         self._closing = False
+        # Telegram Stars: invoice links, pending pre-checkout answers, charges made.
+        self.invoice_links: dict[str, dict[str, Any]] = {}
+        self._pre_checkouts: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}  # charge id -> {user, amount, refunded}
         self._next_update_id = 100_000
         self._new_update = asyncio.Event()
         self.webhook_url: str | None = None
@@ -235,6 +239,10 @@ class TelegramEmulator:
             "banChatMember": self._ban,
             "unbanChatMember": self._unban,
             "getChatMember": self._get_chat_member,
+            "sendInvoice": self._send_invoice,
+            "createInvoiceLink": self._create_invoice_link,
+            "answerPreCheckoutQuery": self._answer_pre_checkout,
+            "refundStarPayment": self._refund_star_payment,
             "close": self._ok,
             "logOut": self._ok,
         }
@@ -795,6 +803,165 @@ class TelegramEmulator:
             )
         return data
 
+    # -- Telegram Stars -------------------------------------------------------------------
+
+    @staticmethod
+    def _stars_invoice(params: dict[str, Any], *, link: bool) -> dict[str, Any]:
+        if params.get("currency") != "XTR":
+            raise bad("the emulator sells in Telegram Stars only: currency must be XTR")
+        if params.get("provider_token") not in (None, ""):
+            raise bad("provider_token must be empty for payments in Telegram Stars")
+        prices = params.get("prices")
+        if not isinstance(prices, list) or len(prices) != 1:
+            raise bad("exactly one price is required for payments in Telegram Stars")
+        amount = prices[0].get("amount") if isinstance(prices[0], dict) else None
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+        period = params.get("subscription_period")
+        if period is not None:
+            if not link:
+                raise bad("subscription_period is only allowed in createInvoiceLink")
+            if int(period) != 2_592_000:
+                raise bad("SUBSCRIPTION_PERIOD_INVALID: it must be 2592000 (30 days)")
+            if amount > 10_000:
+                raise bad("subscription price can't exceed 10000 Stars")
+        payload = str(params["payload"])
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad("INVOICE_PAYLOAD_INVALID")
+        return {
+            "title": str(params["title"]),
+            "description": str(params["description"]),
+            "payload": payload,
+            "currency": "XTR",
+            "total_amount": amount,
+            "subscription_period": int(period) if period is not None else None,
+        }
+
+    async def _send_invoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        spec = self._stars_invoice(params, link=False)
+        markup = self._check_markup(params.get("reply_markup"))
+        chat = self._deliverable(params)
+        message = self._store(
+            SimMessage(
+                self._next_message_id(chat.id),
+                chat.id,
+                True,
+                self.now(),
+                reply_markup=markup,
+                invoice=spec,
+            )
+        )
+        data = self.message_json(message)
+        data["invoice"] = {
+            k: spec[k] for k in ("title", "description", "currency", "total_amount")
+        } | {"start_parameter": ""}
+        return data
+
+    async def _create_invoice_link(self, params: dict[str, Any]) -> str:
+        spec = self._stars_invoice(params, link=True)
+        link = f"https://t.me/${secrets.token_urlsafe(12)}"
+        self.invoice_links[link] = spec
+        return link
+
+    async def _answer_pre_checkout(self, params: dict[str, Any]) -> bool:
+        query_id = str(params["pre_checkout_query_id"])
+        waiting = self._pre_checkouts.get(query_id)
+        if waiting is None or waiting.done():
+            raise bad("query is too old and response timeout expired or query ID is invalid")
+        ok = bool(params["ok"])
+        error = params.get("error_message")
+        if not ok and not error:
+            raise bad("error_message is required when ok is false")
+        waiting.set_result((ok, error))
+        return True
+
+    async def _refund_star_payment(self, params: dict[str, Any]) -> bool:
+        charge = self.charges.get(str(params["telegram_payment_charge_id"]))
+        if charge is None or charge["user"] != int(params["user_id"]):
+            raise bad("CHARGE_NOT_FOUND")
+        if charge["refunded"]:
+            raise bad("CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
+        return True
+
+    async def user_pays(
+        self,
+        user_id: int,
+        *,
+        message_id: int | None = None,
+        link: str | None = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The user presses Pay: a pre_checkout_query the bot must answer within ``timeout``
+        seconds, then, if accepted, a successful_payment message."""
+        user = self._user(user_id)
+        if link is not None:
+            spec = self.invoice_links.get(link)
+        else:
+            found = self._message(user_id, int(message_id or 0))
+            spec = found.invoice
+        if spec is None:
+            raise bad("no such invoice")
+        query_id = str(secrets.randbits(63))
+        waiting: asyncio.Future[tuple[bool, str | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pre_checkouts[query_id] = waiting
+        self.push_update(
+            {
+                "pre_checkout_query": {
+                    "id": query_id,
+                    "from": user.as_json(),
+                    "currency": "XTR",
+                    "total_amount": spec["total_amount"],
+                    "invoice_payload": spec["payload"],
+                }
+            }
+        )
+        try:
+            ok, error = await asyncio.wait_for(asyncio.shield(waiting), timeout)
+        except TimeoutError:
+            waiting.cancel()
+            return {"status": "timeout"}
+        finally:
+            self._pre_checkouts.pop(query_id, None)
+        if not ok:
+            return {"status": "refused", "error": error}
+        return {"status": "paid", **self._charge(user, spec, recurring=False)}
+
+    def renew(self, user_id: int, link: str) -> dict[str, Any]:
+        """Telegram charges a Stars subscription for its next period."""
+        spec = self.invoice_links[link]
+        if spec.get("subscription_period") is None:
+            raise bad("not a subscription link")
+        return self._charge(self._user(user_id), spec, recurring=True)
+
+    def _charge(self, user: SimUser, spec: dict[str, Any], *, recurring: bool) -> dict[str, Any]:
+        charge_id = f"stxn{secrets.token_hex(12)}"
+        self.charges[charge_id] = {
+            "user": user.id,
+            "amount": spec["total_amount"],
+            "refunded": False,
+        }
+        payment: dict[str, Any] = {
+            "currency": "XTR",
+            "total_amount": spec["total_amount"],
+            "invoice_payload": spec["payload"],
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        if spec.get("subscription_period"):
+            payment["subscription_expiration_date"] = self.now() + spec["subscription_period"]
+            payment["is_recurring"] = True
+            payment["is_first_recurring"] = not recurring
+        chat = self._chat(user.id)
+        message = SimMessage(self._next_message_id(chat.id), chat.id, False, self.now())
+        self._store(message)
+        data = self.message_json(message)
+        data["successful_payment"] = payment
+        update_id = self.push_update({"message": data})
+        return {"charge_id": charge_id, "update_id": update_id}
+
     # -- dispatch -------------------------------------------------------------------------
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
@@ -945,6 +1112,10 @@ async def _control(
             return {"blocked": emulator.users[user_id].blocked_bot}
         if verb == "messages":
             return [_message_view(emulator, m) for m in emulator.messages.get(user_id, [])]
+        if verb == "pay":
+            return await emulator.user_pays(
+                user_id, message_id=body.get("message_id"), link=body.get("link")
+            )
     if parts == ["chats"] and request.method == "POST":
         chat = emulator.add_chat(
             int(body["id"]), str(body.get("title") or "Channel"), str(body.get("type") or "channel")

@@ -23,6 +23,7 @@ class PlanOut(BaseModel):
         None, description="A fiat price, converted to sats at the current rate on each invoice."
     )
     providers: list[str] = Field(description="Payment rails that can sell this plan.")
+    price_stars: int | None = Field(None, description="Price in Telegram Stars (sold in the bot).")
     duration_days: int
     channels: list[int]
 

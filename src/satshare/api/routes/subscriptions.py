@@ -45,6 +45,7 @@ async def list_types(container: ContainerDep, _: ReadKey) -> list[PlanOut]:
                 else None
             ),
             providers=container.payments.rails_for(p.providers),
+            price_stars=p.price_stars,
             duration_days=p.duration_days,
             channels=list(p.channels),
         )

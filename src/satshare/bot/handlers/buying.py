@@ -15,12 +15,14 @@ from satshare.access import service as access
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
+from satshare.bot.handlers import stars
 from satshare.bot.handlers.core import answer, show
-from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
 from satshare.plans import service as plans
+from satshare.plans.models import Plan
 from satshare.subscriptions import repository as subscriptions_repo
 
 log = logging.getLogger(__name__)
@@ -46,16 +48,73 @@ def _qr_png(data: str) -> bytes:
     return buffer.getvalue()
 
 
+def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
+    """The rails this bot offers for a plan: the plan's processors, then Stars."""
+    payments = runtime.container.payments
+    rails = payments.rails_for(plan.providers)
+    if flows.stars_allowed(payments, plan.price_stars, plan.providers):
+        rails.append("stars")
+    if runtime.settings.bot_rails is not None:
+        rails = [rail for rail in rails if rail in runtime.settings.bot_rails]
+    return rails
+
+
 async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A plan was chosen: ask how to pay when there is a choice, else go on."""
     runtime = runtime_of(context)
     query = update.callback_query
     assert query is not None and query.data is not None
     plan_id = query.data.removeprefix(keyboards.BUY)
     user = await user_of(update, context)
+    async with runtime.container.db.reading() as session:
+        plan = await plans.get(session, plan_id)
+        available = await plans.list_active(session)
+    rails = bot_rails(runtime, plan) if plan is not None and plan.active else []
+    if not rails:
+        message = texts.PLAN_GONE if plan is None or not plan.active else texts.NO_RAIL
+        await show(
+            update, context, t(user.language, message), keyboards.plans(user.language, available)
+        )
+        return
+    choice = keyboards.rails(user.language, plan_id, rails)
+    if len(rails) > 1 and choice is not None:
+        await show(update, context, t(user.language, texts.RAIL_CHOOSE), choice)
+        return
+    await purchase(update, context, plan_id, rails[0])
+
+
+async def choose_rail(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, rail, plan_id = query.data.split(":", 2)
+    await purchase(update, context, plan_id, rail)
+
+
+async def purchase(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, plan_id: str, rail: str
+) -> None:
+    runtime = runtime_of(context)
+    query = update.callback_query
+    assert query is not None
+    user = await user_of(update, context)
     language = user.language
+    if rail == "stars":
+        async with runtime.container.db.reading() as session:
+            plan = await plans.get(session, plan_id)
+        try:
+            if plan is None:
+                raise InvalidRequest("no such plan")
+            await stars.sell(update, context, plan)
+        except InvalidRequest:
+            async with runtime.container.db.reading() as session:
+                available = await plans.list_active(session)
+            await show(
+                update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
+            )
+        return
     try:
         checkout = await flows.start_checkout(
-            runtime.container.payments, user_id=user.id, plan_id=plan_id
+            runtime.container.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
         )
     except ProviderUnavailable:
         await answer(query, t(language, texts.PROVIDER_DOWN))

@@ -1,0 +1,112 @@
+"""Telegram Stars: invoices and monthly subscription links, the pre-checkout answer (well
+within Telegram's 10 seconds), and settlement on successful_payment."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
+from telegram.ext import ContextTypes
+
+from satshare.bot import texts
+from satshare.bot.handlers.core import answer, show
+from satshare.bot.runtime import esc, runtime_of, t, user_of
+from satshare.payments import flows
+from satshare.payments.service import StarsPayment
+from satshare.plans.models import Plan
+from satshare.users import repository as users_repo
+
+log = logging.getLogger(__name__)
+
+#: Telegram's only Stars subscription period, and the most such a subscription may cost.
+SUBSCRIPTION_PERIOD = 2_592_000
+SUBSCRIPTION_MAX_STARS = 10_000
+REFUSALS = {
+    "gone": texts.CHECKOUT_REFUSED_GONE,
+    "changed": texts.CHECKOUT_REFUSED_CHANGED,
+    "used": texts.CHECKOUT_REFUSED_USED,
+    "unknown": texts.CHECKOUT_REFUSED_UNKNOWN,
+}
+
+
+def as_subscription(plan: Plan, links_enabled: bool) -> bool:
+    return (
+        links_enabled
+        and plan.duration_days == 30
+        and plan.price_stars is not None
+        and plan.price_stars <= SUBSCRIPTION_MAX_STARS
+    )
+
+
+async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    language = user.language
+    invoice = await flows.create_stars_invoice(
+        runtime.container.payments, user_id=user.id, plan_id=plan.id
+    )
+    assert invoice.amount_stars is not None
+    stars = invoice.amount_stars
+    title = plan.title[:32]
+    prices = [LabeledPrice(plan.title[:32], stars)]
+    chat_id = update.effective_chat.id if update.effective_chat else int(user.external_id or 0)
+    if as_subscription(plan, runtime.container.settings.stars.subscription_links):
+        link = await context.bot.create_invoice_link(
+            title=title,
+            description=(plan.description or plan.title)[:255],
+            payload=invoice.id,
+            currency="XTR",
+            prices=prices,
+            subscription_period=SUBSCRIPTION_PERIOD,
+        )
+        button = InlineKeyboardButton(t(language, texts.STARS_PAY, stars=stars), url=link)
+        await show(
+            update,
+            context,
+            t(language, texts.STARS_SUBSCRIPTION, title=esc(plan.title), stars=stars),
+            InlineKeyboardMarkup([[button]]),
+        )
+        return
+    await context.bot.send_invoice(
+        chat_id,
+        title=title,
+        description=(plan.description or plan.title)[:255],
+        payload=invoice.id,
+        currency="XTR",
+        prices=prices,
+    )
+    if update.callback_query:
+        await answer(update.callback_query)
+
+
+async def pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    query = update.pre_checkout_query
+    assert query is not None
+    problem = await flows.check_stars_checkout(
+        runtime.container.payments, query.invoice_payload, query.currency, query.total_amount
+    )
+    if problem is None:
+        await query.answer(ok=True)
+        return
+    async with runtime.container.db.reading() as session:
+        user = await users_repo.by_external_id(session, "telegram", str(query.from_user.id))
+    language = user.language if user else "en"
+    await query.answer(ok=False, error_message=t(language, REFUSALS[problem]))
+
+
+async def paid(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    message = update.effective_message
+    assert message is not None and message.successful_payment is not None
+    payment = message.successful_payment
+    outcome = await flows.receive_stars_payment(
+        runtime.container.payments,
+        StarsPayment(
+            invoice_id=payment.invoice_payload,
+            charge_id=payment.telegram_payment_charge_id,
+            amount_stars=payment.total_amount,
+            is_recurring=bool(payment.is_recurring),
+        ),
+    )
+    log.info("Stars payment %s: %s", payment.telegram_payment_charge_id, outcome.value)
