@@ -189,3 +189,40 @@ async def test_stars_only_in_the_bot(database_url: str, btcpay: BTCPaySim) -> No
             assert types["monthly"]["price_stars"] == 500
     finally:
         await close_bot_stack(stack)
+
+
+async def test_admin_refund_reverses_the_sale(bot: BotStack) -> None:
+    alice = bot.new_user("alice")
+    await bot.say(alice, "/start")
+    code = (await bot.user_row(alice)).referral_code
+    carol = bot.new_user("carol")
+    await _to_plans(bot, carol, code)
+    await bot.press(carol, bot.last(carol), "buy:yearly")
+    paid = await bot.telegram.user_pays(carol, message_id=bot.last(carol).message_id)
+    await wait_until(lambda: _invoices_settled(bot, 1))
+    async with bot.container.db.reading() as session:
+        invoice = (await session.execute(select(Invoice))).scalar_one()
+    api = httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    async with api:
+        alice_id = (await bot.user_row(alice)).id
+        assert (await api.get(f"/api/v1/users/{alice_id}")).json()["balance_sats"] == 50_000
+        refunded = await api.post(f"/api/v1/invoices/{invoice.id}/refund")
+        assert refunded.status_code == 200, refunded.text
+        assert refunded.json()["status"] == "refunded"
+        assert bot.telegram.charges[paid["charge_id"]]["refunded"] is True
+        assert (await api.get(f"/api/v1/users/{alice_id}")).json()[
+            "balance_sats"
+        ] == 0  # clawed back
+        reversal = (
+            await api.get(f"/api/v1/transactions/{refunded.json()['reversal_transaction_id']}")
+        ).json()
+        assert reversal["kind"] == "reversal"
+        subs = (await api.get("/api/v1/subscriptions", params={"status": "active"})).json()
+        assert subs["items"] == []
+        again = await api.post(f"/api/v1/invoices/{invoice.id}/refund")
+        assert again.status_code == 409
+        await bot.notify()
+        await wait_for(lambda: "refunded" in text_of(bot.last(carol)))
+        # Bitcoin payments are refunded by the owner from their wallet, not here.
+        bitcoin = await api.post("/api/v1/invoices/inv_nope/refund")
+        assert bitcoin.status_code == 404

@@ -44,12 +44,16 @@ class CoalescingRunner:
             await asyncio.shield(self._task)
         return await self._work()
 
-    async def aclose(self, *, cancel: bool = False) -> None:
+    async def aclose(self, *, grace: float = 10.0) -> None:
+        """Let a run in progress finish (it may be inside a database transaction); cancel it
+        only if it overstays ``grace`` seconds."""
         if self._task is None or self._task.done():
             return
-        if cancel:
-            self._task.cancel()
         try:
-            await self._task
-        except asyncio.CancelledError:
-            log.debug("%s stopped", self._what)
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                log.warning("%s did not finish in %s s and was stopped", self._what, grace)

@@ -12,6 +12,7 @@ from satshare.api import problems
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
     checkout,
+    invoices,
     root,
     sandbox,
     subscriptions,
@@ -53,7 +54,17 @@ def create_app(container: Container) -> FastAPI:
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
-    for module in (root, users, subscriptions, transactions, webhooks, checkout, telegram, sandbox):
+    for module in (
+        root,
+        users,
+        subscriptions,
+        transactions,
+        invoices,
+        webhooks,
+        checkout,
+        telegram,
+        sandbox,
+    ):
         app.include_router(module.router)
     if container.sandbox is not None:
         app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)

@@ -62,7 +62,7 @@ class OutboxDispatcher:
         self.flush = self._runner.flush
 
     async def aclose(self) -> None:
-        await self._runner.aclose(cancel=True)
+        await self._runner.aclose()
 
     async def dispatch_all(self) -> int:
         """Send until nothing is due (fan-out rows written on the way included)."""
@@ -174,6 +174,16 @@ class OutboxDispatcher:
         kind = message.kind
         if kind == "payment.confirmed":
             return await self._payment_confirmed(message, language)
+        if kind == "payment.refunded":
+            return (
+                t(
+                    language,
+                    texts.REFUNDED,
+                    plan=esc(p.get("plan_title")),
+                    stars=p.get("amount_stars"),
+                ),
+                None,
+            )
         if kind == "commission.earned":
             return t(language, texts.COMMISSION, amount=sats(int(p["commission_sats"]))), None
         if kind == "referral.registered":

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from satshare.db import Base, BigId, UTCDateTime
 
 #: Our normalised invoice states (the provider's own status is kept beside them).
-INVOICE_STATUSES = ("new", "processing", "settled", "expired", "invalid")
+INVOICE_STATUSES = ("new", "processing", "settled", "expired", "invalid", "refunding", "refunded")
 OPEN_STATUSES = ("new", "processing")
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.errors import Conflict, NotFound
 from satshare.ledger import service as ledger
 from satshare.money import split
 from satshare.notifications import service as outbox
@@ -421,3 +422,72 @@ async def _alert_invalidated(
         payload={"invoice_id": invoice.id, "provider_status": observed.raw_status},
         now=now,
     )
+
+
+async def begin_stars_refund(
+    session: AsyncSession, invoice_id: str, now: datetime
+) -> tuple[str, str]:
+    """Mark a settled Stars invoice as being refunded; return (telegram user id, charge id).
+
+    The mark keeps two admins from refunding at once; a refund that finds it (after a crash)
+    may go on: Telegram answers an already refunded charge with CHARGE_ALREADY_REFUNDED."""
+    invoice = await repository.get_invoice(session, invoice_id, lock=True)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if invoice.currency != "XTR":
+        raise Conflict(
+            "only Telegram Stars payments are refunded through SatShare; refund a bitcoin "
+            "payment from your wallet and record it with POST /api/v1/transactions/{id}/reversal"
+        )
+    if invoice.status not in ("settled", "refunding"):
+        raise Conflict(f"invoice {invoice_id} is {invoice.status}; only a paid invoice is refunded")
+    payment = await repository.payment_of_invoice(session, invoice_id)
+    buyer = await users.get(session, invoice.user_id)
+    assert payment is not None and payment.proof and buyer is not None
+    invoice.status = "refunding"
+    invoice.updated_at = now
+    return str(buyer.external_id), payment.proof
+
+
+async def abort_stars_refund(session: AsyncSession, invoice_id: str, now: datetime) -> None:
+    invoice = await repository.get_invoice(session, invoice_id, lock=True)
+    if invoice is not None and invoice.status == "refunding":
+        invoice.status = "settled"
+        invoice.updated_at = now
+
+
+async def finish_stars_refund(
+    session: AsyncSession, invoice_id: str, *, author: str, now: datetime
+) -> int:
+    """Telegram returned the Stars: reverse the sale (the affiliate's commission with it) and
+    take back the paid time. Returns the reversing transaction id."""
+    invoice = await repository.get_invoice(session, invoice_id, lock=True)
+    assert invoice is not None and invoice.status == "refunding"
+    payment = await repository.payment_of_invoice(session, invoice_id)
+    assert payment is not None
+    reversal = await ledger.reverse_entry(
+        session,
+        payment.ledger_entry_id,
+        memo=f"Telegram Stars refund of invoice {invoice_id}",
+        author=author,
+        now=now,
+    )
+    parties = await _parties(session, invoice)
+    subscriptions.shorten(parties.subscription, parties.plan.duration_days, now)
+    invoice.status = "refunded"
+    invoice.updated_at = now
+    await outbox.enqueue(
+        session,
+        kind="payment.refunded",
+        dedupe_key=f"invoice:{invoice_id}:refunded",
+        user_id=invoice.user_id,
+        payload={
+            "invoice_id": invoice_id,
+            "plan_id": parties.plan.id,
+            "plan_title": parties.plan.title,
+            "amount_stars": invoice.amount_stars,
+        },
+        now=now,
+    )
+    await session.flush()
+    return reversal.id

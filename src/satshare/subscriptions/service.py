@@ -35,6 +35,16 @@ def extend(subscription: Subscription, duration_days: int, now: datetime) -> Non
     subscription.updated_at = now
 
 
+def shorten(subscription: Subscription, duration_days: int, now: datetime) -> None:
+    """Take back a refunded period; what is left of it (if anything) stays active."""
+    if subscription.ends_at is None:
+        return
+    subscription.ends_at = max(now, subscription.ends_at - timedelta(days=duration_days))
+    if subscription.ends_at <= now and subscription.status == "active":
+        subscription.status = "expired"
+    subscription.updated_at = now
+
+
 async def require(session: AsyncSession, subscription_id: int) -> Subscription:
     subscription = await repository.get(session, subscription_id)
     if subscription is None:
