@@ -226,3 +226,22 @@ async def test_admin_refund_reverses_the_sale(bot: BotStack) -> None:
         # Bitcoin payments are refunded by the owner from their wallet, not here.
         bitcoin = await api.post("/api/v1/invoices/inv_nope/refund")
         assert bitcoin.status_code == 404
+
+
+async def test_web_checkout_links_to_stars_in_the_bot(bot: BotStack) -> None:
+    api = httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    async with api:
+        user = (
+            await api.post("/api/v1/users", json={"username": "web", "platform": "website"})
+        ).json()
+        order = (
+            await api.post(
+                "/api/v1/subscriptions",
+                json={"user_id": user["user_id"], "subscription_type": "monthly"},
+            )
+        ).json()
+        page = (await api.get(order["invoice"]["checkout_url"])).text
+    assert "https://t.me/satshare_sandbox_bot?start=stars_monthly" in page
+    frank = bot.new_user("frank")
+    messages = await bot.say(frank, "/start stars_monthly", replies=2)
+    assert "500 Stars a month" in text_of(messages[-1])

@@ -25,6 +25,7 @@ COPY_ADDRESS = N_("Copy address")
 COPIED = N_("Copied")
 OPEN_WALLET = N_("Open in wallet")
 PROCESSOR_CHECKOUT = N_("Pay on the processor's page")
+PAY_WITH_STARS = N_("Pay {stars} Stars in Telegram")
 SANDBOX = N_("Sandbox")
 SANDBOX_TEXT = N_(
     "No real payment processor is configured. This invoice lives on the built-in emulator "

@@ -16,13 +16,16 @@ from pydantic import BaseModel, Field
 
 from satshare.api import texts as web
 from satshare.api.deps import ContainerDep
+from satshare.bot.handlers.core import STARS_START
 from satshare.bot.i18n import LANGUAGES, translate
+from satshare.container import Container
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.money import sats_to_btc
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES
 from satshare.plans import service as plans
+from satshare.plans.models import Plan
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.service import effective_status
 
@@ -93,6 +96,7 @@ async def checkout_page(container: ContainerDep, request: Request, invoice_id: s
         return translate(language, message, **values)
 
     rails = container.payments.rails_for(data["plan"].providers)
+    stars_link = _stars_link(container, request, data["plan"])
     bip21 = f"bitcoin:{invoice.address}?amount={sats_to_btc(invoice.amount_sats)}"
     lightning = invoice.payment_request
     return templates.TemplateResponse(
@@ -107,10 +111,24 @@ async def checkout_page(container: ContainerDep, request: Request, invoice_id: s
             "status_labels": {k: t(v) for k, v in STATUS_LABELS.items()},
             "sandbox": container.sandbox is not None,
             "bip21": bip21,
+            "stars_link": stars_link,
             "ln_qr": _qr(f"lightning:{lightning.upper()}") if lightning else None,
             "chain_qr": _qr(bip21) if invoice.address else None,
         },
     )
+
+
+def _stars_link(container: Container, request: Request, plan: Plan) -> str | None:
+    """A deep link that opens the bot and offers this plan for Telegram Stars."""
+    runtime = getattr(request.app.state, "bot", None)
+    if runtime is None or not flows.stars_allowed(
+        container.payments, plan.price_stars, plan.providers
+    ):
+        return None
+    start = f"{STARS_START}{plan.id}"
+    if len(start) > 64:  # Telegram's limit for a start parameter
+        return None
+    return f"https://t.me/{runtime.username}?start={start}"
 
 
 class RailChoice(BaseModel):

@@ -7,7 +7,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from satshare.bot import keyboards, texts
-from satshare.bot.handlers.core import show
+from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
 from satshare.ledger import service as ledger

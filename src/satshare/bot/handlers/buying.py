@@ -16,7 +16,7 @@ from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
 from satshare.bot.handlers import stars
-from satshare.bot.handlers.core import answer, show
+from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows

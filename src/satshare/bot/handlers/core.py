@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from satshare.bot import keyboards, texts
+from satshare.bot.handlers import stars
+from satshare.bot.handlers.ui import show
 from satshare.bot.models import ProcessedUpdate
 from satshare.bot.runtime import display_name, ensure_user, esc, runtime_of, t, user_of
 from satshare.db import insert_ignore
+from satshare.errors import InvalidRequest
+from satshare.plans import service as plans
 from satshare.users import repository as users_repo
 from satshare.users import service as users
 
@@ -34,55 +36,17 @@ async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         raise ApplicationHandlerStop
 
 
-async def show(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    text: str,
-    markup: InlineKeyboardMarkup | None = None,
-) -> Message | None:
-    """Edit the message a button belongs to, or send a new one; then answer the button."""
-    query = update.callback_query
-    shown: Message | None = None
-    edited_in_place = False
-    if query is not None and isinstance(query.message, Message) and query.message.text:
-        try:
-            result = await query.message.edit_text(
-                text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
-            )
-            shown = result if isinstance(result, Message) else None
-            edited_in_place = True
-        except BadRequest as exc:
-            edited_in_place = "not modified" in str(exc).lower()
-            if not edited_in_place:
-                log.info("could not edit, sending instead: %s", exc)
-    if not edited_in_place:
-        chat = update.effective_chat
-        assert chat is not None
-        shown = await context.bot.send_message(
-            chat.id,
-            text,
-            reply_markup=markup,
-            parse_mode=ParseMode.HTML,
-            disable_web_page_preview=True,
-        )
-    if query is not None:
-        await answer(query)
-    return shown
-
-
-async def answer(query: CallbackQuery, text: str | None = None) -> None:
-    """Answer a button press once; answering is last so the screen is ready when it ends."""
-    try:
-        await query.answer(text, show_alert=text is not None)
-    except BadRequest as exc:  # answered already, or too old (after a restart)
-        log.debug("callback answer refused: %s", exc)
+#: Deep-link start parameters: /start ref_<code> (an invitation), /start stars_<plan> (buy
+#: the plan for Telegram Stars, e.g. from the web checkout page).
+REF_START = "ref_"
+STARS_START = "stars_"
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = runtime_of(context)
     assert update.effective_user is not None
     payload = context.args[0] if context.args else ""
-    referral = payload[4:] if payload.startswith("ref_") and len(payload) > 4 else None
+    referral = payload[4:] if payload.startswith(REF_START) and len(payload) > 4 else None
     user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
     language = user.language
     share = runtime.container.settings.affiliate.share_bps / 100
@@ -104,6 +68,20 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         lines.append(t(language, texts.REF_UNKNOWN))
     lines.append(t(language, texts.MENU_TITLE))
     await show(update, context, "\n\n".join(lines), keyboards.main_menu(language))
+    if payload.startswith(STARS_START):
+        await _sell_for_stars(update, context, payload.removeprefix(STARS_START))
+
+
+async def _sell_for_stars(update: Update, context: ContextTypes.DEFAULT_TYPE, plan_id: str) -> None:
+    runtime = runtime_of(context)
+    async with runtime.container.db.reading() as session:
+        plan = await plans.get(session, plan_id)
+    if plan is None or not plan.active:
+        return
+    try:
+        await stars.sell(update, context, plan)
+    except InvalidRequest:
+        log.info("start link for Stars, but plan %s is not sold for Stars", plan_id)
 
 
 async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

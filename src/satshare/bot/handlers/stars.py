@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, U
 from telegram.ext import ContextTypes
 
 from satshare.bot import texts
-from satshare.bot.handlers.core import answer, show
+from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import esc, runtime_of, t, user_of
 from satshare.payments import flows
 from satshare.payments.service import StarsPayment

@@ -1,0 +1,56 @@
+"""Showing things in Telegram: edit the message a button belongs to, or send a new one."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+log = logging.getLogger(__name__)
+
+
+async def show(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Message | None:
+    """Edit the message a button belongs to, or send a new one; then answer the button."""
+    query = update.callback_query
+    shown: Message | None = None
+    edited_in_place = False
+    if query is not None and isinstance(query.message, Message) and query.message.text:
+        try:
+            result = await query.message.edit_text(
+                text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            )
+            shown = result if isinstance(result, Message) else None
+            edited_in_place = True
+        except BadRequest as exc:
+            edited_in_place = "not modified" in str(exc).lower()
+            if not edited_in_place:
+                log.info("could not edit, sending instead: %s", exc)
+    if not edited_in_place:
+        chat = update.effective_chat
+        assert chat is not None
+        shown = await context.bot.send_message(
+            chat.id,
+            text,
+            reply_markup=markup,
+            parse_mode=ParseMode.HTML,
+            disable_web_page_preview=True,
+        )
+    if query is not None:
+        await answer(query)
+    return shown
+
+
+async def answer(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a button press once; answering is last so the screen is ready when it ends."""
+    try:
+        await query.answer(text, show_alert=text is not None)
+    except BadRequest as exc:  # answered already, or too old (after a restart)
+        log.debug("callback answer refused: %s", exc)
