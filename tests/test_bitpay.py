@@ -131,3 +131,36 @@ async def test_bitpay_down(stack: Stack, bitpay: tuple[BitPayEmulator, RunningSe
     )
     assert "BitPay" in assert_problem(response, 502)["detail"]
     assert await stack.counts() == before
+
+
+async def test_overpaid_and_reordered_ipns_settle_once(
+    stack: Stack, bitpay: tuple[BitPayEmulator, RunningServer]
+) -> None:
+    emulator, server = bitpay
+    order = await _buy(stack)
+    remote_id = order["invoice"]["provider_invoice_id"]
+    emulator.invoices[remote_id].notification_url = None  # hold the IPNs back
+    await control(server, remote_id, "pay", sats=60_000)
+    await control(server, remote_id, "confirmed")
+    await control(server, remote_id, "complete")
+    provider = stack.container.payments.providers["bitpay"]
+    signed = provider._webhook_secret  # type: ignore[attr-defined]
+    from satshare.security import signed_callback_url
+
+    url = signed_callback_url("/api/v1/webhooks/bitpay", signed, order["invoice"]["id"])
+    async with stack.anonymous() as anon:
+        # The later event first, then the earlier ones, then a repeat.
+        for name in (
+            "invoice_completed",
+            "invoice_confirmed",
+            "invoice_paidInFull",
+            "invoice_completed",
+        ):
+            body = json.dumps({"event": {"name": name}, "data": {"id": remote_id}})
+            response = await anon.post(url, content=body)
+            assert response.status_code == 200 and response.content == b""
+    entries = (await stack.client.get("/api/v1/transactions")).json()["items"]
+    assert len(entries) == 1
+    postings = {p["account"]: p["amount_sats"] for p in entries[0]["postings"]}
+    assert postings["clearing:bitpay"] == 60_000
+    assert postings[f"payable:customer:{order['user_id']}"] == -10_000
