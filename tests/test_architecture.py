@@ -21,6 +21,7 @@ DOMAINS = [
     "idempotency",
     "onchain",
     "rates",
+    "affiliates",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {

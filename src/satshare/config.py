@@ -92,8 +92,32 @@ class ServerSettings(_Section):
         return f"http://{host}:{self.port}"
 
 
+class AffiliateLevel(_Section):
+    name: str = Field(min_length=1, max_length=40)
+    #: Thresholds over the affiliate's own direct referrals; a level without any always applies.
+    min_paying_referrals: int | None = Field(None, ge=0)
+    min_referred_sales_sats: int | None = Field(None, ge=0, le=MAX_SATS)
+    share_bps: int = Field(ge=0, le=BPS_DENOMINATOR)
+
+
+DEFAULT_TERMS = (
+    "You earn the share shown in the bot of every subscription bought by people who joined "
+    "through your link, on sales only (never for sign-ups) and only from your direct "
+    "referrals. Commissions on refunded payments are taken back, even after they were paid out "
+    "(your balance may then go below zero until new commissions cover it). Payouts go to the "
+    "destination you give; network or routing fees are shown before you confirm."
+)
+
+
 class AffiliateSettings(_Section):
     share_bps: int = Field(5000, ge=0, le=BPS_DENOMINATOR)
+    #: Ordered; an affiliate earns the share of the last level whose thresholds they meet.
+    levels: list[AffiliateLevel] = Field(default_factory=list)
+    #: Days a commission stays pending before it can be paid out (bitcoin has no chargebacks).
+    hold_days: int = Field(0, ge=0, le=365)
+    #: The affiliate terms, accepted before the first payout; change the version to re-ask.
+    terms_text: str = Field(DEFAULT_TERMS, min_length=1, max_length=20_000)
+    terms_version: str = Field("1", min_length=1, max_length=32)
 
 
 class BTCPaySettings(_Section):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from starlette.types import ASGIApp
 
 from satshare import migrate
+from satshare.affiliates import service as affiliates
 from satshare.apikeys import service as apikeys
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
@@ -100,6 +101,24 @@ class Container:
         for close in reversed(self._closers):
             await close()
         await self.db.dispose()
+
+
+def affiliate_program(settings: Settings) -> affiliates.Program:
+    config = settings.affiliate
+    return affiliates.Program(
+        base_share_bps=config.share_bps,
+        levels=tuple(
+            affiliates.Level(
+                name=level.name,
+                share_bps=level.share_bps,
+                min_paying_referrals=level.min_paying_referrals,
+                min_referred_sales_sats=level.min_referred_sales_sats,
+            )
+            for level in config.levels
+        ),
+        hold_days=config.hold_days,
+        terms_version=config.terms_version,
+    )
 
 
 def internal_base_url(settings: Settings) -> str:
@@ -207,7 +226,7 @@ def build_container(
         default_provider=settings.payments.default_provider or next(iter(providers)),
         clock=clock,
         policy=SettlementPolicy(
-            share_bps=settings.affiliate.share_bps,
+            program=affiliate_program(settings),
             settle_on_processing=settings.payments.settle_on_processing,
         ),
         invoice_expiration_minutes=settings.payments.invoice_expiration_minutes,

@@ -1,6 +1,7 @@
 """Import every table so the metadata is complete (Alembic, tests)."""
 
 from satshare.access.models import ChannelAccess, ChannelLink
+from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
 from satshare.bot.models import ProcessedUpdate
 from satshare.db import Base
@@ -15,6 +16,8 @@ from satshare.users.models import User
 
 __all__ = [
     "Account",
+    "AffiliateSuspension",
+    "AffiliateTerms",
     "ApiKey",
     "Base",
     "ChainHead",
@@ -31,6 +34,7 @@ __all__ = [
     "Posting",
     "ProcessedUpdate",
     "Subscription",
+    "TermsAcceptance",
     "User",
     "WebhookDelivery",
 ]

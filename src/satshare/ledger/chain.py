@@ -36,8 +36,15 @@ class ChainRecord:
     affiliate_user_id: int | None
     reverses_entry_id: int | None
     postings: tuple[tuple[str, int], ...]
+    terms: str | None = None
 
     def as_dict(self) -> dict[str, object]:
+        fields = self._fields()
+        if self.terms is not None:  # entries from before terms were recorded hash without it
+            fields["terms"] = self.terms
+        return fields
+
+    def _fields(self) -> dict[str, object]:
         return {
             "seq": self.seq,
             "entry_id": self.entry_id,

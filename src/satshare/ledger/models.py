@@ -40,6 +40,8 @@ class Entry(Base):
     gross_sats: Mapped[int | None] = mapped_column(BigInteger)
     # The terms that applied, frozen on the entry so later changes never rewrite history.
     share_bps: Mapped[int | None] = mapped_column(Integer)
+    #: How that share was decided: "base", "level:<name>", "custom:v<n>", "suspended".
+    terms: Mapped[str | None] = mapped_column(String(80))
     affiliate_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     reverses_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_entries.id"), unique=True

@@ -36,6 +36,7 @@ class NewEntry:
     share_bps: int | None = None
     affiliate_user_id: int | None = None
     reverses: Entry | None = None
+    terms: str | None = None
 
 
 def validate_legs(legs: Sequence[Leg]) -> None:
@@ -89,6 +90,7 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
         affiliate_user_id=new.affiliate_user_id,
         reverses_entry_id=new.reverses.id if new.reverses else None,
         created_by=new.created_by,
+        terms=new.terms,
     )
     session.add(entry)
     await session.flush()
@@ -118,6 +120,7 @@ def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> Cha
         affiliate_user_id=entry.affiliate_user_id,
         reverses_entry_id=entry.reverses_entry_id,
         postings=tuple(postings),
+        terms=entry.terms,
     )
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.affiliates import service as affiliates
 from satshare.errors import Conflict, NotFound
 from satshare.ledger import service as ledger
 from satshare.money import split
@@ -41,7 +42,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SettlementPolicy:
-    share_bps: int
+    program: affiliates.Program
     settle_on_processing: bool = False
 
 
@@ -136,7 +137,8 @@ async def _settle(
 ) -> None:
     parties = await _parties(session, invoice)
     affiliate_id = parties.buyer.referrer_id
-    sale = split(invoice.amount_sats, policy.share_bps if affiliate_id is not None else 0)
+    terms = await _terms(session, affiliate_id, policy)
+    sale = split(invoice.amount_sats, terms.share_bps)
     # A hand-marked invoice may show less paid than billed: the merchant vouches for the sale.
     received = max(observed.paid_sats, invoice.amount_sats)
     entry = await ledger.post_entry(
@@ -156,6 +158,7 @@ async def _settle(
             gross_sats=sale.gross_sats,
             share_bps=sale.share_bps,
             affiliate_user_id=affiliate_id if sale.affiliate_sats else None,
+            terms=terms.label,
         ),
         now,
     )
@@ -177,6 +180,18 @@ async def _settle(
         ),
         now,
     )
+
+
+NO_AFFILIATE = affiliates.Terms(share_bps=0, label="no-referrer")
+
+
+async def _terms(
+    session: AsyncSession, affiliate_id: int | None, policy: SettlementPolicy
+) -> affiliates.Terms:
+    """The affiliate's terms right now (before this sale counts towards their level)."""
+    if affiliate_id is None:
+        return NO_AFFILIATE
+    return await affiliates.terms_for(session, affiliate_id, policy.program)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +366,8 @@ async def settle_stars(
     parties = await _parties(session, invoice)
     affiliate_id = parties.buyer.referrer_id
     value_sats = paid.amount_stars * sats_per_star if sats_per_star else 0
-    share = policy.share_bps if affiliate_id is not None and value_sats else 0
+    terms = await _terms(session, affiliate_id, policy)
+    share = terms.share_bps if value_sats else 0
     commission = split(value_sats, share)
     entry = await ledger.post_entry(
         session,
@@ -368,6 +384,7 @@ async def settle_stars(
             gross_sats=value_sats,
             share_bps=share,
             affiliate_user_id=affiliate_id if commission.affiliate_sats else None,
+            terms=terms.label if value_sats else "stars-no-commission",
         ),
         now,
     )

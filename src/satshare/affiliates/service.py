@@ -1,0 +1,242 @@
+"""Which share an affiliate earns, and the record of how it was decided.
+
+Order of precedence: a suspension (nothing: the sale goes to the owner), then custom terms
+set by an admin, then the highest level the affiliate's own direct referrals have reached,
+then the base share. The decision is stored on each ledger entry as a label, so later
+changes never rewrite the past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
+from satshare.db import insert_ignore
+from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.ledger import accounts
+from satshare.ledger.models import Account, Entry, Posting
+from satshare.money import require_bps
+from satshare.payments.models import Payment
+from satshare.users.models import User
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    share_bps: int
+    min_paying_referrals: int | None = None
+    min_referred_sales_sats: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """The affiliate program as configured."""
+
+    base_share_bps: int
+    levels: tuple[Level, ...] = ()
+    hold_days: int = 0
+    terms_version: str = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    share_bps: int
+    label: str  # e.g. "level:Gold", "custom:v3", "suspended", "base"
+    level: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralStats:
+    registered: int
+    paying: int
+    referred_sales_sats: int
+
+
+async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
+    registered = (
+        await session.execute(select(func.count(User.id)).where(User.referrer_id == user_id))
+    ).scalar_one()
+    paying, sales = (
+        await session.execute(
+            select(
+                func.count(distinct(Payment.user_id)),
+                func.coalesce(func.sum(Payment.amount_sats), 0),
+            )
+            .join(User, User.id == Payment.user_id)
+            .where(User.referrer_id == user_id)
+        )
+    ).one()
+    return ReferralStats(int(registered), int(paying), int(sales))
+
+
+def level_for(levels: Sequence[Level], stats: ReferralStats) -> Level | None:
+    """The last level in the (ordered) list whose thresholds are all met."""
+    reached = None
+    for level in levels:
+        if level.min_paying_referrals is not None and stats.paying < level.min_paying_referrals:
+            continue
+        if (
+            level.min_referred_sales_sats is not None
+            and stats.referred_sales_sats < level.min_referred_sales_sats
+        ):
+            continue
+        reached = level
+    return reached
+
+
+async def current_custom(session: AsyncSession, user_id: int) -> AffiliateTerms | None:
+    result = await session.execute(
+        select(AffiliateTerms)
+        .where(AffiliateTerms.user_id == user_id)
+        .order_by(AffiliateTerms.version.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def open_suspension(session: AsyncSession, user_id: int) -> AffiliateSuspension | None:
+    result = await session.execute(
+        select(AffiliateSuspension).where(
+            AffiliateSuspension.user_id == user_id, AffiliateSuspension.lifted_at.is_(None)
+        )
+    )
+    return result.scalars().first()
+
+
+async def terms_for(session: AsyncSession, user_id: int, program: Program) -> Terms:
+    if await open_suspension(session, user_id) is not None:
+        return Terms(share_bps=0, label="suspended")
+    custom = await current_custom(session, user_id)
+    if custom is not None and custom.share_bps is not None:
+        return Terms(share_bps=custom.share_bps, label=f"custom:v{custom.version}")
+    if program.levels:
+        level = level_for(program.levels, await referral_stats(session, user_id))
+        if level is not None:
+            return Terms(share_bps=level.share_bps, label=f"level:{level.name}", level=level.name)
+    return Terms(share_bps=program.base_share_bps, label="base")
+
+
+async def set_custom_terms(
+    session: AsyncSession,
+    user_id: int,
+    share_bps: int | None,
+    *,
+    reason: str,
+    author: str,
+    now: datetime,
+) -> AffiliateTerms:
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} does not exist")
+    if share_bps is not None:
+        try:
+            require_bps(share_bps)
+        except ValueError as exc:
+            raise InvalidRequest(f"share_bps: {exc}", field="share_bps") from exc
+    if not reason.strip():
+        raise InvalidRequest("say why the terms change (reason)", field="reason")
+    previous = await current_custom(session, user_id)
+    row = AffiliateTerms(
+        user_id=user_id,
+        version=(previous.version + 1) if previous else 1,
+        share_bps=share_bps,
+        set_by=author,
+        reason=reason.strip(),
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def terms_history(session: AsyncSession, user_id: int) -> Sequence[AffiliateTerms]:
+    result = await session.execute(
+        select(AffiliateTerms)
+        .where(AffiliateTerms.user_id == user_id)
+        .order_by(AffiliateTerms.version)
+    )
+    return result.scalars().all()
+
+
+async def suspend(
+    session: AsyncSession, user_id: int, *, reason: str, author: str, now: datetime
+) -> AffiliateSuspension:
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} does not exist")
+    if await open_suspension(session, user_id) is not None:
+        raise Conflict(f"affiliate {user_id} is already suspended")
+    row = AffiliateSuspension(
+        user_id=user_id, reason=reason.strip() or "-", suspended_by=author, suspended_at=now
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def reinstate(session: AsyncSession, user_id: int, *, author: str, now: datetime) -> None:
+    row = await open_suspension(session, user_id)
+    if row is None:
+        raise Conflict(f"affiliate {user_id} is not suspended")
+    row.lifted_at = now
+    row.lifted_by = author
+    await session.flush()
+
+
+async def accept_terms(session: AsyncSession, user_id: int, version: str, now: datetime) -> None:
+    await insert_ignore(
+        session,
+        TermsAcceptance,
+        {"user_id": user_id, "version": version, "accepted_at": now},
+        ["user_id", "version"],
+    )
+
+
+async def accepted(session: AsyncSession, user_id: int, version: str) -> bool:
+    result = await session.execute(
+        select(TermsAcceptance.id).where(
+            TermsAcceptance.user_id == user_id, TermsAcceptance.version == version
+        )
+    )
+    return result.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    balance_sats: int  # may be negative after a clawback of a commission already paid out
+    pending_sats: int  # commissions still inside the hold period
+    total_earned_sats: int
+
+    @property
+    def available_sats(self) -> int:
+        return max(0, self.balance_sats - self.pending_sats)
+
+
+async def balance(session: AsyncSession, user_id: int, hold_days: int, now: datetime) -> Balance:
+    code = accounts.affiliate_payable(user_id)
+    base = (
+        select(func.coalesce(func.sum(Posting.amount_sats), 0))
+        .join(Account, Account.id == Posting.account_id)
+        .join(Entry, Entry.id == Posting.entry_id)
+        .where(Account.code == code)
+    )
+    total = -int((await session.execute(base)).scalar_one())
+    earned = -int((await session.execute(base.where(Entry.kind != "payout"))).scalar_one())
+    pending = 0
+    if hold_days > 0:
+        since = now - timedelta(days=hold_days)
+        pending = -int(
+            (
+                await session.execute(
+                    base.where(
+                        Entry.kind.in_(("sale", "stars_sale")),
+                        Entry.created_at > since,
+                        Posting.amount_sats < 0,
+                    )
+                )
+            ).scalar_one()
+        )
+    return Balance(balance_sats=total, pending_sats=pending, total_earned_sats=earned)
