@@ -388,6 +388,27 @@ class RatesSettings(_Section):
         return {k.upper(): v for k, v in prices.items()}
 
 
+class PayoutsSettings(_Section):
+    """Paying affiliates. The provider sends the money; `manual` means the owner pays from
+    their own wallet and records it with `satshare payout mark-paid`."""
+
+    #: lnbits | btcpay | manual; empty: lnbits when lnbits.admin_key is set, else manual.
+    provider: Literal["lnbits", "btcpay", "manual"] | None = None
+    #: Which network destinations must be on; empty: onchain.network, else mainnet.
+    network: Literal["mainnet", "testnet", "signet", "regtest"] | None = None
+    min_sats: int = Field(10_000, ge=1)
+    #: Payouts up to this amount are approved at once; larger ones wait for an admin.
+    auto_approve_max_sats: int = Field(0, ge=0)
+    #: Flat fee the affiliate pays per payout, deducted from what is sent; 0 = owner pays.
+    lightning_fee_sats: int = Field(0, ge=0, le=1_000_000)
+    onchain_fee_sats: int = Field(0, ge=0, le=1_000_000)
+    #: Send each new commission at once to the affiliate's saved Lightning Address.
+    instant_lightning: bool = False
+    #: How often approved payouts are sent and unknown ones checked (seconds).
+    interval_seconds: int = Field(30, ge=1, le=86_400)
+    timeout_seconds: float = Field(30.0, gt=0, le=300)
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -413,6 +434,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     rates: RatesSettings = Field(default_factory=RatesSettings)
+    payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -454,6 +476,23 @@ class Settings(BaseSettings):
     def sandbox_mode(self) -> bool:
         """No payment processor configured: run on the built-in emulators."""
         return not self.enabled_providers
+
+    @property
+    def payout_provider(self) -> str:
+        chosen = self.payouts.provider
+        if chosen is not None:
+            return chosen
+        if self.lnbits.configured and self.lnbits.admin_key is not None:
+            return "lnbits"
+        return "manual"
+
+    @property
+    def payout_network(self) -> str:
+        if self.payouts.network is not None:
+            return self.payouts.network
+        if self.onchain.configured:
+            return self.onchain.network
+        return "regtest" if self.sandbox_mode else "mainnet"
 
     @property
     def telegram_sandbox(self) -> bool:
@@ -583,6 +622,7 @@ def _live_mode_problems(
 ) -> Iterable[str]:
     """Outside sandbox mode, every processor secret must be present and not a placeholder."""
     yield from _telegram_problems(settings, path, root)
+    yield from _payout_problems(settings)
     if settings.sandbox_mode:
         return
     yield from _rates_problems(settings)
@@ -624,6 +664,28 @@ def _live_mode_problems(
         )
     if settings.bitpay.configured:
         yield from _required_secrets("bitpay", {"token": settings.bitpay.token}, path, root)
+
+
+def _payout_problems(settings: Settings) -> Iterable[str]:
+    provider = settings.payouts.provider
+    if provider == "lnbits" and (not settings.lnbits.configured or not settings.lnbits.admin_key):
+        yield (
+            "config error: payouts.provider: lnbits pays with the wallet's admin key; set "
+            "lnbits.url and lnbits.admin_key (or choose manual)"
+        )
+    if provider == "btcpay" and not settings.btcpay.configured:
+        yield "config error: payouts.provider: btcpay needs the btcpay section configured"
+    if settings.payouts.instant_lightning:
+        if settings.payout_provider == "manual":
+            yield (
+                "config error: payouts.instant_lightning: instant splits need a payout provider "
+                "that pays Lightning (payouts.provider: lnbits or btcpay)"
+            )
+        if settings.affiliate.hold_days:
+            yield (
+                "config error: payouts.instant_lightning: cannot send commissions at once while "
+                "affiliate.hold_days keeps them pending; set one of them to 0"
+            )
 
 
 def _rates_problems(settings: Settings) -> Iterable[str]:

@@ -5,23 +5,29 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp
 
 from satshare import migrate
 from satshare.affiliates import service as affiliates
 from satshare.apikeys import service as apikeys
+from satshare.background import CoalescingRunner
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
 from satshare.db import Database
 from satshare.payments.flows import PaymentsContext
 from satshare.payments.ports import PaymentProvider
 from satshare.payments.service import SettlementPolicy
+from satshare.payouts import flows as payout_flows
+from satshare.payouts import service as payouts
+from satshare.payouts.ports import PayoutProvider
 from satshare.plans import service as plans
 from satshare.providers.bitpay import BitPayProvider
 from satshare.providers.btcpay import BTCPayProvider
-from satshare.providers.lnbits import LNbitsProvider
+from satshare.providers.lnbits import LNbitsPayouts, LNbitsProvider
+from satshare.providers.lnurl import LnurlClient
 from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
 from satshare.providers.rates import BTCPayRates, FixedRates, KrakenRates, YadioRates
 from satshare.rates.ports import RateSource
@@ -71,6 +77,8 @@ class Container:
     clock: Clock
     payments: PaymentsContext
     sealer: LedgerSealer
+    payouts: payout_flows.PayoutsContext
+    payout_runner: CoalescingRunner
     sandbox: Sandbox | None = None
     telegram_sandbox: TelegramSandbox | None = None
     rates_sandbox: RatesSandbox | None = None
@@ -97,6 +105,7 @@ class Container:
         return token.get_secret_value()
 
     async def aclose(self) -> None:
+        await self.payout_runner.aclose()
         await self.sealer.aclose()
         for close in reversed(self._closers):
             await close()
@@ -119,6 +128,32 @@ def affiliate_program(settings: Settings) -> affiliates.Program:
         hold_days=config.hold_days,
         terms_version=config.terms_version,
     )
+
+
+def payout_policy(settings: Settings) -> payouts.PayoutPolicy:
+    config = settings.payouts
+    return payouts.PayoutPolicy(
+        provider=settings.payout_provider,
+        network=settings.payout_network,
+        min_sats=config.min_sats,
+        auto_approve_max_sats=config.auto_approve_max_sats,
+        lightning_fee_sats=config.lightning_fee_sats,
+        onchain_fee_sats=config.onchain_fee_sats,
+        instant_lightning=config.instant_lightning,
+    )
+
+
+def _payout_provider(settings: Settings) -> PayoutProvider | None:
+    timeout = settings.payouts.timeout_seconds
+    if settings.payout_provider == "lnbits":
+        lnbits = settings.lnbits
+        assert lnbits.url and lnbits.admin_key
+        return LNbitsPayouts(
+            base_url=lnbits.url,
+            admin_key=lnbits.admin_key.get_secret_value(),
+            timeout_seconds=timeout,
+        )
+    return None
 
 
 def internal_base_url(settings: Settings) -> str:
@@ -220,14 +255,44 @@ def build_container(
         providers[custodial.name] = custodial
         closers.append(custodial.aclose)
     sealer = LedgerSealer(db, clock)
+    program = affiliate_program(settings)
+    policy = payout_policy(settings)
+    payout_provider = _payout_provider(settings)
+    lnurl = LnurlClient(timeout_seconds=settings.payouts.timeout_seconds)
+    closers.append(lnurl.aclose)
+    if payout_provider is not None and hasattr(payout_provider, "aclose"):
+        closers.append(payout_provider.aclose)
+    payouts_context = payout_flows.PayoutsContext(
+        db=db, clock=clock, policy=policy, program=program, provider=payout_provider, lnurl=lnurl
+    )
+
+    async def instant_split(
+        session: AsyncSession,
+        *,
+        affiliate_id: int,
+        commission_sats: int,
+        invoice_id: str,
+        now: datetime,
+    ) -> None:
+        await payouts.instant_split(
+            session,
+            policy,
+            program,
+            affiliate_id=affiliate_id,
+            commission_sats=commission_sats,
+            invoice_id=invoice_id,
+            now=now,
+        )
+
     payments = PaymentsContext(
         db=db,
         providers=providers,
         default_provider=settings.payments.default_provider or next(iter(providers)),
         clock=clock,
         policy=SettlementPolicy(
-            program=affiliate_program(settings),
+            program=program,
             settle_on_processing=settings.payments.settle_on_processing,
+            on_commission=instant_split if policy.instant_lightning else None,
         ),
         invoice_expiration_minutes=settings.payments.invoice_expiration_minutes,
         late_payment_window=timedelta(hours=settings.payments.late_payment_window_hours),
@@ -241,19 +306,29 @@ def build_container(
     if settings.telegram_sandbox:
         telegram_sandbox = _telegram_sandbox(settings)
         closers.append(telegram_sandbox.emulator.aclose)
+    payout_runner = CoalescingRunner(
+        lambda: payout_flows.run_once(payouts_context), "sending payouts"
+    )
+    hooks = [sealer.kick]
+    if policy.instant_lightning:
+        hooks.append(payout_runner.kick)  # a settlement may have queued an instant split
     container = Container(
         settings=settings,
         db=db,
         clock=clock,
         payments=payments,
         sealer=sealer,
+        payouts=payouts_context,
+        payout_runner=payout_runner,
         sandbox=sandbox,
         telegram_sandbox=telegram_sandbox,
         rates_sandbox=rates_sandbox,
-        hooks=[sealer.kick],
+        hooks=hooks,
         _closers=closers,
     )
     payments.after_ledger_write = container.written
+    payouts_context.after_write = container.written
+    payouts_context.kick = payout_runner.kick
     return container
 
 

@@ -10,6 +10,7 @@ from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
 from satshare.notifications.models import OutboxMessage
 from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
+from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
 from satshare.subscriptions.models import Subscription
 from satshare.users.models import User
@@ -30,6 +31,8 @@ __all__ = [
     "OnchainAddress",
     "OutboxMessage",
     "Payment",
+    "Payout",
+    "PayoutDestination",
     "Plan",
     "Posting",
     "ProcessedUpdate",

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.db import insert_ignore
@@ -23,6 +24,9 @@ from satshare.ledger.models import Account, Entry, Posting
 from satshare.money import require_bps
 from satshare.payments.models import Payment
 from satshare.users.models import User
+
+#: Ledger entries that move an affiliate's money to a payout and back (not earnings).
+PAYOUT_ENTRY_KINDS = ("payout_hold", "payout", "payout_release")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +228,14 @@ async def balance(session: AsyncSession, user_id: int, hold_days: int, now: date
         .where(Account.code == code)
     )
     total = -int((await session.execute(base)).scalar_one())
-    earned = -int((await session.execute(base.where(Entry.kind != "payout"))).scalar_one())
+    # Earned: commissions net of clawbacks and adjustments; payout holds only move money.
+    earned = -int(
+        (await session.execute(base.where(Entry.kind.not_in(PAYOUT_ENTRY_KINDS)))).scalar_one()
+    )
     pending = 0
     if hold_days > 0:
         since = now - timedelta(days=hold_days)
+        reversal = aliased(Entry)
         pending = -int(
             (
                 await session.execute(
@@ -235,6 +243,8 @@ async def balance(session: AsyncSession, user_id: int, hold_days: int, now: date
                         Entry.kind.in_(("sale", "stars_sale")),
                         Entry.created_at > since,
                         Posting.amount_sats < 0,
+                        # A refunded sale's commission is already gone from the balance.
+                        ~exists().where(reversal.reverses_entry_id == Entry.id),
                     )
                 )
             ).scalar_one()

@@ -59,6 +59,24 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "On-chain gap limit reached",
         "Too many unused on-chain addresses in a row; raise onchain.gap_limit or wait.",
     ),
+    "invalid-destination": (
+        "Invalid payout destination",
+        "The destination is not a Lightning Address, LNURL-pay code, BOLT11 invoice for the "
+        "payout amount, or a bitcoin address of the configured network.",
+    ),
+    "insufficient-balance": (
+        "Insufficient balance",
+        "The payout is larger than the affiliate's available balance (commissions still in "
+        "the hold period are not yet available); nothing was written.",
+    ),
+    "below-minimum": (
+        "Below the payout minimum",
+        "Payouts start at `payouts.min_sats`; nothing was written.",
+    ),
+    "terms-not-accepted": (
+        "Affiliate terms not accepted",
+        "The affiliate must accept the current affiliate terms before their first payout.",
+    ),
     "internal-error": ("Internal error", "Something failed on our side; it has been logged."),
     "bad-request": ("Bad request", "The request cannot be processed."),
 }

@@ -11,6 +11,11 @@ OWNER_REVENUE = "revenue:owner"
 STARS_CLEARING = "clearing:xtr"
 STARS_REVENUE = "revenue:xtr"
 STARS_COMMISSION = "expense:stars-commission"
+#: Payouts requested and not yet paid or released: held out of the affiliate's balance.
+PAYOUTS_IN_FLIGHT = "payable:payouts"
+#: The routing or mining fee a payout cost the owner, and the flat fee affiliates paid.
+PAYOUT_FEES = "expense:payout-fees"
+PAYOUT_FEES_CHARGED = "revenue:payout-fees"
 SATS = "SAT"
 STARS = "XTR"
 
@@ -27,6 +32,11 @@ _USER_ACCOUNT = re.compile(r"^payable:(affiliate|customer):(\d{1,18})$")
 
 def clearing(provider: str) -> str:
     return f"clearing:{provider}"
+
+
+def payout_source(provider: str) -> str:
+    """The owner's wallet a payout leaves from: the provider's wallet, or their own (manual)."""
+    return "clearing:owner-wallet" if provider == "manual" else clearing(provider)
 
 
 def affiliate_payable(user_id: int) -> str:

@@ -15,7 +15,17 @@ from satshare.ledger.models import ChainLink, Entry, EntryNote, Posting, SealQue
 from satshare.money import MoneyError, Split, require_sats
 
 MAX_LEGS = 50
-ENTRY_KINDS = ("sale", "stars_sale", "adjustment", "reversal")
+ENTRY_KINDS = (
+    "sale",
+    "stars_sale",
+    "adjustment",
+    "reversal",
+    "payout_hold",
+    "payout",
+    "payout_release",
+)
+#: Entries the payout state machine owns: corrected by cancelling the payout, not reversing.
+PAYOUT_KINDS = ("payout_hold", "payout", "payout_release")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +212,11 @@ async def reverse_entry(
     original = await repository.entry_by_id(session, entry_id)
     if original is None:
         raise NotFound(f"transaction {entry_id} does not exist")
+    if original.kind in PAYOUT_KINDS:
+        raise Conflict(
+            f"transaction {entry_id} belongs to a payout; cancel the payout (or let it fail) "
+            "and the hold is released by its own entry"
+        )
     if original.kind == "reversal":
         raise Conflict(
             f"transaction {entry_id} is itself a reversal; post a new adjustment instead"
@@ -236,17 +251,3 @@ async def add_memo(
         raise NotFound(f"transaction {entry_id} does not exist")
     session.add(EntryNote(entry_id=entry_id, memo=memo, author=author, created_at=now))
     await session.flush()
-
-
-@dataclass(frozen=True, slots=True)
-class AffiliateEarnings:
-    balance_sats: int
-    total_earned_sats: int
-
-
-async def affiliate_earnings(session: AsyncSession, user_id: int) -> AffiliateEarnings:
-    code = accounts.affiliate_payable(user_id)
-    # A liability: credits (negative postings) are what we owe the affiliate.
-    balance = -await repository.account_sum(session, code)
-    earned = -await repository.account_sum(session, code, exclude_kinds=("payout",))
-    return AffiliateEarnings(balance_sats=balance, total_earned_sats=earned)

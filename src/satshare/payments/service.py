@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,10 +41,25 @@ class Outcome(StrEnum):
     MISMATCH = "mismatch"
 
 
+class CommissionHook(Protocol):
+    """Runs inside the settlement transaction when a sale earns a commission (instant split)."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        affiliate_id: int,
+        commission_sats: int,
+        invoice_id: str,
+        now: datetime,
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SettlementPolicy:
     program: affiliates.Program
     settle_on_processing: bool = False
+    on_commission: CommissionHook | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +194,7 @@ async def _settle(
             commission_sats=sale.affiliate_sats,
             share_bps=sale.share_bps,
         ),
+        policy,
         now,
     )
 
@@ -221,7 +238,12 @@ class Fulfilment:
 
 
 async def _fulfil(
-    session: AsyncSession, invoice: Invoice, parties: Parties, done: Fulfilment, now: datetime
+    session: AsyncSession,
+    invoice: Invoice,
+    parties: Parties,
+    done: Fulfilment,
+    policy: SettlementPolicy,
+    now: datetime,
 ) -> None:
     """What every settled sale does, whatever it was paid with: the payment row, the
     subscription extended, the invoice closed, and the notifications queued."""
@@ -300,6 +322,14 @@ async def _fulfil(
         now=now,
     )
     await session.flush()
+    if affiliate_id is not None and done.commission_sats and policy.on_commission is not None:
+        await policy.on_commission(
+            session,
+            affiliate_id=affiliate_id,
+            commission_sats=done.commission_sats,
+            invoice_id=invoice.id,
+            now=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +432,7 @@ async def settle_stars(
             commission_sats=commission.affiliate_sats,
             share_bps=share,
         ),
+        policy,
         now,
     )
     return Outcome.SETTLED, invoice.id

@@ -26,6 +26,8 @@ from satshare.payments.ports import (
     ProviderInvoice,
     WebhookNotice,
 )
+from satshare.payouts.destinations import DestinationKind
+from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.providers import jsonstrict
 from satshare.security import signed_callback_url, verify_callback_query
 
@@ -205,3 +207,122 @@ class LNbitsProvider:
         if not isinstance(payment_hash, str) or len(payment_hash) != 64:
             raise ValueError("webhook without a payment_hash")
         return WebhookNotice(provider_invoice_id=payment_hash, event_type="paid", delivery_id=None)
+
+
+class LNbitsPayouts:
+    """Pays affiliates from an LNbits wallet (admin key). Lightning only.
+
+    Every payment is a BOLT11 whose payment hash we stored before paying, so after a timeout
+    ``check`` asks LNbits about that exact payment instead of paying again.
+    """
+
+    name = "lnbits"
+    needs_invoice = True
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        admin_key: str,
+        timeout_seconds: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._admin_key = admin_key
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def supports(self, kind: DestinationKind) -> bool:
+        return kind.lightning
+
+    async def send(self, order: PayoutOrder) -> SendResult:
+        assert order.payment_request is not None and order.payment_hash is not None
+        try:
+            response = await self._client.post(
+                f"{self.base_url}/api/v1/payments",
+                json={"out": True, "bolt11": order.payment_request},
+                headers={"X-Api-Key": self._admin_key, "Accept": "application/json"},
+            )
+        except httpx.ConnectError:
+            # The connection was never made, so nothing was sent: safe to call it failed.
+            return SendResult(SendState.FAILED, reason="LNbits could not be reached")
+        except httpx.HTTPError as exc:
+            return SendResult(
+                SendState.UNKNOWN, reason=f"no answer from LNbits ({type(exc).__name__})"
+            )
+        if response.status_code in (200, 201):
+            return self._result_of(_json_or_empty(response))
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            # Refused before any attempt (bad invoice, balance, already paid).
+            return SendResult(SendState.FAILED, reason=f"LNbits refused: {_detail(response)}")
+        # 5xx: the payment may have been tried; LNbits knows how it ended.
+        return await self.check(order)
+
+    async def check(self, order: PayoutOrder) -> SendResult:
+        assert order.payment_hash is not None
+        try:
+            response = await self._client.get(
+                f"{self.base_url}/api/v1/payments/{order.payment_hash}",
+                headers={"X-Api-Key": self._admin_key, "Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            return SendResult(
+                SendState.UNKNOWN, reason=f"no answer from LNbits ({type(exc).__name__})"
+            )
+        if response.status_code == 404:
+            return self._not_found(order)
+        if response.status_code != 200:
+            return SendResult(SendState.UNKNOWN, reason=f"LNbits answered {response.status_code}")
+        body = _json_or_empty(response)
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        assert isinstance(details, dict)
+        merged = {**details, "status": body.get("status"), "preimage": body.get("preimage")}
+        if body.get("paid") is True:
+            merged["status"] = "success"
+        return self._result_of(merged)
+
+    def _result_of(self, payment: dict[str, Any]) -> SendResult:
+        status = str(payment.get("status") or ("success" if payment.get("paid") else "pending"))
+        if status == "success":
+            preimage = payment.get("preimage")
+            fee_msat = payment.get("fee")
+            fee = -(-abs(fee_msat) // 1000) if isinstance(fee_msat, int) else None
+            return SendResult(
+                SendState.PAID,
+                proof=preimage if isinstance(preimage, str) else None,
+                network_fee_sats=fee,
+            )
+        if status == "failed":
+            return SendResult(SendState.FAILED, reason="the Lightning payment failed")
+        return SendResult(SendState.UNKNOWN, reason="the Lightning payment is still in flight")
+
+    @staticmethod
+    def _not_found(order: PayoutOrder) -> SendResult:
+        # LNbits has no record: it was never tried. Once the invoice has expired it can never
+        # be paid, so the money goes back; until then, wait.
+        assert order.payment_request is not None
+        try:
+            decoded = decode_bolt11(order.payment_request)
+        except Bolt11Exception:
+            return SendResult(SendState.FAILED, reason="LNbits has no record of the payment")
+        expires = datetime.fromtimestamp(decoded.date + (decoded.expiry or 3600), UTC)
+        if expires <= datetime.now(UTC):
+            return SendResult(SendState.FAILED, reason="never sent, and the invoice has expired")
+        return SendResult(SendState.UNKNOWN, reason="LNbits has no record of the payment yet")
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = jsonstrict.loads(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _detail(response: httpx.Response) -> str:
+    body = _json_or_empty(response)
+    return str(body.get("detail") or response.reason_phrase or response.status_code)[:200]

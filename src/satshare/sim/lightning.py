@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from dataclasses import dataclass
 
-from bolt11 import Bolt11, MilliSatoshi, encode
+from bolt11 import Bolt11, MilliSatoshi, decode, encode
 from bolt11.models.tags import TagChar, Tags
-from embit import bip32, script
+from embit import bip32, ec, script
 from embit.networks import NETWORKS
 
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -22,11 +23,38 @@ def random_private_key() -> str:
             return candidate.hex()
 
 
+@dataclass
+class IssuedInvoice:
+    preimage: str
+    amount_msat: int
+    expires_at: int
+    paid: bool = False
+
+
 class RegtestNode:
-    """Issues BOLT11 invoices signed with its own key."""
+    """Issues BOLT11 invoices signed with its own key, and can be paid through a
+    LightningNetwork (which finds it by the payee key every invoice carries)."""
 
     def __init__(self, private_key_hex: str | None = None) -> None:
         self.private_key_hex = private_key_hex or random_private_key()
+        self.pubkey = (
+            ec.PrivateKey(bytes.fromhex(self.private_key_hex)).get_public_key().sec().hex()
+        )
+        self.issued: dict[str, IssuedInvoice] = {}
+
+    def receive(self, payment_hash: str, amount_msat: int, now: int) -> str:
+        """Accept a payment of one of our invoices; returns the preimage."""
+        invoice = self.issued.get(payment_hash)
+        if invoice is None:
+            raise PaymentFailed("unknown invoice at the destination")
+        if invoice.paid:
+            raise PaymentFailed("the invoice is already paid")
+        if now > invoice.expires_at:
+            raise PaymentFailed("the invoice has expired")
+        if amount_msat != invoice.amount_msat:
+            raise PaymentFailed("wrong amount for the invoice")
+        invoice.paid = True
+        return invoice.preimage
 
     def invoice(
         self, amount_msat: int, description: str, expiry_seconds: int
@@ -46,7 +74,31 @@ class RegtestNode:
             tags=tags,
             amount_msat=MilliSatoshi(amount_msat),
         )
+        self.issued[payment_hash] = IssuedInvoice(
+            preimage.hex(), amount_msat, int(time.time()) + max(1, expiry_seconds)
+        )
         return str(encode(bolt, self.private_key_hex)), payment_hash, preimage.hex()
+
+
+class PaymentFailed(Exception):
+    """A Lightning payment that could not be made (no route, already paid, expired...)."""
+
+
+class LightningNetwork:
+    """Routes payments between emulated nodes by the payee key in the invoice."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, RegtestNode] = {}
+
+    def join(self, node: RegtestNode) -> None:
+        self.nodes[node.pubkey] = node
+
+    def pay(self, bolt11: str) -> str:
+        decoded = decode(bolt11)
+        node = self.nodes.get(decoded.payee or "")
+        if node is None:
+            raise PaymentFailed("no route to the destination")
+        return node.receive(decoded.payment_hash, int(decoded.amount_msat or 0), int(time.time()))
 
 
 class RegtestWallet:

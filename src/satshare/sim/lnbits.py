@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from satshare.sim.lightning import RegtestNode
+from satshare.sim.lightning import LightningNetwork, PaymentFailed, RegtestNode
 
 
 @dataclass
@@ -82,6 +82,8 @@ class LNbitsEmulator:
         admin_key: str,
         balance_sats: int = 10_000_000,
         clock: Callable[[], float] = time.time,
+        network: LightningNetwork | None = None,
+        routing_fee_msat: int = 1_000,
     ) -> None:
         self.invoice_key = invoice_key
         self.admin_key = admin_key
@@ -93,6 +95,18 @@ class LNbitsEmulator:
         self.api_down = False
         #: Misbehave: issue invoices for one sat more than asked (adapter checks must catch it).
         self.tamper_amount = False
+        #: Outgoing payments by payment hash (the payouts side).
+        self.outgoing: dict[str, SimLnPayment] = {}
+        self.sent_payments = 0
+        #: Other emulated nodes reachable from this wallet (Lightning Address servers...).
+        self.network = network
+        if network is not None:
+            network.join(self.node)
+        self.routing_fee_msat = routing_fee_msat
+        #: Every payment attempt fails (no route).
+        self.fail_payments = False
+        #: Pay, then answer this many seconds late (a client timeout after a real payment).
+        self.pay_delay_seconds = 0.0
         self._client = httpx.AsyncClient(timeout=10)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -132,17 +146,24 @@ class LNbitsEmulator:
         return payment
 
     def pay_out(self, bolt11: str) -> SimLnPayment:
-        """Pay an invoice from the wallet (admin key)."""
-        decoded = decode(bolt11)
+        """Pay an invoice from the wallet (admin key).
+
+        Raises ValueError when LNbits refuses before trying (HTTP 400), PaymentFailed when
+        the payment was tried and failed (recorded as failed, HTTP 520)."""
+        try:
+            decoded = decode(bolt11)
+        except Exception as exc:
+            raise ValueError("Invalid bolt11 invoice.") from exc
         amount = int(decoded.amount_msat or 0)
         if amount <= 0:
             raise ValueError("amountless invoices need an amount")
-        if amount > self.balance_msat:
-            raise ValueError("Insufficient balance.")
+        previous = self.outgoing.get(decoded.payment_hash)
+        if previous is not None and previous.status != "failed":
+            raise ValueError("Payment already paid or in flight.")
         internal = self.payments.get(decoded.payment_hash)
-        if internal is not None and not internal.out:
-            self.settle(internal.payment_hash)
-        self.balance_msat -= amount
+        fee = 0 if internal is not None else self.routing_fee_msat
+        if amount + fee > self.balance_msat:
+            raise ValueError("Insufficient balance.")
         payment = SimLnPayment(
             payment_hash=decoded.payment_hash,
             bolt11=bolt11,
@@ -151,10 +172,27 @@ class LNbitsEmulator:
             created=self.now(),
             expiry=int(decoded.expiry or 3600),
             out=True,
-            preimage=internal.preimage if internal else os.urandom(32).hex(),
-            status="success",
+            preimage="0" * 64,
+            status="pending",
+            fee_msat=-fee,
         )
-        self.payments[f"out:{payment.payment_hash}"] = payment
+        self.outgoing[payment.payment_hash] = payment
+        try:
+            if self.fail_payments:
+                raise PaymentFailed("no route found")
+            if internal is not None and not internal.out:
+                self.settle(internal.payment_hash)
+                preimage = internal.preimage
+            elif self.network is not None:
+                preimage = self.network.pay(bolt11)
+            else:
+                preimage = os.urandom(32).hex()
+        except (PaymentFailed, ValueError) as exc:
+            payment.status = "failed"
+            raise PaymentFailed(str(exc)) from exc
+        payment.preimage, payment.status = preimage, "success"
+        self.balance_msat -= amount + fee
+        self.sent_payments += 1
         return payment
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -219,8 +257,12 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
                 return _error(400, "bolt11 is required to pay.")
             try:
                 paid = emulator.pay_out(bolt11)
+            except PaymentFailed as exc:
+                return _error(520, f"Payment failed: {exc}")
             except ValueError as exc:
                 return _error(400, str(exc))
+            if emulator.pay_delay_seconds:
+                await asyncio.sleep(emulator.pay_delay_seconds)
             data = paid.as_json(emulator.now())
             return JSONResponse({**data, "payment_request": paid.bolt11}, status_code=201)
         amount = body.get("amount")
@@ -247,7 +289,8 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
             return _error(503, "Service Unavailable")
         if key_of(request) is None:
             return _error(401, "Invalid key or wallet.")
-        found = emulator.payments.get(request.path_params["payment_hash"])
+        payment_hash = request.path_params["payment_hash"]
+        found = emulator.outgoing.get(payment_hash) or emulator.payments.get(payment_hash)
         if found is None:
             return _error(404, "Payment does not exist.")
         now = emulator.now()
@@ -286,7 +329,17 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
                 emulator.api_down = bool(body["api_down"])
             if "tamper_amount" in body:
                 emulator.tamper_amount = bool(body["tamper_amount"])
-        return JSONResponse({"api_down": emulator.api_down, "balance_msat": emulator.balance_msat})
+            if "fail_payments" in body:
+                emulator.fail_payments = bool(body["fail_payments"])
+            if "pay_delay_seconds" in body:
+                emulator.pay_delay_seconds = float(body["pay_delay_seconds"])
+        return JSONResponse(
+            {
+                "api_down": emulator.api_down,
+                "balance_msat": emulator.balance_msat,
+                "sent_payments": emulator.sent_payments,
+            }
+        )
 
     app = Starlette(
         routes=[

@@ -94,8 +94,19 @@ class ReferralCounts(BaseModel):
 
 
 class UserDetail(UserOut):
-    balance_sats: int = Field(description="Affiliate earnings available, in sats.")
-    total_earned_sats: int = Field(description="All affiliate earnings ever credited, in sats.")
+    balance_sats: int = Field(
+        description="What the affiliate is owed, in sats: earnings minus payouts (held or "
+        "paid). Can be negative after a refund clawed back a commission already paid out; "
+        "future commissions offset it."
+    )
+    available_sats: int = Field(
+        description="What can be paid out now: the balance minus commissions still in the "
+        "hold period (affiliate.hold_days), never below zero."
+    )
+    pending_sats: int = Field(description="Commissions still in the hold period, in sats.")
+    total_earned_sats: int = Field(
+        description="All commissions ever earned, net of refunds (clawbacks), in sats."
+    )
     referrals: ReferralCounts
     active_subscriptions: list[SubscriptionOut]
 
@@ -112,6 +123,8 @@ class UserDetail(UserOut):
                     "referrer_id": None,
                     "created_at": "2026-11-01T10:00:00Z",
                     "balance_sats": 25000,
+                    "available_sats": 25000,
+                    "pending_sats": 0,
                     "total_earned_sats": 25000,
                     "referrals": {"registered": 4, "paying": 1},
                     "active_subscriptions": [],

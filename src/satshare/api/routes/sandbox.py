@@ -16,10 +16,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from satshare.access import service as access
+from satshare.affiliates import service as affiliates
 from satshare.api.deps import ContainerDep
 from satshare.container import Container, TelegramSandbox
 from satshare.errors import InvalidRequest, NotFound
-from satshare.ledger import service as ledger
 from satshare.sim.telegram import BotApiError, SimMessage
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import repository as users_repo
@@ -125,7 +125,9 @@ async def _summary(
         user = await users_repo.by_external_id(session, "telegram", str(telegram_id))
         if user is None:
             return {"registered": False}
-        earnings = await ledger.affiliate_earnings(session, user.id)
+        earnings = await affiliates.balance(
+            session, user.id, container.payouts.program.hold_days, now
+        )
         registered, paying = await users_repo.referral_counts(session, user.id)
         active = await subscriptions_repo.active_of_user(session, user.id, now)
         chats = await access.chats_of_active_subscriptions(session, user.id, now)

@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 
+from satshare.affiliates import service as affiliates
 from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, WriteKey, encode_cursor
 from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict
-from satshare.ledger import service as ledger
 from satshare.schemas import MAX_ID, PageOf
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import repository, service
@@ -97,7 +97,9 @@ async def get_user(container: ContainerDep, _: ReadKey, user_id: IdPath) -> User
     now = container.clock.now()
     async with container.db.reading() as session:
         user = await service.require(session, user_id)
-        earnings = await ledger.affiliate_earnings(session, user_id)
+        earnings = await affiliates.balance(
+            session, user_id, container.payouts.program.hold_days, now
+        )
         registered, paying = await repository.referral_counts(session, user_id)
         active = await subscriptions_repo.active_of_user(session, user_id, now)
         subscriptions = [
@@ -106,6 +108,8 @@ async def get_user(container: ContainerDep, _: ReadKey, user_id: IdPath) -> User
     return UserDetail(
         **user_out(user).model_dump(),
         balance_sats=earnings.balance_sats,
+        available_sats=earnings.available_sats,
+        pending_sats=earnings.pending_sats,
         total_earned_sats=earnings.total_earned_sats,
         referrals=ReferralCounts(registered=registered, paying=paying),
         active_subscriptions=subscriptions,

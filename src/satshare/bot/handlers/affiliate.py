@@ -6,11 +6,11 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from satshare.affiliates import service as affiliates
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
-from satshare.ledger import service as ledger
 from satshare.ledger.models import Account, Entry, Posting
 from satshare.users import repository as users_repo
 
@@ -22,21 +22,23 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = await user_of(update, context)
     language = user.language
     code = accounts.affiliate_payable(user.id)
+    program = runtime.container.payouts.program
     async with runtime.container.db.reading() as session:
-        earnings = await ledger.affiliate_earnings(session, user.id)
+        earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
+        terms = await affiliates.terms_for(session, user.id, program)
         registered, paying = await users_repo.referral_counts(session, user.id)
         recent = (
             await session.execute(
                 select(Posting.amount_sats, Entry.created_at)
                 .join(Entry, Entry.id == Posting.entry_id)
                 .join(Account, Account.id == Posting.account_id)
-                .where(Account.code == code, Entry.kind == "sale")
+                .where(Account.code == code, Entry.kind.in_(("sale", "stars_sale")))
                 .order_by(Entry.id.desc())
                 .limit(RECENT)
             )
         ).all()
     link = runtime.referral_link(user.referral_code)
-    share = runtime.container.settings.affiliate.share_bps / 100
+    share = terms.share_bps / 100
     lines = [
         t(
             language,
@@ -67,7 +69,8 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
+    hold_days = runtime.container.payouts.program.hold_days
     async with runtime.container.db.reading() as session:
-        earnings = await ledger.affiliate_earnings(session, user.id)
+        earnings = await affiliates.balance(session, user.id, hold_days, runtime.now())
     text = t(user.language, texts.WITHDRAW, balance=sats(earnings.balance_sats))
     await show(update, context, text, keyboards.back(user.language))

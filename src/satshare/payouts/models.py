@@ -1,0 +1,74 @@
+"""Payouts to affiliates and where each affiliate wants to be paid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from satshare.db import Base, BigId, UTCDateTime
+
+#: awaiting_approval → approved → sending → paid | failed | unknown; unknown → paid | failed
+#: (only the reconciler decides, by asking the provider); canceled before sending.
+PAYOUT_STATUSES = (
+    "awaiting_approval",
+    "approved",
+    "sending",
+    "unknown",
+    "paid",
+    "failed",
+    "canceled",
+)
+OPEN_STATUSES = ("awaiting_approval", "approved", "sending", "unknown")
+FINAL_STATUSES = ("paid", "failed", "canceled")
+
+
+class Payout(Base):
+    __tablename__ = "payouts"
+    __table_args__ = (
+        Index("ix_payouts_status_id", "status", "id"),
+        Index("ix_payouts_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: Taken from the affiliate's balance (held from the request on).
+    amount_sats: Mapped[int] = mapped_column(BigInteger)
+    #: The flat fee the affiliate pays under the fee policy (0: the owner pays the fee).
+    fee_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: What reaches the destination: amount_sats - fee_sats.
+    send_sats: Mapped[int] = mapped_column(BigInteger)
+    #: The routing or mining fee the provider actually charged (the owner's expense).
+    network_fee_sats: Mapped[int | None] = mapped_column(BigInteger)
+    destination_kind: Mapped[str] = mapped_column(String(24))
+    destination: Mapped[str] = mapped_column(Text)
+    #: The BOLT11 actually paid (for LNURL and Lightning Address: fetched before paying) and
+    #: its payment hash, by which the provider is asked about it after a timeout.
+    payment_request: Mapped[str | None] = mapped_column(Text)
+    payment_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    #: Lightning preimage or on-chain txid.
+    proof: Mapped[str | None] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(Text)
+    #: Sent at settlement time (payouts.instant_lightning), not requested by the affiliate.
+    instant: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PayoutDestination(Base):
+    """An affiliate's saved destination, used by the bot's Withdraw and instant splits."""
+
+    __tablename__ = "payout_destinations"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,555 @@
+"""The payout state machine and its ledger entries. Never commits: the caller's unit of work does.
+
+A payout's money is held (moved out of the affiliate's balance into ``payable:payouts``) in
+the same transaction that creates it, before any provider is called. From there it is either
+paid (the hold leaves the owner's wallet) or released back to the affiliate (failed or
+canceled). Every change notifies the affiliate through the outbox.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.affiliates import service as affiliates
+from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.ledger import accounts
+from satshare.ledger import service as ledger
+from satshare.notifications import service as outbox
+from satshare.payouts.destinations import Destination, DestinationKind, InvalidDestination
+from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination
+from satshare.payouts.ports import PayoutOrder, SendResult, SendState
+from satshare.users.models import User
+
+PROVIDERS = ("lnbits", "btcpay", "manual")
+_TXID = re.compile(r"^[0-9a-f]{64}$")
+
+
+class InsufficientBalance(InvalidRequest):
+    code = "insufficient-balance"
+    title = "Insufficient balance"
+
+
+class BelowMinimum(InvalidRequest):
+    code = "below-minimum"
+    title = "Below the payout minimum"
+
+
+class TermsNotAccepted(InvalidRequest):
+    code = "terms-not-accepted"
+    title = "Affiliate terms not accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutPolicy:
+    provider: str
+    network: str = "mainnet"
+    min_sats: int = 10_000
+    #: At or below this a payout is approved at once; above it waits for an admin.
+    auto_approve_max_sats: int = 0
+    #: Flat fees the affiliate pays per payout (0: the owner pays the real fee).
+    lightning_fee_sats: int = 0
+    onchain_fee_sats: int = 0
+    instant_lightning: bool = False
+
+    def fee_for(self, kind: DestinationKind) -> int:
+        return self.lightning_fee_sats if kind.lightning else self.onchain_fee_sats
+
+    def supports(self, kind: DestinationKind) -> bool:
+        if self.provider == "lnbits":
+            return kind.lightning
+        return True  # BTCPay pays every kind; by hand, anything the owner's wallet can pay
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    amount_sats: int
+    fee_sats: int
+    send_sats: int
+
+
+def quote(policy: PayoutPolicy, amount_sats: int, kind: DestinationKind) -> Quote:
+    fee = policy.fee_for(kind)
+    return Quote(amount_sats=amount_sats, fee_sats=fee, send_sats=amount_sats - fee)
+
+
+def order_of(payout: Payout) -> PayoutOrder:
+    return PayoutOrder(
+        payout_id=payout.id,
+        idempotency_key=f"satshare-payout-{payout.id}",
+        send_sats=payout.send_sats,
+        destination_kind=DestinationKind(payout.destination_kind),
+        destination=payout.destination,
+        payment_request=payout.payment_request,
+        payment_hash=payout.payment_hash,
+        provider_ref=payout.provider_ref,
+    )
+
+
+async def _lock_user(session: AsyncSession, user_id: int) -> User:
+    # The affiliate's row is the lock that serialises their payout requests (PostgreSQL);
+    # SQLite serialises all writers anyway.
+    result = await session.execute(select(User).where(User.id == user_id).with_for_update())
+    user = result.scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+async def request(
+    session: AsyncSession,
+    policy: PayoutPolicy,
+    program: affiliates.Program,
+    *,
+    user_id: int,
+    amount_sats: int,
+    destination: Destination,
+    requested_by: str,
+    now: datetime,
+    instant: bool = False,
+) -> Payout:
+    """Create a payout and hold its amount, or refuse with nothing written."""
+    await _lock_user(session, user_id)
+    if not policy.supports(destination.kind):
+        raise InvalidDestination(
+            f"payouts are sent through {policy.provider}, which pays Lightning only: give a "
+            "Lightning Address, LNURL or BOLT11 invoice instead of an on-chain address",
+            field="destination",
+        )
+    terms_version = program.terms_version
+    if not await affiliates.accepted(session, user_id, terms_version):
+        raise TermsNotAccepted(
+            f"user {user_id} has not accepted the affiliate terms (version {terms_version}); "
+            "they must accept them before their first payout",
+            terms_version=terms_version,
+        )
+    if not instant and amount_sats < policy.min_sats:
+        raise BelowMinimum(
+            f"the minimum payout is {policy.min_sats} sats; {amount_sats} was asked",
+            min_sats=policy.min_sats,
+        )
+    priced = quote(policy, amount_sats, destination.kind)
+    if priced.send_sats <= 0:
+        raise BelowMinimum(
+            f"the payout fee is {priced.fee_sats} sats, so {amount_sats} sats would leave "
+            "nothing to send",
+            min_sats=priced.fee_sats + 1,
+        )
+    if destination.kind is DestinationKind.BOLT11 and destination.amount_msat != (
+        priced.send_sats * 1000
+    ):
+        asked = (destination.amount_msat or 0) // 1000
+        raise InvalidDestination(
+            f"the invoice asks for {asked} sats but this payout sends {priced.send_sats} sats "
+            f"({amount_sats} minus a {priced.fee_sats} sat fee); create an invoice for exactly "
+            f"{priced.send_sats} sats",
+            field="destination",
+        )
+    balance = await affiliates.balance(session, user_id, program.hold_days, now)
+    if amount_sats > balance.available_sats:
+        held = (
+            f" ({balance.pending_sats} sats are still in the hold period)"
+            if (balance.pending_sats)
+            else ""
+        )
+        raise InsufficientBalance(
+            f"the available balance is {balance.available_sats} sats{held}; "
+            f"{amount_sats} sats were asked",
+            available_sats=balance.available_sats,
+        )
+    approved = instant or amount_sats <= policy.auto_approve_max_sats
+    payout = Payout(
+        user_id=user_id,
+        amount_sats=amount_sats,
+        fee_sats=priced.fee_sats,
+        send_sats=priced.send_sats,
+        destination_kind=destination.kind.value,
+        destination=destination.value,
+        payment_request=destination.value if destination.kind is DestinationKind.BOLT11 else None,
+        payment_hash=destination.payment_hash,
+        status="approved" if approved else "awaiting_approval",
+        provider=policy.provider,
+        instant=instant,
+        requested_by=requested_by,
+        approved_by="auto" if approved else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payout)
+    await session.flush()
+    await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"payout:{payout.id}:hold",
+            kind="payout_hold",
+            legs=[
+                ledger.Leg(accounts.affiliate_payable(user_id), amount_sats),
+                ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -amount_sats),
+            ],
+            memo=f"payout {payout.id} requested",
+            created_by=requested_by,
+            affiliate_user_id=user_id,
+        ),
+        now,
+    )
+    await _notify(session, payout, now)
+    if payout.status == "awaiting_approval":
+        await outbox.enqueue(
+            session,
+            kind="admin.payout_approval",
+            dedupe_key=f"payout:{payout.id}:admin.approval",
+            payload=_payload(payout),
+            now=now,
+        )
+    return payout
+
+
+async def instant_split(
+    session: AsyncSession,
+    policy: PayoutPolicy,
+    program: affiliates.Program,
+    *,
+    affiliate_id: int,
+    commission_sats: int,
+    invoice_id: str,
+    now: datetime,
+) -> Payout | None:
+    """payouts.instant_lightning: send a fresh commission straight to the affiliate's saved
+    Lightning Address or LNURL, in the settlement's own transaction. When that is not
+    possible (no such destination, terms not accepted, commissions on hold, the fee eats it)
+    the commission simply stays in the balance."""
+    if not policy.instant_lightning or policy.provider == "manual" or program.hold_days:
+        return None
+    saved = await saved_destination(session, affiliate_id)
+    if saved is None or saved.kind not in (
+        DestinationKind.LIGHTNING_ADDRESS.value,
+        DestinationKind.LNURL.value,
+    ):
+        return None
+    # A balance below zero (a clawback) is offset by this commission first.
+    available = (await affiliates.balance(session, affiliate_id, 0, now)).available_sats
+    amount = min(commission_sats, available)
+    if amount <= 0:
+        return None
+    try:
+        # Every refusal happens before request() writes anything, so the sale is unharmed.
+        return await request(
+            session,
+            policy,
+            program,
+            user_id=affiliate_id,
+            amount_sats=amount,
+            destination=Destination(DestinationKind(saved.kind), saved.value),
+            requested_by=f"instant:{invoice_id}",
+            now=now,
+            instant=True,
+        )
+    except (InvalidRequest, NotFound):
+        return None
+
+
+async def require(session: AsyncSession, payout_id: int, *, lock: bool = False) -> Payout:
+    query = select(Payout).where(Payout.id == payout_id)
+    if lock:
+        query = query.with_for_update()
+    payout = (await session.execute(query)).scalar_one_or_none()
+    if payout is None:
+        raise NotFound(f"payout {payout_id} does not exist")
+    return payout
+
+
+async def approve(session: AsyncSession, payout_id: int, *, author: str, now: datetime) -> Payout:
+    payout = await require(session, payout_id, lock=True)
+    if payout.status != "awaiting_approval":
+        raise Conflict(
+            f"payout {payout_id} is {payout.status}; only payouts awaiting approval can be "
+            "approved",
+            status=payout.status,
+        )
+    payout.status, payout.approved_by, payout.updated_at = "approved", author, now
+    await session.flush()
+    await _notify(session, payout, now)
+    return payout
+
+
+async def cancel(
+    session: AsyncSession, payout_id: int, *, author: str, reason: str | None, now: datetime
+) -> Payout:
+    payout = await require(session, payout_id, lock=True)
+    if payout.status not in ("awaiting_approval", "approved"):
+        explain = (
+            "it may already be on its way; the reconciler will settle it"
+            if payout.status in ("sending", "unknown")
+            else "it is final"
+        )
+        raise Conflict(
+            f"payout {payout_id} is {payout.status} and cannot be canceled: {explain}",
+            status=payout.status,
+        )
+    payout.status = "canceled"
+    payout.failure = (reason or "").strip() or f"canceled by {author}"
+    payout.completed_at = payout.updated_at = now
+    await session.flush()
+    await _release(session, payout, author, now)
+    await _notify(session, payout, now)
+    return payout
+
+
+async def claim(session: AsyncSession, payout_id: int, now: datetime) -> bool:
+    """Mark an approved payout as being sent. Only one claimant can win (a conditional update),
+    so two workers never send the same payout."""
+    result = await session.execute(
+        update(Payout)
+        .where(Payout.id == payout_id, Payout.status == "approved")
+        .values(status="sending", sent_at=now, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def attach_invoice(
+    session: AsyncSession, payout_id: int, payment_request: str, payment_hash: str, now: datetime
+) -> None:
+    """Store the BOLT11 fetched for an LNURL or Lightning Address before paying it, so the
+    provider can be asked about that exact payment after a timeout."""
+    payout = await require(session, payout_id, lock=True)
+    payout.payment_request, payout.payment_hash, payout.updated_at = (
+        payment_request,
+        payment_hash,
+        now,
+    )
+    await session.flush()
+
+
+async def record(
+    session: AsyncSession, payout_id: int, result: SendResult, now: datetime
+) -> Payout:
+    """Apply what the provider said about a payout being sent (or checked afterwards)."""
+    payout = await require(session, payout_id, lock=True)
+    if payout.status not in ("sending", "unknown"):
+        return payout  # already decided (another worker, or an admin): nothing to do
+    if result.provider_ref:
+        payout.provider_ref = result.provider_ref
+    payout.updated_at = now
+    if result.state is SendState.PAID:
+        await _mark_paid(session, payout, result.proof, result.network_fee_sats, "system", now)
+    elif result.state is SendState.FAILED:
+        payout.status = "failed"
+        payout.failure = result.reason or "the provider refused the payment"
+        payout.completed_at = now
+        await session.flush()
+        await _release(session, payout, "system", now)
+        await _notify(session, payout, now)
+    elif result.state is SendState.UNKNOWN and payout.status != "unknown":
+        payout.status = "unknown"
+        payout.failure = result.reason
+        await session.flush()
+        await _notify(session, payout, now)
+    else:
+        await session.flush()
+    return payout
+
+
+async def mark_paid(
+    session: AsyncSession,
+    payout_id: int,
+    *,
+    proof: str,
+    network_fee_sats: int | None,
+    author: str,
+    now: datetime,
+) -> Payout:
+    """Record a payout the owner paid by hand (payouts.provider: manual)."""
+    payout = await require(session, payout_id, lock=True)
+    if payout.status == "paid":
+        raise Conflict(f"payout {payout_id} is already paid (proof {payout.proof})")
+    if payout.status not in ("approved", "unknown"):
+        raise Conflict(
+            f"payout {payout_id} is {payout.status}; only approved payouts can be marked paid",
+            status=payout.status,
+        )
+    proof = proof.strip().lower()
+    if not _TXID.match(proof):
+        kind = "txid" if payout.destination_kind == "onchain" else "preimage or txid"
+        raise InvalidRequest(f"the {kind} must be 64 hex characters", field="proof")
+    if network_fee_sats is not None and network_fee_sats < 0:
+        raise InvalidRequest("the network fee cannot be negative", field="network_fee_sats")
+    await _mark_paid(session, payout, proof, network_fee_sats, author, now)
+    return payout
+
+
+async def _mark_paid(
+    session: AsyncSession,
+    payout: Payout,
+    proof: str | None,
+    network_fee_sats: int | None,
+    author: str,
+    now: datetime,
+) -> None:
+    network_fee = max(0, network_fee_sats or 0)
+    payout.status, payout.proof = "paid", proof
+    payout.network_fee_sats = network_fee
+    payout.failure = None
+    payout.completed_at = payout.updated_at = now
+    await session.flush()
+    legs = [
+        ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, payout.amount_sats),
+        ledger.Leg(accounts.payout_source(payout.provider), -(payout.send_sats + network_fee)),
+    ]
+    if network_fee:
+        legs.append(ledger.Leg(accounts.PAYOUT_FEES, network_fee))
+    if payout.fee_sats:
+        legs.append(ledger.Leg(accounts.PAYOUT_FEES_CHARGED, -payout.fee_sats))
+    await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"payout:{payout.id}:paid",
+            kind="payout",
+            legs=legs,
+            memo=f"payout {payout.id} paid" + (f" (proof {proof})" if proof else ""),
+            created_by=author,
+            affiliate_user_id=payout.user_id,
+        ),
+        now,
+    )
+    await _notify(session, payout, now)
+
+
+async def _release(session: AsyncSession, payout: Payout, author: str, now: datetime) -> None:
+    await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"payout:{payout.id}:release",
+            kind="payout_release",
+            legs=[
+                ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, payout.amount_sats),
+                ledger.Leg(accounts.affiliate_payable(payout.user_id), -payout.amount_sats),
+            ],
+            memo=f"payout {payout.id} {payout.status}: back to the balance",
+            created_by=author,
+            affiliate_user_id=payout.user_id,
+        ),
+        now,
+    )
+
+
+def _payload(payout: Payout) -> dict[str, object]:
+    return {
+        "payout_id": payout.id,
+        "status": payout.status,
+        "amount_sats": payout.amount_sats,
+        "fee_sats": payout.fee_sats,
+        "send_sats": payout.send_sats,
+        "destination_kind": payout.destination_kind,
+        "destination": payout.destination,
+        "instant": payout.instant,
+        "failure": payout.failure,
+        "proof": payout.proof,
+    }
+
+
+async def _notify(session: AsyncSession, payout: Payout, now: datetime) -> None:
+    await outbox.enqueue(
+        session,
+        kind=f"payout.{payout.status}",
+        dedupe_key=f"payout:{payout.id}:{payout.status}",
+        user_id=payout.user_id,
+        payload=_payload(payout),
+        now=now,
+    )
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+async def list_payouts(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    user_id: int | None = None,
+    status: str | None = None,
+) -> Sequence[Payout]:
+    query = select(Payout).order_by(Payout.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Payout.id < before_id)
+    if user_id is not None:
+        query = query.where(Payout.user_id == user_id)
+    if status is not None:
+        query = query.where(Payout.status == status)
+    return (await session.execute(query)).scalars().all()
+
+
+async def due_for_sending(session: AsyncSession, limit: int = 50) -> Sequence[int]:
+    result = await session.execute(
+        select(Payout.id).where(Payout.status == "approved").order_by(Payout.id).limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def due_for_check(
+    session: AsyncSession, now: datetime, stale_after: timedelta, limit: int = 50
+) -> Sequence[int]:
+    """Payouts whose fate must be asked of the provider: unknown ones, and sends that have
+    been in flight too long (a crash mid-call, or a provider that pays later)."""
+    result = await session.execute(
+        select(Payout.id)
+        .where(
+            (Payout.status == "unknown")
+            | ((Payout.status == "sending") & (Payout.sent_at <= now - stale_after))
+        )
+        .order_by(Payout.id)
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutTotals:
+    paid_sats: int
+    in_flight_sats: int
+
+
+async def totals(session: AsyncSession, user_id: int) -> PayoutTotals:
+    paid = await session.execute(
+        select(func.coalesce(func.sum(Payout.amount_sats), 0)).where(
+            Payout.user_id == user_id, Payout.status == "paid"
+        )
+    )
+    open_ = await session.execute(
+        select(func.coalesce(func.sum(Payout.amount_sats), 0)).where(
+            Payout.user_id == user_id, Payout.status.in_(OPEN_STATUSES)
+        )
+    )
+    return PayoutTotals(int(paid.scalar_one()), int(open_.scalar_one()))
+
+
+# -- saved destinations ------------------------------------------------------------------
+
+
+async def saved_destination(session: AsyncSession, user_id: int) -> PayoutDestination | None:
+    return await session.get(PayoutDestination, user_id)
+
+
+async def save_destination(
+    session: AsyncSession, user_id: int, destination: Destination, now: datetime
+) -> PayoutDestination:
+    if destination.kind is DestinationKind.BOLT11:
+        raise InvalidDestination(
+            "a BOLT11 invoice can be paid only once, so it cannot be saved; save a Lightning "
+            "Address, LNURL or on-chain address, or give the invoice with the payout",
+            field="destination",
+        )
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} does not exist")
+    row = await session.get(PayoutDestination, user_id)
+    if row is None:
+        row = PayoutDestination(user_id=user_id, kind=destination.kind.value, value="")
+        session.add(row)
+    row.kind, row.value, row.updated_at = destination.kind.value, destination.value, now
+    await session.flush()
+    return row
