@@ -199,13 +199,17 @@ async def accept_terms(session: AsyncSession, user_id: int, version: str, now: d
     )
 
 
-async def accepted(session: AsyncSession, user_id: int, version: str) -> bool:
+async def accepted_at(session: AsyncSession, user_id: int, version: str) -> datetime | None:
     result = await session.execute(
-        select(TermsAcceptance.id).where(
+        select(TermsAcceptance.accepted_at).where(
             TermsAcceptance.user_id == user_id, TermsAcceptance.version == version
         )
     )
-    return result.first() is not None
+    return result.scalar_one_or_none()
+
+
+async def accepted(session: AsyncSession, user_id: int, version: str) -> bool:
+    return await accepted_at(session, user_id, version) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ from satshare import __version__
 from satshare.api import problems
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
+    affiliates,
     checkout,
     invoices,
+    payouts,
     root,
     sandbox,
     subscriptions,
@@ -60,12 +62,15 @@ def create_app(container: Container) -> FastAPI:
         subscriptions,
         transactions,
         invoices,
+        payouts,
+        affiliates,
         webhooks,
         checkout,
         telegram,
         sandbox,
     ):
         app.include_router(module.router)
+    app.include_router(affiliates.program_router)
     if container.sandbox is not None:
         app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
     if container.rates_sandbox is not None:

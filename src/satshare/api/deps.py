@@ -7,10 +7,11 @@ import binascii
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request, Security
+from fastapi import Body, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from satshare.apikeys import service as apikeys
 from satshare.container import Container
@@ -41,6 +42,11 @@ class Principal:
     key_id: int
     name: str
     scopes: tuple[str, ...]
+
+    @property
+    def author(self) -> str:
+        """Who did it, as recorded on ledger entries, terms and payouts: the key's id and name."""
+        return f"api-key:{self.key_id}:{self.name}"
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
@@ -115,3 +121,13 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def optional_body(model: type[BaseModel], summary: str) -> Any:
+    """Body() for an optional JSON body, documented with the model's own first example
+    (FastAPI drops the model's examples when the body may be omitted)."""
+    extra = model.model_config.get("json_schema_extra")
+    assert isinstance(extra, dict), f"{model.__name__} has no examples"
+    examples = extra["examples"]
+    assert isinstance(examples, list)
+    return Body(openapi_examples={"example": {"summary": summary, "value": examples[0]}})

@@ -89,6 +89,7 @@ async def transactions_out(session: AsyncSession, entries: Sequence[Entry]) -> l
             invoice_id=e.invoice_id,
             gross_sats=e.gross_sats,
             share_bps=e.share_bps,
+            terms=e.terms,
             affiliate_user_id=e.affiliate_user_id,
             reverses_transaction_id=e.reverses_entry_id,
             hash=links[e.id].hash if e.id in links else None,

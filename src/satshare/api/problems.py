@@ -16,6 +16,7 @@ from satshare.errors import DomainError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code", "headers"})
 
 #: code -> (title, explanation) ; served at /problems/{code} and used in the OpenAPI.
 PROBLEM_TYPES: dict[str, tuple[str, str]] = {
@@ -119,7 +120,8 @@ def install(app: FastAPI) -> None:
             exc.detail,
             instance=request.url.path,
             headers=headers,
-            **exc.extensions,
+            # The RFC's own members are never overwritten by an extension of the same name.
+            **{k: v for k, v in exc.extensions.items() if k not in RESERVED_MEMBERS},
         )
 
     @app.exception_handler(RequestValidationError)
@@ -167,6 +169,7 @@ def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: ("conflict", "the request conflicts with the current state"),
         422: ("validation-failed", "user_id: Input should be a valid integer"),
         502: ("provider-unavailable", "could not create the invoice at btcpay: did not answer"),
+        503: ("service-unavailable", "the database is not reachable"),
     }
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:

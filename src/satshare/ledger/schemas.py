@@ -57,7 +57,10 @@ class TransactionOut(BaseModel):
     seq: int | None = Field(
         description="Position in the hash chain; null for a moment, until the entry is sealed."
     )
-    kind: str = Field(description="sale | adjustment | reversal")
+    kind: str = Field(
+        description="sale | stars_sale | adjustment | reversal | payout_hold | payout | "
+        "payout_release"
+    )
     idempotency_key: str
     memo: str | None
     created_at: datetime
@@ -65,6 +68,10 @@ class TransactionOut(BaseModel):
     invoice_id: str | None
     gross_sats: int | None
     share_bps: int | None = Field(description="The affiliate share that applied (basis points).")
+    terms: str | None = Field(
+        description="Which affiliate terms applied to a sale: base, level:<name>, custom:v<n>, "
+        "suspended or no-referrer."
+    )
     affiliate_user_id: int | None
     reverses_transaction_id: int | None
     hash: str | None = Field(description="sha256(prev_hash || canonical entry); see docs/ledger.md")
@@ -78,6 +85,7 @@ class TransactionOut(BaseModel):
                     "transaction_id": 1,
                     "seq": 1,
                     "kind": "sale",
+                    "terms": "base",
                     "idempotency_key": "invoice:inv_3x9Jk2mQp1Zr8LwT5vYbNa:settled",
                     "memo": "Premium channel, 30 days: invoice inv_3x9Jk2mQp1Zr8LwT5vYbNa",
                     "created_at": "2026-11-23T10:05:00Z",

@@ -483,10 +483,7 @@ async def begin_stars_refund(
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.currency != "XTR":
-        raise Conflict(
-            "only Telegram Stars payments are refunded through SatShare; refund a bitcoin "
-            "payment from your wallet and record it with POST /api/v1/transactions/{id}/reversal"
-        )
+        raise Conflict(f"invoice {invoice_id} was paid in bitcoin, not Telegram Stars")
     if invoice.status not in ("settled", "refunding"):
         raise Conflict(f"invoice {invoice_id} is {invoice.status}; only a paid invoice is refunded")
     payment = await repository.payment_of_invoice(session, invoice_id)
@@ -511,14 +508,36 @@ async def finish_stars_refund(
     take back the paid time. Returns the reversing transaction id."""
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
     assert invoice is not None and invoice.status == "refunding"
+    return await _refund(
+        session, invoice, f"Telegram Stars refund of invoice {invoice_id}", author, now
+    )
+
+
+async def record_bitcoin_refund(
+    session: AsyncSession, invoice_id: str, *, note: str | None, author: str, now: datetime
+) -> int:
+    """The owner paid a bitcoin sale back from their wallet (bitcoin has no chargebacks, so
+    this only happens when they choose to): reverse the sale, the affiliate's commission
+    included (a clawback), and take back the paid time. Returns the reversal's id."""
+    invoice = await repository.get_invoice(session, invoice_id, lock=True)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if invoice.currency != "SAT":
+        raise Conflict(f"invoice {invoice_id} was paid in Telegram Stars, not bitcoin")
+    if invoice.status != "settled":
+        raise Conflict(f"invoice {invoice_id} is {invoice.status}; only a paid invoice is refunded")
+    memo = f"refund of invoice {invoice_id}" + (f": {note}" if note else "")
+    return await _refund(session, invoice, memo, author, now)
+
+
+async def _refund(
+    session: AsyncSession, invoice: Invoice, memo: str, author: str, now: datetime
+) -> int:
+    invoice_id = invoice.id
     payment = await repository.payment_of_invoice(session, invoice_id)
     assert payment is not None
     reversal = await ledger.reverse_entry(
-        session,
-        payment.ledger_entry_id,
-        memo=f"Telegram Stars refund of invoice {invoice_id}",
-        author=author,
-        now=now,
+        session, payment.ledger_entry_id, memo=memo, author=author, now=now
     )
     parties = await _parties(session, invoice)
     subscriptions.shorten(parties.subscription, parties.plan.duration_days, now)

@@ -269,7 +269,7 @@ async def approve(session: AsyncSession, payout_id: int, *, author: str, now: da
         raise Conflict(
             f"payout {payout_id} is {payout.status}; only payouts awaiting approval can be "
             "approved",
-            status=payout.status,
+            payout_status=payout.status,
         )
     payout.status, payout.approved_by, payout.updated_at = "approved", author, now
     await session.flush()
@@ -289,7 +289,7 @@ async def cancel(
         )
         raise Conflict(
             f"payout {payout_id} is {payout.status} and cannot be canceled: {explain}",
-            status=payout.status,
+            payout_status=payout.status,
         )
     payout.status = "canceled"
     payout.failure = (reason or "").strip() or f"canceled by {author}"
@@ -370,7 +370,7 @@ async def mark_paid(
     if payout.status not in ("approved", "unknown"):
         raise Conflict(
             f"payout {payout_id} is {payout.status}; only approved payouts can be marked paid",
-            status=payout.status,
+            payout_status=payout.status,
         )
     proof = proof.strip().lower()
     if not _TXID.match(proof):
@@ -484,6 +484,16 @@ async def list_payouts(
     return (await session.execute(query)).scalars().all()
 
 
+async def awaiting_manual_payment(session: AsyncSession) -> Sequence[Payout]:
+    """Approved payouts the owner is to pay by hand, oldest first."""
+    result = await session.execute(
+        select(Payout)
+        .where(Payout.status == "approved", Payout.provider == "manual")
+        .order_by(Payout.id)
+    )
+    return result.scalars().all()
+
+
 async def due_for_sending(session: AsyncSession, limit: int = 50) -> Sequence[int]:
     result = await session.execute(
         select(Payout.id).where(Payout.status == "approved").order_by(Payout.id).limit(limit)
@@ -553,3 +563,10 @@ async def save_destination(
     row.kind, row.value, row.updated_at = destination.kind.value, destination.value, now
     await session.flush()
     return row
+
+
+async def forget_destination(session: AsyncSession, user_id: int) -> None:
+    row = await session.get(PayoutDestination, user_id)
+    if row is not None:
+        await session.delete(row)
+        await session.flush()

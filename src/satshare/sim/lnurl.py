@@ -41,12 +41,8 @@ class LnurlAccount:
             [["text/plain", f"Pay {self.name}"], ["text/identifier", f"{self.name}@sim"]]
         )
 
-    def received(self) -> list[dict[str, object]]:
-        return [
-            {"payment_hash": h, "amount_msat": self.node.issued[h].amount_msat}
-            for h in self.issued
-            if self.node.issued[h].paid
-        ]
+    def received_msat(self) -> list[int]:
+        return [self.node.issued[h].amount_msat for h in self.issued if self.node.issued[h].paid]
 
 
 class LnurlEmulator:
@@ -139,7 +135,7 @@ def build_app(emulator: LnurlEmulator) -> Starlette:
                 int(body.get("max_sendable_msat", 100_000_000_000)),
             )
             return JSONResponse({"address": emulator.address(account.name)}, status_code=201)
-        return JSONResponse({name: a.received() for name, a in emulator.accounts.items()})
+        return JSONResponse({name: a.received_msat() for name, a in emulator.accounts.items()})
 
     async def control_settings(request: Request) -> Response:
         body = json.loads(await request.body() or b"{}")

@@ -1,16 +1,31 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from telegram.error import BadRequest as TelegramBadRequest
 from telegram.error import TelegramError
 
-from satshare.api.deps import AdminKey, ContainerDep
+from satshare.api.deps import AdminKey, ContainerDep, optional_body
 from satshare.api.problems import openapi_responses
-from satshare.errors import Conflict, ServiceUnavailable
-from satshare.payments import service
+from satshare.errors import Conflict, NotFound, ServiceUnavailable
+from satshare.payments import repository, service
+from satshare.schemas import StrictModel
 
 router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
+
+
+class RefundIn(StrictModel):
+    note: str | None = Field(
+        None, max_length=500, description="For bitcoin: how it was paid back (e.g. the txid)."
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"note": "returned from the owner's wallet, txid 5e2a…c1"}]
+        },
+    }
 
 
 class Refunded(BaseModel):
@@ -34,19 +49,40 @@ class Refunded(BaseModel):
 @router.post(
     "/{invoice_id}/refund",
     response_model=Refunded,
-    summary="Refund a Telegram Stars payment (admin)",
-    description="Asks Telegram to return the Stars (refundStarPayment), then reverses the sale in "
-    "the ledger (the affiliate's commission included) and takes back the paid period. Bitcoin "
-    "payments are refunded by the owner from their wallet and recorded with a reversal.",
-    responses=openapi_responses(401, 403, 404, 409),
+    summary="Refund a payment (admin)",
+    description="Reverses the sale in the ledger (the affiliate's commission included: a "
+    "clawback) and takes back the paid period. Telegram Stars are returned through Telegram "
+    "(refundStarPayment) first. A bitcoin payment is returned by the owner from their own "
+    "wallet (bitcoin has no chargebacks); this records it. If the commission was already paid "
+    "out, the affiliate's balance goes negative and later commissions offset it.",
+    responses=openapi_responses(400, 401, 403, 404, 409),
 )
 async def refund(
-    container: ContainerDep, principal: AdminKey, invoice_id: str, request: Request
+    container: ContainerDep,
+    principal: AdminKey,
+    invoice_id: str,
+    request: Request,
+    body: Annotated[RefundIn | None, optional_body(RefundIn, "How it was paid back")] = None,
 ) -> Refunded:
+    now = container.clock.now()
+    async with container.db.reading() as session:
+        invoice = await repository.get_invoice(session, invoice_id)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if invoice.currency == "SAT":
+        async with container.db.transaction() as session:
+            reversal = await service.record_bitcoin_refund(
+                session,
+                invoice_id,
+                note=body.note if body else None,
+                author=principal.author,
+                now=now,
+            )
+        container.written()
+        return Refunded(invoice_id=invoice_id, status="refunded", reversal_transaction_id=reversal)
     runtime = getattr(request.app.state, "bot", None)
     if runtime is None:
         raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
-    now = container.clock.now()
     async with container.db.transaction() as session:
         telegram_user, charge = await service.begin_stars_refund(session, invoice_id, now)
     try:
@@ -62,7 +98,7 @@ async def refund(
         raise ServiceUnavailable(f"Telegram did not answer the refund: {exc}") from exc
     async with container.db.transaction() as session:
         reversal = await service.finish_stars_refund(
-            session, invoice_id, author=f"api-key:{principal.key_id}", now=container.clock.now()
+            session, invoice_id, author=principal.author, now=container.clock.now()
         )
     container.written()
     return Refunded(invoice_id=invoice_id, status="refunded", reversal_transaction_id=reversal)

@@ -38,7 +38,19 @@ async def list_transactions(
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Entries touching this user's accounts.")
     ] = None,
-    kind: Annotated[Literal["sale", "adjustment", "reversal"] | None, Query()] = None,
+    kind: Annotated[
+        Literal[
+            "sale",
+            "stars_sale",
+            "adjustment",
+            "reversal",
+            "payout_hold",
+            "payout",
+            "payout_release",
+        ]
+        | None,
+        Query(),
+    ] = None,
     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> PageOf[TransactionOut]:
     async with container.db.reading() as session:
@@ -70,7 +82,7 @@ async def create_transaction(
     container: ContainerDep, principal: AdminKey, body: TransactionCreate
 ) -> TransactionOut:
     legs = [service.Leg(p.account, p.amount_sats) for p in body.postings]
-    author = f"api-key:{principal.key_id}"
+    author = principal.author
     async with container.db.transaction() as session:
         for code in {leg.account for leg in legs}:
             await _require_user_of(session, code)
@@ -150,7 +162,7 @@ async def update_transaction(
             session,
             transaction_id,
             memo,
-            author=f"api-key:{principal.key_id}",
+            author=principal.author,
             now=container.clock.now(),
         )
         entry = await repository.entry_by_id(session, transaction_id)
@@ -185,7 +197,7 @@ async def reverse_transaction(
                 session,
                 transaction_id,
                 memo=body.memo if body else None,
-                author=f"api-key:{principal.key_id}",
+                author=principal.author,
                 now=container.clock.now(),
             )
     except IntegrityError:

@@ -1,0 +1,210 @@
+"""API models for the affiliate program (pydantic only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from satshare.schemas import StrictModel
+
+
+class TermsOut(BaseModel):
+    share_bps: int = Field(description="The share of each sale the affiliate earns now.")
+    label: str = Field(
+        description="How it was decided: base, level:<name>, custom:v<n> or suspended. Every "
+        "ledger entry keeps the label that applied to it."
+    )
+    level: str | None
+
+
+class AffiliateBalance(BaseModel):
+    balance_sats: int = Field(description="Owed now; negative after a clawback (see docs).")
+    available_sats: int = Field(description="Can be paid out now.")
+    pending_sats: int = Field(description="Commissions still in the hold period.")
+    total_earned_sats: int = Field(description="All commissions, net of clawbacks.")
+    paid_out_sats: int
+    in_payouts_sats: int = Field(description="Held by payouts not yet paid.")
+
+
+class ReferralStatsOut(BaseModel):
+    registered: int
+    paying: int
+    referred_sales_sats: int
+
+
+class SuspensionOut(BaseModel):
+    reason: str
+    suspended_by: str
+    suspended_at: datetime
+
+
+class DestinationOut(BaseModel):
+    kind: str
+    value: str
+    updated_at: datetime
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "lightning_address",
+                    "value": "alice@example.com",
+                    "updated_at": "2026-11-20T10:01:00Z",
+                }
+            ]
+        }
+    )
+
+
+class AffiliateOut(BaseModel):
+    user_id: int
+    terms: TermsOut
+    balance: AffiliateBalance
+    referrals: ReferralStatsOut
+    suspension: SuspensionOut | None
+    terms_version: str = Field(description="The current affiliate terms version.")
+    terms_accepted_at: datetime | None = Field(
+        description="When this affiliate accepted the current version; null: not yet (no "
+        "payouts until they do)."
+    )
+    destination: DestinationOut | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 3,
+                    "terms": {"share_bps": 5000, "label": "base", "level": None},
+                    "balance": {
+                        "balance_sats": 40000,
+                        "available_sats": 25000,
+                        "pending_sats": 15000,
+                        "total_earned_sats": 90000,
+                        "paid_out_sats": 50000,
+                        "in_payouts_sats": 0,
+                    },
+                    "referrals": {"registered": 12, "paying": 4, "referred_sales_sats": 180000},
+                    "suspension": None,
+                    "terms_version": "1",
+                    "terms_accepted_at": "2026-11-20T10:00:00Z",
+                    "destination": {
+                        "kind": "lightning_address",
+                        "value": "alice@example.com",
+                        "updated_at": "2026-11-20T10:01:00Z",
+                    },
+                }
+            ]
+        }
+    )
+
+
+class CustomTermsIn(StrictModel):
+    share_bps: int | None = Field(
+        ge=0,
+        le=10_000,
+        description="The affiliate's share in basis points; null returns them to the "
+        "level-based terms.",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why (kept in the history).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"share_bps": 6000, "reason": "top partner, agreed by mail"}]
+        }
+    )
+
+
+class CustomTermsOut(BaseModel):
+    version: int
+    share_bps: int | None
+    set_by: str
+    reason: str
+    created_at: datetime
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 2,
+                    "share_bps": 6000,
+                    "set_by": "api-key:1:admin",
+                    "reason": "top partner, agreed by mail",
+                    "created_at": "2026-11-21T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+
+class SuspensionIn(StrictModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "spam in public chats"}]})
+
+
+class TermsAcceptanceIn(StrictModel):
+    version: str = Field(min_length=1, max_length=32, description="The version being accepted.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"version": "1"}]})
+
+
+class DestinationIn(StrictModel):
+    destination: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="A Lightning Address, LNURL-pay code or bitcoin address (a BOLT11 invoice "
+        "is single-use and cannot be saved).",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"destination": "alice@example.com"}]}
+    )
+
+
+class LevelOut(BaseModel):
+    name: str
+    share_bps: int
+    min_paying_referrals: int | None
+    min_referred_sales_sats: int | None
+
+
+class ProgramOut(BaseModel):
+    """The affiliate program as configured: public, so anyone can read the rules."""
+
+    share_bps: int
+    levels: list[LevelOut]
+    hold_days: int
+    terms_version: str
+    terms_text: str
+    payout_min_sats: int
+    payout_lightning_fee_sats: int
+    payout_onchain_fee_sats: int
+    payout_provider: str
+    instant_lightning: bool
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "share_bps": 5000,
+                    "levels": [
+                        {
+                            "name": "partner",
+                            "share_bps": 5000,
+                            "min_paying_referrals": 0,
+                            "min_referred_sales_sats": None,
+                        }
+                    ],
+                    "hold_days": 0,
+                    "terms_version": "1",
+                    "terms_text": "Commission is paid on real subscription sales only...",
+                    "payout_min_sats": 10000,
+                    "payout_lightning_fee_sats": 0,
+                    "payout_onchain_fee_sats": 2000,
+                    "payout_provider": "lnbits",
+                    "instant_lightning": False,
+                }
+            ]
+        }
+    )

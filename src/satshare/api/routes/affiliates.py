@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.models import AffiliateTerms
+from satshare.affiliates.schemas import (
+    AffiliateBalance,
+    AffiliateOut,
+    CustomTermsIn,
+    CustomTermsOut,
+    DestinationIn,
+    DestinationOut,
+    LevelOut,
+    ProgramOut,
+    ReferralStatsOut,
+    SuspensionIn,
+    SuspensionOut,
+    TermsAcceptanceIn,
+    TermsOut,
+)
+from satshare.api.deps import AdminKey, ContainerDep, IdPath, ReadKey, WriteKey
+from satshare.api.problems import openapi_responses
+from satshare.container import Container
+from satshare.errors import Conflict
+from satshare.payouts import flows as payout_flows
+from satshare.payouts import service as payouts
+from satshare.users import service as users
+
+router = APIRouter(prefix="/api/v1/affiliates", tags=["affiliates"])
+program_router = APIRouter(tags=["affiliates"])
+
+
+@program_router.get(
+    "/api/v1/affiliate-program",
+    response_model=ProgramOut,
+    summary="The affiliate program's rules and terms text (public, no key)",
+    responses=openapi_responses(503),
+)
+async def get_program(container: ContainerDep) -> ProgramOut:
+    settings = container.settings
+    policy = container.payouts.policy
+    return ProgramOut(
+        share_bps=settings.affiliate.share_bps,
+        levels=[
+            LevelOut(
+                name=level.name,
+                share_bps=level.share_bps,
+                min_paying_referrals=level.min_paying_referrals,
+                min_referred_sales_sats=level.min_referred_sales_sats,
+            )
+            for level in settings.affiliate.levels
+        ],
+        hold_days=settings.affiliate.hold_days,
+        terms_version=settings.affiliate.terms_version,
+        terms_text=settings.affiliate.terms_text,
+        payout_min_sats=policy.min_sats,
+        payout_lightning_fee_sats=policy.lightning_fee_sats,
+        payout_onchain_fee_sats=policy.onchain_fee_sats,
+        payout_provider=policy.provider,
+        instant_lightning=policy.instant_lightning,
+    )
+
+
+async def affiliate_out(container: Container, user_id: int) -> AffiliateOut:
+    program = container.payouts.program
+    now = container.clock.now()
+    async with container.db.reading() as session:
+        await users.require(session, user_id)
+        terms = await affiliates.terms_for(session, user_id, program)
+        balance = await affiliates.balance(session, user_id, program.hold_days, now)
+        totals = await payouts.totals(session, user_id)
+        stats = await affiliates.referral_stats(session, user_id)
+        suspension = await affiliates.open_suspension(session, user_id)
+        accepted_at = await affiliates.accepted_at(session, user_id, program.terms_version)
+        destination = await payouts.saved_destination(session, user_id)
+    return AffiliateOut(
+        user_id=user_id,
+        terms=TermsOut(share_bps=terms.share_bps, label=terms.label, level=terms.level),
+        balance=AffiliateBalance(
+            balance_sats=balance.balance_sats,
+            available_sats=balance.available_sats,
+            pending_sats=balance.pending_sats,
+            total_earned_sats=balance.total_earned_sats,
+            paid_out_sats=totals.paid_sats,
+            in_payouts_sats=totals.in_flight_sats,
+        ),
+        referrals=ReferralStatsOut(
+            registered=stats.registered,
+            paying=stats.paying,
+            referred_sales_sats=stats.referred_sales_sats,
+        ),
+        suspension=SuspensionOut(
+            reason=suspension.reason,
+            suspended_by=suspension.suspended_by,
+            suspended_at=suspension.suspended_at,
+        )
+        if suspension
+        else None,
+        terms_version=program.terms_version,
+        terms_accepted_at=accepted_at,
+        destination=DestinationOut(
+            kind=destination.kind, value=destination.value, updated_at=destination.updated_at
+        )
+        if destination
+        else None,
+    )
+
+
+@router.get(
+    "/{user_id}",
+    response_model=AffiliateOut,
+    summary="An affiliate's terms, balance, referrals, suspension and payout destination",
+    responses=openapi_responses(401, 403, 404, 422),
+)
+async def get_affiliate(container: ContainerDep, _: ReadKey, user_id: IdPath) -> AffiliateOut:
+    return await affiliate_out(container, user_id)
+
+
+def _custom_out(row: AffiliateTerms) -> CustomTermsOut:
+    return CustomTermsOut(
+        version=row.version,
+        share_bps=row.share_bps,
+        set_by=row.set_by,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
+
+
+@router.put(
+    "/{user_id}/terms",
+    response_model=CustomTermsOut,
+    summary="Set custom terms for one affiliate (a new version; the past is not rewritten)",
+    responses=openapi_responses(400, 401, 403, 404, 422),
+)
+async def set_terms(
+    container: ContainerDep, principal: AdminKey, user_id: IdPath, body: CustomTermsIn
+) -> CustomTermsOut:
+    async with container.db.transaction() as session:
+        row = await affiliates.set_custom_terms(
+            session,
+            user_id,
+            body.share_bps,
+            reason=body.reason,
+            author=principal.author,
+            now=container.clock.now(),
+        )
+    return _custom_out(row)
+
+
+@router.get(
+    "/{user_id}/terms",
+    response_model=list[CustomTermsOut],
+    summary="The history of an affiliate's custom terms, oldest first",
+    responses=openapi_responses(401, 403, 404, 422),
+)
+async def terms_history(
+    container: ContainerDep, _: ReadKey, user_id: IdPath
+) -> list[CustomTermsOut]:
+    async with container.db.reading() as session:
+        await users.require(session, user_id)
+        rows = await affiliates.terms_history(session, user_id)
+    return [_custom_out(r) for r in rows]
+
+
+@router.post(
+    "/{user_id}/suspension",
+    status_code=201,
+    response_model=AffiliateOut,
+    summary="Suspend an affiliate: their new commissions go to the owner",
+    responses=openapi_responses(400, 401, 403, 404, 409, 422),
+)
+async def suspend(
+    container: ContainerDep, principal: AdminKey, user_id: IdPath, body: SuspensionIn
+) -> AffiliateOut:
+    async with container.db.transaction() as session:
+        await affiliates.suspend(
+            session,
+            user_id,
+            reason=body.reason,
+            author=principal.author,
+            now=container.clock.now(),
+        )
+    return await affiliate_out(container, user_id)
+
+
+@router.delete(
+    "/{user_id}/suspension",
+    response_model=AffiliateOut,
+    summary="Lift a suspension: commissions resume on the next sale",
+    responses=openapi_responses(401, 403, 404, 409, 422),
+)
+async def reinstate(container: ContainerDep, principal: AdminKey, user_id: IdPath) -> AffiliateOut:
+    async with container.db.transaction() as session:
+        await users.require(session, user_id)
+        await affiliates.reinstate(
+            session, user_id, author=principal.author, now=container.clock.now()
+        )
+    return await affiliate_out(container, user_id)
+
+
+@router.post(
+    "/{user_id}/terms-acceptance",
+    status_code=201,
+    response_model=AffiliateOut,
+    summary="Record that the affiliate accepted the current affiliate terms",
+    description="`version` must be the current `affiliate.terms_version` (see "
+    "`GET /api/v1/affiliate-program`), so nobody accepts a text they were not shown.",
+    responses=openapi_responses(400, 401, 403, 404, 409, 422),
+)
+async def accept_terms(
+    container: ContainerDep, _: WriteKey, user_id: IdPath, body: TermsAcceptanceIn
+) -> AffiliateOut:
+    current = container.payouts.program.terms_version
+    if body.version != current:
+        raise Conflict(
+            f"the current affiliate terms are version {current}, not {body.version}; show "
+            "the current text and accept that",
+            current_version=current,
+        )
+    async with container.db.transaction() as session:
+        await users.require(session, user_id)
+        await affiliates.accept_terms(session, user_id, current, container.clock.now())
+    return await affiliate_out(container, user_id)
+
+
+@router.put(
+    "/{user_id}/destination",
+    response_model=DestinationOut,
+    summary="Save where the affiliate wants to be paid",
+    description="Checked before saving: LNURL and Lightning Addresses are asked whether they "
+    "exist; addresses must be on the configured network.",
+    responses=openapi_responses(400, 401, 403, 404, 422),
+)
+async def save_destination(
+    container: ContainerDep, _: WriteKey, user_id: IdPath, body: DestinationIn
+) -> DestinationOut:
+    checked = await payout_flows.check_destination(container.payouts, body.destination)
+    async with container.db.transaction() as session:
+        row = await payouts.save_destination(session, user_id, checked, container.clock.now())
+    return DestinationOut(kind=row.kind, value=row.value, updated_at=row.updated_at)
+
+
+@router.delete(
+    "/{user_id}/destination",
+    status_code=204,
+    summary="Forget the saved payout destination",
+    responses=openapi_responses(401, 403, 404, 422),
+)
+async def delete_destination(container: ContainerDep, _: WriteKey, user_id: IdPath) -> Response:
+    async with container.db.transaction() as session:
+        await users.require(session, user_id)
+        await payouts.forget_destination(session, user_id)
+    return Response(status_code=204)
