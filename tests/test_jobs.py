@@ -68,6 +68,7 @@ async def test_reconcile_job_runs_on_procrastinate(stack: Stack) -> None:
         "satshare.housekeeping",
         "satshare.reconcile_invoices",
         "satshare.seal_ledger",
+        "satshare.send_payouts",
     ]
 
 

@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from procrastinate.testing import InMemoryConnector
 from sqlalchemy import select
 
+from satshare.jobs import build_job_app
 from satshare.ledger import repository as ledger_repository
 from satshare.ledger.verify import verify_ledger
 from satshare.notifications.models import OutboxMessage
 from satshare.payouts import flows
+from satshare.payouts import service as payout_service
 from satshare.payouts.destinations import (
     DestinationKind,
     InvalidDestination,
@@ -273,6 +276,27 @@ async def test_approval_cancel_and_scopes(stack: Stack, lightning: Lightning) ->
     assert [p["status"] for p in listed["items"]] == ["paid", "canceled"]
     only_paid = await stack.client.get("/api/v1/payouts", params={"status": "paid"})
     assert [p["payout_id"] for p in only_paid.json()["items"]] == [second["payout_id"]]
+
+
+async def test_the_periodic_job_sends_what_no_kick_reached(
+    stack: Stack, lightning: Lightning
+) -> None:
+    alice = await affiliate(stack)
+    await earn(stack, alice, times=2)
+    waiting = (await _request(stack, alice, 40_000, lightning.address("alice"))).json()
+    # Approved by another process (e.g. the CLI): nothing here was told to send it.
+    async with stack.db.transaction() as session:
+        await payout_service.approve(
+            session, waiting["payout_id"], author="cli", now=stack.container.clock.now()
+        )
+    assert (await payout(stack.client, waiting["payout_id"]))["status"] == "approved"
+    jobs = build_job_app(stack.container, InMemoryConnector())
+    async with jobs.open_async():
+        for task in jobs.periodic_tasks:  # type: ignore[attr-defined]
+            await task.configure(queueing_lock=task.name).defer_async()
+        await jobs.run_worker_async(wait=False, install_signal_handlers=False)
+    assert (await payout(stack.client, waiting["payout_id"]))["status"] == "paid"
+    assert lightning.received_sats("alice") == [40_000]
 
 
 async def test_quote_states_the_fee_before_confirming(

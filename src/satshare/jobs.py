@@ -89,6 +89,15 @@ def build_job_app(
         finally:
             await again(seal_ledger, SEAL_INTERVAL_SECONDS)
 
+    @app.task(name="satshare.send_payouts")
+    async def send_payouts() -> None:
+        # Approved payouts are usually sent at once (the runner is kicked on approval);
+        # this run catches the rest and asks providers about payouts left unknown.
+        try:
+            await container.payout_runner.flush()
+        finally:
+            await again(send_payouts, container.settings.payouts.interval_seconds)
+
     @app.task(name="satshare.housekeeping")
     async def housekeeping() -> None:
         try:
@@ -103,6 +112,7 @@ def build_job_app(
         reconcile_invoices,
         expire_subscriptions,
         seal_ledger,
+        send_payouts,
         housekeeping,
     ]
     if bot is not None:

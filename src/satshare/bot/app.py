@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from satshare.bot import keyboards, texts
 from satshare.bot.dispatcher import OutboxDispatcher
-from satshare.bot.handlers import affiliate, buying, core, joins, stars
+from satshare.bot.handlers import affiliate, buying, core, joins, stars, withdraw
 from satshare.bot.i18n import translate
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
@@ -35,6 +35,7 @@ COMMANDS = [
     ("plans", texts.CMD_PLANS),
     ("language", texts.CMD_LANGUAGE),
     ("paysupport", texts.CMD_PAYSUPPORT),
+    ("withdraw", texts.CMD_WITHDRAW),
     ("terms", texts.CMD_TERMS),
     ("help", texts.CMD_HELP),
 ]
@@ -89,12 +90,16 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("paysupport", core.paysupport, filters=private))
     application.add_handler(CommandHandler("terms", core.terms, filters=private))
     application.add_handler(CommandHandler("help", core.help_, filters=private))
+    application.add_handler(CommandHandler("withdraw", withdraw.withdraw, filters=private))
     routes = {
         keyboards.MENU: core.menu,
         keyboards.PLANS: buying.show_plans,
         keyboards.MY_SUBSCRIPTION: buying.my_subscription,
         keyboards.INVITE: affiliate.invite,
-        keyboards.WITHDRAW: affiliate.withdraw,
+        keyboards.WITHDRAW: withdraw.withdraw,
+        keyboards.SET_DESTINATION: withdraw.ask_destination,
+        keyboards.WITHDRAW_AMOUNT: withdraw.ask_amount,
+        keyboards.MY_PAYOUTS: withdraw.my_payouts,
         keyboards.HELP: core.help_,
         keyboards.TERMS: core.terms,
     }
@@ -112,8 +117,20 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(
         CallbackQueryHandler(core.set_language, pattern=f"^{keyboards.LANGUAGE}(en|ru)$")
     )
+    application.add_handler(
+        CallbackQueryHandler(withdraw.accept_terms, pattern=f"^{keyboards.ACCEPT_TERMS}")
+    )
+    application.add_handler(
+        CallbackQueryHandler(withdraw.quote, pattern=f"^{keyboards.WITHDRAW_QUOTE}[0-9]+$")
+    )
+    application.add_handler(
+        CallbackQueryHandler(withdraw.confirm, pattern=f"^{keyboards.WITHDRAW_CONFIRM}[0-9]+$")
+    )
     application.add_handler(ChatJoinRequestHandler(joins.join_request))
-    application.add_handler(MessageHandler(private & ~filters.UpdateType.EDITED, core.unknown))
+    # Text the bot asked for (a payout destination, an amount); anything else gets "unknown".
+    application.add_handler(
+        MessageHandler(private & ~filters.UpdateType.EDITED, withdraw.text_input)
+    )
     application.add_error_handler(core.on_error)
 
 

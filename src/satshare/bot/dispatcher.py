@@ -22,6 +22,7 @@ from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
 from satshare.notifications import service as outbox
+from satshare.payouts.destinations import Destination, DestinationKind
 from satshare.plans import service as plans
 from satshare.users import repository as users_repo
 from satshare.users import service as users
@@ -200,6 +201,8 @@ class OutboxDispatcher:
             return t(
                 language, texts.REMINDER, plan=esc(await self._plan_title(p)), until=until
             ), None
+        if kind.startswith("payout.") or kind == "admin.payout_approval":
+            return payout_text(language, kind, p), None
         if kind == "sale.new":
             return (
                 t(
@@ -237,3 +240,34 @@ class OutboxDispatcher:
         return text + "\n" + links.access_hint(self.runtime, language), keyboards.join_links(
             language, invite_links
         )
+
+
+def payout_text(language: str, kind: str, p: dict[str, Any]) -> str:
+    """The message for a payout's state change (and the admins' approval request)."""
+    destination = esc(Destination(DestinationKind(p["destination_kind"]), p["destination"]).masked)
+    values = {
+        "id": p["payout_id"],
+        "amount": sats(int(p["amount_sats"])),
+        "send": sats(int(p["send_sats"])),
+        "destination": destination,
+        "reason": esc(p.get("failure") or t(language, texts.PAYOUT_NO_REASON)),
+    }
+    status = kind.removeprefix("payout.")
+    if kind == "admin.payout_approval":
+        return t(language, texts.ADMIN_PAYOUT_APPROVAL, user=p.get("user_id", "?"), **values)
+    if status == "paid":
+        text = t(language, texts.PAYOUT_PAID, proof=esc(p.get("proof") or "-"), **values)
+        if int(p.get("fee_sats") or 0):
+            text += "\n" + t(language, texts.PAYOUT_PAID_FEE, fee=sats(int(p["fee_sats"])))
+        return text
+    if p.get("instant") and status in ("approved", "failed"):
+        template = texts.PAYOUT_INSTANT if status == "approved" else texts.PAYOUT_INSTANT_FAILED
+        return t(language, template, **values)
+    templates = {
+        "awaiting_approval": texts.PAYOUT_AWAITING_APPROVAL,
+        "approved": texts.PAYOUT_APPROVED,
+        "failed": texts.PAYOUT_FAILED,
+        "canceled": texts.PAYOUT_CANCELED,
+        "unknown": texts.PAYOUT_UNKNOWN,
+    }
+    return t(language, templates.get(status, texts.PAYOUT_UNKNOWN), **values)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from satshare.bot import texts
-from satshare.bot.runtime import plan_price, t
+from satshare.bot.runtime import plan_price, sats, t
 from satshare.plans.models import Plan
 
 MENU = "m:menu"
@@ -29,6 +29,12 @@ RAIL_LABELS = {
     "stars": texts.RAIL_STARS,
 }
 LANGUAGE = "lang:"
+ACCEPT_TERMS = "w:accept:"
+SET_DESTINATION = "w:dest"
+WITHDRAW_AMOUNT = "w:amount"
+WITHDRAW_QUOTE = "w:q:"
+WITHDRAW_CONFIRM = "w:ok:"
+MY_PAYOUTS = "w:list"
 
 
 def main_menu(language: str) -> InlineKeyboardMarkup:
@@ -121,6 +127,46 @@ def languages() -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton("English", callback_data=f"{LANGUAGE}en"),
                 InlineKeyboardButton("Русский", callback_data=f"{LANGUAGE}ru"),
+            ]
+        ]
+    )
+
+
+def withdraw(
+    language: str,
+    *,
+    accept_version: str | None,
+    withdraw_all: int | None,
+    other_amount: bool,
+) -> InlineKeyboardMarkup:
+    def button(label: str, data: str, **values: object) -> list[InlineKeyboardButton]:
+        return [InlineKeyboardButton(t(language, label, **values), callback_data=data)]
+
+    rows = []
+    if accept_version is not None:
+        rows.append(button(texts.BTN_ACCEPT_TERMS, f"{ACCEPT_TERMS}{accept_version}"))
+    if withdraw_all is not None:
+        rows.append(
+            button(
+                texts.BTN_WITHDRAW_ALL, f"{WITHDRAW_QUOTE}{withdraw_all}", amount=sats(withdraw_all)
+            )
+        )
+    if other_amount:
+        rows.append(button(texts.BTN_OTHER_AMOUNT, WITHDRAW_AMOUNT))
+    rows.append(button(texts.BTN_SET_DESTINATION, SET_DESTINATION))
+    rows.append(button(texts.BTN_MY_PAYOUTS, MY_PAYOUTS))
+    rows.append(button(texts.BTN_BACK, MENU))
+    return InlineKeyboardMarkup(rows)
+
+
+def confirm_payout(language: str, amount_sats: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(language, texts.BTN_CONFIRM), callback_data=f"{WITHDRAW_CONFIRM}{amount_sats}"
+                ),
+                InlineKeyboardButton(t(language, texts.BTN_CANCEL), callback_data=WITHDRAW),
             ]
         ]
     )

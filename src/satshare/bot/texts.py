@@ -74,11 +74,78 @@ INVITE_RECENT_LINE = N_("• +{amount} sats on {date}")
 SHARE_TEXT = N_("Join me on {shop}")
 
 WITHDRAW = N_(
-    "Your balance: {balance} sats.\nWithdrawals to Lightning or on-chain are not available in "
-    "this version yet; your balance is kept in the ledger until they are."
+    "<b>Withdraw</b>\nBalance: {balance} sats\nAvailable now: {available} sats\n"
+    "In withdrawals on their way: {in_payouts} sats\nPaid out so far: {paid_out} sats\n"
+    "Minimum withdrawal: {minimum} sats"
 )
+WITHDRAW_PENDING = N_(
+    "On hold: {pending} sats (commissions become available {days} days after the sale)."
+)
+WITHDRAW_NEGATIVE = N_(
+    "Your balance is below zero because a payment you earned on was refunded after its "
+    "commission had been paid out. Your next commissions make up the difference first."
+)
+WITHDRAW_DESTINATION = N_("Paid to: {destination}")
+WITHDRAW_NO_DESTINATION = N_('No payout destination yet: press "Set destination".')
+WITHDRAW_FEES = N_("Fees: {lightning}; {onchain}.")
+FEE_OWNER_PAYS = N_("{rail} fee paid by the owner")
+FEE_FLAT = N_("{rail}: {fee} sats deducted")
+RAIL_NAME_LIGHTNING = N_("Lightning")
+RAIL_NAME_ONCHAIN = N_("on-chain")
+WITHDRAW_INSTANT = N_(
+    "Instant split is on: each commission is sent to your Lightning Address as soon as the "
+    "sale is paid."
+)
+TERMS_ACCEPT_FIRST = N_(
+    "<b>Affiliate terms, version {version}</b>\n{text}\n\nPlease read and accept them before "
+    "your first withdrawal."
+)
+TERMS_TRUNCATED = N_("Full text: {url}")
+TERMS_ACCEPTED = N_("Thank you: you accepted the affiliate terms, version {version}.")
+TERMS_CHANGED = N_("The affiliate terms have just changed. Please read the new version.")
+BTN_ACCEPT_TERMS = N_("I accept the terms")
+BTN_SET_DESTINATION = N_("Set destination")
+BTN_WITHDRAW_ALL = N_("Withdraw {amount} sats")
+BTN_OTHER_AMOUNT = N_("Other amount")
+BTN_MY_PAYOUTS = N_("My withdrawals")
+BTN_CONFIRM = N_("Confirm")
+BTN_CANCEL = N_("Cancel")
+ASK_DESTINATION = N_(
+    "Send me where you want to be paid: a Lightning Address (name@wallet.com) or an LNURL-pay code."
+)
+ASK_DESTINATION_ONCHAIN = N_(
+    "Send me where you want to be paid: a Lightning Address (name@wallet.com), an LNURL-pay "
+    "code, or a bitcoin address ({network})."
+)
+DESTINATION_SAVED = N_("Saved: you will be paid to {destination}.")
+DESTINATION_INVALID = N_("That destination cannot be used: {reason}\nSend another one, or /start.")
+ASK_AMOUNT = N_("How many sats do you want to withdraw? You can withdraw {minimum} to {available}.")
+AMOUNT_INVALID = N_("Please send a whole number of sats between {minimum} and {available}.")
+NOTHING_TO_WITHDRAW = N_(
+    "Nothing to withdraw yet: the minimum is {minimum} sats and {available} sats are available."
+)
+WITHDRAW_QUOTE = N_(
+    "<b>Confirm the withdrawal</b>\nAmount: {amount} sats\nFee: {fee} sats\n"
+    "You receive: <b>{send} sats</b>\nTo: {destination}"
+)
+WITHDRAW_QUOTE_OWNER_PAYS = N_("The {rail} fee is paid by the owner.")
+WITHDRAW_QUOTE_APPROVAL = N_("Withdrawals above {limit} sats are approved by the owner first.")
+WITHDRAW_REQUESTED = N_("Withdrawal #{id} requested. I will tell you when it is sent.")
+WITHDRAW_REFUSED = N_("The withdrawal was not made: {reason}")
+WITHDRAW_ALREADY = N_("This withdrawal was already requested.")
+PAYOUTS_TITLE = N_("Your last withdrawals:")
+PAYOUTS_EMPTY = N_("You have not withdrawn anything yet.")
+PAYOUTS_LINE = N_("• #{id} {date}: {amount} sats to {destination}: {status}")
+PAYOUT_STATUS_AWAITING_APPROVAL = N_("waiting for approval")
+PAYOUT_STATUS_APPROVED = N_("approved")
+PAYOUT_STATUS_SENDING = N_("sending")
+PAYOUT_STATUS_PAID = N_("paid")
+PAYOUT_STATUS_FAILED = N_("failed, returned to your balance")
+PAYOUT_STATUS_UNKNOWN = N_("being checked")
+PAYOUT_STATUS_CANCELED = N_("canceled, returned to your balance")
 HELP = N_(
-    "/start: main menu\n/plans: plans and prices\n/language: change the language\n"
+    "/start: main menu\n/plans: plans and prices\n/withdraw: withdraw your earnings\n"
+    "/language: change the language\n"
     "/paysupport: help with a payment\n/terms: terms of service"
 )
 TERMS = N_(
@@ -109,11 +176,43 @@ ADMIN_SALE = N_(
 )
 ADMIN_ALERT = N_("Attention: {what} (invoice {invoice}).")
 
+PAYOUT_AWAITING_APPROVAL = N_(
+    "Withdrawal #{id}: {amount} sats to {destination} is waiting for the owner's approval. "
+    "The amount is set aside from your balance until then."
+)
+PAYOUT_APPROVED = N_("Withdrawal #{id}: {amount} sats to {destination} is approved and on its way.")
+PAYOUT_INSTANT = N_("Sending your commission of {amount} sats to {destination} right now.")
+PAYOUT_PAID = N_(
+    "Withdrawal #{id} is done: {send} sats were sent to {destination}.\nProof: <code>{proof}</code>"
+)
+PAYOUT_PAID_FEE = N_("A fee of {fee} sats was kept under the fee policy.")
+PAYOUT_FAILED = N_(
+    "Withdrawal #{id} of {amount} sats could not be sent: {reason}. The amount is back in your "
+    "balance; check your destination and try again."
+)
+PAYOUT_INSTANT_FAILED = N_(
+    "Your commission of {amount} sats could not be sent to {destination} ({reason}); it stays "
+    "in your balance."
+)
+PAYOUT_CANCELED = N_(
+    "Withdrawal #{id} of {amount} sats was canceled: {reason}. The amount is back in your balance."
+)
+PAYOUT_UNKNOWN = N_(
+    "Withdrawal #{id} of {amount} sats is taking longer than usual. We are asking the payment "
+    "service what happened; it will never be sent twice."
+)
+PAYOUT_NO_REASON = N_("no reason given")
+ADMIN_PAYOUT_APPROVAL = N_(
+    "Payout #{id} waits for your approval: {amount} sats to {destination} for user #{user}.\n"
+    "Approve: <code>satshare payout approve {id}</code>"
+)
+
 CMD_START = N_("Main menu")
 CMD_PLANS = N_("Plans and prices")
 CMD_LANGUAGE = N_("Change the language")
 CMD_PAYSUPPORT = N_("Help with a payment")
 CMD_TERMS = N_("Terms of service")
+CMD_WITHDRAW = N_("Withdraw your earnings")
 CMD_HELP = N_("Help")
 
 RAIL_CHOOSE = N_("How do you want to pay?")

@@ -89,6 +89,15 @@ async def check_destination(
     return destination
 
 
+async def save_destination(ctx: PayoutsContext, user_id: int, text: str) -> Destination:
+    """Check a destination (it must exist and be payable here), then save it for the user."""
+    checked = await check_destination(ctx, text)
+    ctx.policy.require_supported(checked.kind)
+    async with ctx.db.transaction() as session:
+        await service.save_destination(session, user_id, checked, ctx.clock.now())
+    return checked
+
+
 async def request_payout(
     ctx: PayoutsContext,
     *,

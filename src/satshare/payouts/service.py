@@ -65,6 +65,14 @@ class PayoutPolicy:
             return kind.lightning
         return True  # BTCPay pays every kind; by hand, anything the owner's wallet can pay
 
+    def require_supported(self, kind: DestinationKind) -> None:
+        if not self.supports(kind):
+            raise InvalidDestination(
+                f"payouts are sent through {self.provider}, which pays Lightning only: give a "
+                "Lightning Address, LNURL or BOLT11 invoice instead of an on-chain address",
+                field="destination",
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:
@@ -115,12 +123,7 @@ async def request(
 ) -> Payout:
     """Create a payout and hold its amount, or refuse with nothing written."""
     await _lock_user(session, user_id)
-    if not policy.supports(destination.kind):
-        raise InvalidDestination(
-            f"payouts are sent through {policy.provider}, which pays Lightning only: give a "
-            "Lightning Address, LNURL or BOLT11 invoice instead of an on-chain address",
-            field="destination",
-        )
+    policy.require_supported(destination.kind)
     terms_version = program.terms_version
     if not await affiliates.accepted(session, user_id, terms_version):
         raise TermsNotAccepted(
@@ -440,6 +443,7 @@ async def _release(session: AsyncSession, payout: Payout, author: str, now: date
 def _payload(payout: Payout) -> dict[str, object]:
     return {
         "payout_id": payout.id,
+        "user_id": payout.user_id,
         "status": payout.status,
         "amount_sats": payout.amount_sats,
         "fee_sats": payout.fee_sats,

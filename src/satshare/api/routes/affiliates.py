@@ -235,9 +235,12 @@ async def accept_terms(
 async def save_destination(
     container: ContainerDep, _: WriteKey, user_id: IdPath, body: DestinationIn
 ) -> DestinationOut:
-    checked = await payout_flows.check_destination(container.payouts, body.destination)
-    async with container.db.transaction() as session:
-        row = await payouts.save_destination(session, user_id, checked, container.clock.now())
+    async with container.db.reading() as session:
+        await users.require(session, user_id)
+    await payout_flows.save_destination(container.payouts, user_id, body.destination)
+    async with container.db.reading() as session:
+        row = await payouts.saved_destination(session, user_id)
+    assert row is not None
     return DestinationOut(kind=row.kind, value=row.value, updated_at=row.updated_at)
 
 

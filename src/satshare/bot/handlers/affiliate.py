@@ -1,4 +1,4 @@
-"""Invite & earn, and the balance behind "Withdraw"."""
+"""Invite & earn: the referral link, referral counts, balance and recent commissions."""
 
 from __future__ import annotations
 
@@ -64,13 +64,3 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ]
     share_text = t(language, texts.SHARE_TEXT, shop=runtime.shop_name)
     await show(update, context, "\n".join(lines), keyboards.invite(language, link, share_text))
-
-
-async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
-    user = await user_of(update, context)
-    hold_days = runtime.container.payouts.program.hold_days
-    async with runtime.container.db.reading() as session:
-        earnings = await affiliates.balance(session, user.id, hold_days, runtime.now())
-    text = t(user.language, texts.WITHDRAW, balance=sats(earnings.balance_sats))
-    await show(update, context, text, keyboards.back(user.language))

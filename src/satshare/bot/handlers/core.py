@@ -9,7 +9,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import stars
-from satshare.bot.handlers.ui import show
+from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.models import ProcessedUpdate
 from satshare.bot.runtime import display_name, ensure_user, esc, runtime_of, t, user_of
 from satshare.db import insert_ignore
@@ -45,6 +45,7 @@ STARS_START = "stars_"
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = runtime_of(context)
     assert update.effective_user is not None
+    expect_input(context, None)
     payload = context.args[0] if context.args else ""
     referral = payload[4:] if payload.startswith(REF_START) and len(payload) > 4 else None
     user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
@@ -85,6 +86,7 @@ async def _sell_for_stars(update: Update, context: ContextTypes.DEFAULT_TYPE, pl
 
 
 async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    expect_input(context, None)
     user = await user_of(update, context)
     await show(
         update, context, t(user.language, texts.MENU_TITLE), keyboards.main_menu(user.language)

@@ -17,8 +17,10 @@ async def show(
     context: ContextTypes.DEFAULT_TYPE,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
+    notice: str | None = None,
 ) -> Message | None:
-    """Edit the message a button belongs to, or send a new one; then answer the button."""
+    """Edit the message a button belongs to, or send a new one; then answer the button (with
+    ``notice`` as an alert, if given)."""
     query = update.callback_query
     shown: Message | None = None
     edited_in_place = False
@@ -44,7 +46,7 @@ async def show(
             disable_web_page_preview=True,
         )
     if query is not None:
-        await answer(query)
+        await answer(query, notice)
     return shown
 
 
@@ -54,3 +56,22 @@ async def answer(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(text, show_alert=text is not None)
     except BadRequest as exc:  # answered already, or too old (after a restart)
         log.debug("callback answer refused: %s", exc)
+
+
+#: user_data key of the typed answer the bot is waiting for ("destination", "amount").
+AWAITING = "awaiting"
+
+
+def expect_input(context: ContextTypes.DEFAULT_TYPE, what: str | None) -> None:
+    """Take the user's next text message as ``what``; None: stop waiting (menu, /start)."""
+    if context.user_data is None:
+        return
+    if what is None:
+        context.user_data.pop(AWAITING, None)
+    else:
+        context.user_data[AWAITING] = what
+
+
+def expected_input(context: ContextTypes.DEFAULT_TYPE) -> str | None:
+    value = context.user_data.get(AWAITING) if context.user_data is not None else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,356 @@
+"""Withdraw: the affiliate's balance, terms acceptance, payout destination, quote, confirm.
+
+Typed input (a destination, an amount) is awaited with a flag in ``user_data``: the next text
+message is taken as the answer. The flag lives in memory; after a restart the user simply
+presses the button again, nothing is lost.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from satshare.affiliates import service as affiliates
+from satshare.bot import keyboards, texts
+from satshare.bot.handlers import core
+from satshare.bot.handlers.ui import answer, expect_input, expected_input, show
+from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.errors import DomainError
+from satshare.payouts import flows
+from satshare.payouts import service as payouts
+from satshare.payouts.destinations import Destination, DestinationKind
+from satshare.users.models import User
+
+CONFIRMED = "confirmed_payouts"
+RECENT_PAYOUTS = 5
+#: Telegram messages hold 4,096 characters; longer terms are shown in part with a link.
+TERMS_PREVIEW_CHARS = 2_500
+STATUS_LABELS = {
+    "awaiting_approval": texts.PAYOUT_STATUS_AWAITING_APPROVAL,
+    "approved": texts.PAYOUT_STATUS_APPROVED,
+    "sending": texts.PAYOUT_STATUS_SENDING,
+    "paid": texts.PAYOUT_STATUS_PAID,
+    "failed": texts.PAYOUT_STATUS_FAILED,
+    "unknown": texts.PAYOUT_STATUS_UNKNOWN,
+    "canceled": texts.PAYOUT_STATUS_CANCELED,
+}
+
+
+def _masked(kind: str, value: str) -> str:
+    return esc(Destination(DestinationKind(kind), value).masked)
+
+
+def _fee_policy(runtime: BotRuntime, language: str) -> str:
+    policy = runtime.container.payouts.policy
+
+    def one(rail: str, fee: int) -> str:
+        if fee:
+            return t(language, texts.FEE_FLAT, rail=t(language, rail), fee=sats(fee))
+        return t(language, texts.FEE_OWNER_PAYS, rail=t(language, rail))
+
+    return t(
+        language,
+        texts.WITHDRAW_FEES,
+        lightning=one(texts.RAIL_NAME_LIGHTNING, policy.lightning_fee_sats),
+        onchain=one(texts.RAIL_NAME_ONCHAIN, policy.onchain_fee_sats),
+    )
+
+
+def _terms_text(runtime: BotRuntime, language: str) -> str:
+    settings = runtime.container.settings
+    text = settings.affiliate.terms_text.strip()
+    if len(text) > TERMS_PREVIEW_CHARS:
+        url = f"{settings.server.base_url}/api/v1/affiliate-program"
+        text = (
+            text[:TERMS_PREVIEW_CHARS].rstrip()
+            + "…\n"
+            + t(language, texts.TERMS_TRUNCATED, url=url)
+        )
+    return t(
+        language,
+        texts.TERMS_ACCEPT_FIRST,
+        version=esc(settings.affiliate.terms_version),
+        text=esc(text),
+    )
+
+
+async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = await user_of(update, context)
+    expect_input(context, None)
+    await _show_withdraw(update, context, user)
+
+
+async def _show_withdraw(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, notice: str | None = None
+) -> None:
+    runtime = runtime_of(context)
+    ctx = runtime.container.payouts
+    language = user.language
+    program = ctx.program
+    async with runtime.container.db.reading() as session:
+        money = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
+        totals = await payouts.totals(session, user.id)
+        destination = await payouts.saved_destination(session, user.id)
+        accepted = await affiliates.accepted(session, user.id, program.terms_version)
+    lines = [
+        t(
+            language,
+            texts.WITHDRAW,
+            balance=sats(money.balance_sats),
+            available=sats(money.available_sats),
+            in_payouts=sats(totals.in_flight_sats),
+            paid_out=sats(totals.paid_sats),
+            minimum=sats(ctx.policy.min_sats),
+        )
+    ]
+    if money.pending_sats:
+        lines.append(
+            t(
+                language,
+                texts.WITHDRAW_PENDING,
+                pending=sats(money.pending_sats),
+                days=program.hold_days,
+            )
+        )
+    if money.balance_sats < 0:
+        lines.append(t(language, texts.WITHDRAW_NEGATIVE))
+    if destination is not None:
+        lines.append(
+            t(
+                language,
+                texts.WITHDRAW_DESTINATION,
+                destination=_masked(destination.kind, destination.value),
+            )
+        )
+    else:
+        lines.append(t(language, texts.WITHDRAW_NO_DESTINATION))
+    lines.append(_fee_policy(runtime, language))
+    if ctx.policy.instant_lightning:
+        lines.append(t(language, texts.WITHDRAW_INSTANT))
+    if not accepted:
+        lines.append("\n" + _terms_text(runtime, language))
+    can_withdraw = (
+        accepted and destination is not None and money.available_sats >= ctx.policy.min_sats
+    )
+    markup = keyboards.withdraw(
+        language,
+        accept_version=None if accepted else program.terms_version,
+        withdraw_all=money.available_sats if can_withdraw else None,
+        other_amount=can_withdraw,
+    )
+    await show(update, context, "\n".join(lines), markup, notice)
+
+
+async def accept_terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    version = query.data.removeprefix(keyboards.ACCEPT_TERMS)
+    current = runtime.container.payouts.program.terms_version
+    if version != current:
+        # They were shown an older text: show the new one instead of recording the old.
+        await _show_withdraw(update, context, user, t(user.language, texts.TERMS_CHANGED))
+        return
+    async with runtime.container.db.transaction() as session:
+        await affiliates.accept_terms(session, user.id, current, runtime.now())
+    accepted = t(user.language, texts.TERMS_ACCEPTED, version=current)
+    await _show_withdraw(update, context, user, accepted)
+
+
+async def ask_destination(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    policy = runtime.container.payouts.policy
+    if policy.supports(DestinationKind.ONCHAIN):
+        text = t(user.language, texts.ASK_DESTINATION_ONCHAIN, network=esc(policy.network))
+    else:
+        text = t(user.language, texts.ASK_DESTINATION)
+    expect_input(context, "destination")
+    await show(update, context, text, keyboards.back(user.language))
+
+
+async def ask_amount(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    available = await _available(runtime, user)
+    minimum = runtime.container.payouts.policy.min_sats
+    if available < minimum:
+        text = t(
+            user.language,
+            texts.NOTHING_TO_WITHDRAW,
+            minimum=sats(minimum),
+            available=sats(available),
+        )
+        await show(update, context, text, keyboards.back(user.language))
+        return
+    expect_input(context, "amount")
+    text = t(user.language, texts.ASK_AMOUNT, minimum=sats(minimum), available=sats(available))
+    await show(update, context, text, keyboards.back(user.language))
+
+
+async def _available(runtime: BotRuntime, user: User) -> int:
+    program = runtime.container.payouts.program
+    async with runtime.container.db.reading() as session:
+        money = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
+    return money.available_sats
+
+
+async def text_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A destination or an amount the user was asked for; anything else is 'unknown'."""
+    awaiting = expected_input(context)
+    message = update.effective_message
+    if awaiting is None or message is None or not message.text:
+        await core.unknown(update, context)
+        return
+    user = await user_of(update, context)
+    if awaiting == "destination":
+        await _receive_destination(update, context, user, message.text)
+    else:
+        await _receive_amount(update, context, user, message.text)
+
+
+async def _receive_destination(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, text: str
+) -> None:
+    runtime = runtime_of(context)
+    try:
+        saved = await flows.save_destination(runtime.container.payouts, user.id, text)
+    except DomainError as exc:
+        reply = t(user.language, texts.DESTINATION_INVALID, reason=esc(exc.detail))
+        await show(update, context, reply, keyboards.back(user.language))
+        return  # still awaiting: the next message is another try
+    expect_input(context, None)
+    done = t(user.language, texts.DESTINATION_SAVED, destination=esc(saved.masked))
+    await show(update, context, done)
+    await _show_withdraw(update, context, user)
+
+
+def _parse_amount(text: str) -> int | None:
+    digits = text.strip().replace(" ", "").replace("_", "").replace(",", "")
+    digits = digits.removesuffix("sats").removesuffix("sat")
+    return int(digits) if digits.isdigit() and len(digits) <= 12 else None
+
+
+async def _receive_amount(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, text: str
+) -> None:
+    runtime = runtime_of(context)
+    available = await _available(runtime, user)
+    minimum = runtime.container.payouts.policy.min_sats
+    amount = _parse_amount(text)
+    if amount is None or not minimum <= amount <= available:
+        reply = t(
+            user.language,
+            texts.AMOUNT_INVALID,
+            minimum=sats(minimum),
+            available=sats(available),
+        )
+        await show(update, context, reply, keyboards.back(user.language))
+        return
+    expect_input(context, None)
+    await _show_quote(update, context, user, amount)
+
+
+async def quote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = await user_of(update, context)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    amount = _parse_amount(query.data.removeprefix(keyboards.WITHDRAW_QUOTE))
+    if amount is None:
+        await _show_withdraw(update, context, user)
+        return
+    await _show_quote(update, context, user, amount)
+
+
+async def _show_quote(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, amount: int
+) -> None:
+    runtime = runtime_of(context)
+    policy = runtime.container.payouts.policy
+    async with runtime.container.db.reading() as session:
+        destination = await payouts.saved_destination(session, user.id)
+    if destination is None:
+        await ask_destination(update, context)
+        return
+    kind = DestinationKind(destination.kind)
+    priced = payouts.quote(policy, amount, kind)
+    language = user.language
+    lines = [
+        t(
+            language,
+            texts.WITHDRAW_QUOTE,
+            amount=sats(priced.amount_sats),
+            fee=sats(priced.fee_sats),
+            send=sats(priced.send_sats),
+            destination=_masked(destination.kind, destination.value),
+        )
+    ]
+    rail = texts.RAIL_NAME_LIGHTNING if kind.lightning else texts.RAIL_NAME_ONCHAIN
+    if priced.fee_sats == 0:
+        lines.append(t(language, texts.WITHDRAW_QUOTE_OWNER_PAYS, rail=t(language, rail)))
+    if amount > policy.auto_approve_max_sats:
+        lines.append(
+            t(language, texts.WITHDRAW_QUOTE_APPROVAL, limit=sats(policy.auto_approve_max_sats))
+        )
+    await show(update, context, "\n".join(lines), keyboards.confirm_payout(language, amount))
+
+
+async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    query = update.callback_query
+    assert query is not None and query.data is not None and query.message is not None
+    amount = _parse_amount(query.data.removeprefix(keyboards.WITHDRAW_CONFIRM))
+    if amount is None:
+        await _show_withdraw(update, context, user)
+        return
+    # A double tap must not request twice: the quote message is the request's identity.
+    # Checked and marked before any await, so two presses cannot both pass.
+    confirmed: set[int] = (
+        context.user_data.setdefault(CONFIRMED, set()) if context.user_data is not None else set()
+    )
+    if query.message.message_id in confirmed:
+        await answer(query, t(user.language, texts.WITHDRAW_ALREADY))
+        return
+    confirmed.add(query.message.message_id)
+    try:
+        payout = await flows.request_payout(
+            runtime.container.payouts,
+            user_id=user.id,
+            amount_sats=amount,
+            destination=None,
+            requested_by=f"telegram:{user.external_id}",
+        )
+    except DomainError as exc:
+        confirmed.discard(query.message.message_id)
+        reply = t(user.language, texts.WITHDRAW_REFUSED, reason=esc(exc.detail))
+        await show(update, context, reply, keyboards.back(user.language))
+        return
+    done = t(user.language, texts.WITHDRAW_REQUESTED, id=payout.id)
+    await show(update, context, done, keyboards.back(user.language))
+
+
+async def my_payouts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    language = user.language
+    async with runtime.container.db.reading() as session:
+        recent = await payouts.list_payouts(session, limit=RECENT_PAYOUTS, user_id=user.id)
+    if not recent:
+        await show(update, context, t(language, texts.PAYOUTS_EMPTY), keyboards.back(language))
+        return
+    lines = [t(language, texts.PAYOUTS_TITLE)]
+    lines += [
+        t(
+            language,
+            texts.PAYOUTS_LINE,
+            id=p.id,
+            date=p.created_at.strftime("%Y-%m-%d"),
+            amount=sats(p.amount_sats),
+            destination=_masked(p.destination_kind, p.destination),
+            status=t(language, STATUS_LABELS.get(p.status, p.status)),
+        )
+        for p in recent
+    ]
+    await show(update, context, "\n".join(lines), keyboards.back(language))
