@@ -22,6 +22,7 @@ DOMAINS = [
     "onchain",
     "rates",
     "affiliates",
+    "payouts",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {
@@ -66,5 +67,5 @@ def test_domains_import_no_framework_and_no_adapter(domain: str) -> None:
 
 def test_every_domain_module_was_checked() -> None:
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    adapters = {"api", "bot", "providers", "sim", "migrations"}
+    adapters = {"api", "bot", "providers", "sim", "migrations", "cli"}
     assert packages - adapters == set(DOMAINS)

@@ -376,8 +376,11 @@ def _telegram_sandbox(settings: Settings) -> TelegramSandbox:
     return TelegramSandbox(emulator=emulator, app=telegram_sim.build_app(emulator), token=token)
 
 
-async def prepare(container: Container) -> None:
-    """Refuse to run on an unmigrated database; sync plans from the configuration."""
+async def prepare(container: Container, *, sync_plans: bool = True) -> None:
+    """Refuse to run on an unmigrated database; sync plans from the configuration.
+
+    Admin commands pass ``sync_plans=False``: run from a directory without the service's
+    satshare.yaml, they must not take its plans off sale."""
     current = await migrate.current_revision(container.db)
     head = migrate.head_revision()
     if current != head:
@@ -385,6 +388,8 @@ async def prepare(container: Container) -> None:
             f"the database is at schema revision {current or 'none'} but this SatShare needs "
             f"{head}: run `satshare migrate` first"
         )
+    if not sync_plans:
+        return
     specs = [
         plans.PlanSpec(
             id=p.id,

@@ -25,6 +25,7 @@ from satshare.container import Container
 from satshare.errors import Conflict
 from satshare.payouts import flows as payout_flows
 from satshare.payouts import service as payouts
+from satshare.payouts.overview import affiliate_overview
 from satshare.users import service as users
 
 router = APIRouter(prefix="/api/v1/affiliates", tags=["affiliates"])
@@ -63,17 +64,17 @@ async def get_program(container: ContainerDep) -> ProgramOut:
 
 
 async def affiliate_out(container: Container, user_id: int) -> AffiliateOut:
-    program = container.payouts.program
-    now = container.clock.now()
     async with container.db.reading() as session:
-        await users.require(session, user_id)
-        terms = await affiliates.terms_for(session, user_id, program)
-        balance = await affiliates.balance(session, user_id, program.hold_days, now)
-        totals = await payouts.totals(session, user_id)
-        stats = await affiliates.referral_stats(session, user_id)
-        suspension = await affiliates.open_suspension(session, user_id)
-        accepted_at = await affiliates.accepted_at(session, user_id, program.terms_version)
-        destination = await payouts.saved_destination(session, user_id)
+        view = await affiliate_overview(
+            session, container.payouts.program, user_id, container.clock.now()
+        )
+    terms, balance, totals, stats = view.terms, view.balance, view.payouts, view.referrals
+    suspension, accepted_at, destination = (
+        view.suspension,
+        view.terms_accepted_at,
+        view.destination,
+    )
+    program = container.payouts.program
     return AffiliateOut(
         user_id=user_id,
         terms=TermsOut(share_bps=terms.share_bps, label=terms.label, level=terms.level),

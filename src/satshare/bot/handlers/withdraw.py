@@ -19,6 +19,7 @@ from satshare.errors import DomainError
 from satshare.payouts import flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import Destination, DestinationKind
+from satshare.payouts.overview import affiliate_overview
 from satshare.users.models import User
 
 CONFIRMED = "confirmed_payouts"
@@ -88,10 +89,9 @@ async def _show_withdraw(
     language = user.language
     program = ctx.program
     async with runtime.container.db.reading() as session:
-        money = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
-        totals = await payouts.totals(session, user.id)
-        destination = await payouts.saved_destination(session, user.id)
-        accepted = await affiliates.accepted(session, user.id, program.terms_version)
+        view = await affiliate_overview(session, program, user.id, runtime.now())
+    money, totals, destination = view.balance, view.payouts, view.destination
+    accepted = view.terms_accepted_at is not None
     lines = [
         t(
             language,

@@ -1,4 +1,4 @@
-"""Command line: serve | migrate | config check | api-key | ledger verify."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import contextlib
 import logging
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from satshare import __version__
-from satshare.config import ConfigError, PlanSettings, Settings, load_settings
-from satshare.errors import DomainError
-
-T = TypeVar("T")
+from satshare.cli.affiliates import affiliate_app
+from satshare.cli.common import State, err, fail, open_container, out, run, settings
+from satshare.cli.payouts import payout_app
+from satshare.config import PlanSettings, Settings
 
 app = typer.Typer(
     name="satshare",
@@ -33,11 +32,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(sim_app, name="sim")
+app.add_typer(payout_app, name="payout")
+app.add_typer(affiliate_app, name="affiliate")
 
-out = Console()
-err = Console(stderr=True)
-
-#: Shown in sandbox mode when the configuration defines no plans, so there is something to buy.
 SANDBOX_PLANS = [
     PlanSettings(
         id="demo-monthly",
@@ -56,31 +53,6 @@ SANDBOX_PLANS = [
         channels=[-1001000000001],
     ),
 ]
-
-
-class State:
-    config_path: str | None = None
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]satshare:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def settings() -> Settings:
-    try:
-        return load_settings(State.config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]satshare:[/] {problem}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(coro)
-    except DomainError as exc:
-        raise fail(exc.detail) from None
 
 
 @app.callback()
@@ -179,7 +151,7 @@ def api_key_create(
 
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
-        container = await _open(cfg)
+        container = await open_container(cfg)
         try:
             async with container.db.transaction() as session:
                 issued = await apikeys.create(session, name, parsed, container.clock.now())
@@ -201,7 +173,7 @@ def api_key_list() -> None:
     cfg = settings()
 
     async def go() -> list[Any]:
-        container = await _open(cfg)
+        container = await open_container(cfg)
         try:
             async with container.db.reading() as session:
                 return list(await apikeys.list_keys(session))
@@ -233,7 +205,7 @@ def api_key_revoke(
     cfg = settings()
 
     async def go() -> tuple[int, str]:
-        container = await _open(cfg)
+        container = await open_container(cfg)
         try:
             async with container.db.transaction() as session:
                 revoked = await apikeys.revoke(session, key, container.clock.now())
@@ -253,7 +225,7 @@ def ledger_verify() -> None:
     cfg = settings()
 
     async def go() -> Any:
-        container = await _open(cfg)
+        container = await open_container(cfg)
         try:
             async with container.db.reading() as session:
                 return await verify_ledger(session)
@@ -270,21 +242,6 @@ def ledger_verify() -> None:
     for problem in report.problems:
         err.print(f"[bold red]ledger:[/] {problem}", highlight=False, soft_wrap=True)
     raise fail(f"ledger verification failed: {report.problems[0]}", code=1)
-
-
-async def _open(cfg: Settings) -> Any:
-    from satshare.container import StartupError, build_container, prepare
-
-    container = build_container(cfg)
-    try:
-        await prepare(container)
-    except StartupError as exc:
-        await container.aclose()
-        raise DomainError(str(exc)) from None
-    except OSError as exc:
-        await container.aclose()
-        raise DomainError(f"cannot reach the database ({exc}); check database.url") from None
-    return container
 
 
 @app.command()

@@ -1,0 +1,148 @@
+"""`satshare affiliate ...`: an affiliate's overview, custom terms, suspension."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.models import AffiliateTerms
+from satshare.cli.common import opened, out, run, settings
+from satshare.cli.payouts import author
+from satshare.payouts.overview import AffiliateOverview, affiliate_overview
+
+affiliate_app = typer.Typer(help="Affiliates: overview, custom terms, suspension.")
+
+UserId = Annotated[int, typer.Argument(help="The affiliate's user id.")]
+
+
+def _print(view: AffiliateOverview) -> None:
+    b, r = view.balance, view.referrals
+    table = Table(show_header=False, title=f"Affiliate {view.user_id}")
+    table.add_row("terms", f"{view.terms.share_bps / 100:g}% ({view.terms.label})")
+    table.add_row("balance", f"{b.balance_sats} sats")
+    table.add_row("available", f"{b.available_sats} sats")
+    table.add_row("pending (hold)", f"{b.pending_sats} sats")
+    table.add_row("total earned", f"{b.total_earned_sats} sats")
+    table.add_row("paid out", f"{view.payouts.paid_sats} sats")
+    table.add_row("in payouts", f"{view.payouts.in_flight_sats} sats")
+    table.add_row("referrals", f"{r.registered} registered, {r.paying} paying")
+    table.add_row("referred sales", f"{r.referred_sales_sats} sats")
+    accepted = view.terms_accepted_at
+    table.add_row(
+        f"terms v{view.terms_version}",
+        f"accepted {accepted:%Y-%m-%d %H:%M}" if accepted else "not accepted",
+    )
+    destination = view.destination
+    table.add_row(
+        "destination", f"{destination.value} ({destination.kind})" if destination else "—"
+    )
+    if view.suspension is not None:
+        s = view.suspension
+        table.add_row(
+            "SUSPENDED", f"since {s.suspended_at:%Y-%m-%d} by {s.suspended_by}: {s.reason}"
+        )
+    out.print(table)
+
+
+@affiliate_app.command("show")
+def show_command(user_id: UserId) -> None:
+    """Terms, balance, referrals, acceptance, destination and suspension."""
+    cfg = settings()
+
+    async def go() -> AffiliateOverview:
+        async with opened(cfg) as container, container.db.reading() as session:
+            return await affiliate_overview(
+                session, container.payouts.program, user_id, container.clock.now()
+            )
+
+    _print(run(go()))
+
+
+@affiliate_app.command("set-terms")
+def set_terms_command(
+    user_id: UserId,
+    reason: Annotated[str, typer.Option(help="Why; kept in the terms history.")],
+    share_bps: Annotated[
+        int | None,
+        typer.Option(min=0, max=10_000, help="The share in basis points (5000 = 50%)."),
+    ] = None,
+    level_based: Annotated[
+        bool, typer.Option("--level-based", help="Drop the custom share: back to the levels.")
+    ] = False,
+) -> None:
+    """Give one affiliate custom terms (a new version; past commissions keep theirs)."""
+    if (share_bps is None) == (not level_based):
+        raise typer.BadParameter("give either --share-bps N or --level-based")
+    cfg = settings()
+
+    async def go() -> int:
+        async with opened(cfg) as container:
+            async with container.db.transaction() as session:
+                row = await affiliates.set_custom_terms(
+                    session,
+                    user_id,
+                    share_bps,
+                    reason=reason,
+                    author=author(),
+                    now=container.clock.now(),
+                )
+            return row.version
+
+    version = run(go())
+    what = f"{share_bps / 100:g}%" if share_bps is not None else "level-based"
+    out.print(f"Affiliate {user_id}: custom terms v{version}, {what}. New sales use them.")
+
+
+@affiliate_app.command("terms")
+def terms_command(user_id: UserId) -> None:
+    """The history of an affiliate's custom terms, oldest first."""
+    cfg = settings()
+
+    async def go() -> list[AffiliateTerms]:
+        async with opened(cfg) as container, container.db.reading() as session:
+            return list(await affiliates.terms_history(session, user_id))
+
+    rows = run(go())
+    table = Table("version", "share", "set by", "when", "reason")
+    for row in rows:
+        share = f"{row.share_bps / 100:g}%" if row.share_bps is not None else "level-based"
+        table.add_row(
+            str(row.version), share, row.set_by, f"{row.created_at:%Y-%m-%d %H:%M}", row.reason
+        )
+    out.print(table)
+    if not rows:
+        out.print(f"Affiliate {user_id} has no custom terms: the base and level terms apply.")
+
+
+@affiliate_app.command("suspend")
+def suspend_command(
+    user_id: UserId,
+    reason: Annotated[str, typer.Option(help="Why; kept with the suspension.")],
+) -> None:
+    """Suspend an affiliate: their new commissions go to the owner until reinstated."""
+    cfg = settings()
+
+    async def go() -> None:
+        async with opened(cfg) as container, container.db.transaction() as session:
+            await affiliates.suspend(
+                session, user_id, reason=reason, author=author(), now=container.clock.now()
+            )
+
+    run(go())
+    out.print(f"Affiliate {user_id} is suspended: new commissions go to the owner.")
+
+
+@affiliate_app.command("reinstate")
+def reinstate_command(user_id: UserId) -> None:
+    """Lift a suspension: commissions resume from the next sale."""
+    cfg = settings()
+
+    async def go() -> None:
+        async with opened(cfg) as container, container.db.transaction() as session:
+            await affiliates.reinstate(session, user_id, author=author(), now=container.clock.now())
+
+    run(go())
+    out.print(f"Affiliate {user_id} is reinstated.")

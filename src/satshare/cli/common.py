@@ -1,0 +1,72 @@
+"""What every command shares: consoles, errors as one line, settings, the container."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from satshare.config import ConfigError, Settings, load_settings
+from satshare.errors import DomainError
+
+if TYPE_CHECKING:
+    from satshare.container import Container
+
+T = TypeVar("T")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    config_path: str | None = None
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]satshare:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(State.config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]satshare:[/] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+
+
+async def open_container(cfg: Settings) -> Container:
+    from satshare.container import StartupError, build_container, prepare
+
+    container = build_container(cfg)
+    try:
+        await prepare(container, sync_plans=False)
+    except StartupError as exc:
+        await container.aclose()
+        raise DomainError(str(exc)) from None
+    except OSError as exc:
+        await container.aclose()
+        raise DomainError(f"cannot reach the database ({exc}); check database.url") from None
+    return container
+
+
+@contextlib.asynccontextmanager
+async def opened(cfg: Settings) -> AsyncIterator[Container]:
+    """The container for one command, closed afterwards."""
+    container = await open_container(cfg)
+    try:
+        yield container
+    finally:
+        await container.aclose()

@@ -1,0 +1,143 @@
+"""`satshare payout ...`: list, approve, cancel, export and mark payouts paid by hand."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from satshare.cli.common import opened, out, run, settings
+from satshare.payouts import export, flows
+from satshare.payouts import service as payouts
+from satshare.payouts.destinations import Destination, DestinationKind
+from satshare.payouts.models import Payout
+
+payout_app = typer.Typer(help="Affiliate payouts: approve, cancel, export, mark paid.")
+
+STATUSES = ("awaiting_approval", "approved", "sending", "paid", "failed", "unknown", "canceled")
+
+
+def author() -> str:
+    """Who acted, as recorded on the payout: the operating-system user at the CLI."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+def _describe(payout: Payout) -> str:
+    where = Destination(DestinationKind(payout.destination_kind), payout.destination).masked
+    return f"payout {payout.id}: {payout.amount_sats} sats to {where} is {payout.status}"
+
+
+@payout_app.command("list")
+def list_command(
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
+    ] = None,
+    user: Annotated[int | None, typer.Option(help="Only this affiliate's user id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+) -> None:
+    """List payouts, newest first."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    cfg = settings()
+
+    async def go() -> list[Payout]:
+        async with opened(cfg) as container, container.db.reading() as session:
+            return list(
+                await payouts.list_payouts(session, limit=limit, user_id=user, status=status)
+            )
+
+    rows = run(go())
+    table = Table("id", "user", "amount", "fee", "to", "status", "created", "proof / failure")
+    for p in rows:
+        table.add_row(
+            str(p.id),
+            str(p.user_id),
+            str(p.amount_sats),
+            str(p.fee_sats),
+            Destination(DestinationKind(p.destination_kind), p.destination).masked,
+            p.status,
+            p.created_at.strftime("%Y-%m-%d %H:%M"),
+            p.proof or p.failure or "",
+        )
+    out.print(table)
+    if not rows:
+        out.print("No payouts.")
+
+
+@payout_app.command("approve")
+def approve_command(payout_id: Annotated[int, typer.Argument(help="The payout's id.")]) -> None:
+    """Approve a payout waiting for approval; a provider sends it at the next run."""
+    cfg = settings()
+
+    async def go() -> Payout:
+        async with opened(cfg) as container:
+            return await flows.approve(container.payouts, payout_id, author())
+
+    payout = run(go())
+    out.print(_describe(payout), highlight=False)
+    if cfg.payout_provider == "manual":
+        out.print("Pay it from your wallet, then: satshare payout mark-paid ID --txid TXID")
+
+
+@payout_app.command("cancel")
+def cancel_command(
+    payout_id: Annotated[int, typer.Argument(help="The payout's id.")],
+    reason: Annotated[str | None, typer.Option(help="Why; the affiliate is told.")] = None,
+) -> None:
+    """Cancel a payout not yet sent; its amount returns to the affiliate's balance."""
+    cfg = settings()
+
+    async def go() -> Payout:
+        async with opened(cfg) as container:
+            return await flows.cancel(container.payouts, payout_id, author(), reason)
+
+    out.print(_describe(run(go())), highlight=False)
+
+
+@payout_app.command("export")
+def export_command(
+    format_: Annotated[
+        Literal["csv", "batch"],
+        typer.Option(
+            "--format",
+            help="csv: every approved payout waiting to be paid by hand; batch: on-chain "
+            "ones as 'address, amount in BTC' lines for a wallet's pay-to-many.",
+        ),
+    ] = "csv",
+) -> None:
+    """Print the approved payouts that wait to be paid by hand (payouts.provider: manual)."""
+    cfg = settings()
+
+    async def go() -> list[Payout]:
+        async with opened(cfg) as container, container.db.reading() as session:
+            return list(await payouts.awaiting_manual_payment(session))
+
+    rows = run(go())
+    sys.stdout.write(export.as_csv(rows) if format_ == "csv" else export.as_batch(rows))
+
+
+@payout_app.command("mark-paid")
+def mark_paid_command(
+    payout_id: Annotated[int, typer.Argument(help="The payout's id.")],
+    txid: Annotated[
+        str,
+        typer.Option(help="The transaction id (or, for Lightning, the payment preimage)."),
+    ],
+    fee: Annotated[
+        int | None, typer.Option(min=0, help="The mining or routing fee you paid, in sats.")
+    ] = None,
+) -> None:
+    """Record a payout you paid from your own wallet: it becomes paid in the ledger."""
+    cfg = settings()
+
+    async def go() -> Payout:
+        async with opened(cfg) as container:
+            return await flows.mark_paid(container.payouts, payout_id, txid, fee, author())
+
+    out.print(_describe(run(go())), highlight=False)

@@ -1,0 +1,1 @@
+"""Payouts to affiliates: destinations, the hold-before-send state machine, providers."""

@@ -1,0 +1,44 @@
+"""Everything about one affiliate in one read: what the API, the CLI and the bot show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.models import AffiliateSuspension
+from satshare.payouts import service as payouts
+from satshare.payouts.models import PayoutDestination
+from satshare.users import service as users
+
+
+@dataclass(frozen=True, slots=True)
+class AffiliateOverview:
+    user_id: int
+    terms: affiliates.Terms
+    balance: affiliates.Balance
+    payouts: payouts.PayoutTotals
+    referrals: affiliates.ReferralStats
+    suspension: AffiliateSuspension | None
+    terms_version: str
+    terms_accepted_at: datetime | None
+    destination: PayoutDestination | None
+
+
+async def affiliate_overview(
+    session: AsyncSession, program: affiliates.Program, user_id: int, now: datetime
+) -> AffiliateOverview:
+    await users.require(session, user_id)
+    return AffiliateOverview(
+        user_id=user_id,
+        terms=await affiliates.terms_for(session, user_id, program),
+        balance=await affiliates.balance(session, user_id, program.hold_days, now),
+        payouts=await payouts.totals(session, user_id),
+        referrals=await affiliates.referral_stats(session, user_id),
+        suspension=await affiliates.open_suspension(session, user_id),
+        terms_version=program.terms_version,
+        terms_accepted_at=await affiliates.accepted_at(session, user_id, program.terms_version),
+        destination=await payouts.saved_destination(session, user_id),
+    )
