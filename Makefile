@@ -43,8 +43,8 @@ browser:
 	@scripts/ensure-chromium.sh
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/verify_ledger_export.py
+	$(BIN)/ruff format --check src tests bench docs/verify_ledger_export.py
 	$(BIN)/mypy
 
 format: $(DEV_STAMP)

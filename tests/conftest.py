@@ -234,10 +234,12 @@ class Stack:
     async def counts(self) -> dict[str, int]:
         """Row counts of every table: for asserting that bad input changed nothing.
 
-        Waits first for the emulator's own webhook deliveries, which would otherwise land
-        in the middle of the comparison."""
+        Waits first for the emulator's own webhook deliveries and the ledger sealer, which
+        would otherwise land in the middle of the comparison."""
         with contextlib.suppress(TimeoutError):
             await self.btcpay.emulator.wait_idle(timeout=5)
+        # The sealer moves entries from the seal queue into the chain in the background.
+        await self.container.sealer.flush()
         result = {}
         async with self.db.reading() as session:
             for table in Base.metadata.sorted_tables:

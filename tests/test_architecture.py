@@ -23,6 +23,7 @@ DOMAINS = [
     "rates",
     "affiliates",
     "payouts",
+    "reports",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {

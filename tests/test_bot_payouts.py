@@ -206,3 +206,26 @@ async def test_withdraw_refusals_are_friendly_and_write_nothing(
     await bot.press(bob, edited, translate("ru", texts.BTN_BACK))
     (reply,) = await bot.say(bob, "hello")
     assert text_of(reply) == translate("ru", texts.UNKNOWN)
+
+
+async def test_commission_statements_in_the_bot(bot: BotStack) -> None:
+    carol = bot.new_user("carol")
+    await bot.say(carol, "/start")
+    carol_id = (await bot.user_row(carol)).id
+    await bot.say(carol, "/start")
+    await bot.press(carol, bot.last(carol), "Invite & earn")
+    await bot.press(carol, bot.last(carol), "Proof of my commissions")
+    assert text_of(bot.last(carol)) == translate("en", texts.STATEMENTS_EMPTY)
+
+    await _referred_sale(bot, carol_id)
+    await bot.container.sealer.flush()
+    (menu,) = await bot.say(carol, "/start")
+    await bot.press(carol, menu, "Invite & earn")
+    await bot.press(carol, bot.last(carol), "Proof of my commissions")
+    statement = text_of(bot.last(carol))
+    async with await _api(bot) as api:
+        (item,) = (await api.get(f"/api/v1/affiliates/{carol_id}/statements")).json()["items"]
+    assert f"invoice <code>{item['invoice_id']}</code>" in statement
+    assert f"Paid 50{NBSP}000 sats → your 50% (base) = <b>25{NBSP}000 sats</b>" in statement
+    assert f"Proof (btcpay_invoice_id): <code>{item['proof']}" in statement
+    assert f"Ledger entry #{item['seq']}: <code>{item['entry_hash']}</code>" in statement

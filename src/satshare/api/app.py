@@ -20,6 +20,7 @@ from satshare.api.routes import (
     subscriptions,
     telegram,
     transactions,
+    transparency,
     users,
     webhooks,
 )
@@ -68,6 +69,7 @@ def create_app(container: Container) -> FastAPI:
         checkout,
         telegram,
         sandbox,
+        transparency,
     ):
         app.include_router(module.router)
     app.include_router(affiliates.program_router)

@@ -38,3 +38,36 @@ STATUS_PROCESSING = N_("payment seen, confirming")
 STATUS_SETTLED = N_("paid")
 STATUS_EXPIRED = N_("expired")
 STATUS_INVALID = N_("invalid")
+
+TRANSPARENCY_TITLE = N_("Where the money goes")
+TRANSPARENCY_INTRO = N_(
+    "Every payment is split between the owner and the affiliate who invited the buyer, in a "
+    "double-entry ledger whose entries are chained by hashes. These figures are computed from "
+    "that ledger."
+)
+TRANSPARENCY_RULES = N_(
+    "Affiliates earn {share}% of every subscription bought by people they invited, renewals "
+    "included. Nothing is paid for sign-ups and nothing goes to anyone further up: only the "
+    "buyer's direct referrer earns."
+)
+TRANSPARENCY_LEVELS = N_("Levels:")
+TRANSPARENCY_HOLD = N_("Commissions can be withdrawn {days} days after the sale.")
+T_MONTH = N_("Month")
+T_SALES = N_("Sales")
+T_REFUNDS = N_("Refunds")
+T_GROSS = N_("Received, sats")
+T_OWNER = N_("Owner's share")
+T_AFFILIATES = N_("Affiliates' share")
+T_PAID_OUT = N_("Paid out")
+T_OWED = N_("Owed at month end")
+T_TOTAL = N_("Total")
+T_STARS = N_("Telegram Stars received")
+TRANSPARENCY_EMPTY = N_("No sales yet.")
+TRANSPARENCY_OWED_NOW = N_("Owed to affiliates now: {owed} sats.")
+LEDGER_HEAD = N_("Ledger")
+LEDGER_HEAD_TEXT = N_("{entries} entries; the chain's head is entry {seq} with hash:")
+LEDGER_HEAD_KEEP = N_(
+    "Write this hash down. If anyone rewrote an earlier entry, the chain would no longer "
+    "reach it. Ask the owner for the ledger export to recompute every figure yourself."
+)
+TRANSPARENCY_JSON = N_("The same figures as JSON")

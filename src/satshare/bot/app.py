@@ -96,6 +96,7 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
         keyboards.PLANS: buying.show_plans,
         keyboards.MY_SUBSCRIPTION: buying.my_subscription,
         keyboards.INVITE: affiliate.invite,
+        keyboards.STATEMENTS: affiliate.statements,
         keyboards.WITHDRAW: withdraw.withdraw,
         keyboards.SET_DESTINATION: withdraw.ask_destination,
         keyboards.WITHDRAW_AMOUNT: withdraw.ask_amount,

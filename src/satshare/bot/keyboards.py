@@ -35,6 +35,7 @@ WITHDRAW_AMOUNT = "w:amount"
 WITHDRAW_QUOTE = "w:q:"
 WITHDRAW_CONFIRM = "w:ok:"
 MY_PAYOUTS = "w:list"
+STATEMENTS = "a:stmt"
 
 
 def main_menu(language: str) -> InlineKeyboardMarkup:
@@ -116,6 +117,7 @@ def invite(language: str, link: str, share_text: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(t(language, texts.BTN_SHARE), url=share)],
+            [InlineKeyboardButton(t(language, texts.BTN_STATEMENTS), callback_data=STATEMENTS)],
             [InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)],
         ]
     )

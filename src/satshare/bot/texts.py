@@ -72,6 +72,19 @@ INVITE = N_(
 INVITE_RECENT = N_("Recent commissions:")
 INVITE_RECENT_LINE = N_("• +{amount} sats on {date}")
 SHARE_TEXT = N_("Join me on {shop}")
+BTN_STATEMENTS = N_("Proof of my commissions")
+STATEMENTS_TITLE = N_(
+    "Your last commissions, each with the processor's proof of payment and its entry in the "
+    "public ledger chain (see /transparency on the website):"
+)
+STATEMENTS_EMPTY = N_("No commissions yet: they appear here when someone you invited pays.")
+STATEMENT_LINE = N_(
+    "<b>{date}</b> · invoice <code>{invoice}</code>\n"
+    "Paid {gross} sats → your {share}% ({terms}) = <b>{commission} sats</b>\n"
+    "Proof ({proof_kind}): <code>{proof}</code>\nLedger entry #{seq}: <code>{hash}</code>"
+)
+STATEMENT_UNSEALED = N_("not chained yet")
+STATEMENT_REVERSED = N_("Refunded: this commission was taken back (entry #{id}).")
 
 WITHDRAW = N_(
     "<b>Withdraw</b>\nBalance: {balance} sats\nAvailable now: {available} sats\n"

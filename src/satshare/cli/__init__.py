@@ -14,7 +14,7 @@ from rich.table import Table
 
 from satshare import __version__
 from satshare.cli.affiliates import affiliate_app
-from satshare.cli.common import State, err, fail, open_container, out, run, settings
+from satshare.cli.common import State, err, fail, open_container, opened, out, run, settings
 from satshare.cli.payouts import payout_app
 from satshare.config import PlanSettings, Settings
 
@@ -215,6 +215,35 @@ def api_key_revoke(
 
     key_id, name = run(go())
     out.print(f"Revoked API key {key_id} '{name}'.")
+
+
+@ledger_app.command("export")
+def ledger_export(
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the chained ledger as JSON Lines: one entry per line with postings and hashes.
+
+    Check it anywhere with docs/verify_ledger_export.py (Python's standard library only)."""
+    from satshare.ledger.export import export_lines
+
+    cfg = settings()
+
+    async def go(sink: Any) -> int:
+        count = 0
+        async with opened(cfg) as container, container.db.reading() as session:
+            async for line in export_lines(session):
+                sink.write(line)
+                count += 1
+        return count
+
+    if output is None:
+        count = run(go(sys.stdout))
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            count = run(go(handle))
+    err.print(f"Exported {count} chained entries.", highlight=False)
 
 
 @ledger_app.command("verify")

@@ -12,6 +12,7 @@ from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
 from satshare.ledger.models import Account, Entry, Posting
+from satshare.reports import statements as split_statements
 from satshare.users import repository as users_repo
 
 RECENT = 5
@@ -64,3 +65,42 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ]
     share_text = t(language, texts.SHARE_TEXT, shop=runtime.shop_name)
     await show(update, context, "\n".join(lines), keyboards.invite(language, link, share_text))
+
+
+def _short(value: str | None, keep: int = 16) -> str:
+    if not value:
+        return "-"
+    return value if len(value) <= 2 * keep else f"{value[:keep]}…{value[-8:]}"
+
+
+async def statements(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The per-payment split statement: proof, gross, share, terms and the entry's hash."""
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    language = user.language
+    async with runtime.container.db.reading() as session:
+        rows = await split_statements.commission_statements(session, user.id, limit=RECENT)
+    if not rows:
+        text = t(language, texts.STATEMENTS_EMPTY)
+        await show(update, context, text, keyboards.back(language))
+        return
+    blocks = [t(language, texts.STATEMENTS_TITLE)]
+    for row in rows:
+        block = t(
+            language,
+            texts.STATEMENT_LINE,
+            date=row.created_at.strftime("%Y-%m-%d"),
+            invoice=esc(row.invoice_id or "-"),
+            gross=sats(row.gross_sats),
+            share=f"{row.share_bps / 100:g}",
+            terms=esc(row.terms or "-"),
+            commission=sats(row.commission_sats),
+            proof_kind=esc(row.proof_kind or "-"),
+            proof=esc(_short(row.proof)),
+            seq=row.seq if row.seq is not None else "-",
+            hash=esc(row.entry_hash or t(language, texts.STATEMENT_UNSEALED)),
+        )
+        if row.reversed_by_transaction_id is not None:
+            block += "\n" + t(language, texts.STATEMENT_REVERSED, id=row.reversed_by_transaction_id)
+        blocks.append(block)
+    await show(update, context, "\n\n".join(blocks), keyboards.back(language))

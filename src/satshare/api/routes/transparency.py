@@ -1,0 +1,124 @@
+"""Public transparency (page and JSON, no key) and per-payment split statements."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from satshare.api import texts as web
+from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, encode_cursor
+from satshare.api.problems import openapi_responses
+from satshare.api.routes.checkout import page_language
+from satshare.bot.i18n import translate
+from satshare.container import Container
+from satshare.reports import statements, transparency
+from satshare.reports.schemas import (
+    FiguresOut,
+    LedgerHeadOut,
+    MonthOut,
+    StatementOut,
+    TransparencyOut,
+)
+from satshare.schemas import PageOf
+from satshare.users import service as users
+
+router = APIRouter(tags=["transparency"])
+templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
+
+#: The figures scan the whole ledger; anonymous callers get a copy at most this old.
+CACHE_SECONDS = 15.0
+
+
+async def _figures(container: Container, request: Request) -> TransparencyOut:
+    cached = getattr(request.app.state, "transparency", None)
+    if cached is not None and cached[0] > time.monotonic():
+        figures: TransparencyOut = cached[1]
+        return figures
+    async with container.db.reading() as session:
+        data = await transparency.transparency(session, container.clock.now())
+    figures = TransparencyOut(
+        months=[MonthOut(**asdict(m)) for m in data.months],
+        totals=FiguresOut(**asdict(data.totals)),
+        owed_sats=data.owed_sats,
+        ledger=LedgerHeadOut(
+            entries=data.entries,
+            sealed_entries=data.sealed_entries,
+            head_seq=data.head_seq,
+            head_hash=data.head_hash,
+        ),
+        generated_at=data.generated_at,
+        note=data.currency_note,
+    )
+    request.app.state.transparency = (time.monotonic() + CACHE_SECONDS, figures)
+    return figures
+
+
+@router.get(
+    "/api/v1/transparency",
+    response_model=TransparencyOut,
+    summary="How the money was shared, per month (public, no key)",
+    description="Gross sales, owner and affiliate shares, payouts and what is owed to "
+    "affiliates, per month, computed from the ledger's postings; and the hash-chain head. "
+    "Anyone given `satshare ledger export` can recompute every figure (docs/ledger.md). "
+    f"Cached for up to {CACHE_SECONDS:g} seconds.",
+    responses=openapi_responses(503),
+)
+async def get_transparency(container: ContainerDep, request: Request) -> TransparencyOut:
+    return await _figures(container, request)
+
+
+@router.get("/transparency", response_class=HTMLResponse, include_in_schema=False)
+async def transparency_page(container: ContainerDep, request: Request) -> HTMLResponse:
+    figures = await _figures(container, request)
+    language = page_language(request)
+
+    def t(message: str, **values: object) -> str:
+        return translate(language, message, **values)
+
+    settings = container.settings
+    return templates.TemplateResponse(
+        request,
+        "transparency.html",
+        {
+            "t": t,
+            "web": web,
+            "language": language,
+            "figures": figures,
+            "months": list(reversed(figures.months)),
+            "share": f"{settings.affiliate.share_bps / 100:g}",
+            "levels": [
+                (level.name, f"{level.share_bps / 100:g}") for level in settings.affiliate.levels
+            ],
+            "hold_days": settings.affiliate.hold_days,
+        },
+    )
+
+
+@router.get(
+    "/api/v1/affiliates/{user_id}/statements",
+    response_model=PageOf[StatementOut],
+    tags=["affiliates"],
+    summary="Per-payment split statements of an affiliate's commissions (newest first)",
+    description="For each commission: the invoice, the processor's proof of payment, the "
+    "gross, the share and terms used, the commission, any clawback, and the ledger entry's "
+    "place and hash in the chain.",
+    responses=openapi_responses(400, 401, 403, 404, 422),
+)
+async def list_statements(
+    container: ContainerDep, _: ReadKey, user_id: IdPath, page: Page
+) -> PageOf[StatementOut]:
+    async with container.db.reading() as session:
+        await users.require(session, user_id)
+        rows = await statements.commission_statements(
+            session, user_id, limit=page.limit + 1, before_id=page.before_id
+        )
+    items = [StatementOut(**asdict(s)) for s in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return PageOf[StatementOut](
+        items=items, next_cursor=encode_cursor(items[-1].transaction_id) if more else None
+    )

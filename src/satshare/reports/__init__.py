@@ -1,0 +1,1 @@
+"""Read-only views of the ledger: public transparency figures, statements, reports."""
