@@ -48,3 +48,18 @@ class TermsAcceptance(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     version: Mapped[str] = mapped_column(String(32))
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReferralClick(Base):
+    """Someone opened an affiliate's link (the bot's /start ref_<code>, or a click reported
+    by another platform): the top of the affiliate's funnel."""
+
+    __tablename__ = "referral_clicks"
+    __table_args__ = (
+        Index("ix_referral_clicks_affiliate_time", "affiliate_user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    affiliate_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -208,3 +208,92 @@ class ProgramOut(BaseModel):
             ]
         }
     )
+
+
+class LeaderOut(BaseModel):
+    rank: int = Field(description="Equal values share a rank.")
+    user_id: int
+    name: str | None = Field(description="Shown only if the affiliate opted in; else null.")
+    value: int = Field(description="Paying referrals, or referred sales in sats.")
+
+
+class LeaderboardOut(BaseModel):
+    by: str
+    period: str
+    since: datetime | None
+    items: list[LeaderOut]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "by": "sales",
+                    "period": "month",
+                    "since": "2026-10-24T10:00:00Z",
+                    "items": [
+                        {"rank": 1, "user_id": 3, "name": "alice", "value": 150000},
+                        {"rank": 2, "user_id": 9, "name": None, "value": 50000},
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class LeaderboardNameIn(StrictModel):
+    name: str | None = Field(
+        max_length=32,
+        description="The name to show on the leaderboard; null: stay anonymous (the default).",
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "alice"}]})
+
+
+class FunnelOut(BaseModel):
+    clicks: int = Field(description="Times the referral link was opened.")
+    registrations: int = Field(description="Users registered through the link.")
+    paying: int = Field(description="Of those, how many paid (refunds excluded).")
+
+
+class MonthEarningsOut(BaseModel):
+    month: str
+    earned_sats: int = Field(description="Commissions net of clawbacks.")
+    commissions: int
+
+
+class AffiliateStatsOut(BaseModel):
+    user_id: int
+    funnel: FunnelOut
+    earnings_by_month: list[MonthEarningsOut]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 3,
+                    "funnel": {"clicks": 40, "registrations": 12, "paying": 4},
+                    "earnings_by_month": [
+                        {"month": "2026-10", "earned_sats": 50000, "commissions": 2},
+                        {"month": "2026-11", "earned_sats": 25000, "commissions": 1},
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class ReferralClickIn(StrictModel):
+    referral_code: str = Field(min_length=1, max_length=16)
+    source: str = Field(
+        "website", description="Where the link was opened: telegram, website, discord or api."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"referral_code": "k3x9ab", "source": "website"}]}
+    )
+
+
+class ReferralClickOut(BaseModel):
+    affiliate_user_id: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"affiliate_user_id": 3}]})

@@ -17,16 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
+from satshare.affiliates.stats import not_refunded
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts
-from satshare.ledger.models import Account, Entry, Posting
+from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
 from satshare.money import require_bps
 from satshare.payments.models import Payment
 from satshare.users.models import User
-
-#: Ledger entries that move an affiliate's money to a payout and back (not earnings).
-PAYOUT_ENTRY_KINDS = ("payout_hold", "payout", "payout_release")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
                 func.coalesce(func.sum(Payment.amount_sats), 0),
             )
             .join(User, User.id == Payment.user_id)
-            .where(User.referrer_id == user_id)
+            .where(User.referrer_id == user_id, not_refunded())
         )
     ).one()
     return ReferralStats(int(registered), int(paying), int(sales))
@@ -233,9 +231,7 @@ async def balance(session: AsyncSession, user_id: int, hold_days: int, now: date
     )
     total = -int((await session.execute(base)).scalar_one())
     # Earned: commissions net of clawbacks and adjustments; payout holds only move money.
-    earned = -int(
-        (await session.execute(base.where(Entry.kind.not_in(PAYOUT_ENTRY_KINDS)))).scalar_one()
-    )
+    earned = -int((await session.execute(base.where(Entry.kind.not_in(PAYOUT_KINDS)))).scalar_one())
     pending = 0
     if hold_days > 0:
         since = now - timedelta(days=hold_days)
@@ -244,7 +240,7 @@ async def balance(session: AsyncSession, user_id: int, hold_days: int, now: date
             (
                 await session.execute(
                     base.where(
-                        Entry.kind.in_(("sale", "stars_sale")),
+                        Entry.kind.in_(SALE_KINDS),
                         Entry.created_at > since,
                         Posting.amount_sats < 0,
                         # A refunded sale's commission is already gone from the balance.

@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from satshare.bot import keyboards, texts
 from satshare.bot.dispatcher import OutboxDispatcher
-from satshare.bot.handlers import affiliate, buying, core, joins, stars, withdraw
+from satshare.bot.handlers import affiliate, buying, core, joins, stars, top, withdraw
 from satshare.bot.i18n import translate
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
@@ -36,6 +36,7 @@ COMMANDS = [
     ("language", texts.CMD_LANGUAGE),
     ("paysupport", texts.CMD_PAYSUPPORT),
     ("withdraw", texts.CMD_WITHDRAW),
+    ("top", texts.CMD_TOP),
     ("terms", texts.CMD_TERMS),
     ("help", texts.CMD_HELP),
 ]
@@ -91,6 +92,7 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("terms", core.terms, filters=private))
     application.add_handler(CommandHandler("help", core.help_, filters=private))
     application.add_handler(CommandHandler("withdraw", withdraw.withdraw, filters=private))
+    application.add_handler(CommandHandler("top", top.top, filters=private))
     routes = {
         keyboards.MENU: core.menu,
         keyboards.PLANS: buying.show_plans,
@@ -120,6 +122,12 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     )
     application.add_handler(
         CallbackQueryHandler(withdraw.accept_terms, pattern=f"^{keyboards.ACCEPT_TERMS}")
+    )
+    application.add_handler(
+        CallbackQueryHandler(top.top, pattern=f"^{keyboards.TOP}[a-z]+:[a-z]+$")
+    )
+    application.add_handler(
+        CallbackQueryHandler(top.toggle_name, pattern=f"^{keyboards.TOP_NAME}(on|off):")
     )
     application.add_handler(
         CallbackQueryHandler(withdraw.quote, pattern=f"^{keyboards.WITHDRAW_QUOTE}[0-9]+$")

@@ -36,6 +36,8 @@ WITHDRAW_QUOTE = "w:q:"
 WITHDRAW_CONFIRM = "w:ok:"
 MY_PAYOUTS = "w:list"
 STATEMENTS = "a:stmt"
+TOP = "top:"
+TOP_NAME = "topname:"
 
 
 def main_menu(language: str) -> InlineKeyboardMarkup:
@@ -170,5 +172,33 @@ def confirm_payout(language: str, amount_sats: int) -> InlineKeyboardMarkup:
                 ),
                 InlineKeyboardButton(t(language, texts.BTN_CANCEL), callback_data=WITHDRAW),
             ]
+        ]
+    )
+
+
+def top(language: str, by: str, period: str, name_shown: bool) -> InlineKeyboardMarkup:
+    def button(label: str, data: str, selected: bool = False) -> InlineKeyboardButton:
+        text = t(language, label)
+        return InlineKeyboardButton(f"• {text}" if selected else text, callback_data=data)
+
+    toggle = "off" if name_shown else "on"
+    return InlineKeyboardMarkup(
+        [
+            [
+                button(texts.BTN_TOP_SALES, f"{TOP}sales:{period}", by == "sales"),
+                button(texts.BTN_TOP_REFERRALS, f"{TOP}referrals:{period}", by == "referrals"),
+            ],
+            [
+                button(texts.BTN_WEEK, f"{TOP}{by}:week", period == "week"),
+                button(texts.BTN_MONTH, f"{TOP}{by}:month", period == "month"),
+                button(texts.BTN_ALL_TIME, f"{TOP}{by}:all", period == "all"),
+            ],
+            [
+                button(
+                    texts.BTN_HIDE_NAME if name_shown else texts.BTN_SHOW_NAME,
+                    f"{TOP_NAME}{toggle}:{by}:{period}",
+                )
+            ],
+            [button(texts.BTN_BACK, MENU)],
         ]
     )

@@ -158,6 +158,7 @@ PAYOUT_STATUS_UNKNOWN = N_("being checked")
 PAYOUT_STATUS_CANCELED = N_("canceled, returned to your balance")
 HELP = N_(
     "/start: main menu\n/plans: plans and prices\n/withdraw: withdraw your earnings\n"
+    "/top: top affiliates\n"
     "/language: change the language\n"
     "/paysupport: help with a payment\n/terms: terms of service"
 )
@@ -245,3 +246,25 @@ CHECKOUT_REFUSED_CHANGED = N_("The price has changed: please choose the plan aga
 CHECKOUT_REFUSED_USED = N_("This invoice has already been paid.")
 CHECKOUT_REFUSED_UNKNOWN = N_("This invoice is not valid any more: please choose the plan again.")
 REFUNDED = N_("Your payment for {plan} was refunded: {stars} Stars are back in your balance.")
+
+TOP_TITLE_SALES = N_("<b>Top affiliates by referred sales</b>, {period}:")
+TOP_TITLE_REFERRALS = N_("<b>Top affiliates by paying referrals</b>, {period}:")
+PERIOD_WEEK = N_("last 7 days")
+PERIOD_MONTH = N_("last 30 days")
+PERIOD_ALL = N_("all time")
+TOP_LINE_SALES = N_("{rank}. {name}: {value} sats")
+TOP_LINE_REFERRALS = N_("{rank}. {name}: {value} paying")
+TOP_ANONYMOUS = N_("anonymous affiliate")
+TOP_YOU = N_("(you)")
+TOP_EMPTY = N_("No referred sales in this period yet. Yours could be the first!")
+TOP_NAME_SHOWN = N_("You are shown as {name}.")
+TOP_NAME_HIDDEN = N_("You are shown as an anonymous affiliate.")
+BTN_TOP_SALES = N_("By sales")
+BTN_TOP_REFERRALS = N_("By referrals")
+BTN_WEEK = N_("Week")
+BTN_MONTH = N_("Month")
+BTN_ALL_TIME = N_("All time")
+BTN_SHOW_NAME = N_("Show my name")
+BTN_HIDE_NAME = N_("Hide my name")
+CMD_TOP = N_("Top affiliates")
+INVITE_CLICKS = N_("Your link was opened {clicks} times.")

@@ -17,6 +17,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from satshare.db import Base, BigId, UTCDateTime
 
 GENESIS_HASH = "0" * 64
+#: Entry kinds that record a sale (the affiliate's commission is in them).
+SALE_KINDS = ("sale", "stars_sale")
+#: Entry kinds that move an affiliate's money into a payout and out (not earnings).
+PAYOUT_KINDS = ("payout_hold", "payout", "payout_release")
 
 
 class Account(Base):

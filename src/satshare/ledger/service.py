@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository
 from satshare.ledger.chain import ChainRecord, chain_hash
-from satshare.ledger.models import ChainLink, Entry, EntryNote, Posting, SealQueue
+from satshare.ledger.models import (
+    PAYOUT_KINDS,
+    ChainLink,
+    Entry,
+    EntryNote,
+    Posting,
+    SealQueue,
+)
 from satshare.money import MoneyError, Split, require_sats
 
 MAX_LEGS = 50
@@ -25,7 +32,6 @@ ENTRY_KINDS = (
     "payout_release",
 )
 #: Entries the payout state machine owns: corrected by cancelling the payout, not reversing.
-PAYOUT_KINDS = ("payout_hold", "payout", "payout_release")
 
 
 @dataclass(frozen=True, slots=True)

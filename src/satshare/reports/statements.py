@@ -16,10 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.ledger import accounts
-from satshare.ledger.models import Account, ChainLink, Entry, Posting
+from satshare.ledger.models import SALE_KINDS, Account, ChainLink, Entry, Posting
 from satshare.payments.models import Invoice, Payment
-
-SALE_KINDS = ("sale", "stars_sale")
 
 #: What the processor's proof is, per rail.
 PROOF_KINDS = {

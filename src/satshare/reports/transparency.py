@@ -21,10 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.ledger import accounts, repository
-from satshare.ledger.models import Account, Entry, Posting
-
-SALE_KINDS = ("sale", "stars_sale")
-PAYOUT_KINDS = ("payout_hold", "payout", "payout_release")
+from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
 
 
 @dataclass

@@ -31,3 +31,5 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: Set when Telegram answered 403 (the user blocked the bot): nothing more is sent.
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The name shown on the affiliate leaderboard; NULL: anonymous (showing it is opt-in).
+    leaderboard_name: Mapped[str | None] = mapped_column(String(32))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.payments.models import Payment
 from satshare.users.models import User
 
 
@@ -52,18 +51,3 @@ async def list_users(
         query = query.where(User.external_id == external_id)
     result = await session.execute(query.order_by(User.id.desc()).limit(limit))
     return result.scalars().all()
-
-
-async def referral_counts(session: AsyncSession, user_id: int) -> tuple[int, int]:
-    """(registered, paying) direct referrals of ``user_id``."""
-    registered = (
-        await session.execute(select(func.count(User.id)).where(User.referrer_id == user_id))
-    ).scalar_one()
-    paying = (
-        await session.execute(
-            select(func.count(distinct(Payment.user_id)))
-            .join(User, User.id == Payment.user_id)
-            .where(User.referrer_id == user_id)
-        )
-    ).scalar_one()
-    return int(registered), int(paying)

@@ -1,18 +1,29 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
 
 from satshare.affiliates import service as affiliates
+from satshare.affiliates import stats
 from satshare.affiliates.models import AffiliateTerms
 from satshare.affiliates.schemas import (
     AffiliateBalance,
     AffiliateOut,
+    AffiliateStatsOut,
     CustomTermsIn,
     CustomTermsOut,
     DestinationIn,
     DestinationOut,
+    FunnelOut,
+    LeaderboardNameIn,
+    LeaderboardOut,
+    LeaderOut,
     LevelOut,
+    MonthEarningsOut,
     ProgramOut,
+    ReferralClickIn,
+    ReferralClickOut,
     ReferralStatsOut,
     SuspensionIn,
     SuspensionOut,
@@ -22,7 +33,7 @@ from satshare.affiliates.schemas import (
 from satshare.api.deps import AdminKey, ContainerDep, IdPath, ReadKey, WriteKey
 from satshare.api.problems import openapi_responses
 from satshare.container import Container
-from satshare.errors import Conflict
+from satshare.errors import Conflict, NotFound
 from satshare.payouts import flows as payout_flows
 from satshare.payouts import service as payouts
 from satshare.payouts.overview import affiliate_overview
@@ -256,3 +267,88 @@ async def delete_destination(container: ContainerDep, _: WriteKey, user_id: IdPa
         await users.require(session, user_id)
         await payouts.forget_destination(session, user_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/{user_id}/stats",
+    response_model=AffiliateStatsOut,
+    summary="An affiliate's funnel (link opened, registered, paying) and earnings per month",
+    responses=openapi_responses(401, 403, 404, 422),
+)
+async def get_stats(container: ContainerDep, _: ReadKey, user_id: IdPath) -> AffiliateStatsOut:
+    async with container.db.reading() as session:
+        await users.require(session, user_id)
+        funnel = await stats.funnel(session, user_id)
+        months = await stats.earnings_by_month(session, user_id)
+    return AffiliateStatsOut(
+        user_id=user_id,
+        funnel=FunnelOut(
+            clicks=funnel.clicks, registrations=funnel.registrations, paying=funnel.paying
+        ),
+        earnings_by_month=[
+            MonthEarningsOut(month=m.month, earned_sats=m.earned_sats, commissions=m.commissions)
+            for m in months
+        ],
+    )
+
+
+@router.put(
+    "/{user_id}/leaderboard-name",
+    response_model=LeaderboardNameIn,
+    summary="Opt in to (or out of) showing a name on the leaderboard",
+    responses=openapi_responses(400, 401, 403, 404, 422),
+)
+async def set_leaderboard_name(
+    container: ContainerDep, _: WriteKey, user_id: IdPath, body: LeaderboardNameIn
+) -> LeaderboardNameIn:
+    async with container.db.transaction() as session:
+        user = await stats.set_leaderboard_name(session, user_id, body.name)
+    return LeaderboardNameIn(name=user.leaderboard_name)
+
+
+@program_router.get(
+    "/api/v1/leaderboard",
+    response_model=LeaderboardOut,
+    summary="Top affiliates by paying referrals or referred sales",
+    description="Refunded sales do not count. Names appear only for affiliates who opted in "
+    "(`PUT /api/v1/affiliates/{id}/leaderboard-name`). Periods are rolling: the last 7 or 30 "
+    "days, or all time.",
+    responses=openapi_responses(401, 403, 422),
+)
+async def get_leaderboard(
+    container: ContainerDep,
+    _: ReadKey,
+    by: Annotated[Literal["sales", "referrals"], Query()] = "sales",
+    period: Annotated[Literal["week", "month", "all"], Query()] = "month",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> LeaderboardOut:
+    since = stats.since_for(period, container.clock.now())
+    async with container.db.reading() as session:
+        rows = await stats.leaderboard(session, by, since, limit)
+    return LeaderboardOut(
+        by=by,
+        period=period,
+        since=since,
+        items=[LeaderOut(rank=r.rank, user_id=r.user_id, name=r.name, value=r.value) for r in rows],
+    )
+
+
+@program_router.post(
+    "/api/v1/referral-clicks",
+    status_code=201,
+    response_model=ReferralClickOut,
+    summary="Count an opened referral link (for websites and other platforms)",
+    description="The bot counts its own `/start ref_<code>`; other platforms report theirs "
+    "here. Clicks are the top of the affiliate's funnel; they earn nothing.",
+    responses=openapi_responses(400, 401, 403, 404, 422),
+)
+async def report_click(
+    container: ContainerDep, _: WriteKey, body: ReferralClickIn
+) -> ReferralClickOut:
+    async with container.db.transaction() as session:
+        affiliate_id = await stats.record_click(
+            session, body.referral_code, body.source, container.clock.now()
+        )
+    if affiliate_id is None:
+        raise NotFound(f"no user has the referral code {body.referral_code!r}")
+    return ReferralClickOut(affiliate_user_id=affiliate_id)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from satshare.access import service as access
 from satshare.affiliates import service as affiliates
+from satshare.affiliates import stats as affiliate_stats
 from satshare.api.deps import ContainerDep
 from satshare.container import Container, TelegramSandbox
 from satshare.errors import InvalidRequest, NotFound
@@ -128,7 +129,8 @@ async def _summary(
         earnings = await affiliates.balance(
             session, user.id, container.payouts.program.hold_days, now
         )
-        registered, paying = await users_repo.referral_counts(session, user.id)
+        funnel = await affiliate_stats.funnel(session, user.id)
+        registered, paying = funnel.registrations, funnel.paying
         active = await subscriptions_repo.active_of_user(session, user.id, now)
         chats = await access.chats_of_active_subscriptions(session, user.id, now)
     channels = [

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 
 from satshare.affiliates import service as affiliates
+from satshare.affiliates import stats as affiliate_stats
 from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, WriteKey, encode_cursor
 from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
@@ -100,7 +101,8 @@ async def get_user(container: ContainerDep, _: ReadKey, user_id: IdPath) -> User
         earnings = await affiliates.balance(
             session, user_id, container.payouts.program.hold_days, now
         )
-        registered, paying = await repository.referral_counts(session, user_id)
+        funnel = await affiliate_stats.funnel(session, user_id)
+        registered, paying = funnel.registrations, funnel.paying
         active = await subscriptions_repo.active_of_user(session, user_id, now)
         subscriptions = [
             await subscription_out(session, s, container.payments, now) for s in active

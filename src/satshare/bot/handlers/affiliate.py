@@ -7,13 +7,13 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from satshare.affiliates import service as affiliates
+from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
-from satshare.ledger.models import Account, Entry, Posting
+from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
 from satshare.reports import statements as split_statements
-from satshare.users import repository as users_repo
 
 RECENT = 5
 
@@ -27,13 +27,13 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with runtime.container.db.reading() as session:
         earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
         terms = await affiliates.terms_for(session, user.id, program)
-        registered, paying = await users_repo.referral_counts(session, user.id)
+        funnel = await affiliate_stats.funnel(session, user.id)
         recent = (
             await session.execute(
                 select(Posting.amount_sats, Entry.created_at)
                 .join(Entry, Entry.id == Posting.entry_id)
                 .join(Account, Account.id == Posting.account_id)
-                .where(Account.code == code, Entry.kind.in_(("sale", "stars_sale")))
+                .where(Account.code == code, Entry.kind.in_(SALE_KINDS))
                 .order_by(Entry.id.desc())
                 .limit(RECENT)
             )
@@ -46,12 +46,13 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             texts.INVITE,
             link=esc(link),
             share=f"{share:g}",
-            registered=registered,
-            paying=paying,
+            registered=funnel.registrations,
+            paying=funnel.paying,
             balance=sats(earnings.balance_sats),
             earned=sats(earnings.total_earned_sats),
         )
     ]
+    lines.append(t(language, texts.INVITE_CLICKS, clicks=funnel.clicks))
     if recent:
         lines.append(t(language, texts.INVITE_RECENT))
         lines += [

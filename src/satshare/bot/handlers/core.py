@@ -7,6 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import expect_input, show
@@ -49,6 +50,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     payload = context.args[0] if context.args else ""
     referral = payload[4:] if payload.startswith(REF_START) and len(payload) > 4 else None
     user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
+    if referral is not None and problem != "own":
+        # The top of the affiliate's funnel: their link was opened (new user or not).
+        async with runtime.container.db.transaction() as session:
+            await affiliate_stats.record_click(session, referral, "telegram", runtime.now())
     language = user.language
     share = runtime.container.settings.affiliate.share_bps / 100
     lines = []

@@ -1,0 +1,167 @@
+"""Affiliate statistics: the leaderboard, the funnel (link opened → registered → paying) and
+earnings per month. Refunded sales never count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import ColumnElement, distinct, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from satshare.affiliates.models import ReferralClick
+from satshare.errors import InvalidRequest, NotFound
+from satshare.ledger import accounts
+from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
+from satshare.payments.models import Payment
+from satshare.users.models import User
+
+Ranking = Literal["sales", "referrals"]
+Period = Literal["week", "month", "all"]
+PERIOD_DAYS: dict[str, int | None] = {"week": 7, "month": 30, "all": None}
+CLICK_SOURCES = ("telegram", "website", "discord", "api")
+MAX_NAME = 32
+
+
+def since_for(period: Period, now: datetime) -> datetime | None:
+    days = PERIOD_DAYS[period]
+    return None if days is None else now - timedelta(days=days)
+
+
+def not_refunded() -> ColumnElement[bool]:
+    """Payments whose sale was not reversed (refunded)."""
+    reversal = aliased(Entry)
+    return ~exists().where(reversal.reverses_entry_id == Payment.ledger_entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderRow:
+    rank: int
+    user_id: int
+    name: str | None  # None: the affiliate did not opt in to show a name
+    value: int
+
+
+async def leaderboard(
+    session: AsyncSession, by: Ranking, since: datetime | None, limit: int = 10
+) -> list[LeaderRow]:
+    """Affiliates ranked by paying referrals (distinct buyers) or referred sales (sats, Stars
+    sales at their sats value) in the period. Equal values share a rank."""
+    buyer = aliased(User)
+    value = (
+        func.count(distinct(Payment.user_id))
+        if by == "referrals"
+        else func.coalesce(func.sum(Entry.gross_sats), 0)
+    )
+    query = (
+        select(buyer.referrer_id, value.label("value"))
+        .select_from(Payment)
+        .join(buyer, buyer.id == Payment.user_id)
+        .join(Entry, Entry.id == Payment.ledger_entry_id)
+        .where(buyer.referrer_id.is_not(None), not_refunded())
+        .group_by(buyer.referrer_id)
+        .order_by(value.desc(), buyer.referrer_id)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Payment.settled_at >= since)
+    ranked = [(int(uid), int(v)) for uid, v in (await session.execute(query)).all() if uid and v]
+    names = dict(
+        (
+            await session.execute(
+                select(User.id, User.leaderboard_name).where(User.id.in_([u for u, _ in ranked]))
+            )
+        ).all()
+    )
+    rows: list[LeaderRow] = []
+    for position, (user_id, amount) in enumerate(ranked, start=1):
+        rank = rows[-1].rank if rows and rows[-1].value == amount else position
+        rows.append(LeaderRow(rank, user_id, names.get(user_id), amount))
+    return rows
+
+
+async def set_leaderboard_name(session: AsyncSession, user_id: int, name: str | None) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    if name is not None:
+        name = " ".join(name.split())
+        if not name or len(name) > MAX_NAME:
+            raise InvalidRequest(
+                f"the leaderboard name must be 1 to {MAX_NAME} characters", field="name"
+            )
+    user.leaderboard_name = name
+    await session.flush()
+    return user
+
+
+async def record_click(
+    session: AsyncSession, referral_code: str, source: str, now: datetime
+) -> int | None:
+    """Count an opened referral link. Returns the affiliate's id, None for an unknown code."""
+    if source not in CLICK_SOURCES:
+        raise InvalidRequest(
+            f"unknown source {source!r}; use one of {', '.join(CLICK_SOURCES)}", field="source"
+        )
+    affiliate_id = (
+        await session.execute(select(User.id).where(User.referral_code == referral_code))
+    ).scalar_one_or_none()
+    if affiliate_id is None:
+        return None
+    session.add(ReferralClick(affiliate_user_id=affiliate_id, source=source, created_at=now))
+    await session.flush()
+    return int(affiliate_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    clicks: int
+    registrations: int
+    paying: int
+
+
+async def funnel(session: AsyncSession, user_id: int) -> Funnel:
+    clicks = await session.scalar(
+        select(func.count(ReferralClick.id)).where(ReferralClick.affiliate_user_id == user_id)
+    )
+    registrations = await session.scalar(
+        select(func.count(User.id)).where(User.referrer_id == user_id)
+    )
+    buyer = aliased(User)
+    paying = await session.scalar(
+        select(func.count(distinct(Payment.user_id)))
+        .select_from(Payment)
+        .join(buyer, buyer.id == Payment.user_id)
+        .where(buyer.referrer_id == user_id, not_refunded())
+    )
+    return Funnel(int(clicks or 0), int(registrations or 0), int(paying or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class MonthEarnings:
+    month: str
+    earned_sats: int  # commissions net of clawbacks
+    commissions: int
+
+
+async def earnings_by_month(session: AsyncSession, user_id: int) -> Sequence[MonthEarnings]:
+    rows = await session.execute(
+        select(Entry.created_at, Entry.kind, Posting.amount_sats)
+        .join(Posting, Posting.entry_id == Entry.id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(
+            Account.code == accounts.affiliate_payable(user_id),
+            Entry.kind.not_in(PAYOUT_KINDS),
+        )
+        .order_by(Entry.id)
+    )
+    earned: dict[str, list[int]] = {}
+    for created_at, kind, amount in rows.all():
+        month = earned.setdefault(created_at.strftime("%Y-%m"), [0, 0])
+        month[0] -= amount
+        if kind in SALE_KINDS:
+            month[1] += 1
+    return [MonthEarnings(m, e, c) for m, (e, c) in sorted(earned.items())]
