@@ -179,3 +179,38 @@ async def test_webhooks_are_signed_ordered_and_redelivered_with_new_ids(
         assert (await api.get(f"/api/v1/stores/{STORE_ID}/webhooks")).json() == []
     finally:
         await server.stop()
+
+
+async def test_payout_shapes_and_states_follow_the_spec(api: httpx.AsyncClient) -> None:
+    body = {
+        "destination": "bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zxc5w7l",
+        "amount": "0.00020000",
+        "payoutMethodId": "BTC-CHAIN",
+        "approved": False,
+        "metadata": {"source": "test"},
+    }
+    assert set(body) <= set(SPEC["schemas"]["CreatePayoutThroughStoreRequest"])
+    created = await api.post(f"/api/v1/stores/{STORE_ID}/payouts", json=body)
+    assert created.status_code == 200, created.text
+    payout = created.json()
+    conforms(payout, "PayoutData")
+    assert payout["state"] == "AwaitingApproval" and payout["payoutAmount"] is None
+    path = f"/api/v1/stores/{STORE_ID}/payouts/{payout['id']}"
+    assert (await api.get(path)).json() == (await api.get(f"/api/v1/payouts/{payout['id']}")).json()
+    approved = (await api.post(path, json={"revision": 0})).json()
+    # The emulator's processor pays at once: a payout ends Completed with its proof.
+    assert approved["state"] == "Completed" and len(approved["paymentProof"]["id"]) == 64
+    for state in (payout["state"], approved["state"]):
+        assert state in SPEC["enums"]["PayoutState"]
+    assert (await api.post(path)).json()["code"] == "invalid-state"
+    assert (await api.delete(path)).status_code == 400  # a completed payout stays
+    listed = (await api.get(f"/api/v1/stores/{STORE_ID}/payouts")).json()
+    assert [p["id"] for p in listed] == [payout["id"]]
+    wrong = await api.post(
+        f"/api/v1/stores/{STORE_ID}/payouts", json={**body, "payoutMethodId": "BTC-LN"}
+    )
+    assert wrong.status_code == 400 and wrong.json()["code"] == "payment-method-not-supported"
+    invalid = await api.post(
+        f"/api/v1/stores/{STORE_ID}/payouts", json={**body, "amount": "0.000000001"}
+    )
+    assert invalid.status_code == 422

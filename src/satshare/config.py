@@ -484,6 +484,8 @@ class Settings(BaseSettings):
             return chosen
         if self.lnbits.configured and self.lnbits.admin_key is not None:
             return "lnbits"
+        if self.sandbox_mode:
+            return "btcpay"  # the built-in BTCPay emulator pays at once: payouts just work
         return "manual"
 
     @property
@@ -673,7 +675,7 @@ def _payout_problems(settings: Settings) -> Iterable[str]:
             "config error: payouts.provider: lnbits pays with the wallet's admin key; set "
             "lnbits.url and lnbits.admin_key (or choose manual)"
         )
-    if provider == "btcpay" and not settings.btcpay.configured:
+    if provider == "btcpay" and not settings.btcpay.configured and not settings.sandbox_mode:
         yield "config error: payouts.provider: btcpay needs the btcpay section configured"
     if settings.payouts.instant_lightning:
         if settings.payout_provider == "manual":

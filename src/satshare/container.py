@@ -25,7 +25,7 @@ from satshare.payouts import service as payouts
 from satshare.payouts.ports import PayoutProvider
 from satshare.plans import service as plans
 from satshare.providers.bitpay import BitPayProvider
-from satshare.providers.btcpay import BTCPayProvider
+from satshare.providers.btcpay import BTCPayPayouts, BTCPayProvider
 from satshare.providers.lnbits import LNbitsPayouts, LNbitsProvider
 from satshare.providers.lnurl import LnurlClient
 from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
@@ -143,8 +143,18 @@ def payout_policy(settings: Settings) -> payouts.PayoutPolicy:
     )
 
 
-def _payout_provider(settings: Settings) -> PayoutProvider | None:
+def _payout_provider(
+    settings: Settings, btcpay_access: tuple[str, str, str] | None
+) -> PayoutProvider | None:
+    """The provider that sends payouts; None when the owner pays by hand. ``btcpay_access``
+    is (base URL, API key, store id) of the BTCPay Server in use, real or sandbox."""
     timeout = settings.payouts.timeout_seconds
+    if settings.payout_provider == "btcpay":
+        assert btcpay_access is not None
+        base_url, api_key, store_id = btcpay_access
+        return BTCPayPayouts(
+            base_url=base_url, api_key=api_key, store_id=store_id, timeout_seconds=timeout
+        )
     if settings.payout_provider == "lnbits":
         lnbits = settings.lnbits
         assert lnbits.url and lnbits.admin_key
@@ -174,9 +184,11 @@ def build_container(
     providers: dict[str, PaymentProvider] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
     sandbox: Sandbox | None = None
+    btcpay_access: tuple[str, str, str] | None = None
     btcpay = settings.btcpay
     if btcpay.configured:
         assert btcpay.url and btcpay.api_key and btcpay.store_id and btcpay.webhook_secret
+        btcpay_access = (btcpay.url, btcpay.api_key.get_secret_value(), btcpay.store_id)
         provider = BTCPayProvider(
             base_url=btcpay.url,
             api_key=btcpay.api_key.get_secret_value(),
@@ -201,6 +213,7 @@ def build_container(
         )
         emulator.add_webhook(SANDBOX_STORE_ID, f"{own}/api/v1/webhooks/btcpay", secret)
         sandbox = Sandbox(btcpay=emulator, btcpay_app=btcpay_sim.build_app(emulator))
+        btcpay_access = (own + SANDBOX_BTCPAY_PATH, api_key, SANDBOX_STORE_ID)
         provider = BTCPayProvider(
             base_url=own + SANDBOX_BTCPAY_PATH,
             api_key=api_key,
@@ -257,7 +270,7 @@ def build_container(
     sealer = LedgerSealer(db, clock)
     program = affiliate_program(settings)
     policy = payout_policy(settings)
-    payout_provider = _payout_provider(settings)
+    payout_provider = _payout_provider(settings, btcpay_access)
     lnurl = LnurlClient(timeout_seconds=settings.payouts.timeout_seconds)
     closers.append(lnurl.aclose)
     if payout_provider is not None and hasattr(payout_provider, "aclose"):

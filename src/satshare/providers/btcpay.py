@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from satshare.money import MoneyError, btc_to_sats, whole_sats
+from satshare.money import MoneyError, btc_to_sats, sats_to_btc, whole_sats
 from satshare.payments.ports import (
     InvoiceFlag,
     InvoiceGone,
@@ -20,6 +20,8 @@ from satshare.payments.ports import (
     ProviderInvoice,
     WebhookNotice,
 )
+from satshare.payouts.destinations import DestinationKind
+from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.providers import jsonstrict
 from satshare.security import verify_sha256_signature
 
@@ -284,3 +286,166 @@ class BTCPayProvider:
             if method.get("currency") == "BTC" and method.get("amount") is not None:
                 return btc_to_sats(method["amount"], round_up=True)
         raise ProviderError(f"cannot tell the amount in sats of a {currency} invoice")
+
+
+#: BTCPay payout states mapped to what a payout sender needs to know.
+_PAYOUT_STATES = {
+    "AwaitingApproval": SendState.WAITING,
+    "AwaitingPayment": SendState.WAITING,
+    "InProgress": SendState.WAITING,
+    "Completed": SendState.PAID,
+    "Cancelled": SendState.FAILED,
+}
+
+
+class BTCPayPayouts:
+    """Pays affiliates through BTCPay's store payouts (on-chain and Lightning, LNURL and
+    Lightning Addresses resolved by BTCPay). A store payout processor (or the owner, in the
+    BTCPay UI) does the paying; we create the payout approved and follow its state.
+
+    BTCPay takes no idempotency key, so every payout carries ours in its metadata: after a
+    timeout, ``check`` looks for it in the store's payouts before anything else happens, and
+    a payout that never reached BTCPay is reported failed (its money returns to the
+    affiliate), never created a second time behind their back.
+    """
+
+    name = "btcpay"
+    needs_invoice = False
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        store_id: str,
+        timeout_seconds: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.store_id = store_id
+        self._headers = {"Authorization": f"token {api_key}", "Accept": "application/json"}
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def supports(self, kind: DestinationKind) -> bool:
+        return True
+
+    async def send(self, order: PayoutOrder) -> SendResult:
+        body = {
+            "destination": order.payment_request or order.destination,
+            "amount": sats_to_btc(order.send_sats),
+            "payoutMethodId": "BTC-LN" if order.destination_kind.lightning else "BTC-CHAIN",
+            "approved": True,
+            "metadata": {
+                "source": "SatShare affiliate payout",
+                "satshareIdempotencyKey": order.idempotency_key,
+            },
+        }
+        try:
+            response = await self._client.post(
+                f"{self.base_url}/api/v1/stores/{self.store_id}/payouts",
+                json=body,
+                headers=self._headers,
+            )
+        except httpx.ConnectError:
+            return SendResult(SendState.FAILED, reason="BTCPay Server could not be reached")
+        except httpx.HTTPError as exc:
+            return SendResult(
+                SendState.UNKNOWN, reason=f"no answer from BTCPay Server ({type(exc).__name__})"
+            )
+        if response.status_code == 200:
+            return self._result_of(_payout_json(response))
+        if response.status_code in (400, 422):
+            return SendResult(
+                SendState.FAILED, reason=f"BTCPay Server refused the payout: {_problem(response)}"
+            )
+        if response.status_code in (401, 403):
+            return SendResult(
+                SendState.FAILED,
+                reason="BTCPay Server refused our API key: it needs "
+                "btcpay.store.cancreatepullpayments and btcpay.store.canmanagepullpayments",
+            )
+        # 5xx or a proxy timeout: the payout may exist; only BTCPay knows.
+        return SendResult(
+            SendState.UNKNOWN, reason=f"BTCPay Server answered {response.status_code}"
+        )
+
+    async def check(self, order: PayoutOrder) -> SendResult:
+        try:
+            if order.provider_ref:
+                response = await self._client.get(
+                    f"{self.base_url}/api/v1/stores/{self.store_id}/payouts/{order.provider_ref}",
+                    headers=self._headers,
+                )
+                if response.status_code == 404:
+                    return SendResult(SendState.FAILED, reason="BTCPay Server lost the payout")
+                if response.status_code != 200:
+                    return SendResult(
+                        SendState.UNKNOWN, reason=f"BTCPay Server answered {response.status_code}"
+                    )
+                return self._result_of(_payout_json(response))
+            response = await self._client.get(
+                f"{self.base_url}/api/v1/stores/{self.store_id}/payouts",
+                params={"includeCancelled": "true"},
+                headers=self._headers,
+            )
+        except httpx.HTTPError as exc:
+            return SendResult(
+                SendState.UNKNOWN, reason=f"no answer from BTCPay Server ({type(exc).__name__})"
+            )
+        if response.status_code != 200:
+            return SendResult(
+                SendState.UNKNOWN, reason=f"BTCPay Server answered {response.status_code}"
+            )
+        try:
+            listed = jsonstrict.loads(response.content)
+        except ValueError:
+            return SendResult(
+                SendState.UNKNOWN, reason="BTCPay Server sent a body that is not JSON"
+            )
+        for payout in listed if isinstance(listed, list) else []:
+            metadata = payout.get("metadata") if isinstance(payout, dict) else None
+            if isinstance(metadata, dict) and (
+                metadata.get("satshareIdempotencyKey") == order.idempotency_key
+            ):
+                return self._result_of(payout)
+        # Asked only after the send is long over: a payout BTCPay does not have was never made.
+        return SendResult(SendState.FAILED, reason="the payout never reached BTCPay Server")
+
+    @staticmethod
+    def _result_of(payout: dict[str, Any]) -> SendResult:
+        state = _PAYOUT_STATES.get(str(payout.get("state")), SendState.UNKNOWN)
+        ref = payout.get("id") if isinstance(payout.get("id"), str) else None
+        proof = payout.get("paymentProof")
+        proof_value = None
+        if isinstance(proof, dict):
+            found = proof.get("id") or proof.get("preimage") or proof.get("paymentHash")
+            proof_value = found if isinstance(found, str) else None
+        reason = "canceled in BTCPay Server" if state is SendState.FAILED else None
+        return SendResult(state, proof=proof_value, provider_ref=ref, reason=reason)
+
+
+def _payout_json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = jsonstrict.loads(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        body = jsonstrict.loads(response.content)
+    except ValueError:
+        return response.text[:200] or str(response.status_code)
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("code") or body)[:200]
+    if isinstance(body, list):
+        return "; ".join(
+            f"{e.get('path')}: {e.get('message')}" for e in body if isinstance(e, dict)
+        )
+    return str(body)[:200]

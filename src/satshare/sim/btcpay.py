@@ -2,7 +2,8 @@
 
 Covers what SatShare uses, following the BTCPay Greenfield OpenAPI 2.4.1 spec:
 invoices (create, get under the store or the invoice alone, payment methods, mark status),
-store webhooks (create, list, get, delete, deliveries, redeliver) signed with ``BTCPay-Sig``,
+store payouts (``btcpay_payouts``), store webhooks (create, list, get, delete, deliveries,
+redeliver) signed with ``BTCPay-Sig``,
 automatic redelivery with a NEW deliveryId on failure, expiry and late payments.
 
 A control API under ``/_sim`` (not part of BTCPay) lets tests, benchmarks and the sandbox
@@ -31,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from satshare.security import hmac_sha256_hex
+from satshare.sim.btcpay_payouts import PayoutBook, payout_routes
 from satshare.sim.lightning import RegtestNode, RegtestWallet
 
 log = logging.getLogger(__name__)
@@ -176,6 +178,8 @@ class BTCPayEmulator:
         self.rates: dict[str, Decimal] = {"USD": Decimal("97000"), "EUR": Decimal("89500")}
         self.node = RegtestNode()
         self.wallet = RegtestWallet()
+        #: Store payouts (paying affiliates), see btcpay_payouts.
+        self.payouts = PayoutBook()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queues: dict[str, asyncio.Queue[SimDelivery]] = {}
         self._client = httpx.AsyncClient(timeout=webhook_timeout)
@@ -951,6 +955,7 @@ def build_app(emulator: BTCPayEmulator) -> Starlette:
         Route("/_sim/mine", sim_mine, methods=["POST"]),
         Route("/_sim/deliveries", sim_deliveries, methods=["GET"]),
         Route("/_sim/settings", sim_settings, methods=["GET", "POST"]),
+        *payout_routes(emulator.payouts, greenfield, _json_body),
     ]
     app = Starlette(routes=routes)
     app.state.emulator = emulator
