@@ -34,9 +34,10 @@ def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 async def test_payout_commands_approve_export_and_mark_paid(
-    cli_database: str, btcpay: BTCPaySim, lightning: Lightning
+    cli_database: str, btcpay: BTCPaySim, lightning: Lightning, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The CLI's configuration has no LNbits: payouts are manual there, as on this stack.
+    # The CLI is configured like the service: payouts paid by hand.
+    monkeypatch.setenv("SATSHARE_PAYOUTS__PROVIDER", "manual")
     stack = await open_payout_stack(cli_database, btcpay, lightning, payouts={"provider": "manual"})
     try:
         alice = await affiliate(stack)
