@@ -15,6 +15,7 @@ from satshare.api.routes import (
     checkout,
     invoices,
     payouts,
+    reports,
     root,
     sandbox,
     subscriptions,
@@ -70,6 +71,7 @@ def create_app(container: Container) -> FastAPI:
         telegram,
         sandbox,
         transparency,
+        reports,
     ):
         app.include_router(module.router)
     app.include_router(affiliates.program_router)

@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from satshare.bot import keyboards, texts
 from satshare.bot.dispatcher import OutboxDispatcher
-from satshare.bot.handlers import affiliate, buying, core, joins, stars, top, withdraw
+from satshare.bot.handlers import affiliate, buying, core, joins, report, stars, top, withdraw
 from satshare.bot.i18n import translate
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
@@ -93,6 +93,8 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("help", core.help_, filters=private))
     application.add_handler(CommandHandler("withdraw", withdraw.withdraw, filters=private))
     application.add_handler(CommandHandler("top", top.top, filters=private))
+    # Admin chats may be groups: /report checks the chat id itself.
+    application.add_handler(CommandHandler("report", report.report))
     routes = {
         keyboards.MENU: core.menu,
         keyboards.PLANS: buying.show_plans,

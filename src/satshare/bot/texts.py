@@ -268,3 +268,11 @@ BTN_SHOW_NAME = N_("Show my name")
 BTN_HIDE_NAME = N_("Hide my name")
 CMD_TOP = N_("Top affiliates")
 INVITE_CLICKS = N_("Your link was opened {clicks} times.")
+
+REPORT = N_(
+    "<b>Report {month}</b>\nSales: {sales} (refunds: {refunds})\nReceived: {gross} sats\n"
+    "Owner's share: {owner} sats\nAffiliates' share: {affiliates} sats\n"
+    "Paid out to affiliates: {paid_out} sats\nOwed to affiliates at the end: {owed} sats"
+)
+REPORT_FILE = N_("Report {month}: days and affiliates")
+REPORT_BAD_MONTH = N_("Give the month as YYYY-MM, for example /report 2026-11.")

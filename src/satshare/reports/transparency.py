@@ -13,7 +13,7 @@ Every figure is a sum of postings, so it can be recomputed from ``satshare ledge
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
 from sqlalchemy import select
@@ -61,18 +61,49 @@ class Transparency:
     )
 
 
-def _is_affiliate(code: str) -> bool:
-    return code.startswith("payable:affiliate:")
+def _affiliate_of(code: str) -> int | None:
+    """The user whose affiliate balance an account is (``payable:affiliate:<id>``)."""
+    return accounts.user_of(code) if code.startswith("payable:affiliate:") else None
 
 
-async def transparency(session: AsyncSession, now: datetime) -> Transparency:
+@dataclass
+class Aggregate:
+    """Figures per period key, what affiliates were owed before the window, and the change
+    of that per key; per affiliate too (for statements and reports)."""
+
+    periods: dict[str, Figures] = field(default_factory=dict)
+    owed_before: int = 0
+    owed_delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    affiliates: dict[int, AffiliateFigures] = field(default_factory=dict)
+
+
+@dataclass
+class AffiliateFigures:
+    referred_sales_sats: int = 0
+    commissions: int = 0
+    earned_sats: int = 0  # commissions net of clawbacks in the window
+    clawed_back_sats: int = 0
+    paid_out_sats: int = 0
+    #: Owed at the end of the window (their balance, held payouts included).
+    owed_sats: int = 0
+
+
+async def aggregate(
+    session: AsyncSession,
+    key_format: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Aggregate:
+    """Sum the ledger's postings into figures per ``created_at.strftime(key_format)`` for
+    entries in [start, end); what was owed before ``start`` is carried in."""
     reversed_entry = aliased(Entry)
-    rows = await session.stream(
+    query = (
         select(
             Entry.id,
             Entry.created_at,
             Entry.kind,
             Entry.gross_sats,
+            Entry.affiliate_user_id,
             reversed_entry.kind,
             reversed_entry.gross_sats,
             Account.code,
@@ -84,37 +115,68 @@ async def transparency(session: AsyncSession, now: datetime) -> Transparency:
         .order_by(Entry.id)
         .execution_options(yield_per=2000)
     )
-    months: dict[str, Month] = {}
-    owed_delta: dict[str, int] = defaultdict(int)
+    if end is not None:
+        query = query.where(Entry.created_at < end)
+    result = Aggregate()
     counted: set[int] = set()
-    async for entry_id, created_at, kind, gross, rev_kind, rev_gross, code, amount in rows:
-        key = created_at.strftime("%Y-%m")
-        month = months.setdefault(key, Month(month=key))
+
+    def person(user_id: int) -> AffiliateFigures:
+        return result.affiliates.setdefault(user_id, AffiliateFigures())
+
+    async for row in await session.stream(query):
+        entry_id, created_at, kind, gross, affiliate_id, rev_kind, rev_gross, code, amount = row
+        # Whose debt a posting moves: the affiliate's account, or a payout held for them.
+        debtor = _affiliate_of(code) or (
+            affiliate_id if code == accounts.PAYOUTS_IN_FLIGHT else None
+        )
+        if start is not None and created_at < start:
+            if debtor is not None:
+                result.owed_before -= amount
+                person(debtor).owed_sats -= amount
+            continue
+        key = created_at.strftime(key_format)
+        figures = result.periods.setdefault(key, Figures())
         if entry_id not in counted:  # per entry, not per posting
             counted.add(entry_id)
             if kind in SALE_KINDS:
-                month.sales += 1
+                figures.sales += 1
                 if kind == "sale":
-                    month.gross_sats += gross or 0
+                    figures.gross_sats += gross or 0
+                if affiliate_id is not None:
+                    person(affiliate_id).referred_sales_sats += gross or 0
             elif rev_kind in SALE_KINDS:
-                month.refunds += 1
+                figures.refunds += 1
                 if rev_kind == "sale":
-                    month.gross_sats -= rev_gross or 0
+                    figures.gross_sats -= rev_gross or 0
+        earner = _affiliate_of(code)
         if code == accounts.OWNER_REVENUE:
-            month.owner_share_sats -= amount
+            figures.owner_share_sats -= amount
         elif code == accounts.STARS_REVENUE:
-            month.stars_received -= amount
-        elif _is_affiliate(code) and kind not in PAYOUT_KINDS:
-            month.affiliate_share_sats -= amount
+            figures.stars_received -= amount
+        elif earner is not None and kind not in PAYOUT_KINDS:
+            figures.affiliate_share_sats -= amount
+            person(earner).earned_sats -= amount
+            if kind in SALE_KINDS:
+                person(earner).commissions += 1
+            elif amount > 0:
+                person(earner).clawed_back_sats += amount
         elif code == accounts.PAYOUTS_IN_FLIGHT and kind == "payout":
-            month.paid_out_sats += amount
-        if _is_affiliate(code) or code == accounts.PAYOUTS_IN_FLIGHT:
-            owed_delta[key] -= amount
-    ordered = [months[k] for k in sorted(months)]
-    owed = 0
+            figures.paid_out_sats += amount
+            if affiliate_id is not None:
+                person(affiliate_id).paid_out_sats += amount
+        if debtor is not None:
+            result.owed_delta[key] -= amount
+            person(debtor).owed_sats -= amount
+    return result
+
+
+async def transparency(session: AsyncSession, now: datetime) -> Transparency:
+    data = await aggregate(session, "%Y-%m")
+    ordered = [Month(month=k, **asdict(data.periods[k])) for k in sorted(data.periods)]
+    owed = data.owed_before
     totals = Figures()
     for month in ordered:
-        owed += owed_delta[month.month]
+        owed += data.owed_delta[month.month]
         month.owed_sats = owed
         totals.add(month)
     head_seq, head_hash = await repository.read_head(session)

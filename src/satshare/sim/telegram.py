@@ -46,7 +46,7 @@ SPEC: dict[str, Any] = json.loads(
     resources.files("satshare.sim").joinpath("telegram_api.json").read_text()
 )
 ALL_METHODS = {name.lower(): name for name in SPEC["all_methods"]}
-SEND_METHODS = {"sendMessage", "sendPhoto", "sendInvoice"}
+SEND_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "sendInvoice"}
 
 
 class BotApiError(Exception):
@@ -133,6 +133,8 @@ class SimMessage:
     caption: str | None = None
     photo: bool = False
     photo_bytes: bytes | None = None
+    document_name: str | None = None
+    document_bytes: bytes | None = None
     reply_markup: dict[str, Any] | None = None
     parse_mode: str | None = None
     invoice: dict[str, Any] | None = None
@@ -225,6 +227,7 @@ class TelegramEmulator:
             "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_reply_markup,
             "deleteMessage": self._delete_message,
@@ -333,6 +336,15 @@ class TelegramEmulator:
                     "height": 512,
                 }
             ]
+            if message.caption is not None:
+                data["caption"] = message.caption
+        if message.document_bytes is not None:
+            data["document"] = {
+                "file_id": f"document-{message.chat_id}-{message.message_id}",
+                "file_unique_id": f"d{message.chat_id}{message.message_id}",
+                "file_name": message.document_name,
+                "file_size": len(message.document_bytes),
+            }
             if message.caption is not None:
                 data["caption"] = message.caption
         if message.reply_markup:
@@ -649,6 +661,34 @@ class TelegramEmulator:
                 photo=True,
                 photo_bytes=content,
                 reply_markup=markup,
+                parse_mode=params.get("parse_mode"),
+            )
+        )
+        return self.message_json(message)
+
+    async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        document = params["document"]
+        if not isinstance(document, UploadFile):
+            raise bad("the emulator takes uploaded documents only")
+        content = await document.read()
+        if not content:
+            raise bad("file must be non-empty")
+        if len(content) > 50 * 1024 * 1024:
+            raise BotApiError(413, "Request Entity Too Large")
+        caption = params.get("caption")
+        if caption is not None and len(str(caption)) > 1024:
+            raise bad("message caption is too long")
+        chat = self._deliverable(params)
+        message = self._store(
+            SimMessage(
+                self._next_message_id(chat.id),
+                chat.id,
+                True,
+                self.now(),
+                caption=caption,
+                document_name=document.filename or "document",
+                document_bytes=content,
+                reply_markup=self._check_markup(params.get("reply_markup")),
                 parse_mode=params.get("parse_mode"),
             )
         )

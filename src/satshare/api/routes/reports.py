@@ -1,0 +1,126 @@
+"""Financial reports for the owner (monthly, as JSON, CSV or XLSX, and a chart) and an
+affiliate's statement as a file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from satshare.api.deps import AdminKey, ContainerDep, IdPath, ReadKey
+from satshare.api.problems import openapi_responses
+from satshare.reports import files, statements
+from satshare.reports.monthly import current_month, monthly_report
+from satshare.users import service as users
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MonthQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}-\d{2}$",
+        description="YYYY-MM (UTC); the current month if omitted.",
+        examples=["2026-11"],
+    ),
+]
+#: A statement file holds at most this many commissions (newest first).
+STATEMENT_LIMIT = 10_000
+
+
+def _attachment(content: bytes | str, media_type: str, filename: str) -> Response:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/monthly",
+    summary="The monthly financial report (admin): JSON, CSV or XLSX",
+    description="Sales, refunds, gross, owner and affiliate shares, payouts and Stars per "
+    "day, what affiliates were owed at the start and the end of the month, and one line per "
+    "affiliate. `format=csv` gives the days (or, with `part=affiliates`, the affiliates); "
+    "`format=xlsx` gives a workbook with Summary, Days and Affiliates sheets.",
+    responses={
+        **openapi_responses(401, 403, 422),
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {"example": "date,sales,refunds,gross_sats,..."},
+                XLSX: {},
+            }
+        },
+    },
+)
+async def monthly(
+    container: ContainerDep,
+    _: AdminKey,
+    month: MonthQuery = None,
+    format_: Annotated[Literal["json", "csv", "xlsx"], Query(alias="format")] = "json",
+    part: Annotated[Literal["days", "affiliates"], Query()] = "days",
+) -> Any:
+    now = container.clock.now()
+    chosen = month or current_month(now)
+    async with container.db.reading() as session:
+        report = await monthly_report(session, chosen, now)
+    if format_ == "csv":
+        text = files.days_csv(report) if part == "days" else files.affiliates_csv(report)
+        return _attachment(text, "text/csv", f"satshare-{chosen}-{part}.csv")
+    if format_ == "xlsx":
+        return _attachment(files.monthly_xlsx(report), XLSX, f"satshare-{chosen}.xlsx")
+    return asdict(report)
+
+
+@router.get(
+    "/chart",
+    summary="Revenue and commissions per day of a month, as PNG or SVG (admin)",
+    responses={
+        **openapi_responses(401, 403, 422),
+        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+    },
+    response_class=Response,
+)
+async def chart(
+    container: ContainerDep,
+    _: AdminKey,
+    month: MonthQuery = None,
+    format_: Annotated[Literal["png", "svg"], Query(alias="format")] = "png",
+) -> Response:
+    now = container.clock.now()
+    chosen = month or current_month(now)
+    async with container.db.reading() as session:
+        report = await monthly_report(session, chosen, now)
+    media = "image/png" if format_ == "png" else "image/svg+xml"
+    return Response(files.chart(report, format_), media_type=media)
+
+
+@router.get(
+    "/affiliates/{user_id}/statement",
+    summary="An affiliate's commission statement as CSV or XLSX",
+    description="Every commission (newest first, up to 10,000) with its proof of payment, "
+    "terms, any clawback and its ledger entry hash: the JSON list is "
+    "`GET /api/v1/affiliates/{user_id}/statements`.",
+    responses={
+        **openapi_responses(401, 403, 404, 422),
+        200: {"content": {"text/csv": {"example": "transaction_id,created_at,..."}, XLSX: {}}},
+    },
+    response_class=Response,
+)
+async def statement(
+    container: ContainerDep,
+    _: ReadKey,
+    user_id: IdPath,
+    format_: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "csv",
+) -> Response:
+    async with container.db.reading() as session:
+        await users.require(session, user_id)
+        rows = await statements.commission_statements(session, user_id, limit=STATEMENT_LIMIT)
+    if format_ == "csv":
+        return _attachment(
+            files.statement_csv(rows), "text/csv", f"satshare-affiliate-{user_id}.csv"
+        )
+    return _attachment(files.statement_xlsx(rows), XLSX, f"satshare-affiliate-{user_id}.xlsx")

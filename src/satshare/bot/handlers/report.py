@@ -1,0 +1,53 @@
+"""/report [YYYY-MM] for the admin chats: the month's figures, the chart and the XLSX."""
+
+from __future__ import annotations
+
+from telegram import InputFile, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from satshare.bot import texts
+from satshare.bot.handlers import core
+from satshare.bot.runtime import runtime_of, sats, t
+from satshare.errors import InvalidRequest
+from satshare.reports import files
+from satshare.reports.monthly import current_month, monthly_report
+
+
+async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    chat = update.effective_chat
+    if chat is None or chat.id not in runtime.settings.admin_chat_ids:
+        await core.unknown(update, context)  # not an admin: as if there were no such command
+        return
+    language = "en"
+    now = runtime.now()
+    month = context.args[0] if context.args else current_month(now)
+    try:
+        async with runtime.container.db.reading() as session:
+            data = await monthly_report(session, month, now)
+    except InvalidRequest:
+        await context.bot.send_message(chat.id, t(language, texts.REPORT_BAD_MONTH))
+        return
+    totals = data.totals
+    summary = t(
+        language,
+        texts.REPORT,
+        month=data.month,
+        sales=totals.sales,
+        refunds=totals.refunds,
+        gross=sats(totals.gross_sats),
+        owner=sats(totals.owner_share_sats),
+        affiliates=sats(totals.affiliate_share_sats),
+        paid_out=sats(totals.paid_out_sats),
+        owed=sats(data.owed_at_end_sats),
+    )
+    await context.bot.send_message(chat.id, summary, parse_mode=ParseMode.HTML)
+    await context.bot.send_photo(
+        chat.id, InputFile(files.chart(data, "png"), filename=f"satshare-{data.month}.png")
+    )
+    await context.bot.send_document(
+        chat.id,
+        InputFile(files.monthly_xlsx(data), filename=f"satshare-{data.month}.xlsx"),
+        caption=t(language, texts.REPORT_FILE, month=data.month),
+    )
