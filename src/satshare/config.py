@@ -392,7 +392,8 @@ class PayoutsSettings(_Section):
     """Paying affiliates. The provider sends the money; `manual` means the owner pays from
     their own wallet and records it with `satshare payout mark-paid`."""
 
-    #: lnbits | btcpay | manual; empty: lnbits when lnbits.admin_key is set, else manual.
+    #: lnbits | btcpay | manual; empty: lnbits when lnbits.admin_key is set, the built-in
+    #: BTCPay emulator in sandbox mode, else manual.
     provider: Literal["lnbits", "btcpay", "manual"] | None = None
     #: Which network destinations must be on; empty: onchain.network, else mainnet.
     network: Literal["mainnet", "testnet", "signet", "regtest"] | None = None

@@ -115,6 +115,19 @@ def config_check() -> None:
     table.add_row(
         "affiliate.share_bps", f"{cfg.affiliate.share_bps} ({cfg.affiliate.share_bps / 100:g}%)"
     )
+    levels = ", ".join(f"{lv.name} {lv.share_bps / 100:g}%" for lv in cfg.affiliate.levels)
+    table.add_row(
+        "affiliate",
+        f"levels: {levels or 'none'}; hold {cfg.affiliate.hold_days} d; "
+        f"terms v{cfg.affiliate.terms_version}",
+    )
+    payouts = cfg.payouts
+    table.add_row(
+        "payouts",
+        f"{cfg.payout_provider} on {cfg.payout_network}, min {payouts.min_sats} sats, "
+        f"auto-approve up to {payouts.auto_approve_max_sats} sats"
+        + (", instant Lightning split" if payouts.instant_lightning else ""),
+    )
     table.add_row("btcpay.url", cfg.btcpay.url or "—")
     payments = cfg.payments
     table.add_row(
@@ -124,11 +137,16 @@ def config_check() -> None:
     )
     table.add_row(
         "plans",
-        ", ".join(f"{p.id} ({p.price_sats} sats / {p.duration_days} d)" for p in cfg.plans)
-        or "none",
+        ", ".join(f"{p.id} ({_price(p)} / {p.duration_days} d)" for p in cfg.plans) or "none",
     )
     out.print(table)
     out.print("[green]Configuration is valid.[/]")
+
+
+def _price(plan: PlanSettings) -> str:
+    if plan.price is not None:
+        return f"{plan.price.amount} {plan.price.currency}"
+    return f"{plan.price_sats} sats"
 
 
 def _redact_url(url: str) -> str:
