@@ -15,7 +15,7 @@ from satshare.config import Settings
 from satshare.container import Container, build_container, issue_sandbox_key, prepare
 from satshare.ledger.verify import verify_ledger
 from tests.browser import chromium
-from tests.helpers import buy, create_user
+from tests.helpers import buy, create_user, wait_until
 from tests.servers import RunningServer, free_port, start_server
 
 
@@ -163,3 +163,44 @@ async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
         )
         assert (await page.inner_text("#sum-referrals")).strip() == "1 / 1"
         await context.close()
+
+
+async def test_sandbox_pays_affiliates_to_its_own_lightning_addresses(sandbox: Sandbox) -> None:
+    affiliate = await create_user(sandbox.client, "affiliate")
+    async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
+        for _ in range(2):
+            buyer = await create_user(sandbox.client, "buyer", referral_id=affiliate["user_id"])
+            order = await buy(sandbox.client, buyer["user_id"], "demo-monthly")
+            paid = await anon.post(f"/pay/{order['invoice']['id']}/simulate")
+            assert paid.status_code == 200, paid.text
+    uid = affiliate["user_id"]
+    version = (await sandbox.client.get("/api/v1/affiliate-program")).json()["terms_version"]
+    await sandbox.client.post(
+        f"/api/v1/affiliates/{uid}/terms-acceptance", json={"version": version}
+    )
+    host = sandbox.server.url.split("://", 1)[1]
+
+    async def earned() -> bool:
+        shown = (await sandbox.client.get(f"/api/v1/affiliates/{uid}")).json()
+        return bool(shown["balance"]["available_sats"] == 10_000)
+
+    await wait_until(earned)
+    refused = await sandbox.client.post(
+        "/api/v1/payouts",
+        json={"user_id": uid, "amount_sats": 10_000, "destination": f"No Such@{host}"},
+    )
+    assert refused.status_code == 422
+    created = await sandbox.client.post(
+        "/api/v1/payouts",
+        json={"user_id": uid, "amount_sats": 10_000, "destination": f"alice@{host}"},
+    )
+    assert created.status_code == 201, created.text
+    payout_id = created.json()["payout_id"]
+    assert created.json()["status"] == "awaiting_approval"  # auto_approve_max_sats: 0
+    approved = await sandbox.client.post(f"/api/v1/payouts/{payout_id}/approve")
+    assert approved.status_code == 200, approved.text
+    await sandbox.container.payout_runner.flush()
+    done = (await sandbox.client.get(f"/api/v1/payouts/{payout_id}")).json()
+    assert done["status"] == "paid" and done["proof"], done
+    (sent,) = sandbox.container.sandbox.btcpay.payouts.payouts.values()  # type: ignore[union-attr]
+    assert (sent.method, sent.destination, sent.amount_sats) == ("BTC-LN", f"alice@{host}", 10_000)

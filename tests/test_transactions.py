@@ -21,6 +21,9 @@ async def _sale(stack: Stack) -> tuple[dict[str, object], dict[str, object]]:
         return await invoice_status(stack.client, order["subscription_id"]) == "settled"  # type: ignore[arg-type]
 
     await wait_until(settled)
+    # The sealer chains new entries in the background: let it finish, so every read below
+    # sees the entry with its hash (under load it could otherwise still be unsealed).
+    await stack.container.sealer.flush()
     return aff, order
 
 

@@ -34,8 +34,10 @@ from satshare.rates.ports import RateSource
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
+from satshare.sim import lnurl as lnurl_sim
 from satshare.sim import rates as rates_sim
 from satshare.sim import telegram as telegram_sim
+from satshare.sim.lightning import LightningNetwork
 
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
@@ -53,6 +55,9 @@ class Sandbox:
     btcpay: btcpay_sim.BTCPayEmulator
     btcpay_app: ASGIApp
     mount_path: str = SANDBOX_BTCPAY_PATH
+    #: Lightning Addresses <anything>@<this server> for trying withdrawals (LUD-16 routes
+    #: served at the root of our own app).
+    lightning_addresses: lnurl_sim.LnurlEmulator | None = None
 
 
 @dataclass
@@ -212,7 +217,13 @@ def build_container(
             retry_delays=(2.0, 10.0, 60.0),
         )
         emulator.add_webhook(SANDBOX_STORE_ID, f"{own}/api/v1/webhooks/btcpay", secret)
-        sandbox = Sandbox(btcpay=emulator, btcpay_app=btcpay_sim.build_app(emulator))
+        addresses = lnurl_sim.LnurlEmulator(LightningNetwork(), settings.server.base_url)
+        addresses.open_accounts = True
+        sandbox = Sandbox(
+            btcpay=emulator,
+            btcpay_app=btcpay_sim.build_app(emulator),
+            lightning_addresses=addresses,
+        )
         btcpay_access = (own + SANDBOX_BTCPAY_PATH, api_key, SANDBOX_STORE_ID)
         provider = BTCPayProvider(
             base_url=own + SANDBOX_BTCPAY_PATH,

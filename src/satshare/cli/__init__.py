@@ -423,6 +423,8 @@ def _banner(cfg: Settings, sandbox_key: str | None, bot_username: str, bot_sandb
         print(f"Telegram:       @{bot_username} ({mode})")
     if sandbox_key:
         print(f"Sandbox BTCPay: {base}/sim/btcpay")
+        host = base.split("://", 1)[1]
+        print(f"Withdrawals:    to any Lightning Address <name>@{host} (paid by the emulator)")
         print(f"Admin API key for this session (shown once): {sandbox_key}")
         print("Try it:")
         print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')

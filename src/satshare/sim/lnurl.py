@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from satshare.sim.lightning import IssuedInvoice, LightningNetwork, RegtestNode
+
+#: Lightning Address user names (LUD-16): a-z0-9-_.
+_NAME = re.compile(r"^[a-z0-9._-]{1,64}$")
 
 
 @dataclass
@@ -50,6 +54,8 @@ class LnurlEmulator:
         self.network = network
         self.base_url = base_url
         self.accounts: dict[str, LnurlAccount] = {}
+        #: Sandbox: any well-formed name is an account, created on first use.
+        self.open_accounts = False
         self.wrong_amount = False
         self.wrong_description_hash = False
         self.refuse_reason: str | None = None
@@ -93,9 +99,15 @@ def _lnurl_error(reason: str, status: int = 200) -> JSONResponse:
     return JSONResponse({"status": "ERROR", "reason": reason}, status_code=status)
 
 
-def build_app(emulator: LnurlEmulator) -> Starlette:
+def lightning_address_routes(emulator: LnurlEmulator) -> list[Route]:
+    """The two routes a Lightning Address needs (LUD-16): its pay request and callback."""
+
     def account_of(request: Request) -> LnurlAccount | None:
-        return emulator.accounts.get(request.path_params["name"])
+        name = request.path_params["name"]
+        account = emulator.accounts.get(name)
+        if account is None and emulator.open_accounts and _NAME.match(name):
+            account = emulator.add_account(name)
+        return account
 
     async def pay_request(request: Request) -> Response:
         account = account_of(request)
@@ -126,6 +138,14 @@ def build_app(emulator: LnurlEmulator) -> Starlette:
             return _lnurl_error("Amount out of range.")
         return JSONResponse({"pr": emulator.invoice(account, amount), "routes": []})
 
+    return [
+        Route("/.well-known/lnurlp/{name}", pay_request, methods=["GET"]),
+        Route("/lnurlp/{name}/callback", callback, methods=["GET"]),
+    ]
+
+
+def build_app(emulator: LnurlEmulator) -> Starlette:
+
     async def control_accounts(request: Request) -> Response:
         if request.method == "POST":
             body = json.loads(await request.body() or b"{}")
@@ -148,8 +168,7 @@ def build_app(emulator: LnurlEmulator) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/.well-known/lnurlp/{name}", pay_request, methods=["GET"]),
-            Route("/lnurlp/{name}/callback", callback, methods=["GET"]),
+            *lightning_address_routes(emulator),
             Route("/_sim/accounts", control_accounts, methods=["GET", "POST"]),
             Route("/_sim/settings", control_settings, methods=["POST"]),
         ]
