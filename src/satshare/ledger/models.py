@@ -10,6 +10,7 @@ chain head from becoming one hot locked row that every payment waits for."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,10 +18,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from satshare.db import Base, BigId, UTCDateTime
 
 GENESIS_HASH = "0" * 64
+
+
+class EntryKind(StrEnum):
+    SALE = "sale"
+    STARS_SALE = "stars_sale"
+    ADJUSTMENT = "adjustment"
+    REVERSAL = "reversal"
+    PAYOUT_HOLD = "payout_hold"
+    PAYOUT = "payout"
+    PAYOUT_RELEASE = "payout_release"
+
+
 #: Entry kinds that record a sale (the affiliate's commission is in them).
-SALE_KINDS = ("sale", "stars_sale")
+SALE_KINDS = (EntryKind.SALE.value, EntryKind.STARS_SALE.value)
 #: Entry kinds that move an affiliate's money into a payout and out (not earnings).
-PAYOUT_KINDS = ("payout_hold", "payout", "payout_release")
+PAYOUT_KINDS = (EntryKind.PAYOUT_HOLD.value, EntryKind.PAYOUT.value, EntryKind.PAYOUT_RELEASE.value)
 
 
 class Account(Base):

@@ -22,15 +22,6 @@ from satshare.ledger.models import (
 from satshare.money import MoneyError, Split, require_sats
 
 MAX_LEGS = 50
-ENTRY_KINDS = (
-    "sale",
-    "stars_sale",
-    "adjustment",
-    "reversal",
-    "payout_hold",
-    "payout",
-    "payout_release",
-)
 #: Entries the payout state machine owns: corrected by cancelling the payout, not reversing.
 
 

@@ -646,6 +646,23 @@ class TelegramEmulator:
                 raise bad("file must be non-empty")
         elif not isinstance(photo, str) or not photo:
             raise bad("wrong remote file identifier specified")
+        return self._send_media(params, photo=True, photo_bytes=content)
+
+    async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        document = params["document"]
+        if not isinstance(document, UploadFile):
+            raise bad("the emulator takes uploaded documents only")
+        content = await document.read()
+        if not content:
+            raise bad("file must be non-empty")
+        if len(content) > 50 * 1024 * 1024:
+            raise BotApiError(413, "Request Entity Too Large")
+        return self._send_media(
+            params, document_name=document.filename or "document", document_bytes=content
+        )
+
+    def _send_media(self, params: dict[str, Any], **media: Any) -> dict[str, Any]:
+        """A photo or a document with an optional caption (at most 1,024 characters)."""
         caption = params.get("caption")
         if caption is not None and len(str(caption)) > 1024:
             raise bad("message caption is too long")
@@ -658,38 +675,9 @@ class TelegramEmulator:
                 True,
                 self.now(),
                 caption=caption,
-                photo=True,
-                photo_bytes=content,
                 reply_markup=markup,
                 parse_mode=params.get("parse_mode"),
-            )
-        )
-        return self.message_json(message)
-
-    async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
-        document = params["document"]
-        if not isinstance(document, UploadFile):
-            raise bad("the emulator takes uploaded documents only")
-        content = await document.read()
-        if not content:
-            raise bad("file must be non-empty")
-        if len(content) > 50 * 1024 * 1024:
-            raise BotApiError(413, "Request Entity Too Large")
-        caption = params.get("caption")
-        if caption is not None and len(str(caption)) > 1024:
-            raise bad("message caption is too long")
-        chat = self._deliverable(params)
-        message = self._store(
-            SimMessage(
-                self._next_message_id(chat.id),
-                chat.id,
-                True,
-                self.now(),
-                caption=caption,
-                document_name=document.filename or "document",
-                document_bytes=content,
-                reply_markup=self._check_markup(params.get("reply_markup")),
-                parse_mode=params.get("parse_mode"),
+                **media,
             )
         )
         return self.message_json(message)

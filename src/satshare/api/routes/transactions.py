@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +12,7 @@ from satshare.api.problems import openapi_responses
 from satshare.container import Container
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository, service
+from satshare.ledger.models import EntryKind
 from satshare.ledger.schemas import TransactionCreate, TransactionOut, TransactionReverse
 from satshare.schemas import MAX_ID, PageOf
 from satshare.security import random_token
@@ -38,19 +39,7 @@ async def list_transactions(
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Entries touching this user's accounts.")
     ] = None,
-    kind: Annotated[
-        Literal[
-            "sale",
-            "stars_sale",
-            "adjustment",
-            "reversal",
-            "payout_hold",
-            "payout",
-            "payout_release",
-        ]
-        | None,
-        Query(),
-    ] = None,
+    kind: Annotated[EntryKind | None, Query()] = None,
     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> PageOf[TransactionOut]:
     async with container.db.reading() as session:
