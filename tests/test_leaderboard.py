@@ -187,3 +187,50 @@ async def test_top_and_clicks_in_the_bot(bot: BotStack) -> None:
     assert "1. anonymous affiliate (you): 1 paying" in text_of(bot.last(alice))
     (other,) = await bot.say(bob, "/top")
     assert "1. anonymous affiliate: 50" in text_of(other)
+
+
+async def test_invite_shows_the_level_the_next_one_and_earnings_per_month(
+    database_url: str, btcpay: BTCPaySim
+) -> None:
+    levels = [
+        {"name": "partner", "share_bps": 5000},
+        {"name": "gold", "min_paying_referrals": 2, "share_bps": 6000},
+    ]
+    bot = await open_bot_stack(database_url, btcpay, affiliate={"levels": levels})
+    try:
+        alice = bot.new_user("alice")
+        await bot.say(alice, "/start")
+        alice_id = (await bot.user_row(alice)).id
+
+        async def referred_sale() -> None:
+            async with httpx.AsyncClient(
+                base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+            ) as api:
+                buyer = await create_user(api, "buyer", referral_id=alice_id)
+                order = await buy(api, buyer["user_id"])
+                await bot.btcpay.pay(order["invoice"]["provider_invoice_id"])
+
+                async def settled() -> bool:
+                    return await invoice_status(api, order["subscription_id"]) == "settled"
+
+                await wait_until(settled)
+            await bot.notify()
+
+        async def invite_text() -> str:
+            (menu,) = await bot.say(alice, "/start")
+            await bot.press(alice, menu, "Invite & earn")
+            return text_of(bot.last(alice))
+
+        await referred_sale()
+        text = await invite_text()
+        assert "Your level: partner." in text
+        assert "Next level: gold (60%). Still to go: paying referrals: 1 more." in text
+        month = datetime.now(UTC).strftime("%Y-%m")
+        assert f"• {month}: 25{NBSP}000 sats (sales: 1)" in text
+
+        await referred_sale()
+        text = await invite_text()
+        assert "Your level: gold." in text and "Next level" not in text
+        assert "You earn 60% of every subscription" in text
+    finally:
+        await close_bot_stack(bot)

@@ -91,6 +91,35 @@ def level_for(levels: Sequence[Level], stats: ReferralStats) -> Level | None:
     return reached
 
 
+@dataclass(frozen=True, slots=True)
+class NextLevel:
+    level: Level
+    #: What is still missing to reach it (None: that threshold is already met or unused).
+    paying_referrals: int | None
+    referred_sales_sats: int | None
+
+
+def next_level(levels: Sequence[Level], stats: ReferralStats) -> NextLevel | None:
+    """The first level after the one reached that is not reached yet, and what it takes."""
+    current = level_for(levels, stats)
+    start = levels.index(current) + 1 if current is not None else 0
+    for level in levels[start:]:
+        missing_referrals = (
+            level.min_paying_referrals - stats.paying
+            if level.min_paying_referrals is not None and stats.paying < level.min_paying_referrals
+            else None
+        )
+        missing_sales = (
+            level.min_referred_sales_sats - stats.referred_sales_sats
+            if level.min_referred_sales_sats is not None
+            and stats.referred_sales_sats < level.min_referred_sales_sats
+            else None
+        )
+        if missing_referrals is not None or missing_sales is not None:
+            return NextLevel(level, missing_referrals, missing_sales)
+    return None
+
+
 async def current_custom(session: AsyncSession, user_id: int) -> AffiliateTerms | None:
     result = await session.execute(
         select(AffiliateTerms)

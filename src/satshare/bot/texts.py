@@ -276,3 +276,11 @@ REPORT = N_(
 )
 REPORT_FILE = N_("Report {month}: days and affiliates")
 REPORT_BAD_MONTH = N_("Give the month as YYYY-MM, for example /report 2026-11.")
+
+INVITE_LEVEL = N_("Your level: {level}.")
+INVITE_NEXT_LEVEL = N_("Next level: {level} ({share}%). Still to go: {missing}.")
+MISSING_REFERRALS = N_("paying referrals: {count} more")
+MISSING_SALES = N_("referred sales: {amount} sats more")
+MISSING_AND = N_("; ")
+INVITE_MONTHS = N_("Earned per month:")
+INVITE_MONTH_LINE = N_("• {month}: {amount} sats (sales: {count})")

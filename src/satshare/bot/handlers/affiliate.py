@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -16,6 +18,41 @@ from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
 from satshare.reports import statements as split_statements
 
 RECENT = 5
+MONTHS = 3
+
+
+def _level_lines(
+    language: str,
+    levels: Sequence[affiliates.Level],
+    terms: affiliates.Terms,
+    progress: affiliates.ReferralStats,
+) -> list[str]:
+    """Where the affiliate stands among the levels, and what the next one takes. Custom
+    terms and suspensions override levels, so then there is nothing to show."""
+    if not levels or not terms.label.startswith(("level:", "base")):
+        return []
+    lines = []
+    if terms.level:
+        lines.append(t(language, texts.INVITE_LEVEL, level=esc(terms.level)))
+    upcoming = affiliates.next_level(levels, progress)
+    if upcoming is not None:
+        missing = []
+        if upcoming.paying_referrals is not None:
+            missing.append(t(language, texts.MISSING_REFERRALS, count=upcoming.paying_referrals))
+        if upcoming.referred_sales_sats is not None:
+            missing.append(
+                t(language, texts.MISSING_SALES, amount=sats(upcoming.referred_sales_sats))
+            )
+        lines.append(
+            t(
+                language,
+                texts.INVITE_NEXT_LEVEL,
+                level=esc(upcoming.level.name),
+                share=f"{upcoming.level.share_bps / 100:g}",
+                missing=t(language, texts.MISSING_AND).join(missing),
+            )
+        )
+    return lines
 
 
 async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -28,6 +65,8 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
         terms = await affiliates.terms_for(session, user.id, program)
         funnel = await affiliate_stats.funnel(session, user.id)
+        progress = await affiliates.referral_stats(session, user.id)
+        months = await affiliate_stats.earnings_by_month(session, user.id)
         recent = (
             await session.execute(
                 select(Posting.amount_sats, Entry.created_at)
@@ -53,6 +92,19 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     ]
     lines.append(t(language, texts.INVITE_CLICKS, clicks=funnel.clicks))
+    lines += _level_lines(language, program.levels, terms, progress)
+    if months:
+        lines.append(t(language, texts.INVITE_MONTHS))
+        lines += [
+            t(
+                language,
+                texts.INVITE_MONTH_LINE,
+                month=m.month,
+                amount=sats(m.earned_sats),
+                count=m.commissions,
+            )
+            for m in months[-MONTHS:]
+        ]
     if recent:
         lines.append(t(language, texts.INVITE_RECENT))
         lines += [
