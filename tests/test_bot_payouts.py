@@ -150,10 +150,13 @@ async def test_withdraw_in_the_bot(bot: BotStack, lightning: Lightning) -> None:
     assert (second.status, second.amount_sats) == ("awaiting_approval", 42_000)
     await bot.notify()
     assert "waiting for the owner's approval" in text_of(bot.last(alice))
-    assert "satshare payout approve 2" in text_of(bot.last(ADMIN_CHAT))
-    async with await _api(bot) as api:
-        approved = await api.post(f"/api/v1/payouts/{second.id}/approve")
-        assert approved.status_code == 200, approved.text
+    request = bot.last(ADMIN_CHAT)
+    assert "satshare payout approve 2" in text_of(request)
+    assert [b["text"] for b in request.buttons()] == ["Approve", "Cancel payout"]
+    await bot.press(ADMIN_CHAT, request, "Approve")
+    (decided,) = [m for m in bot.telegram.sent_to(ADMIN_CHAT) if m.message_id == request.message_id]
+    assert text_of(decided) == "Payout #2 approved by Admin: it is being sent."
+    assert decided.buttons() == []
     await bot.container.payout_runner.flush()
     assert lightning.received_sats("alice") == [7_900, 41_900]
     await bot.notify()
@@ -202,6 +205,18 @@ async def test_withdraw_refusals_are_friendly_and_write_nothing(
     refusal = text_of(edited)
     assert refusal.startswith("Вывод не выполнен:") and "available" in refusal
     assert [p.amount_sats for p in await _payouts(bot)] == [9_000]
+    # An admin cancels a payout waiting for approval from the admin chat: money back.
+    async with await _api(bot) as api:
+        waiting = await api.post("/api/v1/payouts", json={"user_id": bob_id, "amount_sats": 12_000})
+        assert waiting.json()["status"] == "awaiting_approval", waiting.text
+    await bot.notify()
+    request = bot.last(ADMIN_CHAT)
+    await bot.press(ADMIN_CHAT, request, "Cancel payout")
+    assert [p.status for p in await _payouts(bot)] == ["paid", "canceled"]
+    async with await _api(bot) as api:
+        shown = (await api.get(f"/api/v1/affiliates/{bob_id}")).json()
+    assert shown["balance"]["available_sats"] == 25_000 - 9_000
+    await bot.notify()
     # After the menu, typed text is not taken as an answer any more.
     await bot.press(bob, edited, translate("ru", texts.BTN_BACK))
     (reply,) = await bot.say(bob, "hello")

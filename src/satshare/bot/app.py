@@ -22,7 +22,17 @@ from telegram.ext import (
 
 from satshare.bot import keyboards, texts
 from satshare.bot.dispatcher import OutboxDispatcher
-from satshare.bot.handlers import affiliate, buying, core, joins, report, stars, top, withdraw
+from satshare.bot.handlers import (
+    admin,
+    affiliate,
+    buying,
+    core,
+    joins,
+    report,
+    stars,
+    top,
+    withdraw,
+)
 from satshare.bot.i18n import translate
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
@@ -127,6 +137,12 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     )
     application.add_handler(
         CallbackQueryHandler(top.top, pattern=f"^{keyboards.TOP}[a-z]+:[a-z]+$")
+    )
+    application.add_handler(
+        CallbackQueryHandler(
+            admin.decide_payout,
+            pattern=f"^({keyboards.PAYOUT_APPROVE}|{keyboards.PAYOUT_CANCEL})[0-9]+$",
+        )
     )
     application.add_handler(
         CallbackQueryHandler(top.toggle_name, pattern=f"^{keyboards.TOP_NAME}(on|off):")

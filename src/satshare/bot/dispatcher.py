@@ -201,7 +201,10 @@ class OutboxDispatcher:
             return t(
                 language, texts.REMINDER, plan=esc(await self._plan_title(p)), until=until
             ), None
-        if kind.startswith("payout.") or kind == "admin.payout_approval":
+        if kind == "admin.payout_approval":
+            markup = keyboards.payout_decision(language, int(p["payout_id"]))
+            return payout_text(language, kind, p), markup
+        if kind.startswith("payout."):
             return payout_text(language, kind, p), None
         if kind == "sale.new":
             return (

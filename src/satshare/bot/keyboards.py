@@ -37,6 +37,8 @@ WITHDRAW_CONFIRM = "w:ok:"
 MY_PAYOUTS = "w:list"
 STATEMENTS = "a:stmt"
 TOP = "top:"
+PAYOUT_APPROVE = "pa:"
+PAYOUT_CANCEL = "pc:"
 TOP_NAME = "topname:"
 
 
@@ -200,5 +202,21 @@ def top(language: str, by: str, period: str, name_shown: bool) -> InlineKeyboard
                 )
             ],
             [button(texts.BTN_BACK, MENU)],
+        ]
+    )
+
+
+def payout_decision(language: str, payout_id: int) -> InlineKeyboardMarkup:
+    """For the admin chats: decide a payout waiting for approval."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(language, texts.BTN_APPROVE), callback_data=f"{PAYOUT_APPROVE}{payout_id}"
+                ),
+                InlineKeyboardButton(
+                    t(language, texts.BTN_REJECT), callback_data=f"{PAYOUT_CANCEL}{payout_id}"
+                ),
+            ]
         ]
     )

@@ -218,7 +218,7 @@ PAYOUT_UNKNOWN = N_(
 PAYOUT_NO_REASON = N_("no reason given")
 ADMIN_PAYOUT_APPROVAL = N_(
     "Payout #{id} waits for your approval: {amount} sats to {destination} for user #{user}.\n"
-    "Approve: <code>satshare payout approve {id}</code>"
+    "Decide below, or: <code>satshare payout approve {id}</code>"
 )
 
 CMD_START = N_("Main menu")
@@ -284,3 +284,9 @@ MISSING_SALES = N_("referred sales: {amount} sats more")
 MISSING_AND = N_("; ")
 INVITE_MONTHS = N_("Earned per month:")
 INVITE_MONTH_LINE = N_("• {month}: {amount} sats (sales: {count})")
+
+BTN_APPROVE = N_("Approve")
+BTN_REJECT = N_("Cancel payout")
+PAYOUT_DECIDED_APPROVED = N_("Payout #{id} approved by {admin}: it is being sent.")
+PAYOUT_DECIDED_CANCELED = N_("Payout #{id} canceled by {admin}: the amount is back in the balance.")
+PAYOUT_DECISION_REFUSED = N_("Not possible: {reason}")
