@@ -127,3 +127,77 @@ class StatementOut(BaseModel):
             ]
         }
     )
+
+
+class DayOut(BaseModel):
+    date: str = Field(description="YYYY-MM-DD (UTC).")
+    figures: FiguresOut
+
+
+class AffiliateLineOut(BaseModel):
+    user_id: int
+    username: str | None
+    referred_sales_sats: int
+    commissions: int
+    earned_sats: int = Field(description="Commissions net of clawbacks in the month.")
+    clawed_back_sats: int
+    paid_out_sats: int
+    owed_sats: int = Field(description="Owed to this affiliate at the end of the month.")
+
+
+class MonthlyReportOut(BaseModel):
+    month: str
+    totals: FiguresOut
+    owed_at_start_sats: int
+    owed_at_end_sats: int
+    days: list[DayOut]
+    affiliates: list[AffiliateLineOut]
+    generated_at: datetime
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "month": "2026-11",
+                    "totals": {
+                        "gross_sats": 150000,
+                        "owner_share_sats": 75000,
+                        "affiliate_share_sats": 75000,
+                        "stars_received": 0,
+                        "paid_out_sats": 50000,
+                        "sales": 3,
+                        "refunds": 0,
+                    },
+                    "owed_at_start_sats": 0,
+                    "owed_at_end_sats": 25000,
+                    "days": [
+                        {
+                            "date": "2026-11-01",
+                            "figures": {
+                                "gross_sats": 50000,
+                                "owner_share_sats": 25000,
+                                "affiliate_share_sats": 25000,
+                                "stars_received": 0,
+                                "paid_out_sats": 0,
+                                "sales": 1,
+                                "refunds": 0,
+                            },
+                        }
+                    ],
+                    "affiliates": [
+                        {
+                            "user_id": 3,
+                            "username": "alice",
+                            "referred_sales_sats": 150000,
+                            "commissions": 3,
+                            "earned_sats": 75000,
+                            "clawed_back_sats": 0,
+                            "paid_out_sats": 50000,
+                            "owed_sats": 25000,
+                        }
+                    ],
+                    "generated_at": "2026-11-23T10:00:00Z",
+                }
+            ]
+        }
+    )

@@ -4,7 +4,7 @@ affiliate's statement as a file."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -13,6 +13,7 @@ from satshare.api.deps import AdminKey, ContainerDep, IdPath, ReadKey
 from satshare.api.problems import openapi_responses
 from satshare.reports import files, statements
 from satshare.reports.monthly import current_month, monthly_report
+from satshare.reports.schemas import MonthlyReportOut
 from satshare.users import service as users
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -45,11 +46,11 @@ def _attachment(content: bytes | str, media_type: str, filename: str) -> Respons
     "day, what affiliates were owed at the start and the end of the month, and one line per "
     "affiliate. `format=csv` gives the days (or, with `part=affiliates`, the affiliates); "
     "`format=xlsx` gives a workbook with Summary, Days and Affiliates sheets.",
+    response_model=MonthlyReportOut,
     responses={
         **openapi_responses(401, 403, 422),
         200: {
             "content": {
-                "application/json": {},
                 "text/csv": {"example": "date,sales,refunds,gross_sats,..."},
                 XLSX: {},
             }
@@ -62,7 +63,7 @@ async def monthly(
     month: MonthQuery = None,
     format_: Annotated[Literal["json", "csv", "xlsx"], Query(alias="format")] = "json",
     part: Annotated[Literal["days", "affiliates"], Query()] = "days",
-) -> Any:
+) -> MonthlyReportOut | Response:
     now = container.clock.now()
     chosen = month or current_month(now)
     async with container.db.reading() as session:
@@ -72,7 +73,7 @@ async def monthly(
         return _attachment(text, "text/csv", f"satshare-{chosen}-{part}.csv")
     if format_ == "xlsx":
         return _attachment(files.monthly_xlsx(report), XLSX, f"satshare-{chosen}.xlsx")
-    return asdict(report)
+    return MonthlyReportOut.model_validate(asdict(report))
 
 
 @router.get(
