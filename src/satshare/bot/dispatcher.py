@@ -269,6 +269,7 @@ def payout_text(language: str, kind: str, p: dict[str, Any]) -> str:
     templates = {
         "awaiting_approval": texts.PAYOUT_AWAITING_APPROVAL,
         "approved": texts.PAYOUT_APPROVED,
+        "sending": texts.PAYOUT_SENDING,
         "failed": texts.PAYOUT_FAILED,
         "canceled": texts.PAYOUT_CANCELED,
         "unknown": texts.PAYOUT_UNKNOWN,

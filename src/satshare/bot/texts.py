@@ -196,6 +196,7 @@ PAYOUT_AWAITING_APPROVAL = N_(
 )
 PAYOUT_APPROVED = N_("Withdrawal #{id}: {amount} sats to {destination} is approved and on its way.")
 PAYOUT_INSTANT = N_("Sending your commission of {amount} sats to {destination} right now.")
+PAYOUT_SENDING = N_("Withdrawal #{id}: {send} sats are being sent to {destination} now.")
 PAYOUT_PAID = N_(
     "Withdrawal #{id} is done: {send} sats were sent to {destination}.\nProof: <code>{proof}</code>"
 )

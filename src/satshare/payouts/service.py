@@ -310,8 +310,15 @@ async def claim(session: AsyncSession, payout_id: int, now: datetime) -> bool:
         update(Payout)
         .where(Payout.id == payout_id, Payout.status == "approved")
         .values(status="sending", sent_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    payout = await require(session, payout_id)
+    await session.refresh(payout)
+    if not payout.instant:  # an instant split's "approved" notice already says "sending now"
+        await _notify(session, payout, now)
+    return True
 
 
 async def attach_invoice(
