@@ -3,6 +3,7 @@ affiliate's statement as a file."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Annotated, Literal
 
@@ -72,7 +73,8 @@ async def monthly(
         text = files.days_csv(report) if part == "days" else files.affiliates_csv(report)
         return _attachment(text, "text/csv", f"satshare-{chosen}-{part}.csv")
     if format_ == "xlsx":
-        return _attachment(files.monthly_xlsx(report), XLSX, f"satshare-{chosen}.xlsx")
+        workbook = await asyncio.to_thread(files.monthly_xlsx, report)
+        return _attachment(workbook, XLSX, f"satshare-{chosen}.xlsx")
     return MonthlyReportOut.model_validate(asdict(report))
 
 
@@ -96,7 +98,8 @@ async def chart(
     async with container.db.reading() as session:
         report = await monthly_report(session, chosen, now)
     media = "image/png" if format_ == "png" else "image/svg+xml"
-    return Response(files.chart(report, format_), media_type=media)
+    # Drawing takes a CPU moment: off the event loop, so other requests are not held up.
+    return Response(await asyncio.to_thread(files.chart, report, format_), media_type=media)
 
 
 @router.get(
@@ -124,4 +127,5 @@ async def statement(
         return _attachment(
             files.statement_csv(rows), "text/csv", f"satshare-affiliate-{user_id}.csv"
         )
-    return _attachment(files.statement_xlsx(rows), XLSX, f"satshare-affiliate-{user_id}.xlsx")
+    workbook = await asyncio.to_thread(files.statement_xlsx, rows)
+    return _attachment(workbook, XLSX, f"satshare-affiliate-{user_id}.xlsx")

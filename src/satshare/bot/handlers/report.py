@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from telegram import InputFile, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
@@ -43,11 +45,11 @@ async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         owed=sats(data.owed_at_end_sats),
     )
     await context.bot.send_message(chat.id, summary, parse_mode=ParseMode.HTML)
-    await context.bot.send_photo(
-        chat.id, InputFile(files.chart(data, "png"), filename=f"satshare-{data.month}.png")
-    )
+    chart = await asyncio.to_thread(files.chart, data, "png")  # CPU work, off the event loop
+    workbook = await asyncio.to_thread(files.monthly_xlsx, data)
+    await context.bot.send_photo(chat.id, InputFile(chart, filename=f"satshare-{data.month}.png"))
     await context.bot.send_document(
         chat.id,
-        InputFile(files.monthly_xlsx(data), filename=f"satshare-{data.month}.xlsx"),
+        InputFile(workbook, filename=f"satshare-{data.month}.xlsx"),
         caption=t(language, texts.REPORT_FILE, month=data.month),
     )
