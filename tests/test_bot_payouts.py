@@ -244,3 +244,20 @@ async def test_commission_statements_in_the_bot(bot: BotStack) -> None:
     assert f"Paid 50{NBSP}000 sats → your 50% (base) = <b>25{NBSP}000 sats</b>" in statement
     assert f"Proof (btcpay_invoice_id): <code>{item['proof']}" in statement
     assert f"Ledger entry #{item['seq']}: <code>{item['entry_hash']}</code>" in statement
+
+
+def test_amounts_are_read_as_people_type_them() -> None:
+    from satshare.bot.handlers.withdraw import _parse_amount
+
+    for typed in (
+        "25000",
+        "25 000",
+        "25\u202f000",
+        "25,000",
+        "25_000",
+        "25000 sats",
+        "25 000 сат.",
+    ):
+        assert _parse_amount(typed) == 25_000, typed
+    for typed in ("", "abc", "-5", "2.5", "١٢", "9" * 13):
+        assert _parse_amount(typed) is None, typed

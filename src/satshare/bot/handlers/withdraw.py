@@ -227,9 +227,13 @@ async def _receive_destination(
 
 
 def _parse_amount(text: str) -> int | None:
-    digits = text.strip().replace(" ", "").replace("_", "").replace(",", "")
-    digits = digits.removesuffix("sats").removesuffix("sat")
-    return int(digits) if digits.isdigit() and len(digits) <= 12 else None
+    """Whole sats as people type them: "25000", "25 000" (any space, the bot's own thin space
+    included), "25,000", "25_000", optionally followed by "sats" or "сат"."""
+    lowered = text.strip().lower()
+    for unit in ("sats", "sat", "сат.", "сат"):
+        lowered = lowered.removesuffix(unit)
+    digits = "".join(ch for ch in lowered if not ch.isspace() and ch not in "_,'")
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 12 else None
 
 
 async def _receive_amount(
