@@ -45,12 +45,41 @@ the same key with a different body is a 409.
 **Pagination**: lists return `{items, next_cursor}`; pass `cursor=<next_cursor>` for the next page.
 """
 
+#: What each group of operations is for, shown in /docs.
+TAGS = [
+    {"name": "users", "description": "Buyers and affiliates on any platform, with referral codes."},
+    {
+        "name": "subscriptions",
+        "description": "Plans, subscriptions and the invoices that pay them.",
+    },
+    {"name": "transactions", "description": "The double-entry ledger: entries, memos, reversals."},
+    {"name": "invoices", "description": "Refunds (with the commission clawed back)."},
+    {
+        "name": "affiliates",
+        "description": "Terms and levels, suspension, terms acceptance, payout destination, "
+        "statistics, split statements and the leaderboard. Commission is single-level and on "
+        "sales only.",
+    },
+    {
+        "name": "payouts",
+        "description": "Paying affiliates: Lightning Address, LNURL, BOLT11 or on-chain, through "
+        "LNbits, BTCPay or by hand; held before sending, never paid twice.",
+    },
+    {
+        "name": "transparency",
+        "description": "Public figures of how the money was shared, and the ledger's head hash.",
+    },
+    {"name": "reports", "description": "Monthly reports (JSON, CSV, XLSX), charts, statements."},
+    {"name": "webhooks", "description": "Payment processor notifications (verified, re-fetched)."},
+]
+
 
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="SatShare API",
         version=__version__,
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
