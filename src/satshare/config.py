@@ -45,6 +45,13 @@ PLACEHOLDER_SECRETS = {
 SPEED_POLICIES = ("HighSpeed", "MediumSpeed", "LowMediumSpeed", "LowSpeed")
 
 
+def absolute_url(value: str, problem: str) -> str:
+    """An http(s) URL with a host, without its trailing slash; ``problem`` says what is wrong."""
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(problem)
+    return value.rstrip("/")
+
+
 class ConfigError(Exception):
     """Configuration that cannot start SatShare; ``str()`` is the message for the operator."""
 
@@ -78,11 +85,13 @@ class ServerSettings(_Section):
     @field_validator("public_url")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL such as https://pay.example.com")
-        return value.rstrip("/")
+        return (
+            None
+            if value is None
+            else absolute_url(
+                value, "must be an absolute http(s) URL such as https://pay.example.com"
+            )
+        )
 
     @property
     def base_url(self) -> str:
@@ -132,11 +141,11 @@ class BTCPaySettings(_Section):
     @field_validator("url")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be the absolute URL of your BTCPay Server")
-        return value.rstrip("/")
+        return (
+            None
+            if value is None
+            else absolute_url(value, "must be the absolute URL of your BTCPay Server")
+        )
 
     @property
     def configured(self) -> bool:
@@ -156,11 +165,11 @@ class LNbitsSettings(_Section):
     @field_validator("url")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be the absolute URL of your LNbits")
-        return value.rstrip("/")
+        return (
+            None
+            if value is None
+            else absolute_url(value, "must be the absolute URL of your LNbits")
+        )
 
     @property
     def configured(self) -> bool:
@@ -186,9 +195,7 @@ class OnchainSettings(_Section):
     @field_validator("esplora_url")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be the absolute URL of an Esplora API")
-        return value.rstrip("/")
+        return absolute_url(value, "must be the absolute URL of an Esplora API")
 
     @model_validator(mode="after")
     def _usable(self) -> OnchainSettings:
@@ -227,9 +234,7 @@ class BitPaySettings(_Section):
     def _absolute(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.rstrip("/")
+        return absolute_url(value, "must be an absolute http(s) URL")
 
     @property
     def configured(self) -> bool:
@@ -335,9 +340,7 @@ class TelegramSettings(_Section):
     def _absolute(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.rstrip("/")
+        return absolute_url(value, "must be an absolute http(s) URL")
 
     @property
     def configured(self) -> bool:
@@ -373,9 +376,7 @@ class RatesSettings(_Section):
     def _absolute(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.rstrip("/")
+        return absolute_url(value, "must be an absolute http(s) URL")
 
     @field_validator("fixed")
     @classmethod
