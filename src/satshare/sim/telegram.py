@@ -622,20 +622,7 @@ class TelegramEmulator:
             raise bad("message text is empty")
         if len(text) > 4096:
             raise bad("message is too long")
-        markup = self._check_markup(params.get("reply_markup"))
-        chat = self._deliverable(params)
-        message = self._store(
-            SimMessage(
-                self._next_message_id(chat.id),
-                chat.id,
-                True,
-                self.now(),
-                text=text,
-                reply_markup=markup,
-                parse_mode=params.get("parse_mode"),
-            )
-        )
-        return self.message_json(message)
+        return self.message_json(self._send_from_bot(params, text=text))
 
     async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
         photo = params["photo"]
@@ -666,21 +653,24 @@ class TelegramEmulator:
         caption = params.get("caption")
         if caption is not None and len(str(caption)) > 1024:
             raise bad("message caption is too long")
+        return self.message_json(self._send_from_bot(params, caption=caption, **media))
+
+    def _send_from_bot(self, params: dict[str, Any], **content: Any) -> SimMessage:
+        """What every send method shares: the keyboard checked, the chat reachable (403 when
+        blocked, 429 over the rate), the message stored for the chat."""
         markup = self._check_markup(params.get("reply_markup"))
         chat = self._deliverable(params)
-        message = self._store(
+        return self._store(
             SimMessage(
                 self._next_message_id(chat.id),
                 chat.id,
                 True,
                 self.now(),
-                caption=caption,
                 reply_markup=markup,
                 parse_mode=params.get("parse_mode"),
-                **media,
+                **content,
             )
         )
-        return self.message_json(message)
 
     async def _edit_message_text(self, params: dict[str, Any]) -> dict[str, Any]:
         if "chat_id" not in params or "message_id" not in params:
@@ -867,19 +857,7 @@ class TelegramEmulator:
 
     async def _send_invoice(self, params: dict[str, Any]) -> dict[str, Any]:
         spec = self._stars_invoice(params, link=False)
-        markup = self._check_markup(params.get("reply_markup"))
-        chat = self._deliverable(params)
-        message = self._store(
-            SimMessage(
-                self._next_message_id(chat.id),
-                chat.id,
-                True,
-                self.now(),
-                reply_markup=markup,
-                invoice=spec,
-            )
-        )
-        data = self.message_json(message)
+        data = self.message_json(self._send_from_bot(params, invoice=spec))
         data["invoice"] = {
             k: spec[k] for k in ("title", "description", "currency", "total_amount")
         } | {"start_parameter": ""}
