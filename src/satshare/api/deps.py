@@ -7,7 +7,7 @@ import binascii
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from satshare.apikeys import service as apikeys
 from satshare.container import Container
 from satshare.errors import BadRequest, Forbidden, Unauthorized
-from satshare.schemas import MAX_ID
+from satshare.schemas import MAX_ID, PageOf
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -81,6 +81,9 @@ WriteKey = Annotated[Principal, Depends(require_scope("write"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
 
 
+T = TypeVar("T")
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
@@ -105,6 +108,16 @@ def decode_cursor(cursor: str | None) -> int | None:
 class PageParams:
     limit: int
     before_id: int | None
+
+    @property
+    def fetch(self) -> int:
+        """Rows to read: one more than a page tells whether a next page exists."""
+        return self.limit + 1
+
+    def of(self, fetched: int, items: list[T], id_of: Callable[[T], int]) -> PageOf[T]:
+        """The page of ``items`` (at most ``limit``), with a cursor when more were fetched."""
+        more = fetched > self.limit
+        return PageOf[T](items=items, next_cursor=encode_cursor(id_of(items[-1])) if more else None)
 
 
 def page_params(

@@ -13,7 +13,6 @@ from satshare.api.deps import (
     Page,
     ReadKey,
     WriteKey,
-    encode_cursor,
     optional_body,
 )
 from satshare.api.problems import openapi_responses
@@ -96,13 +95,10 @@ async def list_payouts(
 ) -> PageOf[PayoutOut]:
     async with container.db.reading() as session:
         rows = await service.list_payouts(
-            session, limit=page.limit + 1, before_id=page.before_id, user_id=user_id, status=status
+            session, limit=page.fetch, before_id=page.before_id, user_id=user_id, status=status
         )
     items = [payout_out(p) for p in rows[: page.limit]]
-    more = len(rows) > page.limit
-    return PageOf[PayoutOut](
-        items=items, next_cursor=encode_cursor(items[-1].payout_id) if more else None
-    )
+    return page.of(len(rows), items, lambda item: item.payout_id)
 
 
 @router.get(

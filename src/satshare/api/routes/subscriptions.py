@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from satshare.api.deps import ContainerDep, IdPath, IdQuery, Page, ReadKey, WriteKey, encode_cursor
+from satshare.api.deps import ContainerDep, IdPath, IdQuery, Page, ReadKey, WriteKey
 from satshare.api.presenters import invoice_out, subscription_out
 from satshare.api.problems import openapi_responses
 from satshare.payments import flows
@@ -71,7 +71,7 @@ async def list_subscriptions(
     async with container.db.reading() as session:
         rows = await repository.list_subscriptions(
             session,
-            limit=page.limit + 1,
+            limit=page.fetch,
             before_id=page.before_id,
             user_id=user_id,
             status=status,
@@ -80,10 +80,7 @@ async def list_subscriptions(
         items = [
             await subscription_out(session, s, container.payments, now) for s in rows[: page.limit]
         ]
-    more = len(rows) > page.limit
-    return PageOf[SubscriptionOut](
-        items=items, next_cursor=encode_cursor(items[-1].subscription_id) if more else None
-    )
+    return page.of(len(rows), items, lambda item: item.subscription_id)
 
 
 @router.post(

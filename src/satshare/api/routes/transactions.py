@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page, ReadKey, encode_cursor
+from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page, ReadKey
 from satshare.api.presenters import transactions_out
 from satshare.api.problems import openapi_responses
 from satshare.container import Container
@@ -45,17 +45,14 @@ async def list_transactions(
     async with container.db.reading() as session:
         rows = await repository.list_entries(
             session,
-            limit=page.limit + 1,
+            limit=page.fetch,
             before_id=page.before_id,
             user_id=user_id,
             kind=kind,
             invoice_id=invoice_id,
         )
         items = await transactions_out(session, rows[: page.limit])
-    more = len(rows) > page.limit
-    return PageOf[TransactionOut](
-        items=items, next_cursor=encode_cursor(items[-1].transaction_id) if more else None
-    )
+    return page.of(len(rows), items, lambda item: item.transaction_id)
 
 
 @router.post(

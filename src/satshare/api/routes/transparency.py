@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
-from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, encode_cursor
+from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey
 from satshare.api.problems import openapi_responses
 from satshare.api.routes.checkout import page_language
 from satshare.bot.i18n import translate
@@ -115,10 +115,7 @@ async def list_statements(
     async with container.db.reading() as session:
         await users.require(session, user_id)
         rows = await statements.commission_statements(
-            session, user_id, limit=page.limit + 1, before_id=page.before_id
+            session, user_id, limit=page.fetch, before_id=page.before_id
         )
     items = [StatementOut(**asdict(s)) for s in rows[: page.limit]]
-    more = len(rows) > page.limit
-    return PageOf[StatementOut](
-        items=items, next_cursor=encode_cursor(items[-1].transaction_id) if more else None
-    )
+    return page.of(len(rows), items, lambda item: item.transaction_id)

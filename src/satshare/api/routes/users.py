@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from satshare.affiliates import service as affiliates
 from satshare.affiliates import stats as affiliate_stats
-from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, WriteKey, encode_cursor
+from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, WriteKey
 from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict
@@ -46,17 +46,14 @@ async def list_users(
     async with container.db.reading() as session:
         rows = await repository.list_users(
             session,
-            limit=page.limit + 1,
+            limit=page.fetch,
             before_id=page.before_id,
             platform=platform,
             referrer_id=referrer_id,
             external_id=external_id,
         )
     items = [user_out(u) for u in rows[: page.limit]]
-    more = len(rows) > page.limit
-    return PageOf[UserOut](
-        items=items, next_cursor=encode_cursor(items[-1].user_id) if more else None
-    )
+    return page.of(len(rows), items, lambda item: item.user_id)
 
 
 @router.post(
