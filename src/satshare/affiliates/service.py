@@ -12,18 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
-from satshare.affiliates.stats import not_refunded
+from satshare.affiliates.stats import ReferralStats, referral_stats
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts
 from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
 from satshare.money import require_bps
-from satshare.payments.models import Payment
 from satshare.users.models import User
 
 
@@ -50,30 +49,6 @@ class Terms:
     share_bps: int
     label: str  # e.g. "level:Gold", "custom:v3", "suspended", "base"
     level: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReferralStats:
-    registered: int
-    paying: int
-    referred_sales_sats: int
-
-
-async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
-    registered = (
-        await session.execute(select(func.count(User.id)).where(User.referrer_id == user_id))
-    ).scalar_one()
-    paying, sales = (
-        await session.execute(
-            select(
-                func.count(distinct(Payment.user_id)),
-                func.coalesce(func.sum(Payment.amount_sats), 0),
-            )
-            .join(User, User.id == Payment.user_id)
-            .where(User.referrer_id == user_id, not_refunded())
-        )
-    ).one()
-    return ReferralStats(int(registered), int(paying), int(sales))
 
 
 def level_for(levels: Sequence[Level], stats: ReferralStats) -> Level | None:

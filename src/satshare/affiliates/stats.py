@@ -123,21 +123,42 @@ class Funnel:
     paying: int
 
 
-async def funnel(session: AsyncSession, user_id: int) -> Funnel:
-    clicks = await session.scalar(
-        select(func.count(ReferralClick.id)).where(ReferralClick.affiliate_user_id == user_id)
-    )
-    registrations = await session.scalar(
+@dataclass(frozen=True, slots=True)
+class ReferralStats:
+    registered: int
+    paying: int  # distinct buyers who paid, refunds excluded
+    referred_sales_sats: int
+
+
+async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
+    """The affiliate's own direct referrals: registered, paying, and what they paid."""
+    registered = await session.scalar(
         select(func.count(User.id)).where(User.referrer_id == user_id)
     )
-    buyer = aliased(User)
-    paying = await session.scalar(
-        select(func.count(distinct(Payment.user_id)))
-        .select_from(Payment)
-        .join(buyer, buyer.id == Payment.user_id)
-        .where(buyer.referrer_id == user_id, not_refunded())
+    paying, sales = (
+        await session.execute(
+            select(
+                func.count(distinct(Payment.user_id)),
+                func.coalesce(func.sum(Payment.amount_sats), 0),
+            )
+            .join(User, User.id == Payment.user_id)
+            .where(User.referrer_id == user_id, not_refunded())
+        )
+    ).one()
+    return ReferralStats(int(registered or 0), int(paying), int(sales))
+
+
+async def clicks(session: AsyncSession, user_id: int) -> int:
+    """How often the affiliate's link was opened."""
+    count = await session.scalar(
+        select(func.count(ReferralClick.id)).where(ReferralClick.affiliate_user_id == user_id)
     )
-    return Funnel(int(clicks or 0), int(registrations or 0), int(paying or 0))
+    return int(count or 0)
+
+
+async def funnel(session: AsyncSession, user_id: int) -> Funnel:
+    referrals = await referral_stats(session, user_id)
+    return Funnel(await clicks(session, user_id), referrals.registered, referrals.paying)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.affiliates import service as affiliates
+from satshare.affiliates import stats as affiliate_stats
 from satshare.affiliates.models import AffiliateSuspension
 from satshare.payouts import service as payouts
 from satshare.payouts.models import PayoutDestination
@@ -20,7 +21,7 @@ class AffiliateOverview:
     terms: affiliates.Terms
     balance: affiliates.Balance
     payouts: payouts.PayoutTotals
-    referrals: affiliates.ReferralStats
+    referrals: affiliate_stats.ReferralStats
     suspension: AffiliateSuspension | None
     terms_version: str
     terms_accepted_at: datetime | None
@@ -36,7 +37,7 @@ async def affiliate_overview(
         terms=await affiliates.terms_for(session, user_id, program),
         balance=await affiliates.balance(session, user_id, program.hold_days, now),
         payouts=await payouts.totals(session, user_id),
-        referrals=await affiliates.referral_stats(session, user_id),
+        referrals=await affiliate_stats.referral_stats(session, user_id),
         suspension=await affiliates.open_suspension(session, user_id),
         terms_version=program.terms_version,
         terms_accepted_at=await affiliates.accepted_at(session, user_id, program.terms_version),

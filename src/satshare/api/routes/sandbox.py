@@ -129,8 +129,8 @@ async def _summary(
         earnings = await affiliates.balance(
             session, user.id, container.payouts.program.hold_days, now
         )
-        funnel = await affiliate_stats.funnel(session, user.id)
-        registered, paying = funnel.registrations, funnel.paying
+        referrals = await affiliate_stats.referral_stats(session, user.id)
+        registered, paying = referrals.registered, referrals.paying
         active = await subscriptions_repo.active_of_user(session, user.id, now)
         chats = await access.chats_of_active_subscriptions(session, user.id, now)
     channels = [

@@ -98,8 +98,8 @@ async def get_user(container: ContainerDep, _: ReadKey, user_id: IdPath) -> User
         earnings = await affiliates.balance(
             session, user_id, container.payouts.program.hold_days, now
         )
-        funnel = await affiliate_stats.funnel(session, user_id)
-        registered, paying = funnel.registrations, funnel.paying
+        referrals = await affiliate_stats.referral_stats(session, user_id)
+        registered, paying = referrals.registered, referrals.paying
         active = await subscriptions_repo.active_of_user(session, user_id, now)
         subscriptions = [
             await subscription_out(session, s, container.payments, now) for s in active

@@ -25,7 +25,7 @@ def _level_lines(
     language: str,
     levels: Sequence[affiliates.Level],
     terms: affiliates.Terms,
-    progress: affiliates.ReferralStats,
+    progress: affiliate_stats.ReferralStats,
 ) -> list[str]:
     """Where the affiliate stands among the levels, and what the next one takes. Custom
     terms and suspensions override levels, so then there is nothing to show."""
@@ -64,8 +64,8 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with runtime.container.db.reading() as session:
         earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
         terms = await affiliates.terms_for(session, user.id, program)
-        funnel = await affiliate_stats.funnel(session, user.id)
-        progress = await affiliates.referral_stats(session, user.id)
+        progress = await affiliate_stats.referral_stats(session, user.id)
+        opened = await affiliate_stats.clicks(session, user.id)
         months = await affiliate_stats.earnings_by_month(session, user.id)
         recent = (
             await session.execute(
@@ -85,13 +85,13 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             texts.INVITE,
             link=esc(link),
             share=f"{share:g}",
-            registered=funnel.registrations,
-            paying=funnel.paying,
+            registered=progress.registered,
+            paying=progress.paying,
             balance=sats(earnings.balance_sats),
             earned=sats(earnings.total_earned_sats),
         )
     ]
-    lines.append(t(language, texts.INVITE_CLICKS, clicks=funnel.clicks))
+    lines.append(t(language, texts.INVITE_CLICKS, clicks=opened))
     lines += _level_lines(language, program.levels, terms, progress)
     if months:
         lines.append(t(language, texts.INVITE_MONTHS))
