@@ -22,7 +22,7 @@ from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
 from satshare.notifications import service as outbox
-from satshare.payouts.destinations import Destination, DestinationKind
+from satshare.payouts.destinations import mask
 from satshare.plans import service as plans
 from satshare.users import repository as users_repo
 from satshare.users import service as users
@@ -247,7 +247,7 @@ class OutboxDispatcher:
 
 def payout_text(language: str, kind: str, p: dict[str, Any]) -> str:
     """The message for a payout's state change (and the admins' approval request)."""
-    destination = esc(Destination(DestinationKind(p["destination_kind"]), p["destination"]).masked)
+    destination = esc(mask(p["destination"]))
     values = {
         "id": p["payout_id"],
         "amount": sats(int(p["amount_sats"])),

@@ -12,7 +12,7 @@ from rich.table import Table
 from satshare.cli.common import opened, out, run, settings
 from satshare.payouts import export, flows
 from satshare.payouts import service as payouts
-from satshare.payouts.destinations import Destination, DestinationKind
+from satshare.payouts.destinations import mask
 from satshare.payouts.models import Payout
 
 payout_app = typer.Typer(help="Affiliate payouts: approve, cancel, export, mark paid.")
@@ -29,7 +29,7 @@ def author() -> str:
 
 
 def _describe(payout: Payout) -> str:
-    where = Destination(DestinationKind(payout.destination_kind), payout.destination).masked
+    where = mask(payout.destination)
     return f"payout {payout.id}: {payout.amount_sats} sats to {where} is {payout.status}"
 
 
@@ -60,7 +60,7 @@ def list_command(
             str(p.user_id),
             str(p.amount_sats),
             str(p.fee_sats),
-            Destination(DestinationKind(p.destination_kind), p.destination).masked,
+            mask(p.destination),
             p.status,
             p.created_at.strftime("%Y-%m-%d %H:%M"),
             p.proof or p.failure or "",

@@ -53,9 +53,15 @@ class Destination:
     @property
     def masked(self) -> str:
         """Short form for messages and lists."""
-        if len(self.value) <= 32:
-            return self.value
-        return f"{self.value[:14]}…{self.value[-8:]}"
+        return mask(self.value)
+
+
+def mask(value: str) -> str:
+    """A destination shortened for messages and lists: long invoices and LNURLs keep their
+    ends, which is what people compare."""
+    if len(value) <= 32:
+        return value
+    return f"{value[:14]}…{value[-8:]}"
 
 
 def parse(text: str, network: str, *, now: datetime | None = None) -> Destination:

@@ -18,7 +18,7 @@ from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
 from satshare.errors import DomainError
 from satshare.payouts import flows
 from satshare.payouts import service as payouts
-from satshare.payouts.destinations import Destination, DestinationKind
+from satshare.payouts.destinations import DestinationKind, mask
 from satshare.payouts.overview import affiliate_overview
 from satshare.users.models import User
 
@@ -35,10 +35,6 @@ STATUS_LABELS = {
     "unknown": texts.PAYOUT_STATUS_UNKNOWN,
     "canceled": texts.PAYOUT_STATUS_CANCELED,
 }
-
-
-def _masked(kind: str, value: str) -> str:
-    return esc(Destination(DestinationKind(kind), value).masked)
 
 
 def _fee_policy(runtime: BotRuntime, language: str) -> str:
@@ -119,7 +115,7 @@ async def _show_withdraw(
             t(
                 language,
                 texts.WITHDRAW_DESTINATION,
-                destination=_masked(destination.kind, destination.value),
+                destination=esc(mask(destination.value)),
             )
         )
     else:
@@ -287,7 +283,7 @@ async def _show_quote(
             amount=sats(priced.amount_sats),
             fee=sats(priced.fee_sats),
             send=sats(priced.send_sats),
-            destination=_masked(destination.kind, destination.value),
+            destination=esc(mask(destination.value)),
         )
     ]
     rail = texts.RAIL_NAME_LIGHTNING if kind.lightning else texts.RAIL_NAME_ONCHAIN
@@ -352,7 +348,7 @@ async def my_payouts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             id=p.id,
             date=p.created_at.strftime("%Y-%m-%d"),
             amount=sats(p.amount_sats),
-            destination=_masked(p.destination_kind, p.destination),
+            destination=esc(mask(p.destination)),
             status=t(language, STATUS_LABELS.get(p.status, p.status)),
         )
         for p in recent
