@@ -500,8 +500,16 @@ class Settings(BaseSettings):
 
     @property
     def telegram_sandbox(self) -> bool:
-        """No bot token: the bot talks to the built-in Bot API emulator."""
-        return not self.telegram.configured
+        """Sandbox mode and no bot token: the bot talks to the built-in Bot API emulator.
+
+        Never outside sandbox mode: the emulator and the sandbox chat page let anyone create
+        Telegram users and buy, so with a real processor and no token the bot is simply off."""
+        return self.sandbox_mode and not self.telegram.configured
+
+    @property
+    def bot_enabled(self) -> bool:
+        """A real token, or the sandbox bot."""
+        return self.telegram.configured or self.telegram_sandbox
 
 
 def resolve_config_path(explicit: str | None) -> Path | None:

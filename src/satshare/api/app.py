@@ -99,7 +99,6 @@ def create_app(container: Container) -> FastAPI:
         webhooks,
         checkout,
         telegram,
-        sandbox,
         transparency,
         reports,
     ):
@@ -113,6 +112,8 @@ def create_app(container: Container) -> FastAPI:
     if container.rates_sandbox is not None:
         app.mount(container.rates_sandbox.mount_path, container.rates_sandbox.app)
     if container.telegram_sandbox is not None:
+        # Only in sandbox mode: these pages let anyone create Telegram users and buy.
+        app.include_router(sandbox.router)
         app.mount(container.telegram_sandbox.mount_path, container.telegram_sandbox.app)
 
     def openapi() -> dict[str, Any]:

@@ -351,37 +351,44 @@ async def _serve(cfg: Settings) -> None:
                 await serving  # uvicorn already said why (e.g. the port is taken)
                 raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
             await asyncio.sleep(0.05)
-        runtime = build_runtime(
-            container,
-            token=container.telegram_token,
-            api_base_url=container.telegram_api_base_url,
+        runtime, dispatcher = None, None
+        if cfg.bot_enabled:
+            runtime = build_runtime(
+                container,
+                token=container.telegram_token,
+                api_base_url=container.telegram_api_base_url,
+            )
+            try:
+                dispatcher = await start_bot(runtime)
+            except InvalidToken:
+                server.should_exit = True
+                raise fail(
+                    "Telegram refused telegram.token: check it with @BotFather", code=1
+                ) from None
+            except NetworkError as exc:
+                server.should_exit = True
+                raise fail(
+                    f"cannot reach the Bot API at {container.telegram_api_base_url} ({exc}); "
+                    "check telegram.api_base_url",
+                    code=1,
+                ) from None
+            api.state.bot = runtime
+        _banner(
+            cfg,
+            sandbox_key,
+            runtime.username if runtime is not None else None,
+            container.telegram_sandbox is not None,
         )
-        try:
-            dispatcher = await start_bot(runtime)
-        except InvalidToken:
-            server.should_exit = True
-            raise fail(
-                "Telegram refused telegram.token: check it with @BotFather", code=1
-            ) from None
-        except NetworkError as exc:
-            server.should_exit = True
-            raise fail(
-                f"cannot reach the Bot API at {container.telegram_api_base_url} ({exc}); "
-                "check telegram.api_base_url",
-                code=1,
-            ) from None
-        api.state.bot = runtime
-        _banner(cfg, sandbox_key, runtime.username, container.telegram_sandbox is not None)
-        jobs = asyncio.create_task(
-            run_jobs(build_job_app(container, bot=BotJobs(runtime, dispatcher)))
-        )
+        bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
+        jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
         try:
             await serving
         finally:
             jobs.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await jobs
-            await stop_bot(runtime, dispatcher)
+            if runtime is not None and dispatcher is not None:
+                await stop_bot(runtime, dispatcher)
     finally:
         await container.aclose()
 
@@ -398,7 +405,9 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
-def _banner(cfg: Settings, sandbox_key: str | None, bot_username: str, bot_sandbox: bool) -> None:
+def _banner(
+    cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
+) -> None:
     base = cfg.server.base_url
     if sandbox_key:
         out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
@@ -416,7 +425,10 @@ def _banner(cfg: Settings, sandbox_key: str | None, bot_username: str, bot_sandb
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
     mode = "webhook" if cfg.telegram.webhook_url else "long polling"
-    if bot_sandbox:
+    if bot_username is None:
+        print("Telegram:       OFF: telegram.token is not set, so the bot does not run (the")
+        print("                sandbox chat exists only in sandbox mode, with no processor)")
+    elif bot_sandbox:
         print(f"Telegram:       sandbox bot @{bot_username} on the Bot API emulator ({mode})")
         print(f"Sandbox chat:   {base}/sandbox")
     else:
