@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from satshare.db import Database
 from satshare.ledger import service as ledger
@@ -114,7 +117,13 @@ async def test_chain_hash_is_reproducible_from_the_documented_recipe(db: Databas
     await db.dispose()
 
 
-GUARDED = ("ledger_entries", "ledger_postings", "ledger_entry_notes", "ledger_chain")
+GUARDED = (
+    "ledger_entries",
+    "ledger_postings",
+    "ledger_entry_notes",
+    "ledger_chain",
+    "ledger_note_chain",
+)
 
 
 async def _without_guards(db: Database, statement: str) -> None:
@@ -163,6 +172,11 @@ async def test_tampering_is_detected_and_named(db: Database, statement: str, exp
 
 async def test_deleted_entry_breaks_the_chain(db: Database) -> None:
     await _seed(db)
+    await _without_guards(
+        db,
+        "DELETE FROM ledger_note_chain WHERE note_id IN "
+        "(SELECT id FROM ledger_entry_notes WHERE entry_id = 2)",
+    )
     for table in ("ledger_postings", "ledger_entry_notes", "ledger_chain"):
         await _without_guards(db, f"DELETE FROM {table} WHERE entry_id = 2")
     await _without_guards(db, "DELETE FROM ledger_entries WHERE id = 2")
@@ -195,4 +209,96 @@ async def test_split_must_match_the_terms_on_the_entry(db: Database) -> None:
     async with db.reading() as session:
         report = await verify_ledger(session)
     assert any("split does not match" in p for p in report.problems)
+    await db.dispose()
+
+
+async def test_truncate_is_refused_on_every_append_only_table(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (its DELETE fires the row triggers)")
+    await _seed(db)
+    counts = {}
+    async with db.engine.connect() as conn:
+        for table in GUARDED:
+            counts[table] = (await conn.execute(text(f"SELECT COUNT(*) FROM {table}"))).scalar()
+    for table in GUARDED:
+        with pytest.raises(DBAPIError, match=f"append-only.*TRUNCATE on {table} refused"):
+            async with db.engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {table} CASCADE"))
+    async with db.engine.connect() as conn:
+        for table in GUARDED:
+            count = (await conn.execute(text(f"SELECT COUNT(*) FROM {table}"))).scalar()
+            assert count == counts[table] > 0, table
+    async with db.reading() as session:
+        assert (await verify_ledger(session)).ok
+    await db.dispose()
+
+
+async def _as_attacker(db: Database, statement: str) -> None:
+    """Someone with full control of the database: every trigger and foreign key is off
+    (PostgreSQL: a superuser in replica mode; SQLite: the file opened directly)."""
+    if db.dialect == "postgresql":
+        async with db.engine.begin() as conn:
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(text(statement))
+        return
+    path = make_url(db.url).database
+    assert path
+    raw = sqlite3.connect(path)  # foreign keys are off unless asked for
+    try:
+        for table in GUARDED:
+            for action in ("update", "delete"):
+                raw.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+        raw.execute(statement)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("DELETE FROM ledger_entry_notes WHERE entry_id = 2", "note seq 2 (note 2)"),
+        ("UPDATE ledger_entry_notes SET memo = 'refund, approved' WHERE id = 3", "note seq 3"),
+        ("UPDATE ledger_entry_notes SET author = 'admin' WHERE id = 1", "note seq 1"),
+        ("DELETE FROM ledger_note_chain WHERE seq = 5", "notes chain head says seq 5"),
+        (
+            "INSERT INTO ledger_entry_notes (entry_id, memo, author, created_at) "
+            "VALUES (1, 'forged', 'system', CURRENT_TIMESTAMP)",
+            "6 memo notes exist but 5 are chained and 0 queued",
+        ),
+    ],
+)
+async def test_verify_names_a_deleted_altered_or_forged_memo_note(
+    db: Database, statement: str, expected: str
+) -> None:
+    await _seed(db)
+    async with db.reading() as session:
+        assert (await verify_ledger(session)).notes == 5
+    await _as_attacker(db, statement)
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert not report.ok
+    assert report.problems[0].startswith(expected), report.problems
+    await db.dispose()
+
+
+async def test_memo_edits_are_chained_and_verified(db: Database) -> None:
+    await _seed(db, 2)
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    async with db.transaction() as session:
+        await ledger.add_memo(session, 1, "corrected memo", author="api-key:1", now=now)
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.ok, report.problems
+    assert (report.notes, report.unsealed_notes) == (2, 1)
+    async with db.transaction() as session:
+        assert await ledger.seal_pending(session, now) == 1
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.ok, report.problems
+    assert (report.notes, report.unsealed_notes) == (3, 0)
+    await _as_attacker(db, "DELETE FROM ledger_entry_notes WHERE memo = 'corrected memo'")
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.problems[0].startswith("note seq 3 (note 3): the note row is missing")
     await db.dispose()

@@ -50,3 +50,44 @@ async def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
         assert await migrate.current_revision(db) == migrate.head_revision()
     finally:
         await db.dispose()
+
+
+async def test_notes_written_before_the_notes_chain_are_queued_and_sealed(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from satshare.ledger import service as ledger
+    from satshare.ledger.verify import verify_ledger
+
+    db = Database(f"sqlite:///{tmp_path / 'notes.db'}")
+    try:
+        await migrate.upgrade(db, "0009")
+        async with db.transaction() as session:
+            for statement in (
+                "INSERT INTO ledger_accounts (id, code, kind, created_at) VALUES "
+                "(1, 'equity:owner', 'equity', CURRENT_TIMESTAMP), "
+                "(2, 'expense:x', 'expense', CURRENT_TIMESTAMP)",
+                "INSERT INTO ledger_entries (id, idempotency_key, kind, created_at, created_by) "
+                "VALUES (1, 'old', 'adjustment', CURRENT_TIMESTAMP, 'system')",
+                "INSERT INTO ledger_postings (entry_id, account_id, amount_sats) "
+                "VALUES (1, 1, 10), (1, 2, -10)",
+                "INSERT INTO ledger_seal_queue (entry_id) VALUES (1)",
+                "INSERT INTO ledger_entry_notes (entry_id, memo, author, created_at) VALUES "
+                "(1, 'first', 'system', CURRENT_TIMESTAMP), "
+                "(1, 'second', 'system', CURRENT_TIMESTAMP)",
+            ):
+                await session.execute(text(statement))
+        await migrate.upgrade(db)
+        async with db.reading() as session:
+            report = await verify_ledger(session)
+        assert report.ok, report.problems
+        assert (report.notes, report.unsealed_notes) == (0, 2)
+        async with db.transaction() as session:
+            assert await ledger.seal_pending(session, datetime.now(UTC)) == 2
+        async with db.reading() as session:
+            report = await verify_ledger(session)
+        assert report.ok, report.problems
+        assert (report.entries, report.notes, report.unsealed_notes) == (1, 2, 0)
+    finally:
+        await db.dispose()

@@ -266,7 +266,8 @@ def ledger_export(
 
 @ledger_app.command("verify")
 def ledger_verify() -> None:
-    """Recompute the hash chain and every balance; exit 1 naming the first bad row."""
+    """Recompute the hash chains (entries, memo notes) and every balance; exit 1 naming the
+    first bad row."""
     from satshare.ledger.verify import verify_ledger
 
     cfg = settings()
@@ -283,7 +284,7 @@ def ledger_verify() -> None:
     if report.ok:
         out.print(
             f"[green]Ledger verified:[/] {report.entries} entries, {report.postings} postings, "
-            f"head seq {report.head_seq} hash {report.head_hash}"
+            f"{report.notes} memo notes, head seq {report.head_seq} hash {report.head_hash}"
         )
         return
     for problem in report.problems:

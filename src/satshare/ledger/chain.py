@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 
 from satshare.ledger.models import GENESIS_HASH
 
-__all__ = ["GENESIS_HASH", "ChainRecord", "canonical_bytes", "chain_hash", "format_time"]
+__all__ = [
+    "GENESIS_HASH",
+    "ChainRecord",
+    "NoteRecord",
+    "canonical_bytes",
+    "chain_hash",
+    "format_time",
+]
 
 
 def format_time(moment: datetime) -> str:
@@ -23,7 +30,7 @@ def format_time(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ChainRecord:
-    """Everything about an entry that the hash commits to (memos are notes, outside it)."""
+    """Everything about an entry that the hash commits to (memos are notes, chained apart)."""
 
     seq: int
     entry_id: int
@@ -60,13 +67,35 @@ class ChainRecord:
         }
 
 
-def canonical_bytes(record: ChainRecord) -> bytes:
+@dataclass(frozen=True, slots=True)
+class NoteRecord:
+    """Everything about a memo note that the notes chain commits to."""
+
+    seq: int
+    note_id: int
+    entry_id: int
+    memo: str
+    author: str
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "note_id": self.note_id,
+            "entry_id": self.entry_id,
+            "memo": self.memo,
+            "author": self.author,
+            "created_at": format_time(self.created_at),
+        }
+
+
+def canonical_bytes(record: ChainRecord | NoteRecord) -> bytes:
     return json.dumps(
         record.as_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True
     ).encode("ascii")
 
 
-def chain_hash(prev_hash: str, record: ChainRecord) -> str:
+def chain_hash(prev_hash: str, record: ChainRecord | NoteRecord) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_bytes(record)).hexdigest()
 
 

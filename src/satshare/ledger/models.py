@@ -1,11 +1,12 @@
 """Double-entry ledger tables. Entries, postings, notes and chain links are append-only
-(database triggers refuse UPDATE and DELETE); a memo edit is a new note row, a correction is
-a reversing entry.
+(database triggers refuse UPDATE, DELETE and, on PostgreSQL, TRUNCATE); a memo edit is a new
+note row, a correction is a reversing entry.
 
 Entries are written without any shared lock. A sealer then appends them, in batches and in
 order, to the hash chain (``ledger_chain``): one link per entry with its sequence number,
 the previous link's hash and its own. Keeping the chain off the settlement path stops the
-chain head from becoming one hot locked row that every payment waits for."""
+chain head from becoming one hot locked row that every payment waits for. Memo notes are
+chained the same way, in a chain of their own (``ledger_note_chain``)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,32 @@ class ChainLink(Base):
     sealed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class NoteLink(Base):
+    """A note's place in the notes chain: sha256(prev_hash || canonical(note)).
+
+    Memos are edited by adding notes, long after their entry was chained, so notes cannot be
+    part of the entry's hash; the sealer chains them on their own, in the order it sees them.
+    """
+
+    __tablename__ = "ledger_note_chain"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    note_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry_notes.id"), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NoteSealQueue(Base):
+    """Notes written but not yet chained; the sealer deletes what it chains."""
+
+    __tablename__ = "ledger_note_seal_queue"
+
+    note_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_entry_notes.id"), primary_key=True, autoincrement=False
+    )
+
+
 class SealQueue(Base):
     """Entries written but not yet chained. Kept tiny: the sealer deletes what it chains."""
 
@@ -111,7 +138,8 @@ class SealQueue(Base):
 
 
 class ChainHead(Base):
-    """The single row that serialises sealers (never settlements)."""
+    """Row 1: the entries chain's head, locked by the sealer, which serialises sealers (never
+    settlements). Row 2: the notes chain's head, written only by the holder of row 1."""
 
     __tablename__ = "ledger_chain_head"
 

@@ -16,11 +16,14 @@ from satshare.ledger.models import (
     ChainLink,
     Entry,
     EntryNote,
+    NoteLink,
+    NoteSealQueue,
     Posting,
     SealQueue,
 )
 
 HEAD_ID = 1
+NOTES_HEAD_ID = 2
 
 
 async def ensure_accounts(
@@ -55,6 +58,55 @@ async def lock_head(session: AsyncSession) -> ChainHead | None:
         select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update(skip_locked=True)
     )
     return result.scalar_one_or_none()
+
+
+async def notes_head(session: AsyncSession) -> ChainHead:
+    """The notes chain's head; only the holder of the entries head (``lock_head``) writes it."""
+    await insert_ignore(
+        session, ChainHead, {"id": NOTES_HEAD_ID, "seq": 0, "hash": GENESIS_HASH}, ["id"]
+    )
+    result = await session.execute(select(ChainHead).where(ChainHead.id == NOTES_HEAD_ID))
+    return result.scalar_one()
+
+
+async def unsealed_notes(session: AsyncSession, limit: int) -> Sequence[EntryNote]:
+    result = await session.execute(
+        select(EntryNote)
+        .join(NoteSealQueue, NoteSealQueue.note_id == EntryNote.id)
+        .order_by(EntryNote.id)
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def dequeue_notes(session: AsyncSession, note_ids: Sequence[int]) -> None:
+    await session.execute(delete(NoteSealQueue).where(NoteSealQueue.note_id.in_(note_ids)))
+
+
+async def note_chain_from(
+    session: AsyncSession, after_seq: int, batch: int
+) -> Sequence[tuple[NoteLink, EntryNote | None]]:
+    """Notes chain links in order with their notes (None where the note row is gone)."""
+    result = await session.execute(
+        select(NoteLink, EntryNote)
+        .outerjoin(EntryNote, EntryNote.id == NoteLink.note_id)
+        .where(NoteLink.seq > after_seq)
+        .order_by(NoteLink.seq)
+        .limit(batch)
+    )
+    return [(link, note) for link, note in result.all()]
+
+
+async def read_notes_head(session: AsyncSession) -> tuple[int, str]:
+    head = await session.get(ChainHead, NOTES_HEAD_ID)
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+
+
+async def count_notes(session: AsyncSession) -> tuple[int, int]:
+    """(all notes, notes queued for sealing)."""
+    total = (await session.execute(select(func.count(EntryNote.id)))).scalar_one()
+    queued = (await session.execute(select(func.count(NoteSealQueue.note_id)))).scalar_one()
+    return int(total), int(queued)
 
 
 async def unsealed_entries(session: AsyncSession, limit: int, after_id: int = 0) -> Sequence[Entry]:

@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository
-from satshare.ledger.chain import ChainRecord, chain_hash
+from satshare.ledger.chain import ChainRecord, NoteRecord, chain_hash
 from satshare.ledger.models import (
     PAYOUT_KINDS,
     ChainLink,
     Entry,
     EntryNote,
+    NoteLink,
+    NoteSealQueue,
     Posting,
     SealQueue,
 )
@@ -105,13 +107,31 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
         Posting(entry_id=entry.id, account_id=by_code[leg.account].id, amount_sats=leg.amount_sats)
         for leg in new.legs
     )
-    if new.memo:
-        session.add(
-            EntryNote(entry_id=entry.id, memo=new.memo, author=new.created_by, created_at=now)
-        )
     session.add(SealQueue(entry_id=entry.id))
+    if new.memo:
+        await _add_note(session, entry.id, new.memo, author=new.created_by, now=now)
     await session.flush()
     return entry
+
+
+async def _add_note(
+    session: AsyncSession, entry_id: int, memo: str, *, author: str, now: datetime
+) -> None:
+    note = EntryNote(entry_id=entry_id, memo=memo, author=author, created_at=now)
+    session.add(note)
+    await session.flush()
+    session.add(NoteSealQueue(note_id=note.id))
+
+
+def note_record(seq: int, note: EntryNote) -> NoteRecord:
+    return NoteRecord(
+        seq=seq,
+        note_id=note.id,
+        entry_id=note.entry_id,
+        memo=note.memo,
+        author=note.author,
+        created_at=note.created_at,
+    )
 
 
 def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> ChainRecord:
@@ -132,7 +152,9 @@ def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> Cha
 
 
 async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
-    """Append unsealed entries to the hash chain, oldest first. Returns how many.
+    """Append unsealed entries to the hash chain and unsealed memo notes to the notes chain,
+    oldest first, up to ``limit`` of each. Returns the larger of the two counts, so a caller
+    that repeats while a full batch was sealed drains both.
 
     Only one sealer works at a time (the chain head row lock); a second one returns 0 at
     once rather than queueing behind it.
@@ -140,9 +162,10 @@ async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) 
     head = await repository.lock_head(session)
     if head is None:
         return 0
+    notes = await _seal_notes(session, now, limit)
     entries = await repository.unsealed_entries(session, limit)
     if not entries:
-        return 0
+        return notes
     postings = await repository.postings_of(session, [e.id for e in entries])
     seq, prev = head.seq, head.hash
     links = []
@@ -157,7 +180,24 @@ async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) 
     head.seq, head.hash = seq, prev
     await session.flush()
     await repository.dequeue(session, [e.id for e in entries])
-    return len(links)
+    return max(len(links), notes)
+
+
+async def _seal_notes(session: AsyncSession, now: datetime, limit: int) -> int:
+    notes = await repository.unsealed_notes(session, limit)
+    if not notes:
+        return 0
+    head = await repository.notes_head(session)
+    seq, prev = head.seq, head.hash
+    for note in notes:
+        seq += 1
+        digest = chain_hash(prev, note_record(seq, note))
+        session.add(NoteLink(seq=seq, note_id=note.id, prev_hash=prev, hash=digest, sealed_at=now))
+        prev = digest
+    head.seq, head.hash = seq, prev
+    await session.flush()
+    await repository.dequeue_notes(session, [n.id for n in notes])
+    return len(notes)
 
 
 def sale_legs(
@@ -246,5 +286,5 @@ async def add_memo(
 ) -> None:
     if await repository.entry_by_id(session, entry_id) is None:
         raise NotFound(f"transaction {entry_id} does not exist")
-    session.add(EntryNote(entry_id=entry_id, memo=memo, author=author, created_at=now))
+    await _add_note(session, entry_id, memo, author=author, now=now)
     await session.flush()

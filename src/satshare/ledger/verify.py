@@ -1,4 +1,4 @@
-"""Recompute the hash chain and every balance from the rows themselves."""
+"""Recompute the hash chains (entries, memo notes) and every balance from the rows themselves."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.ledger import accounts, repository
 from satshare.ledger.chain import GENESIS_HASH, chain_hash
 from satshare.ledger.models import Entry
-from satshare.ledger.service import chain_record
+from satshare.ledger.service import chain_record, note_record
 from satshare.money import split
 
 BATCH = 1000
@@ -21,6 +21,8 @@ class VerifyReport:
     entries: int = 0
     postings: int = 0
     unsealed: int = 0
+    notes: int = 0
+    unsealed_notes: int = 0
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[str] = field(default_factory=list)
@@ -186,4 +188,47 @@ async def verify_ledger(session: AsyncSession) -> VerifyReport:
     for currency, total in sorted(per_currency.items()):
         if total != 0:
             report.problems.append(f"the {currency} ledger as a whole sums to {total}, not zero")
+    await _verify_notes(session, report)
     return report
+
+
+async def _verify_notes(session: AsyncSession, report: VerifyReport) -> None:
+    """The notes chain: a memo note deleted, altered or written around it is named."""
+    prev_hash = GENESIS_HASH
+    last_seq = 0
+    while True:
+        batch = await repository.note_chain_from(session, last_seq, BATCH)
+        if not batch:
+            break
+        for link, note in batch:
+            where = f"note seq {link.seq} (note {link.note_id})"
+            report.notes += 1
+            if link.seq != last_seq + 1:
+                report.problems.append(f"{where}: expected seq {last_seq + 1} (a gap in the chain)")
+            last_seq = link.seq
+            if link.prev_hash != prev_hash:
+                report.problems.append(
+                    f"{where}: prev_hash {link.prev_hash[:16]}… does not link to the previous "
+                    f"note's hash {prev_hash[:16]}…"
+                )
+            prev_hash = link.hash
+            if note is None:
+                report.problems.append(f"{where}: the note row is missing (a memo was deleted)")
+                continue
+            if chain_hash(link.prev_hash, note_record(link.seq, note)) != link.hash:
+                report.problems.append(
+                    f"{where}: hash mismatch: the memo of transaction {note.entry_id} was altered"
+                )
+    head_seq, head_hash = await repository.read_notes_head(session)
+    if head_seq != last_seq or head_hash != prev_hash:
+        report.problems.append(
+            f"notes chain head says seq {head_seq} / {head_hash[:16]}…, but the last note link "
+            f"is seq {last_seq} / {prev_hash[:16]}… (notes were removed from its end?)"
+        )
+    total, report.unsealed_notes = await repository.count_notes(session)
+    if total != report.notes + report.unsealed_notes:
+        report.problems.append(
+            f"{total} memo notes exist but {report.notes} are chained and "
+            f"{report.unsealed_notes} queued for sealing: notes were deleted or written around "
+            "the chain"
+        )
