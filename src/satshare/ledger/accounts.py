@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from satshare.errors import InvalidRequest
+from satshare.schemas import MAX_ID
 
 OWNER_REVENUE = "revenue:owner"
 #: Telegram Stars are a currency of their own: accounts whose last segment is "xtr" hold Stars.
@@ -27,7 +28,10 @@ _KINDS = {
     "equity": "equity",
 }
 _CODE = re.compile(r"^(clearing|revenue|payable|expense|equity)(:[a-z0-9_-]{1,40}){1,2}$")
-_USER_ACCOUNT = re.compile(r"^payable:(affiliate|customer):(\d{1,18})$")
+#: Accounts that belong to a user, named by the user's id: ``payable:affiliate:<user_id>``.
+USER_ACCOUNT_PREFIXES = ("payable:affiliate", "payable:customer")
+#: The one spelling of a user id: no sign, no leading zero (the BIGINT bound is checked apart).
+_USER_ACCOUNT = re.compile(r"^payable:(affiliate|customer):([1-9][0-9]{0,18})$")
 
 
 def clearing(provider: str) -> str:
@@ -64,5 +68,30 @@ def kind_of(code: str) -> str:
 
 
 def user_of(code: str) -> int | None:
+    """The user a canonical account belongs to; None for every other account."""
     match = _USER_ACCOUNT.match(code)
-    return int(match.group(2)) if match else None
+    if match is None:
+        return None
+    user_id = int(match.group(2))
+    return user_id if user_id <= MAX_ID else None
+
+
+def require_canonical(code: str) -> int | None:
+    """Check an account code given as input; return the user it belongs to, if any.
+
+    A user's account has exactly one spelling, the one the ledger writes itself
+    (``payable:affiliate:3``): ``payable:affiliate:0003`` would open a second account for
+    user 3 that their balance never sees, and ``:-1`` or an id beyond BIGINT one that
+    belongs to nobody.
+    """
+    kind_of(code)
+    for prefix in USER_ACCOUNT_PREFIXES:
+        if code == prefix or code.startswith(prefix + ":"):
+            owner = user_of(code)
+            if owner is None:
+                raise InvalidRequest(
+                    f"account {code!r} must name a user as {prefix}:<user_id>, the id written "
+                    f"plainly: 1 to {MAX_ID}, no sign, no leading zeros (e.g. '{prefix}:3')"
+                )
+            return owner
+    return None

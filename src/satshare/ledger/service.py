@@ -22,6 +22,7 @@ from satshare.ledger.models import (
     SealQueue,
 )
 from satshare.money import MoneyError, Split, require_sats
+from satshare.users import repository as users
 
 MAX_LEGS = 50
 #: Entries the payout state machine owns: corrected by cancelling the payout, not reversing.
@@ -48,14 +49,25 @@ class NewEntry:
     terms: str | None = None
 
 
-def validate_legs(legs: Sequence[Leg]) -> None:
+def validate_legs(legs: Sequence[Leg], *, known_accounts: bool = False) -> None:
+    """Check the shape of an entry. Account codes must be canonical, unless
+    ``known_accounts``: a reversal mirrors accounts already in the ledger, which may predate
+    that rule and must stay reversible."""
     if len(legs) < 2:
         raise InvalidRequest("a ledger entry needs at least two postings")
     if len(legs) > MAX_LEGS:
         raise InvalidRequest(f"a ledger entry takes at most {MAX_LEGS} postings")
     seen: set[str] = set()
     for index, leg in enumerate(legs):
-        accounts.kind_of(leg.account)
+        try:
+            if known_accounts:
+                accounts.kind_of(leg.account)
+            else:
+                accounts.require_canonical(leg.account)
+        except InvalidRequest as exc:
+            raise InvalidRequest(
+                f"postings[{index}].account: {exc.detail}", field=f"postings.{index}.account"
+            ) from exc
         if leg.account in seen:
             raise InvalidRequest(f"account {leg.account!r} appears twice; merge its postings")
         seen.add(leg.account)
@@ -83,7 +95,10 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
 
     Raises IntegrityError on a duplicate idempotency key (or a second reversal).
     """
-    validate_legs(new.legs)
+    mirrors_ledger = new.reverses is not None  # a reversal names the original's accounts
+    validate_legs(new.legs, known_accounts=mirrors_ledger)
+    if not mirrors_ledger:
+        await _require_owners(session, new.legs)
     specs = [
         (leg.account, accounts.kind_of(leg.account), accounts.user_of(leg.account))
         for leg in new.legs
@@ -112,6 +127,17 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
         await _add_note(session, entry.id, new.memo, author=new.created_by, now=now)
     await session.flush()
     return entry
+
+
+async def _require_owners(session: AsyncSession, legs: Sequence[Leg]) -> None:
+    for index, leg in enumerate(legs):
+        owner = accounts.user_of(leg.account)
+        if owner is not None and await users.get(session, owner) is None:
+            raise InvalidRequest(
+                f"postings[{index}].account: account {leg.account!r} names user {owner}, who "
+                "does not exist",
+                field=f"postings.{index}.account",
+            )
 
 
 async def _add_note(

@@ -4,19 +4,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page, ReadKey
 from satshare.api.presenters import transactions_out
 from satshare.api.problems import openapi_responses
 from satshare.container import Container
 from satshare.errors import Conflict, InvalidRequest, NotFound
-from satshare.ledger import accounts, repository, service
+from satshare.ledger import repository, service
 from satshare.ledger.models import EntryKind
 from satshare.ledger.schemas import TransactionCreate, TransactionOut, TransactionReverse
 from satshare.schemas import MAX_ID, PageOf
 from satshare.security import random_token
-from satshare.users import repository as users
 
 router = APIRouter(prefix="/api/v1/transactions", tags=["transactions"])
 
@@ -70,8 +68,6 @@ async def create_transaction(
     legs = [service.Leg(p.account, p.amount_sats) for p in body.postings]
     author = principal.author
     async with container.db.transaction() as session:
-        for code in {leg.account for leg in legs}:
-            await _require_user_of(session, code)
         entry = await service.post_entry(
             session,
             service.NewEntry(
@@ -93,12 +89,6 @@ async def _sealed(container: Container, entry_id: int) -> TransactionOut:
         entry = await repository.entry_by_id(session, entry_id)
         assert entry is not None
         return (await transactions_out(session, [entry]))[0]
-
-
-async def _require_user_of(session: AsyncSession, code: str) -> None:
-    user_id = accounts.user_of(code)
-    if user_id is not None and await users.get(session, user_id) is None:
-        raise InvalidRequest(f"account {code!r} names user {user_id}, who does not exist")
 
 
 @router.get(
