@@ -4,10 +4,12 @@ Lightning Address service that receives, both over real HTTP."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
+from satshare.container import Container
+from satshare.providers.lnurl import LnurlClient
 from satshare.sim.lightning import LightningNetwork
 from satshare.sim.lnbits import LNbitsEmulator
 from satshare.sim.lnbits import build_app as lnbits_app
@@ -25,6 +27,17 @@ class Lightning:
     lnbits_server: RunningServer
     lnurl: LnurlEmulator
     lnurl_server: RunningServer
+    clients: list[LnurlClient] = field(default_factory=list)
+
+    def reachable_from(self, container: Container) -> None:
+        """Let the container's payouts use this service on 127.0.0.1 over http, which the
+        network guard refuses outside the sandbox (tests/test_ssrf.py shows it does)."""
+        client = LnurlClient(
+            timeout_seconds=container.settings.payouts.timeout_seconds,
+            allow_private_networks=True,
+        )
+        self.clients.append(client)
+        container.payouts.lnurl = client
 
     def address(self, name: str, **limits: int) -> str:
         if name not in self.lnurl.accounts:
@@ -43,7 +56,10 @@ async def lightning() -> AsyncIterator[Lightning]:
     service = LnurlEmulator(network)
     service_server = await start_server(lnurl_app(service))
     service.base_url = service_server.url
-    yield Lightning(network, wallet, wallet_server, service, service_server)
+    running = Lightning(network, wallet, wallet_server, service, service_server)
+    yield running
+    for client in running.clients:
+        await client.aclose()
     await service_server.stop()
     await wallet_server.stop()
     await wallet.aclose()

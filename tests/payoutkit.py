@@ -23,7 +23,7 @@ async def open_payout_stack(
         "timeout_seconds": 5,
         **overrides.pop("payouts", {}),
     }
-    return await open_stack(
+    stack = await open_stack(
         database_url,
         btcpay,
         lnbits={
@@ -34,6 +34,8 @@ async def open_payout_stack(
         payouts=payouts,
         **overrides,
     )
+    lightning.reachable_from(stack.container)
+    return stack
 
 
 async def earn(stack: Stack, affiliate_id: int, times: int = 1) -> None:

@@ -42,6 +42,7 @@ async def bot(
             "timeout_seconds": 5,
         },
     )
+    lightning.reachable_from(stack.container)
     yield stack
     await close_bot_stack(stack)
 

@@ -282,7 +282,11 @@ def build_container(
     program = affiliate_program(settings)
     policy = payout_policy(settings)
     payout_provider = _payout_provider(settings, btcpay_access)
-    lnurl = LnurlClient(timeout_seconds=settings.payouts.timeout_seconds)
+    # Only the sandbox's own Lightning Address service lives on a private (loopback) address.
+    lnurl = LnurlClient(
+        timeout_seconds=settings.payouts.timeout_seconds,
+        allow_private_networks=settings.sandbox_mode,
+    )
     closers.append(lnurl.aclose)
     if payout_provider is not None and hasattr(payout_provider, "aclose"):
         closers.append(payout_provider.aclose)

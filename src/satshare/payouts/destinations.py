@@ -86,7 +86,8 @@ def parse(text: str, network: str, *, now: datetime | None = None) -> Destinatio
 
 
 def lightning_address_url(address: str) -> str:
-    """LUD-16: user@host → https://host/.well-known/lnurlp/user (http only for local hosts)."""
+    """LUD-16: user@host → https://host/.well-known/lnurlp/user (http for local hosts, which
+    only the sandbox's own service may use: outside it the LNURL client refuses both)."""
     user, host = address.split("@", 1)
     return f"{_scheme_for(host)}://{host}/.well-known/lnurlp/{user}"
 

@@ -33,6 +33,7 @@ from satshare.payouts.models import Payout
 from satshare.payouts.ports import (
     LnurlError,
     LnurlResolver,
+    LnurlUnreachable,
     PayoutOrder,
     PayoutProvider,
     SendResult,
@@ -74,6 +75,15 @@ async def check_destination(
     if destination.kind in (DestinationKind.LIGHTNING_ADDRESS, DestinationKind.LNURL):
         try:
             params = await ctx.lnurl.params(lnurl_of(destination))
+        except LnurlUnreachable:
+            # The same words whatever went wrong: no address, port or error to map a network by.
+            lightning_address = destination.kind is DestinationKind.LIGHTNING_ADDRESS
+            what = "Lightning Address" if lightning_address else "LNURL"
+            raise InvalidDestination(
+                f"could not reach that {what}, so it cannot receive payments; check it for "
+                "typos or try again later",
+                field="destination",
+            ) from None
         except LnurlError as exc:
             raise InvalidDestination(
                 f"{destination.masked} cannot receive payments: {exc}", field="destination"

@@ -70,6 +70,12 @@ class LnurlError(Exception):
     """The LNURL service refused or could not be reached; the message is shown to people."""
 
 
+class LnurlUnreachable(LnurlError):
+    """The service could not be reached, or was not asked (not a public https address), or
+    its answer was too large or too slow. People get one message for all of these, without
+    network detail, so that it cannot be used to map the server's network."""
+
+
 class LnurlResolver(Protocol):
     async def params(self, url: str) -> PayParams: ...
 
