@@ -25,6 +25,7 @@ from satshare.payouts.destinations import (
     lnurl_to_url,
     parse,
 )
+from satshare.payouts.service import Recheck
 from satshare.sim.lightning import RegtestNode, RegtestWallet
 from tests.conftest import BTCPaySim, Stack, close_stack
 from tests.lightningkit import Lightning
@@ -361,6 +362,7 @@ async def test_paid_then_timed_out_is_never_paid_twice(
         alice = await affiliate(stack)
         await earn(stack, alice)
         lightning.lnbits.pay_delay_seconds = 2.0  # pays, then answers after our timeout
+        stack.container.payouts.recheck = Recheck(first=timedelta(0), longest=timedelta(0))
         created = (await _request(stack, alice, 10_000, lightning.address("alice"))).json()
         await settle_payouts(stack)
         # The send timed out (unknown); the reconciler asked LNbits about that exact payment

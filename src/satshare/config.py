@@ -409,6 +409,11 @@ class PayoutsSettings(_Section):
     #: How often approved payouts are sent and unknown ones checked (seconds).
     interval_seconds: int = Field(30, ge=1, le=86_400)
     timeout_seconds: float = Field(30.0, gt=0, le=300)
+    #: A payout whose fate is unknown is asked about again with backoff, up to this apart.
+    recheck_max_seconds: int = Field(600, ge=10, le=86_400)
+    #: Admins are alerted once a payout has stayed unknown this long (it is never released
+    #: on silence: they decide after checking the provider).
+    unknown_alert_minutes: int = Field(60, ge=1, le=10_080)
 
 
 class SandboxSettings(_Section):

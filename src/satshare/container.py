@@ -291,7 +291,18 @@ def build_container(
     if payout_provider is not None and hasattr(payout_provider, "aclose"):
         closers.append(payout_provider.aclose)
     payouts_context = payout_flows.PayoutsContext(
-        db=db, clock=clock, policy=policy, program=program, provider=payout_provider, lnurl=lnurl
+        db=db,
+        clock=clock,
+        policy=policy,
+        program=program,
+        provider=payout_provider,
+        lnurl=lnurl,
+        # The provider call may take the whole timeout (and a connect): only then ask.
+        send_grace=timedelta(seconds=settings.payouts.timeout_seconds + 30),
+        recheck=payouts.Recheck(
+            longest=timedelta(seconds=settings.payouts.recheck_max_seconds)
+        ),
+        alert_after=timedelta(minutes=settings.payouts.unknown_alert_minutes),
     )
 
     async def instant_split(

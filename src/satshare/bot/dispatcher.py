@@ -204,7 +204,7 @@ class OutboxDispatcher:
         if kind == "admin.payout_approval":
             markup = keyboards.payout_decision(language, int(p["payout_id"]))
             return payout_text(language, kind, p), markup
-        if kind.startswith("payout."):
+        if kind.startswith("payout.") or kind.startswith("admin.payout_"):
             return payout_text(language, kind, p), None
         if kind == "sale.new":
             return (
@@ -258,6 +258,17 @@ def payout_text(language: str, kind: str, p: dict[str, Any]) -> str:
     status = kind.removeprefix("payout.")
     if kind == "admin.payout_approval":
         return t(language, texts.ADMIN_PAYOUT_APPROVAL, user=p.get("user_id", "?"), **values)
+    if kind == "admin.payout_unknown":
+        return t(language, texts.ADMIN_PAYOUT_UNKNOWN, user=p.get("user_id", "?"), **values)
+    if kind == "admin.payout_contradiction":
+        return t(
+            language,
+            texts.ADMIN_PAYOUT_CONTRADICTION,
+            user=p.get("user_id", "?"),
+            previous=esc(p.get("previous_status")),
+            said=esc(p.get("provider_says")),
+            **values,
+        )
     if status == "paid":
         text = t(language, texts.PAYOUT_PAID, proof=esc(p.get("proof") or "-"), **values)
         if int(p.get("fee_sats") or 0):

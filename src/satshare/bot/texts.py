@@ -221,6 +221,17 @@ ADMIN_PAYOUT_APPROVAL = N_(
     "Payout #{id} waits for your approval: {amount} sats to {destination} for user #{user}.\n"
     "Decide below, or: <code>satshare payout approve {id}</code>"
 )
+ADMIN_PAYOUT_UNKNOWN = N_(
+    "Payout #{id} ({send} sats to {destination}, user #{user}) has been unknown for a long "
+    "time: the provider has not said whether it was paid ({reason}). SatShare keeps it held "
+    "and keeps asking. Check it at the provider; if it was not paid: "
+    "<code>satshare payout mark-failed {id} --reason \"...\"</code>"
+)
+ADMIN_PAYOUT_CONTRADICTION = N_(
+    "Payout #{id} ({send} sats to {destination}, user #{user}) was {previous}, but the "
+    "provider now says {said}. It is recorded as the provider says; check the affiliate's "
+    "balance."
+)
 
 CMD_START = N_("Main menu")
 CMD_PLANS = N_("Plans and prices")

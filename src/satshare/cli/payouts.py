@@ -141,3 +141,21 @@ def mark_paid_command(
             return await flows.mark_paid(container.payouts, payout_id, txid, fee, author())
 
     out.print(_describe(run(go())), highlight=False)
+
+
+@payout_app.command("mark-failed")
+def mark_failed_command(
+    payout_id: Annotated[int, typer.Argument(help="The payout's id (it must be unknown).")],
+    reason: Annotated[
+        str, typer.Option(help="What the provider shows for it; kept on the payout.")
+    ],
+) -> None:
+    """Declare an unknown payout not paid, after checking the provider yourself: its amount
+    returns to the affiliate. A later 'paid' from the provider is still recorded and alerted."""
+    cfg = settings()
+
+    async def go() -> Payout:
+        async with opened(cfg) as container:
+            return await flows.release_unknown(container.payouts, payout_id, reason, author())
+
+    out.print(_describe(run(go())), highlight=False)

@@ -24,3 +24,9 @@ class IdempotencyRecord(Base):
     content_type: Mapped[str | None] = mapped_column(String(100))
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the request now running under this key started (a retry takes over a claim
+    #: older than the request timeout: its holder died).
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set in the same transaction as any write the request committed: a retry after a crash
+    #: runs again only when this is NULL (nothing was committed).
+    effect_committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -74,6 +74,11 @@ class PaymentsContext:
     #: Prices fiat-priced plans; quotes older than rate_max_age are refused.
     rates: RateSource | None = None
     rate_max_age: timedelta = timedelta(minutes=10)
+    #: How many invoices one reconcile run re-fetches at most.
+    reconcile_batch: int = RECONCILE_BATCH
+    #: Expired invoices (still inside the late-payment window) are re-fetched this often;
+    #: invoices that can still be paid, at every run.
+    recheck_expired: timedelta = timedelta(minutes=5)
 
     def provider(self, name: str | None = None) -> PaymentProvider:
         chosen = name or self.default_provider
@@ -359,11 +364,21 @@ class ReconcileReport:
 async def reconcile(ctx: PaymentsContext) -> ReconcileReport:
     """Re-fetch open invoices so a lost webhook only delays settlement."""
     now = ctx.clock.now()
-    async with ctx.db.reading() as session:
-        invoices = await repository.invoices_to_reconcile(
-            session, late_after=now - ctx.late_payment_window, limit=RECONCILE_BATCH
+    async with ctx.db.transaction() as session:
+        due = await repository.invoices_to_reconcile(
+            session,
+            providers=list(ctx.providers),
+            now=now,
+            late_after=now - ctx.late_payment_window,
+            limit=ctx.reconcile_batch,
         )
-        targets = [(i.id, i.provider) for i in invoices if i.provider in ctx.providers]
+        # Scheduled before fetching, so the next run (here or in another process) moves on
+        # to the invoices that have waited longest instead of taking these again.
+        await repository.schedule_checks(session, [i for i, payable in due if payable], now)
+        await repository.schedule_checks(
+            session, [i for i, payable in due if not payable], now + ctx.recheck_expired
+        )
+    targets = [(invoice_id, None) for invoice_id, _ in due]
     report = ReconcileReport()
     gate = asyncio.Semaphore(RECONCILE_CONCURRENCY)
 

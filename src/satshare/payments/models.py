@@ -19,6 +19,7 @@ class Invoice(Base):
         Index("ix_invoices_status_expires_at", "status", "expires_at"),
         Index("ix_invoices_subscription_id", "subscription_id"),
         Index("ix_invoices_user_id", "user_id"),
+        Index("ix_invoices_next_check_at", "next_check_at"),
     )
 
     # A random public id: it appears in checkout URLs, so it must not be guessable.
@@ -49,6 +50,9 @@ class Invoice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the reconciler next re-fetches this invoice (NULL: at its next run). It walks
+    #: every open invoice by this, so none is starved however large the backlog.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Payment(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
@@ -43,21 +43,60 @@ async def latest_invoice_of(session: AsyncSession, subscription_id: int) -> Invo
 
 
 async def invoices_to_reconcile(
-    session: AsyncSession, *, late_after: datetime, limit: int
-) -> Sequence[Invoice]:
-    """Open invoices, and expired ones still inside the late-payment window."""
-    result = await session.execute(
-        select(Invoice)
-        .where(
-            or_(
-                Invoice.status.in_(OPEN_STATUSES),
-                (Invoice.status == "expired") & (Invoice.expires_at > late_after),
-            )
+    session: AsyncSession,
+    *,
+    providers: Sequence[str],
+    now: datetime,
+    late_after: datetime,
+    limit: int,
+) -> list[tuple[str, bool]]:
+    """Invoices due for a re-fetch, as (id, still payable): open ones, and expired ones
+    still inside the late-payment window. Each run takes the ones waiting longest (by
+    ``next_check_at``; new invoices first), half the batch reserved for invoices that can
+    still be paid, so a backlog of expired ones never starves a fresh paid one and every
+    invoice is reached within a bounded number of runs."""
+    due = or_(Invoice.next_check_at.is_(None), Invoice.next_check_at <= now)
+    # Never-checked invoices first, newest first (a buyer may be waiting on it); then the
+    # ones whose last check is oldest, so every invoice is reached in turn.
+    newest = (Invoice.next_check_at.asc().nulls_first(), Invoice.created_at.desc(), Invoice.id)
+    longest_waiting = (Invoice.next_check_at.asc().nulls_first(), Invoice.created_at, Invoice.id)
+    live = (Invoice.status.in_(OPEN_STATUSES)) & (Invoice.expires_at > now)
+    fresh = (
+        await session.execute(
+            select(Invoice.id)
+            .where(Invoice.provider.in_(providers), live, due)
+            .order_by(*newest)
+            .limit(max(1, limit // 2))
         )
-        .order_by(Invoice.created_at)
-        .limit(limit)
-    )
-    return result.scalars().all()
+    ).scalars().all()
+    rest = (
+        await session.execute(
+            select(Invoice.id, live)
+            .where(
+                Invoice.provider.in_(providers),
+                or_(
+                    Invoice.status.in_(OPEN_STATUSES),
+                    (Invoice.status == "expired") & (Invoice.expires_at > late_after),
+                ),
+                due,
+                Invoice.id.not_in(fresh) if fresh else true(),
+            )
+            .order_by(*longest_waiting)
+            .limit(limit - len(fresh))
+        )
+    ).all()
+    return [(invoice_id, True) for invoice_id in fresh] + [
+        (invoice_id, bool(payable)) for invoice_id, payable in rest
+    ]
+
+
+async def schedule_checks(
+    session: AsyncSession, invoice_ids: Sequence[str], next_check_at: datetime
+) -> None:
+    if invoice_ids:
+        await session.execute(
+            update(Invoice).where(Invoice.id.in_(invoice_ids)).values(next_check_at=next_check_at)
+        )
 
 
 async def payment_of_invoice(session: AsyncSession, invoice_id: str) -> Payment | None:

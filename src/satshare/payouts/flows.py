@@ -56,8 +56,14 @@ class PayoutsContext:
     after_write: Callable[[], None] = field(default=lambda: None)
     #: Wakes the sender after a payout becomes approved.
     kick: Callable[[], None] = field(default=lambda: None)
-    #: A send in flight longer than this is asked about (a crash mid-call leaves it so).
-    stale_after: timedelta = timedelta(minutes=2)
+    #: A send in flight longer than this is asked about (a crash mid-call leaves it so). It
+    #: must outlast the provider call itself: asking while the call may still be running
+    #: would find nothing yet.
+    send_grace: timedelta = timedelta(minutes=2)
+    #: When to ask again about a payout whose fate is unknown.
+    recheck: service.Recheck = field(default_factory=service.Recheck)
+    #: Admins are alerted about a payout unknown this long.
+    alert_after: timedelta = timedelta(hours=1)
 
 
 def lnurl_of(destination: Destination) -> str:
@@ -246,8 +252,19 @@ async def _fetch_invoice(
 
 async def _record(ctx: PayoutsContext, payout_id: int, result: SendResult) -> None:
     async with ctx.db.transaction() as session:
-        await service.record(session, payout_id, result, ctx.clock.now())
+        await service.record(session, payout_id, result, ctx.clock.now(), ctx.recheck)
     ctx.after_write()
+
+
+async def release_unknown(ctx: PayoutsContext, payout_id: int, reason: str, author: str) -> Payout:
+    """An admin declares an unknown payout not paid, after checking the provider."""
+    async with ctx.db.transaction() as session:
+        payout = await service.release_unknown(
+            session, payout_id, reason=reason, author=author, now=ctx.clock.now(),
+            recheck=ctx.recheck,
+        )
+    ctx.after_write()
+    return payout
 
 
 async def reconcile(ctx: PayoutsContext, limit: int = 50) -> int:
@@ -255,17 +272,22 @@ async def reconcile(ctx: PayoutsContext, limit: int = 50) -> int:
     if ctx.provider is None:
         return 0
     async with ctx.db.reading() as session:
-        due = await service.due_for_check(session, ctx.clock.now(), ctx.stale_after, limit)
+        due = await service.due_for_check(session, ctx.clock.now(), ctx.send_grace, limit)
     decided = 0
     for payout_id in due:
         async with ctx.db.reading() as session:
             order = service.order_of(await service.require(session, payout_id))
         try:
             result = await ctx.provider.check(order)
-        except Exception:
+        except Exception as exc:
             log.exception("payout %s: checking with the provider failed", payout_id)
-            continue
+            result = SendResult(SendState.UNKNOWN, reason=f"checking failed: {exc}")
         if result.state in (SendState.PAID, SendState.FAILED):
             decided += 1
         await _record(ctx, payout_id, result)
+    async with ctx.db.transaction() as session:
+        escalated = await service.escalate_unknown(session, ctx.clock.now(), ctx.alert_after)
+    if escalated:
+        log.warning("%d payout(s) unknown for over %s: admins alerted", escalated, ctx.alert_after)
+        ctx.after_write()
     return decided

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, UTCDateTime
@@ -61,6 +61,13 @@ class Payout(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the provider is next asked about this payout (unknown ones, with backoff; failed
+    #: ones an admin released are watched a while for a late "paid"). NULL: nothing to ask.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: How many times the provider has been asked (drives the backoff).
+    checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When admins were alerted that this payout has stayed unknown too long.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PayoutDestination(Base):

@@ -45,6 +45,20 @@ class PayoutCancel(StrictModel):
     )
 
 
+class PayoutMarkFailed(StrictModel):
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="What the provider shows for this payout (it is kept on the payout).",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "BTCPay lists no payout with this idempotency key"}]
+        }
+    )
+
+
 class PayoutMarkPaid(StrictModel):
     proof: str = Field(
         min_length=64, max_length=64, description="The on-chain txid (or Lightning preimage)."

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.affiliates import service as affiliates
@@ -335,32 +335,198 @@ async def attach_invoice(
     await session.flush()
 
 
+#: A payout an admin released by hand is still watched this long for a late "paid".
+WATCH_RELEASED = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """When to ask a provider again about a payout whose fate it has not told us."""
+
+    first: timedelta = timedelta(seconds=15)
+    longest: timedelta = timedelta(minutes=10)
+
+    def after(self, checks: int, now: datetime) -> datetime:
+        wait: timedelta = min(self.first * (2 ** min(checks, 20)), self.longest)
+        return now + wait
+
+
 async def record(
-    session: AsyncSession, payout_id: int, result: SendResult, now: datetime
+    session: AsyncSession,
+    payout_id: int,
+    result: SendResult,
+    now: datetime,
+    recheck: Recheck | None = None,
 ) -> Payout:
-    """Apply what the provider said about a payout being sent (or checked afterwards)."""
+    """Apply what the provider said about a payout being sent (or checked afterwards).
+
+    Absence of evidence is not evidence of absence: only a provider's positive answer
+    (``PAID``, or ``FAILED``: it certainly was not and never will be paid) decides. Anything
+    else leaves the payout ``unknown`` and schedules another question, with backoff. A
+    ``PAID`` is recorded whatever state the payout is in, and admins are alerted when it
+    contradicts an earlier decision."""
+    recheck = recheck or Recheck()
     payout = await require(session, payout_id, lock=True)
-    if payout.status not in ("sending", "unknown"):
-        return payout  # already decided (another worker, or an admin): nothing to do
-    if result.provider_ref:
+    if result.provider_ref and not payout.provider_ref:
         payout.provider_ref = result.provider_ref
+    if payout.status == "paid":
+        if result.state is SendState.FAILED:
+            await _alert_contradiction(session, payout, result, now)
+        payout.next_check_at = None
+        await session.flush()
+        return payout
+    if payout.status in ("failed", "canceled"):
+        if result.state is SendState.PAID:
+            await _paid_after_release(session, payout, result, now)
+        elif result.state is SendState.FAILED or payout.next_check_at is None:
+            payout.next_check_at = None
+        else:
+            payout.checks += 1
+            payout.next_check_at = recheck.after(payout.checks, now)
+        await session.flush()
+        return payout
+    if payout.status not in ("sending", "unknown"):
+        return payout  # not sent yet (awaiting approval, approved): nothing to learn
     payout.updated_at = now
     if result.state is SendState.PAID:
+        payout.next_check_at = None
         await _mark_paid(session, payout, result.proof, result.network_fee_sats, "system", now)
     elif result.state is SendState.FAILED:
         payout.status = "failed"
         payout.failure = result.reason or "the provider refused the payment"
         payout.completed_at = now
+        payout.next_check_at = None
         await session.flush()
         await _release(session, payout, "system", now)
         await _notify(session, payout, now)
-    elif result.state is SendState.UNKNOWN and payout.status != "unknown":
-        payout.status = "unknown"
-        payout.failure = result.reason
-        await session.flush()
-        await _notify(session, payout, now)
     else:
+        # UNKNOWN, or WAITING (the provider accepted it and has not finished): ask again.
+        payout.checks += 1
+        payout.next_check_at = recheck.after(payout.checks, now)
+        if result.state is SendState.UNKNOWN:
+            payout.failure = result.reason
+            if payout.status != "unknown":
+                payout.status = "unknown"
+                await session.flush()
+                await _notify(session, payout, now)
         await session.flush()
+    return payout
+
+
+async def _paid_after_release(
+    session: AsyncSession, payout: Payout, result: SendResult, now: datetime
+) -> None:
+    """The provider paid a payout we had already given back to the affiliate (an admin
+    released it, or a provider reversed its own answer). The money left the wallet, so the
+    hold is taken again from the affiliate's balance (it may go below zero, and later
+    commissions offset it) and the payout is recorded paid; admins are told."""
+    previous = payout.status
+    await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"payout:{payout.id}:rehold",
+            kind="payout_hold",
+            legs=[
+                ledger.Leg(accounts.affiliate_payable(payout.user_id), payout.amount_sats),
+                ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -payout.amount_sats),
+            ],
+            memo=f"payout {payout.id} was {previous} but the provider paid it: held again",
+            created_by="system",
+            affiliate_user_id=payout.user_id,
+        ),
+        now,
+    )
+    payout.next_check_at = None
+    await _mark_paid(session, payout, result.proof, result.network_fee_sats, "system", now)
+    await _alert_contradiction(session, payout, result, now, previous=previous)
+
+
+async def _alert_contradiction(
+    session: AsyncSession,
+    payout: Payout,
+    result: SendResult,
+    now: datetime,
+    previous: str | None = None,
+) -> None:
+    said = result.state.value
+    await outbox.enqueue(
+        session,
+        kind="admin.payout_contradiction",
+        dedupe_key=f"payout:{payout.id}:contradiction:{said}",
+        payload={
+            **_payload(payout),
+            "previous_status": previous or payout.status,
+            "provider_says": said,
+        },
+        now=now,
+    )
+
+
+async def escalate_unknown(session: AsyncSession, now: datetime, older_than: timedelta) -> int:
+    """Alert admins once about each payout that has stayed unknown longer than older_than:
+    it is never released on silence, so a person must look at the provider."""
+    stuck = (
+        (
+            await session.execute(
+                select(Payout)
+                .where(
+                    Payout.status == "unknown",
+                    Payout.escalated_at.is_(None),
+                    Payout.sent_at <= now - older_than,
+                )
+                .order_by(Payout.id)
+                .limit(100)
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for payout in stuck:
+        payout.escalated_at = now
+        await outbox.enqueue(
+            session,
+            kind="admin.payout_unknown",
+            dedupe_key=f"payout:{payout.id}:admin.unknown",
+            payload=_payload(payout),
+            now=now,
+        )
+    await session.flush()
+    return len(stuck)
+
+
+async def release_unknown(
+    session: AsyncSession,
+    payout_id: int,
+    *,
+    reason: str,
+    author: str,
+    now: datetime,
+    recheck: Recheck | None = None,
+) -> Payout:
+    """An admin, having checked the provider, declares an unknown payout not paid: its
+    amount goes back to the affiliate. The provider is still watched for a while, and a
+    late "paid" is recorded (the amount is taken back) and alerted."""
+    recheck = recheck or Recheck()
+    payout = await require(session, payout_id, lock=True)
+    if payout.status != "unknown":
+        raise Conflict(
+            f"payout {payout_id} is {payout.status}; only an unknown payout can be marked "
+            "failed by hand",
+            payout_status=payout.status,
+        )
+    reason = reason.strip()
+    if not reason:
+        raise InvalidRequest(
+            "say why (e.g. what the provider shows for this payout)", field="reason"
+        )
+    payout.status = "failed"
+    payout.failure = f"marked failed by {author}: {reason}"
+    payout.completed_at = payout.updated_at = now
+    payout.next_check_at = recheck.after(0, now)
+    await session.flush()
+    await _release(session, payout, author, now)
+    await _notify(session, payout, now)
     return payout
 
 
@@ -513,17 +679,28 @@ async def due_for_sending(session: AsyncSession, limit: int = 50) -> Sequence[in
 
 
 async def due_for_check(
-    session: AsyncSession, now: datetime, stale_after: timedelta, limit: int = 50
+    session: AsyncSession,
+    now: datetime,
+    send_grace: timedelta,
+    limit: int = 50,
+    watch_released: timedelta = WATCH_RELEASED,
 ) -> Sequence[int]:
-    """Payouts whose fate must be asked of the provider: unknown ones, and sends that have
-    been in flight too long (a crash mid-call, or a provider that pays later)."""
+    """Payouts whose fate must be asked of the provider, longest-waiting first: unknown ones
+    when their re-check is due; sends in flight longer than the provider call can take (a
+    crash mid-call); released ones still watched for a late payment."""
+    due = or_(Payout.next_check_at.is_(None), Payout.next_check_at <= now)
     result = await session.execute(
         select(Payout.id)
         .where(
-            (Payout.status == "unknown")
-            | ((Payout.status == "sending") & (Payout.sent_at <= now - stale_after))
+            or_(
+                (Payout.status == "unknown") & due,
+                (Payout.status == "sending") & (Payout.sent_at <= now - send_grace) & due,
+                (Payout.status == "failed")
+                & (Payout.next_check_at <= now)
+                & (Payout.completed_at > now - watch_released),
+            )
         )
-        .order_by(Payout.id)
+        .order_by(Payout.next_check_at.asc().nulls_first(), Payout.id)
         .limit(limit)
     )
     return result.scalars().all()

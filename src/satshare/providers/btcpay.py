@@ -58,6 +58,18 @@ _FLAGS = {
 }
 
 
+#: BTCPay's ids are ~22 characters; the columns that keep them hold 128.
+MAX_WEBHOOK_ID_CHARS = 128
+
+
+def _storable_id(name: str, value: str) -> None:
+    """Refuse (as a 400) an id no BTCPay sends and the database could not store."""
+    if len(value) > MAX_WEBHOOK_ID_CHARS or "\x00" in value:
+        raise ValueError(
+            f"{name} is not a BTCPay id: over {MAX_WEBHOOK_ID_CHARS} characters or with a NUL"
+        )
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is not None:
@@ -194,6 +206,7 @@ class BTCPayProvider:
         invoice_id = event.get("invoiceId")
         if not isinstance(invoice_id, str) or not invoice_id:
             raise ValueError(f"{event_type} event without an invoiceId")
+        _storable_id("invoiceId", invoice_id)
         if event.get("storeId") not in (None, self.store_id):
             log.warning(
                 "ignoring %s for store %s (ours is %s)",
@@ -203,6 +216,8 @@ class BTCPayProvider:
             )
             return None
         delivery = event.get("deliveryId")
+        if isinstance(delivery, str):
+            _storable_id("deliveryId", delivery)
         return WebhookNotice(
             provider_invoice_id=invoice_id,
             event_type=event_type,
@@ -305,8 +320,9 @@ class BTCPayPayouts:
 
     BTCPay takes no idempotency key, so every payout carries ours in its metadata: after a
     timeout, ``check`` looks for it in the store's payouts before anything else happens, and
-    a payout that never reached BTCPay is reported failed (its money returns to the
-    affiliate), never created a second time behind their back.
+    a payout BTCPay does not list stays unknown (a slow create may still land), is asked
+    about again with backoff and escalated to the admins; it is never created a second time
+    and never released on silence.
     """
 
     name = "btcpay"
@@ -382,7 +398,12 @@ class BTCPayPayouts:
                     headers=self._headers,
                 )
                 if response.status_code == 404:
-                    return SendResult(SendState.FAILED, reason="BTCPay Server lost the payout")
+                    # Not proof it was never paid (a wrong store, a restored server): ask a
+                    # person rather than give the money back on silence.
+                    return SendResult(
+                        SendState.UNKNOWN,
+                        reason=f"BTCPay Server does not know payout {order.provider_ref}",
+                    )
                 if response.status_code != 200:
                     return SendResult(
                         SendState.UNKNOWN, reason=f"BTCPay Server answered {response.status_code}"
@@ -413,8 +434,12 @@ class BTCPayPayouts:
                 metadata.get("satshareIdempotencyKey") == order.idempotency_key
             ):
                 return self._result_of(payout)
-        # Asked only after the send is long over: a payout BTCPay does not have was never made.
-        return SendResult(SendState.FAILED, reason="the payout never reached BTCPay Server")
+        # Absence is not evidence: a slow create may still be running inside BTCPay and list
+        # its payout later. BTCPay takes no idempotency key that could confirm it never
+        # accepted ours, so the payout stays unknown (re-checked, then escalated to admins).
+        return SendResult(
+            SendState.UNKNOWN, reason="BTCPay Server does not list this payout (yet)"
+        )
 
     @staticmethod
     def _result_of(payout: dict[str, Any]) -> SendResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -206,7 +206,13 @@ class LNbitsProvider:
         payment_hash = payload.get("payment_hash") or payload.get("checking_id")
         if not isinstance(payment_hash, str) or len(payment_hash) != 64:
             raise ValueError("webhook without a payment_hash")
+        if not all(c in "0123456789abcdefABCDEF" for c in payment_hash):
+            raise ValueError("the payment_hash is not 64 hex characters")
         return WebhookNotice(provider_invoice_id=payment_hash, event_type="paid", delivery_id=None)
+
+
+#: An invoice LNbits never heard of is declared unpayable only this long after it expired.
+NOT_FOUND_MARGIN = timedelta(minutes=10)
 
 
 class LNbitsPayouts:
@@ -302,15 +308,16 @@ class LNbitsPayouts:
 
     @staticmethod
     def _not_found(order: PayoutOrder) -> SendResult:
-        # LNbits has no record: it was never tried. Once the invoice has expired it can never
-        # be paid, so the money goes back; until then, wait.
+        # LNbits has no record of that payment hash. That alone proves nothing (our call may
+        # still be on its way in), but once the invoice has expired, with a margin for a call
+        # that started just before, it can never be paid: then, and only then, it failed.
         assert order.payment_request is not None
         try:
             decoded = decode_bolt11(order.payment_request)
         except Bolt11Exception:
-            return SendResult(SendState.FAILED, reason="LNbits has no record of the payment")
+            return SendResult(SendState.UNKNOWN, reason="LNbits has no record of the payment")
         expires = datetime.fromtimestamp(decoded.date + (decoded.expiry or 3600), UTC)
-        if expires <= datetime.now(UTC):
+        if expires + NOT_FOUND_MARGIN <= datetime.now(UTC):
             return SendResult(SendState.FAILED, reason="never sent, and the invoice has expired")
         return SendResult(SendState.UNKNOWN, reason="LNbits has no record of the payment yet")
 

@@ -14,6 +14,7 @@ succeed and then answer 504, as a proxy would after a timeout.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -75,8 +76,15 @@ class SimPayout:
 @dataclass
 class PayoutBook:
     processor: str = "instant"  # instant | manual
+    #: Fault knobs. fail_after_create: the next create makes the payout, then answers 504.
     fail_after_create: bool = False
+    #: The next N creates are refused with 503 before anything is made.
+    fail_next_creates: int = 0
+    #: Every create takes this long before the payout exists and the answer goes out; a
+    #: client that gives up meanwhile does not stop it (as a slow BTCPay would not).
+    create_delay: float = 0.0
     payouts: dict[str, SimPayout] = field(default_factory=dict)
+    _slow_creates: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def complete(self, payout: SimPayout) -> None:
         if payout.method == "BTC-CHAIN":
@@ -151,6 +159,31 @@ def payout_routes(
             )
         if sats < 546 and method == "BTC-CHAIN":
             return _error(400, "amount-too-low", "The amount is below the dust limit")
+        if book.fail_next_creates > 0:
+            book.fail_next_creates -= 1
+            return _error(503, "service-unavailable", "BTCPay Server is restarting")
+        if book.create_delay > 0:
+            # The payout is made after the delay even if our caller has gone (shielded).
+            slow = asyncio.ensure_future(asyncio.sleep(book.create_delay))
+            book._slow_creates.add(slow)
+            slow.add_done_callback(book._slow_creates.discard)
+            try:
+                await asyncio.shield(slow)
+            except asyncio.CancelledError:
+                finishing = asyncio.ensure_future(_create_later(slow, request, body))
+                book._slow_creates.add(finishing)
+                finishing.add_done_callback(book._slow_creates.discard)
+                raise
+        return _make(request, body)
+
+    async def _create_later(slow: asyncio.Future[Any], request: Request, body: Any) -> None:
+        await slow
+        _make(request, body)
+
+    def _make(request: Request, body: dict[str, Any]) -> Response:
+        destination, method = str(body["destination"]), str(body["payoutMethodId"])
+        sats = int(Decimal(str(body.get("amount"))) * SATS_PER_BTC)
+        metadata = body.get("metadata") or {}
         payout = SimPayout(
             id=secrets.token_urlsafe(16),
             store_id=request.path_params["store_id"],
@@ -218,8 +251,17 @@ def payout_routes(
                 book.processor = body["processor"]
             if "fail_after_create" in body:
                 book.fail_after_create = bool(body["fail_after_create"])
+            if isinstance(body.get("fail_next_creates"), int):
+                book.fail_next_creates = max(0, body["fail_next_creates"])
+            if isinstance(body.get("create_delay"), int | float):
+                book.create_delay = max(0.0, float(body["create_delay"]))
         return JSONResponse(
-            {"processor": book.processor, "fail_after_create": book.fail_after_create}
+            {
+                "processor": book.processor,
+                "fail_after_create": book.fail_after_create,
+                "fail_next_creates": book.fail_next_creates,
+                "create_delay": book.create_delay,
+            }
         )
 
     g = greenfield

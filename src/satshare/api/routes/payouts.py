@@ -23,6 +23,7 @@ from satshare.payouts.schemas import (
     DESTINATION_HELP,
     PayoutCancel,
     PayoutCreate,
+    PayoutMarkFailed,
     PayoutMarkPaid,
     PayoutOut,
     PayoutQuote,
@@ -204,5 +205,26 @@ async def mark_payout_paid(
         body.proof,
         body.network_fee_sats,
         principal.author,
+    )
+    return payout_out(payout)
+
+
+@router.post(
+    "/{payout_id}/mark-failed",
+    response_model=PayoutOut,
+    summary="Declare an unknown payout not paid, after checking the provider",
+    description="Only for a payout in state `unknown` (its provider call may have gone out "
+    "and the provider has not said what happened). SatShare never releases such a payout on "
+    "silence; an admin who has checked the provider (e.g. BTCPay lists no payout carrying its "
+    "idempotency key) may. The amount returns to the affiliate's balance; the provider is "
+    "still watched for 7 days, and if it reports the payout paid after all, the payout is "
+    "recorded paid, the amount is taken back from the balance and admins are alerted.",
+    responses=openapi_responses(400, 401, 403, 404, 409, 422),
+)
+async def mark_payout_failed(
+    container: ContainerDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkFailed
+) -> PayoutOut:
+    payout = await flows.release_unknown(
+        container.payouts, payout_id, body.reason, principal.author
     )
     return payout_out(payout)
