@@ -6,15 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from satshare.config import ConfigError, load_settings
+from satshare.config import ConfigError, load_settings, redact_url, url_password
 
-LIVE = """
+API_KEY = "3f0c2a9e7b1d4c6a8e5f0b2d9c7a1e3f5b8d0a2c"
+WEBHOOK_SECRET = "k8Qz2vR7mW4nT9pL3xB6yH1c"
+LIVE = f"""
 btcpay:
   url: https://btcpay.example.com
-  api_key: a-real-looking-api-key
+  api_key: {API_KEY}
   store_id: STORE123
-  webhook_secret: a-long-random-webhook-secret
+  webhook_secret: {WEBHOOK_SECRET}
 """
+#: Shaped like a token from @BotFather (made up).
+BOT_TOKEN = "7123456789:AAGk3mP9xQ2vL7nR4tW8yZ1cB5dF0hJ6sEu"
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -65,7 +69,7 @@ def test_yaml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert settings.database.url == "postgresql://u@db/satshare"
     assert not settings.sandbox_mode
     assert settings.btcpay.webhook_secret is not None
-    assert "a-long" not in repr(settings.btcpay)  # secrets never print
+    assert WEBHOOK_SECRET not in repr(settings.btcpay)  # secrets never print
 
 
 def test_config_env_variable_chooses_the_file(
@@ -138,7 +142,7 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("secret", ["changeme", "secret", "", "short"])
 def test_placeholder_or_weak_secrets_refused_outside_sandbox(tmp_path: Path, secret: str) -> None:
-    path = write(tmp_path, LIVE.replace("a-long-random-webhook-secret", repr(secret)))
+    path = write(tmp_path, LIVE.replace(WEBHOOK_SECRET, repr(secret)))
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert "btcpay.webhook_secret" in str(caught.value)
@@ -155,11 +159,11 @@ def test_live_mode_needs_every_btcpay_key(tmp_path: Path) -> None:
 
 def test_secrets_may_come_from_env_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "btcpay:\n  url: https://btcpay.example.com\n  store_id: S1\n")
-    monkeypatch.setenv("SATSHARE_BTCPAY__API_KEY", "key-from-env-123")
-    monkeypatch.setenv("SATSHARE_BTCPAY__WEBHOOK_SECRET", "secret-from-env-123")
+    monkeypatch.setenv("SATSHARE_BTCPAY__API_KEY", API_KEY)
+    monkeypatch.setenv("SATSHARE_BTCPAY__WEBHOOK_SECRET", WEBHOOK_SECRET)
     settings = load_settings(path)
     assert settings.btcpay.api_key is not None
-    assert settings.btcpay.api_key.get_secret_value() == "key-from-env-123"
+    assert settings.btcpay.api_key.get_secret_value() == API_KEY
 
 
 def test_telegram_token_and_webhook_checks(tmp_path: Path) -> None:
@@ -172,5 +176,203 @@ def test_telegram_token_and_webhook_checks(tmp_path: Path) -> None:
     problems = caught.value.problems
     assert any("telegram.token" in p and "line 2" in p and "@BotFather" in p for p in problems)
     assert any("telegram.webhook_url" in p and "https://" in p for p in problems)
-    good = write(tmp_path, "telegram:\n  token: 123456789:AAH" + "x" * 32 + "\n")
+    good = write(tmp_path, f"telegram:\n  token: {BOT_TOKEN}\n")
     assert load_settings(good).telegram.configured
+
+
+# --- secrets: a minimum length and no placeholders, in every section (issue #8, item 9) ----
+
+WEAK = [
+    ("changeme1234", "contains 'changeme'"),
+    ("xxxxxxxxxxxx", "repeated"),
+    ("your-btcpay-api-key", "starts with 'your'"),
+    ("<your api key>", "template slot"),
+    ("${BTCPAY_API_KEY}", "template slot"),
+    ("k", "too short"),
+    ("kP3x9Qm2", "too short"),
+    ("a-long-random-webhook-secret", "contains 'secret'"),
+    ("test-4f9a1c2e7b3d8a6f", "starts with 'test'"),
+    ("Example-Key-4f9a1c2e7b3d", "contains 'example'"),
+    ("abababababababababab", "repeated"),
+    ("", "is empty"),
+]
+
+
+@pytest.mark.parametrize(("value", "why"), WEAK)
+@pytest.mark.parametrize(
+    "key",
+    [
+        "btcpay.api_key",
+        "btcpay.webhook_secret",
+        "lnbits.invoice_key",
+        "lnbits.admin_key",
+        "lnbits.webhook_secret",
+        "bitpay.token",
+        "bitpay.webhook_secret",
+        "telegram.webhook_secret",
+    ],
+)
+def test_weak_secrets_are_refused_naming_key_line_and_fix(
+    tmp_path: Path, key: str, value: str, why: str
+) -> None:
+    section, name = key.split(".")
+    others = {
+        "btcpay": f"  url: https://btcpay.example.com\n  store_id: S1\n  api_key: {API_KEY}\n"
+        f"  webhook_secret: {WEBHOOK_SECRET}\n",
+        "lnbits": f"  url: https://lnbits.example.com\n  invoice_key: {API_KEY}\n",
+        "bitpay": f"  url: https://bitpay.com\n  token: {API_KEY}\n",
+        "telegram": f"  token: {BOT_TOKEN}\n",
+    }[section]
+    lines = [line for line in others.splitlines() if not line.startswith(f"  {name}:")]
+    text = f"server:\n  port: 8000\n{section}:\n  {name}: {value!r}\n" + "\n".join(lines) + "\n"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"config error: {key} ("), problem
+    assert "line 4" in problem and why in problem, problem
+    assert "; " in problem.split(why, 1)[1], problem  # then how to fix it
+    if len(value) > 3:  # the secret itself is never echoed
+        assert value not in problem
+
+
+def test_weak_secrets_are_refused_in_sandbox_mode_too(tmp_path: Path) -> None:
+    path = write(tmp_path, "telegram:\n  webhook_secret: a\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    (problem,) = caught.value.problems
+    assert "telegram.webhook_secret" in problem and "line 2" in problem
+    assert "too short" in problem and "leave the key out to derive one" in problem
+
+
+def test_sandbox_needs_no_secret_and_strong_ones_pass(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "server:\n  port: 8000\n")).sandbox_mode
+    strong = write(
+        tmp_path,
+        LIVE + f"lnbits:\n  url: https://lnbits.example.com\n  invoice_key: {API_KEY}\n"
+        f"  admin_key: 9b1e4d7a2c5f8e0b3d6a9c2f5e8b1d4a\n  webhook_secret: {WEBHOOK_SECRET}\n"
+        f"telegram:\n  token: {BOT_TOKEN}\n  webhook_secret: Zq8_vN3-kR6wT1yB4mX7\n",
+    )
+    settings = load_settings(strong)
+    assert settings.enabled_providers == ["btcpay", "lnbits"]
+
+
+def test_a_weak_secret_from_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SATSHARE_BTCPAY__API_KEY", "changeme")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, LIVE))
+    (problem,) = caught.value.problems
+    assert "btcpay.api_key (from environment variable SATSHARE_BTCPAY__API_KEY)" in problem
+    assert "placeholder" in problem
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11",  # the Bot API docs' example (34)
+        "7123456789:" + "x" * 35,
+        "7123456789:your-bot-token-from-botfather-here",
+        "7123456789:AAGk3mP9xQ2vL7nR4tW8yZ1cB5dF0hJ6sEuX",  # 36
+        "AAGk3mP9xQ2vL7nR4tW8yZ1cB5dF0hJ6sEu",
+    ],
+)
+def test_a_bot_token_must_have_botfathers_shape(tmp_path: Path, token: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, f"telegram:\n  token: {token!r}\n"))
+    (problem,) = caught.value.problems
+    assert problem.startswith("config error: telegram.token (") and "line 2" in problem
+    assert "@BotFather" in problem and token not in problem
+
+
+def test_telegram_webhook_secret_only_in_telegrams_alphabet(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"telegram:\n  token: {BOT_TOKEN}\n  webhook_secret: 'k8Qz2vR7mW4nT9pL3x/B6y+H1c='\n",
+    )
+    with pytest.raises(ConfigError, match=r"telegram.webhook_secret .*line 3.*A-Z, a-z, 0-9"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("postgresql://satshare:password@db/satshare", "contains 'password'"),
+        ("postgresql://satshare:changeme@db/satshare", "contains 'changeme'"),
+        ("postgresql://satshare:<password>@127.0.0.1:5432/satshare", "template slot"),
+        ("postgresql://satshare:satshare@db/satshare", "too short"),
+    ],
+)
+def test_a_weak_password_in_a_url_is_refused(tmp_path: Path, url: str, why: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, f"database:\n  url: {url!r}\n"))
+    (problem,) = caught.value.problems
+    assert problem.startswith("config error: database.url (") and "line 2" in problem
+    assert "password in this URL" in problem and why in problem
+    assert url not in problem
+
+
+def test_urls_without_or_with_a_strong_password_pass(tmp_path: Path) -> None:
+    for url in (
+        "postgresql://satshare@db/satshare",
+        "postgresql://satshare:Vd8%2Fq3Lm9Rt2Wx7Kp4Zs@db/satshare",
+        "sqlite+aiosqlite:///./satshare.db",
+    ):
+        assert load_settings(write(tmp_path, f"database:\n  url: {url!r}\n")).database.url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://admin:hunter2@btcpay.example.com", "https://***@btcpay.example.com"),
+        ("https://admin@btcpay.example.com/", "https://***@btcpay.example.com/"),
+        ("postgresql://u:p@ss@db:5432/x", "postgresql://***@db:5432/x"),
+        ("postgresql://u:pa/ss?#@db/x", "postgresql://***@db/x"),
+        (
+            "postgresql+asyncpg://u:pw@[::1]:5432/x?ssl=1",
+            "postgresql+asyncpg://***@[::1]:5432/x?ssl=1",
+        ),
+        (
+            "https://btcpay.example.com/path@not-a-user",
+            "https://btcpay.example.com/path@not-a-user",
+        ),
+        ("https://btcpay.example.com", "https://btcpay.example.com"),
+        (
+            "sqlite+aiosqlite:///./data@home/satshare.db",
+            "sqlite+aiosqlite:///./data@home/satshare.db",
+        ),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_url_password() -> None:
+    assert url_password("postgresql://u:p%40ss@db/x") == "p@ss"
+    assert url_password("postgresql://u:pa/ss@db/x") == "pa/ss"
+    assert url_password("postgresql://u@db/x") is None
+    assert url_password("postgresql://u:@db/x") is None
+    assert url_password("sqlite:///./x.db") is None
+
+
+def test_config_check_redacts_every_url_with_credentials(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from satshare.cli import app
+
+    path = write(
+        tmp_path,
+        LIVE.replace(
+            "https://btcpay.example.com", "https://admin:Hx7kP2qL9vR4mT8w@btcpay.example.com"
+        )
+        + "database:\n  url: postgresql://satshare:Vd8q3Lm9Rt2Wx7Kp4Zs@db/satshare\n"
+        + "server:\n  public_url: https://proxy:Qm4nR8tW2yZ6cB1d@pay.example.com\n",
+    )
+    result = CliRunner().invoke(app, ["--config", path, "config", "check"])
+    assert result.exit_code == 0, result.output
+    for secret in ("Hx7kP2qL9vR4mT8w", "Vd8q3Lm9Rt2Wx7Kp4Zs", "Qm4nR8tW2yZ6cB1d", "admin", "proxy"):
+        assert secret not in result.output
+    assert "https://***@btcpay.example.com" in result.output
+    assert "postgresql://***@db/satshare" in result.output
+    assert "https://***@pay.example.com" in result.output

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import yaml
 from pydantic import (
@@ -29,19 +30,27 @@ from satshare.onchain.wallet import WalletError, WatchOnlyWallet
 
 DEFAULT_CONFIG_FILE = "satshare.yaml"
 ENV_PREFIX = "SATSHARE_"
-PLACEHOLDER_SECRETS = {
-    "",
+#: Secrets shorter than this are refused: 16 random characters are 64 bits even in hex.
+MIN_SECRET_LENGTH = 16
+#: Words that mark an example value wherever they appear (case, spaces, "-", "_", "." ignored).
+PLACEHOLDER_WORDS = (
     "changeme",
-    "change-me",
-    "change_me",
-    "secret",
+    "replaceme",
+    "placeholder",
+    "example",
     "password",
-    "xxx",
-    "todo",
-    "your-api-key",
-    "your-webhook-secret",
-    "replace-me",
-}
+    "secret",
+    "sandbox",
+    "dummy",
+    "sample",
+    "xxxxxx",
+)
+#: Words that mark an example value at its start (short: a random key could hold them later).
+PLACEHOLDER_PREFIXES = ("your", "test", "fake", "demo", "todo", "insert", "enter", "paste")
+#: What @BotFather hands out: the bot's id, a colon, 35 characters.
+TELEGRAM_TOKEN = re.compile(r"[0-9]{5,20}:[A-Za-z0-9_-]{35}")
+#: What Telegram accepts as a webhook's secret_token.
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 SPEED_POLICIES = ("HighSpeed", "MediumSpeed", "LowMediumSpeed", "LowSpeed")
 
 
@@ -50,6 +59,63 @@ def absolute_url(value: str, problem: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(problem)
     return value.rstrip("/")
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log line or a screen: its user and password, if any, become ***."""
+    scheme, sep, rest = url.partition("://")
+    end = _userinfo_end(rest) if sep else None
+    return url if end is None else f"{scheme}://***{rest[end:]}"
+
+
+def url_password(url: str) -> str | None:
+    """The password written into ``url`` (user:password@host), decoded; None without one."""
+    _, sep, rest = url.partition("://")
+    end = _userinfo_end(rest) if sep else None
+    if end is None:
+        return None
+    _, colon, password = rest[:end].partition(":")
+    return unquote(password) if colon and password else None
+
+
+def _userinfo_end(rest: str) -> int | None:
+    """Where the user info of ``rest`` (a URL after "scheme://") ends at its "@", or None."""
+    authority_end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    end = rest.rfind("@", 0, authority_end)
+    if end != -1:
+        return end
+    # A password with a raw "/", "?" or "#" (SQLAlchemy reads user:pa/ss@host so) is still one.
+    match = re.match(r"[^:/?#@]*:[^@]*@", rest)
+    return match.end() - 1 if match else None
+
+
+def placeholder_reason(value: str) -> str | None:
+    """Why ``value`` looks like an example rather than a real secret, or None."""
+    text = value.strip().lower()
+    if re.fullmatch(r"<.*>|\[.*\]|\{.*\}", text) or "${" in text or "{{" in text:
+        return "a template slot such as <...> or ${...}"
+    compact = re.sub(r"[\s._-]", "", text)
+    if re.fullmatch(r"(.{1,4})\1+", compact):
+        return "one character or a short pattern, repeated"
+    for word in PLACEHOLDER_WORDS:
+        if word in compact:
+            return f"it contains {word!r}"
+    for prefix in PLACEHOLDER_PREFIXES:
+        if compact.startswith(prefix):
+            return f"it starts with {prefix!r}"
+    return None
+
+
+def weak_secret(value: str, min_length: int = MIN_SECRET_LENGTH) -> str | None:
+    """What makes ``value`` unfit as a secret (empty, a placeholder, too short), or None."""
+    if not value.strip():
+        return "is empty"
+    reason = placeholder_reason(value)
+    if reason is not None:
+        return f"looks like a placeholder ({reason})"
+    if len(value) < min_length:
+        return f"is too short to be safe ({len(value)} characters, at least {min_length})"
+    return None
 
 
 class ConfigError(Exception):
@@ -595,6 +661,16 @@ def _env_name(loc: Iterable[Any]) -> str:
     return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
 
 
+def _where(loc: tuple[Any, ...], path: Path | None, root: yaml.Node | None) -> str:
+    """Where a key's value came from, for a message: " (environment variable X)" or
+    " (<file> line N)"; empty when neither is known (a default)."""
+    env = _env_name(loc)
+    if env in os.environ:
+        return f" (from environment variable {env})"
+    line = _line_of(root, loc)
+    return f" ({path} line {line})" if path is not None and line is not None else ""
+
+
 def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -> Iterable[str]:
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -602,13 +678,7 @@ def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (see satshare.example.yaml for the valid keys)"
-        env = _env_name(loc)
-        if env in os.environ:
-            yield f"config error: {key} (from environment variable {env}): {message}"
-            continue
-        line = _line_of(root, loc)
-        where = f" ({path} line {line})" if path is not None and line is not None else ""
-        yield f"config error: {key}{where}: {message}"
+        yield f"config error: {key}{_where(loc, path, root)}: {message}"
 
 
 def _telegram_problems(
@@ -618,27 +688,32 @@ def _telegram_problems(
     if not telegram.configured:
         return
     assert telegram.token is not None
-    line = _line_of(root, ("telegram", "token"))
-    where = f" ({path} line {line})" if path is not None and line is not None else ""
-    if not re.fullmatch(r"\d{5,}:[A-Za-z0-9_-]{30,}", telegram.token.get_secret_value()):
+    loc = ("telegram", "token")
+    token = telegram.token.get_secret_value()
+    reason = placeholder_reason(token.partition(":")[2])
+    if not TELEGRAM_TOKEN.fullmatch(token) or reason is not None:
         yield (
-            f"config error: telegram.token{where}: does not look like a bot token from "
-            "@BotFather (digits, a colon, then about 35 characters)"
+            f"config error: telegram.token{_where(loc, path, root)}: does not look like a bot "
+            "token from @BotFather (the bot's id, a colon, then 35 characters"
+            + (f"; this one looks like a placeholder: {reason}" if reason else "")
+            + "); paste the token @BotFather gave you, or leave it empty for the sandbox bot"
         )
     if telegram.webhook_url and not telegram.webhook_url.startswith("https://"):
-        line = _line_of(root, ("telegram", "webhook_url"))
-        where = f" ({path} line {line})" if path is not None and line is not None else ""
+        loc = ("telegram", "webhook_url")
         yield (
-            f"config error: telegram.webhook_url{where}: Telegram only delivers webhooks to "
-            "https:// URLs (ports 443, 80, 88 or 8443); leave it empty for long polling"
+            f"config error: telegram.webhook_url{_where(loc, path, root)}: Telegram only "
+            "delivers webhooks to https:// URLs (ports 443, 80, 88 or 8443); leave it empty for "
+            "long polling"
         )
 
 
 def _live_mode_problems(
     settings: Settings, path: Path | None, root: yaml.Node | None
 ) -> Iterable[str]:
-    """Outside sandbox mode, every processor secret must be present and not a placeholder."""
+    """Every secret given must be strong; outside sandbox mode, every processor secret must
+    be given."""
     yield from _telegram_problems(settings, path, root)
+    yield from _secret_problems(settings, path, root)
     yield from _payout_problems(settings)
     if settings.sandbox_mode:
         return
@@ -657,14 +732,13 @@ def _live_mode_problems(
                     yield f"config error: plans[{number}].providers: stars needs stars.enabled"
                 continue
             if name not in enabled:
-                line = _line_of(root, ("plans", number, "providers"))
-                where = f" ({path} line {line})" if path is not None and line is not None else ""
+                where = _where(("plans", number, "providers"), path, root)
                 yield (
                     f"config error: plans[{number}].providers{where}: {name} is not configured "
                     f"(configured: {', '.join(enabled)})"
                 )
     if settings.btcpay.configured:
-        yield from _required_secrets(
+        yield from _required(
             "btcpay",
             {
                 "api_key": settings.btcpay.api_key,
@@ -673,14 +747,11 @@ def _live_mode_problems(
             },
             path,
             root,
-            min_length={"webhook_secret": 12},
         )
     if settings.lnbits.configured:
-        yield from _required_secrets(
-            "lnbits", {"invoice_key": settings.lnbits.invoice_key}, path, root
-        )
+        yield from _required("lnbits", {"invoice_key": settings.lnbits.invoice_key}, path, root)
     if settings.bitpay.configured:
-        yield from _required_secrets("bitpay", {"token": settings.bitpay.token}, path, root)
+        yield from _required("bitpay", {"token": settings.bitpay.token}, path, root)
 
 
 def _payout_problems(settings: Settings) -> Iterable[str]:
@@ -721,30 +792,86 @@ def _rates_problems(settings: Settings) -> Iterable[str]:
             )
 
 
-def _required_secrets(
+def _required(
     section: str,
     values: dict[str, SecretStr | str | None],
     path: Path | None,
     root: yaml.Node | None,
-    min_length: dict[str, int] | None = None,
 ) -> Iterable[str]:
     for name, value in values.items():
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        loc = (section, name)
-        line = _line_of(root, loc)
-        where = f" ({path} line {line})" if path is not None and line is not None else ""
-        if raw is None:
+        if value is None:
+            loc = (section, name)
             yield (
-                f"config error: {section}.{name}{where}: required when {section}.url is set "
-                f"(or set {_env_name(loc)})"
+                f"config error: {section}.{name}{_where(loc, path, root)}: required when "
+                f"{section}.url is set (or set {_env_name(loc)})"
             )
-        elif isinstance(value, SecretStr) and raw.strip().lower() in PLACEHOLDER_SECRETS:
+
+
+#: How to get a good value, for the secrets a processor issues.
+_SECRET_SOURCES = {
+    ("btcpay", "api_key"): "copy the whole key from BTCPay Server (Account, API keys)",
+    ("btcpay", "webhook_secret"): "use the secret of the store's webhook in BTCPay Server",
+    ("lnbits", "invoice_key"): "copy the wallet's invoice/read key from LNbits (API info)",
+    ("lnbits", "admin_key"): "copy the wallet's admin key from LNbits (API info)",
+    ("bitpay", "token"): "copy the pos-facade API token from BitPay",
+}
+#: Secrets SatShare derives from another one when they are left out.
+_DERIVED_SECRETS = {
+    ("lnbits", "webhook_secret"),
+    ("bitpay", "webhook_secret"),
+    ("telegram", "webhook_secret"),
+}
+
+
+def _secrets(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:
+    """Every secret setting that holds a value, in every section (new ones included)."""
+    for section_name in type(settings).model_fields:
+        section = getattr(settings, section_name)
+        if isinstance(section, BaseModel):
+            for name, value in section:
+                if isinstance(value, SecretStr):
+                    yield (section_name, name), value.get_secret_value()
+
+
+def _urls(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:
+    for section_name in type(settings).model_fields:
+        section = getattr(settings, section_name)
+        if isinstance(section, BaseModel):
+            for name, value in section:
+                if name.endswith("url") and isinstance(value, str):
+                    yield (section_name, name), value
+
+
+def _secret_problems(
+    settings: Settings, path: Path | None, root: yaml.Node | None
+) -> Iterable[str]:
+    """Each secret given, in any mode: not empty, not a placeholder, long enough."""
+    for loc, value in _secrets(settings):
+        if loc == ("telegram", "token"):
+            continue  # empty means the sandbox bot; its shape is checked on its own
+        key = ".".join(loc)
+        where = _where(loc, path, root)
+        problem = weak_secret(value)
+        telegram_secret = loc == ("telegram", "webhook_secret")
+        if problem is None and telegram_secret and not TELEGRAM_SECRET.fullmatch(value):
+            problem = "holds characters Telegram refuses (only A-Z, a-z, 0-9, _ and -)"
+        if problem is None:
+            continue
+        fix = _SECRET_SOURCES.get(
+            loc,
+            f"use at least {MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -hex 24`)",
+        )
+        if loc in _DERIVED_SECRETS:
+            fix += ", or leave the key out to derive one"
+        if not where.startswith(" (from environment"):
+            fix += f" (better kept in {_env_name(loc)})"
+        yield f"config error: {key}{where}: {problem}; {fix}"
+    for loc, url in _urls(settings):
+        password = url_password(url)
+        problem = weak_secret(password) if password is not None else None
+        if problem is not None:
             yield (
-                f"config error: {section}.{name}{where}: still a placeholder; put the real value "
-                f"here (or in {_env_name(loc)})"
-            )
-        elif len(raw) < (min_length or {}).get(name, 0):
-            yield (
-                f"config error: {section}.{name}{where}: too short to be safe "
-                f"(use at least {(min_length or {})[name]} random characters)"
+                f"config error: {'.'.join(loc)}{_where(loc, path, root)}: the password in this "
+                f"URL {problem}; set the account's password to at least {MIN_SECRET_LENGTH} "
+                "random characters (e.g. `openssl rand -hex 24`) and put it here"
             )

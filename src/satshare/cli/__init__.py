@@ -16,7 +16,7 @@ from satshare import __version__
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.common import State, err, fail, open_container, opened, out, run, settings
 from satshare.cli.payouts import payout_app
-from satshare.config import PlanSettings, Settings
+from satshare.config import PlanSettings, Settings, redact_url
 
 app = typer.Typer(
     name="satshare",
@@ -110,8 +110,10 @@ def config_check() -> None:
     table.add_row(
         "mode", "[yellow]sandbox[/] (no processor configured)" if cfg.sandbox_mode else "live"
     )
-    table.add_row("database.url", _redact_url(cfg.database.url))
-    table.add_row("server", f"{cfg.server.host}:{cfg.server.port} → {cfg.server.base_url}")
+    table.add_row("database.url", redact_url(cfg.database.url))
+    table.add_row(
+        "server", f"{cfg.server.host}:{cfg.server.port} → {redact_url(cfg.server.base_url)}"
+    )
     table.add_row(
         "affiliate.share_bps", f"{cfg.affiliate.share_bps} ({cfg.affiliate.share_bps / 100:g}%)"
     )
@@ -128,7 +130,7 @@ def config_check() -> None:
         f"auto-approve up to {payouts.auto_approve_max_sats} sats"
         + (", instant Lightning split" if payouts.instant_lightning else ""),
     )
-    table.add_row("btcpay.url", cfg.btcpay.url or "—")
+    table.add_row("btcpay.url", redact_url(cfg.btcpay.url) if cfg.btcpay.url else "—")
     payments = cfg.payments
     table.add_row(
         "payments",
@@ -147,12 +149,6 @@ def _price(plan: PlanSettings) -> str:
     if plan.price is not None:
         return f"{plan.price.amount} {plan.price.currency}"
     return f"{plan.price_sats} sats"
-
-
-def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @api_key_app.command("create")
@@ -369,7 +365,8 @@ async def _serve(cfg: Settings) -> None:
             except NetworkError as exc:
                 server.should_exit = True
                 raise fail(
-                    f"cannot reach the Bot API at {container.telegram_api_base_url} ({exc}); "
+                    f"cannot reach the Bot API at {redact_url(container.telegram_api_base_url)} "
+                    f"({exc}); "
                     "check telegram.api_base_url",
                     code=1,
                 ) from None
@@ -409,7 +406,7 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
 def _banner(
     cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
 ) -> None:
-    base = cfg.server.base_url
+    base = redact_url(cfg.server.base_url)
     if sandbox_key:
         out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
         out.print(
@@ -418,7 +415,8 @@ def _banner(
             soft_wrap=True,
         )
     else:
-        out.rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {cfg.btcpay.url}")
+        btcpay = redact_url(cfg.btcpay.url) if cfg.btcpay.url else "(not configured)"
+        out.rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
     # Plain prints: URLs and keys must never be wrapped or cropped by the terminal width.
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from satshare.config import redact_url
 from satshare.money import sats_to_btc
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -77,7 +78,7 @@ class BitPayProvider:
             )
         except httpx.HTTPError as exc:
             raise ProviderError(
-                f"BitPay at {self.base_url} did not answer ({type(exc).__name__})"
+                f"BitPay at {redact_url(self.base_url)} did not answer ({type(exc).__name__})"
             ) from exc
         if response.status_code in (401, 403):
             raise ProviderError("BitPay refused our token; check bitpay.token (pos facade)")

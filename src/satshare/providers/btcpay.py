@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from satshare.config import redact_url
 from satshare.money import MoneyError, btc_to_sats, sats_to_btc, whole_sats
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -116,7 +117,8 @@ class BTCPayProvider:
             )
         except httpx.HTTPError as exc:
             raise ProviderError(
-                f"BTCPay Server at {self.base_url} did not answer ({type(exc).__name__})"
+                f"BTCPay Server at {redact_url(self.base_url)} did not answer "
+                f"({type(exc).__name__})"
             ) from exc
         if response.status_code in (401, 403):
             raise ProviderError(

@@ -17,6 +17,7 @@ import httpx
 from bolt11 import decode as decode_bolt11
 from bolt11.exceptions import Bolt11Exception
 
+from satshare.config import redact_url
 from satshare.payments.ports import (
     InvoiceFlag,
     InvoiceGone,
@@ -79,7 +80,7 @@ class LNbitsProvider:
             )
         except httpx.HTTPError as exc:
             raise ProviderError(
-                f"LNbits at {self.base_url} did not answer ({type(exc).__name__})"
+                f"LNbits at {redact_url(self.base_url)} did not answer ({type(exc).__name__})"
             ) from exc
         if response.status_code in (401, 403):
             raise ProviderError("LNbits refused the invoice key; check lnbits.invoice_key")

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 
 from satshare.clock import Clock
+from satshare.config import redact_url
 from satshare.db import Database
 from satshare.onchain import service
 from satshare.onchain.wallet import WatchOnlyWallet
@@ -89,7 +90,7 @@ class OnchainProvider:
             response = await self._client.get(f"{self.esplora_url}{path}")
         except httpx.HTTPError as exc:
             raise ProviderError(
-                f"Esplora at {self.esplora_url} did not answer ({type(exc).__name__})"
+                f"Esplora at {redact_url(self.esplora_url)} did not answer ({type(exc).__name__})"
             ) from exc
         if response.status_code >= 400:
             raise ProviderError(f"Esplora answered {response.status_code}: {response.text[:200]}")

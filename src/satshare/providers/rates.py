@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from satshare.clock import Clock
+from satshare.config import redact_url
 from satshare.money import MoneyError, parse_decimal
 from satshare.providers import jsonstrict
 from satshare.rates.ports import Quote, RateUnreachable
@@ -40,16 +41,17 @@ class _HttpSource:
         self._client = client or httpx.AsyncClient(timeout=timeout)
 
     async def _get(self, path: str, **kwargs: Any) -> Any:
+        shown = redact_url(self.base_url)
         try:
             response = await self._client.get(f"{self.base_url}{path}", **kwargs)
         except httpx.HTTPError as exc:
-            raise RateUnreachable(f"{self.base_url} did not answer ({type(exc).__name__})") from exc
+            raise RateUnreachable(f"{shown} did not answer ({type(exc).__name__})") from exc
         if response.status_code >= 400:
-            raise RateUnreachable(f"{self.base_url} answered {response.status_code}")
+            raise RateUnreachable(f"{shown} answered {response.status_code}")
         try:
             return jsonstrict.loads(response.content)
         except ValueError as exc:
-            raise RateUnreachable(f"{self.base_url} sent a body that is not JSON") from exc
+            raise RateUnreachable(f"{shown} sent a body that is not JSON") from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()
