@@ -19,7 +19,8 @@ def hmac_sha256_hex(secret: str | bytes, body: bytes) -> str:
 
 def verify_sha256_signature(secret: str, body: bytes, header: str | None) -> bool:
     """Check a ``sha256=<hex>`` header (BTCPay-Sig style) over the raw body in constant time."""
-    if not header or not secret:
+    # A signature is hex; compare_digest raises on non-ASCII text instead of saying no.
+    if not header or not secret or not header.isascii():
         return False
     scheme, _, received = header.strip().partition("=")
     if scheme.lower() != "sha256" or not received:
@@ -67,7 +68,7 @@ def signed_callback_url(url: str, secret: str, reference: str) -> str:
 
 def verify_callback_query(secret: str, query: Mapping[str, str]) -> bool:
     reference, signature = query.get("ref"), query.get("sig")
-    if not reference or not signature:
-        return False
+    if not reference or not signature or not (reference.isascii() and signature.isascii()):
+        return False  # our references and signatures are ASCII; anything else is forged
     expected = hmac_sha256_hex(secret, reference.encode())
     return hmac.compare_digest(expected, signature.lower())

@@ -285,7 +285,9 @@ class AffiliateStatsOut(BaseModel):
 class ReferralClickIn(StrictModel):
     referral_code: str = Field(min_length=1, max_length=16)
     source: str = Field(
-        "website", description="Where the link was opened: telegram, website, discord or api."
+        "website",
+        max_length=16,
+        description="Where the link was opened: telegram, website, discord or api.",
     )
 
     model_config = ConfigDict(

@@ -37,7 +37,8 @@ hash-chained ledger.
 **Authentication**: `Authorization: Bearer <api key>`; create keys with
 `satshare api-key create --name NAME --scopes read,write,admin` (admin > write > read).
 
-**Errors** are RFC 9457 `application/problem+json`.
+**Errors** are RFC 9457 `application/problem+json`. Strings are refused (422) beyond their
+documented `maxLength` or with a NUL character, anywhere in the URL or the body.
 
 **Idempotency**: POSTs accept an `Idempotency-Key` header; a repeat replays the first response,
 the same key with a different body is a 409.
@@ -74,6 +75,11 @@ TAGS = [
 ]
 
 
+def _honours_idempotency_key(path: str) -> bool:
+    """Every POST of the API does, except webhooks (processors retry with their own ids)."""
+    return not path.startswith("/api/v1/webhooks/")
+
+
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="SatShare API",
@@ -88,6 +94,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
     for module in (
         root,
         users,
@@ -128,9 +135,10 @@ def create_app(container: Container) -> FastAPI:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema()
         )
+        problems.document_problems(schema, idempotent_post=_honours_idempotency_key)
         for path_name, path in schema.get("paths", {}).items():
             for name, operation in path.items():
-                if name == "post" and not path_name.startswith("/api/v1/webhooks/"):
+                if name == "post" and _honours_idempotency_key(path_name):
                     operation.setdefault("parameters", []).append(
                         {
                             "name": "Idempotency-Key",

@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the container, API key authentication, pagination."""
+"""Request-scoped dependencies: the container, API key authentication, pagination, and
+bounded reads of raw bodies."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from satshare.apikeys import service as apikeys
 from satshare.container import Container
-from satshare.errors import BadRequest, Forbidden, Unauthorized
+from satshare.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from satshare.schemas import MAX_ID, PageOf
 
 bearer = HTTPBearer(
@@ -95,7 +96,8 @@ def decode_cursor(cursor: str | None) -> int | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         prefix, _, value = text.partition(":")
-        if prefix != "id" or not value.isdigit():
+        # isdigit() alone lets through digits int() refuses ("²") and ids no BIGINT holds.
+        if prefix != "id" or not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
             raise ValueError(text)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -123,7 +125,8 @@ class PageParams:
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page (1-200).")] = 50,
     cursor: Annotated[
-        str | None, Query(description="Opaque cursor from the previous page's `next_cursor`.")
+        str | None,
+        Query(max_length=64, description="Opaque cursor from the previous page's `next_cursor`."),
     ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, before_id=decode_cursor(cursor))
@@ -134,6 +137,27 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+#: Our invoice ids (invoices.id is VARCHAR(40)).
+InvoiceIdPath = Annotated[
+    str, Path(min_length=1, max_length=40, examples=["inv_3x9Jk2mQp1Zr8LwT5vYbNa"])
+]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes: a declared
+    Content-Length is believed up front, a chunked body is counted as it streams in, so no
+    more than ``limit`` bytes are ever held."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is at most {limit} bytes; this one declares {declared}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def optional_body(model: type[BaseModel], summary: str) -> Any:

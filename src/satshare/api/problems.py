@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from satshare.errors import DomainError
+from satshare.schemas import NUL_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +28,9 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "malformed-request": ("Malformed request", "The body is not valid JSON or cannot be read."),
     "validation-failed": (
         "Validation failed",
-        "The JSON is well formed but a field is missing, has the wrong type or is out of range; "
-        "`errors` lists each field.",
+        "A field or parameter is missing, has the wrong type, is out of range, is longer than "
+        "its documented `maxLength`, or holds a NUL character (refused anywhere: in the path, "
+        "the query and every string of the body); `errors` lists each field.",
     ),
     "invalid-request": (
         "Unprocessable request",
@@ -143,13 +149,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
-            exc.status_code, "bad-request"
-        )
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "payload-too-large",
+        }.get(exc.status_code, "bad-request")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"nothing at {request.url.path}; see /docs for the API"
-        return problem(exc.status_code, code, detail, instance=request.url.path)
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request.scope) or headers.get("Allow", "")
+            detail = f"{request.method} is not allowed here; this URL takes {headers['Allow']}"
+        return problem(exc.status_code, code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -159,21 +173,94 @@ def install(app: FastAPI) -> None:
         )
 
 
+def _matching_routes(routes: Iterable[BaseRoute], scope: Scope) -> Iterator[tuple[Any, Scope]]:
+    """The innermost routes whose path template matches the request, whatever its method,
+    each with its child scope (which holds the path parameters)."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        # Recent FastAPI versions include a router as one route that matches for all of its
+        # own; older ones copy each route in.
+        nested = getattr(getattr(route, "original_router", None), "routes", None)
+        if nested is not None:
+            yield from _matching_routes(nested, scope)
+        else:
+            yield route, child
+
+
+def allowed_methods(scope: Scope) -> str:
+    """The methods some route takes at this path (for ``Allow``): with one route per method,
+    the route Starlette picked for its 405 knows only its own."""
+    methods: set[str] = set()
+    for route, _ in _matching_routes(scope["app"].routes, scope):
+        methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _nul_parameters(scope: Scope) -> list[str]:
+    """The names of the path and query parameters that hold a NUL character."""
+    names: list[str] = []
+    if "\x00" in scope["path"]:
+        for _, child in _matching_routes(scope["app"].routes, scope):
+            params = child.get("path_params", {})
+            names.extend(name for name, value in params.items() if "\x00" in str(value))
+            break
+        names = names or ["path"]
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        # Decoded as Starlette decodes it for the routes.
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                names.append(name)
+    return names
+
+
+class RefuseNulMiddleware:
+    """A NUL character anywhere in the URL is a 422 naming the parameter, before routing,
+    authentication or an Idempotency-Key record. PostgreSQL can neither store nor compare
+    one (SQLite can), so this keeps the answer the same on both, and never a 500. Bodies are
+    covered by ``StrictModel``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        names = _nul_parameters(scope) if scope["type"] == "http" else []
+        if not names:
+            await self.app(scope, receive, send)
+            return
+        errors = [
+            {"field": name, "message": NUL_MESSAGE, "type": "nul_character"} for name in names
+        ]
+        response = problem(
+            422,
+            "validation-failed",
+            "; ".join(f"{name}: {NUL_MESSAGE}" for name in names),
+            instance=scope["path"].replace("\x00", "%00"),
+            errors=errors,
+        )
+        await response(scope, receive, send)
+
+
+_EXAMPLES = {
+    400: ("malformed-request", "the body is not valid JSON: Expecting value"),
+    401: ("unauthorized", "missing API key: send Authorization: Bearer <key>"),
+    403: ("forbidden", "this API key lacks the 'admin' scope"),
+    404: ("not-found", "user 42 does not exist"),
+    409: ("conflict", "the request conflicts with the current state"),
+    413: ("payload-too-large", "the body is at most 262144 bytes"),
+    422: ("validation-failed", "user_id: Input should be a valid integer"),
+    502: ("provider-unavailable", "could not create the invoice at btcpay: did not answer"),
+    503: ("service-unavailable", "the database is not reachable"),
+}
+
+
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Problem responses for the OpenAPI document, each with an example."""
-    examples = {
-        400: ("malformed-request", "the body is not valid JSON: Expecting value"),
-        401: ("unauthorized", "missing API key: send Authorization: Bearer <key>"),
-        403: ("forbidden", "this API key lacks the 'admin' scope"),
-        404: ("not-found", "user 42 does not exist"),
-        409: ("conflict", "the request conflicts with the current state"),
-        422: ("validation-failed", "user_id: Input should be a valid integer"),
-        502: ("provider-unavailable", "could not create the invoice at btcpay: did not answer"),
-        503: ("service-unavailable", "the database is not reachable"),
-    }
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        code, detail = examples[status]
+        code, detail = _EXAMPLES[status]
         responses[status] = {
             "description": PROBLEM_TYPES[code][0],
             "content": {
@@ -189,3 +276,36 @@ def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             },
         }
     return responses
+
+
+def document_problems(schema: dict[str, Any], *, idempotent_post: Callable[[str], bool]) -> None:
+    """Add to every operation of an OpenAPI document the problem answers any operation of
+    its kind can give, besides the ones its route lists:
+
+    - 422 everywhere (a NUL in the URL; FastAPI's own 422 entry, which describes its JSON
+      error list, is replaced: validation errors are problems too);
+    - 401 and 403 with an API key;
+    - 400 and 422 with a body (not JSON; a field is wrong);
+    - 400 and 409 on a POST that honours ``Idempotency-Key`` (a malformed key; the key reused
+      with another request, or its first request still running).
+
+    ``idempotent_post(path)`` tells which POSTs honour the header."""
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            statuses = {422}
+            if operation.get("security"):
+                statuses |= {401, 403}
+            if "requestBody" in operation:
+                statuses |= {400, 422}
+            if method == "post" and idempotent_post(path):
+                statuses |= {400, 409}
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, response in openapi_responses(*statuses).items():
+                responses.setdefault(str(status), response)
+            operation["responses"] = dict(sorted(responses.items()))
+    components = schema.get("components", {}).get("schemas", {})
+    text = json.dumps(schema.get("paths", {}))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}" not in text:
+            components.pop(unused, None)

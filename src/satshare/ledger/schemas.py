@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from satshare.money import MAX_SATS
 from satshare.schemas import StrictModel
 
 
@@ -13,7 +14,9 @@ class PostingIn(StrictModel):
         max_length=128,
         description="Account code, e.g. revenue:owner, payable:affiliate:7, expense:hosting.",
     )
-    amount_sats: int = Field(description="Debit positive, credit negative; never zero.")
+    amount_sats: int = Field(
+        ge=-MAX_SATS, le=MAX_SATS, description="Debit positive, credit negative; never zero."
+    )
 
 
 class TransactionCreate(StrictModel):
@@ -42,6 +45,19 @@ class TransactionReverse(StrictModel):
         extra="forbid",
         strict=True,
         json_schema_extra={"examples": [{"memo": "Entered twice by mistake"}]},
+    )
+
+    memo: str | None = Field(None, min_length=1, max_length=500)
+
+
+class TransactionMemoEdit(StrictModel):
+    """The one editable field. Other fields are let through validation so the route can
+    answer them with 409 (corrections are reversals), not with a 422."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        strict=True,
+        json_schema_extra={"examples": [{"memo": "Paid via LN"}]},
     )
 
     memo: str | None = Field(None, min_length=1, max_length=500)

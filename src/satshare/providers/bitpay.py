@@ -172,4 +172,8 @@ class BitPayProvider:
         name = str((event or {}).get("name") if isinstance(event, dict) else None)
         if name == "None":
             name = str(data.get("status") or "update")
+        # What the columns keeping them hold (provider_invoice_id 128, event_type 64).
+        for label, value, limit in (("invoice id", invoice_id, 128), ("event name", name, 64)):
+            if len(value) > limit or "\x00" in value:
+                raise ValueError(f"the IPN's {label} is over {limit} characters or has a NUL")
         return WebhookNotice(provider_invoice_id=invoice_id, event_type=name, delivery_id=None)

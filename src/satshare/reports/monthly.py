@@ -14,7 +14,11 @@ from satshare.errors import InvalidRequest
 from satshare.reports.transparency import Figures, aggregate
 from satshare.users.models import User
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: Matched whole (``$`` would allow a trailing newline); \d would take any script's digits.
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+#: Reportable years: the ledger cannot predate 2000, and the month after the last one must
+#: still be a datetime (they stop at 9999-12-31).
+FIRST_YEAR, LAST_YEAR = 2000, 9998
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +51,16 @@ class MonthlyReport:
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
-    match = _MONTH.match(month or "")
-    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 9999:
-        raise InvalidRequest(f"month must look like 2026-11, not {month!r}", field="month")
+    match = _MONTH.fullmatch(month or "")
+    if (
+        not match
+        or not 1 <= int(match.group(2)) <= 12
+        or not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR
+    ):
+        raise InvalidRequest(
+            f"month must look like 2026-11, from {FIRST_YEAR}-01 to {LAST_YEAR}-12, not {month!r}",
+            field="month",
+        )
     start = datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=UTC)
     end = (start + timedelta(days=32)).replace(day=1)
     return start, end

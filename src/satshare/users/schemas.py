@@ -1,15 +1,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from satshare.schemas import StrictModel
+from satshare.schemas import MAX_ID, BigInt, Id, StrictModel
 from satshare.subscriptions.schemas import SubscriptionOut
 
 Platform = Literal["telegram", "discord", "website", "api"]
 Language = Literal["en", "ru"]
+
+
+def _user_id_in_range(reference: str) -> str:
+    # A digit string is read as a user id: int() must accept it and the database hold it.
+    digits = reference.strip()
+    if digits.isdigit() and not (digits.isascii() and int(digits) <= MAX_ID):
+        raise ValueError(f"a user id is written with the digits 0-9 and is at most {MAX_ID}")
+    return reference
+
+
+#: The referrer: a user id, or a referral code (a user id may come as a string of digits).
+ReferralReference = (
+    Id | Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_user_id_in_range)]
+)
+#: The users.external_id column is VARCHAR(128); a number is any 64-bit id.
+ExternalId = BigInt | Annotated[str, Field(max_length=128)]
 
 
 class UserCreate(StrictModel):
@@ -26,10 +42,10 @@ class UserCreate(StrictModel):
 
     username: str = Field(min_length=1, max_length=64)
     platform: Platform
-    external_id: str | int | None = Field(
+    external_id: ExternalId | None = Field(
         None, description="The user's id on the platform (e.g. the Telegram user id)."
     )
-    referral_id: str | int | None = Field(
+    referral_id: ReferralReference | None = Field(
         None,
         description="Who referred this user: their user id or their referral code. "
         "Set once, at registration; it can never change.",
@@ -46,7 +62,7 @@ class UserUpdate(StrictModel):
 
     username: str | None = Field(None, min_length=1, max_length=64)
     language: Language | None = None
-    referral_id: str | int | None = Field(
+    referral_id: ReferralReference | None = Field(
         None, description="Not changeable: sending it is answered with 409."
     )
 

@@ -12,10 +12,10 @@ import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from satshare.api import texts as web
-from satshare.api.deps import ContainerDep
+from satshare.api.deps import ContainerDep, InvoiceIdPath
 from satshare.bot.handlers.core import STARS_START
 from satshare.bot.i18n import LANGUAGES, translate
 from satshare.container import Container
@@ -26,6 +26,7 @@ from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
+from satshare.schemas import StrictModel
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.service import effective_status
 
@@ -87,7 +88,9 @@ def page_language(request: Request) -> str:
 
 
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
-async def checkout_page(container: ContainerDep, request: Request, invoice_id: str) -> HTMLResponse:
+async def checkout_page(
+    container: ContainerDep, request: Request, invoice_id: InvoiceIdPath
+) -> HTMLResponse:
     data = await _load(container, invoice_id)
     invoice = data["invoice"]
     language = page_language(request)
@@ -131,12 +134,14 @@ def _stars_link(container: Container, request: Request, plan: Plan) -> str | Non
     return f"https://t.me/{runtime.username}?start={start}"
 
 
-class RailChoice(BaseModel):
+class RailChoice(StrictModel):
     provider: str = Field(min_length=1, max_length=16)
 
 
 @router.post("/pay/{invoice_id}/rail")
-async def switch_rail(container: ContainerDep, invoice_id: str, body: RailChoice) -> dict[str, Any]:
+async def switch_rail(
+    container: ContainerDep, invoice_id: InvoiceIdPath, body: RailChoice
+) -> dict[str, Any]:
     """The buyer prefers another rail: a new invoice for the same plan on that rail."""
     async with container.db.reading() as session:
         invoice = await payments_repo.get_invoice(session, invoice_id)
@@ -162,7 +167,7 @@ async def switch_rail(container: ContainerDep, invoice_id: str, body: RailChoice
 
 
 @router.get("/pay/{invoice_id}/status")
-async def checkout_status(container: ContainerDep, invoice_id: str) -> dict[str, Any]:
+async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) -> dict[str, Any]:
     data = await _load(container, invoice_id)
     invoice = data["invoice"]
     if invoice.status in OPEN_STATUSES:
@@ -188,7 +193,7 @@ async def checkout_status(container: ContainerDep, invoice_id: str) -> dict[str,
 
 
 @router.post("/pay/{invoice_id}/simulate")
-async def simulate_payment(container: ContainerDep, invoice_id: str) -> dict[str, Any]:
+async def simulate_payment(container: ContainerDep, invoice_id: InvoiceIdPath) -> dict[str, Any]:
     """Sandbox only: pay the invoice on the BTCPay emulator, which then sends its webhook."""
     if container.sandbox is None:
         raise NotFound("payment simulation exists only in sandbox mode")

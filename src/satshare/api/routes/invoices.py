@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from telegram.error import BadRequest as TelegramBadRequest
 from telegram.error import TelegramError
 
-from satshare.api.deps import AdminKey, ContainerDep, optional_body
+from satshare.api.deps import AdminKey, ContainerDep, InvoiceIdPath, optional_body
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict, NotFound, ServiceUnavailable
 from satshare.payments import repository, service
@@ -54,13 +54,14 @@ class Refunded(BaseModel):
     "clawback) and takes back the paid period. Telegram Stars are returned through Telegram "
     "(refundStarPayment) first. A bitcoin payment is returned by the owner from their own "
     "wallet (bitcoin has no chargebacks); this records it. If the commission was already paid "
-    "out, the affiliate's balance goes negative and later commissions offset it.",
-    responses=openapi_responses(400, 401, 403, 404, 409),
+    "out, the affiliate's balance goes negative and later commissions offset it. A Stars "
+    "refund is 503 when the bot is not running or Telegram does not answer.",
+    responses=openapi_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def refund(
     container: ContainerDep,
     principal: AdminKey,
-    invoice_id: str,
+    invoice_id: InvoiceIdPath,
     request: Request,
     body: Annotated[RefundIn | None, optional_body(RefundIn, "How it was paid back")] = None,
 ) -> Refunded:

@@ -23,8 +23,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MonthQuery = Annotated[
     str | None,
     Query(
-        pattern=r"^\d{4}-\d{2}$",
-        description="YYYY-MM (UTC); the current month if omitted.",
+        min_length=7,
+        max_length=7,
+        pattern=r"^[0-9]{4}-[0-9]{2}$",  # \d would take any script's digits
+        description="YYYY-MM (UTC), from 2000-01 to 9998-12; the current month if omitted.",
         examples=["2026-11"],
     ),
 ]

@@ -5,14 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from telegram import Update
 
-from satshare.api.deps import ContainerDep
+from satshare.api.deps import ContainerDep, read_body
 from satshare.bot.app import secret_matches, webhook_secret
 from satshare.errors import BadRequest, NotFound, Unauthorized
 from satshare.providers import jsonstrict
+from satshare.schemas import MAX_ID
 
 router = APIRouter(tags=["telegram"], include_in_schema=False)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
+#: Updates are a few kilobytes; Telegram's own requests stay far below this.
+MAX_UPDATE_BYTES = 1024 * 1024
 
 
 @router.post("/telegram/webhook")
@@ -24,11 +27,17 @@ async def telegram_webhook(container: ContainerDep, request: Request) -> dict[st
     if not secret_matches(expected, request.headers.get(SECRET_HEADER)):
         raise Unauthorized("wrong or missing X-Telegram-Bot-Api-Secret-Token")
     try:
-        data = jsonstrict.loads(await request.body())
+        data = jsonstrict.loads(await read_body(request, MAX_UPDATE_BYTES))
     except ValueError as exc:
         raise BadRequest(f"the update is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise BadRequest("an update must be a JSON object with an integer update_id")
-    update = Update.de_json(data, runtime.application.bot)
+    if not 0 <= data["update_id"] <= MAX_ID:  # stored in a BIGINT column
+        raise BadRequest(f"update_id must be between 0 and {MAX_ID}")
+    try:
+        update = Update.de_json(data, runtime.application.bot)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # PTB trusts Telegram's shapes; a malformed update fails in its constructors.
+        raise BadRequest(f"the update does not have Telegram's shape: {exc!r}") from exc
     await runtime.application.update_queue.put(update)
     return {"ok": True}

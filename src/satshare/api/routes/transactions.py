@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +12,12 @@ from satshare.container import Container
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import repository, service
 from satshare.ledger.models import EntryKind
-from satshare.ledger.schemas import TransactionCreate, TransactionOut, TransactionReverse
+from satshare.ledger.schemas import (
+    TransactionCreate,
+    TransactionMemoEdit,
+    TransactionOut,
+    TransactionReverse,
+)
 from satshare.schemas import MAX_ID, PageOf
 from satshare.security import random_token
 
@@ -118,20 +123,13 @@ async def update_transaction(
     container: ContainerDep,
     principal: AdminKey,
     transaction_id: IdPath,
-    body: Annotated[
-        dict[str, Any],
-        Body(
-            openapi_examples={
-                "memo": {"summary": "Edit the memo", "value": {"memo": "Paid via LN"}}
-            }
-        ),
-    ],
+    body: TransactionMemoEdit,
 ) -> TransactionOut:
-    extra = sorted(set(body) - {"memo"})
+    extra = sorted(body.model_extra or {})
     if extra:
         raise Conflict(APPEND_ONLY, refused_fields=extra)
-    memo = body.get("memo")
-    if not isinstance(memo, str) or not 1 <= len(memo) <= 500:
+    memo = body.memo
+    if memo is None:
         raise InvalidRequest("memo must be a string of 1 to 500 characters", field="memo")
     async with container.db.transaction() as session:
         await service.add_memo(

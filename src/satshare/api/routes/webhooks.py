@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
 
-from satshare.api.deps import ContainerDep
+from fastapi import APIRouter, Path, Request, Response
+
+from satshare.api.deps import ContainerDep, read_body
 from satshare.api.problems import openapi_responses
-from satshare.errors import PayloadTooLarge
 from satshare.payments import flows
 from satshare.payments.schemas import WebhookAck
 
@@ -26,10 +27,10 @@ MAX_WEBHOOK_BYTES = 256 * 1024
     "instead; the payment is then re-fetched before anything is credited. `bitpay`: IPNs are "
     "unsigned too and get the same signed URL; the answer is 200 with an empty body, as BitPay "
     "expects, and the invoice is fulfilled only when BitPay calls it confirmed or complete. "
-    "No API key: the signature is the authentication.",
-    responses={
-        **openapi_responses(400, 401, 502),
-    },
+    "No API key: the signature is the authentication. A body that is not JSON, or whose "
+    "ids no processor sends (a `deliveryId` or `invoiceId` over 128 characters, a NUL "
+    "character), is 400 once the signature has been checked; nothing is written.",
+    responses=openapi_responses(400, 401, 404, 413, 422, 502),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -55,14 +56,11 @@ MAX_WEBHOOK_BYTES = 256 * 1024
     },
 )
 async def provider_webhook(
-    container: ContainerDep, provider: str, request: Request
+    container: ContainerDep,
+    provider: Annotated[str, Path(max_length=16, examples=["btcpay"])],
+    request: Request,
 ) -> WebhookAck | Response:
-    declared = request.headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
-        raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
-    raw = await request.body()  # the signature covers these exact bytes
-    if len(raw) > MAX_WEBHOOK_BYTES:
-        raise PayloadTooLarge(f"webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes")
+    raw = await read_body(request, MAX_WEBHOOK_BYTES)  # the signature covers these exact bytes
     result = await flows.receive_webhook(
         container.payments, provider, raw, request.headers, dict(request.query_params)
     )
