@@ -4,10 +4,15 @@ before acting, every BTCPay invoice state handled."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from satshare.payments import repository as payments_repo
+from satshare.payments.flows import CLAIM_TTL
+from satshare.payments.models import WebhookDelivery
 from tests.conftest import STORE_ID, WEBHOOK_SECRET, Stack
 from tests.helpers import buy, create_user, invoice_status, signed, wait_until
 
@@ -115,17 +120,29 @@ async def test_unknown_event_types_and_unknown_invoices_are_acknowledged_and_ign
 
 
 async def test_webhook_claims_are_rechecked_at_the_processor(stack: Stack) -> None:
-    """A correctly signed InvoiceSettled for an unpaid invoice settles nothing."""
+    """A correctly signed InvoiceSettled for an unpaid invoice settles nothing, is not
+    acknowledged (503 retry-later) and is not kept as handled: once the processor shows the
+    payment, the same event settles it."""
     await _quiet(stack)
     _, order = await _order(stack)
     provider_id = order["invoice"]["provider_invoice_id"]
     body, headers = signed(WEBHOOK_SECRET, event(provider_id, "InvoiceSettled"))
     async with stack.anonymous() as anon:
         response = await anon.post(WEBHOOK, content=body, headers=headers)
-    assert response.status_code == 200
-    assert response.json()["status"] in ("unchanged", "updated")
-    assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
-    assert await invoice_status(stack.client, order["subscription_id"]) == "new"
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == "/problems/retry-later"
+        assert int(response.headers["retry-after"]) > 0
+        assert (await stack.client.get("/api/v1/transactions")).json()["items"] == []
+        assert await invoice_status(stack.client, order["subscription_id"]) == "new"
+        # An event that says nothing about settlement is acknowledged, and not kept either.
+        body2, headers2 = signed(WEBHOOK_SECRET, event(provider_id, "InvoiceReceivedPayment"))
+        early = await anon.post(WEBHOOK, content=body2, headers=headers2)
+        assert (early.status_code, early.json()["status"]) == (200, "unchanged")
+        await stack.btcpay.pay(provider_id)
+        redelivered = await anon.post(WEBHOOK, content=body, headers=headers)
+        assert redelivered.json()["status"] == "settled"
+    assert await invoice_status(stack.client, order["subscription_id"]) == "settled"
 
 
 async def test_redelivery_with_new_delivery_id_acts_once(stack: Stack) -> None:
@@ -286,3 +303,45 @@ async def test_oversized_body_is_413_before_anything(stack: Stack) -> None:
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert await stack.counts() == before
+
+
+async def test_a_live_claim_answers_retry_later_and_a_dead_one_is_taken_over(
+    stack: Stack,
+) -> None:
+    """A redelivery while another request holds the claim is not acknowledged (the holder
+    may die before committing); once the claim is older than CLAIM_TTL (its holder died,
+    e.g. kill -9 mid-settlement) a redelivery takes it over and settles the invoice."""
+    await _quiet(stack)
+    _, order = await _order(stack)
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id)
+    # A claim left by a process that died after claiming (its row, no outcome).
+    now = stack.container.clock.now()
+    async with stack.db.transaction() as session:
+        assert await payments_repo.record_delivery(
+            session,
+            provider="btcpay",
+            provider_invoice_id=provider_id,
+            event_type="InvoiceSettled",
+            delivery_id="d-dead",
+            payload="{}",
+            now=now,
+        )
+    body, headers = signed(WEBHOOK_SECRET, event(provider_id, "InvoiceSettled"))
+    async with stack.anonymous() as anon:
+        live = await anon.post(WEBHOOK, content=body, headers=headers)
+        assert live.status_code == 503
+        assert live.json()["type"] == "/problems/retry-later"
+        assert await invoice_status(stack.client, order["subscription_id"]) == "new"
+        # The holder is gone: its claim ages past the TTL.
+        async with stack.db.transaction() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.provider_invoice_id == provider_id)
+                .values(claimed_at=now - CLAIM_TTL - timedelta(seconds=1))
+            )
+        taken = await anon.post(WEBHOOK, content=body, headers=headers)
+        assert (taken.status_code, taken.json()["status"]) == (200, "settled")
+        repeat = await anon.post(WEBHOOK, content=body, headers=headers)
+        assert (repeat.status_code, repeat.json()["status"]) == (200, "duplicate")
+    assert len((await stack.client.get("/api/v1/transactions")).json()["items"]) == 1

@@ -299,9 +299,7 @@ def build_container(
         lnurl=lnurl,
         # The provider call may take the whole timeout (and a connect): only then ask.
         send_grace=timedelta(seconds=settings.payouts.timeout_seconds + 30),
-        recheck=payouts.Recheck(
-            longest=timedelta(seconds=settings.payouts.recheck_max_seconds)
-        ),
+        recheck=payouts.Recheck(longest=timedelta(seconds=settings.payouts.recheck_max_seconds)),
         alert_after=timedelta(minutes=settings.payouts.unknown_alert_minutes),
     )
 

@@ -80,3 +80,16 @@ class ServiceUnavailable(DomainError):
     status = 503
     code = "service-unavailable"
     title = "Service unavailable"
+
+
+class RetryLater(DomainError):
+    """Not done yet and nothing committed: the caller should send the same request again
+    after ``retry_after_seconds`` (rendered as HTTP 503 with ``Retry-After``)."""
+
+    status = 503
+    code = "retry-later"
+    title = "Try again shortly"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 10, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after_seconds = retry_after_seconds

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from satshare.errors import DomainError
+from satshare.errors import DomainError, RetryLater
 from satshare.schemas import NUL_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,11 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "provider-unavailable": (
         "Payment processor unavailable",
         "The payment processor could not be reached or refused the request; nothing was written.",
+    ),
+    "retry-later": (
+        "Try again shortly",
+        "The request is being handled by another worker, or its effect is not visible yet; "
+        "nothing was committed by this answer. Send it again after `Retry-After` seconds.",
     ),
     "service-unavailable": ("Service unavailable", "A dependency (such as the database) is down."),
     "payload-too-large": ("Payload too large", "The request body is larger than accepted."),
@@ -120,6 +125,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, RetryLater):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
         return problem(
             exc.status,
             exc.code,

@@ -225,7 +225,7 @@ ADMIN_PAYOUT_UNKNOWN = N_(
     "Payout #{id} ({send} sats to {destination}, user #{user}) has been unknown for a long "
     "time: the provider has not said whether it was paid ({reason}). SatShare keeps it held "
     "and keeps asking. Check it at the provider; if it was not paid: "
-    "<code>satshare payout mark-failed {id} --reason \"...\"</code>"
+    '<code>satshare payout mark-failed {id} --reason "..."</code>'
 )
 ADMIN_PAYOUT_CONTRADICTION = N_(
     "Payout #{id} ({send} sats to {destination}, user #{user}) was {previous}, but the "

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from satshare.errors import (
     NotFound,
     ProviderUnavailable,
     RateUnavailable,
+    RetryLater,
     Unauthorized,
 )
 from satshare.payments import repository, service
@@ -46,8 +47,12 @@ from satshare.users import repository as users_repo
 
 log = logging.getLogger(__name__)
 
-#: A delivery being processed is left alone this long before another request may take it over.
-CLAIM_TTL = timedelta(seconds=60)
+#: A delivery being processed is left alone this long before another request may take it
+#: over (its holder died). Taking over a live holder's claim is harmless, only wasteful:
+#: settlement is exactly-once by its row lock and unique keys, not by the claim.
+CLAIM_TTL = timedelta(seconds=30)
+#: What a processor is told to wait before redelivering a notification we could not finish.
+RETRY_AFTER_SECONDS = 10
 RECONCILE_BATCH = 500
 RECONCILE_CONCURRENCY = 8
 
@@ -228,19 +233,26 @@ async def receive_webhook(
         raise BadRequest(str(exc)) from exc
     if notice is None:
         return WebhookResult("ignored", detail="event type not handled")
-    key = (provider.name, notice.provider_invoice_id, notice.event_type)
-    if key in ctx.in_flight:
-        return WebhookResult("duplicate", None, "being handled by another request")
-    ctx.in_flight.add(key)
-    try:
-        return await _handle_notice(ctx, provider, notice, raw_body)
-    finally:
-        ctx.in_flight.discard(key)
+    return await _handle_notice(ctx, provider, notice, raw_body)
+
+
+def _in_progress() -> RetryLater:
+    # Not a 2xx: the processor must keep redelivering until the holder has committed (then a
+    # redelivery is a true duplicate) or died (then its claim is taken over).
+    return RetryLater(
+        "this notification is being handled by another request; send it again shortly",
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+    )
 
 
 async def _handle_notice(
     ctx: PaymentsContext, provider: PaymentProvider, notice: WebhookNotice, raw_body: bytes
 ) -> WebhookResult:
+    """The inbox: a delivery is acknowledged only once its effect is committed (or it is a
+    duplicate of one that was). While another request holds a live claim on the same event
+    the answer is retryable; a claim older than CLAIM_TTL (its holder died) is taken over.
+    First delivery wins, except that an event that changed nothing is not kept as handled:
+    a later copy of it is looked at again."""
     now = ctx.clock.now()
     async with ctx.db.reading() as session:
         invoice = await repository.invoice_by_provider_id(
@@ -255,7 +267,25 @@ async def _handle_notice(
     if seen is not None and seen.processed_at is not None:
         return WebhookResult("duplicate", invoice.id, f"already handled: {seen.outcome}")
     if seen is not None and seen.claimed_at >= now - CLAIM_TTL:
-        return WebhookResult("duplicate", invoice.id, "being handled by another request")
+        raise _in_progress()
+    key = (provider.name, notice.provider_invoice_id, notice.event_type)
+    if key in ctx.in_flight:
+        raise _in_progress()  # a copy is being handled in this process: no need to queue
+    ctx.in_flight.add(key)
+    try:
+        return await _claim_and_apply(ctx, provider, notice, raw_body, invoice.id, now)
+    finally:
+        ctx.in_flight.discard(key)
+
+
+async def _claim_and_apply(
+    ctx: PaymentsContext,
+    provider: PaymentProvider,
+    notice: WebhookNotice,
+    raw_body: bytes,
+    invoice_id: str,
+    now: datetime,
+) -> WebhookResult:
     async with ctx.db.transaction() as session:
         fresh = await repository.record_delivery(
             session,
@@ -273,25 +303,31 @@ async def _handle_notice(
         delivery_row_id = row.id
         if not fresh:
             if row.processed_at is not None:
-                return WebhookResult("duplicate", invoice.id, f"already handled: {row.outcome}")
+                return WebhookResult("duplicate", invoice_id, f"already handled: {row.outcome}")
             taken = await repository.reclaim_delivery(
                 session, row.id, stale_before=now - CLAIM_TTL, now=now
             )
             if not taken:
-                return WebhookResult("duplicate", invoice.id, "being handled by another request")
+                raise _in_progress()
     try:
         observed = await provider.fetch_invoice(notice.provider_invoice_id)
     except InvoiceGone:
-        outcome = await _gone(ctx, invoice.id, delivery_row_id)
-        return WebhookResult(outcome.value, invoice.id, "the processor no longer knows it")
+        outcome = await _gone(ctx, invoice_id, delivery_row_id)
+        return WebhookResult(outcome.value, invoice_id, "the processor no longer knows it")
     except ProviderError as exc:
         async with ctx.db.transaction() as session:
             await repository.release_delivery(session, delivery_row_id)
         raise ProviderUnavailable(
             f"could not re-fetch invoice {notice.provider_invoice_id} from {provider.name}: {exc}"
         ) from exc
-    outcome = await _apply(ctx, invoice.id, observed, delivery_row_id)
-    return WebhookResult(outcome.value, invoice.id)
+    outcome = await _apply(ctx, invoice_id, observed, delivery_row_id)
+    if outcome is service.Outcome.UNCHANGED and notice.claims_settlement:
+        raise RetryLater(
+            f"{provider.name} does not show invoice {notice.provider_invoice_id} settled yet; "
+            "send this notification again later",
+            retry_after_seconds=RETRY_AFTER_SECONDS,
+        )
+    return WebhookResult(outcome.value, invoice_id)
 
 
 async def _apply(
@@ -307,7 +343,12 @@ async def _apply(
                 session, invoice_id, observed, ctx.policy, now
             )
             if delivery_row_id is not None:
-                await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+                if outcome is service.Outcome.UNCHANGED:
+                    # Nothing happened, so nothing is "handled": a later copy of this event
+                    # (say, once the processor shows the payment) is processed afresh.
+                    await repository.release_delivery(session, delivery_row_id)
+                else:
+                    await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
     except IntegrityError:
         # Another process settled it between our lock and our insert (unique keys held).
         log.info("invoice %s settled concurrently elsewhere", invoice_id)

@@ -66,6 +66,10 @@ class WebhookNotice:
     provider_invoice_id: str
     event_type: str
     delivery_id: str | None
+    #: The event says the invoice is settled (BTCPay InvoiceSettled, an LNbits payment, a
+    #: BitPay confirmed IPN). If the re-fetch does not show it yet, the delivery is not
+    #: acknowledged: the processor sends it again and we look again.
+    claims_settlement: bool = False
 
 
 class ProviderError(Exception):

@@ -62,13 +62,17 @@ async def invoices_to_reconcile(
     longest_waiting = (Invoice.next_check_at.asc().nulls_first(), Invoice.created_at, Invoice.id)
     live = (Invoice.status.in_(OPEN_STATUSES)) & (Invoice.expires_at > now)
     fresh = (
-        await session.execute(
-            select(Invoice.id)
-            .where(Invoice.provider.in_(providers), live, due)
-            .order_by(*newest)
-            .limit(max(1, limit // 2))
+        (
+            await session.execute(
+                select(Invoice.id)
+                .where(Invoice.provider.in_(providers), live, due)
+                .order_by(*newest)
+                .limit(max(1, limit // 2))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     rest = (
         await session.execute(
             select(Invoice.id, live)

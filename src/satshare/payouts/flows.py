@@ -260,7 +260,11 @@ async def release_unknown(ctx: PayoutsContext, payout_id: int, reason: str, auth
     """An admin declares an unknown payout not paid, after checking the provider."""
     async with ctx.db.transaction() as session:
         payout = await service.release_unknown(
-            session, payout_id, reason=reason, author=author, now=ctx.clock.now(),
+            session,
+            payout_id,
+            reason=reason,
+            author=author,
+            now=ctx.clock.now(),
             recheck=ctx.recheck,
         )
     ctx.after_write()

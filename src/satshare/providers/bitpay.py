@@ -176,4 +176,11 @@ class BitPayProvider:
         for label, value, limit in (("invoice id", invoice_id, 128), ("event name", name, 64)):
             if len(value) > limit or "\x00" in value:
                 raise ValueError(f"the IPN's {label} is over {limit} characters or has a NUL")
-        return WebhookNotice(provider_invoice_id=invoice_id, event_type=name, delivery_id=None)
+        status = str(data.get("status") or "")
+        return WebhookNotice(
+            provider_invoice_id=invoice_id,
+            event_type=name,
+            delivery_id=None,
+            claims_settlement=status in ("confirmed", "complete")
+            or name in ("invoice_confirmed", "invoice_completed"),
+        )

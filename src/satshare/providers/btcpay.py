@@ -224,6 +224,7 @@ class BTCPayProvider:
             provider_invoice_id=invoice_id,
             event_type=event_type,
             delivery_id=delivery if isinstance(delivery, str) else None,
+            claims_settlement=event_type == "InvoiceSettled",
         )
 
     async def ensure_webhook(self, url: str) -> str:
@@ -439,9 +440,7 @@ class BTCPayPayouts:
         # Absence is not evidence: a slow create may still be running inside BTCPay and list
         # its payout later. BTCPay takes no idempotency key that could confirm it never
         # accepted ours, so the payout stays unknown (re-checked, then escalated to admins).
-        return SendResult(
-            SendState.UNKNOWN, reason="BTCPay Server does not list this payout (yet)"
-        )
+        return SendResult(SendState.UNKNOWN, reason="BTCPay Server does not list this payout (yet)")
 
     @staticmethod
     def _result_of(payout: dict[str, Any]) -> SendResult:

@@ -209,7 +209,12 @@ class LNbitsProvider:
             raise ValueError("webhook without a payment_hash")
         if not all(c in "0123456789abcdefABCDEF" for c in payment_hash):
             raise ValueError("the payment_hash is not 64 hex characters")
-        return WebhookNotice(provider_invoice_id=payment_hash, event_type="paid", delivery_id=None)
+        return WebhookNotice(
+            provider_invoice_id=payment_hash,
+            event_type="paid",
+            delivery_id=None,
+            claims_settlement=True,  # LNbits calls only when the invoice was paid
+        )
 
 
 #: An invoice LNbits never heard of is declared unpayable only this long after it expired.

@@ -29,8 +29,12 @@ MAX_WEBHOOK_BYTES = 256 * 1024
     "expects, and the invoice is fulfilled only when BitPay calls it confirmed or complete. "
     "No API key: the signature is the authentication. A body that is not JSON, or whose "
     "ids no processor sends (a `deliveryId` or `invoiceId` over 128 characters, a NUL "
-    "character), is 400 once the signature has been checked; nothing is written.",
-    responses=openapi_responses(400, 401, 404, 413, 422, 502),
+    "character), is 400 once the signature has been checked; nothing is written. A 2xx is "
+    "sent only once the notification's effect is committed (or it repeats one that was): "
+    "while another request is handling the same event, or when an event says the invoice is "
+    "settled but the processor does not show it yet, the answer is 503 `retry-later` with "
+    "`Retry-After`, so the processor delivers it again.",
+    responses=openapi_responses(400, 401, 404, 413, 422, 502, 503),
     openapi_extra={
         "requestBody": {
             "required": True,

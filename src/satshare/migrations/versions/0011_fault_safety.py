@@ -41,9 +41,7 @@ def upgrade() -> None:
             sa.Column("claimed_at", satshare.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
-            sa.Column(
-                "effect_committed_at", satshare.db.UTCDateTime(timezone=True), nullable=True
-            )
+            sa.Column("effect_committed_at", satshare.db.UTCDateTime(timezone=True), nullable=True)
         )
 
 
