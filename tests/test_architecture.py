@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "satshare"
-KERNEL = ["db", "errors", "money", "clock", "security"]
+KERNEL = ["db", "errors", "money", "clock", "security", "faultpoints"]
 DOMAINS = [
     "access",
     "users",

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
+from satshare import faultpoints
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import (
@@ -309,6 +310,7 @@ async def _claim_and_apply(
             )
             if not taken:
                 raise _in_progress()
+    faultpoints.reached("settle.after_claim")
     try:
         observed = await provider.fetch_invoice(notice.provider_invoice_id)
     except InvoiceGone:
@@ -320,6 +322,7 @@ async def _claim_and_apply(
         raise ProviderUnavailable(
             f"could not re-fetch invoice {notice.provider_invoice_id} from {provider.name}: {exc}"
         ) from exc
+    faultpoints.reached("settle.after_refetch")
     outcome = await _apply(ctx, invoice_id, observed, delivery_row_id)
     if outcome is service.Outcome.UNCHANGED and notice.claims_settlement:
         raise RetryLater(
@@ -349,6 +352,7 @@ async def _apply(
                     await repository.release_delivery(session, delivery_row_id)
                 else:
                     await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+            faultpoints.reached("settle.before_commit")
     except IntegrityError:
         # Another process settled it between our lock and our insert (unique keys held).
         log.info("invoice %s settled concurrently elsewhere", invoice_id)
@@ -356,6 +360,7 @@ async def _apply(
         if delivery_row_id is not None:
             async with ctx.db.transaction() as session:
                 await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+    faultpoints.reached("settle.after_commit")
     if outcome is service.Outcome.SETTLED:
         ctx.after_ledger_write()
     return outcome

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import bolt11
 
+from satshare import faultpoints
 from satshare.affiliates import service as affiliates
 from satshare.clock import Clock
 from satshare.db import Database
@@ -147,6 +148,7 @@ async def request_payout(
             requested_by=requested_by,
             now=ctx.clock.now(),
         )
+    faultpoints.reached("payout.after_hold")
     _written(ctx, payout)
     return payout
 
@@ -214,6 +216,7 @@ async def send_one(ctx: PayoutsContext, payout_id: int) -> bool:
         if not await service.claim(session, payout_id, ctx.clock.now()):
             return False  # another worker has it, or it was canceled meanwhile
         order = service.order_of(await service.require(session, payout_id))
+    faultpoints.reached("payout.after_claim")
     if provider.needs_invoice and order.payment_request is None:
         try:
             bolt, payment_hash = await _fetch_invoice(ctx, order.destination_kind, order)
@@ -223,11 +226,13 @@ async def send_one(ctx: PayoutsContext, payout_id: int) -> bool:
         async with ctx.db.transaction() as session:
             await service.attach_invoice(session, payout_id, bolt, payment_hash, ctx.clock.now())
             order = service.order_of(await service.require(session, payout_id))
+    faultpoints.reached("payout.during_call")  # the bench arms it with a delay
     try:
         result = await provider.send(order)
     except Exception as exc:
         log.exception("payout %s: the provider call failed", payout_id)
         result = SendResult(SendState.UNKNOWN, reason=f"provider error: {exc}")
+    faultpoints.reached("payout.after_send")
     await _record(ctx, payout_id, result)
     return True
 
@@ -253,6 +258,7 @@ async def _fetch_invoice(
 async def _record(ctx: PayoutsContext, payout_id: int, result: SendResult) -> None:
     async with ctx.db.transaction() as session:
         await service.record(session, payout_id, result, ctx.clock.now(), ctx.recheck)
+        faultpoints.reached("payout.before_record")
     ctx.after_write()
 
 
