@@ -6,6 +6,13 @@ invalid; ``exceptionStatus`` false, "paidPartial" or "paidOver". Instant Payment
 Notifications (IPNs) go to the invoice's ``notificationURL``, unsigned, as BitPay sends them.
 
 Control API under ``/_sim``: pay (in full, partly or over), confirm, complete, expire, invalidate.
+
+Faults (``sim/faults.py``), from Python or ``POST /_sim/settings``: ``api_down`` (503 to
+every API call), ``drop_webhooks`` (IPNs are recorded in ``ipns_dropped``, never sent), and
+the uniform knobs (``delay``, ``fail_next``, ``accept_then_fail``, ``die_mid_call``) on
+``create_invoice`` (POST /invoices) and ``fetch_invoice`` (GET /invoices/{id}), e.g.
+``emulator.faults.fetch_invoice.fail_next = 3`` or
+``{"faults": {"fetch_invoice": {"fail_next": 3}}}``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from satshare.sim.faults import Faults, FaultSettingsError, settings_request
 from satshare.sim.lightning import RegtestWallet
 
 EVENTS = {
@@ -87,10 +95,14 @@ class BitPayEmulator:
         self.clock = clock
         self.invoices: dict[str, SimBitPayInvoice] = {}
         self.ipns: list[tuple[str, dict[str, Any], int | None]] = []
+        #: IPNs drop_webhooks swallowed: (url, payload).
+        self.ipns_dropped: list[tuple[str, dict[str, Any]]] = []
         self.api_down = False
+        self.drop_webhooks = False
+        self.faults = Faults("create_invoice", "fetch_invoice")
         self.wallet = RegtestWallet()
         self._client = httpx.AsyncClient(timeout=10)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[int | None]] = set()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -133,25 +145,38 @@ class BitPayEmulator:
         invoice.exception = "paidOver" if invoice.paid_sats > invoice.sats else False
         self.transition(invoice, "paid")
 
-    def _ipn(self, invoice: SimBitPayInvoice, event: str) -> None:
-        if not invoice.notification_url:
-            return
+    def _payload(self, invoice: SimBitPayInvoice, event: str) -> dict[str, Any]:
         code, name = EVENTS[event]
-        payload = {
+        return {
             "event": {"code": code, "name": name},
             "data": invoice.as_json(self.base_url, self.now_ms()),
         }
+
+    def _ipn(self, invoice: SimBitPayInvoice, event: str) -> None:
+        if not invoice.notification_url:
+            return
+        if self.drop_webhooks:
+            self.ipns_dropped.append((invoice.notification_url, self._payload(invoice, event)))
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return
-        task: asyncio.Task[None] = asyncio.ensure_future(
-            self._send(invoice.notification_url, payload)
+        # The payload is taken now: the IPN describes the invoice as it was at the event.
+        task: asyncio.Task[int | None] = asyncio.ensure_future(
+            self._send(invoice.notification_url, self._payload(invoice, event))
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, url: str, payload: dict[str, Any]) -> None:
+    async def notify(self, invoice: SimBitPayInvoice, event: str) -> int | None:
+        """Send the IPN of ``event`` (a key of EVENTS) about the invoice as it is now, at once
+        and regardless of drop_webhooks; returns the status the receiver answered (None: no
+        answer). Tests call it to play an IPN again."""
+        assert invoice.notification_url is not None
+        return await self._send(invoice.notification_url, self._payload(invoice, event))
+
+    async def _send(self, url: str, payload: dict[str, Any]) -> int | None:
         status: int | None = None
         try:
             response = await self._client.post(url, json=payload)
@@ -159,6 +184,7 @@ class BitPayEmulator:
         except httpx.HTTPError:
             status = None
         self.ipns.append((url, payload, status))
+        return status
 
     async def wait_idle(self, timeout: float = 5) -> None:
         if self._tasks:
@@ -169,6 +195,7 @@ class BitPayEmulator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.faults.aclose()
         await self._client.aclose()
 
 
@@ -237,10 +264,29 @@ def build_app(emulator: BitPayEmulator) -> Starlette:
             return _error(422, str(exc))
         return JSONResponse({"data": invoice.as_json(emulator.base_url, emulator.now_ms())})
 
+    async def settings(request: Request) -> Response:
+        try:
+            body = await settings_request(request, emulator.faults)
+        except FaultSettingsError as exc:
+            return _error(422, str(exc))
+        for name in ("api_down", "drop_webhooks"):
+            if name in body:
+                setattr(emulator, name, bool(body[name]))
+        return JSONResponse(
+            {
+                "api_down": emulator.api_down,
+                "drop_webhooks": emulator.drop_webhooks,
+                "faults": emulator.faults.as_json(),
+            }
+        )
+
+    creating = emulator.faults.wrap("create_invoice", create, _error)
+    fetching = emulator.faults.wrap("fetch_invoice", fetch, _error)
     app = Starlette(
         routes=[
-            Route("/invoices", api(create), methods=["POST"]),
-            Route("/invoices/{invoice_id}", api(fetch), methods=["GET"]),
+            Route("/invoices", api(creating), methods=["POST"]),
+            Route("/invoices/{invoice_id}", api(fetching), methods=["GET"]),
+            Route("/_sim/settings", settings, methods=["GET", "POST"]),
             Route("/_sim/invoices/{invoice_id}/{action}", control, methods=["POST"]),
         ]
     )

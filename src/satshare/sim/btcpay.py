@@ -9,6 +9,14 @@ automatic redelivery with a NEW deliveryId on failure, expiry and late payments.
 A control API under ``/_sim`` (not part of BTCPay) lets tests, benchmarks and the sandbox
 checkout pay invoices, mine blocks, expire or invalidate invoices, drop webhooks and read
 deliveries.
+
+Faults (``sim/faults.py``): ``api_down`` answers 503 to every Greenfield call;
+``drop_webhooks`` records deliveries as Dropped instead of sending them; and the uniform
+knobs (``delay``, ``fail_next``, ``accept_then_fail``, ``die_mid_call``) on the operations
+``create_invoice`` (POST an invoice) and ``fetch_invoice`` (GET one invoice; its payment
+methods are not affected), as ``emulator.faults.create_invoice.fail_next = 2`` or
+``POST /_sim/settings {"faults": {"create_invoice": {"fail_next": 2}}}``. Store payouts have
+their own (``btcpay_payouts``).
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from satshare.security import hmac_sha256_hex
-from satshare.sim.btcpay_payouts import PayoutBook, payout_routes
+from satshare.sim.btcpay_payouts import PayoutBook, fault_answer, payout_routes
+from satshare.sim.faults import Faults, FaultSettingsError, settings_request
 from satshare.sim.lightning import RegtestNode, RegtestWallet
 
 log = logging.getLogger(__name__)
@@ -174,6 +183,7 @@ class BTCPayEmulator:
         self.deliveries: list[SimDelivery] = []
         self.drop_webhooks = False
         self.api_down = False
+        self.faults = Faults("create_invoice", "fetch_invoice")
         #: The store's rate table (BTC price per currency), served by GET .../rates.
         self.rates: dict[str, Decimal] = {"USD": Decimal("97000"), "EUR": Decimal("89500")}
         self.node = RegtestNode()
@@ -211,6 +221,8 @@ class BTCPayEmulator:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.faults.aclose()
+        await self.payouts.faults.aclose()
         await self._client.aclose()
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
@@ -872,14 +884,20 @@ def build_app(emulator: BTCPayEmulator) -> Starlette:
         return JSONResponse(items)
 
     async def sim_settings(request: Request) -> Response:
-        body = await _json_body(request)
-        if isinstance(body, dict):
-            if "drop_webhooks" in body:
-                emulator.drop_webhooks = bool(body["drop_webhooks"])
-            if "api_down" in body:
-                emulator.api_down = bool(body["api_down"])
+        try:
+            body = await settings_request(request, emulator.faults)
+        except FaultSettingsError as exc:
+            return _error(422, "invalid-settings", str(exc))
+        if "drop_webhooks" in body:
+            emulator.drop_webhooks = bool(body["drop_webhooks"])
+        if "api_down" in body:
+            emulator.api_down = bool(body["api_down"])
         return JSONResponse(
-            {"drop_webhooks": emulator.drop_webhooks, "api_down": emulator.api_down}
+            {
+                "drop_webhooks": emulator.drop_webhooks,
+                "api_down": emulator.api_down,
+                "faults": emulator.faults.as_json(),
+            }
         )
 
     async def checkout_page(request: Request) -> Response:
@@ -902,11 +920,13 @@ def build_app(emulator: BTCPayEmulator) -> Starlette:
         return HTMLResponse(page)
 
     g = greenfield
+    creating = emulator.faults.wrap("create_invoice", create_invoice, fault_answer)
+    fetching = emulator.faults.wrap("fetch_invoice", get_invoice, fault_answer)
     routes = [
-        Route("/api/v1/stores/{store_id}/invoices", g(create_invoice), methods=["POST"]),
+        Route("/api/v1/stores/{store_id}/invoices", g(creating), methods=["POST"]),
         Route("/api/v1/stores/{store_id}/invoices", g(list_invoices), methods=["GET"]),
-        Route("/api/v1/stores/{store_id}/invoices/{invoice_id}", g(get_invoice), methods=["GET"]),
-        Route("/api/v1/invoices/{invoice_id}", g(get_invoice), methods=["GET"]),
+        Route("/api/v1/stores/{store_id}/invoices/{invoice_id}", g(fetching), methods=["GET"]),
+        Route("/api/v1/invoices/{invoice_id}", g(fetching), methods=["GET"]),
         Route(
             "/api/v1/stores/{store_id}/invoices/{invoice_id}/payment-methods",
             g(payment_methods),

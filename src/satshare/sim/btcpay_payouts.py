@@ -8,13 +8,17 @@ AwaitingPayment → InProgress → Completed, or Cancelled.
 
 Who pays an approved payout is BTCPay's "payout processor". Here ``processor`` is "instant"
 (paid at once: Completed with a proof) or "manual" (waits for the control API:
-``/_sim/payouts/{id}/complete`` or ``/cancel``). ``fail_after_create`` makes the next create
-succeed and then answer 504, as a proxy would after a timeout.
+``/_sim/payouts/{id}/complete`` or ``/cancel``).
+
+Fault knobs (``sim/faults.py``) on two operations: ``create_payout`` (POST a payout) and
+``fetch_payout`` (GET one payout or the store's list), set as ``book.faults.create_payout.delay``
+or through ``/_sim/payouts/settings`` (``{"faults": {"create_payout": {...}}}``). The older
+names still work: ``create_delay`` is ``create_payout.delay``, ``fail_next_creates`` is
+``create_payout.fail_next`` and ``fail_after_create`` is ``create_payout.accept_then_fail``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import time
@@ -26,6 +30,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from satshare.sim.faults import Faults, FaultSettingsError, settings_request
 
 SATS_PER_BTC = 100_000_000
 METHODS = ("BTC-CHAIN", "BTC-LN")
@@ -76,15 +82,37 @@ class SimPayout:
 @dataclass
 class PayoutBook:
     processor: str = "instant"  # instant | manual
-    #: Fault knobs. fail_after_create: the next create makes the payout, then answers 504.
-    fail_after_create: bool = False
-    #: The next N creates are refused with 503 before anything is made.
-    fail_next_creates: int = 0
-    #: Every create takes this long before the payout exists and the answer goes out; a
-    #: client that gives up meanwhile does not stop it (as a slow BTCPay would not).
-    create_delay: float = 0.0
     payouts: dict[str, SimPayout] = field(default_factory=dict)
-    _slow_creates: set[asyncio.Task[Any]] = field(default_factory=set)
+    faults: Faults = field(default_factory=lambda: Faults("create_payout", "fetch_payout"))
+
+    # The first knobs, kept under their old names.
+    @property
+    def fail_after_create(self) -> bool:
+        """The next create makes the payout, then answers 500."""
+        return self.faults.create_payout.accept_then_fail
+
+    @fail_after_create.setter
+    def fail_after_create(self, value: bool) -> None:
+        self.faults.create_payout.accept_then_fail = value
+
+    @property
+    def fail_next_creates(self) -> int:
+        """The next N creates are refused with 503 before anything is made."""
+        return self.faults.create_payout.fail_next
+
+    @fail_next_creates.setter
+    def fail_next_creates(self, value: int) -> None:
+        self.faults.create_payout.fail_next = value
+
+    @property
+    def create_delay(self) -> float:
+        """Every create takes this long before the payout exists and the answer goes out; a
+        client that gives up meanwhile does not stop it (as a slow BTCPay would not)."""
+        return self.faults.create_payout.delay
+
+    @create_delay.setter
+    def create_delay(self, value: float) -> None:
+        self.faults.create_payout.delay = value
 
     def complete(self, payout: SimPayout) -> None:
         if payout.method == "BTC-CHAIN":
@@ -110,6 +138,11 @@ class PayoutBook:
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def fault_answer(status: int, message: str) -> Response:
+    """How BTCPay answers an emulated fault (sim/faults.py)."""
+    return _error(status, "service-unavailable" if status == 503 else "internal", message)
 
 
 def _validation(errors: list[tuple[str, str]]) -> JSONResponse:
@@ -159,31 +192,6 @@ def payout_routes(
             )
         if sats < 546 and method == "BTC-CHAIN":
             return _error(400, "amount-too-low", "The amount is below the dust limit")
-        if book.fail_next_creates > 0:
-            book.fail_next_creates -= 1
-            return _error(503, "service-unavailable", "BTCPay Server is restarting")
-        if book.create_delay > 0:
-            # The payout is made after the delay even if our caller has gone (shielded).
-            slow = asyncio.ensure_future(asyncio.sleep(book.create_delay))
-            book._slow_creates.add(slow)
-            slow.add_done_callback(book._slow_creates.discard)
-            try:
-                await asyncio.shield(slow)
-            except asyncio.CancelledError:
-                finishing = asyncio.ensure_future(_create_later(slow, request, body))
-                book._slow_creates.add(finishing)
-                finishing.add_done_callback(book._slow_creates.discard)
-                raise
-        return _make(request, body)
-
-    async def _create_later(slow: asyncio.Future[Any], request: Request, body: Any) -> None:
-        await slow
-        _make(request, body)
-
-    def _make(request: Request, body: dict[str, Any]) -> Response:
-        destination, method = str(body["destination"]), str(body["payoutMethodId"])
-        sats = int(Decimal(str(body.get("amount"))) * SATS_PER_BTC)
-        metadata = body.get("metadata") or {}
         payout = SimPayout(
             id=secrets.token_urlsafe(16),
             store_id=request.path_params["store_id"],
@@ -197,9 +205,6 @@ def payout_routes(
         book.payouts[payout.id] = payout
         if body.get("approved") is True:
             book.approved(payout)
-        if book.fail_after_create:
-            book.fail_after_create = False
-            return _error(504, "gateway-timeout", "The upstream server did not answer in time")
         return JSONResponse(payout.as_json())
 
     async def listing(request: Request) -> Response:
@@ -245,32 +250,48 @@ def payout_routes(
         return JSONResponse(payout.as_json())
 
     async def sim_settings(request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, dict):
-            if body.get("processor") in ("instant", "manual"):
-                book.processor = body["processor"]
-            if "fail_after_create" in body:
-                book.fail_after_create = bool(body["fail_after_create"])
-            if isinstance(body.get("fail_next_creates"), int):
-                book.fail_next_creates = max(0, body["fail_next_creates"])
-            if isinstance(body.get("create_delay"), int | float):
-                book.create_delay = max(0.0, float(body["create_delay"]))
+        old_names = {
+            "fail_after_create": "accept_then_fail",
+            "fail_next_creates": "fail_next",
+            "create_delay": "delay",
+        }
+        try:
+            body = await settings_request(request, book.faults)
+            book.faults.update(
+                {"create_payout": {new: body[old] for old, new in old_names.items() if old in body}}
+            )
+        except FaultSettingsError as exc:
+            return _error(422, "invalid-settings", str(exc))
+        if body.get("processor") in ("instant", "manual"):
+            book.processor = body["processor"]
         return JSONResponse(
             {
                 "processor": book.processor,
                 "fail_after_create": book.fail_after_create,
                 "fail_next_creates": book.fail_next_creates,
                 "create_delay": book.create_delay,
+                "faults": book.faults.as_json(),
             }
         )
 
     g = greenfield
+    faulty = book.faults.wrap
+    creating = faulty("create_payout", create, fault_answer)
+    fetching_list, fetching_one = (
+        faulty("fetch_payout", listing, fault_answer),
+        faulty("fetch_payout", one, fault_answer),
+    )
+
+    async def one_payout(request: Request) -> Response:
+        # Reading a payout is a fetch; approving or cancelling it is not.
+        return await (fetching_one if request.method == "GET" else one)(request)
+
     store_one = "/api/v1/stores/{store_id}/payouts/{payout_id}"
     return [
-        Route("/api/v1/stores/{store_id}/payouts", g(create), methods=["POST"]),
-        Route("/api/v1/stores/{store_id}/payouts", g(listing), methods=["GET"]),
-        Route(store_one, g(one), methods=["GET", "POST", "DELETE"]),
-        Route("/api/v1/payouts/{payout_id}", g(one), methods=["GET", "POST", "DELETE"]),
+        Route("/api/v1/stores/{store_id}/payouts", g(creating), methods=["POST"]),
+        Route("/api/v1/stores/{store_id}/payouts", g(fetching_list), methods=["GET"]),
+        Route(store_one, g(one_payout), methods=["GET", "POST", "DELETE"]),
+        Route("/api/v1/payouts/{payout_id}", g(one_payout), methods=["GET", "POST", "DELETE"]),
         Route("/_sim/payouts/{payout_id}/complete", sim_complete, methods=["POST"]),
         Route("/_sim/payouts/{payout_id}/cancel", sim_cancel, methods=["POST"]),
         Route("/_sim/payouts/settings", sim_settings, methods=["GET", "POST"]),

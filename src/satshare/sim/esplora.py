@@ -8,6 +8,13 @@ and ``/blocks/tip/height`` (plain text) as documented. Errors are text/plain 400
 The control API under ``/_sim`` lets tests broadcast payments, mine blocks, replace a
 mempool transaction (RBF, full RBF being the default since Bitcoin Core 28) and re-org the
 tip, dropping or keeping the transactions of the orphaned blocks.
+
+Faults (``sim/faults.py``), from Python or ``GET/POST /_sim/settings``: ``api_down`` (503 to
+every read) and the uniform knobs (``delay``, ``fail_next``, ``accept_then_fail``,
+``die_mid_call``) on the one operation ``fetch`` (every read: tip, address history and
+UTXOs, transactions), e.g. ``emulator.faults.fetch.die_mid_call = True`` or
+``{"faults": {"fetch": {"die_mid_call": true}}}``. Esplora sends no notifications, so there
+are no webhooks to drop.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from satshare.sim.faults import Faults, FaultSettingsError, Handler, settings_request
 
 PAGE = 25
 
@@ -92,6 +101,7 @@ class EsploraEmulator:
         self.chain = SimChain(base=start_height, blocks=[(os.urandom(32).hex(), int(clock()))])
         self.txs: dict[str, SimTx] = {}
         self.api_down = False
+        self.faults = Faults("fetch")
 
     def _confirmed(self) -> list[SimTx]:
         return [t for t in self.txs.values() if t.block_height is not None]
@@ -241,23 +251,32 @@ def build_app(emulator: EsploraEmulator) -> Starlette:
             if action == "reorg":
                 emulator.reorg(int(body.get("depth", 1)), set(body.get("drop") or []))
                 return JSONResponse({"tip": emulator.chain.tip()})
-            if action == "settings":
-                if "api_down" in body:
-                    emulator.api_down = bool(body["api_down"])
-                return JSONResponse({"api_down": emulator.api_down})
         except (KeyError, ValueError) as exc:
             return _text(400, str(exc))
         return _text(404, f"no control action {action}")
 
+    async def settings(request: Request) -> Response:
+        try:
+            body = await settings_request(request, emulator.faults)
+        except FaultSettingsError as exc:
+            return _text(422, str(exc))
+        if "api_down" in body:
+            emulator.api_down = bool(body["api_down"])
+        return JSONResponse({"api_down": emulator.api_down, "faults": emulator.faults.as_json()})
+
+    def fetch(handler: Handler) -> Handler:
+        return emulator.faults.wrap("fetch", handler, _text)
+
     app = Starlette(
         routes=[
-            Route("/address/{address}/txs", address_txs),
-            Route("/address/{address}/txs/chain/{last_txid}", address_txs),
-            Route("/address/{address}/utxo", address_utxo),
-            Route("/tx/{txid}", tx),
-            Route("/tx/{txid}/status", tx_status),
-            Route("/blocks/tip/height", tip_height),
-            Route("/blocks/tip/hash", tip_hash),
+            Route("/address/{address}/txs", fetch(address_txs)),
+            Route("/address/{address}/txs/chain/{last_txid}", fetch(address_txs)),
+            Route("/address/{address}/utxo", fetch(address_utxo)),
+            Route("/tx/{txid}", fetch(tx)),
+            Route("/tx/{txid}/status", fetch(tx_status)),
+            Route("/blocks/tip/height", fetch(tip_height)),
+            Route("/blocks/tip/hash", fetch(tip_hash)),
+            Route("/_sim/settings", settings, methods=["GET", "POST"]),
             Route("/_sim/{action}", control, methods=["POST"]),
         ]
     )

@@ -7,6 +7,15 @@ once, unsigned and never retried, its body a JSON *string* that itself contains 
 
 Control API under ``/_sim``: pay an invoice (optionally losing the webhook), expire it, take
 the API down.
+
+Faults (``sim/faults.py``), from Python or ``POST /_sim/settings``: ``api_down`` (503 to
+everything), ``drop_webhooks`` (payment webhooks are recorded in ``webhooks_dropped``, never
+sent), ``fail_payments`` (every outgoing payment fails: no route), ``pay_delay_seconds`` (pay,
+then answer that late), and the uniform knobs (``delay``, ``fail_next``,
+``accept_then_fail``, ``die_mid_call``) on three operations: ``create_invoice`` (POST with
+``out: false``), ``pay`` (POST with ``out: true``) and ``fetch_payment`` (GET a payment,
+incoming or outgoing), e.g. ``emulator.faults.pay.accept_then_fail = True`` or
+``{"faults": {"pay": {"accept_then_fail": true}}}``.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from satshare.sim.faults import Faults, FaultSettingsError, settings_request
 from satshare.sim.lightning import LightningNetwork, PaymentFailed, RegtestNode
 
 
@@ -92,7 +102,11 @@ class LNbitsEmulator:
         self.node = RegtestNode()
         self.payments: dict[str, SimLnPayment] = {}
         self.webhooks_sent: list[tuple[str, bytes, int | None]] = []
+        #: Payment hashes whose webhook drop_webhooks swallowed.
+        self.webhooks_dropped: list[str] = []
         self.api_down = False
+        self.drop_webhooks = False
+        self.faults = Faults("create_invoice", "pay", "fetch_payment")
         #: Misbehave: issue invoices for one sat more than asked (adapter checks must catch it).
         self.tamper_amount = False
         #: Outgoing payments by payment hash (the payouts side).
@@ -108,7 +122,7 @@ class LNbitsEmulator:
         #: Pay, then answer this many seconds late (a client timeout after a real payment).
         self.pay_delay_seconds = 0.0
         self._client = httpx.AsyncClient(timeout=10)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def now(self) -> int:
         return int(self.clock())
@@ -142,7 +156,10 @@ class LNbitsEmulator:
         payment.status = "success"
         self.balance_msat += payment.amount_msat
         if send_webhook and payment.webhook:
-            self._spawn(self._notify(payment))
+            if self.drop_webhooks:
+                self.webhooks_dropped.append(payment.payment_hash)
+            else:
+                self._spawn(self.send_webhook(payment))
         return payment
 
     def pay_out(self, bolt11: str) -> SimLnPayment:
@@ -195,13 +212,16 @@ class LNbitsEmulator:
         self.sent_payments += 1
         return payment
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _notify(self, payment: SimLnPayment) -> None:
-        # LNbits v1.1+: the body is a JSON string containing the payment's JSON. Sent once.
+    async def send_webhook(self, payment: SimLnPayment) -> int | None:
+        """POST the payment's webhook as LNbits does when it is paid; returns the status the
+        receiver answered (None: no answer). LNbits itself never sends one twice: tests call
+        this to play a delivery again."""
+        # LNbits v1.1+: the body is a JSON string containing the payment's JSON.
         body = json.dumps(json.dumps(payment.as_json(self.now()))).encode()
         status: int | None = None
         try:
@@ -213,6 +233,7 @@ class LNbitsEmulator:
         except httpx.HTTPError:
             status = None
         self.webhooks_sent.append((payment.payment_hash, body, status))
+        return status
 
     async def wait_idle(self, timeout: float = 5) -> None:
         if self._tasks:
@@ -223,6 +244,7 @@ class LNbitsEmulator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.faults.aclose()
         await self._client.aclose()
 
 
@@ -237,6 +259,11 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
             return "admin" if key == emulator.admin_key else "invoice"
         return None
 
+    async def body_of(request: Request) -> dict[str, Any]:
+        body = json.loads(await request.body() or b"{}")  # checked by payments() first
+        assert isinstance(body, dict)
+        return body
+
     async def payments(request: Request) -> Response:
         if emulator.api_down:
             return _error(503, "Service Unavailable")
@@ -245,26 +272,33 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
             return _error(401, "Invalid key or wallet.")
         try:
             body = json.loads(await request.body() or b"{}")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "Invalid JSON.")
         if not isinstance(body, dict):
             return _error(422, "Body must be an object.")
         if body.get("out", True):
             if kind != "admin":
                 return _error(403, "Invalid adminkey.")
-            bolt11 = body.get("bolt11")
-            if not isinstance(bolt11, str):
-                return _error(400, "bolt11 is required to pay.")
-            try:
-                paid = emulator.pay_out(bolt11)
-            except PaymentFailed as exc:
-                return _error(520, f"Payment failed: {exc}")
-            except ValueError as exc:
-                return _error(400, str(exc))
-            if emulator.pay_delay_seconds:
-                await asyncio.sleep(emulator.pay_delay_seconds)
-            data = paid.as_json(emulator.now())
-            return JSONResponse({**data, "payment_request": paid.bolt11}, status_code=201)
+            return await paying(request)
+        return await creating(request)
+
+    async def pay(request: Request) -> Response:
+        bolt11 = (await body_of(request)).get("bolt11")
+        if not isinstance(bolt11, str):
+            return _error(400, "bolt11 is required to pay.")
+        try:
+            paid = emulator.pay_out(bolt11)
+        except PaymentFailed as exc:
+            return _error(520, f"Payment failed: {exc}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        if emulator.pay_delay_seconds:
+            await asyncio.sleep(emulator.pay_delay_seconds)
+        data = paid.as_json(emulator.now())
+        return JSONResponse({**data, "payment_request": paid.bolt11}, status_code=201)
+
+    async def create(request: Request) -> Response:
+        body = await body_of(request)
         amount = body.get("amount")
         unit = body.get("unit", "sat")
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -289,6 +323,9 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
             return _error(503, "Service Unavailable")
         if key_of(request) is None:
             return _error(401, "Invalid key or wallet.")
+        return await fetching(request)
+
+    async def fetch(request: Request) -> Response:
         payment_hash = request.path_params["payment_hash"]
         found = emulator.outgoing.get(payment_hash) or emulator.payments.get(payment_hash)
         if found is None:
@@ -323,23 +360,28 @@ def build_app(emulator: LNbitsEmulator) -> Starlette:
         return JSONResponse(found.as_json(emulator.now()))
 
     async def control_settings(request: Request) -> Response:
-        if request.method == "POST":
-            body = json.loads(await request.body() or b"{}")
-            if "api_down" in body:
-                emulator.api_down = bool(body["api_down"])
-            if "tamper_amount" in body:
-                emulator.tamper_amount = bool(body["tamper_amount"])
-            if "fail_payments" in body:
-                emulator.fail_payments = bool(body["fail_payments"])
-            if "pay_delay_seconds" in body:
-                emulator.pay_delay_seconds = float(body["pay_delay_seconds"])
+        try:
+            body = await settings_request(request, emulator.faults)
+        except FaultSettingsError as exc:
+            return _error(422, str(exc))
+        for name in ("drop_webhooks", "api_down", "tamper_amount", "fail_payments"):
+            if name in body:
+                setattr(emulator, name, bool(body[name]))
+        if isinstance(body.get("pay_delay_seconds"), int | float):
+            emulator.pay_delay_seconds = max(0.0, float(body["pay_delay_seconds"]))
         return JSONResponse(
             {
                 "api_down": emulator.api_down,
+                "drop_webhooks": emulator.drop_webhooks,
                 "balance_msat": emulator.balance_msat,
                 "sent_payments": emulator.sent_payments,
+                "faults": emulator.faults.as_json(),
             }
         )
+
+    creating = emulator.faults.wrap("create_invoice", create, _error)
+    paying = emulator.faults.wrap("pay", pay, _error)
+    fetching = emulator.faults.wrap("fetch_payment", fetch, _error)
 
     app = Starlette(
         routes=[
