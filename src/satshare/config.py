@@ -147,6 +147,9 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = None
+    #: A POST carrying an Idempotency-Key is stopped (503) after this long, so a key still
+    #: claimed a little later belongs to a process that died, and a retry may take it over.
+    request_timeout_seconds: int = Field(120, ge=2, le=3600)
 
     @field_validator("public_url")
     @classmethod

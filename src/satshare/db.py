@@ -7,8 +7,11 @@ Services never commit. The boundary (an API request, a job, a CLI command) opens
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +104,45 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+@dataclass(slots=True)
+class _Pending:
+    stack: AsyncExitStack
+    session: AsyncSession
+
+
+class DeferredCommit:
+    """The write transaction of one task whose commit is being held back."""
+
+    def __init__(self, on_commit: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        self.owner = asyncio.current_task()
+        self.on_commit = on_commit
+        self.pending: _Pending | None = None
+        #: Whether any write of the task has committed (or is pending).
+        self.wrote = False
+
+    async def commit_pending(
+        self, last: Callable[[AsyncSession], Awaitable[None]] | None = None
+    ) -> bool:
+        """Commit the held-back transaction, after on_commit and ``last`` ran in it. False
+        when nothing was pending."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return False
+        try:
+            await self.on_commit(pending.session)
+            if last is not None:
+                await last(pending.session)
+        except BaseException:
+            await pending.stack.__aexit__(*sys.exc_info())
+            raise
+        await pending.stack.aclose()  # COMMIT
+        self.wrote = True
+        return True
+
+
+_deferred: ContextVar[DeferredCommit | None] = ContextVar("satshare_deferred", default=None)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = normalise_url(url)
@@ -127,8 +169,30 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A read-write unit of work: commits on success, rolls back on any exception."""
+    async def transaction(self, *, effect: bool = True) -> AsyncIterator[AsyncSession]:
+        """A read-write unit of work: commits on success, rolls back on any exception.
+
+        Inside ``deferred_commit`` (same task), the commit of the last such unit is held
+        back until the caller finishes, so that it can add its own rows to it. ``effect=False``
+        marks bookkeeping that is not what the request is for (an API key's last use): it
+        commits at once and does not count as the request's effect."""
+        deferred = _deferred.get()
+        if deferred is not None and deferred.owner is asyncio.current_task():
+            await deferred.commit_pending()
+        if deferred is not None and deferred.owner is asyncio.current_task() and effect:
+            stack = AsyncExitStack()
+            try:
+                if self._write_lock is not None:
+                    await stack.enter_async_context(self._write_lock)
+                session = await stack.enter_async_context(self._sessions())
+                await stack.enter_async_context(session.begin())
+                yield session
+                await session.flush()  # constraint errors surface here, as a commit's would
+            except BaseException:
+                await stack.__aexit__(*sys.exc_info())
+                raise
+            deferred.pending = _Pending(stack, session)
+            return
         if self._write_lock is not None:
             async with self._write_lock, self._sessions() as session, session.begin():
                 yield session
@@ -138,9 +202,38 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work (never takes SQLite's write lock)."""
+        """A read-only unit of work (never takes SQLite's write lock). Inside
+        ``deferred_commit``, after a write, it reads through that write's transaction, so
+        it sees what was written."""
+        deferred = _deferred.get()
+        if (
+            deferred is not None
+            and deferred.pending is not None
+            and deferred.owner is asyncio.current_task()
+        ):
+            yield deferred.pending.session
+            return
         async with self._read_sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def deferred_commit(
+        self, on_commit: Callable[[AsyncSession], Awaitable[None]]
+    ) -> AsyncIterator[DeferredCommit]:
+        """Run a request whose last write must commit together with rows of the caller's
+        (the Idempotency-Key record and its stored answer: see ``api/idempotency.py``).
+
+        Every write transaction the current task opens inside this block is flushed but not
+        committed when its block ends; it commits when the next one begins (``on_commit``
+        runs in it first), or in ``finish``. Leaving the block without ``finish`` commits
+        whatever is pending (with ``on_commit``), so nothing written is lost."""
+        deferred = DeferredCommit(on_commit)
+        token = _deferred.set(deferred)
+        try:
+            yield deferred
+        finally:
+            _deferred.reset(token)
+            await deferred.commit_pending()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -70,7 +70,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         now = time.monotonic()
         if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
             _last_touch[key.id] = now
-            async with container.db.transaction() as session:
+            async with container.db.transaction(effect=False) as session:
                 await apikeys.touch(session, key.id, container.clock.now())
         return Principal(key_id=key.id, name=key.name, scopes=scopes)
 

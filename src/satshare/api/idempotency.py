@@ -2,26 +2,41 @@
 
 Runs as ASGI middleware because it must see the raw request body and the full response.
 The key is scoped to the API key that sent it. A different body under the same key is a
-409; a repeat while the first is still running is a 409 too (retry later). Responses with
-a 5xx status are not stored, so a failed attempt can be retried with the same key.
+409; a repeat while the first is still running is a 409 too (retry later).
+
+Crash safety: the request's last write commits in the same transaction as its stored answer
+(``Database.deferred_commit``), and the answer is sent only after that commit; an earlier
+write of the same request marks the record "effect committed" in its own transaction. So a
+retry after a crash finds either nothing committed (the claim, once older than
+the request timeout, is taken over and the request runs again) or the committed answer
+(replayed). Requests under a key are cut off at ``server.request_timeout_seconds``, so a
+live one is never taken over. A 5xx answer is not stored when nothing was committed, so it
+can be retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satshare.api.problems import problem
 from satshare.apikeys import service as apikeys
 from satshare.idempotency import repository
+from satshare.idempotency.repository import ClaimState
 
 HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _EXEMPT_PREFIXES = ("/api/v1/webhooks/",)
+#: A claim still in flight this long after the request timeout (``server.
+#: request_timeout_seconds``: no request under a key runs longer) belongs to a dead process.
+TAKEOVER_MARGIN = timedelta(seconds=5)
 
 
 class IdempotencyMiddleware:
@@ -65,15 +80,18 @@ class IdempotencyMiddleware:
                 [scope["method"].encode(), path.encode(), scope.get("query_string", b""), body]
             )
         ).hexdigest()
+        now = container.clock.now()
         async with container.db.transaction() as session:
             claim = await repository.claim(
                 session,
                 api_key_id=api_key.id,
                 key=key,
                 method=scope["method"],
-                path=path,
+                # The request hash covers the whole path; the column keeps a readable prefix.
+                path=path[:255],
                 request_hash=digest,
-                now=container.clock.now(),
+                now=now,
+                in_flight_ttl=_timeout(container) + TAKEOVER_MARGIN,
             )
             record_id = claim.record.id
             stored = (
@@ -81,7 +99,7 @@ class IdempotencyMiddleware:
                 claim.record.content_type,
                 claim.record.response_body,
             )
-        if claim.state == "mismatch":
+        if claim.state is ClaimState.MISMATCH:
             response = problem(
                 409,
                 "idempotency-key-reused",
@@ -90,16 +108,28 @@ class IdempotencyMiddleware:
             )
             await response(scope, receive, send)
             return
-        if claim.state == "in_flight":
+        if claim.state is ClaimState.IN_FLIGHT:
             response = problem(
                 409,
                 "idempotency-key-in-flight",
                 "a request with this Idempotency-Key is still being processed; retry shortly",
                 instance=path,
+                headers={"Retry-After": "2"},
             )
             await response(scope, receive, send)
             return
-        if claim.state == "replay":
+        if claim.state is ClaimState.INCOMPLETE:
+            response = problem(
+                409,
+                "idempotency-key-incomplete",
+                "the first request with this Idempotency-Key stopped after part of its effect "
+                "was saved and before its answer was; check the resources it creates or "
+                "changes, then continue with a new key",
+                instance=path,
+            )
+            await response(scope, receive, send)
+            return
+        if claim.state is ClaimState.REPLAY:
             status, content_type, text = stored
             await send(
                 {
@@ -113,38 +143,76 @@ class IdempotencyMiddleware:
             )
             await send({"type": "http.response.body", "body": (text or "").encode()})
             return
+        await self._run(container, record_id, body, scope, send)
 
-        captured: dict[str, Any] = {"status": 500, "content_type": None, "chunks": []}
+    async def _run(
+        self, container: Any, record_id: int, body: bytes, scope: Scope, send: Send
+    ) -> None:
+        """Run the request; its last write commits together with the stored answer, and the
+        answer is sent only after that commit. A crash before it leaves nothing committed
+        (a retry runs again) or everything (a retry gets this answer)."""
 
         async def replay_receive() -> Message:
             nonlocal body
             chunk, body = body, b""
             return {"type": "http.request", "body": chunk, "more_body": False}
 
-        async def capture_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["content_type"] = Headers(raw=message.get("headers", [])).get(
-                    "content-type"
+        held: list[Message] = []
+
+        async def hold_send(message: Message) -> None:
+            held.append(message)
+
+        async def mark_effect(session: AsyncSession) -> None:
+            await repository.mark_effect(session, record_id, container.clock.now())
+
+        status, content_type, chunks = 500, None, []
+        async with container.db.deferred_commit(mark_effect) as deferred:
+            try:
+                async with asyncio.timeout(_timeout(container).total_seconds()):
+                    await self.app(scope, replay_receive, hold_send)
+            except TimeoutError:
+                held.clear()
+                too_slow = problem(
+                    503,
+                    "service-unavailable",
+                    f"the request took longer than {_timeout(container).seconds} s and was stopped",
+                    instance=scope["path"],
                 )
-            elif message["type"] == "http.response.body":
-                captured["chunks"].append(message.get("body", b""))
+                await too_slow(scope, replay_receive, hold_send)
+            except BaseException:
+                # Whatever was written before the failure is kept (as without a key), and
+                # so is the key's record then: a retry must not do it twice.
+                await deferred.commit_pending()
+                if not deferred.wrote:
+                    async with container.db.transaction() as session:
+                        await repository.abandon(session, record_id)
+                raise
+            for message in held:
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    content_type = Headers(raw=message.get("headers", [])).get("content-type")
+                elif message["type"] == "http.response.body":
+                    chunks.append(message.get("body", b""))
+            text = b"".join(chunks).decode("utf-8", errors="replace")
+
+            async def store_answer(session: AsyncSession) -> None:
+                await repository.complete(session, record_id, status, content_type, text)
+
+            if not await deferred.commit_pending(store_answer):
+                async with container.db.transaction() as session:
+                    if status >= 500 and not deferred.wrote:
+                        await repository.abandon(session, record_id)  # retry runs again
+                    else:
+                        await repository.complete(session, record_id, status, content_type, text)
+        if deferred.wrote:
+            container.written()  # what the request wrote is committed only now
+            container.payout_runner.kick()
+        for message in held:
             await send(message)
 
-        try:
-            await self.app(scope, replay_receive, capture_send)
-        finally:
-            async with container.db.transaction() as session:
-                if captured["status"] >= 500:
-                    await repository.abandon(session, record_id)
-                else:
-                    await repository.complete(
-                        session,
-                        record_id,
-                        captured["status"],
-                        captured["content_type"],
-                        b"".join(captured["chunks"]).decode("utf-8", errors="replace"),
-                    )
+
+def _timeout(container: Any) -> timedelta:
+    return timedelta(seconds=container.settings.server.request_timeout_seconds)
 
 
 async def _read_body(receive: Receive) -> bytes:

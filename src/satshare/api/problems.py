@@ -50,7 +50,15 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     ),
     "idempotency-key-in-flight": (
         "Request still in progress",
-        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        "A request with this Idempotency-Key is still being processed; retry after "
+        "`Retry-After` seconds. If the process handling it died, the key is freed once "
+        "`server.request_timeout_seconds` has passed.",
+    ),
+    "idempotency-key-incomplete": (
+        "Request under this key stopped half-way",
+        "The first request with this Idempotency-Key died after saving part of its effect and "
+        "before its answer was stored; repeating it could do that part twice. Check the "
+        "resources it touches, then go on with a new key.",
     ),
     "provider-unavailable": (
         "Payment processor unavailable",
