@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from satshare.payments import repository as payments_repo
-from satshare.payments.flows import CLAIM_TTL
+from satshare.payments.inbox import CLAIM_TTL
 from satshare.payments.models import WebhookDelivery
 from tests.conftest import STORE_ID, WEBHOOK_SECRET, Stack
 from tests.helpers import buy, create_user, invoice_status, signed, wait_until

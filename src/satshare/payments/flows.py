@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from satshare.errors import (
     RetryLater,
     Unauthorized,
 )
-from satshare.payments import repository, service
+from satshare.payments import inbox, repository, service
 from satshare.payments.models import Invoice
 from satshare.payments.ports import (
     InvoiceGone,
@@ -48,10 +48,6 @@ from satshare.users import repository as users_repo
 
 log = logging.getLogger(__name__)
 
-#: A delivery being processed is left alone this long before another request may take it
-#: over (its holder died). Taking over a live holder's claim is harmless, only wasteful:
-#: settlement is exactly-once by its row lock and unique keys, not by the claim.
-CLAIM_TTL = timedelta(seconds=30)
 #: What a processor is told to wait before redelivering a notification we could not finish.
 RETRY_AFTER_SECONDS = 10
 RECONCILE_BATCH = 500
@@ -71,7 +67,7 @@ class PaymentsContext:
     #: Notifications being handled in this process right now: a concurrent copy of one is
     #: answered at once instead of queueing for the database (other processes are kept out
     #: by the inbox's unique key and its claim).
-    in_flight: set[tuple[str, str, str]] = field(default_factory=set)
+    in_flight: inbox.LocalClaims = field(default_factory=inbox.LocalClaims)
     #: Called after a transaction that wrote ledger entries has committed (chains them).
     after_ledger_write: Callable[[], None] = lambda: None
     #: Telegram Stars: sold by the bot, not through a processor.
@@ -249,67 +245,47 @@ def _in_progress() -> RetryLater:
 async def _handle_notice(
     ctx: PaymentsContext, provider: PaymentProvider, notice: WebhookNotice, raw_body: bytes
 ) -> WebhookResult:
-    """The inbox: a delivery is acknowledged only once its effect is committed (or it is a
-    duplicate of one that was). While another request holds a live claim on the same event
-    the answer is retryable; a claim older than CLAIM_TTL (its holder died) is taken over.
-    First delivery wins, except that an event that changed nothing is not kept as handled:
-    a later copy of it is looked at again."""
+    """A verified notification through the inbox (``payments.inbox``: duplicate, busy or
+    claimed), then re-fetch and settle. Acknowledged only once its effect is committed."""
     now = ctx.clock.now()
+    key = inbox.key_of(provider.name, notice)
     async with ctx.db.reading() as session:
         invoice = await repository.invoice_by_provider_id(
             session, provider.name, notice.provider_invoice_id
         )
-        seen = await repository.delivery(
-            session, provider.name, notice.provider_invoice_id, notice.event_type
-        )
+        seen = await inbox.peek(session, key, now)
     if invoice is None:
         return WebhookResult("ignored", detail="not an invoice issued by this SatShare")
-    # Most repeats are settled by a read, without queueing for a write.
-    if seen is not None and seen.processed_at is not None:
+    if seen.verdict is inbox.Verdict.DUPLICATE:
         return WebhookResult("duplicate", invoice.id, f"already handled: {seen.outcome}")
-    if seen is not None and seen.claimed_at >= now - CLAIM_TTL:
+    if seen.verdict is inbox.Verdict.BUSY:
         raise _in_progress()
-    key = (provider.name, notice.provider_invoice_id, notice.event_type)
-    if key in ctx.in_flight:
-        raise _in_progress()  # a copy is being handled in this process: no need to queue
-    ctx.in_flight.add(key)
-    try:
-        return await _claim_and_apply(ctx, provider, notice, raw_body, invoice.id, now)
-    finally:
-        ctx.in_flight.discard(key)
+    with ctx.in_flight.hold(key) as ours:
+        if not ours:
+            raise _in_progress()  # a copy is being handled in this process: no need to queue
+        async with ctx.db.transaction() as session:
+            claimed = await inbox.claim(
+                session,
+                key,
+                delivery_id=notice.delivery_id,
+                payload=raw_body.decode("utf-8", errors="replace"),
+                now=now,
+            )
+        if claimed.verdict is inbox.Verdict.DUPLICATE:
+            return WebhookResult("duplicate", invoice.id, f"already handled: {claimed.outcome}")
+        if claimed.verdict is not inbox.Verdict.CLAIMED:
+            raise _in_progress()
+        assert claimed.row_id is not None
+        return await _refetch_and_apply(ctx, provider, notice, invoice.id, claimed.row_id)
 
 
-async def _claim_and_apply(
+async def _refetch_and_apply(
     ctx: PaymentsContext,
     provider: PaymentProvider,
     notice: WebhookNotice,
-    raw_body: bytes,
     invoice_id: str,
-    now: datetime,
+    delivery_row_id: int,
 ) -> WebhookResult:
-    async with ctx.db.transaction() as session:
-        fresh = await repository.record_delivery(
-            session,
-            provider=provider.name,
-            provider_invoice_id=notice.provider_invoice_id,
-            event_type=notice.event_type,
-            delivery_id=notice.delivery_id,
-            payload=raw_body.decode("utf-8", errors="replace"),
-            now=now,
-        )
-        row = await repository.delivery(
-            session, provider.name, notice.provider_invoice_id, notice.event_type
-        )
-        assert row is not None
-        delivery_row_id = row.id
-        if not fresh:
-            if row.processed_at is not None:
-                return WebhookResult("duplicate", invoice_id, f"already handled: {row.outcome}")
-            taken = await repository.reclaim_delivery(
-                session, row.id, stale_before=now - CLAIM_TTL, now=now
-            )
-            if not taken:
-                raise _in_progress()
     faultpoints.reached("settle.after_claim")
     try:
         observed = await provider.fetch_invoice(notice.provider_invoice_id)
@@ -318,7 +294,7 @@ async def _claim_and_apply(
         return WebhookResult(outcome.value, invoice_id, "the processor no longer knows it")
     except ProviderError as exc:
         async with ctx.db.transaction() as session:
-            await repository.release_delivery(session, delivery_row_id)
+            await inbox.release(session, delivery_row_id)
         raise ProviderUnavailable(
             f"could not re-fetch invoice {notice.provider_invoice_id} from {provider.name}: {exc}"
         ) from exc
@@ -346,12 +322,13 @@ async def _apply(
                 session, invoice_id, observed, ctx.policy, now
             )
             if delivery_row_id is not None:
-                if outcome is service.Outcome.UNCHANGED:
-                    # Nothing happened, so nothing is "handled": a later copy of this event
-                    # (say, once the processor shows the payment) is processed afresh.
-                    await repository.release_delivery(session, delivery_row_id)
-                else:
-                    await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+                await inbox.mark_handled(
+                    session,
+                    delivery_row_id,
+                    outcome.value,
+                    changed=outcome is not service.Outcome.UNCHANGED,
+                    now=now,
+                )
             faultpoints.reached("settle.before_commit")
     except IntegrityError:
         # Another process settled it between our lock and our insert (unique keys held).
@@ -359,7 +336,9 @@ async def _apply(
         outcome = service.Outcome.ALREADY_SETTLED
         if delivery_row_id is not None:
             async with ctx.db.transaction() as session:
-                await repository.finish_delivery(session, delivery_row_id, outcome.value, now)
+                await inbox.mark_handled(
+                    session, delivery_row_id, outcome.value, changed=True, now=now
+                )
     faultpoints.reached("settle.after_commit")
     if outcome is service.Outcome.SETTLED:
         ctx.after_ledger_write()
@@ -373,7 +352,7 @@ async def _gone(
     async with ctx.db.transaction() as session:
         outcome = await service.mark_gone(session, invoice_id, now)
         if delivery_row_id is not None:
-            await repository.finish_delivery(session, delivery_row_id, "gone", now)
+            await inbox.mark_handled(session, delivery_row_id, "gone", changed=True, now=now)
     return outcome
 
 
