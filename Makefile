@@ -6,7 +6,7 @@ PY := $(BIN)/python
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: run test lint format migrate install dev browser clean
+.PHONY: run test lint format migrate install dev browser clean bench
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SatShare needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -41,6 +41,11 @@ test: $(DEV_STAMP) browser
 ## Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 browser:
 	@scripts/ensure-chromium.sh
+
+## The fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
+## settlement and payouts, 1,000 runs on PostgreSQL (drops and recreates bench_faults).
+bench: $(RUN_STAMP)
+	$(PY) -m bench.faults --runs 1000 --seed 1
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench docs/verify_ledger_export.py

@@ -14,6 +14,7 @@ database opened. An empty line or end of input exits.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -27,6 +28,13 @@ PRELOAD = (
     "satshare.jobs",
     "uvicorn",
     "uvloop",
+    # What `serve` itself imports on its way up (where they exist in this version).
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "procrastinate.worker",
+    "rich._emoji_codes",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
 )
 
 
@@ -34,7 +42,8 @@ def main() -> None:
     if os.environ.get("SATSHARE_FAULT_POINTS"):
         sys.exit("warm_serve: SATSHARE_FAULT_POINTS is given on stdin, not in the environment")
     for name in PRELOAD:
-        importlib.import_module(name)
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     line = sys.stdin.readline().strip()
     if not line:
         return
