@@ -236,9 +236,28 @@ def test_kill_9_mid_burst_every_key_ends_with_one_effect(
     killed_at = time.monotonic()
 
     async def retry_all() -> dict[str, httpx.Response]:
+        """As a client does: a 503 (stopped at the request timeout, nothing saved) or a 409
+        in-flight is sent again after a moment; every other answer is final."""
+        final: dict[str, httpx.Response] = {}
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            replies = await asyncio.gather(*(post(client, name) for name in bodies))
-        return {name: r for name, r in zip(bodies, replies, strict=True) if r is not None}
+            for _ in range(20):
+                waiting = [name for name in bodies if name not in final]
+                if not waiting:
+                    break
+                replies = await asyncio.gather(*(post(client, name) for name in waiting))
+                for name, reply in zip(waiting, replies, strict=True):
+                    retry = (
+                        reply is None
+                        or reply.status_code == 503
+                        or (
+                            reply.status_code == 409
+                            and reply.json()["type"] == "/problems/idempotency-key-in-flight"
+                        )
+                    )
+                    if not retry:
+                        final[name] = reply
+                await asyncio.sleep(1)
+        return final
 
     with _serving(serve_env, port, log):
         time.sleep(max(0.0, TAKEOVER_AFTER - (time.monotonic() - killed_at)))
@@ -262,3 +281,26 @@ def test_kill_9_mid_burst_every_key_ends_with_one_effect(
             await db.dispose()
 
     assert asyncio.run(users()) == sorted(f"x-{n}" for n in range(BURST))  # each exactly once
+
+
+async def test_a_keyed_request_stopped_at_the_timeout_saves_nothing(stack: Stack) -> None:
+    """A keyed request is stopped at server.request_timeout_seconds: 503, nothing of it kept,
+    the key freed at once, and the same request with the same key then succeeds once."""
+    stack.container.settings.server.request_timeout_seconds = 2
+    buyer = (
+        await stack.client.post("/api/v1/users", json={"username": "slow", "platform": "website"})
+    ).json()
+    body = {"user_id": buyer["user_id"], "subscription_type": "monthly"}
+    headers = {"Idempotency-Key": "slow-order"}
+    stack.btcpay.emulator.faults.create_invoice.delay = 3  # BTCPay slower than our timeout
+    before = await stack.counts()
+    stopped = await stack.client.post("/api/v1/subscriptions", json=body, headers=headers)
+    assert assert_problem(stopped, 503)["detail"].endswith("nothing of it was saved: send it again")
+    after = await stack.counts()
+    assert after == before
+    stack.btcpay.emulator.faults.create_invoice.delay = 0
+    done = await stack.client.post("/api/v1/subscriptions", json=body, headers=headers)
+    assert done.status_code == 201, done.text
+    replay = await stack.client.post("/api/v1/subscriptions", json=body, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["invoice"]["id"] == done.json()["invoice"]["id"]

@@ -13,9 +13,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -61,6 +62,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+class StrEnumText(TypeDecorator[EnumT]):
+    """A ``StrEnum`` stored as its plain string value (VARCHAR, no database enum, so adding
+    a member needs no migration) and read back as the enum member."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[EnumT], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: EnumT | str | None, dialect: Dialect) -> str | None:
+        # A string that is not a member fails here, before it reaches the row.
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> EnumT | None:
+        return None if value is None else self.enum(value)
 
 
 def normalise_url(url: str) -> str:
@@ -119,6 +142,13 @@ class DeferredCommit:
         self.pending: _Pending | None = None
         #: Whether any write of the task has committed (or is pending).
         self.wrote = False
+
+    async def rollback_pending(self) -> None:
+        """Drop the held-back transaction: nothing of it is committed."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            abandoned = RuntimeError("the request was abandoned")
+            await pending.stack.__aexit__(type(abandoned), abandoned, None)
 
     async def commit_pending(
         self, last: Callable[[AsyncSession], Awaitable[None]] | None = None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.access.models import ChannelAccess, ChannelLink
 from satshare.db import insert_ignore
 from satshare.plans.models import Plan
-from satshare.subscriptions.models import Subscription
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users.models import User
 
 
@@ -24,7 +24,7 @@ async def chats_of_active_subscriptions(
         .join(Subscription, Subscription.plan_id == Plan.id)
         .where(
             Subscription.user_id == user_id,
-            Subscription.status == "active",
+            Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.ends_at > now,
         )
     )

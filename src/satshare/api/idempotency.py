@@ -171,20 +171,33 @@ class IdempotencyMiddleware:
                 async with asyncio.timeout(_timeout(container).total_seconds()):
                     await self.app(scope, replay_receive, hold_send)
             except TimeoutError:
-                held.clear()
+                # Stopped: its unfinished last write is dropped, so the answer below (not
+                # stored) is true: a retry finds nothing of it (or, if an earlier write had
+                # committed, the key answers "incomplete").
+                await deferred.rollback_pending()
+                if not deferred.wrote:
+                    async with container.db.transaction(effect=False) as session:
+                        await repository.abandon(session, record_id)
+                saved = (
+                    "part of it had been saved: check before sending it again"
+                    if deferred.wrote
+                    else "nothing of it was saved: send it again"
+                )
                 too_slow = problem(
                     503,
                     "service-unavailable",
-                    f"the request took longer than {_timeout(container).seconds} s and was stopped",
+                    f"the request took longer than {_timeout(container).seconds} s and was "
+                    f"stopped; {saved}",
                     instance=scope["path"],
                 )
-                await too_slow(scope, replay_receive, hold_send)
+                await too_slow(scope, replay_receive, send)
+                return
             except BaseException:
                 # Whatever was written before the failure is kept (as without a key), and
                 # so is the key's record then: a retry must not do it twice.
                 await deferred.commit_pending()
                 if not deferred.wrote:
-                    async with container.db.transaction() as session:
+                    async with container.db.transaction(effect=False) as session:
                         await repository.abandon(session, record_id)
                 raise
             for message in held:
@@ -199,7 +212,7 @@ class IdempotencyMiddleware:
                 await repository.complete(session, record_id, status, content_type, text)
 
             if not await deferred.commit_pending(store_answer):
-                async with container.db.transaction() as session:
+                async with container.db.transaction(effect=False) as session:
                     if status >= 500 and not deferred.wrote:
                         await repository.abandon(session, record_id)  # retry runs again
                     else:

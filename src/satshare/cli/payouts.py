@@ -13,7 +13,7 @@ from satshare.cli.common import opened, out, run, settings
 from satshare.payouts import export, flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import mask
-from satshare.payouts.models import Payout
+from satshare.payouts.models import Payout, PayoutStatus
 
 payout_app = typer.Typer(help="Affiliate payouts: approve, cancel, export, mark paid.")
 
@@ -48,8 +48,9 @@ def list_command(
 
     async def go() -> list[Payout]:
         async with opened(cfg) as container, container.db.reading() as session:
+            chosen = PayoutStatus(status) if status else None
             return list(
-                await payouts.list_payouts(session, limit=limit, user_id=user, status=status)
+                await payouts.list_payouts(session, limit=limit, user_id=user, status=chosen)
             )
 
     rows = run(go())

@@ -32,9 +32,9 @@ class EntryKind(StrEnum):
 
 
 #: Entry kinds that record a sale (the affiliate's commission is in them).
-SALE_KINDS = (EntryKind.SALE.value, EntryKind.STARS_SALE.value)
+SALE_KINDS = frozenset({EntryKind.SALE, EntryKind.STARS_SALE})
 #: Entry kinds that move an affiliate's money into a payout and out (not earnings).
-PAYOUT_KINDS = (EntryKind.PAYOUT_HOLD.value, EntryKind.PAYOUT.value, EntryKind.PAYOUT_RELEASE.value)
+PAYOUT_KINDS = frozenset({EntryKind.PAYOUT_HOLD, EntryKind.PAYOUT, EntryKind.PAYOUT_RELEASE})
 
 
 class Account(Base):
@@ -52,7 +52,9 @@ class Entry(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # sale | adjustment | reversal
+    #: An ``EntryKind`` when written; read back as the stored string, whatever it is, so
+    #: ``ledger verify`` can read (and report) any row of the history.
+    kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
     gross_sats: Mapped[int | None] = mapped_column(BigInteger)

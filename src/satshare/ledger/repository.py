@@ -15,6 +15,7 @@ from satshare.ledger.models import (
     ChainHead,
     ChainLink,
     Entry,
+    EntryKind,
     EntryNote,
     NoteLink,
     NoteSealQueue,
@@ -210,7 +211,7 @@ async def list_entries(
     limit: int,
     before_id: int | None = None,
     user_id: int | None = None,
-    kind: str | None = None,
+    kind: EntryKind | None = None,
     invoice_id: str | None = None,
 ) -> Sequence[Entry]:
     query = select(Entry)

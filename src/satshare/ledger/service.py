@@ -15,6 +15,7 @@ from satshare.ledger.models import (
     PAYOUT_KINDS,
     ChainLink,
     Entry,
+    EntryKind,
     EntryNote,
     NoteLink,
     NoteSealQueue,
@@ -37,7 +38,7 @@ class Leg:
 @dataclass(frozen=True, slots=True)
 class NewEntry:
     idempotency_key: str
-    kind: str
+    kind: EntryKind
     legs: Sequence[Leg]
     memo: str | None = None
     created_by: str = "system"
@@ -280,7 +281,7 @@ async def reverse_entry(
             f"transaction {entry_id} belongs to a payout; cancel the payout (or let it fail) "
             "and the hold is released by its own entry"
         )
-    if original.kind == "reversal":
+    if original.kind == EntryKind.REVERSAL:
         raise Conflict(
             f"transaction {entry_id} is itself a reversal; post a new adjustment instead"
         )
@@ -296,7 +297,7 @@ async def reverse_entry(
         session,
         NewEntry(
             idempotency_key=f"reversal:{entry_id}",
-            kind="reversal",
+            kind=EntryKind.REVERSAL,
             legs=legs,
             memo=memo or f"reversal of transaction {entry_id}",
             created_by=author,

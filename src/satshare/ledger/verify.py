@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.ledger import accounts, repository
 from satshare.ledger.chain import GENESIS_HASH, chain_hash
-from satshare.ledger.models import Entry
+from satshare.ledger.models import Entry, EntryKind
 from satshare.ledger.service import chain_record, note_record
 from satshare.money import split
 
@@ -79,11 +79,11 @@ def _check_entry(
             problems.append(f"{currency} postings sum to {total}, not zero")
     if len(postings) < 2:
         problems.append("fewer than two postings")
-    if entry.kind == "sale":
+    if entry.kind == EntryKind.SALE:
         problem = _check_sale(entry, postings)
         if problem:
             problems.append(problem)
-    if entry.kind == "stars_sale":
+    if entry.kind == EntryKind.STARS_SALE:
         problem = _check_stars_sale(entry, postings)
         if problem:
             problems.append(problem)

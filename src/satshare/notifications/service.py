@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
 from satshare.notifications.models import OutboxMessage
-from satshare.subscriptions.models import Subscription
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
 
 
 async def enqueue(
@@ -127,7 +127,7 @@ async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[i
     horizon = now + timedelta(days=max(days))
     result = await session.execute(
         select(Subscription).where(
-            Subscription.status == "active",
+            Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.ends_at > now,
             Subscription.ends_at <= horizon,
         )

@@ -1,15 +1,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from satshare.db import Base, BigId, UTCDateTime
+from satshare.db import Base, BigId, StrEnumText, UTCDateTime
 
-#: Our normalised invoice states (the provider's own status is kept beside them).
-INVOICE_STATUSES = ("new", "processing", "settled", "expired", "invalid", "refunding", "refunded")
-OPEN_STATUSES = ("new", "processing")
+
+class InvoiceStatus(StrEnum):
+    """Our invoice's state (the processor's own status is kept beside it).
+
+    Not ``payments.ports.InvoiceState``: that is what a processor can report, and a processor
+    never reports the refund states, which only we reach. The shared states have the same
+    values, so an observed state is stored as ``InvoiceStatus(observed.state)``.
+    """
+
+    NEW = "new"
+    PROCESSING = "processing"  # paid in full, not yet confirmed
+    SETTLED = "settled"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+    REFUNDING = "refunding"  # a Stars refund is under way
+    REFUNDED = "refunded"
+
+
+#: Invoices that can still be paid.
+OPEN_STATUSES = frozenset({InvoiceStatus.NEW, InvoiceStatus.PROCESSING})
 
 
 class Invoice(Base):
@@ -34,7 +52,9 @@ class Invoice(Base):
     #: SAT for the bitcoin rails; XTR for Telegram Stars (then amount_stars holds the price).
     currency: Mapped[str] = mapped_column(String(3), default="SAT", server_default="SAT")
     amount_stars: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[InvoiceStatus] = mapped_column(
+        StrEnumText(InvoiceStatus, 16), default=InvoiceStatus.NEW
+    )
     provider_status: Mapped[str] = mapped_column(String(32), default="New")
     provider_additional_status: Mapped[str] = mapped_column(String(32), default="None")
     checkout_link: Mapped[str | None] = mapped_column(Text)

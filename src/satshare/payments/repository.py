@@ -9,7 +9,13 @@ from sqlalchemy import delete, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
-from satshare.payments.models import OPEN_STATUSES, Invoice, Payment, WebhookDelivery
+from satshare.payments.models import (
+    OPEN_STATUSES,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    WebhookDelivery,
+)
 
 
 async def get_invoice(
@@ -80,7 +86,7 @@ async def invoices_to_reconcile(
                 Invoice.provider.in_(providers),
                 or_(
                     Invoice.status.in_(OPEN_STATUSES),
-                    (Invoice.status == "expired") & (Invoice.expires_at > late_after),
+                    (Invoice.status == InvoiceStatus.EXPIRED) & (Invoice.expires_at > late_after),
                 ),
                 due,
                 Invoice.id.not_in(fresh) if fresh else true(),

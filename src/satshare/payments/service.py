@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.affiliates import service as affiliates
 from satshare.errors import Conflict, NotFound
 from satshare.ledger import service as ledger
+from satshare.ledger.models import EntryKind
 from satshare.money import split
 from satshare.notifications import service as outbox
 from satshare.payments import repository
-from satshare.payments.models import Invoice, Payment
+from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
@@ -92,7 +93,7 @@ async def apply_observation(
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
     if invoice is None:
         raise LookupError(invoice_id)
-    if invoice.status == "settled":
+    if invoice.status == InvoiceStatus.SETTLED:
         if observed.state is InvoiceState.INVALID:
             await _alert_invalidated(session, invoice, observed, now)
         return Outcome.ALREADY_SETTLED
@@ -127,7 +128,7 @@ def _track(invoice: Invoice, observed: ProviderInvoice, now: datetime) -> Outcom
         invoice.provider_status,
         invoice.provider_additional_status,
     )
-    invoice.status = observed.state.value
+    invoice.status = InvoiceStatus(observed.state)
     invoice.paid_sats = observed.paid_sats
     invoice.provider_status = observed.raw_status
     invoice.provider_additional_status = observed.raw_additional_status
@@ -161,7 +162,7 @@ async def _settle(
         session,
         ledger.NewEntry(
             idempotency_key=f"invoice:{invoice.id}:settled",
-            kind="sale",
+            kind=EntryKind.SALE,
             legs=ledger.sale_legs(
                 provider=invoice.provider,
                 split=sale,
@@ -264,7 +265,7 @@ async def _fulfil(
         )
     )
     subscriptions.extend(subscription, plan.duration_days, now)
-    invoice.status = "settled"
+    invoice.status = InvoiceStatus.SETTLED
     invoice.settled_at = now
     invoice.updated_at = now
     assert subscription.ends_at is not None
@@ -354,7 +355,7 @@ async def settle_stars(
     invoice = await repository.get_invoice(session, paid.invoice_id, lock=True)
     if invoice is None or invoice.currency != "XTR":
         raise LookupError(paid.invoice_id)
-    if invoice.status == "settled":
+    if invoice.status == InvoiceStatus.SETTLED:
         previous = await repository.payment_of_invoice(session, invoice.id)
         if previous is not None and previous.proof == paid.charge_id:
             return Outcome.ALREADY_SETTLED, invoice.id
@@ -371,7 +372,7 @@ async def settle_stars(
             amount_sats=0,
             currency="XTR",
             amount_stars=paid.amount_stars,
-            status="new",
+            status=InvoiceStatus.NEW,
             provider_status="renewal",
             provider_additional_status="None",
             expires_at=now,
@@ -403,7 +404,7 @@ async def settle_stars(
         session,
         ledger.NewEntry(
             idempotency_key=f"invoice:{invoice.id}:settled",
-            kind="stars_sale",
+            kind=EntryKind.STARS_SALE,
             legs=ledger.stars_sale_legs(
                 stars=paid.amount_stars,
                 affiliate_user_id=affiliate_id,
@@ -441,9 +442,9 @@ async def settle_stars(
 async def mark_gone(session: AsyncSession, invoice_id: str, now: datetime) -> Outcome:
     """The processor lost the invoice: it can never be paid, so stop watching it."""
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
-    if invoice is None or invoice.status in ("settled", "invalid"):
+    if invoice is None or invoice.status in (InvoiceStatus.SETTLED, InvoiceStatus.INVALID):
         return Outcome.UNCHANGED
-    invoice.status = "invalid"
+    invoice.status = InvoiceStatus.INVALID
     invoice.provider_status = "NotFound"
     invoice.updated_at = now
     await outbox.enqueue(
@@ -484,20 +485,20 @@ async def begin_stars_refund(
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.currency != "XTR":
         raise Conflict(f"invoice {invoice_id} was paid in bitcoin, not Telegram Stars")
-    if invoice.status not in ("settled", "refunding"):
+    if invoice.status not in (InvoiceStatus.SETTLED, InvoiceStatus.REFUNDING):
         raise Conflict(f"invoice {invoice_id} is {invoice.status}; only a paid invoice is refunded")
     payment = await repository.payment_of_invoice(session, invoice_id)
     buyer = await users.get(session, invoice.user_id)
     assert payment is not None and payment.proof and buyer is not None
-    invoice.status = "refunding"
+    invoice.status = InvoiceStatus.REFUNDING
     invoice.updated_at = now
     return str(buyer.external_id), payment.proof
 
 
 async def abort_stars_refund(session: AsyncSession, invoice_id: str, now: datetime) -> None:
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
-    if invoice is not None and invoice.status == "refunding":
-        invoice.status = "settled"
+    if invoice is not None and invoice.status == InvoiceStatus.REFUNDING:
+        invoice.status = InvoiceStatus.SETTLED
         invoice.updated_at = now
 
 
@@ -507,7 +508,7 @@ async def finish_stars_refund(
     """Telegram returned the Stars: reverse the sale (the affiliate's commission with it) and
     take back the paid time. Returns the reversing transaction id."""
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
-    assert invoice is not None and invoice.status == "refunding"
+    assert invoice is not None and invoice.status == InvoiceStatus.REFUNDING
     return await _refund(
         session, invoice, f"Telegram Stars refund of invoice {invoice_id}", author, now
     )
@@ -524,7 +525,7 @@ async def record_bitcoin_refund(
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.currency != "SAT":
         raise Conflict(f"invoice {invoice_id} was paid in Telegram Stars, not bitcoin")
-    if invoice.status != "settled":
+    if invoice.status != InvoiceStatus.SETTLED:
         raise Conflict(f"invoice {invoice_id} is {invoice.status}; only a paid invoice is refunded")
     memo = f"refund of invoice {invoice_id}" + (f": {note}" if note else "")
     return await _refund(session, invoice, memo, author, now)
@@ -541,7 +542,7 @@ async def _refund(
     )
     parties = await _parties(session, invoice)
     subscriptions.shorten(parties.subscription, parties.plan.duration_days, now)
-    invoice.status = "refunded"
+    invoice.status = InvoiceStatus.REFUNDED
     invoice.updated_at = now
     await outbox.enqueue(
         session,

@@ -30,7 +30,7 @@ from satshare.payouts.destinations import (
     lightning_address_url,
     parse,
 )
-from satshare.payouts.models import Payout
+from satshare.payouts.models import Payout, PayoutStatus
 from satshare.payouts.ports import (
     LnurlError,
     LnurlResolver,
@@ -155,7 +155,7 @@ async def request_payout(
 
 def _written(ctx: PayoutsContext, payout: Payout) -> None:
     ctx.after_write()
-    if payout.status == "approved":
+    if payout.status == PayoutStatus.APPROVED:
         ctx.kick()
 
 

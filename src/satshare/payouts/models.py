@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from satshare.db import Base, BigId, UTCDateTime
+from satshare.db import Base, BigId, StrEnumText, UTCDateTime
 
-#: awaiting_approval → approved → sending → paid | failed | unknown; unknown → paid | failed
-#: (only the reconciler decides, by asking the provider); canceled before sending.
-PAYOUT_STATUSES = (
-    "awaiting_approval",
-    "approved",
-    "sending",
-    "unknown",
-    "paid",
-    "failed",
-    "canceled",
+
+class PayoutStatus(StrEnum):
+    """awaiting_approval → approved → sending → paid | failed | unknown; unknown → paid | failed
+    (only the reconciler decides, by asking the provider, or an admin marks it failed);
+    canceled before sending."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    SENDING = "sending"
+    UNKNOWN = "unknown"
+    PAID = "paid"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+#: The amount is still held for the payout.
+OPEN_STATUSES = frozenset(
+    {
+        PayoutStatus.AWAITING_APPROVAL,
+        PayoutStatus.APPROVED,
+        PayoutStatus.SENDING,
+        PayoutStatus.UNKNOWN,
+    }
 )
-OPEN_STATUSES = ("awaiting_approval", "approved", "sending", "unknown")
-FINAL_STATUSES = ("paid", "failed", "canceled")
+FINAL_STATUSES = frozenset(PayoutStatus) - OPEN_STATUSES
 
 
 class Payout(Base):
@@ -47,7 +60,7 @@ class Payout(Base):
     #: its payment hash, by which the provider is asked about it after a timeout.
     payment_request: Mapped[str | None] = mapped_column(Text)
     payment_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[PayoutStatus] = mapped_column(StrEnumText(PayoutStatus, 20))
     provider: Mapped[str] = mapped_column(String(16))
     provider_ref: Mapped[str | None] = mapped_column(String(128))
     #: Lightning preimage or on-chain txid.

@@ -20,9 +20,10 @@ from satshare.affiliates import service as affiliates
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts
 from satshare.ledger import service as ledger
+from satshare.ledger.models import EntryKind
 from satshare.notifications import service as outbox
 from satshare.payouts.destinations import Destination, DestinationKind, InvalidDestination
-from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination
+from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination, PayoutStatus
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.users.models import User
 
@@ -175,7 +176,7 @@ async def request(
         destination=destination.value,
         payment_request=destination.value if destination.kind is DestinationKind.BOLT11 else None,
         payment_hash=destination.payment_hash,
-        status="approved" if approved else "awaiting_approval",
+        status=PayoutStatus.APPROVED if approved else PayoutStatus.AWAITING_APPROVAL,
         provider=policy.provider,
         instant=instant,
         requested_by=requested_by,
@@ -189,7 +190,7 @@ async def request(
         session,
         ledger.NewEntry(
             idempotency_key=f"payout:{payout.id}:hold",
-            kind="payout_hold",
+            kind=EntryKind.PAYOUT_HOLD,
             legs=[
                 ledger.Leg(accounts.affiliate_payable(user_id), amount_sats),
                 ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -amount_sats),
@@ -201,7 +202,7 @@ async def request(
         now,
     )
     await _notify(session, payout, now)
-    if payout.status == "awaiting_approval":
+    if payout.status == PayoutStatus.AWAITING_APPROVAL:
         await outbox.enqueue(
             session,
             kind="admin.payout_approval",
@@ -268,13 +269,13 @@ async def require(session: AsyncSession, payout_id: int, *, lock: bool = False) 
 
 async def approve(session: AsyncSession, payout_id: int, *, author: str, now: datetime) -> Payout:
     payout = await require(session, payout_id, lock=True)
-    if payout.status != "awaiting_approval":
+    if payout.status != PayoutStatus.AWAITING_APPROVAL:
         raise Conflict(
             f"payout {payout_id} is {payout.status}; only payouts awaiting approval can be "
             "approved",
             payout_status=payout.status,
         )
-    payout.status, payout.approved_by, payout.updated_at = "approved", author, now
+    payout.status, payout.approved_by, payout.updated_at = PayoutStatus.APPROVED, author, now
     await session.flush()
     await _notify(session, payout, now)
     return payout
@@ -284,17 +285,17 @@ async def cancel(
     session: AsyncSession, payout_id: int, *, author: str, reason: str | None, now: datetime
 ) -> Payout:
     payout = await require(session, payout_id, lock=True)
-    if payout.status not in ("awaiting_approval", "approved"):
+    if payout.status not in (PayoutStatus.AWAITING_APPROVAL, PayoutStatus.APPROVED):
         explain = (
             "it may already be on its way; the reconciler will settle it"
-            if payout.status in ("sending", "unknown")
+            if payout.status in (PayoutStatus.SENDING, PayoutStatus.UNKNOWN)
             else "it is final"
         )
         raise Conflict(
             f"payout {payout_id} is {payout.status} and cannot be canceled: {explain}",
             payout_status=payout.status,
         )
-    payout.status = "canceled"
+    payout.status = PayoutStatus.CANCELED
     payout.failure = (reason or "").strip() or f"canceled by {author}"
     payout.completed_at = payout.updated_at = now
     await session.flush()
@@ -308,8 +309,8 @@ async def claim(session: AsyncSession, payout_id: int, now: datetime) -> bool:
     so two workers never send the same payout."""
     result = await session.execute(
         update(Payout)
-        .where(Payout.id == payout_id, Payout.status == "approved")
-        .values(status="sending", sent_at=now, updated_at=now)
+        .where(Payout.id == payout_id, Payout.status == PayoutStatus.APPROVED)
+        .values(status=PayoutStatus.SENDING, sent_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
@@ -369,13 +370,13 @@ async def record(
     payout = await require(session, payout_id, lock=True)
     if result.provider_ref and not payout.provider_ref:
         payout.provider_ref = result.provider_ref
-    if payout.status == "paid":
+    if payout.status == PayoutStatus.PAID:
         if result.state is SendState.FAILED:
             await _alert_contradiction(session, payout, result, now)
         payout.next_check_at = None
         await session.flush()
         return payout
-    if payout.status in ("failed", "canceled"):
+    if payout.status in (PayoutStatus.FAILED, PayoutStatus.CANCELED):
         if result.state is SendState.PAID:
             await _paid_after_release(session, payout, result, now)
         elif result.state is SendState.FAILED or payout.next_check_at is None:
@@ -385,14 +386,14 @@ async def record(
             payout.next_check_at = recheck.after(payout.checks, now)
         await session.flush()
         return payout
-    if payout.status not in ("sending", "unknown"):
+    if payout.status not in (PayoutStatus.SENDING, PayoutStatus.UNKNOWN):
         return payout  # not sent yet (awaiting approval, approved): nothing to learn
     payout.updated_at = now
     if result.state is SendState.PAID:
         payout.next_check_at = None
         await _mark_paid(session, payout, result.proof, result.network_fee_sats, "system", now)
     elif result.state is SendState.FAILED:
-        payout.status = "failed"
+        payout.status = PayoutStatus.FAILED
         payout.failure = result.reason or "the provider refused the payment"
         payout.completed_at = now
         payout.next_check_at = None
@@ -405,8 +406,8 @@ async def record(
         payout.next_check_at = recheck.after(payout.checks, now)
         if result.state is SendState.UNKNOWN:
             payout.failure = result.reason
-            if payout.status != "unknown":
-                payout.status = "unknown"
+            if payout.status != PayoutStatus.UNKNOWN:
+                payout.status = PayoutStatus.UNKNOWN
                 await session.flush()
                 await _notify(session, payout, now)
         await session.flush()
@@ -425,7 +426,7 @@ async def _paid_after_release(
         session,
         ledger.NewEntry(
             idempotency_key=f"payout:{payout.id}:rehold",
-            kind="payout_hold",
+            kind=EntryKind.PAYOUT_HOLD,
             legs=[
                 ledger.Leg(accounts.affiliate_payable(payout.user_id), payout.amount_sats),
                 ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -payout.amount_sats),
@@ -446,7 +447,7 @@ async def _alert_contradiction(
     payout: Payout,
     result: SendResult,
     now: datetime,
-    previous: str | None = None,
+    previous: PayoutStatus | None = None,
 ) -> None:
     said = result.state.value
     await outbox.enqueue(
@@ -470,7 +471,7 @@ async def escalate_unknown(session: AsyncSession, now: datetime, older_than: tim
             await session.execute(
                 select(Payout)
                 .where(
-                    Payout.status == "unknown",
+                    Payout.status == PayoutStatus.UNKNOWN,
                     Payout.escalated_at.is_(None),
                     Payout.sent_at <= now - older_than,
                 )
@@ -509,7 +510,7 @@ async def release_unknown(
     late "paid" is recorded (the amount is taken back) and alerted."""
     recheck = recheck or Recheck()
     payout = await require(session, payout_id, lock=True)
-    if payout.status != "unknown":
+    if payout.status != PayoutStatus.UNKNOWN:
         raise Conflict(
             f"payout {payout_id} is {payout.status}; only an unknown payout can be marked "
             "failed by hand",
@@ -520,7 +521,7 @@ async def release_unknown(
         raise InvalidRequest(
             "say why (e.g. what the provider shows for this payout)", field="reason"
         )
-    payout.status = "failed"
+    payout.status = PayoutStatus.FAILED
     payout.failure = f"marked failed by {author}: {reason}"
     payout.completed_at = payout.updated_at = now
     payout.next_check_at = recheck.after(0, now)
@@ -541,9 +542,9 @@ async def mark_paid(
 ) -> Payout:
     """Record a payout the owner paid by hand (payouts.provider: manual)."""
     payout = await require(session, payout_id, lock=True)
-    if payout.status == "paid":
+    if payout.status == PayoutStatus.PAID:
         raise Conflict(f"payout {payout_id} is already paid (proof {payout.proof})")
-    if payout.status not in ("approved", "unknown"):
+    if payout.status not in (PayoutStatus.APPROVED, PayoutStatus.UNKNOWN):
         raise Conflict(
             f"payout {payout_id} is {payout.status}; only approved payouts can be marked paid",
             payout_status=payout.status,
@@ -567,7 +568,7 @@ async def _mark_paid(
     now: datetime,
 ) -> None:
     network_fee = max(0, network_fee_sats or 0)
-    payout.status, payout.proof = "paid", proof
+    payout.status, payout.proof = PayoutStatus.PAID, proof
     payout.network_fee_sats = network_fee
     payout.failure = None
     payout.completed_at = payout.updated_at = now
@@ -584,7 +585,7 @@ async def _mark_paid(
         session,
         ledger.NewEntry(
             idempotency_key=f"payout:{payout.id}:paid",
-            kind="payout",
+            kind=EntryKind.PAYOUT,
             legs=legs,
             memo=f"payout {payout.id} paid" + (f" (proof {proof})" if proof else ""),
             created_by=author,
@@ -600,7 +601,7 @@ async def _release(session: AsyncSession, payout: Payout, author: str, now: date
         session,
         ledger.NewEntry(
             idempotency_key=f"payout:{payout.id}:release",
-            kind="payout_release",
+            kind=EntryKind.PAYOUT_RELEASE,
             legs=[
                 ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, payout.amount_sats),
                 ledger.Leg(accounts.affiliate_payable(payout.user_id), -payout.amount_sats),
@@ -649,7 +650,7 @@ async def list_payouts(
     limit: int,
     before_id: int | None = None,
     user_id: int | None = None,
-    status: str | None = None,
+    status: PayoutStatus | None = None,
 ) -> Sequence[Payout]:
     query = select(Payout).order_by(Payout.id.desc()).limit(limit)
     if before_id is not None:
@@ -665,7 +666,7 @@ async def awaiting_manual_payment(session: AsyncSession) -> Sequence[Payout]:
     """Approved payouts the owner is to pay by hand, oldest first."""
     result = await session.execute(
         select(Payout)
-        .where(Payout.status == "approved", Payout.provider == "manual")
+        .where(Payout.status == PayoutStatus.APPROVED, Payout.provider == "manual")
         .order_by(Payout.id)
     )
     return result.scalars().all()
@@ -673,7 +674,10 @@ async def awaiting_manual_payment(session: AsyncSession) -> Sequence[Payout]:
 
 async def due_for_sending(session: AsyncSession, limit: int = 50) -> Sequence[int]:
     result = await session.execute(
-        select(Payout.id).where(Payout.status == "approved").order_by(Payout.id).limit(limit)
+        select(Payout.id)
+        .where(Payout.status == PayoutStatus.APPROVED)
+        .order_by(Payout.id)
+        .limit(limit)
     )
     return result.scalars().all()
 
@@ -693,9 +697,11 @@ async def due_for_check(
         select(Payout.id)
         .where(
             or_(
-                (Payout.status == "unknown") & due,
-                (Payout.status == "sending") & (Payout.sent_at <= now - send_grace) & due,
-                (Payout.status == "failed")
+                (Payout.status == PayoutStatus.UNKNOWN) & due,
+                (Payout.status == PayoutStatus.SENDING)
+                & (Payout.sent_at <= now - send_grace)
+                & due,
+                (Payout.status == PayoutStatus.FAILED)
                 & (Payout.next_check_at <= now)
                 & (Payout.completed_at > now - watch_released),
             )
@@ -715,7 +721,7 @@ class PayoutTotals:
 async def totals(session: AsyncSession, user_id: int) -> PayoutTotals:
     paid = await session.execute(
         select(func.coalesce(func.sum(Payout.amount_sats), 0)).where(
-            Payout.user_id == user_id, Payout.status == "paid"
+            Payout.user_id == user_id, Payout.status == PayoutStatus.PAID
         )
     )
     open_ = await session.execute(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.ledger import accounts, repository
-from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
+from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, EntryKind, Posting
 
 
 @dataclass
@@ -140,13 +140,13 @@ async def aggregate(
             counted.add(entry_id)
             if kind in SALE_KINDS:
                 figures.sales += 1
-                if kind == "sale":
+                if kind == EntryKind.SALE:
                     figures.gross_sats += gross or 0
                 if affiliate_id is not None:
                     person(affiliate_id).referred_sales_sats += gross or 0
             elif rev_kind in SALE_KINDS:
                 figures.refunds += 1
-                if rev_kind == "sale":
+                if rev_kind == EntryKind.SALE:
                     figures.gross_sats -= rev_gross or 0
         earner = _affiliate_of(code)
         if code == accounts.OWNER_REVENUE:
@@ -160,7 +160,7 @@ async def aggregate(
                 person(earner).commissions += 1
             elif amount > 0:
                 person(earner).clawed_back_sats += amount
-        elif code == accounts.PAYOUTS_IN_FLIGHT and kind == "payout":
+        elif code == accounts.PAYOUTS_IN_FLIGHT and kind == EntryKind.PAYOUT:
             figures.paid_out_sats += amount
             if affiliate_id is not None:
                 person(affiliate_id).paid_out_sats += amount

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from satshare.db import Base, BigId, UTCDateTime
+from satshare.db import Base, BigId, StrEnumText, UTCDateTime
 
-STATUSES = ("pending", "active", "expired", "canceled")
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"  # created, never paid
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
 
 
 class Subscription(Base):
@@ -22,7 +28,9 @@ class Subscription(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="RESTRICT"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        StrEnumText(SubscriptionStatus, 16), default=SubscriptionStatus.PENDING
+    )
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

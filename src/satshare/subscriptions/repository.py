@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
-from satshare.subscriptions.models import Subscription
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
 
 
 async def get(
@@ -30,7 +30,7 @@ async def get_or_create(
         {
             "user_id": user_id,
             "plan_id": plan_id,
-            "status": "pending",
+            "status": SubscriptionStatus.PENDING,
             "created_at": now,
             "updated_at": now,
         },
@@ -48,7 +48,7 @@ async def list_subscriptions(
     limit: int,
     before_id: int | None = None,
     user_id: int | None = None,
-    status: str | None = None,
+    status: SubscriptionStatus | None = None,
     plan_id: str | None = None,
 ) -> Sequence[Subscription]:
     query = select(Subscription)
@@ -71,7 +71,7 @@ async def active_of_user(
         select(Subscription)
         .where(
             Subscription.user_id == user_id,
-            Subscription.status == "active",
+            Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.ends_at > now,
         )
         .order_by(Subscription.id)
@@ -84,7 +84,7 @@ async def due_for_expiry(
 ) -> Sequence[Subscription]:
     result = await session.execute(
         select(Subscription)
-        .where(Subscription.status == "active", Subscription.ends_at <= now)
+        .where(Subscription.status == SubscriptionStatus.ACTIVE, Subscription.ends_at <= now)
         .order_by(Subscription.ends_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -97,9 +97,9 @@ async def mark_expired(session: AsyncSession, subscription_id: int, now: datetim
         update(Subscription)
         .where(
             Subscription.id == subscription_id,
-            Subscription.status == "active",
+            Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.ends_at <= now,
         )
-        .values(status="expired", updated_at=now)
+        .values(status=SubscriptionStatus.EXPIRED, updated_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

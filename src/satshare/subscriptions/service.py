@@ -9,19 +9,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.errors import Conflict, NotFound
 from satshare.notifications import service as outbox
 from satshare.subscriptions import repository
-from satshare.subscriptions.models import Subscription
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
 
 
-def effective_status(subscription: Subscription, now: datetime) -> str:
+def effective_status(subscription: Subscription, now: datetime) -> SubscriptionStatus:
     """What the subscription is right now, even before the expiry job has run."""
-    if subscription.status == "active" and subscription.ends_at and subscription.ends_at <= now:
-        return "expired"
+    if (
+        subscription.status == SubscriptionStatus.ACTIVE
+        and subscription.ends_at
+        and subscription.ends_at <= now
+    ):
+        return SubscriptionStatus.EXPIRED
     return subscription.status
 
 
 def extension_start(subscription: Subscription, now: datetime) -> datetime:
     """A renewal paid while still active extends from the current end, otherwise from now."""
-    if subscription.status == "active" and subscription.ends_at and subscription.ends_at > now:
+    if (
+        subscription.status == SubscriptionStatus.ACTIVE
+        and subscription.ends_at
+        and subscription.ends_at > now
+    ):
         return subscription.ends_at
     return now
 
@@ -31,7 +39,7 @@ def extend(subscription: Subscription, duration_days: int, now: datetime) -> Non
     if start == now:
         subscription.started_at = now
     subscription.ends_at = start + timedelta(days=duration_days)
-    subscription.status = "active"
+    subscription.status = SubscriptionStatus.ACTIVE
     subscription.updated_at = now
 
 
@@ -40,8 +48,8 @@ def shorten(subscription: Subscription, duration_days: int, now: datetime) -> No
     if subscription.ends_at is None:
         return
     subscription.ends_at = max(now, subscription.ends_at - timedelta(days=duration_days))
-    if subscription.ends_at <= now and subscription.status == "active":
-        subscription.status = "expired"
+    if subscription.ends_at <= now and subscription.status == SubscriptionStatus.ACTIVE:
+        subscription.status = SubscriptionStatus.EXPIRED
     subscription.updated_at = now
 
 
@@ -53,7 +61,7 @@ async def require(session: AsyncSession, subscription_id: int) -> Subscription:
 
 
 async def change_status(
-    session: AsyncSession, subscription_id: int, status: str, now: datetime
+    session: AsyncSession, subscription_id: int, status: SubscriptionStatus, now: datetime
 ) -> Subscription:
     subscription = await repository.get(session, subscription_id, lock=True)
     if subscription is None:
@@ -61,17 +69,21 @@ async def change_status(
     current = effective_status(subscription, now)
     if status == current:
         return subscription
-    if status == "canceled":
-        if current not in ("pending", "active"):
+    if status == SubscriptionStatus.CANCELED:
+        if current not in (SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE):
             raise Conflict(f"a {current} subscription cannot be canceled")
-    elif status == "active":
-        if current != "canceled" or not subscription.ends_at or subscription.ends_at <= now:
+    elif status == SubscriptionStatus.ACTIVE:
+        if (
+            current != SubscriptionStatus.CANCELED
+            or not subscription.ends_at
+            or subscription.ends_at <= now
+        ):
             raise Conflict(
                 "only a canceled subscription with paid time left can be re-activated; "
                 "otherwise buy a renewal with POST /api/v1/subscriptions"
             )
     else:
-        raise Conflict(f"status can be set to 'canceled' or 'active', not {status!r}")
+        raise Conflict(f"status can be set to 'canceled' or 'active', not '{status}'")
     subscription.status = status
     subscription.updated_at = now
     await session.flush()

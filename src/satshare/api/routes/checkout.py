@@ -23,7 +23,7 @@ from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.money import sats_to_btc
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
-from satshare.payments.models import OPEN_STATUSES
+from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
@@ -67,11 +67,11 @@ RAIL_LABELS = {
     "bitpay": web.RAIL_BITPAY,
 }
 STATUS_LABELS = {
-    "new": web.STATUS_NEW,
-    "processing": web.STATUS_PROCESSING,
-    "settled": web.STATUS_SETTLED,
-    "expired": web.STATUS_EXPIRED,
-    "invalid": web.STATUS_INVALID,
+    InvoiceStatus.NEW: web.STATUS_NEW,
+    InvoiceStatus.PROCESSING: web.STATUS_PROCESSING,
+    InvoiceStatus.SETTLED: web.STATUS_SETTLED,
+    InvoiceStatus.EXPIRED: web.STATUS_EXPIRED,
+    InvoiceStatus.INVALID: web.STATUS_INVALID,
 }
 
 

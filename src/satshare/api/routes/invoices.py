@@ -11,6 +11,7 @@ from satshare.api.deps import AdminKey, ContainerDep, InvoiceIdPath, optional_bo
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict, NotFound, ServiceUnavailable
 from satshare.payments import repository, service
+from satshare.payments.models import InvoiceStatus
 from satshare.schemas import StrictModel
 
 router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
@@ -80,7 +81,9 @@ async def refund(
                 now=now,
             )
         container.written()
-        return Refunded(invoice_id=invoice_id, status="refunded", reversal_transaction_id=reversal)
+        return Refunded(
+            invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
+        )
     runtime = getattr(request.app.state, "bot", None)
     if runtime is None:
         raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
@@ -102,4 +105,6 @@ async def refund(
             session, invoice_id, author=principal.author, now=container.clock.now()
         )
     container.written()
-    return Refunded(invoice_id=invoice_id, status="refunded", reversal_transaction_id=reversal)
+    return Refunded(
+        invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
+    )

@@ -16,7 +16,7 @@ from satshare.api.deps import (
     optional_body,
 )
 from satshare.api.problems import openapi_responses
-from satshare.payouts import export, flows, service
+from satshare.payouts import export, flows, models, service
 from satshare.payouts.destinations import parse
 from satshare.payouts.models import Payout
 from satshare.payouts.schemas import (
@@ -96,7 +96,11 @@ async def list_payouts(
 ) -> PageOf[PayoutOut]:
     async with container.db.reading() as session:
         rows = await service.list_payouts(
-            session, limit=page.fetch, before_id=page.before_id, user_id=user_id, status=status
+            session,
+            limit=page.fetch,
+            before_id=page.before_id,
+            user_id=user_id,
+            status=models.PayoutStatus(status) if status else None,
         )
     items = [payout_out(p) for p in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.payout_id)

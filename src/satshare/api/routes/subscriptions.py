@@ -11,6 +11,7 @@ from satshare.payments import flows
 from satshare.plans import service as plans
 from satshare.schemas import PageOf
 from satshare.subscriptions import repository, service
+from satshare.subscriptions.models import SubscriptionStatus
 from satshare.subscriptions.schemas import (
     FiatPriceOut,
     PlanOut,
@@ -74,7 +75,7 @@ async def list_subscriptions(
             limit=page.fetch,
             before_id=page.before_id,
             user_id=user_id,
-            status=status,
+            status=SubscriptionStatus(status) if status else None,
             plan_id=subscription_type,
         )
         items = [
@@ -140,5 +141,7 @@ async def update_subscription(
 ) -> SubscriptionOut:
     now = container.clock.now()
     async with container.db.transaction() as session:
-        subscription = await service.change_status(session, subscription_id, body.status, now)
+        subscription = await service.change_status(
+            session, subscription_id, SubscriptionStatus(body.status), now
+        )
         return await subscription_out(session, subscription, container.payments, now)

@@ -77,7 +77,7 @@ async def create_transaction(
             session,
             service.NewEntry(
                 idempotency_key=f"manual:{random_token(12)}",
-                kind="adjustment",
+                kind=EntryKind.ADJUSTMENT,
                 legs=legs,
                 memo=body.memo,
                 created_by=author,

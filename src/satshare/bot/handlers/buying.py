@@ -21,6 +21,7 @@ from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
+from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.subscriptions import repository as subscriptions_repo
@@ -199,7 +200,7 @@ async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await answer(query, t(language, texts.PAYMENT_EXPIRED))
         return
     last = runtime.recent_checks.get(invoice_id, 0.0)
-    if invoice.status in ("new", "processing") and time.monotonic() - last >= CHECK_EVERY_SECONDS:
+    if invoice.status in OPEN_STATUSES and time.monotonic() - last >= CHECK_EVERY_SECONDS:
         runtime.recent_checks[invoice_id] = time.monotonic()
         try:
             await flows.refresh_invoice(runtime.container.payments, invoice_id)
@@ -212,10 +213,10 @@ async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             invoice = await payments_repo.get_invoice(session, invoice_id)
         assert invoice is not None
     message = {
-        "settled": texts.PAYMENT_DONE,
-        "processing": texts.PAYMENT_PROCESSING,
-        "expired": texts.PAYMENT_EXPIRED,
-        "invalid": texts.PAYMENT_EXPIRED,
+        InvoiceStatus.SETTLED: texts.PAYMENT_DONE,
+        InvoiceStatus.PROCESSING: texts.PAYMENT_PROCESSING,
+        InvoiceStatus.EXPIRED: texts.PAYMENT_EXPIRED,
+        InvoiceStatus.INVALID: texts.PAYMENT_EXPIRED,
     }.get(invoice.status, texts.PAYMENT_NOT_YET)
     await answer(query, t(language, message))
 

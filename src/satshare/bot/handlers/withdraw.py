@@ -19,6 +19,7 @@ from satshare.errors import DomainError
 from satshare.payouts import flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import DestinationKind, mask
+from satshare.payouts.models import PayoutStatus
 from satshare.payouts.overview import affiliate_overview
 from satshare.users.models import User
 
@@ -27,13 +28,13 @@ RECENT_PAYOUTS = 5
 #: Telegram messages hold 4,096 characters; longer terms are shown in part with a link.
 TERMS_PREVIEW_CHARS = 2_500
 STATUS_LABELS = {
-    "awaiting_approval": texts.PAYOUT_STATUS_AWAITING_APPROVAL,
-    "approved": texts.PAYOUT_STATUS_APPROVED,
-    "sending": texts.PAYOUT_STATUS_SENDING,
-    "paid": texts.PAYOUT_STATUS_PAID,
-    "failed": texts.PAYOUT_STATUS_FAILED,
-    "unknown": texts.PAYOUT_STATUS_UNKNOWN,
-    "canceled": texts.PAYOUT_STATUS_CANCELED,
+    PayoutStatus.AWAITING_APPROVAL: texts.PAYOUT_STATUS_AWAITING_APPROVAL,
+    PayoutStatus.APPROVED: texts.PAYOUT_STATUS_APPROVED,
+    PayoutStatus.SENDING: texts.PAYOUT_STATUS_SENDING,
+    PayoutStatus.PAID: texts.PAYOUT_STATUS_PAID,
+    PayoutStatus.FAILED: texts.PAYOUT_STATUS_FAILED,
+    PayoutStatus.UNKNOWN: texts.PAYOUT_STATUS_UNKNOWN,
+    PayoutStatus.CANCELED: texts.PAYOUT_STATUS_CANCELED,
 }
 
 
