@@ -376,3 +376,169 @@ def test_config_check_redacts_every_url_with_credentials(tmp_path: Path) -> None
     assert "https://***@btcpay.example.com" in result.output
     assert "postgresql://***@db/satshare" in result.output
     assert "https://***@pay.example.com" in result.output
+
+
+# --- one URL type, cross-section checks as model validators (issue #9, item 6) -------------
+
+URL_PROBLEMS = {
+    "server.public_url": "must be an absolute http(s) URL such as https://pay.example.com",
+    "btcpay.url": "must be the absolute URL of your BTCPay Server",
+    "lnbits.url": "must be the absolute URL of your LNbits",
+    "onchain.esplora_url": "must be the absolute URL of an Esplora API",
+    "bitpay.url": "must be an absolute http(s) URL",
+    "telegram.api_base_url": "must be an absolute http(s) URL",
+    "telegram.webhook_url": "must be an absolute http(s) URL",
+    "rates.url": "must be an absolute http(s) URL",
+}
+
+
+def test_every_url_setting_is_checked_as_an_absolute_url() -> None:
+    from satshare.config import Settings
+
+    found = {
+        f"{section}.{name}"
+        for section, field in Settings.model_fields.items()
+        if field.annotation is not None and hasattr(field.annotation, "model_fields")
+        for name in field.annotation.model_fields
+        if name.endswith("url")
+    }
+    # database.url is an SQLAlchemy URL; terms_url is shown to people as it is written.
+    unchecked = {"database.url", "telegram.terms_url"}
+    assert found - unchecked == set(URL_PROBLEMS)  # a new URL setting needs a row here
+
+
+@pytest.mark.parametrize("key", sorted(URL_PROBLEMS))
+def test_a_url_setting_must_be_absolute_and_loses_its_trailing_slash(
+    tmp_path: Path, key: str
+) -> None:
+    section, name = key.split(".")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, f"{section}:\n  {name}: example.com/x\n"))
+    assert caught.value.problems[0] == (
+        f"config error: {key} ({tmp_path / 'satshare.yaml'} line 2): Value error, "
+        f"{URL_PROBLEMS[key]}"
+    )
+    from satshare.config import Settings
+
+    complete = {
+        "btcpay": {"api_key": API_KEY, "store_id": "S1", "webhook_secret": WEBHOOK_SECRET},
+        "lnbits": {"invoice_key": API_KEY},
+        "bitpay": {"token": API_KEY},
+    }.get(section, {})
+    settings = Settings(**{section: {**complete, name: "https://host.example.com/base/"}})
+    assert getattr(getattr(settings, section), name) == "https://host.example.com/base"
+
+
+def test_cross_section_checks_hold_for_settings_built_in_code() -> None:
+    from pydantic import ValidationError
+
+    from satshare.config import BTCPaySettings, Settings
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(payouts={"provider": "lnbits"})
+    assert [(e["loc"], e["msg"]) for e in caught.value.errors()] == [
+        (
+            ("payouts", "provider"),
+            "lnbits pays with the wallet's admin key; set lnbits.url and lnbits.admin_key "
+            "(or choose manual)",
+        )
+    ]
+    with pytest.raises(ValidationError) as caught:
+        BTCPaySettings(url="https://btcpay.example.com", store_id="S1")
+    assert [(e["loc"], e["msg"]) for e in caught.value.errors()] == [
+        (("api_key",), "required when btcpay.url is set (or set SATSHARE_BTCPAY__API_KEY)"),
+        (
+            ("webhook_secret",),
+            "required when btcpay.url is set (or set SATSHARE_BTCPAY__WEBHOOK_SECRET)",
+        ),
+    ]
+
+
+LNBITS = f"lnbits:\n  url: https://lnbits.example.com\n  invoice_key: {API_KEY}\n"
+FIAT_PLAN = (
+    "plans:\n  - id: m\n    title: M\n    price: {amount: '1', currency: USD}\n"
+    "    duration_days: 30\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        (
+            LIVE + "payouts:\n  provider: lnbits\n",
+            [
+                "config error: payouts.provider: lnbits pays with the wallet's admin key; set "
+                "lnbits.url and lnbits.admin_key (or choose manual)"
+            ],
+        ),
+        (
+            LNBITS + "payouts:\n  provider: btcpay\n",
+            ["config error: payouts.provider: btcpay needs the btcpay section configured"],
+        ),
+        (
+            LIVE + "payouts:\n  provider: manual\n  instant_lightning: true\n"
+            "affiliate:\n  hold_days: 3\n",
+            [
+                "config error: payouts.instant_lightning: instant splits need a payout provider "
+                "that pays Lightning (payouts.provider: lnbits or btcpay)",
+                "config error: payouts.instant_lightning: cannot send commissions at once while "
+                "affiliate.hold_days keeps them pending; set one of them to 0",
+            ],
+        ),
+        (
+            LIVE + "payments:\n  default_provider: lnbits\n",
+            [
+                "config error: payments.default_provider: lnbits is not configured "
+                "(configured: btcpay)"
+            ],
+        ),
+        (
+            LIVE + "plans:\n  - id: m\n    title: M\n    price_sats: 100\n    duration_days: 30\n"
+            "    providers: [lnbits, stars, bitpay]\n    price_stars: 5\n",
+            [
+                "config error: plans[0].providers ({file} line 12): lnbits is not configured "
+                "(configured: btcpay)",
+                "config error: plans[0].providers: stars needs stars.enabled",
+                "config error: plans[0].providers ({file} line 12): bitpay is not configured "
+                "(configured: btcpay)",
+            ],
+        ),
+        (
+            LNBITS + FIAT_PLAN + "rates:\n  source: btcpay\n",
+            ["config error: rates.source: btcpay needs the btcpay section configured"],
+        ),
+        (
+            LNBITS + FIAT_PLAN + "rates:\n  source: fixed\n  fixed: {EUR: '1'}\n",
+            ["config error: rates.fixed: no price for USD, which fiat-priced plans use"],
+        ),
+        (
+            "bitpay:\n  url: https://bitpay.com\n",
+            [
+                "config error: bitpay.token ({file} line 2): required when bitpay.url is set "
+                "(or set SATSHARE_BITPAY__TOKEN)"
+            ],
+        ),
+    ],
+)
+def test_cross_section_problems_word_for_word(
+    tmp_path: Path, text: str, problems: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [p.format(file=path) for p in problems]
+
+
+def test_one_list_of_rail_names() -> None:
+    from typing import get_args
+
+    from satshare.config import PROVIDERS, PlanSettings, Rail, TelegramSettings
+
+    assert PROVIDERS == ("btcpay", "lnbits", "onchain", "bitpay")
+    assert get_args(Rail) == (*PROVIDERS, "stars")
+    rails = list(get_args(Rail))
+    assert TelegramSettings(bot_rails=rails).bot_rails == rails
+    plan = PlanSettings(
+        id="p", title="P", price_sats=1, price_stars=1, duration_days=1, providers=rails
+    )
+    assert plan.providers == rails

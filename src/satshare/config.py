@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import unquote
 
 import yaml
@@ -18,11 +19,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, core_schema
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from satshare.money import BPS_DENOMINATOR, MAX_SATS, MoneyError, parse_fiat
@@ -51,14 +54,34 @@ PLACEHOLDER_PREFIXES = ("your", "test", "fake", "demo", "todo", "insert", "enter
 TELEGRAM_TOKEN = re.compile(r"[0-9]{5,20}:[A-Za-z0-9_-]{35}")
 #: What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-SPEED_POLICIES = ("HighSpeed", "MediumSpeed", "LowMediumSpeed", "LowSpeed")
+
+#: Payment rails configured by a section of their own, in preference order.
+Provider = Literal["btcpay", "lnbits", "onchain", "bitpay"]
+PROVIDERS: tuple[Provider, ...] = get_args(Provider)
+#: Every rail a plan or the bot can offer: the providers and Telegram Stars.
+Rail = Literal[Provider, "stars"]
 
 
-def absolute_url(value: str, problem: str) -> str:
-    """An http(s) URL with a host, without its trailing slash; ``problem`` says what is wrong."""
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(problem)
-    return value.rstrip("/")
+@dataclass(frozen=True, slots=True)
+class AbsoluteUrlCheck:
+    """``Annotated`` metadata for URL settings: an http(s) URL with a host, kept without its
+    trailing slash; ``problem`` is the message otherwise."""
+
+    problem: str = "must be an absolute http(s) URL"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def check(self, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(self.problem)
+        return value.rstrip("/")
+
+
+#: A URL setting. ``Annotated[str, AbsoluteUrlCheck("...")]`` is the same, with its own words.
+AbsoluteUrl = Annotated[str, AbsoluteUrlCheck()]
 
 
 def redact_url(url: str) -> str:
@@ -126,8 +149,57 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in a configuration: the key (a path into the document) and what is
+    wrong with it, shown as "config error: <key> (<file> line N): <message>"."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    #: Name where the key was set (its file line or environment variable)? Checks of how
+    #: sections fit together name the key only.
+    located: bool = True
+
+
+#: The pydantic error types a Problem becomes inside a model validator.
+_LOCATED, _UNLOCATED = "config_problem", "config_problem_unlocated"
+
+
+def refuse(model: str, problems: Iterable[Problem]) -> None:
+    """From a model validator: raise every problem at once (keys relative to the model being
+    validated, so a section's problems name the section too); nothing when there is none."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                _LOCATED if problem.located else _UNLOCATED,
+                "{message}",
+                {"message": problem.message},
+            ),
+            loc=problem.loc,
+            input=None,
+        )
+        for problem in problems
+    ]
+    if details:
+        raise ValidationError.from_exception_data(model, details)
+
+
+def _env_name(loc: Iterable[Any]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _missing(section: str, values: dict[str, SecretStr | str | None]) -> Iterable[Problem]:
+    """A processor section with its url set and one of its other keys left out."""
+    for name, value in values.items():
+        if value is None:
+            yield Problem(
+                (name,),
+                f"required when {section}.url is set (or set {_env_name((section, name))})",
+            )
 
 
 class DatabaseSettings(_Section):
@@ -146,21 +218,16 @@ class DatabaseSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    public_url: str | None = None
+    public_url: (
+        Annotated[
+            str,
+            AbsoluteUrlCheck("must be an absolute http(s) URL such as https://pay.example.com"),
+        ]
+        | None
+    ) = None
     #: A POST carrying an Idempotency-Key is stopped (503) after this long, so a key still
     #: claimed a little later belongs to a process that died, and a retry may take it over.
     request_timeout_seconds: int = Field(120, ge=2, le=3600)
-
-    @field_validator("public_url")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        return (
-            None
-            if value is None
-            else absolute_url(
-                value, "must be an absolute http(s) URL such as https://pay.example.com"
-            )
-        )
 
     @property
     def base_url(self) -> str:
@@ -199,7 +266,9 @@ class AffiliateSettings(_Section):
 
 
 class BTCPaySettings(_Section):
-    url: str | None = None
+    url: (
+        Annotated[str, AbsoluteUrlCheck("must be the absolute URL of your BTCPay Server")] | None
+    ) = None
     api_key: SecretStr | None = None
     store_id: str | None = None
     webhook_secret: SecretStr | None = None
@@ -207,22 +276,24 @@ class BTCPaySettings(_Section):
     payment_methods: list[str] = Field(default_factory=lambda: ["BTC-LN", "BTC-CHAIN"])
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
-    @field_validator("url")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        return (
-            None
-            if value is None
-            else absolute_url(value, "must be the absolute URL of your BTCPay Server")
-        )
-
     @property
     def configured(self) -> bool:
         return self.url is not None
 
+    @model_validator(mode="after")
+    def _complete(self) -> BTCPaySettings:
+        if self.configured:
+            keys = {
+                "api_key": self.api_key,
+                "store_id": self.store_id,
+                "webhook_secret": self.webhook_secret,
+            }
+            refuse("btcpay", _missing("btcpay", keys))
+        return self
+
 
 class LNbitsSettings(_Section):
-    url: str | None = None
+    url: Annotated[str, AbsoluteUrlCheck("must be the absolute URL of your LNbits")] | None = None
     #: Creates and checks invoices.
     invoice_key: SecretStr | None = None
     #: Pays (affiliate payouts); never needed to sell.
@@ -231,18 +302,15 @@ class LNbitsSettings(_Section):
     webhook_secret: SecretStr | None = None
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
-    @field_validator("url")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        return (
-            None
-            if value is None
-            else absolute_url(value, "must be the absolute URL of your LNbits")
-        )
-
     @property
     def configured(self) -> bool:
         return self.url is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> LNbitsSettings:
+        if self.configured:
+            refuse("lnbits", _missing("lnbits", {"invoice_key": self.invoice_key}))
+        return self
 
 
 class OnchainSettings(_Section):
@@ -254,17 +322,14 @@ class OnchainSettings(_Section):
     xpub: str | None = None
     script_type: Literal["wpkh", "tr"] = "wpkh"
     network: Literal["mainnet", "testnet", "signet", "regtest"] = "mainnet"
-    esplora_url: str = "https://blockstream.info/api"
+    esplora_url: Annotated[str, AbsoluteUrlCheck("must be the absolute URL of an Esplora API")] = (
+        "https://blockstream.info/api"
+    )
     #: Confirmations before a payment settles. 0 would accept replaceable mempool payments.
     min_confirmations: int = Field(1, ge=0, le=100)
     #: Unused addresses in a row the wallet's restore would still scan (BIP44 default 20).
     gap_limit: int = Field(20, ge=1, le=100_000)
     timeout_seconds: float = Field(10.0, gt=0, le=120)
-
-    @field_validator("esplora_url")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        return absolute_url(value, "must be the absolute URL of an Esplora API")
 
     @model_validator(mode="after")
     def _usable(self) -> OnchainSettings:
@@ -291,23 +356,22 @@ class OnchainSettings(_Section):
 class BitPaySettings(_Section):
     """BitPay (custodial, optional): REST API v2 with a pos-facade token."""
 
-    url: str | None = None  # https://bitpay.com (or https://test.bitpay.com)
+    url: AbsoluteUrl | None = None  # https://bitpay.com (or https://test.bitpay.com)
     token: SecretStr | None = None
     transaction_speed: Literal["high", "medium", "low"] = "medium"
     #: Signs the notificationURL given to BitPay (IPNs are unsigned); derived if empty.
     webhook_secret: SecretStr | None = None
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
-    @field_validator("url")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return absolute_url(value, "must be an absolute http(s) URL")
-
     @property
     def configured(self) -> bool:
         return self.url is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> BitPaySettings:
+        if self.configured:
+            refuse("bitpay", _missing("bitpay", {"token": self.token}))
+        return self
 
 
 class StarsSettings(_Section):
@@ -320,11 +384,6 @@ class StarsSettings(_Section):
     #: Plans of exactly 30 days are sold as Telegram Stars subscriptions (renewed monthly by
     #: Telegram) when their price is at most 10,000 Stars.
     subscription_links: bool = True
-
-
-PROVIDERS = ("btcpay", "lnbits", "onchain", "bitpay")
-Provider = Literal["btcpay", "lnbits", "onchain", "bitpay"]
-Rail = Literal["btcpay", "lnbits", "onchain", "bitpay", "stars"]
 
 
 class PaymentsSettings(_Section):
@@ -382,10 +441,10 @@ class PlanSettings(_Section):
 class TelegramSettings(_Section):
     #: Empty: the bot runs against the built-in Bot API emulator (sandbox).
     token: SecretStr | None = None
-    api_base_url: str = "https://api.telegram.org"
+    api_base_url: AbsoluteUrl = "https://api.telegram.org"
     admin_chat_ids: list[int] = Field(default_factory=list)
     #: Set to receive updates by webhook (served by this app) instead of long polling.
-    webhook_url: str | None = None
+    webhook_url: AbsoluteUrl | None = None
     #: X-Telegram-Bot-Api-Secret-Token; derived from the token when not set.
     webhook_secret: SecretStr | None = None
     #: join_request: one shared join-request link per channel, approved only for active
@@ -400,16 +459,9 @@ class TelegramSettings(_Section):
     terms_url: str | None = None
     #: Rails the bot offers (e.g. [stars] for "Stars in the bot, bitcoin on the web checkout");
     #: default: every rail the plan allows.
-    bot_rails: list[Literal["btcpay", "lnbits", "onchain", "bitpay", "stars"]] | None = None
+    bot_rails: list[Rail] | None = None
     #: Messages per second the bot sends at most (Telegram allows about 30).
     max_messages_per_second: float = Field(25.0, gt=0, le=30)
-
-    @field_validator("api_base_url", "webhook_url")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return absolute_url(value, "must be an absolute http(s) URL")
 
     @property
     def configured(self) -> bool:
@@ -433,19 +485,12 @@ class RatesSettings(_Section):
 
     source: Literal["kraken", "yadio", "btcpay", "fixed"] = "kraken"
     #: Base URL of the source's API; default: the official one (sandbox: the built-in emulator).
-    url: str | None = None
+    url: AbsoluteUrl | None = None
     #: A quote older than this is refused rather than used.
     max_age_seconds: int = Field(600, ge=5, le=86_400)
     #: For source "fixed": BTC price per currency, e.g. {USD: "97000"}.
     fixed: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(10.0, gt=0, le=120)
-
-    @field_validator("url")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return absolute_url(value, "must be an absolute http(s) URL")
 
     @field_validator("fixed")
     @classmethod
@@ -537,6 +582,83 @@ class Settings(BaseSettings):
             seen.add(plan.id)
         return plans
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """The sections fit together: payouts can be sent as configured and, outside sandbox
+        mode, every rail named (default, plans, rates) is configured."""
+        live = [] if self.sandbox_mode else [*self._rates_problems(), *self._rail_problems()]
+        refuse("Settings", [*self._payout_problems(), *live])
+        return self
+
+    def _payout_problems(self) -> Iterable[Problem]:
+        provider = self.payouts.provider
+        if provider == "lnbits" and (not self.lnbits.configured or not self.lnbits.admin_key):
+            yield Problem(
+                ("payouts", "provider"),
+                "lnbits pays with the wallet's admin key; set lnbits.url and lnbits.admin_key "
+                "(or choose manual)",
+                located=False,
+            )
+        if provider == "btcpay" and not self.btcpay.configured and not self.sandbox_mode:
+            yield Problem(
+                ("payouts", "provider"),
+                "btcpay needs the btcpay section configured",
+                located=False,
+            )
+        if self.payouts.instant_lightning:
+            if self.payout_provider == "manual":
+                yield Problem(
+                    ("payouts", "instant_lightning"),
+                    "instant splits need a payout provider that pays Lightning "
+                    "(payouts.provider: lnbits or btcpay)",
+                    located=False,
+                )
+            if self.affiliate.hold_days:
+                yield Problem(
+                    ("payouts", "instant_lightning"),
+                    "cannot send commissions at once while affiliate.hold_days keeps them "
+                    "pending; set one of them to 0",
+                    located=False,
+                )
+
+    def _rates_problems(self) -> Iterable[Problem]:
+        currencies = sorted({p.price.currency for p in self.plans if p.price is not None})
+        if not currencies:
+            return
+        rates = self.rates
+        if rates.source == "btcpay" and not self.btcpay.configured:
+            yield Problem(
+                ("rates", "source"), "btcpay needs the btcpay section configured", located=False
+            )
+        if rates.source == "fixed":
+            missing = [c for c in currencies if c not in rates.fixed]
+            if missing:
+                yield Problem(
+                    ("rates", "fixed"),
+                    f"no price for {', '.join(missing)}, which fiat-priced plans use",
+                    located=False,
+                )
+
+    def _rail_problems(self) -> Iterable[Problem]:
+        """Every rail named by payments.default_provider or a plan is configured."""
+        enabled = self.enabled_providers
+        configured = f"(configured: {', '.join(enabled)})"
+        chosen = self.payments.default_provider
+        if chosen is not None and chosen not in enabled:
+            yield Problem(
+                ("payments", "default_provider"),
+                f"{chosen} is not configured {configured}",
+                located=False,
+            )
+        for number, plan in enumerate(self.plans):
+            loc = ("plans", number, "providers")
+            for name in plan.providers or []:
+                if name == "stars":
+                    if not self.stars.enabled:
+                        yield Problem(loc, "stars needs stars.enabled", located=False)
+                elif name not in enabled:
+                    yield Problem(loc, f"{name} is not configured {configured}")
+
     @property
     def enabled_providers(self) -> list[str]:
         """Rails with their section configured, in preference order."""
@@ -621,10 +743,12 @@ def load_settings(config_path: str | None = None) -> Settings:
     try:
         settings = Settings(**document)
     except ValidationError as exc:
-        raise ConfigError(list(_describe(exc, path, root))) from exc
-    problems = list(_live_mode_problems(settings, path, root))
+        raise ConfigError([_describe(p, path, root) for p in _problems_of(exc)]) from exc
+    # The values an operator gives, checked here rather than by the model: code and tests
+    # build settings with made-up tokens and keys.
+    problems = [*_telegram_problems(settings), *_secret_problems(settings)]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([_describe(p, path, root) for p in problems])
     return settings
 
 
@@ -660,154 +784,56 @@ def _line_of(root: yaml.Node | None, loc: Iterable[Any]) -> int | None:
     return line
 
 
-def _env_name(loc: Iterable[Any]) -> str:
-    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+def _from_environment(loc: tuple[Any, ...]) -> bool:
+    return _env_name(loc) in os.environ
 
 
 def _where(loc: tuple[Any, ...], path: Path | None, root: yaml.Node | None) -> str:
-    """Where a key's value came from, for a message: " (environment variable X)" or
+    """Where a key's value came from, for a message: " (from environment variable X)" or
     " (<file> line N)"; empty when neither is known (a default)."""
-    env = _env_name(loc)
-    if env in os.environ:
-        return f" (from environment variable {env})"
+    if _from_environment(loc):
+        return f" (from environment variable {_env_name(loc)})"
     line = _line_of(root, loc)
     return f" ({path} line {line})" if path is not None and line is not None else ""
 
 
-def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -> Iterable[str]:
+def _describe(problem: Problem, path: Path | None, root: yaml.Node | None) -> str:
+    """The one line shown for a problem: "config error: <key> (<where>): <message>"."""
+    key = _dotted(problem.loc) or "(top level)"
+    where = _where(problem.loc, path, root) if problem.located else ""
+    return f"config error: {key}{where}: {problem.message}"
+
+
+def _problems_of(exc: ValidationError) -> Iterable[Problem]:
     for error in exc.errors():
         loc = tuple(error["loc"])
-        key = _dotted(loc) or "(top level)"
-        message = error["msg"]
         if error["type"] == "extra_forbidden":
-            message = "unknown key (see satshare.example.yaml for the valid keys)"
-        yield f"config error: {key}{_where(loc, path, root)}: {message}"
+            yield Problem(loc, "unknown key (see satshare.example.yaml for the valid keys)")
+        else:
+            yield Problem(loc, error["msg"], located=error["type"] != _UNLOCATED)
 
 
-def _telegram_problems(
-    settings: Settings, path: Path | None, root: yaml.Node | None
-) -> Iterable[str]:
+def _telegram_problems(settings: Settings) -> Iterable[Problem]:
     telegram = settings.telegram
     if not telegram.configured:
         return
     assert telegram.token is not None
-    loc = ("telegram", "token")
     token = telegram.token.get_secret_value()
     reason = placeholder_reason(token.partition(":")[2])
     if not TELEGRAM_TOKEN.fullmatch(token) or reason is not None:
-        yield (
-            f"config error: telegram.token{_where(loc, path, root)}: does not look like a bot "
-            "token from @BotFather (the bot's id, a colon, then 35 characters"
+        yield Problem(
+            ("telegram", "token"),
+            "does not look like a bot token from @BotFather (the bot's id, a colon, then 35 "
+            "characters"
             + (f"; this one looks like a placeholder: {reason}" if reason else "")
-            + "); paste the token @BotFather gave you, or leave it empty for the sandbox bot"
+            + "); paste the token @BotFather gave you, or leave it empty for the sandbox bot",
         )
     if telegram.webhook_url and not telegram.webhook_url.startswith("https://"):
-        loc = ("telegram", "webhook_url")
-        yield (
-            f"config error: telegram.webhook_url{_where(loc, path, root)}: Telegram only "
-            "delivers webhooks to https:// URLs (ports 443, 80, 88 or 8443); leave it empty for "
-            "long polling"
+        yield Problem(
+            ("telegram", "webhook_url"),
+            "Telegram only delivers webhooks to https:// URLs (ports 443, 80, 88 or 8443); "
+            "leave it empty for long polling",
         )
-
-
-def _live_mode_problems(
-    settings: Settings, path: Path | None, root: yaml.Node | None
-) -> Iterable[str]:
-    """Every secret given must be strong; outside sandbox mode, every processor secret must
-    be given."""
-    yield from _telegram_problems(settings, path, root)
-    yield from _secret_problems(settings, path, root)
-    yield from _payout_problems(settings)
-    if settings.sandbox_mode:
-        return
-    yield from _rates_problems(settings)
-    enabled = settings.enabled_providers
-    chosen = settings.payments.default_provider
-    if chosen is not None and chosen not in enabled:
-        yield (
-            f"config error: payments.default_provider: {chosen} is not configured "
-            f"(configured: {', '.join(enabled)})"
-        )
-    for number, plan in enumerate(settings.plans):
-        for name in plan.providers or []:
-            if name == "stars":
-                if not settings.stars.enabled:
-                    yield f"config error: plans[{number}].providers: stars needs stars.enabled"
-                continue
-            if name not in enabled:
-                where = _where(("plans", number, "providers"), path, root)
-                yield (
-                    f"config error: plans[{number}].providers{where}: {name} is not configured "
-                    f"(configured: {', '.join(enabled)})"
-                )
-    if settings.btcpay.configured:
-        yield from _required(
-            "btcpay",
-            {
-                "api_key": settings.btcpay.api_key,
-                "store_id": settings.btcpay.store_id,
-                "webhook_secret": settings.btcpay.webhook_secret,
-            },
-            path,
-            root,
-        )
-    if settings.lnbits.configured:
-        yield from _required("lnbits", {"invoice_key": settings.lnbits.invoice_key}, path, root)
-    if settings.bitpay.configured:
-        yield from _required("bitpay", {"token": settings.bitpay.token}, path, root)
-
-
-def _payout_problems(settings: Settings) -> Iterable[str]:
-    provider = settings.payouts.provider
-    if provider == "lnbits" and (not settings.lnbits.configured or not settings.lnbits.admin_key):
-        yield (
-            "config error: payouts.provider: lnbits pays with the wallet's admin key; set "
-            "lnbits.url and lnbits.admin_key (or choose manual)"
-        )
-    if provider == "btcpay" and not settings.btcpay.configured and not settings.sandbox_mode:
-        yield "config error: payouts.provider: btcpay needs the btcpay section configured"
-    if settings.payouts.instant_lightning:
-        if settings.payout_provider == "manual":
-            yield (
-                "config error: payouts.instant_lightning: instant splits need a payout provider "
-                "that pays Lightning (payouts.provider: lnbits or btcpay)"
-            )
-        if settings.affiliate.hold_days:
-            yield (
-                "config error: payouts.instant_lightning: cannot send commissions at once while "
-                "affiliate.hold_days keeps them pending; set one of them to 0"
-            )
-
-
-def _rates_problems(settings: Settings) -> Iterable[str]:
-    currencies = sorted({p.price.currency for p in settings.plans if p.price is not None})
-    if not currencies:
-        return
-    rates = settings.rates
-    if rates.source == "btcpay" and not settings.btcpay.configured:
-        yield "config error: rates.source: btcpay needs the btcpay section configured"
-    if rates.source == "fixed":
-        missing = [c for c in currencies if c not in rates.fixed]
-        if missing:
-            yield (
-                f"config error: rates.fixed: no price for {', '.join(missing)}, which fiat-priced "
-                "plans use"
-            )
-
-
-def _required(
-    section: str,
-    values: dict[str, SecretStr | str | None],
-    path: Path | None,
-    root: yaml.Node | None,
-) -> Iterable[str]:
-    for name, value in values.items():
-        if value is None:
-            loc = (section, name)
-            yield (
-                f"config error: {section}.{name}{_where(loc, path, root)}: required when "
-                f"{section}.url is set (or set {_env_name(loc)})"
-            )
 
 
 #: How to get a good value, for the secrets a processor issues.
@@ -845,15 +871,11 @@ def _urls(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:
                     yield (section_name, name), value
 
 
-def _secret_problems(
-    settings: Settings, path: Path | None, root: yaml.Node | None
-) -> Iterable[str]:
+def _secret_problems(settings: Settings) -> Iterable[Problem]:
     """Each secret given, in any mode: not empty, not a placeholder, long enough."""
     for loc, value in _secrets(settings):
         if loc == ("telegram", "token"):
             continue  # empty means the sandbox bot; its shape is checked on its own
-        key = ".".join(loc)
-        where = _where(loc, path, root)
         problem = weak_secret(value)
         telegram_secret = loc == ("telegram", "webhook_secret")
         if problem is None and telegram_secret and not TELEGRAM_SECRET.fullmatch(value):
@@ -866,15 +888,16 @@ def _secret_problems(
         )
         if loc in _DERIVED_SECRETS:
             fix += ", or leave the key out to derive one"
-        if not where.startswith(" (from environment"):
+        if not _from_environment(loc):
             fix += f" (better kept in {_env_name(loc)})"
-        yield f"config error: {key}{where}: {problem}; {fix}"
+        yield Problem(loc, f"{problem}; {fix}")
     for loc, url in _urls(settings):
         password = url_password(url)
         problem = weak_secret(password) if password is not None else None
         if problem is not None:
-            yield (
-                f"config error: {'.'.join(loc)}{_where(loc, path, root)}: the password in this "
-                f"URL {problem}; set the account's password to at least {MIN_SECRET_LENGTH} "
-                "random characters (e.g. `openssl rand -hex 24`) and put it here"
+            yield Problem(
+                loc,
+                f"the password in this URL {problem}; set the account's password to at least "
+                f"{MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -hex 24`) and put "
+                "it here",
             )
