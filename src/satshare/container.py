@@ -135,10 +135,11 @@ def affiliate_program(settings: Settings) -> affiliates.Program:
     )
 
 
-def payout_policy(settings: Settings) -> payouts.PayoutPolicy:
+def payout_policy(settings: Settings, provider: PayoutProvider | None) -> payouts.PayoutPolicy:
     config = settings.payouts
     return payouts.PayoutPolicy(
         provider=settings.payout_provider,
+        pays=payouts.kinds_paid_by(provider),
         network=settings.payout_network,
         min_sats=config.min_sats,
         auto_approve_max_sats=config.auto_approve_max_sats,
@@ -149,7 +150,7 @@ def payout_policy(settings: Settings) -> payouts.PayoutPolicy:
 
 
 def _payout_provider(
-    settings: Settings, btcpay_access: tuple[str, str, str] | None
+    settings: Settings, btcpay_access: tuple[str, str, str] | None, clock: Clock
 ) -> PayoutProvider | None:
     """The provider that sends payouts; None when the owner pays by hand. ``btcpay_access``
     is (base URL, API key, store id) of the BTCPay Server in use, real or sandbox."""
@@ -167,6 +168,7 @@ def _payout_provider(
             base_url=lnbits.url,
             admin_key=lnbits.admin_key.get_secret_value(),
             timeout_seconds=timeout,
+            clock=clock,
         )
     return None
 
@@ -247,6 +249,7 @@ def build_container(
                 lnbits.webhook_secret.get_secret_value() if lnbits.webhook_secret else None
             ),
             timeout_seconds=lnbits.timeout_seconds,
+            clock=clock,
         )
         providers[lightning.name] = lightning
         closers.append(lightning.aclose)
@@ -280,8 +283,8 @@ def build_container(
         closers.append(custodial.aclose)
     sealer = LedgerSealer(db, clock)
     program = affiliate_program(settings)
-    policy = payout_policy(settings)
-    payout_provider = _payout_provider(settings, btcpay_access)
+    payout_provider = _payout_provider(settings, btcpay_access, clock)
+    policy = payout_policy(settings, payout_provider)
     # Only the sandbox's own Lightning Address service lives on a private (loopback) address.
     lnurl = LnurlClient(
         timeout_seconds=settings.payouts.timeout_seconds,

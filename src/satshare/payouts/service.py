@@ -24,10 +24,9 @@ from satshare.ledger.models import EntryKind
 from satshare.notifications import service as outbox
 from satshare.payouts.destinations import Destination, DestinationKind, InvalidDestination
 from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination, PayoutStatus
-from satshare.payouts.ports import PayoutOrder, SendResult, SendState
+from satshare.payouts.ports import PayoutOrder, PayoutProvider, SendResult, SendState
 from satshare.users.models import User
 
-PROVIDERS = ("lnbits", "btcpay", "manual")
 _TXID = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -46,6 +45,14 @@ class TermsNotAccepted(InvalidRequest):
     title = "Affiliate terms not accepted"
 
 
+def kinds_paid_by(provider: PayoutProvider | None) -> frozenset[DestinationKind]:
+    """The destinations the provider can send to, as it says itself; paid by hand (no
+    provider), anything the owner's wallet can pay."""
+    if provider is None:
+        return frozenset(DestinationKind)
+    return frozenset(kind for kind in DestinationKind if provider.supports(kind))
+
+
 @dataclass(frozen=True, slots=True)
 class PayoutPolicy:
     provider: str
@@ -57,14 +64,14 @@ class PayoutPolicy:
     lightning_fee_sats: int = 0
     onchain_fee_sats: int = 0
     instant_lightning: bool = False
+    #: What the provider can send to (``kinds_paid_by``): the adapter decides, not the policy.
+    pays: frozenset[DestinationKind] = frozenset(DestinationKind)
 
     def fee_for(self, kind: DestinationKind) -> int:
         return self.lightning_fee_sats if kind.lightning else self.onchain_fee_sats
 
     def supports(self, kind: DestinationKind) -> bool:
-        if self.provider == "lnbits":
-            return kind.lightning
-        return True  # BTCPay pays every kind; by hand, anything the owner's wallet can pay
+        return kind in self.pays
 
     def require_supported(self, kind: DestinationKind) -> None:
         if not self.supports(kind):

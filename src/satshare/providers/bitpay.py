@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from satshare.config import redact_url
 from satshare.money import sats_to_btc
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -26,6 +25,7 @@ from satshare.payments.ports import (
     WebhookNotice,
 )
 from satshare.providers import jsonstrict
+from satshare.providers.http import HttpAdapter
 from satshare.security import signed_callback_url, verify_callback_query
 
 _STATES = {
@@ -40,8 +40,9 @@ _STATES = {
 _FLAGS = {"paidPartial": InvoiceFlag.PAID_PARTIAL, "paidOver": InvoiceFlag.PAID_OVER}
 
 
-class BitPayProvider:
+class BitPayProvider(HttpAdapter):
     name = "bitpay"
+    service = "BitPay"
 
     def __init__(
         self,
@@ -53,43 +54,33 @@ class BitPayProvider:
         timeout_seconds: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(
+            base_url,
+            timeout_seconds=timeout_seconds,
+            headers={
+                "X-Accept-Version": "2.0.0",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            client=client,
+        )
         self._token = token
         self.transaction_speed = transaction_speed
         self._webhook_secret = (
             webhook_secret or hashlib.sha256(b"satshare-bitpay-ipn:" + token.encode()).hexdigest()
         )
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
-        )
-        self._headers = {
-            "X-Accept-Version": "2.0.0",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = await self._client.request(
-                method, f"{self.base_url}{path}", headers=self._headers, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"BitPay at {redact_url(self.base_url)} did not answer ({type(exc).__name__})"
-            ) from exc
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The answer's ``data`` object; a refusal or an error status raises ProviderError
+        (InvoiceGone for an invoice BitPay does not know)."""
+        response = await self._request(method, path, **kwargs)
         if response.status_code in (401, 403):
             raise ProviderError("BitPay refused our token; check bitpay.token (pos facade)")
         if response.status_code == 404 and method == "GET":
             raise InvoiceGone("BitPay does not know this invoice")
         if response.status_code >= 400:
             raise ProviderError(f"BitPay answered {response.status_code}: {response.text[:200]}")
-        try:
-            body = jsonstrict.loads(response.content)
-        except ValueError as exc:
-            raise ProviderError(f"BitPay sent a body that is not JSON: {exc}") from exc
+        body = self._json(response)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise ProviderError("BitPay's answer has no data object")
         return body["data"]
@@ -108,11 +99,11 @@ class BitPayProvider:
             body["notificationURL"] = signed_callback_url(
                 order.webhook_url, self._webhook_secret, order.reference
             )
-        data = await self._request("POST", "/invoices", json=body)
+        data = await self._call("POST", "/invoices", json=body)
         return self._normalise(data, order.amount_sats)
 
     async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice:
-        data = await self._request(
+        data = await self._call(
             "GET", f"/invoices/{provider_invoice_id}", params={"token": self._token}
         )
         return self._normalise(data, None)

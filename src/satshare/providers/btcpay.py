@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from satshare.config import redact_url
 from satshare.money import MoneyError, btc_to_sats, sats_to_btc, whole_sats
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -24,6 +23,7 @@ from satshare.payments.ports import (
 from satshare.payouts.destinations import DestinationKind
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.providers import jsonstrict
+from satshare.providers.http import HttpAdapter, NoAnswer, json_object
 from satshare.security import verify_sha256_signature
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
-class BTCPayProvider:
+class BTCPayProvider(HttpAdapter):
     name = "btcpay"
+    service = "BTCPay Server"
 
     def __init__(
         self,
@@ -94,32 +95,21 @@ class BTCPayProvider:
         timeout_seconds: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(
+            base_url,
+            timeout_seconds=timeout_seconds,
+            headers={"Authorization": f"token {api_key}", "Accept": "application/json"},
+            client=client,
+        )
         self.store_id = store_id
         self._webhook_secret = webhook_secret
         self.speed_policy = speed_policy
         self.payment_methods = payment_methods
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
-        )
-        self._headers = {"Authorization": f"token {api_key}", "Accept": "application/json"}
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, json_body: Any = None) -> Any:
-        url = f"{self.base_url}{path}"
-        try:
-            response = await self._client.request(
-                method, url, json=json_body, headers=self._headers
-            )
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"BTCPay Server at {redact_url(self.base_url)} did not answer "
-                f"({type(exc).__name__})"
-            ) from exc
+    async def _call(self, method: str, path: str, json_body: Any = None) -> Any:
+        response = await self._request(method, path, json=json_body)
         if response.status_code in (401, 403):
             raise ProviderError(
                 f"BTCPay Server refused our API key ({response.status_code}); check btcpay.api_key "
@@ -133,10 +123,7 @@ class BTCPayProvider:
             raise ProviderError(
                 f"BTCPay Server answered {response.status_code}: {self._error_text(response)}"
             )
-        try:
-            return jsonstrict.loads(response.content)
-        except ValueError as exc:
-            raise ProviderError(f"BTCPay Server sent a body that is not JSON: {exc}") from exc
+        return self._json(response)
 
     @staticmethod
     def _error_text(response: httpx.Response) -> str:
@@ -167,7 +154,7 @@ class BTCPayProvider:
             "metadata": {**order.metadata, "orderId": order.reference},
             "checkout": checkout,
         }
-        invoice = await self._request("POST", f"/api/v1/stores/{self.store_id}/invoices", body)
+        invoice = await self._call("POST", f"/api/v1/stores/{self.store_id}/invoices", body)
         if not isinstance(invoice, dict) or not isinstance(invoice.get("id"), str):
             raise ProviderError("BTCPay Server's invoice answer has no id")
         methods = await self._payment_methods(invoice["id"])
@@ -175,13 +162,13 @@ class BTCPayProvider:
 
     async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice:
         invoice, methods = await asyncio.gather(
-            self._request("GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}"),
+            self._call("GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}"),
             self._payment_methods(provider_invoice_id),
         )
         return self._normalise(invoice, methods)
 
     async def _payment_methods(self, provider_invoice_id: str) -> list[dict[str, Any]]:
-        methods = await self._request(
+        methods = await self._call(
             "GET", f"/api/v1/stores/{self.store_id}/invoices/{provider_invoice_id}/payment-methods"
         )
         if not isinstance(methods, list):
@@ -229,11 +216,11 @@ class BTCPayProvider:
 
     async def ensure_webhook(self, url: str) -> str:
         """Register our receiver at the store (once) and return the webhook id."""
-        hooks = await self._request("GET", f"/api/v1/stores/{self.store_id}/webhooks")
+        hooks = await self._call("GET", f"/api/v1/stores/{self.store_id}/webhooks")
         for hook in hooks if isinstance(hooks, list) else []:
             if isinstance(hook, dict) and hook.get("url") == url:
                 return str(hook["id"])
-        created = await self._request(
+        created = await self._call(
             "POST",
             f"/api/v1/stores/{self.store_id}/webhooks",
             {
@@ -316,7 +303,7 @@ _PAYOUT_STATES = {
 }
 
 
-class BTCPayPayouts:
+class BTCPayPayouts(HttpAdapter):
     """Pays affiliates through BTCPay's store payouts (on-chain and Lightning, LNURL and
     Lightning Addresses resolved by BTCPay). A store payout processor (or the owner, in the
     BTCPay UI) does the paying; we create the payout approved and follow its state.
@@ -329,6 +316,7 @@ class BTCPayPayouts:
     """
 
     name = "btcpay"
+    service = "BTCPay Server"
     needs_invoice = False
 
     def __init__(
@@ -340,15 +328,16 @@ class BTCPayPayouts:
         timeout_seconds: float = 30.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.store_id = store_id
-        self._headers = {"Authorization": f"token {api_key}", "Accept": "application/json"}
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+        super().__init__(
+            base_url,
+            timeout_seconds=timeout_seconds,
+            headers={"Authorization": f"token {api_key}", "Accept": "application/json"},
+            client=client,
         )
+        self.store_id = store_id
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
+    def _no_answer(self, exc: httpx.HTTPError) -> Exception:
+        return NoAnswer(exc)
 
     def supports(self, kind: DestinationKind) -> bool:
         return True
@@ -365,19 +354,16 @@ class BTCPayPayouts:
             },
         }
         try:
-            response = await self._client.post(
-                f"{self.base_url}/api/v1/stores/{self.store_id}/payouts",
-                json=body,
-                headers=self._headers,
+            response = await self._request(
+                "POST", f"/api/v1/stores/{self.store_id}/payouts", json=body
             )
-        except httpx.ConnectError:
-            return SendResult(SendState.FAILED, reason="BTCPay Server could not be reached")
-        except httpx.HTTPError as exc:
-            return SendResult(
-                SendState.UNKNOWN, reason=f"no answer from BTCPay Server ({type(exc).__name__})"
-            )
+        except NoAnswer as exc:
+            if exc.never_connected:
+                return SendResult(SendState.FAILED, reason="BTCPay Server could not be reached")
+            # Sent, or perhaps sent: BTCPay may have created the payout.
+            return SendResult(SendState.UNKNOWN, reason=f"no answer from BTCPay Server ({exc})")
         if response.status_code == 200:
-            return self._result_of(_payout_json(response))
+            return self._result_of(json_object(response))
         if response.status_code in (400, 422):
             return SendResult(
                 SendState.FAILED, reason=f"BTCPay Server refused the payout: {_problem(response)}"
@@ -396,9 +382,8 @@ class BTCPayPayouts:
     async def check(self, order: PayoutOrder) -> SendResult:
         try:
             if order.provider_ref:
-                response = await self._client.get(
-                    f"{self.base_url}/api/v1/stores/{self.store_id}/payouts/{order.provider_ref}",
-                    headers=self._headers,
+                response = await self._request(
+                    "GET", f"/api/v1/stores/{self.store_id}/payouts/{order.provider_ref}"
                 )
                 if response.status_code == 404:
                     # Not proof it was never paid (a wrong store, a restored server): ask a
@@ -411,16 +396,14 @@ class BTCPayPayouts:
                     return SendResult(
                         SendState.UNKNOWN, reason=f"BTCPay Server answered {response.status_code}"
                     )
-                return self._result_of(_payout_json(response))
-            response = await self._client.get(
-                f"{self.base_url}/api/v1/stores/{self.store_id}/payouts",
+                return self._result_of(json_object(response))
+            response = await self._request(
+                "GET",
+                f"/api/v1/stores/{self.store_id}/payouts",
                 params={"includeCancelled": "true"},
-                headers=self._headers,
             )
-        except httpx.HTTPError as exc:
-            return SendResult(
-                SendState.UNKNOWN, reason=f"no answer from BTCPay Server ({type(exc).__name__})"
-            )
+        except NoAnswer as exc:
+            return SendResult(SendState.UNKNOWN, reason=f"no answer from BTCPay Server ({exc})")
         if response.status_code != 200:
             return SendResult(
                 SendState.UNKNOWN, reason=f"BTCPay Server answered {response.status_code}"
@@ -453,14 +436,6 @@ class BTCPayPayouts:
             proof_value = found if isinstance(found, str) else None
         reason = "canceled in BTCPay Server" if state is SendState.FAILED else None
         return SendResult(state, proof=proof_value, provider_ref=ref, reason=reason)
-
-
-def _payout_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = jsonstrict.loads(response.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _problem(response: httpx.Response) -> str:

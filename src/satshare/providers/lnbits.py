@@ -17,7 +17,7 @@ import httpx
 from bolt11 import decode as decode_bolt11
 from bolt11.exceptions import Bolt11Exception
 
-from satshare.config import redact_url
+from satshare.clock import Clock, SystemClock
 from satshare.payments.ports import (
     InvoiceFlag,
     InvoiceGone,
@@ -30,6 +30,7 @@ from satshare.payments.ports import (
 from satshare.payouts.destinations import DestinationKind
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.providers import jsonstrict
+from satshare.providers.http import HttpAdapter, NoAnswer, json_object
 from satshare.security import signed_callback_url, verify_callback_query
 
 #: Seconds of slack allowed between the expiry we asked for and the one in the invoice.
@@ -45,8 +46,9 @@ def preimage_matches(preimage: str | None, payment_hash: str) -> bool:
         return False
 
 
-class LNbitsProvider:
+class LNbitsProvider(HttpAdapter):
     name = "lnbits"
+    service = "LNbits"
 
     def __init__(
         self,
@@ -55,43 +57,32 @@ class LNbitsProvider:
         invoice_key: str,
         webhook_secret: str | None = None,
         timeout_seconds: float = 10.0,
+        clock: Clock | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._invoice_key = invoice_key
+        super().__init__(
+            base_url,
+            timeout_seconds=timeout_seconds,
+            headers={"X-Api-Key": invoice_key, "Accept": "application/json"},
+            client=client,
+        )
         self._webhook_secret = (
             webhook_secret
             or hashlib.sha256(b"satshare-lnbits-webhook:" + invoice_key.encode()).hexdigest()
         )
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
-        )
+        self.clock = clock or SystemClock()
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _request(self, method: str, path: str, json_body: Any = None) -> Any:
-        try:
-            response = await self._client.request(
-                method,
-                f"{self.base_url}{path}",
-                json=json_body,
-                headers={"X-Api-Key": self._invoice_key, "Accept": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"LNbits at {redact_url(self.base_url)} did not answer ({type(exc).__name__})"
-            ) from exc
+    async def _call(self, method: str, path: str, json_body: Any = None) -> Any:
+        """The JSON answer; a refusal or an error status raises ProviderError (InvoiceGone
+        for a payment LNbits does not know)."""
+        response = await self._request(method, path, json=json_body)
         if response.status_code in (401, 403):
             raise ProviderError("LNbits refused the invoice key; check lnbits.invoice_key")
         if response.status_code == 404 and path.startswith("/api/v1/payments/"):
             raise InvoiceGone("LNbits does not know this payment")
         if response.status_code >= 400:
             raise ProviderError(f"LNbits answered {response.status_code}: {response.text[:200]}")
-        try:
-            return jsonstrict.loads(response.content)
-        except ValueError as exc:
-            raise ProviderError(f"LNbits sent a body that is not JSON: {exc}") from exc
+        return self._json(response)
 
     def signed_webhook(self, url: str, reference: str) -> str:
         return signed_callback_url(url, self._webhook_secret, reference)
@@ -108,7 +99,7 @@ class LNbitsProvider:
         }
         if order.webhook_url:
             body["webhook"] = self.signed_webhook(order.webhook_url, order.reference)
-        data = await self._request("POST", "/api/v1/payments", body)
+        data = await self._call("POST", "/api/v1/payments", body)
         if not isinstance(data, dict):
             raise ProviderError("LNbits' answer is not an object")
         bolt11 = data.get("bolt11") or data.get("payment_request")
@@ -130,8 +121,9 @@ class LNbitsProvider:
             payment_request=bolt11,
         )
 
-    @staticmethod
-    def _check_invoice(bolt11: str, payment_hash: str, amount_sats: int, expiry: int) -> datetime:
+    def _check_invoice(
+        self, bolt11: str, payment_hash: str, amount_sats: int, expiry: int
+    ) -> datetime:
         """Never show a buyer an invoice that is not the one we asked for."""
         try:
             decoded = decode_bolt11(bolt11)
@@ -147,12 +139,12 @@ class LNbitsProvider:
         if abs(invoice_expiry - expiry) > EXPIRY_SLACK:
             raise ProviderError(f"LNbits' invoice expires after {invoice_expiry} s, not {expiry} s")
         expires_at = datetime.fromtimestamp(decoded.date + invoice_expiry, UTC)
-        if expires_at <= datetime.now(UTC):
+        if expires_at <= self.clock.now():
             raise ProviderError("LNbits returned an invoice that has already expired")
         return expires_at
 
     async def fetch_invoice(self, provider_invoice_id: str) -> ProviderInvoice:
-        data = await self._request("GET", f"/api/v1/payments/{provider_invoice_id}")
+        data = await self._call("GET", f"/api/v1/payments/{provider_invoice_id}")
         if not isinstance(data, dict) or not isinstance(data.get("details"), dict):
             raise ProviderError("LNbits' payment answer has no details")
         details = data["details"]
@@ -171,7 +163,7 @@ class LNbitsProvider:
         paid = bool(data.get("paid")) and preimage_matches(preimage, provider_invoice_id)
         if paid:
             state = InvoiceState.SETTLED
-        elif status == "failed" or expires_at <= datetime.now(UTC):
+        elif status == "failed" or expires_at <= self.clock.now():
             state = InvoiceState.EXPIRED
         else:
             state = InvoiceState.NEW
@@ -221,7 +213,7 @@ class LNbitsProvider:
 NOT_FOUND_MARGIN = timedelta(minutes=10)
 
 
-class LNbitsPayouts:
+class LNbitsPayouts(HttpAdapter):
     """Pays affiliates from an LNbits wallet (admin key). Lightning only.
 
     Every payment is a BOLT11 whose payment hash we stored before paying, so after a timeout
@@ -229,6 +221,7 @@ class LNbitsPayouts:
     """
 
     name = "lnbits"
+    service = "LNbits"
     needs_invoice = True
 
     def __init__(
@@ -237,16 +230,19 @@ class LNbitsPayouts:
         base_url: str,
         admin_key: str,
         timeout_seconds: float = 30.0,
+        clock: Clock | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._admin_key = admin_key
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+        super().__init__(
+            base_url,
+            timeout_seconds=timeout_seconds,
+            headers={"X-Api-Key": admin_key, "Accept": "application/json"},
+            client=client,
         )
+        self.clock = clock or SystemClock()
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
+    def _no_answer(self, exc: httpx.HTTPError) -> Exception:
+        return NoAnswer(exc)
 
     def supports(self, kind: DestinationKind) -> bool:
         return kind.lightning
@@ -254,20 +250,16 @@ class LNbitsPayouts:
     async def send(self, order: PayoutOrder) -> SendResult:
         assert order.payment_request is not None and order.payment_hash is not None
         try:
-            response = await self._client.post(
-                f"{self.base_url}/api/v1/payments",
-                json={"out": True, "bolt11": order.payment_request},
-                headers={"X-Api-Key": self._admin_key, "Accept": "application/json"},
+            response = await self._request(
+                "POST", "/api/v1/payments", json={"out": True, "bolt11": order.payment_request}
             )
-        except httpx.ConnectError:
-            # The connection was never made, so nothing was sent: safe to call it failed.
-            return SendResult(SendState.FAILED, reason="LNbits could not be reached")
-        except httpx.HTTPError as exc:
-            return SendResult(
-                SendState.UNKNOWN, reason=f"no answer from LNbits ({type(exc).__name__})"
-            )
+        except NoAnswer as exc:
+            if exc.never_connected:
+                # The connection was never made, so nothing was sent: safe to call it failed.
+                return SendResult(SendState.FAILED, reason="LNbits could not be reached")
+            return SendResult(SendState.UNKNOWN, reason=f"no answer from LNbits ({exc})")
         if response.status_code in (200, 201):
-            return self._result_of(_json_or_empty(response))
+            return self._result_of(json_object(response))
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
             # Refused before any attempt (bad invoice, balance, already paid).
             return SendResult(SendState.FAILED, reason=f"LNbits refused: {_detail(response)}")
@@ -277,19 +269,14 @@ class LNbitsPayouts:
     async def check(self, order: PayoutOrder) -> SendResult:
         assert order.payment_hash is not None
         try:
-            response = await self._client.get(
-                f"{self.base_url}/api/v1/payments/{order.payment_hash}",
-                headers={"X-Api-Key": self._admin_key, "Accept": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            return SendResult(
-                SendState.UNKNOWN, reason=f"no answer from LNbits ({type(exc).__name__})"
-            )
+            response = await self._request("GET", f"/api/v1/payments/{order.payment_hash}")
+        except NoAnswer as exc:
+            return SendResult(SendState.UNKNOWN, reason=f"no answer from LNbits ({exc})")
         if response.status_code == 404:
             return self._not_found(order)
         if response.status_code != 200:
             return SendResult(SendState.UNKNOWN, reason=f"LNbits answered {response.status_code}")
-        body = _json_or_empty(response)
+        body = json_object(response)
         details = body.get("details") if isinstance(body.get("details"), dict) else {}
         assert isinstance(details, dict)
         merged = {**details, "status": body.get("status"), "preimage": body.get("preimage")}
@@ -312,8 +299,7 @@ class LNbitsPayouts:
             return SendResult(SendState.FAILED, reason="the Lightning payment failed")
         return SendResult(SendState.UNKNOWN, reason="the Lightning payment is still in flight")
 
-    @staticmethod
-    def _not_found(order: PayoutOrder) -> SendResult:
+    def _not_found(self, order: PayoutOrder) -> SendResult:
         # LNbits has no record of that payment hash. That alone proves nothing (our call may
         # still be on its way in), but once the invoice has expired, with a margin for a call
         # that started just before, it can never be paid: then, and only then, it failed.
@@ -323,19 +309,11 @@ class LNbitsPayouts:
         except Bolt11Exception:
             return SendResult(SendState.UNKNOWN, reason="LNbits has no record of the payment")
         expires = datetime.fromtimestamp(decoded.date + (decoded.expiry or 3600), UTC)
-        if expires + NOT_FOUND_MARGIN <= datetime.now(UTC):
+        if expires + NOT_FOUND_MARGIN <= self.clock.now():
             return SendResult(SendState.FAILED, reason="never sent, and the invoice has expired")
         return SendResult(SendState.UNKNOWN, reason="LNbits has no record of the payment yet")
 
 
-def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = jsonstrict.loads(response.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _detail(response: httpx.Response) -> str:
-    body = _json_or_empty(response)
+    body = json_object(response)
     return str(body.get("detail") or response.reason_phrase or response.status_code)[:200]

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import httpx
 
 from satshare.clock import Clock
-from satshare.config import redact_url
 from satshare.db import Database
 from satshare.onchain import service
 from satshare.onchain.wallet import WatchOnlyWallet
@@ -29,7 +28,7 @@ from satshare.payments.ports import (
     ProviderInvoice,
     WebhookNotice,
 )
-from satshare.providers import jsonstrict
+from satshare.providers.http import HttpAdapter
 
 #: Esplora pages confirmed history 25 at a time; a receive address sees a handful at most.
 MAX_PAGES = 40
@@ -61,8 +60,9 @@ class Observed:
     txids: tuple[str, ...]
 
 
-class OnchainProvider:
+class OnchainProvider(HttpAdapter):
     name = "onchain"
+    service = "Esplora"
 
     def __init__(
         self,
@@ -74,24 +74,13 @@ class OnchainProvider:
         timeout_seconds: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.esplora_url = esplora_url.rstrip("/")
+        super().__init__(esplora_url, timeout_seconds=timeout_seconds, client=client)
         self.store = store
         self.clock = clock
         self.min_confirmations = min_confirmations
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def _get(self, path: str) -> httpx.Response:
-        try:
-            response = await self._client.get(f"{self.esplora_url}{path}")
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"Esplora at {redact_url(self.esplora_url)} did not answer ({type(exc).__name__})"
-            ) from exc
+        response = await self._request("GET", path)
         if response.status_code >= 400:
             raise ProviderError(f"Esplora answered {response.status_code}: {response.text[:200]}")
         return response
@@ -121,7 +110,7 @@ class OnchainProvider:
         txs: list[dict[str, Any]] = []
         path = f"/address/{address}/txs"
         for _ in range(MAX_PAGES):
-            page = jsonstrict.loads((await self._get(path)).content)
+            page = self._json(await self._get(path))
             if not isinstance(page, list):
                 raise ProviderError("Esplora's address history is not a list")
             txs += [t for t in page if isinstance(t, dict)]

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 
 from satshare.clock import Clock
-from satshare.config import redact_url
 from satshare.money import MoneyError, parse_decimal
-from satshare.providers import jsonstrict
+from satshare.providers.http import HttpAdapter
 from satshare.rates.ports import Quote, RateUnreachable
 
 #: Kraken names BTC "XBT" and wraps classic fiat in X/Z prefixes in its result keys.
@@ -30,31 +29,30 @@ def _price(value: Any, what: str) -> Decimal:
     return price
 
 
-class _HttpSource:
+class _HttpSource(HttpAdapter):
+    """A rate API; its errors are RateUnreachable and name it by its URL."""
+
     name = "http"
+    service = "the rate source"
+    connect_limit = None  # connecting may take the whole timeout
 
     def __init__(
         self, base_url: str, clock: Clock, timeout: float, client: httpx.AsyncClient | None
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout_seconds=timeout, client=client)
         self.clock = clock
-        self._client = client or httpx.AsyncClient(timeout=timeout)
 
     async def _get(self, path: str, **kwargs: Any) -> Any:
-        shown = redact_url(self.base_url)
-        try:
-            response = await self._client.get(f"{self.base_url}{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            raise RateUnreachable(f"{shown} did not answer ({type(exc).__name__})") from exc
+        response = await self._request("GET", path, **kwargs)
         if response.status_code >= 400:
-            raise RateUnreachable(f"{shown} answered {response.status_code}")
-        try:
-            return jsonstrict.loads(response.content)
-        except ValueError as exc:
-            raise RateUnreachable(f"{shown} sent a body that is not JSON") from exc
+            raise RateUnreachable(f"{self.shown_url} answered {response.status_code}")
+        return self._json(response)
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
+    def _no_answer(self, exc: httpx.HTTPError) -> Exception:
+        return RateUnreachable(f"{self.shown_url} did not answer ({type(exc).__name__})")
+
+    def _not_json(self, exc: ValueError) -> Exception:
+        return RateUnreachable(f"{self.shown_url} sent a body that is not JSON")
 
 
 class KrakenRates(_HttpSource):

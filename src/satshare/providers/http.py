@@ -1,0 +1,115 @@
+"""What the HTTP adapters (BTCPay, LNbits, BitPay, Esplora, the rate sources) share: a client
+whose timeouts are always set, one request wrapper that turns "no answer" into the adapter's
+own error, and strict JSON.
+
+Only the transport is shared. What a status code means, and whether a failed call may still
+have had its effect, stays with each adapter: ``_no_answer`` gets the httpx error itself, so
+a payout adapter can tell a connection never made from an answer that never came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from satshare.config import redact_url
+from satshare.payments.ports import ProviderError
+from satshare.providers import jsonstrict
+
+#: Connecting takes at most this long, whatever the call's own timeout.
+CONNECT_SECONDS = 5.0
+
+
+def timeout(seconds: float, connect_limit: float | None = CONNECT_SECONDS) -> httpx.Timeout:
+    """``seconds`` for each step of a call; connecting at most ``connect_limit`` of them."""
+    connect = seconds if connect_limit is None else min(connect_limit, seconds)
+    return httpx.Timeout(seconds, connect=connect)
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object; empty when it is not one (for reading optional fields)."""
+    try:
+        body = jsonstrict.loads(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class HttpAdapter:
+    """One HTTP API at ``base_url``. Subclasses name the service and, where their error type
+    or words differ, override ``_no_answer`` and ``_not_json``."""
+
+    #: How messages name the service ("BTCPay Server", "LNbits"...).
+    service: ClassVar[str]
+    #: The limit on connecting (``timeout``); None lets it take the whole timeout.
+    connect_limit: ClassVar[float | None] = CONNECT_SECONDS
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = dict(headers or {})
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout(timeout_seconds, self.connect_limit)
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def shown_url(self) -> str:
+        """``base_url`` without the user and password it may hold, for messages."""
+        return redact_url(self.base_url)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """The answer, whatever its status; ``_no_answer`` is raised when none came."""
+        try:
+            return await self._client.request(
+                method,
+                f"{self.base_url}{path}",
+                headers={**self._headers, **(headers or {})},
+                **kwargs,
+            )
+        except httpx.HTTPError as exc:
+            raise self._no_answer(exc) from exc
+
+    def _json(self, response: httpx.Response) -> Any:
+        """The body as strict JSON (no NaN); ``_not_json`` is raised otherwise."""
+        try:
+            return jsonstrict.loads(response.content)
+        except ValueError as exc:
+            raise self._not_json(exc) from exc
+
+    def _no_answer(self, exc: httpx.HTTPError) -> Exception:
+        return ProviderError(
+            f"{self.service} at {self.shown_url} did not answer ({type(exc).__name__})"
+        )
+
+    def _not_json(self, exc: ValueError) -> Exception:
+        return ProviderError(f"{self.service} sent a body that is not JSON: {exc}")
+
+
+class NoAnswer(Exception):
+    """A payout adapter's call that got no answer; ``str()`` is the httpx error's name.
+
+    Whether money may have moved is the adapter's to decide: only ``never_connected`` means
+    for certain that nothing was sent."""
+
+    def __init__(self, cause: httpx.HTTPError) -> None:
+        super().__init__(type(cause).__name__)
+        #: The connection was never made, so the request never left.
+        self.never_connected = isinstance(cause, httpx.ConnectError)

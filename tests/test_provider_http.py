@@ -1,0 +1,308 @@
+"""The HTTP base the provider adapters share (issue #9, item 7), against real sockets.
+
+Every adapter turns "no answer" and "an answer that is not JSON" into its own error with its
+own words; the payout adapters keep their line between FAILED (the connection was never made,
+so nothing was sent) and UNKNOWN (the request may have arrived); LNbits judges expiry by the
+clock it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from satshare.clock import FrozenClock, SystemClock
+from satshare.payments.ports import InvoiceOrder, InvoiceState, ProviderError
+from satshare.payouts import service as payouts
+from satshare.payouts.destinations import DestinationKind, InvalidDestination
+from satshare.payouts.ports import PayoutOrder, SendResult, SendState
+from satshare.providers.bitpay import BitPayProvider
+from satshare.providers.btcpay import BTCPayPayouts, BTCPayProvider
+from satshare.providers.lnbits import LNbitsPayouts, LNbitsProvider
+from satshare.providers.onchain import OnchainProvider
+from satshare.providers.rates import KrakenRates
+from satshare.rates.ports import RateUnreachable
+from satshare.sim.lightning import RegtestNode
+from satshare.sim.lnbits import LNbitsEmulator
+from satshare.sim.lnbits import build_app as lnbits_app
+from tests.servers import RunningServer, free_port, start_server
+
+KEY = "3f0c2a9e7b1d4c6a8e5f0b2d9c7a1e3f5b8d0a2c"
+#: Long enough for a loopback answer, short enough for a silent server to time out quickly.
+TIMEOUT = 0.5
+
+Call = Callable[[], Awaitable[object]]
+
+
+def _adapters(url: str) -> dict[str, tuple[Call, Any]]:
+    """For each adapter: a call that reads from ``url``, and the adapter (to close)."""
+    clock = SystemClock()
+    btcpay = BTCPayProvider(
+        base_url=url, api_key=KEY, store_id="S1", webhook_secret=KEY, timeout_seconds=TIMEOUT
+    )
+    lnbits = LNbitsProvider(base_url=url, invoice_key=KEY, timeout_seconds=TIMEOUT)
+    bitpay = BitPayProvider(base_url=url, token=KEY, timeout_seconds=TIMEOUT)
+    onchain = OnchainProvider(
+        esplora_url=url,
+        store=None,  # type: ignore[arg-type]  # observe() reads the chain only
+        clock=clock,
+        timeout_seconds=TIMEOUT,
+    )
+    rates = KrakenRates(url, clock, TIMEOUT, None)
+    return {
+        "btcpay": (lambda: btcpay.fetch_invoice("inv1"), btcpay),
+        "lnbits": (lambda: lnbits.fetch_invoice("ab" * 32), lnbits),
+        "bitpay": (lambda: bitpay.fetch_invoice("inv1"), bitpay),
+        "onchain": (lambda: onchain.observe("bcrt1qexample"), onchain),
+        "rates": (lambda: rates.quote("USD"), rates),
+    }
+
+
+ADAPTERS = ["btcpay", "lnbits", "bitpay", "onchain", "rates"]
+
+
+async def _raised(name: str, url: str) -> Exception:
+    call, adapter = _adapters(url)[name]
+    try:
+        with pytest.raises((ProviderError, RateUnreachable)) as caught:
+            await call()
+    finally:
+        await adapter.aclose()
+    return caught.value
+
+
+@pytest.fixture
+async def captive_portal() -> AsyncIterator[RunningServer]:
+    """Answers 200 with an HTML page wherever a JSON API was expected (a captive portal, a
+    proxy's login page); Esplora's tip height still answers, so the history is read."""
+
+    async def tip(_: Request) -> Response:
+        return PlainTextResponse("100")
+
+    async def page(_: Request) -> Response:
+        return Response("<html>Please log in</html>", media_type="text/html")
+
+    app = Starlette(
+        routes=[
+            Route("/blocks/tip/height", tip),
+            Route("/{path:path}", page, methods=["GET", "POST"]),
+        ]
+    )
+    server = await start_server(app)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[str]:
+    """Accepts connections and reads requests, never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read(65536)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+NOT_JSON = {
+    "btcpay": "BTCPay Server sent a body that is not JSON: ",
+    "lnbits": "LNbits sent a body that is not JSON: ",
+    "bitpay": "BitPay sent a body that is not JSON: ",
+    "onchain": "Esplora sent a body that is not JSON: ",
+    "rates": "{url} sent a body that is not JSON",
+}
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+async def test_an_answer_that_is_not_json_is_the_adapters_own_error(
+    name: str, captive_portal: RunningServer
+) -> None:
+    # Esplora's address history used to escape as a bare ValueError (the reconciler's run
+    # stopped there) instead of a ProviderError like every other read.
+    error = await _raised(name, captive_portal.url)
+    assert str(error).startswith(NOT_JSON[name].format(url=captive_portal.url)), error
+
+
+NO_ANSWER = {
+    "btcpay": "BTCPay Server at {url} did not answer (ReadTimeout)",
+    "lnbits": "LNbits at {url} did not answer (ReadTimeout)",
+    "bitpay": "BitPay at {url} did not answer (ReadTimeout)",
+    "onchain": "Esplora at {url} did not answer (ReadTimeout)",
+    "rates": "{url} did not answer (ReadTimeout)",
+}
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+async def test_a_server_that_never_answers_times_out_into_the_adapters_error(
+    name: str, silent_server: str
+) -> None:
+    error = await _raised(name, silent_server)
+    assert str(error) == NO_ANSWER[name].format(url=silent_server)
+
+
+# -- payouts: FAILED only when nothing can have been sent ----------------------------------
+
+
+def _lnbits_order() -> PayoutOrder:
+    bolt11, payment_hash, _ = RegtestNode().invoice(5_000_000, "payout", 600)
+    return PayoutOrder(
+        payout_id=1,
+        idempotency_key="satshare-payout-1",
+        send_sats=5_000,
+        destination_kind=DestinationKind.BOLT11,
+        destination=bolt11,
+        payment_request=bolt11,
+        payment_hash=payment_hash,
+    )
+
+
+def _payouts(name: str, url: str) -> BTCPayPayouts | LNbitsPayouts:
+    if name == "btcpay":
+        return BTCPayPayouts(base_url=url, api_key=KEY, store_id="S1", timeout_seconds=TIMEOUT)
+    return LNbitsPayouts(base_url=url, admin_key=KEY, timeout_seconds=TIMEOUT)
+
+
+SERVICE = {"btcpay": "BTCPay Server", "lnbits": "LNbits"}
+
+
+async def _send_and_check(name: str, url: str) -> tuple[SendResult, SendResult]:
+    provider = _payouts(name, url)
+    order = _lnbits_order()
+    try:
+        return await provider.send(order), await provider.check(order)
+    finally:
+        await provider.aclose()
+
+
+@pytest.mark.parametrize("name", ["btcpay", "lnbits"])
+async def test_a_payout_to_a_server_that_cannot_be_reached_failed(name: str) -> None:
+    sent, checked = await _send_and_check(name, f"http://127.0.0.1:{free_port()}")
+    assert (sent.state, sent.reason) == (
+        SendState.FAILED,
+        f"{SERVICE[name]} could not be reached",
+    )
+    # Asking afterwards proves nothing either way: unknown, never released on silence.
+    assert (checked.state, checked.reason) == (
+        SendState.UNKNOWN,
+        f"no answer from {SERVICE[name]} (ConnectError)",
+    )
+
+
+@pytest.mark.parametrize("name", ["btcpay", "lnbits"])
+async def test_a_payout_sent_without_an_answer_is_unknown(name: str, silent_server: str) -> None:
+    sent, checked = await _send_and_check(name, silent_server)
+    assert (sent.state, sent.reason) == (
+        SendState.UNKNOWN,
+        f"no answer from {SERVICE[name]} (ReadTimeout)",
+    )
+    assert (checked.state, checked.reason) == (
+        SendState.UNKNOWN,
+        f"no answer from {SERVICE[name]} (ReadTimeout)",
+    )
+
+
+# -- the payout policy asks the provider what it pays ---------------------------------------
+
+
+async def test_the_policy_supports_what_the_provider_says_it_pays() -> None:
+    lnbits = _payouts("lnbits", "http://127.0.0.1:9")
+    btcpay = _payouts("btcpay", "http://127.0.0.1:9")
+    try:
+        lightning = {kind for kind in DestinationKind if kind.lightning}
+        assert payouts.kinds_paid_by(lnbits) == lightning
+        assert payouts.kinds_paid_by(btcpay) == set(DestinationKind)
+        assert payouts.kinds_paid_by(None) == set(DestinationKind)  # paid by hand
+        policy = payouts.PayoutPolicy(provider="lnbits", pays=payouts.kinds_paid_by(lnbits))
+        assert [k for k in DestinationKind if policy.supports(k)] == [
+            k for k in DestinationKind if lnbits.supports(k)
+        ]
+        with pytest.raises(InvalidDestination) as caught:
+            policy.require_supported(DestinationKind.ONCHAIN)
+        assert caught.value.detail == (
+            "payouts are sent through lnbits, which pays Lightning only: give a Lightning "
+            "Address, LNURL or BOLT11 invoice instead of an on-chain address"
+        )
+        policy.require_supported(DestinationKind.LIGHTNING_ADDRESS)
+    finally:
+        await lnbits.aclose()
+        await btcpay.aclose()
+
+
+# -- LNbits reads the time from its clock ---------------------------------------------------
+
+
+@pytest.fixture
+async def wallet() -> AsyncIterator[tuple[LNbitsEmulator, RunningServer]]:
+    emulator = LNbitsEmulator(invoice_key=KEY, admin_key=KEY[::-1])
+    server = await start_server(lnbits_app(emulator))
+    yield emulator, server
+    await server.stop()
+    await emulator.aclose()
+
+
+ORDER = InvoiceOrder(
+    reference="inv_clock",
+    amount_sats=1_000,
+    description="clock",
+    expiration_minutes=10,
+)
+
+
+async def test_lnbits_judges_invoice_expiry_by_its_clock(
+    wallet: tuple[LNbitsEmulator, RunningServer],
+) -> None:
+    _, server = wallet
+    now = datetime.now(UTC)
+    on_time = LNbitsProvider(base_url=server.url, invoice_key=KEY, clock=FrozenClock(now))
+    later = FrozenClock(now + timedelta(hours=1))
+    late = LNbitsProvider(base_url=server.url, invoice_key=KEY, clock=later)
+    try:
+        created = await on_time.create_invoice(ORDER)
+        assert (await on_time.fetch_invoice(created.provider_invoice_id)).state is (
+            InvoiceState.NEW
+        )
+        # An hour on, by the clock it was given, the ten-minute invoice has expired.
+        assert (await late.fetch_invoice(created.provider_invoice_id)).state is (
+            InvoiceState.EXPIRED
+        )
+        with pytest.raises(ProviderError, match="already expired"):
+            await late.create_invoice(ORDER)
+    finally:
+        await on_time.aclose()
+        await late.aclose()
+
+
+async def test_lnbits_payouts_call_an_unknown_payment_failed_only_once_expired_by_the_clock(
+    wallet: tuple[LNbitsEmulator, RunningServer],
+) -> None:
+    emulator, server = wallet
+    order = _lnbits_order()  # ten minutes; LNbits has never heard of it
+    now = datetime.now(UTC)
+    results = []
+    for moment in (now, now + timedelta(minutes=21)):
+        provider = LNbitsPayouts(
+            base_url=server.url, admin_key=emulator.admin_key, clock=FrozenClock(moment)
+        )
+        try:
+            results.append(await provider.check(order))
+        finally:
+            await provider.aclose()
+    assert [(r.state, r.reason) for r in results] == [
+        (SendState.UNKNOWN, "LNbits has no record of the payment yet"),
+        (SendState.FAILED, "never sent, and the invoice has expired"),
+    ]
