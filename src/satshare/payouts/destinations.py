@@ -12,7 +12,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 import bolt11
-from embit import base58, script
+from embit import base58, bech32, script
 
 from satshare.errors import InvalidRequest
 
@@ -37,7 +37,6 @@ _TEST_BASE58 = (0x6F, 0xC4)
 _LIGHTNING_ADDRESS = re.compile(
     r"^(?P<user>[a-z0-9\-_.+]{1,64})@(?P<host>[a-z0-9\-.]{1,253}(?::\d{1,5})?)$"
 )
-_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +115,7 @@ def lnurl_to_url(code: str) -> str:
         host = rest.split("/", 1)[0]
         url = f"{_scheme_for(host)}://{rest}"
     else:
-        data = _bech32_decode(code, "lnurl")
-        try:
-            url = bytes(_convert_bits(data, 5, 8, pad=False)).decode()
-        except (ValueError, UnicodeDecodeError):
-            raise _bad("the LNURL does not decode to a URL") from None
+        url = _text_of(_bech32_decode(code, "lnurl"))
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise _bad("the LNURL does not decode to a web address")
@@ -200,59 +195,33 @@ def _bad(message: str) -> InvalidDestination:
 
 
 # -- bech32 without BIP173's 90-character limit (LNURLs are longer) ---------------------
-
-
-def _polymod(values: list[int]) -> int:
-    generator = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-    checksum = 1
-    for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
-        for i in range(5):
-            checksum ^= generator[i] if (top >> i) & 1 else 0
-    return checksum
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+# embit's bech32_decode refuses codes over 90 characters, so the code is split here and its
+# checksum verified with embit's primitives.
 
 
 def _bech32_decode(code: str, expected_hrp: str) -> list[int]:
     position = code.rfind("1")
     hrp, data_part = code[:position], code[position + 1 :]
-    if (
-        hrp != expected_hrp
-        or len(data_part) < 7
-        or any(c not in _BECH32_CHARSET for c in data_part)
-    ):
+    if hrp != expected_hrp or len(data_part) < 7 or any(c not in bech32.CHARSET for c in data_part):
         raise _bad("the LNURL is not valid bech32")
-    data = [_BECH32_CHARSET.index(c) for c in data_part]
-    if _polymod(_hrp_expand(hrp) + data) != 1:
+    data = [bech32.CHARSET.index(c) for c in data_part]
+    if bech32.bech32_verify_checksum(hrp, data) != bech32.Encoding.BECH32:
         raise _bad("the LNURL checksum is wrong; copy it again")
     return data[:-6]
 
 
+def _text_of(data: list[int]) -> str:
+    """The UTF-8 text that bech32 data (5-bit values) holds."""
+    octets = bech32.convertbits(data, 5, 8, pad=False)  # None: the padding is wrong
+    try:
+        if octets is not None:
+            return bytes(octets).decode()
+    except UnicodeDecodeError:
+        pass
+    raise _bad("the LNURL does not decode to a URL")
+
+
 def bech32_encode(hrp: str, data: bytes) -> str:
     """Encode bytes as bech32 (used to show and test LNURL codes)."""
-    values = _convert_bits(list(data), 8, 5, pad=True)
-    polymod = _polymod(_hrp_expand(hrp) + values + [0] * 6) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_BECH32_CHARSET[v] for v in values + checksum)
-
-
-def _convert_bits(data: list[int], from_bits: int, to_bits: int, *, pad: bool) -> list[int]:
-    accumulator, bits, result = 0, 0, []
-    maximum = (1 << to_bits) - 1
-    for value in data:
-        if value < 0 or value >> from_bits:
-            raise ValueError("value out of range")
-        accumulator = (accumulator << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            result.append((accumulator >> bits) & maximum)
-    if pad and bits:
-        result.append((accumulator << (to_bits - bits)) & maximum)
-    elif not pad and (bits >= from_bits or (accumulator << (to_bits - bits)) & maximum):
-        raise ValueError("invalid padding")
-    return result
+    values = bech32.convertbits(list(data), 8, 5)
+    return str(bech32.bech32_encode(bech32.Encoding.BECH32, hrp, values))
