@@ -10,6 +10,8 @@ from satshare.schemas import StrictModel
 
 
 class TermsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     share_bps: int = Field(description="The share of each sale the affiliate earns now.")
     label: str = Field(
         description="How it was decided: base, level:<name>, custom:v<n> or suspended. Every "
@@ -28,12 +30,16 @@ class AffiliateBalance(BaseModel):
 
 
 class ReferralStatsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     registered: int
     paying: int
     referred_sales_sats: int
 
 
 class SuspensionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     reason: str
     suspended_by: str
     suspended_at: datetime
@@ -45,6 +51,7 @@ class DestinationOut(BaseModel):
     updated_at: datetime
 
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -53,7 +60,7 @@ class DestinationOut(BaseModel):
                     "updated_at": "2026-11-20T10:01:00Z",
                 }
             ]
-        }
+        },
     )
 
 
@@ -123,6 +130,7 @@ class CustomTermsOut(BaseModel):
     created_at: datetime
 
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -133,7 +141,7 @@ class CustomTermsOut(BaseModel):
                     "created_at": "2026-11-21T09:00:00Z",
                 }
             ]
-        }
+        },
     )
 
 
@@ -163,6 +171,8 @@ class DestinationIn(StrictModel):
 
 
 class LevelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     share_bps: int
     min_paying_referrals: int | None
@@ -211,6 +221,8 @@ class ProgramOut(BaseModel):
 
 
 class LeaderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     rank: int = Field(description="Equal values share a rank.")
     user_id: int
     name: str | None = Field(description="Shown only if the affiliate opted in; else null.")
@@ -250,12 +262,16 @@ class LeaderboardNameIn(StrictModel):
 
 
 class FunnelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     clicks: int = Field(description="Times the referral link was opened.")
     registrations: int = Field(description="Users registered through the link.")
     paying: int = Field(description="Of those, how many paid (refunds excluded).")
 
 
 class MonthEarningsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     month: str
     earned_sats: int = Field(description="Commissions net of clawbacks.")
     commissions: int

@@ -54,15 +54,7 @@ async def get_program(container: ContainerDep) -> ProgramOut:
     policy = container.payouts.policy
     return ProgramOut(
         share_bps=settings.affiliate.share_bps,
-        levels=[
-            LevelOut(
-                name=level.name,
-                share_bps=level.share_bps,
-                min_paying_referrals=level.min_paying_referrals,
-                min_referred_sales_sats=level.min_referred_sales_sats,
-            )
-            for level in settings.affiliate.levels
-        ],
+        levels=[LevelOut.model_validate(level) for level in settings.affiliate.levels],
         hold_days=settings.affiliate.hold_days,
         terms_version=settings.affiliate.terms_version,
         terms_text=settings.affiliate.terms_text,
@@ -88,7 +80,7 @@ async def affiliate_out(container: Container, user_id: int) -> AffiliateOut:
     program = container.payouts.program
     return AffiliateOut(
         user_id=user_id,
-        terms=TermsOut(share_bps=terms.share_bps, label=terms.label, level=terms.level),
+        terms=TermsOut.model_validate(terms),
         balance=AffiliateBalance(
             balance_sats=balance.balance_sats,
             available_sats=balance.available_sats,
@@ -97,25 +89,11 @@ async def affiliate_out(container: Container, user_id: int) -> AffiliateOut:
             paid_out_sats=totals.paid_sats,
             in_payouts_sats=totals.in_flight_sats,
         ),
-        referrals=ReferralStatsOut(
-            registered=stats.registered,
-            paying=stats.paying,
-            referred_sales_sats=stats.referred_sales_sats,
-        ),
-        suspension=SuspensionOut(
-            reason=suspension.reason,
-            suspended_by=suspension.suspended_by,
-            suspended_at=suspension.suspended_at,
-        )
-        if suspension
-        else None,
+        referrals=ReferralStatsOut.model_validate(stats),
+        suspension=SuspensionOut.model_validate(suspension) if suspension else None,
         terms_version=program.terms_version,
         terms_accepted_at=accepted_at,
-        destination=DestinationOut(
-            kind=destination.kind, value=destination.value, updated_at=destination.updated_at
-        )
-        if destination
-        else None,
+        destination=DestinationOut.model_validate(destination) if destination else None,
     )
 
 
@@ -130,13 +108,7 @@ async def get_affiliate(container: ContainerDep, _: ReadKey, user_id: IdPath) ->
 
 
 def _custom_out(row: AffiliateTerms) -> CustomTermsOut:
-    return CustomTermsOut(
-        version=row.version,
-        share_bps=row.share_bps,
-        set_by=row.set_by,
-        reason=row.reason,
-        created_at=row.created_at,
-    )
+    return CustomTermsOut.model_validate(row)
 
 
 @router.put(
@@ -253,7 +225,7 @@ async def save_destination(
     async with container.db.reading() as session:
         row = await payouts.saved_destination(session, user_id)
     assert row is not None
-    return DestinationOut(kind=row.kind, value=row.value, updated_at=row.updated_at)
+    return DestinationOut.model_validate(row)
 
 
 @router.delete(
@@ -282,13 +254,8 @@ async def get_stats(container: ContainerDep, _: ReadKey, user_id: IdPath) -> Aff
         months = await stats.earnings_by_month(session, user_id)
     return AffiliateStatsOut(
         user_id=user_id,
-        funnel=FunnelOut(
-            clicks=funnel.clicks, registrations=funnel.registrations, paying=funnel.paying
-        ),
-        earnings_by_month=[
-            MonthEarningsOut(month=m.month, earned_sats=m.earned_sats, commissions=m.commissions)
-            for m in months
-        ],
+        funnel=FunnelOut.model_validate(funnel),
+        earnings_by_month=[MonthEarningsOut.model_validate(m) for m in months],
     )
 
 
@@ -329,7 +296,7 @@ async def get_leaderboard(
         by=by,
         period=period,
         since=since,
-        items=[LeaderOut(rank=r.rank, user_id=r.user_id, name=r.name, value=r.value) for r in rows],
+        items=[LeaderOut.model_validate(r) for r in rows],
     )
 
 
