@@ -27,7 +27,7 @@ from tests.conftest import PG_URL, Stack, truncate_all
 from tests.servers import free_port
 from tests.test_api import assert_problem
 
-REQUEST_TIMEOUT = 2  # server.request_timeout_seconds for the subprocess: dead claims age fast
+REQUEST_TIMEOUT = 4  # server.request_timeout_seconds for the subprocess: dead claims age fast
 TAKEOVER_AFTER = REQUEST_TIMEOUT + 5 + 1  # + the takeover margin, + a second of slack
 BURST = 200  # keyed POSTs in flight...
 KILL_AFTER = 10  # ...and the server is killed once this many were answered
@@ -232,7 +232,13 @@ def test_kill_9_mid_burst_every_key_ends_with_one_effect(
         answered = asyncio.run(burst_and_kill(process))
         process.wait(timeout=30)
     assert KILL_AFTER <= len(answered) < len(bodies), len(answered)
-    assert all(r.status_code == 201 for r in answered.values())
+    # Before the kill, a request is either done (201) or was stopped at the request timeout
+    # with nothing saved (503; a loaded machine does that to a burst of 200).
+    for reply in answered.values():
+        assert reply.status_code == 201 or reply.json()["detail"].endswith(
+            "nothing of it was saved: send it again"
+        ), reply.text
+    answered = {name: r for name, r in answered.items() if r.status_code == 201}
     killed_at = time.monotonic()
 
     async def retry_all() -> dict[str, httpx.Response]:
