@@ -19,6 +19,7 @@ from bolt11 import decode as decode_bolt11
 
 from satshare.payouts.ports import LnurlError, LnurlUnreachable, PayParams
 from satshare.providers import jsonstrict
+from satshare.providers.http import timeout
 from satshare.providers.netguard import GuardedTransport, Refused
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class LnurlClient:
         self._total_seconds = timeout_seconds
         self._max_body_bytes = max_body_bytes
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+            timeout=timeout(timeout_seconds),
             transport=self._guard,
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
