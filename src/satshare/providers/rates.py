@@ -37,9 +37,14 @@ class _HttpSource(HttpAdapter):
     connect_limit = None  # connecting may take the whole timeout
 
     def __init__(
-        self, base_url: str, clock: Clock, timeout: float, client: httpx.AsyncClient | None
+        self,
+        base_url: str,
+        clock: Clock,
+        timeout: float,
+        client: httpx.AsyncClient | None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(base_url, timeout_seconds=timeout, client=client)
+        super().__init__(base_url, timeout_seconds=timeout, headers=headers, client=client)
         self.clock = clock
 
     async def _get(self, path: str, **kwargs: Any) -> Any:
@@ -106,15 +111,15 @@ class BTCPayRates(_HttpSource):
         timeout: float,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(base_url, clock, timeout, client)
-        self._headers = {"Authorization": f"token {api_key}"}
+        super().__init__(
+            base_url, clock, timeout, client, headers={"Authorization": f"token {api_key}"}
+        )
         self.store_id = store_id
 
     async def quote(self, currency: str) -> Quote:
         data = await self._get(
             f"/api/v1/stores/{self.store_id}/rates",
             params={"currencyPair": f"BTC_{currency}"},
-            headers=self._headers,
         )
         if not isinstance(data, list):
             raise RateUnreachable("BTCPay's rates answer is not a list")
