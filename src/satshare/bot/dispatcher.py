@@ -9,9 +9,10 @@ after Telegram accepts it, so it is not sent twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -21,8 +22,28 @@ from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
+from satshare.notifications import messages
 from satshare.notifications import service as outbox
+from satshare.notifications.messages import (
+    CommissionEarned,
+    InvoiceGone,
+    InvoiceMismatch,
+    Message,
+    PaymentConfirmed,
+    PaymentInvalidated,
+    PaymentRefunded,
+    PayoutApproval,
+    PayoutChanged,
+    PayoutContradiction,
+    PayoutFacts,
+    PayoutUnknown,
+    ReferralRegistered,
+    SaleNew,
+    SubscriptionExpired,
+    SubscriptionReminder,
+)
 from satshare.payouts.destinations import mask
+from satshare.payouts.models import PayoutStatus
 from satshare.plans import service as plans
 from satshare.users import repository as users_repo
 from satshare.users import service as users
@@ -36,6 +57,8 @@ BATCH = 50
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
+    """An outbox row claimed for sending, as it is stored."""
+
     id: int
     kind: str
     user_id: int | None
@@ -136,15 +159,15 @@ class OutboxDispatcher:
 
     async def _fan_out_to_admins(self, message: Outgoing) -> None:
         """One row per admin chat, so each admin gets it exactly once."""
+        typed = messages.decode(message.kind, message.payload)
         now = self.runtime.now()
         admins = self.runtime.settings.admin_chat_ids
         async with self.runtime.container.db.transaction() as session:
             for chat_id in admins:
                 await outbox.enqueue(
                     session,
-                    kind=message.kind,
+                    typed,
                     dedupe_key=f"{message.dedupe_key}:chat:{chat_id}",
-                    payload=message.payload,
                     chat_id=chat_id,
                     now=now,
                 )
@@ -168,121 +191,212 @@ class OutboxDispatcher:
             return "the user blocked the bot"
         return int(user.external_id or 0), user.language
 
-    async def _render(
-        self, message: Outgoing, language: str
-    ) -> tuple[str, InlineKeyboardMarkup | None]:
-        p = message.payload
-        kind = message.kind
-        if kind == "payment.confirmed":
-            return await self._payment_confirmed(message, language)
-        if kind == "payment.refunded":
-            return (
-                t(
-                    language,
-                    texts.REFUNDED,
-                    plan=esc(p.get("plan_title")),
-                    stars=p.get("amount_stars"),
-                ),
-                None,
-            )
-        if kind == "commission.earned":
-            return t(language, texts.COMMISSION, amount=sats(int(p["commission_sats"]))), None
-        if kind == "referral.registered":
-            username = p.get("referral_username")
-            if username and p.get("referral_platform") == PLATFORM:
-                name = f"@{username}"
-            else:
-                name = str(username or f"#{p['referral_user_id']}")
-            return t(language, texts.NEW_REFERRAL, name=esc(name)), None
-        if kind == "subscription.expired":
-            return t(language, texts.EXPIRED, plan=esc(await self._plan_title(p))), None
-        if kind == "subscription.reminder":
-            until = datetime.fromisoformat(str(p["ends_at"])).strftime("%Y-%m-%d %H:%M")
-            return t(
-                language, texts.REMINDER, plan=esc(await self._plan_title(p)), until=until
-            ), None
-        if kind == "admin.payout_approval":
-            markup = keyboards.payout_decision(language, int(p["payout_id"]))
-            return payout_text(language, kind, p), markup
-        if kind.startswith("payout.") or kind.startswith("admin.payout_"):
-            return payout_text(language, kind, p), None
-        if kind == "sale.new":
-            return (
-                t(
-                    language,
-                    texts.ADMIN_SALE,
-                    plan=esc(p.get("plan_id")),
-                    amount=sats(int(p["amount_sats"])),
-                    owner=sats(int(p["owner_sats"])),
-                    affiliate=sats(int(p["affiliate_sats"])),
-                ),
-                None,
-            )
-        return (
-            t(language, texts.ADMIN_ALERT, what=esc(kind), invoice=esc(p.get("invoice_id", "-"))),
-            None,
-        )
-
-    async def _plan_title(self, payload: dict[str, Any]) -> str:
-        async with self.runtime.container.db.reading() as session:
-            plan = await plans.get(session, str(payload.get("plan_id")))
-        return plan.title if plan else str(payload.get("plan_id"))
-
-    async def _payment_confirmed(
-        self, message: Outgoing, language: str
-    ) -> tuple[str, InlineKeyboardMarkup | None]:
-        p = message.payload
-        until = datetime.fromisoformat(str(p["active_until"])).strftime("%Y-%m-%d %H:%M")
-        text = t(language, texts.PAYMENT_CONFIRMED, plan=esc(p.get("plan_title")), until=until)
-        chats = [int(c) for c in p.get("channels") or []]
-        if not chats or message.user_id is None:
-            return text, None
-        invite_links = await links.safe_links_for(self.runtime, self.bot, message.user_id, chats)
-        if invite_links is None:
-            return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
-        return text + "\n" + links.access_hint(self.runtime, language), keyboards.join_links(
-            language, invite_links
-        )
+    async def _render(self, message: Outgoing, language: str) -> Rendered:
+        typed = messages.decode(message.kind, message.payload)
+        context = RenderContext(self.runtime, self.bot, language, message.user_id)
+        renderer = RENDERERS.get(type(typed), _admin_alert)
+        return await renderer(context, typed)
 
 
-def payout_text(language: str, kind: str, p: dict[str, Any]) -> str:
-    """The message for a payout's state change (and the admins' approval request)."""
-    destination = esc(mask(p["destination"]))
-    values = {
-        "id": p["payout_id"],
-        "amount": sats(int(p["amount_sats"])),
-        "send": sats(int(p["send_sats"])),
-        "destination": destination,
-        "reason": esc(p.get("failure") or t(language, texts.PAYOUT_NO_REASON)),
+# -- rendering ------------------------------------------------------------------------------
+
+Rendered = tuple[str, InlineKeyboardMarkup | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """What a renderer may use besides its message."""
+
+    runtime: BotRuntime
+    bot: Bot
+    language: str
+    #: The user the message is addressed to (None for admin chats).
+    user_id: int | None
+
+
+M = TypeVar("M", bound=Message)
+Renderer = Callable[[RenderContext, M], Awaitable[Rendered]]
+
+#: Message class → its renderer. A kind missing here (one this version does not know, or an
+#: admin alert with no text of its own) gets the generic admin alert.
+RENDERERS: dict[type[Message], Renderer[Any]] = {}
+
+
+def renders(*kinds: type[M]) -> Callable[[Renderer[M]], Renderer[M]]:
+    def register(renderer: Renderer[M]) -> Renderer[M]:
+        for kind in kinds:
+            RENDERERS[kind] = renderer
+        return renderer
+
+    return register
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+async def _plan_title(context: RenderContext, plan_id: str) -> str:
+    async with context.runtime.container.db.reading() as session:
+        plan = await plans.get(session, plan_id)
+    return plan.title if plan else plan_id
+
+
+@renders(InvoiceMismatch, InvoiceGone, PaymentInvalidated)
+async def _admin_alert(context: RenderContext, message: Message) -> Rendered:
+    invoice = message.to_payload().get("invoice_id", "-")
+    text = t(context.language, texts.ADMIN_ALERT, what=esc(message.kind), invoice=esc(invoice))
+    return text, None
+
+
+@renders(PaymentConfirmed)
+async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) -> Rendered:
+    language = context.language
+    text = t(
+        language,
+        texts.PAYMENT_CONFIRMED,
+        plan=esc(message.plan_title),
+        until=_when(message.active_until),
+    )
+    if not message.channels or context.user_id is None:
+        return text, None
+    invite_links = await links.safe_links_for(
+        context.runtime, context.bot, context.user_id, list(message.channels)
+    )
+    if invite_links is None:
+        return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
+    return text + "\n" + links.access_hint(context.runtime, language), keyboards.join_links(
+        language, invite_links
+    )
+
+
+@renders(PaymentRefunded)
+async def _payment_refunded(context: RenderContext, message: PaymentRefunded) -> Rendered:
+    text = t(
+        context.language,
+        texts.REFUNDED,
+        plan=esc(message.plan_title),
+        stars=message.amount_stars,
+    )
+    return text, None
+
+
+@renders(CommissionEarned)
+async def _commission_earned(context: RenderContext, message: CommissionEarned) -> Rendered:
+    return t(context.language, texts.COMMISSION, amount=sats(message.commission_sats)), None
+
+
+@renders(ReferralRegistered)
+async def _referral_registered(context: RenderContext, message: ReferralRegistered) -> Rendered:
+    username = message.referral_username
+    if username and message.referral_platform == PLATFORM:
+        name = f"@{username}"
+    else:
+        name = str(username or f"#{message.referral_user_id}")
+    return t(context.language, texts.NEW_REFERRAL, name=esc(name)), None
+
+
+@renders(SubscriptionExpired)
+async def _subscription_expired(context: RenderContext, message: SubscriptionExpired) -> Rendered:
+    plan = await _plan_title(context, message.plan_id)
+    return t(context.language, texts.EXPIRED, plan=esc(plan)), None
+
+
+@renders(SubscriptionReminder)
+async def _subscription_reminder(context: RenderContext, message: SubscriptionReminder) -> Rendered:
+    plan = await _plan_title(context, message.plan_id)
+    text = t(context.language, texts.REMINDER, plan=esc(plan), until=_when(message.ends_at))
+    return text, None
+
+
+@renders(SaleNew)
+async def _sale_new(context: RenderContext, message: SaleNew) -> Rendered:
+    text = t(
+        context.language,
+        texts.ADMIN_SALE,
+        plan=esc(message.plan_id),
+        amount=sats(message.amount_sats),
+        owner=sats(message.owner_sats),
+        affiliate=sats(message.affiliate_sats),
+    )
+    return text, None
+
+
+def _payout_values(language: str, payout: PayoutFacts) -> dict[str, object]:
+    return {
+        "id": payout.payout_id,
+        "amount": sats(payout.amount_sats),
+        "send": sats(payout.send_sats),
+        "destination": esc(mask(payout.destination)),
+        "reason": esc(payout.failure or t(language, texts.PAYOUT_NO_REASON)),
     }
-    status = kind.removeprefix("payout.")
-    if kind == "admin.payout_approval":
-        return t(language, texts.ADMIN_PAYOUT_APPROVAL, user=p.get("user_id", "?"), **values)
-    if kind == "admin.payout_unknown":
-        return t(language, texts.ADMIN_PAYOUT_UNKNOWN, user=p.get("user_id", "?"), **values)
-    if kind == "admin.payout_contradiction":
-        return t(
-            language,
-            texts.ADMIN_PAYOUT_CONTRADICTION,
-            user=p.get("user_id", "?"),
-            previous=esc(p.get("previous_status")),
-            said=esc(p.get("provider_says")),
-            **values,
+
+
+def _affiliate(payout: PayoutFacts) -> object:
+    return "?" if payout.user_id is None else payout.user_id
+
+
+@renders(PayoutApproval)
+async def _payout_approval(context: RenderContext, message: PayoutApproval) -> Rendered:
+    language, payout = context.language, message.payout
+    text = t(
+        language,
+        texts.ADMIN_PAYOUT_APPROVAL,
+        user=_affiliate(payout),
+        **_payout_values(language, payout),
+    )
+    return text, keyboards.payout_decision(language, payout.payout_id)
+
+
+@renders(PayoutUnknown)
+async def _payout_unknown(context: RenderContext, message: PayoutUnknown) -> Rendered:
+    language, payout = context.language, message.payout
+    text = t(
+        language,
+        texts.ADMIN_PAYOUT_UNKNOWN,
+        user=_affiliate(payout),
+        **_payout_values(language, payout),
+    )
+    return text, None
+
+
+@renders(PayoutContradiction)
+async def _payout_contradiction(context: RenderContext, message: PayoutContradiction) -> Rendered:
+    language, payout = context.language, message.payout
+    text = t(
+        language,
+        texts.ADMIN_PAYOUT_CONTRADICTION,
+        user=_affiliate(payout),
+        previous=esc(message.previous_status),
+        said=esc(message.provider_says),
+        **_payout_values(language, payout),
+    )
+    return text, None
+
+
+PAYOUT_TEMPLATES: dict[str, str] = {
+    PayoutStatus.AWAITING_APPROVAL: texts.PAYOUT_AWAITING_APPROVAL,
+    PayoutStatus.APPROVED: texts.PAYOUT_APPROVED,
+    PayoutStatus.SENDING: texts.PAYOUT_SENDING,
+    PayoutStatus.FAILED: texts.PAYOUT_FAILED,
+    PayoutStatus.CANCELED: texts.PAYOUT_CANCELED,
+    PayoutStatus.UNKNOWN: texts.PAYOUT_UNKNOWN,
+}
+
+
+@renders(PayoutChanged)
+async def _payout_changed(context: RenderContext, message: PayoutChanged) -> Rendered:
+    """The affiliate's notice of their payout's new state."""
+    language, payout = context.language, message.payout
+    values = _payout_values(language, payout)
+    status = payout.status
+    if status == PayoutStatus.PAID:
+        text = t(language, texts.PAYOUT_PAID, proof=esc(payout.proof or "-"), **values)
+        if payout.fee_sats:
+            text += "\n" + t(language, texts.PAYOUT_PAID_FEE, fee=sats(payout.fee_sats))
+        return text, None
+    if payout.instant and status in (PayoutStatus.APPROVED, PayoutStatus.FAILED):
+        instant = (
+            texts.PAYOUT_INSTANT if status == PayoutStatus.APPROVED else texts.PAYOUT_INSTANT_FAILED
         )
-    if status == "paid":
-        text = t(language, texts.PAYOUT_PAID, proof=esc(p.get("proof") or "-"), **values)
-        if int(p.get("fee_sats") or 0):
-            text += "\n" + t(language, texts.PAYOUT_PAID_FEE, fee=sats(int(p["fee_sats"])))
-        return text
-    if p.get("instant") and status in ("approved", "failed"):
-        template = texts.PAYOUT_INSTANT if status == "approved" else texts.PAYOUT_INSTANT_FAILED
-        return t(language, template, **values)
-    templates = {
-        "awaiting_approval": texts.PAYOUT_AWAITING_APPROVAL,
-        "approved": texts.PAYOUT_APPROVED,
-        "sending": texts.PAYOUT_SENDING,
-        "failed": texts.PAYOUT_FAILED,
-        "canceled": texts.PAYOUT_CANCELED,
-        "unknown": texts.PAYOUT_UNKNOWN,
-    }
-    return t(language, templates.get(status, texts.PAYOUT_UNKNOWN), **values)
+        return t(language, instant, **values), None
+    return t(language, PAYOUT_TEMPLATES.get(status, texts.PAYOUT_UNKNOWN), **values), None

@@ -9,16 +9,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
+from satshare.notifications.messages import Message, SubscriptionReminder
 from satshare.notifications.models import OutboxMessage
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 
 
 async def enqueue(
     session: AsyncSession,
+    message: Message,
     *,
-    kind: str,
     dedupe_key: str,
-    payload: dict[str, object],
     now: datetime,
     user_id: int | None = None,
     chat_id: int | None = None,
@@ -28,9 +28,9 @@ async def enqueue(
         session,
         OutboxMessage,
         {
-            "kind": kind,
+            "kind": message.kind,
             "dedupe_key": dedupe_key,
-            "payload": payload,
+            "payload": message.to_payload(),
             "user_id": user_id,
             "chat_id": chat_id,
             "created_at": now,
@@ -140,17 +140,16 @@ async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[i
             continue
         queued += await enqueue(
             session,
-            kind="subscription.reminder",
+            SubscriptionReminder(
+                subscription_id=subscription.id,
+                plan_id=subscription.plan_id,
+                days=day,
+                ends_at=subscription.ends_at,
+            ),
             dedupe_key=(
                 f"subscription:{subscription.id}:reminder:{day}:{subscription.ends_at.isoformat()}"
             ),
             user_id=subscription.user_id,
-            payload={
-                "subscription_id": subscription.id,
-                "plan_id": subscription.plan_id,
-                "days": day,
-                "ends_at": subscription.ends_at.isoformat(),
-            },
             now=now,
         )
     return queued

@@ -21,6 +21,15 @@ from satshare.ledger import service as ledger
 from satshare.ledger.models import EntryKind
 from satshare.money import split
 from satshare.notifications import service as outbox
+from satshare.notifications.messages import (
+    CommissionEarned,
+    InvoiceGone,
+    InvoiceMismatch,
+    PaymentConfirmed,
+    PaymentInvalidated,
+    PaymentRefunded,
+    SaleNew,
+)
 from satshare.payments import repository
 from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
@@ -104,13 +113,10 @@ async def apply_observation(
         # The processor describes a different bill than we issued: never settle on that.
         await outbox.enqueue(
             session,
-            kind="admin.invoice_mismatch",
+            InvoiceMismatch(
+                invoice.id, "sats", expected=invoice.amount_sats, observed=observed.amount_sats
+            ),
             dedupe_key=f"invoice:{invoice.id}:mismatch:{observed.amount_sats}",
-            payload={
-                "invoice_id": invoice.id,
-                "expected_sats": invoice.amount_sats,
-                "provider_says_sats": observed.amount_sats,
-            },
             now=now,
         )
         return Outcome.MISMATCH
@@ -271,55 +277,52 @@ async def _fulfil(
     assert subscription.ends_at is not None
     await outbox.enqueue(
         session,
-        kind="payment.confirmed",
+        PaymentConfirmed(
+            invoice_id=invoice.id,
+            subscription_id=subscription.id,
+            plan_id=plan.id,
+            plan_title=plan.title,
+            amount_sats=invoice.amount_sats,
+            amount_stars=invoice.amount_stars,
+            currency=invoice.currency,
+            active_until=subscription.ends_at,
+            channels=tuple(plan.channels),
+            paid_late=done.paid_late,
+        ),
         dedupe_key=f"invoice:{invoice.id}:payment.confirmed",
         user_id=buyer.id,
-        payload={
-            "invoice_id": invoice.id,
-            "subscription_id": subscription.id,
-            "plan_id": plan.id,
-            "plan_title": plan.title,
-            "amount_sats": invoice.amount_sats,
-            "amount_stars": invoice.amount_stars,
-            "currency": invoice.currency,
-            "active_until": subscription.ends_at.isoformat(),
-            "channels": list(plan.channels),
-            "paid_late": done.paid_late,
-        },
         now=now,
     )
     if affiliate_id is not None and done.commission_sats:
         await outbox.enqueue(
             session,
-            kind="commission.earned",
+            CommissionEarned(
+                invoice_id=invoice.id,
+                buyer_user_id=buyer.id,
+                commission_sats=done.commission_sats,
+                share_bps=done.share_bps,
+                transaction_id=done.entry_id,
+            ),
             dedupe_key=f"invoice:{invoice.id}:commission.earned",
             user_id=affiliate_id,
-            payload={
-                "invoice_id": invoice.id,
-                "buyer_user_id": buyer.id,
-                "commission_sats": done.commission_sats,
-                "share_bps": done.share_bps,
-                "transaction_id": done.entry_id,
-            },
             now=now,
         )
     await outbox.enqueue(
         session,
-        kind="sale.new",
+        SaleNew(
+            invoice_id=invoice.id,
+            plan_id=plan.id,
+            buyer_user_id=buyer.id,
+            currency=invoice.currency,
+            amount_sats=invoice.amount_sats,
+            amount_stars=invoice.amount_stars,
+            owner_sats=done.owner_sats,
+            affiliate_sats=done.commission_sats,
+            affiliate_user_id=affiliate_id,
+            overpaid_sats=done.received_sats - invoice.amount_sats,
+            paid_late=done.paid_late,
+        ),
         dedupe_key=f"invoice:{invoice.id}:sale.new",
-        payload={
-            "invoice_id": invoice.id,
-            "plan_id": plan.id,
-            "buyer_user_id": buyer.id,
-            "currency": invoice.currency,
-            "amount_sats": invoice.amount_sats,
-            "amount_stars": invoice.amount_stars,
-            "owner_sats": done.owner_sats,
-            "affiliate_sats": done.commission_sats,
-            "affiliate_user_id": affiliate_id,
-            "overpaid_sats": done.received_sats - invoice.amount_sats,
-            "paid_late": done.paid_late,
-        },
         now=now,
     )
     await session.flush()
@@ -384,13 +387,10 @@ async def settle_stars(
     if paid.amount_stars != invoice.amount_stars:
         await outbox.enqueue(
             session,
-            kind="admin.invoice_mismatch",
+            InvoiceMismatch(
+                invoice.id, "stars", expected=invoice.amount_stars, observed=paid.amount_stars
+            ),
             dedupe_key=f"invoice:{invoice.id}:mismatch:{paid.amount_stars}",
-            payload={
-                "invoice_id": invoice.id,
-                "expected_stars": invoice.amount_stars,
-                "paid_stars": paid.amount_stars,
-            },
             now=now,
         )
         return Outcome.MISMATCH, invoice.id
@@ -449,9 +449,8 @@ async def mark_gone(session: AsyncSession, invoice_id: str, now: datetime) -> Ou
     invoice.updated_at = now
     await outbox.enqueue(
         session,
-        kind="admin.invoice_gone",
+        InvoiceGone(invoice_id=invoice.id, provider=invoice.provider),
         dedupe_key=f"invoice:{invoice.id}:gone",
-        payload={"invoice_id": invoice.id, "provider": invoice.provider},
         now=now,
     )
     return Outcome.UPDATED
@@ -466,9 +465,8 @@ async def _alert_invalidated(
     """
     await outbox.enqueue(
         session,
-        kind="admin.payment_invalidated",
+        PaymentInvalidated(invoice_id=invoice.id, provider_status=observed.raw_status),
         dedupe_key=f"invoice:{invoice.id}:invalidated",
-        payload={"invoice_id": invoice.id, "provider_status": observed.raw_status},
         now=now,
     )
 
@@ -546,15 +544,14 @@ async def _refund(
     invoice.updated_at = now
     await outbox.enqueue(
         session,
-        kind="payment.refunded",
+        PaymentRefunded(
+            invoice_id=invoice_id,
+            plan_id=parties.plan.id,
+            plan_title=parties.plan.title,
+            amount_stars=invoice.amount_stars,
+        ),
         dedupe_key=f"invoice:{invoice_id}:refunded",
         user_id=invoice.user_id,
-        payload={
-            "invoice_id": invoice_id,
-            "plan_id": parties.plan.id,
-            "plan_title": parties.plan.title,
-            "amount_stars": invoice.amount_stars,
-        },
         now=now,
     )
     await session.flush()

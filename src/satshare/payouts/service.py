@@ -22,6 +22,13 @@ from satshare.ledger import accounts
 from satshare.ledger import service as ledger
 from satshare.ledger.models import EntryKind
 from satshare.notifications import service as outbox
+from satshare.notifications.messages import (
+    PayoutApproval,
+    PayoutChanged,
+    PayoutContradiction,
+    PayoutFacts,
+    PayoutUnknown,
+)
 from satshare.payouts.destinations import Destination, DestinationKind, InvalidDestination
 from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination, PayoutStatus
 from satshare.payouts.ports import PayoutOrder, PayoutProvider, SendResult, SendState
@@ -212,9 +219,8 @@ async def request(
     if payout.status == PayoutStatus.AWAITING_APPROVAL:
         await outbox.enqueue(
             session,
-            kind="admin.payout_approval",
+            PayoutApproval(_facts(payout)),
             dedupe_key=f"payout:{payout.id}:admin.approval",
-            payload=_payload(payout),
             now=now,
         )
     return payout
@@ -459,13 +465,10 @@ async def _alert_contradiction(
     said = result.state.value
     await outbox.enqueue(
         session,
-        kind="admin.payout_contradiction",
+        PayoutContradiction(
+            _facts(payout), previous_status=previous or payout.status, provider_says=said
+        ),
         dedupe_key=f"payout:{payout.id}:contradiction:{said}",
-        payload={
-            **_payload(payout),
-            "previous_status": previous or payout.status,
-            "provider_says": said,
-        },
         now=now,
     )
 
@@ -494,9 +497,8 @@ async def escalate_unknown(session: AsyncSession, now: datetime, older_than: tim
         payout.escalated_at = now
         await outbox.enqueue(
             session,
-            kind="admin.payout_unknown",
+            PayoutUnknown(_facts(payout)),
             dedupe_key=f"payout:{payout.id}:admin.unknown",
-            payload=_payload(payout),
             now=now,
         )
     await session.flush()
@@ -621,29 +623,29 @@ async def _release(session: AsyncSession, payout: Payout, author: str, now: date
     )
 
 
-def _payload(payout: Payout) -> dict[str, object]:
-    return {
-        "payout_id": payout.id,
-        "user_id": payout.user_id,
-        "status": payout.status,
-        "amount_sats": payout.amount_sats,
-        "fee_sats": payout.fee_sats,
-        "send_sats": payout.send_sats,
-        "destination_kind": payout.destination_kind,
-        "destination": payout.destination,
-        "instant": payout.instant,
-        "failure": payout.failure,
-        "proof": payout.proof,
-    }
+def _facts(payout: Payout) -> PayoutFacts:
+    return PayoutFacts(
+        payout_id=payout.id,
+        user_id=payout.user_id,
+        status=payout.status,
+        amount_sats=payout.amount_sats,
+        fee_sats=payout.fee_sats,
+        send_sats=payout.send_sats,
+        destination_kind=payout.destination_kind,
+        destination=payout.destination,
+        instant=payout.instant,
+        failure=payout.failure,
+        proof=payout.proof,
+    )
 
 
 async def _notify(session: AsyncSession, payout: Payout, now: datetime) -> None:
+    """Tell the affiliate the payout's new state (``payout.<status>``), once per state."""
     await outbox.enqueue(
         session,
-        kind=f"payout.{payout.status}",
+        PayoutChanged(_facts(payout)),
         dedupe_key=f"payout:{payout.id}:{payout.status}",
         user_id=payout.user_id,
-        payload=_payload(payout),
         now=now,
     )
 

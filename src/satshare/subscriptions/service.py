@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict, NotFound
 from satshare.notifications import service as outbox
+from satshare.notifications.messages import SubscriptionExpired
 from satshare.subscriptions import repository
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 
@@ -99,10 +100,9 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
             assert subscription.ends_at is not None
             await outbox.enqueue(
                 session,
-                kind="subscription.expired",
+                SubscriptionExpired(subscription_id=subscription.id, plan_id=subscription.plan_id),
                 dedupe_key=f"subscription:{subscription.id}:expired:{subscription.ends_at.isoformat()}",
                 user_id=subscription.user_id,
-                payload={"subscription_id": subscription.id, "plan_id": subscription.plan_id},
                 now=now,
             )
     return expired

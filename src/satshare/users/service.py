@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.notifications import service as outbox
+from satshare.notifications.messages import ReferralRegistered
 from satshare.users import repository
 from satshare.users.models import LANGUAGES, PLATFORMS, User
 
@@ -81,14 +82,13 @@ async def register(session: AsyncSession, data: Registration, now: datetime) -> 
     if referrer is not None:
         await outbox.enqueue(
             session,
-            kind="referral.registered",
+            ReferralRegistered(
+                referral_user_id=user.id,
+                referral_username=user.username,
+                referral_platform=user.platform,
+            ),
             dedupe_key=f"user:{user.id}:referred",
             user_id=referrer.id,
-            payload={
-                "referral_user_id": user.id,
-                "referral_username": user.username,
-                "referral_platform": user.platform,
-            },
             now=now,
         )
     return user
