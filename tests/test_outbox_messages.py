@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from sqlalchemy import select
@@ -154,10 +154,10 @@ def test_a_kind_this_version_does_not_know_is_passed_on_as_it_is() -> None:
     assert json.dumps(message.to_payload()) == json.dumps(payload)
 
 
-def test_every_message_kind_has_a_renderer() -> None:
-    known = {expected for _, _, expected in QUEUED}
-    assert known <= set(dispatcher.RENDERERS)
-    assert messages.Unrecognised not in dispatcher.RENDERERS  # it gets the generic alert
+def test_every_message_kind_has_a_queued_example_and_a_renderer() -> None:
+    known = set(get_args(messages.KnownMessage))
+    assert {expected for _, _, expected in QUEUED} == known
+    assert set(dispatcher.RENDERERS) == known
 
 
 async def _settled(stack: Stack, subscription_id: int) -> bool:

@@ -50,7 +50,8 @@ from satshare.users import service as users
 
 log = logging.getLogger(__name__)
 
-ADMIN_KINDS = ("sale.new",)
+#: Kinds for the admin chats besides every "admin." one.
+ADMIN_KINDS = (SaleNew.kind,)
 ADMIN_PREFIX = "admin."
 BATCH = 50
 
