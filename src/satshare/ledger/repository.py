@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
@@ -258,3 +258,12 @@ async def all_account_sums(session: AsyncSession) -> dict[str, int]:
 
 async def count_entries(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count(Entry.id)))).scalar_one())
+
+
+async def one_snapshot(session: AsyncSession) -> None:
+    """Make the rest of this read transaction see one snapshot of the database. A check that
+    reads in several statements (entries, then the chain, then the queues) must not see the
+    sealer's commits land half-way. SQLite's read transactions already are one snapshot; on
+    PostgreSQL READ COMMITTED takes a new one per statement. Must run before any query."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))

@@ -95,6 +95,9 @@ def _check_entry(
 
 
 async def verify_ledger(session: AsyncSession) -> VerifyReport:
+    """Check the chain, every entry's balance, the notes chain and the balances, all on one
+    snapshot: pass a fresh read transaction (nothing queried in it yet)."""
+    await repository.one_snapshot(session)
     report = VerifyReport()
     prev_hash = GENESIS_HASH
     expected_seq = 1
