@@ -6,7 +6,7 @@ PY := $(BIN)/python
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: run test lint format migrate install dev browser clean bench
+.PHONY: run test test-fast lint format migrate install dev browser clean bench
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SatShare needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -37,6 +37,11 @@ run: migrate
 ## SATSHARE_TEST_DATABASE_URL is set), then the linters.
 test: $(DEV_STAMP) browser
 	BIN=$(BIN) scripts/test.sh
+
+## The unit layer alone, in one process: no database, server, browser or slow test
+## (markers: tests/conftest.py marks what uses a database or the stack `integration`).
+test-fast: $(DEV_STAMP)
+	$(BIN)/pytest -n 0 -m "not integration and not slow and not browser"
 
 ## Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 browser:

@@ -64,6 +64,21 @@ def pytest_report_header() -> str:
     return "satshare database: SQLite (set SATSHARE_TEST_DATABASE_URL to run on PostgreSQL)"
 
 
+#: Fixtures that start a database or a server: a test that uses any of them (directly or
+#: through another fixture) is an integration test, left out of `make test-fast`. A test that
+#: starts a server of its own (an emulator on loopback) carries the mark itself.
+INTEGRATION_FIXTURES = frozenset(
+    {"migrated_template", "database_url", "stack", "btcpay", "lightning"}
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Never report success having run nothing (judged once, by the xdist controller).
     if hasattr(session.config, "workerinput"):

@@ -1,3 +1,5 @@
+"""Helpers shared by the test modules (a test module never imports another one)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +10,24 @@ from typing import Any
 import httpx
 
 from satshare.security import hmac_sha256_hex
+
+PROBLEM = "application/problem+json"
+
+REGTEST_TPUB = (
+    # BIP84 account key of the "abandon ... about" seed on the test networks (m/84'/1'/0').
+    "vpub5Y6cjg78GGuNLsaPhmYsiw4gYX3HoQiRBiSwDaBXKUafCt9bNwWQiitDk5VZ5BVxYnQdwoTyXSs2JHRPAgjAvtbBrf8ZhDYe2jWAqvZVnsc"
+)
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem answer with this status; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("/problems/")
+    assert body["title"] and body["detail"]
+    return body
 
 
 async def create_user(

@@ -17,8 +17,7 @@ from satshare.ledger import service as ledger
 from satshare.ledger.models import Entry, Posting, SealQueue
 from satshare.schemas import MAX_ID
 from tests.conftest import Stack
-from tests.helpers import create_user
-from tests.test_api import assert_problem
+from tests.helpers import assert_problem, create_user
 
 NON_CANONICAL = [
     "payable:affiliate:0{id}",

@@ -8,6 +8,7 @@ from typing import Any
 
 from satshare.clock import FrozenClock
 from tests.conftest import BTCPaySim, close_stack
+from tests.helpers import assert_problem
 from tests.lightningkit import Lightning
 from tests.payoutkit import (
     COMMISSION,
@@ -18,7 +19,6 @@ from tests.payoutkit import (
     payout,
     settle_payouts,
 )
-from tests.test_api import assert_problem
 
 GROSS = 50_000
 

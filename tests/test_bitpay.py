@@ -13,9 +13,8 @@ import pytest
 from satshare.payments import flows
 from satshare.sim.bitpay import BitPayEmulator, build_app
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
-from tests.helpers import create_user, invoice_status, wait_until
+from tests.helpers import assert_problem, create_user, invoice_status, wait_until
 from tests.servers import RunningServer, start_server
-from tests.test_api import assert_problem
 
 TOKEN = "bitpay-pos-token-0123456789"
 

@@ -14,9 +14,8 @@ from satshare.sim.lnbits import LNbitsEmulator
 from satshare.sim.lnbits import build_app as build_lnbits
 from tests.browser import chromium
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
-from tests.helpers import create_user
+from tests.helpers import REGTEST_TPUB, create_user
 from tests.servers import start_server
-from tests.test_onchain import REGTEST_TPUB
 
 PLANS: list[dict[str, Any]] = [
     {
@@ -50,6 +49,7 @@ async def multi(
     await lnbits.aclose()
 
 
+@pytest.mark.browser
 async def test_switch_rail_in_russian_and_pay(multi: tuple[Stack, LNbitsEmulator]) -> None:
     stack, lnbits = multi
     user = await create_user(stack.client, "buyer")

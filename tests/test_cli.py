@@ -135,6 +135,7 @@ def test_ledger_verify_passes_then_names_tampering(cli_env: dict[str, str]) -> N
     assert "entry seq 2" in err
 
 
+@pytest.mark.slow  # two child interpreters, each importing all of SatShare
 def test_real_subprocess_prints_the_key_alone_on_the_last_line(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:

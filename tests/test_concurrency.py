@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from satshare.ledger.models import Entry
@@ -15,6 +16,8 @@ from satshare.payments.models import Payment
 from satshare.sim.loadclient import Reply, Request, send_all
 from tests.conftest import STORE_ID, WEBHOOK_SECRET, BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import buy, create_user, signed
+
+pytestmark = pytest.mark.slow  # hundreds of concurrent requests per test
 
 WEBHOOK = "/api/v1/webhooks/btcpay"
 

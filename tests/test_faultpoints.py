@@ -7,7 +7,11 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from satshare import faultpoints
+
+pytestmark = pytest.mark.slow  # every test runs child interpreters
 
 # Reaches point "x" up to five times, saying so before each; then "survived".
 REACH_FIVE_TIMES = """

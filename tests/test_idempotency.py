@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import Stack
-from tests.helpers import create_user
-from tests.test_api import assert_problem
+from tests.helpers import assert_problem, create_user
 
 
 async def test_same_key_replays_the_first_response(stack: Stack) -> None:
@@ -41,9 +40,19 @@ async def test_checkout_with_key_creates_one_invoice(stack: Stack) -> None:
     results = await asyncio.gather(
         *(stack.client.post("/api/v1/subscriptions", json=body, headers=headers) for _ in range(5))
     )
-    created = [r for r in results if r.status_code == 201]
-    assert created, [r.text for r in results]
-    assert all(r.status_code in (201, 409) for r in results)
+    # Which requests arrive while the first is still running is up to the scheduler; what is
+    # determined is that exactly one runs (a fresh 201), and every other one is either
+    # told to retry (409 in flight) or, once the first finished, given its stored answer.
+    fresh = [r for r in results if r.status_code == 201 and "idempotent-replayed" not in r.headers]
+    replayed = [r for r in results if r.headers.get("idempotent-replayed") == "true"]
+    busy = [r for r in results if r.status_code == 409]
+    assert len(fresh) == 1, [r.text for r in results]
+    assert len(fresh) + len(replayed) + len(busy) == len(results), [r.text for r in results]
+    assert [r.status_code for r in replayed] == [201] * len(replayed)
+    for response in busy:
+        assert assert_problem(response, 409)["type"] == "/problems/idempotency-key-in-flight"
+        assert response.headers["retry-after"] == "2"
+    created = fresh + replayed
     assert len({r.json()["invoice"]["id"] for r in created}) == 1
     assert len(stack.btcpay.emulator.invoices) == 1
     replay = await stack.client.post("/api/v1/subscriptions", json=body, headers=headers)

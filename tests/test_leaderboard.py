@@ -12,8 +12,7 @@ import pytest
 from satshare.clock import FrozenClock
 from tests.botkit import BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
-from tests.helpers import buy, create_user, invoice_status, wait_until
-from tests.test_api import assert_problem
+from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
 
 NBSP = "\u202f"
 

@@ -18,9 +18,8 @@ from satshare.payments import flows
 from satshare.payments.models import Payment
 from satshare.sim.lnbits import LNbitsEmulator, build_app
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
-from tests.helpers import create_user, invoice_status, wait_until
+from tests.helpers import assert_problem, create_user, invoice_status, wait_until
 from tests.servers import RunningServer, start_server
-from tests.test_api import assert_problem
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "vectors.json").read_text())
 INVOICE_KEY, ADMIN_KEY = "lnbits-invoice-key-0123", "lnbits-admin-key-4567"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -12,6 +13,8 @@ from sqlalchemy.engine import Connection
 from satshare import migrate
 from satshare.db import Database
 from satshare.models import Base
+
+pytestmark = pytest.mark.integration  # every test migrates a database
 
 
 def _diff(connection: Connection) -> list[object]:

@@ -11,9 +11,8 @@ import pytest
 
 from satshare.sim.rates import RatesEmulator, build_app
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
-from tests.helpers import create_user
+from tests.helpers import assert_problem, create_user
 from tests.servers import RunningServer, start_server
-from tests.test_api import assert_problem
 
 PLANS: list[dict[str, Any]] = [
     {

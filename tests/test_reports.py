@@ -15,16 +15,16 @@ from satshare.bot import texts
 from satshare.bot.i18n import translate
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import BTCPaySim, Stack
+from tests.helpers import assert_problem
+from tests.historykit import history
+from tests.historykit import stack as stack
 from tests.lightningkit import Lightning
-from tests.test_api import assert_problem
-from tests.test_transparency import _history
-from tests.test_transparency import stack as stack
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def test_monthly_report_in_every_format(stack: Stack, lightning: Lightning) -> None:
-    seen = await _history(stack, lightning)
+    seen = await history(stack, lightning)
     month = datetime.now(UTC).strftime("%Y-%m")
     figures = (await stack.client.get("/api/v1/transparency")).json()
     (this_month,) = figures["months"]
@@ -90,7 +90,7 @@ async def test_monthly_report_in_every_format(stack: Stack, lightning: Lightning
 
 
 async def test_chart_and_statement_files(stack: Stack, lightning: Lightning) -> None:
-    seen = await _history(stack, lightning)
+    seen = await history(stack, lightning)
     png = await stack.client.get("/api/v1/reports/chart")
     assert png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG\r\n\x1a\n") and len(png.content) > 5_000

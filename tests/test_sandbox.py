@@ -67,6 +67,7 @@ async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> Non
     assert response.status_code == 401
 
 
+@pytest.mark.browser
 async def test_checkout_page_simulate_payment_in_chromium(sandbox: Sandbox) -> None:
     affiliate = await create_user(sandbox.client, "affiliate")
     buyer = await create_user(sandbox.client, "buyer", referral_id=affiliate["referral_code"])
@@ -122,6 +123,7 @@ async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
     await stop_bot(runtime, dispatcher)
 
 
+@pytest.mark.browser
 async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
     """The no-secrets demo: two users, a referral, a purchase, a channel, a commission."""
     base = sandbox_with_bot.server.url

@@ -41,9 +41,9 @@ from satshare.providers.netguard import GuardedTransport, is_public
 from satshare.sim.lightning import LightningNetwork
 from satshare.sim.lnurl import LnurlEmulator, lightning_address_routes
 from tests.conftest import Stack
+from tests.helpers import assert_problem
 from tests.payoutkit import affiliate
 from tests.servers import RunningServer, free_port
-from tests.test_api import assert_problem
 
 #: Stands for pay.example.com on the test internet; global, so the guard lets it through.
 PUBLIC_IP = "203.0.114.7"
@@ -293,8 +293,11 @@ async def refused(net: Net, url: str) -> LnurlUnreachable:
 
 
 # -- tests -----------------------------------------------------------------------------------
+# The tests that reach the TLS service on loopback are marked integration (out of
+# `make test-fast`); the guard's own rules are checked without it.
 
 
+@pytest.mark.integration
 async def test_a_public_service_is_asked_by_name_with_its_certificate_checked(
     net: Net, service: Service
 ) -> None:
@@ -310,6 +313,7 @@ async def test_a_public_service_is_asked_by_name_with_its_certificate_checked(
     assert moved == params
 
 
+@pytest.mark.integration
 async def test_the_certificate_must_be_for_the_name_asked(
     net: Net, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -320,6 +324,7 @@ async def test_the_certificate_must_be_for_the_name_asked(
     assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "url",
     [
@@ -352,6 +357,7 @@ async def test_private_addresses_and_plain_http_are_refused_before_connecting(
     assert record.levelno == logging.WARNING and "refused" in record.getMessage()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["to-intranet", "to-metadata", "to-loopback", "to-plain-http"])
 async def test_a_redirect_is_checked_like_the_first_hop(
     net: Net, name: str, caplog: pytest.LogCaptureFixture
@@ -362,6 +368,7 @@ async def test_a_redirect_is_checked_like_the_first_hop(
     assert "refused" in caplog.text
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["private-callback", "loopback-callback", "http-callback"])
 async def test_a_callback_to_a_private_or_plain_http_address_is_refused(
     net: Net, name: str, caplog: pytest.LogCaptureFixture
@@ -372,6 +379,7 @@ async def test_a_callback_to_a_private_or_plain_http_address_is_refused(
     assert "refused" in caplog.text
 
 
+@pytest.mark.integration
 async def test_paying_to_a_private_callback_is_refused_before_connecting(net: Net) -> None:
     # Params saved while the callback was public; its name now points inside.
     params = PayParams(
@@ -387,6 +395,7 @@ async def test_paying_to_a_private_callback_is_refused_before_connecting(net: Ne
     assert net.resolver.asked == ["intranet.example.com"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("name", "logged"),
     [
@@ -403,6 +412,7 @@ async def test_oversize_and_compressed_answers_are_not_read(
     assert logged in caplog.text
 
 
+@pytest.mark.integration
 async def test_a_service_that_never_finishes_is_cut_off(
     service: Service, certificates: Certificates, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -21,83 +18,13 @@ from satshare.cli import app as cli_app
 from satshare.ledger import repository as ledger_repository
 from satshare.ledger.verify import verify_ledger
 from tests.browser import chromium
-from tests.conftest import BTCPaySim, Stack, close_stack
-from tests.helpers import create_user, invoice_status, wait_until
+from tests.conftest import Stack
+from tests.historykit import history
+from tests.historykit import stack as stack
 from tests.lightningkit import Lightning
-from tests.payoutkit import affiliate, balance, open_payout_stack, payout, settle_payouts
+from tests.payoutkit import balance
 
 RECIPE = Path(__file__).parents[1] / "docs" / "verify_ledger_export.py"
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, btcpay: BTCPaySim, lightning: Lightning, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Stack]:
-    for name in list(os.environ):
-        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SATSHARE_DATABASE__URL", database_url)  # for the CLI
-    running = await open_payout_stack(
-        database_url, btcpay, lightning, payouts={"auto_approve_max_sats": 10_000}
-    )
-    yield running
-    await close_stack(running)
-
-
-async def _sale(
-    stack: Stack, lightning: Lightning, referrer: int | None, provider: str = "btcpay"
-) -> str:
-    buyer = await create_user(
-        stack.client, "buyer", **({"referral_id": referrer} if referrer else {})
-    )
-    response = await stack.client.post(
-        "/api/v1/subscriptions",
-        json={"user_id": buyer["user_id"], "subscription_type": "monthly", "provider": provider},
-    )
-    assert response.status_code == 201, response.text
-    order = response.json()
-    invoice = order["invoice"]
-    if provider == "lnbits":
-        async with httpx.AsyncClient(base_url=lightning.lnbits_server.url) as control:
-            paid = await control.post(f"/_sim/payments/{invoice['provider_invoice_id']}/pay")
-            assert paid.status_code == 200, paid.text
-    else:
-        await stack.btcpay.pay(invoice["provider_invoice_id"])
-
-    async def settled() -> bool:
-        return await invoice_status(stack.client, order["subscription_id"]) == "settled"
-
-    await wait_until(settled)
-    return str(invoice["id"])
-
-
-async def _history(stack: Stack, lightning: Lightning) -> dict[str, Any]:
-    """Four sales (one over Lightning, one without a referrer), a refund after a payout, a
-    paid payout and one waiting for approval."""
-    alice = await affiliate(stack)
-    refunded = await _sale(stack, lightning, alice)
-    await _sale(stack, lightning, alice)
-    lightning_invoice = await _sale(stack, lightning, alice, provider="lnbits")
-    await _sale(stack, lightning, None)
-    first = await stack.client.post(
-        "/api/v1/payouts",
-        json={"user_id": alice, "amount_sats": 20_000, "destination": lightning.address("alice")},
-    )
-    assert first.json()["status"] == "awaiting_approval"
-    await stack.client.post(f"/api/v1/payouts/{first.json()['payout_id']}/approve")
-    await settle_payouts(stack)
-    assert (await payout(stack.client, first.json()["payout_id"]))["status"] == "paid"
-    refund = await stack.client.post(
-        f"/api/v1/invoices/{refunded}/refund", json={"note": "paid back from the owner's wallet"}
-    )
-    assert refund.status_code == 200, refund.text
-    waiting = await stack.client.post(
-        "/api/v1/payouts",
-        json={"user_id": alice, "amount_sats": 25_000, "destination": lightning.address("alice")},
-    )
-    assert waiting.json()["status"] == "awaiting_approval"
-    await stack.container.sealer.flush()
-    return {"alice": alice, "refunded": refunded, "lightning": lightning_invoice}
 
 
 async def _export(tmp_path: Path) -> Path:
@@ -123,7 +50,7 @@ def _recipe(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_figures_equal_the_ledger_and_the_recipe_recomputes_them(
     stack: Stack, lightning: Lightning, tmp_path: Path
 ) -> None:
-    seen = await _history(stack, lightning)
+    seen = await history(stack, lightning)
     async with stack.anonymous() as public:  # no key
         response = await public.get("/api/v1/transparency")
     assert response.status_code == 200, response.text
@@ -204,7 +131,7 @@ async def test_figures_equal_the_ledger_and_the_recipe_recomputes_them(
 async def test_the_recipe_names_any_tampered_line(
     stack: Stack, lightning: Lightning, tmp_path: Path
 ) -> None:
-    await _history(stack, lightning)
+    await history(stack, lightning)
     exported = await _export(tmp_path)
     lines = exported.read_text().splitlines()
     assert _recipe(exported).returncode == 0
@@ -264,8 +191,9 @@ async def test_the_recipe_names_any_tampered_line(
     assert unreadable.returncode == 2
 
 
+@pytest.mark.browser
 async def test_transparency_page_in_chromium(stack: Stack, lightning: Lightning) -> None:
-    await _history(stack, lightning)
+    await history(stack, lightning)
     figures = (await stack.client.get("/api/v1/transparency")).json()
     async with chromium() as browser:
         page = await browser.new_page()
