@@ -128,6 +128,7 @@ NOT_JSON = {
 }
 
 
+@pytest.mark.integration  # a server on loopback
 @pytest.mark.parametrize("name", ADAPTERS)
 async def test_an_answer_that_is_not_json_is_the_adapters_own_error(
     name: str, captive_portal: RunningServer
@@ -147,6 +148,7 @@ NO_ANSWER = {
 }
 
 
+@pytest.mark.integration  # a server on loopback
 @pytest.mark.parametrize("name", ADAPTERS)
 async def test_a_server_that_never_answers_times_out_into_the_adapters_error(
     name: str, silent_server: str
@@ -203,6 +205,7 @@ async def test_a_payout_to_a_server_that_cannot_be_reached_failed(name: str) -> 
     )
 
 
+@pytest.mark.integration  # a server on loopback
 @pytest.mark.parametrize("name", ["btcpay", "lnbits"])
 async def test_a_payout_sent_without_an_answer_is_unknown(name: str, silent_server: str) -> None:
     sent, checked = await _send_and_check(name, silent_server)
@@ -263,6 +266,7 @@ ORDER = InvoiceOrder(
 )
 
 
+@pytest.mark.integration  # a server on loopback
 async def test_lnbits_judges_invoice_expiry_by_its_clock(
     wallet: tuple[LNbitsEmulator, RunningServer],
 ) -> None:
@@ -287,6 +291,7 @@ async def test_lnbits_judges_invoice_expiry_by_its_clock(
         await late.aclose()
 
 
+@pytest.mark.integration  # a server on loopback
 async def test_lnbits_payouts_call_an_unknown_payment_failed_only_once_expired_by_the_clock(
     wallet: tuple[LNbitsEmulator, RunningServer],
 ) -> None:
