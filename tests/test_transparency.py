@@ -68,8 +68,8 @@ async def test_figures_equal_the_ledger_and_the_recipe_recomputes_them(
 
     # The same figures straight from the ledger's accounts.
     async with stack.db.reading() as session:
+        report = await verify_ledger(session)  # first: it takes the transaction's snapshot
         sums = await ledger_repository.all_account_sums(session)
-        report = await verify_ledger(session)
     assert report.ok, report.problems
     assert totals["owner_share_sats"] == -sums["revenue:owner"]
     owed = -sum(v for k, v in sums.items() if k.startswith("payable:affiliate:"))

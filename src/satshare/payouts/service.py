@@ -200,21 +200,7 @@ async def request(
     )
     session.add(payout)
     await session.flush()
-    await ledger.post_entry(
-        session,
-        ledger.NewEntry(
-            idempotency_key=f"payout:{payout.id}:hold",
-            kind=EntryKind.PAYOUT_HOLD,
-            legs=[
-                ledger.Leg(accounts.affiliate_payable(user_id), amount_sats),
-                ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -amount_sats),
-            ],
-            memo=f"payout {payout.id} requested",
-            created_by=requested_by,
-            affiliate_user_id=user_id,
-        ),
-        now,
-    )
+    await _hold(session, payout, "hold", f"payout {payout.id} requested", requested_by, now)
     await _notify(session, payout, now)
     if payout.status == PayoutStatus.AWAITING_APPROVAL:
         await outbox.enqueue(
@@ -427,6 +413,27 @@ async def record(
     return payout
 
 
+async def _hold(
+    session: AsyncSession, payout: Payout, step: str, memo: str, author: str, now: datetime
+) -> None:
+    """Move the payout's amount out of the affiliate's balance into payouts in flight."""
+    await ledger.post_entry(
+        session,
+        ledger.NewEntry(
+            idempotency_key=f"payout:{payout.id}:{step}",
+            kind=EntryKind.PAYOUT_HOLD,
+            legs=[
+                ledger.Leg(accounts.affiliate_payable(payout.user_id), payout.amount_sats),
+                ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -payout.amount_sats),
+            ],
+            memo=memo,
+            created_by=author,
+            affiliate_user_id=payout.user_id,
+        ),
+        now,
+    )
+
+
 async def _paid_after_release(
     session: AsyncSession, payout: Payout, result: SendResult, now: datetime
 ) -> None:
@@ -435,21 +442,8 @@ async def _paid_after_release(
     hold is taken again from the affiliate's balance (it may go below zero, and later
     commissions offset it) and the payout is recorded paid; admins are told."""
     previous = payout.status
-    await ledger.post_entry(
-        session,
-        ledger.NewEntry(
-            idempotency_key=f"payout:{payout.id}:rehold",
-            kind=EntryKind.PAYOUT_HOLD,
-            legs=[
-                ledger.Leg(accounts.affiliate_payable(payout.user_id), payout.amount_sats),
-                ledger.Leg(accounts.PAYOUTS_IN_FLIGHT, -payout.amount_sats),
-            ],
-            memo=f"payout {payout.id} was {previous} but the provider paid it: held again",
-            created_by="system",
-            affiliate_user_id=payout.user_id,
-        ),
-        now,
-    )
+    memo = f"payout {payout.id} was {previous} but the provider paid it: held again"
+    await _hold(session, payout, "rehold", memo, "system", now)
     payout.next_check_at = None
     await _mark_paid(session, payout, result.proof, result.network_fee_sats, "system", now)
     await _alert_contradiction(session, payout, result, now, previous=previous)
