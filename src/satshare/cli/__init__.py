@@ -7,16 +7,28 @@ import contextlib
 import logging
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from satshare import __version__
 from satshare.cli.affiliates import affiliate_app
-from satshare.cli.common import State, err, fail, open_container, opened, out, run, settings
+from satshare.cli.common import (
+    ContainerUnavailable,
+    State,
+    err,
+    fail,
+    opened,
+    out,
+    run,
+    settings,
+)
 from satshare.cli.payouts import payout_app
 from satshare.config import PlanSettings, Settings, redact_url
+
+if TYPE_CHECKING:
+    from satshare.container import Container
 
 app = typer.Typer(
     name="satshare",
@@ -165,13 +177,10 @@ def api_key_create(
 
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
-        container = await open_container(cfg)
-        try:
+        async with opened(cfg) as container:
             async with container.db.transaction() as session:
                 issued = await apikeys.create(session, name, parsed, container.clock.now())
             return issued.key.id, issued.key.scopes, issued.plaintext
-        finally:
-            await container.aclose()
 
     key_id, granted, plaintext = run(go())
     print(f"Created API key {key_id} '{name}' with scopes {granted}.")
@@ -187,12 +196,8 @@ def api_key_list() -> None:
     cfg = settings()
 
     async def go() -> list[Any]:
-        container = await open_container(cfg)
-        try:
-            async with container.db.reading() as session:
-                return list(await apikeys.list_keys(session))
-        finally:
-            await container.aclose()
+        async with opened(cfg) as container, container.db.reading() as session:
+            return list(await apikeys.list_keys(session))
 
     keys = run(go())
     table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
@@ -219,13 +224,10 @@ def api_key_revoke(
     cfg = settings()
 
     async def go() -> tuple[int, str]:
-        container = await open_container(cfg)
-        try:
+        async with opened(cfg) as container:
             async with container.db.transaction() as session:
                 revoked = await apikeys.revoke(session, key, container.clock.now())
             return revoked.id, revoked.name
-        finally:
-            await container.aclose()
 
     key_id, name = run(go())
     out.print(f"Revoked API key {key_id} '{name}'.")
@@ -269,12 +271,8 @@ def ledger_verify() -> None:
     cfg = settings()
 
     async def go() -> Any:
-        container = await open_container(cfg)
-        try:
-            async with container.db.reading() as session:
-                return await verify_ledger(session)
-        finally:
-            await container.aclose()
+        async with opened(cfg) as container, container.db.reading() as session:
+            return await verify_ledger(session)
 
     report = run(go())
     if report.ok:
@@ -314,81 +312,80 @@ def serve(
 
 
 async def _serve(cfg: Settings) -> None:
+    try:
+        async with opened(cfg, sync_plans=True) as container:
+            await _serve_container(cfg, container)
+    except ContainerUnavailable as exc:
+        raise fail(exc.detail, code=1) from None
+
+
+async def _serve_container(cfg: Settings, container: Container) -> None:
+    """The API, the bot and the jobs on an open container, until the server stops."""
     import uvicorn
     from telegram.error import InvalidToken, NetworkError
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
-    from satshare.container import StartupError, build_container, issue_sandbox_key, prepare
+    from satshare.container import issue_sandbox_key
     from satshare.jobs import BotJobs, build_job_app, run_jobs
 
-    container = build_container(cfg)
+    wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
+    sandbox_key = await issue_sandbox_key(container) if wants_key else None
+    api = create_app(container)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            api,
+            host=cfg.server.host,
+            port=cfg.server.port,
+            log_level=cfg.log_level,
+            proxy_headers=True,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving  # uvicorn already said why (e.g. the port is taken)
+            raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
+        await asyncio.sleep(0.05)
+    runtime, dispatcher = None, None
+    if cfg.bot_enabled:
+        runtime = build_runtime(
+            container,
+            token=container.telegram_token,
+            api_base_url=container.telegram_api_base_url,
+        )
+        try:
+            dispatcher = await start_bot(runtime)
+        except InvalidToken:
+            server.should_exit = True
+            raise fail(
+                "Telegram refused telegram.token: check it with @BotFather", code=1
+            ) from None
+        except NetworkError as exc:
+            server.should_exit = True
+            raise fail(
+                f"cannot reach the Bot API at {redact_url(container.telegram_api_base_url)} "
+                f"({exc}); "
+                "check telegram.api_base_url",
+                code=1,
+            ) from None
+        api.state.bot = runtime
+    _banner(
+        cfg,
+        sandbox_key,
+        runtime.username if runtime is not None else None,
+        container.telegram_sandbox is not None,
+    )
+    bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
+    jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
     try:
-        try:
-            await prepare(container)
-        except StartupError as exc:
-            raise fail(str(exc), code=1) from None
-        except OSError as exc:
-            raise fail(f"cannot reach the database ({exc}); check database.url", code=1) from None
-        wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
-        sandbox_key = await issue_sandbox_key(container) if wants_key else None
-        api = create_app(container)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                api,
-                host=cfg.server.host,
-                port=cfg.server.port,
-                log_level=cfg.log_level,
-                proxy_headers=True,
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                await serving  # uvicorn already said why (e.g. the port is taken)
-                raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
-            await asyncio.sleep(0.05)
-        runtime, dispatcher = None, None
-        if cfg.bot_enabled:
-            runtime = build_runtime(
-                container,
-                token=container.telegram_token,
-                api_base_url=container.telegram_api_base_url,
-            )
-            try:
-                dispatcher = await start_bot(runtime)
-            except InvalidToken:
-                server.should_exit = True
-                raise fail(
-                    "Telegram refused telegram.token: check it with @BotFather", code=1
-                ) from None
-            except NetworkError as exc:
-                server.should_exit = True
-                raise fail(
-                    f"cannot reach the Bot API at {redact_url(container.telegram_api_base_url)} "
-                    f"({exc}); "
-                    "check telegram.api_base_url",
-                    code=1,
-                ) from None
-            api.state.bot = runtime
-        _banner(
-            cfg,
-            sandbox_key,
-            runtime.username if runtime is not None else None,
-            container.telegram_sandbox is not None,
-        )
-        bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
-        jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
-        try:
-            await serving
-        finally:
-            jobs.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await jobs
-            if runtime is not None and dispatcher is not None:
-                await stop_bot(runtime, dispatcher)
+        await serving
     finally:
-        await container.aclose()
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await jobs
+        if runtime is not None and dispatcher is not None:
+            await stop_bot(runtime, dispatcher)
 
 
 def _run_fast(coro: Coroutine[Any, Any, None]) -> None:

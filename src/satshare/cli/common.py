@@ -47,26 +47,30 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise fail(exc.detail) from None
 
 
-async def open_container(cfg: Settings) -> Container:
+class ContainerUnavailable(DomainError):
+    """The container could not open: the database is unreachable or not ready; the message
+    says what to fix."""
+
+
+@contextlib.asynccontextmanager
+async def opened(cfg: Settings, *, sync_plans: bool = False) -> AsyncIterator[Container]:
+    """The container for one command, ready (schema checked) and closed afterwards.
+
+    Only ``serve`` syncs plans from the configuration: an admin command run from a directory
+    without the service's satshare.yaml must not take its plans off sale. Raises
+    ContainerUnavailable (a DomainError: ``run`` prints it as one line) when it cannot open."""
     from satshare.container import StartupError, build_container, prepare
 
     container = build_container(cfg)
     try:
-        await prepare(container, sync_plans=False)
-    except StartupError as exc:
-        await container.aclose()
-        raise DomainError(str(exc)) from None
-    except OSError as exc:
-        await container.aclose()
-        raise DomainError(f"cannot reach the database ({exc}); check database.url") from None
-    return container
-
-
-@contextlib.asynccontextmanager
-async def opened(cfg: Settings) -> AsyncIterator[Container]:
-    """The container for one command, closed afterwards."""
-    container = await open_container(cfg)
-    try:
+        try:
+            await prepare(container, sync_plans=sync_plans)
+        except StartupError as exc:
+            raise ContainerUnavailable(str(exc)) from None
+        except OSError as exc:
+            raise ContainerUnavailable(
+                f"cannot reach the database ({exc}); check database.url"
+            ) from None
         yield container
     finally:
         await container.aclose()
