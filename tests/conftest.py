@@ -291,6 +291,9 @@ async def close_stack(stack: Stack, *, verify: bool = True) -> None:
         await stack.btcpay.emulator.wait_idle(timeout=5)
     await stack.client.aclose()
     await stack.server.stop()
+    # The payout runner may be writing an entry right now: let it finish before the sealer's
+    # last flush, or that entry would be left unsealed for the check below.
+    await stack.container.payout_runner.aclose()
     if verify:
         await stack.container.sealer.flush()
         async with stack.db.reading() as session:
