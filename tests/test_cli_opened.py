@@ -1,0 +1,58 @@
+"""Every command opens the container through cli/common.opened(): when it cannot open, the
+command prints one line saying what to fix, changes nothing, and exits (serve with 1, an
+admin command with 2)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from satshare.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def bare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("SATSHARE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("command", "code"), [(["serve", "--port", "0"], 1), (["api-key", "list"], 2)]
+)
+def test_an_unmigrated_database_is_refused_with_the_fix(
+    command: list[str], code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = tmp_path / "fresh.db"
+    monkeypatch.setenv("SATSHARE_DATABASE__URL", f"sqlite:///{fresh}")
+    result = runner.invoke(app, command)
+    assert result.exit_code == code, result.output
+    assert "satshare migrate" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "code"), [(["serve", "--port", "0"], 1), (["ledger", "verify"], 2)]
+)
+def test_an_unreachable_database_is_named_with_the_setting_to_check(
+    command: list[str], code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql://satshare@127.0.0.1:{_closed_port()}/satshare"
+    monkeypatch.setenv("SATSHARE_DATABASE__URL", url)
+    result = runner.invoke(app, command)
+    assert result.exit_code == code, result.output
+    assert "cannot reach the database" in result.stderr
+    assert "check database.url" in result.stderr
