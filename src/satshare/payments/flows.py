@@ -29,7 +29,7 @@ from satshare.errors import (
     Unauthorized,
 )
 from satshare.payments import inbox, repository, service
-from satshare.payments.models import Invoice
+from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.payments.ports import (
     InvoiceGone,
     InvoiceOrder,
@@ -184,7 +184,7 @@ async def start_checkout(
             plan_id=plan_id,
             amount_sats=price,
             paid_sats=remote.paid_sats,
-            status=remote.state.value,
+            status=InvoiceStatus(remote.state),
             provider_status=remote.raw_status,
             provider_additional_status=remote.raw_additional_status,
             checkout_link=remote.checkout_link,
@@ -362,7 +362,7 @@ async def refresh_invoice(ctx: PaymentsContext, invoice_id: str) -> service.Outc
         invoice = await repository.get_invoice(session, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
-    if invoice.status == "settled":
+    if invoice.status is InvoiceStatus.SETTLED:
         return service.Outcome.ALREADY_SETTLED
     provider = ctx.provider(invoice.provider)
     try:
@@ -457,7 +457,7 @@ async def create_stars_invoice(ctx: PaymentsContext, *, user_id: int, plan_id: s
             currency="XTR",
             amount_stars=plan.price_stars,
             paid_sats=0,
-            status="new",
+            status=InvoiceStatus.NEW,
             provider_status="New",
             provider_additional_status="None",
             expires_at=now + timedelta(minutes=ctx.invoice_expiration_minutes),
@@ -477,7 +477,7 @@ async def check_stars_checkout(
         invoice = await repository.get_invoice(session, invoice_id)
         if invoice is None or invoice.currency != "XTR" or currency != "XTR":
             return "unknown"
-        if invoice.status == "settled" and invoice.provider_invoice_id == invoice.id:
+        if invoice.status is InvoiceStatus.SETTLED and invoice.provider_invoice_id == invoice.id:
             return "used"
         plan = await plans.get(session, invoice.plan_id)
     if plan is None or not plan.active or not stars_allowed(ctx, plan.price_stars, plan.providers):
