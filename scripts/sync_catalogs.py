@@ -3,7 +3,7 @@
 
 Adds new messages (untranslated), drops messages no longer used, keeps every existing
 translation. Run it after editing a texts.py, then translate the new entries in
-src/satshare/bot/locales/ru/LC_MESSAGES/satshare.po. The test suite fails while any message
+src/satshare/locales/ru/LC_MESSAGES/satshare.po. The test suite fails while any message
 has no Russian translation.
 """
 
@@ -20,7 +20,7 @@ SOURCES = (
     ROOT / "src" / "satshare" / "bot" / "texts.py",
     ROOT / "src" / "satshare" / "api" / "texts.py",
 )
-LOCALES = ROOT / "src" / "satshare" / "bot" / "locales"
+LOCALES = ROOT / "src" / "satshare" / "locales"
 
 
 def messages() -> dict[str, str]:

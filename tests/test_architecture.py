@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "satshare"
-KERNEL = ["db", "errors", "money", "clock", "security", "faultpoints"]
+KERNEL = [
+    "db",
+    "errors",
+    "money",
+    "clock",
+    "security",
+    "faultpoints",
+    "watchonly",
+    "jsonstrict",
+    "i18n",
+]
 DOMAINS = [
     "access",
     "users",
@@ -70,6 +80,202 @@ def test_every_domain_module_was_checked() -> None:
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     adapters = {"api", "bot", "providers", "sim", "migrations", "cli"}
     assert packages - adapters == set(DOMAINS)
+
+
+# -- the package graph: layers, cycles, sideways imports -----------------------------------
+#
+# Every first-level module or package of satshare is in exactly one group below. Imports
+# (module level, inside functions and under TYPE_CHECKING alike) may only point downwards:
+#
+#   composition roots (cli, container, jobs, models, __main__)
+#     ↓
+#   adapters (api, bot, providers, sim) — never each other
+#     ↓
+#   domains, in the layers of DOMAIN_LAYERS — only to a lower layer, never sideways
+#     ↓
+#   kernel (db, errors, money, ...) and the shared modules (config, i18n, ...)
+
+#: Domains from the bottom up. A domain imports only domains on a lower layer, so no cycle
+#: can form between them. The outbox (notifications) is a leaf: everybody may queue a
+#: message, and it knows nobody's data.
+DOMAIN_LAYERS: list[set[str]] = [
+    {"notifications", "plans", "rates", "apikeys", "idempotency", "onchain"},
+    {"users"},
+    {"ledger", "subscriptions"},
+    {"affiliates"},
+    {"payments"},
+    {"payouts", "access", "reports"},
+]
+#: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
+SHARED = {"config", "schemas", "background", "telegram_contract", "__init__"}
+#: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
+RUNTIME = {"sealer", "migrate"}
+ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}
+#: Composition roots wire everything together; they may import anything.
+ROOTS = {"cli", "container", "jobs", "__main__", "models"}
+#: The one sanctioned way up: adapters still take the whole container. Each entry is
+#: (importer, imported): reason.
+ALLOWED_UPWARDS: dict[tuple[str, str], str] = {
+    ("api", "container"): "routes read their services from the container (item 1 narrows this)",
+    ("bot", "container"): "the bot runtime holds the container (item 1 narrows this)",
+}
+#: Adapter-to-adapter imports that are allowed, by importing file and imported package, each
+#: with its reason. (``cli`` is a composition root, so it is not listed.)
+ALLOWED_SIDEWAYS: dict[tuple[str, str], str] = {
+    ("api/routes/sandbox.py", "sim"): "the sandbox's Telegram pages act as users of the "
+    "Telegram emulator (its message and error types); they move to the composition root "
+    "with the sandbox module of item 1",
+}
+
+
+def _first_level(name: str) -> str | None:
+    parts = name.split(".")
+    if parts[0] != "satshare":
+        return None
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _resolve(path: Path, node: ast.ImportFrom) -> list[str]:
+    """The absolute satshare names an ``ImportFrom`` reaches (relative ones resolved)."""
+    if node.level == 0:
+        module = node.module or ""
+        if module == "satshare":  # from satshare import x: x may be a module or a name
+            return [
+                f"satshare.{alias.name}"
+                if (PACKAGE / f"{alias.name}.py").exists() or (PACKAGE / alias.name).is_dir()
+                else "satshare"
+                for alias in node.names
+            ]
+        return [module]
+    package = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = package[: len(package) - node.level]
+    return [".".join([*package, *([node.module] if node.module else [])])]
+
+
+def _group(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py")
+
+
+def package_graph() -> dict[str, dict[str, list[str]]]:
+    """importer group → imported group → the places (file:line) that import it."""
+    graph: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = _group(path)
+        if source == "migrations":
+            continue
+        graph.setdefault(source, {})
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = _resolve(path, node)
+            else:
+                continue
+            for name in names:
+                target = _first_level(name)
+                if target is not None and target != source:
+                    where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+                    graph[source].setdefault(target, []).append(where)
+    return graph
+
+
+def _cycles(graph: dict[str, dict[str, list[str]]]) -> list[list[str]]:
+    """The strongly connected components with more than one member (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, {}):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_packages() -> None:
+    graph = package_graph()
+    cycles = _cycles(graph)
+    detail = {
+        " ↔ ".join(cycle): {
+            f"{a} → {b}": graph[a][b] for a in cycle for b in cycle if b in graph.get(a, {})
+        }
+        for cycle in cycles
+    }
+    assert cycles == [], f"import cycles: {detail}"
+
+
+def _rank(group: str) -> tuple[str, int]:
+    for layer, members in enumerate(DOMAIN_LAYERS):
+        if group in members:
+            return "domain", layer
+    if group in KERNEL or group in SHARED:
+        return "kernel", -1
+    if group in RUNTIME:
+        return "runtime", len(DOMAIN_LAYERS)
+    if group in ADAPTER_PACKAGES:
+        return "adapter", len(DOMAIN_LAYERS) + 1
+    if group in ROOTS:
+        return "root", len(DOMAIN_LAYERS) + 2
+    raise AssertionError(f"satshare.{group} is in no group of test_architecture.py: place it")
+
+
+def test_every_import_points_down_the_layers() -> None:
+    wrong = {}
+    for source, targets in package_graph().items():
+        kind, level = _rank(source)
+        for target, where in targets.items():
+            target_kind, target_level = _rank(target)
+            if kind == "root" or (source, target) in ALLOWED_UPWARDS:
+                continue
+            if kind == "kernel":
+                allowed = target_kind == "kernel"
+            elif kind == "adapter" and target_kind == "adapter":
+                where = [w for w in where if (w.split(":")[0], target) not in ALLOWED_SIDEWAYS]
+                allowed = not where
+            else:
+                allowed = target_level < level or (target_kind == "kernel")
+            if not allowed:
+                wrong[f"{source} ({kind}) → {target} ({target_kind})"] = where
+    assert wrong == {}, f"imports against the layering: {wrong}"
+
+
+def test_every_module_is_placed_in_one_group() -> None:
+    groups = {_group(path) for path in PACKAGE.glob("*.py")}
+    groups |= {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    groups.discard("migrations")
+    placed = [
+        *DOMAIN_LAYERS,
+        set(KERNEL),
+        SHARED,
+        RUNTIME,
+        ADAPTER_PACKAGES,
+        ROOTS,
+    ]
+    for group in groups:
+        assert sum(group in members for members in placed) == 1, group
 
 
 # -- the tests themselves ------------------------------------------------------------------

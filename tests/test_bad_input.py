@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from satshare.bot.app import webhook_secret
 from satshare.security import verify_callback_query, verify_sha256_signature
+from satshare.telegram_contract import webhook_secret
 from tests.botkit import TOKEN, close_bot_stack, open_bot_stack
 from tests.conftest import STORE_ID, WEBHOOK_SECRET, BTCPaySim, Stack
 from tests.helpers import buy, create_user, signed
@@ -379,7 +379,7 @@ async def test_telegram_webhook_body_over_one_megabyte_is_413(
 ) -> None:
     bot = await open_bot_stack(database_url, btcpay, telegram={"webhook_url": "https://x.invalid/"})
     try:
-        secret = webhook_secret(bot.container, TOKEN)
+        secret = webhook_secret(bot.container.settings.telegram, TOKEN)
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
         big = b'{"update_id": 1, "pad": "' + b"x" * (1024 * 1024) + b'"}'
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from satshare.access.models import ChannelAccess
 from satshare.bot import texts
-from satshare.bot.i18n import translate
 from satshare.clock import FrozenClock
+from satshare.i18n import translate
 from satshare.notifications.models import OutboxMessage
 from satshare.payments import flows
 from tests.botkit import (
@@ -351,7 +351,7 @@ async def test_removal_cap_per_run(clocked_bot: tuple[BotStack, FrozenClock]) ->
 
 
 async def test_reminders_on_the_configured_days(clocked_bot: tuple[BotStack, FrozenClock]) -> None:
-    from satshare.notifications import service as notifications
+    from satshare.subscriptions import reminders as due_reminders
 
     bot, clock = clocked_bot
     bob = bot.new_user("bob")
@@ -361,7 +361,7 @@ async def test_reminders_on_the_configured_days(clocked_bot: tuple[BotStack, Fro
 
     async def queue() -> int:
         async with bot.container.db.transaction() as session:
-            return await notifications.queue_reminders(session, clock.now(), days)
+            return await due_reminders.queue_reminders(session, clock.now(), days)
 
     assert await queue() == 0  # 30 days left
     clock.advance(timedelta(days=23, hours=12))  # 6.5 days left

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from satshare.config import ConfigError, load_settings
-from satshare.onchain.wallet import WalletError, WatchOnlyWallet
 from satshare.payments import flows
 from satshare.payments.models import Payment
 from satshare.sim.esplora import EsploraEmulator, build_app
+from satshare.watchonly import WalletError, WatchOnlyWallet
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import REGTEST_TPUB, assert_problem, create_user, invoice_status
 from tests.servers import RunningServer, start_server

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from satshare.bot import texts
-from satshare.bot.i18n import translate
+from satshare.i18n import translate
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import BTCPaySim, Stack
 from tests.helpers import assert_problem

@@ -29,7 +29,7 @@ from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, cor
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from satshare.money import BPS_DENOMINATOR, MAX_SATS, MoneyError, parse_fiat
-from satshare.onchain.wallet import WalletError, WatchOnlyWallet
+from satshare.watchonly import WalletError, WatchOnlyWallet
 
 DEFAULT_CONFIG_FILE = "satshare.yaml"
 ENV_PREFIX = "SATSHARE_"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from satshare import migrate
@@ -58,6 +59,9 @@ class Sandbox:
     #: Lightning Addresses <anything>@<this server> for trying withdrawals (LUD-16 routes
     #: served at the root of our own app).
     lightning_addresses: lnurl_sim.LnurlEmulator | None = None
+    #: Routes to serve at the root of our own app (the Lightning Address ones): built here,
+    #: so the API mounts them without importing the emulators.
+    root_routes: Sequence[BaseRoute] = ()
 
 
 @dataclass
@@ -225,6 +229,7 @@ def build_container(
             btcpay=emulator,
             btcpay_app=btcpay_sim.build_app(emulator),
             lightning_addresses=addresses,
+            root_routes=lnurl_sim.lightning_address_routes(addresses),
         )
         btcpay_access = (own + SANDBOX_BTCPAY_PATH, api_key, SANDBOX_STORE_ID)
         provider = BTCPayProvider(

@@ -24,8 +24,8 @@ from satshare.bot.dispatcher import OutboxDispatcher
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
 from satshare.idempotency import repository as idempotency
-from satshare.notifications import service as notifications
 from satshare.payments import flows
+from satshare.subscriptions import reminders
 from satshare.subscriptions import service as subscriptions
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def _bot_tasks(
     async def queue_reminders() -> None:
         try:
             async with container.db.transaction() as session:
-                queued = await notifications.queue_reminders(
+                queued = await reminders.queue_reminders(
                     session, container.clock.now(), container.settings.notifications.reminder_days
                 )
             if queued:

@@ -8,7 +8,7 @@ changes never rewrite the past.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
-from satshare.affiliates.stats import ReferralStats, referral_stats
+from satshare.affiliates.stats import ReferralStats
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts
@@ -114,14 +114,21 @@ async def open_suspension(session: AsyncSession, user_id: int) -> AffiliateSuspe
     return result.scalars().first()
 
 
-async def terms_for(session: AsyncSession, user_id: int, program: Program) -> Terms:
+#: Reads an affiliate's referral figures (``satshare.payments.referrals.referral_stats``): a
+#: port, because those figures are queried over payments, a domain above this one.
+ReferralProgress = Callable[[AsyncSession, int], Awaitable[ReferralStats]]
+
+
+async def terms_for(
+    session: AsyncSession, user_id: int, program: Program, progress: ReferralProgress
+) -> Terms:
     if await open_suspension(session, user_id) is not None:
         return Terms(share_bps=0, label="suspended")
     custom = await current_custom(session, user_id)
     if custom is not None and custom.share_bps is not None:
         return Terms(share_bps=custom.share_bps, label=f"custom:v{custom.version}")
     if program.levels:
-        level = level_for(program.levels, await referral_stats(session, user_id))
+        level = level_for(program.levels, await progress(session, user_id))
         if level is not None:
             return Terms(share_bps=level.share_bps, label=f"level:{level.name}", level=level.name)
     return Terms(share_bps=program.base_share_bps, label="base")

@@ -1,5 +1,8 @@
-"""Affiliate statistics: the leaderboard, the funnel (link opened → registered → paying) and
-earnings per month. Refunded sales never count."""
+"""Affiliate statistics kept by the affiliates domain: link clicks, leaderboard names, earnings
+per month (from the ledger) and the shapes of the referral figures. The figures over payments
+(leaderboard, paying referrals, referred sales, funnel) are in ``satshare.payments.referrals``:
+payments sits above affiliates in the domain layering (``tests/test_architecture.py``), so
+affiliates never imports payments. Refunded sales never count."""
 
 from __future__ import annotations
 
@@ -8,15 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, distinct, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import ReferralClick
 from satshare.errors import InvalidRequest, NotFound
 from satshare.ledger import accounts
 from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
-from satshare.payments.models import Payment
 from satshare.users.models import User
 
 Ranking = Literal["sales", "referrals"]
@@ -29,58 +30,6 @@ MAX_NAME = 32
 def since_for(period: Period, now: datetime) -> datetime | None:
     days = PERIOD_DAYS[period]
     return None if days is None else now - timedelta(days=days)
-
-
-def not_refunded() -> ColumnElement[bool]:
-    """Payments whose sale was not reversed (refunded)."""
-    reversal = aliased(Entry)
-    return ~exists().where(reversal.reverses_entry_id == Payment.ledger_entry_id)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderRow:
-    rank: int
-    user_id: int
-    name: str | None  # None: the affiliate did not opt in to show a name
-    value: int
-
-
-async def leaderboard(
-    session: AsyncSession, by: Ranking, since: datetime | None, limit: int = 10
-) -> list[LeaderRow]:
-    """Affiliates ranked by paying referrals (distinct buyers) or referred sales (sats, Stars
-    sales at their sats value) in the period. Equal values share a rank."""
-    buyer = aliased(User)
-    value = (
-        func.count(distinct(Payment.user_id))
-        if by == "referrals"
-        else func.coalesce(func.sum(Entry.gross_sats), 0)
-    )
-    query = (
-        select(buyer.referrer_id, value.label("value"))
-        .select_from(Payment)
-        .join(buyer, buyer.id == Payment.user_id)
-        .join(Entry, Entry.id == Payment.ledger_entry_id)
-        .where(buyer.referrer_id.is_not(None), not_refunded())
-        .group_by(buyer.referrer_id)
-        .order_by(value.desc(), buyer.referrer_id)
-        .limit(limit)
-    )
-    if since is not None:
-        query = query.where(Payment.settled_at >= since)
-    ranked = [(int(uid), int(v)) for uid, v in (await session.execute(query)).all() if uid and v]
-    names = dict(
-        (
-            await session.execute(
-                select(User.id, User.leaderboard_name).where(User.id.in_([u for u, _ in ranked]))
-            )
-        ).all()
-    )
-    rows: list[LeaderRow] = []
-    for position, (user_id, amount) in enumerate(ranked, start=1):
-        rank = rows[-1].rank if rows and rows[-1].value == amount else position
-        rows.append(LeaderRow(rank, user_id, names.get(user_id), amount))
-    return rows
 
 
 async def set_leaderboard_name(session: AsyncSession, user_id: int, name: str | None) -> User:
@@ -130,35 +79,12 @@ class ReferralStats:
     referred_sales_sats: int
 
 
-async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
-    """The affiliate's own direct referrals: registered, paying, and what they paid."""
-    registered = await session.scalar(
-        select(func.count(User.id)).where(User.referrer_id == user_id)
-    )
-    paying, sales = (
-        await session.execute(
-            select(
-                func.count(distinct(Payment.user_id)),
-                func.coalesce(func.sum(Payment.amount_sats), 0),
-            )
-            .join(User, User.id == Payment.user_id)
-            .where(User.referrer_id == user_id, not_refunded())
-        )
-    ).one()
-    return ReferralStats(int(registered or 0), int(paying), int(sales))
-
-
 async def clicks(session: AsyncSession, user_id: int) -> int:
     """How often the affiliate's link was opened."""
     count = await session.scalar(
         select(func.count(ReferralClick.id)).where(ReferralClick.affiliate_user_id == user_id)
     )
     return int(count or 0)
-
-
-async def funnel(session: AsyncSession, user_id: int) -> Funnel:
-    referrals = await referral_stats(session, user_id)
-    return Funnel(await clicks(session, user_id), referrals.registered, referrals.paying)
 
 
 @dataclass(frozen=True, slots=True)

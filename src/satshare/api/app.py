@@ -27,7 +27,6 @@ from satshare.api.routes import (
 )
 from satshare.container import Container
 from satshare.schemas import Problem
-from satshare.sim.lnurl import lightning_address_routes
 
 DESCRIPTION = """
 SatShare sells subscriptions to private Telegram channels and groups for bitcoin and splits
@@ -113,9 +112,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(affiliates.program_router)
     if container.sandbox is not None:
         app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
-        if container.sandbox.lightning_addresses is not None:
-            for route in lightning_address_routes(container.sandbox.lightning_addresses):
-                app.router.routes.append(route)
+        app.router.routes.extend(container.sandbox.root_routes)
     if container.rates_sandbox is not None:
         app.mount(container.rates_sandbox.mount_path, container.rates_sandbox.app)
     if container.telegram_sandbox is not None:

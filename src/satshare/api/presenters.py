@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.api.schemas import SubscriptionOut
 from satshare.ledger import repository as ledger_repo
 from satshare.ledger.models import Entry
 from satshare.ledger.schemas import PostingOut, TransactionOut
@@ -15,7 +16,6 @@ from satshare.payments.flows import PaymentsContext
 from satshare.payments.models import Invoice
 from satshare.payments.schemas import InvoiceOut
 from satshare.subscriptions.models import Subscription
-from satshare.subscriptions.schemas import SubscriptionOut
 from satshare.subscriptions.service import effective_status
 from satshare.users.models import User
 from satshare.users.schemas import UserOut

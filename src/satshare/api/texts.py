@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from satshare.bot.i18n import N_
+from satshare.i18n import N_
 
 PAY_TITLE = N_("Pay {amount} sats")
 DAYS_OF_ACCESS = N_("{days} days of access.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 from telegram import BotCommand, Update
@@ -33,9 +31,10 @@ from satshare.bot.handlers import (
     top,
     withdraw,
 )
-from satshare.bot.i18n import translate
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
+from satshare.i18n import translate
+from satshare.telegram_contract import webhook_secret
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +49,6 @@ COMMANDS = [
     ("terms", texts.CMD_TERMS),
     ("help", texts.CMD_HELP),
 ]
-
-
-def webhook_secret(container: Container, token: str) -> str:
-    configured = container.settings.telegram.webhook_secret
-    if configured is not None:
-        return configured.get_secret_value()
-    # Stable across restarts, unguessable without the token, allowed by Telegram ([A-Za-z0-9_-]).
-    return hashlib.sha256(b"satshare-telegram-webhook:" + token.encode()).hexdigest()[:48]
-
-
-def secret_matches(expected: str, received: str | None) -> bool:
-    return received is not None and hmac.compare_digest(expected.encode(), received.encode())
 
 
 def build_runtime(container: Container, *, token: str, api_base_url: str) -> BotRuntime:
@@ -179,7 +166,7 @@ async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
         token = me.token
         await me.set_webhook(
             settings.webhook_url,
-            secret_token=webhook_secret(runtime.container, token),
+            secret_token=webhook_secret(runtime.container.settings.telegram, token),
             allowed_updates=ALLOWED_UPDATES,
         )
     else:

@@ -13,9 +13,9 @@ from telegram import User as TelegramUser
 from telegram.ext import Application, ContextTypes
 
 from satshare.bot import texts
-from satshare.bot.i18n import pick_language, translate
 from satshare.config import TelegramSettings
 from satshare.container import Container
+from satshare.i18n import pick_language, translate
 from satshare.plans.models import Plan
 from satshare.users import repository as users_repo
 from satshare.users import service as users

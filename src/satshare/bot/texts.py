@@ -5,7 +5,7 @@ Placeholders use str.format names; values are HTML-escaped by the caller (parse 
 
 from __future__ import annotations
 
-from satshare.bot.i18n import N_
+from satshare.i18n import N_
 
 WELCOME = N_(
     "Welcome to {shop}! Subscribe to the private channels here and pay in bitcoin.\n\n"

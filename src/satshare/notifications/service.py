@@ -1,4 +1,8 @@
-"""The outbox: side effects written with the change that causes them, sent after commit."""
+"""The outbox: side effects written with the change that causes them, sent after commit.
+
+The outbox is the lowest domain layer: every domain may queue a message here, and it imports
+no other domain (what is due — e.g. the expiry reminders — is selected by the domain that owns
+the data, see ``satshare.subscriptions.reminders``)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
-from satshare.notifications.messages import Message, SubscriptionReminder
+from satshare.notifications.messages import Message
 from satshare.notifications.models import OutboxMessage
-from satshare.subscriptions.models import Subscription, SubscriptionStatus
 
 
 async def enqueue(
@@ -101,55 +104,3 @@ async def retry_later(
     else:
         row.status = "pending"
         row.next_attempt_at = at
-
-
-def reminder_day(
-    ends_at: datetime, started_at: datetime | None, now: datetime, days: Sequence[int]
-) -> int | None:
-    """The reminder due now: the smallest configured day count the time left has reached,
-    skipped when the paid period was never that long (a 1-day plan gets no 3-day notice)."""
-    left = ends_at - now
-    if left <= timedelta(0):
-        return None
-    reached = [d for d in days if left <= timedelta(days=d)]
-    if not reached:
-        return None
-    day = min(reached)
-    if started_at is not None and ends_at - started_at <= timedelta(days=day):
-        return None
-    return day
-
-
-async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[int]) -> int:
-    """Queue the expiry reminders due now; each (subscription, period end, day) once."""
-    if not days:
-        return 0
-    horizon = now + timedelta(days=max(days))
-    result = await session.execute(
-        select(Subscription).where(
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.ends_at > now,
-            Subscription.ends_at <= horizon,
-        )
-    )
-    queued = 0
-    for subscription in result.scalars().all():
-        assert subscription.ends_at is not None
-        day = reminder_day(subscription.ends_at, subscription.started_at, now, days)
-        if day is None:
-            continue
-        queued += await enqueue(
-            session,
-            SubscriptionReminder(
-                subscription_id=subscription.id,
-                plan_id=subscription.plan_id,
-                days=day,
-                ends_at=subscription.ends_at,
-            ),
-            dedupe_key=(
-                f"subscription:{subscription.id}:reminder:{day}:{subscription.ends_at.isoformat()}"
-            ),
-            user_id=subscription.user_id,
-            now=now,
-        )
-    return queued

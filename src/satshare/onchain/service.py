@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict
 from satshare.onchain.models import OnchainAddress
-from satshare.onchain.wallet import WatchOnlyWallet
+from satshare.watchonly import WatchOnlyWallet
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from satshare.notifications.messages import (
     PaymentRefunded,
     SaleNew,
 )
-from satshare.payments import repository
+from satshare.payments import referrals, repository
 from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
 from satshare.plans import service as plans
@@ -215,7 +215,9 @@ async def _terms(
     """The affiliate's terms right now (before this sale counts towards their level)."""
     if affiliate_id is None:
         return NO_AFFILIATE
-    return await affiliates.terms_for(session, affiliate_id, policy.program)
+    return await affiliates.terms_for(
+        session, affiliate_id, policy.program, referrals.referral_stats
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.affiliates import service as affiliates
 from satshare.affiliates import stats as affiliate_stats
 from satshare.affiliates.models import AffiliateSuspension
+from satshare.payments import referrals
 from satshare.payouts import service as payouts
 from satshare.payouts.models import PayoutDestination
 from satshare.users import service as users
@@ -34,10 +35,10 @@ async def affiliate_overview(
     await users.require(session, user_id)
     return AffiliateOverview(
         user_id=user_id,
-        terms=await affiliates.terms_for(session, user_id, program),
+        terms=await affiliates.terms_for(session, user_id, program, referrals.referral_stats),
         balance=await affiliates.balance(session, user_id, program.hold_days, now),
         payouts=await payouts.totals(session, user_id),
-        referrals=await affiliate_stats.referral_stats(session, user_id),
+        referrals=await referrals.referral_stats(session, user_id),
         suspension=await affiliates.open_suspension(session, user_id),
         terms_version=program.terms_version,
         terms_accepted_at=await affiliates.accepted_at(session, user_id, program.terms_version),

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from satshare import jsonstrict
 from satshare.money import sats_to_btc
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -24,7 +25,6 @@ from satshare.payments.ports import (
     ProviderInvoice,
     WebhookNotice,
 )
-from satshare.providers import jsonstrict
 from satshare.providers.http import HttpAdapter
 from satshare.security import signed_callback_url, verify_callback_query
 

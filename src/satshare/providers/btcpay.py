@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from satshare import jsonstrict
 from satshare.money import MoneyError, btc_to_sats, sats_to_btc, whole_sats
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -22,7 +23,6 @@ from satshare.payments.ports import (
 )
 from satshare.payouts.destinations import DestinationKind
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
-from satshare.providers import jsonstrict
 from satshare.providers.http import HttpAdapter, NoAnswer, json_object
 from satshare.security import verify_sha256_signature
 

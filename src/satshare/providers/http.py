@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import httpx
 
+from satshare import jsonstrict
 from satshare.config import redact_url
 from satshare.payments.ports import ProviderError
-from satshare.providers import jsonstrict
 
 #: Connecting takes at most this long, whatever the call's own timeout.
 CONNECT_SECONDS = 5.0

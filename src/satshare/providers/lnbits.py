@@ -17,6 +17,7 @@ import httpx
 from bolt11 import decode as decode_bolt11
 from bolt11.exceptions import Bolt11Exception
 
+from satshare import jsonstrict
 from satshare.clock import Clock, SystemClock
 from satshare.payments.ports import (
     InvoiceFlag,
@@ -29,7 +30,6 @@ from satshare.payments.ports import (
 )
 from satshare.payouts.destinations import DestinationKind
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
-from satshare.providers import jsonstrict
 from satshare.providers.http import HttpAdapter, NoAnswer, json_object
 from satshare.security import signed_callback_url, verify_callback_query
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from bolt11 import decode as decode_bolt11
 
+from satshare import jsonstrict
 from satshare.payouts.ports import LnurlError, LnurlUnreachable, PayParams
-from satshare.providers import jsonstrict
 from satshare.providers.http import timeout
 from satshare.providers.netguard import GuardedTransport, Refused
 

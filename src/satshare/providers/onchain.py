@@ -18,7 +18,6 @@ import httpx
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.onchain import service
-from satshare.onchain.wallet import WatchOnlyWallet
 from satshare.payments.ports import (
     InvoiceFlag,
     InvoiceGone,
@@ -29,6 +28,7 @@ from satshare.payments.ports import (
     WebhookNotice,
 )
 from satshare.providers.http import HttpAdapter
+from satshare.watchonly import WatchOnlyWallet
 
 #: Esplora pages confirmed history 25 at a time; a receive address sees a handful at most.
 MAX_PAGES = 40

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from satshare.payments.schemas import InvoiceOut
 from satshare.schemas import Id, StrictModel
 
 
@@ -66,69 +64,4 @@ class SubscriptionUpdate(StrictModel):
 
     status: Literal["canceled", "active"] = Field(
         description="Cancel, or re-activate a canceled subscription that still has paid time."
-    )
-
-
-class SubscriptionOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "subscription_id": 12,
-                    "user_id": 7,
-                    "subscription_type": "monthly",
-                    "status": "active",
-                    "started_at": "2026-11-23T10:05:00Z",
-                    "ends_at": "2026-12-23T10:05:00Z",
-                    "created_at": "2026-11-23T10:00:00Z",
-                    "latest_invoice": None,
-                }
-            ]
-        }
-    )
-
-    subscription_id: int
-    user_id: int
-    subscription_type: str
-    status: Literal["pending", "active", "expired", "canceled"]
-    started_at: datetime | None
-    ends_at: datetime | None
-    created_at: datetime
-    latest_invoice: InvoiceOut | None = None
-
-
-class SubscriptionCreated(BaseModel):
-    subscription_id: int
-    user_id: int
-    subscription_type: str
-    status: Literal["pending", "active", "expired", "canceled"]
-    ends_at: datetime | None
-    invoice: InvoiceOut
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "subscription_id": 12,
-                    "user_id": 7,
-                    "subscription_type": "monthly",
-                    "status": "pending",
-                    "ends_at": None,
-                    "invoice": {
-                        "id": "inv_3x9Jk2mQp1Zr8LwT5vYbNa",
-                        "provider": "btcpay",
-                        "provider_invoice_id": "9Qc2TmvX4bTrP8sKw1LzYq",
-                        "amount_sats": 50000,
-                        "status": "new",
-                        "checkout_url": "https://pay.example.com/pay/inv_3x9Jk2mQp1Zr8LwT5vYbNa",
-                        "provider_checkout_url": "https://btcpay.example.com/i/9Qc2TmvX4bTrP8sKw1LzYq",
-                        "payment_request": "lnbc500u1p...",
-                        "address": "bc1q...",
-                        "expires_at": "2026-11-23T10:15:00Z",
-                        "created_at": "2026-11-23T10:00:00Z",
-                        "settled_at": None,
-                    },
-                }
-            ]
-        }
     )

@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from satshare.schemas import MAX_ID, BigInt, Id, StrictModel
-from satshare.subscriptions.schemas import SubscriptionOut
 
 Platform = Literal["telegram", "discord", "website", "api"]
 Language = Literal["en", "ru"]
@@ -107,44 +106,3 @@ class UserOut(BaseModel):
 class ReferralCounts(BaseModel):
     registered: int = Field(description="Users who registered through this user's link or code.")
     paying: int = Field(description="Of those, how many have paid at least once.")
-
-
-class UserDetail(UserOut):
-    balance_sats: int = Field(
-        description="What the affiliate is owed, in sats: earnings minus payouts (held or "
-        "paid). Can be negative after a refund clawed back a commission already paid out; "
-        "future commissions offset it."
-    )
-    available_sats: int = Field(
-        description="What can be paid out now: the balance minus commissions still in the "
-        "hold period (affiliate.hold_days), never below zero."
-    )
-    pending_sats: int = Field(description="Commissions still in the hold period, in sats.")
-    total_earned_sats: int = Field(
-        description="All commissions ever earned, net of refunds (clawbacks), in sats."
-    )
-    referrals: ReferralCounts
-    active_subscriptions: list[SubscriptionOut]
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "user_id": 3,
-                    "username": "carol",
-                    "platform": "telegram",
-                    "external_id": "555000111",
-                    "language": "en",
-                    "referral_code": "k7m2xq9p",
-                    "referrer_id": None,
-                    "created_at": "2026-11-01T10:00:00Z",
-                    "balance_sats": 25000,
-                    "available_sats": 25000,
-                    "pending_sats": 0,
-                    "total_earned_sats": 25000,
-                    "referrals": {"registered": 4, "paying": 1},
-                    "active_subscriptions": [],
-                }
-            ]
-        }
-    )

@@ -34,6 +34,7 @@ from satshare.api.deps import AdminKey, ContainerDep, IdPath, ReadKey, WriteKey
 from satshare.api.problems import openapi_responses
 from satshare.container import Container
 from satshare.errors import Conflict, NotFound
+from satshare.payments import referrals
 from satshare.payouts import flows as payout_flows
 from satshare.payouts import service as payouts
 from satshare.payouts.overview import affiliate_overview
@@ -250,7 +251,7 @@ async def delete_destination(container: ContainerDep, _: WriteKey, user_id: IdPa
 async def get_stats(container: ContainerDep, _: ReadKey, user_id: IdPath) -> AffiliateStatsOut:
     async with container.db.reading() as session:
         await users.require(session, user_id)
-        funnel = await stats.funnel(session, user_id)
+        funnel = await referrals.funnel(session, user_id)
         months = await stats.earnings_by_month(session, user_id)
     return AffiliateStatsOut(
         user_id=user_id,
@@ -291,7 +292,7 @@ async def get_leaderboard(
 ) -> LeaderboardOut:
     since = stats.since_for(period, container.clock.now())
     async with container.db.reading() as session:
-        rows = await stats.leaderboard(session, by, since, limit)
+        rows = await referrals.leaderboard(session, by, since, limit)
     return LeaderboardOut(
         by=by,
         period=period,

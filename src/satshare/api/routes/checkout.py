@@ -16,10 +16,9 @@ from pydantic import Field
 
 from satshare.api import texts as web
 from satshare.api.deps import ContainerDep, InvoiceIdPath
-from satshare.bot.handlers.core import STARS_START
-from satshare.bot.i18n import LANGUAGES, translate
 from satshare.container import Container
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
+from satshare.i18n import LANGUAGES, translate
 from satshare.money import sats_to_btc
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
@@ -29,6 +28,7 @@ from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.service import effective_status
+from satshare.telegram_contract import STARS_START
 
 router = APIRouter(tags=["checkout"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))

@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 
 from satshare.access import service as access
 from satshare.affiliates import service as affiliates
-from satshare.affiliates import stats as affiliate_stats
 from satshare.api.deps import ContainerDep
 from satshare.container import Container, TelegramSandbox
 from satshare.errors import InvalidRequest, NotFound
+from satshare.payments import referrals as payment_referrals
 from satshare.sim.telegram import BotApiError, SimMessage
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import repository as users_repo
@@ -129,7 +129,7 @@ async def _summary(
         earnings = await affiliates.balance(
             session, user.id, container.payouts.program.hold_days, now
         )
-        referrals = await affiliate_stats.referral_stats(session, user.id)
+        referrals = await payment_referrals.referral_stats(session, user.id)
         registered, paying = referrals.registered, referrals.paying
         active = await subscriptions_repo.active_of_user(session, user.id, now)
         chats = await access.chats_of_active_subscriptions(session, user.id, now)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from satshare.api.deps import ContainerDep, IdPath, IdQuery, Page, ReadKey, WriteKey
 from satshare.api.presenters import invoice_out, subscription_out
 from satshare.api.problems import openapi_responses
+from satshare.api.schemas import SubscriptionCreated, SubscriptionOut
 from satshare.payments import flows
 from satshare.plans import service as plans
 from satshare.schemas import PageOf
@@ -16,8 +17,6 @@ from satshare.subscriptions.schemas import (
     FiatPriceOut,
     PlanOut,
     SubscriptionCreate,
-    SubscriptionCreated,
-    SubscriptionOut,
     SubscriptionUpdate,
 )
 from satshare.subscriptions.service import effective_status

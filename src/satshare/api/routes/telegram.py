@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from telegram import Update
 
+from satshare import jsonstrict
 from satshare.api.deps import ContainerDep, read_body
-from satshare.bot.app import secret_matches, webhook_secret
 from satshare.errors import BadRequest, NotFound, Unauthorized
-from satshare.providers import jsonstrict
 from satshare.schemas import MAX_ID
+from satshare.telegram_contract import secret_matches, webhook_secret
 
 router = APIRouter(tags=["telegram"], include_in_schema=False)
 
@@ -23,7 +23,7 @@ async def telegram_webhook(container: ContainerDep, request: Request) -> dict[st
     runtime = getattr(request.app.state, "bot", None)
     if runtime is None or not container.settings.telegram.webhook_url:
         raise NotFound("the bot is not running in webhook mode")
-    expected = webhook_secret(container, container.telegram_token)
+    expected = webhook_secret(container.settings.telegram, container.telegram_token)
     if not secret_matches(expected, request.headers.get(SECRET_HEADER)):
         raise Unauthorized("wrong or missing X-Telegram-Bot-Api-Secret-Token")
     try:

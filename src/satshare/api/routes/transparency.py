@@ -14,8 +14,8 @@ from satshare.api import texts as web
 from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey
 from satshare.api.problems import openapi_responses
 from satshare.api.routes.checkout import page_language
-from satshare.bot.i18n import translate
 from satshare.container import Container
+from satshare.i18n import translate
 from satshare.reports import statements, transparency
 from satshare.reports.schemas import (
     FiguresOut,

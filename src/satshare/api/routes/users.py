@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 
 from satshare.affiliates import service as affiliates
-from satshare.affiliates import stats as affiliate_stats
 from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey, WriteKey
 from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
+from satshare.api.schemas import UserDetail
 from satshare.errors import Conflict
+from satshare.payments import referrals as payment_referrals
 from satshare.schemas import MAX_ID, PageOf
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import repository, service
@@ -19,7 +20,6 @@ from satshare.users.schemas import (
     ReferralCounts,
     UserCreate,
     UserCreated,
-    UserDetail,
     UserOut,
     UserUpdate,
 )
@@ -98,7 +98,7 @@ async def get_user(container: ContainerDep, _: ReadKey, user_id: IdPath) -> User
         earnings = await affiliates.balance(
             session, user_id, container.payouts.program.hold_days, now
         )
-        referrals = await affiliate_stats.referral_stats(session, user_id)
+        referrals = await payment_referrals.referral_stats(session, user_id)
         registered, paying = referrals.registered, referrals.paying
         active = await subscriptions_repo.active_of_user(session, user_id, now)
         subscriptions = [

@@ -15,6 +15,7 @@ from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
 from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
+from satshare.payments import referrals
 from satshare.reports import statements as split_statements
 
 RECENT = 5
@@ -63,8 +64,8 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     program = runtime.container.payouts.program
     async with runtime.container.db.reading() as session:
         earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
-        terms = await affiliates.terms_for(session, user.id, program)
-        progress = await affiliate_stats.referral_stats(session, user.id)
+        terms = await affiliates.terms_for(session, user.id, program, referrals.referral_stats)
+        progress = await referrals.referral_stats(session, user.id)
         opened = await affiliate_stats.clicks(session, user.id)
         months = await affiliate_stats.earnings_by_month(session, user.id)
         recent = (

@@ -16,6 +16,7 @@ from satshare.bot.runtime import display_name, ensure_user, esc, runtime_of, t, 
 from satshare.db import insert_ignore
 from satshare.errors import InvalidRequest
 from satshare.plans import service as plans
+from satshare.telegram_contract import STARS_START
 from satshare.users import repository as users_repo
 from satshare.users import service as users
 
@@ -38,9 +39,9 @@ async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 #: Deep-link start parameters: /start ref_<code> (an invitation), /start stars_<plan> (buy
-#: the plan for Telegram Stars, e.g. from the web checkout page).
+#: the plan for Telegram Stars, e.g. from the web checkout page; STARS_START is shared with the
+#: API, in satshare.telegram_contract).
 REF_START = "ref_"
-STARS_START = "stars_"
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,6 +12,7 @@ from satshare.affiliates import stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
+from satshare.payments import referrals
 from satshare.users.models import User
 
 SIZE = 10
@@ -59,7 +60,7 @@ async def _show(
     language = user.language
     since = stats.since_for(period, runtime.now())
     async with runtime.container.db.reading() as session:
-        rows = await stats.leaderboard(session, by, since, SIZE)
+        rows = await referrals.leaderboard(session, by, since, SIZE)
     title = texts.TOP_TITLE_SALES if by == "sales" else texts.TOP_TITLE_REFERRALS
     lines = [t(language, title, period=t(language, PERIOD_LABELS[period]))]
     line = texts.TOP_LINE_SALES if by == "sales" else texts.TOP_LINE_REFERRALS

@@ -1,5 +1,8 @@
 """JSON parsing that refuses NaN and Infinity: a processor's (or forger's) NaN must never
-reach an amount."""
+reach an amount.
+
+Kernel level (imports nothing else from satshare): the providers parse processors' answers
+with it and the API the Telegram updates it receives."""
 
 from __future__ import annotations
 

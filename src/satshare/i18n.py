@@ -3,6 +3,9 @@
 The .po files are compiled in memory at first use with Babel, so nothing generated has to be
 committed or built. English msgids are the source strings; an untranslated message falls back
 to English.
+
+Shared by both adapters (the bot's messages, the API's checkout page and transparency report),
+so it lives at the top of the package and imports nothing else from satshare.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def pick_language(code: str | None) -> str:
 
 @cache
 def catalog(language: str) -> gettext.NullTranslations:
-    path = resources.files("satshare.bot").joinpath(f"locales/{language}/LC_MESSAGES/{DOMAIN}.po")
+    path = resources.files("satshare").joinpath(f"locales/{language}/LC_MESSAGES/{DOMAIN}.po")
     if not path.is_file():
         return gettext.NullTranslations()
     with path.open("rb") as po:

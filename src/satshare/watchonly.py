@@ -2,6 +2,10 @@
 
 Only public keys are ever held. BIP84 (``wpkh``) and BIP86 (``tr``) receive chains; the
 published vectors of both BIPs are tests.
+
+Kernel level, like ``satshare.money``: pure key derivation that imports nothing else from
+satshare, so ``config`` can check a descriptor or xpub when the settings load without
+importing a domain; the ``onchain`` domain and its provider use it too.
 """
 
 from __future__ import annotations

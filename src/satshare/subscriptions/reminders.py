@@ -1,0 +1,69 @@
+"""Expiry reminders: which active subscriptions are due a reminder now, queued in the outbox.
+
+Layering: subscriptions sits above users and the outbox (``satshare.notifications``) and below
+affiliates, payments, payouts, access and reports; it imports only the outbox, the kernel and
+itself (the order is stated in ``tests/test_architecture.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.notifications.messages import SubscriptionReminder
+from satshare.notifications.service import enqueue
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
+
+
+def reminder_day(
+    ends_at: datetime, started_at: datetime | None, now: datetime, days: Sequence[int]
+) -> int | None:
+    """The reminder due now: the smallest configured day count the time left has reached,
+    skipped when the paid period was never that long (a 1-day plan gets no 3-day notice)."""
+    left = ends_at - now
+    if left <= timedelta(0):
+        return None
+    reached = [d for d in days if left <= timedelta(days=d)]
+    if not reached:
+        return None
+    day = min(reached)
+    if started_at is not None and ends_at - started_at <= timedelta(days=day):
+        return None
+    return day
+
+
+async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[int]) -> int:
+    """Queue the expiry reminders due now; each (subscription, period end, day) once."""
+    if not days:
+        return 0
+    horizon = now + timedelta(days=max(days))
+    result = await session.execute(
+        select(Subscription).where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.ends_at > now,
+            Subscription.ends_at <= horizon,
+        )
+    )
+    queued = 0
+    for subscription in result.scalars().all():
+        assert subscription.ends_at is not None
+        day = reminder_day(subscription.ends_at, subscription.started_at, now, days)
+        if day is None:
+            continue
+        queued += await enqueue(
+            session,
+            SubscriptionReminder(
+                subscription_id=subscription.id,
+                plan_id=subscription.plan_id,
+                days=day,
+                ends_at=subscription.ends_at,
+            ),
+            dedupe_key=(
+                f"subscription:{subscription.id}:reminder:{day}:{subscription.ends_at.isoformat()}"
+            ),
+            user_id=subscription.user_id,
+            now=now,
+        )
+    return queued
