@@ -1,1 +1,5 @@
-"""Read-only views of the ledger: public transparency figures, statements, reports."""
+"""Read-only views of the ledger: public transparency figures, statements, reports.
+
+Layer 5 (top): imports ledger, payments and users among the domains (see
+``tests/test_architecture.py``).
+"""
