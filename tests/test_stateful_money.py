@@ -5,7 +5,7 @@ HTTP through any sequence of purchases, payments (Lightning, on-chain, late), we
 BTCPay changes its mind about, reconciler runs, refunds, payouts (slow, refused, answer lost
 or cut, paid later or cancelled by BTCPay, released by an admin) and crashes, and after
 every step checks the money against the database, the API, BTCPay and a plain model of what
-should have happened (tests/statekit.py). What it found is kept below as an explicit xfail.
+should have happened (tests/statekit.py). What it found is kept below as a regression test.
 
 Time is a FrozenClock the machine moves by hand ("time passes"), so what the reconcilers
 may look at is decided by the steps, never by how fast this machine runs. When a step breaks
@@ -969,18 +969,13 @@ async def _deliver(stack: Stack, provider_invoice_id: str, event_type: str) -> d
     return ack
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refunded invoice is not guarded like a settled one: BTCPay invalidating its "
-    "payment afterwards overwrites the invoice with 'invalid' (paid_sats 0, though it has a "
-    "payment, a sale and the sale's reversal) and queues no admin.payment_invalidated alert, "
-    "so nobody learns that the owner paid back a payment that then vanished",
-)
 async def test_a_refunded_payment_btcpay_later_invalidates_stays_refunded_and_alerts(
     stack: Stack,
 ) -> None:
     """Found by the machine's "BTCPay changes its mind" step: an on-chain sale settles, the
-    owner refunds it, then the payment is double-spent (BTCPay: Invalid)."""
+    owner refunds it, then the payment is double-spent (BTCPay: Invalid). The invoice stays
+    refunded and the admins are told (it was an xfail until payments.service guarded sold
+    invoices, refunded ones included)."""
     stack.btcpay.emulator.drop_webhooks = True
     buyer = await create_user(stack.client, "buyer")
     order = await buy(stack.client, buyer["user_id"])

@@ -92,6 +92,10 @@ def decide(observed: ProviderInvoice, policy: SettlementPolicy) -> Decision:
     return Decision(settle=False)
 
 
+#: An invoice that was paid and settled: what a processor says later never rewrites it.
+SOLD_STATUSES = frozenset({InvoiceStatus.SETTLED, InvoiceStatus.REFUNDING, InvoiceStatus.REFUNDED})
+
+
 async def apply_observation(
     session: AsyncSession,
     invoice_id: str,
@@ -102,7 +106,9 @@ async def apply_observation(
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
     if invoice is None:
         raise LookupError(invoice_id)
-    if invoice.status == InvoiceStatus.SETTLED:
+    if invoice.status in SOLD_STATUSES:
+        # Sold (and maybe refunded since): the processor's later view never rewrites it. An
+        # invalidated payment is told to the admins (who may have refunded it already).
         if observed.state is InvoiceState.INVALID:
             await _alert_invalidated(session, invoice, observed, now)
         return Outcome.ALREADY_SETTLED
