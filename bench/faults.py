@@ -55,6 +55,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -283,6 +284,7 @@ class Bench:
         #: check in one snapshot found none.
         self.verify_read_committed: list[str] = []
         self.live_checks = 0
+        self.verifying: asyncio.Task[None] | None = None
         self.conn: asyncpg.Connection | None = None
 
     def _slot(self, name: str) -> Slot:
@@ -481,7 +483,7 @@ class Bench:
     async def one_run(self, run: Run) -> None:
         slot = next(s for s in self.slots if s.name == run.slot)
         other = self.other(slot)
-        self.emulator.payouts.create_delay = (
+        self.emulator.payouts.faults.create_payout.delay = (
             CREATE_DELAY if run.point == "payout.during_call" else 0.0
         )
         with self.timed("stop clean"):
@@ -509,7 +511,7 @@ class Bench:
             run.outcome = "not reached"
         if run.killed or run.outcome == "not reached":
             await self.stop(slot)
-        self.emulator.payouts.create_delay = 0.0
+        self.emulator.payouts.faults.create_payout.delay = 0.0
         # Restarted clean in the background: meanwhile the other process converges the
         # system and the invariants are checked; the next run waits for it to be up.
         self.starting[slot.name] = asyncio.create_task(self.start(slot, None))
@@ -573,7 +575,7 @@ class Bench:
             )
             self.admin_released[payout_id] = run
 
-    async def check(self, *, final: bool = False, live_verify: bool = False) -> CheckResult:
+    async def check(self, *, final: bool = False) -> CheckResult:
         assert self.conn is not None
         result = CheckResult()
         flag = result.violations.append
@@ -784,21 +786,39 @@ class Bench:
                 )
             )
 
-        # The chain and every balance against its postings, as `satshare ledger verify`, in
-        # one snapshot: the processes keep writing and sealing meanwhile.
-        async with self.snapshot() as session, session.begin():
-            report = await verify_ledger(session)
-        for problem in report.problems:
-            flag(Violation(None, f"ledger verify: {problem}"))
-        if report.ok and live_verify:
-            # The same through Database.reading(), as the CLI runs it: statement by
-            # statement (read committed), so it can see a seal or a payout half-way.
-            self.live_checks += 1
-            async with self.db.reading() as session:
-                live = await verify_ledger(session)
-            if not live.ok:
-                self.verify_read_committed.append(live.problems[0])
         return result
+
+    async def start_verify(self, after_run: int | None, *, live: bool) -> None:
+        """Verify the ledger as `satshare ledger verify` does, in one snapshot taken now (the
+        processes keep writing and sealing meanwhile). The snapshot is pinned before this
+        returns; the work goes on in the background while the next run starts, and
+        collect_verify() reports it."""
+        await self.collect_verify()
+        session = self.snapshot()
+        await session.begin()
+        await session.execute(text("SELECT 1"))  # REPEATABLE READ: the snapshot is this moment
+
+        async def verify() -> None:
+            try:
+                report = await verify_ledger(session)
+            finally:
+                await session.close()
+            self.record([Violation(after_run, f"ledger verify: {p}") for p in report.problems])
+            if report.ok and live:
+                # The same through Database.reading(), as the CLI runs it: statement by
+                # statement (read committed), so it can see a seal or a payout half-way.
+                self.live_checks += 1
+                async with self.db.reading() as reading:
+                    again = await verify_ledger(reading)
+                if not again.ok:
+                    self.verify_read_committed.append(again.problems[0])
+
+        self.verifying = asyncio.create_task(verify())
+
+    async def collect_verify(self) -> None:
+        if self.verifying is not None:
+            verifying, self.verifying = self.verifying, None
+            await verifying
 
     async def check_affiliate_api(self, run: Run) -> None:
         """The balance the API shows equals the ledger's."""
@@ -907,7 +927,7 @@ class Bench:
                 await self.start(slot, None)
             await self.loop()
         finally:
-            for task in self.starting.values():
+            for task in [*self.starting.values(), *([self.verifying] if self.verifying else [])]:
                 task.cancel()
             server.should_exit = True
             with contextlib.suppress(Exception):
@@ -934,7 +954,8 @@ class Bench:
             began = time.monotonic()
             await self.one_run(run)
             with self.timed("check"):
-                result = await self.check(live_verify=index % 10 == 0)
+                result = await self.check()
+                await self.start_verify(index, live=index % 10 == 0)
             if result.unknown_unsent:
                 await self.release_unknown(result)
             self.record(result.violations)
@@ -975,8 +996,10 @@ class Bench:
             ) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(2)
-        final = await self.check(final=True, live_verify=True)
+        final = await self.check(final=True)
         self.record(final.violations)
+        await self.start_verify(None, live=True)
+        await self.collect_verify()
         self.report(final, time.monotonic() - started)
 
     def report(self, final: CheckResult, seconds: float) -> None:
@@ -1082,7 +1105,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--wait-kill",
         type=float,
-        default=3.0,
+        default=2.0,
         help="seconds to wait for the armed process to die after the traffic",
     )
     parser.add_argument("--max-minutes", type=float, default=180.0, help="start no run after this")
