@@ -107,31 +107,27 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"payouts", "access", "reports"},
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
-SHARED = {"config", "schemas", "background", "telegram_contract", "__init__"}
+SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "__init__"}
 #: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
 RUNTIME = {"sealer", "migrate"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}
 #: Composition roots wire everything together; they may import anything, adapters included.
 ROOTS: dict[str, str] = {
     "cli": "the command line starts the API, the bot, the jobs and the emulators",
-    "container": "builds the providers and, in sandbox mode, the emulators",
+    "container": "wires the providers, the domain contexts and the adapters' services",
+    "sandbox": "starts the emulators and implements the API's sandbox ports over them",
     "jobs": "the background jobs run the bot's outbox sender and member removal",
     "__main__": "python -m satshare runs the CLI",
     "models": "imports every ORM model (the bot's too) so Alembic sees the whole schema",
 }
-#: The one sanctioned way up: adapters still take the whole container. Each entry is
-#: (importer, imported): reason.
-ALLOWED_UPWARDS: dict[tuple[str, str], str] = {
-    ("api", "container"): "routes read their services from the container (item 1 narrows this)",
-    ("bot", "container"): "the bot runtime holds the container (item 1 narrows this)",
-}
+#: Upward imports that are allowed, as (importer, imported): reason. None: adapters get
+#: their services from the composition root (FastAPI dependencies, the bot's runtime and
+#: context), never the container.
+ALLOWED_UPWARDS: dict[tuple[str, str], str] = {}
 #: Adapter-to-adapter imports that are allowed, by importing file and imported package, each
-#: with its reason. (``cli`` is a composition root, so it is not listed.)
-ALLOWED_SIDEWAYS: dict[tuple[str, str], str] = {
-    ("api/routes/sandbox.py", "sim"): "the sandbox's Telegram pages act as users of the "
-    "Telegram emulator (its message and error types); they move to the composition root "
-    "with the sandbox module of item 1",
-}
+#: with its reason. None: the sandbox pages use ports (api/ports.py) that the sandbox module
+#: implements over the emulators. (``cli`` is a composition root, so it is not listed.)
+ALLOWED_SIDEWAYS: dict[tuple[str, str], str] = {}
 
 
 def _first_level(name: str) -> str | None:

@@ -135,9 +135,10 @@ async def test_lightning_address_payout_end_to_end(stack: Stack, lightning: Ligh
     address = lightning.address("alice")
     # Approval wakes the sender at once, and it would race the balance read below; keep it
     # asleep so the payout is certainly still on its way when the balance is read.
-    wake_sender, stack.container.payouts.kick = stack.container.payouts.kick, lambda: None
+    after_commit = stack.container.after_commit
+    wake_sender, after_commit.send_payouts = after_commit.send_payouts, lambda: None
     response = await _request(stack, alice, 20_000, address)
-    stack.container.payouts.kick = wake_sender
+    after_commit.send_payouts = wake_sender
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["status"] == "approved"  # under auto_approve_max_sats

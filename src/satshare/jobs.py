@@ -18,6 +18,7 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.testing import InMemoryConnector
 
+from satshare.aftercommit import Produced
 from satshare.bot import removal
 from satshare.bot import repository as bot_repository
 from satshare.bot.dispatcher import OutboxDispatcher
@@ -78,7 +79,7 @@ def build_job_app(
                 count = await subscriptions.expire_due(session, container.clock.now())
             if count:
                 log.info("expired %d subscriptions", count)
-                container.written()
+                container.after_commit.committed(Produced(outbox=True))
         finally:
             await again(expire_subscriptions, reconcile_every)
 

@@ -21,7 +21,7 @@ async def links_for(
     runtime: BotRuntime, bot: Bot, user_id: int, chat_ids: Sequence[int]
 ) -> list[str]:
     """Invite links for ``user_id`` into each chat; raises TelegramError if one fails."""
-    db = runtime.container.db
+    db = runtime.db
     now = runtime.now()
     links: list[str] = []
     for chat_id in chat_ids:

@@ -12,6 +12,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatJoinRequestHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     PreCheckoutQueryHandler,
     TypeHandler,
@@ -31,8 +32,7 @@ from satshare.bot.handlers import (
     top,
     withdraw,
 )
-from satshare.bot.runtime import BotRuntime
-from satshare.container import Container
+from satshare.bot.runtime import BotContext, BotRuntime, BotServices
 from satshare.i18n import translate
 from satshare.telegram_contract import webhook_secret
 
@@ -51,11 +51,12 @@ COMMANDS = [
 ]
 
 
-def build_runtime(container: Container, *, token: str, api_base_url: str) -> BotRuntime:
-    settings = container.settings.telegram
+def build_runtime(services: BotServices, *, token: str, api_base_url: str) -> BotRuntime:
+    settings = services.config.telegram
     builder = (
         ApplicationBuilder()
         .token(token)
+        .context_types(ContextTypes(context=BotContext))
         .base_url(f"{api_base_url}/bot")
         .base_file_url(f"{api_base_url}/file/bot")
         .rate_limiter(
@@ -73,7 +74,7 @@ def build_runtime(container: Container, *, token: str, api_base_url: str) -> Bot
     if settings.webhook_url:
         builder = builder.updater(None)
     application: Application = builder.build()  # type: ignore[type-arg]
-    runtime = BotRuntime(container=container, settings=settings, application=application)
+    runtime = BotRuntime(services=services, settings=settings, application=application)
     application.bot_data["runtime"] = runtime
     add_handlers(application)
     return runtime
@@ -166,7 +167,7 @@ async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
         token = me.token
         await me.set_webhook(
             settings.webhook_url,
-            secret_token=webhook_secret(runtime.container.settings.telegram, token),
+            secret_token=webhook_secret(runtime.config.telegram, token),
             allowed_updates=ALLOWED_UPDATES,
         )
     else:
@@ -175,7 +176,7 @@ async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
             timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
         )
     dispatcher = OutboxDispatcher(runtime, me)
-    runtime.container.hooks.append(dispatcher.kick)
+    dispatcher.listen(runtime.services.outbox)
     dispatcher.kick()
     return dispatcher
 

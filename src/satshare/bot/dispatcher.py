@@ -8,6 +8,8 @@ after Telegram accepts it, so it is not sent twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from satshare.aftercommit import Doorbell
 from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
@@ -85,8 +88,23 @@ class OutboxDispatcher:
         self._runner = CoalescingRunner(self.dispatch_all, "sending notifications")
         self.kick = self._runner.kick
         self.flush = self._runner.flush
+        self._listening: asyncio.Task[None] | None = None
+
+    def listen(self, bell: Doorbell) -> None:
+        """Send whenever ``bell`` rings (writers ring it after committing outbox rows)."""
+
+        async def loop() -> None:
+            while True:
+                await bell.wait()
+                self.kick()
+
+        self._listening = asyncio.create_task(loop())
 
     async def aclose(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listening
         await self._runner.aclose()
 
     async def dispatch_all(self) -> int:
@@ -100,7 +118,7 @@ class OutboxDispatcher:
 
     async def dispatch_once(self) -> int:
         now = self.runtime.now()
-        async with self.runtime.container.db.transaction() as session:
+        async with self.runtime.db.transaction() as session:
             rows = await outbox.claim_due(session, now, BATCH)
             batch = [
                 Outgoing(
@@ -115,7 +133,7 @@ class OutboxDispatcher:
     # -- delivery -----------------------------------------------------------------------
 
     async def _deliver(self, message: Outgoing) -> None:
-        db = self.runtime.container.db
+        db = self.runtime.db
         now = self.runtime.now()
         if _is_admin(message.kind) and message.chat_id is None:
             await self._fan_out_to_admins(message)
@@ -163,7 +181,7 @@ class OutboxDispatcher:
         typed = messages.decode(message.kind, message.payload)
         now = self.runtime.now()
         admins = self.runtime.settings.admin_chat_ids
-        async with self.runtime.container.db.transaction() as session:
+        async with self.runtime.db.transaction() as session:
             for chat_id in admins:
                 await outbox.enqueue(
                     session,
@@ -182,7 +200,7 @@ class OutboxDispatcher:
             return message.chat_id, "en"
         if message.user_id is None:
             return "no recipient"
-        async with self.runtime.container.db.reading() as session:
+        async with self.runtime.db.reading() as session:
             user = await users_repo.get(session, message.user_id)
         if user is None:
             return "user gone"
@@ -237,7 +255,7 @@ def _when(moment: datetime) -> str:
 
 
 async def _plan_title(context: RenderContext, plan_id: str) -> str:
-    async with context.runtime.container.db.reading() as session:
+    async with context.runtime.db.reading() as session:
         plan = await plans.get(session, plan_id)
     return plan.title if plan else plan_id
 

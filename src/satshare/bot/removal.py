@@ -28,7 +28,7 @@ class RemovalReport:
 async def remove_expired_members(runtime: BotRuntime, bot: Bot) -> RemovalReport:
     report = RemovalReport()
     settings = runtime.settings
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         due = await access.due_for_removal(session, runtime.now(), settings.removal_max_per_run)
     if settings.removal_dry_run:
         for removal in due:
@@ -56,6 +56,6 @@ async def remove_expired_members(runtime: BotRuntime, bot: Bot) -> RemovalReport
         done.append(removal.access_id)
         report.removed += 1
     if done:
-        async with runtime.container.db.transaction() as session:
+        async with runtime.db.transaction() as session:
             await access.mark_removed(session, done, runtime.now())
     return report

@@ -1,4 +1,5 @@
-"""The bot's running pieces: the PTB application, the container, and shared helpers."""
+"""The bot's running pieces: the PTB application, the services it may use, the handlers'
+``BotContext``, and shared helpers."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import html
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from telegram import Update
 from telegram import User as TelegramUser
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application, CallbackContext, ExtBot
 
+from satshare.aftercommit import Doorbell
 from satshare.bot import texts
-from satshare.config import TelegramSettings
-from satshare.container import Container
+from satshare.clock import Clock
+from satshare.config import Settings, TelegramSettings
+from satshare.db import Database
 from satshare.i18n import pick_language, translate
+from satshare.payments.flows import PaymentsContext
+from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
 from satshare.users import repository as users_repo
 from satshare.users import service as users
@@ -26,9 +32,22 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 
 
+@dataclass(frozen=True, slots=True)
+class BotServices:
+    """What the bot may use, handed to ``build_runtime`` by the composition root."""
+
+    config: Settings
+    db: Database
+    clock: Clock
+    payments: PaymentsContext
+    payouts: PayoutsContext
+    #: Rung after a commit that queued outbox messages: the sender listens to it.
+    outbox: Doorbell
+
+
 @dataclass
 class BotRuntime:
-    container: Container
+    services: BotServices
     settings: TelegramSettings
     application: Application  # type: ignore[type-arg]
     username: str = "satshare_bot"
@@ -37,20 +56,60 @@ class BotRuntime:
     recent_checks: dict[str, float] = field(default_factory=dict)
 
     @property
+    def config(self) -> Settings:
+        return self.services.config
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def payments(self) -> PaymentsContext:
+        return self.services.payments
+
+    @property
+    def payouts(self) -> PayoutsContext:
+        return self.services.payouts
+
+    @property
     def public_checkout(self) -> bool:
         """Telegram refuses URL buttons to non-public hosts; only https links become buttons."""
-        return self.container.settings.server.base_url.startswith("https://")
+        return self.config.server.base_url.startswith("https://")
 
     def referral_link(self, code: str) -> str:
         return f"https://t.me/{self.username}?start=ref_{code}"
 
     def now(self) -> datetime:
-        return self.container.clock.now()
+        return self.services.clock.now()
 
 
-def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
-    runtime: BotRuntime = context.application.bot_data["runtime"]
-    return runtime
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """The context every handler receives (``ContextTypes(context=BotContext)``): the bot's
+    services by name, instead of a lookup in ``bot_data``."""
+
+    @property
+    def runtime(self) -> BotRuntime:
+        runtime: BotRuntime = self.application.bot_data["runtime"]
+        return runtime
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @property
+    def payments(self) -> PaymentsContext:
+        return self.runtime.payments
+
+    @property
+    def payouts(self) -> PayoutsContext:
+        return self.runtime.payouts
+
+    def now(self) -> datetime:
+        return self.runtime.now()
+
+
+def runtime_of(context: BotContext) -> BotRuntime:
+    return context.runtime
 
 
 def t(language: str, message: str, **values: object) -> str:
@@ -87,7 +146,7 @@ async def ensure_user(
     "already" (the referrer is set once, at registration only).
     """
     external_id = str(tg_user.id)
-    db = runtime.container.db
+    db = runtime.db
     async with db.reading() as session:
         existing = await users_repo.by_external_id(session, PLATFORM, external_id)
     if existing is not None:
@@ -124,7 +183,7 @@ async def ensure_user(
     return user, True, problem
 
 
-async def user_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> User:
+async def user_of(update: Update, context: BotContext) -> User:
     assert update.effective_user is not None
     user, _, _ = await ensure_user(runtime_of(context), update.effective_user)
     return user

@@ -326,12 +326,12 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
-    from satshare.container import issue_sandbox_key
     from satshare.jobs import BotJobs, build_job_app, run_jobs
+    from satshare.sandbox import issue_sandbox_key
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
-    sandbox_key = await issue_sandbox_key(container) if wants_key else None
-    api = create_app(container)
+    sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
+    api = create_app(container.api_services())
     server = uvicorn.Server(
         uvicorn.Config(
             api,
@@ -350,7 +350,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
     runtime, dispatcher = None, None
     if cfg.bot_enabled:
         runtime = build_runtime(
-            container,
+            container.bot_services(),
             token=container.telegram_token,
             api_base_url=container.telegram_api_base_url,
         )
@@ -374,7 +374,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         cfg,
         sandbox_key,
         runtime.username if runtime is not None else None,
-        container.telegram_sandbox is not None,
+        container.sandbox is not None and container.sandbox.telegram is not None,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
     jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))

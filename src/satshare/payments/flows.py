@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from satshare import faultpoints
+from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import (
@@ -68,8 +69,8 @@ class PaymentsContext:
     #: answered at once instead of queueing for the database (other processes are kept out
     #: by the inbox's unique key and its claim).
     in_flight: inbox.LocalClaims = field(default_factory=inbox.LocalClaims)
-    #: Called after a transaction that wrote ledger entries has committed (chains them).
-    after_ledger_write: Callable[[], None] = lambda: None
+    #: Told after a settlement commits (its entries to chain, its messages to send).
+    after_commit: CommitListener = field(default_factory=NoListener)
     #: Telegram Stars: sold by the bot, not through a processor.
     stars_enabled: bool = False
     sats_per_star: int | None = None
@@ -341,7 +342,7 @@ async def _apply(
                 )
     faultpoints.reached("settle.after_commit")
     if outcome is service.Outcome.SETTLED:
-        ctx.after_ledger_write()
+        ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome
 
 
@@ -499,5 +500,5 @@ async def receive_stars_payment(
     except IntegrityError:
         return service.Outcome.ALREADY_SETTLED
     if outcome is service.Outcome.SETTLED:
-        ctx.after_ledger_write()
+        ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome

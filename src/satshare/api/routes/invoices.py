@@ -7,7 +7,15 @@ from pydantic import BaseModel, Field
 from telegram.error import BadRequest as TelegramBadRequest
 from telegram.error import TelegramError
 
-from satshare.api.deps import AdminKey, ContainerDep, InvoiceIdPath, optional_body
+from satshare.aftercommit import ENTRIES_AND_MESSAGES
+from satshare.api.deps import (
+    AdminKey,
+    AfterCommitDep,
+    ClockDep,
+    DbDep,
+    InvoiceIdPath,
+    optional_body,
+)
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict, NotFound, ServiceUnavailable
 from satshare.payments import repository, service
@@ -60,19 +68,21 @@ class Refunded(BaseModel):
     responses=openapi_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def refund(
-    container: ContainerDep,
+    db: DbDep,
+    clock: ClockDep,
+    after_commit: AfterCommitDep,
     principal: AdminKey,
     invoice_id: InvoiceIdPath,
     request: Request,
     body: Annotated[RefundIn | None, optional_body(RefundIn, "How it was paid back")] = None,
 ) -> Refunded:
-    now = container.clock.now()
-    async with container.db.reading() as session:
+    now = clock.now()
+    async with db.reading() as session:
         invoice = await repository.get_invoice(session, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.currency == "SAT":
-        async with container.db.transaction() as session:
+        async with db.transaction() as session:
             reversal = await service.record_bitcoin_refund(
                 session,
                 invoice_id,
@@ -80,31 +90,31 @@ async def refund(
                 author=principal.author,
                 now=now,
             )
-        container.written()
+        after_commit.committed(ENTRIES_AND_MESSAGES)
         return Refunded(
             invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
         )
     runtime = getattr(request.app.state, "bot", None)
     if runtime is None:
         raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
-    async with container.db.transaction() as session:
+    async with db.transaction() as session:
         telegram_user, charge = await service.begin_stars_refund(session, invoice_id, now)
     try:
         await runtime.application.bot.refund_star_payment(int(telegram_user), charge)
     except TelegramBadRequest as exc:
         if "ALREADY_REFUNDED" not in str(exc).upper():
-            async with container.db.transaction() as session:
+            async with db.transaction() as session:
                 await service.abort_stars_refund(session, invoice_id, now)
             raise Conflict(f"Telegram refused the refund: {exc}") from exc
     except TelegramError as exc:
-        async with container.db.transaction() as session:
+        async with db.transaction() as session:
             await service.abort_stars_refund(session, invoice_id, now)
         raise ServiceUnavailable(f"Telegram did not answer the refund: {exc}") from exc
-    async with container.db.transaction() as session:
+    async with db.transaction() as session:
         reversal = await service.finish_stars_refund(
-            session, invoice_id, author=principal.author, now=container.clock.now()
+            session, invoice_id, author=principal.author, now=clock.now()
         )
-    container.written()
+    after_commit.committed(ENTRIES_AND_MESSAGES)
     return Refunded(
         invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
     )

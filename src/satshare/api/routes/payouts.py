@@ -7,10 +7,12 @@ from fastapi.responses import PlainTextResponse
 
 from satshare.api.deps import (
     AdminKey,
-    ContainerDep,
+    ClockDep,
+    DbDep,
     IdPath,
     IdQuery,
     Page,
+    PayoutsDep,
     ReadKey,
     WriteKey,
     optional_body,
@@ -68,11 +70,9 @@ def payout_out(p: Payout) -> PayoutOut:
     "Honours `Idempotency-Key`.",
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
-async def create_payout(
-    container: ContainerDep, principal: WriteKey, body: PayoutCreate
-) -> PayoutOut:
+async def create_payout(payouts: PayoutsDep, principal: WriteKey, body: PayoutCreate) -> PayoutOut:
     payout = await flows.request_payout(
-        container.payouts,
+        payouts,
         user_id=body.user_id,
         amount_sats=body.amount_sats,
         destination=body.destination,
@@ -88,13 +88,13 @@ async def create_payout(
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_payouts(
-    container: ContainerDep,
+    db: DbDep,
     _: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[PayoutStatus | None, Query()] = None,
 ) -> PageOf[PayoutOut]:
-    async with container.db.reading() as session:
+    async with db.reading() as session:
         rows = await service.list_payouts(
             session,
             limit=page.fetch,
@@ -113,13 +113,14 @@ async def list_payouts(
     responses=openapi_responses(401, 403, 422),
 )
 async def quote_payout(
-    container: ContainerDep,
+    clock: ClockDep,
+    payouts: PayoutsDep,
     _: ReadKey,
     amount_sats: Annotated[int, Query(ge=1, le=2_100_000_000_000_000)],
     destination: Annotated[str, Query(min_length=1, max_length=2048, description=DESTINATION_HELP)],
 ) -> PayoutQuote:
-    policy = container.payouts.policy
-    kind = parse(destination, policy.network, now=container.clock.now()).kind
+    policy = payouts.policy
+    kind = parse(destination, policy.network, now=clock.now()).kind
     priced = service.quote(policy, amount_sats, kind)
     return PayoutQuote(
         amount_sats=priced.amount_sats,
@@ -141,11 +142,11 @@ async def quote_payout(
     responses={**openapi_responses(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
 async def export_payouts(
-    container: ContainerDep,
+    db: DbDep,
     _: AdminKey,
     format: Annotated[Literal["csv", "batch"], Query()] = "csv",
 ) -> PlainTextResponse:
-    async with container.db.reading() as session:
+    async with db.reading() as session:
         rows = await service.awaiting_manual_payment(session)
     if format == "batch":
         return PlainTextResponse(export.as_batch(rows))
@@ -158,8 +159,8 @@ async def export_payouts(
     summary="Get one payout",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_payout(container: ContainerDep, _: ReadKey, payout_id: IdPath) -> PayoutOut:
-    async with container.db.reading() as session:
+async def get_payout(db: DbDep, _: ReadKey, payout_id: IdPath) -> PayoutOut:
+    async with db.reading() as session:
         return payout_out(await service.require(session, payout_id))
 
 
@@ -169,10 +170,8 @@ async def get_payout(container: ContainerDep, _: ReadKey, payout_id: IdPath) -> 
     summary="Approve a payout that waits for an admin",
     responses=openapi_responses(401, 403, 404, 409, 422),
 )
-async def approve_payout(
-    container: ContainerDep, principal: AdminKey, payout_id: IdPath
-) -> PayoutOut:
-    payout = await flows.approve(container.payouts, payout_id, principal.author)
+async def approve_payout(payouts: PayoutsDep, principal: AdminKey, payout_id: IdPath) -> PayoutOut:
+    payout = await flows.approve(payouts, payout_id, principal.author)
     return payout_out(payout)
 
 
@@ -183,14 +182,12 @@ async def approve_payout(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def cancel_payout(
-    container: ContainerDep,
+    payouts: PayoutsDep,
     principal: AdminKey,
     payout_id: IdPath,
     body: Annotated[PayoutCancel | None, optional_body(PayoutCancel, "Why it was canceled")] = None,
 ) -> PayoutOut:
-    payout = await flows.cancel(
-        container.payouts, payout_id, principal.author, body.reason if body else None
-    )
+    payout = await flows.cancel(payouts, payout_id, principal.author, body.reason if body else None)
     return payout_out(payout)
 
 
@@ -201,10 +198,10 @@ async def cancel_payout(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def mark_payout_paid(
-    container: ContainerDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkPaid
+    payouts: PayoutsDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkPaid
 ) -> PayoutOut:
     payout = await flows.mark_paid(
-        container.payouts,
+        payouts,
         payout_id,
         body.proof,
         body.network_fee_sats,
@@ -226,9 +223,7 @@ async def mark_payout_paid(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def mark_payout_failed(
-    container: ContainerDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkFailed
+    payouts: PayoutsDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkFailed
 ) -> PayoutOut:
-    payout = await flows.release_unknown(
-        container.payouts, payout_id, body.reason, principal.author
-    )
+    payout = await flows.release_unknown(payouts, payout_id, body.reason, principal.author)
     return payout_out(payout)

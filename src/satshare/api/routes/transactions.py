@@ -5,10 +5,19 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from sqlalchemy.exc import IntegrityError
 
-from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page, ReadKey
+from satshare.api.deps import (
+    AdminKey,
+    ClockDep,
+    DbDep,
+    IdPath,
+    Page,
+    ReadKey,
+    SealLedger,
+    SealLedgerDep,
+)
 from satshare.api.presenters import transactions_out
 from satshare.api.problems import openapi_responses
-from satshare.container import Container
+from satshare.db import Database
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import repository, service
 from satshare.ledger.models import EntryKind
@@ -36,7 +45,7 @@ APPEND_ONLY = (
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_transactions(
-    container: ContainerDep,
+    db: DbDep,
     _: ReadKey,
     page: Page,
     user_id: Annotated[
@@ -45,7 +54,7 @@ async def list_transactions(
     kind: Annotated[EntryKind | None, Query()] = None,
     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> PageOf[TransactionOut]:
-    async with container.db.reading() as session:
+    async with db.reading() as session:
         rows = await repository.list_entries(
             session,
             limit=page.fetch,
@@ -68,11 +77,15 @@ async def list_transactions(
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def create_transaction(
-    container: ContainerDep, principal: AdminKey, body: TransactionCreate
+    db: DbDep,
+    clock: ClockDep,
+    seal_ledger: SealLedgerDep,
+    principal: AdminKey,
+    body: TransactionCreate,
 ) -> TransactionOut:
     legs = [service.Leg(p.account, p.amount_sats) for p in body.postings]
     author = principal.author
-    async with container.db.transaction() as session:
+    async with db.transaction() as session:
         entry = await service.post_entry(
             session,
             service.NewEntry(
@@ -82,15 +95,15 @@ async def create_transaction(
                 memo=body.memo,
                 created_by=author,
             ),
-            container.clock.now(),
+            clock.now(),
         )
-    return await _sealed(container, entry.id)
+    return await _sealed(db, seal_ledger, entry.id)
 
 
-async def _sealed(container: Container, entry_id: int) -> TransactionOut:
+async def _sealed(db: Database, seal_ledger: SealLedger, entry_id: int) -> TransactionOut:
     """Chain the new entry before answering, so the caller gets its seq and hash."""
-    await container.sealer.flush()
-    async with container.db.reading() as session:
+    await seal_ledger()
+    async with db.reading() as session:
         entry = await repository.entry_by_id(session, entry_id)
         assert entry is not None
         return (await transactions_out(session, [entry]))[0]
@@ -102,10 +115,8 @@ async def _sealed(container: Container, entry_id: int) -> TransactionOut:
     summary="Get a ledger entry",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_transaction(
-    container: ContainerDep, _: ReadKey, transaction_id: IdPath
-) -> TransactionOut:
-    async with container.db.reading() as session:
+async def get_transaction(db: DbDep, _: ReadKey, transaction_id: IdPath) -> TransactionOut:
+    async with db.reading() as session:
         entry = await repository.entry_by_id(session, transaction_id)
         if entry is None:
             raise NotFound(f"transaction {transaction_id} does not exist")
@@ -120,7 +131,8 @@ async def get_transaction(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_transaction(
-    container: ContainerDep,
+    db: DbDep,
+    clock: ClockDep,
     principal: AdminKey,
     transaction_id: IdPath,
     body: TransactionMemoEdit,
@@ -131,13 +143,13 @@ async def update_transaction(
     memo = body.memo
     if memo is None:
         raise InvalidRequest("memo must be a string of 1 to 500 characters", field="memo")
-    async with container.db.transaction() as session:
+    async with db.transaction() as session:
         await service.add_memo(
             session,
             transaction_id,
             memo,
             author=principal.author,
-            now=container.clock.now(),
+            now=clock.now(),
         )
         entry = await repository.entry_by_id(session, transaction_id)
         assert entry is not None
@@ -152,7 +164,9 @@ async def update_transaction(
     responses=openapi_responses(401, 403, 404, 409, 422),
 )
 async def reverse_transaction(
-    container: ContainerDep,
+    db: DbDep,
+    clock: ClockDep,
+    seal_ledger: SealLedgerDep,
     principal: AdminKey,
     transaction_id: IdPath,
     body: Annotated[
@@ -166,14 +180,14 @@ async def reverse_transaction(
     ] = None,
 ) -> TransactionOut:
     try:
-        async with container.db.transaction() as session:
+        async with db.transaction() as session:
             entry = await service.reverse_entry(
                 session,
                 transaction_id,
                 memo=body.memo if body else None,
                 author=principal.author,
-                now=container.clock.now(),
+                now=clock.now(),
             )
     except IntegrityError:
         raise Conflict(f"transaction {transaction_id} was already reversed") from None
-    return await _sealed(container, entry.id)
+    return await _sealed(db, seal_ledger, entry.id)

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from satshare.affiliates import service as affiliates
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
-from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
 from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
 from satshare.payments import referrals
@@ -56,13 +55,13 @@ def _level_lines(
     return lines
 
 
-async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def invite(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
     language = user.language
     code = accounts.affiliate_payable(user.id)
-    program = runtime.container.payouts.program
-    async with runtime.container.db.reading() as session:
+    program = runtime.payouts.program
+    async with runtime.db.reading() as session:
         earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
         terms = await affiliates.terms_for(session, user.id, program, referrals.referral_stats)
         progress = await referrals.referral_stats(session, user.id)
@@ -127,12 +126,12 @@ def _short(value: str | None, keep: int = 16) -> str:
     return value if len(value) <= 2 * keep else f"{value[:keep]}…{value[-8:]}"
 
 
-async def statements(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def statements(update: Update, context: BotContext) -> None:
     """The per-payment split statement: proof, gross, share, terms and the entry's hash."""
     runtime = runtime_of(context)
     user = await user_of(update, context)
     language = user.language
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         rows = await split_statements.commission_statements(session, user.id, limit=RECENT)
     if not rows:
         text = t(language, texts.STATEMENTS_EMPTY)

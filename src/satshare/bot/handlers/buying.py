@@ -9,7 +9,6 @@ import time
 import segno
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
 from satshare.access import service as access
 from satshare.bot import access as links
@@ -17,7 +16,7 @@ from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, runtime_of, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
@@ -34,10 +33,10 @@ CAPTION_LIMIT = 1024
 CHECK_EVERY_SECONDS = 3.0
 
 
-async def show_plans(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def show_plans(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         available = await plans.list_active(session)
     text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
     await show(update, context, text, keyboards.plans(user.language, available))
@@ -51,7 +50,7 @@ def _qr_png(data: str) -> bytes:
 
 def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
     """The rails this bot offers for a plan: the plan's processors, then Stars."""
-    payments = runtime.container.payments
+    payments = runtime.payments
     rails = payments.rails_for(plan.providers)
     if flows.stars_allowed(payments, plan.price_stars, plan.providers):
         rails.append("stars")
@@ -60,14 +59,14 @@ def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
     return rails
 
 
-async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def buy(update: Update, context: BotContext) -> None:
     """A plan was chosen: ask how to pay when there is a choice, else go on."""
     runtime = runtime_of(context)
     query = update.callback_query
     assert query is not None and query.data is not None
     plan_id = query.data.removeprefix(keyboards.BUY)
     user = await user_of(update, context)
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         plan = await plans.get(session, plan_id)
         available = await plans.list_active(session)
     rails = bot_rails(runtime, plan) if plan is not None and plan.active else []
@@ -84,30 +83,28 @@ async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await purchase(update, context, plan_id, rails[0])
 
 
-async def choose_rail(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def choose_rail(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     _, rail, plan_id = query.data.split(":", 2)
     await purchase(update, context, plan_id, rail)
 
 
-async def purchase(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, plan_id: str, rail: str
-) -> None:
+async def purchase(update: Update, context: BotContext, plan_id: str, rail: str) -> None:
     runtime = runtime_of(context)
     query = update.callback_query
     assert query is not None
     user = await user_of(update, context)
     language = user.language
     if rail == "stars":
-        async with runtime.container.db.reading() as session:
+        async with runtime.db.reading() as session:
             plan = await plans.get(session, plan_id)
         try:
             if plan is None:
                 raise InvalidRequest("no such plan")
             await stars.sell(update, context, plan)
         except InvalidRequest:
-            async with runtime.container.db.reading() as session:
+            async with runtime.db.reading() as session:
                 available = await plans.list_active(session)
             await show(
                 update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
@@ -115,23 +112,23 @@ async def purchase(
         return
     try:
         checkout = await flows.start_checkout(
-            runtime.container.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
+            runtime.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
         )
     except ProviderUnavailable:
         await answer(query, t(language, texts.PROVIDER_DOWN))
         return
     except InvalidRequest:
-        async with runtime.container.db.reading() as session:
+        async with runtime.db.reading() as session:
             available = await plans.list_active(session)
         await show(
             update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
         )
         return
     invoice = checkout.invoice
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         plan = await plans.get(session, plan_id)
     assert plan is not None
-    checkout_url = runtime.container.payments.checkout_url(invoice.id)
+    checkout_url = runtime.payments.checkout_url(invoice.id)
     parts = [
         t(
             language,
@@ -187,14 +184,14 @@ async def purchase(
     await answer(query)
 
 
-async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def check_payment(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     query = update.callback_query
     assert query is not None and query.data is not None
     invoice_id = query.data.removeprefix(keyboards.CHECK)
     user = await user_of(update, context)
     language = user.language
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         invoice = await payments_repo.get_invoice(session, invoice_id)
     if invoice is None or invoice.user_id != user.id:
         await answer(query, t(language, texts.PAYMENT_EXPIRED))
@@ -203,13 +200,13 @@ async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if invoice.status in OPEN_STATUSES and time.monotonic() - last >= CHECK_EVERY_SECONDS:
         runtime.recent_checks[invoice_id] = time.monotonic()
         try:
-            await flows.refresh_invoice(runtime.container.payments, invoice_id)
+            await flows.refresh_invoice(runtime.payments, invoice_id)
         except ProviderUnavailable:
             await answer(query, t(language, texts.PROVIDER_DOWN))
             return
         except DomainError:
             log.warning("could not refresh invoice %s", invoice_id, exc_info=True)
-        async with runtime.container.db.reading() as session:
+        async with runtime.db.reading() as session:
             invoice = await payments_repo.get_invoice(session, invoice_id)
         assert invoice is not None
     message = {
@@ -221,12 +218,12 @@ async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer(query, t(language, message))
 
 
-async def my_subscription(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def my_subscription(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
     language = user.language
     now = runtime.now()
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         active = await subscriptions_repo.active_of_user(session, user.id, now)
         lines = []
         for subscription in active:

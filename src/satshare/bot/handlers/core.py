@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.models import ProcessedUpdate
-from satshare.bot.runtime import display_name, ensure_user, esc, runtime_of, t, user_of
+from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, runtime_of, t, user_of
 from satshare.db import insert_ignore
 from satshare.errors import InvalidRequest
 from satshare.plans import service as plans
@@ -23,10 +23,10 @@ from satshare.users import service as users
 log = logging.getLogger(__name__)
 
 
-async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guard_duplicates(update: Update, context: BotContext) -> None:
     """Runs first for every update: an update_id seen before is dropped (one effect)."""
     runtime = runtime_of(context)
-    async with runtime.container.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         fresh = await insert_ignore(
             session,
             ProcessedUpdate,
@@ -44,7 +44,7 @@ async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 REF_START = "ref_"
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     assert update.effective_user is not None
     expect_input(context, None)
@@ -53,15 +53,15 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
     if referral is not None and problem != "own":
         # The top of the affiliate's funnel: their link was opened (new user or not).
-        async with runtime.container.db.transaction() as session:
+        async with runtime.db.transaction() as session:
             await affiliate_stats.record_click(session, referral, "telegram", runtime.now())
     language = user.language
-    share = runtime.container.settings.affiliate.share_bps / 100
+    share = runtime.config.affiliate.share_bps / 100
     lines = []
     if created:
         lines.append(t(language, texts.WELCOME, shop=esc(runtime.shop_name), share=f"{share:g}"))
         if user.referrer_id is not None:
-            async with runtime.container.db.reading() as session:
+            async with runtime.db.reading() as session:
                 referrer = await users_repo.get(session, user.referrer_id)
             if referrer is not None:
                 lines.append(t(language, texts.REFERRED_BY, referrer=esc(display_name(referrer))))
@@ -79,9 +79,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _sell_for_stars(update, context, payload.removeprefix(STARS_START))
 
 
-async def _sell_for_stars(update: Update, context: ContextTypes.DEFAULT_TYPE, plan_id: str) -> None:
+async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> None:
     runtime = runtime_of(context)
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         plan = await plans.get(session, plan_id)
     if plan is None or not plan.active:
         return
@@ -91,7 +91,7 @@ async def _sell_for_stars(update: Update, context: ContextTypes.DEFAULT_TYPE, pl
         log.info("start link for Stars, but plan %s is not sold for Stars", plan_id)
 
 
-async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def menu(update: Update, context: BotContext) -> None:
     expect_input(context, None)
     user = await user_of(update, context)
     await show(
@@ -99,12 +99,12 @@ async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     await show(update, context, t(user.language, texts.HELP), keyboards.back(user.language))
 
 
-async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def terms(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
     text = t(user.language, texts.TERMS)
@@ -113,25 +113,25 @@ async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, context, text, keyboards.back(user.language))
 
 
-async def paysupport(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def paysupport(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
     text = t(user.language, texts.PAYSUPPORT, contact=esc(runtime.settings.support_contact))
     await show(update, context, text, keyboards.back(user.language))
 
 
-async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     await show(update, context, t(user.language, texts.LANGUAGE_CHOOSE), keyboards.languages())
 
 
-async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def set_language(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     query = update.callback_query
     assert query is not None and query.data is not None
     chosen = query.data.removeprefix(keyboards.LANGUAGE)
     user = await user_of(update, context)
-    async with runtime.container.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         updated = await users.update_profile(
             session, user.id, username=None, language=chosen, now=runtime.now()
         )
@@ -143,12 +143,12 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     )
 
 
-async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     await show(update, context, t(user.language, texts.UNKNOWN), keyboards.main_menu(user.language))
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     """Log with the trace; tell the user something friendly, never the trace."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_user:

@@ -7,23 +7,22 @@ import logging
 
 from telegram import Update
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import ContextTypes
 
 from satshare.access import service as access
 from satshare.bot import texts
-from satshare.bot.runtime import PLATFORM, esc, runtime_of, t
+from satshare.bot.runtime import PLATFORM, BotContext, esc, runtime_of, t
 from satshare.users import repository as users_repo
 
 log = logging.getLogger(__name__)
 
 
-async def join_request(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def join_request(update: Update, context: BotContext) -> None:
     runtime = runtime_of(context)
     request = update.chat_join_request
     assert request is not None
     chat, requester = request.chat, request.from_user
     now = runtime.now()
-    async with runtime.container.db.reading() as session:
+    async with runtime.db.reading() as session:
         user = await users_repo.by_external_id(session, PLATFORM, str(requester.id))
         allowed = user is not None and await access.may_join(session, user.id, chat.id, now)
     title = esc(chat.title or str(chat.id))
@@ -32,7 +31,7 @@ async def join_request(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         if allowed:
             assert user is not None
             await request.approve()
-            async with runtime.container.db.transaction() as session:
+            async with runtime.db.transaction() as session:
                 await access.record(session, user.id, chat.id, "member", now)
             message = t(language, texts.JOIN_APPROVED, chat=title)
         else:
