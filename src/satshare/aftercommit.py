@@ -62,6 +62,11 @@ class Doorbell:
     def ring(self) -> None:
         self._event.set()
 
+    @property
+    def rung(self) -> bool:
+        """Rung since the last wait: the next wait returns at once."""
+        return self._event.is_set()
+
     async def wait(self) -> None:
         """Return once the bell has rung since the last wait (at once if it already has)."""
         await self._event.wait()

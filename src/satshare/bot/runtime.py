@@ -108,10 +108,6 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         return self.runtime.now()
 
 
-def runtime_of(context: BotContext) -> BotRuntime:
-    return context.runtime
-
-
 def t(language: str, message: str, **values: object) -> str:
     return translate(language, message, **values)
 
@@ -185,5 +181,5 @@ async def ensure_user(
 
 async def user_of(update: Update, context: BotContext) -> User:
     assert update.effective_user is not None
-    user, _, _ = await ensure_user(runtime_of(context), update.effective_user)
+    user, _, _ = await ensure_user(context.runtime, update.effective_user)
     return user

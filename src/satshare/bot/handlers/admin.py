@@ -6,13 +6,13 @@ from telegram import Update
 
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotContext, esc, runtime_of, t
+from satshare.bot.runtime import BotContext, esc, t
 from satshare.errors import DomainError
 from satshare.payouts import flows
 
 
 async def decide_payout(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     chat = update.effective_chat
     admin = update.effective_user

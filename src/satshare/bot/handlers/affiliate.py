@@ -11,7 +11,7 @@ from satshare.affiliates import service as affiliates
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
-from satshare.bot.runtime import BotContext, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, esc, sats, t, user_of
 from satshare.ledger import accounts
 from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
 from satshare.payments import referrals
@@ -56,7 +56,7 @@ def _level_lines(
 
 
 async def invite(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
     code = accounts.affiliate_payable(user.id)
@@ -128,7 +128,7 @@ def _short(value: str | None, keep: int = 16) -> str:
 
 async def statements(update: Update, context: BotContext) -> None:
     """The per-payment split statement: proof, gross, share, terms and the entry's hash."""
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
     async with runtime.db.reading() as session:

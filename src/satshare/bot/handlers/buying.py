@@ -16,7 +16,7 @@ from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotContext, BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
@@ -34,7 +34,7 @@ CHECK_EVERY_SECONDS = 3.0
 
 
 async def show_plans(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     async with runtime.db.reading() as session:
         available = await plans.list_active(session)
@@ -61,7 +61,7 @@ def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
 
 async def buy(update: Update, context: BotContext) -> None:
     """A plan was chosen: ask how to pay when there is a choice, else go on."""
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and query.data is not None
     plan_id = query.data.removeprefix(keyboards.BUY)
@@ -91,7 +91,7 @@ async def choose_rail(update: Update, context: BotContext) -> None:
 
 
 async def purchase(update: Update, context: BotContext, plan_id: str, rail: str) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None
     user = await user_of(update, context)
@@ -185,7 +185,7 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
 
 
 async def check_payment(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and query.data is not None
     invoice_id = query.data.removeprefix(keyboards.CHECK)
@@ -219,7 +219,7 @@ async def check_payment(update: Update, context: BotContext) -> None:
 
 
 async def my_subscription(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
     now = runtime.now()

@@ -12,7 +12,7 @@ from satshare.bot import keyboards, texts
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.models import ProcessedUpdate
-from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, runtime_of, t, user_of
+from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, t, user_of
 from satshare.db import insert_ignore
 from satshare.errors import InvalidRequest
 from satshare.plans import service as plans
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 async def guard_duplicates(update: Update, context: BotContext) -> None:
     """Runs first for every update: an update_id seen before is dropped (one effect)."""
-    runtime = runtime_of(context)
+    runtime = context.runtime
     async with runtime.db.transaction() as session:
         fresh = await insert_ignore(
             session,
@@ -45,7 +45,7 @@ REF_START = "ref_"
 
 
 async def start(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     assert update.effective_user is not None
     expect_input(context, None)
     payload = context.args[0] if context.args else ""
@@ -80,7 +80,7 @@ async def start(update: Update, context: BotContext) -> None:
 
 
 async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     async with runtime.db.reading() as session:
         plan = await plans.get(session, plan_id)
     if plan is None or not plan.active:
@@ -105,7 +105,7 @@ async def help_(update: Update, context: BotContext) -> None:
 
 
 async def terms(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     text = t(user.language, texts.TERMS)
     if runtime.settings.terms_url:
@@ -114,7 +114,7 @@ async def terms(update: Update, context: BotContext) -> None:
 
 
 async def paysupport(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     text = t(user.language, texts.PAYSUPPORT, contact=esc(runtime.settings.support_contact))
     await show(update, context, text, keyboards.back(user.language))
@@ -126,7 +126,7 @@ async def language(update: Update, context: BotContext) -> None:
 
 
 async def set_language(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and query.data is not None
     chosen = query.data.removeprefix(keyboards.LANGUAGE)

@@ -10,14 +10,14 @@ from telegram.error import BadRequest, Forbidden
 
 from satshare.access import service as access
 from satshare.bot import texts
-from satshare.bot.runtime import PLATFORM, BotContext, esc, runtime_of, t
+from satshare.bot.runtime import PLATFORM, BotContext, esc, t
 from satshare.users import repository as users_repo
 
 log = logging.getLogger(__name__)
 
 
 async def join_request(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     request = update.chat_join_request
     assert request is not None
     chat, requester = request.chat, request.from_user

@@ -9,14 +9,14 @@ from telegram.constants import ParseMode
 
 from satshare.bot import texts
 from satshare.bot.handlers import core
-from satshare.bot.runtime import BotContext, runtime_of, sats, t
+from satshare.bot.runtime import BotContext, sats, t
 from satshare.errors import InvalidRequest
 from satshare.reports import files
 from satshare.reports.monthly import current_month, monthly_report
 
 
 async def report(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     chat = update.effective_chat
     if chat is None or chat.id not in runtime.settings.admin_chat_ids:
         await core.unknown(update, context)  # not an admin: as if there were no such command

@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, U
 
 from satshare.bot import texts
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotContext, esc, runtime_of, t, user_of
+from satshare.bot.runtime import BotContext, esc, t, user_of
 from satshare.payments import flows
 from satshare.payments.service import StarsPayment
 from satshare.plans.models import Plan
@@ -38,7 +38,7 @@ def as_subscription(plan: Plan, links_enabled: bool) -> bool:
 
 
 async def sell(update: Update, context: BotContext, plan: Plan) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
     invoice = await flows.create_stars_invoice(runtime.payments, user_id=user.id, plan_id=plan.id)
@@ -77,7 +77,7 @@ async def sell(update: Update, context: BotContext, plan: Plan) -> None:
 
 
 async def pre_checkout(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.pre_checkout_query
     assert query is not None
     problem = await flows.check_stars_checkout(
@@ -93,7 +93,7 @@ async def pre_checkout(update: Update, context: BotContext) -> None:
 
 
 async def paid(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     message = update.effective_message
     assert message is not None and message.successful_payment is not None
     payment = message.successful_payment

@@ -10,7 +10,7 @@ from telegram import Update
 from satshare.affiliates import stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
-from satshare.bot.runtime import BotContext, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, esc, sats, t, user_of
 from satshare.payments import referrals
 from satshare.users.models import User
 
@@ -33,7 +33,7 @@ async def top(update: Update, context: BotContext) -> None:
 
 
 async def toggle_name(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and update.effective_user is not None
     data = (query.data or "").removeprefix(keyboards.TOP_NAME)
@@ -55,7 +55,7 @@ async def _show(
     by: stats.Ranking,
     period: stats.Period,
 ) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     language = user.language
     since = stats.since_for(period, runtime.now())
     async with runtime.db.reading() as session:

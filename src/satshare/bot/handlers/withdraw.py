@@ -13,7 +13,7 @@ from satshare.affiliates import service as affiliates
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import core
 from satshare.bot.handlers.ui import answer, expect_input, expected_input, show
-from satshare.bot.runtime import BotContext, BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError
 from satshare.payouts import flows
 from satshare.payouts import service as payouts
@@ -80,7 +80,7 @@ async def withdraw(update: Update, context: BotContext) -> None:
 async def _show_withdraw(
     update: Update, context: BotContext, user: User, notice: str | None = None
 ) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     ctx = runtime.payouts
     language = user.language
     program = ctx.program
@@ -138,7 +138,7 @@ async def _show_withdraw(
 
 
 async def accept_terms(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -155,7 +155,7 @@ async def accept_terms(update: Update, context: BotContext) -> None:
 
 
 async def ask_destination(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     policy = runtime.payouts.policy
     if policy.supports(DestinationKind.ONCHAIN):
@@ -167,7 +167,7 @@ async def ask_destination(update: Update, context: BotContext) -> None:
 
 
 async def ask_amount(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     available = await _available(runtime, user)
     minimum = runtime.payouts.policy.min_sats
@@ -207,7 +207,7 @@ async def text_input(update: Update, context: BotContext) -> None:
 
 
 async def _receive_destination(update: Update, context: BotContext, user: User, text: str) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     try:
         saved = await flows.save_destination(runtime.payouts, user.id, text)
     except DomainError as exc:
@@ -231,7 +231,7 @@ def _parse_amount(text: str) -> int | None:
 
 
 async def _receive_amount(update: Update, context: BotContext, user: User, text: str) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     available = await _available(runtime, user)
     minimum = runtime.payouts.policy.min_sats
     amount = _parse_amount(text)
@@ -260,7 +260,7 @@ async def quote(update: Update, context: BotContext) -> None:
 
 
 async def _show_quote(update: Update, context: BotContext, user: User, amount: int) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     policy = runtime.payouts.policy
     async with runtime.db.reading() as session:
         destination = await payouts.saved_destination(session, user.id)
@@ -291,7 +291,7 @@ async def _show_quote(update: Update, context: BotContext, user: User, amount: i
 
 
 async def confirm(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     query = update.callback_query
     assert query is not None and query.data is not None and query.message is not None
@@ -326,7 +326,7 @@ async def confirm(update: Update, context: BotContext) -> None:
 
 
 async def my_payouts(update: Update, context: BotContext) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
     async with runtime.db.reading() as session:
