@@ -10,6 +10,8 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel, SecretStr
+from rich.markup import escape
 from rich.table import Table
 
 from satshare import __version__
@@ -116,45 +118,74 @@ def migrate_command() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the configuration and print what SatShare would run with."""
+    """Validate the configuration and print every setting SatShare would run with (secrets
+    masked, passwords in URLs hidden)."""
     cfg = settings()
     table = Table(title="SatShare configuration", show_header=False)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
     table.add_row(
         "mode", "[yellow]sandbox[/] (no processor configured)" if cfg.sandbox_mode else "live"
     )
-    table.add_row("database.url", redact_url(cfg.database.url))
-    table.add_row(
-        "server", f"{cfg.server.host}:{cfg.server.port} → {redact_url(cfg.server.base_url)}"
-    )
-    table.add_row(
-        "affiliate.share_bps", f"{cfg.affiliate.share_bps} ({cfg.affiliate.share_bps / 100:g}%)"
-    )
-    levels = ", ".join(f"{lv.name} {lv.share_bps / 100:g}%" for lv in cfg.affiliate.levels)
-    table.add_row(
-        "affiliate",
-        f"levels: {levels or 'none'}; hold {cfg.affiliate.hold_days} d; "
-        f"terms v{cfg.affiliate.terms_version}",
-    )
-    payouts = cfg.payouts
-    table.add_row(
-        "payouts",
-        f"{cfg.payout_provider} on {cfg.payout_network}, min {payouts.min_sats} sats, "
-        f"auto-approve up to {payouts.auto_approve_max_sats} sats"
-        + (", instant Lightning split" if payouts.instant_lightning else ""),
-    )
-    table.add_row("btcpay.url", redact_url(cfg.btcpay.url) if cfg.btcpay.url else "—")
-    payments = cfg.payments
-    table.add_row(
-        "payments",
-        f"reconcile every {payments.reconcile_interval_seconds}s, "
-        f"invoices expire after {payments.invoice_expiration_minutes} min",
-    )
-    table.add_row(
-        "plans",
-        ", ".join(f"{p.id} ({_price(p)} / {p.duration_days} d)" for p in cfg.plans) or "none",
-    )
+    for name in type(cfg).model_fields:
+        value = getattr(cfg, name)
+        if name == "plans":
+            continue
+        if isinstance(value, BaseModel):
+            for key, item in value:
+                table.add_row(f"{name}.{key}", _shown(key, item))
+        else:
+            table.add_row(name, _shown(name, value))
     out.print(table)
+    plans = Table(title="Plans", show_header=True)
+    for column in ("id", "price", "days", "channels", "rails"):
+        plans.add_column(column, overflow="fold")
+    for plan in cfg.plans:
+        plans.add_row(
+            plan.id,
+            _price(plan),
+            str(plan.duration_days),
+            ", ".join(str(c) for c in plan.channels) or "[yellow]none[/]",
+            ", ".join(plan.providers) if plan.providers else "every enabled rail",
+        )
+    if cfg.plans:
+        out.print(plans)
+    else:
+        out.print("Plans: none (add plans: to satshare.yaml)")
+    for notice in cfg.notices():
+        out.print(f"[yellow]note:[/] {notice}", highlight=False, soft_wrap=True)
     out.print("[green]Configuration is valid.[/]")
+
+
+#: Longer texts (terms, welcome texts) are cut in ``config check``: it lists settings.
+LONG_TEXT = 60
+
+
+def _shown(key: str, value: object) -> str:
+    """A setting's value for ``config check``: secrets never, URLs without passwords."""
+    if isinstance(value, SecretStr):
+        return "[dim]set (hidden)[/]" if value.get_secret_value() else "[dim]empty[/]"
+    if value is None:
+        return "[dim]—[/]"
+    if isinstance(value, str) and key.endswith("url"):
+        return escape(redact_url(value))
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        return escape(value[:LONG_TEXT].rstrip()) + f"… [dim]({len(value)} characters)[/]"
+    if isinstance(value, BaseModel):
+        return escape(", ".join(f"{k}={_plain(v)}" for k, v in value))
+    if isinstance(value, list):
+        return escape(", ".join(_plain(v) for v in value)) or "[dim]none[/]"
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}={_plain(v)}" for k, v in value.items())) or "[dim]none[/]"
+    return escape(str(value))
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "(hidden)"
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{k}={_plain(v)}" for k, v in value) + "}"
+    return str(value)
 
 
 def _price(plan: PlanSettings) -> str:
@@ -420,6 +451,8 @@ def _banner(
     print(f"Health:         {base}/health")
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
+    for notice in cfg.notices():
+        print(f"Note:           {notice}")
     mode = "webhook" if cfg.telegram.webhook_url else "long polling"
     if bot_username is None:
         print("Telegram:       OFF: telegram.token is not set, so the bot does not run (the")
