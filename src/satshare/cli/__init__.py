@@ -339,6 +339,12 @@ def serve(
             logging.getLogger(noisy).setLevel(logging.WARNING)
     # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from satshare.cli.serving import port_problem, redact_access_log
+
+    redact_access_log()
+    problem = port_problem(cfg.server.host, cfg.server.port)
+    if problem is not None:
+        raise fail(problem, code=1)
     _run_fast(_serve(cfg))
 
 
@@ -357,25 +363,29 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
+    from satshare.cli.serving import GRACEFUL_SECONDS, Server
     from satshare.container import issue_sandbox_key
     from satshare.jobs import BotJobs, build_job_app, run_jobs
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
     sandbox_key = await issue_sandbox_key(container) if wants_key else None
     api = create_app(container)
-    server = uvicorn.Server(
+    server = Server(
         uvicorn.Config(
             api,
             host=cfg.server.host,
             port=cfg.server.port,
             log_level=cfg.log_level,
             proxy_headers=True,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            await serving  # uvicorn already said why (e.g. the port is taken)
+            # uvicorn logged why (the port was taken since the check, say) and exited.
+            with contextlib.suppress(SystemExit):
+                await serving
             raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
         await asyncio.sleep(0.05)
     runtime, dispatcher = None, None
@@ -409,14 +419,29 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
     jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
-    try:
-        await serving
-    finally:
+    stopped = False
+
+    async def stop_jobs_and_bot() -> None:
+        """Jobs first (they send through the bot), then the bot, then (after this) the web
+        server: the sandbox bot long-polls the emulator this server hosts."""
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await jobs
         if runtime is not None and dispatcher is not None:
             await stop_bot(runtime, dispatcher)
+        if container.telegram_sandbox is not None:
+            # Ends the long poll the bot left open, so the web server stops at once.
+            await container.telegram_sandbox.emulator.aclose()
+
+    server.before_exit = stop_jobs_and_bot
+    try:
+        await serving
+    finally:
+        await stop_jobs_and_bot()
 
 
 def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
