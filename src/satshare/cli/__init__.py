@@ -18,11 +18,13 @@ from satshare import __version__
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.common import (
     ContainerUnavailable,
+    JsonOption,
     State,
     err,
     fail,
     opened,
     out,
+    print_json,
     run,
     settings,
 )
@@ -220,7 +222,7 @@ def api_key_create(
 
 
 @api_key_app.command("list")
-def api_key_list() -> None:
+def api_key_list(as_json: JsonOption = False) -> None:
     """List API keys (never the keys themselves)."""
     from satshare.apikeys import service as apikeys
 
@@ -231,6 +233,20 @@ def api_key_list() -> None:
             return list(await apikeys.list_keys(session))
 
     keys = run(go())
+    if as_json:
+        print_json(
+            {
+                "id": key.id,
+                "name": key.name,
+                "prefix": key.display_prefix,
+                "scopes": key.scopes,
+                "created_at": key.created_at,
+                "last_used_at": key.last_used_at,
+                "revoked_at": key.revoked_at,
+            }
+            for key in keys
+        )
+        return
     table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
