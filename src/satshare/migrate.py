@@ -10,7 +10,6 @@ from sqlalchemy.engine import Connection
 
 from satshare.db import Database
 
-
 #: Tables another library owns in our database: procrastinate's job queue (migration 0015
 #: applies its schema). Autogenerate and the schema comparison leave them alone.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)

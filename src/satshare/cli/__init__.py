@@ -10,17 +10,21 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel, SecretStr
+from rich.markup import escape
 from rich.table import Table
 
 from satshare import __version__
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.common import (
     ContainerUnavailable,
+    JsonOption,
     State,
     err,
     fail,
     opened,
     out,
+    print_json,
     run,
     settings,
 )
@@ -116,45 +120,74 @@ def migrate_command() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the configuration and print what SatShare would run with."""
+    """Validate the configuration and print every setting SatShare would run with (secrets
+    masked, passwords in URLs hidden)."""
     cfg = settings()
     table = Table(title="SatShare configuration", show_header=False)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
     table.add_row(
         "mode", "[yellow]sandbox[/] (no processor configured)" if cfg.sandbox_mode else "live"
     )
-    table.add_row("database.url", redact_url(cfg.database.url))
-    table.add_row(
-        "server", f"{cfg.server.host}:{cfg.server.port} → {redact_url(cfg.server.base_url)}"
-    )
-    table.add_row(
-        "affiliate.share_bps", f"{cfg.affiliate.share_bps} ({cfg.affiliate.share_bps / 100:g}%)"
-    )
-    levels = ", ".join(f"{lv.name} {lv.share_bps / 100:g}%" for lv in cfg.affiliate.levels)
-    table.add_row(
-        "affiliate",
-        f"levels: {levels or 'none'}; hold {cfg.affiliate.hold_days} d; "
-        f"terms v{cfg.affiliate.terms_version}",
-    )
-    payouts = cfg.payouts
-    table.add_row(
-        "payouts",
-        f"{cfg.payout_provider} on {cfg.payout_network}, min {payouts.min_sats} sats, "
-        f"auto-approve up to {payouts.auto_approve_max_sats} sats"
-        + (", instant Lightning split" if payouts.instant_lightning else ""),
-    )
-    table.add_row("btcpay.url", redact_url(cfg.btcpay.url) if cfg.btcpay.url else "—")
-    payments = cfg.payments
-    table.add_row(
-        "payments",
-        f"reconcile every {payments.reconcile_interval_seconds}s, "
-        f"invoices expire after {payments.invoice_expiration_minutes} min",
-    )
-    table.add_row(
-        "plans",
-        ", ".join(f"{p.id} ({_price(p)} / {p.duration_days} d)" for p in cfg.plans) or "none",
-    )
+    for name in type(cfg).model_fields:
+        value = getattr(cfg, name)
+        if name == "plans":
+            continue
+        if isinstance(value, BaseModel):
+            for key, item in value:
+                table.add_row(f"{name}.{key}", _shown(key, item))
+        else:
+            table.add_row(name, _shown(name, value))
     out.print(table)
+    plans = Table(title="Plans", show_header=True)
+    for column in ("id", "price", "days", "channels", "rails"):
+        plans.add_column(column, overflow="fold")
+    for plan in cfg.plans:
+        plans.add_row(
+            plan.id,
+            _price(plan),
+            str(plan.duration_days),
+            ", ".join(str(c) for c in plan.channels) or "[yellow]none[/]",
+            ", ".join(plan.providers) if plan.providers else "every enabled rail",
+        )
+    if cfg.plans:
+        out.print(plans)
+    else:
+        out.print("Plans: none (add plans: to satshare.yaml)")
+    for notice in cfg.notices():
+        out.print(f"[yellow]note:[/] {notice}", highlight=False, soft_wrap=True)
     out.print("[green]Configuration is valid.[/]")
+
+
+#: Longer texts (terms, welcome texts) are cut in ``config check``: it lists settings.
+LONG_TEXT = 60
+
+
+def _shown(key: str, value: object) -> str:
+    """A setting's value for ``config check``: secrets never, URLs without passwords."""
+    if isinstance(value, SecretStr):
+        return "[dim]set (hidden)[/]" if value.get_secret_value() else "[dim]empty[/]"
+    if value is None:
+        return "[dim]—[/]"
+    if isinstance(value, str) and key.endswith("url"):
+        return escape(redact_url(value))
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        return escape(value[:LONG_TEXT].rstrip()) + f"… [dim]({len(value)} characters)[/]"
+    if isinstance(value, BaseModel):
+        return escape(", ".join(f"{k}={_plain(v)}" for k, v in value))
+    if isinstance(value, list):
+        return escape(", ".join(_plain(v) for v in value)) or "[dim]none[/]"
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}={_plain(v)}" for k, v in value.items())) or "[dim]none[/]"
+    return escape(str(value))
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "(hidden)"
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{k}={_plain(v)}" for k, v in value) + "}"
+    return str(value)
 
 
 def _price(plan: PlanSettings) -> str:
@@ -189,7 +222,7 @@ def api_key_create(
 
 
 @api_key_app.command("list")
-def api_key_list() -> None:
+def api_key_list(as_json: JsonOption = False) -> None:
     """List API keys (never the keys themselves)."""
     from satshare.apikeys import service as apikeys
 
@@ -200,6 +233,20 @@ def api_key_list() -> None:
             return list(await apikeys.list_keys(session))
 
     keys = run(go())
+    if as_json:
+        print_json(
+            {
+                "id": key.id,
+                "name": key.name,
+                "prefix": key.display_prefix,
+                "scopes": key.scopes,
+                "created_at": key.created_at,
+                "last_used_at": key.last_used_at,
+                "revoked_at": key.revoked_at,
+            }
+            for key in keys
+        )
+        return
     table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
@@ -308,6 +355,12 @@ def serve(
             logging.getLogger(noisy).setLevel(logging.WARNING)
     # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from satshare.cli.serving import port_problem, redact_access_log
+
+    redact_access_log()
+    problem = port_problem(cfg.server.host, cfg.server.port)
+    if problem is not None:
+        raise fail(problem, code=1)
     _run_fast(_serve(cfg))
 
 
@@ -326,25 +379,29 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
+    from satshare.cli.serving import GRACEFUL_SECONDS, Server
     from satshare.jobs import BotJobs, build_job_app, run_jobs
     from satshare.sandbox import issue_sandbox_key
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
     sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
     api = create_app(container.api_services())
-    server = uvicorn.Server(
+    server = Server(
         uvicorn.Config(
             api,
             host=cfg.server.host,
             port=cfg.server.port,
             log_level=cfg.log_level,
             proxy_headers=True,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            await serving  # uvicorn already said why (e.g. the port is taken)
+            # uvicorn logged why (the port was taken since the check, say) and exited.
+            with contextlib.suppress(SystemExit):
+                await serving
             raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
         await asyncio.sleep(0.05)
     runtime, dispatcher = None, None
@@ -378,14 +435,29 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
     jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
-    try:
-        await serving
-    finally:
+    stopped = False
+
+    async def stop_jobs_and_bot() -> None:
+        """Jobs first (they send through the bot), then the bot, then (after this) the web
+        server: the sandbox bot long-polls the emulator this server hosts."""
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await jobs
         if runtime is not None and dispatcher is not None:
             await stop_bot(runtime, dispatcher)
+        if container.sandbox is not None and container.sandbox.telegram is not None:
+            # Ends the long poll the bot left open, so the web server stops at once.
+            await container.sandbox.telegram.aclose()
+
+    server.before_exit = stop_jobs_and_bot
+    try:
+        await serving
+    finally:
+        await stop_jobs_and_bot()
 
 
 def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
@@ -420,6 +492,8 @@ def _banner(
     print(f"Health:         {base}/health")
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
+    for notice in cfg.notices():
+        print(f"Note:           {notice}")
     mode = "webhook" if cfg.telegram.webhook_url else "long polling"
     if bot_username is None:
         print("Telegram:       OFF: telegram.token is not set, so the bot does not run (the")

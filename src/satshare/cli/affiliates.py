@@ -9,7 +9,7 @@ from rich.table import Table
 
 from satshare.affiliates import service as affiliates
 from satshare.affiliates.models import AffiliateTerms
-from satshare.cli.common import opened, out, run, settings
+from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
 from satshare.cli.payouts import author
 from satshare.payouts.overview import AffiliateOverview, affiliate_overview
 
@@ -97,7 +97,7 @@ def set_terms_command(
 
 
 @affiliate_app.command("terms")
-def terms_command(user_id: UserId) -> None:
+def terms_command(user_id: UserId, as_json: JsonOption = False) -> None:
     """The history of an affiliate's custom terms, oldest first."""
     cfg = settings()
 
@@ -106,6 +106,18 @@ def terms_command(user_id: UserId) -> None:
             return list(await affiliates.terms_history(session, user_id))
 
     rows = run(go())
+    if as_json:
+        print_json(
+            {
+                "version": row.version,
+                "share_bps": row.share_bps,
+                "set_by": row.set_by,
+                "created_at": row.created_at,
+                "reason": row.reason,
+            }
+            for row in rows
+        )
+        return
     table = Table("version", "share", "set by", "when", "reason")
     for row in rows:
         share = f"{row.share_bps / 100:g}%" if row.share_bps is not None else "level-based"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+import json
+import sys
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,8 +21,27 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-out = Console()
+#: Output piped to a file or another program is not cut to 80 columns: a table keeps every
+#: character (a terminal still gets its own width).
+PIPED_WIDTH = 1_000
+out = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err = Console(stderr=True)
+
+#: ``--json`` on list commands: one JSON array for scripts instead of a table.
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print a JSON array instead of a table (for scripts).")
+]
+
+
+def print_json(rows: Iterable[Mapping[str, Any]]) -> None:
+    """Rows as one JSON array on stdout; times in ISO 8601."""
+
+    def jsonable(value: object) -> str:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value)
+
+    print(json.dumps(list(rows), default=jsonable, ensure_ascii=False, indent=2))
 
 
 class State:

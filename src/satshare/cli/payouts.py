@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from satshare.cli.common import opened, out, run, settings
+from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
 from satshare.payouts import export, flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import mask
@@ -40,6 +40,7 @@ def list_command(
     ] = None,
     user: Annotated[int | None, typer.Option(help="Only this affiliate's user id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """List payouts, newest first."""
     if status is not None and status not in STATUSES:
@@ -54,6 +55,22 @@ def list_command(
             )
 
     rows = run(go())
+    if as_json:
+        print_json(
+            {
+                "id": p.id,
+                "user_id": p.user_id,
+                "amount_sats": p.amount_sats,
+                "fee_sats": p.fee_sats,
+                "destination": mask(p.destination),
+                "status": p.status,
+                "created_at": p.created_at,
+                "proof": p.proof,
+                "failure": p.failure,
+            }
+            for p in rows
+        )
+        return
     table = Table("id", "user", "amount", "fee", "to", "status", "created", "proof / failure")
     for p in rows:
         table.add_row(
