@@ -78,7 +78,7 @@ def test_domains_import_no_framework_and_no_adapter(domain: str) -> None:
 
 def test_every_domain_module_was_checked() -> None:
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    adapters = {"api", "bot", "providers", "sim", "migrations", "cli"}
+    adapters = {"api", "bot", "providers", "sim", "migrations", "cli", "jobs"}
     assert packages - adapters == set(DOMAINS)
 
 
@@ -109,14 +109,14 @@ DOMAIN_LAYERS: list[set[str]] = [
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
 SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "__init__"}
 #: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
-RUNTIME = {"sealer", "migrate"}
+RUNTIME = {"sealer", "migrate", "jobqueue"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}
 #: Composition roots wire everything together; they may import anything, adapters included.
 ROOTS: dict[str, str] = {
     "cli": "the command line starts the API, the bot, the jobs and the emulators",
     "container": "wires the providers, the domain contexts and the adapters' services",
     "sandbox": "starts the emulators and implements the API's sandbox ports over them",
-    "jobs": "the background jobs run the bot's outbox sender and member removal",
+    "jobs": "the job catalogue runs the domains' use cases, the bot's sender and removal",
     "__main__": "python -m satshare runs the CLI",
     "models": "imports every ORM model (the bot's too) so Alembic sees the whole schema",
 }

@@ -149,8 +149,19 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_error_handler(core.on_error)
 
 
-async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
-    """Initialise (getMe), publish commands, start receiving updates; return the sender."""
+async def start_sender(runtime: BotRuntime) -> OutboxDispatcher:
+    """The bot as a worker uses it: a client (getMe) and the outbox's sender, which the
+    worker's jobs run; no updates are received here."""
+    await runtime.application.initialize()
+    me = runtime.application.bot
+    runtime.username = me.username or runtime.username
+    runtime.shop_name = me.first_name or runtime.shop_name
+    return OutboxDispatcher(runtime, me)
+
+
+async def start_bot(runtime: BotRuntime, *, send_outbox: bool = True) -> OutboxDispatcher:
+    """Initialise (getMe), publish commands, start receiving updates; return the sender,
+    which listens for outbox rows unless ``send_outbox`` is off (workers send them)."""
     application = runtime.application
     await application.initialize()
     me = application.bot
@@ -176,8 +187,9 @@ async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
             timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
         )
     dispatcher = OutboxDispatcher(runtime, me)
-    dispatcher.listen(runtime.services.outbox)
-    dispatcher.kick()
+    if send_outbox:
+        dispatcher.listen(runtime.services.outbox)
+        dispatcher.kick()
     return dispatcher
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,6 +19,7 @@ from satshare.cli.common import (
     ContainerUnavailable,
     JsonOption,
     State,
+    configure_logging,
     err,
     fail,
     opened,
@@ -29,6 +29,7 @@ from satshare.cli.common import (
     settings,
 )
 from satshare.cli.payouts import payout_app
+from satshare.cli.worker import worker_command
 from satshare.config import PlanSettings, Settings, redact_url
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
+app.command("worker")(worker_command)
 
 SANDBOX_PLANS = [
     PlanSettings(
@@ -346,15 +348,7 @@ def serve(
         cfg.server.port = port
     if cfg.sandbox_mode and not cfg.plans:
         cfg.plans = list(SANDBOX_PLANS)
-    logging.basicConfig(
-        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if cfg.log_level != "debug":
-        # Both libraries narrate every migration step and job run at INFO.
-        for noisy in ("alembic", "procrastinate"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(cfg)
     from satshare.cli.serving import port_problem, redact_access_log
 
     redact_access_log()
@@ -366,8 +360,13 @@ def serve(
 
 async def _serve(cfg: Settings) -> None:
     try:
-        async with opened(cfg, sync_plans=True) as container:
-            await _serve_container(cfg, container)
+        async with opened(cfg, sync_plans=True, service=True) as container:
+            if container.job_queue is not None and not container.runs_jobs:
+                # workers mode: commits queue jobs, so the queue is open while serving.
+                async with container.job_queue.open_async():
+                    await _serve_container(cfg, container)
+            else:
+                await _serve_container(cfg, container)
     except ContainerUnavailable as exc:
         raise fail(exc.detail, code=1) from None
 
@@ -380,7 +379,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
     from satshare.cli.serving import GRACEFUL_SECONDS, Server
-    from satshare.jobs import BotJobs, build_job_app, run_jobs
+    from satshare.jobs import BotJobs, run_jobs
     from satshare.sandbox import issue_sandbox_key
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
@@ -412,7 +411,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
             api_base_url=container.telegram_api_base_url,
         )
         try:
-            dispatcher = await start_bot(runtime)
+            dispatcher = await start_bot(runtime, send_outbox=container.runs_jobs)
         except InvalidToken:
             server.should_exit = True
             raise fail(
@@ -434,7 +433,10 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         container.sandbox is not None and container.sandbox.telegram is not None,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
-    jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
+    # workers mode: this process only queues jobs (after each commit); workers run them.
+    jobs = asyncio.create_task(
+        run_jobs(container, bot_jobs) if container.runs_jobs else asyncio.Event().wait()
+    )
     stopped = False
 
     async def stop_jobs_and_bot() -> None:
