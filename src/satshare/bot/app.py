@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from telegram import BotCommand, Update
@@ -32,6 +34,7 @@ from satshare.bot.handlers import (
     top,
     withdraw,
 )
+from satshare.bot.polling import PollingLeader
 from satshare.bot.runtime import BotContext, BotRuntime, BotServices
 from satshare.i18n import translate
 from satshare.telegram_contract import webhook_secret
@@ -182,10 +185,16 @@ async def start_bot(runtime: BotRuntime, *, send_outbox: bool = True) -> OutboxD
             allowed_updates=ALLOWED_UPDATES,
         )
     else:
-        assert application.updater is not None
-        await application.updater.start_polling(
-            timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+        updater = application.updater
+        assert updater is not None
+        leader = PollingLeader(
+            runtime.db,
+            start=lambda: updater.start_polling(
+                timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+            ),
+            stop=updater.stop,
         )
+        runtime.polling = asyncio.create_task(leader.run(), name="polling leader")
     dispatcher = OutboxDispatcher(runtime, me)
     if send_outbox:
         dispatcher.listen(runtime.services.outbox)
@@ -197,6 +206,10 @@ async def stop_bot(runtime: BotRuntime, dispatcher: OutboxDispatcher | None) -> 
     application = runtime.application
     if dispatcher is not None:
         await dispatcher.aclose()
+    if runtime.polling is not None:
+        runtime.polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.polling
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     if application.running:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class BotRuntime:
     shop_name: str = "SatShare"
     #: (user id, invoice id) → last refresh, so "Check payment" cannot hammer the processor.
     recent_checks: dict[str, float] = field(default_factory=dict)
+    #: Long polling: the task that polls while this process holds the polling lock.
+    polling: asyncio.Task[None] | None = None
 
     @property
     def config(self) -> Settings:
