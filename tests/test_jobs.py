@@ -200,3 +200,52 @@ async def test_invoice_the_processor_forgot_is_retired(stack: Stack) -> None:
     async with stack.db.reading() as session:
         kinds = (await session.execute(select(OutboxMessage.kind))).scalars().all()
     assert "admin.invoice_gone" in kinds
+
+
+@pytest.mark.skipif(PG_URL is None, reason="the job queue is PostgreSQL's")
+async def test_a_killed_workers_job_goes_back_to_the_queue(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from satshare.db import Database
+    from satshare.jobqueue import Job, Queue
+
+    runs: list[str] = []
+
+    async def seal() -> None:
+        runs.append("sealed")
+
+    app = open_queue(database_url)
+    register(app, [Job(JobName.SEAL_LEDGER, Queue.MONEY, 5, seal)])
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM procrastinate_jobs"))
+            # A worker that stopped sending heartbeats ten minutes ago, in the middle of a job.
+            worker = await conn.scalar(
+                text(
+                    "INSERT INTO procrastinate_workers (last_heartbeat) "
+                    "VALUES (now() - interval '10 minutes') RETURNING id"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, "
+                    "worker_id) VALUES ('money', :name, '{\"timestamp\": 0}', 'doing', :worker)"
+                ),
+                {"name": JobName.SEAL_LEDGER.value, "worker": worker},
+            )
+        async with app.open_async():
+            await app.configure_task(
+                "satshare.retry_stalled_jobs", task_kwargs={"timestamp": 0}
+            ).defer_async()
+            await app.run_worker_async(
+                wait=False, install_signal_handlers=False, delete_jobs="always", listen_notify=False
+            )
+        async with db.engine.connect() as conn:
+            doing = await conn.scalar(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+            )
+        # Requeued and run by a live worker (the periodic tick may have run it once more).
+        assert doing == 0 and runs and set(runs) == {"sealed"}
+    finally:
+        await db.dispose()

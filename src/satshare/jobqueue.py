@@ -101,8 +101,28 @@ class Job:
     run: Callable[[], Awaitable[None]]
 
 
+#: A job whose worker stopped sending heartbeats this long ago was killed mid-run.
+STALLED_AFTER_SECONDS = 60
+
+
 def register(app: procrastinate.App, jobs: Iterable[Job]) -> None:
-    """Each job as a task (queueing lock: its name) and a periodic task."""
+    """Each job as a task (queueing lock: its name) and a periodic task; plus the sweep
+    that gives the jobs of a killed worker back to the queue."""
+
+    @app.periodic(cron=cron_every(60), periodic_id="sweep")
+    @app.task(name="satshare.retry_stalled_jobs", queue=Queue.UPKEEP, queueing_lock="stalled")
+    async def retry_stalled_jobs(timestamp: int) -> None:
+        manager = app.job_manager
+        for stalled in await manager.get_stalled_jobs(
+            seconds_since_heartbeat=STALLED_AFTER_SECONDS
+        ):
+            try:
+                await manager.retry_job(stalled)
+            except AlreadyEnqueued:
+                pass  # a newer run of the same job is already queued: it does the work
+            except Exception:
+                log.warning("could not requeue stalled job %s", stalled.id)
+
     for job in jobs:
         work = job.run
 
