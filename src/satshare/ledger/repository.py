@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.db import insert_ignore
 from satshare.ledger.models import (
     GENESIS_HASH,
+    SALE_KINDS,
     Account,
     ChainHead,
     ChainLink,
@@ -267,3 +268,18 @@ async def one_snapshot(session: AsyncSession) -> None:
     PostgreSQL READ COMMITTED takes a new one per statement. Must run before any query."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
+async def recent_sale_postings(
+    session: AsyncSession, account_code: str, limit: int
+) -> list[tuple[int, datetime]]:
+    """The newest sale postings to an account: (amount, when), newest first."""
+    rows = await session.execute(
+        select(Posting.amount_sats, Entry.created_at)
+        .join(Entry, Entry.id == Posting.entry_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.code == account_code, Entry.kind.in_(SALE_KINDS))
+        .order_by(Entry.id.desc())
+        .limit(limit)
+    )
+    return [(amount, when) for amount, when in rows.all()]

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.exc import IntegrityError
 
 from satshare.affiliates import service as affiliates
 from satshare.api.deps import (
@@ -23,7 +22,7 @@ from satshare.errors import Conflict
 from satshare.payments import referrals as payment_referrals
 from satshare.schemas import MAX_ID, PageOf
 from satshare.subscriptions import repository as subscriptions_repo
-from satshare.users import repository, service
+from satshare.users import flows, repository, service
 from satshare.users.schemas import (
     Platform,
     ReferralCounts,
@@ -82,13 +81,7 @@ async def create_user(db: DbDep, clock: ClockDep, _: WriteKey, body: UserCreate)
         referral=str(body.referral_id) if body.referral_id is not None else None,
         language=body.language,
     )
-    try:
-        async with db.transaction() as session:
-            user = await service.register(session, registration, clock.now())
-    except IntegrityError:
-        raise Conflict(
-            f"a {body.platform} user with external_id {registration.external_id!r} already exists"
-        ) from None
+    user = await flows.register(db, registration, clock.now())
     return UserCreated(
         user_id=user.id, referral_code=user.referral_code, referrer_id=user.referrer_id
     )
