@@ -375,16 +375,9 @@ SQL_NOT_YET_MOVED = {
     "access/service.py",
     "affiliates/service.py",
     "affiliates/stats.py",
-    "apikeys/service.py",
-    "notifications/service.py",
     "onchain/service.py",
     "payments/referrals.py",
     "payouts/service.py",
-    "plans/service.py",
-    "reports/monthly.py",
-    "reports/statements.py",
-    "reports/transparency.py",
-    "subscriptions/reminders.py",
 }
 UNIT_OF_WORK = {"reading", "transaction", "deferred_commit"}
 #: Adapter modules that may import SQLAlchemy or open a unit of work, each with its reason.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from satshare.db import insert_ignore
 from satshare.ledger.models import (
@@ -283,3 +284,38 @@ async def recent_sale_postings(
         .limit(limit)
     )
     return [(amount, when) for amount, when in rows.all()]
+
+
+#: One posting as the transparency figures read it: (entry id, created at, kind, gross,
+#: affiliate id, kind and gross of the entry it reverses, account code, amount).
+PostingRow = tuple[int, datetime, str, int | None, int | None, str | None, int | None, str, int]
+
+
+async def stream_postings(
+    session: AsyncSession, end: datetime | None = None
+) -> AsyncIterator[PostingRow]:
+    """Every posting of entries created before ``end`` (all when None), in entry order,
+    streamed in batches."""
+    reversed_entry = aliased(Entry)
+    query = (
+        select(
+            Entry.id,
+            Entry.created_at,
+            Entry.kind,
+            Entry.gross_sats,
+            Entry.affiliate_user_id,
+            reversed_entry.kind,
+            reversed_entry.gross_sats,
+            Account.code,
+            Posting.amount_sats,
+        )
+        .join(Posting, Posting.entry_id == Entry.id)
+        .join(Account, Account.id == Posting.account_id)
+        .outerjoin(reversed_entry, reversed_entry.id == Entry.reverses_entry_id)
+        .order_by(Entry.id)
+        .execution_options(yield_per=2000)
+    )
+    if end is not None:
+        query = query.where(Entry.created_at < end)
+    async for row in await session.stream(query):
+        yield tuple(row)  # type: ignore[misc]
