@@ -56,3 +56,13 @@ async def list_users(
 async def usernames(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, str | None]:
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(list(user_ids))))
     return {user_id: username for user_id, username in rows.all()}
+
+
+async def leaderboard_names(
+    session: AsyncSession, user_ids: Iterable[int]
+) -> dict[int, str | None]:
+    """The names users chose to show on the leaderboard (None: they did not opt in)."""
+    rows = await session.execute(
+        select(User.id, User.leaderboard_name).where(User.id.in_(list(user_ids)))
+    )
+    return {user_id: name for user_id, name in rows.all()}
