@@ -369,11 +369,6 @@ SQL_ALLOWED: dict[str, str] = {
     "db.py": "the kernel: insert_ignore (ON CONFLICT DO NOTHING per dialect) and the health "
     "check's ping",
 }
-#: Modules whose queries have not moved to their repository yet (issue #9 item 3). A module
-#: leaves this set when it is clean; the test fails if a clean module is still listed.
-SQL_NOT_YET_MOVED = {
-    "payouts/service.py",
-}
 UNIT_OF_WORK = {"reading", "transaction", "deferred_commit"}
 #: Adapter modules that may import SQLAlchemy or open a unit of work, each with its reason.
 ADAPTER_DB_ALLOWED: dict[str, str] = {
@@ -455,10 +450,7 @@ def test_sql_is_built_only_in_repositories() -> None:
         and not name.endswith("/repository.py")
         and name not in SQL_ALLOWED
     }
-    unexpected = {name: c for name, c in building.items() if name not in SQL_NOT_YET_MOVED}
-    assert unexpected == {}, f"move these queries to the package's repository.py: {unexpected}"
-    clean = SQL_NOT_YET_MOVED - set(building)
-    assert clean == set(), f"these build no SQL any more: remove them from the list: {clean}"
+    assert building == {}, f"move these queries to the package's repository.py: {building}"
 
 
 def _is_adapter(name: str) -> bool:
