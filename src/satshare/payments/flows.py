@@ -502,3 +502,9 @@ async def receive_stars_payment(
     if outcome is service.Outcome.SETTLED:
         ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome
+
+
+async def get_invoice(db: Database, invoice_id: str) -> Invoice | None:
+    """An invoice by our id, read in its own unit of work (for the adapters)."""
+    async with db.reading() as session:
+        return await repository.get_invoice(session, invoice_id)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.affiliates.stats import Funnel, Ranking, ReferralStats, clicks
+from satshare.db import Database
 from satshare.payments import repository
 from satshare.users import repository as users_repo
 
@@ -49,3 +50,11 @@ async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
 async def funnel(session: AsyncSession, user_id: int) -> Funnel:
     referrals = await referral_stats(session, user_id)
     return Funnel(await clicks(session, user_id), referrals.registered, referrals.paying)
+
+
+async def top(
+    db: Database, by: Ranking, since: datetime | None, limit: int = 10
+) -> list[LeaderRow]:
+    """The leaderboard, read in its own unit of work (for the adapters)."""
+    async with db.reading() as session:
+        return await leaderboard(session, by, since, limit)

@@ -77,3 +77,11 @@ async def invite_view(
                 session, accounts.affiliate_payable(user_id), recent
             ),
         )
+
+
+async def overview(
+    db: Database, program: affiliates.Program, user_id: int, now: datetime
+) -> AffiliateOverview:
+    """``affiliate_overview`` in its own unit of work (for the adapters)."""
+    async with db.reading() as session:
+        return await affiliate_overview(session, program, user_id, now)

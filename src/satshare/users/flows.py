@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from satshare.db import Database
 from satshare.errors import Conflict
+from satshare.notifications import service as outbox
 from satshare.users import repository, service
 from satshare.users.models import User
 
@@ -88,3 +89,33 @@ async def first_contact(db: Database, registration: service.Registration, now: d
         assert raced is not None
         return Contact(raced, False, problem)
     return Contact(user, True, problem)
+
+
+async def get(db: Database, user_id: int) -> User | None:
+    async with db.reading() as session:
+        return await repository.get(session, user_id)
+
+
+async def unreachable(
+    db: Database, user_id: int | None, message_id: int, reason: str, now: datetime
+) -> None:
+    """The user blocked the bot: they are unreachable until they come back, and the message
+    that found out is skipped with ``reason`` (in one transaction)."""
+    async with db.transaction() as session:
+        if user_id is not None:
+            await service.mark_unreachable(session, user_id, now)
+        await outbox.mark_skipped(session, message_id, reason, now)
+
+
+async def by_external_id(db: Database, platform: str, external_id: str) -> User | None:
+    async with db.reading() as session:
+        return await repository.by_external_id(session, platform, external_id)
+
+
+async def update_profile(
+    db: Database, user_id: int, *, username: str | None, language: str | None, now: datetime
+) -> User:
+    async with db.transaction() as session:
+        return await service.update_profile(
+            session, user_id, username=username, language=language, now=now
+        )

@@ -12,7 +12,7 @@ from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import BotContext, esc, sats, t, user_of
 from satshare.payouts import overview
-from satshare.reports import statements as split_statements
+from satshare.reports import flows as report_flows
 
 RECENT = 5
 MONTHS = 3
@@ -114,8 +114,7 @@ async def statements(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
-    async with runtime.db.reading() as session:
-        rows = await split_statements.commission_statements(session, user.id, limit=RECENT)
+    rows = await report_flows.commission_statements(runtime.db, user.id, limit=RECENT)
     if not rows:
         text = t(language, texts.STATEMENTS_EMPTY)
         await show(update, context, text, keyboards.back(language))
