@@ -377,25 +377,6 @@ ADAPTER_DB_ALLOWED: dict[str, str] = {
     "bot/models.py": "the bot's own table: ids of processed Telegram updates (at-least-once "
     "delivery)",
 }
-#: Adapter modules still opening units of work themselves (issue #9 item 3); each leaves
-#: this set when its reads and writes go through use cases.
-ADAPTER_DB_NOT_YET_MOVED = {
-    "api/deps.py",
-    "api/presenters.py",
-    "api/routes/affiliates.py",
-    "api/routes/checkout.py",
-    "api/routes/invoices.py",
-    "api/routes/payouts.py",
-    "api/routes/reports.py",
-    "api/routes/sandbox.py",
-    "api/routes/subscriptions.py",
-    "api/routes/transparency.py",
-    "api/routes/users.py",
-    "cli/__init__.py",
-    "cli/affiliates.py",
-    "cli/payouts.py",
-    "jobs.py",
-}
 
 
 def _sqlalchemy_imports(tree: ast.AST) -> set[str]:
@@ -404,9 +385,10 @@ def _sqlalchemy_imports(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            if any(alias.name.split(".")[0] == "sqlalchemy" for alias in node.names):
-                names.add("*")
+        elif isinstance(node, ast.Import) and any(
+            alias.name.split(".")[0] == "sqlalchemy" for alias in node.names
+        ):
+            names.add("*")
     return names
 
 
@@ -454,7 +436,20 @@ def test_adapters_neither_import_sqlalchemy_nor_open_units_of_work() -> None:
         imported, lines = _sqlalchemy_imports(tree), _units_of_work(tree)
         if imported or lines:
             touching[name] = {"sqlalchemy": sorted(imported), "units of work at": lines}
-    unexpected = {n: w for n, w in touching.items() if n not in ADAPTER_DB_NOT_YET_MOVED}
-    assert unexpected == {}, f"call a use case (flows.py) instead: {unexpected}"
-    clean = ADAPTER_DB_NOT_YET_MOVED - set(touching)
-    assert clean == set(), f"these touch no database any more: remove them from the list: {clean}"
+    assert touching == {}, f"call a use case (flows.py) instead: {touching}"
+
+
+def test_the_sql_rules_see_what_they_forbid() -> None:
+    """The checks above would notice: a query construct, a whole-module import and a unit of
+    work opened on any object."""
+    tree = ast.parse(
+        "import sqlalchemy\n"
+        "from sqlalchemy import select, Select\n"
+        "async def f(db):\n"
+        "    async with db.reading() as s:\n"
+        "        async with x.y.transaction(effect=False):\n"
+        "            pass\n"
+    )
+    assert _sqlalchemy_imports(tree) & SQL_CONSTRUCTS == {"select"}
+    assert "*" in _sqlalchemy_imports(tree)
+    assert _units_of_work(tree) == [4, 5]

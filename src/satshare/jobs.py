@@ -24,10 +24,9 @@ from satshare.bot import repository as bot_repository
 from satshare.bot.dispatcher import OutboxDispatcher
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
-from satshare.idempotency import repository as idempotency
+from satshare.idempotency import flows as idempotency
 from satshare.payments import flows
-from satshare.subscriptions import reminders
-from satshare.subscriptions import service as subscriptions
+from satshare.subscriptions import flows as subscription_flows
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +74,7 @@ def build_job_app(
     @app.task(name="satshare.expire_subscriptions")
     async def expire_subscriptions() -> None:
         try:
-            async with container.db.transaction() as session:
-                count = await subscriptions.expire_due(session, container.clock.now())
+            count = await subscription_flows.expire_due(container.db, container.clock.now())
             if count:
                 log.info("expired %d subscriptions", count)
                 container.after_commit.committed(Produced(outbox=True))
@@ -103,9 +101,8 @@ def build_job_app(
     async def housekeeping() -> None:
         try:
             now = container.clock.now()
-            async with container.db.transaction() as session:
-                await idempotency.purge_older_than(session, now - IDEMPOTENCY_TTL)
-                await bot_repository.purge_processed_updates(session, now - UPDATE_ID_TTL)
+            await idempotency.purge_older_than(container.db, now - IDEMPOTENCY_TTL)
+            await bot_repository.purge(container.db, now - UPDATE_ID_TTL)
         finally:
             await again(housekeeping, HOUSEKEEPING_INTERVAL_SECONDS)
 
@@ -138,10 +135,9 @@ def _bot_tasks(
     @app.task(name="satshare.queue_reminders")
     async def queue_reminders() -> None:
         try:
-            async with container.db.transaction() as session:
-                queued = await reminders.queue_reminders(
-                    session, container.clock.now(), container.settings.notifications.reminder_days
-                )
+            queued = await subscription_flows.queue_reminders(
+                container.db, container.clock.now(), container.settings.notifications.reminder_days
+            )
             if queued:
                 bot.dispatcher.kick()
         finally:

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from satshare.access import service
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.service import Balance
+from satshare.affiliates.stats import ReferralStats
 from satshare.db import Database
+from satshare.payments import referrals
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.models import Subscription
+from satshare.users import repository as users_repo
+from satshare.users.models import User
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +86,31 @@ async def due_for_removal(db: Database, now: datetime, limit: int) -> list[servi
 async def mark_removed(db: Database, access_ids: Sequence[int], now: datetime) -> None:
     async with db.transaction() as session:
         await service.mark_removed(session, access_ids, now)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSummary:
+    """What the sandbox chat page shows beside a Telegram user's chat."""
+
+    user: User
+    earnings: Balance
+    referrals: ReferralStats
+    subscriptions: Sequence[Subscription]
+    chats: set[int]
+
+
+async def member_summary(
+    db: Database, platform: str, external_id: str, hold_days: int, now: datetime
+) -> MemberSummary | None:
+    """None when the account has not registered yet."""
+    async with db.reading() as session:
+        user = await users_repo.by_external_id(session, platform, external_id)
+        if user is None:
+            return None
+        return MemberSummary(
+            user=user,
+            earnings=await affiliates.balance(session, user.id, hold_days, now),
+            referrals=await referrals.referral_stats(session, user.id),
+            subscriptions=await subscriptions_repo.active_of_user(session, user.id, now),
+            chats=await service.chats_of_active_subscriptions(session, user.id, now),
+        )

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from satshare.api.schemas import SubscriptionOut
 from satshare.ledger.flows import EntryView
 from satshare.ledger.schemas import PostingOut, TransactionOut
-from satshare.payments import repository as payments_repo
-from satshare.payments.flows import PaymentsContext
+from satshare.payments.flows import PaymentsContext, SubscriptionView
 from satshare.payments.models import Invoice
 from satshare.payments.schemas import InvoiceOut
-from satshare.subscriptions.models import Subscription
 from satshare.subscriptions.service import effective_status
 from satshare.users.models import User
 from satshare.users.schemas import UserOut
@@ -41,10 +37,10 @@ def invoice_out(invoice: Invoice, payments: PaymentsContext) -> InvoiceOut:
     )
 
 
-async def subscription_out(
-    session: AsyncSession, subscription: Subscription, payments: PaymentsContext, now: datetime
+def subscription_out(
+    view: SubscriptionView, payments: PaymentsContext, now: datetime
 ) -> SubscriptionOut:
-    latest = await payments_repo.latest_invoice_of(session, subscription.id)
+    subscription, latest = view.subscription, view.latest_invoice
     return SubscriptionOut(
         subscription_id=subscription.id,
         user_id=subscription.user_id,

@@ -26,3 +26,9 @@ async def first_sight(db: Database, update_id: int, now: datetime) -> bool:
         return await insert_ignore(
             session, ProcessedUpdate, {"update_id": update_id, "received_at": now}, ["update_id"]
         )
+
+
+async def purge(db: Database, before: datetime) -> int:
+    """Forget update ids received before ``before`` (Telegram redelivers for 24 hours only)."""
+    async with db.transaction() as session:
+        return await purge_processed_updates(session, before)

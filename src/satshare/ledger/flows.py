@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.db import Database
 from satshare.errors import Conflict, NotFound
 from satshare.ledger import repository, service
+from satshare.ledger.export import export_lines
 from satshare.ledger.models import ChainLink, Entry, EntryKind
+from satshare.ledger.verify import VerifyReport, verify_ledger
 from satshare.security import random_token
 
 #: Chains every queued entry now (the sealer's flush).
@@ -123,3 +125,19 @@ async def reverse(
     except IntegrityError:
         raise Conflict(f"transaction {entry_id} was already reversed") from None
     return await _sealed(db, seal, entry.id)
+
+
+async def verify(db: Database) -> VerifyReport:
+    """``verify_ledger`` on a fresh read transaction (one snapshot)."""
+    async with db.reading() as session:
+        return await verify_ledger(session)
+
+
+async def export(db: Database, sink: Callable[[str], object]) -> int:
+    """Write every line of the ledger export to ``sink``, in one read; the number of lines."""
+    count = 0
+    async with db.reading() as session:
+        async for line in export_lines(session):
+            sink(line)
+            count += 1
+    return count

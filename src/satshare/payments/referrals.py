@@ -9,15 +9,24 @@ import payments. ``affiliates.service.terms_for`` takes ``referral_stats`` as it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.affiliates.stats import Funnel, Ranking, ReferralStats, clicks
+from satshare.affiliates.stats import (
+    Funnel,
+    MonthEarnings,
+    Ranking,
+    ReferralStats,
+    clicks,
+    earnings_by_month,
+)
 from satshare.db import Database
 from satshare.payments import repository
 from satshare.users import repository as users_repo
+from satshare.users import service as users
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +67,10 @@ async def top(
     """The leaderboard, read in its own unit of work (for the adapters)."""
     async with db.reading() as session:
         return await leaderboard(session, by, since, limit)
+
+
+async def affiliate_figures(db: Database, user_id: int) -> tuple[Funnel, Sequence[MonthEarnings]]:
+    """An affiliate's funnel and earnings per month (NotFound for an unknown user)."""
+    async with db.reading() as session:
+        await users.require(session, user_id)
+        return await funnel(session, user_id), await earnings_by_month(session, user_id)

@@ -41,6 +41,7 @@ from satshare.payouts.ports import (
     SendResult,
     SendState,
 )
+from satshare.users import service as users
 
 log = logging.getLogger(__name__)
 
@@ -321,3 +322,32 @@ async def list_payouts(
         return await service.list_payouts(
             session, limit=limit, before_id=before_id, user_id=user_id, status=status
         )
+
+
+async def save_destination_of_user(
+    ctx: PayoutsContext, user_id: int, text: str
+) -> PayoutDestination:
+    """``save_destination`` for a user who may not exist (NotFound); the saved row."""
+    async with ctx.db.reading() as session:
+        await users.require(session, user_id)
+    await save_destination(ctx, user_id, text)
+    saved = await saved_destination(ctx, user_id)
+    assert saved is not None
+    return saved
+
+
+async def forget_destination(ctx: PayoutsContext, user_id: int) -> None:
+    async with ctx.db.transaction() as session:
+        await users.require(session, user_id)
+        await service.forget_destination(session, user_id)
+
+
+async def awaiting_manual_payment(ctx: PayoutsContext) -> Sequence[Payout]:
+    async with ctx.db.reading() as session:
+        return await service.awaiting_manual_payment(session)
+
+
+async def get_payout(ctx: PayoutsContext, payout_id: int) -> Payout:
+    """The payout; NotFound when there is none."""
+    async with ctx.db.reading() as session:
+        return await service.require(session, payout_id)

@@ -6,6 +6,7 @@ database error) and the bot's first contact with a Telegram user.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -118,4 +119,24 @@ async def update_profile(
     async with db.transaction() as session:
         return await service.update_profile(
             session, user_id, username=username, language=language, now=now
+        )
+
+
+async def list_users(
+    db: Database,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    platform: str | None = None,
+    referrer_id: int | None = None,
+    external_id: str | None = None,
+) -> Sequence[User]:
+    async with db.reading() as session:
+        return await repository.list_users(
+            session,
+            limit=limit,
+            before_id=before_id,
+            platform=platform,
+            referrer_id=referrer_id,
+            external_id=external_id,
         )
