@@ -1,4 +1,9 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim.
+
+A composition root: it may import everything (the container, the API, the bot, the jobs,
+the emulators); its commands call use cases (``flows``) and open no unit of work themselves
+(see ``tests/test_architecture.py``).
+"""
 
 from __future__ import annotations
 
