@@ -32,6 +32,7 @@ from satshare.payments.service import SettlementPolicy
 from satshare.payouts import flows as payout_flows
 from satshare.payouts import service as payouts
 from satshare.payouts.ports import PayoutProvider
+from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.providers.registry import build_providers
 from satshare.sandbox import Sandbox, start_sandbox
@@ -312,5 +313,4 @@ async def prepare(container: Container, *, sync_plans: bool = True) -> None:
         )
         for p in container.settings.plans
     ]
-    async with container.db.transaction() as session:
-        await plans.sync(session, specs, container.clock.now())
+    await plan_flows.sync(container.db, specs, container.clock.now())

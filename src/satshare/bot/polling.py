@@ -15,8 +15,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 from satshare.bot import repository
 from satshare.db import Database
 
@@ -47,7 +45,7 @@ class PollingLeader:
             while True:
                 try:
                     await self._hold_the_lock()
-                except (OSError, DBAPIError, OperationalError):
+                except repository.LockLost:
                     log.warning("lost the database while polling Telegram; trying again")
                     await self._follow()
                 await asyncio.sleep(RETRY_SECONDS)
@@ -55,16 +53,14 @@ class PollingLeader:
             await self._follow()
 
     async def _hold_the_lock(self) -> None:
-        async with self._db.engine.connect() as connection:
-            # The lock belongs to the session, not a transaction: no transaction stays open.
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            while not await repository.try_take_polling(connection):  # noqa: ASYNC110
+        async with repository.polling_lock(self._db) as lock:
+            while not await lock.try_take():  # noqa: ASYNC110
                 # Polling the lock is the point: PostgreSQL has no wake-up for its release.
                 await asyncio.sleep(RETRY_SECONDS)
             await self._lead()
             while True:
                 await asyncio.sleep(RETRY_SECONDS)
-                await repository.still_connected(connection)
+                await lock.check()
 
     async def _lead(self) -> None:
         log.info("this process now receives the bot's updates (long polling)")

@@ -1,4 +1,9 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim.
+
+A composition root: it may import everything (the container, the API, the bot, the jobs,
+the emulators); its commands call use cases (``flows``) and open no unit of work themselves
+(see ``tests/test_architecture.py``).
+"""
 
 from __future__ import annotations
 
@@ -206,6 +211,7 @@ def api_key_create(
     ] = "read",
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
+    from satshare.apikeys import flows as key_flows
     from satshare.apikeys import service as apikeys
 
     cfg = settings()
@@ -213,8 +219,7 @@ def api_key_create(
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                issued = await apikeys.create(session, name, parsed, container.clock.now())
+            issued = await key_flows.create(container.db, name, parsed, container.clock.now())
             return issued.key.id, issued.key.scopes, issued.plaintext
 
     key_id, granted, plaintext = run(go())
@@ -226,13 +231,13 @@ def api_key_create(
 @api_key_app.command("list")
 def api_key_list(as_json: JsonOption = False) -> None:
     """List API keys (never the keys themselves)."""
-    from satshare.apikeys import service as apikeys
+    from satshare.apikeys import flows as key_flows
 
     cfg = settings()
 
     async def go() -> list[Any]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await apikeys.list_keys(session))
+        async with opened(cfg) as container:
+            return list(await key_flows.list_keys(container.db))
 
     keys = run(go())
     if as_json:
@@ -268,14 +273,13 @@ def api_key_revoke(
     key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
 ) -> None:
     """Revoke an API key; requests with it get 401 from now on."""
-    from satshare.apikeys import service as apikeys
+    from satshare.apikeys import flows as key_flows
 
     cfg = settings()
 
     async def go() -> tuple[int, str]:
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                revoked = await apikeys.revoke(session, key, container.clock.now())
+            revoked = await key_flows.revoke(container.db, key, container.clock.now())
             return revoked.id, revoked.name
 
     key_id, name = run(go())
@@ -291,17 +295,13 @@ def ledger_export(
     """Write the chained ledger as JSON Lines: one entry per line with postings and hashes.
 
     Check it anywhere with docs/verify_ledger_export.py (Python's standard library only)."""
-    from satshare.ledger.export import export_lines
+    from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
 
     async def go(sink: Any) -> int:
-        count = 0
-        async with opened(cfg) as container, container.db.reading() as session:
-            async for line in export_lines(session):
-                sink.write(line)
-                count += 1
-        return count
+        async with opened(cfg) as container:
+            return await ledger_flows.export(container.db, sink.write)
 
     if output is None:
         count = run(go(sys.stdout))
@@ -315,13 +315,13 @@ def ledger_export(
 def ledger_verify() -> None:
     """Recompute the hash chains (entries, memo notes) and every balance; exit 1 naming the
     first bad row."""
-    from satshare.ledger.verify import verify_ledger
+    from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
 
     async def go() -> Any:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return await verify_ledger(session)
+        async with opened(cfg) as container:
+            return await ledger_flows.verify(container.db)
 
     report = run(go())
     if report.ok:

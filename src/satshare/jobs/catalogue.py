@@ -19,11 +19,10 @@ from satshare.bot import repository as bot_repository
 from satshare.bot.dispatcher import OutboxDispatcher
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
-from satshare.idempotency import repository as idempotency
+from satshare.idempotency import flows as idempotency
 from satshare.jobqueue import Job, JobName, Queue
 from satshare.payments import flows
-from satshare.subscriptions import reminders
-from satshare.subscriptions import service as subscriptions
+from satshare.subscriptions import flows as subscription_flows
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,7 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
             log.info("reconciled invoices: %s", report.as_json())
 
     async def expire_subscriptions() -> None:
-        async with container.db.transaction() as session:
-            count = await subscriptions.expire_due(session, container.clock.now())
+        count = await subscription_flows.expire_due(container.db, container.clock.now())
         if count:
             log.info("expired %d subscriptions", count)
             container.after_commit.committed(Produced(outbox=True))
@@ -67,9 +65,8 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
 
     async def housekeeping() -> None:
         now = container.clock.now()
-        async with container.db.transaction() as session:
-            await idempotency.purge_older_than(session, now - IDEMPOTENCY_TTL)
-            await bot_repository.purge_processed_updates(session, now - UPDATE_ID_TTL)
+        await idempotency.purge_older_than(container.db, now - IDEMPOTENCY_TTL)
+        await bot_repository.purge(container.db, now - UPDATE_ID_TTL)
 
     jobs = [
         Job(JobName.RECONCILE_INVOICES, Queue.MONEY, every_reconcile, reconcile_invoices),
@@ -90,10 +87,9 @@ def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
         await bot.dispatcher.flush()
 
     async def queue_reminders() -> None:
-        async with container.db.transaction() as session:
-            queued = await reminders.queue_reminders(
-                session, container.clock.now(), settings.notifications.reminder_days
-            )
+        queued = await subscription_flows.queue_reminders(
+            container.db, container.clock.now(), settings.notifications.reminder_days
+        )
         if queued:
             container.after_commit.committed(Produced(outbox=True))
 

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.affiliates import service as affiliates
@@ -29,9 +28,13 @@ from satshare.notifications.messages import (
     PayoutFacts,
     PayoutUnknown,
 )
+from satshare.payouts import repository
 from satshare.payouts.destinations import Destination, DestinationKind, InvalidDestination
 from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination, PayoutStatus
 from satshare.payouts.ports import PayoutOrder, PayoutProvider, SendResult, SendState
+from satshare.payouts.repository import awaiting_manual_payment as awaiting_manual_payment
+from satshare.payouts.repository import due_for_sending as due_for_sending
+from satshare.payouts.repository import list_payouts as list_payouts
 from satshare.users.models import User
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
@@ -117,8 +120,7 @@ def order_of(payout: Payout) -> PayoutOrder:
 async def _lock_user(session: AsyncSession, user_id: int) -> User:
     # The affiliate's row is the lock that serialises their payout requests (PostgreSQL);
     # SQLite serialises all writers anyway.
-    result = await session.execute(select(User).where(User.id == user_id).with_for_update())
-    user = result.scalar_one_or_none()
+    user = await repository.lock_user(session, user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     return user
@@ -257,10 +259,7 @@ async def instant_split(
 
 
 async def require(session: AsyncSession, payout_id: int, *, lock: bool = False) -> Payout:
-    query = select(Payout).where(Payout.id == payout_id)
-    if lock:
-        query = query.with_for_update()
-    payout = (await session.execute(query)).scalar_one_or_none()
+    payout = await repository.get(session, payout_id, lock=lock)
     if payout is None:
         raise NotFound(f"payout {payout_id} does not exist")
     return payout
@@ -306,13 +305,7 @@ async def cancel(
 async def claim(session: AsyncSession, payout_id: int, now: datetime) -> bool:
     """Mark an approved payout as being sent. Only one claimant can win (a conditional update),
     so two workers never send the same payout."""
-    result = await session.execute(
-        update(Payout)
-        .where(Payout.id == payout_id, Payout.status == PayoutStatus.APPROVED)
-        .values(status=PayoutStatus.SENDING, sent_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not await repository.claim_approved(session, payout_id, now):
         return False
     payout = await require(session, payout_id)
     await session.refresh(payout)
@@ -470,23 +463,7 @@ async def _alert_contradiction(
 async def escalate_unknown(session: AsyncSession, now: datetime, older_than: timedelta) -> int:
     """Alert admins once about each payout that has stayed unknown longer than older_than:
     it is never released on silence, so a person must look at the provider."""
-    stuck = (
-        (
-            await session.execute(
-                select(Payout)
-                .where(
-                    Payout.status == PayoutStatus.UNKNOWN,
-                    Payout.escalated_at.is_(None),
-                    Payout.sent_at <= now - older_than,
-                )
-                .order_by(Payout.id)
-                .limit(100)
-                .with_for_update()
-            )
-        )
-        .scalars()
-        .all()
-    )
+    stuck = await repository.unknown_unescalated(session, now - older_than)
     for payout in stuck:
         payout.escalated_at = now
         await outbox.enqueue(
@@ -647,44 +624,6 @@ async def _notify(session: AsyncSession, payout: Payout, now: datetime) -> None:
 # -- reads ------------------------------------------------------------------------------
 
 
-async def list_payouts(
-    session: AsyncSession,
-    *,
-    limit: int,
-    before_id: int | None = None,
-    user_id: int | None = None,
-    status: PayoutStatus | None = None,
-) -> Sequence[Payout]:
-    query = select(Payout).order_by(Payout.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(Payout.id < before_id)
-    if user_id is not None:
-        query = query.where(Payout.user_id == user_id)
-    if status is not None:
-        query = query.where(Payout.status == status)
-    return (await session.execute(query)).scalars().all()
-
-
-async def awaiting_manual_payment(session: AsyncSession) -> Sequence[Payout]:
-    """Approved payouts the owner is to pay by hand, oldest first."""
-    result = await session.execute(
-        select(Payout)
-        .where(Payout.status == PayoutStatus.APPROVED, Payout.provider == "manual")
-        .order_by(Payout.id)
-    )
-    return result.scalars().all()
-
-
-async def due_for_sending(session: AsyncSession, limit: int = 50) -> Sequence[int]:
-    result = await session.execute(
-        select(Payout.id)
-        .where(Payout.status == PayoutStatus.APPROVED)
-        .order_by(Payout.id)
-        .limit(limit)
-    )
-    return result.scalars().all()
-
-
 async def due_for_check(
     session: AsyncSession,
     now: datetime,
@@ -692,27 +631,8 @@ async def due_for_check(
     limit: int = 50,
     watch_released: timedelta = WATCH_RELEASED,
 ) -> Sequence[int]:
-    """Payouts whose fate must be asked of the provider, longest-waiting first: unknown ones
-    when their re-check is due; sends in flight longer than the provider call can take (a
-    crash mid-call); released ones still watched for a late payment."""
-    due = or_(Payout.next_check_at.is_(None), Payout.next_check_at <= now)
-    result = await session.execute(
-        select(Payout.id)
-        .where(
-            or_(
-                (Payout.status == PayoutStatus.UNKNOWN) & due,
-                (Payout.status == PayoutStatus.SENDING)
-                & (Payout.sent_at <= now - send_grace)
-                & due,
-                (Payout.status == PayoutStatus.FAILED)
-                & (Payout.next_check_at <= now)
-                & (Payout.completed_at > now - watch_released),
-            )
-        )
-        .order_by(Payout.next_check_at.asc().nulls_first(), Payout.id)
-        .limit(limit)
-    )
-    return result.scalars().all()
+    """Payouts whose fate must be asked of the provider (see the repository's query)."""
+    return await repository.due_for_check(session, now, send_grace, limit, watch_released)
 
 
 @dataclass(frozen=True, slots=True)
@@ -722,17 +642,9 @@ class PayoutTotals:
 
 
 async def totals(session: AsyncSession, user_id: int) -> PayoutTotals:
-    paid = await session.execute(
-        select(func.coalesce(func.sum(Payout.amount_sats), 0)).where(
-            Payout.user_id == user_id, Payout.status == PayoutStatus.PAID
-        )
-    )
-    open_ = await session.execute(
-        select(func.coalesce(func.sum(Payout.amount_sats), 0)).where(
-            Payout.user_id == user_id, Payout.status.in_(OPEN_STATUSES)
-        )
-    )
-    return PayoutTotals(int(paid.scalar_one()), int(open_.scalar_one()))
+    paid = await repository.sum_amounts(session, user_id, (PayoutStatus.PAID,))
+    in_flight = await repository.sum_amounts(session, user_id, OPEN_STATUSES)
+    return PayoutTotals(paid, in_flight)
 
 
 # -- saved destinations ------------------------------------------------------------------
