@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel, SecretStr
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -474,12 +475,17 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
+def rule(title: str = "") -> None:
+    """A banner's horizontal rule: as wide as the terminal, 80 columns in a log file."""
+    (out if out.is_terminal else Console(width=80)).rule(title)
+
+
 def _banner(
     cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
 ) -> None:
     base = redact_url(cfg.server.base_url)
     if sandbox_key:
-        out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
+        rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
         out.print(
             "[yellow]No payment processor is configured (btcpay.url is empty): invoices go to the "
             "built-in BTCPay emulator on regtest. Nothing here moves real coins.[/]",
@@ -487,7 +493,7 @@ def _banner(
         )
     else:
         btcpay = redact_url(cfg.btcpay.url) if cfg.btcpay.url else "(not configured)"
-        out.rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
+        rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
     # Plain prints: URLs and keys must never be wrapped or cropped by the terminal width.
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")
@@ -514,7 +520,7 @@ def _banner(
         print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')
         print("Then create a user and a subscription (README: 'Sandbox walk-through'), open the")
         print("invoice's checkout_url in a browser and press 'Simulate payment'.")
-    out.rule()
+    rule()
     sys.stdout.flush()
 
 
