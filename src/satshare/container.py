@@ -36,6 +36,7 @@ from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.providers.registry import build_providers
 from satshare.sandbox import Sandbox, start_sandbox
+from satshare.sandbox import resume as sandbox_resume
 from satshare.sealer import LedgerSealer
 
 
@@ -284,8 +285,11 @@ def _nothing() -> None:
     return None
 
 
-async def prepare(container: Container, *, sync_plans: bool = True) -> None:
-    """Refuse to run on an unmigrated database; sync plans from the configuration.
+async def prepare(
+    container: Container, *, sync_plans: bool = True, resume_sandbox: bool = False
+) -> None:
+    """Refuse to run on an unmigrated database; sync plans from the configuration; continue
+    the sandbox where the last run on this database left it (``serve``).
 
     Admin commands pass ``sync_plans=False``: run from a directory without the service's
     satshare.yaml, they must not take its plans off sale."""
@@ -296,6 +300,8 @@ async def prepare(container: Container, *, sync_plans: bool = True) -> None:
             f"the database is at schema revision {current or 'none'} but this SatShare needs "
             f"{head}: run `satshare migrate` first"
         )
+    if resume_sandbox and container.sandbox is not None:
+        await sandbox_resume(container.sandbox, container.db)
     if not sync_plans:
         return
     specs = [

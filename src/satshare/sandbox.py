@@ -22,6 +22,8 @@ from starlette.routing import BaseRoute, Mount
 
 from satshare.api.ports import SandboxPages, SandboxRefused
 from satshare.apikeys import service as apikeys
+from satshare.bot import repository as bot_repository
+from satshare.bot.runtime import PLATFORM
 from satshare.clock import Clock
 from satshare.config import Settings
 from satshare.db import Database
@@ -31,6 +33,7 @@ from satshare.sim import lnurl as lnurl_sim
 from satshare.sim import rates as rates_sim
 from satshare.sim import telegram as telegram_sim
 from satshare.sim.lightning import LightningNetwork
+from satshare.users import flows as user_flows
 
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
@@ -143,6 +146,31 @@ def _telegram(settings: Settings) -> tuple[telegram_sim.TelegramEmulator, str]:
             if chat_id not in emulator.chats:
                 emulator.add_chat(chat_id, f"{plan.title} #{number}", "channel")
     return emulator, token
+
+
+async def resume(sandbox: Sandbox, db: Database) -> None:
+    """Continue a sandbox after a restart on the same database: the chat's Telegram users
+    come back with their ids (still listed and usable), new users get new ids, and update
+    ids continue after the last one the bot handled (a reused id would be dropped as a
+    duplicate)."""
+    telegram = sandbox.telegram
+    if telegram is None:
+        return
+    for account in await user_flows.accounts_on(db, PLATFORM):
+        assert account.external_id is not None
+        if not account.external_id.isdigit():
+            continue  # a Telegram id is a number; anything else was made through the API
+        telegram_id = int(account.external_id)
+        if telegram_id not in telegram.users:
+            telegram.add_user(
+                telegram_id,
+                first_name=account.username or f"User {telegram_id}",
+                username=account.username,
+                language_code=account.language,
+            )
+    last = await bot_repository.last_update_id(db)
+    if last is not None:
+        telegram.updates.continue_after(last)
 
 
 async def issue_sandbox_key(db: Database, clock: Clock) -> str:

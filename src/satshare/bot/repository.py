@@ -76,3 +76,10 @@ async def purge(db: Database, before: datetime) -> int:
     """Forget update ids received before ``before`` (Telegram redelivers for 24 hours only)."""
     async with db.transaction() as session:
         return await purge_processed_updates(session, before)
+
+
+async def last_update_id(db: Database) -> int | None:
+    """The highest update id remembered (the sandbox's emulator continues after it)."""
+    async with db.reading() as session:
+        highest = await session.scalar(select(func.max(ProcessedUpdate.update_id)))
+    return int(highest) if highest is not None else None

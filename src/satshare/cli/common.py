@@ -104,7 +104,7 @@ async def opened(
     container = build_container(cfg, role=Role.SERVICE if service else Role.COMMAND)
     try:
         try:
-            await prepare(container, sync_plans=sync_plans)
+            await prepare(container, sync_plans=sync_plans, resume_sandbox=service)
         except StartupError as exc:
             raise ContainerUnavailable(str(exc)) from None
         except OSError as exc:

@@ -140,3 +140,9 @@ async def list_users(
             referrer_id=referrer_id,
             external_id=external_id,
         )
+
+
+async def accounts_on(db: Database, platform: str) -> Sequence[User]:
+    """Every user of ``platform`` with an external id (the sandbox restores its chat users)."""
+    async with db.reading() as session:
+        return await repository.with_external_ids(session, platform)

@@ -66,3 +66,13 @@ async def leaderboard_names(
         select(User.id, User.leaderboard_name).where(User.id.in_(list(user_ids)))
     )
     return {user_id: name for user_id, name in rows.all()}
+
+
+async def with_external_ids(session: AsyncSession, platform: str) -> Sequence[User]:
+    """Every user of a platform that has an external id, oldest first."""
+    result = await session.execute(
+        select(User)
+        .where(User.platform == platform, User.external_id.is_not(None))
+        .order_by(User.id)
+    )
+    return result.scalars().all()

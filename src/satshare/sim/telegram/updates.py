@@ -40,6 +40,11 @@ class UpdateQueue:
         self._pusher: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
 
+    def continue_after(self, update_id: int) -> None:
+        """New updates get ids above ``update_id`` (a restarted sandbox: the bot remembers
+        the ids it handled and would drop a reused one as a duplicate)."""
+        self._next_update_id = max(self._next_update_id, update_id)
+
     @property
     def polls(self) -> int:
         """getUpdates calls answered or waiting so far."""
