@@ -40,6 +40,8 @@ SANDBOX_TELEGRAM_PATH = "/sim/telegram"
 SANDBOX_RATES_PATH = "/sim/rates"
 SANDBOX_STORE_ID = "sandbox-store"
 SANDBOX_KEY_NAME = "sandbox"
+#: The sandbox's payout minimum when none is configured: a demo sale's commission is above it.
+SANDBOX_MIN_PAYOUT_SATS = 1_000
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,15 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
         # What sandbox mode chose (the emulator pays at once, on regtest) stays chosen now
         # that a BTCPay is configured.
         "payouts": settings.payouts.model_copy(
-            update={"provider": settings.payout_provider, "network": settings.payout_network}
+            update={
+                "provider": settings.payout_provider,
+                "network": settings.payout_network,
+                # One demo sale (5,000 sats to the affiliate) is enough to try a withdrawal,
+                # unless the operator chose a minimum.
+                "min_sats": settings.payouts.min_sats
+                if "min_sats" in settings.payouts.model_fields_set
+                else SANDBOX_MIN_PAYOUT_SATS,
+            }
         ),
     }
     rates = None

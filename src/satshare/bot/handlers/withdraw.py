@@ -109,6 +109,16 @@ async def _show_withdraw(
         )
     if money.balance_sats < 0:
         lines.append(t(language, texts.WITHDRAW_NEGATIVE))
+    elif money.available_sats < ctx.policy.min_sats:
+        # No Withdraw button below the minimum: say why, and how far it is.
+        lines.append(
+            t(
+                language,
+                texts.WITHDRAW_SHORT,
+                minimum=sats(ctx.policy.min_sats),
+                missing=sats(ctx.policy.min_sats - money.available_sats),
+            )
+        )
     if destination is not None:
         lines.append(
             t(
