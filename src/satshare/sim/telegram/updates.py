@@ -62,8 +62,9 @@ class UpdateQueue:
         return update_id
 
     def redeliver(self, update_id: int) -> None:
-        """Send an update again with the same update_id (duplicate delivery)."""
-        for update in list(self._delivered):
+        """Send an update again with the same update_id (duplicate delivery); one still in
+        flight (pushed, its answer not back yet) counts as delivered."""
+        for update in [*self._delivered, *self._pending]:
             if update["update_id"] == update_id:
                 self._pending.append(update)
                 self._new_update.set()
