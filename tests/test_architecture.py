@@ -107,7 +107,7 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"payouts", "access", "reports"},
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
-SHARED = {"config", "schemas", "background", "telegram_contract", "__init__"}
+SHARED = {"config", "schemas", "background", "telegram_contract", "qr", "__init__"}
 #: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
 RUNTIME = {"sealer", "migrate"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}

@@ -27,6 +27,7 @@ from tests.botkit import (
 )
 from tests.conftest import BTCPaySim
 from tests.helpers import wait_until
+from tests.qrkit import decode
 
 
 @pytest.fixture
@@ -131,7 +132,10 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
         from satshare.payments import repository
 
         invoice = await repository.get_invoice(session, invoice_id)
-    assert invoice is not None
+    assert invoice is not None and invoice.payment_request
+    # The photo is the QR of the very invoice in the caption, read back from its pixels.
+    assert invoice_message.photo_bytes is not None
+    assert decode(invoice_message.photo_bytes) == ["lightning:" + invoice.payment_request.upper()]
     await bot.btcpay.pay(invoice.provider_invoice_id)
     await bot.btcpay.emulator.wait_idle()
     await bot.notify()
@@ -169,6 +173,12 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     assert "+25\u202f000 sats" in invite
     share = next(b for b in bot.last(alice).buttons() if "url" in b)
     assert share["url"].startswith("https://t.me/share/url?url=")
+    # The QR of the link reads back as exactly the link.
+    before = len(bot.telegram.sent_to(alice))
+    await bot.press(alice, bot.last(alice), "QR code of my link")
+    (qr_photo,) = (await bot.wait_messages(alice, before + 1))[before:]
+    assert qr_photo.photo_bytes is not None
+    assert decode(qr_photo.photo_bytes) == [f"https://t.me/satshare_sandbox_bot?start=ref_{code}"]
 
     # Nothing was sent twice.
     await bot.notify()

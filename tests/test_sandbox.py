@@ -3,53 +3,13 @@ app and reached over HTTP; the checkout page pays through 'Simulate payment' in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import httpx
 import pytest
 
-from satshare.api.app import create_app
-from satshare.cli import SANDBOX_PLANS
-from satshare.config import Settings
-from satshare.container import Container, build_container, issue_sandbox_key, prepare
-from satshare.ledger.verify import verify_ledger
+from satshare.container import issue_sandbox_key
 from tests.browser import chromium
 from tests.helpers import buy, create_user, wait_until
-from tests.servers import RunningServer, free_port, start_server
-
-
-@dataclass
-class Sandbox:
-    container: Container
-    server: RunningServer
-    client: httpx.AsyncClient
-
-
-@pytest.fixture
-async def sandbox(database_url: str) -> AsyncIterator[Sandbox]:
-    port = free_port()
-    settings = Settings(
-        database={"url": database_url},
-        server={"host": "127.0.0.1", "port": port},
-        plans=[p.model_dump() for p in SANDBOX_PLANS],
-    )
-    assert settings.sandbox_mode
-    container = build_container(settings)
-    await prepare(container)
-    server = await start_server(create_app(container), port=port)
-    key = await issue_sandbox_key(container)
-    client = httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
-    yield Sandbox(container, server, client)
-    await client.aclose()
-    await server.stop()
-    await container.sealer.flush()
-    async with container.db.reading() as session:
-        report = await verify_ledger(session)
-    assert report.ok, report.problems
-    await container.aclose()
+from tests.sandboxkit import Sandbox
 
 
 async def test_sandbox_announces_itself(sandbox: Sandbox) -> None:
@@ -105,22 +65,6 @@ async def test_simulate_is_refused_twice_and_unknown_invoice_is_404(sandbox: San
         assert second.headers["content-type"] == "application/problem+json"
         missing = await anon.get("/pay/inv_nope")
         assert missing.status_code == 404
-
-
-@pytest.fixture
-async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
-    from satshare.bot.app import build_runtime, start_bot, stop_bot
-
-    container = sandbox.container
-    assert container.telegram_sandbox is not None
-    runtime = build_runtime(
-        container,
-        token=container.telegram_token,
-        api_base_url=sandbox.server.url + container.telegram_sandbox.mount_path,
-    )
-    dispatcher = await start_bot(runtime)
-    yield sandbox
-    await stop_bot(runtime, dispatcher)
 
 
 @pytest.mark.browser

@@ -98,6 +98,7 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
         keyboards.MY_SUBSCRIPTION: buying.my_subscription,
         keyboards.INVITE: affiliate.invite,
         keyboards.STATEMENTS: affiliate.statements,
+        keyboards.REFERRAL_QR: affiliate.referral_qr,
         keyboards.WITHDRAW: withdraw.withdraw,
         keyboards.SET_DESTINATION: withdraw.ask_destination,
         keyboards.WITHDRAW_AMOUNT: withdraw.ask_amount,

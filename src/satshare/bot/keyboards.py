@@ -36,6 +36,7 @@ WITHDRAW_QUOTE = "w:q:"
 WITHDRAW_CONFIRM = "w:ok:"
 MY_PAYOUTS = "w:list"
 STATEMENTS = "a:stmt"
+REFERRAL_QR = "a:qr"
 TOP = "top:"
 PAYOUT_APPROVE = "pa:"
 PAYOUT_CANCEL = "pc:"
@@ -121,6 +122,7 @@ def invite(language: str, link: str, share_text: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(t(language, texts.BTN_SHARE), url=share)],
+            [InlineKeyboardButton(t(language, texts.BTN_REFERRAL_QR), callback_data=REFERRAL_QR)],
             [InlineKeyboardButton(t(language, texts.BTN_STATEMENTS), callback_data=STATEMENTS)],
             [InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)],
         ]

@@ -73,6 +73,8 @@ INVITE_RECENT = N_("Recent commissions:")
 INVITE_RECENT_LINE = N_("• +{amount} sats on {date}")
 SHARE_TEXT = N_("Join me on {shop}")
 BTN_STATEMENTS = N_("Proof of my commissions")
+BTN_REFERRAL_QR = N_("QR code of my link")
+REFERRAL_QR = N_("Your invitation link as a QR code, to show or print:\n{link}")
 STATEMENTS_TITLE = N_(
     "Your last commissions, each with the processor's proof of payment and its entry in the "
     "public ledger chain (see /transparency on the website):"

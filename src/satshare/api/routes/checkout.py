@@ -8,18 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
+from satshare import qr
 from satshare.api import texts as web
 from satshare.api.deps import ContainerDep, InvoiceIdPath
 from satshare.container import Container
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.i18n import LANGUAGES, translate
-from satshare.money import sats_to_btc
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
@@ -36,10 +35,6 @@ templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates
 #: A buyer watching the page triggers at most one processor poll per invoice this often.
 REFRESH_EVERY_SECONDS = 5.0
 _last_refresh: dict[str, float] = {}
-
-
-def _qr(data: str) -> str:
-    return segno.make(data, error="m").svg_inline(scale=4, border=2)
 
 
 async def _load(container: Any, invoice_id: str) -> dict[str, Any]:
@@ -100,7 +95,7 @@ async def checkout_page(
 
     rails = container.payments.rails_for(data["plan"].providers)
     stars_link = _stars_link(container, request, data["plan"])
-    bip21 = f"bitcoin:{invoice.address}?amount={sats_to_btc(invoice.amount_sats)}"
+    bip21 = qr.bip21(invoice.address, invoice.amount_sats) if invoice.address else None
     lightning = invoice.payment_request
     return templates.TemplateResponse(
         request,
@@ -115,8 +110,8 @@ async def checkout_page(
             "sandbox": container.sandbox is not None,
             "bip21": bip21,
             "stars_link": stars_link,
-            "ln_qr": _qr(f"lightning:{lightning.upper()}") if lightning else None,
-            "chain_qr": _qr(bip21) if invoice.address else None,
+            "ln_qr": qr.svg(qr.lightning_uri(lightning), t(web.LIGHTNING)) if lightning else None,
+            "chain_qr": qr.svg(bip21, t(web.ON_CHAIN)) if bip21 else None,
         },
     )
 

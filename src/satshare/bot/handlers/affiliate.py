@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
+from satshare import qr
 from satshare.affiliates import service as affiliates
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
-from satshare.bot.handlers.ui import show
+from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
 from satshare.ledger import accounts
 from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
@@ -119,6 +121,18 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ]
     share_text = t(language, texts.SHARE_TEXT, shop=runtime.shop_name)
     await show(update, context, "\n".join(lines), keyboards.invite(language, link, share_text))
+
+
+async def referral_qr(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The invitation link as a QR photo, for showing on a phone or printing."""
+    runtime = runtime_of(context)
+    user = await user_of(update, context)
+    link = runtime.referral_link(user.referral_code)
+    chat_id = update.effective_chat.id if update.effective_chat else user.id
+    caption = t(user.language, texts.REFERRAL_QR, link=esc(link))
+    await context.bot.send_photo(chat_id, qr.png(link), caption=caption, parse_mode=ParseMode.HTML)
+    if update.callback_query is not None:
+        await answer(update.callback_query)
 
 
 def _short(value: str | None, keep: int = 16) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 
-import segno
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
+from satshare import qr
 from satshare.access import service as access
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
@@ -41,12 +40,6 @@ async def show_plans(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         available = await plans.list_active(session)
     text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
     await show(update, context, text, keyboards.plans(user.language, available))
-
-
-def _qr_png(data: str) -> bytes:
-    buffer = io.BytesIO()
-    segno.make(data, error="m").save(buffer, kind="png", scale=6, border=2)
-    return buffer.getvalue()
 
 
 def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
@@ -164,13 +157,13 @@ async def purchase(
     )
     chat_id = update.effective_chat.id if update.effective_chat else user.id
     qr_source = (
-        f"lightning:{invoice.payment_request.upper()}"
+        qr.lightning_uri(invoice.payment_request)
         if invoice.payment_request
-        else f"bitcoin:{invoice.address}"
+        else qr.bip21(invoice.address, invoice.amount_sats)
         if invoice.address
         else checkout_url
     )
-    photo = _qr_png(qr_source)
+    photo = qr.png(qr_source)
     if len(text) <= CAPTION_LIMIT:
         await context.bot.send_photo(
             chat_id, photo, caption=text, parse_mode=ParseMode.HTML, reply_markup=markup
