@@ -4,14 +4,18 @@ with no internet, its QR codes read back from the pixels."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, Route
 
 from tests.browser import chromium
-from tests.helpers import buy, create_user
+from tests.helpers import buy, create_user, wait_until
 from tests.qrkit import WIDTHS, decode, keep
 from tests.sandboxkit import Sandbox
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 async def _order(sandbox: Sandbox) -> dict[str, Any]:
@@ -45,3 +49,83 @@ async def test_checkout_qr_codes_decode_from_the_screen(sandbox: Sandbox) -> Non
                 box = await page.locator(f"{card} .qr").bounding_box()
                 assert box is not None and box["width"] <= width
             await page.close()
+
+
+async def _offline(page: Page) -> list[str]:
+    """Refuse every request that leaves the machine, as on a host with no internet; the
+    list returned fills with what the page tried to fetch from outside."""
+    outside: list[str] = []
+
+    async def route(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort("internetdisconnected")
+
+    await page.route("**/*", route)
+    return outside
+
+
+async def _paid(sandbox: Sandbox, invoice_id: str) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+        assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
+
+        async def settled() -> bool:
+            status = (await anonymous.get(f"/pay/{invoice_id}/status")).json()
+            return bool(status["status"] == "settled")
+
+        await wait_until(settled, timeout=15)
+
+
+@pytest.mark.browser
+async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
+    open_order, paid_order = await _order(sandbox), await _order(sandbox)
+    await _paid(sandbox, paid_order["invoice"]["id"])
+    base = sandbox.url
+    processor_page = open_order["invoice"]["provider_checkout_url"]
+    assert processor_page.startswith(base + "/sim/btcpay/")
+    #: name → (path, a selector that is there only once the page has really rendered)
+    pages = {
+        "home": ("/", "#links a[href='/docs']"),
+        "docs": ("/docs", ".swagger-ui .opblock-tag"),
+        "checkout-open": (f"/pay/{open_order['invoice']['id']}", "#lightning .qr svg"),
+        "checkout-paid": (f"/pay/{paid_order['invoice']['id']}", "#done:not([hidden])"),
+        "checkout-unknown": ("/pay/inv_nothing_here", "#not-found"),
+        "transparency": ("/transparency", "#months"),
+        "sandbox-chat": ("/sandbox", "#new-user"),
+        "problem-type": ("/problems/not-found", "h1"),
+        "processor-checkout": (processor_page.removeprefix(base), "h1"),
+    }
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            context = await browser.new_context(viewport={"width": width, "height": 900})
+            for name, (path, ready) in pages.items():
+                page = await context.new_page()
+                outside = await _offline(page)
+                errors: list[str] = []
+                page.on("pageerror", lambda error, into=errors: into.append(str(error)))
+                await page.goto(base + path)
+                await page.wait_for_selector(ready, state="attached", timeout=10_000)
+                await _shot(page, f"offline-{name}-{label}")
+                assert outside == [], f"{path} reached out to {outside}"
+                assert errors == [], f"{path}: {errors}"
+                await page.close()
+            await context.close()
+
+
+async def test_home_is_html_for_browsers_and_json_for_programs(sandbox: Sandbox) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        browser = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+        assert browser.headers["content-type"].startswith("text/html")
+        assert 'href="/sandbox"' in browser.text and 'href="/docs"' in browser.text
+        assert 'href="/admin"' in browser.text and 'href="/transparency"' in browser.text
+        for accept in ("*/*", "application/json", "application/json, text/html"):
+            program = await client.get("/", headers={"Accept": accept})
+            assert program.json()["mode"] == "sandbox", accept
+        page = await client.get("/pay/inv_nothing_here", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        api = await client.get("/pay/inv_nothing_here", headers={"Accept": "application/json"})
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/problem+json"

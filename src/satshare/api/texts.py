@@ -71,3 +71,34 @@ LEDGER_HEAD_KEEP = N_(
     "reach it. Ask the owner for the ledger export to recompute every figure yourself."
 )
 TRANSPARENCY_JSON = N_("The same figures as JSON")
+
+HOME_WHAT = N_(
+    "Subscriptions to private Telegram channels, paid in bitcoin. Every sale is shared with the "
+    "affiliate who invited the buyer, in a double-entry ledger anyone can check."
+)
+HOME_SANDBOX = N_(
+    "No payment processor is configured, so this is a sandbox: invoices go to built-in "
+    "emulators on regtest and nothing here moves real coins. The admin API key is printed in "
+    "the terminal where SatShare started."
+)
+HOME_SANDBOX_CHAT = N_("Open the sandbox chat and play a Telegram user")
+HOME_LINK_SANDBOX = N_("Sandbox chat")
+HOME_LINK_SANDBOX_TEXT = N_(
+    "Talk to the bot as one or more Telegram users: buy a plan, pay, join the channel, invite "
+    "a friend."
+)
+HOME_LINK_DOCS = N_("API documentation")
+HOME_LINK_DOCS_TEXT = N_("Every REST operation, with a form to try it (needs an API key).")
+HOME_LINK_TRANSPARENCY = N_("Transparency")
+HOME_LINK_TRANSPARENCY_TEXT = N_(
+    "How the money was shared, month by month, and the ledger's hash chain."
+)
+HOME_LINK_ADMIN = N_("Admin panel")
+HOME_LINK_ADMIN_TEXT = N_("For the owner: sales, affiliates and payouts.")
+HOME_LINK_HEALTH = N_("Health")
+HOME_API = N_("Version {version}. Programs get this page as JSON:")
+NOT_FOUND_TITLE = N_("Not found")
+NOT_FOUND_HOME = N_("Home page")
+NOT_FOUND_INVOICE = N_(
+    "There is no invoice at this address. Check the link, or start a new purchase in the bot."
+)

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from satshare import qr
 from satshare.api import texts as web
 from satshare.api.deps import ContainerDep, InvoiceIdPath
+from satshare.api.pages import page_language, render, templates, wants_html
 from satshare.container import Container
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
-from satshare.i18n import LANGUAGES, translate
+from satshare.i18n import translate
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
@@ -30,7 +29,6 @@ from satshare.subscriptions.service import effective_status
 from satshare.telegram_contract import STARS_START
 
 router = APIRouter(tags=["checkout"], include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 #: A buyer watching the page triggers at most one processor poll per invoice this often.
 REFRESH_EVERY_SECONDS = 5.0
@@ -70,25 +68,24 @@ STATUS_LABELS = {
 }
 
 
-def page_language(request: Request) -> str:
-    """?lang= wins, then the browser's Accept-Language, then English."""
-    chosen = request.query_params.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().split("-")[0].lower()
-        if code in LANGUAGES:
-            return code
-    return "en"
-
-
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
 async def checkout_page(
     container: ContainerDep, request: Request, invoice_id: InvoiceIdPath
 ) -> HTMLResponse:
-    data = await _load(container, invoice_id)
-    invoice = data["invoice"]
     language = page_language(request)
+    try:
+        data = await _load(container, invoice_id)
+    except NotFound:
+        if not wants_html(request):
+            raise
+        return render(
+            request,
+            "not_found.html",
+            status_code=404,
+            language=language,
+            message=translate(language, web.NOT_FOUND_INVOICE),
+        )
+    invoice = data["invoice"]
 
     def t(message: str, **values: object) -> str:
         return translate(language, message, **values)

@@ -2,20 +2,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 
 from satshare import __version__
 from satshare.api.deps import ContainerDep
+from satshare.api.pages import render, wants_html
 from satshare.api.problems import PROBLEM_TYPES, problem
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/", summary="Welcome: what this is and where to go")
-async def welcome(container: ContainerDep) -> dict[str, Any]:
+@router.get(
+    "/",
+    summary="Welcome: what this is and where to go",
+    description="JSON for API clients; a browser (`Accept: text/html` first) gets the "
+    "HTML welcome page with the same links.",
+    response_model=dict[str, Any],
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+async def welcome(container: ContainerDep, request: Request) -> Any:
     base = container.settings.server.base_url
+    if wants_html(request):
+        return render(
+            request,
+            "home.html",
+            name="SatShare",
+            version=__version__,
+            base_url=base,
+            sandbox=container.sandbox is not None,
+            sandbox_chat=container.telegram_sandbox is not None,
+        )
     links = {
         "docs": f"{base}/docs",
         "openapi": f"{base}/openapi.json",

@@ -12,8 +12,8 @@ from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
 from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey
+from satshare.api.pages import page_language
 from satshare.api.problems import openapi_responses
-from satshare.api.routes.checkout import page_language
 from satshare.container import Container
 from satshare.i18n import translate
 from satshare.reports import statements, transparency
