@@ -129,3 +129,30 @@ async def test_home_is_html_for_browsers_and_json_for_programs(sandbox: Sandbox)
         api = await client.get("/pay/inv_nothing_here", headers={"Accept": "application/json"})
         assert api.status_code == 404
         assert api.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.browser
+async def test_sandbox_chat_shows_the_bots_pop_up_answers(sandbox_with_bot: Sandbox) -> None:
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            page = await browser.new_page(viewport={"width": width, "height": 900})
+            await page.goto(f"{sandbox_with_bot.url}/sandbox")
+            await page.fill("#new-name", f"Carol {label}")
+            await page.click("#new-user")
+            await page.click("button.kb >> text=Plans")
+            await page.click("button.kb >> text=Demo channel, 30 days")
+            await page.wait_for_selector(".msg img[alt='QR code']")
+            await page.click("button.kb >> text=Check payment")
+            await page.wait_for_selector("#alert[open]")
+            assert (await page.inner_text("#alert-text")).startswith("Not paid yet")
+            image = await _shot(page, f"sandbox-alert-{label}")
+            assert await page.locator("#alert").is_visible()
+            await page.click("#alert-ok")
+            await page.wait_for_selector("#alert:not([open])", state="attached")
+            # The invoice photo in the chat reads back as the invoice in its caption.
+            caption = await page.inner_text(".msg:has(img) .text")
+            bolt11 = next(word for word in caption.split() if word.startswith("lnbcrt"))
+            photo = await page.locator(".msg img").last.screenshot()
+            assert decode(photo) == ["lightning:" + bolt11.upper()]
+            assert image
+            await page.close()

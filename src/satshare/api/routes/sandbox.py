@@ -177,6 +177,18 @@ async def press(container: ContainerDep, telegram_id: int, body: Pressed) -> dic
         raise InvalidRequest(exc.description) from None
 
 
+@router.get("/api/chat/{telegram_id}/answer/{update_id}")
+async def press_answer(container: ContainerDep, telegram_id: int, update_id: int) -> dict[str, Any]:
+    """How the bot answered a button press (answerCallbackQuery): the page shows the text as
+    Telegram does, a pop-up for ``show_alert``, else a short notice."""
+    emulator = _sandbox(container).emulator
+    return {
+        "answered": emulator.callback_answered(update_id),
+        "text": emulator.callback_answer(update_id),
+        "alert": emulator.callback_alert(update_id),
+    }
+
+
 @router.post("/api/chat/{telegram_id}/join")
 async def join(container: ContainerDep, telegram_id: int, body: Joined) -> dict[str, Any]:
     sandbox = _sandbox(container)
