@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from satshare.api.pages import render, wants_html
 from satshare.api.problems import PROBLEM_TYPES, problem
 
 router = APIRouter(tags=["service"])
+log = logging.getLogger(__name__)
 
 
 @router.get(
@@ -65,8 +67,11 @@ async def health(container: ContainerDep) -> JSONResponse:
     try:
         async with container.db.reading() as session:
             await session.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means "not healthy"; say which
-        return problem(503, "service-unavailable", f"database unreachable: {type(exc).__name__}")
+    except Exception:  # any failure means "not healthy"
+        log.warning("health check: the database did not answer", exc_info=True)
+        return problem(
+            503, "service-unavailable", "the database did not answer; see the server's log"
+        )
     return JSONResponse(
         {
             "status": "ok",
