@@ -413,16 +413,34 @@ def test_every_message_is_translated_in_both_languages(module: str) -> None:
     import re
 
     from satshare.api import texts as web_texts
+    from satshare.i18n import Plural, english
 
     source = texts if module == "bot" else web_texts
     placeholders = re.compile(r"\{(\w+)\}")
+    checked = 0
     for name in dir(source):
         message = getattr(source, name)
-        if name.startswith("_") or not isinstance(message, str) or name == "annotations":
+        if name.startswith("_") or not isinstance(message, str | Plural) or name == "annotations":
             continue
-        english = translate("en", message)
-        russian = translate("ru", message)
-        assert english == message, name
-        if message not in BRAND_NAMES:
-            assert russian != message, f"{name} has no Russian translation"
-        assert set(placeholders.findall(russian)) == set(placeholders.findall(message)), name
+        # Plurals in every Russian form: one (1, 21), few (2, 22), many (5, 11).
+        counts = (1, 2, 5, 11, 21, 22) if isinstance(message, Plural) else (None,)
+        for count in counts:
+            source_text = english(message) if count in (None, 1) else message[1]
+            values: dict[str, object] = {}
+            if count is not None:
+                values = {key: f"<{key}>" for key in placeholders.findall(source_text)}
+                values["count"] = count
+            english_text = translate("en", message, **values)
+            russian = translate("ru", message, **values)
+            if count is None:
+                assert english_text == source_text, name
+            if english(message) not in BRAND_NAMES:
+                assert russian not in (english(message), source_text), f"{name} has no Russian"
+            if count is not None:
+                assert str(count) in russian and str(count) in english_text, name
+                assert all(str(v) in russian for v in values.values()), name
+            else:
+                shown = set(placeholders.findall(russian))
+                assert shown == set(placeholders.findall(source_text)), name
+            checked += 1
+    assert checked > 20

@@ -3,6 +3,7 @@ with no internet, its QR codes read back from the pixels."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +11,9 @@ import httpx
 import pytest
 from playwright.async_api import Page, Route
 
+from satshare.access import service as access
 from tests.browser import chromium
+from tests.conftest import Stack
 from tests.helpers import buy, create_user, wait_until
 from tests.qrkit import WIDTHS, decode, keep
 from tests.sandboxkit import Sandbox
@@ -156,3 +159,62 @@ async def test_sandbox_chat_shows_the_bots_pop_up_answers(sandbox_with_bot: Sand
             assert decode(photo) == ["lightning:" + bolt11.upper()]
             assert image
             await page.close()
+
+
+@pytest.mark.browser
+async def test_checkout_counts_down_then_shows_only_the_result_once_paid(
+    sandbox: Sandbox,
+) -> None:
+    order = await _order(sandbox)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.goto(order["invoice"]["checkout_url"])
+        first = await page.inner_text("#countdown")
+        assert re.fullmatch(r"1[45]:[0-5]\d", first), first  # a 15-minute invoice, as mm:ss
+        await page.wait_for_function(
+            "text => document.getElementById('countdown').textContent !== text", arg=first
+        )
+        assert re.fullmatch(r"1[45]:[0-5]\d", await page.inner_text("#countdown"))
+        await page.click("#simulate")
+        await page.wait_for_selector("#done", timeout=15_000)  # the page redraws itself
+        await _shot(page, "checkout-paid-live-phone")
+        assert await page.get_attribute("#status", "data-status") == "settled"
+        assert await page.locator(".qr, #bolt11, #address, #simulate, #rails").count() == 0
+        assert await page.locator("a[href^='lightning:'], a[href^='bitcoin:']").count() == 0
+        assert "Open in wallet" not in await page.inner_text("body")
+        until = await page.inner_text("#active-until")
+        assert re.fullmatch(r"\w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d\s?[AP]M UTC", until), until
+        assert await page.get_attribute("#back-to-bot", "href") == "/sandbox"
+        assert await page.locator("#countdown").count() == 0
+
+        await page.goto(order["invoice"]["checkout_url"] + "?lang=ru")
+        assert "Оплата получена" in await page.inner_text("#done")
+        assert await page.inner_text("#status") == "оплачен"  # an invoice, not a payout
+        assert "\u0433.," in await page.inner_text("#active-until")  # the year as Babel writes it
+        await page.close()
+
+
+async def test_paid_page_links_into_the_plans_channels(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"], "monthly")
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+    url = order["invoice"]["checkout_url"]
+    html = {"Accept": "text/html"}
+    async with stack.anonymous() as client:
+
+        async def settled() -> bool:
+            status = (await client.get(f"/pay/{order['invoice']['id']}/status")).json()
+            return bool(status["status"] == "settled")
+
+        await wait_until(settled, timeout=15)
+        # No bot has made the channel's join-request link yet: the page says where to look.
+        page = (await client.get(url, headers=html)).text
+        assert "The bot has sent you the links into the channels." in page
+        assert "lightning:" not in page and "Open in wallet" not in page
+        async with stack.db.transaction() as session:
+            await access.save_shared_link(
+                session, -1001000000001, "https://t.me/+premium", stack.container.clock.now()
+            )
+        page = (await client.get(url, headers=html)).text
+        assert '<a href="https://t.me/+premium" rel="noopener">Join Premium, 30 days</a>' in page
+        assert "The private channel for a month" in page  # the plan's description

@@ -32,6 +32,7 @@ from satshare.providers.lnurl import LnurlClient
 from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
 from satshare.providers.rates import BTCPayRates, FixedRates, KrakenRates, YadioRates
 from satshare.rates.ports import RateSource
+from satshare.rates.service import SANDBOX_SUFFIX
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
@@ -397,7 +398,9 @@ def _rate_source(
             ), None
         if sandbox is not None:
             base = (own or internal_base_url(settings)) + sandbox.mount_path
-            return BTCPayRates(base, sandbox.btcpay.api_key, SANDBOX_STORE_ID, clock, timeout), None
+            emulated = BTCPayRates(base, sandbox.btcpay.api_key, SANDBOX_STORE_ID, clock, timeout)
+            emulated.name += SANDBOX_SUFFIX  # invoices say whose rate it really was
+            return emulated, None
         return None, None
     rates_sandbox = None
     url = rates.url
@@ -407,7 +410,10 @@ def _rate_source(
         url = (own or internal_base_url(settings)) + SANDBOX_RATES_PATH
     url = url or OFFICIAL_RATE_URLS[rates.source]
     source_class = KrakenRates if rates.source == "kraken" else YadioRates
-    return source_class(url, clock, timeout, None), rates_sandbox
+    source = source_class(url, clock, timeout, None)
+    if rates_sandbox is not None:
+        source.name += SANDBOX_SUFFIX  # invoices say whose rate it really was
+    return source, rates_sandbox
 
 
 def _telegram_sandbox(settings: Settings) -> TelegramSandbox:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
-from satshare.i18n import LANGUAGES, translate
+from satshare.i18n import LANGUAGES, Plural, translate
 
 templates = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
 
@@ -45,7 +45,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     (the message ids) besides ``context``."""
     language = context.pop("language", None) or page_language(request)
 
-    def t(message: str, **values: object) -> str:
+    def t(message: str | Plural, **values: object) -> str:
         return translate(language, message, **values)
 
     return templates.TemplateResponse(

@@ -68,4 +68,4 @@ def access_hint(runtime: BotRuntime, language: str) -> str:
     """How to use the links: ask to join, or a personal one-use link."""
     if runtime.settings.access_mode == "join_request":
         return "\n" + t(language, texts.ACCESS_JOIN_REQUEST)
-    return "\n" + t(language, texts.ACCESS_ONE_USE, hours=runtime.settings.invite_link_ttl_hours)
+    return "\n" + t(language, texts.ACCESS_ONE_USE, count=runtime.settings.invite_link_ttl_hours)

@@ -71,7 +71,7 @@ def plans(language: str, available: Sequence[Plan]) -> InlineKeyboardMarkup:
                     texts.PLAN_BUTTON,
                     title=plan.title,
                     price=plan_price(language, plan),
-                    days=plan.duration_days,
+                    count=plan.duration_days,
                 ),
                 callback_data=f"{BUY}{plan.id}",
             )

@@ -15,7 +15,7 @@ from telegram.ext import Application, ContextTypes
 from satshare.bot import texts
 from satshare.config import TelegramSettings
 from satshare.container import Container
-from satshare.i18n import pick_language, translate
+from satshare.i18n import Plural, pick_language, translate
 from satshare.plans.models import Plan
 from satshare.users import repository as users_repo
 from satshare.users import service as users
@@ -53,7 +53,7 @@ def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
     return runtime
 
 
-def t(language: str, message: str, **values: object) -> str:
+def t(language: str, message: str | Plural, **values: object) -> str:
     return translate(language, message, **values)
 
 

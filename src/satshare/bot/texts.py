@@ -5,7 +5,7 @@ Placeholders use str.format names; values are HTML-escaped by the caller (parse 
 
 from __future__ import annotations
 
-from satshare.i18n import N_
+from satshare.i18n import N_, NC_, NP_
 
 WELCOME = N_(
     "Welcome to {shop}! Subscribe to the private channels here and pay in bitcoin.\n\n"
@@ -32,11 +32,12 @@ BTN_JOIN = N_("Join channel {number}")
 
 PLANS_TITLE = N_("Choose a plan:")
 PLANS_EMPTY = N_("No plans are on sale right now.")
-PLAN_BUTTON = N_("{title}: {price} / {days} days")
+PLAN_BUTTON = NP_("{title}: {price} / {count} day", "{title}: {price} / {count} days")
 AMOUNT_SATS = N_("{amount} sats")
 INVOICE_FIAT = N_(
     "Price: {fiat} at {rate} {currency}/BTC ({source}), fixed until the invoice expires."
 )
+RATE_SANDBOX = N_("{source}, sandbox emulator")
 PLAN_GONE = N_("This plan is no longer on sale. Choose another one:")
 
 INVOICE = N_(
@@ -56,7 +57,10 @@ PROVIDER_DOWN = N_(
 
 PAYMENT_CONFIRMED = N_("Payment received: {plan} is active until {until} UTC.")
 ACCESS_JOIN_REQUEST = N_("Open the link and ask to join; you will be let in at once.")
-ACCESS_ONE_USE = N_("Your personal links work once and for {hours} hours.")
+ACCESS_ONE_USE = NP_(
+    "Your personal links work once and for {count} hour.",
+    "Your personal links work once and for {count} hours.",
+)
 ACCESS_UNAVAILABLE = N_(
     'Your access links could not be created right now; open "My subscription" in a minute.'
 )
@@ -154,7 +158,7 @@ PAYOUTS_LINE = N_("• #{id} {date}: {amount} sats to {destination}: {status}")
 PAYOUT_STATUS_AWAITING_APPROVAL = N_("waiting for approval")
 PAYOUT_STATUS_APPROVED = N_("approved")
 PAYOUT_STATUS_SENDING = N_("sending")
-PAYOUT_STATUS_PAID = N_("paid")
+PAYOUT_STATUS_PAID = NC_("payout status", "paid")
 PAYOUT_STATUS_FAILED = N_("failed, returned to your balance")
 PAYOUT_STATUS_UNKNOWN = N_("being checked")
 PAYOUT_STATUS_CANCELED = N_("canceled, returned to your balance")
@@ -281,7 +285,7 @@ BTN_ALL_TIME = N_("All time")
 BTN_SHOW_NAME = N_("Show my name")
 BTN_HIDE_NAME = N_("Hide my name")
 CMD_TOP = N_("Top affiliates")
-INVITE_CLICKS = N_("Your link was opened {clicks} times.")
+INVITE_CLICKS = NP_("Your link was opened {count} time.", "Your link was opened {count} times.")
 
 REPORT = N_(
     "<b>Report {month}</b>\nSales: {sales} (refunds: {refunds})\nReceived: {gross} sats\n"

@@ -115,9 +115,7 @@ class HttpAdapter:
             raise self._not_json(exc) from exc
 
     def _no_answer(self, exc: httpx.HTTPError) -> Exception:
-        return ProviderError(
-            f"{self.service} at {self.shown_url} did not answer ({describe(exc)})"
-        )
+        return ProviderError(f"{self.service} at {self.shown_url} did not answer ({describe(exc)})")
 
     def _not_json(self, exc: ValueError) -> Exception:
         return ProviderError(f"{self.service} sent a body that is not JSON: {exc}")

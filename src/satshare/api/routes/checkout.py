@@ -11,16 +11,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
-from satshare import qr
+from satshare.access import service as access
 from satshare.api import texts as web
+from satshare.api.checkout_view import CheckoutView, TelegramLinks
 from satshare.api.deps import ContainerDep, InvoiceIdPath
-from satshare.api.pages import page_language, render, templates, wants_html
+from satshare.api.pages import page_language, render, wants_html
 from satshare.container import Container
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.i18n import translate
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
-from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
+from satshare.payments.models import OPEN_STATUSES
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
@@ -59,13 +60,6 @@ RAIL_LABELS = {
     "onchain": web.RAIL_ONCHAIN,
     "bitpay": web.RAIL_BITPAY,
 }
-STATUS_LABELS = {
-    InvoiceStatus.NEW: web.STATUS_NEW,
-    InvoiceStatus.PROCESSING: web.STATUS_PROCESSING,
-    InvoiceStatus.SETTLED: web.STATUS_SETTLED,
-    InvoiceStatus.EXPIRED: web.STATUS_EXPIRED,
-    InvoiceStatus.INVALID: web.STATUS_INVALID,
-}
 
 
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
@@ -85,31 +79,38 @@ async def checkout_page(
             language=language,
             message=translate(language, web.NOT_FOUND_INVOICE),
         )
-    invoice = data["invoice"]
+    invoice, plan = data["invoice"], data["plan"]
+    view = CheckoutView(language, invoice, plan, data["ends_at"], data["seconds_left"])
+    context: dict[str, Any] = {**view.summary(), "plan": plan, "invoice": invoice}
+    telegram = _telegram_links(container, request)
+    context.update(back_link=telegram.back, sandbox_chat=telegram.sandbox)
+    if view.state == "paid":
+        async with container.db.reading() as session:
+            shared = {
+                chat_id: await access.shared_link(session, chat_id) for chat_id in plan.channels
+            }
+        context.update(view.paid(telegram, shared))
+    elif view.state == "open":
+        rails = container.payments.rails_for(plan.providers)
+        context.update(
+            view.payment(),
+            rails=[(name, translate(language, RAIL_LABELS[name])) for name in rails],
+            sandbox=container.sandbox is not None,
+            stars_link=_stars_link(container, request, plan),
+        )
+    return render(request, "pay.html", language=language, **context)
 
-    def t(message: str, **values: object) -> str:
-        return translate(language, message, **values)
 
-    rails = container.payments.rails_for(data["plan"].providers)
-    stars_link = _stars_link(container, request, data["plan"])
-    bip21 = qr.bip21(invoice.address, invoice.amount_sats) if invoice.address else None
-    lightning = invoice.payment_request
-    return templates.TemplateResponse(
-        request,
-        "pay.html",
-        {
-            **data,
-            "t": t,
-            "web": web,
-            "language": language,
-            "rails": [(name, t(RAIL_LABELS[name])) for name in rails],
-            "status_labels": {k: t(v) for k, v in STATUS_LABELS.items()},
-            "sandbox": container.sandbox is not None,
-            "bip21": bip21,
-            "stars_link": stars_link,
-            "ln_qr": qr.svg(qr.lightning_uri(lightning), t(web.LIGHTNING)) if lightning else None,
-            "chain_qr": qr.svg(bip21, t(web.ON_CHAIN)) if bip21 else None,
-        },
+def _telegram_links(container: Container, request: Request) -> TelegramLinks:
+    """Where "back to the bot" goes: the sandbox chat, or the bot in Telegram."""
+    if container.telegram_sandbox is not None:
+        return TelegramLinks(back="/sandbox", sandbox=True, join_request=True)
+    runtime = getattr(request.app.state, "bot", None)
+    join_request = container.settings.telegram.access_mode == "join_request"
+    if runtime is None:
+        return TelegramLinks(back=None, sandbox=False, join_request=join_request)
+    return TelegramLinks(
+        back=f"https://t.me/{runtime.username}", sandbox=False, join_request=join_request
     )
 
 

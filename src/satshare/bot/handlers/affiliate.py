@@ -94,7 +94,7 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             earned=sats(earnings.total_earned_sats),
         )
     ]
-    lines.append(t(language, texts.INVITE_CLICKS, clicks=opened))
+    lines.append(t(language, texts.INVITE_CLICKS, count=opened))
     lines += _level_lines(language, program.levels, terms, progress)
     if months:
         lines.append(t(language, texts.INVITE_MONTHS))

@@ -18,11 +18,13 @@ from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
+from satshare.i18n import format_datetime
 from satshare.payments import flows
 from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
+from satshare.rates.service import source_name
 from satshare.subscriptions import repository as subscriptions_repo
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,12 @@ log = logging.getLogger(__name__)
 CAPTION_LIMIT = 1024
 #: "Check payment" polls the processor at most this often per invoice.
 CHECK_EVERY_SECONDS = 3.0
+
+
+def rate_label(language: str, source: str | None) -> str:
+    """The rate's real source; in the sandbox, that it came from an emulator."""
+    name, emulated = source_name(source or "")
+    return t(language, texts.RATE_SANDBOX, source=name) if emulated else name
 
 
 async def show_plans(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -131,7 +139,7 @@ async def purchase(
             texts.INVOICE,
             title=esc(plan.title),
             amount=sats(invoice.amount_sats),
-            expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
+            expires=format_datetime(language, invoice.expires_at, zone=False),
         )
     ]
     if invoice.fiat_amount and invoice.rate:
@@ -142,7 +150,7 @@ async def purchase(
                 fiat=f"{invoice.fiat_amount} {invoice.fiat_currency}",
                 rate=invoice.rate,
                 currency=invoice.fiat_currency,
-                source=invoice.rate_source,
+                source=rate_label(language, invoice.rate_source),
             )
         )
     if invoice.payment_request:
@@ -230,7 +238,7 @@ async def my_subscription(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                     language,
                     texts.MY_SUBSCRIPTION_LINE,
                     plan=esc(plan.title),
-                    until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
+                    until=format_datetime(language, subscription.ends_at, zone=False),
                 )
             )
         chats = sorted(await access.chats_of_active_subscriptions(session, user.id, now))
