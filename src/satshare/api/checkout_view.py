@@ -48,6 +48,9 @@ class CheckoutView:
     plan: Plan
     ends_at: datetime | None
     seconds_left: int
+    #: The plan's title and description in the page's language (plans[].translations).
+    title: str
+    description: str
 
     @property
     def state(self) -> Literal["open", "paid", "closed"]:
@@ -64,6 +67,8 @@ class CheckoutView:
         """What every state shows: amount, price, status, time left."""
         return {
             "state": self.state,
+            "title": self.title,
+            "description": self.description,
             "amount": format_number(self.language, self.invoice.amount_sats),
             "rate_source": self.rate_source(),
             "status_labels": {k: self.t(v) for k, v in STATUS_LABELS.items()},
@@ -96,9 +101,9 @@ class CheckoutView:
         ``shared`` holds each channel's join-request link, if the bot has made one."""
         channels = self.plan.channels
         named = [
-            self.plan.title
+            self.title
             if len(channels) == 1
-            else self.t(web.CHANNEL_NUMBERED, plan=self.plan.title, number=number)
+            else self.t(web.CHANNEL_NUMBERED, plan=self.title, number=number)
             for number in range(1, len(channels) + 1)
         ]
         links: list[tuple[str, str | None]] = []

@@ -11,8 +11,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
-from satshare.i18n import LANGUAGES, Plural, translate
+from satshare.config import BrandingSettings
+from satshare.i18n import LANGUAGES, Plural, format_number, translate
 
+#: What the pages call the service when branding.name is not set.
+DEFAULT_NAME = "SatShare"
 templates = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
 
 
@@ -48,9 +51,19 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     def t(message: str | Plural, **values: object) -> str:
         return translate(language, message, **values)
 
+    def n(value: int) -> str:
+        return format_number(language, value)
+
+    branding: BrandingSettings = request.app.state.container.settings.branding
+    shared = {
+        "t": t,
+        "n": n,
+        "web": web,
+        "language": language,
+        "brand": branding.name or DEFAULT_NAME,
+        "support": branding.support_contact or t(web.SUPPORT_DEFAULT),
+        "terms_url": branding.terms_url,
+    }
     return templates.TemplateResponse(
-        request,
-        template,
-        {"t": t, "web": web, "language": language, **context},
-        status_code=status_code,
+        request, template, {**shared, **context}, status_code=status_code
     )

@@ -127,3 +127,7 @@ CLOSED_TITLE = N_("This invoice can no longer be paid")
 CLOSED_TEXT = N_("Nothing was charged. Start a new purchase to get a fresh invoice.")
 SIMULATE_FAILED = N_("The sandbox could not simulate this payment: {reason}")
 SIMULATE_UNREACHABLE = N_("The server did not answer. Check that SatShare is still running.")
+
+FOOTER_SUPPORT = N_("Questions about a payment? Contact {contact}.")
+FOOTER_TERMS = N_("Terms of service")
+SUPPORT_DEFAULT = N_("the channel owner")

@@ -155,7 +155,8 @@ async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
     await application.initialize()
     me = application.bot
     runtime.username = me.username or runtime.username
-    runtime.shop_name = me.first_name or runtime.shop_name
+    branded = runtime.container.settings.branding.name
+    runtime.shop_name = branded or me.first_name or runtime.shop_name
     for language in ("en", "ru"):
         await me.set_my_commands(
             [BotCommand(name, translate(language, description)) for name, description in COMMANDS],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -62,14 +62,17 @@ def back(language: str) -> InlineKeyboardMarkup:
     )
 
 
-def plans(language: str, available: Sequence[Plan]) -> InlineKeyboardMarkup:
+def plans(
+    language: str, available: Sequence[Plan], titles: Mapping[str, str] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per plan; ``titles`` (plan id → title) in the user's language."""
     rows = [
         [
             InlineKeyboardButton(
                 t(
                     language,
                     texts.PLAN_BUTTON,
-                    title=plan.title,
+                    title=(titles or {}).get(plan.id, plan.title),
                     price=plan_price(language, plan),
                     count=plan.duration_days,
                 ),

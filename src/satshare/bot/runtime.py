@@ -57,6 +57,14 @@ def t(language: str, message: str | Plural, **values: object) -> str:
     return translate(language, message, **values)
 
 
+def plan_wording(runtime: BotRuntime, plan: Plan, language: str) -> tuple[str, str]:
+    """A plan's title and description in ``language`` (plans[].translations), else as set."""
+    wording = runtime.container.settings.plan_text(plan.id, language)
+    if wording is None:
+        return plan.title, plan.description
+    return wording.title, wording.description or plan.description
+
+
 def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
 

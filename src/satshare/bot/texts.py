@@ -174,6 +174,7 @@ TERMS = N_(
     "bought by people they invited; nothing is paid for sign-ups."
 )
 TERMS_LINK = N_("Full terms: {url}")
+SUPPORT = N_("the channel owner")
 PAYSUPPORT = N_(
     "A problem with a payment? Contact {contact} and give your invoice id; every payment can "
     "be checked by it."

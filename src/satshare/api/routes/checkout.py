@@ -80,7 +80,16 @@ async def checkout_page(
             message=translate(language, web.NOT_FOUND_INVOICE),
         )
     invoice, plan = data["invoice"], data["plan"]
-    view = CheckoutView(language, invoice, plan, data["ends_at"], data["seconds_left"])
+    wording = container.settings.plan_text(plan.id, language)
+    view = CheckoutView(
+        language,
+        invoice,
+        plan,
+        data["ends_at"],
+        data["seconds_left"],
+        title=wording.title if wording else plan.title,
+        description=(wording.description if wording else "") or plan.description,
+    )
     context: dict[str, Any] = {**view.summary(), "plan": plan, "invoice": invoice}
     telegram = _telegram_links(container, request)
     context.update(back_link=telegram.back, sandbox_chat=telegram.sandbox)

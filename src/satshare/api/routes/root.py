@@ -30,7 +30,6 @@ async def welcome(container: ContainerDep, request: Request) -> Any:
         return render(
             request,
             "home.html",
-            name="SatShare",
             version=__version__,
             base_url=base,
             sandbox=container.sandbox is not None,

@@ -10,12 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from satshare.api import texts as web
 from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey
-from satshare.api.pages import page_language
+from satshare.api.pages import render
 from satshare.api.problems import openapi_responses
 from satshare.container import Container
-from satshare.i18n import translate
 from satshare.reports import statements, transparency
 from satshare.reports.schemas import (
     FiguresOut,
@@ -75,27 +73,15 @@ async def get_transparency(container: ContainerDep, request: Request) -> Transpa
 @router.get("/transparency", response_class=HTMLResponse, include_in_schema=False)
 async def transparency_page(container: ContainerDep, request: Request) -> HTMLResponse:
     figures = await _figures(container, request)
-    language = page_language(request)
-
-    def t(message: str, **values: object) -> str:
-        return translate(language, message, **values)
-
     settings = container.settings
-    return templates.TemplateResponse(
+    return render(
         request,
         "transparency.html",
-        {
-            "t": t,
-            "web": web,
-            "language": language,
-            "figures": figures,
-            "months": list(reversed(figures.months)),
-            "share": f"{settings.affiliate.share_bps / 100:g}",
-            "levels": [
-                (level.name, f"{level.share_bps / 100:g}") for level in settings.affiliate.levels
-            ],
-            "hold_days": settings.affiliate.hold_days,
-        },
+        figures=figures,
+        months=list(reversed(figures.months)),
+        share=f"{settings.affiliate.share_bps / 100:g}",
+        levels=[(level.name, f"{level.share_bps / 100:g}") for level in settings.affiliate.levels],
+        hold_days=settings.affiliate.hold_days,
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -16,7 +17,7 @@ from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotRuntime, esc, plan_wording, runtime_of, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.i18n import format_datetime
 from satshare.payments import flows
@@ -41,13 +42,25 @@ def rate_label(language: str, source: str | None) -> str:
     return t(language, texts.RATE_SANDBOX, source=name) if emulated else name
 
 
+def plans_menu(
+    runtime: BotRuntime, language: str, available: Sequence[Plan]
+) -> InlineKeyboardMarkup:
+    titles = {plan.id: plan_wording(runtime, plan, language)[0] for plan in available}
+    return keyboards.plans(language, available, titles)
+
+
 async def show_plans(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = runtime_of(context)
     user = await user_of(update, context)
     async with runtime.container.db.reading() as session:
         available = await plans.list_active(session)
-    text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
-    await show(update, context, text, keyboards.plans(user.language, available))
+    lines = [t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)]
+    for plan in available:  # what each plan gives, before the buttons
+        title, description = plan_wording(runtime, plan, user.language)
+        if description:
+            lines.append(f"<b>{esc(title)}</b>\n{esc(description)}")
+    text = "\n\n".join(lines)
+    await show(update, context, text, plans_menu(runtime, user.language, available))
 
 
 def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
@@ -75,7 +88,10 @@ async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not rails:
         message = texts.PLAN_GONE if plan is None or not plan.active else texts.NO_RAIL
         await show(
-            update, context, t(user.language, message), keyboards.plans(user.language, available)
+            update,
+            context,
+            t(user.language, message),
+            plans_menu(runtime, user.language, available),
         )
         return
     choice = keyboards.rails(user.language, plan_id, rails)
@@ -111,7 +127,10 @@ async def purchase(
             async with runtime.container.db.reading() as session:
                 available = await plans.list_active(session)
             await show(
-                update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
+                update,
+                context,
+                t(language, texts.PLAN_GONE),
+                plans_menu(runtime, language, available),
             )
         return
     try:
@@ -124,24 +143,26 @@ async def purchase(
     except InvalidRequest:
         async with runtime.container.db.reading() as session:
             available = await plans.list_active(session)
-        await show(
-            update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
-        )
+        menu = plans_menu(runtime, language, available)
+        await show(update, context, t(language, texts.PLAN_GONE), menu)
         return
     invoice = checkout.invoice
     async with runtime.container.db.reading() as session:
         plan = await plans.get(session, plan_id)
     assert plan is not None
     checkout_url = runtime.container.payments.checkout_url(invoice.id)
+    title, description = plan_wording(runtime, plan, language)
     parts = [
         t(
             language,
             texts.INVOICE,
-            title=esc(plan.title),
+            title=esc(title),
             amount=sats(invoice.amount_sats),
             expires=format_datetime(language, invoice.expires_at, zone=False),
         )
     ]
+    if description:
+        parts.append(f"<i>{esc(description)}</i>")
     if invoice.fiat_amount and invoice.rate:
         parts.append(
             t(
@@ -237,7 +258,7 @@ async def my_subscription(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 t(
                     language,
                     texts.MY_SUBSCRIPTION_LINE,
-                    plan=esc(plan.title),
+                    plan=esc(plan_wording(runtime, plan, language)[0]),
                     until=format_datetime(language, subscription.ends_at, zone=False),
                 )
             )
