@@ -143,7 +143,7 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     confirmed = bot.last(bob)
     assert "Payment received" in text_of(confirmed)
     join_buttons = [b for b in confirmed.buttons() if "url" in b]
-    assert [b["text"] for b in join_buttons] == ["Join channel 1"]
+    assert [b["text"] for b in join_buttons] == ["Join Premium -1001000000001"]  # its title
     assert join_buttons[0]["url"].startswith("https://t.me/+")
     assert "You earned 25\u202f000 sats" in text_of(bot.last(alice))
     assert "New sale" in text_of(bot.last(ADMIN_CHAT))

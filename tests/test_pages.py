@@ -3,12 +3,14 @@ with no internet, its QR codes read back from the pixels."""
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from playwright.async_api import Page, Route
 
 from satshare.access import service as access
@@ -218,3 +220,51 @@ async def test_paid_page_links_into_the_plans_channels(stack: Stack) -> None:
         page = (await client.get(url, headers=html)).text
         assert '<a href="https://t.me/+premium" rel="noopener">Join Premium, 30 days</a>' in page
         assert "The private channel for a month" in page  # the plan's description
+
+
+@pytest.mark.browser
+async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
+    sandbox_with_bot: Sandbox,
+) -> None:
+    base = sandbox_with_bot.url
+    channel = "Demo channel, 30 days / Demo channel, 365 days"  # the plans that grant it
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        await page.goto(f"{base}/sandbox")
+        await page.fill("#new-name", "Olga")
+        await page.check("#new-admin")
+        await page.click("#new-user")
+        await page.wait_for_selector(".user.active .badge")
+        await page.fill("#new-name", "Alice")
+        await page.click("#new-user")
+        await page.wait_for_selector(".msg >> text=Welcome to SatShare")
+        await page.fill("#new-name", "Bob")
+        await page.click("#invite-user")
+        await page.wait_for_selector("#sum-referrer >> text=Alice (@alice2)")
+        await page.click("button.kb >> text=Plans")
+        await page.click("button.kb >> text=Demo channel, 30 days")
+        await page.wait_for_selector(".msg img[alt='QR code']")
+        invoice_id = (await page.inner_text(".msg:has(img)")).split("/pay/")[1].split()[0]
+        await _paid(sandbox_with_bot, invoice_id)
+        await page.click(f"button.kb >> text=Join {channel}", timeout=15_000)
+        await page.wait_for_selector(f"#channels li >> text={channel}: member", timeout=10_000)
+        await _shot(page, "sandbox-joined-desktop")
+
+        await page.click(".user >> text=Olga")
+        await page.wait_for_selector(".msg >> text=New sale", timeout=10_000)
+        await page.fill("#text", "/report")
+        await page.press("#text", "Enter")
+        chart = page.locator(".msg img[alt='Chart']")
+        await chart.wait_for(timeout=30_000)
+        assert await chart.evaluate("img => img.naturalWidth") >= 800
+        assert (await chart.bounding_box() or {}).get("width", 0) > 600  # not a thumbnail
+        await _shot(page, "sandbox-report-desktop")
+        async with page.expect_download() as downloading:
+            await page.click(".msg a.file")
+        download = await downloading.value
+        assert download.suggested_filename.endswith(".xlsx")
+        saved = await download.path()
+        workbook = load_workbook(io.BytesIO(saved.read_bytes()), read_only=True)
+        assert workbook.sheetnames
+        await context.close()

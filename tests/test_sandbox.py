@@ -97,7 +97,7 @@ async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
         await checkout.wait_for_selector("#done:not([hidden])", timeout=15_000)
 
         await page.wait_for_selector(".msg >> text=Payment received", timeout=15_000)
-        await page.click("button.kb >> text=Join channel 1")
+        await page.click("button.kb >> text=Join Demo channel, 30 days / Demo channel, 365 days")
         await page.wait_for_selector("#channels li >> text=member", timeout=10_000)
         assert "demo-monthly" in await page.inner_text("#sum-subs")
 

@@ -420,10 +420,15 @@ def _telegram_sandbox(settings: Settings) -> TelegramSandbox:
     """The Bot API emulator, with every channel the plans sell already created."""
     token = f"{7_000_000_000 + secrets.randbelow(999_999_999)}:{random_token(26)}"
     emulator = telegram_sim.TelegramEmulator(token)
+    # Each channel is named after the plans that grant it ("Plan", or "Plan 2" when a plan
+    # has several), so a newcomer sees which purchase opened which channel.
+    names: dict[int, list[str]] = {}
     for plan in settings.plans:
         for number, chat_id in enumerate(plan.channels, start=1):
-            if chat_id not in emulator.chats:
-                emulator.add_chat(chat_id, f"{plan.title} #{number}", "channel")
+            name = plan.title if len(plan.channels) == 1 else f"{plan.title} {number}"
+            names.setdefault(chat_id, []).append(name)
+    for chat_id, granted_by in names.items():
+        emulator.add_chat(chat_id, " / ".join(granted_by)[:128], "channel")  # Telegram: 128
     return TelegramSandbox(emulator=emulator, app=telegram_sim.build_app(emulator), token=token)
 
 

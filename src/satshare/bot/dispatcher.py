@@ -265,9 +265,9 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
     )
     if invite_links is None:
         return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
-    return text + "\n" + links.access_hint(context.runtime, language), keyboards.join_links(
-        language, invite_links
-    )
+    titles = await links.chat_titles(context.runtime, context.bot, list(message.channels))
+    hint = links.access_hint(context.runtime, language)
+    return text + "\n" + hint, keyboards.join_links(language, invite_links, titles)
 
 
 @renders(PaymentRefunded)

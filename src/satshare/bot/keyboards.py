@@ -111,10 +111,21 @@ def invoice(language: str, invoice_id: str, checkout_url: str | None) -> InlineK
     return InlineKeyboardMarkup(rows)
 
 
-def join_links(language: str, links: Sequence[str]) -> InlineKeyboardMarkup:
+def join_links(
+    language: str, links: Sequence[str], titles: Sequence[str | None] = ()
+) -> InlineKeyboardMarkup:
+    """One button per channel link, named after the channel when its title is known."""
+    named = [*titles, *[None] * (len(links) - len(titles))]
     rows = [
-        [InlineKeyboardButton(t(language, texts.BTN_JOIN, number=n), url=link)]
-        for n, link in enumerate(links, start=1)
+        [
+            InlineKeyboardButton(
+                t(language, texts.BTN_JOIN_NAMED, channel=title)
+                if title
+                else t(language, texts.BTN_JOIN, number=n),
+                url=link,
+            )
+        ]
+        for n, (link, title) in enumerate(zip(links, named, strict=True), start=1)
     ]
     rows.append([InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)])
     return InlineKeyboardMarkup(rows)

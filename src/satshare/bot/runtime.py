@@ -35,6 +35,8 @@ class BotRuntime:
     shop_name: str = "SatShare"
     #: (user id, invoice id) → last refresh, so "Check payment" cannot hammer the processor.
     recent_checks: dict[str, float] = field(default_factory=dict)
+    #: Channel titles as Telegram gave them (getChat), for naming join buttons.
+    chat_titles: dict[int, str] = field(default_factory=dict)
 
     @property
     def public_checkout(self) -> bool:

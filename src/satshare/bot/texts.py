@@ -29,6 +29,7 @@ BTN_OPEN_CHECKOUT = N_("Open checkout")
 BTN_CHECK_PAYMENT = N_("Check payment")
 BTN_SHARE = N_("Share my link")
 BTN_JOIN = N_("Join channel {number}")
+BTN_JOIN_NAMED = N_("Join {channel}")
 
 PLANS_TITLE = N_("Choose a plan:")
 PLANS_EMPTY = N_("No plans are on sale right now.")

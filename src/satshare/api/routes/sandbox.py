@@ -7,6 +7,7 @@ emulator exactly as Telegram would deliver it; the page only reads what the bot 
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from satshare.payments import referrals as payment_referrals
 from satshare.sim.telegram import BotApiError, SimMessage
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import repository as users_repo
+from satshare.users.models import User
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
@@ -39,6 +41,9 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=32)
     language: str = Field("en", pattern="^(en|ru)$")
     invited_by: int | None = Field(None, description="Telegram id of the user whose link to use.")
+    admin: bool = Field(
+        False, description="Also an admin chat: sale notices, payout approvals, /report."
+    )
 
 
 class Said(BaseModel):
@@ -70,6 +75,7 @@ def _message(message: SimMessage) -> dict[str, Any]:
         "text": message.text if message.text is not None else message.caption,
         "html": message.parse_mode == "HTML",
         "photo": message.photo_bytes is not None,
+        "document": message.document_name if message.document_bytes is not None else None,
         "buttons": [
             [
                 {k: button[k] for k in ("text", "callback_data", "url") if k in button}
@@ -83,8 +89,15 @@ def _message(message: SimMessage) -> dict[str, Any]:
 @router.get("/api/users")
 async def users(container: ContainerDep) -> list[dict[str, Any]]:
     sandbox = _sandbox(container)
+    admins = container.settings.telegram.admin_chat_ids
     return [
-        {"id": u.id, "name": u.first_name, "username": u.username, "language": u.language_code}
+        {
+            "id": u.id,
+            "name": u.first_name,
+            "username": u.username,
+            "language": u.language_code,
+            "admin": u.id in admins,
+        }
         for u in sandbox.emulator.users.values()
     ]
 
@@ -98,6 +111,9 @@ async def new_user(container: ContainerDep, body: NewUser) -> dict[str, Any]:
     user = emulator.add_user(
         first_name=body.name, username=f"{username}{number}", language_code=body.language
     )
+    if body.admin:
+        # Sandbox only: the owner's admin chat, so /report and payout approvals can be tried.
+        container.settings.telegram.admin_chat_ids.append(user.id)
     start = "/start"
     if body.invited_by is not None:
         async with container.db.reading() as session:
@@ -131,6 +147,7 @@ async def _summary(
         )
         referrals = await payment_referrals.referral_stats(session, user.id)
         registered, paying = referrals.registered, referrals.paying
+        referrer = await users_repo.get(session, user.referrer_id) if user.referrer_id else None
         active = await subscriptions_repo.active_of_user(session, user.id, now)
         chats = await access.chats_of_active_subscriptions(session, user.id, now)
     channels = [
@@ -147,6 +164,7 @@ async def _summary(
         "user_id": user.id,
         "referral_code": user.referral_code,
         "referrer_id": user.referrer_id,
+        "referrer": _shown_name(sandbox, referrer) if referrer is not None else None,
         "balance_sats": earnings.balance_sats,
         "earned_sats": earnings.total_earned_sats,
         "referrals": {"registered": registered, "paying": paying},
@@ -157,6 +175,15 @@ async def _summary(
         "entitled_chats": sorted(chats),
         "channels": channels,
     }
+
+
+def _shown_name(sandbox: TelegramSandbox, user: User) -> str:
+    """How the page names a SatShare user: their sandbox name, else @username or #id."""
+    if user.platform == "telegram" and user.external_id and user.external_id.isdigit():
+        account = sandbox.emulator.users.get(int(user.external_id))
+        if account is not None:
+            return f"{account.first_name} (@{account.username})"
+    return f"@{user.username}" if user.username else f"#{user.id}"
 
 
 @router.post("/api/chat/{telegram_id}/send")
@@ -205,3 +232,19 @@ async def photo(container: ContainerDep, telegram_id: int, message_id: int) -> R
         if message.message_id == message_id and message.photo_bytes:
             return Response(message.photo_bytes, media_type="image/png")
     raise NotFound("no such photo")
+
+
+@router.get("/api/document/{telegram_id}/{message_id}")
+async def document(container: ContainerDep, telegram_id: int, message_id: int) -> Response:
+    """A file the bot sent (the /report XLSX), downloaded under its own name."""
+    sandbox = _sandbox(container)
+    for message in sandbox.emulator.messages.get(telegram_id, []):
+        if message.message_id == message_id and message.document_bytes is not None:
+            name = (message.document_name or "document").replace('"', "")
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            return Response(
+                message.document_bytes,
+                media_type=kind,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+    raise NotFound("no such document")

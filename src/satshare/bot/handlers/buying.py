@@ -274,4 +274,6 @@ async def my_subscription(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         invite_links = []
     elif invite_links:
         lines.append(access_hint(runtime, language))
-    await show(update, context, "\n".join(lines), keyboards.join_links(language, invite_links))
+    titles = await links.chat_titles(runtime, context.bot, chats) if invite_links else []
+    markup = keyboards.join_links(language, invite_links, titles)
+    await show(update, context, "\n".join(lines), markup)
