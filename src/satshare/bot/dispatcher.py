@@ -22,6 +22,7 @@ from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
+from satshare.i18n import format_datetime
 from satshare.notifications import messages
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import (
@@ -232,8 +233,9 @@ def renders(*kinds: type[M]) -> Callable[[Renderer[M]], Renderer[M]]:
     return register
 
 
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
+def _when(language: str, moment: datetime) -> str:
+    """As the language writes dates (Babel); the messages name the zone themselves."""
+    return format_datetime(language, moment, zone=False)
 
 
 async def _plan_title(context: RenderContext, plan_id: str) -> str:
@@ -256,7 +258,7 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
         language,
         texts.PAYMENT_CONFIRMED,
         plan=esc(message.plan_title),
-        until=_when(message.active_until),
+        until=_when(language, message.active_until),
     )
     if not message.channels or context.user_id is None:
         return text, None
@@ -305,7 +307,8 @@ async def _subscription_expired(context: RenderContext, message: SubscriptionExp
 @renders(SubscriptionReminder)
 async def _subscription_reminder(context: RenderContext, message: SubscriptionReminder) -> Rendered:
     plan = await _plan_title(context, message.plan_id)
-    text = t(context.language, texts.REMINDER, plan=esc(plan), until=_when(message.ends_at))
+    until = _when(context.language, message.ends_at)
+    text = t(context.language, texts.REMINDER, plan=esc(plan), until=until)
     return text, None
 
 
