@@ -268,3 +268,20 @@ async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
         workbook = load_workbook(io.BytesIO(saved.read_bytes()), read_only=True)
         assert workbook.sheetnames
         await context.close()
+
+
+async def test_a_payment_being_confirmed_offers_no_way_to_pay_again(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"], "monthly")
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"], method="BTC-CHAIN")
+    async with stack.anonymous() as client:
+
+        async def seen() -> bool:
+            status = (await client.get(f"/pay/{order['invoice']['id']}/status")).json()
+            return bool(status["status"] == "processing")
+
+        await wait_until(seen, timeout=15)
+        page = await client.get(order["invoice"]["checkout_url"], headers={"Accept": "text/html"})
+        assert 'id="confirming"' in page.text and "Do not pay again." in page.text
+        assert 'class="qr"' not in page.text and "lightning:" not in page.text
+        assert "bitcoin:" not in page.text and 'id="countdown"' not in page.text

@@ -205,5 +205,5 @@ async def test_transparency_page_in_chromium(stack: Stack, lightning: Lightning)
         assert await page.inner_text("#head-hash") == figures["ledger"]["head_hash"]
         assert "50%" in await page.inner_text("#rules")
         await page.goto(f"{stack.url}/transparency?lang=ru")
-        assert await page.title() == "Куда идут деньги"
+        assert await page.title() == "Куда идут деньги · SatShare"
         assert "Итого" in await page.inner_text("#totals")

@@ -1,6 +1,7 @@
 """What the checkout page shows, computed from the invoice and its plan: one of three
-states — open (how to pay), paid (the result, the end date, where to go next; no QR code and
-no wallet link, so nobody pays twice), closed (expired or invalid). Numbers and dates are
+states — open (how to pay), confirming (a payment was seen: no way to pay again), paid (the
+result, the end date, where to go next; no QR code and no wallet link, so nobody pays twice),
+closed (expired or invalid). Numbers and dates are
 formatted for the page's language."""
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ class CheckoutView:
     description: str
 
     @property
-    def state(self) -> Literal["open", "paid", "closed"]:
+    def state(self) -> Literal["open", "confirming", "paid", "closed"]:
         if self.invoice.status == InvoiceStatus.SETTLED:
             return "paid"
+        if self.invoice.status == InvoiceStatus.PROCESSING:
+            return "confirming"
         if self.invoice.status in (InvoiceStatus.EXPIRED, InvoiceStatus.INVALID):
             return "closed"
         return "open"

@@ -131,3 +131,8 @@ SIMULATE_UNREACHABLE = N_("The server did not answer. Check that SatShare is sti
 FOOTER_SUPPORT = N_("Questions about a payment? Contact {contact}.")
 FOOTER_TERMS = N_("Terms of service")
 SUPPORT_DEFAULT = N_("the channel owner")
+CONFIRMING_TITLE = N_("Payment seen")
+CONFIRMING_TEXT = N_(
+    "Your payment has arrived and is waiting for its confirmation; this page updates by "
+    "itself. Do not pay again."
+)
