@@ -14,8 +14,9 @@ import pytest
 from satshare.api.app import create_app
 from satshare.cli import SANDBOX_PLANS
 from satshare.config import Settings
-from satshare.container import Container, build_container, issue_sandbox_key, prepare
+from satshare.container import Container, build_container, prepare
 from satshare.ledger.verify import verify_ledger
+from satshare.sandbox import SANDBOX_TELEGRAM_PATH, issue_sandbox_key
 from tests.servers import RunningServer, free_port, start_server
 
 
@@ -41,8 +42,8 @@ async def open_sandbox(database_url: str, **sections: Any) -> Sandbox:
     assert settings.sandbox_mode
     container = build_container(settings)
     await prepare(container)
-    server = await start_server(create_app(container), port=port)
-    key = await issue_sandbox_key(container)
+    server = await start_server(create_app(container.api_services()), port=port)
+    key = await issue_sandbox_key(container.db, container.clock)
     client = httpx.AsyncClient(
         base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
@@ -71,11 +72,11 @@ async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
     from satshare.bot.app import build_runtime, start_bot, stop_bot
 
     container = sandbox.container
-    assert container.telegram_sandbox is not None
+    assert container.sandbox is not None and container.sandbox.telegram is not None
     runtime = build_runtime(
-        container,
+        container.bot_services(),
         token=container.telegram_token,
-        api_base_url=sandbox.server.url + container.telegram_sandbox.mount_path,
+        api_base_url=sandbox.server.url + SANDBOX_TELEGRAM_PATH,
     )
     dispatcher = await start_bot(runtime)
     yield sandbox

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from satshare.container import issue_sandbox_key
+from satshare.sandbox import issue_sandbox_key
 from tests.browser import chromium
 from tests.helpers import buy, create_user, wait_until
 from tests.sandboxkit import Sandbox
@@ -21,7 +21,7 @@ async def test_sandbox_announces_itself(sandbox: Sandbox) -> None:
 
 async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> None:
     old = sandbox.client.headers["Authorization"]
-    await issue_sandbox_key(sandbox.container)
+    await issue_sandbox_key(sandbox.container.db, sandbox.container.clock)
     async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
         response = await anon.get("/api/v1/users", headers={"Authorization": old})
     assert response.status_code == 401

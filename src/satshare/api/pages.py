@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
+from satshare.api.deps import services_of
 from satshare.config import BrandingSettings
 from satshare.i18n import LANGUAGES, Plural, format_number, translate
 
@@ -54,7 +55,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     def n(value: int) -> str:
         return format_number(language, value)
 
-    branding: BrandingSettings = request.app.state.container.settings.branding
+    branding: BrandingSettings = services_of(request).settings.branding
     shared = {
         "t": t,
         "n": n,

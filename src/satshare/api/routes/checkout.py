@@ -11,21 +11,29 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
-from satshare.access import service as access
+from satshare.access import flows as access
 from satshare.api import texts as web
 from satshare.api.checkout_view import CheckoutView, TelegramLinks
-from satshare.api.deps import ContainerDep, InvoiceIdPath
+from satshare.api.deps import (
+    ClockDep,
+    DbDep,
+    InvoiceIdPath,
+    PaymentsDep,
+    SandboxDep,
+    SettingsDep,
+)
 from satshare.api.pages import page_language, render, wants_html
-from satshare.container import Container
+from satshare.api.ports import SandboxPages, SandboxRefused
+from satshare.clock import Clock
+from satshare.config import Settings
+from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.i18n import translate
 from satshare.payments import flows
-from satshare.payments import repository as payments_repo
+from satshare.payments.flows import PaymentsContext
 from satshare.payments.models import OPEN_STATUSES
-from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
-from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.service import effective_status
 from satshare.telegram_contract import STARS_START
 
@@ -36,15 +44,10 @@ REFRESH_EVERY_SECONDS = 5.0
 _last_refresh: dict[str, float] = {}
 
 
-async def _load(container: Any, invoice_id: str) -> dict[str, Any]:
-    now = container.clock.now()
-    async with container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
-        if invoice is None:
-            raise NotFound(f"invoice {invoice_id} does not exist")
-        plan = await plans.get(session, invoice.plan_id)
-        subscription = await subscriptions_repo.get(session, invoice.subscription_id)
-    assert plan is not None and subscription is not None
+async def _load(db: Database, clock: Clock, invoice_id: str) -> dict[str, Any]:
+    now = clock.now()
+    view = await flows.checkout_view(db, invoice_id)
+    invoice, plan, subscription = view.invoice, view.plan, view.subscription
     return {
         "invoice": invoice,
         "plan": plan,
@@ -64,11 +67,17 @@ RAIL_LABELS = {
 
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
 async def checkout_page(
-    container: ContainerDep, request: Request, invoice_id: InvoiceIdPath
+    settings: SettingsDep,
+    db: DbDep,
+    clock: ClockDep,
+    payments: PaymentsDep,
+    sandbox_pages: SandboxDep,
+    request: Request,
+    invoice_id: InvoiceIdPath,
 ) -> HTMLResponse:
     language = page_language(request)
     try:
-        data = await _load(container, invoice_id)
+        data = await _load(db, clock, invoice_id)
     except NotFound:
         if not wants_html(request):
             raise
@@ -80,7 +89,7 @@ async def checkout_page(
             message=translate(language, web.NOT_FOUND_INVOICE),
         )
     invoice, plan = data["invoice"], data["plan"]
-    wording = container.settings.plan_text(plan.id, language)
+    wording = settings.plan_text(plan.id, language)
     view = CheckoutView(
         language,
         invoice,
@@ -91,31 +100,30 @@ async def checkout_page(
         description=(wording.description if wording else "") or plan.description,
     )
     context: dict[str, Any] = {**view.summary(), "plan": plan, "invoice": invoice}
-    telegram = _telegram_links(container, request)
+    telegram = _telegram_links(settings, sandbox_pages, request)
     context.update(back_link=telegram.back, sandbox_chat=telegram.sandbox)
     if view.state == "paid":
-        async with container.db.reading() as session:
-            shared = {
-                chat_id: await access.shared_link(session, chat_id) for chat_id in plan.channels
-            }
+        shared = {chat_id: await access.shared_link(db, chat_id) for chat_id in plan.channels}
         context.update(view.paid(telegram, shared))
     elif view.state == "open":
-        rails = container.payments.rails_for(plan.providers)
+        rails = payments.rails_for(plan.providers)
         context.update(
             view.payment(),
             rails=[(name, translate(language, RAIL_LABELS[name])) for name in rails],
-            sandbox=container.sandbox is not None,
-            stars_link=_stars_link(container, request, plan),
+            sandbox=sandbox_pages is not None,
+            stars_link=_stars_link(payments, request, plan),
         )
     return render(request, "pay.html", language=language, **context)
 
 
-def _telegram_links(container: Container, request: Request) -> TelegramLinks:
+def _telegram_links(
+    settings: Settings, sandbox_pages: SandboxPages | None, request: Request
+) -> TelegramLinks:
     """Where "back to the bot" goes: the sandbox chat, or the bot in Telegram."""
-    if container.telegram_sandbox is not None:
+    if sandbox_pages is not None and sandbox_pages.chat is not None:
         return TelegramLinks(back="/sandbox", sandbox=True, join_request=True)
     runtime = getattr(request.app.state, "bot", None)
-    join_request = container.settings.telegram.access_mode == "join_request"
+    join_request = settings.telegram.access_mode == "join_request"
     if runtime is None:
         return TelegramLinks(back=None, sandbox=False, join_request=join_request)
     return TelegramLinks(
@@ -123,12 +131,10 @@ def _telegram_links(container: Container, request: Request) -> TelegramLinks:
     )
 
 
-def _stars_link(container: Container, request: Request, plan: Plan) -> str | None:
+def _stars_link(payments: PaymentsContext, request: Request, plan: Plan) -> str | None:
     """A deep link that opens the bot and offers this plan for Telegram Stars."""
     runtime = getattr(request.app.state, "bot", None)
-    if runtime is None or not flows.stars_allowed(
-        container.payments, plan.price_stars, plan.providers
-    ):
+    if runtime is None or not flows.stars_allowed(payments, plan.price_stars, plan.providers):
         return None
     start = f"{STARS_START}{plan.id}"
     if len(start) > 64:  # Telegram's limit for a start parameter
@@ -142,11 +148,10 @@ class RailChoice(StrictModel):
 
 @router.post("/pay/{invoice_id}/rail")
 async def switch_rail(
-    container: ContainerDep, invoice_id: InvoiceIdPath, body: RailChoice
+    db: DbDep, payments: PaymentsDep, invoice_id: InvoiceIdPath, body: RailChoice
 ) -> dict[str, Any]:
     """The buyer prefers another rail: a new invoice for the same plan on that rail."""
-    async with container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.status not in OPEN_STATUSES:
@@ -154,23 +159,25 @@ async def switch_rail(
     if body.provider == invoice.provider:
         return {
             "invoice_id": invoice.id,
-            "checkout_url": container.payments.checkout_url(invoice.id),
+            "checkout_url": payments.checkout_url(invoice.id),
         }
     checkout = await flows.start_checkout(
-        container.payments,
+        payments,
         user_id=invoice.user_id,
         plan_id=invoice.plan_id,
         provider_name=body.provider,
     )
     return {
         "invoice_id": checkout.invoice.id,
-        "checkout_url": container.payments.checkout_url(checkout.invoice.id),
+        "checkout_url": payments.checkout_url(checkout.invoice.id),
     }
 
 
 @router.get("/pay/{invoice_id}/status")
-async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) -> dict[str, Any]:
-    data = await _load(container, invoice_id)
+async def checkout_status(
+    db: DbDep, clock: ClockDep, payments: PaymentsDep, invoice_id: InvoiceIdPath
+) -> dict[str, Any]:
+    data = await _load(db, clock, invoice_id)
     invoice = data["invoice"]
     if invoice.status in OPEN_STATUSES:
         last = _last_refresh.get(invoice_id, 0.0)
@@ -180,8 +187,8 @@ async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) ->
             _last_refresh[invoice_id] = time.monotonic()
             # If the processor is down the page keeps polling and the reconciler keeps trying.
             with contextlib.suppress(ProviderUnavailable):
-                await flows.refresh_invoice(container.payments, invoice_id)
-            data = await _load(container, invoice_id)
+                await flows.refresh_invoice(payments, invoice_id)
+            data = await _load(db, clock, invoice_id)
             invoice = data["invoice"]
     return {
         "invoice_id": invoice.id,
@@ -195,21 +202,21 @@ async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) ->
 
 
 @router.post("/pay/{invoice_id}/simulate")
-async def simulate_payment(container: ContainerDep, invoice_id: InvoiceIdPath) -> dict[str, Any]:
+async def simulate_payment(
+    db: DbDep, sandbox_pages: SandboxDep, invoice_id: InvoiceIdPath
+) -> dict[str, Any]:
     """Sandbox only: pay the invoice on the BTCPay emulator, which then sends its webhook."""
-    if container.sandbox is None:
+    if sandbox_pages is None:
         raise NotFound("payment simulation exists only in sandbox mode")
-    async with container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
-    emulator = container.sandbox.btcpay
-    remote = emulator.invoices.get(invoice.provider_invoice_id)
-    if remote is None:
-        raise NotFound("this invoice is not on the sandbox BTCPay (was the server restarted?)")
     try:
-        emulator.pay(remote, method="BTC-LN" if "BTC-LN" in remote.methods else "BTC-CHAIN")
-        emulator.mine(1)
-    except ValueError as exc:
+        sandbox_pages.payments.simulate_payment(invoice.provider_invoice_id)
+    except LookupError:
+        raise NotFound(
+            "this invoice is not on the sandbox BTCPay (was the server restarted?)"
+        ) from None
+    except SandboxRefused as exc:
         raise InvalidRequest(str(exc)) from exc
     return {"status": "paid", "invoice_id": invoice_id}

@@ -5,10 +5,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import text
 
 from satshare import __version__
-from satshare.api.deps import ContainerDep
+from satshare.api.deps import DbDep, SandboxDep, SettingsDep
 from satshare.api.pages import render, wants_html
 from satshare.api.problems import PROBLEM_TYPES, problem
 
@@ -24,16 +23,16 @@ log = logging.getLogger(__name__)
     response_model=dict[str, Any],
     responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
 )
-async def welcome(container: ContainerDep, request: Request) -> Any:
-    base = container.settings.server.base_url
+async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep, request: Request) -> Any:
+    base = settings.server.base_url
     if wants_html(request):
         return render(
             request,
             "home.html",
             version=__version__,
             base_url=base,
-            sandbox=container.sandbox is not None,
-            sandbox_chat=container.telegram_sandbox is not None,
+            sandbox=sandbox_pages is not None,
+            sandbox_chat=sandbox_pages is not None and sandbox_pages.chat is not None,
         )
     links = {
         "docs": f"{base}/docs",
@@ -49,10 +48,10 @@ async def welcome(container: ContainerDep, request: Request) -> Any:
         "version": __version__,
         "description": "Telegram channel subscriptions paid in bitcoin, every sale split with "
         "the referring affiliate in an auditable double-entry ledger.",
-        "mode": "sandbox" if container.sandbox else "live",
+        "mode": "sandbox" if sandbox_pages else "live",
         "links": links,
     }
-    if container.sandbox:
+    if sandbox_pages:
         body["sandbox"] = (
             "No payment processor is configured: invoices are created on the built-in BTCPay "
             "emulator (regtest, no real coins). Open an invoice's checkout_url and press "
@@ -62,10 +61,9 @@ async def welcome(container: ContainerDep, request: Request) -> Any:
 
 
 @router.get("/health", summary="Liveness and database check")
-async def health(container: ContainerDep) -> JSONResponse:
+async def health(db: DbDep, sandbox_pages: SandboxDep) -> JSONResponse:
     try:
-        async with container.db.reading() as session:
-            await session.execute(text("SELECT 1"))
+        await db.ping()
     except Exception:  # any failure means "not healthy"
         log.warning("health check: the database did not answer", exc_info=True)
         return problem(
@@ -75,8 +73,8 @@ async def health(container: ContainerDep) -> JSONResponse:
         {
             "status": "ok",
             "version": __version__,
-            "database": container.db.dialect,
-            "mode": "sandbox" if container.sandbox else "live",
+            "database": db.dialect,
+            "mode": "sandbox" if sandbox_pages else "live",
         }
     )
 
