@@ -6,6 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from satshare.config import Settings
+from satshare.container import build_container
+from satshare.rates.service import source_name
 from satshare.sandbox import issue_sandbox_key
 from tests.browser import chromium
 from tests.helpers import buy, create_user, wait_until
@@ -25,6 +28,31 @@ async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> Non
     async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
         response = await anon.get("/api/v1/users", headers={"Authorization": old})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("rates", "labelled", "shown"),
+    [
+        ({"source": "kraken"}, "kraken-sandbox", ("Kraken", True)),
+        ({"source": "btcpay"}, "btcpay-sandbox", ("BTCPay Server", True)),
+        ({"source": "fixed", "fixed": {"USD": "100000"}}, "fixed", ("fixed", False)),
+        # An operator's own rates URL is a real service even in the sandbox.
+        ({"source": "yadio", "url": "https://rates.example"}, "yadio", ("Yadio", False)),
+    ],
+)
+async def test_sandbox_rates_say_they_are_emulated(
+    rates: dict[str, object], labelled: str, shown: tuple[str, bool]
+) -> None:
+    """Invoices record whose rate it really was: an emulator standing in is named so."""
+    container = build_container(Settings(database={"url": "sqlite+aiosqlite://"}, rates=rates))
+    try:
+        assert container.sandbox is not None
+        source = container.payments.rates
+        assert source is not None
+        assert source.name == labelled
+        assert source_name(source.name) == shown
+    finally:
+        await container.aclose()
 
 
 @pytest.mark.browser
