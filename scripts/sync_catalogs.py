@@ -23,14 +23,25 @@ SOURCES = (
 LOCALES = ROOT / "src" / "satshare" / "locales"
 
 
-def messages() -> dict[str, str]:
-    found = {}
+#: A catalog entry: its msgid (a (singular, plural) pair for NP_) and its msgctxt (for NC_).
+Entry = tuple[str | tuple[str, str], str | None]
+
+
+def messages() -> dict[str, Entry]:
+    found: dict[str, Entry] = {}
     for source in SOURCES:
         prefix = source.parent.name
         for node in ast.parse(source.read_text()).body:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 name = f"{prefix}.{node.targets[0].id}"  # type: ignore[attr-defined]
-                found[name] = ast.literal_eval(node.value.args[0])
+                marker = node.value.func.id  # type: ignore[attr-defined]
+                args = [ast.literal_eval(arg) for arg in node.value.args]
+                if marker == "NC_":
+                    found[name] = (args[1], args[0])
+                elif marker == "NP_":
+                    found[name] = ((args[0], args[1]), None)
+                else:
+                    found[name] = (args[0], None)
     return found
 
 
@@ -44,11 +55,18 @@ def main() -> None:
                 old = read_po(handle, locale=language, domain="satshare")
         catalog = Catalog(locale=language, domain="satshare", project="SatShare", version="0.1",
                           copyright_holder="SatShare contributors", fuzzy=False)
-        for key, msgid in wanted.items():
-            previous = old.get(msgid) if old is not None else None
-            if msgid in catalog:
+        forms = catalog.num_plurals
+        for key, (msgid, context) in wanted.items():
+            previous = old.get(msgid, context=context) if old is not None else None
+            if catalog.get(msgid, context=context) is not None:
                 continue  # the same English in two places: one translation
-            catalog.add(msgid, string=previous.string if previous else "", auto_comments=[key])
+            empty: str | tuple[str, ...] = ("",) * forms if isinstance(msgid, tuple) else ""
+            catalog.add(
+                msgid,
+                string=previous.string if previous else empty,
+                auto_comments=[key],
+                context=context,
+            )
         with path.open("wb") as handle:
             write_po(handle, catalog, width=100)
         print(f"{path.relative_to(ROOT)}: {len(wanted)} messages")

@@ -30,6 +30,7 @@ from satshare.ledger.verify import verify_ledger
 from satshare.models import Base
 from satshare.sim.btcpay import BTCPayEmulator, build_app
 from tests.lightningkit import lightning  # noqa: F401 - a fixture for payout tests
+from tests.sandboxkit import sandbox, sandbox_with_bot  # noqa: F401 - sandbox-mode fixtures
 from tests.servers import RunningServer, free_port, start_server
 
 PG_URL = os.environ.get("SATSHARE_TEST_DATABASE_URL") or None

@@ -107,7 +107,7 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"payouts", "access", "reports"},
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
-SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "__init__"}
+SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "qr", "__init__"}
 #: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
 RUNTIME = {"sealer", "migrate", "jobqueue"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}

@@ -27,6 +27,7 @@ from tests.botkit import (
 )
 from tests.conftest import BTCPaySim
 from tests.helpers import wait_until
+from tests.qrkit import decode
 
 
 @pytest.fixture
@@ -131,7 +132,10 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
         from satshare.payments import repository
 
         invoice = await repository.get_invoice(session, invoice_id)
-    assert invoice is not None
+    assert invoice is not None and invoice.payment_request
+    # The photo is the QR of the very invoice in the caption, read back from its pixels.
+    assert invoice_message.photo_bytes is not None
+    assert decode(invoice_message.photo_bytes) == ["lightning:" + invoice.payment_request.upper()]
     await bot.btcpay.pay(invoice.provider_invoice_id)
     await bot.btcpay.emulator.wait_idle()
     await bot.notify()
@@ -139,7 +143,7 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     confirmed = bot.last(bob)
     assert "Payment received" in text_of(confirmed)
     join_buttons = [b for b in confirmed.buttons() if "url" in b]
-    assert [b["text"] for b in join_buttons] == ["Join channel 1"]
+    assert [b["text"] for b in join_buttons] == ["Join Premium -1001000000001"]  # its title
     assert join_buttons[0]["url"].startswith("https://t.me/+")
     assert "You earned 25\u202f000 sats" in text_of(bot.last(alice))
     assert "New sale" in text_of(bot.last(ADMIN_CHAT))
@@ -169,6 +173,12 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     assert "+25\u202f000 sats" in invite
     share = next(b for b in bot.last(alice).buttons() if "url" in b)
     assert share["url"].startswith("https://t.me/share/url?url=")
+    # The QR of the link reads back as exactly the link.
+    before = len(bot.telegram.sent_to(alice))
+    await bot.press(alice, bot.last(alice), "QR code of my link")
+    (qr_photo,) = (await bot.wait_messages(alice, before + 1))[before:]
+    assert qr_photo.photo_bytes is not None
+    assert decode(qr_photo.photo_bytes) == [f"https://t.me/satshare_sandbox_bot?start=ref_{code}"]
 
     # Nothing was sent twice.
     await bot.notify()
@@ -403,16 +413,34 @@ def test_every_message_is_translated_in_both_languages(module: str) -> None:
     import re
 
     from satshare.api import texts as web_texts
+    from satshare.i18n import Plural, english
 
     source = texts if module == "bot" else web_texts
     placeholders = re.compile(r"\{(\w+)\}")
+    checked = 0
     for name in dir(source):
         message = getattr(source, name)
-        if name.startswith("_") or not isinstance(message, str) or name == "annotations":
+        if name.startswith("_") or not isinstance(message, str | Plural) or name == "annotations":
             continue
-        english = translate("en", message)
-        russian = translate("ru", message)
-        assert english == message, name
-        if message not in BRAND_NAMES:
-            assert russian != message, f"{name} has no Russian translation"
-        assert set(placeholders.findall(russian)) == set(placeholders.findall(message)), name
+        # Plurals in every Russian form: one (1, 21), few (2, 22), many (5, 11).
+        counts = (1, 2, 5, 11, 21, 22) if isinstance(message, Plural) else (None,)
+        for count in counts:
+            source_text = english(message) if count in (None, 1) else message[1]
+            values: dict[str, object] = {}
+            if count is not None:
+                values = {key: f"<{key}>" for key in placeholders.findall(source_text)}
+                values["count"] = count
+            english_text = translate("en", message, **values)
+            russian = translate("ru", message, **values)
+            if count is None:
+                assert english_text == source_text, name
+            if english(message) not in BRAND_NAMES:
+                assert russian not in (english(message), source_text), f"{name} has no Russian"
+            if count is not None:
+                assert str(count) in russian and str(count) in english_text, name
+                assert all(str(v) in russian for v in values.values()), name
+            else:
+                shown = set(placeholders.findall(russian))
+                assert shown == set(placeholders.findall(source_text)), name
+            checked += 1
+    assert checked > 20

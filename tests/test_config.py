@@ -396,6 +396,7 @@ URL_PROBLEMS = {
     "telegram.api_base_url": "must be an absolute http(s) URL",
     "telegram.webhook_url": "must be an absolute http(s) URL",
     "rates.url": "must be an absolute http(s) URL",
+    "branding.terms_url": "must be an absolute http(s) URL",
 }
 
 

@@ -3,54 +3,16 @@ app and reached over HTTP; the checkout page pays through 'Simulate payment' in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import httpx
 import pytest
 
-from satshare.api.app import create_app
-from satshare.cli import SANDBOX_PLANS
 from satshare.config import Settings
-from satshare.container import Container, build_container, prepare
-from satshare.ledger.verify import verify_ledger
-from satshare.sandbox import SANDBOX_TELEGRAM_PATH, issue_sandbox_key
+from satshare.container import build_container
+from satshare.rates.service import source_name
+from satshare.sandbox import issue_sandbox_key
 from tests.browser import chromium
 from tests.helpers import buy, create_user, wait_until
-from tests.servers import RunningServer, free_port, start_server
-
-
-@dataclass
-class Sandbox:
-    container: Container
-    server: RunningServer
-    client: httpx.AsyncClient
-
-
-@pytest.fixture
-async def sandbox(database_url: str) -> AsyncIterator[Sandbox]:
-    port = free_port()
-    settings = Settings(
-        database={"url": database_url},
-        server={"host": "127.0.0.1", "port": port},
-        plans=[p.model_dump() for p in SANDBOX_PLANS],
-    )
-    assert settings.sandbox_mode
-    container = build_container(settings)
-    await prepare(container)
-    server = await start_server(create_app(container.api_services()), port=port)
-    key = await issue_sandbox_key(container.db, container.clock)
-    client = httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
-    yield Sandbox(container, server, client)
-    await client.aclose()
-    await server.stop()
-    await container.sealer.flush()
-    async with container.db.reading() as session:
-        report = await verify_ledger(session)
-    assert report.ok, report.problems
-    await container.aclose()
+from tests.sandboxkit import Sandbox
 
 
 async def test_sandbox_announces_itself(sandbox: Sandbox) -> None:
@@ -66,6 +28,31 @@ async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> Non
     async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
         response = await anon.get("/api/v1/users", headers={"Authorization": old})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("rates", "labelled", "shown"),
+    [
+        ({"source": "kraken"}, "kraken-sandbox", ("Kraken", True)),
+        ({"source": "btcpay"}, "btcpay-sandbox", ("BTCPay Server", True)),
+        ({"source": "fixed", "fixed": {"USD": "100000"}}, "fixed", ("fixed", False)),
+        # An operator's own rates URL is a real service even in the sandbox.
+        ({"source": "yadio", "url": "https://rates.example"}, "yadio", ("Yadio", False)),
+    ],
+)
+async def test_sandbox_rates_say_they_are_emulated(
+    rates: dict[str, object], labelled: str, shown: tuple[str, bool]
+) -> None:
+    """Invoices record whose rate it really was: an emulator standing in is named so."""
+    container = build_container(Settings(database={"url": "sqlite+aiosqlite://"}, rates=rates))
+    try:
+        assert container.sandbox is not None
+        source = container.payments.rates
+        assert source is not None
+        assert source.name == labelled
+        assert source_name(source.name) == shown
+    finally:
+        await container.aclose()
 
 
 @pytest.mark.browser
@@ -108,22 +95,6 @@ async def test_simulate_is_refused_twice_and_unknown_invoice_is_404(sandbox: San
         assert missing.status_code == 404
 
 
-@pytest.fixture
-async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
-    from satshare.bot.app import build_runtime, start_bot, stop_bot
-
-    container = sandbox.container
-    assert container.sandbox is not None and container.sandbox.telegram is not None
-    runtime = build_runtime(
-        container.bot_services(),
-        token=container.telegram_token,
-        api_base_url=sandbox.server.url + SANDBOX_TELEGRAM_PATH,
-    )
-    dispatcher = await start_bot(runtime)
-    yield sandbox
-    await stop_bot(runtime, dispatcher)
-
-
 @pytest.mark.browser
 async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
     """The no-secrets demo: two users, a referral, a purchase, a channel, a commission."""
@@ -154,7 +125,7 @@ async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
         await checkout.wait_for_selector("#done:not([hidden])", timeout=15_000)
 
         await page.wait_for_selector(".msg >> text=Payment received", timeout=15_000)
-        await page.click("button.kb >> text=Join channel 1")
+        await page.click("button.kb >> text=Join Demo channel, 30 days / Demo channel, 365 days")
         await page.wait_for_selector("#channels li >> text=member", timeout=10_000)
         assert "demo-monthly" in await page.inner_text("#sum-subs")
 

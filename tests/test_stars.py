@@ -151,7 +151,7 @@ async def test_one_off_stars_invoice_for_a_stars_only_plan(bot: BotStack) -> Non
     assert result["status"] == "paid"
     await bot.notify()
     await wait_for(lambda: "Payment received" in text_of(bot.last(carol)))
-    assert "Join channel 1" in [b["text"] for b in bot.last(carol).buttons()]
+    assert "Join Premium -1001000000001" in [b["text"] for b in bot.last(carol).buttons()]
 
 
 async def test_pre_checkout_refuses_a_changed_price(bot: BotStack) -> None:

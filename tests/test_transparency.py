@@ -198,12 +198,12 @@ async def test_transparency_page_in_chromium(stack: Stack, lightning: Lightning)
     async with chromium() as browser:
         page = await browser.new_page()
         await page.goto(f"{stack.url}/transparency")
-        assert await page.title() == "Where the money goes"
+        assert await page.title() == "Where the money goes · SatShare"  # branding.name
         for field in ("gross_sats", "owner_share_sats", "affiliate_share_sats", "paid_out_sats"):
             cell = await page.inner_text(f"#totals [data-field='{field}']")
             assert int(cell.replace(",", "")) == figures["totals"][field], field
         assert await page.inner_text("#head-hash") == figures["ledger"]["head_hash"]
         assert "50%" in await page.inner_text("#rules")
         await page.goto(f"{stack.url}/transparency?lang=ru")
-        assert await page.title() == "Куда идут деньги"
+        assert await page.title() == "Куда идут деньги · SatShare"
         assert "Итого" in await page.inner_text("#totals")

@@ -411,6 +411,19 @@ class FiatPrice(_Section):
         return self
 
 
+#: The languages SatShare speaks (its gettext catalogs).
+Language = Literal["en", "ru"]
+#: What a custom welcome text may name.
+WELCOME_FIELDS = {"shop": "", "share": ""}
+
+
+class PlanText(_Section):
+    """A plan's title and description in one more language."""
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+
+
 class PlanSettings(_Section):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     title: str = Field(min_length=1, max_length=200)
@@ -426,6 +439,8 @@ class PlanSettings(_Section):
     providers: list[Rail] | None = None
     #: Price in Telegram Stars, for selling inside the bot.
     price_stars: int | None = Field(None, ge=1, le=100_000)
+    #: Title and description in other languages, e.g. ``{ru: {title: ..., description: ...}}``.
+    translations: dict[Language, PlanText] = Field(default_factory=dict)
 
     @field_validator("channels")
     @classmethod
@@ -473,8 +488,9 @@ class TelegramSettings(_Section):
     #: Expiry removal: log what would be removed without removing anyone.
     removal_dry_run: bool = False
     removal_max_per_run: int = Field(50, ge=1, le=10_000)
-    #: What /paysupport answers (a @username, e-mail or URL) and where /terms points.
-    support_contact: str = "the channel owner"
+    #: Older names of branding.support_contact and branding.terms_url (used when those are
+    #: not set).
+    support_contact: str | None = Field(None, min_length=1, max_length=200)
     terms_url: str | None = None
     #: Rails the bot offers (e.g. [stars] for "Stars in the bot, bitcoin on the web checkout");
     #: default: every rail the plan allows.
@@ -485,6 +501,36 @@ class TelegramSettings(_Section):
     @property
     def configured(self) -> bool:
         return self.token is not None and bool(self.token.get_secret_value())
+
+
+class BrandingSettings(_Section):
+    """Your name and words where SatShare would otherwise speak for itself."""
+
+    #: Shown by the bot, the checkout, home and transparency pages; default: the bot's own name
+    #: in Telegram, and "SatShare" on the pages.
+    name: str | None = Field(None, min_length=1, max_length=64)
+    #: The bot's first message per language; may name {shop} and {share} (the affiliate %).
+    welcome: dict[Language, str] = Field(default_factory=dict)
+    #: Whom buyers contact about a payment (@username, e-mail or URL), named by /paysupport
+    #: and the checkout page; default: "the channel owner" in the buyer's language.
+    support_contact: str | None = Field(None, min_length=1, max_length=200)
+    #: Your terms of service, linked from /terms and the pages.
+    terms_url: AbsoluteUrl | None = None
+
+    @field_validator("welcome")
+    @classmethod
+    def _known_fields(cls, texts: dict[str, str]) -> dict[str, str]:
+        for language, text in texts.items():
+            if not text.strip() or len(text) > 4000:
+                raise ValueError(f"the {language} welcome must have 1 to 4000 characters")
+            try:
+                text.format(**WELCOME_FIELDS)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"the {language} welcome can name only {{shop}} and {{share}} "
+                    f"(write {{{{ and }}}} for a brace); found {exc}"
+                ) from None
+        return texts
 
 
 class NotificationSettings(_Section):
@@ -581,6 +627,7 @@ class Settings(BaseSettings):
     stars: StarsSettings = Field(default_factory=StarsSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    branding: BrandingSettings = Field(default_factory=BrandingSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     rates: RatesSettings = Field(default_factory=RatesSettings)
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
@@ -610,6 +657,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"plan id {plan.id!r} appears twice; plan ids must be unique")
             seen.add(plan.id)
         return plans
+
+    @model_validator(mode="after")
+    def _branding_from_telegram(self) -> Settings:
+        """telegram.support_contact and telegram.terms_url, the older keys, still count."""
+        branding, telegram = self.branding, self.telegram
+        if branding.support_contact is None and telegram.support_contact:
+            branding.support_contact = telegram.support_contact
+        if branding.terms_url is None and telegram.terms_url:
+            branding.terms_url = telegram.terms_url
+        return self
+
+    def plan_text(self, plan_id: str, language: str) -> PlanText | None:
+        """A plan's title and description in ``language``, if the config gives them."""
+        for plan in self.plans:
+            if plan.id == plan_id:
+                return next((v for k, v in plan.translations.items() if k == language), None)
+        return None
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -35,6 +35,7 @@ from satshare.payouts.ports import PayoutProvider
 from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.providers.registry import build_providers
+from satshare.rates.service import SANDBOX_SUFFIX
 from satshare.sandbox import Sandbox, start_sandbox
 from satshare.sandbox import resume as sandbox_resume
 from satshare.sealer import LedgerSealer
@@ -177,6 +178,8 @@ def build_container(
     )
     # Only the sandbox's own Lightning Address service lives on a private (loopback) address.
     providers = build_providers(settings, db, clock, lnurl_private_networks=sandbox is not None)
+    if sandbox is not None and sandbox.rates_emulated and providers.rates is not None:
+        providers.rates.name += SANDBOX_SUFFIX  # invoices say whose rate it really was
     sealer = LedgerSealer(db, clock)
     program = affiliate_program(settings)
     policy = payout_policy(settings, providers.payouts)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 from starlette.routing import BaseRoute, Mount
 
-from satshare.api.ports import SandboxPages, SandboxRefused
+from satshare.api.ports import PressAnswer, SandboxPages, SandboxRefused
 from satshare.apikeys import service as apikeys
 from satshare.bot import repository as bot_repository
 from satshare.bot.runtime import PLATFORM
@@ -53,6 +53,9 @@ class Sandbox:
     #: served at the root of our own app).
     lightning_addresses: lnurl_sim.LnurlEmulator
     rates: rates_sim.RatesEmulator | None
+    #: The rate source in effect is an emulator (the rates one, or BTCPay's): invoices and
+    #: pages label the rate as a sandbox one instead of naming the real service.
+    rates_emulated: bool
     #: The Bot API emulator; None when a real bot token is configured.
     telegram: telegram_sim.TelegramEmulator | None
     #: What the API serves for the emulators: their mounts and the Lightning Address routes.
@@ -138,6 +141,8 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
         btcpay=btcpay,
         lightning_addresses=addresses,
         rates=rates,
+        # No processor is configured in sandbox mode, so a "btcpay" rate source is the emulator.
+        rates_emulated=rates is not None or settings.rates.source == "btcpay",
         telegram=telegram,
         routes=tuple(routes),
         pages=SandboxPages(
@@ -151,10 +156,15 @@ def _telegram(settings: Settings) -> tuple[telegram_sim.TelegramEmulator, str]:
     """The Bot API emulator, with every channel the plans sell already created."""
     token = f"{7_000_000_000 + secrets.randbelow(999_999_999)}:{random_token(26)}"
     emulator = telegram_sim.TelegramEmulator(token)
+    # Each channel is named after the plans that grant it ("Plan", or "Plan 2" when a plan
+    # has several), so a newcomer sees which purchase opened which channel.
+    names: dict[int, list[str]] = {}
     for plan in settings.plans:
         for number, chat_id in enumerate(plan.channels, start=1):
-            if chat_id not in emulator.chats:
-                emulator.add_chat(chat_id, f"{plan.title} #{number}", "channel")
+            name = plan.title if len(plan.channels) == 1 else f"{plan.title} {number}"
+            names.setdefault(chat_id, []).append(name)
+    for chat_id, granted_by in names.items():
+        emulator.add_chat(chat_id, " / ".join(granted_by)[:128], "channel")  # Telegram: 128
     return emulator, token
 
 
@@ -257,3 +267,10 @@ class _Chat:
             return self._emulator.user_joins(telegram_id, link)
         except telegram_sim.BotApiError as exc:
             raise SandboxRefused(exc.description) from None
+
+    def press_answer(self, update_id: int) -> PressAnswer:
+        return PressAnswer(
+            answered=self._emulator.callback_answered(update_id),
+            text=self._emulator.callback_answer(update_id),
+            alert=self._emulator.callback_alert(update_id),
+        )

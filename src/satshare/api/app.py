@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from satshare import __version__
-from satshare.api import problems
+from satshare.api import docs, problems
 from satshare.api.deps import ApiServices
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
@@ -85,13 +85,14 @@ def create_app(services: ApiServices) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
-        docs_url="/docs",
+        docs_url=None,  # served by api/docs.py from the installed package, not a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
     )
     app.state.services = services
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
+    docs.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
     for module in (

@@ -32,6 +32,10 @@ class ChatMessage(Protocol):
     @property
     def photo_bytes(self) -> bytes | None: ...
     @property
+    def document_bytes(self) -> bytes | None: ...
+    @property
+    def document_name(self) -> str | None: ...
+    @property
     def reply_markup(self) -> dict[str, Any] | None: ...
 
 
@@ -57,6 +61,16 @@ class ChatRoom(Protocol):
     def members(self) -> dict[int, str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PressAnswer:
+    """How the bot answered a button press (answerCallbackQuery)."""
+
+    answered: bool
+    text: str | None
+    #: ``show_alert``: a pop-up the user must close, not a passing notice.
+    alert: bool
+
+
 class SandboxChat(Protocol):
     """Telegram as its users see it: the /sandbox chat page plays them."""
 
@@ -71,6 +85,7 @@ class SandboxChat(Protocol):
     def user_sends(self, telegram_id: int, text: str) -> int: ...
     def user_presses(self, telegram_id: int, message_id: int, data: str) -> int: ...
     def user_joins(self, telegram_id: int, link: str) -> str: ...
+    def press_answer(self, update_id: int) -> PressAnswer: ...
 
 
 class SandboxPayments(Protocol):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from satshare.i18n import N_
+from satshare.i18n import N_, NC_, NP_
 
 PAY_TITLE = N_("Pay {amount} sats")
-DAYS_OF_ACCESS = N_("{days} days of access.")
+DAYS_OF_ACCESS = NP_("{count} day of access.", "{count} days of access.")
 STATUS = N_("Status")
-EXPIRES_IN = N_("Expires in")
-SECONDS = N_("s")
-PAID = N_("Payment received: your subscription is active until {until}.")
 PRICE_FIAT = N_(
     "Price: {fiat}, at {rate} {currency}/BTC ({source}), fixed until the invoice expires."
 )
@@ -35,7 +32,7 @@ SIMULATE = N_("Simulate payment")
 SWITCH_FAILED = N_("This payment method is not available right now.")
 STATUS_NEW = N_("waiting for payment")
 STATUS_PROCESSING = N_("payment seen, confirming")
-STATUS_SETTLED = N_("paid")
+STATUS_SETTLED = NC_("invoice status", "paid")
 STATUS_EXPIRED = N_("expired")
 STATUS_INVALID = N_("invalid")
 
@@ -51,7 +48,10 @@ TRANSPARENCY_RULES = N_(
     "buyer's direct referrer earns."
 )
 TRANSPARENCY_LEVELS = N_("Levels:")
-TRANSPARENCY_HOLD = N_("Commissions can be withdrawn {days} days after the sale.")
+TRANSPARENCY_HOLD = NP_(
+    "Commissions can be withdrawn {count} day after the sale.",
+    "Commissions can be withdrawn {count} days after the sale.",
+)
 T_MONTH = N_("Month")
 T_SALES = N_("Sales")
 T_REFUNDS = N_("Refunds")
@@ -65,9 +65,74 @@ T_STARS = N_("Telegram Stars received")
 TRANSPARENCY_EMPTY = N_("No sales yet.")
 TRANSPARENCY_OWED_NOW = N_("Owed to affiliates now: {owed} sats.")
 LEDGER_HEAD = N_("Ledger")
-LEDGER_HEAD_TEXT = N_("{entries} entries; the chain's head is entry {seq} with hash:")
+LEDGER_HEAD_TEXT = NP_(
+    "{count} entry; the chain's head is entry {seq} with hash:",
+    "{count} entries; the chain's head is entry {seq} with hash:",
+)
 LEDGER_HEAD_KEEP = N_(
     "Write this hash down. If anyone rewrote an earlier entry, the chain would no longer "
     "reach it. Ask the owner for the ledger export to recompute every figure yourself."
 )
 TRANSPARENCY_JSON = N_("The same figures as JSON")
+
+HOME_WHAT = N_(
+    "Subscriptions to private Telegram channels, paid in bitcoin. Every sale is shared with the "
+    "affiliate who invited the buyer, in a double-entry ledger anyone can check."
+)
+HOME_SANDBOX = N_(
+    "No payment processor is configured, so this is a sandbox: invoices go to built-in "
+    "emulators on regtest and nothing here moves real coins. The admin API key is printed in "
+    "the terminal where SatShare started."
+)
+HOME_SANDBOX_CHAT = N_("Open the sandbox chat and play a Telegram user")
+HOME_LINK_SANDBOX = N_("Sandbox chat")
+HOME_LINK_SANDBOX_TEXT = N_(
+    "Talk to the bot as one or more Telegram users: buy a plan, pay, join the channel, invite "
+    "a friend."
+)
+HOME_LINK_DOCS = N_("API documentation")
+HOME_LINK_DOCS_TEXT = N_("Every REST operation, with a form to try it (needs an API key).")
+HOME_LINK_TRANSPARENCY = N_("Transparency")
+HOME_LINK_TRANSPARENCY_TEXT = N_(
+    "How the money was shared, month by month, and the ledger's hash chain."
+)
+HOME_LINK_ADMIN = N_("Admin panel")
+HOME_LINK_ADMIN_TEXT = N_("For the owner: sales, affiliates and payouts.")
+HOME_LINK_HEALTH = N_("Health")
+HOME_API = N_("Version {version}. Programs get this page as JSON:")
+NOT_FOUND_TITLE = N_("Not found")
+NOT_FOUND_HOME = N_("Home page")
+NOT_FOUND_INVOICE = N_(
+    "There is no invoice at this address. Check the link, or start a new purchase in the bot."
+)
+
+AMOUNT_SATS = N_("{amount} sats")
+EXPIRES_IN_CLOCK = N_("Expires in {clock}")
+EXPIRES_AT = N_("Pay before {when}.")
+RATE_SANDBOX = N_("{source}, sandbox emulator")
+PAID_TITLE = N_("Payment received")
+PAID_UNTIL = N_("Your subscription is active until {until}.")
+PAID_AMOUNT = N_("Paid: {amount} sats.")
+PAID_NEXT = N_("What next:")
+OPEN_BOT = N_("Back to the bot")
+OPEN_SANDBOX_CHAT = N_("Back to the sandbox chat")
+JOIN_CHANNEL = N_("Join {channel}")
+CHANNEL_NUMBERED = N_("{plan}, channel {number}")
+CHANNELS_IN_BOT = N_("The bot has sent you the links into the channels.")
+CHANNELS_IN_SANDBOX = N_(
+    "Join the channels from the sandbox chat: the bot has sent the links there."
+)
+NO_CHANNELS = N_("This plan gives no Telegram channel access.")
+CLOSED_TITLE = N_("This invoice can no longer be paid")
+CLOSED_TEXT = N_("Nothing was charged. Start a new purchase to get a fresh invoice.")
+SIMULATE_FAILED = N_("The sandbox could not simulate this payment: {reason}")
+SIMULATE_UNREACHABLE = N_("The server did not answer. Check that SatShare is still running.")
+
+FOOTER_SUPPORT = N_("Questions about a payment? Contact {contact}.")
+FOOTER_TERMS = N_("Terms of service")
+SUPPORT_DEFAULT = N_("the channel owner")
+CONFIRMING_TITLE = N_("Payment seen")
+CONFIRMING_TEXT = N_(
+    "Your payment has arrived and is waiting for its confirmation; this page updates by "
+    "itself. Do not pay again."
+)

@@ -61,8 +61,25 @@ async def safe_links_for(
         return None
 
 
+async def chat_titles(runtime: BotRuntime, bot: Bot, chat_ids: Sequence[int]) -> list[str | None]:
+    """Each chat's title, asked once per chat (getChat); None where Telegram does not say."""
+    titles: list[str | None] = []
+    for chat_id in chat_ids:
+        if chat_id not in runtime.chat_titles:
+            try:
+                chat = await bot.get_chat(chat_id)
+            except TelegramError as exc:
+                log.info("no title for chat %s: %s", chat_id, exc)
+                titles.append(None)
+                continue
+            if chat.title:
+                runtime.chat_titles[chat_id] = chat.title
+        titles.append(runtime.chat_titles.get(chat_id))
+    return titles
+
+
 def access_hint(runtime: BotRuntime, language: str) -> str:
     """How to use the links: ask to join, or a personal one-use link."""
     if runtime.settings.access_mode == "join_request":
         return "\n" + t(language, texts.ACCESS_JOIN_REQUEST)
-    return "\n" + t(language, texts.ACCESS_ONE_USE, hours=runtime.settings.invite_link_ttl_hours)
+    return "\n" + t(language, texts.ACCESS_ONE_USE, count=runtime.settings.invite_link_ttl_hours)

@@ -102,6 +102,7 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
         keyboards.MY_SUBSCRIPTION: buying.my_subscription,
         keyboards.INVITE: affiliate.invite,
         keyboards.STATEMENTS: affiliate.statements,
+        keyboards.REFERRAL_QR: affiliate.referral_qr,
         keyboards.WITHDRAW: withdraw.withdraw,
         keyboards.SET_DESTINATION: withdraw.ask_destination,
         keyboards.WITHDRAW_AMOUNT: withdraw.ask_amount,
@@ -169,7 +170,8 @@ async def start_bot(runtime: BotRuntime, *, send_outbox: bool = True) -> OutboxD
     await application.initialize()
     me = application.bot
     runtime.username = me.username or runtime.username
-    runtime.shop_name = me.first_name or runtime.shop_name
+    branded = runtime.config.branding.name
+    runtime.shop_name = branded or me.first_name or runtime.shop_name
     for language in ("en", "ru"):
         await me.set_my_commands(
             [BotCommand(name, translate(language, description)) for name, description in COMMANDS],

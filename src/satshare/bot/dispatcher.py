@@ -25,6 +25,7 @@ from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
+from satshare.i18n import format_datetime
 from satshare.notifications import flows as outbox
 from satshare.notifications import messages
 from satshare.notifications.flows import Claimed
@@ -221,8 +222,9 @@ def renders(*kinds: type[M]) -> Callable[[Renderer[M]], Renderer[M]]:
     return register
 
 
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
+def _when(language: str, moment: datetime) -> str:
+    """As the language writes dates (Babel); the messages name the zone themselves."""
+    return format_datetime(language, moment, zone=False)
 
 
 async def _plan_title(context: RenderContext, plan_id: str) -> str:
@@ -244,7 +246,7 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
         language,
         texts.PAYMENT_CONFIRMED,
         plan=esc(message.plan_title),
-        until=_when(message.active_until),
+        until=_when(language, message.active_until),
     )
     if not message.channels or context.user_id is None:
         return text, None
@@ -253,9 +255,9 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
     )
     if invite_links is None:
         return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
-    return text + "\n" + links.access_hint(context.runtime, language), keyboards.join_links(
-        language, invite_links
-    )
+    titles = await links.chat_titles(context.runtime, context.bot, list(message.channels))
+    hint = links.access_hint(context.runtime, language)
+    return text + "\n" + hint, keyboards.join_links(language, invite_links, titles)
 
 
 @renders(PaymentRefunded)
@@ -293,7 +295,8 @@ async def _subscription_expired(context: RenderContext, message: SubscriptionExp
 @renders(SubscriptionReminder)
 async def _subscription_reminder(context: RenderContext, message: SubscriptionReminder) -> Rendered:
     plan = await _plan_title(context, message.plan_id)
-    text = t(context.language, texts.REMINDER, plan=esc(plan), until=_when(message.ends_at))
+    until = _when(context.language, message.ends_at)
+    text = t(context.language, texts.REMINDER, plan=esc(plan), until=until)
     return text, None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -36,6 +36,7 @@ WITHDRAW_QUOTE = "w:q:"
 WITHDRAW_CONFIRM = "w:ok:"
 MY_PAYOUTS = "w:list"
 STATEMENTS = "a:stmt"
+REFERRAL_QR = "a:qr"
 TOP = "top:"
 PAYOUT_APPROVE = "pa:"
 PAYOUT_CANCEL = "pc:"
@@ -61,16 +62,19 @@ def back(language: str) -> InlineKeyboardMarkup:
     )
 
 
-def plans(language: str, available: Sequence[Plan]) -> InlineKeyboardMarkup:
+def plans(
+    language: str, available: Sequence[Plan], titles: Mapping[str, str] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per plan; ``titles`` (plan id → title) in the user's language."""
     rows = [
         [
             InlineKeyboardButton(
                 t(
                     language,
                     texts.PLAN_BUTTON,
-                    title=plan.title,
+                    title=(titles or {}).get(plan.id, plan.title),
                     price=plan_price(language, plan),
-                    days=plan.duration_days,
+                    count=plan.duration_days,
                 ),
                 callback_data=f"{BUY}{plan.id}",
             )
@@ -107,10 +111,21 @@ def invoice(language: str, invoice_id: str, checkout_url: str | None) -> InlineK
     return InlineKeyboardMarkup(rows)
 
 
-def join_links(language: str, links: Sequence[str]) -> InlineKeyboardMarkup:
+def join_links(
+    language: str, links: Sequence[str], titles: Sequence[str | None] = ()
+) -> InlineKeyboardMarkup:
+    """One button per channel link, named after the channel when its title is known."""
+    named = [*titles, *[None] * (len(links) - len(titles))]
     rows = [
-        [InlineKeyboardButton(t(language, texts.BTN_JOIN, number=n), url=link)]
-        for n, link in enumerate(links, start=1)
+        [
+            InlineKeyboardButton(
+                t(language, texts.BTN_JOIN_NAMED, channel=title)
+                if title
+                else t(language, texts.BTN_JOIN, number=n),
+                url=link,
+            )
+        ]
+        for n, (link, title) in enumerate(zip(links, named, strict=True), start=1)
     ]
     rows.append([InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)])
     return InlineKeyboardMarkup(rows)
@@ -121,6 +136,7 @@ def invite(language: str, link: str, share_text: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(t(language, texts.BTN_SHARE), url=share)],
+            [InlineKeyboardButton(t(language, texts.BTN_REFERRAL_QR), callback_data=REFERRAL_QR)],
             [InlineKeyboardButton(t(language, texts.BTN_STATEMENTS), callback_data=STATEMENTS)],
             [InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)],
         ]

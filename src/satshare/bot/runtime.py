@@ -19,7 +19,7 @@ from satshare.bot import texts
 from satshare.clock import Clock
 from satshare.config import Settings, TelegramSettings
 from satshare.db import Database
-from satshare.i18n import pick_language, translate
+from satshare.i18n import Plural, pick_language, translate
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
@@ -54,6 +54,8 @@ class BotRuntime:
     shop_name: str = "SatShare"
     #: (user id, invoice id) → last refresh, so "Check payment" cannot hammer the processor.
     recent_checks: dict[str, float] = field(default_factory=dict)
+    #: Channel titles as Telegram gave them (getChat), for naming join buttons.
+    chat_titles: dict[int, str] = field(default_factory=dict)
     #: Long polling: the task that polls while this process holds the polling lock.
     polling: asyncio.Task[None] | None = None
 
@@ -110,8 +112,16 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         return self.runtime.now()
 
 
-def t(language: str, message: str, **values: object) -> str:
+def t(language: str, message: str | Plural, **values: object) -> str:
     return translate(language, message, **values)
+
+
+def plan_wording(runtime: BotRuntime, plan: Plan, language: str) -> tuple[str, str]:
+    """A plan's title and description in ``language`` (plans[].translations), else as set."""
+    wording = runtime.config.plan_text(plan.id, language)
+    if wording is None:
+        return plan.title, plan.description
+    return wording.title, wording.description or plan.description
 
 
 def esc(value: object) -> str:

@@ -5,7 +5,7 @@ Placeholders use str.format names; values are HTML-escaped by the caller (parse 
 
 from __future__ import annotations
 
-from satshare.i18n import N_
+from satshare.i18n import N_, NC_, NP_
 
 WELCOME = N_(
     "Welcome to {shop}! Subscribe to the private channels here and pay in bitcoin.\n\n"
@@ -29,14 +29,16 @@ BTN_OPEN_CHECKOUT = N_("Open checkout")
 BTN_CHECK_PAYMENT = N_("Check payment")
 BTN_SHARE = N_("Share my link")
 BTN_JOIN = N_("Join channel {number}")
+BTN_JOIN_NAMED = N_("Join {channel}")
 
 PLANS_TITLE = N_("Choose a plan:")
 PLANS_EMPTY = N_("No plans are on sale right now.")
-PLAN_BUTTON = N_("{title}: {price} / {days} days")
+PLAN_BUTTON = NP_("{title}: {price} / {count} day", "{title}: {price} / {count} days")
 AMOUNT_SATS = N_("{amount} sats")
 INVOICE_FIAT = N_(
     "Price: {fiat} at {rate} {currency}/BTC ({source}), fixed until the invoice expires."
 )
+RATE_SANDBOX = N_("{source}, sandbox emulator")
 PLAN_GONE = N_("This plan is no longer on sale. Choose another one:")
 
 INVOICE = N_(
@@ -56,7 +58,10 @@ PROVIDER_DOWN = N_(
 
 PAYMENT_CONFIRMED = N_("Payment received: {plan} is active until {until} UTC.")
 ACCESS_JOIN_REQUEST = N_("Open the link and ask to join; you will be let in at once.")
-ACCESS_ONE_USE = N_("Your personal links work once and for {hours} hours.")
+ACCESS_ONE_USE = NP_(
+    "Your personal links work once and for {count} hour.",
+    "Your personal links work once and for {count} hours.",
+)
 ACCESS_UNAVAILABLE = N_(
     'Your access links could not be created right now; open "My subscription" in a minute.'
 )
@@ -73,6 +78,8 @@ INVITE_RECENT = N_("Recent commissions:")
 INVITE_RECENT_LINE = N_("• +{amount} sats on {date}")
 SHARE_TEXT = N_("Join me on {shop}")
 BTN_STATEMENTS = N_("Proof of my commissions")
+BTN_REFERRAL_QR = N_("QR code of my link")
+REFERRAL_QR = N_("Your invitation link as a QR code, to show or print:\n{link}")
 STATEMENTS_TITLE = N_(
     "Your last commissions, each with the processor's proof of payment and its entry in the "
     "public ledger chain (see /transparency on the website):"
@@ -156,7 +163,7 @@ PAYOUTS_LINE = N_("• #{id} {date}: {amount} sats to {destination}: {status}")
 PAYOUT_STATUS_AWAITING_APPROVAL = N_("waiting for approval")
 PAYOUT_STATUS_APPROVED = N_("approved")
 PAYOUT_STATUS_SENDING = N_("sending")
-PAYOUT_STATUS_PAID = N_("paid")
+PAYOUT_STATUS_PAID = NC_("payout status", "paid")
 PAYOUT_STATUS_FAILED = N_("failed, returned to your balance")
 PAYOUT_STATUS_UNKNOWN = N_("being checked")
 PAYOUT_STATUS_CANCELED = N_("canceled, returned to your balance")
@@ -172,6 +179,7 @@ TERMS = N_(
     "bought by people they invited; nothing is paid for sign-ups."
 )
 TERMS_LINK = N_("Full terms: {url}")
+SUPPORT = N_("the channel owner")
 PAYSUPPORT = N_(
     "A problem with a payment? Contact {contact} and give your invoice id; every payment can "
     "be checked by it."
@@ -283,7 +291,7 @@ BTN_ALL_TIME = N_("All time")
 BTN_SHOW_NAME = N_("Show my name")
 BTN_HIDE_NAME = N_("Hide my name")
 CMD_TOP = N_("Top affiliates")
-INVITE_CLICKS = N_("Your link was opened {clicks} times.")
+INVITE_CLICKS = NP_("Your link was opened {count} time.", "Your link was opened {count} times.")
 
 REPORT = N_(
     "<b>Report {month}</b>\nSales: {sales} (refunds: {refunds})\nReceived: {gross} sats\n"

@@ -28,6 +28,26 @@ def timeout(seconds: float, connect_limit: float | None = CONNECT_SECONDS) -> ht
     return httpx.Timeout(seconds, connect=connect)
 
 
+#: What went wrong, in words, for messages people read (never an exception's class name).
+_FAILURES: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "connecting timed out"),
+    (httpx.ConnectError, "could not connect"),
+    (httpx.TimeoutException, "no answer in time"),
+    (httpx.RemoteProtocolError, "the connection broke off mid-answer"),
+    (httpx.TooManyRedirects, "too many redirects"),
+    (httpx.UnsupportedProtocol, "the address is not an http(s) URL"),
+    (httpx.NetworkError, "the connection failed"),
+)
+
+
+def describe(exc: httpx.HTTPError) -> str:
+    """Why a call got no answer, in a few words."""
+    for kind, words in _FAILURES:
+        if isinstance(exc, kind):
+            return words
+    return "the request failed"
+
+
 def json_object(response: httpx.Response) -> dict[str, Any]:
     """The body as a JSON object; empty when it is not one (for reading optional fields)."""
     try:
@@ -95,21 +115,19 @@ class HttpAdapter:
             raise self._not_json(exc) from exc
 
     def _no_answer(self, exc: httpx.HTTPError) -> Exception:
-        return ProviderError(
-            f"{self.service} at {self.shown_url} did not answer ({type(exc).__name__})"
-        )
+        return ProviderError(f"{self.service} at {self.shown_url} did not answer ({describe(exc)})")
 
     def _not_json(self, exc: ValueError) -> Exception:
         return ProviderError(f"{self.service} sent a body that is not JSON: {exc}")
 
 
 class NoAnswer(Exception):
-    """A payout adapter's call that got no answer; ``str()`` is the httpx error's name.
+    """A payout adapter's call that got no answer; ``str()`` says why in words.
 
     Whether money may have moved is the adapter's to decide: only ``never_connected`` means
     for certain that nothing was sent."""
 
     def __init__(self, cause: httpx.HTTPError) -> None:
-        super().__init__(type(cause).__name__)
+        super().__init__(describe(cause))
         #: The connection was never made, so the request never left.
         self.never_connected = isinstance(cause, httpx.ConnectError)

@@ -12,7 +12,7 @@ import httpx
 
 from satshare.clock import Clock
 from satshare.money import MoneyError, parse_decimal
-from satshare.providers.http import HttpAdapter
+from satshare.providers.http import HttpAdapter, describe
 from satshare.rates.ports import Quote, RateUnreachable
 
 #: Kraken names BTC "XBT" and wraps classic fiat in X/Z prefixes in its result keys.
@@ -54,7 +54,7 @@ class _HttpSource(HttpAdapter):
         return self._json(response)
 
     def _no_answer(self, exc: httpx.HTTPError) -> Exception:
-        return RateUnreachable(f"{self.shown_url} did not answer ({type(exc).__name__})")
+        return RateUnreachable(f"{self.shown_url} did not answer ({describe(exc)})")
 
     def _not_json(self, exc: ValueError) -> Exception:
         return RateUnreachable(f"{self.shown_url} sent a body that is not JSON")

@@ -10,6 +10,17 @@ from satshare.errors import RateUnavailable
 from satshare.money import fiat_to_sats
 from satshare.rates.ports import Quote, RateSource, RateUnreachable
 
+#: A rate source standing in for the real one in sandbox mode is named ``<source>-sandbox``.
+SANDBOX_SUFFIX = "-sandbox"
+_PROPER_NAMES = {"kraken": "Kraken", "yadio": "Yadio", "btcpay": "BTCPay Server"}
+
+
+def source_name(source: str) -> tuple[str, bool]:
+    """How to name a stored ``rate_source`` to a buyer, and whether it was an emulator."""
+    emulated = source.endswith(SANDBOX_SUFFIX)
+    plain = source.removesuffix(SANDBOX_SUFFIX)
+    return _PROPER_NAMES.get(plain, plain), emulated
+
 
 @dataclass(frozen=True, slots=True)
 class Priced:

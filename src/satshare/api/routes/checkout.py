@@ -5,41 +5,43 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
+from satshare.access import flows as access
 from satshare.api import texts as web
-from satshare.api.deps import ClockDep, DbDep, InvoiceIdPath, PaymentsDep, SandboxDep
-from satshare.api.ports import SandboxRefused
+from satshare.api.checkout_view import CheckoutView, TelegramLinks
+from satshare.api.deps import (
+    ClockDep,
+    DbDep,
+    InvoiceIdPath,
+    PaymentsDep,
+    SandboxDep,
+    SettingsDep,
+)
+from satshare.api.pages import page_language, render, wants_html
+from satshare.api.ports import SandboxPages, SandboxRefused
 from satshare.clock import Clock
+from satshare.config import Settings
 from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
-from satshare.i18n import LANGUAGES, translate
-from satshare.money import sats_to_btc
+from satshare.i18n import translate
 from satshare.payments import flows
 from satshare.payments.flows import PaymentsContext
-from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
+from satshare.payments.models import OPEN_STATUSES
 from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
 from satshare.subscriptions.service import effective_status
 from satshare.telegram_contract import STARS_START
 
 router = APIRouter(tags=["checkout"], include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 #: A buyer watching the page triggers at most one processor poll per invoice this often.
 REFRESH_EVERY_SECONDS = 5.0
 _last_refresh: dict[str, float] = {}
-
-
-def _qr(data: str) -> str:
-    return segno.make(data, error="m").svg_inline(scale=4, border=2)
 
 
 async def _load(db: Database, clock: Clock, invoice_id: str) -> dict[str, Any]:
@@ -61,29 +63,11 @@ RAIL_LABELS = {
     "onchain": web.RAIL_ONCHAIN,
     "bitpay": web.RAIL_BITPAY,
 }
-STATUS_LABELS = {
-    InvoiceStatus.NEW: web.STATUS_NEW,
-    InvoiceStatus.PROCESSING: web.STATUS_PROCESSING,
-    InvoiceStatus.SETTLED: web.STATUS_SETTLED,
-    InvoiceStatus.EXPIRED: web.STATUS_EXPIRED,
-    InvoiceStatus.INVALID: web.STATUS_INVALID,
-}
-
-
-def page_language(request: Request) -> str:
-    """?lang= wins, then the browser's Accept-Language, then English."""
-    chosen = request.query_params.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().split("-")[0].lower()
-        if code in LANGUAGES:
-            return code
-    return "en"
 
 
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
 async def checkout_page(
+    settings: SettingsDep,
     db: DbDep,
     clock: ClockDep,
     payments: PaymentsDep,
@@ -91,33 +75,59 @@ async def checkout_page(
     request: Request,
     invoice_id: InvoiceIdPath,
 ) -> HTMLResponse:
-    data = await _load(db, clock, invoice_id)
-    invoice = data["invoice"]
     language = page_language(request)
+    try:
+        data = await _load(db, clock, invoice_id)
+    except NotFound:
+        if not wants_html(request):
+            raise
+        return render(
+            request,
+            "not_found.html",
+            status_code=404,
+            language=language,
+            message=translate(language, web.NOT_FOUND_INVOICE),
+        )
+    invoice, plan = data["invoice"], data["plan"]
+    wording = settings.plan_text(plan.id, language)
+    view = CheckoutView(
+        language,
+        invoice,
+        plan,
+        data["ends_at"],
+        data["seconds_left"],
+        title=wording.title if wording else plan.title,
+        description=(wording.description if wording else "") or plan.description,
+    )
+    context: dict[str, Any] = {**view.summary(), "plan": plan, "invoice": invoice}
+    telegram = _telegram_links(settings, sandbox_pages, request)
+    context.update(back_link=telegram.back, sandbox_chat=telegram.sandbox)
+    if view.state == "paid":
+        shared = {chat_id: await access.shared_link(db, chat_id) for chat_id in plan.channels}
+        context.update(view.paid(telegram, shared))
+    elif view.state == "open":
+        rails = payments.rails_for(plan.providers)
+        context.update(
+            view.payment(),
+            rails=[(name, translate(language, RAIL_LABELS[name])) for name in rails],
+            sandbox=sandbox_pages is not None,
+            stars_link=_stars_link(payments, request, plan),
+        )
+    return render(request, "pay.html", language=language, **context)
 
-    def t(message: str, **values: object) -> str:
-        return translate(language, message, **values)
 
-    rails = payments.rails_for(data["plan"].providers)
-    stars_link = _stars_link(payments, request, data["plan"])
-    bip21 = f"bitcoin:{invoice.address}?amount={sats_to_btc(invoice.amount_sats)}"
-    lightning = invoice.payment_request
-    return templates.TemplateResponse(
-        request,
-        "pay.html",
-        {
-            **data,
-            "t": t,
-            "web": web,
-            "language": language,
-            "rails": [(name, t(RAIL_LABELS[name])) for name in rails],
-            "status_labels": {k: t(v) for k, v in STATUS_LABELS.items()},
-            "sandbox": sandbox_pages is not None,
-            "bip21": bip21,
-            "stars_link": stars_link,
-            "ln_qr": _qr(f"lightning:{lightning.upper()}") if lightning else None,
-            "chain_qr": _qr(bip21) if invoice.address else None,
-        },
+def _telegram_links(
+    settings: Settings, sandbox_pages: SandboxPages | None, request: Request
+) -> TelegramLinks:
+    """Where "back to the bot" goes: the sandbox chat, or the bot in Telegram."""
+    if sandbox_pages is not None and sandbox_pages.chat is not None:
+        return TelegramLinks(back="/sandbox", sandbox=True, join_request=True)
+    runtime = getattr(request.app.state, "bot", None)
+    join_request = settings.telegram.access_mode == "join_request"
+    if runtime is None:
+        return TelegramLinks(back=None, sandbox=False, join_request=join_request)
+    return TelegramLinks(
+        back=f"https://t.me/{runtime.username}", sandbox=False, join_request=join_request
     )
 
 

@@ -1,20 +1,39 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from satshare import __version__
 from satshare.api.deps import DbDep, SandboxDep, SettingsDep
+from satshare.api.pages import render, wants_html
 from satshare.api.problems import PROBLEM_TYPES, problem
 
 router = APIRouter(tags=["service"])
+log = logging.getLogger(__name__)
 
 
-@router.get("/", summary="Welcome: what this is and where to go")
-async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep) -> dict[str, Any]:
+@router.get(
+    "/",
+    summary="Welcome: what this is and where to go",
+    description="JSON for API clients; a browser (`Accept: text/html` first) gets the "
+    "HTML welcome page with the same links.",
+    response_model=dict[str, Any],
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep, request: Request) -> Any:
     base = settings.server.base_url
+    if wants_html(request):
+        return render(
+            request,
+            "home.html",
+            version=__version__,
+            base_url=base,
+            sandbox=sandbox_pages is not None,
+            sandbox_chat=sandbox_pages is not None and sandbox_pages.chat is not None,
+        )
     links = {
         "docs": f"{base}/docs",
         "openapi": f"{base}/openapi.json",
@@ -45,8 +64,11 @@ async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep) -> dict[str,
 async def health(db: DbDep, sandbox_pages: SandboxDep) -> JSONResponse:
     try:
         await db.ping()
-    except Exception as exc:  # any failure means "not healthy"; say which
-        return problem(503, "service-unavailable", f"database unreachable: {type(exc).__name__}")
+    except Exception:  # any failure means "not healthy"
+        log.warning("health check: the database did not answer", exc_info=True)
+        return problem(
+            503, "service-unavailable", "the database did not answer; see the server's log"
+        )
     return JSONResponse(
         {
             "status": "ok",

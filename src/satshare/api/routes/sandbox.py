@@ -7,6 +7,7 @@ emulator exactly as Telegram would deliver it; the page only reads what the bot 
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +17,13 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from satshare.access import flows as access_flows
-from satshare.api.deps import ClockDep, DbDep, PayoutsDep, SandboxDep
+from satshare.api.deps import ClockDep, DbDep, PayoutsDep, SandboxDep, SettingsDep
 from satshare.api.ports import ChatMessage, SandboxChat, SandboxRefused
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound
 from satshare.users import flows as user_flows
+from satshare.users.models import User
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
@@ -41,6 +43,9 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=32)
     language: str = Field("en", pattern="^(en|ru)$")
     invited_by: int | None = Field(None, description="Telegram id of the user whose link to use.")
+    admin: bool = Field(
+        False, description="Also an admin chat: sale notices, payout approvals, /report."
+    )
 
 
 class Said(BaseModel):
@@ -69,6 +74,7 @@ def _message(message: ChatMessage) -> dict[str, Any]:
         "text": message.text if message.text is not None else message.caption,
         "html": message.parse_mode == "HTML",
         "photo": message.photo_bytes is not None,
+        "document": message.document_name if message.document_bytes is not None else None,
         "buttons": [
             [
                 {k: button[k] for k in ("text", "callback_data", "url") if k in button}
@@ -80,20 +86,33 @@ def _message(message: ChatMessage) -> dict[str, Any]:
 
 
 @router.get("/api/users")
-async def users(chat: ChatDep) -> list[dict[str, Any]]:
+async def users(chat: ChatDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    admins = settings.telegram.admin_chat_ids
     return [
-        {"id": u.id, "name": u.first_name, "username": u.username, "language": u.language_code}
+        {
+            "id": u.id,
+            "name": u.first_name,
+            "username": u.username,
+            "language": u.language_code,
+            "admin": u.id in admins,
+        }
         for u in chat.users()
     ]
 
 
 @router.post("/api/users")
-async def new_user(chat: ChatDep, db: DbDep, body: NewUser) -> dict[str, Any]:
+async def new_user(
+    chat: ChatDep, db: DbDep, settings: SettingsDep, body: NewUser
+) -> dict[str, Any]:
     number = len(list(chat.users())) + 1
     username = "".join(c for c in body.name.lower() if c.isalnum() or c == "_")[:20] or "user"
     user = chat.add_user(
         first_name=body.name, username=f"{username}{number}", language_code=body.language
     )
+    if body.admin:
+        # Sandbox only: the owner's admin chat, so /report and payout approvals can be tried.
+        # The bot reads the same settings object, so it sees the new admin chat at once.
+        settings.telegram.admin_chat_ids.append(user.id)
     start = "/start"
     if body.invited_by is not None:
         inviter = await user_flows.by_external_id(db, "telegram", str(body.invited_by))
@@ -124,6 +143,7 @@ async def _summary(
         return {"registered": False}
     user, earnings, active, chats = member.user, member.earnings, member.subscriptions, member.chats
     registered, paying = member.referrals.registered, member.referrals.paying
+    referrer = await user_flows.get(db, user.referrer_id) if user.referrer_id else None
     channels = [
         {
             "id": room.id,
@@ -138,6 +158,7 @@ async def _summary(
         "user_id": user.id,
         "referral_code": user.referral_code,
         "referrer_id": user.referrer_id,
+        "referrer": _shown_name(chat, referrer) if referrer is not None else None,
         "balance_sats": earnings.balance_sats,
         "earned_sats": earnings.total_earned_sats,
         "referrals": {"registered": registered, "paying": paying},
@@ -148,6 +169,15 @@ async def _summary(
         "entitled_chats": sorted(chats),
         "channels": channels,
     }
+
+
+def _shown_name(chat: SandboxChat, user: User) -> str:
+    """How the page names a SatShare user: their sandbox name, else @username or #id."""
+    if user.platform == "telegram" and user.external_id and user.external_id.isdigit():
+        account = chat.user(int(user.external_id))
+        if account is not None:
+            return f"{account.first_name} (@{account.username})"
+    return f"@{user.username}" if user.username else f"#{user.id}"
 
 
 @router.post("/api/chat/{telegram_id}/send")
@@ -166,6 +196,14 @@ async def press(chat: ChatDep, telegram_id: int, body: Pressed) -> dict[str, Any
         raise InvalidRequest(str(exc)) from None
 
 
+@router.get("/api/chat/{telegram_id}/answer/{update_id}")
+async def press_answer(chat: ChatDep, telegram_id: int, update_id: int) -> dict[str, Any]:
+    """How the bot answered a button press (answerCallbackQuery): the page shows the text as
+    Telegram does, a pop-up for ``show_alert``, else a short notice."""
+    answer = chat.press_answer(update_id)
+    return {"answered": answer.answered, "text": answer.text, "alert": answer.alert}
+
+
 @router.post("/api/chat/{telegram_id}/join")
 async def join(chat: ChatDep, telegram_id: int, body: Joined) -> dict[str, Any]:
     try:
@@ -180,3 +218,18 @@ async def photo(chat: ChatDep, telegram_id: int, message_id: int) -> Response:
         if message.message_id == message_id and message.photo_bytes:
             return Response(message.photo_bytes, media_type="image/png")
     raise NotFound("no such photo")
+
+
+@router.get("/api/document/{telegram_id}/{message_id}")
+async def document(chat: ChatDep, telegram_id: int, message_id: int) -> Response:
+    """A file the bot sent (the /report XLSX), downloaded under its own name."""
+    for message in chat.messages(telegram_id):
+        if message.message_id == message_id and message.document_bytes is not None:
+            name = (message.document_name or "document").replace('"', "")
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            return Response(
+                message.document_bytes,
+                media_type=kind,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+    raise NotFound("no such document")

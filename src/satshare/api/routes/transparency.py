@@ -10,13 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from satshare.api import texts as web
 from satshare.api.deps import ClockDep, DbDep, IdPath, Page, ReadKey, SettingsDep
+from satshare.api.pages import render
 from satshare.api.problems import openapi_responses
-from satshare.api.routes.checkout import page_language
 from satshare.clock import Clock
 from satshare.db import Database
-from satshare.i18n import translate
 from satshare.reports import flows as report_flows
 from satshare.reports.schemas import (
     FiguresOut,
@@ -76,27 +74,14 @@ async def transparency_page(
     settings: SettingsDep, db: DbDep, clock: ClockDep, request: Request
 ) -> HTMLResponse:
     figures = await _figures(db, clock, request)
-    language = page_language(request)
-
-    def t(message: str, **values: object) -> str:
-        return translate(language, message, **values)
-
-    settings = settings
-    return templates.TemplateResponse(
+    return render(
         request,
         "transparency.html",
-        {
-            "t": t,
-            "web": web,
-            "language": language,
-            "figures": figures,
-            "months": list(reversed(figures.months)),
-            "share": f"{settings.affiliate.share_bps / 100:g}",
-            "levels": [
-                (level.name, f"{level.share_bps / 100:g}") for level in settings.affiliate.levels
-            ],
-            "hold_days": settings.affiliate.hold_days,
-        },
+        figures=figures,
+        months=list(reversed(figures.months)),
+        share=f"{settings.affiliate.share_bps / 100:g}",
+        levels=[(level.name, f"{level.share_bps / 100:g}") for level in settings.affiliate.levels],
+        hold_days=settings.affiliate.hold_days,
     )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from telegram import Update
+from telegram.constants import ParseMode
 
+from satshare import qr
 from satshare.affiliates import service as affiliates
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
-from satshare.bot.handlers.ui import show
+from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotContext, esc, sats, t, user_of
 from satshare.payouts import overview
 from satshare.reports import flows as report_flows
@@ -74,7 +76,7 @@ async def invite(update: Update, context: BotContext) -> None:
             earned=sats(earnings.total_earned_sats),
         )
     ]
-    lines.append(t(language, texts.INVITE_CLICKS, clicks=opened))
+    lines.append(t(language, texts.INVITE_CLICKS, count=opened))
     lines += _level_lines(language, program.levels, terms, progress)
     if months:
         lines.append(t(language, texts.INVITE_MONTHS))
@@ -101,6 +103,18 @@ async def invite(update: Update, context: BotContext) -> None:
         ]
     share_text = t(language, texts.SHARE_TEXT, shop=runtime.shop_name)
     await show(update, context, "\n".join(lines), keyboards.invite(language, link, share_text))
+
+
+async def referral_qr(update: Update, context: BotContext) -> None:
+    """The invitation link as a QR photo, for showing on a phone or printing."""
+    runtime = context.runtime
+    user = await user_of(update, context)
+    link = runtime.referral_link(user.referral_code)
+    chat_id = update.effective_chat.id if update.effective_chat else user.id
+    caption = t(user.language, texts.REFERRAL_QR, link=esc(link))
+    await context.bot.send_photo(chat_id, qr.png(link), caption=caption, parse_mode=ParseMode.HTML)
+    if update.callback_query is not None:
+        await answer(update.callback_query)
 
 
 def _short(value: str | None, keep: int = 16) -> str:

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
+from collections.abc import Sequence
 
-import segno
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
+from satshare import qr
 from satshare.access import flows as access_flows
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, plan_wording, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
+from satshare.i18n import format_datetime
 from satshare.payments import flows
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
+from satshare.rates.service import source_name
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +33,30 @@ CAPTION_LIMIT = 1024
 CHECK_EVERY_SECONDS = 3.0
 
 
+def rate_label(language: str, source: str | None) -> str:
+    """The rate's real source; in the sandbox, that it came from an emulator."""
+    name, emulated = source_name(source or "")
+    return t(language, texts.RATE_SANDBOX, source=name) if emulated else name
+
+
+def plans_menu(
+    runtime: BotRuntime, language: str, available: Sequence[Plan]
+) -> InlineKeyboardMarkup:
+    titles = {plan.id: plan_wording(runtime, plan, language)[0] for plan in available}
+    return keyboards.plans(language, available, titles)
+
+
 async def show_plans(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
     available = await plan_flows.list_active(runtime.db)
-    text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
-    await show(update, context, text, keyboards.plans(user.language, available))
-
-
-def _qr_png(data: str) -> bytes:
-    buffer = io.BytesIO()
-    segno.make(data, error="m").save(buffer, kind="png", scale=6, border=2)
-    return buffer.getvalue()
+    lines = [t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)]
+    for plan in available:  # what each plan gives, before the buttons
+        title, description = plan_wording(runtime, plan, user.language)
+        if description:
+            lines.append(f"<b>{esc(title)}</b>\n{esc(description)}")
+    text = "\n\n".join(lines)
+    await show(update, context, text, plans_menu(runtime, user.language, available))
 
 
 def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
@@ -69,7 +83,10 @@ async def buy(update: Update, context: BotContext) -> None:
     if not rails:
         message = texts.PLAN_GONE if plan is None or not plan.active else texts.NO_RAIL
         await show(
-            update, context, t(user.language, message), keyboards.plans(user.language, available)
+            update,
+            context,
+            t(user.language, message),
+            plans_menu(runtime, user.language, available),
         )
         return
     choice = keyboards.rails(user.language, plan_id, rails)
@@ -101,7 +118,10 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
         except InvalidRequest:
             available = await plan_flows.list_active(runtime.db)
             await show(
-                update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
+                update,
+                context,
+                t(language, texts.PLAN_GONE),
+                plans_menu(runtime, language, available),
             )
         return
     try:
@@ -113,23 +133,25 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
         return
     except InvalidRequest:
         available = await plan_flows.list_active(runtime.db)
-        await show(
-            update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
-        )
+        menu = plans_menu(runtime, language, available)
+        await show(update, context, t(language, texts.PLAN_GONE), menu)
         return
     invoice = checkout.invoice
     plan = await plan_flows.get(runtime.db, plan_id)
     assert plan is not None
     checkout_url = runtime.payments.checkout_url(invoice.id)
+    title, description = plan_wording(runtime, plan, language)
     parts = [
         t(
             language,
             texts.INVOICE,
-            title=esc(plan.title),
+            title=esc(title),
             amount=sats(invoice.amount_sats),
-            expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
+            expires=format_datetime(language, invoice.expires_at, zone=False),
         )
     ]
+    if description:
+        parts.append(f"<i>{esc(description)}</i>")
     if invoice.fiat_amount and invoice.rate:
         parts.append(
             t(
@@ -138,7 +160,7 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
                 fiat=f"{invoice.fiat_amount} {invoice.fiat_currency}",
                 rate=invoice.rate,
                 currency=invoice.fiat_currency,
-                source=invoice.rate_source,
+                source=rate_label(language, invoice.rate_source),
             )
         )
     if invoice.payment_request:
@@ -153,13 +175,13 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
     )
     chat_id = update.effective_chat.id if update.effective_chat else user.id
     qr_source = (
-        f"lightning:{invoice.payment_request.upper()}"
+        qr.lightning_uri(invoice.payment_request)
         if invoice.payment_request
-        else f"bitcoin:{invoice.address}"
+        else qr.bip21(invoice.address, invoice.amount_sats)
         if invoice.address
         else checkout_url
     )
-    photo = _qr_png(qr_source)
+    photo = qr.png(qr_source)
     if len(text) <= CAPTION_LIMIT:
         await context.bot.send_photo(
             chat_id, photo, caption=text, parse_mode=ParseMode.HTML, reply_markup=markup
@@ -221,8 +243,8 @@ async def my_subscription(update: Update, context: BotContext) -> None:
             t(
                 language,
                 texts.MY_SUBSCRIPTION_LINE,
-                plan=esc(plan.title),
-                until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
+                plan=esc(plan_wording(runtime, plan, language)[0]),
+                until=format_datetime(language, subscription.ends_at, zone=False),
             )
         )
     chats = held.chats
@@ -237,4 +259,6 @@ async def my_subscription(update: Update, context: BotContext) -> None:
         invite_links = []
     elif invite_links:
         lines.append(access_hint(runtime, language))
-    await show(update, context, "\n".join(lines), keyboards.join_links(language, invite_links))
+    titles = await links.chat_titles(runtime, context.bot, chats) if invite_links else []
+    markup = keyboards.join_links(language, invite_links, titles)
+    await show(update, context, "\n".join(lines), markup)

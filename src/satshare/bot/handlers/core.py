@@ -12,7 +12,15 @@ from satshare.bot import keyboards, texts
 from satshare.bot import repository as bot_repository
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import expect_input, show
-from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, t, user_of
+from satshare.bot.runtime import (
+    BotContext,
+    BotRuntime,
+    display_name,
+    ensure_user,
+    esc,
+    t,
+    user_of,
+)
 from satshare.errors import InvalidRequest
 from satshare.plans import flows as plan_flows
 from satshare.telegram_contract import STARS_START
@@ -50,7 +58,7 @@ async def start(update: Update, context: BotContext) -> None:
     share = runtime.config.affiliate.share_bps / 100
     lines = []
     if created:
-        lines.append(t(language, texts.WELCOME, shop=esc(runtime.shop_name), share=f"{share:g}"))
+        lines.append(welcome(runtime, language, f"{share:g}"))
         if user.referrer_id is not None:
             referrer = await user_flows.get(runtime.db, user.referrer_id)
             if referrer is not None:
@@ -67,6 +75,15 @@ async def start(update: Update, context: BotContext) -> None:
     await show(update, context, "\n\n".join(lines), keyboards.main_menu(language))
     if payload.startswith(STARS_START):
         await _sell_for_stars(update, context, payload.removeprefix(STARS_START))
+
+
+def welcome(runtime: BotRuntime, language: str, share: str) -> str:
+    """The first message: the owner's own text for this language (branding.welcome) or ours."""
+    custom = runtime.config.branding.welcome
+    own = next((text for code, text in custom.items() if code == language), None)
+    if own is not None:
+        return esc(own.format(shop=runtime.shop_name, share=share))
+    return t(language, texts.WELCOME, shop=esc(runtime.shop_name), share=share)
 
 
 async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> None:
@@ -97,15 +114,19 @@ async def terms(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
     text = t(user.language, texts.TERMS)
-    if runtime.settings.terms_url:
-        text += "\n\n" + t(user.language, texts.TERMS_LINK, url=esc(runtime.settings.terms_url))
+    terms_url = runtime.config.branding.terms_url
+    if terms_url:
+        text += "\n\n" + t(user.language, texts.TERMS_LINK, url=esc(terms_url))
     await show(update, context, text, keyboards.back(user.language))
 
 
 async def paysupport(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
-    text = t(user.language, texts.PAYSUPPORT, contact=esc(runtime.settings.support_contact))
+    contact = runtime.config.branding.support_contact
+    text = t(
+        user.language, texts.PAYSUPPORT, contact=esc(contact or t(user.language, texts.SUPPORT))
+    )
     await show(update, context, text, keyboards.back(user.language))
 
 

@@ -1,7 +1,8 @@
 """Bot API methods on channels and groups: invite links, join requests, members.
 
 Owns ``createChatInviteLink``, ``revokeChatInviteLink``, ``approveChatJoinRequest``,
-``declineChatJoinRequest``, ``banChatMember``, ``unbanChatMember`` and ``getChatMember``.
+``declineChatJoinRequest``, ``banChatMember``, ``unbanChatMember``, ``getChatMember`` and
+``getChat``.
 Managing a chat needs the bot to be its administrator, as in Telegram.
 """
 
@@ -114,6 +115,23 @@ async def get_chat_member(tg: TelegramEmulator, params: dict[str, Any]) -> dict[
     return data
 
 
+async def get_chat(tg: TelegramEmulator, params: dict[str, Any]) -> dict[str, Any]:
+    """A ChatFullInfo with the fields Telegram always sends."""
+    chat = tg.find_chat(params["chat_id"])
+    return {
+        **chat.as_json(tg.users),
+        "accent_color_id": 0,
+        "max_reaction_count": 11,
+        "accepted_gift_types": {
+            "unlimited_gifts": False,
+            "limited_gifts": False,
+            "unique_gifts": False,
+            "premium_subscription": False,
+            "gifts_from_channels": False,
+        },
+    }
+
+
 METHODS = {
     "createChatInviteLink": create_invite_link,
     "revokeChatInviteLink": revoke_invite_link,
@@ -122,4 +140,5 @@ METHODS = {
     "banChatMember": ban,
     "unbanChatMember": unban,
     "getChatMember": get_chat_member,
+    "getChat": get_chat,
 }

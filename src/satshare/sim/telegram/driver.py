@@ -60,6 +60,12 @@ def callback_answer(tg: TelegramEmulator, update_id: int) -> str | None:
     return tg.answers.get(query_id) if query_id is not None else None
 
 
+def callback_alert(tg: TelegramEmulator, update_id: int) -> bool:
+    """Whether the answer is a pop-up the user must dismiss (``show_alert``), not a toast."""
+    query_id = tg.query_of_update.get(update_id)
+    return query_id is not None and query_id in tg.alerts
+
+
 def joins(tg: TelegramEmulator, user_id: int, invite_link: str) -> str:
     """Follow an invite link: a join request, a direct join, or a refusal."""
     user = tg.find_user(user_id)

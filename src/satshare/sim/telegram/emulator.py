@@ -82,6 +82,9 @@ class TelegramEmulator(TelegramState):
         """The text the bot answered a button press with."""
         return driver.callback_answer(self, update_id)
 
+    def callback_alert(self, update_id: int) -> bool:
+        return driver.callback_alert(self, update_id)
+
     def user_joins(self, user_id: int, invite_link: str) -> str:
         """Follow an invite link: a join request, a direct join, or a refusal."""
         return driver.joins(self, user_id, invite_link)

@@ -158,6 +158,8 @@ async def answer_callback(tg: TelegramEmulator, params: dict[str, Any]) -> bool:
         raise bad("query is too old and response timeout expired or query ID is invalid")
     tg.callbacks[query_id] = (known[0], known[1], True)
     tg.answers[query_id] = params.get("text")
+    if str(params.get("show_alert", "")).lower() in ("true", "1"):
+        tg.alerts.add(query_id)
     return True
 
 

@@ -145,6 +145,7 @@ class TelegramState:
         self.join_requests: dict[tuple[int, int], int] = {}  # (chat, user) -> date
         self.callbacks: dict[str, tuple[int, int, bool]] = {}  # id -> (user, message, answered)
         self.answers: dict[str, str | None] = {}  # callback query id -> the text shown
+        self.alerts: set[str] = set()  # callback query ids answered with show_alert
         self.query_of_update: dict[int, str] = {}  # update id -> callback query id
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []

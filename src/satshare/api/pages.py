@@ -1,0 +1,70 @@
+"""What every HTML page shares: the templates, the page's language, and telling a browser
+from an API client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from satshare.api import texts as web
+from satshare.api.deps import services_of
+from satshare.config import BrandingSettings
+from satshare.i18n import LANGUAGES, Plural, format_number, translate
+
+#: What the pages call the service when branding.name is not set.
+DEFAULT_NAME = "SatShare"
+templates = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
+
+
+def page_language(request: Request) -> str:
+    """?lang= wins, then the browser's Accept-Language, then English."""
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().split("-")[0].lower()
+        if code in LANGUAGES:
+            return code
+    return "en"
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asks for text/html before JSON; curl and API clients do not."""
+    html = json = None
+    for position, part in enumerate(request.headers.get("accept", "").split(",")):
+        kind = part.split(";")[0].strip().lower()
+        if kind == "text/html" and html is None:
+            html = position
+        elif kind in ("application/json", "application/problem+json") and json is None:
+            json = position
+    return html is not None and (json is None or html < json)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the request's language: templates get ``t(message, **values)`` and ``web``
+    (the message ids) besides ``context``."""
+    language = context.pop("language", None) or page_language(request)
+
+    def t(message: str | Plural, **values: object) -> str:
+        return translate(language, message, **values)
+
+    def n(value: int) -> str:
+        return format_number(language, value)
+
+    branding: BrandingSettings = services_of(request).settings.branding
+    shared = {
+        "t": t,
+        "n": n,
+        "web": web,
+        "language": language,
+        "brand": branding.name or DEFAULT_NAME,
+        "support": branding.support_contact or t(web.SUPPORT_DEFAULT),
+        "terms_url": branding.terms_url,
+    }
+    return templates.TemplateResponse(
+        request, template, {**shared, **context}, status_code=status_code
+    )

@@ -1,0 +1,287 @@
+"""Every page SatShare serves, as a person meets it: in Chromium, at desktop and phone width,
+with no internet, its QR codes read back from the pixels."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+from playwright.async_api import Page, Route
+
+from satshare.access import service as access
+from tests.browser import chromium
+from tests.conftest import Stack
+from tests.helpers import buy, create_user, wait_until
+from tests.qrkit import WIDTHS, decode, keep
+from tests.sandboxkit import Sandbox
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+async def _order(sandbox: Sandbox) -> dict[str, Any]:
+    buyer = await create_user(sandbox.client, "buyer")
+    return await buy(sandbox.client, buyer["user_id"], "demo-monthly")
+
+
+async def _shot(page: Page, name: str) -> bytes:
+    image = await page.screenshot(full_page=True)
+    keep(image, name)
+    return image
+
+
+@pytest.mark.browser
+async def test_checkout_qr_codes_decode_from_the_screen(sandbox: Sandbox) -> None:
+    order = await _order(sandbox)
+    invoice = order["invoice"]
+    bolt11, address = invoice["payment_request"], invoice["address"]
+    assert bolt11.startswith("lnbcrt") and address.startswith("bcrt1")
+    expected = [
+        "lightning:" + bolt11.upper(),
+        f"bitcoin:{address}?amount=0.00010000",  # 10,000 sats
+    ]
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            page = await browser.new_page(viewport={"width": width, "height": 900})
+            await page.goto(invoice["checkout_url"])
+            assert (await page.inner_text("#bolt11")).strip() == bolt11
+            assert decode(await _shot(page, f"checkout-open-{label}")) == expected, label
+            for card in ("#lightning", "#onchain"):
+                box = await page.locator(f"{card} .qr").bounding_box()
+                assert box is not None and box["width"] <= width
+            await page.close()
+
+
+async def _offline(page: Page) -> list[str]:
+    """Refuse every request that leaves the machine, as on a host with no internet; the
+    list returned fills with what the page tried to fetch from outside."""
+    outside: list[str] = []
+
+    async def route(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort("internetdisconnected")
+
+    await page.route("**/*", route)
+    return outside
+
+
+async def _paid(sandbox: Sandbox, invoice_id: str) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+        assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
+
+        async def settled() -> bool:
+            status = (await anonymous.get(f"/pay/{invoice_id}/status")).json()
+            return bool(status["status"] == "settled")
+
+        await wait_until(settled, timeout=15)
+
+
+@pytest.mark.browser
+async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
+    open_order, paid_order = await _order(sandbox), await _order(sandbox)
+    await _paid(sandbox, paid_order["invoice"]["id"])
+    base = sandbox.url
+    processor_page = open_order["invoice"]["provider_checkout_url"]
+    assert processor_page.startswith(base + "/sim/btcpay/")
+    #: name → (path, a selector that is there only once the page has really rendered)
+    pages = {
+        "home": ("/", "#links a[href='/docs']"),
+        "docs": ("/docs", ".swagger-ui .opblock-tag"),
+        "checkout-open": (f"/pay/{open_order['invoice']['id']}", "#lightning .qr svg"),
+        "checkout-paid": (f"/pay/{paid_order['invoice']['id']}", "#done:not([hidden])"),
+        "checkout-unknown": ("/pay/inv_nothing_here", "#not-found"),
+        "transparency": ("/transparency", "#months"),
+        "sandbox-chat": ("/sandbox", "#new-user"),
+        "problem-type": ("/problems/not-found", "h1"),
+        "processor-checkout": (processor_page.removeprefix(base), "h1"),
+    }
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            context = await browser.new_context(viewport={"width": width, "height": 900})
+            for name, (path, ready) in pages.items():
+                page = await context.new_page()
+                outside = await _offline(page)
+                errors: list[str] = []
+                page.on("pageerror", lambda error, into=errors: into.append(str(error)))
+                await page.goto(base + path)
+                await page.wait_for_selector(ready, state="attached", timeout=10_000)
+                await _shot(page, f"offline-{name}-{label}")
+                assert outside == [], f"{path} reached out to {outside}"
+                assert errors == [], f"{path}: {errors}"
+                await page.close()
+            await context.close()
+
+
+async def test_home_is_html_for_browsers_and_json_for_programs(sandbox: Sandbox) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        browser = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+        assert browser.headers["content-type"].startswith("text/html")
+        assert 'href="/sandbox"' in browser.text and 'href="/docs"' in browser.text
+        assert 'href="/admin"' in browser.text and 'href="/transparency"' in browser.text
+        for accept in ("*/*", "application/json", "application/json, text/html"):
+            program = await client.get("/", headers={"Accept": accept})
+            assert program.json()["mode"] == "sandbox", accept
+        page = await client.get("/pay/inv_nothing_here", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        api = await client.get("/pay/inv_nothing_here", headers={"Accept": "application/json"})
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.browser
+async def test_sandbox_chat_shows_the_bots_pop_up_answers(sandbox_with_bot: Sandbox) -> None:
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            page = await browser.new_page(viewport={"width": width, "height": 900})
+            await page.goto(f"{sandbox_with_bot.url}/sandbox")
+            await page.fill("#new-name", f"Carol {label}")
+            await page.click("#new-user")
+            await page.click("button.kb >> text=Plans")
+            await page.click("button.kb >> text=Demo channel, 30 days")
+            await page.wait_for_selector(".msg img[alt='QR code']")
+            await page.click("button.kb >> text=Check payment")
+            await page.wait_for_selector("#alert[open]")
+            assert (await page.inner_text("#alert-text")).startswith("Not paid yet")
+            image = await _shot(page, f"sandbox-alert-{label}")
+            assert await page.locator("#alert").is_visible()
+            await page.click("#alert-ok")
+            await page.wait_for_selector("#alert:not([open])", state="attached")
+            # The invoice photo in the chat reads back as the invoice in its caption.
+            caption = await page.inner_text(".msg:has(img) .text")
+            bolt11 = next(word for word in caption.split() if word.startswith("lnbcrt"))
+            photo = await page.locator(".msg img").last.screenshot()
+            assert decode(photo) == ["lightning:" + bolt11.upper()]
+            assert image
+            await page.close()
+
+
+@pytest.mark.browser
+async def test_checkout_counts_down_then_shows_only_the_result_once_paid(
+    sandbox: Sandbox,
+) -> None:
+    order = await _order(sandbox)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.goto(order["invoice"]["checkout_url"])
+        first = await page.inner_text("#countdown")
+        assert re.fullmatch(r"1[45]:[0-5]\d", first), first  # a 15-minute invoice, as mm:ss
+        await page.wait_for_function(
+            "text => document.getElementById('countdown').textContent !== text", arg=first
+        )
+        assert re.fullmatch(r"1[45]:[0-5]\d", await page.inner_text("#countdown"))
+        await page.click("#simulate")
+        await page.wait_for_selector("#done", timeout=15_000)  # the page redraws itself
+        await _shot(page, "checkout-paid-live-phone")
+        assert await page.get_attribute("#status", "data-status") == "settled"
+        assert await page.locator(".qr, #bolt11, #address, #simulate, #rails").count() == 0
+        assert await page.locator("a[href^='lightning:'], a[href^='bitcoin:']").count() == 0
+        assert "Open in wallet" not in await page.inner_text("body")
+        until = await page.inner_text("#active-until")
+        assert re.fullmatch(r"\w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d\s?[AP]M UTC", until), until
+        assert await page.get_attribute("#back-to-bot", "href") == "/sandbox"
+        assert await page.locator("#countdown").count() == 0
+
+        await page.goto(order["invoice"]["checkout_url"] + "?lang=ru")
+        assert "Оплата получена" in await page.inner_text("#done")
+        assert await page.inner_text("#status") == "оплачен"  # an invoice, not a payout
+        assert "\u0433.," in await page.inner_text("#active-until")  # the year as Babel writes it
+        await page.close()
+
+
+async def test_paid_page_links_into_the_plans_channels(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"], "monthly")
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+    url = order["invoice"]["checkout_url"]
+    html = {"Accept": "text/html"}
+    async with stack.anonymous() as client:
+
+        async def settled() -> bool:
+            status = (await client.get(f"/pay/{order['invoice']['id']}/status")).json()
+            return bool(status["status"] == "settled")
+
+        await wait_until(settled, timeout=15)
+        # No bot has made the channel's join-request link yet: the page says where to look.
+        page = (await client.get(url, headers=html)).text
+        assert "The bot has sent you the links into the channels." in page
+        assert "lightning:" not in page and "Open in wallet" not in page
+        async with stack.db.transaction() as session:
+            await access.save_shared_link(
+                session, -1001000000001, "https://t.me/+premium", stack.container.clock.now()
+            )
+        page = (await client.get(url, headers=html)).text
+        assert '<a href="https://t.me/+premium" rel="noopener">Join Premium, 30 days</a>' in page
+        assert "The private channel for a month" in page  # the plan's description
+
+
+@pytest.mark.browser
+async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
+    sandbox_with_bot: Sandbox,
+) -> None:
+    base = sandbox_with_bot.url
+    channel = "Demo channel, 30 days / Demo channel, 365 days"  # the plans that grant it
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        await page.goto(f"{base}/sandbox")
+        await page.fill("#new-name", "Olga")
+        await page.check("#new-admin")
+        await page.click("#new-user")
+        await page.wait_for_selector(".user.active .badge")
+        await page.fill("#new-name", "Alice")
+        await page.click("#new-user")
+        await page.wait_for_selector(".msg >> text=Welcome to SatShare")
+        await page.fill("#new-name", "Bob")
+        await page.click("#invite-user")
+        await page.wait_for_selector("#sum-referrer >> text=Alice (@alice2)")
+        await page.click("button.kb >> text=Plans")
+        await page.click("button.kb >> text=Demo channel, 30 days")
+        await page.wait_for_selector(".msg img[alt='QR code']")
+        invoice_id = (await page.inner_text(".msg:has(img)")).split("/pay/")[1].split()[0]
+        await _paid(sandbox_with_bot, invoice_id)
+        await page.click(f"button.kb >> text=Join {channel}", timeout=15_000)
+        await page.wait_for_selector(f"#channels li >> text={channel}: member", timeout=10_000)
+        await _shot(page, "sandbox-joined-desktop")
+
+        await page.click(".user >> text=Olga")
+        await page.wait_for_selector(".msg >> text=New sale", timeout=10_000)
+        await page.fill("#text", "/report")
+        await page.press("#text", "Enter")
+        chart = page.locator(".msg img[alt='Chart']")
+        await chart.wait_for(timeout=30_000)
+        assert await chart.evaluate("img => img.naturalWidth") >= 800
+        assert (await chart.bounding_box() or {}).get("width", 0) > 600  # not a thumbnail
+        await _shot(page, "sandbox-report-desktop")
+        async with page.expect_download() as downloading:
+            await page.click(".msg a.file")
+        download = await downloading.value
+        assert download.suggested_filename.endswith(".xlsx")
+        saved = await download.path()
+        workbook = load_workbook(io.BytesIO(saved.read_bytes()), read_only=True)
+        assert workbook.sheetnames
+        await context.close()
+
+
+async def test_a_payment_being_confirmed_offers_no_way_to_pay_again(stack: Stack) -> None:
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"], "monthly")
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"], method="BTC-CHAIN")
+    async with stack.anonymous() as client:
+
+        async def seen() -> bool:
+            status = (await client.get(f"/pay/{order['invoice']['id']}/status")).json()
+            return bool(status["status"] == "processing")
+
+        await wait_until(seen, timeout=15)
+        page = await client.get(order["invoice"]["checkout_url"], headers={"Accept": "text/html"})
+        assert 'id="confirming"' in page.text and "Do not pay again." in page.text
+        assert 'class="qr"' not in page.text and "lightning:" not in page.text
+        assert "bitcoin:" not in page.text and 'id="countdown"' not in page.text
