@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -530,6 +531,65 @@ class PayoutsSettings(_Section):
     unknown_alert_minutes: int = Field(60, ge=1, le=10_080)
 
 
+def _rate(text: str) -> str:
+    """A rate as the ``limits`` library writes it: "100/10 seconds", "5 per minute"."""
+    from limits import parse_many
+
+    try:
+        items = parse_many(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a rate; write it as COUNT/PERIOD, e.g. \"100/10 seconds\" or "
+            "\"5/minute\""
+        ) from None
+    if len(items) != 1:
+        raise ValueError(f"{text!r}: give one rate, e.g. \"100/10 seconds\"")
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+
+
+class RateLimitSettings(_Section):
+    """Requests allowed per window (sliding window counters of the ``limits`` library); over them
+    the API answers 429 with Retry-After. Processor webhooks are never limited."""
+
+    enabled: bool = True
+    #: Per API key (whatever the client's address).
+    per_key: Rate = "100/10 seconds"
+    #: Per client IP address (with or without a key).
+    per_ip: Rate = "300/10 seconds"
+    #: Per client IP on POST /admin/login (password guessing).
+    login: Rate = "5/minute"
+
+
+class ApiSettings(_Section):
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+
+class RedisSettings(_Section):
+    #: redis://host:6379/0 — rate-limit counters shared by every process; empty: in the
+    #: PostgreSQL database (in memory with SQLite, which serves one process).
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^rediss?://", value):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value or None
+
+
+class WebhooksSettings(_Section):
+    """Outgoing webhooks (Standard Webhooks) to the endpoints managed in the API."""
+
+    #: One delivery attempt ends after this long (then it is retried).
+    timeout_seconds: float = Field(15.0, gt=0, le=120)
+    #: Accept http:// endpoints and private addresses (always on in the sandbox). For
+    #: testing on one machine only.
+    allow_insecure_urls: bool = False
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -557,6 +617,9 @@ class Settings(BaseSettings):
     rates: RatesSettings = Field(default_factory=RatesSettings)
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
