@@ -539,11 +539,10 @@ def _rate(text: str) -> str:
         items = parse_many(text)
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a rate; write it as COUNT/PERIOD, e.g. \"100/10 seconds\" or "
-            "\"5/minute\""
+            f'{text!r} is not a rate; write it as COUNT/PERIOD, e.g. "100/10 seconds" or "5/minute"'
         ) from None
     if len(items) != 1:
-        raise ValueError(f"{text!r}: give one rate, e.g. \"100/10 seconds\"")
+        raise ValueError(f'{text!r}: give one rate, e.g. "100/10 seconds"')
     return text
 
 

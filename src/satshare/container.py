@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from limits.aio import storage as limits_storage
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
@@ -18,6 +19,8 @@ from satshare.background import CoalescingRunner
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
 from satshare.db import Database
+from satshare.notifications import service as outbox
+from satshare.notifications.messages import WebhookFailing
 from satshare.payments.flows import PaymentsContext
 from satshare.payments.ports import PaymentProvider
 from satshare.payments.service import SettlementPolicy
@@ -31,6 +34,9 @@ from satshare.providers.lnbits import LNbitsPayouts, LNbitsProvider
 from satshare.providers.lnurl import LnurlClient
 from satshare.providers.onchain import DatabaseAddressStore, OnchainProvider
 from satshare.providers.rates import BTCPayRates, FixedRates, KrakenRates, YadioRates
+from satshare.providers.webhook_http import HttpWebhookSender
+from satshare.ratelimits.service import RateLimiter
+from satshare.ratelimits.storage import DatabaseStorage
 from satshare.rates.ports import RateSource
 from satshare.sealer import LedgerSealer
 from satshare.security import random_token
@@ -39,6 +45,8 @@ from satshare.sim import lnurl as lnurl_sim
 from satshare.sim import rates as rates_sim
 from satshare.sim import telegram as telegram_sim
 from satshare.sim.lightning import LightningNetwork
+from satshare.webhooks_out import flows as webhook_flows
+from satshare.webhooks_out.models import WebhookEndpoint
 
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
@@ -91,6 +99,11 @@ class Container:
     sandbox: Sandbox | None = None
     telegram_sandbox: TelegramSandbox | None = None
     rates_sandbox: RatesSandbox | None = None
+    #: Outgoing webhooks (#14): their delivery context and the runner writers kick.
+    webhooks: webhook_flows.WebhooksContext | None = None
+    webhook_runner: CoalescingRunner | None = None
+    #: The API's rate limits (#14); the admin panel's login uses ``check_login``.
+    rate_limiter: RateLimiter | None = None
     #: Called after a commit that wrote ledger entries or outbox rows (sealer, sender).
     hooks: list[Callable[[], None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -114,6 +127,8 @@ class Container:
         return token.get_secret_value()
 
     async def aclose(self) -> None:
+        if self.webhook_runner is not None:
+            await self.webhook_runner.aclose()
         await self.payout_runner.aclose()
         await self.sealer.aclose()
         for close in reversed(self._closers):
@@ -357,6 +372,8 @@ def build_container(
     hooks = [sealer.kick]
     if policy.instant_lightning:
         hooks.append(payout_runner.kick)  # a settlement may have queued an instant split
+    webhooks, webhook_runner, rate_limiter = _integrations(settings, db, clock, closers)
+    hooks.append(webhook_runner.kick)  # the commit may have recorded events
     container = Container(
         settings=settings,
         db=db,
@@ -370,11 +387,69 @@ def build_container(
         rates_sandbox=rates_sandbox,
         hooks=hooks,
         _closers=closers,
+        webhooks=webhooks,
+        webhook_runner=webhook_runner,
+        rate_limiter=rate_limiter,
     )
     payments.after_ledger_write = container.written
     payouts_context.after_write = container.written
     payouts_context.kick = payout_runner.kick
     return container
+
+
+def _integrations(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    closers: list[Callable[[], Awaitable[None]]],
+) -> tuple[webhook_flows.WebhooksContext, CoalescingRunner, RateLimiter]:
+    """Outgoing webhooks and the API's rate limits (#14)."""
+    insecure = settings.sandbox_mode or settings.webhooks.allow_insecure_urls
+    sender = HttpWebhookSender(
+        timeout_seconds=settings.webhooks.timeout_seconds, allow_private_networks=insecure
+    )
+    closers.append(sender.aclose)
+    webhooks = webhook_flows.WebhooksContext(
+        db=db,
+        clock=clock,
+        sender=sender,
+        allow_insecure=insecure,
+        lease=timedelta(seconds=settings.webhooks.timeout_seconds + 60),
+        on_failing=_alert_webhook_failing,
+    )
+    runner = CoalescingRunner(lambda: webhook_flows.deliver_due(webhooks), "delivering webhooks")
+    webhooks.kick = runner.kick
+    limits = settings.api.rate_limit
+    storage: limits_storage.Storage
+    if settings.redis.url:
+        # limits' own Redis storage, through the redis package's asyncio client.
+        storage = limits_storage.RedisStorage(
+            "async+" + settings.redis.url, implementation="redispy"
+        )
+    elif db.is_sqlite:
+        storage = limits_storage.MemoryStorage()  # SQLite: one process, counters in it
+    else:
+        storage = DatabaseStorage(db)  # every process on this PostgreSQL counts together
+    limiter = RateLimiter(
+        storage,
+        per_key=limits.per_key,
+        per_ip=limits.per_ip,
+        login=limits.login,
+        enabled=limits.enabled,
+    )
+    return webhooks, runner, limiter
+
+
+async def _alert_webhook_failing(
+    session: AsyncSession, endpoint: WebhookEndpoint, now: datetime
+) -> None:
+    """The owner learns once that an endpoint has failed for 24 hours."""
+    await outbox.enqueue(
+        session,
+        WebhookFailing(endpoint_id=endpoint.id, url=endpoint.url, since=now),
+        dedupe_key=f"webhook-endpoint:{endpoint.id}:failing:{now.isoformat()}",
+        now=now,
+    )
 
 
 OFFICIAL_RATE_URLS = {"kraken": "https://api.kraken.com", "yadio": "https://api.yadio.io"}

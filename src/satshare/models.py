@@ -12,8 +12,8 @@ from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
-from satshare.subscriptions.models import Subscription
 from satshare.ratelimits.models import RateLimitCounter
+from satshare.subscriptions.models import Subscription
 from satshare.users.models import User
 from satshare.webhooks_out.models import (
     DeliveryAttempt,

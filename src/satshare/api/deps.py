@@ -43,6 +43,8 @@ class Principal:
     key_id: int
     name: str
     scopes: tuple[str, ...]
+    #: A key bound to a platform reaches only that platform's users (#14; api/platforms.py).
+    platform: str | None = None
 
     @property
     def author(self) -> str:
@@ -50,29 +52,47 @@ class Principal:
         return f"api-key:{self.key_id}:{self.name}"
 
 
+async def key_of_request(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """The request's valid API key, or None (FastAPI runs this once per request, however
+    many dependencies ask for it)."""
+    if credentials is None:
+        return None
+    async with container.db.reading() as session:
+        key = await apikeys.authenticate(session, credentials.credentials)
+    if key is None:
+        return None
+    now = time.monotonic()
+    if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
+        _last_touch[key.id] = now
+        async with container.db.transaction(effect=False) as session:
+            await apikeys.touch(session, key.id, container.clock.now())
+    return Principal(
+        key_id=key.id, name=key.name, scopes=tuple(key.scopes.split(",")), platform=key.platform
+    )
+
+
+async def authenticated(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    principal: Annotated[Principal | None, Depends(key_of_request)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key")
+    return principal
+
+
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(
-        container: ContainerDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        async with container.db.reading() as session:
-            key = await apikeys.authenticate(session, credentials.credentials)
-        if key is None:
-            raise Unauthorized("invalid or revoked API key")
-        scopes = tuple(key.scopes.split(","))
-        if not apikeys.grants(scopes, scope):
+    async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if not apikeys.grants(principal.scopes, scope):
             raise Forbidden(
-                f"this API key lacks the {scope!r} scope (it has: {', '.join(scopes)})",
+                f"this API key lacks the {scope!r} scope (it has: {', '.join(principal.scopes)})",
                 required_scope=scope,
             )
-        now = time.monotonic()
-        if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
-            _last_touch[key.id] = now
-            async with container.db.transaction(effect=False) as session:
-                await apikeys.touch(session, key.id, container.clock.now())
-        return Principal(key_id=key.id, name=key.name, scopes=scopes)
+        return principal
 
     return dependency
 

@@ -169,21 +169,35 @@ def api_key_create(
     scopes: Annotated[
         str, typer.Option("--scopes", help="Comma separated: read, write, admin.")
     ] = "read",
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="Bind the key to one platform (telegram, discord, website, api): it creates "
+            "users of that platform and sees no other platform's users.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
     from satshare.apikeys import service as apikeys
+    from satshare.users.models import PLATFORMS
 
+    if platform is not None and platform not in PLATFORMS:
+        raise fail(f"unknown platform {platform!r}; use one of: {', '.join(PLATFORMS)}")
     cfg = settings()
 
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
         async with opened(cfg) as container:
             async with container.db.transaction() as session:
-                issued = await apikeys.create(session, name, parsed, container.clock.now())
+                issued = await apikeys.create(
+                    session, name, parsed, container.clock.now(), platform=platform
+                )
             return issued.key.id, issued.key.scopes, issued.plaintext
 
     key_id, granted, plaintext = run(go())
-    print(f"Created API key {key_id} '{name}' with scopes {granted}.")
+    bound = f", bound to platform {platform}" if platform else ""
+    print(f"Created API key {key_id} '{name}' with scopes {granted}{bound}.")
     print("Store it now: it is shown only once.")
     print(plaintext)
 
@@ -200,13 +214,14 @@ def api_key_list() -> None:
             return list(await apikeys.list_keys(session))
 
     keys = run(go())
-    table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
+    table = Table("id", "name", "prefix", "scopes", "platform", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
             str(key.id),
             key.name,
             key.display_prefix + "…",
             key.scopes,
+            key.platform or "all",
             key.created_at.strftime("%Y-%m-%d %H:%M"),
             key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "—",
             key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "—",

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.affiliates import service as affiliates
 from satshare.errors import Conflict, NotFound
+from satshare.ledger import repository as ledger_repo
 from satshare.ledger import service as ledger
+from satshare.ledger.accounts import affiliate_payable
 from satshare.ledger.models import EntryKind
 from satshare.money import split
 from satshare.notifications import service as outbox
@@ -41,6 +43,7 @@ from satshare.subscriptions import service as subscriptions
 from satshare.subscriptions.models import Subscription
 from satshare.users import repository as users
 from satshare.users.models import User
+from satshare.webhooks_out import events as webhook_events
 
 
 class Outcome(StrEnum):
@@ -264,6 +267,7 @@ async def _fulfil(
     subscription extended, the invoice closed, and the notifications queued."""
     subscription, plan, buyer = parties.subscription, parties.plan, parties.buyer
     affiliate_id = buyer.referrer_id
+    renewed = subscriptions.extension_start(subscription, now) != now  # paid while active
     session.add(
         Payment(
             invoice_id=invoice.id,
@@ -334,6 +338,19 @@ async def _fulfil(
         now=now,
     )
     await session.flush()
+    await webhook_events.sale_settled(  # outgoing webhooks (#14), in the sale's transaction
+        session,
+        invoice=invoice,
+        subscription=subscription,
+        renewed=renewed,
+        transaction_id=done.entry_id,
+        received_sats=done.received_sats,
+        paid_late=done.paid_late,
+        affiliate_user_id=affiliate_id,
+        commission_sats=done.commission_sats,
+        share_bps=done.share_bps,
+        now=now,
+    )
     if affiliate_id is not None and done.commission_sats and policy.on_commission is not None:
         await policy.on_commission(
             session,
@@ -563,4 +580,23 @@ async def _refund(
         now=now,
     )
     await session.flush()
+    affiliate_id = parties.buyer.referrer_id
+    await webhook_events.sale_refunded(  # outgoing webhooks (#14), in the refund's transaction
+        session,
+        invoice=invoice,
+        transaction_id=reversal.id,
+        reverses_transaction_id=payment.ledger_entry_id,
+        affiliate_user_id=affiliate_id,
+        commission_sats=await _commission_of(session, payment.ledger_entry_id, affiliate_id),
+        now=now,
+    )
     return reversal.id
+
+
+async def _commission_of(session: AsyncSession, entry_id: int, affiliate_id: int | None) -> int:
+    """What the sale credited the affiliate (the refund takes it back)."""
+    if affiliate_id is None:
+        return 0
+    postings = (await ledger_repo.postings_of(session, [entry_id]))[entry_id]
+    account = affiliate_payable(affiliate_id)
+    return -sum(amount for code, amount in postings if code == account)

@@ -33,6 +33,7 @@ from satshare.payouts.destinations import Destination, DestinationKind, InvalidD
 from satshare.payouts.models import OPEN_STATUSES, Payout, PayoutDestination, PayoutStatus
 from satshare.payouts.ports import PayoutOrder, PayoutProvider, SendResult, SendState
 from satshare.users.models import User
+from satshare.webhooks_out import events as webhook_events
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -642,6 +643,7 @@ async def _notify(session: AsyncSession, payout: Payout, now: datetime) -> None:
         user_id=payout.user_id,
         now=now,
     )
+    await webhook_events.payout_changed(session, payout, now)  # outgoing webhooks (#14)
 
 
 # -- reads ------------------------------------------------------------------------------
@@ -654,8 +656,11 @@ async def list_payouts(
     before_id: int | None = None,
     user_id: int | None = None,
     status: PayoutStatus | None = None,
+    platform: str | None = None,
 ) -> Sequence[Payout]:
     query = select(Payout).order_by(Payout.id.desc()).limit(limit)
+    if platform is not None:
+        query = query.join(User, User.id == Payout.user_id).where(User.platform == platform)
     if before_id is not None:
         query = query.where(Payout.id < before_id)
     if user_id is not None:

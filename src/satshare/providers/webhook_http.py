@@ -44,7 +44,9 @@ class HttpWebhookSender:
         try:
             # The whole attempt, headers and body read included, has one deadline.
             async with asyncio.timeout(self._timeout_seconds):
-                async with self._client.stream("POST", url, content=body, headers=headers) as answer:
+                async with self._client.stream(
+                    "POST", url, content=body, headers=headers
+                ) as answer:
                     snippet = b""
                     async for chunk in answer.aiter_bytes():
                         snippet += chunk

@@ -30,13 +30,14 @@ async def subscription_changed(
     now: datetime,
     *,
     cause: str,
+    status: str | None = None,
 ) -> None:
     """``cause`` tells apart two changes of the same kind (the invoice that renewed it, the
     end date that expired)."""
     await record(
         session,
         event,
-        payloads.subscription(subscription),
+        payloads.subscription(subscription, status),
         dedupe_key=f"subscription:{subscription.id}:{event.value}:{cause}",
         now=now,
     )

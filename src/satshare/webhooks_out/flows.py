@@ -80,7 +80,10 @@ async def _claim_head(ctx: WebhooksContext, endpoint_id: int) -> Claimed | None:
         message = await repository.message(session, head.message_id)
         assert message is not None
         headers = signing.headers(
-            service.secrets_in_use(endpoint, now), message.msg_id, int(now.timestamp()), message.body
+            service.secrets_in_use(endpoint, now),
+            message.msg_id,
+            int(now.timestamp()),
+            message.body,
         )
         headers["content-type"] = "application/json"
         return Claimed(head.id, endpoint.url, message.body, headers)
@@ -93,9 +96,7 @@ async def _drain(ctx: WebhooksContext, endpoint_id: int, slots: asyncio.Semaphor
             claimed = await _claim_head(ctx, endpoint_id)
             if claimed is None:
                 break
-            outcome = await ctx.sender.post(
-                claimed.url, claimed.body.encode(), claimed.headers
-            )
+            outcome = await ctx.sender.post(claimed.url, claimed.body.encode(), claimed.headers)
             async with ctx.db.transaction() as session:
                 recorded = await service.record_attempt(
                     session, claimed.delivery_id, outcome, ctx.clock.now()

@@ -49,14 +49,15 @@ class SubscriptionRow(Protocol):
     created_at: datetime
 
 
-def subscription(row: SubscriptionRow) -> dict[str, Any]:
+def subscription(row: SubscriptionRow, status: str | None = None) -> dict[str, Any]:
     """As ``GET /api/v1/subscriptions/{id}`` names them (SubscriptionOut, without the
-    latest invoice, which the payment events carry)."""
+    latest invoice, which the payment events carry). ``status`` when the row was changed
+    by a statement the object has not seen."""
     return {
         "subscription_id": row.id,
         "user_id": row.user_id,
         "subscription_type": row.plan_id,
-        "status": str(row.status),
+        "status": status or str(row.status),
         "started_at": _iso(row.started_at),
         "ends_at": _iso(row.ends_at),
         "created_at": _iso(row.created_at),

@@ -9,8 +9,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.webhooks_out.models import (
-    DeliveryStatus,
     DeliveryAttempt,
+    DeliveryStatus,
     EndpointDelivery,
     WebhookEndpoint,
     WebhookMessage,
@@ -20,7 +20,11 @@ OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
 async def endpoints(session: AsyncSession) -> Sequence[WebhookEndpoint]:
-    return (await session.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).scalars().all()
+    return (
+        (await session.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+        .scalars()
+        .all()
+    )
 
 
 async def enabled_endpoints(session: AsyncSession) -> Sequence[WebhookEndpoint]:
@@ -75,7 +79,9 @@ async def deliveries(
     return [(d, m) for d, m in rows.tuples()]
 
 
-async def attempts_of(session: AsyncSession, delivery_ids: Sequence[int]) -> Sequence[DeliveryAttempt]:
+async def attempts_of(
+    session: AsyncSession, delivery_ids: Sequence[int]
+) -> Sequence[DeliveryAttempt]:
     if not delivery_ids:
         return []
     query = (
@@ -125,7 +131,9 @@ async def head_of_queue(session: AsyncSession, endpoint_id: int) -> EndpointDeli
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def claim(session: AsyncSession, delivery_id: int, now: datetime, lease_until: datetime) -> bool:
+async def claim(
+    session: AsyncSession, delivery_id: int, now: datetime, lease_until: datetime
+) -> bool:
     """Take a due delivery for sending (a pending one, or one whose sender's lease ran out):
     a conditional update, so two senders never send the same attempt."""
     due = or_(EndpointDelivery.next_attempt_at.is_(None), EndpointDelivery.next_attempt_at <= now)

@@ -16,17 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.db import insert_ignore
 from satshare.errors import InvalidRequest, NotFound
 from satshare.webhooks_out import repository, signing
-from satshare.webhooks_out.ports import Outcome
 from satshare.webhooks_out.models import (
     ALL_EVENTS,
     SUBSCRIBABLE,
-    DeliveryStatus,
-    EventType,
     DeliveryAttempt,
+    DeliveryStatus,
     EndpointDelivery,
+    EventType,
     WebhookEndpoint,
     WebhookMessage,
 )
+from satshare.webhooks_out.ports import Outcome
 
 #: Retries go on this long after the first attempt (or a manual replay), then give up.
 RETRY_WINDOW = timedelta(hours=24)
@@ -64,7 +64,7 @@ def check_events(events: Sequence[str]) -> list[str]:
     chosen = list(dict.fromkeys(events))
     if not chosen:
         raise InvalidRequest(
-            f"events lists at least one type, or is [\"{ALL_EVENTS}\"] for all", field="events"
+            f'events lists at least one type, or is ["{ALL_EVENTS}"] for all', field="events"
         )
     if ALL_EVENTS in chosen:
         return [ALL_EVENTS]
@@ -72,7 +72,7 @@ def check_events(events: Sequence[str]) -> list[str]:
     if unknown:
         raise InvalidRequest(
             f"unknown event type {unknown[0]!r}; the types are {', '.join(SUBSCRIBABLE)} "
-            f"(or \"{ALL_EVENTS}\")",
+            f'(or "{ALL_EVENTS}")',
             field="events",
         )
     return chosen
@@ -178,7 +178,9 @@ async def record(
     if only is not None:
         targets: Sequence[WebhookEndpoint] = [only]
     else:
-        targets = [e for e in await repository.enabled_endpoints(session) if subscribes(e, event_type)]
+        targets = [
+            e for e in await repository.enabled_endpoints(session) if subscribes(e, event_type)
+        ]
     if not targets:
         return 0
     inserted = await insert_ignore(
@@ -236,7 +238,9 @@ def _reopen(delivery: EndpointDelivery, now: datetime) -> None:
     delivery.delivered_at = None
 
 
-async def replay(session: AsyncSession, endpoint_id: int, delivery_id: int, now: datetime) -> EndpointDelivery:
+async def replay(
+    session: AsyncSession, endpoint_id: int, delivery_id: int, now: datetime
+) -> EndpointDelivery:
     """Send one delivery again (same ``webhook-id``: receivers that saw it may dedupe)."""
     await require_endpoint(session, endpoint_id)
     delivery = await repository.delivery(session, delivery_id)
@@ -281,8 +285,8 @@ def backoff(attempts: int, jitter: Callable[[], float] = random.random) -> timed
     an hour, each spread over [½, 1] of itself so that many receivers coming back at once
     are not all retried in the same second."""
     exponent = min(attempts - 1, 20)
-    delay = min(RETRY_BASE * (2**exponent), RETRY_CAP)
-    return delay * (0.5 + jitter() / 2)
+    delay: timedelta = min(RETRY_BASE * (2**exponent), RETRY_CAP)
+    return delay * (0.5 + float(jitter()) / 2)
 
 
 @dataclass(frozen=True, slots=True)

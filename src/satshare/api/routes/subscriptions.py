@@ -61,7 +61,7 @@ async def list_types(container: ContainerDep, _: ReadKey) -> list[PlanOut]:
 )
 async def list_subscriptions(
     container: ContainerDep,
-    _: ReadKey,
+    principal: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[Literal["pending", "active", "expired", "canceled"] | None, Query()] = None,
@@ -76,6 +76,7 @@ async def list_subscriptions(
             user_id=user_id,
             status=SubscriptionStatus(status) if status else None,
             plan_id=subscription_type,
+            platform=principal.platform,  # a bound key sees its platform's only (#14)
         )
         items = [
             await subscription_out(session, s, container.payments, now) for s in rows[: page.limit]
