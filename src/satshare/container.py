@@ -101,7 +101,7 @@ class Container:
     rates_sandbox: RatesSandbox | None = None
     #: Outgoing webhooks (#14): their delivery context and the runner writers kick.
     webhooks: webhook_flows.WebhooksContext | None = None
-    webhook_runner: CoalescingRunner | None = None
+    webhook_runner: webhook_flows.DeliveryRunner | None = None
     #: The API's rate limits (#14); the admin panel's login uses ``check_login``.
     rate_limiter: RateLimiter | None = None
     #: Called after a commit that wrote ledger entries or outbox rows (sealer, sender).
@@ -373,7 +373,6 @@ def build_container(
     if policy.instant_lightning:
         hooks.append(payout_runner.kick)  # a settlement may have queued an instant split
     webhooks, webhook_runner, rate_limiter = _integrations(settings, db, clock, closers)
-    hooks.append(webhook_runner.kick)  # the commit may have recorded events
     container = Container(
         settings=settings,
         db=db,
@@ -402,7 +401,7 @@ def _integrations(
     db: Database,
     clock: Clock,
     closers: list[Callable[[], Awaitable[None]]],
-) -> tuple[webhook_flows.WebhooksContext, CoalescingRunner, RateLimiter]:
+) -> tuple[webhook_flows.WebhooksContext, webhook_flows.DeliveryRunner, RateLimiter]:
     """Outgoing webhooks and the API's rate limits (#14)."""
     insecure = settings.sandbox_mode or settings.webhooks.allow_insecure_urls
     sender = HttpWebhookSender(
@@ -417,8 +416,9 @@ def _integrations(
         lease=timedelta(seconds=settings.webhooks.timeout_seconds + 60),
         on_failing=_alert_webhook_failing,
     )
-    runner = CoalescingRunner(lambda: webhook_flows.deliver_due(webhooks), "delivering webhooks")
+    runner = webhook_flows.DeliveryRunner(webhooks)
     webhooks.kick = runner.kick
+    webhook_flows.kick_after_commit(db, runner.kick)
     limits = settings.api.rate_limit
     storage: limits_storage.Storage
     if settings.redis.url:

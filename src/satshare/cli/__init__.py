@@ -214,14 +214,14 @@ def api_key_list() -> None:
             return list(await apikeys.list_keys(session))
 
     keys = run(go())
-    table = Table("id", "name", "prefix", "scopes", "platform", "created", "last used", "revoked")
+    table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
             str(key.id),
-            key.name,
+            # A platform-bound key says so where it is named (a column more would crop).
+            f"{key.name} ({key.platform} only)" if key.platform else key.name,
             key.display_prefix + "…",
             key.scopes,
-            key.platform or "all",
             key.created_at.strftime("%Y-%m-%d %H:%M"),
             key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "—",
             key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "—",

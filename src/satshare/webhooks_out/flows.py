@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from satshare.clock import Clock
 from satshare.db import Database
@@ -27,6 +30,31 @@ from satshare.webhooks_out.models import DeliveryStatus, WebhookEndpoint
 from satshare.webhooks_out.ports import WebhookSender
 
 log = logging.getLogger(__name__)
+
+#: Engine → the delivery runner's kick, for the commits that recorded events.
+_KICKS: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
+
+
+def kick_after_commit(db: Database, kick: Callable[[], None]) -> None:
+    """Call ``kick`` after every commit on ``db`` that recorded events, whichever writer it
+    was (an API route, the bot, a job): deliveries start at once, not at the next periodic
+    run, and never before the events are committed."""
+    _KICKS[db.engine.sync_engine] = kick
+    if not event.contains(Session, "after_commit", _after_commit):
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_rollback", _after_rollback)
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(service.RECORDED, False):
+        bind = session.get_bind()
+        kick = _KICKS.get(bind.engine if isinstance(bind, Connection) else bind)
+        if kick is not None:
+            kick()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(service.RECORDED, None)
 
 
 class FailingAlert(Protocol):
@@ -118,7 +146,8 @@ async def _drain(ctx: WebhooksContext, endpoint_id: int, slots: asyncio.Semaphor
 
 
 async def deliver_due(ctx: WebhooksContext) -> int:
-    """Send every due delivery; returns how many attempts were made."""
+    """Send every due delivery, all endpoints at once, and wait for them; returns how many
+    attempts were made (the periodic job and the tests; writers kick a DeliveryRunner)."""
     async with ctx.db.reading() as session:
         endpoint_ids = await repository.endpoints_with_work(session)
     if not endpoint_ids:
@@ -126,3 +155,78 @@ async def deliver_due(ctx: WebhooksContext) -> int:
     slots = asyncio.Semaphore(ctx.concurrency)
     counts = await asyncio.gather(*(_drain(ctx, e, slots) for e in endpoint_ids))
     return sum(counts)
+
+
+class DeliveryRunner:
+    """Delivery in the background: one task per endpoint with work, so that an endpoint
+    that answers slowly (up to the timeout, on every retry) holds up only its own queue.
+    ``kick()`` after a commit that recorded events; concurrent kicks coalesce."""
+
+    def __init__(self, ctx: WebhooksContext) -> None:
+        self.ctx = ctx
+        self._slots = asyncio.Semaphore(ctx.concurrency)
+        self._drains: dict[int, asyncio.Task[None]] = {}
+        #: Endpoints kicked while their drain was running: it goes round once more.
+        self._again: set[int] = set()
+        self._scan: asyncio.Task[None] | None = None
+        self._rescan = False
+
+    def kick(self) -> None:
+        if self._scan is not None and not self._scan.done():
+            self._rescan = True
+            return
+        self._scan = asyncio.create_task(self._scan_loop())
+
+    async def _scan_loop(self) -> None:
+        while True:
+            self._rescan = False
+            try:
+                async with self.ctx.db.reading() as session:
+                    endpoint_ids = await repository.endpoints_with_work(session)
+            except Exception:
+                log.exception("looking for webhook deliveries failed; the periodic job retries")
+                return
+            for endpoint_id in endpoint_ids:
+                task = self._drains.get(endpoint_id)
+                if task is not None and not task.done():
+                    self._again.add(endpoint_id)
+                else:
+                    self._drains[endpoint_id] = asyncio.create_task(self._drain_loop(endpoint_id))
+            if not self._rescan:
+                return
+
+    async def _drain_loop(self, endpoint_id: int) -> None:
+        while True:
+            self._again.discard(endpoint_id)
+            try:
+                await _drain(self.ctx, endpoint_id, self._slots)
+            except Exception:
+                log.exception("webhook delivery to endpoint %d failed; retried later", endpoint_id)
+                return
+            if endpoint_id not in self._again:
+                return
+
+    async def flush(self) -> int:
+        """Wait for the deliveries in progress, then send whatever is still due."""
+        while running := self._running():
+            # A scan may start drains, and a drain may be going round again: until all rest.
+            await asyncio.gather(*(asyncio.shield(t) for t in running), return_exceptions=True)
+        return await deliver_due(self.ctx)
+
+    def _running(self) -> list[asyncio.Task[None]]:
+        tasks = (self._scan, *self._drains.values())
+        return [t for t in tasks if t is not None and not t.done()]
+
+    async def aclose(self, *, grace: float = 10.0) -> None:
+        """Let attempts in progress finish (their outcome is recorded); cancel them if they
+        overstay ``grace`` seconds (the lease lets another run take them again)."""
+        running = [
+            t for t in (self._scan, *self._drains.values()) if t is not None and not t.done()
+        ]
+        if not running:
+            return
+        _, pending = await asyncio.wait(running, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -76,7 +76,7 @@ async def deliveries(
     if status is not None:
         query = query.where(EndpointDelivery.status == status)
     rows = await session.execute(query.order_by(EndpointDelivery.id.desc()).limit(limit))
-    return [(d, m) for d, m in rows.tuples()]
+    return [(d, m) for d, m in rows.all()]
 
 
 async def attempts_of(

@@ -36,6 +36,8 @@ RETRY_CAP = timedelta(hours=1)
 #: A previous secret keeps signing this long after a rotation.
 ROTATION_OVERLAP = timedelta(hours=24)
 SNIPPET_CHARS = 500
+#: Marks a session that recorded events (see ``flows.kick_after_commit``).
+RECORDED = "satshare.webhooks_out.recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,7 @@ async def record(
     )
     if not inserted:
         return 0
+    session.info[RECORDED] = True  # the delivery runner is kicked once this commits
     message = await repository.message_by_key(session, dedupe_key)
     assert message is not None
     for endpoint in targets:
