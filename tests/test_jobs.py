@@ -64,6 +64,7 @@ async def test_reconcile_job_runs_on_procrastinate(stack: Stack) -> None:
     # Each periodic job queued its next run, once.
     queued = sorted(j["task_name"] for j in connector.jobs.values() if j["status"] == "todo")
     assert queued == [
+        "satshare.deliver_webhooks",
         "satshare.expire_subscriptions",
         "satshare.housekeeping",
         "satshare.reconcile_invoices",

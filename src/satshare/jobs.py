@@ -25,6 +25,7 @@ from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
 from satshare.idempotency import repository as idempotency
 from satshare.payments import flows
+from satshare.ratelimits import repository as ratelimit_counters
 from satshare.subscriptions import reminders
 from satshare.subscriptions import service as subscriptions
 
@@ -38,6 +39,9 @@ REMINDER_INTERVAL_SECONDS = 600
 UPDATE_ID_TTL = timedelta(hours=48)
 #: Writers kick the sealer right after commit; this run catches other processes and crashes.
 SEAL_INTERVAL_SECONDS = 5
+#: Commits that record events kick delivery at once; this run sends the retries that came
+#: due and catches events recorded by another process.
+WEBHOOK_INTERVAL_SECONDS = 5
 
 
 @dataclass
@@ -98,6 +102,14 @@ def build_job_app(
         finally:
             await again(send_payouts, container.settings.payouts.interval_seconds)
 
+    @app.task(name="satshare.deliver_webhooks")
+    async def deliver_webhooks() -> None:
+        try:
+            if container.webhook_runner is not None:
+                await container.webhook_runner.flush()
+        finally:
+            await again(deliver_webhooks, WEBHOOK_INTERVAL_SECONDS)
+
     @app.task(name="satshare.housekeeping")
     async def housekeeping() -> None:
         try:
@@ -105,6 +117,8 @@ def build_job_app(
             async with container.db.transaction() as session:
                 await idempotency.purge_older_than(session, now - IDEMPOTENCY_TTL)
                 await bot_repository.purge_processed_updates(session, now - UPDATE_ID_TTL)
+                # Rate-limit windows that ended (counters in the database, #14).
+                await ratelimit_counters.purge_expired(session, now.timestamp())
         finally:
             await again(housekeeping, HOUSEKEEPING_INTERVAL_SECONDS)
 
@@ -113,6 +127,7 @@ def build_job_app(
         expire_subscriptions,
         seal_ledger,
         send_payouts,
+        deliver_webhooks,
         housekeeping,
     ]
     if bot is not None:

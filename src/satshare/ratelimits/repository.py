@@ -52,7 +52,7 @@ async def counts(
             RateLimitCounter.key.in_(keys), RateLimitCounter.expires_at > now
         )
     )
-    return {key: (count, expires_at) for key, count, expires_at in result.tuples()}
+    return {key: (count, expires_at) for key, count, expires_at in result.all()}
 
 
 async def clear(session: AsyncSession, keys: Sequence[str]) -> None:
