@@ -413,3 +413,26 @@ async def test_the_events_are_recorded_once_however_often_a_writer_runs(
             for _ in range(2)
         ]
     assert queued == [1, 0]
+
+
+async def test_a_receiver_answering_410_gone_is_disabled(
+    hooks_stack: Stack, receiver: Receiver
+) -> None:
+    stack = hooks_stack
+    endpoint = await add_endpoint(stack, receiver.url)
+    path = f"/api/v1/webhook-endpoints/{endpoint['endpoint_id']}"
+    receiver.statuses = [410]
+    assert (await stack.client.post(f"{path}/test")).status_code == 202
+    await deliver(stack)
+    (gone,) = await deliveries(stack, endpoint["endpoint_id"])
+    assert gone["status"] == "failed" and gone["attempt_log"][0]["status_code"] == 410
+    assert (await stack.client.get(path)).json()["enabled"] is False
+    await create_user(stack.client, "frank")  # a disabled endpoint gets no new events
+    assert len(await deliveries(stack, endpoint["endpoint_id"])) == 1
+    problem = assert_problem(await stack.client.post(f"{path}/test"), 409)
+    assert "disabled" in problem["detail"]
+    enabled = await stack.client.put(path, json={"url": receiver.url, "enabled": True})
+    assert enabled.status_code == 200
+    assert (await stack.client.post(f"{path}/test")).status_code == 202
+    await deliver(stack)
+    assert [r.type for r in receiver.received] == ["webhook.test", "webhook.test"]

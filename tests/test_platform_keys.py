@@ -5,14 +5,18 @@ operation of the OpenAPI document)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from satshare.apikeys import service as apikeys
+from satshare.cli import app
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
 
@@ -216,3 +220,28 @@ async def test_a_bound_key_registers_and_lists_its_platform_only(platforms: Stac
     # An unbound key keeps seeing everyone.
     everyone = (await stack.client.get("/api/v1/users")).json()["items"]
     assert {u["platform"] for u in everyone} == {"telegram", "website"}
+
+
+def test_the_cli_binds_a_key_to_a_platform_and_names_an_unknown_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SATSHARE_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    created = runner.invoke(
+        app, ["api-key", "create", "--name", "site", "--scopes", "write", "--platform", "website"]
+    )
+    assert created.exit_code == 0, created.stdout
+    assert "bound to platform website" in created.stdout
+    assert created.stdout.strip().splitlines()[-1].startswith("ss_")
+    listed = runner.invoke(app, ["api-key", "list"])
+    assert "(website" in listed.stdout  # the name cell says "site (website only)", maybe wrapped
+    unknown = runner.invoke(app, ["api-key", "create", "--name", "x", "--platform", "myspace"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip().splitlines() == [
+        "satshare: unknown platform 'myspace'; use one of: telegram, discord, website, api"
+    ]

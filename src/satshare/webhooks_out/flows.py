@@ -129,6 +129,8 @@ async def _drain(ctx: WebhooksContext, endpoint_id: int, slots: asyncio.Semaphor
                 recorded = await service.record_attempt(
                     session, claimed.delivery_id, outcome, ctx.clock.now()
                 )
+                if recorded is None:
+                    break  # the endpoint is gone
                 if recorded.became_failing and ctx.on_failing is not None:
                     endpoint = await repository.endpoint(session, endpoint_id)
                     assert endpoint is not None

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
-from satshare.errors import InvalidRequest, NotFound
+from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.webhooks_out import repository, signing
 from satshare.webhooks_out.models import (
     ALL_EVENTS,
@@ -36,6 +36,8 @@ RETRY_CAP = timedelta(hours=1)
 #: A previous secret keeps signing this long after a rotation.
 ROTATION_OVERLAP = timedelta(hours=24)
 SNIPPET_CHARS = 500
+#: A receiver answering 410 Gone is disabled (it can be enabled again with PUT).
+GONE = 410
 #: Marks a session that recorded events (see ``flows.kick_after_commit``).
 RECORDED = "satshare.webhooks_out.recorded"
 
@@ -221,6 +223,11 @@ async def record(
 async def send_test(session: AsyncSession, endpoint_id: int, now: datetime) -> EndpointDelivery:
     """A ``webhook.test`` event to this endpoint alone, whatever it subscribed to."""
     endpoint = await require_endpoint(session, endpoint_id)
+    if not endpoint.enabled:
+        raise Conflict(
+            f"webhook endpoint {endpoint_id} is disabled; enable it (PUT with \"enabled\": "
+            "true) to send it a test event"
+        )
     key = f"test:{endpoint.id}:{signing.new_message_id()}"
     data = {"endpoint_id": endpoint.id, "message": "A test event from SatShare."}
     await record(session, EventType.TEST, data, dedupe_key=key, now=now, only=endpoint)
@@ -305,9 +312,14 @@ async def record_attempt(
     outcome: Outcome,
     now: datetime,
     jitter: Callable[[], float] = random.random,
-) -> Recorded:
+) -> Recorded | None:
+    """Log the attempt and move the delivery on: delivered; retried after a backoff;
+    given up after 24 hours (the endpoint is then failing); or, on 410 Gone — the
+    receiver's way, in the specification, to say it wants nothing more — given up at once
+    with the endpoint disabled."""
     delivery = await repository.delivery(session, delivery_id)
-    assert delivery is not None
+    if delivery is None:
+        return None  # the endpoint was deleted while this attempt was on its way
     endpoint = await repository.endpoint(session, delivery.endpoint_id)
     assert endpoint is not None
     session.add(
@@ -327,6 +339,11 @@ async def record_attempt(
         delivery.delivered_at = now
         delivery.next_attempt_at = None
         endpoint.failing_since = None
+    elif outcome.status_code == GONE:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        endpoint.enabled = False
+        endpoint.updated_at = now
     else:
         retry_at = now + backoff(delivery.attempts, jitter)
         if retry_at - delivery.window_started_at > RETRY_WINDOW:

@@ -216,8 +216,9 @@ async def _delivery(container: Container, endpoint_id: int, delivery_id: int) ->
     status_code=202,
     response_model=DeliveryOut,
     summary="Send a test event (`webhook.test`) to this endpoint",
-    description="Queued and sent at once; read its outcome in the delivery log.",
-    responses=openapi_responses(401, 403, 404, 422),
+    description="Queued and sent at once; read its outcome in the delivery log. A disabled "
+    "endpoint is refused (409).",
+    responses=openapi_responses(401, 403, 404, 409, 422),
 )
 async def send_test(container: ContainerDep, _: AdminKey, endpoint_id: IdPath) -> DeliveryOut:
     async with container.db.transaction() as session:
