@@ -225,7 +225,7 @@ async def send_test(session: AsyncSession, endpoint_id: int, now: datetime) -> E
     endpoint = await require_endpoint(session, endpoint_id)
     if not endpoint.enabled:
         raise Conflict(
-            f"webhook endpoint {endpoint_id} is disabled; enable it (PUT with \"enabled\": "
+            f'webhook endpoint {endpoint_id} is disabled; enable it (PUT with "enabled": '
             "true) to send it a test event"
         )
     key = f"test:{endpoint.id}:{signing.new_message_id()}"
