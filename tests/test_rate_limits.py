@@ -5,6 +5,7 @@ problem+json with Retry-After and the IETF RateLimit fields; processor webhooks 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from satshare.container import build_container, prepare
 from satshare.db import Database
 from satshare.ratelimits.service import RateLimiter
 from satshare.ratelimits.storage import DatabaseStorage
+from tests.browser import chromium
 from tests.conftest import PG_URL, BTCPaySim, Stack, close_stack, make_settings, open_stack
 from tests.helpers import assert_problem
 from tests.servers import free_port, start_server
@@ -180,3 +182,39 @@ async def test_the_openapi_documents_429_with_its_headers(stack: Stack) -> None:
     assert set(users["headers"]) == {"Retry-After", "RateLimit", "RateLimit-Policy"}
     assert "rate-limited" in users["content"]["application/problem+json"]["example"]["type"]
     assert "429" not in spec["paths"]["/api/v1/webhooks/{provider}"]["post"]["responses"]
+
+
+@pytest.mark.browser
+async def test_a_browser_over_the_limit_gets_a_page_in_its_language(
+    database_url: str, btcpay: BTCPaySim
+) -> None:
+    shots = os.environ.get("SATSHARE_SCREENSHOTS")  # a directory to keep the screenshots in
+    stack = await open_stack(
+        database_url, btcpay, api={"rate_limit": {"per_ip": "2/hour", "per_key": "9/hour"}}
+    )
+    try:
+        async with chromium() as browser:
+            for language, words in (("en", "Too many requests"), ("ru", "Слишком много")):
+                context = await browser.new_context(locale=language)
+                page = await context.new_page()
+                for _ in range(2):
+                    await page.goto(f"{stack.url}/transparency")
+                answer = await page.goto(f"{stack.url}/transparency")
+                assert answer is not None and answer.status == 429
+                assert int(answer.headers["retry-after"]) >= 1
+                assert words in await page.inner_text("h1")
+                assert any(c.isdigit() for c in await page.inner_text("#wait"))
+                for width in (1280, 390):
+                    await page.set_viewport_size({"width": width, "height": 800})
+                    where = os.path.join(shots, f"429-{language}-{width}.png") if shots else None
+                    picture = await page.screenshot(path=where)
+                    assert picture.startswith(b"\x89PNG")
+                await context.close()
+                await stack.container.rate_limiter.storage.reset()  # type: ignore[union-attr]
+        # The API answers scripts with problem+json, whatever they accept.
+        async with stack.anonymous() as client:
+            for _ in range(3):
+                answer = await client.get("/api/v1/transparency", headers={"accept": "text/html"})
+            assert_problem(answer, 429)
+    finally:
+        await close_stack(stack)

@@ -3,7 +3,8 @@
 Every request counts against its client IP's limit and, with an API key, the key's
 (``api.rate_limit``); ``POST /admin/login`` counts against the stricter login limit only.
 Over a limit: 429 problem+json with ``Retry-After`` and the IETF ``RateLimit`` /
-``RateLimit-Policy`` fields, before routing, authentication or an Idempotency-Key record;
+``RateLimit-Policy`` fields (a browser opening a page gets the same 429 as a short page in
+its language), before routing, authentication or an Idempotency-Key record;
 other answers carry the two RateLimit fields too. Processor webhooks (verified by their
 signatures instead, and retried by processors that must not be turned away) and the
 sandbox's emulators are not limited.
@@ -11,12 +12,18 @@ sandbox's emulators are not limited.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from satshare.api import texts
 from satshare.api.problems import PROBLEM_JSON, PROBLEM_TYPES, problem
+from satshare.api.routes.checkout import page_language
+from satshare.i18n import translate
 from satshare.ratelimits.service import RateLimiter
 
 #: Paths never limited: processor webhooks (signed), the Telegram webhook (secret token),
@@ -58,6 +65,9 @@ class RateLimitMiddleware:
                 api_key=_bearer(Headers(scope=scope)), client_ip=client_ip
             )
         if not verdict.allowed:
+            if _wants_page(scope):
+                await _page(scope, verdict.retry_after, verdict.headers)(scope, receive, send)
+                return
             response = problem(
                 429,
                 "rate-limited",
@@ -78,6 +88,34 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _wants_page(scope: Scope) -> bool:
+    """A person's browser opening a page (not the API, not a script asking for JSON)."""
+    if scope["path"].startswith("/api/"):
+        return False
+    accept = Headers(scope=scope).get("accept", "")
+    return "text/html" in accept
+
+
+PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;padding:0 1rem;background:#f5f5f7;
+color:#222}}
+main{{max-width:32rem;margin:15vh auto;padding:1.5rem;background:#fff;border-radius:12px;
+box-shadow:0 1px 3px #0002}}h1{{font-size:1.4rem;margin:0 0 .5rem}}</style></head>
+<body><main><h1>{title}</h1><p id="wait">{text}</p></main></body></html>"""
+
+
+def _page(scope: Scope, seconds: int, headers: dict[str, str]) -> Response:
+    """The 429 as a page in the visitor's language."""
+    language = page_language(Request(scope))
+    html = PAGE.format(
+        lang=language,
+        title=escape(translate(language, texts.RATE_LIMITED_TITLE)),
+        text=escape(translate(language, texts.RATE_LIMITED, seconds=seconds)),
+    )
+    return HTMLResponse(html, status_code=429, headers=headers)
 
 
 _HEADERS = {

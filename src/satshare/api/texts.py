@@ -71,3 +71,8 @@ LEDGER_HEAD_KEEP = N_(
     "reach it. Ask the owner for the ledger export to recompute every figure yourself."
 )
 TRANSPARENCY_JSON = N_("The same figures as JSON")
+RATE_LIMITED_TITLE = N_("Too many requests")
+RATE_LIMITED = N_(
+    "This address has sent more requests than SatShare accepts in a short time. "
+    "Please wait {seconds} seconds, then reload the page."
+)
