@@ -52,26 +52,40 @@ class Principal:
         return f"api-key:{self.key_id}:{self.name}"
 
 
+async def principal_for(request: Request, container: Container, token: str) -> Principal | None:
+    """The valid API key ``token`` names, or None; read once per request (kept on
+    ``request.state``: the platform guard and the scope check both ask)."""
+    cached: tuple[str, Principal | None] | None = getattr(request.state, "principal", None)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    async with container.db.reading() as session:
+        key = await apikeys.authenticate(session, token)
+    principal = None
+    if key is not None:
+        now = time.monotonic()
+        if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
+            _last_touch[key.id] = now
+            async with container.db.transaction(effect=False) as session:
+                await apikeys.touch(session, key.id, container.clock.now())
+        principal = Principal(
+            key_id=key.id,
+            name=key.name,
+            scopes=tuple(key.scopes.split(",")),
+            platform=key.platform,
+        )
+    request.state.principal = (token, principal)
+    return principal
+
+
 async def key_of_request(
+    request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Principal | None:
-    """The request's valid API key, or None (FastAPI runs this once per request, however
-    many dependencies ask for it)."""
+    """The request's valid API key, or None."""
     if credentials is None:
         return None
-    async with container.db.reading() as session:
-        key = await apikeys.authenticate(session, credentials.credentials)
-    if key is None:
-        return None
-    now = time.monotonic()
-    if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
-        _last_touch[key.id] = now
-        async with container.db.transaction(effect=False) as session:
-            await apikeys.touch(session, key.id, container.clock.now())
-    return Principal(
-        key_id=key.id, name=key.name, scopes=tuple(key.scopes.split(",")), platform=key.platform
-    )
+    return await principal_for(request, container, credentials.credentials)
 
 
 async def authenticated(

@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
-from satshare.schemas import StrictModel
+from satshare.schemas import NUL_MESSAGE, StrictModel, contains_nul
 from satshare.webhooks_out.models import ALL_EVENTS, SUBSCRIBABLE, DeliveryStatus
 
 EVENTS_DESCRIPTION = (
@@ -15,6 +23,16 @@ EVENTS_DESCRIPTION = (
     + ", ".join(f"`{e}`" for e in SUBSCRIBABLE)
     + "."
 )
+
+
+def _no_nul(value: str) -> str:
+    if contains_nul(value):
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
+#: One event type; a NUL is refused on the item itself, so the error names events.N.
+EventName = Annotated[str, Field(max_length=40), AfterValidator(_no_nul)]
 
 
 class EndpointIn(StrictModel):
@@ -37,7 +55,7 @@ class EndpointIn(StrictModel):
         max_length=2048,
         description="Where events are POSTed; https (http:// only in the sandbox).",
     )
-    events: list[Annotated[str, Field(max_length=40)]] = Field(
+    events: list[EventName] = Field(
         default_factory=lambda: [ALL_EVENTS],
         min_length=1,
         max_length=len(SUBSCRIBABLE),
