@@ -16,6 +16,7 @@ themselves (``Principal.platform``).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -114,7 +115,7 @@ async def platform_guard(
         if body_user is not None and not await owned(body_user):
             raise _absent_user(path, body_user)
         if path == "/api/v1/users" and request.method == "POST":
-            await _check_registration(session, platform, body, owned)
+            await _check_registration(platform, body, owned)
 
 
 def _absent_user(path: str, user_id: int) -> Exception:
@@ -125,7 +126,7 @@ def _absent_user(path: str, user_id: int) -> Exception:
 
 
 async def _check_registration(
-    session: Any, platform: str, body: dict[str, Any], owned: Any
+    platform: str, body: dict[str, Any], owned: Callable[[int], Awaitable[bool]]
 ) -> None:
     given = body.get("platform")
     if isinstance(given, str) and given != platform:
