@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import pytest
@@ -53,6 +54,10 @@ async def test_payout_commands_approve_export_and_mark_paid(
 
         code, out, _ = await cli("payout", "list", "--status", "awaiting_approval")
         assert code == 0 and "40000" in out and "awaiting_approval" in out
+        code, out, _ = await cli("payout", "list", "--json")
+        (listed,) = json.loads(out)
+        assert listed["id"] == created["payout_id"] and listed["amount_sats"] == 40_000
+        assert listed["status"] == "awaiting_approval" and listed["user_id"] == alice
         code, _, err = await cli("payout", "list", "--status", "lost")
         assert code == 2 and "unknown status 'lost'" in err
 

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from satshare import __version__
 from satshare.api import problems, ratelimit
+from satshare.api.deps import ApiServices
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.platforms import PLATFORM_GUARD
 from satshare.api.routes import (
@@ -27,7 +28,6 @@ from satshare.api.routes import (
     webhook_endpoints,
     webhooks,
 )
-from satshare.container import Container
 from satshare.schemas import Problem
 
 DESCRIPTION = """
@@ -86,7 +86,7 @@ def _honours_idempotency_key(path: str) -> bool:
     return not path.startswith("/api/v1/webhooks/")
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(
         title="SatShare API",
         version=__version__,
@@ -96,12 +96,12 @@ def create_app(container: Container) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.container = container
+    app.state.services = services
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
     # Before an Idempotency-Key record is made for a request that is turned away (#14).
-    app.add_middleware(ratelimit.RateLimitMiddleware, limiter=container.rate_limiter)
+    app.add_middleware(ratelimit.RateLimitMiddleware, limiter=services.rate_limiter)
     app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
     for module in (
         root,
@@ -122,15 +122,11 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router, dependencies=[PLATFORM_GUARD])
     app.include_router(affiliates.program_router, dependencies=[PLATFORM_GUARD])
     app.include_router(webhook_endpoints.types_router, dependencies=[PLATFORM_GUARD])
-    if container.sandbox is not None:
-        app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
-        app.router.routes.extend(container.sandbox.root_routes)
-    if container.rates_sandbox is not None:
-        app.mount(container.rates_sandbox.mount_path, container.rates_sandbox.app)
-    if container.telegram_sandbox is not None:
-        # Only in sandbox mode: these pages let anyone create Telegram users and buy.
+    # Sandbox mode only: the emulators, served inside our own app and reached over HTTP.
+    app.router.routes.extend(services.sandbox_routes)
+    if services.sandbox_pages is not None and services.sandbox_pages.chat is not None:
+        # Only with the Bot API emulator: these pages let anyone create Telegram users and buy.
         app.include_router(sandbox.router)
-        app.mount(container.telegram_sandbox.mount_path, container.telegram_sandbox.app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

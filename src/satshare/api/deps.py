@@ -1,23 +1,33 @@
-"""Request-scoped dependencies: the container, API key authentication, pagination, and
-bounded reads of raw bodies."""
+"""Request-scoped dependencies: the services (one ``Annotated`` dependency each), API key
+authentication, pagination, and bounded reads of raw bodies."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
-from satshare.apikeys import service as apikeys
-from satshare.container import Container
+from satshare.aftercommit import CommitListener
+from satshare.api.ports import SandboxPages
+from satshare.apikeys import flows as apikeys
+from satshare.apikeys.service import grants
+from satshare.clock import Clock
+from satshare.config import Settings
+from satshare.db import Database
 from satshare.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from satshare.payments.flows import PaymentsContext
+from satshare.payouts.flows import PayoutsContext
+from satshare.ratelimits.service import RateLimiter
 from satshare.schemas import MAX_ID, PageOf
+from satshare.webhooks_out.flows import WebhooksContext
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -30,12 +40,81 @@ TOUCH_INTERVAL = 60.0
 _last_touch: dict[int, float] = {}
 
 
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """Everything the API's routes may use, given to ``create_app`` by the composition root."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    payments: PaymentsContext
+    payouts: PayoutsContext
+    #: Told what a request's commits produced (the idempotency middleware holds commits).
+    after_commit: CommitListener
+    #: Chains every queued ledger entry now (the sealer's flush): answers carry seq and hash.
+    seal_ledger: Callable[[], Awaitable[int]]
+    #: Outgoing webhooks (#14): endpoints, their delivery log, replays.
+    webhooks: WebhooksContext
+    #: The API's rate limits (#14); the admin panel's login uses ``check_login``.
+    rate_limiter: RateLimiter
+    #: The emulators' mounts and root routes (sandbox mode only).
+    sandbox_routes: Sequence[BaseRoute] = ()
+    #: What the sandbox pages use; None outside sandbox mode.
+    sandbox_pages: SandboxPages | None = None
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+def services_of(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+def _settings(request: Request) -> Settings:
+    return services_of(request).settings
+
+
+def _db(request: Request) -> Database:
+    return services_of(request).db
+
+
+def _clock(request: Request) -> Clock:
+    return services_of(request).clock
+
+
+def _payments(request: Request) -> PaymentsContext:
+    return services_of(request).payments
+
+
+def _payouts(request: Request) -> PayoutsContext:
+    return services_of(request).payouts
+
+
+def _after_commit(request: Request) -> CommitListener:
+    return services_of(request).after_commit
+
+
+def _seal_ledger(request: Request) -> Callable[[], Awaitable[int]]:
+    return services_of(request).seal_ledger
+
+
+def _webhooks(request: Request) -> WebhooksContext:
+    return services_of(request).webhooks
+
+
+def _sandbox(request: Request) -> SandboxPages | None:
+    return services_of(request).sandbox_pages
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DbDep = Annotated[Database, Depends(_db)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+PaymentsDep = Annotated[PaymentsContext, Depends(_payments)]
+PayoutsDep = Annotated[PayoutsContext, Depends(_payouts)]
+AfterCommitDep = Annotated[CommitListener, Depends(_after_commit)]
+SealLedger = Callable[[], Awaitable[int]]
+SealLedgerDep = Annotated[SealLedger, Depends(_seal_ledger)]
+WebhooksDep = Annotated[WebhooksContext, Depends(_webhooks)]
+#: None outside sandbox mode.
+SandboxDep = Annotated[SandboxPages | None, Depends(_sandbox)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +131,21 @@ class Principal:
         return f"api-key:{self.key_id}:{self.name}"
 
 
-async def principal_for(request: Request, container: Container, token: str) -> Principal | None:
+async def principal_for(
+    request: Request, db: Database, clock: Clock, token: str
+) -> Principal | None:
     """The valid API key ``token`` names, or None; read once per request (kept on
     ``request.state``: the platform guard and the scope check both ask)."""
     cached: tuple[str, Principal | None] | None = getattr(request.state, "principal", None)
     if cached is not None and cached[0] == token:
         return cached[1]
-    async with container.db.reading() as session:
-        key = await apikeys.authenticate(session, token)
+    key = await apikeys.authenticate(db, token)
     principal = None
     if key is not None:
         now = time.monotonic()
         if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
             _last_touch[key.id] = now
-            async with container.db.transaction(effect=False) as session:
-                await apikeys.touch(session, key.id, container.clock.now())
+            await apikeys.touch(db, key.id, clock.now())
         principal = Principal(
             key_id=key.id,
             name=key.name,
@@ -79,13 +158,14 @@ async def principal_for(request: Request, container: Container, token: str) -> P
 
 async def key_of_request(
     request: Request,
-    container: ContainerDep,
+    db: DbDep,
+    clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Principal | None:
     """The request's valid API key, or None."""
     if credentials is None:
         return None
-    return await principal_for(request, container, credentials.credentials)
+    return await principal_for(request, db, clock, credentials.credentials)
 
 
 async def authenticated(
@@ -101,7 +181,7 @@ async def authenticated(
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
-        if not apikeys.grants(principal.scopes, scope):
+        if not grants(principal.scopes, scope):
             raise Forbidden(
                 f"this API key lacks the {scope!r} scope (it has: {', '.join(principal.scopes)})",
                 required_scope=scope,

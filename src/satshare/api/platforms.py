@@ -16,17 +16,13 @@ themselves (``Principal.platform``).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from satshare.api.deps import ContainerDep, Principal, principal_for
+from satshare.api.deps import ClockDep, DbDep, Principal, principal_for
 from satshare.errors import Forbidden, InvalidRequest, NotFound
-from satshare.payments import repository as payments_repo
-from satshare.payouts import service as payouts
-from satshare.subscriptions import repository as subscriptions_repo
-from satshare.users import repository as users_repo
+from satshare.payouts.owners import owners
 
 #: Operations that span every platform: a bound key gets 403 there.
 ALL_PLATFORMS_PREFIXES = (
@@ -59,18 +55,18 @@ async def _body(request: Request) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-async def _principal(request: Request, container: ContainerDep) -> Principal | None:
+async def _principal(request: Request, db: DbDep, clock: ClockDep) -> Principal | None:
     """The request's key, read from the header itself: a security dependency here would
     mark every operation, public ones included, as needing a key in the OpenAPI."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return await principal_for(request, container, token.strip())
+    return await principal_for(request, db, clock, token.strip())
 
 
 async def platform_guard(
     request: Request,
-    container: ContainerDep,
+    db: DbDep,
     principal: Annotated[Principal | None, Depends(_principal)],
 ) -> None:
     if principal is None or principal.platform is None:
@@ -84,38 +80,44 @@ async def platform_guard(
         )
     params = request.path_params
     body = await _body(request)
-    async with container.db.reading() as session:
+    path_user = _int(params.get("user_id"))
+    query_user = _int(request.query_params.get("user_id"))
+    body_user = _int(body.get("user_id"))
+    registration = path == "/api/v1/users" and request.method == "POST"
+    referrer_id = _referrer_id(body) if registration else None
+    invoice_id = params.get("invoice_id")
+    found = await owners(
+        db,
+        user_ids=[u for u in (path_user, query_user, body_user, referrer_id) if u is not None],
+        subscription_id=_int(params.get("subscription_id")),
+        payout_id=_int(params.get("payout_id")),
+        invoice_id=invoice_id if isinstance(invoice_id, str) else None,
+    )
 
-        async def owned(user_id: int) -> bool:
-            user = await users_repo.get(session, user_id)
-            return user is not None and user.platform == platform
+    def foreign(owner: int | None) -> bool:
+        """Exists and belongs to another platform's user."""
+        return owner is not None and not found.on(owner, platform)
 
-        if (user_id := _int(params.get("user_id"))) is not None and not await owned(user_id):
-            raise NotFound(f"user {user_id} does not exist")
-        if (sub_id := _int(params.get("subscription_id"))) is not None:
-            subscription = await subscriptions_repo.get(session, sub_id)
-            if subscription is not None and not await owned(subscription.user_id):
-                raise NotFound(f"subscription {sub_id} does not exist")
-        if (payout_id := _int(params.get("payout_id"))) is not None:
-            try:
-                payout = await payouts.require(session, payout_id)
-            except NotFound:
-                payout = None
-            if payout is not None and not await owned(payout.user_id):
-                raise NotFound(f"payout {payout_id} does not exist")
-        if isinstance(invoice_id := params.get("invoice_id"), str):
-            invoice = await payments_repo.get_invoice(session, invoice_id)
-            if invoice is not None and not await owned(invoice.user_id):
-                raise NotFound(f"invoice {invoice_id} does not exist")
-        query_user = _int(request.query_params.get("user_id"))
-        if query_user is not None and not await owned(query_user):
-            # A list for one user: as for a user with nothing, or a 404 on a user's page.
-            raise NotFound(f"user {query_user} does not exist")
-        body_user = _int(body.get("user_id"))
-        if body_user is not None and not await owned(body_user):
-            raise _absent_user(path, body_user)
-        if path == "/api/v1/users" and request.method == "POST":
-            await _check_registration(platform, body, owned)
+    if path_user is not None and not found.on(path_user, platform):
+        raise NotFound(f"user {path_user} does not exist")
+    if foreign(found.subscription):
+        raise NotFound(f"subscription {params['subscription_id']} does not exist")
+    if foreign(found.payout):
+        raise NotFound(f"payout {params['payout_id']} does not exist")
+    if foreign(found.invoice):
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    if query_user is not None and not found.on(query_user, platform):
+        # A list for one user: as for a user with nothing, or a 404 on a user's page.
+        raise NotFound(f"user {query_user} does not exist")
+    if body_user is not None and not found.on(body_user, platform):
+        raise _absent_user(path, body_user)
+    if registration:
+        _check_registration(
+            platform,
+            body,
+            referrer_id,
+            found.on(referrer_id, platform) if referrer_id is not None else True,
+        )
 
 
 def _absent_user(path: str, user_id: int) -> Exception:
@@ -125,8 +127,16 @@ def _absent_user(path: str, user_id: int) -> Exception:
     return NotFound(f"user {user_id} does not exist")
 
 
-async def _check_registration(
-    platform: str, body: dict[str, Any], owned: Callable[[int], Awaitable[bool]]
+def _referrer_id(body: dict[str, Any]) -> int | None:
+    """The user id a registration names as its referrer (a referral code names none)."""
+    referrer = body.get("referral_id")
+    if isinstance(referrer, int) or (isinstance(referrer, str) and referrer.strip().isdigit()):
+        return _int(referrer if isinstance(referrer, int) else referrer.strip())
+    return None
+
+
+def _check_registration(
+    platform: str, body: dict[str, Any], referrer_id: int | None, referrer_owned: bool
 ) -> None:
     given = body.get("platform")
     if isinstance(given, str) and given != platform:
@@ -135,17 +145,12 @@ async def _check_registration(
             f'only; send "platform": "{platform}"',
             field="platform",
         )
-    referrer = body.get("referral_id")
     # A referral code works across platforms (it is shared publicly); a user id only names
     # a user of the key's own platform.
-    referrer_id = (
-        _int(referrer)
-        if isinstance(referrer, int) or (isinstance(referrer, str) and referrer.strip().isdigit())
-        else None
-    )
-    if referrer_id is not None and not await owned(referrer_id):
+    if referrer_id is not None and not referrer_owned:
         raise InvalidRequest(
-            f"referral_id {str(referrer).strip()!r} matches no user id or referral code",
+            f"referral_id {str(body.get('referral_id')).strip()!r} matches no user id or "
+            "referral code",
             field="referral_id",
         )
 

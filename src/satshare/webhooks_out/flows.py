@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -25,8 +25,15 @@ from sqlalchemy.orm import Session
 
 from satshare.clock import Clock
 from satshare.db import Database
+from satshare.errors import NotFound
 from satshare.webhooks_out import repository, service, signing
-from satshare.webhooks_out.models import DeliveryStatus, WebhookEndpoint
+from satshare.webhooks_out.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    EndpointDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from satshare.webhooks_out.ports import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -232,3 +239,123 @@ class DeliveryRunner:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+# -- managing endpoints (the API's use cases) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """A delivery with its event's message and every attempt, oldest first."""
+
+    delivery: EndpointDelivery
+    message: WebhookMessage
+    attempts: Sequence[DeliveryAttempt]
+
+
+async def create_endpoint(ctx: WebhooksContext, spec: service.EndpointSpec) -> WebhookEndpoint:
+    async with ctx.db.transaction() as session:
+        return await service.create_endpoint(
+            session, spec, ctx.clock.now(), allow_insecure=ctx.allow_insecure
+        )
+
+
+async def list_endpoints(ctx: WebhooksContext) -> Sequence[WebhookEndpoint]:
+    async with ctx.db.reading() as session:
+        return await repository.endpoints(session)
+
+
+async def get_endpoint(ctx: WebhooksContext, endpoint_id: int) -> WebhookEndpoint:
+    """The endpoint; NotFound when there is none."""
+    async with ctx.db.reading() as session:
+        return await service.require_endpoint(session, endpoint_id)
+
+
+async def update_endpoint(
+    ctx: WebhooksContext, endpoint_id: int, spec: service.EndpointSpec
+) -> WebhookEndpoint:
+    async with ctx.db.transaction() as session:
+        endpoint = await service.update_endpoint(
+            session, endpoint_id, spec, ctx.clock.now(), allow_insecure=ctx.allow_insecure
+        )
+    ctx.kick()  # re-enabled: its waiting deliveries may go
+    return endpoint
+
+
+async def delete_endpoint(ctx: WebhooksContext, endpoint_id: int) -> None:
+    async with ctx.db.transaction() as session:
+        await service.delete_endpoint(session, endpoint_id)
+
+
+async def rotate_secret(ctx: WebhooksContext, endpoint_id: int) -> WebhookEndpoint:
+    async with ctx.db.transaction() as session:
+        return await service.rotate_secret(session, endpoint_id, ctx.clock.now())
+
+
+async def get_delivery(ctx: WebhooksContext, endpoint_id: int, delivery_id: int) -> DeliveryView:
+    """One delivery of the endpoint; NotFound for another endpoint's or none."""
+    async with ctx.db.reading() as session:
+        delivery = await repository.delivery(session, delivery_id)
+        if delivery is None or delivery.endpoint_id != endpoint_id:
+            await service.require_endpoint(session, endpoint_id)
+            raise NotFound(
+                f"delivery {delivery_id} of webhook endpoint {endpoint_id} does not exist"
+            )
+        message = await repository.message(session, delivery.message_id)
+        assert message is not None
+        attempts = await repository.attempts_of(session, [delivery.id])
+    return DeliveryView(delivery, message, attempts)
+
+
+async def deliveries_page(
+    ctx: WebhooksContext,
+    endpoint_id: int,
+    *,
+    limit: int,
+    fetch: int,
+    before_id: int | None,
+    status: DeliveryStatus | None,
+) -> tuple[int, list[DeliveryView]]:
+    """How many rows were fetched (``fetch``, one more than a page tells whether there is
+    a next) and the first ``limit`` of them with their attempts, newest first."""
+    async with ctx.db.reading() as session:
+        await service.require_endpoint(session, endpoint_id)
+        rows = await repository.deliveries(
+            session, endpoint_id, limit=fetch, before_id=before_id, status=status
+        )
+        shown = rows[:limit]
+        attempts = await repository.attempts_of(session, [d.id for d, _ in shown])
+    by_delivery: dict[int, list[DeliveryAttempt]] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
+    return len(rows), [DeliveryView(d, m, by_delivery.get(d.id, [])) for d, m in shown]
+
+
+async def send_test(ctx: WebhooksContext, endpoint_id: int) -> DeliveryView:
+    async with ctx.db.transaction() as session:
+        delivery = await service.send_test(session, endpoint_id, ctx.clock.now())
+    ctx.kick()
+    return await get_delivery(ctx, endpoint_id, delivery.id)
+
+
+async def replay(ctx: WebhooksContext, endpoint_id: int, delivery_id: int) -> DeliveryView:
+    async with ctx.db.transaction() as session:
+        await service.replay(session, endpoint_id, delivery_id, ctx.clock.now())
+    ctx.kick()
+    return await get_delivery(ctx, endpoint_id, delivery_id)
+
+
+async def replay_range(
+    ctx: WebhooksContext,
+    endpoint_id: int,
+    since: datetime,
+    until: datetime,
+    *,
+    only_failed: bool,
+) -> int:
+    async with ctx.db.transaction() as session:
+        count = await service.replay_range(
+            session, endpoint_id, since, until, ctx.clock.now(), only_failed=only_failed
+        )
+    ctx.kick()
+    return count

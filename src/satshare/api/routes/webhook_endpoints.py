@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from satshare.api.deps import AdminKey, ContainerDep, IdPath, Page
+from satshare.api.deps import AdminKey, IdPath, Page, WebhooksDep
 from satshare.api.problems import openapi_responses
-from satshare.container import Container
-from satshare.errors import NotFound
 from satshare.schemas import PageOf
-from satshare.webhooks_out import flows, repository, service
+from satshare.webhooks_out import flows, service
 from satshare.webhooks_out.models import (
     SUBSCRIBABLE,
-    DeliveryAttempt,
     DeliveryStatus,
-    EndpointDelivery,
     WebhookEndpoint,
-    WebhookMessage,
 )
 from satshare.webhooks_out.schemas import (
     AttemptOut,
@@ -38,11 +32,6 @@ router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"
 types_router = APIRouter(tags=["webhook endpoints"])
 
 
-def _context(container: Container) -> flows.WebhooksContext:
-    assert container.webhooks is not None
-    return container.webhooks
-
-
 def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
     return EndpointOut(
         endpoint_id=endpoint.id,
@@ -56,9 +45,8 @@ def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
     )
 
 
-def delivery_out(
-    delivery: EndpointDelivery, message: WebhookMessage, attempts: Sequence[DeliveryAttempt]
-) -> DeliveryOut:
+def delivery_out(view: flows.DeliveryView) -> DeliveryOut:
+    delivery, message, attempts = view.delivery, view.message, view.attempts
     return DeliveryOut(
         delivery_id=delivery.id,
         endpoint_id=delivery.endpoint_id,
@@ -111,14 +99,8 @@ async def event_types(_: AdminKey) -> EventTypesOut:
     "`Idempotency-Key`.",
     responses=openapi_responses(400, 401, 403, 422),
 )
-async def create_endpoint(
-    container: ContainerDep, _: AdminKey, body: EndpointIn
-) -> EndpointCreated:
-    context = _context(container)
-    async with container.db.transaction() as session:
-        endpoint = await service.create_endpoint(
-            session, _spec(body), container.clock.now(), allow_insecure=context.allow_insecure
-        )
+async def create_endpoint(webhooks: WebhooksDep, _: AdminKey, body: EndpointIn) -> EndpointCreated:
+    endpoint = await flows.create_endpoint(webhooks, _spec(body))
     return EndpointCreated(**endpoint_out(endpoint).model_dump(), secret=endpoint.secret)
 
 
@@ -128,9 +110,8 @@ async def create_endpoint(
     summary="List endpoints",
     responses=openapi_responses(401, 403),
 )
-async def list_endpoints(container: ContainerDep, _: AdminKey) -> list[EndpointOut]:
-    async with container.db.reading() as session:
-        return [endpoint_out(e) for e in await repository.endpoints(session)]
+async def list_endpoints(webhooks: WebhooksDep, _: AdminKey) -> list[EndpointOut]:
+    return [endpoint_out(e) for e in await flows.list_endpoints(webhooks)]
 
 
 @router.get(
@@ -139,9 +120,8 @@ async def list_endpoints(container: ContainerDep, _: AdminKey) -> list[EndpointO
     summary="Get an endpoint",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_endpoint(container: ContainerDep, _: AdminKey, endpoint_id: IdPath) -> EndpointOut:
-    async with container.db.reading() as session:
-        return endpoint_out(await service.require_endpoint(session, endpoint_id))
+async def get_endpoint(webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath) -> EndpointOut:
+    return endpoint_out(await flows.get_endpoint(webhooks, endpoint_id))
 
 
 @router.put(
@@ -151,19 +131,9 @@ async def get_endpoint(container: ContainerDep, _: AdminKey, endpoint_id: IdPath
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def update_endpoint(
-    container: ContainerDep, _: AdminKey, endpoint_id: IdPath, body: EndpointIn
+    webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath, body: EndpointIn
 ) -> EndpointOut:
-    context = _context(container)
-    async with container.db.transaction() as session:
-        endpoint = await service.update_endpoint(
-            session,
-            endpoint_id,
-            _spec(body),
-            container.clock.now(),
-            allow_insecure=context.allow_insecure,
-        )
-    context.kick()  # re-enabled: its waiting deliveries may go
-    return endpoint_out(endpoint)
+    return endpoint_out(await flows.update_endpoint(webhooks, endpoint_id, _spec(body)))
 
 
 @router.delete(
@@ -172,9 +142,8 @@ async def update_endpoint(
     summary="Delete an endpoint with its deliveries and their log",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def delete_endpoint(container: ContainerDep, _: AdminKey, endpoint_id: IdPath) -> Response:
-    async with container.db.transaction() as session:
-        await service.delete_endpoint(session, endpoint_id)
+async def delete_endpoint(webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath) -> Response:
+    await flows.delete_endpoint(webhooks, endpoint_id)
     return Response(status_code=204)
 
 
@@ -186,29 +155,14 @@ async def delete_endpoint(container: ContainerDep, _: AdminKey, endpoint_id: IdP
     "specification allows, so a receiver can switch to the new secret at its own pace.",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def rotate_secret(container: ContainerDep, _: AdminKey, endpoint_id: IdPath) -> SecretRotated:
-    async with container.db.transaction() as session:
-        endpoint = await service.rotate_secret(session, endpoint_id, container.clock.now())
+async def rotate_secret(webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath) -> SecretRotated:
+    endpoint = await flows.rotate_secret(webhooks, endpoint_id)
     assert endpoint.previous_secret_until is not None
     return SecretRotated(
         endpoint_id=endpoint.id,
         secret=endpoint.secret,
         previous_secret_valid_until=endpoint.previous_secret_until,
     )
-
-
-async def _delivery(container: Container, endpoint_id: int, delivery_id: int) -> DeliveryOut:
-    async with container.db.reading() as session:
-        delivery = await repository.delivery(session, delivery_id)
-        if delivery is None or delivery.endpoint_id != endpoint_id:
-            await service.require_endpoint(session, endpoint_id)
-            raise NotFound(
-                f"delivery {delivery_id} of webhook endpoint {endpoint_id} does not exist"
-            )
-        message = await repository.message(session, delivery.message_id)
-        assert message is not None
-        attempts = await repository.attempts_of(session, [delivery.id])
-    return delivery_out(delivery, message, attempts)
 
 
 @router.post(
@@ -220,11 +174,8 @@ async def _delivery(container: Container, endpoint_id: int, delivery_id: int) ->
     "endpoint is refused (409).",
     responses=openapi_responses(401, 403, 404, 409, 422),
 )
-async def send_test(container: ContainerDep, _: AdminKey, endpoint_id: IdPath) -> DeliveryOut:
-    async with container.db.transaction() as session:
-        delivery = await service.send_test(session, endpoint_id, container.clock.now())
-    _context(container).kick()
-    return await _delivery(container, endpoint_id, delivery.id)
+async def send_test(webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath) -> DeliveryOut:
+    return delivery_out(await flows.send_test(webhooks, endpoint_id))
 
 
 @router.get(
@@ -234,24 +185,22 @@ async def send_test(container: ContainerDep, _: AdminKey, endpoint_id: IdPath) -
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def list_deliveries(
-    container: ContainerDep,
+    webhooks: WebhooksDep,
     _: AdminKey,
     endpoint_id: IdPath,
     page: Page,
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> PageOf[DeliveryOut]:
-    async with container.db.reading() as session:
-        await service.require_endpoint(session, endpoint_id)
-        rows = await repository.deliveries(
-            session, endpoint_id, limit=page.fetch, before_id=page.before_id, status=status
-        )
-        shown = rows[: page.limit]
-        attempts = await repository.attempts_of(session, [d.id for d, _ in shown])
-    by_delivery: dict[int, list[DeliveryAttempt]] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    items = [delivery_out(d, m, by_delivery.get(d.id, [])) for d, m in shown]
-    return page.of(len(rows), items, lambda item: item.delivery_id)
+    fetched, views = await flows.deliveries_page(
+        webhooks,
+        endpoint_id,
+        limit=page.limit,
+        fetch=page.fetch,
+        before_id=page.before_id,
+        status=status,
+    )
+    items = [delivery_out(v) for v in views]
+    return page.of(fetched, items, lambda item: item.delivery_id)
 
 
 @router.get(
@@ -261,9 +210,9 @@ async def list_deliveries(
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_delivery(
-    container: ContainerDep, _: AdminKey, endpoint_id: IdPath, delivery_id: IdPath
+    webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath, delivery_id: IdPath
 ) -> DeliveryOut:
-    return await _delivery(container, endpoint_id, delivery_id)
+    return delivery_out(await flows.get_delivery(webhooks, endpoint_id, delivery_id))
 
 
 @router.post(
@@ -274,12 +223,9 @@ async def get_delivery(
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def replay_delivery(
-    container: ContainerDep, _: AdminKey, endpoint_id: IdPath, delivery_id: IdPath
+    webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath, delivery_id: IdPath
 ) -> DeliveryOut:
-    async with container.db.transaction() as session:
-        await service.replay(session, endpoint_id, delivery_id, container.clock.now())
-    _context(container).kick()
-    return await _delivery(container, endpoint_id, delivery_id)
+    return delivery_out(await flows.replay(webhooks, endpoint_id, delivery_id))
 
 
 @router.post(
@@ -290,16 +236,9 @@ async def replay_delivery(
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def replay_range(
-    container: ContainerDep, _: AdminKey, endpoint_id: IdPath, body: ReplayRange
+    webhooks: WebhooksDep, _: AdminKey, endpoint_id: IdPath, body: ReplayRange
 ) -> Replayed:
-    async with container.db.transaction() as session:
-        count = await service.replay_range(
-            session,
-            endpoint_id,
-            body.since,
-            body.until,
-            container.clock.now(),
-            only_failed=body.only_failed,
-        )
-    _context(container).kick()
+    count = await flows.replay_range(
+        webhooks, endpoint_id, body.since, body.until, only_failed=body.only_failed
+    )
     return Replayed(replayed=count)

@@ -1,7 +1,7 @@
 """integrations: outgoing webhooks, rate-limit counters, platform-bound API keys (#14)
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0015 (main's job queue; 0012 follows it in the chain)
 Create Date: 2026-11-30 05:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import satshare.db
 
 revision: str = "0012"
-down_revision: str | None = "0011"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
