@@ -142,7 +142,7 @@ async def test_two_servers_on_one_postgresql_share_the_limits(
     settings = make_settings(limited.db.url, btcpay.url, port, **LIMITED)
     container = build_container(settings)
     await prepare(container)
-    server = await start_server(create_app(container), port=port)
+    server = await start_server(create_app(container.api_services()), port=port)
     try:
         headers = {"Authorization": limited.client.headers["Authorization"]}
         async with httpx.AsyncClient(base_url=server.url, headers=headers) as second:

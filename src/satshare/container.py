@@ -214,7 +214,7 @@ def build_container(
     payout_runner = CoalescingRunner(
         lambda: payout_flows.run_once(payouts_context), "sending payouts"
     )
-    webhooks, webhook_runner, closers = _webhooks(settings, db, clock)
+    webhooks, webhook_runner, closers = _webhooks(settings, db, clock, sandbox=sandbox is not None)
     rate_limiter = _rate_limiter(settings, db)
     job_queue = None if is_sqlite(settings.database.url) else open_queue(settings.database.url)
     waker = QueueWaker(job_queue) if job_queue is not None else None
@@ -331,14 +331,16 @@ def _waking(after_commit: AfterCommit, produced: Produced) -> Callable[[], None]
 
 
 def _webhooks(
-    settings: Settings, db: Database, clock: Clock
+    settings: Settings, db: Database, clock: Clock, *, sandbox: bool
 ) -> tuple[
     webhook_flows.WebhooksContext,
     webhook_flows.DeliveryRunner,
     tuple[Callable[[], Awaitable[None]], ...],
 ]:
-    """Outgoing webhooks (#14): the HTTP sender, the delivery context and its runner."""
-    insecure = settings.sandbox_mode or settings.webhooks.allow_insecure_urls
+    """Outgoing webhooks (#14): the HTTP sender, the delivery context and its runner. The
+    sandbox (``settings`` are its overlay there, with the emulators as processors) accepts
+    http:// and loopback receivers."""
+    insecure = sandbox or settings.webhooks.allow_insecure_urls
     sender = HttpWebhookSender(
         timeout_seconds=settings.webhooks.timeout_seconds, allow_private_networks=insecure
     )
