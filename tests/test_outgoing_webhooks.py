@@ -16,10 +16,12 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from satshare.clock import FrozenClock
+from satshare.jobqueue import JobName, Queue, register
+from satshare.jobs import catalogue
 from satshare.notifications.models import OutboxMessage
 from satshare.webhooks_out import service, signing
 from satshare.webhooks_out.models import SUBSCRIBABLE, WebhookMessage
-from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
+from tests.conftest import PG_URL, BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
 from tests.webhookkit import Receiver, running_receiver
 
@@ -436,3 +438,36 @@ async def test_a_receiver_answering_410_gone_is_disabled(
     assert (await stack.client.post(f"{path}/test")).status_code == 202
     await deliver(stack)
     assert [r.type for r in receiver.received] == ["webhook.test", "webhook.test"]
+
+
+@pytest.mark.skipif(PG_URL is None, reason="jobs.mode workers needs PostgreSQL's job queue")
+async def test_in_workers_mode_a_commit_with_events_queues_the_delivery_job(
+    database_url: str, btcpay: BTCPaySim, receiver: Receiver
+) -> None:
+    """serve records the event and queues ``deliver_webhooks`` on its own queue (after
+    commit, through AfterCommit); a worker's run of that job delivers it."""
+    stack = await open_stack(database_url, btcpay, jobs={"mode": "workers"}, **INSECURE)
+    try:
+        app, waker = stack.container.job_queue, stack.container.job_waker
+        assert app is not None and waker is not None
+        endpoint = await add_endpoint(stack, receiver.url, ["user.created"])
+        async with app.open_async():
+            user = await create_user(stack.client, "queued")
+            await waker.settle()
+            queued = await app.job_manager.list_jobs_async(
+                task=JobName.DELIVER_WEBHOOKS, status="todo"
+            )
+            assert [j.queue for j in queued] == [Queue.WEBHOOKS]
+            assert receiver.received == []  # serve does not deliver in workers mode
+            register(app, catalogue(stack.container, None))
+            await app.run_worker_async(
+                queues=[Queue.WEBHOOKS],
+                wait=False,
+                install_signal_handlers=False,
+                delete_jobs="always",
+                listen_notify=False,
+            )
+        (got,) = receiver.of_type("user.created")
+        assert verified(endpoint["secret"], got)["data"]["user_id"] == user["user_id"]
+    finally:
+        await close_stack(stack)

@@ -5,6 +5,7 @@ operation of the OpenAPI document)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -240,6 +241,8 @@ def test_the_cli_binds_a_key_to_a_platform_and_names_an_unknown_one(
     assert created.stdout.strip().splitlines()[-1].startswith("ss_")
     listed = runner.invoke(app, ["api-key", "list"])
     assert "(website" in listed.stdout  # the name cell says "site (website only)", maybe wrapped
+    as_json = runner.invoke(app, ["api-key", "list", "--json"])
+    assert [(k["name"], k["platform"]) for k in json.loads(as_json.stdout)] == [("site", "website")]
     unknown = runner.invoke(app, ["api-key", "create", "--name", "x", "--platform", "myspace"])
     assert unknown.exit_code == 2
     assert unknown.stderr.strip().splitlines() == [

@@ -262,6 +262,7 @@ def api_key_list(as_json: JsonOption = False) -> None:
                 "name": key.name,
                 "prefix": key.display_prefix,
                 "scopes": key.scopes,
+                "platform": key.platform,  # None: not bound to a platform (#14)
                 "created_at": key.created_at,
                 "last_used_at": key.last_used_at,
                 "revoked_at": key.revoked_at,
