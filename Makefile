@@ -53,13 +53,13 @@ bench: $(RUN_STAMP)
 	$(PY) -m bench.faults --runs 1000 --seed 1
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench docs/verify_ledger_export.py
-	$(BIN)/ruff format --check src tests bench docs/verify_ledger_export.py
+	$(BIN)/ruff check src tests bench examples docs/verify_ledger_export.py
+	$(BIN)/ruff format --check src tests bench examples docs/verify_ledger_export.py
 	$(BIN)/mypy
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

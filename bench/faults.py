@@ -313,6 +313,7 @@ class Bench:
             "plans": [
                 {"id": PLAN, "title": "Fault bench", "price_sats": PRICE_SATS, "duration_days": 30}
             ],
+            "api": {"rate_limit": {"enabled": False}},  # a load generator, not a client (#14)
             "log_level": "warning",
         }
         path = self.workdir / f"satshare-{name}.yaml"

@@ -134,6 +134,8 @@ async def main() -> None:
                     "plans": [
                         {"id": "bench", "title": "Bench", "price_sats": 21_000, "duration_days": 30}
                     ],
+                    # A load generator, not a client: no rate limits (#14).
+                    "api": {"rate_limit": {"enabled": False}},
                     "log_level": "warning",
                 }
             )

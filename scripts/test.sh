@@ -17,6 +17,6 @@ else
 fi
 
 echo "=== Linters ==="
-"$BIN/ruff" check src tests bench docs/verify_ledger_export.py
-"$BIN/ruff" format --check src tests bench docs/verify_ledger_export.py
+"$BIN/ruff" check src tests bench examples docs/verify_ledger_export.py
+"$BIN/ruff" format --check src tests bench examples docs/verify_ledger_export.py
 "$BIN/mypy"

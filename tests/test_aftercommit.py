@@ -19,6 +19,7 @@ def _notifier(*, instant: bool) -> tuple[AfterCommit, list[str]]:
         send_payouts=lambda: woken.append("payouts"),
         outbox=Doorbell(),
         entries_may_queue_payouts=instant,
+        deliver_webhooks=lambda: woken.append("webhooks"),
     )
     return notifier, woken
 
@@ -30,6 +31,8 @@ def _notifier(*, instant: bool) -> tuple[AfterCommit, list[str]]:
         (Produced(ledger=True), True, ["seal", "payouts"]),
         (Produced(outbox=True), True, []),
         (Produced(payouts=True), False, ["payouts"]),
+        (Produced(webhooks=True), True, ["webhooks"]),  # outgoing webhook events (#14)
+        (Produced(ledger=True, webhooks=True), False, ["seal", "webhooks"]),
         (Produced(), True, []),
     ],
 )

@@ -34,6 +34,8 @@ DOMAINS = [
     "affiliates",
     "payouts",
     "reports",
+    "webhooks_out",
+    "ratelimits",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {
@@ -99,7 +101,17 @@ def test_every_domain_module_was_checked() -> None:
 #: can form between them. The outbox (notifications) is a leaf: everybody may queue a
 #: message, and it knows nobody's data. Each domain package's docstring names its layer.
 DOMAIN_LAYERS: list[set[str]] = [
-    {"notifications", "plans", "rates", "apikeys", "idempotency", "onchain"},
+    {
+        "notifications",
+        "plans",
+        "rates",
+        "apikeys",
+        "idempotency",
+        "onchain",
+        # Announced by writers on every layer, like the outbox (#14); the rate-limit counters.
+        "webhooks_out",
+        "ratelimits",
+    },
     {"users"},
     {"ledger", "subscriptions"},
     {"affiliates"},

@@ -18,6 +18,8 @@ import pytest
 
 from satshare.security import verify_callback_query, verify_sha256_signature
 from satshare.telegram_contract import webhook_secret
+from satshare.webhooks_out import service as webhooks_out
+from satshare.webhooks_out.models import EventType
 from tests.botkit import TOKEN, close_bot_stack, open_bot_stack
 from tests.conftest import STORE_ID, WEBHOOK_SECRET, BTCPaySim, Stack
 from tests.helpers import buy, create_user, signed
@@ -99,7 +101,9 @@ def _names_field(problem: dict[str, Any], field: str) -> bool:
 async def _seed(stack: Stack) -> dict[str, Any]:
     user = await create_user(stack.client, "alice", external_id="1001")
     order = await buy(stack.client, user["user_id"])
+    delivery = await _webhook_delivery(stack)
     return {
+        **delivery,
         "user_id": user["user_id"],
         "subscription_id": order["subscription_id"],
         "invoice_id": order["invoice"]["id"],
@@ -107,6 +111,25 @@ async def _seed(stack: Stack) -> dict[str, Any]:
         "payout_id": 1,
         "provider": "btcpay",
     }
+
+
+async def _webhook_delivery(stack: Stack) -> dict[str, int]:
+    """An outgoing webhook endpoint with one delivery; disabled, so nothing is sent (and no
+    attempt is logged) while the bad requests run."""
+    created = await stack.client.post(
+        "/api/v1/webhook-endpoints", json={"url": "https://crm.example.com/", "enabled": False}
+    )
+    assert created.status_code == 201, created.text
+    endpoint_id = created.json()["endpoint_id"]
+    async with stack.db.transaction() as session:
+        endpoint = await webhooks_out.require_endpoint(session, endpoint_id)
+        now = stack.container.clock.now()
+        data = {"endpoint_id": endpoint_id}
+        await webhooks_out.record(
+            session, EventType.TEST, data, dedupe_key="seed", now=now, only=endpoint
+        )
+    deliveries = await stack.client.get(f"/api/v1/webhook-endpoints/{endpoint_id}/deliveries")
+    return {"endpoint_id": endpoint_id, "delivery_id": deliveries.json()["items"][0]["delivery_id"]}
 
 
 def _requests(

@@ -175,6 +175,7 @@ def test_list_commands_print_json_and_piped_tables_are_not_cut(cli_env: dict[str
     assert code == 0
     (key,) = json.loads(out)
     assert key["name"] == long_name.strip() and key["scopes"] == "read"
+    assert key["platform"] is None  # not bound to a platform (#14)
     assert key["revoked_at"] is None and key["created_at"][:4].isdigit()
     # Typer's runner is not a terminal, like `satshare api-key list | less`.
     code, out, _ = invoke("api-key", "list")

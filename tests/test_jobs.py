@@ -64,6 +64,7 @@ async def test_the_catalogue_sweeps_what_webhooks_missed(stack: Stack) -> None:
         "satshare.seal_ledger",
         "satshare.send_payouts",
         "satshare.housekeeping",
+        "satshare.deliver_webhooks",
     ]
     for job in jobs:
         await job.run()

@@ -134,6 +134,15 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         {**PAYOUT, "status": "paid", "previous_status": "failed", "provider_says": "paid"},
         messages.PayoutContradiction,
     ),
+    (
+        "admin.webhook_failing",
+        {
+            "endpoint_id": 4,
+            "url": "https://crm.example/hooks",
+            "since": "2026-11-30T05:00:00+00:00",
+        },
+        messages.WebhookFailing,
+    ),
 ]
 
 

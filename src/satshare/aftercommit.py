@@ -1,11 +1,13 @@
 """What happens after a commit: the one place that learns what a transaction produced.
 
 Writers (use cases, the idempotency middleware, jobs) say what their committed transaction
-produced — ledger entries for the sealer, outbox rows for the sender, payouts ready to send —
-and ``AfterCommit`` wakes whoever works on each. It is built once, by the composition root,
-with every collaborator it wakes; nothing is attached to it later. The outbox's sender lives
-in the bot (another adapter, started after the container), so the outbox is a ``Doorbell``
-the sender listens to, not a callback registered afterwards.
+produced — ledger entries for the sealer, outbox rows for the sender, payouts ready to send,
+outgoing webhook deliveries (said by a session hook on any commit that recorded an event,
+``webhooks_out.flows.kick_after_commit``) — and ``AfterCommit`` wakes whoever works on each.
+It is built once, by the composition root, with every collaborator it wakes; nothing is
+attached to it later. The outbox's sender lives in the bot (another adapter, started after
+the container), so the outbox is a ``Doorbell`` the sender listens to, not a callback
+registered afterwards.
 
 In ``jobs.mode: workers`` (PostgreSQL) the container builds it with wake-ups that queue the
 matching procrastinate jobs instead (``jobqueue.QueueWaker``): after commit only, coalesced
@@ -33,6 +35,8 @@ class Produced:
     outbox: bool = False
     #: A payout became approved: the sender may send it now.
     payouts: bool = False
+    #: Outgoing webhook deliveries (#14) to send.
+    webhooks: bool = False
 
 
 #: A settlement, a refund, a payout's record: entries and the messages about them.
@@ -76,7 +80,8 @@ class Doorbell:
 
 
 class AfterCommit:
-    """Wakes the sealer, the payout sender and the outbox's listener after a commit."""
+    """Wakes the sealer, the payout sender, the outbox's listener and the webhook delivery
+    after a commit."""
 
     def __init__(
         self,
@@ -86,6 +91,7 @@ class AfterCommit:
         outbox: Doorbell,
         entries_may_queue_payouts: bool,
         send_outbox: Callable[[], None] | None = None,
+        deliver_webhooks: Callable[[], None] | None = None,
     ) -> None:
         #: Wake-ups, public so a test can hold one back for a moment (then put it back).
         self.seal = seal
@@ -93,6 +99,8 @@ class AfterCommit:
         self.outbox = outbox
         #: Where the outbox's sender runs in another process (a worker): queue its job.
         self.send_outbox = send_outbox or outbox.ring
+        #: The outgoing webhooks' delivery (#14); nothing where none is wired.
+        self.deliver_webhooks = deliver_webhooks or _nothing
         # Instant splits: a settlement's commission becomes a payout in the same transaction.
         self._entries_queue_payouts = entries_may_queue_payouts
 
@@ -103,3 +111,9 @@ class AfterCommit:
             self.send_outbox()
         if produced.payouts or (produced.ledger and self._entries_queue_payouts):
             self.send_payouts()
+        if produced.webhooks:
+            self.deliver_webhooks()
+
+
+def _nothing() -> None:
+    return None

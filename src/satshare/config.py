@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -595,6 +596,64 @@ class PayoutsSettings(_Section):
     unknown_alert_minutes: int = Field(60, ge=1, le=10_080)
 
 
+def _rate(text: str) -> str:
+    """A rate as the ``limits`` library writes it: "100/10 seconds", "5 per minute"."""
+    from limits import parse_many
+
+    try:
+        items = parse_many(text)
+    except ValueError:
+        raise ValueError(
+            f'{text!r} is not a rate; write it as COUNT/PERIOD, e.g. "100/10 seconds" or "5/minute"'
+        ) from None
+    if len(items) != 1:
+        raise ValueError(f'{text!r}: give one rate, e.g. "100/10 seconds"')
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+
+
+class RateLimitSettings(_Section):
+    """Requests allowed per window (sliding window counters of the ``limits`` library); over them
+    the API answers 429 with Retry-After. Processor webhooks are never limited."""
+
+    enabled: bool = True
+    #: Per API key (whatever the client's address).
+    per_key: Rate = "100/10 seconds"
+    #: Per client IP address (with or without a key).
+    per_ip: Rate = "300/10 seconds"
+    #: Per client IP on POST /admin/login (password guessing).
+    login: Rate = "5/minute"
+
+
+class ApiSettings(_Section):
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+
+class RedisSettings(_Section):
+    #: redis://host:6379/0 — rate-limit counters shared by every process; empty: in the
+    #: PostgreSQL database (in memory with SQLite, which serves one process).
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^rediss?://", value):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value or None
+
+
+class WebhooksSettings(_Section):
+    """Outgoing webhooks (Standard Webhooks) to the endpoints managed in the API."""
+
+    #: One delivery attempt ends after this long (then it is retried).
+    timeout_seconds: float = Field(15.0, gt=0, le=120)
+    #: Accept http:// endpoints and private addresses (always on in the sandbox). For
+    #: testing on one machine only.
+    allow_insecure_urls: bool = False
+
+
 class JobsSettings(_Section):
     #: inline: ``serve`` also runs the background jobs (one process does everything).
     #: workers: ``serve`` only answers (API, bot updates) and queues jobs after each commit;
@@ -633,6 +692,9 @@ class Settings(BaseSettings):
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -826,9 +888,20 @@ class Settings(BaseSettings):
         ]
 
 
-#: SATSHARE_* variables that are not settings: read by the CLI, the tests and the benches.
+#: SATSHARE_* variables that are not settings: read by the CLI, the tests and the benches;
+#: the tests' screenshot directory and examples/website's own settings (#14).
 OTHER_VARIABLES = frozenset(
-    {"CONFIG", "TEST_DATABASE_URL", "CHROMIUM", "FAULT_POINTS", "FAULT_SEED"}
+    {
+        "CONFIG",
+        "TEST_DATABASE_URL",
+        "CHROMIUM",
+        "FAULT_POINTS",
+        "FAULT_SEED",
+        "SCREENSHOTS",
+        "URL",
+        "API_KEY",
+        "WEBHOOK_SECRET",
+    }
 )
 
 

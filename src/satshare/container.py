@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import procrastinate
+from limits.aio import storage as limits_storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import migrate
 from satshare.affiliates import service as affiliates
-from satshare.aftercommit import AfterCommit, Doorbell
+from satshare.aftercommit import AfterCommit, Doorbell, Produced
 from satshare.api.deps import ApiServices
 from satshare.background import CoalescingRunner
 from satshare.bot.runtime import BotServices
@@ -27,6 +28,8 @@ from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
 from satshare.db import Database, is_sqlite
 from satshare.jobqueue import JobName, QueueWaker, open_queue
+from satshare.notifications import service as outbox
+from satshare.notifications.messages import WebhookFailing
 from satshare.payments.flows import PaymentsContext
 from satshare.payments.service import SettlementPolicy
 from satshare.payouts import flows as payout_flows
@@ -35,10 +38,15 @@ from satshare.payouts.ports import PayoutProvider
 from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.providers.registry import build_providers
+from satshare.providers.webhook_http import HttpWebhookSender
+from satshare.ratelimits.service import RateLimiter
+from satshare.ratelimits.storage import DatabaseStorage
 from satshare.rates.service import SANDBOX_SUFFIX
 from satshare.sandbox import Sandbox, start_sandbox
 from satshare.sandbox import resume as sandbox_resume
 from satshare.sealer import LedgerSealer
+from satshare.webhooks_out import flows as webhook_flows
+from satshare.webhooks_out.models import WebhookEndpoint
 
 
 class Role(StrEnum):
@@ -73,6 +81,11 @@ class Container:
     #: procrastinate's queue on PostgreSQL (open it with ``open_async``); None on SQLite.
     job_queue: procrastinate.App | None = None
     job_waker: QueueWaker | None = None
+    #: Outgoing webhooks (#14): their delivery context and the runner a commit wakes.
+    webhooks: webhook_flows.WebhooksContext | None = None
+    webhook_runner: webhook_flows.DeliveryRunner | None = None
+    #: The API's rate limits (#14); the admin panel's login uses ``check_login``.
+    rate_limiter: RateLimiter | None = None
     sandbox: Sandbox | None = None
     _closers: tuple[Callable[[], Awaitable[None]], ...] = field(default=(), repr=False)
 
@@ -96,9 +109,21 @@ class Container:
             payouts=self.payouts,
             after_commit=self.after_commit,
             seal_ledger=self.sealer.flush,
+            webhooks=self._webhooks,
+            rate_limiter=self._rate_limiter,
             sandbox_routes=self.sandbox.routes if self.sandbox is not None else (),
             sandbox_pages=self.sandbox.pages if self.sandbox is not None else None,
         )
+
+    @property
+    def _webhooks(self) -> webhook_flows.WebhooksContext:
+        assert self.webhooks is not None  # build_container always builds it
+        return self.webhooks
+
+    @property
+    def _rate_limiter(self) -> RateLimiter:
+        assert self.rate_limiter is not None  # build_container always builds it
+        return self.rate_limiter
 
     def bot_services(self) -> BotServices:
         """What the Telegram bot may use (``build_runtime`` takes this, never the container)."""
@@ -119,6 +144,8 @@ class Container:
     async def aclose(self) -> None:
         if self.job_waker is not None:
             await self.job_waker.settle()
+        if self.webhook_runner is not None:
+            await self.webhook_runner.aclose()
         await self.payout_runner.aclose()
         await self.sealer.aclose()
         for close in reversed(self._closers):
@@ -190,6 +217,8 @@ def build_container(
     payout_runner = CoalescingRunner(
         lambda: payout_flows.run_once(payouts_context), "sending payouts"
     )
+    webhooks, webhook_runner, closers = _webhooks(settings, db, clock, sandbox=sandbox is not None)
+    rate_limiter = _rate_limiter(settings, db)
     job_queue = None if is_sqlite(settings.database.url) else open_queue(settings.database.url)
     waker = QueueWaker(job_queue) if job_queue is not None else None
     if role is Role.COMMAND:
@@ -199,6 +228,7 @@ def build_container(
             send_payouts=waker.waker(JobName.SEND_PAYOUTS) if waker else _nothing,
             outbox=Doorbell(),
             send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS) if waker else _nothing,
+            deliver_webhooks=waker.waker(JobName.DELIVER_WEBHOOKS) if waker else _nothing,
             entries_may_queue_payouts=policy.instant_lightning,
         )
     elif waker is not None and settings.jobs.mode == "workers":
@@ -208,6 +238,7 @@ def build_container(
             send_payouts=waker.waker(JobName.SEND_PAYOUTS),
             outbox=Doorbell(),
             send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS),
+            deliver_webhooks=waker.waker(JobName.DELIVER_WEBHOOKS),
             entries_may_queue_payouts=policy.instant_lightning,
         )
     else:
@@ -215,8 +246,12 @@ def build_container(
             seal=sealer.kick,
             send_payouts=payout_runner.kick,
             outbox=Doorbell(),
+            deliver_webhooks=webhook_runner.kick,
             entries_may_queue_payouts=policy.instant_lightning,
         )
+    # Any commit that recorded an outgoing webhook event (whoever wrote it) wakes delivery.
+    webhooks.kick = _waking(after_commit, Produced(webhooks=True))
+    webhook_flows.kick_after_commit(db, webhooks.kick)
     payouts_context = payout_flows.PayoutsContext(
         db=db,
         clock=clock,
@@ -279,13 +314,82 @@ def build_container(
         after_commit=after_commit,
         job_queue=job_queue,
         job_waker=waker,
+        webhooks=webhooks,
+        webhook_runner=webhook_runner,
+        rate_limiter=rate_limiter,
         sandbox=sandbox,
-        _closers=providers.closers,
+        _closers=(*providers.closers, *closers),
     )
 
 
 def _nothing() -> None:
     return None
+
+
+def _waking(after_commit: AfterCommit, produced: Produced) -> Callable[[], None]:
+    def wake() -> None:
+        after_commit.committed(produced)
+
+    return wake
+
+
+def _webhooks(
+    settings: Settings, db: Database, clock: Clock, *, sandbox: bool
+) -> tuple[
+    webhook_flows.WebhooksContext,
+    webhook_flows.DeliveryRunner,
+    tuple[Callable[[], Awaitable[None]], ...],
+]:
+    """Outgoing webhooks (#14): the HTTP sender, the delivery context and its runner. The
+    sandbox (``settings`` are its overlay there, with the emulators as processors) accepts
+    http:// and loopback receivers."""
+    insecure = sandbox or settings.webhooks.allow_insecure_urls
+    sender = HttpWebhookSender(
+        timeout_seconds=settings.webhooks.timeout_seconds, allow_private_networks=insecure
+    )
+    webhooks = webhook_flows.WebhooksContext(
+        db=db,
+        clock=clock,
+        sender=sender,
+        allow_insecure=insecure,
+        lease=timedelta(seconds=settings.webhooks.timeout_seconds + 60),
+        on_failing=_alert_webhook_failing,
+    )
+    return webhooks, webhook_flows.DeliveryRunner(webhooks), (sender.aclose,)
+
+
+def _rate_limiter(settings: Settings, db: Database) -> RateLimiter:
+    """The API's rate limits (#14), counted where every process sees the same counters."""
+    limits = settings.api.rate_limit
+    storage: limits_storage.Storage
+    if settings.redis.url:
+        # limits' own Redis storage, through the redis package's asyncio client.
+        storage = limits_storage.RedisStorage(
+            "async+" + settings.redis.url, implementation="redispy"
+        )
+    elif db.is_sqlite:
+        storage = limits_storage.MemoryStorage()  # SQLite: one process, counters in it
+    else:
+        storage = DatabaseStorage(db)  # every process on this PostgreSQL counts together
+    return RateLimiter(
+        storage,
+        per_key=limits.per_key,
+        per_ip=limits.per_ip,
+        login=limits.login,
+        enabled=limits.enabled,
+    )
+
+
+async def _alert_webhook_failing(
+    session: AsyncSession, endpoint: WebhookEndpoint, now: datetime
+) -> None:
+    """The owner learns once that an endpoint has failed for 24 hours."""
+    await outbox.enqueue(
+        session,
+        WebhookFailing(endpoint_id=endpoint.id, url=endpoint.url, since=now),
+        dedupe_key=f"webhook-endpoint:{endpoint.id}:failing:{now.isoformat()}",
+        now=now,
+    )
 
 
 async def prepare(

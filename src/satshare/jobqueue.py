@@ -35,6 +35,8 @@ class Queue(StrEnum):
     MONEY = "money"
     TELEGRAM = "telegram"
     UPKEEP = "upkeep"
+    #: Outgoing webhooks (#14): slow receivers wait here, never in front of money.
+    WEBHOOKS = "webhooks"
 
 
 class JobName(StrEnum):
@@ -48,6 +50,7 @@ class JobName(StrEnum):
     SEND_NOTIFICATIONS = "satshare.send_notifications"
     QUEUE_REMINDERS = "satshare.queue_reminders"
     REMOVE_EXPIRED_MEMBERS = "satshare.remove_expired_members"
+    DELIVER_WEBHOOKS = "satshare.deliver_webhooks"
 
 
 #: The jobs a commit may wake, and their queues.
@@ -55,6 +58,7 @@ WAKE_QUEUES: dict[str, str] = {
     JobName.SEAL_LEDGER: Queue.MONEY,
     JobName.SEND_PAYOUTS: Queue.MONEY,
     JobName.SEND_NOTIFICATIONS: Queue.TELEGRAM,
+    JobName.DELIVER_WEBHOOKS: Queue.WEBHOOKS,
 }
 
 

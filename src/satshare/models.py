@@ -12,8 +12,15 @@ from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
+from satshare.ratelimits.models import RateLimitCounter
 from satshare.subscriptions.models import Subscription
 from satshare.users.models import User
+from satshare.webhooks_out.models import (
+    DeliveryAttempt,
+    EndpointDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "Account",
@@ -24,6 +31,8 @@ __all__ = [
     "ChainHead",
     "ChannelAccess",
     "ChannelLink",
+    "DeliveryAttempt",
+    "EndpointDelivery",
     "Entry",
     "EntryNote",
     "IdempotencyRecord",
@@ -36,8 +45,11 @@ __all__ = [
     "Plan",
     "Posting",
     "ProcessedUpdate",
+    "RateLimitCounter",
     "Subscription",
     "TermsAcceptance",
     "User",
     "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from satshare import __version__
-from satshare.api import docs, problems
+from satshare.api import docs, problems, ratelimit
 from satshare.api.deps import ApiServices
 from satshare.api.idempotency import IdempotencyMiddleware
+from satshare.api.platforms import PLATFORM_GUARD
 from satshare.api.routes import (
     affiliates,
     checkout,
@@ -24,6 +25,7 @@ from satshare.api.routes import (
     transactions,
     transparency,
     users,
+    webhook_endpoints,
     webhooks,
 )
 from satshare.schemas import Problem
@@ -71,6 +73,11 @@ TAGS = [
     },
     {"name": "reports", "description": "Monthly reports (JSON, CSV, XLSX), charts, statements."},
     {"name": "webhooks", "description": "Payment processor notifications (verified, re-fetched)."},
+    {
+        "name": "webhook endpoints",
+        "description": "Outgoing webhooks (Standard Webhooks): where SatShare tells other "
+        "systems what happened, signed, retried for 24 h, with a delivery log and replays.",
+    },
 ]
 
 
@@ -94,6 +101,8 @@ def create_app(services: ApiServices) -> FastAPI:
     problems.install(app)
     docs.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    # Before an Idempotency-Key record is made for a request that is turned away (#14).
+    app.add_middleware(ratelimit.RateLimitMiddleware, limiter=services.rate_limiter)
     app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
     for module in (
         root,
@@ -108,9 +117,12 @@ def create_app(services: ApiServices) -> FastAPI:
         telegram,
         transparency,
         reports,
+        webhook_endpoints,
     ):
-        app.include_router(module.router)
-    app.include_router(affiliates.program_router)
+        # Platform-bound keys reach only their platform's users (#14).
+        app.include_router(module.router, dependencies=[PLATFORM_GUARD])
+    app.include_router(affiliates.program_router, dependencies=[PLATFORM_GUARD])
+    app.include_router(webhook_endpoints.types_router, dependencies=[PLATFORM_GUARD])
     # Sandbox mode only: the emulators, served inside our own app and reached over HTTP.
     app.router.routes.extend(services.sandbox_routes)
     if services.sandbox_pages is not None and services.sandbox_pages.chat is not None:
@@ -130,6 +142,7 @@ def create_app(services: ApiServices) -> FastAPI:
             Problem.model_json_schema()
         )
         problems.document_problems(schema, idempotent_post=_honours_idempotency_key)
+        ratelimit.document(schema)
         for path_name, path in schema.get("paths", {}).items():
             for name, operation in path.items():
                 if name == "post" and _honours_idempotency_key(path_name):

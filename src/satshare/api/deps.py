@@ -25,7 +25,9 @@ from satshare.db import Database
 from satshare.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
+from satshare.ratelimits.service import RateLimiter
 from satshare.schemas import MAX_ID, PageOf
+from satshare.webhooks_out.flows import WebhooksContext
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -51,6 +53,10 @@ class ApiServices:
     after_commit: CommitListener
     #: Chains every queued ledger entry now (the sealer's flush): answers carry seq and hash.
     seal_ledger: Callable[[], Awaitable[int]]
+    #: Outgoing webhooks (#14): endpoints, their delivery log, replays.
+    webhooks: WebhooksContext
+    #: The API's rate limits (#14); the admin panel's login uses ``check_login``.
+    rate_limiter: RateLimiter
     #: The emulators' mounts and root routes (sandbox mode only).
     sandbox_routes: Sequence[BaseRoute] = ()
     #: What the sandbox pages use; None outside sandbox mode.
@@ -90,6 +96,10 @@ def _seal_ledger(request: Request) -> Callable[[], Awaitable[int]]:
     return services_of(request).seal_ledger
 
 
+def _webhooks(request: Request) -> WebhooksContext:
+    return services_of(request).webhooks
+
+
 def _sandbox(request: Request) -> SandboxPages | None:
     return services_of(request).sandbox_pages
 
@@ -102,6 +112,7 @@ PayoutsDep = Annotated[PayoutsContext, Depends(_payouts)]
 AfterCommitDep = Annotated[CommitListener, Depends(_after_commit)]
 SealLedger = Callable[[], Awaitable[int]]
 SealLedgerDep = Annotated[SealLedger, Depends(_seal_ledger)]
+WebhooksDep = Annotated[WebhooksContext, Depends(_webhooks)]
 #: None outside sandbox mode.
 SandboxDep = Annotated[SandboxPages | None, Depends(_sandbox)]
 
@@ -111,6 +122,8 @@ class Principal:
     key_id: int
     name: str
     scopes: tuple[str, ...]
+    #: A key bound to a platform reaches only that platform's users (#14; api/platforms.py).
+    platform: str | None = None
 
     @property
     def author(self) -> str:
@@ -118,28 +131,62 @@ class Principal:
         return f"api-key:{self.key_id}:{self.name}"
 
 
-def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(
-        db: DbDep,
-        clock: ClockDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        key = await apikeys.authenticate(db, credentials.credentials)
-        if key is None:
-            raise Unauthorized("invalid or revoked API key")
-        scopes = tuple(key.scopes.split(","))
-        if not grants(scopes, scope):
-            raise Forbidden(
-                f"this API key lacks the {scope!r} scope (it has: {', '.join(scopes)})",
-                required_scope=scope,
-            )
+async def principal_for(
+    request: Request, db: Database, clock: Clock, token: str
+) -> Principal | None:
+    """The valid API key ``token`` names, or None; read once per request (kept on
+    ``request.state``: the platform guard and the scope check both ask)."""
+    cached: tuple[str, Principal | None] | None = getattr(request.state, "principal", None)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    key = await apikeys.authenticate(db, token)
+    principal = None
+    if key is not None:
         now = time.monotonic()
         if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
             _last_touch[key.id] = now
             await apikeys.touch(db, key.id, clock.now())
-        return Principal(key_id=key.id, name=key.name, scopes=scopes)
+        principal = Principal(
+            key_id=key.id,
+            name=key.name,
+            scopes=tuple(key.scopes.split(",")),
+            platform=key.platform,
+        )
+    request.state.principal = (token, principal)
+    return principal
+
+
+async def key_of_request(
+    request: Request,
+    db: DbDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """The request's valid API key, or None."""
+    if credentials is None:
+        return None
+    return await principal_for(request, db, clock, credentials.credentials)
+
+
+async def authenticated(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    principal: Annotated[Principal | None, Depends(key_of_request)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key")
+    return principal
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if not grants(principal.scopes, scope):
+            raise Forbidden(
+                f"this API key lacks the {scope!r} scope (it has: {', '.join(principal.scopes)})",
+                required_scope=scope,
+            )
+        return principal
 
     return dependency
 

@@ -97,6 +97,12 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "Affiliate terms not accepted",
         "The affiliate must accept the current affiliate terms before their first payout.",
     ),
+    "rate-limited": (
+        "Too many requests",
+        "Over a rate limit (`api.rate_limit`: per API key and per client IP; `limit` names "
+        "which). Wait `Retry-After` seconds; the `RateLimit` and `RateLimit-Policy` headers "
+        "tell the limits and what is left of them.",
+    ),
     "internal-error": ("Internal error", "Something failed on our side; it has been logged."),
     "bad-request": ("Bad request", "The request cannot be processed."),
 }

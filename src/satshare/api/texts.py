@@ -136,3 +136,8 @@ CONFIRMING_TEXT = N_(
     "Your payment has arrived and is waiting for its confirmation; this page updates by "
     "itself. Do not pay again."
 )
+RATE_LIMITED_TITLE = N_("Too many requests")
+RATE_LIMITED = N_(
+    "This address has sent more requests than SatShare accepts in a short time. "
+    "Please wait {seconds} seconds, then reload the page."
+)

@@ -23,10 +23,16 @@ async def touch(db: Database, key_id: int, now: datetime) -> None:
 
 
 async def create(
-    db: Database, name: str, scopes: Sequence[str], now: datetime
+    db: Database,
+    name: str,
+    scopes: Sequence[str],
+    now: datetime,
+    *,
+    platform: str | None = None,
 ) -> service.IssuedKey:
+    """``platform`` binds the key to one platform's users (#14)."""
     async with db.transaction() as session:
-        return await service.create(session, name, scopes, now)
+        return await service.create(session, name, scopes, now, platform=platform)
 
 
 async def list_keys(db: Database) -> Sequence[ApiKey]:

@@ -40,8 +40,15 @@ class IssuedKey:
 
 
 async def create(
-    session: AsyncSession, name: str, scopes: Sequence[str], now: datetime
+    session: AsyncSession,
+    name: str,
+    scopes: Sequence[str],
+    now: datetime,
+    *,
+    platform: str | None = None,
 ) -> IssuedKey:
+    """A new key. ``platform`` binds it to one platform's users (checked by the caller
+    against the platforms users have: this domain is below the users')."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidRequest("the key name must be 1 to 100 characters")
@@ -51,6 +58,7 @@ async def create(
         display_prefix=material.display_prefix,
         key_hash=material.key_hash,
         scopes=",".join(scopes),
+        platform=platform,
         created_at=now,
     )
     session.add(key)

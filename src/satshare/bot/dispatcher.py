@@ -46,6 +46,7 @@ from satshare.notifications.messages import (
     SaleNew,
     SubscriptionExpired,
     SubscriptionReminder,
+    WebhookFailing,
 )
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import PayoutStatus
@@ -347,6 +348,14 @@ async def _payout_unknown(context: RenderContext, message: PayoutUnknown) -> Ren
         texts.ADMIN_PAYOUT_UNKNOWN,
         user=_affiliate(payout),
         **_payout_values(language, payout),
+    )
+    return text, None
+
+
+@renders(WebhookFailing)
+async def _webhook_failing(context: RenderContext, message: WebhookFailing) -> Rendered:
+    text = t(
+        context.language, texts.ADMIN_WEBHOOK_FAILING, id=message.endpoint_id, url=esc(message.url)
     )
     return text, None
 

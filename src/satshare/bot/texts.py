@@ -239,6 +239,11 @@ ADMIN_PAYOUT_UNKNOWN = N_(
     "and keeps asking. Check it at the provider; if it was not paid: "
     '<code>satshare payout mark-failed {id} --reason "..."</code>'
 )
+ADMIN_WEBHOOK_FAILING = N_(
+    "Webhook endpoint #{id} ({url}) has not accepted a delivery for 24 hours and is marked "
+    "failing. Deliveries that gave up can be replayed once it works again: "
+    "POST /api/v1/webhook-endpoints/{id}/replay"
+)
 ADMIN_PAYOUT_CONTRADICTION = N_(
     "Payout #{id} ({send} sats to {destination}, user #{user}) was {previous}, but the "
     "provider now says {said}. It is recorded as the provider says; check the affiliate's "

@@ -210,21 +210,35 @@ def api_key_create(
     scopes: Annotated[
         str, typer.Option("--scopes", help="Comma separated: read, write, admin.")
     ] = "read",
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="Bind the key to one platform (telegram, discord, website, api): it creates "
+            "users of that platform and sees no other platform's users.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
     from satshare.apikeys import flows as key_flows
     from satshare.apikeys import service as apikeys
+    from satshare.users.models import PLATFORMS
 
+    if platform is not None and platform not in PLATFORMS:
+        raise fail(f"unknown platform {platform!r}; use one of: {', '.join(PLATFORMS)}")
     cfg = settings()
 
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
         async with opened(cfg) as container:
-            issued = await key_flows.create(container.db, name, parsed, container.clock.now())
+            issued = await key_flows.create(
+                container.db, name, parsed, container.clock.now(), platform=platform
+            )
             return issued.key.id, issued.key.scopes, issued.plaintext
 
     key_id, granted, plaintext = run(go())
-    print(f"Created API key {key_id} '{name}' with scopes {granted}.")
+    bound = f", bound to platform {platform}" if platform else ""
+    print(f"Created API key {key_id} '{name}' with scopes {granted}{bound}.")
     print("Store it now: it is shown only once.")
     print(plaintext)
 
@@ -248,6 +262,7 @@ def api_key_list(as_json: JsonOption = False) -> None:
                 "name": key.name,
                 "prefix": key.display_prefix,
                 "scopes": key.scopes,
+                "platform": key.platform,  # None: not bound to a platform (#14)
                 "created_at": key.created_at,
                 "last_used_at": key.last_used_at,
                 "revoked_at": key.revoked_at,
@@ -259,7 +274,8 @@ def api_key_list(as_json: JsonOption = False) -> None:
     for key in keys:
         table.add_row(
             str(key.id),
-            key.name,
+            # A platform-bound key says so where it is named (a column more would crop).
+            f"{key.name} ({key.platform} only)" if key.platform else key.name,
             key.display_prefix + "…",
             key.scopes,
             key.created_at.strftime("%Y-%m-%d %H:%M"),

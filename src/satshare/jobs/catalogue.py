@@ -22,6 +22,7 @@ from satshare.container import Container
 from satshare.idempotency import flows as idempotency
 from satshare.jobqueue import Job, JobName, Queue
 from satshare.payments import flows
+from satshare.ratelimits import flows as rate_limits
 from satshare.subscriptions import flows as subscription_flows
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Telegram keeps an undelivered update for 24 hours; remembering ids for 48 is enough.
 UPDATE_ID_TTL = timedelta(hours=48)
+#: Seconds between runs of the webhook delivery sweep (retries come due, other processes).
+WEBHOOK_INTERVAL_SECONDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,14 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
         now = container.clock.now()
         await idempotency.purge_older_than(container.db, now - IDEMPOTENCY_TTL)
         await bot_repository.purge(container.db, now - UPDATE_ID_TTL)
+        # Rate-limit windows that ended (counters in the database, #14).
+        await rate_limits.purge_expired(container.db, now.timestamp())
+
+    async def deliver_webhooks() -> None:
+        # Commits that record events wake delivery at once; this run sends the retries that
+        # came due and catches events recorded by another process (#14).
+        if container.webhook_runner is not None:
+            await container.webhook_runner.flush()
 
     jobs = [
         Job(JobName.RECONCILE_INVOICES, Queue.MONEY, every_reconcile, reconcile_invoices),
@@ -74,6 +85,7 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
         Job(JobName.SEAL_LEDGER, Queue.MONEY, 5, seal_ledger),
         Job(JobName.SEND_PAYOUTS, Queue.MONEY, settings.payouts.interval_seconds, send_payouts),
         Job(JobName.HOUSEKEEPING, Queue.UPKEEP, 3600, housekeeping),
+        Job(JobName.DELIVER_WEBHOOKS, Queue.WEBHOOKS, WEBHOOK_INTERVAL_SECONDS, deliver_webhooks),
     ]
     if bot is not None:
         jobs += _bot_jobs(container, bot)

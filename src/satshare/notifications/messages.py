@@ -451,6 +451,27 @@ class PayoutContradiction:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookFailing:
+    """An outgoing webhook endpoint gave up a delivery after 24 hours of retries (#14)."""
+
+    kind: ClassVar[str] = "admin.webhook_failing"
+    endpoint_id: int
+    url: str
+    since: datetime
+
+    def to_payload(self) -> dict[str, object]:
+        return {"endpoint_id": self.endpoint_id, "url": self.url, "since": self.since.isoformat()}
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> WebhookFailing:
+        return cls(
+            endpoint_id=int(p["endpoint_id"]),
+            url=str(p["url"]),
+            since=datetime.fromisoformat(str(p["since"])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Unrecognised:
     """A row of a kind this version does not know; kept and passed on as it is."""
 
@@ -476,6 +497,7 @@ KnownMessage = (
     | PayoutApproval
     | PayoutUnknown
     | PayoutContradiction
+    | WebhookFailing
 )
 
 _FIXED_KINDS: dict[str, type[KnownMessage]] = {
@@ -494,6 +516,7 @@ _FIXED_KINDS: dict[str, type[KnownMessage]] = {
         PayoutApproval,
         PayoutUnknown,
         PayoutContradiction,
+        WebhookFailing,
     )
 }
 

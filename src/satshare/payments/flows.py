@@ -577,6 +577,7 @@ async def subscriptions_page(
     user_id: int | None,
     status: SubscriptionStatus | None,
     plan_id: str | None,
+    platform: str | None = None,
 ) -> list[SubscriptionView]:
     async with db.reading() as session:
         rows = await subscriptions_repo.list_subscriptions(
@@ -586,6 +587,7 @@ async def subscriptions_page(
             user_id=user_id,
             status=status,
             plan_id=plan_id,
+            platform=platform,
         )
         return [await _view(session, s) for s in rows]
 

@@ -10,7 +10,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict, NotFound
+from satshare.ledger import repository as ledger_repo
 from satshare.ledger import service as ledger
+from satshare.ledger.accounts import affiliate_payable
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import (
     PaymentRefunded,
@@ -20,6 +22,7 @@ from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.payments.settlement import _parties
 from satshare.subscriptions import service as subscriptions
 from satshare.users import repository as users
+from satshare.webhooks_out import events as webhook_events
 
 
 async def begin_stars_refund(
@@ -106,4 +109,23 @@ async def _refund(
         now=now,
     )
     await session.flush()
+    affiliate_id = parties.buyer.referrer_id
+    await webhook_events.sale_refunded(  # outgoing webhooks (#14), in the refund's transaction
+        session,
+        invoice=invoice,
+        transaction_id=reversal.id,
+        reverses_transaction_id=payment.ledger_entry_id,
+        affiliate_user_id=affiliate_id,
+        commission_sats=await _commission_of(session, payment.ledger_entry_id, affiliate_id),
+        now=now,
+    )
     return reversal.id
+
+
+async def _commission_of(session: AsyncSession, entry_id: int, affiliate_id: int | None) -> int:
+    """What the sale credited the affiliate (the refund takes it back)."""
+    if affiliate_id is None:
+        return 0
+    postings = (await ledger_repo.postings_of(session, [entry_id]))[entry_id]
+    account = affiliate_payable(affiliate_id)
+    return -sum(amount for code, amount in postings if code == account)

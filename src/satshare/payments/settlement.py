@@ -38,6 +38,7 @@ from satshare.subscriptions import service as subscriptions
 from satshare.subscriptions.models import Subscription
 from satshare.users import repository as users
 from satshare.users.models import User
+from satshare.webhooks_out import events as webhook_events
 
 
 class Outcome(StrEnum):
@@ -261,6 +262,7 @@ async def _fulfil(
     subscription extended, the invoice closed, and the notifications queued."""
     subscription, plan, buyer = parties.subscription, parties.plan, parties.buyer
     affiliate_id = buyer.referrer_id
+    renewed = subscriptions.extension_start(subscription, now) != now  # paid while active
     session.add(
         Payment(
             invoice_id=invoice.id,
@@ -331,6 +333,19 @@ async def _fulfil(
         now=now,
     )
     await session.flush()
+    await webhook_events.sale_settled(  # outgoing webhooks (#14), in the sale's transaction
+        session,
+        invoice=invoice,
+        subscription=subscription,
+        renewed=renewed,
+        transaction_id=done.entry_id,
+        received_sats=done.received_sats,
+        paid_late=done.paid_late,
+        affiliate_user_id=affiliate_id,
+        commission_sats=done.commission_sats,
+        share_bps=done.share_bps,
+        now=now,
+    )
     if affiliate_id is not None and done.commission_sats and policy.on_commission is not None:
         await policy.on_commission(
             session,

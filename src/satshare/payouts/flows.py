@@ -317,10 +317,16 @@ async def list_payouts(
     before_id: int | None = None,
     user_id: int | None = None,
     status: PayoutStatus | None = None,
+    platform: str | None = None,
 ) -> Sequence[Payout]:
     async with ctx.db.reading() as session:
         return await service.list_payouts(
-            session, limit=limit, before_id=before_id, user_id=user_id, status=status
+            session,
+            limit=limit,
+            before_id=before_id,
+            user_id=user_id,
+            status=status,
+            platform=platform,
         )
 
 

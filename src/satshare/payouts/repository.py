@@ -61,8 +61,11 @@ async def list_payouts(
     before_id: int | None = None,
     user_id: int | None = None,
     status: PayoutStatus | None = None,
+    platform: str | None = None,
 ) -> Sequence[Payout]:
     query = select(Payout).order_by(Payout.id.desc()).limit(limit)
+    if platform is not None:  # a platform-bound API key sees its platform's only (#14)
+        query = query.join(User, User.id == Payout.user_id).where(User.platform == platform)
     if before_id is not None:
         query = query.where(Payout.id < before_id)
     if user_id is not None:

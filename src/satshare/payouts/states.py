@@ -40,6 +40,7 @@ from satshare.payouts.policy import (
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.payouts.queries import saved_destination
 from satshare.users.models import User
+from satshare.webhooks_out import events as webhook_events
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -543,3 +544,4 @@ async def _notify(session: AsyncSession, payout: Payout, now: datetime) -> None:
         user_id=payout.user_id,
         now=now,
     )
+    await webhook_events.payout_changed(session, payout, now)  # outgoing webhooks (#14)

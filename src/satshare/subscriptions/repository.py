@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.users.models import User
 
 
 async def get(
@@ -50,8 +51,11 @@ async def list_subscriptions(
     user_id: int | None = None,
     status: SubscriptionStatus | None = None,
     plan_id: str | None = None,
+    platform: str | None = None,
 ) -> Sequence[Subscription]:
     query = select(Subscription)
+    if platform is not None:
+        query = query.join(User, User.id == Subscription.user_id).where(User.platform == platform)
     if before_id is not None:
         query = query.where(Subscription.id < before_id)
     if user_id is not None:

@@ -11,6 +11,8 @@ from satshare.notifications import service as outbox
 from satshare.notifications.messages import SubscriptionExpired
 from satshare.subscriptions import repository
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.webhooks_out import events as webhook_events
+from satshare.webhooks_out.models import EventType
 
 
 def effective_status(subscription: Subscription, now: datetime) -> SubscriptionStatus:
@@ -88,6 +90,10 @@ async def change_status(
     subscription.status = status
     subscription.updated_at = now
     await session.flush()
+    if status == SubscriptionStatus.CANCELED:  # outgoing webhooks (#14)
+        await webhook_events.subscription_changed(
+            session, EventType.SUBSCRIPTION_CANCELED, subscription, now, cause=now.isoformat()
+        )
     return subscription
 
 
@@ -104,5 +110,13 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
                 dedupe_key=f"subscription:{subscription.id}:expired:{subscription.ends_at.isoformat()}",
                 user_id=subscription.user_id,
                 now=now,
+            )
+            await webhook_events.subscription_changed(  # outgoing webhooks (#14)
+                session,
+                EventType.SUBSCRIPTION_EXPIRED,
+                subscription,
+                now,
+                cause=subscription.ends_at.isoformat(),
+                status=SubscriptionStatus.EXPIRED.value,
             )
     return expired

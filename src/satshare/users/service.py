@@ -13,6 +13,7 @@ from satshare.notifications import service as outbox
 from satshare.notifications.messages import ReferralRegistered
 from satshare.users import repository
 from satshare.users.models import LANGUAGES, PLATFORMS, User
+from satshare.webhooks_out import events as webhook_events
 
 # No 0/O/1/I/L: codes are read aloud and typed from screenshots.
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -79,6 +80,7 @@ async def register(session: AsyncSession, data: Registration, now: datetime) -> 
     )
     session.add(user)
     await session.flush()
+    await webhook_events.user_created(session, user, now)  # outgoing webhooks (#14)
     if referrer is not None:
         await outbox.enqueue(
             session,

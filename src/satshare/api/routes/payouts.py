@@ -88,7 +88,7 @@ async def create_payout(payouts: PayoutsDep, principal: WriteKey, body: PayoutCr
 )
 async def list_payouts(
     payouts: PayoutsDep,
-    _: ReadKey,
+    principal: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[PayoutStatus | None, Query()] = None,
@@ -99,6 +99,7 @@ async def list_payouts(
         before_id=page.before_id,
         user_id=user_id,
         status=models.PayoutStatus(status) if status else None,
+        platform=principal.platform,  # a bound key sees its platform's only (#14)
     )
     items = [payout_out(p) for p in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.payout_id)

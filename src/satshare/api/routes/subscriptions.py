@@ -61,7 +61,7 @@ async def list_subscriptions(
     db: DbDep,
     clock: ClockDep,
     payments: PaymentsDep,
-    _: ReadKey,
+    principal: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[Literal["pending", "active", "expired", "canceled"] | None, Query()] = None,
@@ -75,6 +75,7 @@ async def list_subscriptions(
         user_id=user_id,
         status=SubscriptionStatus(status) if status else None,
         plan_id=subscription_type,
+        platform=principal.platform,  # a bound key sees its platform's only (#14)
     )
     items = [subscription_out(s, payments, now) for s in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.subscription_id)

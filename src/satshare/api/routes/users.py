@@ -41,7 +41,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 )
 async def list_users(
     db: DbDep,
-    _: ReadKey,
+    principal: ReadKey,
     page: Page,
     platform: Annotated[Platform | None, Query()] = None,
     referrer_id: Annotated[
@@ -49,11 +49,13 @@ async def list_users(
     ] = None,
     external_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> PageOf[UserOut]:
+    if principal.platform is not None and platform not in (None, principal.platform):
+        return PageOf[UserOut](items=[], next_cursor=None)  # a bound key sees its platform only
     rows = await flows.list_users(
         db,
         limit=page.fetch,
         before_id=page.before_id,
-        platform=platform,
+        platform=principal.platform or platform,
         referrer_id=referrer_id,
         external_id=external_id,
     )

@@ -1,0 +1,109 @@
+"""A ``limits`` storage over our own database, so the counters of several SatShare
+processes on one PostgreSQL meet without Redis.
+
+The library ships storages for memory, Redis, Memcached and MongoDB but none over SQL;
+this one implements its async ``Storage`` interface (fixed-window counters) and the
+sliding-window-counter support the limiter uses, following the library's own memory
+storage: each window is a counter row keyed by the limit and the window's number.
+"""
+
+from __future__ import annotations
+
+import time
+from math import floor
+
+from limits.aio.storage import SlidingWindowCounterSupport, Storage
+from limits.storage.base import TimestampedSlidingWindow
+from sqlalchemy.exc import SQLAlchemyError
+
+from satshare.db import Database
+from satshare.ratelimits import repository
+
+
+class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
+    STORAGE_SCHEME = ["satshare+database"]
+
+    def __init__(self, db: Database, *, wrap_exceptions: bool = False) -> None:
+        super().__init__(None, wrap_exceptions=wrap_exceptions)
+        self.db = db
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return (SQLAlchemyError, OSError)
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        async with self.db.transaction(effect=False) as session:
+            return await repository.incr(session, key, amount, now + expiry, now)
+
+    async def get(self, key: str) -> int:
+        async with self.db.reading() as session:
+            found = await repository.counts(session, [key], time.time())
+        return found[key][0] if key in found else 0
+
+    async def get_expiry(self, key: str) -> float:
+        now = time.time()
+        async with self.db.reading() as session:
+            found = await repository.counts(session, [key], now)
+        return found[key][1] if key in found else now
+
+    async def check(self) -> bool:
+        try:
+            async with self.db.reading() as session:
+                await repository.counts(session, ["-"], time.time())
+        except self.base_exceptions:
+            return False
+        return True
+
+    async def reset(self) -> int | None:
+        async with self.db.transaction(effect=False) as session:
+            return await repository.clear_all(session)
+
+    async def clear(self, key: str) -> None:
+        async with self.db.transaction(effect=False) as session:
+            await repository.clear(session, [key])
+
+    # -- the sliding window counter (previous and current window, weighted) ---------------
+
+    async def _window(self, key: str, expiry: int, now: float) -> tuple[int, float, int, float]:
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        async with self.db.reading() as session:
+            found = await repository.counts(session, [previous_key, current_key], now)
+        previous_count = found.get(previous_key, (0, 0.0))[0]
+        current_count = found.get(current_key, (0, 0.0))[0]
+        # As the library's storages reckon them: the time left of each window's weight.
+        previous_ttl = (
+            0.0 if previous_count == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
+        )
+        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
+        return previous_count, previous_ttl, current_count, current_ttl
+
+    async def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        if amount > limit:
+            return False
+        now = time.time()
+        previous_count, previous_ttl, current_count, _ = await self._window(key, expiry, now)
+        weighted = previous_count * previous_ttl / expiry + current_count
+        if floor(weighted) + amount > limit:
+            return False
+        _, current_key = self.sliding_window_keys(key, expiry, now)
+        async with self.db.transaction(effect=False) as session:
+            # Kept twice the window: it is the previous window's count for the next one.
+            current_count = await repository.incr(
+                session, current_key, amount, now + 2 * expiry, now
+            )
+            if floor(previous_count * previous_ttl / expiry + current_count) > limit:
+                # Another process took the last place meanwhile: give ours back.
+                await repository.decr(session, current_key, amount, now)
+                return False
+        return True
+
+    async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        return await self._window(key, expiry, time.time())
+
+    async def clear_sliding_window(self, key: str, expiry: int) -> None:
+        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
+        async with self.db.transaction(effect=False) as session:
+            await repository.clear(session, [previous_key, current_key])
