@@ -18,6 +18,8 @@ KERNEL = [
     "watchonly",
     "jsonstrict",
     "i18n",
+    "metrics",
+    "logs",
 ]
 DOMAINS = [
     "access",

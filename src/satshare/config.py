@@ -554,6 +554,11 @@ class SandboxSettings(_Section):
     print_api_key: bool = True
 
 
+class MetricsSettings(_Section):
+    #: When set, GET /metrics wants it as a bearer token (401 without it).
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -576,8 +581,11 @@ class Settings(BaseSettings):
     rates: RatesSettings = Field(default_factory=RatesSettings)
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: text: one readable line per record; json: one JSON object per line (log shippers).
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(
@@ -943,6 +951,13 @@ def _secrets(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:
             for name, value in section:
                 if isinstance(value, SecretStr):
                     yield (section_name, name), value.get_secret_value()
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, and the passwords in their URLs (kept out of logs)."""
+    values = [value for _, value in _secrets(settings)]
+    values += [p for _, url in _urls(settings) if (p := url_password(url))]
+    return values
 
 
 def _urls(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:

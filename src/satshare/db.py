@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -264,6 +265,19 @@ class Database:
         finally:
             _deferred.reset(token)
             await deferred.commit_pending()
+
+    def pool_status(self) -> dict[str, int]:
+        """Connections of this process's pool (for /metrics); empty when the pool does not
+        count them (SQLite's)."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return {}
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "idle": pool.checkedin(),
+            "overflow": max(0, pool.overflow()),
+        }
 
     async def dispose(self) -> None:
         await self.engine.dispose()

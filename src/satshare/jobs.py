@@ -9,6 +9,7 @@ even when several processes share one PostgreSQL job queue.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.testing import InMemoryConnector
 
+from satshare import metrics
 from satshare.bot import removal
 from satshare.bot import repository as bot_repository
 from satshare.bot.dispatcher import OutboxDispatcher
@@ -46,6 +48,22 @@ class BotJobs:
     dispatcher: OutboxDispatcher
 
 
+def _task(
+    app: procrastinate.App, name: str
+) -> Callable[[Callable[[], Awaitable[None]]], procrastinate.tasks.Task]:  # type: ignore[type-arg]
+    """Register a job whose runs are timed and counted (succeeded/failed) in /metrics."""
+
+    def register(work: Callable[[], Awaitable[None]]) -> procrastinate.tasks.Task:  # type: ignore[type-arg]
+        @functools.wraps(work)
+        async def measured() -> None:
+            with metrics.job_run(name.removeprefix("satshare.")):
+                await work()
+
+        return app.task(name=name)(measured)
+
+    return register
+
+
 def build_job_app(
     container: Container,
     connector: procrastinate.BaseConnector | None = None,
@@ -62,7 +80,7 @@ def build_job_app(
                 schedule_in={"seconds": seconds}, queueing_lock=task.name
             ).defer_async()
 
-    @app.task(name="satshare.reconcile_invoices")
+    @_task(app, "satshare.reconcile_invoices")
     async def reconcile_invoices() -> None:
         try:
             report = await flows.reconcile(container.payments)
@@ -71,7 +89,7 @@ def build_job_app(
         finally:
             await again(reconcile_invoices, reconcile_every)
 
-    @app.task(name="satshare.expire_subscriptions")
+    @_task(app, "satshare.expire_subscriptions")
     async def expire_subscriptions() -> None:
         try:
             async with container.db.transaction() as session:
@@ -82,14 +100,14 @@ def build_job_app(
         finally:
             await again(expire_subscriptions, reconcile_every)
 
-    @app.task(name="satshare.seal_ledger")
+    @_task(app, "satshare.seal_ledger")
     async def seal_ledger() -> None:
         try:
             await container.sealer.seal_all()
         finally:
             await again(seal_ledger, SEAL_INTERVAL_SECONDS)
 
-    @app.task(name="satshare.send_payouts")
+    @_task(app, "satshare.send_payouts")
     async def send_payouts() -> None:
         # Approved payouts are usually sent at once (the runner is kicked on approval);
         # this run catches the rest and asks providers about payouts left unknown.
@@ -98,7 +116,7 @@ def build_job_app(
         finally:
             await again(send_payouts, container.settings.payouts.interval_seconds)
 
-    @app.task(name="satshare.housekeeping")
+    @_task(app, "satshare.housekeeping")
     async def housekeeping() -> None:
         try:
             now = container.clock.now()
@@ -127,14 +145,14 @@ def _bot_tasks(
     bot: BotJobs,
     again: Callable[..., Awaitable[None]],
 ) -> list[procrastinate.tasks.Task]:  # type: ignore[type-arg]
-    @app.task(name="satshare.send_notifications")
+    @_task(app, "satshare.send_notifications")
     async def send_notifications() -> None:
         try:
             await bot.dispatcher.dispatch_all()
         finally:
             await again(send_notifications, SEND_INTERVAL_SECONDS)
 
-    @app.task(name="satshare.queue_reminders")
+    @_task(app, "satshare.queue_reminders")
     async def queue_reminders() -> None:
         try:
             async with container.db.transaction() as session:
@@ -146,7 +164,7 @@ def _bot_tasks(
         finally:
             await again(queue_reminders, REMINDER_INTERVAL_SECONDS)
 
-    @app.task(name="satshare.remove_expired_members")
+    @_task(app, "satshare.remove_expired_members")
     async def remove_expired_members() -> None:
         try:
             report = await removal.remove_expired_members(bot.runtime, bot.runtime.application.bot)

@@ -14,6 +14,7 @@ from satshare.api.routes import (
     affiliates,
     checkout,
     invoices,
+    ops,
     payouts,
     reports,
     root,
@@ -93,7 +94,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
+    app.add_middleware(problems.RefuseNulMiddleware)  # before any record is made
+    ops.install(app)  # /health, /ready, /metrics; request ids and webhook timing (outermost)
     for module in (
         root,
         users,

@@ -18,6 +18,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from satshare import metrics
 from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
@@ -124,6 +125,7 @@ class OutboxDispatcher:
         if isinstance(recipient, str):
             async with db.transaction() as session:
                 await outbox.mark_skipped(session, message.id, recipient, now)
+            metrics.outbox_finished("skipped")
             return
         chat_id, language = recipient
         try:
@@ -139,24 +141,29 @@ class OutboxDispatcher:
             retry_at = now + timedelta(seconds=_retry_seconds(exc))
             async with db.transaction() as session:
                 await outbox.retry_later(session, message.id, retry_at, str(exc))
+            metrics.outbox_finished("retry")
             return
         except Forbidden as exc:
             async with db.transaction() as session:
                 if message.user_id is not None:
                     await users.mark_unreachable(session, message.user_id, now)
                 await outbox.mark_skipped(session, message.id, f"unreachable: {exc}", now)
+            metrics.outbox_finished("skipped")
             return
         except BadRequest as exc:
             async with db.transaction() as session:
                 await outbox.mark_failed(session, message.id, f"refused: {exc}")
+            metrics.outbox_finished("failed")
             return
         except (TimedOut, NetworkError) as exc:
             backoff = timedelta(seconds=min(600, 15 * 2**message.attempts))
             async with db.transaction() as session:
                 await outbox.retry_later(session, message.id, now + backoff, str(exc))
+            metrics.outbox_finished("retry")
             return
         async with db.transaction() as session:
             await outbox.mark_sent(session, message.id, self.runtime.now())
+        metrics.outbox_finished("sent")
 
     async def _fan_out_to_admins(self, message: Outgoing) -> None:
         """One row per admin chat, so each admin gets it exactly once."""

@@ -29,7 +29,7 @@ from satshare.cli.common import (
     settings,
 )
 from satshare.cli.payouts import payout_app
-from satshare.config import PlanSettings, Settings, redact_url
+from satshare.config import PlanSettings, Settings, redact_url, secret_values
 
 if TYPE_CHECKING:
     from satshare.container import Container
@@ -346,9 +346,9 @@ def serve(
         cfg.server.port = port
     if cfg.sandbox_mode and not cfg.plans:
         cfg.plans = list(SANDBOX_PLANS)
-    logging.basicConfig(
-        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from satshare import logs
+
+    logs.configure(cfg.log_level, cfg.log_format, secrets=secret_values(cfg))
     if cfg.log_level != "debug":
         # Both libraries narrate every migration step and job run at INFO.
         for noisy in ("alembic", "procrastinate"):
@@ -392,6 +392,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
             host=cfg.server.host,
             port=cfg.server.port,
             log_level=cfg.log_level,
+            log_config=None,  # uvicorn's lines go through satshare.logs like every other
             proxy_headers=True,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
@@ -434,7 +435,9 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         container.telegram_sandbox is not None,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
-    jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
+    job_app = build_job_app(container, bot=bot_jobs)
+    api.state.job_queue = job_app.job_manager  # for /ready and /metrics
+    jobs = asyncio.create_task(run_jobs(job_app))
     stopped = False
 
     async def stop_jobs_and_bot() -> None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from satshare import faultpoints
+from satshare import faultpoints, logs, metrics
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import (
@@ -315,6 +315,16 @@ async def _apply(
     observed: ProviderInvoice,
     delivery_row_id: int | None = None,
 ) -> service.Outcome:
+    with logs.bound(invoice_id=invoice_id):  # every log line of the settlement names it
+        return await _apply_observation(ctx, invoice_id, observed, delivery_row_id)
+
+
+async def _apply_observation(
+    ctx: PaymentsContext,
+    invoice_id: str,
+    observed: ProviderInvoice,
+    delivery_row_id: int | None,
+) -> service.Outcome:
     now = ctx.clock.now()
     try:
         async with ctx.db.transaction() as session:
@@ -340,6 +350,7 @@ async def _apply(
                     session, delivery_row_id, outcome.value, changed=True, now=now
                 )
     faultpoints.reached("settle.after_commit")
+    metrics.settled(observed.provider, outcome.value)
     if outcome is service.Outcome.SETTLED:
         ctx.after_ledger_write()
     return outcome
@@ -497,7 +508,8 @@ async def receive_stars_payment(
                 session, paid, ctx.policy, ctx.sats_per_star, now
             )
     except IntegrityError:
-        return service.Outcome.ALREADY_SETTLED
+        outcome = service.Outcome.ALREADY_SETTLED
+    metrics.settled("stars", outcome.value)
     if outcome is service.Outcome.SETTLED:
         ctx.after_ledger_write()
     return outcome

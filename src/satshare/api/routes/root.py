@@ -3,12 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import text
+from fastapi.responses import HTMLResponse
 
 from satshare import __version__
 from satshare.api.deps import ContainerDep
-from satshare.api.problems import PROBLEM_TYPES, problem
+from satshare.api.problems import PROBLEM_TYPES
 
 router = APIRouter(tags=["service"])
 
@@ -40,23 +39,6 @@ async def welcome(container: ContainerDep) -> dict[str, Any]:
             "'Simulate payment'."
         )
     return body
-
-
-@router.get("/health", summary="Liveness and database check")
-async def health(container: ContainerDep) -> JSONResponse:
-    try:
-        async with container.db.reading() as session:
-            await session.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means "not healthy"; say which
-        return problem(503, "service-unavailable", f"database unreachable: {type(exc).__name__}")
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": __version__,
-            "database": container.db.dialect,
-            "mode": "sandbox" if container.sandbox else "live",
-        }
-    )
 
 
 @router.get("/problems/{code}", response_class=HTMLResponse, include_in_schema=False)

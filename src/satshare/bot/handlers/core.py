@@ -7,6 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from satshare import logs, metrics
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import stars
@@ -33,9 +34,12 @@ async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             {"update_id": update.update_id, "received_at": runtime.now()},
             ["update_id"],
         )
+    metrics.bot_update(duplicate=not fresh)
     if not fresh:
         log.info("dropping duplicate update %s", update.update_id)
         raise ApplicationHandlerStop
+    if update.effective_user is not None:  # the rest of this update's log lines name them
+        logs.tag(telegram_user_id=update.effective_user.id)
 
 
 #: Deep-link start parameters: /start ref_<code> (an invitation), /start stars_<plan> (buy
