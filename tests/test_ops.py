@@ -1,0 +1,194 @@
+"""Operations endpoints (issue #11): /health is liveness without the database, /ready checks
+the database, the schema and the job queue, /metrics counts what happened and reads the
+backlogs at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import procrastinate
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+
+from satshare.api.app import create_app
+from satshare.container import build_container
+from satshare.jobs import build_job_app
+from satshare.payouts.models import PayoutStatus
+from tests.conftest import BTCPaySim, Stack, close_stack, make_settings, open_stack
+from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
+from tests.servers import free_port, start_server
+
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+
+
+def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text page, by name and sorted labels."""
+    found = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return samples(response.text)
+
+
+def value(
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_health_ready_and_their_openapi(stack: Stack) -> None:
+    async with stack.anonymous() as anon:
+        health = await anon.get("/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        assert health.headers["x-request-id"]
+        ready = await anon.get("/ready", headers={"X-Request-ID": "probe-1"})
+        assert ready.status_code == 200, ready.text
+        assert ready.headers["x-request-id"] == "probe-1"  # a caller's id is kept
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "migrations": "ok", "jobs": "not run by this process"},
+        }
+        paths = (await anon.get("/openapi.json")).json()["paths"]
+    assert "503" in paths["/ready"]["get"]["responses"]
+    assert "401" in paths["/metrics"]["get"]["responses"]
+    assert "200" in paths["/health"]["get"]["responses"]
+
+
+async def test_ready_is_503_when_the_schema_is_not_at_head(stack: Stack) -> None:
+    async with stack.db.transaction() as session:
+        head = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        await session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        async with stack.anonymous() as anon:
+            problem = assert_problem(await anon.get("/ready"), 503)
+            health = await anon.get("/health")
+    finally:
+        async with stack.db.transaction() as session:
+            await session.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head}
+            )
+    assert problem["checks"]["database"] == "ok"
+    assert problem["checks"]["migrations"].startswith("schema at revision 0001")
+    assert "satshare migrate" in problem["detail"]
+    assert health.status_code == 200  # liveness does not depend on the schema
+
+
+async def test_without_a_database_health_answers_and_ready_says_why(btcpay: BTCPaySim) -> None:
+    port = free_port()
+    # Nothing listens on port 1: every connection is refused.
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/none", btcpay.url, port)
+    container = build_container(settings)
+    server = await start_server(create_app(container), port=port)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            health = await client.get("/health")
+            problem = assert_problem(await client.get("/ready"), 503)
+            metrics = await client.get("/metrics")  # still answers: counters are in memory
+    finally:
+        await server.stop()
+        await container.aclose()
+    assert health.status_code == 200
+    assert problem["checks"]["database"] == "the database did not answer"
+    assert "migrations" not in problem["checks"]
+    assert problem["detail"] == "not ready: database: the database did not answer"
+    assert metrics.status_code == 200
+
+
+@pytest.fixture
+async def served_with_jobs(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The stack's app served again with an in-process job queue attached, as serve does."""
+    app = create_app(stack.container)
+    job_app = build_job_app(stack.container)
+    app.state.job_queue = job_app.job_manager
+    async with job_app.open_async():
+        await (
+            job_app.tasks["satshare.housekeeping"]
+            .configure(schedule_in={"seconds": 3600})
+            .defer_async()
+        )
+        server = await start_server(app)
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                yield client
+        finally:
+            await server.stop()
+
+
+async def test_the_job_queue_in_ready_and_metrics(served_with_jobs: httpx.AsyncClient) -> None:
+    ready = await served_with_jobs.get("/ready")
+    assert ready.json()["checks"]["jobs"] == "ok"
+    found = await scrape(served_with_jobs)
+    assert value(found, "satshare_job_queue_jobs", queue="default", status="todo") == 1
+
+
+async def test_an_unreachable_job_queue_is_not_ready(stack: Stack) -> None:
+    app = create_app(stack.container)
+    # A PostgreSQL job queue on a port where nothing listens, never opened.
+    unreachable = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo="postgresql://postgres@127.0.0.1:1/x")
+    )
+    app.state.job_queue = unreachable.job_manager
+    server = await start_server(app)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            problem = assert_problem(await client.get("/ready"), 503)
+    finally:
+        await server.stop()
+    assert problem["checks"]["jobs"] == "the job queue did not answer"
+    assert problem["checks"]["database"] == "ok"
+
+
+async def test_metrics_count_a_sale_and_read_the_backlogs(stack: Stack) -> None:
+    async with stack.anonymous() as anon:
+        before = await scrape(anon)
+    affiliate = await create_user(stack.client, "affiliate")
+    buyer = await create_user(stack.client, "buyer", referral_id=affiliate["referral_code"])
+    order = await buy(stack.client, buyer["user_id"])
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+
+    async def settled() -> bool:
+        return await invoice_status(stack.client, order["subscription_id"]) == "settled"
+
+    await wait_until(settled)
+    await stack.btcpay.emulator.wait_idle(timeout=10)
+    async with stack.anonymous() as anon:
+        after = await scrape(anon)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("satshare_settlements_total", rail="btcpay", outcome="settled") == 1
+    # Every webhook the emulator delivered was timed; at least the settling one answered 200.
+    assert grew("satshare_webhook_duration_seconds_count", provider="btcpay", status="200") >= 1
+    # No bot runs here, so the buyer's and the affiliate's messages wait in the outbox.
+    assert value(after, "satshare_outbox_backlog", status="pending") >= 2
+    assert value(after, "satshare_outbox_lag_seconds") > 0
+    for state in PayoutStatus:
+        assert ("satshare_payouts", (("state", state.value),)) in after
+    assert value(after, "satshare_payouts", state="paid") == 0
+    assert value(after, "satshare_db_pool_connections", state="size") >= 1
+
+
+async def test_metrics_token_is_required_when_set(database_url: str, btcpay: BTCPaySim) -> None:
+    stack = await open_stack(database_url, btcpay, metrics={"token": METRICS_TOKEN})
+    try:
+        async with stack.anonymous() as anon:
+            missing = assert_problem(await anon.get("/metrics"), 401)
+            wrong = await anon.get("/metrics", headers={"Authorization": "Bearer nope"})
+            right = await anon.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    finally:
+        await close_stack(stack)
+    assert "metrics.token" in missing["detail"]
+    assert_problem(wrong, 401)
+    assert right.status_code == 200
+    assert "# TYPE satshare_settlements_total counter" in right.text
