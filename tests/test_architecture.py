@@ -110,8 +110,9 @@ DOMAIN_LAYERS: list[set[str]] = [
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
 SHARED = {"config", "schemas", "background", "telegram_contract", "__init__"}
-#: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
-RUNTIME = {"sealer", "migrate"}
+#: Runs beside the domains (the ledger sealer, the migration runner, backups): kernel and
+#: domains only.
+RUNTIME = {"sealer", "migrate", "backups"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}
 #: Composition roots wire everything together; they may import anything, adapters included.
 ROOTS: dict[str, str] = {

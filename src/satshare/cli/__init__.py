@@ -1,4 +1,5 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | backup |
+restore | sim."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from satshare import __version__
+from satshare.cli import backup as backup_commands
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.common import (
     ContainerUnavailable,
@@ -50,6 +52,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
 
 SANDBOX_PLANS = [
     PlanSettings(
