@@ -12,10 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from satshare import metrics
 from satshare.api.app import create_app
 from satshare.container import build_container
 from satshare.jobs import build_job_app
 from satshare.payouts.models import PayoutStatus
+from tests.botkit import BotStack, close_bot_stack, open_bot_stack
 from tests.conftest import BTCPaySim, Stack, close_stack, make_settings, open_stack
 from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
 from tests.servers import free_port, start_server
@@ -192,3 +194,70 @@ async def test_metrics_token_is_required_when_set(database_url: str, btcpay: BTC
     assert_problem(wrong, 401)
     assert right.status_code == 200
     assert "# TYPE satshare_settlements_total counter" in right.text
+
+
+async def test_job_runs_are_counted(stack: Stack) -> None:
+    async with stack.anonymous() as anon:
+        before = await scrape(anon)
+    job_app = build_job_app(stack.container)
+    async with job_app.open_async():
+        await job_app.tasks["satshare.seal_ledger"].defer_async()
+        # Runs what is due (the job, which then schedules its next run later) and returns.
+        await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+    with pytest.raises(RuntimeError), metrics.job_run("failing"):
+        raise RuntimeError("a job that fails")
+    async with stack.anonymous() as anon:
+        after = await scrape(anon)
+    runs = "satshare_job_runs_total"
+    assert value(after, runs, task="seal_ledger", result="succeeded") == (
+        value(before, runs, task="seal_ledger", result="succeeded") + 1
+    )
+    assert value(after, runs, task="failing", result="failed") == (
+        value(before, runs, task="failing", result="failed") + 1
+    )
+    assert value(after, "satshare_job_duration_seconds_count", task="seal_ledger") >= 1
+
+
+@pytest.fixture
+async def bot(database_url: str, btcpay: BTCPaySim) -> AsyncIterator[BotStack]:
+    """The bot in webhook mode: the emulator pushes every delivery, duplicates included (a
+    long poll never sees an update again once its offset is confirmed)."""
+    stack = await open_bot_stack(
+        database_url, btcpay, telegram={"webhook_url": "https://x.invalid/"}
+    )
+    stack.telegram.webhook_url = f"{stack.url}/telegram/webhook"
+    yield stack
+    await close_bot_stack(stack)
+
+
+async def test_bot_updates_outbox_and_telegram_errors_are_counted(bot: BotStack) -> None:
+    async with httpx.AsyncClient(base_url=bot.url, timeout=30) as client:
+        before = await scrape(client)
+
+        async def grown(name: str, **labels: str) -> float:
+            return value(await scrape(client), name, **labels) - value(before, name, **labels)
+
+        alice = bot.new_user("alice")
+        update_id = bot.telegram.user_sends(alice, "/start")
+        await bot.wait_messages(alice, 1)
+        bot.telegram.redeliver(update_id)
+
+        async def duplicate_seen() -> bool:
+            return await grown("satshare_bot_updates_total", result="duplicate") >= 1
+
+        await wait_until(duplicate_seen)
+        # Alice blocks the bot; the notice of Bob's sign-up through her link cannot reach her.
+        code = (await bot.user_row(alice)).referral_code
+        bot.telegram.users[alice].blocked_bot = True
+        bob = bot.new_user("bob")
+        await bot.say(bob, f"/start ref_{code}")
+        await bot.notify()
+        after = await scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("satshare_bot_updates_total", result="duplicate") == 1
+    assert grew("satshare_bot_updates_total", result="handled") == 2  # Alice's and Bob's /start
+    assert grew("satshare_telegram_errors_total", code="403") == 1
+    assert grew("satshare_outbox_messages_total", result="skipped") == 1
