@@ -267,8 +267,8 @@ class Database:
             await deferred.commit_pending()
 
     def pool_status(self) -> dict[str, int]:
-        """Connections of this process's pool (for /metrics); empty when the pool does not
-        count them (SQLite's)."""
+        """Connections of this process's pool (for /metrics); empty for a pool that does
+        not count them (an in-memory SQLite database's)."""
         pool = self.engine.pool
         if not isinstance(pool, QueuePool):
             return {}

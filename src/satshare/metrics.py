@@ -29,7 +29,7 @@ RAILS = frozenset({"btcpay", "lnbits", "bitpay", "onchain", "stars"})
 SETTLEMENTS = Counter(
     "satshare_settlements",
     "Invoice observations applied after commit, by rail and outcome (settled, "
-    "already_settled, updated, unchanged, mismatch, gone).",
+    "already_settled, updated, unchanged, mismatch).",
     ["rail", "outcome"],
 )
 WEBHOOK_SECONDS = Histogram(
@@ -95,7 +95,7 @@ TELEGRAM_ERRORS = Counter(
 DB_POOL = Gauge(
     "satshare_db_pool_connections",
     "This process's database connection pool: size (configured), checked_out (in use), "
-    "idle (open and free), overflow; read at scrape time (PostgreSQL only).",
+    "idle (open and free), overflow; read at scrape time.",
     ["state"],
 )
 

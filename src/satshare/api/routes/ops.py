@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from satshare import __version__, logs, metrics, migrate
 from satshare.api.deps import ContainerDep
 from satshare.api.problems import openapi_responses, problem
+from satshare.container import Container
 from satshare.errors import Unauthorized
 from satshare.notifications import repository as outbox
 from satshare.payouts import repository as payouts
@@ -152,13 +153,15 @@ async def prometheus_metrics(
         given = credentials.credentials if credentials is not None else ""
         if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
             raise Unauthorized(
-                "send Authorization: Bearer <metrics.token>" if not given else "wrong token"
+                "send Authorization: Bearer <metrics.token>"
+                if not given
+                else "the bearer token is not metrics.token"
             )
     await _refresh_gauges(container, job_queue_of(request.app))
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
 
 
-async def _refresh_gauges(container: Any, queue: JobQueue | None) -> None:
+async def _refresh_gauges(container: Container, queue: JobQueue | None) -> None:
     """Set the gauges that are read, not counted; a source that fails leaves its gauges as
     they were (the scrape still answers, and the log says why)."""
     try:
