@@ -20,6 +20,8 @@ import httpx
 import pytest
 
 from satshare import logs
+from tests.conftest import Stack
+from tests.helpers import buy, create_user, wait_until
 
 BOT_TOKEN = "7733570323:S9C7eKo2l3MSJG7xc6ivr1Dq132Bkl0Nw8s"
 #: A bot token shape (also URL-encoded) and an API key shape, anywhere in a line.
@@ -183,3 +185,22 @@ def test_a_sandbox_run_with_a_bot_logs_json_without_a_secret(tmp_path: Path) -> 
     assert made_key not in text and sandbox_key not in text
     assert not RAW_TOKEN.search(text), RAW_TOKEN.search(text)
     assert not API_KEY.search(text)
+
+
+async def test_a_settlement_line_names_the_request_invoice_and_buyer(
+    stack: Stack, captured: io.StringIO
+) -> None:
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+
+    async def logged() -> bool:
+        return any(
+            str(line.get("message", "")).endswith("settled on btcpay") for line in lines(captured)
+        )
+
+    await wait_until(logged)
+    line = next(p for p in lines(captured) if str(p.get("message")).endswith("settled on btcpay"))
+    assert line["invoice_id"] == order["invoice"]["id"]
+    assert line["user_id"] == buyer["user_id"]
+    assert line["request_id"]  # the webhook's request

@@ -352,6 +352,7 @@ async def _apply_observation(
     faultpoints.reached("settle.after_commit")
     metrics.settled(observed.provider, outcome.value)
     if outcome is service.Outcome.SETTLED:
+        log.info("invoice %s settled on %s", invoice_id, observed.provider)
         ctx.after_ledger_write()
     return outcome
 
