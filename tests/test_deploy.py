@@ -4,9 +4,9 @@ only real settings, and the image's HEALTHCHECK command passes against a running
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import configparser
+import json
 import os
 import re
 import shlex
@@ -100,9 +100,9 @@ def test_dockerfile_is_slim_non_root_and_checks_health() -> None:
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     entry = next(line for line in lines if line.startswith("ENTRYPOINT "))
-    assert ast.literal_eval(entry.split(" ", 1)[1]) == ["satshare"]
+    assert json.loads(entry.split(" ", 1)[1]) == ["satshare"]
     cmd = next(line for line in lines if line.startswith("CMD "))
-    check_command(ast.literal_eval(cmd.split(" ", 1)[1]), "Dockerfile CMD")
+    check_command(json.loads(cmd.split(" ", 1)[1]), "Dockerfile CMD")
     env = next(line for line in lines if line.startswith("ENV "))
     pairs = dict(item.split("=", 1) for item in shlex.split(env[4:]))
     check_environment(pairs, "Dockerfile ENV")
@@ -110,12 +110,13 @@ def test_dockerfile_is_slim_non_root_and_checks_health() -> None:
 
 def healthcheck() -> list[str]:
     line = next(line for line in dockerfile() if line.startswith("HEALTHCHECK "))
-    command: list[str] = ast.literal_eval(line.split(" CMD ", 1)[1])
+    command: list[str] = json.loads(line.split(" CMD ", 1)[1])
     return command
 
 
 async def run_healthcheck(port: int) -> int:
-    """The HEALTHCHECK's command as Docker runs it, with the server port of the image's ENV."""
+    """The HEALTHCHECK's command (exec form: JSON, as Docker reads it), run as Docker runs
+    it with the server port of the image's ENV."""
     argv = healthcheck()
     assert argv[0] == "python"
     process = await asyncio.create_subprocess_exec(
