@@ -120,3 +120,37 @@ async def test_affiliate_terms_and_suspension_commands(
         assert code == 2 and "424242" in err
     finally:
         await close_stack(stack)
+
+
+async def test_an_approval_from_the_cli_is_sent_by_the_service(
+    cli_database: str, btcpay: BTCPaySim, lightning: Lightning
+) -> None:
+    """The CLI records the approval; the running service sends the payout, exactly as after
+    an approval through the API or the bot (the CLI process never calls a provider: run
+    without the service's configuration it would reach the wrong one)."""
+    from satshare.jobs import catalogue
+
+    stack = await open_payout_stack(
+        cli_database, btcpay, lightning, payouts={"auto_approve_max_sats": 0}
+    )
+    try:
+        alice = await affiliate(stack)
+        await earn(stack, alice)
+        response = await stack.client.post(
+            "/api/v1/payouts",
+            json={"user_id": alice, "amount_sats": 20_000, "destination": lightning.address("a")},
+        )
+        created = response.json()
+        assert created["status"] == "awaiting_approval", created
+        code, out, _ = await cli("payout", "approve", str(created["payout_id"]))
+        assert code == 0, out
+        # A CLI that sent payouts would have before returning (its runner finishes on close).
+        assert (await payout(stack.client, created["payout_id"]))["status"] == "approved"
+        assert lightning.received_sats("a") == []
+        for job in catalogue(stack.container, None):  # the service's periodic sweep
+            if job.name == "satshare.send_payouts":
+                await job.run()
+        assert (await payout(stack.client, created["payout_id"]))["status"] == "paid"
+        assert lightning.received_sats("a") == [20_000]
+    finally:
+        await close_stack(stack)

@@ -23,10 +23,6 @@ from satshare.config import unknown_environment
 from tests.conftest import Stack
 
 ROOT = Path(__file__).parents[1]
-#: Written as the issue specifies, added by the job-queue part of issue #11 on another
-#: branch: allowed only while they do not exist yet.
-PENDING_COMMANDS = {"worker"}
-PENDING_VARIABLES = {"SATSHARE_JOBS__MODE"}
 
 
 def compose() -> dict[str, Any]:
@@ -43,8 +39,6 @@ def check_command(argv: list[str], where: str) -> None:
     """``argv`` is a satshare command line: its command exists and ``--help`` on it
     answers."""
     known = satshare_commands()
-    if argv[0] in PENDING_COMMANDS and argv[0] not in known:
-        return
     assert argv[0] in known, f"{where}: `satshare {argv[0]}` is no command ({sorted(known)})"
     result = CliRunner().invoke(app, [argv[0], "--help"])
     assert result.exit_code == 0, f"{where}: {result.output}"
@@ -52,11 +46,7 @@ def check_command(argv: list[str], where: str) -> None:
 
 def check_environment(variables: dict[str, str], where: str) -> None:
     named = {k: v for k, v in variables.items() if k.startswith("SATSHARE_")}
-    unknown = [
-        line
-        for line in unknown_environment(named)
-        if not any(f" {p} " in line for p in PENDING_VARIABLES)
-    ]
+    unknown = list(unknown_environment(named))
     assert unknown == [], f"{where}: {unknown}"
 
 

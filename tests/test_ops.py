@@ -4,18 +4,25 @@ backlogs at scrape time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import procrastinate
 import pytest
+from procrastinate.testing import InMemoryConnector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from satshare import metrics
 from satshare.api.app import create_app
 from satshare.container import build_container
-from satshare.jobs import build_job_app
+from satshare.jobqueue import Job, JobName, Queue, register
+from satshare.jobs import catalogue
+from satshare.jobs.catalogue import measured
+from satshare.jobs.inline import InlineJobs
 from satshare.payouts.models import PayoutStatus
 from tests.botkit import BotStack, close_bot_stack, open_bot_stack
 from tests.conftest import BTCPaySim, Stack, close_stack, make_settings, open_stack
@@ -58,7 +65,11 @@ async def test_health_ready_and_their_openapi(stack: Stack) -> None:
         assert ready.headers["x-request-id"] == "probe-1"  # a caller's id is kept
         assert ready.json() == {
             "status": "ready",
-            "checks": {"database": "ok", "migrations": "ok", "jobs": "not run by this process"},
+            "checks": {
+                "database": "ok",
+                "migrations": "ok",
+                "jobs": "no job queue in this process",
+            },
         }
         paths = (await anon.get("/openapi.json")).json()["paths"]
     assert "503" in paths["/ready"]["get"]["responses"]
@@ -90,7 +101,7 @@ async def test_without_a_database_health_answers_and_ready_says_why(btcpay: BTCP
     # Nothing listens on port 1: every connection is refused.
     settings = make_settings("postgresql://postgres@127.0.0.1:1/none", btcpay.url, port)
     container = build_container(settings)
-    server = await start_server(create_app(container), port=port)
+    server = await start_server(create_app(container.api_services()), port=port)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             health = await client.get("/health")
@@ -106,16 +117,23 @@ async def test_without_a_database_health_answers_and_ready_says_why(btcpay: BTCP
     assert metrics.status_code == 200
 
 
+def job_queue(stack: Stack) -> procrastinate.App:
+    """The catalogue on a procrastinate queue, as on PostgreSQL, kept in memory so that the
+    test runs on either database."""
+    app = procrastinate.App(connector=InMemoryConnector())
+    register(app, catalogue(stack.container, None))
+    return app
+
+
 @pytest.fixture
 async def served_with_jobs(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The stack's app served again with an in-process job queue attached, as serve does."""
-    app = create_app(stack.container)
-    job_app = build_job_app(stack.container)
-    app.state.job_queue = job_app.job_manager
+    """The stack's app served again with a job queue handed to it, as serve does."""
+    job_app = job_queue(stack)
+    app = create_app(replace(stack.container.api_services(), job_queue=job_app.job_manager))
     async with job_app.open_async():
         await (
             job_app.tasks["satshare.housekeeping"]
-            .configure(schedule_in={"seconds": 3600})
+            .configure(schedule_in={"seconds": 3600}, task_kwargs={"timestamp": 0})
             .defer_async()
         )
         server = await start_server(app)
@@ -130,16 +148,15 @@ async def test_the_job_queue_in_ready_and_metrics(served_with_jobs: httpx.AsyncC
     ready = await served_with_jobs.get("/ready")
     assert ready.json()["checks"]["jobs"] == "ok"
     found = await scrape(served_with_jobs)
-    assert value(found, "satshare_job_queue_jobs", queue="default", status="todo") == 1
+    assert value(found, "satshare_job_queue_jobs", queue="upkeep", status="todo") == 1
 
 
 async def test_an_unreachable_job_queue_is_not_ready(stack: Stack) -> None:
-    app = create_app(stack.container)
     # A PostgreSQL job queue on a port where nothing listens, never opened.
     unreachable = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo="postgresql://postgres@127.0.0.1:1/x")
     )
-    app.state.job_queue = unreachable.job_manager
+    app = create_app(replace(stack.container.api_services(), job_queue=unreachable.job_manager))
     server = await start_server(app)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
@@ -196,26 +213,61 @@ async def test_metrics_token_is_required_when_set(database_url: str, btcpay: BTC
     assert "# TYPE satshare_settlements_total counter" in right.text
 
 
-async def test_job_runs_are_counted(stack: Stack) -> None:
+async def test_job_runs_are_counted_on_the_queue(stack: Stack) -> None:
     async with stack.anonymous() as anon:
         before = await scrape(anon)
-    job_app = build_job_app(stack.container)
+    job_app = job_queue(stack)
     async with job_app.open_async():
-        await job_app.tasks["satshare.seal_ledger"].defer_async()
-        # Runs what is due (the job, which then schedules its next run later) and returns.
-        await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+        await (
+            job_app.tasks["satshare.seal_ledger"]
+            .configure(task_kwargs={"timestamp": 0})
+            .defer_async()
+        )
+        # Runs what is due (this job) and returns.
+        await job_app.run_worker_async(wait=False, install_signal_handlers=False, queues=["money"])
     with pytest.raises(RuntimeError), metrics.job_run("failing"):
         raise RuntimeError("a job that fails")
     async with stack.anonymous() as anon:
         after = await scrape(anon)
     runs = "satshare_job_runs_total"
-    assert value(after, runs, task="seal_ledger", result="succeeded") == (
+    assert value(after, runs, task="seal_ledger", result="succeeded") >= (
         value(before, runs, task="seal_ledger", result="succeeded") + 1
     )
     assert value(after, runs, task="failing", result="failed") == (
         value(before, runs, task="failing", result="failed") + 1
     )
     assert value(after, "satshare_job_duration_seconds_count", task="seal_ledger") >= 1
+
+
+async def test_job_runs_and_failures_are_counted_inline(stack: Stack) -> None:
+    """SQLite's runner (serve without a queue) counts through the same catalogue entries."""
+    runs = "satshare_job_runs_total"
+    async with stack.anonymous() as anon:
+        before = await scrape(anon)
+    seal = next(j for j in catalogue(stack.container, None) if j.name == JobName.SEAL_LEDGER)
+
+    async def fails() -> None:
+        raise RuntimeError("a job that fails")
+
+    failing = measured(Job(JobName.QUEUE_REMINDERS, Queue.TELEGRAM, 3600, fails))
+    runner = asyncio.create_task(InlineJobs([seal, failing]).run())
+
+    def grew(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], **labels: str) -> bool:
+        return value(found, runs, **labels) > value(before, runs, **labels)
+
+    async def counted() -> bool:
+        async with stack.anonymous() as anon:
+            found = await scrape(anon)
+        return grew(found, task="seal_ledger", result="succeeded") and grew(
+            found, task="queue_reminders", result="failed"
+        )
+
+    try:
+        await wait_until(counted)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
 
 
 @pytest.fixture

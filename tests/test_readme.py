@@ -29,7 +29,7 @@ def walk_through() -> tuple[list[str], str]:
     section = text.split("### Sandbox walk-through", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     simulate = re.search(r"`(curl -s -X POST [^`]*/simulate\")`", section)
-    assert len(blocks) == 2 and simulate is not None, "the walk-through changed shape"
+    assert len(blocks) == 3 and simulate is not None, "the walk-through changed shape"
     return blocks, simulate.group(1)
 
 
@@ -85,7 +85,7 @@ def test_the_sandbox_walk_through_works_as_written(
     served: tuple[int, str, dict[str, str]], tmp_path: Path
 ) -> None:
     port, key, env = served
-    (first, second), simulate = walk_through()
+    (first, second, withdrawal), simulate = walk_through()
     assert "KEY=ss_..." in first and "127.0.0.1:8000" in first
     # What a reader does: paste the key from the banner; our server listens on another port.
     script = "\n".join(
@@ -98,6 +98,8 @@ def test_the_sandbox_walk_through_works_as_written(
             "'\"balance_sats\":5000' && break; sleep 0.2; done",
             "echo '<<second block>>'",
             second.replace(".venv/bin/satshare", f"{sys.executable} -m satshare"),
+            "echo '<<third block>>'",
+            withdrawal,
         ]
     ).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
     bash = shutil.which("bash")
@@ -106,7 +108,8 @@ def test_the_sandbox_walk_through_works_as_written(
         [bash, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    before, after = done.stdout.split("<<second block>>\n")
+    before, rest = done.stdout.split("<<second block>>\n")
+    after, withdrawn = rest.split("<<third block>>\n")
     lines = before.strip().splitlines()
     assert len(lines) == 4, before
     alice_line, order_line, checkout_url, simulated = lines
@@ -125,3 +128,10 @@ def test_the_sandbox_walk_through_works_as_written(
     amounts = sorted(p["amount_sats"] for p in sale["postings"])
     assert amounts == [-5_000, -5_000, 10_000]
     assert " ".join(verified).startswith("Ledger verified: 1 entries, 3 postings")
+    accepted, requested, approved, paid = (
+        json.loads(line) for line in withdrawn.strip().splitlines()
+    )
+    assert accepted["terms_accepted_at"] is not None
+    assert requested["status"] == "awaiting_approval" and requested["send_sats"] == 5_000
+    assert approved["payout_id"] == requested["payout_id"]  # its state moves on by itself
+    assert paid["status"] == "paid" and paid["payout_id"] == requested["payout_id"]

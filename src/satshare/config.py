@@ -549,6 +549,15 @@ class PayoutsSettings(_Section):
     unknown_alert_minutes: int = Field(60, ge=1, le=10_080)
 
 
+class JobsSettings(_Section):
+    #: inline: ``serve`` also runs the background jobs (one process does everything).
+    #: workers: ``serve`` only answers (API, bot updates) and queues jobs after each commit;
+    #: ``satshare worker`` processes run them. PostgreSQL only.
+    mode: Literal["inline", "workers"] = "inline"
+    #: Jobs one process runs at a time (``satshare worker --concurrency`` overrides).
+    concurrency: int = Field(4, ge=1, le=64)
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -557,6 +566,9 @@ class SandboxSettings(_Section):
 class MetricsSettings(_Section):
     #: When set, GET /metrics wants it as a bearer token (401 without it).
     token: SecretStr | None = None
+    #: ``satshare worker`` serves its own /metrics on server.host at this port (no token:
+    #: keep the port private); unset: a worker serves none.
+    worker_port: int | None = Field(None, ge=1, le=65535)
 
 
 class Settings(BaseSettings):
@@ -580,6 +592,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     rates: RatesSettings = Field(default_factory=RatesSettings)
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
@@ -614,8 +627,24 @@ class Settings(BaseSettings):
         """The sections fit together: payouts can be sent as configured and, outside sandbox
         mode, every rail named (default, plans, rates) is configured."""
         live = [] if self.sandbox_mode else [*self._rates_problems(), *self._rail_problems()]
-        refuse("Settings", [*self._payout_problems(), *live])
+        refuse("Settings", [*self._payout_problems(), *self._jobs_problems(), *live])
         return self
+
+    def _jobs_problems(self) -> Iterable[Problem]:
+        if self.jobs.mode != "workers":
+            return
+        if not self.database.url.startswith(("postgresql", "postgres")):
+            yield Problem(
+                ("jobs", "mode"),
+                "workers share a job queue on PostgreSQL; on SQLite one `satshare serve` "
+                "runs every job itself: use inline (or set database.url to PostgreSQL)",
+            )
+        elif self.sandbox_mode:
+            yield Problem(
+                ("jobs", "mode"),
+                "the sandbox's emulators live inside `satshare serve`, so its jobs run there: "
+                "use inline until a payment processor is configured",
+            )
 
     def _payout_problems(self) -> Iterable[Problem]:
         provider = self.payouts.provider

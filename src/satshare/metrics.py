@@ -14,10 +14,17 @@ process reports the same values for them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 __all__ = ["CONTENT_TYPE_LATEST", "render"]
@@ -123,7 +130,7 @@ def job_run(task: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
-    except BaseException:
+    except Exception:  # a cancelled run (the process stopping) is no failure
         JOB_RUNS.labels(task=task, result="failed").inc()
         raise
     else:
@@ -175,3 +182,17 @@ def set_db_pool(values: Mapping[str, int]) -> None:
 def render(registry: CollectorRegistry = REGISTRY) -> bytes:
     """The text exposition format of every metric of this process."""
     return generate_latest(registry)
+
+
+def serve_http(host: str, port: int) -> Callable[[], None]:
+    """Serve this process's metrics at ``http://host:port/`` from a thread (``satshare
+    worker``, which has no web server of its own); returns what stops it. Raises OSError
+    when the port cannot be bound."""
+    server, thread = start_http_server(port, addr=host)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    return stop

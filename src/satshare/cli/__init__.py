@@ -1,17 +1,22 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | backup |
-restore | sim."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | worker |
+backup | restore | sim.
+
+A composition root: it may import everything (the container, the API, the bot, the jobs,
+the emulators); its commands call use cases (``flows``) and open no unit of work themselves
+(see ``tests/test_architecture.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel, SecretStr
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -22,6 +27,7 @@ from satshare.cli.common import (
     ContainerUnavailable,
     JsonOption,
     State,
+    configure_logging,
     err,
     fail,
     opened,
@@ -31,7 +37,8 @@ from satshare.cli.common import (
     settings,
 )
 from satshare.cli.payouts import payout_app
-from satshare.config import PlanSettings, Settings, redact_url, secret_values
+from satshare.cli.worker import worker_command
+from satshare.config import PlanSettings, Settings, redact_url
 
 if TYPE_CHECKING:
     from satshare.container import Container
@@ -54,6 +61,7 @@ app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
 app.command("backup")(backup_commands.backup)
 app.command("restore")(backup_commands.restore)
+app.command("worker")(worker_command)
 
 SANDBOX_PLANS = [
     PlanSettings(
@@ -208,6 +216,7 @@ def api_key_create(
     ] = "read",
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
+    from satshare.apikeys import flows as key_flows
     from satshare.apikeys import service as apikeys
 
     cfg = settings()
@@ -215,8 +224,7 @@ def api_key_create(
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                issued = await apikeys.create(session, name, parsed, container.clock.now())
+            issued = await key_flows.create(container.db, name, parsed, container.clock.now())
             return issued.key.id, issued.key.scopes, issued.plaintext
 
     key_id, granted, plaintext = run(go())
@@ -228,13 +236,13 @@ def api_key_create(
 @api_key_app.command("list")
 def api_key_list(as_json: JsonOption = False) -> None:
     """List API keys (never the keys themselves)."""
-    from satshare.apikeys import service as apikeys
+    from satshare.apikeys import flows as key_flows
 
     cfg = settings()
 
     async def go() -> list[Any]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await apikeys.list_keys(session))
+        async with opened(cfg) as container:
+            return list(await key_flows.list_keys(container.db))
 
     keys = run(go())
     if as_json:
@@ -270,14 +278,13 @@ def api_key_revoke(
     key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
 ) -> None:
     """Revoke an API key; requests with it get 401 from now on."""
-    from satshare.apikeys import service as apikeys
+    from satshare.apikeys import flows as key_flows
 
     cfg = settings()
 
     async def go() -> tuple[int, str]:
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                revoked = await apikeys.revoke(session, key, container.clock.now())
+            revoked = await key_flows.revoke(container.db, key, container.clock.now())
             return revoked.id, revoked.name
 
     key_id, name = run(go())
@@ -293,17 +300,13 @@ def ledger_export(
     """Write the chained ledger as JSON Lines: one entry per line with postings and hashes.
 
     Check it anywhere with docs/verify_ledger_export.py (Python's standard library only)."""
-    from satshare.ledger.export import export_lines
+    from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
 
     async def go(sink: Any) -> int:
-        count = 0
-        async with opened(cfg) as container, container.db.reading() as session:
-            async for line in export_lines(session):
-                sink.write(line)
-                count += 1
-        return count
+        async with opened(cfg) as container:
+            return await ledger_flows.export(container.db, sink.write)
 
     if output is None:
         count = run(go(sys.stdout))
@@ -317,13 +320,13 @@ def ledger_export(
 def ledger_verify() -> None:
     """Recompute the hash chains (entries, memo notes) and every balance; exit 1 naming the
     first bad row."""
-    from satshare.ledger.verify import verify_ledger
+    from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
 
     async def go() -> Any:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return await verify_ledger(session)
+        async with opened(cfg) as container:
+            return await ledger_flows.verify(container.db)
 
     report = run(go())
     if report.ok:
@@ -350,15 +353,7 @@ def serve(
         cfg.server.port = port
     if cfg.sandbox_mode and not cfg.plans:
         cfg.plans = list(SANDBOX_PLANS)
-    from satshare import logs
-
-    logs.configure(cfg.log_level, cfg.log_format, secrets=secret_values(cfg))
-    if cfg.log_level != "debug":
-        # Both libraries narrate every migration step and job run at INFO.
-        for noisy in ("alembic", "procrastinate"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(cfg)
     from satshare.cli.serving import port_problem, redact_access_log
 
     redact_access_log()
@@ -370,8 +365,13 @@ def serve(
 
 async def _serve(cfg: Settings) -> None:
     try:
-        async with opened(cfg, sync_plans=True) as container:
-            await _serve_container(cfg, container)
+        async with opened(cfg, sync_plans=True, service=True) as container:
+            if container.job_queue is not None and not container.runs_jobs:
+                # workers mode: commits queue jobs, so the queue is open while serving.
+                async with container.job_queue.open_async():
+                    await _serve_container(cfg, container)
+            else:
+                await _serve_container(cfg, container)
     except ContainerUnavailable as exc:
         raise fail(exc.detail, code=1) from None
 
@@ -384,12 +384,13 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
     from satshare.cli.serving import GRACEFUL_SECONDS, Server
-    from satshare.container import issue_sandbox_key
-    from satshare.jobs import BotJobs, build_job_app, run_jobs
+    from satshare.jobs import BotJobs, run_jobs
+    from satshare.sandbox import issue_sandbox_key
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
-    sandbox_key = await issue_sandbox_key(container) if wants_key else None
-    api = create_app(container)
+    sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
+    # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
+    api = create_app(container.api_services(job_queue=True))
     server = Server(
         uvicorn.Config(
             api,
@@ -412,12 +413,12 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
     runtime, dispatcher = None, None
     if cfg.bot_enabled:
         runtime = build_runtime(
-            container,
+            container.bot_services(),
             token=container.telegram_token,
             api_base_url=container.telegram_api_base_url,
         )
         try:
-            dispatcher = await start_bot(runtime)
+            dispatcher = await start_bot(runtime, send_outbox=container.runs_jobs)
         except InvalidToken:
             server.should_exit = True
             raise fail(
@@ -436,12 +437,13 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         cfg,
         sandbox_key,
         runtime.username if runtime is not None else None,
-        container.telegram_sandbox is not None,
+        container.sandbox is not None and container.sandbox.telegram is not None,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
-    job_app = build_job_app(container, bot=bot_jobs)
-    api.state.job_queue = job_app.job_manager  # for /ready and /metrics
-    jobs = asyncio.create_task(run_jobs(job_app))
+    # workers mode: this process only queues jobs (after each commit); workers run them.
+    jobs = asyncio.create_task(
+        run_jobs(container, bot_jobs) if container.runs_jobs else asyncio.Event().wait()
+    )
     stopped = False
 
     async def stop_jobs_and_bot() -> None:
@@ -456,9 +458,9 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
             await jobs
         if runtime is not None and dispatcher is not None:
             await stop_bot(runtime, dispatcher)
-        if container.telegram_sandbox is not None:
+        if container.sandbox is not None and container.sandbox.telegram is not None:
             # Ends the long poll the bot left open, so the web server stops at once.
-            await container.telegram_sandbox.emulator.aclose()
+            await container.sandbox.telegram.aclose()
 
     server.before_exit = stop_jobs_and_bot
     try:
@@ -479,12 +481,17 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
+def rule(title: str = "") -> None:
+    """A banner's horizontal rule: as wide as the terminal, 80 columns in a log file."""
+    (out if out.is_terminal else Console(width=80)).rule(title)
+
+
 def _banner(
     cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
 ) -> None:
     base = redact_url(cfg.server.base_url)
     if sandbox_key:
-        out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
+        rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
         out.print(
             "[yellow]No payment processor is configured (btcpay.url is empty): invoices go to the "
             "built-in BTCPay emulator on regtest. Nothing here moves real coins.[/]",
@@ -492,7 +499,7 @@ def _banner(
         )
     else:
         btcpay = redact_url(cfg.btcpay.url) if cfg.btcpay.url else "(not configured)"
-        out.rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
+        rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
     # Plain prints: URLs and keys must never be wrapped or cropped by the terminal width.
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")
@@ -519,7 +526,7 @@ def _banner(
         print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')
         print("Then create a user and a subscription (README: 'Sandbox walk-through'), open the")
         print("invoice's checkout_url in a browser and press 'Simulate payment'.")
-    out.rule()
+    rule()
     sys.stdout.flush()
 
 

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
 from satshare.payouts import export, flows
-from satshare.payouts import service as payouts
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import Payout, PayoutStatus
 
@@ -48,10 +47,12 @@ def list_command(
     cfg = settings()
 
     async def go() -> list[Payout]:
-        async with opened(cfg) as container, container.db.reading() as session:
+        async with opened(cfg) as container:
             chosen = PayoutStatus(status) if status else None
             return list(
-                await payouts.list_payouts(session, limit=limit, user_id=user, status=chosen)
+                await flows.list_payouts(
+                    container.payouts, limit=limit, user_id=user, status=chosen
+                )
             )
 
     rows = run(go())
@@ -133,8 +134,8 @@ def export_command(
     cfg = settings()
 
     async def go() -> list[Payout]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await payouts.awaiting_manual_payment(session))
+        async with opened(cfg) as container:
+            return list(await flows.awaiting_manual_payment(container.payouts))
 
     rows = run(go())
     sys.stdout.write(export.as_csv(rows) if format_ == "csv" else export.as_batch(rows))

@@ -1,11 +1,12 @@
-"""SQL of the outbox that is not part of sending: the figures operators watch."""
+"""The outbox's queries: sending, and the figures operators watch (/metrics)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.notifications.models import OutboxMessage
@@ -43,3 +44,26 @@ def _as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def due_for_update(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[OutboxMessage]:
+    """Messages due for sending (pending and due, or a sender's lease run out), oldest first,
+    locked; rows another sender holds are skipped."""
+    result = await session.execute(
+        select(OutboxMessage)
+        .where(
+            or_(
+                (OutboxMessage.status == "pending")
+                & or_(
+                    OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now
+                ),
+                (OutboxMessage.status == "sending") & (OutboxMessage.next_attempt_at <= now),
+            )
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return result.scalars().all()

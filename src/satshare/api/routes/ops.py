@@ -12,21 +12,22 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, Protocol
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satshare import __version__, logs, metrics, migrate
-from satshare.api.deps import ContainerDep
+from satshare.api.deps import ClockDep, DbDep, JobQueueDep, SandboxDep, SettingsDep
+from satshare.api.ports import JobQueue
 from satshare.api.problems import openapi_responses, problem
-from satshare.container import Container
+from satshare.clock import Clock
+from satshare.db import Database
 from satshare.errors import Unauthorized
-from satshare.notifications import repository as outbox
-from satshare.payouts import repository as payouts
+from satshare.notifications import flows as outbox
+from satshare.payouts import flows as payouts
 from satshare.payouts.models import PayoutStatus
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,6 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _WEBHOOK_PREFIX = "/api/v1/webhooks/"
 
 
-class JobQueue(Protocol):
-    """What readiness and metrics ask of the job queue this process reaches (procrastinate's
-    job manager has this method, on its in-memory and PostgreSQL connectors alike)."""
-
-    async def list_queues_async(self) -> list[dict[str, Any]]: ...
-
-
-def job_queue_of(app: FastAPI) -> JobQueue | None:
-    """The job queue ``satshare serve`` attached (``app.state.job_queue``); None when this
-    process runs no jobs."""
-    queue: JobQueue | None = getattr(app.state, "job_queue", None)
-    return queue
-
-
 @router.get(
     "/health",
     summary="Liveness: the process answers",
@@ -65,12 +52,12 @@ def job_queue_of(app: FastAPI) -> JobQueue | None:
     "container HEALTHCHECK and systemd watch this). Use `/ready` to know whether the "
     "process can do its work.",
 )
-async def health(container: ContainerDep) -> dict[str, str]:
+async def health(db: DbDep, sandbox_pages: SandboxDep) -> dict[str, str]:
     return {
         "status": "ok",
         "version": __version__,
-        "database": container.db.dialect,
-        "mode": "sandbox" if container.sandbox else "live",
+        "database": db.dialect,
+        "mode": "sandbox" if sandbox_pages else "live",
     }
 
 
@@ -82,12 +69,11 @@ async def health(container: ContainerDep) -> dict[str, str]:
     "to ready processes.",
     responses=openapi_responses(503),
 )
-async def ready(container: ContainerDep, request: Request) -> JSONResponse:
+async def ready(db: DbDep, queue: JobQueueDep, request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     failed: list[str] = []
     try:
-        async with container.db.reading() as session:
-            await session.execute(text("SELECT 1"))
+        await db.ping()
         checks["database"] = "ok"
     except Exception:  # any failure means "not ready"; the log has the details
         log.warning("readiness: the database did not answer", exc_info=True)
@@ -95,7 +81,7 @@ async def ready(container: ContainerDep, request: Request) -> JSONResponse:
         failed.append("database")
     if "database" not in failed:
         try:
-            current = await migrate.current_revision(container.db)
+            current = await migrate.current_revision(db)
         except Exception:
             log.warning("readiness: could not read the schema revision", exc_info=True)
             current = None
@@ -108,9 +94,8 @@ async def ready(container: ContainerDep, request: Request) -> JSONResponse:
                 "`satshare migrate`"
             )
             failed.append("migrations")
-    queue = job_queue_of(request.app)
     if queue is None:
-        checks["jobs"] = "not run by this process"
+        checks["jobs"] = "no job queue in this process"
     else:
         try:
             await queue.list_queues_async()
@@ -144,11 +129,13 @@ async def ready(container: ContainerDep, request: Request) -> JSONResponse:
     },
 )
 async def prometheus_metrics(
-    container: ContainerDep,
-    request: Request,
+    settings: SettingsDep,
+    db: DbDep,
+    clock: ClockDep,
+    queue: JobQueueDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(metrics_bearer)],
 ) -> Response:
-    token = container.settings.metrics.token
+    token = settings.metrics.token
     if token is not None:
         given = credentials.credentials if credentials is not None else ""
         if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
@@ -157,17 +144,16 @@ async def prometheus_metrics(
                 if not given
                 else "the bearer token is not metrics.token"
             )
-    await _refresh_gauges(container, job_queue_of(request.app))
+    await _refresh_gauges(db, clock, queue)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
 
 
-async def _refresh_gauges(container: Container, queue: JobQueue | None) -> None:
+async def _refresh_gauges(db: Database, clock: Clock, queue: JobQueue | None) -> None:
     """Set the gauges that are read, not counted; a source that fails leaves its gauges as
     they were (the scrape still answers, and the log says why)."""
     try:
-        async with container.db.reading() as session:
-            backlog = await outbox.backlog(session, container.clock.now())
-            totals = await payouts.totals_by_state(session)
+        backlog = await outbox.backlog(db, clock.now())
+        totals = await payouts.totals_by_state(db)
         metrics.set_outbox(backlog.by_status, backlog.lag_seconds)
         metrics.set_payouts(
             {state.value: t.count for state, t in totals.items()},
@@ -178,10 +164,10 @@ async def _refresh_gauges(container: Container, queue: JobQueue | None) -> None:
         log.warning("metrics: the database did not answer", exc_info=True)
     if queue is not None:
         try:
-            metrics.set_job_queue(await queue.list_queues_async())
+            metrics.set_job_queue(list(await queue.list_queues_async()))
         except Exception:
             log.warning("metrics: the job queue did not answer", exc_info=True)
-    metrics.set_db_pool(container.db.pool_status())
+    metrics.set_db_pool(db.pool_status())
 
 
 class OpsMiddleware:

@@ -6,15 +6,15 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from satshare import __version__
-from satshare.api.deps import ContainerDep
+from satshare.api.deps import SandboxDep, SettingsDep
 from satshare.api.problems import PROBLEM_TYPES
 
 router = APIRouter(tags=["service"])
 
 
 @router.get("/", summary="Welcome: what this is and where to go")
-async def welcome(container: ContainerDep) -> dict[str, Any]:
-    base = container.settings.server.base_url
+async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep) -> dict[str, Any]:
+    base = settings.server.base_url
     links = {
         "docs": f"{base}/docs",
         "openapi": f"{base}/openapi.json",
@@ -29,10 +29,10 @@ async def welcome(container: ContainerDep) -> dict[str, Any]:
         "version": __version__,
         "description": "Telegram channel subscriptions paid in bitcoin, every sale split with "
         "the referring affiliate in an auditable double-entry ledger.",
-        "mode": "sandbox" if container.sandbox else "live",
+        "mode": "sandbox" if sandbox_pages else "live",
         "links": links,
     }
-    if container.sandbox:
+    if sandbox_pages:
         body["sandbox"] = (
             "No payment processor is configured: invoices are created on the built-in BTCPay "
             "emulator (regtest, no real coins). Open an invoice's checkout_url and press "
