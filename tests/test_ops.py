@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import procrastinate
@@ -15,9 +19,11 @@ import pytest
 from procrastinate.testing import InMemoryConnector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from satshare import metrics
 from satshare.api.app import create_app
+from satshare.cli import app as cli
 from satshare.container import build_container
 from satshare.jobqueue import Job, JobName, Queue, register
 from satshare.jobs import catalogue
@@ -25,7 +31,14 @@ from satshare.jobs.catalogue import measured
 from satshare.jobs.inline import InlineJobs
 from satshare.payouts.models import PayoutStatus
 from tests.botkit import BotStack, close_bot_stack, open_bot_stack
-from tests.conftest import BTCPaySim, Stack, close_stack, make_settings, open_stack
+from tests.conftest import (
+    PG_URL,
+    BTCPaySim,
+    Stack,
+    close_stack,
+    make_settings,
+    open_stack,
+)
 from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
 from tests.servers import free_port, start_server
 
@@ -149,6 +162,25 @@ async def test_the_job_queue_in_ready_and_metrics(served_with_jobs: httpx.AsyncC
     assert ready.json()["checks"]["jobs"] == "ok"
     found = await scrape(served_with_jobs)
     assert value(found, "satshare_job_queue_jobs", queue="upkeep", status="todo") == 1
+
+
+@pytest.mark.skipif(PG_URL is None, reason="the job queue is PostgreSQL's")
+async def test_serve_hands_its_postgresql_job_queue_to_ready(stack: Stack) -> None:
+    """What ``serve`` does: ``api_services(job_queue=True)``; the queue answers once open."""
+    queue = stack.container.job_queue
+    assert queue is not None
+    app = create_app(stack.container.api_services(job_queue=True))
+    server = await start_server(app)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            closed = assert_problem(await client.get("/ready"), 503)
+            async with queue.open_async():
+                ready = await client.get("/ready")
+    finally:
+        await server.stop()
+    assert closed["checks"]["jobs"] == "the job queue did not answer"
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["jobs"] == "ok"
 
 
 async def test_an_unreachable_job_queue_is_not_ready(stack: Stack) -> None:
@@ -313,3 +345,46 @@ async def test_bot_updates_outbox_and_telegram_errors_are_counted(bot: BotStack)
     assert grew("satshare_bot_updates_total", result="handled") == 2  # Alice's and Bob's /start
     assert grew("satshare_telegram_errors_total", code="403") == 1
     assert grew("satshare_outbox_messages_total", result="skipped") == 1
+
+
+def test_a_worker_serves_its_own_metrics() -> None:
+    """``satshare worker`` has no web server: ``metrics.worker_port`` serves its counters."""
+    port = free_port()
+    stop = metrics.serve_http("127.0.0.1", port)
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+    finally:
+        stop()
+    assert answer.status_code == 200
+    assert "# TYPE satshare_job_runs_total counter" in answer.text
+    with pytest.raises(httpx.TransportError):  # stopped: nothing listens any more
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+
+@pytest.mark.skipif(PG_URL is None, reason="satshare worker needs PostgreSQL")
+def test_a_worker_whose_metrics_port_is_taken_says_so(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for name, setting in {
+            "SATSHARE_DATABASE__URL": database_url,
+            "SATSHARE_BTCPAY__URL": "http://127.0.0.1:1",
+            # Random, so that the configuration's placeholder checks pass.
+            "SATSHARE_BTCPAY__API_KEY": secrets.token_hex(20),
+            "SATSHARE_BTCPAY__STORE_ID": "store",
+            "SATSHARE_BTCPAY__WEBHOOK_SECRET": secrets.token_hex(20),
+            "SATSHARE_METRICS__WORKER_PORT": str(port),
+        }.items():
+            monkeypatch.setenv(name, setting)
+        result = CliRunner().invoke(cli, ["worker"])
+    assert result.exit_code == 1, result.output
+    assert f"cannot serve the worker's metrics on 127.0.0.1:{port}" in result.stderr
+    assert "metrics.worker_port" in result.stderr
+    assert "Traceback" not in result.output
