@@ -121,6 +121,22 @@ class JsonLineFormatter(JsonFormatter):
         return self.redact(super().format(record))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes, not the one at start (a
+    test runner swaps it for a buffer it closes afterwards)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(
     level: str,
     log_format: LogFormat,
@@ -131,7 +147,7 @@ def configure(
     """Send every logger's records (uvicorn's too, which must then be started with
     ``log_config=None``) to one handler on the root logger, in the chosen format."""
     redact = Redactor(secrets)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.addFilter(_ContextFilter())
     formatter = JsonLineFormatter(redact) if log_format == "json" else TextFormatter(redact)
     handler.setFormatter(formatter)
