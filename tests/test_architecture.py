@@ -18,6 +18,8 @@ KERNEL = [
     "watchonly",
     "jsonstrict",
     "i18n",
+    "metrics",
+    "logs",
 ]
 DOMAINS = [
     "access",
@@ -120,8 +122,9 @@ DOMAIN_LAYERS: list[set[str]] = [
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
 SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "qr", "__init__"}
-#: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
-RUNTIME = {"sealer", "migrate", "jobqueue"}
+#: Runs beside the domains (the ledger sealer, the migration runner, the job queue, backups):
+#: kernel and domains only.
+RUNTIME = {"sealer", "migrate", "jobqueue", "backups"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}
 #: Composition roots wire everything together; they may import anything, adapters included.
 ROOTS: dict[str, str] = {
@@ -380,6 +383,8 @@ SQL_CONSTRUCTS = {
 SQL_ALLOWED: dict[str, str] = {
     "db.py": "the kernel: insert_ignore (ON CONFLICT DO NOTHING per dialect) and the health "
     "check's ping",
+    "backups.py": "restore lists and replaces the whole PostgreSQL schema (information_schema, "
+    "DROP SCHEMA): database administration beside pg_restore, no domain's rows",
 }
 UNIT_OF_WORK = {"reading", "transaction", "deferred_commit"}
 #: Adapter modules that may import SQLAlchemy or open a unit of work, each with its reason.

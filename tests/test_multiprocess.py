@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from satshare.apikeys import service as apikeys
@@ -77,6 +78,15 @@ class Process:
                 self.popen.kill()
                 self.popen.wait()
         self._file.close()
+
+
+def _sample(body: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text page (0 when absent)."""
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 async def _eventually(check: Any, what: str, seconds: float = 120) -> Any:
@@ -185,8 +195,15 @@ async def test_three_servers_and_two_workers_share_one_database(
         Process(f"serve-{n}", ["serve", "--port", str(port)], env, tmp_path / f"serve-{n}.log")
         for n, port in enumerate(ports)
     ]
+    worker_ports = [free_port() for _ in range(2)]  # each worker's own /metrics
     workers = [
-        Process(f"worker-{n}", ["worker"], env, tmp_path / f"worker-{n}.log") for n in range(2)
+        Process(
+            f"worker-{n}",
+            ["worker"],
+            {**env, "SATSHARE_METRICS__WORKER_PORT": str(worker_ports[n])},
+            tmp_path / f"worker-{n}.log",
+        )
+        for n in range(2)
     ]
     processes = [*servers, *workers]
     tg = emulators.telegram
@@ -274,6 +291,22 @@ async def test_three_servers_and_two_workers_share_one_database(
                 params={"status": "active", "limit": 200},
             )
             assert len(active.json()["items"]) == len(buyers)
+
+            # The messages went out in the workers' job runs, which each worker's own
+            # /metrics counts; serve (workers mode) checks the queue it feeds in /ready.
+            sender_runs = 0.0
+            for port in worker_ports:
+                scraped = await client.get(f"http://127.0.0.1:{port}/metrics")
+                sender_runs += _sample(
+                    scraped.text,
+                    "satshare_job_runs_total",
+                    task="send_notifications",
+                    result="succeeded",
+                )
+            assert sender_runs >= 1
+            ready = await client.get(f"http://127.0.0.1:{ports[1]}/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["jobs"] == "ok"
 
             # The poller dies: another server takes over; nobody is lost or answered twice.
             (leader,) = leaders

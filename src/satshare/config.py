@@ -668,6 +668,14 @@ class SandboxSettings(_Section):
     print_api_key: bool = True
 
 
+class MetricsSettings(_Section):
+    #: When set, GET /metrics wants it as a bearer token (401 without it).
+    token: SecretStr | None = None
+    #: ``satshare worker`` serves its own /metrics on server.host at this port (no token:
+    #: keep the port private); unset: a worker serves none.
+    worker_port: int | None = Field(None, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -695,8 +703,11 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: text: one readable line per record; json: one JSON object per line (log shippers).
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(
@@ -1106,6 +1117,13 @@ def _secrets(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:
             for name, value in section:
                 if isinstance(value, SecretStr):
                     yield (section_name, name), value.get_secret_value()
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, and the passwords in their URLs (kept out of logs)."""
+    values = [value for _, value in _secrets(settings)]
+    values += [p for _, url in _urls(settings) if (p := url_password(url))]
+    return values
 
 
 def _urls(settings: Settings) -> Iterable[tuple[tuple[str, str], str]]:

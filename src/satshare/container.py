@@ -99,8 +99,13 @@ class Container:
         assert token is not None
         return token.get_secret_value()
 
-    def api_services(self) -> ApiServices:
-        """What the API's routes may use (``create_app`` takes this, never the container)."""
+    def api_services(self, *, job_queue: bool = False) -> ApiServices:
+        """What the API's routes may use (``create_app`` takes this, never the container).
+
+        ``job_queue``: hand the PostgreSQL job queue to ``/ready`` and ``/metrics`` (``serve``
+        does: the queue is open while it serves in workers mode, while its jobs run in
+        inline mode)."""
+        queue = self.job_queue.job_manager if job_queue and self.job_queue is not None else None
         return ApiServices(
             settings=self.settings,
             db=self.db,
@@ -113,6 +118,7 @@ class Container:
             rate_limiter=self._rate_limiter,
             sandbox_routes=self.sandbox.routes if self.sandbox is not None else (),
             sandbox_pages=self.sandbox.pages if self.sandbox is not None else None,
+            job_queue=queue,
         )
 
     @property

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -269,6 +270,19 @@ class Database:
         """One round trip to the database (the health check); raises when it is unreachable."""
         async with self._read_sessions() as session, session.begin():
             await session.execute(text("SELECT 1"))
+
+    def pool_status(self) -> dict[str, int]:
+        """Connections of this process's pool (for /metrics); empty for a pool that does
+        not count them (an in-memory SQLite database's)."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return {}
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "idle": pool.checkedin(),
+            "overflow": max(0, pool.overflow()),
+        }
 
     async def dispose(self) -> None:
         await self.engine.dispose()

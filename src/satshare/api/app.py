@@ -16,6 +16,7 @@ from satshare.api.routes import (
     affiliates,
     checkout,
     invoices,
+    ops,
     payouts,
     reports,
     root,
@@ -104,6 +105,7 @@ def create_app(services: ApiServices) -> FastAPI:
     # Before an Idempotency-Key record is made for a request that is turned away (#14).
     app.add_middleware(ratelimit.RateLimitMiddleware, limiter=services.rate_limiter)
     app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
+    ops.install(app)  # /health, /ready, /metrics; request ids and webhook timing (outermost)
     for module in (
         root,
         users,

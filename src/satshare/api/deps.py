@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from satshare.aftercommit import CommitListener
-from satshare.api.ports import SandboxPages
+from satshare.api.ports import JobQueue, SandboxPages
 from satshare.apikeys import flows as apikeys
 from satshare.apikeys.service import grants
 from satshare.clock import Clock
@@ -61,6 +61,9 @@ class ApiServices:
     sandbox_routes: Sequence[BaseRoute] = ()
     #: What the sandbox pages use; None outside sandbox mode.
     sandbox_pages: SandboxPages | None = None
+    #: The PostgreSQL job queue ``serve`` works or feeds (``/ready``, ``/metrics``); None
+    #: where this process reaches none (SQLite runs its jobs without a queue).
+    job_queue: JobQueue | None = None
 
 
 def services_of(request: Request) -> ApiServices:
@@ -104,6 +107,10 @@ def _sandbox(request: Request) -> SandboxPages | None:
     return services_of(request).sandbox_pages
 
 
+def _job_queue(request: Request) -> JobQueue | None:
+    return services_of(request).job_queue
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DbDep = Annotated[Database, Depends(_db)]
 ClockDep = Annotated[Clock, Depends(_clock)]
@@ -115,6 +122,8 @@ SealLedgerDep = Annotated[SealLedger, Depends(_seal_ledger)]
 WebhooksDep = Annotated[WebhooksContext, Depends(_webhooks)]
 #: None outside sandbox mode.
 SandboxDep = Annotated[SandboxPages | None, Depends(_sandbox)]
+#: None where this process reaches no job queue.
+JobQueueDep = Annotated[JobQueue | None, Depends(_job_queue)]
 
 
 @dataclass(frozen=True, slots=True)

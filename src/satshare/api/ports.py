@@ -102,3 +102,11 @@ class SandboxPages:
     payments: SandboxPayments
     #: None when a real bot token is configured (the chat page needs the Bot API emulator).
     chat: SandboxChat | None
+
+
+class JobQueue(Protocol):
+    """What ``/ready`` and ``/metrics`` ask of the job queue this process reaches
+    (procrastinate's job manager has this method, on its PostgreSQL and in-memory
+    connectors alike)."""
+
+    async def list_queues_async(self) -> Iterable[dict[str, Any]]: ...

@@ -34,6 +34,7 @@ from satshare.bot.handlers import (
     top,
     withdraw,
 )
+from satshare.bot.metered import MeteredRequest
 from satshare.bot.polling import PollingLeader
 from satshare.bot.runtime import BotContext, BotRuntime, BotServices
 from satshare.i18n import translate
@@ -70,9 +71,9 @@ def build_runtime(services: BotServices, *, token: str, api_base_url: str) -> Bo
             )
         )
         .concurrent_updates(64)
-        .connection_pool_size(64)
-        .pool_timeout(30)
-        .get_updates_read_timeout(40)
+        # Through MeteredRequest, so that /metrics counts Telegram's errors by code.
+        .request(MeteredRequest(connection_pool_size=64, pool_timeout=30))
+        .get_updates_request(MeteredRequest(connection_pool_size=1, read_timeout=40))
     )
     if settings.webhook_url:
         builder = builder.updater(None)

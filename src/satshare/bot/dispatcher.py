@@ -20,6 +20,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from satshare import metrics
 from satshare.aftercommit import Doorbell
 from satshare.background import CoalescingRunner
 from satshare.bot import access as links
@@ -127,6 +128,7 @@ class OutboxDispatcher:
         recipient = await self._recipient(message)
         if isinstance(recipient, str):
             await outbox.mark_skipped(db, message.id, recipient, now)
+            metrics.outbox_finished("skipped")
             return
         chat_id, language = recipient
         try:
@@ -141,20 +143,25 @@ class OutboxDispatcher:
         except RetryAfter as exc:
             retry_at = now + timedelta(seconds=_retry_seconds(exc))
             await outbox.retry_later(db, message.id, retry_at, str(exc))
+            metrics.outbox_finished("retry")
             return
         except Forbidden as exc:
             await user_flows.unreachable(
                 db, message.user_id, message.id, f"unreachable: {exc}", now
             )
+            metrics.outbox_finished("skipped")
             return
         except BadRequest as exc:
             await outbox.mark_failed(db, message.id, f"refused: {exc}")
+            metrics.outbox_finished("failed")
             return
         except (TimedOut, NetworkError) as exc:
             backoff = timedelta(seconds=min(600, 15 * 2**message.attempts))
             await outbox.retry_later(db, message.id, now + backoff, str(exc))
+            metrics.outbox_finished("retry")
             return
         await outbox.mark_sent(db, message.id, self.runtime.now())
+        metrics.outbox_finished("sent")
 
     async def _fan_out_to_admins(self, message: Outgoing) -> None:
         """One row per admin chat, so each admin gets it exactly once."""

@@ -1,4 +1,5 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim.
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | worker |
+backup | restore | sim.
 
 A composition root: it may import everything (the container, the API, the bot, the jobs,
 the emulators); its commands call use cases (``flows``) and open no unit of work themselves
@@ -20,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from satshare import __version__
+from satshare.cli import backup as backup_commands
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.common import (
     ContainerUnavailable,
@@ -57,6 +59,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
 app.command("worker")(worker_command)
 
 SANDBOX_PLANS = [
@@ -401,13 +405,15 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
     sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
-    api = create_app(container.api_services())
+    # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
+    api = create_app(container.api_services(job_queue=True))
     server = Server(
         uvicorn.Config(
             api,
             host=cfg.server.host,
             port=cfg.server.port,
             log_level=cfg.log_level,
+            log_config=None,  # uvicorn's lines go through satshare.logs like every other
             proxy_headers=True,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )

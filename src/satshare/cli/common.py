@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from satshare.config import ConfigError, Settings, load_settings
+from satshare import logs
+from satshare.config import ConfigError, Settings, load_settings, secret_values
 from satshare.errors import DomainError
 
 if TYPE_CHECKING:
@@ -64,10 +65,9 @@ def settings() -> Settings:
 
 
 def configure_logging(cfg: Settings) -> None:
-    """Log lines for a long-running process (``serve``, ``worker``)."""
-    logging.basicConfig(
-        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Log lines for a long-running process (``serve``, ``worker``): ``log_format`` text or
+    JSON lines, with every configured secret redacted."""
+    logs.configure(cfg.log_level, cfg.log_format, secrets=secret_values(cfg))
     if cfg.log_level != "debug":
         # Both libraries narrate every migration step and job run at INFO.
         for noisy in ("alembic", "procrastinate"):

@@ -1,13 +1,16 @@
-"""`satshare worker`: run background jobs from the PostgreSQL job queue."""
+"""`satshare worker`: run background jobs from the PostgreSQL job queue (and, with
+``metrics.worker_port``, serve this process's /metrics)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
+from satshare import metrics
 from satshare.cli.common import ContainerUnavailable, configure_logging, fail, opened, settings
 from satshare.config import Settings
 from satshare.db import is_sqlite
@@ -44,10 +47,29 @@ def worker_command(
     if unknown:
         raise fail(f"unknown queue {unknown[0]!r}; use one or more of {', '.join(Queue)}")
     configure_logging(cfg)
+    stop_metrics = _serve_metrics(cfg)
     try:
         asyncio.run(_work(cfg, concurrency or cfg.jobs.concurrency, chosen))
     except ContainerUnavailable as exc:
         raise fail(exc.detail, code=1) from None
+    finally:
+        stop_metrics()
+
+
+def _serve_metrics(cfg: Settings) -> Callable[[], None]:
+    """This worker's /metrics (job runs, settlements, Telegram errors are counted per
+    process) on server.host:metrics.worker_port, when one is set."""
+    port = cfg.metrics.worker_port
+    if port is None:
+        return lambda: None
+    try:
+        return metrics.serve_http(cfg.server.host, port)
+    except OSError as exc:
+        raise fail(
+            f"cannot serve the worker's metrics on {cfg.server.host}:{port} "
+            f"({exc.strerror or exc}); choose another metrics.worker_port",
+            code=1,
+        ) from None
 
 
 async def _work(cfg: Settings, concurrency: int, queues: list[str]) -> None:

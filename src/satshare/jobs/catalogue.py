@@ -10,9 +10,10 @@ and nothing is sent twice. The same catalogue runs on procrastinate's PostgreSQL
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from satshare import metrics
 from satshare.aftercommit import Produced
 from satshare.bot import removal
 from satshare.bot import repository as bot_repository
@@ -43,7 +44,8 @@ class BotJobs:
 
 
 def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
-    """Every job for this process; the bot's only where a bot client exists."""
+    """Every job for this process; the bot's only where a bot client exists. Each run is
+    timed and counted (succeeded/failed) in /metrics, whichever runner runs it."""
     settings = container.settings
     every_reconcile = settings.payments.reconcile_interval_seconds
 
@@ -89,7 +91,20 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
     ]
     if bot is not None:
         jobs += _bot_jobs(container, bot)
-    return tuple(jobs)
+    return tuple(measured(job) for job in jobs)
+
+
+def measured(job: Job) -> Job:
+    """The job with each run in ``satshare_job_runs_total`` and ``..._duration_seconds``
+    (label: its name without ``satshare.``); a failure is counted and raised on."""
+    work = job.run
+    task = job.name.removeprefix("satshare.")
+
+    async def run() -> None:
+        with metrics.job_run(task):
+            await work()
+
+    return replace(job, run=run)
 
 
 def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:

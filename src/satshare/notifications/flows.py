@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from satshare.db import Database
-from satshare.notifications import service
+from satshare.notifications import repository, service
 from satshare.notifications.messages import Message
 
 
@@ -79,3 +79,9 @@ async def fan_out(
             await service.mark_sent(session, message_id, now)
         else:
             await service.mark_skipped(session, message_id, "no telegram.admin_chat_ids", now)
+
+
+async def backlog(db: Database, now: datetime) -> repository.Backlog:
+    """Undelivered messages by status and the age of the oldest waiting one (/metrics)."""
+    async with db.reading() as session:
+        return await repository.backlog(session, now)

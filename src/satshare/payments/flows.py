@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare import faultpoints
+from satshare import faultpoints, logs, metrics
 from satshare.affiliates import service as affiliates
 from satshare.affiliates.service import Balance
 from satshare.affiliates.stats import ReferralStats
@@ -324,6 +324,16 @@ async def _apply(
     observed: ProviderInvoice,
     delivery_row_id: int | None = None,
 ) -> service.Outcome:
+    with logs.bound(invoice_id=invoice_id):  # every log line of the settlement names it
+        return await _apply_observation(ctx, invoice_id, observed, delivery_row_id)
+
+
+async def _apply_observation(
+    ctx: PaymentsContext,
+    invoice_id: str,
+    observed: ProviderInvoice,
+    delivery_row_id: int | None,
+) -> service.Outcome:
     now = ctx.clock.now()
     try:
         async with ctx.db.transaction() as session:
@@ -349,7 +359,9 @@ async def _apply(
                     session, delivery_row_id, outcome.value, changed=True, now=now
                 )
     faultpoints.reached("settle.after_commit")
+    metrics.settled(observed.provider, outcome.value)
     if outcome is service.Outcome.SETTLED:
+        log.info("invoice %s settled on %s", invoice_id, observed.provider)
         ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome
 
@@ -506,7 +518,8 @@ async def receive_stars_payment(
                 session, paid, ctx.policy, ctx.sats_per_star, now
             )
     except IntegrityError:
-        return service.Outcome.ALREADY_SETTLED
+        outcome = service.Outcome.ALREADY_SETTLED
+    metrics.settled("stars", outcome.value)
     if outcome is service.Outcome.SETTLED:
         ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare import logs
 from satshare.affiliates import service as affiliates
 from satshare.ledger import service as ledger
 from satshare.ledger.models import EntryKind
@@ -104,6 +105,7 @@ async def apply_observation(
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
     if invoice is None:
         raise LookupError(invoice_id)
+    logs.tag(user_id=invoice.user_id)  # the buyer, on this settlement's log lines
     if invoice.status in SOLD_STATUSES:
         # Sold (and maybe refunded since): the processor's later view never rewrites it. An
         # invalidated payment is told to the admins (who may have refunded it already).

@@ -22,7 +22,7 @@ from satshare.affiliates import service as affiliates
 from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener, Produced
 from satshare.clock import Clock
 from satshare.db import Database
-from satshare.payouts import service
+from satshare.payouts import repository, service
 from satshare.payouts.destinations import (
     NETWORK_BOLT11,
     Destination,
@@ -357,3 +357,9 @@ async def get_payout(ctx: PayoutsContext, payout_id: int) -> Payout:
     """The payout; NotFound when there is none."""
     async with ctx.db.reading() as session:
         return await service.require(session, payout_id)
+
+
+async def totals_by_state(db: Database) -> dict[PayoutStatus, repository.StateTotal]:
+    """How many payouts are in each state and their sums, every state present (/metrics)."""
+    async with db.reading() as session:
+        return await repository.totals_by_state(session)

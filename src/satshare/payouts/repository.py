@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -135,3 +136,22 @@ async def sum_amounts(
         )
     )
     return int(result.scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class StateTotal:
+    count: int
+    sats: int
+
+
+async def totals_by_state(session: AsyncSession) -> dict[PayoutStatus, StateTotal]:
+    """How many payouts are in each state and their amounts, every state present."""
+    rows = await session.execute(
+        select(
+            Payout.status, func.count(), func.coalesce(func.sum(Payout.amount_sats), 0)
+        ).group_by(Payout.status)
+    )
+    totals = {state: StateTotal(0, 0) for state in PayoutStatus}
+    for status, count, sats in rows.all():
+        totals[PayoutStatus(status)] = StateTotal(int(count), int(sats))
+    return totals

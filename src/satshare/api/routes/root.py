@@ -4,12 +4,12 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from satshare import __version__
-from satshare.api.deps import DbDep, SandboxDep, SettingsDep
+from satshare.api.deps import SandboxDep, SettingsDep
 from satshare.api.pages import render, wants_html
-from satshare.api.problems import PROBLEM_TYPES, problem
+from satshare.api.problems import PROBLEM_TYPES
 
 router = APIRouter(tags=["service"])
 log = logging.getLogger(__name__)
@@ -58,25 +58,6 @@ async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep, request: Req
             "'Simulate payment'."
         )
     return body
-
-
-@router.get("/health", summary="Liveness and database check")
-async def health(db: DbDep, sandbox_pages: SandboxDep) -> JSONResponse:
-    try:
-        await db.ping()
-    except Exception:  # any failure means "not healthy"
-        log.warning("health check: the database did not answer", exc_info=True)
-        return problem(
-            503, "service-unavailable", "the database did not answer; see the server's log"
-        )
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": __version__,
-            "database": db.dialect,
-            "mode": "sandbox" if sandbox_pages else "live",
-        }
-    )
 
 
 @router.get("/problems/{code}", response_class=HTMLResponse, include_in_schema=False)

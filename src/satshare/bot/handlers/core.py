@@ -7,6 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from satshare import logs, metrics
 from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
 from satshare.bot import repository as bot_repository
@@ -33,9 +34,12 @@ async def guard_duplicates(update: Update, context: BotContext) -> None:
     """Runs first for every update: an update_id seen before is dropped (one effect)."""
     runtime = context.runtime
     fresh = await bot_repository.first_sight(runtime.db, update.update_id, runtime.now())
+    metrics.bot_update(duplicate=not fresh)
     if not fresh:
         log.info("dropping duplicate update %s", update.update_id)
         raise ApplicationHandlerStop
+    if update.effective_user is not None:  # the rest of this update's log lines name them
+        logs.tag(telegram_user_id=update.effective_user.id)
 
 
 #: Deep-link start parameters: /start ref_<code> (an invitation), /start stars_<plan> (buy
