@@ -530,6 +530,18 @@ class PayoutsSettings(_Section):
     unknown_alert_minutes: int = Field(60, ge=1, le=10_080)
 
 
+class AdminSettings(_Section):
+    """The web admin panel at /admin (accounts: `satshare admin create-user`)."""
+
+    #: Signs the panel's session cookies; empty: a random one per start (everyone logs in
+    #: again after a restart, and several processes do not share sessions).
+    session_secret: SecretStr | None = None
+    #: A session ends after this long without a request.
+    idle_timeout_minutes: int = Field(30, ge=1, le=1440)
+    #: Login attempts per client IP address per minute before it is slowed down (429).
+    login_attempts_per_minute: int = Field(10, ge=1, le=1000)
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -557,6 +569,7 @@ class Settings(BaseSettings):
     rates: RatesSettings = Field(default_factory=RatesSettings)
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -1,8 +1,10 @@
 """Import every table so the metadata is complete (Alembic, tests)."""
 
 from satshare.access.models import ChannelAccess, ChannelLink
+from satshare.admin.models import AdminUser
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
+from satshare.audit.models import AuditEvent
 from satshare.bot.models import ProcessedUpdate
 from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
@@ -17,9 +19,11 @@ from satshare.users.models import User
 
 __all__ = [
     "Account",
+    "AdminUser",
     "AffiliateSuspension",
     "AffiliateTerms",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "ChainHead",
     "ChannelAccess",

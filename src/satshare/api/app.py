@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from satshare import __version__
+from satshare.admin.app import mount as mount_admin
 from satshare.api import problems
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
@@ -110,6 +111,7 @@ def create_app(container: Container) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(affiliates.program_router)
+    mount_admin(app, container)  # the web admin panel at /admin (issue #12)
     if container.sandbox is not None:
         app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
         app.router.routes.extend(container.sandbox.root_routes)

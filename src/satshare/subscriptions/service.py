@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.errors import Conflict, NotFound
+from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import SubscriptionExpired
 from satshare.subscriptions import repository
@@ -87,6 +87,23 @@ async def change_status(
         raise Conflict(f"status can be set to 'canceled' or 'active', not '{status}'")
     subscription.status = status
     subscription.updated_at = now
+    await session.flush()
+    return subscription
+
+
+async def grant_days(
+    session: AsyncSession, subscription_id: int, days: int, now: datetime
+) -> Subscription:
+    """Days given by an admin, without a payment (nothing is written to the ledger): from the
+    current end if still active, else from now. A canceled subscription is left alone."""
+    if not 1 <= days <= 3650:
+        raise InvalidRequest("give 1 to 3650 days", field="days")
+    subscription = await repository.get(session, subscription_id, lock=True)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id} does not exist")
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict(f"subscription {subscription_id} is canceled; it cannot be extended")
+    extend(subscription, days, now)
     await session.flush()
     return subscription
 
