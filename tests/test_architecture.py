@@ -36,7 +36,14 @@ DOMAINS = [
     "reports",
     "audit",
 ]
-ADAPTERS = ("satshare.admin", "satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
+ADAPTERS = (
+    "satshare.admin",
+    "satshare.api",
+    "satshare.providers",
+    "satshare.sim",
+    "satshare.cli",
+    "satshare.bot",
+)
 FRAMEWORKS = {
     "fastapi",
     "starlette",

@@ -166,3 +166,25 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+SANDBOX_USERNAME = "sandbox"
+
+
+async def sandbox_login(session: AsyncSession, password: str, now: datetime) -> AdminUser:
+    """The sandbox's owner account, with a fresh password for this start. It is marked
+    ``sandbox`` and refused outside sandbox mode (see ``auth``)."""
+    user = await repository.by_username(session, SANDBOX_USERNAME, lock=True)
+    if user is None:
+        return await create_user(session, SANDBOX_USERNAME, Role.OWNER, password, now, sandbox=True)
+    if not user.sandbox:
+        raise Conflict(
+            f"an admin user named {SANDBOX_USERNAME!r} exists and is not the sandbox's own"
+        )
+    user.password_hash = _hasher.hash(check_password(password))
+    user.password_changed_at = now
+    user.disabled_at = None
+    user.failed_logins = 0
+    user.locked_until = None
+    await session.flush()
+    return user

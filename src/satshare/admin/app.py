@@ -88,4 +88,3 @@ def mount(app: FastAPI, container: Container) -> Panel:
     for page in pages.PAGES:
         panel.add_view(page)
     return panel
-

@@ -137,6 +137,7 @@ class SessionGuard:
             user is None
             or user.disabled_at is not None
             or user.password_changed_at.isoformat() != stamp
+            or (user.sandbox and self.container.sandbox is None)
         ):
             return None
         return Operator(id=user.id, username=user.username, role=user.role)
@@ -170,9 +171,7 @@ class PanelAuth(AuthenticationBackend):
     async def login(self, request: Request) -> Response | bool:
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
-            return await self._refuse(
-                request, t("The form had expired. Please log in again."), 403
-            )
+            return await self._refuse(request, t("The form had expired. Please log in again."), 403)
         client = request.client.host if request.client else "unknown"
         if not await self.limiter.hit(self.per_ip, "admin-login", client):
             return await self._refuse(
@@ -215,7 +214,13 @@ class PanelAuth(AuthenticationBackend):
                 t("Too many failed logins: this account is locked until {until}.", until=until),
                 423,
             )
-        if result.outcome != accounts.Outcome.OK or result.user is None:
+        # The sandbox's own account works only in sandbox mode.
+        sandbox_only = result.user is not None and result.user.sandbox
+        if (
+            result.outcome != accounts.Outcome.OK
+            or result.user is None
+            or (sandbox_only and self.container.sandbox is None)
+        ):
             return await self._refuse(request, t("Wrong user name or password."), 400)
         user = result.user
         request.session.clear()  # a fresh session (and CSRF token) at each login

@@ -132,8 +132,10 @@ class Page(BaseView):
                 request,
                 "satshare/refused.html",
                 status_code=403,
-                message=t("This form has expired or did not come from this panel. "
-                          "Reload the page and try again."),
+                message=t(
+                    "This form has expired or did not come from this panel. "
+                    "Reload the page and try again."
+                ),
             )
         if who is None or not who.can(needs):
             return await render(
@@ -278,7 +280,10 @@ class PayoutsDesk(Page):
         payout_id = _int(request.path_params, "payout_id", 1, 2**62)
         if payout_id is None:
             return await render(
-                self, request, "satshare/refused.html", status_code=404,
+                self,
+                request,
+                "satshare/refused.html",
+                status_code=404,
                 message=t("No such payout."),
             )
         status = request.query_params.get("status", "awaiting_approval")[:32]
@@ -306,8 +311,13 @@ class PayoutsDesk(Page):
                     raise FormProblem(t("Say why: what does the provider show for this payout?"))
                 payout = await flows.release_unknown(ctx, payout_id, reason, author(who))
             await record(
-                container, who, f"payout.{verb}", f"payout:{payout_id}",
-                before=before, after=_payout_facts(payout), reason=reason,
+                container,
+                who,
+                f"payout.{verb}",
+                f"payout:{payout_id}",
+                before=before,
+                after=_payout_facts(payout),
+                reason=reason,
             )
             return t("Payout {id} is now {status}.", id=payout_id, status=payout.status.value)
 
@@ -323,11 +333,17 @@ class PayoutsDesk(Page):
     async def cancel(self, request: Request) -> Response:
         return await self._payout_action(request, "cancel")
 
-    @expose("/desk/payouts/{payout_id}/mark-paid", methods=["POST"], identity="payouts-one-mark-paid")
+    @expose(
+        "/desk/payouts/{payout_id}/mark-paid", methods=["POST"], identity="payouts-one-mark-paid"
+    )
     async def mark_paid(self, request: Request) -> Response:
         return await self._payout_action(request, "mark-paid")
 
-    @expose("/desk/payouts/{payout_id}/mark-failed", methods=["POST"], identity="payouts-one-mark-failed")
+    @expose(
+        "/desk/payouts/{payout_id}/mark-failed",
+        methods=["POST"],
+        identity="payouts-one-mark-failed",
+    )
     async def mark_failed(self, request: Request) -> Response:
         return await self._payout_action(request, "mark-failed")
 
@@ -336,7 +352,10 @@ class PayoutsDesk(Page):
         who = operator(request)
         if who is None or not who.can(Permission.MANAGE):
             return await render(
-                self, request, "satshare/refused.html", status_code=403,
+                self,
+                request,
+                "satshare/refused.html",
+                status_code=403,
                 message=t("Your role ({role}) may not do this.", role=who.role if who else "-"),
             )
         container = container_of(request)
@@ -378,7 +397,10 @@ class UsersDesk(Page):
             user = await users_repository.get(session, user_id) if user_id else None
             if user is None:
                 return await render(
-                    self, request, "satshare/refused.html", status_code=404,
+                    self,
+                    request,
+                    "satshare/refused.html",
+                    status_code=404,
                     message=t("No such user."),
                 )
             facts = await reports_repository.user_overview(session, user.id)
@@ -434,17 +456,23 @@ class UsersDesk(Page):
                             session, subscription_id, SubscriptionStatus.CANCELED, now
                         )
                     await audit.record(
-                        session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                        action=f"subscription.{verb}", target=f"subscription:{subscription_id}",
+                        session,
+                        channel=Channel.PANEL,
+                        actor=who.username,
+                        role=who.role.value,
+                        action=f"subscription.{verb}",
+                        target=f"subscription:{subscription_id}",
                         before=before,
                         after={"status": changed.status.value, "ends_at": changed.ends_at},
-                        reason=reason, now=now,
+                        reason=reason,
+                        now=now,
                     )
                 return t("Subscription {id} saved.", id=subscription_id)
             async with container.db.transaction() as session:
                 if verb == "suspend":
-                    await affiliates.suspend(session, user_id, reason=reason, author=author(who),
-                                             now=now)
+                    await affiliates.suspend(
+                        session, user_id, reason=reason, author=author(who), now=now
+                    )
                     after: dict[str, object] = {"suspended": True}
                 elif verb == "reinstate":
                     await affiliates.reinstate(session, user_id, author=author(who), now=now)
@@ -456,14 +484,24 @@ class UsersDesk(Page):
                         raise FormProblem(t("The share is a whole percent from 0 to 100."))
                     share_bps = percent * 100 if percent is not None else None
                     await affiliates.set_custom_terms(
-                        session, user_id, share_bps=share_bps, reason=reason,
-                        author=author(who), now=now,
+                        session,
+                        user_id,
+                        share_bps=share_bps,
+                        reason=reason,
+                        author=author(who),
+                        now=now,
                     )
                     after = {"share_bps": share_bps}
                 await audit.record(
-                    session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                    action=f"affiliate.{verb}", target=f"user:{user_id}", after=after,
-                    reason=reason, now=now,
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action=f"affiliate.{verb}",
+                    target=f"user:{user_id}",
+                    after=after,
+                    reason=reason,
+                    now=now,
                 )
             return t("Saved.")
 
@@ -511,19 +549,33 @@ class InvoicesDesk(Page):
         since = datetime.combine(first, datetime.min.time(), tzinfo=UTC) if first else None
         until = (
             datetime.combine(last, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
-            if last else None
+            if last
+            else None
         )
         async with container.db.reading() as session:
             rows = await payments_repository.search_invoices(
-                session, status=chosen, provider=rail or None, plan_id=plan or None,
-                since=since, until=until, limit=200,
+                session,
+                status=chosen,
+                provider=rail or None,
+                plan_id=plan or None,
+                since=since,
+                until=until,
+                limit=200,
             )
             every_plan = await plans.list_all(session)
         return await render(
-            self, request, "satshare/invoices.html", rows=rows, status=status, rail=rail,
-            plan=plan, start=first.isoformat() if first else "",
-            end=last.isoformat() if last else "", statuses=list(InvoiceStatus),
-            rails=sorted(container.payments.providers), plans=every_plan,
+            self,
+            request,
+            "satshare/invoices.html",
+            rows=rows,
+            status=status,
+            rail=rail,
+            plan=plan,
+            start=first.isoformat() if first else "",
+            end=last.isoformat() if last else "",
+            statuses=list(InvoiceStatus),
+            rails=sorted(container.payments.providers),
+            plans=every_plan,
         )
 
     @expose("/desk/invoices/{invoice_id}/refund", methods=["POST"], identity="invoices-one-refund")
@@ -538,8 +590,11 @@ class InvoicesDesk(Page):
                 raise FormProblem(t("No such invoice."))
             if invoice.currency != "SAT":
                 raise FormProblem(
-                    t("Telegram Stars payments are refunded through the API "
-                      "(POST /api/v1/invoices/{id}/refund) while the bot runs.", id=invoice_id)
+                    t(
+                        "Telegram Stars payments are refunded through the API "
+                        "(POST /api/v1/invoices/{id}/refund) while the bot runs.",
+                        id=invoice_id,
+                    )
                 )
             now = container.clock.now()
             async with container.db.transaction() as session:
@@ -547,15 +602,19 @@ class InvoicesDesk(Page):
                     session, invoice_id, note=note or None, author=author(who), now=now
                 )
                 await audit.record(
-                    session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                    action="invoice.refund", target=f"invoice:{invoice_id}",
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action="invoice.refund",
+                    target=f"invoice:{invoice_id}",
                     before={"status": invoice.status.value},
                     after={"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal},
-                    reason=note, now=now,
+                    reason=note,
+                    now=now,
                 )
             container.written()
-            return t("Invoice {id} refunded (ledger entry {entry}).", id=invoice_id,
-                     entry=reversal)
+            return t("Invoice {id} refunded (ledger entry {entry}).", id=invoice_id, entry=reversal)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/invoices", work=work)
 
@@ -582,15 +641,22 @@ def _plan_spec(form: FormData, plan_id: str) -> plans.PlanSpec:
                 t("Channels are Telegram chat ids such as -1001234567890, separated by spaces.")
             ) from None
     return plans.PlanSpec(
-        id=plan_id, title=title, description=_text(form, "description", 2000),
-        price_sats=price, duration_days=days, channels=tuple(channels),
+        id=plan_id,
+        title=title,
+        description=_text(form, "description", 2000),
+        price_sats=price,
+        duration_days=days,
+        channels=tuple(channels),
     )
 
 
 def _plan_facts(plan: Any) -> dict[str, object]:
     return {
-        "title": plan.title, "price_sats": plan.price_sats, "duration_days": plan.duration_days,
-        "channels": list(plan.channels), "active": plan.active,
+        "title": plan.title,
+        "price_sats": plan.price_sats,
+        "duration_days": plan.duration_days,
+        "channels": list(plan.channels),
+        "active": plan.active,
     }
 
 
@@ -603,9 +669,7 @@ class PlansDesk(Page):
         container = container_of(request)
         async with container.db.reading() as session:
             rows = await plans.list_all(session)
-        return await render(
-            self, request, "satshare/plans.html", rows=rows, PlanSource=PlanSource
-        )
+        return await render(self, request, "satshare/plans.html", rows=rows, PlanSource=PlanSource)
 
     @expose("/desk/plans/create", methods=["POST"], identity="plans-create")
     async def create(self, request: Request) -> Response:
@@ -616,8 +680,13 @@ class PlansDesk(Page):
             async with container.db.transaction() as session:
                 plan = await plans.create_panel_plan(session, spec, now)
                 await audit.record(
-                    session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                    action="plan.create", target=f"plan:{plan.id}", after=_plan_facts(plan),
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action="plan.create",
+                    target=f"plan:{plan.id}",
+                    after=_plan_facts(plan),
                     now=now,
                 )
             return t("Plan {id} created and on sale.", id=plan_id)
@@ -639,9 +708,16 @@ class PlansDesk(Page):
                         session, plan_id, verb == "restore", now
                     )
                 await audit.record(
-                    session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                    action=f"plan.{verb}", target=f"plan:{plan_id}", before=before,
-                    after=_plan_facts(plan), reason=_reason(form), now=now,
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action=f"plan.{verb}",
+                    target=f"plan:{plan_id}",
+                    before=before,
+                    after=_plan_facts(plan),
+                    reason=_reason(form),
+                    now=now,
                 )
             return t("Plan {id} saved.", id=plan_id)
 
@@ -679,8 +755,11 @@ class AffiliatesDesk(Page):
             names = await reports_repository.usernames(session, [uid for uid, _ in ranked])
             acceptances = await reports_repository.acceptances_by_version(session)
         return await render(
-            self, request, "satshare/affiliates.html",
-            program=container.payouts.program, settings=container.settings,
+            self,
+            request,
+            "satshare/affiliates.html",
+            program=container.payouts.program,
+            settings=container.settings,
             leaderboard=[(uid, names.get(uid), f) for uid, f in ranked],
             acceptances=acceptances,
         )
@@ -702,8 +781,15 @@ class LedgerDesk(Page):
             head_seq, head_hash = await ledger_repository.read_head(session)
             count = await ledger_repository.count_entries(session)
         return await render(
-            self, request, "satshare/ledger.html", entries=entries, postings=postings,
-            head_seq=head_seq, head_hash=head_hash, count=count, report=report,
+            self,
+            request,
+            "satshare/ledger.html",
+            entries=entries,
+            postings=postings,
+            head_seq=head_seq,
+            head_hash=head_hash,
+            count=count,
+            report=report,
         )
 
     @expose("/desk/ledger", methods=["GET"], identity="ledger")
@@ -715,9 +801,14 @@ class LedgerDesk(Page):
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
             return await render(
-                self, request, "satshare/refused.html", status_code=403,
-                message=t("This form has expired or did not come from this panel. "
-                          "Reload the page and try again."),
+                self,
+                request,
+                "satshare/refused.html",
+                status_code=403,
+                message=t(
+                    "This form has expired or did not come from this panel. "
+                    "Reload the page and try again."
+                ),
             )
         container = container_of(request)
         await container.sealer.flush()
@@ -757,10 +848,17 @@ class ApiKeysDesk(Page):
             async with container.db.transaction() as session:
                 issued = await apikeys.create(session, name, tuple(chosen), now)
                 await audit.record(
-                    session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                    action="api_key.create", target=f"api-key:{issued.key.id}",
-                    after={"name": name, "scopes": ",".join(chosen),
-                           "prefix": issued.key.display_prefix},
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action="api_key.create",
+                    target=f"api-key:{issued.key.id}",
+                    after={
+                        "name": name,
+                        "scopes": ",".join(chosen),
+                        "prefix": issued.key.display_prefix,
+                    },
                     now=now,
                 )
             # Shown once, on the next page; the session is signed, HttpOnly and short-lived.
@@ -778,10 +876,16 @@ class ApiKeysDesk(Page):
             async with container.db.transaction() as session:
                 key = await apikeys.revoke(session, str(key_id), now)
                 await audit.record(
-                    session, channel=Channel.PANEL, actor=who.username, role=who.role.value,
-                    action="api_key.revoke", target=f"api-key:{key_id}",
-                    before={"revoked": False}, after={"revoked": True, "name": key.name},
-                    reason=_reason(form), now=now,
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action="api_key.revoke",
+                    target=f"api-key:{key_id}",
+                    before={"revoked": False},
+                    after={"revoked": True, "name": key.name},
+                    reason=_reason(form),
+                    now=now,
                 )
             return t("API key {id} revoked.", id=key_id)
 
@@ -809,13 +913,16 @@ class AuditDesk(Page):
                 since=datetime.combine(first, datetime.min.time(), tzinfo=UTC) if first else None,
                 until=(
                     datetime.combine(last, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
-                    if last else None
+                    if last
+                    else None
                 ),
                 limit=limit,
             )
         chosen = {
-            "q": text, "action": action,
-            "start": first.isoformat() if first else "", "end": last.isoformat() if last else "",
+            "q": text,
+            "action": action,
+            "start": first.isoformat() if first else "",
+            "end": last.isoformat() if last else "",
         }
         return list(rows), chosen
 

@@ -56,16 +56,26 @@ class UserView(ReadOnly, model=User):
     name_plural = lazy("Users")
     icon = "fa-solid fa-user"
     column_list: ClassVar[Any] = [
-        User.id, User.username, User.platform, User.external_id, User.referral_code,
-        User.referrer_id, User.language, User.created_at,
+        User.id,
+        User.username,
+        User.platform,
+        User.external_id,
+        User.referral_code,
+        User.referrer_id,
+        User.language,
+        User.created_at,
     ]
     column_searchable_list: ClassVar[Any] = [
-        User.username, User.external_id, User.referral_code,
+        User.username,
+        User.external_id,
+        User.referral_code,
     ]
     column_sortable_list: ClassVar[Any] = [User.id, User.created_at, User.username]
     column_default_sort: ClassVar[Any] = [(User.id, True)]
     column_filters: ClassVar[Any] = [
-        StaticValuesFilter(User.platform, [(p, p) for p in ("telegram", "discord", "website", "api")])
+        StaticValuesFilter(
+            User.platform, [(p, p) for p in ("telegram", "discord", "website", "api")]
+        )
     ]
 
 
@@ -74,8 +84,12 @@ class SubscriptionView(ReadOnly, model=Subscription):
     name_plural = lazy("Subscriptions")
     icon = "fa-solid fa-calendar-check"
     column_list: ClassVar[Any] = [
-        Subscription.id, Subscription.user_id, Subscription.plan_id, Subscription.status,
-        Subscription.started_at, Subscription.ends_at,
+        Subscription.id,
+        Subscription.user_id,
+        Subscription.plan_id,
+        Subscription.status,
+        Subscription.started_at,
+        Subscription.ends_at,
     ]
     column_searchable_list: ClassVar[Any] = [Subscription.plan_id]
     column_sortable_list: ClassVar[Any] = [Subscription.id, Subscription.ends_at]
@@ -90,8 +104,15 @@ class InvoiceView(ReadOnly, model=Invoice):
     name_plural = lazy("Invoices")
     icon = "fa-solid fa-file-invoice"
     column_list: ClassVar[Any] = [
-        Invoice.id, Invoice.user_id, Invoice.plan_id, Invoice.provider, Invoice.amount_sats,
-        Invoice.paid_sats, Invoice.status, Invoice.created_at, Invoice.settled_at,
+        Invoice.id,
+        Invoice.user_id,
+        Invoice.plan_id,
+        Invoice.provider,
+        Invoice.amount_sats,
+        Invoice.paid_sats,
+        Invoice.status,
+        Invoice.created_at,
+        Invoice.settled_at,
     ]
     column_searchable_list: ClassVar[Any] = [Invoice.id, Invoice.provider_invoice_id]
     column_sortable_list: ClassVar[Any] = [Invoice.created_at, Invoice.amount_sats]
@@ -109,8 +130,14 @@ class PaymentView(ReadOnly, model=Payment):
     name_plural = lazy("Payments")
     icon = "fa-solid fa-bolt"
     column_list: ClassVar[Any] = [
-        Payment.id, Payment.invoice_id, Payment.user_id, Payment.provider,
-        Payment.overpaid_sats, Payment.paid_late, Payment.ledger_entry_id, Payment.settled_at,
+        Payment.id,
+        Payment.invoice_id,
+        Payment.user_id,
+        Payment.provider,
+        Payment.overpaid_sats,
+        Payment.paid_late,
+        Payment.ledger_entry_id,
+        Payment.settled_at,
     ]
     column_searchable_list: ClassVar[Any] = [Payment.invoice_id, Payment.proof]
     column_default_sort: ClassVar[Any] = [(Payment.id, True)]
@@ -122,8 +149,15 @@ class PayoutView(ReadOnly, model=Payout):
     name_plural = lazy("Payouts")
     icon = "fa-solid fa-money-bill-transfer"
     column_list: ClassVar[Any] = [
-        Payout.id, Payout.user_id, Payout.amount_sats, Payout.fee_sats, Payout.status,
-        Payout.provider, Payout.destination_kind, Payout.created_at, Payout.completed_at,
+        Payout.id,
+        Payout.user_id,
+        Payout.amount_sats,
+        Payout.fee_sats,
+        Payout.status,
+        Payout.provider,
+        Payout.destination_kind,
+        Payout.created_at,
+        Payout.completed_at,
     ]
     column_details_exclude_list: ClassVar[Any] = [Payout.payment_request]
     column_searchable_list: ClassVar[Any] = [Payout.destination, Payout.proof]
@@ -136,8 +170,15 @@ class EntryView(ReadOnly, model=Entry):
     name_plural = lazy("Ledger entries")
     icon = "fa-solid fa-book"
     column_list: ClassVar[Any] = [
-        Entry.id, Entry.kind, Entry.created_at, Entry.invoice_id, Entry.gross_sats,
-        Entry.share_bps, Entry.affiliate_user_id, Entry.reverses_entry_id, Entry.created_by,
+        Entry.id,
+        Entry.kind,
+        Entry.created_at,
+        Entry.invoice_id,
+        Entry.gross_sats,
+        Entry.share_bps,
+        Entry.affiliate_user_id,
+        Entry.reverses_entry_id,
+        Entry.created_by,
     ]
     column_searchable_list: ClassVar[Any] = [Entry.invoice_id, Entry.idempotency_key]
     column_default_sort: ClassVar[Any] = [(Entry.id, True)]
@@ -149,7 +190,12 @@ class PlanView(ReadOnly, model=Plan):
     name_plural = lazy("Plans (records)")
     icon = "fa-solid fa-tags"
     column_list: ClassVar[Any] = [
-        Plan.id, Plan.source, Plan.title, Plan.price_sats, Plan.duration_days, Plan.active,
+        Plan.id,
+        Plan.source,
+        Plan.title,
+        Plan.price_sats,
+        Plan.duration_days,
+        Plan.active,
     ]
     column_searchable_list: ClassVar[Any] = [Plan.id, Plan.title]
 
@@ -159,8 +205,12 @@ class TermsView(ReadOnly, model=AffiliateTerms):
     name_plural = lazy("Custom terms")
     icon = "fa-solid fa-handshake"
     column_list: ClassVar[Any] = [
-        AffiliateTerms.id, AffiliateTerms.user_id, AffiliateTerms.version,
-        AffiliateTerms.share_bps, AffiliateTerms.set_by, AffiliateTerms.reason,
+        AffiliateTerms.id,
+        AffiliateTerms.user_id,
+        AffiliateTerms.version,
+        AffiliateTerms.share_bps,
+        AffiliateTerms.set_by,
+        AffiliateTerms.reason,
         AffiliateTerms.created_at,
     ]
     column_default_sort: ClassVar[Any] = [(AffiliateTerms.id, True)]
@@ -171,7 +221,9 @@ class AcceptanceView(ReadOnly, model=TermsAcceptance):
     name_plural = lazy("Terms acceptances")
     icon = "fa-solid fa-signature"
     column_list: ClassVar[Any] = [
-        TermsAcceptance.id, TermsAcceptance.user_id, TermsAcceptance.version,
+        TermsAcceptance.id,
+        TermsAcceptance.user_id,
+        TermsAcceptance.version,
         TermsAcceptance.accepted_at,
     ]
     column_searchable_list: ClassVar[Any] = [TermsAcceptance.version]
@@ -183,8 +235,13 @@ class OutboxView(ReadOnly, model=OutboxMessage):
     name_plural = lazy("Notifications")
     icon = "fa-solid fa-bell"
     column_list: ClassVar[Any] = [
-        OutboxMessage.id, OutboxMessage.kind, OutboxMessage.user_id, OutboxMessage.chat_id,
-        OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at,
+        OutboxMessage.id,
+        OutboxMessage.kind,
+        OutboxMessage.user_id,
+        OutboxMessage.chat_id,
+        OutboxMessage.status,
+        OutboxMessage.created_at,
+        OutboxMessage.sent_at,
     ]
     column_searchable_list: ClassVar[Any] = [OutboxMessage.kind]
     column_default_sort: ClassVar[Any] = [(OutboxMessage.id, True)]
@@ -201,11 +258,20 @@ class AuditView(ReadOnly, model=AuditEvent):
     name_plural = lazy("Audit events")
     icon = "fa-solid fa-clipboard-list"
     column_list: ClassVar[Any] = [
-        AuditEvent.id, AuditEvent.created_at, AuditEvent.channel, AuditEvent.actor,
-        AuditEvent.role, AuditEvent.action, AuditEvent.target, AuditEvent.reason,
+        AuditEvent.id,
+        AuditEvent.created_at,
+        AuditEvent.channel,
+        AuditEvent.actor,
+        AuditEvent.role,
+        AuditEvent.action,
+        AuditEvent.target,
+        AuditEvent.reason,
     ]
     column_searchable_list: ClassVar[Any] = [
-        AuditEvent.actor, AuditEvent.action, AuditEvent.target, AuditEvent.reason,
+        AuditEvent.actor,
+        AuditEvent.action,
+        AuditEvent.target,
+        AuditEvent.reason,
     ]
     column_default_sort: ClassVar[Any] = [(AuditEvent.id, True)]
     column_filters: ClassVar[Any] = [StaticValuesFilter(AuditEvent.channel, _values(Channel))]
@@ -218,8 +284,13 @@ class ApiKeyView(ReadOnly, model=ApiKey):
     needs = Permission.OWN
     # The hash is of no use to anyone reading the panel.
     column_list: ClassVar[Any] = [
-        ApiKey.id, ApiKey.name, ApiKey.display_prefix, ApiKey.scopes, ApiKey.created_at,
-        ApiKey.last_used_at, ApiKey.revoked_at,
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.display_prefix,
+        ApiKey.scopes,
+        ApiKey.created_at,
+        ApiKey.last_used_at,
+        ApiKey.revoked_at,
     ]
     column_details_exclude_list: ClassVar[Any] = [ApiKey.key_hash]
     column_export_exclude_list: ClassVar[Any] = [ApiKey.key_hash]
@@ -231,8 +302,13 @@ class AdminUserView(ReadOnly, model=AdminUser):
     icon = "fa-solid fa-user-shield"
     needs = Permission.OWN
     column_list: ClassVar[Any] = [
-        AdminUser.id, AdminUser.username, AdminUser.role, AdminUser.created_at,
-        AdminUser.last_login_at, AdminUser.locked_until, AdminUser.disabled_at,
+        AdminUser.id,
+        AdminUser.username,
+        AdminUser.role,
+        AdminUser.created_at,
+        AdminUser.last_login_at,
+        AdminUser.locked_until,
+        AdminUser.disabled_at,
     ]
     column_details_exclude_list: ClassVar[Any] = [AdminUser.password_hash]
     column_export_exclude_list: ClassVar[Any] = [AdminUser.password_hash]

@@ -54,8 +54,18 @@ async def record(
     )
 
 
-CSV_COLUMNS = ("id", "when", "channel", "actor", "role", "action", "target", "before", "after",
-               "reason")
+CSV_COLUMNS = (
+    "id",
+    "when",
+    "channel",
+    "actor",
+    "role",
+    "action",
+    "target",
+    "before",
+    "after",
+    "reason",
+)
 
 
 def _cell(value: str) -> str:

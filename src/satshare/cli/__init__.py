@@ -1,4 +1,5 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | admin |
+sim."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 
 from satshare import __version__
+from satshare.cli.admin import admin_app
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.common import (
     ContainerUnavailable,
@@ -46,6 +48,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
+app.add_typer(admin_app, name="admin")
 
 SANDBOX_PLANS = [
     PlanSettings(
@@ -326,11 +329,12 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
-    from satshare.container import issue_sandbox_key
+    from satshare.container import issue_sandbox_key, issue_sandbox_login
     from satshare.jobs import BotJobs, build_job_app, run_jobs
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
     sandbox_key = await issue_sandbox_key(container) if wants_key else None
+    sandbox_login = await issue_sandbox_login(container) if wants_key else None
     api = create_app(container)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -375,6 +379,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         sandbox_key,
         runtime.username if runtime is not None else None,
         container.telegram_sandbox is not None,
+        sandbox_login,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
     jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
@@ -401,7 +406,11 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def _banner(
-    cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
+    cfg: Settings,
+    sandbox_key: str | None,
+    bot_username: str | None,
+    bot_sandbox: bool,
+    sandbox_login: tuple[str, str] | None = None,
 ) -> None:
     base = redact_url(cfg.server.base_url)
     if sandbox_key:
@@ -418,6 +427,8 @@ def _banner(
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")
     print(f"Health:         {base}/health")
+    if not sandbox_login:
+        print(f"Admin panel:    {base}/admin  (accounts: satshare admin create-user)")
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
     mode = "webhook" if cfg.telegram.webhook_url else "long polling"
@@ -434,6 +445,12 @@ def _banner(
         host = base.split("://", 1)[1]
         print(f"Withdrawals:    to any Lightning Address <name>@{host} (paid by the emulator)")
         print(f"Admin API key for this session (shown once): {sandbox_key}")
+    if sandbox_login:
+        print(
+            f"Admin panel:    {base}/admin  (sandbox only: user {sandbox_login[0]}, "
+            f"password {sandbox_login[1]})"
+        )
+    if sandbox_key:
         print("Try it:")
         print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')
         print("Then create a user and a subscription (README: 'Sandbox walk-through'), open the")

@@ -39,4 +39,6 @@ class Plan(Base):
     # Plans removed from the config stay for history but can no longer be bought.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    source: Mapped[PlanSource] = mapped_column(StrEnumText(PlanSource, 8), default=PlanSource.CONFIG)
+    source: Mapped[PlanSource] = mapped_column(
+        StrEnumText(PlanSource, 8), default=PlanSource.CONFIG
+    )

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.plans.models import Plan, PlanSource
 
-
 #: Ids of plans made in the panel (they appear in API calls as subscription_type).
 _PLAN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 

@@ -10,7 +10,7 @@ same definitions as the transparency page and the monthly report, so each equals
 The rest are counts of the operational tables:
 
 - MRR: what the subscriptions active now bring per 30 days (each one's last bitcoin payment
-  × 30 / its plan's days; Stars-paid ones are left out, the ledger has no sats for them);
+  * 30 / its plan's days; Stars-paid ones are left out, the ledger has no sats for them);
 - new vs renewals: payments settled in the period, a renewal being a payment for a
   subscription that was paid before;
 - churn: subscriptions whose paid time ran out in the period and that were not renewed;

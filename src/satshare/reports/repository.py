@@ -44,9 +44,7 @@ async def active_subscriptions(
     return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
 
 
-async def payments_in(
-    session: AsyncSession, start: datetime, end: datetime
-) -> tuple[int, int]:
+async def payments_in(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
     """(new, renewals): payments settled in [start, end); a renewal is a payment for a
     subscription that had a payment settled before it."""
     earlier = aliased(Payment)
@@ -107,8 +105,9 @@ async def funnel(session: AsyncSession, start: datetime, end: datetime) -> tuple
 async def payouts_by_status(session: AsyncSession) -> dict[PayoutStatus, tuple[int, int]]:
     """status → (how many, their amount in sats)."""
     rows = await session.execute(
-        select(Payout.status, func.count(Payout.id), func.coalesce(func.sum(Payout.amount_sats), 0))
-        .group_by(Payout.status)
+        select(
+            Payout.status, func.count(Payout.id), func.coalesce(func.sum(Payout.amount_sats), 0)
+        ).group_by(Payout.status)
     )
     return {PayoutStatus(s): (int(n), int(total)) for s, n, total in rows.all()}
 
@@ -131,8 +130,6 @@ async def usernames(session: AsyncSession, user_ids: Sequence[int]) -> dict[int,
         return {}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
     return {int(uid): name for uid, name in rows.all()}
-
-
 
 
 async def acceptances_by_version(session: AsyncSession) -> list[tuple[str, int]]:
@@ -166,7 +163,8 @@ async def user_overview(session: AsyncSession, user_id: int, limit: int = 50) ->
     entries = await ledger.list_entries(session, limit=limit, user_id=user_id)
     return UserOverview(
         subscriptions=await rows(
-            select(Subscription).where(Subscription.user_id == user_id)
+            select(Subscription)
+            .where(Subscription.user_id == user_id)
             .order_by(Subscription.id.desc())
         ),  # type: ignore[arg-type]
         invoices=await rows(
