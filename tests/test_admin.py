@@ -404,7 +404,7 @@ async def test_dashboard_figures_equal_the_ledger(stack: Stack, lightning: Light
         ago = (now - timedelta(days=40)).date().isoformat()
         custom = (await panel.get(f"/admin/?period=custom&start={ago}&end={ago}")).text
         assert 'id="figure-gross" data-sats="0"' in custom
-        assert f'id="figure-owed" data-sats="0"' in custom
+        assert 'id="figure-owed" data-sats="0"' in custom
         for junk in (
             "?period=../../etc",
             "?period=custom&start=x&end=99999-1-1",
