@@ -83,8 +83,8 @@ def mount(app: FastAPI, container: Container) -> Panel:
         0, Mount("/assets", app=StaticFiles(directory=HERE / "static"), name="assets")
     )
     panel.admin.state.container = container
+    for page in pages.PAGES:  # the workplaces first in the menu, the raw records after them
+        panel.add_view(page)
     for view in MODEL_VIEWS:
         panel.add_view(view)
-    for page in pages.PAGES:
-        panel.add_view(page)
     return panel

@@ -34,3 +34,42 @@ def t(message: str, **values: Any) -> str:
 def lazy(message: str) -> Any:
     """Translated when shown (menu names and labels are made before any request)."""
     return LazyProxy(t, message, enable_cache=False)
+
+
+def N_(message: str) -> str:
+    """Mark a string for the catalog without translating it here."""
+    return message
+
+
+#: Words the templates translate from a value (``_(payout.status.value)``, ``_(alert.kind)``).
+DYNAMIC = (
+    # roles
+    N_("owner"),
+    N_("manager"),
+    N_("support"),
+    # payout states
+    N_("awaiting_approval"),
+    N_("approved"),
+    N_("sending"),
+    N_("paid"),
+    N_("failed"),
+    N_("unknown"),
+    N_("canceled"),
+    # invoice states
+    N_("new"),
+    N_("processing"),
+    N_("settled"),
+    N_("expired"),
+    N_("invalid"),
+    N_("refunding"),
+    N_("refunded"),
+    # subscription states
+    N_("pending"),
+    N_("active"),
+    # admin alerts
+    N_("admin.invoice_mismatch"),
+    N_("admin.invoice_gone"),
+    N_("admin.payment_invalidated"),
+    N_("admin.payout_unknown"),
+    N_("admin.payout_contradiction"),
+)
