@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import ReferralClick, TermsAcceptance
 from satshare.ledger import repository as ledger
-from satshare.ledger.models import Entry
+from satshare.ledger.models import SALE_KINDS, Entry
 from satshare.notifications.models import OutboxMessage
 from satshare.payments.models import Invoice, Payment
 from satshare.payouts.models import Payout, PayoutStatus
@@ -157,31 +157,43 @@ class UserOverview:
 
 
 async def user_overview(session: AsyncSession, user_id: int, limit: int = 50) -> UserOverview:
-    async def rows(query: object) -> Sequence[object]:
-        return (await session.execute(query.limit(limit))).scalars().all()  # type: ignore[attr-defined]
-
     entries = await ledger.list_entries(session, limit=limit, user_id=user_id)
+    subscriptions = await session.scalars(
+        select(Subscription)
+        .where(Subscription.user_id == user_id)
+        .order_by(Subscription.id.desc())
+        .limit(limit)
+    )
+    invoices = await session.scalars(
+        select(Invoice)
+        .where(Invoice.user_id == user_id)
+        .order_by(Invoice.created_at.desc())
+        .limit(limit)
+    )
+    payments = await session.scalars(
+        select(Payment).where(Payment.user_id == user_id).order_by(Payment.id.desc()).limit(limit)
+    )
+    referrals = await session.scalars(
+        select(User).where(User.referrer_id == user_id).order_by(User.id.desc()).limit(limit)
+    )
+    # Commissions: the sales that credited this affiliate (a refund shows as its reversal
+    # among the ledger entries).
+    commissions = await session.scalars(
+        select(Entry)
+        .where(Entry.affiliate_user_id == user_id, Entry.kind.in_(SALE_KINDS))
+        .order_by(Entry.id.desc())
+        .limit(limit)
+    )
+    payouts = await session.scalars(
+        select(Payout).where(Payout.user_id == user_id).order_by(Payout.id.desc()).limit(limit)
+    )
     return UserOverview(
-        subscriptions=await rows(
-            select(Subscription)
-            .where(Subscription.user_id == user_id)
-            .order_by(Subscription.id.desc())
-        ),  # type: ignore[arg-type]
-        invoices=await rows(
-            select(Invoice).where(Invoice.user_id == user_id).order_by(Invoice.created_at.desc())
-        ),  # type: ignore[arg-type]
-        payments=await rows(
-            select(Payment).where(Payment.user_id == user_id).order_by(Payment.id.desc())
-        ),  # type: ignore[arg-type]
-        referrals=await rows(
-            select(User).where(User.referrer_id == user_id).order_by(User.id.desc())
-        ),  # type: ignore[arg-type]
-        commissions=await rows(
-            select(Entry).where(Entry.affiliate_user_id == user_id).order_by(Entry.id.desc())
-        ),  # type: ignore[arg-type]
-        payouts=await rows(
-            select(Payout).where(Payout.user_id == user_id).order_by(Payout.id.desc())
-        ),  # type: ignore[arg-type]
+        subscriptions=subscriptions.all(),
+        invoices=invoices.all(),
+        payments=payments.all(),
+        referrals=referrals.all(),
+        commissions=commissions.all(),
+        payouts=payouts.all(),
         entries=entries,
         postings=await ledger.postings_of(session, [e.id for e in entries]),
     )
