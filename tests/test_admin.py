@@ -497,3 +497,27 @@ async def test_admin_cli_create_list_set_password_disable(stack: Stack) -> None:
     assert code == 2 and "no admin user named 'nobody'" in text
     code, text = await run("list")
     assert "disabled" in text
+
+
+async def test_admin_api_actions_are_in_the_audit_log(stack: Stack, lightning: Lightning) -> None:
+    alice = await affiliate(stack)
+    await earn(stack, alice)
+    requested = await stack.client.post(
+        "/api/v1/payouts",
+        json={"user_id": alice, "amount_sats": 20_000, "destination": lightning.address("alice")},
+    )
+    payout_id = requested.json()["payout_id"]
+    assert (await stack.client.post(f"/api/v1/payouts/{payout_id}/approve")).status_code == 200
+    refused = await stack.client.post(f"/api/v1/payouts/{payout_id}/approve")
+    assert refused.status_code == 409  # refused: nothing changed, nothing recorded
+    from satshare.audit import repository as audit_repository
+
+    async with stack.db.reading() as session:
+        events = await audit_repository.search(session, text="approve")
+    (event,) = events
+    assert event.channel.value == "api"
+    assert event.actor.startswith("api-key:") and event.role == "admin"
+    assert event.action == "api POST /api/v1/payouts/{payout_id}/approve"
+    assert event.target == f"payout_id:{payout_id}"
+    # A write-scoped call (a payout request) is not an admin action.
+    assert "api POST /api/v1/payouts" not in await audit_actions(stack)

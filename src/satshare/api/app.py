@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from satshare import __version__
 from satshare.admin.app import mount as mount_admin
 from satshare.api import problems
+from satshare.api.audit import AdminApiAudit
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
     affiliates,
@@ -94,6 +95,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(AdminApiAudit)  # outside the idempotency record: a replay is not re-audited
     app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
     for module in (
         root,

@@ -14,6 +14,7 @@ from fastapi import Body, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from satshare.api.audit import STATE_KEY as AUDITED
 from satshare.apikeys import service as apikeys
 from satshare.container import Container
 from satshare.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
@@ -52,6 +53,7 @@ class Principal:
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
+        request: Request,
         container: ContainerDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
@@ -72,7 +74,10 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
             _last_touch[key.id] = now
             async with container.db.transaction(effect=False) as session:
                 await apikeys.touch(session, key.id, container.clock.now())
-        return Principal(key_id=key.id, name=key.name, scopes=scopes)
+        principal = Principal(key_id=key.id, name=key.name, scopes=scopes)
+        if scope == "admin":  # admin actions go to the audit log (api/audit.py)
+            setattr(request.state, AUDITED, principal)
+        return principal
 
     return dependency
 
