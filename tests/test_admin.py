@@ -521,3 +521,42 @@ async def test_admin_api_actions_are_in_the_audit_log(stack: Stack, lightning: L
     assert event.target == f"payout_id:{payout_id}"
     # A write-scoped call (a payout request) is not an admin action.
     assert "api POST /api/v1/payouts" not in await audit_actions(stack)
+
+
+async def test_the_sandbox_login_works_only_in_sandbox_mode(
+    stack: Stack, database_url: str
+) -> None:
+    from satshare.api.app import create_app
+    from satshare.cli.admin import issue_sandbox_login
+    from satshare.config import Settings
+    from satshare.container import build_container, prepare
+
+    sandbox = build_container(Settings(database={"url": database_url}))
+    assert sandbox.settings.sandbox_mode
+    await prepare(sandbox, sync_plans=False)
+    try:
+        username, password = await issue_sandbox_login(sandbox)
+        again = await issue_sandbox_login(sandbox)  # a new start: a new password
+        assert again[0] == username and again[1] != password
+        app = create_app(sandbox)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as browser:
+            page = await browser.get("/admin/login")
+            from tests.adminkit import token_in
+
+            for secret, code in ((password, 400), (again[1], 302)):
+                response = await browser.post(
+                    "/admin/login",
+                    data={
+                        "username": username,
+                        "password": secret,
+                        "csrf_token": token_in(page.text),
+                    },
+                )
+                assert response.status_code == code
+    finally:
+        await sandbox.aclose()
+    # The same account in a live (non-sandbox) service: refused.
+    async with Panel(stack) as panel:
+        assert (await panel.login(username, again[1])).status_code == 400

@@ -461,13 +461,3 @@ async def issue_sandbox_key(container: Container) -> str:
         await apikeys.revoke_named(session, SANDBOX_KEY_NAME, now)
         issued = await apikeys.create(session, SANDBOX_KEY_NAME, ("admin",), now)
     return issued.plaintext
-
-
-async def issue_sandbox_login(container: Container) -> tuple[str, str]:
-    """The admin panel's sandbox-only owner login for this start: (user name, password)."""
-    from satshare.admin import accounts
-
-    password = random_token(18)
-    async with container.db.transaction() as session:
-        user = await accounts.sandbox_login(session, password, container.clock.now())
-    return user.username, password

@@ -329,7 +329,8 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
-    from satshare.container import issue_sandbox_key, issue_sandbox_login
+    from satshare.cli.admin import issue_sandbox_login
+    from satshare.container import issue_sandbox_key
     from satshare.jobs import BotJobs, build_job_app, run_jobs
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key

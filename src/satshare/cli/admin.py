@@ -5,7 +5,7 @@ Each change is written to the audit log (channel ``cli``, actor ``cli:<os user>`
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +18,20 @@ from satshare.audit.models import Channel
 from satshare.cli.common import fail, opened, out, run, settings
 from satshare.cli.payouts import author
 from satshare.errors import InvalidRequest
+from satshare.security import random_token
+
+if TYPE_CHECKING:
+    from satshare.container import Container
+
+
+async def issue_sandbox_login(container: Container) -> tuple[str, str]:
+    """The panel's sandbox-only owner login for this start: (user name, password). Refused
+    at login outside sandbox mode (see ``admin.auth``)."""
+    password = random_token(18)
+    async with container.db.transaction() as session:
+        user = await accounts.sandbox_login(session, password, container.clock.now())
+    return user.username, password
+
 
 admin_app = typer.Typer(help="Admin panel accounts (/admin).", no_args_is_help=True)
 
