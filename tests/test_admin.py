@@ -230,6 +230,25 @@ async def test_roles(stack: Stack, lightning: Lightning) -> None:
             await stack.client.get(f"/api/v1/subscriptions/{subscription['subscription_id']}")
         ).json()
         assert after["ends_at"] > before["ends_at"]
+        resent = await support.post(
+            f"/admin/desk/users/{buyer}/resend",
+            {"subscription_id": str(subscription["subscription_id"])},
+        )
+        assert resent.status_code == 303
+        assert "on their way" in await support.notices(f"/admin/desk/users/{buyer}")
+        async with stack.db.reading() as session:
+            from sqlalchemy import select
+
+            queued = (
+                (
+                    await session.execute(
+                        select(OutboxMessage.user_id).where(OutboxMessage.kind == "access.resent")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert queued == [buyer]
     async with Panel(stack) as manager:
         await manager.login("max")
         assert (await manager.get("/admin/desk/api-keys")).status_code == 403
@@ -238,6 +257,7 @@ async def test_roles(stack: Stack, lightning: Lightning) -> None:
     assert (await payout(stack.client, payout_id))["status"] in ("approved", "sending", "paid")
     actions = await audit_actions(stack)
     assert actions.count("subscription.extend") == 1
+    assert "subscription.resend_access" in actions
     assert "payout.approve" in actions
 
 

@@ -425,13 +425,33 @@ class UsersDesk(Page):
 
     async def _user_action(self, request: Request, verb: str) -> Response:
         user_id = _int(request.path_params, "user_id", 1, 2**62) or 0
-        needs = Permission.SUPPORT if verb == "extend" else Permission.MANAGE
+        needs = Permission.SUPPORT if verb in ("extend", "resend") else Permission.MANAGE
 
         async def work(form: FormData, who: Operator, container: Container) -> str:
             reason = _reason(form)
+            now = container.clock.now()
+            if verb == "resend":
+                subscription_id = _int(form, "subscription_id", 1, 2**62)
+                if subscription_id is None:
+                    raise FormProblem(t("Choose a subscription."))
+                async with container.db.transaction() as session:
+                    found = await subscriptions.require(session, subscription_id)
+                    if found.user_id != user_id:
+                        raise FormProblem(t("That subscription belongs to another user."))
+                    await subscriptions.resend_access(session, subscription_id, now)
+                    await audit.record(
+                        session,
+                        channel=Channel.PANEL,
+                        actor=who.username,
+                        role=who.role.value,
+                        action="subscription.resend_access",
+                        target=f"subscription:{subscription_id}",
+                        reason=reason,
+                        now=now,
+                    )
+                return t("The access links are on their way to the user.")
             if not reason:
                 raise FormProblem(t("Give a reason: it is kept in the audit log."))
-            now = container.clock.now()
             if verb in ("extend", "cancel"):
                 subscription_id = _int(form, "subscription_id", 1, 2**62)
                 if subscription_id is None:
@@ -512,6 +532,10 @@ class UsersDesk(Page):
     @expose("/desk/users/{user_id}/extend", methods=["POST"], identity="users-one-extend")
     async def extend(self, request: Request) -> Response:
         return await self._user_action(request, "extend")
+
+    @expose("/desk/users/{user_id}/resend", methods=["POST"], identity="users-one-resend")
+    async def resend(self, request: Request) -> Response:
+        return await self._user_action(request, "resend")
 
     @expose("/desk/users/{user_id}/cancel", methods=["POST"], identity="users-one-cancel")
     async def cancel(self, request: Request) -> Response:

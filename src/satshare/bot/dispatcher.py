@@ -25,6 +25,7 @@ from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
 from satshare.notifications import messages
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import (
+    AccessResent,
     CommissionEarned,
     InvoiceGone,
     InvoiceMismatch,
@@ -258,16 +259,35 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
         plan=esc(message.plan_title),
         until=_when(message.active_until),
     )
-    if not message.channels or context.user_id is None:
+    return await _with_access_links(context, text, message.channels)
+
+
+async def _with_access_links(
+    context: RenderContext, text: str, channels: tuple[int, ...]
+) -> Rendered:
+    """``text`` with the buttons into the channels (made now, for this user)."""
+    language = context.language
+    if not channels or context.user_id is None:
         return text, None
     invite_links = await links.safe_links_for(
-        context.runtime, context.bot, context.user_id, list(message.channels)
+        context.runtime, context.bot, context.user_id, list(channels)
     )
     if invite_links is None:
         return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
     return text + "\n" + links.access_hint(context.runtime, language), keyboards.join_links(
         language, invite_links
     )
+
+
+@renders(AccessResent)
+async def _access_resent(context: RenderContext, message: AccessResent) -> Rendered:
+    text = t(
+        context.language,
+        texts.ACCESS_RESENT,
+        plan=esc(message.plan_title),
+        until=_when(message.active_until),
+    )
+    return await _with_access_links(context, text, message.channels)
 
 
 @renders(PaymentRefunded)
