@@ -436,7 +436,12 @@ async def test_dashboard_figures_equal_the_ledger(stack: Stack, lightning: Light
 @pytest.mark.parametrize("role", ["owner", "manager", "support"])
 async def test_every_page_answers_for_every_role(stack: Stack, role: str) -> None:
     await admin_user(stack, "who", Role(role))
-    owner_only = ("/admin/desk/api-keys", "/admin/api-key/list", "/admin/admin-user/list")
+    owner_only = (
+        "/admin/desk/api-keys",
+        "/admin/desk/admins",
+        "/admin/api-key/list",
+        "/admin/admin-user/list",
+    )
     async with Panel(stack) as panel:
         await panel.login("who")
         for path in (
@@ -580,3 +585,31 @@ async def test_the_sandbox_login_works_only_in_sandbox_mode(
     # The same account in a live (non-sandbox) service: refused.
     async with Panel(stack) as panel:
         assert (await panel.login(username, again[1])).status_code == 400
+
+
+async def test_the_owner_manages_admin_users_in_the_panel(stack: Stack) -> None:
+    await admin_user(stack, "olga", Role.OWNER)
+    await admin_user(stack, "max", Role.MANAGER)
+    async with Panel(stack) as owner, Panel(stack) as manager:
+        await owner.login("olga")
+        await manager.login("max")
+        assert (await manager.get("/admin/desk/admins")).status_code == 403
+        assert (await manager.post("/admin/desk/admins/olga/disable")).status_code == 403
+        short = await owner.post(
+            "/admin/desk/admins/create", {"username": "sue", "role": "support", "password": "x"}
+        )
+        assert short.status_code == 303
+        assert "10 to 1024 characters" in await owner.notices("/admin/desk/admins")
+        await owner.post(
+            "/admin/desk/admins/create",
+            {"username": "sue", "role": "support", "password": PASSWORD},
+        )
+        assert 'id="admin-sue"' in (await owner.get("/admin/desk/admins")).text
+        await owner.post("/admin/desk/admins/olga/disable")
+        assert "cannot disable your own" in await owner.notices("/admin/desk/admins")
+        await owner.post("/admin/desk/admins/max/disable")
+        assert (await manager.get("/admin/")).status_code == 303  # the session ended
+    async with Panel(stack) as support:
+        assert (await support.login("sue")).status_code == 302
+    actions = await audit_actions(stack)
+    assert "admin.create" in actions and "admin.disable" in actions

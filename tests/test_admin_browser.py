@@ -245,6 +245,7 @@ PAGES = (
     "/admin/desk/affiliates",
     "/admin/desk/ledger",
     "/admin/desk/api-keys",
+    "/admin/desk/admins",
     "/admin/desk/audit",
     "/admin/user/list",
     "/admin/payout/list",

@@ -17,8 +17,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from satshare.admin import charts
+from satshare.admin import accounts, charts
+from satshare.admin import repository as admin_repository
 from satshare.admin.auth import Operator, Permission, csrf_ok, operator
+from satshare.admin.models import Role
 from satshare.admin.texts import lazy, t
 from satshare.affiliates import service as affiliates
 from satshare.apikeys import service as apikeys
@@ -916,6 +918,97 @@ class ApiKeysDesk(Page):
         return await self.act(request, needs=Permission.OWN, then="/desk/api-keys", work=work)
 
 
+# -- admin users -----------------------------------------------------------------------------
+
+
+class AdminUsersDesk(Page):
+    name = lazy("Admin users")
+    icon = "fa-solid fa-user-shield"
+    needs = Permission.OWN
+
+    @expose("/desk/admins", methods=["GET"], identity="admins")
+    async def admins(self, request: Request) -> Response:
+        container = container_of(request)
+        async with container.db.reading() as session:
+            rows = await admin_repository.list_users(session)
+        return await render(
+            self,
+            request,
+            "satshare/admins.html",
+            rows=rows,
+            roles=list(Role),
+            now=container.clock.now(),
+        )
+
+    @expose("/desk/admins/create", methods=["POST"], identity="admins-create")
+    async def create(self, request: Request) -> Response:
+        async def work(form: FormData, who: Operator, container: Container) -> str:
+            role = _text(form, "role", 16)
+            if role not in {r.value for r in Role}:
+                raise FormProblem(t("Choose a role."))
+            now = container.clock.now()
+            async with container.db.transaction() as session:
+                user = await accounts.create_user(
+                    session,
+                    _text(form, "username", 64),
+                    Role(role),
+                    str(form.get("password") or ""),
+                    now,
+                )
+                await audit.record(
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action="admin.create",
+                    target=f"admin:{user.username}",
+                    after={"role": role},
+                    now=now,
+                )
+            return t("Admin user {name} created.", name=user.username)
+
+        return await self.act(request, needs=Permission.OWN, then="/desk/admins", work=work)
+
+    async def _account_action(self, request: Request, verb: str) -> Response:
+        username = str(request.path_params.get("username", ""))[:64]
+
+        async def work(form: FormData, who: Operator, container: Container) -> str:
+            now = container.clock.now()
+            async with container.db.transaction() as session:
+                if verb == "disable":
+                    if username == who.username:
+                        raise FormProblem(t("You cannot disable your own account."))
+                    await accounts.disable(session, username, now)
+                    after: dict[str, object] = {"disabled": True}
+                else:
+                    await accounts.set_password(
+                        session, username, str(form.get("password") or ""), now
+                    )
+                    after = {"password_changed": True}
+                await audit.record(
+                    session,
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    role=who.role.value,
+                    action=f"admin.{verb}",
+                    target=f"admin:{username}",
+                    after=after,
+                    reason=_reason(form),
+                    now=now,
+                )
+            return t("Saved.")
+
+        return await self.act(request, needs=Permission.OWN, then="/desk/admins", work=work)
+
+    @expose("/desk/admins/{username}/disable", methods=["POST"], identity="admins-one-disable")
+    async def disable(self, request: Request) -> Response:
+        return await self._account_action(request, "disable")
+
+    @expose("/desk/admins/{username}/password", methods=["POST"], identity="admins-one-password")
+    async def password(self, request: Request) -> Response:
+        return await self._account_action(request, "set_password")
+
+
 # -- audit log -------------------------------------------------------------------------------
 
 
@@ -973,5 +1066,6 @@ PAGES: tuple[type[Page], ...] = (
     AffiliatesDesk,
     LedgerDesk,
     ApiKeysDesk,
+    AdminUsersDesk,
     AuditDesk,
 )

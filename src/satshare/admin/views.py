@@ -298,7 +298,7 @@ class ApiKeyView(ReadOnly, model=ApiKey):
 
 class AdminUserView(ReadOnly, model=AdminUser):
     name = lazy("Admin user")
-    name_plural = lazy("Admin users")
+    name_plural = lazy("Admin users (records)")
     icon = "fa-solid fa-user-shield"
     needs = Permission.OWN
     column_list: ClassVar[Any] = [
