@@ -522,6 +522,16 @@ async def test_admin_cli_create_list_set_password_disable(stack: Stack) -> None:
     assert code == 2 and "no admin user named 'nobody'" in text
     code, text = await run("list")
     assert "disabled" in text
+    # Other commands that change state are in the audit log too; a refused one is not.
+    created = await asyncio.to_thread(
+        runner.invoke, cli_app, ["api-key", "create", "--name", "crm", "--scopes", "read"]
+    )
+    assert created.exit_code == 0, created.output
+    refused = await asyncio.to_thread(runner.invoke, cli_app, ["payout", "approve", "999"])
+    assert refused.exit_code != 0
+    actions = await audit_actions(stack)
+    assert actions.count("admin.create") == 1 and "admin.disable" in actions
+    assert "api_key.create" in actions and "payout.approve" not in actions
 
 
 async def test_admin_api_actions_are_in_the_audit_log(stack: Stack, lightning: Lightning) -> None:

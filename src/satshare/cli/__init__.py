@@ -16,6 +16,7 @@ from rich.table import Table
 from satshare import __version__
 from satshare.cli.admin import admin_app
 from satshare.cli.affiliates import affiliate_app
+from satshare.cli.audit import audited
 from satshare.cli.common import (
     ContainerUnavailable,
     State,
@@ -167,6 +168,7 @@ def _price(plan: PlanSettings) -> str:
 
 
 @api_key_app.command("create")
+@audited("api_key.create", "api-key:{name}")
 def api_key_create(
     name: Annotated[str, typer.Option("--name", help="What the key is for, e.g. 'website'.")],
     scopes: Annotated[
@@ -218,6 +220,7 @@ def api_key_list() -> None:
 
 
 @api_key_app.command("revoke")
+@audited("api_key.revoke", "api-key:{key}")
 def api_key_revoke(
     key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
 ) -> None:

@@ -15,8 +15,8 @@ from satshare.admin import repository as admin_repository
 from satshare.admin.models import AdminUser, Role
 from satshare.audit import service as audit
 from satshare.audit.models import Channel
+from satshare.cli.audit import author
 from satshare.cli.common import fail, opened, out, run, settings
-from satshare.cli.payouts import author
 from satshare.errors import InvalidRequest
 from satshare.security import random_token
 

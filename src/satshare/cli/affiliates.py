@@ -9,8 +9,8 @@ from rich.table import Table
 
 from satshare.affiliates import service as affiliates
 from satshare.affiliates.models import AffiliateTerms
+from satshare.cli.audit import audited, author
 from satshare.cli.common import opened, out, run, settings
-from satshare.cli.payouts import author
 from satshare.payouts.overview import AffiliateOverview, affiliate_overview
 
 affiliate_app = typer.Typer(help="Affiliates: overview, custom terms, suspension.")
@@ -62,6 +62,7 @@ def show_command(user_id: UserId) -> None:
 
 
 @affiliate_app.command("set-terms")
+@audited("affiliate.terms", "user:{user_id}")
 def set_terms_command(
     user_id: UserId,
     reason: Annotated[str, typer.Option(help="Why; kept in the terms history.")],
@@ -118,6 +119,7 @@ def terms_command(user_id: UserId) -> None:
 
 
 @affiliate_app.command("suspend")
+@audited("affiliate.suspend", "user:{user_id}")
 def suspend_command(
     user_id: UserId,
     reason: Annotated[str, typer.Option(help="Why; kept with the suspension.")],
@@ -136,6 +138,7 @@ def suspend_command(
 
 
 @affiliate_app.command("reinstate")
+@audited("affiliate.reinstate", "user:{user_id}")
 def reinstate_command(user_id: UserId) -> None:
     """Lift a suspension: commissions resume from the next sale."""
     cfg = settings()
