@@ -623,3 +623,50 @@ async def test_the_owner_manages_admin_users_in_the_panel(stack: Stack) -> None:
         assert (await support.login("sue")).status_code == 302
     actions = await audit_actions(stack)
     assert "admin.create" in actions and "admin.disable" in actions
+
+
+async def test_sqladmin_routes_refuse_bad_input_and_every_write(stack: Stack) -> None:
+    await admin_user(stack, "olga", Role.OWNER)
+    async with Panel(stack) as panel:
+        await panel.login("olga")
+        for path in (
+            "/admin/user/details/abc",
+            "/admin/user/details/99999999999999999999999",
+            "/admin/user/list?page=-1&pageSize=99999",
+            "/admin/user/list?page=abc",
+            "/admin/user/list?sortBy=nonexistent&sort=sideways",
+            "/admin/user/list?search=%25%5C_",
+            "/admin/payout/list?status=nonsense",
+            "/admin/user/export/xml",
+            "/admin/nosuchmodel/list",
+        ):
+            response = await panel.get(path)
+            assert response.status_code < 500, (path, response.status_code)
+        # Every record view is read-only: SQLAdmin's own write routes are refused.
+        for method, path in (
+            ("GET", "/admin/user/create"),
+            ("POST", "/admin/user/create"),
+            ("GET", "/admin/payout/edit/1"),
+            ("POST", "/admin/plan/edit/monthly"),
+            ("DELETE", "/admin/user/delete?pks=1"),
+            ("POST", "/admin/audit-event/import"),
+        ):
+            response = await panel.client.request(method, path)
+            assert response.status_code in (403, 404, 405), (method, path, response.status_code)
+    async with stack.db.reading() as session:
+        assert await session.get(Plan, "monthly") is not None
+
+
+def test_the_session_cookie_is_secure_behind_https() -> None:
+    from types import SimpleNamespace
+
+    from satshare.admin.auth import PanelAuth
+    from satshare.config import Settings
+
+    for url, secure in (("https://pay.example.com", True), (None, False)):
+        settings = Settings(server={"public_url": url})
+        auth = PanelAuth(SimpleNamespace(settings=settings), "x" * 32)  # type: ignore[arg-type]
+        options = auth.middlewares[0].kwargs
+        assert options["https_only"] is secure
+        assert (options["same_site"], options["path"]) == ("lax", "/admin")
+        assert options["max_age"] == settings.admin.idle_timeout_minutes * 60

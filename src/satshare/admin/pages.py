@@ -527,9 +527,7 @@ class UsersDesk(Page):
                 )
             return t("Saved.")
 
-        result = await self.act(request, needs=needs, then=f"/desk/users/{user_id}", work=work)
-        container_of(request).written()
-        return result
+        return await self.act(request, needs=needs, then=f"/desk/users/{user_id}", work=work)
 
     @expose("/desk/users/{user_id}/extend", methods=["POST"], identity="users-one-extend")
     async def extend(self, request: Request) -> Response:

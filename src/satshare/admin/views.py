@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqladmin import ModelView
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
 from satshare.admin.auth import Permission, operator
@@ -25,6 +26,16 @@ from satshare.payouts.models import Payout, PayoutStatus
 from satshare.plans.models import Plan
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users.models import User
+
+
+class KnownValuesFilter(StaticValuesFilter):
+    """A value filter that ignores a value not among its choices (SQLAdmin would put it in
+    the query, and a typed column refuses it with an error)."""
+
+    async def get_filtered_query(self, query: Any, value: Any, model: Any) -> Any:
+        if value not in {choice for choice, _ in self.values}:
+            return query
+        return await super().get_filtered_query(query, value, model)
 
 
 def _values(enum: Any) -> list[tuple[str, str]]:
@@ -50,6 +61,14 @@ class ReadOnly(ModelView):
     def is_visible(self, request: Request) -> bool:
         return self.is_accessible(request)
 
+    async def get_object_for_details(self, request: Request) -> Any:
+        """None (SQLAdmin answers 404) for an id that is not one: SQLAdmin would raise on
+        ``details/abc`` or an id past the column's range."""
+        try:
+            return await super().get_object_for_details(request)
+        except (ValueError, DBAPIError):
+            return None
+
 
 class UserView(ReadOnly, model=User):
     name = lazy("User")
@@ -73,7 +92,7 @@ class UserView(ReadOnly, model=User):
     column_sortable_list: ClassVar[Any] = [User.id, User.created_at, User.username]
     column_default_sort: ClassVar[Any] = [(User.id, True)]
     column_filters: ClassVar[Any] = [
-        StaticValuesFilter(
+        KnownValuesFilter(
             User.platform, [(p, p) for p in ("telegram", "discord", "website", "api")]
         )
     ]
@@ -95,7 +114,7 @@ class SubscriptionView(ReadOnly, model=Subscription):
     column_sortable_list: ClassVar[Any] = [Subscription.id, Subscription.ends_at]
     column_default_sort: ClassVar[Any] = [(Subscription.id, True)]
     column_filters: ClassVar[Any] = [
-        StaticValuesFilter(Subscription.status, _values(SubscriptionStatus))
+        KnownValuesFilter(Subscription.status, _values(SubscriptionStatus))
     ]
 
 
@@ -118,8 +137,8 @@ class InvoiceView(ReadOnly, model=Invoice):
     column_sortable_list: ClassVar[Any] = [Invoice.created_at, Invoice.amount_sats]
     column_default_sort: ClassVar[Any] = [(Invoice.created_at, True)]
     column_filters: ClassVar[Any] = [
-        StaticValuesFilter(Invoice.status, _values(InvoiceStatus)),
-        StaticValuesFilter(
+        KnownValuesFilter(Invoice.status, _values(InvoiceStatus)),
+        KnownValuesFilter(
             Invoice.provider, [(p, p) for p in ("btcpay", "lnbits", "onchain", "bitpay", "stars")]
         ),
     ]
@@ -162,7 +181,7 @@ class PayoutView(ReadOnly, model=Payout):
     column_details_exclude_list: ClassVar[Any] = [Payout.payment_request]
     column_searchable_list: ClassVar[Any] = [Payout.destination, Payout.proof]
     column_default_sort: ClassVar[Any] = [(Payout.id, True)]
-    column_filters: ClassVar[Any] = [StaticValuesFilter(Payout.status, _values(PayoutStatus))]
+    column_filters: ClassVar[Any] = [KnownValuesFilter(Payout.status, _values(PayoutStatus))]
 
 
 class EntryView(ReadOnly, model=Entry):
@@ -182,7 +201,7 @@ class EntryView(ReadOnly, model=Entry):
     ]
     column_searchable_list: ClassVar[Any] = [Entry.invoice_id, Entry.idempotency_key]
     column_default_sort: ClassVar[Any] = [(Entry.id, True)]
-    column_filters: ClassVar[Any] = [StaticValuesFilter(Entry.kind, _values(EntryKind))]
+    column_filters: ClassVar[Any] = [KnownValuesFilter(Entry.kind, _values(EntryKind))]
 
 
 class PlanView(ReadOnly, model=Plan):
@@ -246,7 +265,7 @@ class OutboxView(ReadOnly, model=OutboxMessage):
     column_searchable_list: ClassVar[Any] = [OutboxMessage.kind]
     column_default_sort: ClassVar[Any] = [(OutboxMessage.id, True)]
     column_filters: ClassVar[Any] = [
-        StaticValuesFilter(
+        KnownValuesFilter(
             OutboxMessage.status,
             [(s, s) for s in ("pending", "sending", "sent", "skipped", "failed")],
         )
@@ -274,7 +293,7 @@ class AuditView(ReadOnly, model=AuditEvent):
         AuditEvent.reason,
     ]
     column_default_sort: ClassVar[Any] = [(AuditEvent.id, True)]
-    column_filters: ClassVar[Any] = [StaticValuesFilter(AuditEvent.channel, _values(Channel))]
+    column_filters: ClassVar[Any] = [KnownValuesFilter(AuditEvent.channel, _values(Channel))]
 
 
 class ApiKeyView(ReadOnly, model=ApiKey):
