@@ -670,3 +670,55 @@ def test_the_session_cookie_is_secure_behind_https() -> None:
         assert options["https_only"] is secure
         assert (options["same_site"], options["path"]) == ("lax", "/admin")
         assert options["max_age"] == settings.admin.idle_timeout_minutes * 60
+
+
+JUNK = ("", " ", "abc", "-1", "0", "99999999999999999999999", "٣", "1e9", "x" * 5000, "<b>")
+
+
+async def test_junk_in_every_form_changes_nothing(stack: Stack) -> None:
+    await admin_user(stack, "olga", Role.OWNER)
+    user = (
+        await stack.client.post("/api/v1/users", json={"username": "u", "platform": "website"})
+    ).json()["user_id"]
+    before = await stack.counts()
+    actions = (
+        ("/admin/desk/payouts/{junk}/approve", {}),
+        ("/admin/desk/payouts/1/mark-paid", {"proof": "{junk}", "network_fee_sats": "{junk}"}),
+        ("/admin/desk/payouts/1/mark-failed", {"reason": "{junk}"}),
+        (
+            f"/admin/desk/users/{user}/extend",
+            {"subscription_id": "{junk}", "days": "{junk}", "reason": "{junk}"},
+        ),
+        (f"/admin/desk/users/{user}/terms", {"share_percent": "{junk}", "reason": ""}),
+        ("/admin/desk/users/{junk}/suspend", {"reason": ""}),
+        ("/admin/desk/invoices/{junk}/refund", {"note": "{junk}"}),
+        (
+            "/admin/desk/plans/create",
+            {
+                "id": "{junk}",
+                "title": "{junk}",
+                "price_sats": "{junk}",
+                "duration_days": "{junk}",
+                "channels": "{junk}",
+            },
+        ),
+        ("/admin/desk/plans/{junk}/archive", {}),
+        ("/admin/desk/api-keys/create", {"name": "{junk}"}),
+        ("/admin/desk/api-keys/{junk}/revoke", {}),
+        ("/admin/desk/admins/create", {"username": "{junk}", "role": "{junk}", "password": ""}),
+    )
+    async with Panel(stack) as panel:
+        await panel.login("olga")
+        for template, form in actions:
+            for junk in JUNK:
+                path = template.replace("{junk}", junk.strip() or "_")
+                data = {k: v.replace("{junk}", junk) for k, v in form.items()}
+                if len(path) > 2000:
+                    continue
+                response = await panel.post(path, data)
+                assert response.status_code in (303, 403, 404), (path, junk, response.status_code)
+    after = await stack.counts()
+    assert {k: v for k, v in after.items() if k != "audit_events"} == {
+        k: v for k, v in before.items() if k != "audit_events"
+    }
+    assert after["audit_events"] == before["audit_events"] + 1  # the login only
