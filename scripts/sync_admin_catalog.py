@@ -56,8 +56,14 @@ def main() -> None:
     if CATALOG.exists():
         with CATALOG.open("rb") as handle:
             old = read_po(handle, locale="ru", domain="admin")
-    catalog = Catalog(locale="ru", domain="admin", project="SatShare", version="0.1",
-                      copyright_holder="SatShare contributors", fuzzy=False)
+    catalog = Catalog(
+        locale="ru",
+        domain="admin",
+        project="SatShare",
+        version="0.1",
+        copyright_holder="SatShare contributors",
+        fuzzy=False,
+    )
     for msgid, where in sorted(wanted.items()):
         previous = old.get(msgid) if old is not None else None
         catalog.add(msgid, string=previous.string if previous else "", auto_comments=[where])
