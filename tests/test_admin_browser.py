@@ -271,7 +271,9 @@ async def test_every_page_at_desktop_and_phone_width(
             await login(page, stack.url, "olga")
             await page.wait_for_url(f"{stack.url}/admin/")
             for path in PAGES[1:]:
-                for language in ("en", "ru"):
+                # English at desktop width, Russian on the phone: both languages, both
+                # widths, every page (the full cross product only doubles the run time).
+                for language in ("en",) if width == 1280 else ("ru",):
                     url = f"{stack.url}{path.format(alice=seen['alice'])}"
                     response = await page.goto(f"{url}{'&' if '?' in url else '?'}lang={language}")
                     assert response is not None and response.status == 200, path

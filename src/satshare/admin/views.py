@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from sqladmin import ModelView
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import StatementError
 from starlette.requests import Request
 
 from satshare.admin.auth import Permission, operator
@@ -66,7 +66,7 @@ class ReadOnly(ModelView):
         ``details/abc`` or an id past the column's range."""
         try:
             return await super().get_object_for_details(request)
-        except (ValueError, DBAPIError):
+        except (ValueError, OverflowError, StatementError):
             return None
 
 
