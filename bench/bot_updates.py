@@ -190,7 +190,7 @@ async def run_satshare(users: int, database_url: str | None) -> float:
         settings.telegram = settings.telegram.model_copy(update={"max_messages_per_second": 1e9})
         container = build_container(settings)
         await prepare(container)
-        runtime = build_runtime(container, token=TOKEN, api_base_url=emulator.url)
+        runtime = build_runtime(container.bot_services(), token=TOKEN, api_base_url=emulator.url)
         dispatcher = await start_bot(runtime)
         try:
             elapsed = await until_answered(emulator, ids)

@@ -42,8 +42,14 @@ def main() -> None:
         if path.exists():
             with path.open("rb") as handle:
                 old = read_po(handle, locale=language, domain="satshare")
-        catalog = Catalog(locale=language, domain="satshare", project="SatShare", version="0.1",
-                          copyright_holder="SatShare contributors", fuzzy=False)
+        catalog = Catalog(
+            locale=language,
+            domain="satshare",
+            project="SatShare",
+            version="0.1",
+            copyright_holder="SatShare contributors",
+            fuzzy=False,
+        )
         for key, msgid in wanted.items():
             previous = old.get(msgid) if old is not None else None
             if msgid in catalog:

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from satshare.admin import accounts
-from satshare.admin.models import Role
 from satshare.audit import repository as audit_repository
+from satshare.staff import service as accounts
+from satshare.staff.models import Role
 from tests.conftest import Stack
 
 PASSWORD = "correct horse battery staple"

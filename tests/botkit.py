@@ -135,14 +135,14 @@ async def open_bot_stack(
     )
     container = build_container(settings, clock=clock or SystemClock())
     await prepare(container)
-    api = create_app(container)
+    api = create_app(container.api_services())
     server = await start_server(api, port=port)
     btcpay.emulator.add_webhook(
         "test-store",
         f"{server.url}/api/v1/webhooks/btcpay",
         settings.btcpay.webhook_secret.get_secret_value(),  # type: ignore[union-attr]
     )
-    runtime = build_runtime(container, token=TOKEN, api_base_url=telegram_server.url)
+    runtime = build_runtime(container.bot_services(), token=TOKEN, api_base_url=telegram_server.url)
     dispatcher = await start_bot(runtime)
     api.state.bot = runtime
     async with container.db.transaction() as session:

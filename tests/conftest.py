@@ -273,7 +273,7 @@ async def open_stack(
     settings = make_settings(database_url, btcpay.url, port, **overrides)
     container = build_container(settings, clock=clock or SystemClock())
     await prepare(container)
-    server = await start_server(create_app(container), port=port)
+    server = await start_server(create_app(container.api_services()), port=port)
     btcpay.emulator.add_webhook(STORE_ID, f"{server.url}/api/v1/webhooks/btcpay", WEBHOOK_SECRET)
     async with container.db.transaction() as session:
         issued = await apikeys.create(session, "test-admin", ("admin",), container.clock.now())

@@ -14,7 +14,6 @@ from itsdangerous import TimestampSigner
 from typer.testing import CliRunner
 
 from satshare.admin.auth import SESSION_COOKIE
-from satshare.admin.models import Role
 from satshare.cli import app as cli_app
 from satshare.ledger import repository as ledger_repository
 from satshare.ledger.verify import verify_ledger
@@ -22,6 +21,7 @@ from satshare.notifications.models import OutboxMessage
 from satshare.plans import service as plans
 from satshare.plans.models import Plan, PlanSource
 from satshare.reports import dashboard as dashboards
+from satshare.staff.models import Role
 from tests.adminkit import PASSWORD, Panel, admin_user, audit_actions
 from tests.conftest import Stack
 from tests.historykit import history
@@ -128,7 +128,7 @@ async def test_five_failed_logins_lock_the_account_for_15_minutes(stack: Stack) 
         assert (await panel.get("/admin/")).status_code == 303
     assert (await audit_actions(stack)).count("admin.locked") == 1
     async with stack.db.transaction() as session:
-        from satshare.admin import repository
+        from satshare.staff import repository
 
         user = await repository.by_username(session, "olga")
         assert user is not None and user.locked_until is not None
@@ -567,13 +567,13 @@ async def test_the_sandbox_login_works_only_in_sandbox_mode(
     from satshare.container import build_container, prepare
 
     sandbox = build_container(Settings(database={"url": database_url}))
-    assert sandbox.settings.sandbox_mode
+    assert sandbox.sandbox is not None  # the emulators run: sandbox mode
     await prepare(sandbox, sync_plans=False)
     try:
         username, password = await issue_sandbox_login(sandbox)
         again = await issue_sandbox_login(sandbox)  # a new start: a new password
         assert again[0] == username and again[1] != password
-        app = create_app(sandbox)
+        app = create_app(sandbox.api_services())
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
         ) as browser:

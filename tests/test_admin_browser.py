@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, Route
 from sqlalchemy import select
 
-from satshare.admin.models import Role
 from satshare.notifications.models import OutboxMessage
+from satshare.staff.models import Role
 from tests.adminkit import PASSWORD, admin_user, audit_actions
 from tests.browser import chromium
 from tests.conftest import Stack

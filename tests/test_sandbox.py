@@ -12,8 +12,9 @@ import pytest
 from satshare.api.app import create_app
 from satshare.cli import SANDBOX_PLANS
 from satshare.config import Settings
-from satshare.container import Container, build_container, issue_sandbox_key, prepare
+from satshare.container import Container, build_container, prepare
 from satshare.ledger.verify import verify_ledger
+from satshare.sandbox import SANDBOX_TELEGRAM_PATH, issue_sandbox_key
 from tests.browser import chromium
 from tests.helpers import buy, create_user, wait_until
 from tests.servers import RunningServer, free_port, start_server
@@ -37,8 +38,8 @@ async def sandbox(database_url: str) -> AsyncIterator[Sandbox]:
     assert settings.sandbox_mode
     container = build_container(settings)
     await prepare(container)
-    server = await start_server(create_app(container), port=port)
-    key = await issue_sandbox_key(container)
+    server = await start_server(create_app(container.api_services()), port=port)
+    key = await issue_sandbox_key(container.db, container.clock)
     client = httpx.AsyncClient(
         base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
@@ -61,7 +62,7 @@ async def test_sandbox_announces_itself(sandbox: Sandbox) -> None:
 
 async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> None:
     old = sandbox.client.headers["Authorization"]
-    await issue_sandbox_key(sandbox.container)
+    await issue_sandbox_key(sandbox.container.db, sandbox.container.clock)
     async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
         response = await anon.get("/api/v1/users", headers={"Authorization": old})
     assert response.status_code == 401
@@ -112,11 +113,11 @@ async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
     from satshare.bot.app import build_runtime, start_bot, stop_bot
 
     container = sandbox.container
-    assert container.telegram_sandbox is not None
+    assert container.sandbox is not None and container.sandbox.telegram is not None
     runtime = build_runtime(
-        container,
+        container.bot_services(),
         token=container.telegram_token,
-        api_base_url=sandbox.server.url + container.telegram_sandbox.mount_path,
+        api_base_url=sandbox.server.url + SANDBOX_TELEGRAM_PATH,
     )
     dispatcher = await start_bot(runtime)
     yield sandbox

@@ -40,6 +40,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from satshare.aftercommit import NoListener
 from satshare.clock import FrozenClock
 from satshare.ledger import accounts
 from satshare.notifications.messages import PaymentInvalidated
@@ -757,9 +758,7 @@ class MoneyMachine(RuleBasedStateMachine):
         if withdrawer is not None:
             await self._accept_terms(withdrawer)
             # Its wake-up calls die with the process: nothing sends it, nothing seals.
-            ctx = dataclasses.replace(
-                container.payouts, kick=lambda: None, after_write=lambda: None
-            )
+            ctx = dataclasses.replace(container.payouts, after_commit=NoListener())
             made = await payout_flows.request_payout(
                 ctx,
                 user_id=withdrawer,
@@ -781,7 +780,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 instant = self.model.knobs.processor == "instant"
                 payout.at_provider = "Completed" if instant else "AwaitingPayment"
         if settle is not None:
-            quiet = dataclasses.replace(container.payments, after_ledger_write=lambda: None)
+            quiet = dataclasses.replace(container.payments, after_commit=NoListener())
             outcome = await payment_flows.refresh_invoice(quiet, settle.id)
             assert outcome.value == self.model.apply(settle) == "settled"
         await self._close()  # no flush: whatever was in flight stays as it was

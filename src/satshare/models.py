@@ -1,7 +1,6 @@
 """Import every table so the metadata is complete (Alembic, tests)."""
 
 from satshare.access.models import ChannelAccess, ChannelLink
-from satshare.admin.models import AdminUser
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
 from satshare.audit.models import AuditEvent
@@ -14,6 +13,7 @@ from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
+from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription
 from satshare.users.models import User
 

@@ -18,14 +18,13 @@ from starlette.staticfiles import StaticFiles
 
 from satshare.admin import pages
 from satshare.admin.auth import PanelAuth, SessionGuard, csrf_token, operator
+from satshare.admin.services import AdminServices
 from satshare.admin.texts import language, t
 from satshare.admin.views import MODEL_VIEWS
 from satshare.i18n import LANGUAGES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from satshare.container import Container
 
 HERE = Path(__file__).parent
 BASE_URL = "/admin"
@@ -47,19 +46,22 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return sqladmin_ngettext(singular, plural, n)
 
 
-def session_secret(container: Container) -> str:
-    configured = container.settings.admin.session_secret
+def session_secret(services: AdminServices) -> str:
+    configured = services.settings.admin.session_secret
     if configured is not None and configured.get_secret_value():
         return configured.get_secret_value()
     # No secret configured: sessions last until the next restart of this process.
     return secrets.token_urlsafe(48)
 
 
-def mount(app: FastAPI, container: Container) -> Panel:
-    auth = PanelAuth(container, session_secret(container))
+def mount(app: FastAPI, services: AdminServices) -> Panel:
+    """The panel at /admin inside ``app`` (the composition root calls this through
+    ``ApiServices.mount_panel``)."""
+    auth = PanelAuth(services, session_secret(services))
     panel = Panel(
         app,
-        engine=container.db.engine,
+        # SQLAdmin's model views read through the engine themselves (views.py).
+        engine=services.db.engine,
         base_url=BASE_URL,
         title="SatShare",
         templates_dir=str(HERE / "templates"),
@@ -71,7 +73,7 @@ def mount(app: FastAPI, container: Container) -> Panel:
     )
     auth.admin = panel
     # Our guard must see the session, so it goes after SessionMiddleware in the stack.
-    panel.admin.user_middleware.append(Middleware(SessionGuard, container=container))
+    panel.admin.user_middleware.append(Middleware(SessionGuard, services=services))
     panel.admin.middleware_stack = None
     env = panel.templates.env
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
@@ -82,7 +84,7 @@ def mount(app: FastAPI, container: Container) -> Panel:
     panel.admin.router.routes.insert(
         0, Mount("/assets", app=StaticFiles(directory=HERE / "static"), name="assets")
     )
-    panel.admin.state.container = container
+    panel.admin.state.admin_services = services
     for page in pages.PAGES:  # the workplaces first in the menu, the raw records after them
         panel.add_view(page)
     for view in MODEL_VIEWS:

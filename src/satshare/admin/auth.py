@@ -24,16 +24,14 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from satshare.admin import accounts, repository
-from satshare.admin.models import Role
+from satshare.admin.services import AdminServices
 from satshare.admin.texts import t
-from satshare.audit import service as audit
-from satshare.audit.models import Channel
+from satshare.staff import flows as staff
+from satshare.staff import service as accounts
+from satshare.staff.models import Role
 
 if TYPE_CHECKING:
     from sqladmin import Admin
-
-    from satshare.container import Container
 
 SESSION_COOKIE = "satshare_admin"
 #: Paths below /admin that answer without a session: the login form and static assets.
@@ -103,9 +101,9 @@ class SessionGuard:
     """Everything below /admin but the login form and static assets needs a live session of
     an enabled admin user: anything else is sent to the login page (303)."""
 
-    def __init__(self, app: ASGIApp, container: Container) -> None:
+    def __init__(self, app: ASGIApp, services: AdminServices) -> None:
         self.app = app
-        self.container = container
+        self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,13 +129,12 @@ class SessionGuard:
         user_id, stamp = session.get("user_id"), session.get("stamp")
         if not isinstance(user_id, int) or not isinstance(stamp, str):
             return None
-        async with self.container.db.reading() as db:
-            user = await repository.get(db, user_id)
+        user = await staff.get(self.services.db, user_id)
         if (
             user is None
             or user.disabled_at is not None
             or user.password_changed_at.isoformat() != stamp
-            or (user.sandbox and self.container.sandbox is None)
+            or (user.sandbox and not self.services.sandbox)
         ):
             return None
         return Operator(id=user.id, username=user.username, role=user.role)
@@ -146,8 +143,8 @@ class SessionGuard:
 class PanelAuth(AuthenticationBackend):
     """SQLAdmin's login hooks: the form posts ``username``, ``password`` and ``csrf_token``."""
 
-    def __init__(self, container: Container, secret: str) -> None:
-        settings = container.settings
+    def __init__(self, services: AdminServices, secret: str) -> None:
+        settings = services.settings
         super().__init__(
             secret_key=secret,
             session_cookie=SESSION_COOKIE,
@@ -156,7 +153,7 @@ class PanelAuth(AuthenticationBackend):
             same_site="lax",
             https_only=settings.server.base_url.startswith("https://"),
         )
-        self.container = container
+        self.services = services
         self.admin: Admin | None = None
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.per_ip = RateLimitItemPerMinute(settings.admin.login_attempts_per_minute)
@@ -182,31 +179,7 @@ class PanelAuth(AuthenticationBackend):
             return await self._refuse(request, t("Enter your user name and password."), 400)
         if not username.strip() or len(username) > 64 or len(password) > accounts.MAX_PASSWORD:
             return await self._refuse(request, t("Wrong user name or password."), 400)
-        now = self.container.clock.now()
-        async with self.container.db.transaction() as db:
-            result = await accounts.login(db, username, password, now)
-            if result.just_locked:  # recorded once, not for each refused try after it
-                name = username.strip().lower()[:64]
-                await audit.record(
-                    db,
-                    channel=Channel.PANEL,
-                    actor=name,
-                    role="",
-                    action="admin.locked",
-                    target=f"admin:{name}",
-                    reason=f"{accounts.MAX_FAILED_LOGINS} failed logins in a row",
-                    now=now,
-                )
-            elif result.outcome == accounts.Outcome.OK and result.user is not None:
-                await audit.record(
-                    db,
-                    channel=Channel.PANEL,
-                    actor=result.user.username,
-                    role=result.user.role.value,
-                    action="admin.login",
-                    target=f"admin:{result.user.username}",
-                    now=now,
-                )
+        result = await staff.login(self.services.db, self.services.clock, username, password)
         if result.outcome == accounts.Outcome.LOCKED:
             until = result.locked_until.strftime("%H:%M UTC") if result.locked_until else ""
             return await self._refuse(
@@ -219,7 +192,7 @@ class PanelAuth(AuthenticationBackend):
         if (
             result.outcome != accounts.Outcome.OK
             or result.user is None
-            or (sandbox_only and self.container.sandbox is None)
+            or (sandbox_only and not self.services.sandbox)
         ):
             return await self._refuse(request, t("Wrong user name or password."), 400)
         user = result.user

@@ -17,10 +17,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from satshare.admin import accounts, charts
-from satshare.admin import repository as admin_repository
+from satshare.admin import charts
 from satshare.admin.auth import Operator, Permission, csrf_ok, operator
-from satshare.admin.models import Role
+from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import lazy, t
 from satshare.affiliates import service as affiliates
 from satshare.apikeys import service as apikeys
@@ -43,6 +42,8 @@ from satshare.plans.models import PlanSource
 from satshare.reports import dashboard as dashboards
 from satshare.reports import repository as reports_repository
 from satshare.reports import transparency
+from satshare.staff import flows as staff
+from satshare.staff.models import Role
 from satshare.subscriptions import service as subscriptions
 from satshare.subscriptions.models import SubscriptionStatus
 from satshare.users import repository as users_repository
@@ -50,18 +51,11 @@ from satshare.users import repository as users_repository
 if TYPE_CHECKING:
     from sqladmin import Admin
 
-    from satshare.container import Container
-
 #: Support may give at most this many days at once (the issue's rule).
 SUPPORT_MAX_DAYS = 7
 MAX_GRANT_DAYS = 366
 MAX_REASON = 500
 NOTICES = "notices"
-
-
-def container_of(request: Request) -> Container:
-    found: Container = request.app.state.container
-    return found
 
 
 def notice(request: Request, text: str, level: str = "success") -> None:
@@ -122,7 +116,7 @@ class Page(BaseView):
         *,
         needs: Permission,
         then: str,
-        work: Callable[[FormData, Operator, Container], Awaitable[str]],
+        work: Callable[[FormData, Operator, AdminServices], Awaitable[str]],
     ) -> Response:
         """Run a form's action: CSRF and role first, then ``work`` (which returns the notice
         to show); a domain refusal becomes a notice and changes nothing."""
@@ -148,7 +142,7 @@ class Page(BaseView):
                 message=t("Your role ({role}) may not do this.", role=who.role if who else "-"),
             )
         try:
-            notice(request, await work(form, who, container_of(request)))
+            notice(request, await work(form, who, services_of(request)))
         except DomainError as exc:
             notice(request, t("Not done: {detail}", detail=exc.detail), "danger")
         except FormProblem as exc:
@@ -161,7 +155,7 @@ class FormProblem(Exception):
 
 
 async def record(
-    container: Container,
+    services: AdminServices,
     who: Operator,
     action: str,
     target: str,
@@ -170,7 +164,7 @@ async def record(
     after: Mapping[str, object] | None = None,
     reason: str = "",
 ) -> None:
-    async with container.db.transaction() as session:
+    async with services.db.transaction() as session:
         await audit.record(
             session,
             channel=Channel.PANEL,
@@ -181,7 +175,7 @@ async def record(
             before=before,
             after=after,
             reason=reason,
-            now=container.clock.now(),
+            now=services.clock.now(),
         )
 
 
@@ -204,8 +198,8 @@ def _day(text: str | None) -> date | None:
 
 
 async def dashboard_page(panel: Admin, request: Request) -> Response:
-    container = container_of(request)
-    now = container.clock.now()
+    services = services_of(request)
+    now = services.clock.now()
     preset = request.query_params.get("period", "30d")
     if preset not in ("today", "7d", "30d", "custom"):
         preset = "30d"
@@ -214,7 +208,7 @@ async def dashboard_page(panel: Admin, request: Request) -> Response:
     if preset == "custom" and (first is None or last is None):
         preset = "30d"
     start, end = dashboards.period(preset, now, first, last)
-    async with container.db.reading() as session:
+    async with services.db.reading() as session:
         data = await dashboards.dashboard(session, start, end, now)
     chart = charts.daily_bars(
         [d.date for d in data.days],
@@ -259,10 +253,10 @@ class PayoutsDesk(Page):
 
     @expose("/desk/payouts", methods=["GET"], identity="payouts")
     async def desk(self, request: Request) -> Response:
-        container = container_of(request)
+        services = services_of(request)
         wanted = request.query_params.get("status", PayoutStatus.AWAITING_APPROVAL.value)
         status = next((s for s in DESK_STATUSES if s.value == wanted), DESK_STATUSES[0])
-        async with container.db.reading() as session:
+        async with services.db.reading() as session:
             rows = await payouts.list_payouts(session, limit=200, status=status)
             counts = await reports_repository.payouts_by_status(session)
         return await render(
@@ -274,8 +268,8 @@ class PayoutsDesk(Page):
             statuses=DESK_STATUSES,
             counts=counts,
             mask=mask,
-            manual=container.payouts.provider is None,
-            alert_minutes=container.settings.payouts.unknown_alert_minutes,
+            manual=services.payouts.provider is None,
+            alert_minutes=services.settings.payouts.unknown_alert_minutes,
         )
 
     async def _payout_action(self, request: Request, verb: str) -> Response:
@@ -290,9 +284,9 @@ class PayoutsDesk(Page):
             )
         status = request.query_params.get("status", "awaiting_approval")[:32]
 
-        async def work(form: FormData, who: Operator, container: Container) -> str:
-            ctx = container.payouts
-            async with container.db.reading() as session:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
+            ctx = services.payouts
+            async with services.db.reading() as session:
                 before = _payout_facts(await payouts.require(session, payout_id))
             reason = _reason(form)
             if verb == "approve":
@@ -313,7 +307,7 @@ class PayoutsDesk(Page):
                     raise FormProblem(t("Say why: what does the provider show for this payout?"))
                 payout = await flows.release_unknown(ctx, payout_id, reason, author(who))
             await record(
-                container,
+                services,
                 who,
                 f"payout.{verb}",
                 f"payout:{payout_id}",
@@ -360,8 +354,8 @@ class PayoutsDesk(Page):
                 status_code=403,
                 message=t("Your role ({role}) may not do this.", role=who.role if who else "-"),
             )
-        container = container_of(request)
-        async with container.db.reading() as session:
+        services = services_of(request)
+        async with services.db.reading() as session:
             rows = await payouts.awaiting_manual_payment(session)
         if request.query_params.get("format") == "batch":
             return PlainTextResponse(
@@ -384,18 +378,18 @@ class UsersDesk(Page):
 
     @expose("/desk/users", methods=["GET"], identity="users")
     async def search(self, request: Request) -> Response:
-        container = container_of(request)
+        services = services_of(request)
         query = request.query_params.get("q", "").strip()[:128]
-        async with container.db.reading() as session:
+        async with services.db.reading() as session:
             found = await users_repository.search(session, query, limit=50)
         return await render(self, request, "satshare/users.html", users=found, query=query)
 
     @expose("/desk/users/{user_id}", methods=["GET"], identity="users-one")
     async def detail(self, request: Request) -> Response:
-        container = container_of(request)
+        services = services_of(request)
         user_id = _int(request.path_params, "user_id", 1, 2**62)
-        now = container.clock.now()
-        async with container.db.reading() as session:
+        now = services.clock.now()
+        async with services.db.reading() as session:
             user = await users_repository.get(session, user_id) if user_id else None
             if user is None:
                 return await render(
@@ -407,7 +401,7 @@ class UsersDesk(Page):
                 )
             facts = await reports_repository.user_overview(session, user.id)
             balance = await affiliates.balance(
-                session, user.id, container.payouts.program.hold_days, now
+                session, user.id, services.payouts.program.hold_days, now
             )
             suspended = await affiliates.open_suspension(session, user.id)
             custom = await affiliates.current_custom(session, user.id)
@@ -429,14 +423,14 @@ class UsersDesk(Page):
         user_id = _int(request.path_params, "user_id", 1, 2**62) or 0
         needs = Permission.SUPPORT if verb in ("extend", "resend") else Permission.MANAGE
 
-        async def work(form: FormData, who: Operator, container: Container) -> str:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             reason = _reason(form)
-            now = container.clock.now()
+            now = services.clock.now()
             if verb == "resend":
                 subscription_id = _int(form, "subscription_id", 1, 2**62)
                 if subscription_id is None:
                     raise FormProblem(t("Choose a subscription."))
-                async with container.db.transaction() as session:
+                async with services.db.transaction() as session:
                     found = await subscriptions.require(session, subscription_id)
                     if found.user_id != user_id:
                         raise FormProblem(t("That subscription belongs to another user."))
@@ -458,7 +452,7 @@ class UsersDesk(Page):
                 subscription_id = _int(form, "subscription_id", 1, 2**62)
                 if subscription_id is None:
                     raise FormProblem(t("Choose a subscription."))
-                async with container.db.transaction() as session:
+                async with services.db.transaction() as session:
                     found = await subscriptions.require(session, subscription_id)
                     if found.user_id != user_id:
                         raise FormProblem(t("That subscription belongs to another user."))
@@ -490,7 +484,7 @@ class UsersDesk(Page):
                         now=now,
                     )
                 return t("Subscription {id} saved.", id=subscription_id)
-            async with container.db.transaction() as session:
+            async with services.db.transaction() as session:
                 if verb == "suspend":
                     await affiliates.suspend(
                         session, user_id, reason=reason, author=author(who), now=now
@@ -563,7 +557,7 @@ class InvoicesDesk(Page):
 
     @expose("/desk/invoices", methods=["GET"], identity="invoices")
     async def invoices(self, request: Request) -> Response:
-        container = container_of(request)
+        services = services_of(request)
         params = request.query_params
         status = params.get("status", "")
         chosen = next((s for s in InvoiceStatus if s.value == status), None)
@@ -576,7 +570,7 @@ class InvoicesDesk(Page):
             if last
             else None
         )
-        async with container.db.reading() as session:
+        async with services.db.reading() as session:
             rows = await payments_repository.search_invoices(
                 session,
                 status=chosen,
@@ -598,7 +592,7 @@ class InvoicesDesk(Page):
             start=first.isoformat() if first else "",
             end=last.isoformat() if last else "",
             statuses=list(InvoiceStatus),
-            rails=sorted(container.payments.providers),
+            rails=sorted(services.payments.providers),
             plans=every_plan,
         )
 
@@ -606,9 +600,9 @@ class InvoicesDesk(Page):
     async def refund(self, request: Request) -> Response:
         invoice_id = str(request.path_params.get("invoice_id", ""))[:40]
 
-        async def work(form: FormData, who: Operator, container: Container) -> str:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             note = _text(form, "note", 500)
-            async with container.db.reading() as session:
+            async with services.db.reading() as session:
                 invoice = await payments_repository.get_invoice(session, invoice_id)
             if invoice is None:
                 raise FormProblem(t("No such invoice."))
@@ -620,8 +614,8 @@ class InvoicesDesk(Page):
                         id=invoice_id,
                     )
                 )
-            now = container.clock.now()
-            async with container.db.transaction() as session:
+            now = services.clock.now()
+            async with services.db.transaction() as session:
                 reversal = await payments.record_bitcoin_refund(
                     session, invoice_id, note=note or None, author=author(who), now=now
                 )
@@ -637,7 +631,7 @@ class InvoicesDesk(Page):
                     reason=note,
                     now=now,
                 )
-            container.written()
+            services.written()
             return t("Invoice {id} refunded (ledger entry {entry}).", id=invoice_id, entry=reversal)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/invoices", work=work)
@@ -690,18 +684,18 @@ class PlansDesk(Page):
 
     @expose("/desk/plans", methods=["GET"], identity="plans")
     async def plans(self, request: Request) -> Response:
-        container = container_of(request)
-        async with container.db.reading() as session:
+        services = services_of(request)
+        async with services.db.reading() as session:
             rows = await plans.list_all(session)
         return await render(self, request, "satshare/plans.html", rows=rows, PlanSource=PlanSource)
 
     @expose("/desk/plans/create", methods=["POST"], identity="plans-create")
     async def create(self, request: Request) -> Response:
-        async def work(form: FormData, who: Operator, container: Container) -> str:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             plan_id = _text(form, "id", 64).lower()
             spec = _plan_spec(form, plan_id)
-            now = container.clock.now()
-            async with container.db.transaction() as session:
+            now = services.clock.now()
+            async with services.db.transaction() as session:
                 plan = await plans.create_panel_plan(session, spec, now)
                 await audit.record(
                     session,
@@ -720,9 +714,9 @@ class PlansDesk(Page):
     async def _plan_action(self, request: Request, verb: str) -> Response:
         plan_id = str(request.path_params.get("plan_id", ""))[:64]
 
-        async def work(form: FormData, who: Operator, container: Container) -> str:
-            now = container.clock.now()
-            async with container.db.transaction() as session:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
+            now = services.clock.now()
+            async with services.db.transaction() as session:
                 current = await plans.require_panel_plan(session, plan_id)
                 before = _plan_facts(current)
                 if verb == "edit":
@@ -769,8 +763,8 @@ class AffiliatesDesk(Page):
 
     @expose("/desk/affiliates", methods=["GET"], identity="affiliates")
     async def program(self, request: Request) -> Response:
-        container = container_of(request)
-        async with container.db.reading() as session:
+        services = services_of(request)
+        async with services.db.reading() as session:
             data = await transparency.aggregate(session, "%Y-%m")
             ranked = sorted(
                 ((uid, f) for uid, f in data.affiliates.items() if f.commissions or f.owed_sats),
@@ -782,8 +776,8 @@ class AffiliatesDesk(Page):
             self,
             request,
             "satshare/affiliates.html",
-            program=container.payouts.program,
-            settings=container.settings,
+            program=services.payouts.program,
+            settings=services.settings,
             leaderboard=[(uid, names.get(uid), f) for uid, f in ranked],
             acceptances=acceptances,
         )
@@ -797,9 +791,9 @@ class LedgerDesk(Page):
     icon = "fa-solid fa-book"
 
     async def _page(self, request: Request, report: Any = None) -> Response:
-        container = container_of(request)
+        services = services_of(request)
         before = _int(request.query_params, "before", 1, 2**62)
-        async with container.db.reading() as session:
+        async with services.db.reading() as session:
             entries = await ledger_repository.list_entries(session, limit=50, before_id=before)
             postings = await ledger_repository.postings_of(session, [e.id for e in entries])
             head_seq, head_hash = await ledger_repository.read_head(session)
@@ -834,9 +828,9 @@ class LedgerDesk(Page):
                     "Reload the page and try again."
                 ),
             )
-        container = container_of(request)
-        await container.sealer.flush()
-        async with container.db.reading() as session:
+        services = services_of(request)
+        await services.seal_ledger()
+        async with services.db.reading() as session:
             report = await verify_ledger(session)
         return await self._page(request, report)
 
@@ -851,8 +845,8 @@ class ApiKeysDesk(Page):
 
     @expose("/desk/api-keys", methods=["GET"], identity="api-keys")
     async def keys(self, request: Request) -> Response:
-        container = container_of(request)
-        async with container.db.reading() as session:
+        services = services_of(request)
+        async with services.db.reading() as session:
             rows = await apikeys.list_keys(session)
         shown = request.session.pop("new_api_key", None)
         return await render(
@@ -861,15 +855,15 @@ class ApiKeysDesk(Page):
 
     @expose("/desk/api-keys/create", methods=["POST"], identity="api-keys-create")
     async def create(self, request: Request) -> Response:
-        async def work(form: FormData, who: Operator, container: Container) -> str:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             name = _text(form, "name", 100)
             chosen = [s for s in SCOPES if form.get(f"scope_{s}") == "on"]
             if not name:
                 raise FormProblem(t("Give the key a name (what will use it)."))
             if not chosen:
                 raise FormProblem(t("Choose at least one scope."))
-            now = container.clock.now()
-            async with container.db.transaction() as session:
+            now = services.clock.now()
+            async with services.db.transaction() as session:
                 issued = await apikeys.create(session, name, tuple(chosen), now)
                 await audit.record(
                     session,
@@ -895,9 +889,9 @@ class ApiKeysDesk(Page):
     async def revoke(self, request: Request) -> Response:
         key_id = _int(request.path_params, "key_id", 1, 2**62) or 0
 
-        async def work(form: FormData, who: Operator, container: Container) -> str:
-            now = container.clock.now()
-            async with container.db.transaction() as session:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
+            now = services.clock.now()
+            async with services.db.transaction() as session:
                 key = await apikeys.revoke(session, str(key_id), now)
                 await audit.record(
                     session,
@@ -926,43 +920,32 @@ class AdminUsersDesk(Page):
 
     @expose("/desk/admins", methods=["GET"], identity="admins")
     async def admins(self, request: Request) -> Response:
-        container = container_of(request)
-        async with container.db.reading() as session:
-            rows = await admin_repository.list_users(session)
+        services = services_of(request)
         return await render(
             self,
             request,
             "satshare/admins.html",
-            rows=rows,
+            rows=await staff.list_users(services.db),
             roles=list(Role),
-            now=container.clock.now(),
+            now=services.clock.now(),
         )
 
     @expose("/desk/admins/create", methods=["POST"], identity="admins-create")
     async def create(self, request: Request) -> Response:
-        async def work(form: FormData, who: Operator, container: Container) -> str:
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             role = _text(form, "role", 16)
             if role not in {r.value for r in Role}:
                 raise FormProblem(t("Choose a role."))
-            now = container.clock.now()
-            async with container.db.transaction() as session:
-                user = await accounts.create_user(
-                    session,
-                    _text(form, "username", 64),
-                    Role(role),
-                    str(form.get("password") or ""),
-                    now,
-                )
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action="admin.create",
-                    target=f"admin:{user.username}",
-                    after={"role": role},
-                    now=now,
-                )
+            user = await staff.create_user(
+                services.db,
+                services.clock,
+                _text(form, "username", 64),
+                Role(role),
+                str(form.get("password") or ""),
+                channel=Channel.PANEL,
+                actor=who.username,
+                actor_role=who.role.value,
+            )
             return t("Admin user {name} created.", name=user.username)
 
         return await self.act(request, needs=Permission.OWN, then="/desk/admins", work=work)
@@ -970,29 +953,29 @@ class AdminUsersDesk(Page):
     async def _account_action(self, request: Request, verb: str) -> Response:
         username = str(request.path_params.get("username", ""))[:64]
 
-        async def work(form: FormData, who: Operator, container: Container) -> str:
-            now = container.clock.now()
-            async with container.db.transaction() as session:
-                if verb == "disable":
-                    if username == who.username:
-                        raise FormProblem(t("You cannot disable your own account."))
-                    await accounts.disable(session, username, now)
-                    after: dict[str, object] = {"disabled": True}
-                else:
-                    await accounts.set_password(
-                        session, username, str(form.get("password") or ""), now
-                    )
-                    after = {"password_changed": True}
-                await audit.record(
-                    session,
+        async def work(form: FormData, who: Operator, services: AdminServices) -> str:
+            if verb == "disable":
+                if username == who.username:
+                    raise FormProblem(t("You cannot disable your own account."))
+                await staff.disable(
+                    services.db,
+                    services.clock,
+                    username,
                     channel=Channel.PANEL,
                     actor=who.username,
-                    role=who.role.value,
-                    action=f"admin.{verb}",
-                    target=f"admin:{username}",
-                    after=after,
+                    actor_role=who.role.value,
                     reason=_reason(form),
-                    now=now,
+                )
+            else:
+                await staff.set_password(
+                    services.db,
+                    services.clock,
+                    username,
+                    str(form.get("password") or ""),
+                    channel=Channel.PANEL,
+                    actor=who.username,
+                    actor_role=who.role.value,
+                    reason=_reason(form),
                 )
             return t("Saved.")
 
@@ -1019,8 +1002,8 @@ class AuditDesk(Page):
         text = params.get("q", "").strip()[:128]
         action = params.get("action", "").strip()[:64]
         first, last = _day(params.get("start")), _day(params.get("end"))
-        container = container_of(request)
-        async with container.db.reading() as session:
+        services = services_of(request)
+        async with services.db.reading() as session:
             rows = await audit_repository.search(
                 session,
                 text=text,

@@ -14,7 +14,6 @@ from sqlalchemy.exc import StatementError
 from starlette.requests import Request
 
 from satshare.admin.auth import Permission, operator
-from satshare.admin.models import AdminUser
 from satshare.admin.texts import lazy
 from satshare.affiliates.models import AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
@@ -24,6 +23,7 @@ from satshare.notifications.models import OutboxMessage
 from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.payouts.models import Payout, PayoutStatus
 from satshare.plans.models import Plan
+from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users.models import User
 

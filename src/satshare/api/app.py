@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from satshare import __version__
-from satshare.admin.app import mount as mount_admin
 from satshare.api import problems
 from satshare.api.audit import AdminApiAudit
+from satshare.api.deps import ApiServices
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
     affiliates,
@@ -27,7 +27,6 @@ from satshare.api.routes import (
     users,
     webhooks,
 )
-from satshare.container import Container
 from satshare.schemas import Problem
 
 DESCRIPTION = """
@@ -81,7 +80,7 @@ def _honours_idempotency_key(path: str) -> bool:
     return not path.startswith("/api/v1/webhooks/")
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(
         title="SatShare API",
         version=__version__,
@@ -91,7 +90,7 @@ def create_app(container: Container) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.container = container
+    app.state.services = services
     app.state.bot = None  # set once the Telegram bot has started
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
@@ -113,16 +112,13 @@ def create_app(container: Container) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(affiliates.program_router)
-    mount_admin(app, container)  # the web admin panel at /admin (issue #12)
-    if container.sandbox is not None:
-        app.mount(container.sandbox.mount_path, container.sandbox.btcpay_app)
-        app.router.routes.extend(container.sandbox.root_routes)
-    if container.rates_sandbox is not None:
-        app.mount(container.rates_sandbox.mount_path, container.rates_sandbox.app)
-    if container.telegram_sandbox is not None:
-        # Only in sandbox mode: these pages let anyone create Telegram users and buy.
+    if services.mount_panel is not None:
+        services.mount_panel(app)  # the web admin panel at /admin (issue #12)
+    # Sandbox mode only: the emulators, served inside our own app and reached over HTTP.
+    app.router.routes.extend(services.sandbox_routes)
+    if services.sandbox_pages is not None and services.sandbox_pages.chat is not None:
+        # Only with the Bot API emulator: these pages let anyone create Telegram users and buy.
         app.include_router(sandbox.router)
-        app.mount(container.telegram_sandbox.mount_path, container.telegram_sandbox.app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from satshare.audit import service as audit
+from satshare.audit import flows as audit
 from satshare.audit.models import Channel
 
 #: Where ``require_scope("admin")`` leaves the principal in the request's state.
@@ -42,15 +42,14 @@ class AdminApiAudit:
         route = scope.get("route")
         template = getattr(route, "path", scope["path"])
         params = scope.get("path_params") or {}
-        container = scope["app"].state.container
-        async with container.db.transaction(effect=False) as session:
-            await audit.record(
-                session,
-                channel=Channel.API,
-                actor=principal.author,
-                role=",".join(principal.scopes),
-                action=f"api {scope['method']} {template}"[:64],
-                target=",".join(f"{k}:{v}" for k, v in params.items())[:128],
-                after={"status": status},
-                now=container.clock.now(),
-            )
+        services = scope["app"].state.services  # api.deps.ApiServices
+        await audit.record(
+            services.db,
+            services.clock,
+            channel=Channel.API,
+            actor=principal.author,
+            role=",".join(principal.scopes),
+            action=f"api {scope['method']} {template}"[:64],
+            target=",".join(f"{k}:{v}" for k, v in params.items())[:128],
+            after={"status": status},
+        )

@@ -1,23 +1,31 @@
-"""Request-scoped dependencies: the container, API key authentication, pagination, and
-bounded reads of raw bodies."""
+"""Request-scoped dependencies: the services (one ``Annotated`` dependency each), API key
+authentication, pagination, and bounded reads of raw bodies."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, Path, Query, Request, Security
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
+from satshare.aftercommit import CommitListener
 from satshare.api.audit import STATE_KEY as AUDITED
-from satshare.apikeys import service as apikeys
-from satshare.container import Container
+from satshare.api.ports import SandboxPages
+from satshare.apikeys import flows as apikeys
+from satshare.apikeys.service import grants
+from satshare.clock import Clock
+from satshare.config import Settings
+from satshare.db import Database
 from satshare.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from satshare.payments.flows import PaymentsContext
+from satshare.payouts.flows import PayoutsContext
 from satshare.schemas import MAX_ID, PageOf
 
 bearer = HTTPBearer(
@@ -31,12 +39,75 @@ TOUCH_INTERVAL = 60.0
 _last_touch: dict[int, float] = {}
 
 
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """Everything the API's routes may use, given to ``create_app`` by the composition root."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    payments: PaymentsContext
+    payouts: PayoutsContext
+    #: Told what a request's commits produced (the idempotency middleware holds commits).
+    after_commit: CommitListener
+    #: Chains every queued ledger entry now (the sealer's flush): answers carry seq and hash.
+    seal_ledger: Callable[[], Awaitable[int]]
+    #: The emulators' mounts and root routes (sandbox mode only).
+    sandbox_routes: Sequence[BaseRoute] = ()
+    #: What the sandbox pages use; None outside sandbox mode.
+    sandbox_pages: SandboxPages | None = None
+    #: Mounts the web admin panel at /admin (issue #12); the composition root builds it, so
+    #: the API imports no other adapter. None: no panel (tests of the API alone).
+    mount_panel: Callable[[FastAPI], object] | None = None
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+def services_of(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+def _settings(request: Request) -> Settings:
+    return services_of(request).settings
+
+
+def _db(request: Request) -> Database:
+    return services_of(request).db
+
+
+def _clock(request: Request) -> Clock:
+    return services_of(request).clock
+
+
+def _payments(request: Request) -> PaymentsContext:
+    return services_of(request).payments
+
+
+def _payouts(request: Request) -> PayoutsContext:
+    return services_of(request).payouts
+
+
+def _after_commit(request: Request) -> CommitListener:
+    return services_of(request).after_commit
+
+
+def _seal_ledger(request: Request) -> Callable[[], Awaitable[int]]:
+    return services_of(request).seal_ledger
+
+
+def _sandbox(request: Request) -> SandboxPages | None:
+    return services_of(request).sandbox_pages
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DbDep = Annotated[Database, Depends(_db)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+PaymentsDep = Annotated[PaymentsContext, Depends(_payments)]
+PayoutsDep = Annotated[PayoutsContext, Depends(_payouts)]
+AfterCommitDep = Annotated[CommitListener, Depends(_after_commit)]
+SealLedger = Callable[[], Awaitable[int]]
+SealLedgerDep = Annotated[SealLedger, Depends(_seal_ledger)]
+#: None outside sandbox mode.
+SandboxDep = Annotated[SandboxPages | None, Depends(_sandbox)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +125,17 @@ class Principal:
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         request: Request,
-        container: ContainerDep,
+        db: DbDep,
+        clock: ClockDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
         if credentials is None:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        async with container.db.reading() as session:
-            key = await apikeys.authenticate(session, credentials.credentials)
+        key = await apikeys.authenticate(db, credentials.credentials)
         if key is None:
             raise Unauthorized("invalid or revoked API key")
         scopes = tuple(key.scopes.split(","))
-        if not apikeys.grants(scopes, scope):
+        if not grants(scopes, scope):
             raise Forbidden(
                 f"this API key lacks the {scope!r} scope (it has: {', '.join(scopes)})",
                 required_scope=scope,
@@ -72,8 +143,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         now = time.monotonic()
         if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
             _last_touch[key.id] = now
-            async with container.db.transaction(effect=False) as session:
-                await apikeys.touch(session, key.id, container.clock.now())
+            await apikeys.touch(db, key.id, clock.now())
         principal = Principal(key_id=key.id, name=key.name, scopes=scopes)
         if scope == "admin":  # admin actions go to the audit log (api/audit.py)
             setattr(request.state, AUDITED, principal)

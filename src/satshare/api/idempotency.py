@@ -20,12 +20,13 @@ import asyncio
 import hashlib
 import re
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from satshare.aftercommit import Produced
+from satshare.api.deps import ApiServices
 from satshare.api.problems import problem
 from satshare.apikeys import service as apikeys
 from satshare.idempotency import repository
@@ -62,13 +63,13 @@ class IdempotencyMiddleware:
             )
             await response(scope, receive, send)
             return
-        container = scope["app"].state.container
+        services = scope["app"].state.services
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             await self.app(scope, receive, send)  # authentication fails downstream
             return
-        async with container.db.reading() as session:
+        async with services.db.reading() as session:
             api_key = await apikeys.authenticate(session, token.strip())
         if api_key is None:
             await self.app(scope, receive, send)
@@ -80,8 +81,8 @@ class IdempotencyMiddleware:
                 [scope["method"].encode(), path.encode(), scope.get("query_string", b""), body]
             )
         ).hexdigest()
-        now = container.clock.now()
-        async with container.db.transaction() as session:
+        now = services.clock.now()
+        async with services.db.transaction() as session:
             claim = await repository.claim(
                 session,
                 api_key_id=api_key.id,
@@ -91,7 +92,7 @@ class IdempotencyMiddleware:
                 path=path[:255],
                 request_hash=digest,
                 now=now,
-                in_flight_ttl=_timeout(container) + TAKEOVER_MARGIN,
+                in_flight_ttl=_timeout(services) + TAKEOVER_MARGIN,
             )
             record_id = claim.record.id
             stored = (
@@ -143,10 +144,10 @@ class IdempotencyMiddleware:
             )
             await send({"type": "http.response.body", "body": (text or "").encode()})
             return
-        await self._run(container, record_id, body, scope, send)
+        await self._run(services, record_id, body, scope, send)
 
     async def _run(
-        self, container: Any, record_id: int, body: bytes, scope: Scope, send: Send
+        self, services: ApiServices, record_id: int, body: bytes, scope: Scope, send: Send
     ) -> None:
         """Run the request; its last write commits together with the stored answer, and the
         answer is sent only after that commit. A crash before it leaves nothing committed
@@ -163,12 +164,12 @@ class IdempotencyMiddleware:
             held.append(message)
 
         async def mark_effect(session: AsyncSession) -> None:
-            await repository.mark_effect(session, record_id, container.clock.now())
+            await repository.mark_effect(session, record_id, services.clock.now())
 
         status, content_type, chunks = 500, None, []
-        async with container.db.deferred_commit(mark_effect) as deferred:
+        async with services.db.deferred_commit(mark_effect) as deferred:
             try:
-                async with asyncio.timeout(_timeout(container).total_seconds()):
+                async with asyncio.timeout(_timeout(services).total_seconds()):
                     await self.app(scope, replay_receive, hold_send)
             except TimeoutError:
                 # Stopped: its unfinished last write is dropped, so the answer below (not
@@ -176,7 +177,7 @@ class IdempotencyMiddleware:
                 # committed, the key answers "incomplete").
                 await deferred.rollback_pending()
                 if not deferred.wrote:
-                    async with container.db.transaction(effect=False) as session:
+                    async with services.db.transaction(effect=False) as session:
                         await repository.abandon(session, record_id)
                 saved = (
                     "part of it had been saved: check before sending it again"
@@ -186,7 +187,7 @@ class IdempotencyMiddleware:
                 too_slow = problem(
                     503,
                     "service-unavailable",
-                    f"the request took longer than {_timeout(container).seconds} s and was "
+                    f"the request took longer than {_timeout(services).seconds} s and was "
                     f"stopped; {saved}",
                     instance=scope["path"],
                 )
@@ -197,7 +198,7 @@ class IdempotencyMiddleware:
                 # so is the key's record then: a retry must not do it twice.
                 await deferred.commit_pending()
                 if not deferred.wrote:
-                    async with container.db.transaction(effect=False) as session:
+                    async with services.db.transaction(effect=False) as session:
                         await repository.abandon(session, record_id)
                 raise
             for message in held:
@@ -212,20 +213,20 @@ class IdempotencyMiddleware:
                 await repository.complete(session, record_id, status, content_type, text)
 
             if not await deferred.commit_pending(store_answer):
-                async with container.db.transaction(effect=False) as session:
+                async with services.db.transaction(effect=False) as session:
                     if status >= 500 and not deferred.wrote:
                         await repository.abandon(session, record_id)  # retry runs again
                     else:
                         await repository.complete(session, record_id, status, content_type, text)
         if deferred.wrote:
-            container.written()  # what the request wrote is committed only now
-            container.payout_runner.kick()
+            # What the request wrote is committed only now (a payout it approved included).
+            services.after_commit.committed(Produced(ledger=True, outbox=True, payouts=True))
         for message in held:
             await send(message)
 
 
-def _timeout(container: Any) -> timedelta:
-    return timedelta(seconds=container.settings.server.request_timeout_seconds)
+def _timeout(services: ApiServices) -> timedelta:
+    return timedelta(seconds=services.settings.server.request_timeout_seconds)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from satshare.admin import accounts
-from satshare.admin import repository as admin_repository
-from satshare.admin.models import AdminUser, Role
-from satshare.audit import service as audit
 from satshare.audit.models import Channel
 from satshare.cli.audit import author
 from satshare.cli.common import fail, opened, out, run, settings
 from satshare.errors import InvalidRequest
 from satshare.security import random_token
+from satshare.staff import flows as staff
+from satshare.staff import service as accounts
+from satshare.staff.models import AdminUser, Role
 
 if TYPE_CHECKING:
     from satshare.container import Container
@@ -28,8 +27,7 @@ async def issue_sandbox_login(container: Container) -> tuple[str, str]:
     """The panel's sandbox-only owner login for this start: (user name, password). Refused
     at login outside sandbox mode (see ``admin.auth``)."""
     password = random_token(18)
-    async with container.db.transaction() as session:
-        user = await accounts.sandbox_login(session, password, container.clock.now())
+    user = await staff.sandbox_login(container.db, container.clock, password)
     return user.username, password
 
 
@@ -70,20 +68,16 @@ def create_user(
     cfg = settings()
 
     async def go() -> AdminUser:
-        async with opened(cfg) as container, container.db.transaction() as session:
-            now = container.clock.now()
-            user = await accounts.create_user(session, username, chosen, password, now)
-            await audit.record(
-                session,
+        async with opened(cfg) as container:
+            return await staff.create_user(
+                container.db,
+                container.clock,
+                username,
+                chosen,
+                password,
                 channel=Channel.CLI,
                 actor=author(),
-                role="",
-                action="admin.create",
-                target=f"admin:{user.username}",
-                after={"role": chosen.value},
-                now=now,
             )
-            return user
 
     user = run(go())
     out.print(
@@ -98,8 +92,8 @@ def list_users() -> None:
     cfg = settings()
 
     async def go() -> list[AdminUser]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await admin_repository.list_users(session))
+        async with opened(cfg) as container:
+            return list(await staff.list_users(container.db))
 
     rows = run(go())
     table = Table("id", "username", "role", "created", "last login", "state")
@@ -130,19 +124,15 @@ def set_password(
     cfg = settings()
 
     async def go() -> AdminUser:
-        async with opened(cfg) as container, container.db.transaction() as session:
-            now = container.clock.now()
-            user = await accounts.set_password(session, username, password, now)
-            await audit.record(
-                session,
+        async with opened(cfg) as container:
+            return await staff.set_password(
+                container.db,
+                container.clock,
+                username,
+                password,
                 channel=Channel.CLI,
                 actor=author(),
-                role="",
-                action="admin.set_password",
-                target=f"admin:{user.username}",
-                now=now,
             )
-            return user
 
     user = run(go())
     out.print(f"Password of {user.username} changed; their sessions have ended.", highlight=False)
@@ -156,21 +146,10 @@ def disable(
     cfg = settings()
 
     async def go() -> AdminUser:
-        async with opened(cfg) as container, container.db.transaction() as session:
-            now = container.clock.now()
-            user = await accounts.disable(session, username, now)
-            await audit.record(
-                session,
-                channel=Channel.CLI,
-                actor=author(),
-                role="",
-                action="admin.disable",
-                target=f"admin:{user.username}",
-                before={"disabled": False},
-                after={"disabled": True},
-                now=now,
+        async with opened(cfg) as container:
+            return await staff.disable(
+                container.db, container.clock, username, channel=Channel.CLI, actor=author()
             )
-            return user
 
     user = run(go())
     out.print(f"Admin user {user.username} disabled.", highlight=False)

@@ -8,7 +8,7 @@ import getpass
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from satshare.audit import service as audit
+from satshare.audit import flows as audit
 from satshare.audit.models import Channel
 from satshare.cli.common import opened, run, settings
 
@@ -34,16 +34,16 @@ def audited(action: str, target: str = "") -> Callable[[F], F]:
             cfg = settings()
 
             async def record() -> None:
-                async with opened(cfg) as container, container.db.transaction() as session:
+                async with opened(cfg) as container:
                     await audit.record(
-                        session,
+                        container.db,
+                        container.clock,
                         channel=Channel.CLI,
                         actor=author(),
                         role="",
                         action=action,
                         target=target.format(**kwargs),
                         reason=str(kwargs.get("reason") or ""),
-                        now=container.clock.now(),
                     )
 
             run(record())

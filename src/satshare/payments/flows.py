@@ -9,14 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import faultpoints
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.service import Balance
+from satshare.affiliates.stats import ReferralStats
+from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import (
@@ -28,7 +33,7 @@ from satshare.errors import (
     RetryLater,
     Unauthorized,
 )
-from satshare.payments import inbox, repository, service
+from satshare.payments import inbox, referrals, repository, service
 from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.payments.ports import (
     InvoiceGone,
@@ -39,12 +44,16 @@ from satshare.payments.ports import (
     WebhookNotice,
 )
 from satshare.plans import service as plans
+from satshare.plans.models import Plan
 from satshare.rates import service as rates
 from satshare.rates.ports import RateSource
 from satshare.security import random_token
 from satshare.subscriptions import repository as subscriptions_repo
-from satshare.subscriptions.models import Subscription
+from satshare.subscriptions import service as subscriptions
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users import repository as users_repo
+from satshare.users import service as users
+from satshare.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +77,8 @@ class PaymentsContext:
     #: answered at once instead of queueing for the database (other processes are kept out
     #: by the inbox's unique key and its claim).
     in_flight: inbox.LocalClaims = field(default_factory=inbox.LocalClaims)
-    #: Called after a transaction that wrote ledger entries has committed (chains them).
-    after_ledger_write: Callable[[], None] = lambda: None
+    #: Told after a settlement commits (its entries to chain, its messages to send).
+    after_commit: CommitListener = field(default_factory=NoListener)
     #: Telegram Stars: sold by the bot, not through a processor.
     stars_enabled: bool = False
     sats_per_star: int | None = None
@@ -341,7 +350,7 @@ async def _apply(
                 )
     faultpoints.reached("settle.after_commit")
     if outcome is service.Outcome.SETTLED:
-        ctx.after_ledger_write()
+        ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome
 
 
@@ -499,5 +508,134 @@ async def receive_stars_payment(
     except IntegrityError:
         return service.Outcome.ALREADY_SETTLED
     if outcome is service.Outcome.SETTLED:
-        ctx.after_ledger_write()
+        ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome
+
+
+async def get_invoice(db: Database, invoice_id: str) -> Invoice | None:
+    """An invoice by our id, read in its own unit of work (for the adapters)."""
+    async with db.reading() as session:
+        return await repository.get_invoice(session, invoice_id)
+
+
+# -- refunds (the API's admin action) ---------------------------------------------------
+
+
+async def record_bitcoin_refund(
+    ctx: PaymentsContext, invoice_id: str, *, note: str | None, author: str
+) -> int:
+    """The owner paid a bitcoin sale back: the reversal entry's id (see the service)."""
+    async with ctx.db.transaction() as session:
+        reversal = await service.record_bitcoin_refund(
+            session, invoice_id, note=note, author=author, now=ctx.clock.now()
+        )
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
+    return reversal
+
+
+async def begin_stars_refund(ctx: PaymentsContext, invoice_id: str) -> tuple[str, str]:
+    """Mark a Stars sale as being refunded: (telegram user id, charge id) to refund."""
+    async with ctx.db.transaction() as session:
+        return await service.begin_stars_refund(session, invoice_id, ctx.clock.now())
+
+
+async def abort_stars_refund(ctx: PaymentsContext, invoice_id: str) -> None:
+    async with ctx.db.transaction() as session:
+        await service.abort_stars_refund(session, invoice_id, ctx.clock.now())
+
+
+async def finish_stars_refund(ctx: PaymentsContext, invoice_id: str, *, author: str) -> int:
+    """Telegram returned the Stars: the reversal entry's id."""
+    async with ctx.db.transaction() as session:
+        reversal = await service.finish_stars_refund(
+            session, invoice_id, author=author, now=ctx.clock.now()
+        )
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
+    return reversal
+
+
+# -- reads for the adapters -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    subscription: Subscription
+    latest_invoice: Invoice | None
+
+
+async def _view(session: AsyncSession, subscription: Subscription) -> SubscriptionView:
+    return SubscriptionView(
+        subscription, await repository.latest_invoice_of(session, subscription.id)
+    )
+
+
+async def subscriptions_page(
+    db: Database,
+    *,
+    limit: int,
+    before_id: int | None,
+    user_id: int | None,
+    status: SubscriptionStatus | None,
+    plan_id: str | None,
+) -> list[SubscriptionView]:
+    async with db.reading() as session:
+        rows = await subscriptions_repo.list_subscriptions(
+            session,
+            limit=limit,
+            before_id=before_id,
+            user_id=user_id,
+            status=status,
+            plan_id=plan_id,
+        )
+        return [await _view(session, s) for s in rows]
+
+
+async def get_subscription(db: Database, subscription_id: int) -> SubscriptionView:
+    async with db.reading() as session:
+        return await _view(session, await subscriptions.require(session, subscription_id))
+
+
+async def change_subscription_status(
+    db: Database, subscription_id: int, status: SubscriptionStatus, now: datetime
+) -> SubscriptionView:
+    async with db.transaction() as session:
+        changed = await subscriptions.change_status(session, subscription_id, status, now)
+        return await _view(session, changed)
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """A user with their affiliate balance, referral counts and active subscriptions."""
+
+    user: User
+    earnings: Balance
+    referrals: ReferralStats
+    subscriptions: list[SubscriptionView]
+
+
+async def user_view(db: Database, user_id: int, hold_days: int, now: datetime) -> UserView:
+    async with db.reading() as session:
+        user = await users.require(session, user_id)
+        earnings = await affiliates.balance(session, user_id, hold_days, now)
+        counts = await referrals.referral_stats(session, user_id)
+        active = await subscriptions_repo.active_of_user(session, user_id, now)
+        return UserView(user, earnings, counts, [await _view(session, s) for s in active])
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutView:
+    invoice: Invoice
+    plan: Plan
+    subscription: Subscription
+
+
+async def checkout_view(db: Database, invoice_id: str) -> CheckoutView:
+    """What the checkout page shows; NotFound for an unknown invoice."""
+    async with db.reading() as session:
+        invoice = await repository.get_invoice(session, invoice_id)
+        if invoice is None:
+            raise NotFound(f"invoice {invoice_id} does not exist")
+        plan = await plans.get(session, invoice.plan_id)
+        subscription = await subscriptions_repo.get(session, invoice.subscription_id)
+    assert plan is not None and subscription is not None
+    return CheckoutView(invoice, plan, subscription)

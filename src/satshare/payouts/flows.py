@@ -11,7 +11,7 @@ re-sent blindly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +19,7 @@ import bolt11
 
 from satshare import faultpoints
 from satshare.affiliates import service as affiliates
+from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener, Produced
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.payouts import service
@@ -30,7 +31,7 @@ from satshare.payouts.destinations import (
     lightning_address_url,
     parse,
 )
-from satshare.payouts.models import Payout, PayoutStatus
+from satshare.payouts.models import Payout, PayoutDestination, PayoutStatus
 from satshare.payouts.ports import (
     LnurlError,
     LnurlResolver,
@@ -40,6 +41,7 @@ from satshare.payouts.ports import (
     SendResult,
     SendState,
 )
+from satshare.users import service as users
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,8 @@ class PayoutsContext:
     #: None when payouts are made by hand (payouts.provider: manual).
     provider: PayoutProvider | None
     lnurl: LnurlResolver
-    #: Called after a commit that wrote ledger entries or outbox rows.
-    after_write: Callable[[], None] = field(default=lambda: None)
-    #: Wakes the sender after a payout becomes approved.
-    kick: Callable[[], None] = field(default=lambda: None)
+    #: Told after each commit what it produced (entries, messages, a payout to send).
+    after_commit: CommitListener = field(default_factory=NoListener)
     #: A send in flight longer than this is asked about (a crash mid-call leaves it so). It
     #: must outlast the provider call itself: asking while the call may still be running
     #: would find nothing yet.
@@ -154,9 +154,8 @@ async def request_payout(
 
 
 def _written(ctx: PayoutsContext, payout: Payout) -> None:
-    ctx.after_write()
-    if payout.status == PayoutStatus.APPROVED:
-        ctx.kick()
+    approved = payout.status == PayoutStatus.APPROVED
+    ctx.after_commit.committed(Produced(ledger=True, outbox=True, payouts=approved))
 
 
 async def approve(ctx: PayoutsContext, payout_id: int, author: str) -> Payout:
@@ -171,7 +170,7 @@ async def cancel(ctx: PayoutsContext, payout_id: int, author: str, reason: str |
         payout = await service.cancel(
             session, payout_id, author=author, reason=reason, now=ctx.clock.now()
         )
-    ctx.after_write()
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return payout
 
 
@@ -187,7 +186,7 @@ async def mark_paid(
             author=author,
             now=ctx.clock.now(),
         )
-    ctx.after_write()
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return payout
 
 
@@ -259,7 +258,7 @@ async def _record(ctx: PayoutsContext, payout_id: int, result: SendResult) -> No
     async with ctx.db.transaction() as session:
         await service.record(session, payout_id, result, ctx.clock.now(), ctx.recheck)
         faultpoints.reached("payout.before_record")
-    ctx.after_write()
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
 
 
 async def release_unknown(ctx: PayoutsContext, payout_id: int, reason: str, author: str) -> Payout:
@@ -273,7 +272,7 @@ async def release_unknown(ctx: PayoutsContext, payout_id: int, reason: str, auth
             now=ctx.clock.now(),
             recheck=ctx.recheck,
         )
-    ctx.after_write()
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return payout
 
 
@@ -299,5 +298,56 @@ async def reconcile(ctx: PayoutsContext, limit: int = 50) -> int:
         escalated = await service.escalate_unknown(session, ctx.clock.now(), ctx.alert_after)
     if escalated:
         log.warning("%d payout(s) unknown for over %s: admins alerted", escalated, ctx.alert_after)
-        ctx.after_write()
+        ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return decided
+
+
+# -- reads for the adapters (each in its own unit of work) --------------------------------
+
+
+async def saved_destination(ctx: PayoutsContext, user_id: int) -> PayoutDestination | None:
+    async with ctx.db.reading() as session:
+        return await service.saved_destination(session, user_id)
+
+
+async def list_payouts(
+    ctx: PayoutsContext,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    user_id: int | None = None,
+    status: PayoutStatus | None = None,
+) -> Sequence[Payout]:
+    async with ctx.db.reading() as session:
+        return await service.list_payouts(
+            session, limit=limit, before_id=before_id, user_id=user_id, status=status
+        )
+
+
+async def save_destination_of_user(
+    ctx: PayoutsContext, user_id: int, text: str
+) -> PayoutDestination:
+    """``save_destination`` for a user who may not exist (NotFound); the saved row."""
+    async with ctx.db.reading() as session:
+        await users.require(session, user_id)
+    await save_destination(ctx, user_id, text)
+    saved = await saved_destination(ctx, user_id)
+    assert saved is not None
+    return saved
+
+
+async def forget_destination(ctx: PayoutsContext, user_id: int) -> None:
+    async with ctx.db.transaction() as session:
+        await users.require(session, user_id)
+        await service.forget_destination(session, user_id)
+
+
+async def awaiting_manual_payment(ctx: PayoutsContext) -> Sequence[Payout]:
+    async with ctx.db.reading() as session:
+        return await service.awaiting_manual_payment(session)
+
+
+async def get_payout(ctx: PayoutsContext, payout_id: int) -> Payout:
+    """The payout; NotFound when there is none."""
+    async with ctx.db.reading() as session:
+        return await service.require(session, payout_id)

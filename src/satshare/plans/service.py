@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.plans import repository
 from satshare.plans.models import Plan, PlanSource
 
 #: Ids of plans made in the panel (they appear in API calls as subscription_type).
@@ -36,7 +36,7 @@ class PlanSpec:
 async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) -> None:
     """Make the config plans match ``specs``; plans made in the admin panel are left alone
     (a config plan may not take a panel plan's id)."""
-    every = {p.id: p for p in (await session.execute(select(Plan))).scalars().all()}
+    every = {p.id: p for p in await repository.all_plans(session)}
     taken = sorted(
         spec.id for spec in specs if spec.id in every and every[spec.id].source != PlanSource.CONFIG
     )
@@ -71,8 +71,7 @@ async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) 
 
 
 async def list_active(session: AsyncSession) -> Sequence[Plan]:
-    result = await session.execute(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
-    return result.scalars().all()
+    return await repository.list_active(session)
 
 
 async def get(session: AsyncSession, plan_id: str) -> Plan | None:
@@ -92,8 +91,7 @@ async def require_purchasable(session: AsyncSession, plan_id: str) -> Plan:
 
 async def list_all(session: AsyncSession) -> Sequence[Plan]:
     """Every plan, on sale or archived, config and panel alike."""
-    result = await session.execute(select(Plan).order_by(Plan.source, Plan.id))
-    return result.scalars().all()
+    return await repository.list_all(session)
 
 
 def _panel_fields(plan: Plan, spec: PlanSpec, now: datetime) -> None:

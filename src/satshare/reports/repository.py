@@ -1,5 +1,6 @@
-"""SQL of the dashboard's operational counts (the money figures come from the ledger's
-postings through ``transparency.aggregate``)."""
+"""Reports' queries that join several domains' tables (reports only read): the split
+statements' commissions and the admin dashboard's operational counts (the money figures come
+from the ledger's postings through ``transparency.aggregate``)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,44 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.affiliates.models import ReferralClick, TermsAcceptance
+from satshare.ledger import accounts
 from satshare.ledger import repository as ledger
-from satshare.ledger.models import SALE_KINDS, Entry
+from satshare.ledger.models import SALE_KINDS, Account, ChainLink, Entry, Posting
 from satshare.notifications.models import OutboxMessage
 from satshare.payments.models import Invoice, Payment
 from satshare.payouts.models import Payout, PayoutStatus
 from satshare.plans.models import Plan
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users.models import User
+
+#: A commission as the split statements read it: the sale entry, the affiliate's posting,
+#: the invoice and payment (if any), the entry's chain link and the id of its reversal.
+CommissionRow = tuple[Entry, int, Invoice | None, Payment | None, ChainLink | None, int | None]
+
+
+async def commission_rows(
+    session: AsyncSession, user_id: int, *, limit: int, before_id: int | None = None
+) -> list[CommissionRow]:
+    """The affiliate's commissions, newest first (``before_id``: a page cursor)."""
+    reversal = aliased(Entry)
+    query = (
+        select(Entry, Posting.amount_sats, Invoice, Payment, ChainLink, reversal.id)
+        .join(Posting, Posting.entry_id == Entry.id)
+        .join(Account, Account.id == Posting.account_id)
+        .outerjoin(Invoice, Invoice.id == Entry.invoice_id)
+        .outerjoin(Payment, Payment.invoice_id == Entry.invoice_id)
+        .outerjoin(ChainLink, ChainLink.entry_id == Entry.id)
+        .outerjoin(reversal, reversal.reverses_entry_id == Entry.id)
+        .where(
+            Account.code == accounts.affiliate_payable(user_id),
+            Entry.kind.in_(SALE_KINDS),
+        )
+        .order_by(Entry.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(Entry.id < before_id)
+    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
 
 
 async def active_subscriptions(

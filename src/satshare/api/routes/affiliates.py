@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from satshare.affiliates import service as affiliates
+from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates import stats
 from satshare.affiliates.models import AffiliateTerms
 from satshare.affiliates.schemas import (
@@ -30,15 +30,24 @@ from satshare.affiliates.schemas import (
     TermsAcceptanceIn,
     TermsOut,
 )
-from satshare.api.deps import AdminKey, ContainerDep, IdPath, ReadKey, WriteKey
+from satshare.api.deps import (
+    AdminKey,
+    ClockDep,
+    DbDep,
+    IdPath,
+    PayoutsDep,
+    ReadKey,
+    SettingsDep,
+    WriteKey,
+)
 from satshare.api.problems import openapi_responses
-from satshare.container import Container
+from satshare.clock import Clock
+from satshare.db import Database
 from satshare.errors import Conflict, NotFound
 from satshare.payments import referrals
 from satshare.payouts import flows as payout_flows
-from satshare.payouts import service as payouts
-from satshare.payouts.overview import affiliate_overview
-from satshare.users import service as users
+from satshare.payouts.flows import PayoutsContext
+from satshare.payouts.overview import overview
 
 router = APIRouter(prefix="/api/v1/affiliates", tags=["affiliates"])
 program_router = APIRouter(tags=["affiliates"])
@@ -50,9 +59,9 @@ program_router = APIRouter(tags=["affiliates"])
     summary="The affiliate program's rules and terms text (public, no key)",
     responses=openapi_responses(503),
 )
-async def get_program(container: ContainerDep) -> ProgramOut:
-    settings = container.settings
-    policy = container.payouts.policy
+async def get_program(settings: SettingsDep, payout_context: PayoutsDep) -> ProgramOut:
+    settings = settings
+    policy = payout_context.policy
     return ProgramOut(
         share_bps=settings.affiliate.share_bps,
         levels=[LevelOut.model_validate(level) for level in settings.affiliate.levels],
@@ -67,18 +76,17 @@ async def get_program(container: ContainerDep) -> ProgramOut:
     )
 
 
-async def affiliate_out(container: Container, user_id: int) -> AffiliateOut:
-    async with container.db.reading() as session:
-        view = await affiliate_overview(
-            session, container.payouts.program, user_id, container.clock.now()
-        )
+async def affiliate_out(
+    db: Database, clock: Clock, payout_context: PayoutsContext, user_id: int
+) -> AffiliateOut:
+    view = await overview(db, payout_context.program, user_id, clock.now())
     terms, balance, totals, stats = view.terms, view.balance, view.payouts, view.referrals
     suspension, accepted_at, destination = (
         view.suspension,
         view.terms_accepted_at,
         view.destination,
     )
-    program = container.payouts.program
+    program = payout_context.program
     return AffiliateOut(
         user_id=user_id,
         terms=TermsOut.model_validate(terms),
@@ -104,8 +112,10 @@ async def affiliate_out(container: Container, user_id: int) -> AffiliateOut:
     summary="An affiliate's terms, balance, referrals, suspension and payout destination",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_affiliate(container: ContainerDep, _: ReadKey, user_id: IdPath) -> AffiliateOut:
-    return await affiliate_out(container, user_id)
+async def get_affiliate(
+    db: DbDep, clock: ClockDep, payout_context: PayoutsDep, _: ReadKey, user_id: IdPath
+) -> AffiliateOut:
+    return await affiliate_out(db, clock, payout_context, user_id)
 
 
 def _custom_out(row: AffiliateTerms) -> CustomTermsOut:
@@ -119,17 +129,16 @@ def _custom_out(row: AffiliateTerms) -> CustomTermsOut:
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def set_terms(
-    container: ContainerDep, principal: AdminKey, user_id: IdPath, body: CustomTermsIn
+    db: DbDep, clock: ClockDep, principal: AdminKey, user_id: IdPath, body: CustomTermsIn
 ) -> CustomTermsOut:
-    async with container.db.transaction() as session:
-        row = await affiliates.set_custom_terms(
-            session,
-            user_id,
-            body.share_bps,
-            reason=body.reason,
-            author=principal.author,
-            now=container.clock.now(),
-        )
+    row = await affiliate_flows.set_custom_terms(
+        db,
+        user_id,
+        body.share_bps,
+        reason=body.reason,
+        author=principal.author,
+        now=clock.now(),
+    )
     return _custom_out(row)
 
 
@@ -139,12 +148,8 @@ async def set_terms(
     summary="The history of an affiliate's custom terms, oldest first",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def terms_history(
-    container: ContainerDep, _: ReadKey, user_id: IdPath
-) -> list[CustomTermsOut]:
-    async with container.db.reading() as session:
-        await users.require(session, user_id)
-        rows = await affiliates.terms_history(session, user_id)
+async def terms_history(db: DbDep, _: ReadKey, user_id: IdPath) -> list[CustomTermsOut]:
+    rows = await affiliate_flows.terms_history(db, user_id)
     return [_custom_out(r) for r in rows]
 
 
@@ -156,17 +161,21 @@ async def terms_history(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def suspend(
-    container: ContainerDep, principal: AdminKey, user_id: IdPath, body: SuspensionIn
+    db: DbDep,
+    clock: ClockDep,
+    payout_context: PayoutsDep,
+    principal: AdminKey,
+    user_id: IdPath,
+    body: SuspensionIn,
 ) -> AffiliateOut:
-    async with container.db.transaction() as session:
-        await affiliates.suspend(
-            session,
-            user_id,
-            reason=body.reason,
-            author=principal.author,
-            now=container.clock.now(),
-        )
-    return await affiliate_out(container, user_id)
+    await affiliate_flows.suspend(
+        db,
+        user_id,
+        reason=body.reason,
+        author=principal.author,
+        now=clock.now(),
+    )
+    return await affiliate_out(db, clock, payout_context, user_id)
 
 
 @router.delete(
@@ -175,13 +184,11 @@ async def suspend(
     summary="Lift a suspension: commissions resume on the next sale",
     responses=openapi_responses(401, 403, 404, 409, 422),
 )
-async def reinstate(container: ContainerDep, principal: AdminKey, user_id: IdPath) -> AffiliateOut:
-    async with container.db.transaction() as session:
-        await users.require(session, user_id)
-        await affiliates.reinstate(
-            session, user_id, author=principal.author, now=container.clock.now()
-        )
-    return await affiliate_out(container, user_id)
+async def reinstate(
+    db: DbDep, clock: ClockDep, payout_context: PayoutsDep, principal: AdminKey, user_id: IdPath
+) -> AffiliateOut:
+    await affiliate_flows.reinstate(db, user_id, author=principal.author, now=clock.now())
+    return await affiliate_out(db, clock, payout_context, user_id)
 
 
 @router.post(
@@ -194,19 +201,22 @@ async def reinstate(container: ContainerDep, principal: AdminKey, user_id: IdPat
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def accept_terms(
-    container: ContainerDep, _: WriteKey, user_id: IdPath, body: TermsAcceptanceIn
+    db: DbDep,
+    clock: ClockDep,
+    payout_context: PayoutsDep,
+    _: WriteKey,
+    user_id: IdPath,
+    body: TermsAcceptanceIn,
 ) -> AffiliateOut:
-    current = container.payouts.program.terms_version
+    current = payout_context.program.terms_version
     if body.version != current:
         raise Conflict(
             f"the current affiliate terms are version {current}, not {body.version}; show "
             "the current text and accept that",
             current_version=current,
         )
-    async with container.db.transaction() as session:
-        await users.require(session, user_id)
-        await affiliates.accept_terms(session, user_id, current, container.clock.now())
-    return await affiliate_out(container, user_id)
+    await affiliate_flows.accept_terms_of_user(db, user_id, current, clock.now())
+    return await affiliate_out(db, clock, payout_context, user_id)
 
 
 @router.put(
@@ -218,14 +228,9 @@ async def accept_terms(
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def save_destination(
-    container: ContainerDep, _: WriteKey, user_id: IdPath, body: DestinationIn
+    db: DbDep, payout_context: PayoutsDep, _: WriteKey, user_id: IdPath, body: DestinationIn
 ) -> DestinationOut:
-    async with container.db.reading() as session:
-        await users.require(session, user_id)
-    await payout_flows.save_destination(container.payouts, user_id, body.destination)
-    async with container.db.reading() as session:
-        row = await payouts.saved_destination(session, user_id)
-    assert row is not None
+    row = await payout_flows.save_destination_of_user(payout_context, user_id, body.destination)
     return DestinationOut.model_validate(row)
 
 
@@ -235,10 +240,8 @@ async def save_destination(
     summary="Forget the saved payout destination",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def delete_destination(container: ContainerDep, _: WriteKey, user_id: IdPath) -> Response:
-    async with container.db.transaction() as session:
-        await users.require(session, user_id)
-        await payouts.forget_destination(session, user_id)
+async def delete_destination(payout_context: PayoutsDep, _: WriteKey, user_id: IdPath) -> Response:
+    await payout_flows.forget_destination(payout_context, user_id)
     return Response(status_code=204)
 
 
@@ -248,11 +251,8 @@ async def delete_destination(container: ContainerDep, _: WriteKey, user_id: IdPa
     summary="An affiliate's funnel (link opened, registered, paying) and earnings per month",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_stats(container: ContainerDep, _: ReadKey, user_id: IdPath) -> AffiliateStatsOut:
-    async with container.db.reading() as session:
-        await users.require(session, user_id)
-        funnel = await referrals.funnel(session, user_id)
-        months = await stats.earnings_by_month(session, user_id)
+async def get_stats(db: DbDep, _: ReadKey, user_id: IdPath) -> AffiliateStatsOut:
+    funnel, months = await referrals.affiliate_figures(db, user_id)
     return AffiliateStatsOut(
         user_id=user_id,
         funnel=FunnelOut.model_validate(funnel),
@@ -267,10 +267,9 @@ async def get_stats(container: ContainerDep, _: ReadKey, user_id: IdPath) -> Aff
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def set_leaderboard_name(
-    container: ContainerDep, _: WriteKey, user_id: IdPath, body: LeaderboardNameIn
+    db: DbDep, _: WriteKey, user_id: IdPath, body: LeaderboardNameIn
 ) -> LeaderboardNameIn:
-    async with container.db.transaction() as session:
-        user = await stats.set_leaderboard_name(session, user_id, body.name)
+    user = await affiliate_flows.set_leaderboard_name(db, user_id, body.name)
     return LeaderboardNameIn(name=user.leaderboard_name)
 
 
@@ -284,15 +283,15 @@ async def set_leaderboard_name(
     responses=openapi_responses(401, 403, 422),
 )
 async def get_leaderboard(
-    container: ContainerDep,
+    db: DbDep,
+    clock: ClockDep,
     _: ReadKey,
     by: Annotated[Literal["sales", "referrals"], Query()] = "sales",
     period: Annotated[Literal["week", "month", "all"], Query()] = "month",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> LeaderboardOut:
-    since = stats.since_for(period, container.clock.now())
-    async with container.db.reading() as session:
-        rows = await referrals.leaderboard(session, by, since, limit)
+    since = stats.since_for(period, clock.now())
+    rows = await referrals.top(db, by, since, limit)
     return LeaderboardOut(
         by=by,
         period=period,
@@ -311,12 +310,11 @@ async def get_leaderboard(
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def report_click(
-    container: ContainerDep, _: WriteKey, body: ReferralClickIn
+    db: DbDep, clock: ClockDep, _: WriteKey, body: ReferralClickIn
 ) -> ReferralClickOut:
-    async with container.db.transaction() as session:
-        affiliate_id = await stats.record_click(
-            session, body.referral_code, body.source, container.clock.now()
-        )
+    affiliate_id = await affiliate_flows.record_click(
+        db, body.referral_code, body.source, clock.now()
+    )
     if affiliate_id is None:
         raise NotFound(f"no user has the referral code {body.referral_code!r}")
     return ReferralClickOut(affiliate_user_id=affiliate_id)

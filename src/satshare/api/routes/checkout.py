@@ -15,18 +15,18 @@ from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from satshare.api import texts as web
-from satshare.api.deps import ContainerDep, InvoiceIdPath
-from satshare.container import Container
+from satshare.api.deps import ClockDep, DbDep, InvoiceIdPath, PaymentsDep, SandboxDep
+from satshare.api.ports import SandboxRefused
+from satshare.clock import Clock
+from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.i18n import LANGUAGES, translate
 from satshare.money import sats_to_btc
 from satshare.payments import flows
-from satshare.payments import repository as payments_repo
+from satshare.payments.flows import PaymentsContext
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
-from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
-from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.service import effective_status
 from satshare.telegram_contract import STARS_START
 
@@ -42,15 +42,10 @@ def _qr(data: str) -> str:
     return segno.make(data, error="m").svg_inline(scale=4, border=2)
 
 
-async def _load(container: Any, invoice_id: str) -> dict[str, Any]:
-    now = container.clock.now()
-    async with container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
-        if invoice is None:
-            raise NotFound(f"invoice {invoice_id} does not exist")
-        plan = await plans.get(session, invoice.plan_id)
-        subscription = await subscriptions_repo.get(session, invoice.subscription_id)
-    assert plan is not None and subscription is not None
+async def _load(db: Database, clock: Clock, invoice_id: str) -> dict[str, Any]:
+    now = clock.now()
+    view = await flows.checkout_view(db, invoice_id)
+    invoice, plan, subscription = view.invoice, view.plan, view.subscription
     return {
         "invoice": invoice,
         "plan": plan,
@@ -89,17 +84,22 @@ def page_language(request: Request) -> str:
 
 @router.get("/pay/{invoice_id}", response_class=HTMLResponse)
 async def checkout_page(
-    container: ContainerDep, request: Request, invoice_id: InvoiceIdPath
+    db: DbDep,
+    clock: ClockDep,
+    payments: PaymentsDep,
+    sandbox_pages: SandboxDep,
+    request: Request,
+    invoice_id: InvoiceIdPath,
 ) -> HTMLResponse:
-    data = await _load(container, invoice_id)
+    data = await _load(db, clock, invoice_id)
     invoice = data["invoice"]
     language = page_language(request)
 
     def t(message: str, **values: object) -> str:
         return translate(language, message, **values)
 
-    rails = container.payments.rails_for(data["plan"].providers)
-    stars_link = _stars_link(container, request, data["plan"])
+    rails = payments.rails_for(data["plan"].providers)
+    stars_link = _stars_link(payments, request, data["plan"])
     bip21 = f"bitcoin:{invoice.address}?amount={sats_to_btc(invoice.amount_sats)}"
     lightning = invoice.payment_request
     return templates.TemplateResponse(
@@ -112,7 +112,7 @@ async def checkout_page(
             "language": language,
             "rails": [(name, t(RAIL_LABELS[name])) for name in rails],
             "status_labels": {k: t(v) for k, v in STATUS_LABELS.items()},
-            "sandbox": container.sandbox is not None,
+            "sandbox": sandbox_pages is not None,
             "bip21": bip21,
             "stars_link": stars_link,
             "ln_qr": _qr(f"lightning:{lightning.upper()}") if lightning else None,
@@ -121,12 +121,10 @@ async def checkout_page(
     )
 
 
-def _stars_link(container: Container, request: Request, plan: Plan) -> str | None:
+def _stars_link(payments: PaymentsContext, request: Request, plan: Plan) -> str | None:
     """A deep link that opens the bot and offers this plan for Telegram Stars."""
     runtime = getattr(request.app.state, "bot", None)
-    if runtime is None or not flows.stars_allowed(
-        container.payments, plan.price_stars, plan.providers
-    ):
+    if runtime is None or not flows.stars_allowed(payments, plan.price_stars, plan.providers):
         return None
     start = f"{STARS_START}{plan.id}"
     if len(start) > 64:  # Telegram's limit for a start parameter
@@ -140,11 +138,10 @@ class RailChoice(StrictModel):
 
 @router.post("/pay/{invoice_id}/rail")
 async def switch_rail(
-    container: ContainerDep, invoice_id: InvoiceIdPath, body: RailChoice
+    db: DbDep, payments: PaymentsDep, invoice_id: InvoiceIdPath, body: RailChoice
 ) -> dict[str, Any]:
     """The buyer prefers another rail: a new invoice for the same plan on that rail."""
-    async with container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.status not in OPEN_STATUSES:
@@ -152,23 +149,25 @@ async def switch_rail(
     if body.provider == invoice.provider:
         return {
             "invoice_id": invoice.id,
-            "checkout_url": container.payments.checkout_url(invoice.id),
+            "checkout_url": payments.checkout_url(invoice.id),
         }
     checkout = await flows.start_checkout(
-        container.payments,
+        payments,
         user_id=invoice.user_id,
         plan_id=invoice.plan_id,
         provider_name=body.provider,
     )
     return {
         "invoice_id": checkout.invoice.id,
-        "checkout_url": container.payments.checkout_url(checkout.invoice.id),
+        "checkout_url": payments.checkout_url(checkout.invoice.id),
     }
 
 
 @router.get("/pay/{invoice_id}/status")
-async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) -> dict[str, Any]:
-    data = await _load(container, invoice_id)
+async def checkout_status(
+    db: DbDep, clock: ClockDep, payments: PaymentsDep, invoice_id: InvoiceIdPath
+) -> dict[str, Any]:
+    data = await _load(db, clock, invoice_id)
     invoice = data["invoice"]
     if invoice.status in OPEN_STATUSES:
         last = _last_refresh.get(invoice_id, 0.0)
@@ -178,8 +177,8 @@ async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) ->
             _last_refresh[invoice_id] = time.monotonic()
             # If the processor is down the page keeps polling and the reconciler keeps trying.
             with contextlib.suppress(ProviderUnavailable):
-                await flows.refresh_invoice(container.payments, invoice_id)
-            data = await _load(container, invoice_id)
+                await flows.refresh_invoice(payments, invoice_id)
+            data = await _load(db, clock, invoice_id)
             invoice = data["invoice"]
     return {
         "invoice_id": invoice.id,
@@ -193,21 +192,21 @@ async def checkout_status(container: ContainerDep, invoice_id: InvoiceIdPath) ->
 
 
 @router.post("/pay/{invoice_id}/simulate")
-async def simulate_payment(container: ContainerDep, invoice_id: InvoiceIdPath) -> dict[str, Any]:
+async def simulate_payment(
+    db: DbDep, sandbox_pages: SandboxDep, invoice_id: InvoiceIdPath
+) -> dict[str, Any]:
     """Sandbox only: pay the invoice on the BTCPay emulator, which then sends its webhook."""
-    if container.sandbox is None:
+    if sandbox_pages is None:
         raise NotFound("payment simulation exists only in sandbox mode")
-    async with container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
-    emulator = container.sandbox.btcpay
-    remote = emulator.invoices.get(invoice.provider_invoice_id)
-    if remote is None:
-        raise NotFound("this invoice is not on the sandbox BTCPay (was the server restarted?)")
     try:
-        emulator.pay(remote, method="BTC-LN" if "BTC-LN" in remote.methods else "BTC-CHAIN")
-        emulator.mine(1)
-    except ValueError as exc:
+        sandbox_pages.payments.simulate_payment(invoice.provider_invoice_id)
+    except LookupError:
+        raise NotFound(
+            "this invoice is not on the sandbox BTCPay (was the server restarted?)"
+        ) from None
+    except SandboxRefused as exc:
         raise InvalidRequest(str(exc)) from exc
     return {"status": "paid", "invoice_id": invoice_id}

@@ -7,10 +7,11 @@ from fastapi.responses import PlainTextResponse
 
 from satshare.api.deps import (
     AdminKey,
-    ContainerDep,
+    ClockDep,
     IdPath,
     IdQuery,
     Page,
+    PayoutsDep,
     ReadKey,
     WriteKey,
     optional_body,
@@ -68,11 +69,9 @@ def payout_out(p: Payout) -> PayoutOut:
     "Honours `Idempotency-Key`.",
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
-async def create_payout(
-    container: ContainerDep, principal: WriteKey, body: PayoutCreate
-) -> PayoutOut:
+async def create_payout(payouts: PayoutsDep, principal: WriteKey, body: PayoutCreate) -> PayoutOut:
     payout = await flows.request_payout(
-        container.payouts,
+        payouts,
         user_id=body.user_id,
         amount_sats=body.amount_sats,
         destination=body.destination,
@@ -88,20 +87,19 @@ async def create_payout(
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_payouts(
-    container: ContainerDep,
+    payouts: PayoutsDep,
     _: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[PayoutStatus | None, Query()] = None,
 ) -> PageOf[PayoutOut]:
-    async with container.db.reading() as session:
-        rows = await service.list_payouts(
-            session,
-            limit=page.fetch,
-            before_id=page.before_id,
-            user_id=user_id,
-            status=models.PayoutStatus(status) if status else None,
-        )
+    rows = await flows.list_payouts(
+        payouts,
+        limit=page.fetch,
+        before_id=page.before_id,
+        user_id=user_id,
+        status=models.PayoutStatus(status) if status else None,
+    )
     items = [payout_out(p) for p in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.payout_id)
 
@@ -113,13 +111,14 @@ async def list_payouts(
     responses=openapi_responses(401, 403, 422),
 )
 async def quote_payout(
-    container: ContainerDep,
+    clock: ClockDep,
+    payouts: PayoutsDep,
     _: ReadKey,
     amount_sats: Annotated[int, Query(ge=1, le=2_100_000_000_000_000)],
     destination: Annotated[str, Query(min_length=1, max_length=2048, description=DESTINATION_HELP)],
 ) -> PayoutQuote:
-    policy = container.payouts.policy
-    kind = parse(destination, policy.network, now=container.clock.now()).kind
+    policy = payouts.policy
+    kind = parse(destination, policy.network, now=clock.now()).kind
     priced = service.quote(policy, amount_sats, kind)
     return PayoutQuote(
         amount_sats=priced.amount_sats,
@@ -141,12 +140,11 @@ async def quote_payout(
     responses={**openapi_responses(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
 async def export_payouts(
-    container: ContainerDep,
+    payouts: PayoutsDep,
     _: AdminKey,
     format: Annotated[Literal["csv", "batch"], Query()] = "csv",
 ) -> PlainTextResponse:
-    async with container.db.reading() as session:
-        rows = await service.awaiting_manual_payment(session)
+    rows = await flows.awaiting_manual_payment(payouts)
     if format == "batch":
         return PlainTextResponse(export.as_batch(rows))
     return PlainTextResponse(export.as_csv(rows), media_type="text/csv")
@@ -158,9 +156,8 @@ async def export_payouts(
     summary="Get one payout",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_payout(container: ContainerDep, _: ReadKey, payout_id: IdPath) -> PayoutOut:
-    async with container.db.reading() as session:
-        return payout_out(await service.require(session, payout_id))
+async def get_payout(payouts: PayoutsDep, _: ReadKey, payout_id: IdPath) -> PayoutOut:
+    return payout_out(await flows.get_payout(payouts, payout_id))
 
 
 @router.post(
@@ -169,10 +166,8 @@ async def get_payout(container: ContainerDep, _: ReadKey, payout_id: IdPath) -> 
     summary="Approve a payout that waits for an admin",
     responses=openapi_responses(401, 403, 404, 409, 422),
 )
-async def approve_payout(
-    container: ContainerDep, principal: AdminKey, payout_id: IdPath
-) -> PayoutOut:
-    payout = await flows.approve(container.payouts, payout_id, principal.author)
+async def approve_payout(payouts: PayoutsDep, principal: AdminKey, payout_id: IdPath) -> PayoutOut:
+    payout = await flows.approve(payouts, payout_id, principal.author)
     return payout_out(payout)
 
 
@@ -183,14 +178,12 @@ async def approve_payout(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def cancel_payout(
-    container: ContainerDep,
+    payouts: PayoutsDep,
     principal: AdminKey,
     payout_id: IdPath,
     body: Annotated[PayoutCancel | None, optional_body(PayoutCancel, "Why it was canceled")] = None,
 ) -> PayoutOut:
-    payout = await flows.cancel(
-        container.payouts, payout_id, principal.author, body.reason if body else None
-    )
+    payout = await flows.cancel(payouts, payout_id, principal.author, body.reason if body else None)
     return payout_out(payout)
 
 
@@ -201,10 +194,10 @@ async def cancel_payout(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def mark_payout_paid(
-    container: ContainerDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkPaid
+    payouts: PayoutsDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkPaid
 ) -> PayoutOut:
     payout = await flows.mark_paid(
-        container.payouts,
+        payouts,
         payout_id,
         body.proof,
         body.network_fee_sats,
@@ -226,9 +219,7 @@ async def mark_payout_paid(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def mark_payout_failed(
-    container: ContainerDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkFailed
+    payouts: PayoutsDep, principal: AdminKey, payout_id: IdPath, body: PayoutMarkFailed
 ) -> PayoutOut:
-    payout = await flows.release_unknown(
-        container.payouts, payout_id, body.reason, principal.author
-    )
+    payout = await flows.release_unknown(payouts, payout_id, body.reason, principal.author)
     return payout_out(payout)

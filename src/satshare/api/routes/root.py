@@ -4,18 +4,17 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import text
 
 from satshare import __version__
-from satshare.api.deps import ContainerDep
+from satshare.api.deps import DbDep, SandboxDep, SettingsDep
 from satshare.api.problems import PROBLEM_TYPES, problem
 
 router = APIRouter(tags=["service"])
 
 
 @router.get("/", summary="Welcome: what this is and where to go")
-async def welcome(container: ContainerDep) -> dict[str, Any]:
-    base = container.settings.server.base_url
+async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep) -> dict[str, Any]:
+    base = settings.server.base_url
     links = {
         "docs": f"{base}/docs",
         "openapi": f"{base}/openapi.json",
@@ -30,10 +29,10 @@ async def welcome(container: ContainerDep) -> dict[str, Any]:
         "version": __version__,
         "description": "Telegram channel subscriptions paid in bitcoin, every sale split with "
         "the referring affiliate in an auditable double-entry ledger.",
-        "mode": "sandbox" if container.sandbox else "live",
+        "mode": "sandbox" if sandbox_pages else "live",
         "links": links,
     }
-    if container.sandbox:
+    if sandbox_pages:
         body["sandbox"] = (
             "No payment processor is configured: invoices are created on the built-in BTCPay "
             "emulator (regtest, no real coins). Open an invoice's checkout_url and press "
@@ -43,18 +42,17 @@ async def welcome(container: ContainerDep) -> dict[str, Any]:
 
 
 @router.get("/health", summary="Liveness and database check")
-async def health(container: ContainerDep) -> JSONResponse:
+async def health(db: DbDep, sandbox_pages: SandboxDep) -> JSONResponse:
     try:
-        async with container.db.reading() as session:
-            await session.execute(text("SELECT 1"))
+        await db.ping()
     except Exception as exc:  # any failure means "not healthy"; say which
         return problem(503, "service-unavailable", f"database unreachable: {type(exc).__name__}")
     return JSONResponse(
         {
             "status": "ok",
             "version": __version__,
-            "database": container.db.dialect,
-            "mode": "sandbox" if container.sandbox else "live",
+            "database": db.dialect,
+            "mode": "sandbox" if sandbox_pages else "live",
         }
     )
 

@@ -8,31 +8,33 @@ emulator exactly as Telegram would deliver it; the page only reads what the bot 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from satshare.access import service as access
-from satshare.affiliates import service as affiliates
-from satshare.api.deps import ContainerDep
-from satshare.container import Container, TelegramSandbox
+from satshare.access import flows as access_flows
+from satshare.api.deps import ClockDep, DbDep, PayoutsDep, SandboxDep
+from satshare.api.ports import ChatMessage, SandboxChat, SandboxRefused
+from satshare.clock import Clock
+from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound
-from satshare.payments import referrals as payment_referrals
-from satshare.sim.telegram import BotApiError, SimMessage
-from satshare.subscriptions import repository as subscriptions_repo
-from satshare.users import repository as users_repo
+from satshare.users import flows as user_flows
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 
-def _sandbox(container: Container) -> TelegramSandbox:
-    if container.telegram_sandbox is None:
+def _chat(sandbox: SandboxDep) -> SandboxChat:
+    if sandbox is None or sandbox.chat is None:
         raise NotFound("the sandbox chat exists only when no telegram.token is configured")
-    return container.telegram_sandbox
+    return sandbox.chat
+
+
+#: The Bot API emulator, played by this page (404 unless in sandbox mode without a token).
+ChatDep = Annotated[SandboxChat, Depends(_chat)]
 
 
 class NewUser(BaseModel):
@@ -55,14 +57,11 @@ class Joined(BaseModel):
 
 
 @router.get("", response_class=HTMLResponse)
-async def page(container: ContainerDep, request: Request) -> Response:
-    sandbox = _sandbox(container)
-    return templates.TemplateResponse(
-        request, "sandbox.html", {"bot": sandbox.emulator.bot["username"]}
-    )
+async def page(chat: ChatDep, request: Request) -> Response:
+    return templates.TemplateResponse(request, "sandbox.html", {"bot": chat.bot_username})
 
 
-def _message(message: SimMessage) -> dict[str, Any]:
+def _message(message: ChatMessage) -> dict[str, Any]:
     return {
         "id": message.message_id,
         "from_bot": message.from_bot,
@@ -81,66 +80,58 @@ def _message(message: SimMessage) -> dict[str, Any]:
 
 
 @router.get("/api/users")
-async def users(container: ContainerDep) -> list[dict[str, Any]]:
-    sandbox = _sandbox(container)
+async def users(chat: ChatDep) -> list[dict[str, Any]]:
     return [
         {"id": u.id, "name": u.first_name, "username": u.username, "language": u.language_code}
-        for u in sandbox.emulator.users.values()
+        for u in chat.users()
     ]
 
 
 @router.post("/api/users")
-async def new_user(container: ContainerDep, body: NewUser) -> dict[str, Any]:
-    sandbox = _sandbox(container)
-    emulator = sandbox.emulator
-    number = len(emulator.users) + 1
+async def new_user(chat: ChatDep, db: DbDep, body: NewUser) -> dict[str, Any]:
+    number = len(list(chat.users())) + 1
     username = "".join(c for c in body.name.lower() if c.isalnum() or c == "_")[:20] or "user"
-    user = emulator.add_user(
+    user = chat.add_user(
         first_name=body.name, username=f"{username}{number}", language_code=body.language
     )
     start = "/start"
     if body.invited_by is not None:
-        async with container.db.reading() as session:
-            inviter = await users_repo.by_external_id(session, "telegram", str(body.invited_by))
+        inviter = await user_flows.by_external_id(db, "telegram", str(body.invited_by))
         if inviter is None:
             raise InvalidRequest("the inviting user has not started the bot yet")
         start = f"/start ref_{inviter.referral_code}"
-    emulator.user_sends(user.id, start)
+    chat.user_sends(user.id, start)
     return {"id": user.id, "name": user.first_name, "username": user.username}
 
 
 @router.get("/api/chat/{telegram_id}")
-async def chat(container: ContainerDep, telegram_id: int) -> dict[str, Any]:
-    sandbox = _sandbox(container)
-    if telegram_id not in sandbox.emulator.users:
+async def chat_of(
+    chat: ChatDep, db: DbDep, clock: ClockDep, payouts: PayoutsDep, telegram_id: int
+) -> dict[str, Any]:
+    if chat.user(telegram_id) is None:
         raise NotFound(f"no sandbox user {telegram_id}")
-    messages = [_message(m) for m in sandbox.emulator.messages.get(telegram_id, [])]
-    return {"messages": messages, "summary": await _summary(container, sandbox, telegram_id)}
+    messages = [_message(m) for m in chat.messages(telegram_id)]
+    summary = await _summary(chat, db, clock, payouts.program.hold_days, telegram_id)
+    return {"messages": messages, "summary": summary}
 
 
 async def _summary(
-    container: Container, sandbox: TelegramSandbox, telegram_id: int
+    chat: SandboxChat, db: Database, clock: Clock, hold_days: int, telegram_id: int
 ) -> dict[str, Any]:
-    now = container.clock.now()
-    async with container.db.reading() as session:
-        user = await users_repo.by_external_id(session, "telegram", str(telegram_id))
-        if user is None:
-            return {"registered": False}
-        earnings = await affiliates.balance(
-            session, user.id, container.payouts.program.hold_days, now
-        )
-        referrals = await payment_referrals.referral_stats(session, user.id)
-        registered, paying = referrals.registered, referrals.paying
-        active = await subscriptions_repo.active_of_user(session, user.id, now)
-        chats = await access.chats_of_active_subscriptions(session, user.id, now)
+    now = clock.now()
+    member = await access_flows.member_summary(db, "telegram", str(telegram_id), hold_days, now)
+    if member is None:
+        return {"registered": False}
+    user, earnings, active, chats = member.user, member.earnings, member.subscriptions, member.chats
+    registered, paying = member.referrals.registered, member.referrals.paying
     channels = [
         {
-            "id": chat.id,
-            "title": chat.title,
-            "status": chat.members.get(telegram_id, "left"),
+            "id": room.id,
+            "title": room.title,
+            "status": room.members.get(telegram_id, "left"),
         }
-        for chat in sandbox.emulator.chats.values()
-        if chat.type != "private"
+        for room in chat.chats()
+        if room.type != "private"
     ]
     return {
         "registered": True,
@@ -160,36 +151,32 @@ async def _summary(
 
 
 @router.post("/api/chat/{telegram_id}/send")
-async def send(container: ContainerDep, telegram_id: int, body: Said) -> dict[str, Any]:
-    sandbox = _sandbox(container)
+async def send(chat: ChatDep, telegram_id: int, body: Said) -> dict[str, Any]:
     try:
-        return {"update_id": sandbox.emulator.user_sends(telegram_id, body.text)}
-    except BotApiError as exc:
-        raise InvalidRequest(exc.description) from None
+        return {"update_id": chat.user_sends(telegram_id, body.text)}
+    except SandboxRefused as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 @router.post("/api/chat/{telegram_id}/press")
-async def press(container: ContainerDep, telegram_id: int, body: Pressed) -> dict[str, Any]:
-    sandbox = _sandbox(container)
+async def press(chat: ChatDep, telegram_id: int, body: Pressed) -> dict[str, Any]:
     try:
-        return {"update_id": sandbox.emulator.user_presses(telegram_id, body.message_id, body.data)}
-    except BotApiError as exc:
-        raise InvalidRequest(exc.description) from None
+        return {"update_id": chat.user_presses(telegram_id, body.message_id, body.data)}
+    except SandboxRefused as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 @router.post("/api/chat/{telegram_id}/join")
-async def join(container: ContainerDep, telegram_id: int, body: Joined) -> dict[str, Any]:
-    sandbox = _sandbox(container)
+async def join(chat: ChatDep, telegram_id: int, body: Joined) -> dict[str, Any]:
     try:
-        return {"result": sandbox.emulator.user_joins(telegram_id, body.link)}
-    except BotApiError as exc:
-        raise InvalidRequest(exc.description) from None
+        return {"result": chat.user_joins(telegram_id, body.link)}
+    except SandboxRefused as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 @router.get("/api/photo/{telegram_id}/{message_id}")
-async def photo(container: ContainerDep, telegram_id: int, message_id: int) -> Response:
-    sandbox = _sandbox(container)
-    for message in sandbox.emulator.messages.get(telegram_id, []):
+async def photo(chat: ChatDep, telegram_id: int, message_id: int) -> Response:
+    for message in chat.messages(telegram_id):
         if message.message_id == message_id and message.photo_bytes:
             return Response(message.photo_bytes, media_type="image/png")
     raise NotFound("no such photo")

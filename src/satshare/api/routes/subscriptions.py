@@ -4,14 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from satshare.api.deps import ContainerDep, IdPath, IdQuery, Page, ReadKey, WriteKey
+from satshare.api.deps import ClockDep, DbDep, IdPath, IdQuery, Page, PaymentsDep, ReadKey, WriteKey
 from satshare.api.presenters import invoice_out, subscription_out
 from satshare.api.problems import openapi_responses
 from satshare.api.schemas import SubscriptionCreated, SubscriptionOut
 from satshare.payments import flows
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.schemas import PageOf
-from satshare.subscriptions import repository, service
 from satshare.subscriptions.models import SubscriptionStatus
 from satshare.subscriptions.schemas import (
     FiatPriceOut,
@@ -30,9 +29,8 @@ router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
     summary="List the plans (subscription types) with prices",
     responses=openapi_responses(401, 403),
 )
-async def list_types(container: ContainerDep, _: ReadKey) -> list[PlanOut]:
-    async with container.db.reading() as session:
-        rows = await plans.list_active(session)
+async def list_types(db: DbDep, payments: PaymentsDep, _: ReadKey) -> list[PlanOut]:
+    rows = await plan_flows.list_active(db)
     return [
         PlanOut(
             subscription_type=p.id,
@@ -44,7 +42,7 @@ async def list_types(container: ContainerDep, _: ReadKey) -> list[PlanOut]:
                 if p.fiat_amount and p.fiat_currency
                 else None
             ),
-            providers=container.payments.rails_for(p.providers),
+            providers=payments.rails_for(p.providers),
             price_stars=p.price_stars,
             duration_days=p.duration_days,
             channels=list(p.channels),
@@ -60,26 +58,25 @@ async def list_types(container: ContainerDep, _: ReadKey) -> list[PlanOut]:
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_subscriptions(
-    container: ContainerDep,
+    db: DbDep,
+    clock: ClockDep,
+    payments: PaymentsDep,
     _: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[Literal["pending", "active", "expired", "canceled"] | None, Query()] = None,
     subscription_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> PageOf[SubscriptionOut]:
-    now = container.clock.now()
-    async with container.db.reading() as session:
-        rows = await repository.list_subscriptions(
-            session,
-            limit=page.fetch,
-            before_id=page.before_id,
-            user_id=user_id,
-            status=SubscriptionStatus(status) if status else None,
-            plan_id=subscription_type,
-        )
-        items = [
-            await subscription_out(session, s, container.payments, now) for s in rows[: page.limit]
-        ]
+    now = clock.now()
+    rows = await flows.subscriptions_page(
+        db,
+        limit=page.fetch,
+        before_id=page.before_id,
+        user_id=user_id,
+        status=SubscriptionStatus(status) if status else None,
+        plan_id=subscription_type,
+    )
+    items = [subscription_out(s, payments, now) for s in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.subscription_id)
 
 
@@ -94,10 +91,10 @@ async def list_subscriptions(
     responses=openapi_responses(400, 401, 403, 404, 422, 502),
 )
 async def create_subscription(
-    container: ContainerDep, _: WriteKey, body: SubscriptionCreate
+    clock: ClockDep, payments: PaymentsDep, _: WriteKey, body: SubscriptionCreate
 ) -> SubscriptionCreated:
     checkout = await flows.start_checkout(
-        container.payments,
+        payments,
         user_id=body.user_id,
         plan_id=body.subscription_type,
         provider_name=body.provider,
@@ -107,9 +104,9 @@ async def create_subscription(
         subscription_id=subscription.id,
         user_id=subscription.user_id,
         subscription_type=subscription.plan_id,
-        status=effective_status(subscription, container.clock.now()),
+        status=effective_status(subscription, clock.now()),
         ends_at=subscription.ends_at,
-        invoice=invoice_out(checkout.invoice, container.payments),
+        invoice=invoice_out(checkout.invoice, payments),
     )
 
 
@@ -120,13 +117,10 @@ async def create_subscription(
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_subscription(
-    container: ContainerDep, _: ReadKey, subscription_id: IdPath
+    db: DbDep, clock: ClockDep, payments: PaymentsDep, _: ReadKey, subscription_id: IdPath
 ) -> SubscriptionOut:
-    async with container.db.reading() as session:
-        subscription = await service.require(session, subscription_id)
-        return await subscription_out(
-            session, subscription, container.payments, container.clock.now()
-        )
+    view = await flows.get_subscription(db, subscription_id)
+    return subscription_out(view, payments, clock.now())
 
 
 @router.put(
@@ -136,11 +130,15 @@ async def get_subscription(
     responses=openapi_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_subscription(
-    container: ContainerDep, _: WriteKey, subscription_id: IdPath, body: SubscriptionUpdate
+    db: DbDep,
+    clock: ClockDep,
+    payments: PaymentsDep,
+    _: WriteKey,
+    subscription_id: IdPath,
+    body: SubscriptionUpdate,
 ) -> SubscriptionOut:
-    now = container.clock.now()
-    async with container.db.transaction() as session:
-        subscription = await service.change_status(
-            session, subscription_id, SubscriptionStatus(body.status), now
-        )
-        return await subscription_out(session, subscription, container.payments, now)
+    now = clock.now()
+    view = await flows.change_subscription_status(
+        db, subscription_id, SubscriptionStatus(body.status), now
+    )
+    return subscription_out(view, payments, now)

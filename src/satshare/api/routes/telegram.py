@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from telegram import Update
 
 from satshare import jsonstrict
-from satshare.api.deps import ContainerDep, read_body
+from satshare.api.deps import SettingsDep, read_body
 from satshare.errors import BadRequest, NotFound, Unauthorized
 from satshare.schemas import MAX_ID
 from satshare.telegram_contract import secret_matches, webhook_secret
@@ -19,11 +19,13 @@ MAX_UPDATE_BYTES = 1024 * 1024
 
 
 @router.post("/telegram/webhook")
-async def telegram_webhook(container: ContainerDep, request: Request) -> dict[str, bool]:
+async def telegram_webhook(settings: SettingsDep, request: Request) -> dict[str, bool]:
     runtime = getattr(request.app.state, "bot", None)
-    if runtime is None or not container.settings.telegram.webhook_url:
+    if runtime is None or not settings.telegram.webhook_url:
         raise NotFound("the bot is not running in webhook mode")
-    expected = webhook_secret(container.settings.telegram, container.telegram_token)
+    token = settings.telegram.token
+    assert token is not None  # the bot runs, so it has its token
+    expected = webhook_secret(settings.telegram, token.get_secret_value())
     if not secret_matches(expected, request.headers.get(SECRET_HEADER)):
         raise Unauthorized("wrong or missing X-Telegram-Bot-Api-Secret-Token")
     try:

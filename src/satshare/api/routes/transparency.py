@@ -11,12 +11,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
-from satshare.api.deps import ContainerDep, IdPath, Page, ReadKey
+from satshare.api.deps import ClockDep, DbDep, IdPath, Page, ReadKey, SettingsDep
 from satshare.api.problems import openapi_responses
 from satshare.api.routes.checkout import page_language
-from satshare.container import Container
+from satshare.clock import Clock
+from satshare.db import Database
 from satshare.i18n import translate
-from satshare.reports import statements, transparency
+from satshare.reports import flows as report_flows
 from satshare.reports.schemas import (
     FiguresOut,
     LedgerHeadOut,
@@ -25,7 +26,6 @@ from satshare.reports.schemas import (
     TransparencyOut,
 )
 from satshare.schemas import PageOf
-from satshare.users import service as users
 
 router = APIRouter(tags=["transparency"])
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
@@ -34,13 +34,12 @@ templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates
 CACHE_SECONDS = 15.0
 
 
-async def _figures(container: Container, request: Request) -> TransparencyOut:
+async def _figures(db: Database, clock: Clock, request: Request) -> TransparencyOut:
     cached = getattr(request.app.state, "transparency", None)
     if cached is not None and cached[0] > time.monotonic():
         figures: TransparencyOut = cached[1]
         return figures
-    async with container.db.reading() as session:
-        data = await transparency.transparency(session, container.clock.now())
+    data = await report_flows.transparency(db, clock.now())
     figures = TransparencyOut(
         months=[MonthOut(**asdict(m)) for m in data.months],
         totals=FiguresOut(**asdict(data.totals)),
@@ -68,19 +67,21 @@ async def _figures(container: Container, request: Request) -> TransparencyOut:
     f"Cached for up to {CACHE_SECONDS:g} seconds.",
     responses=openapi_responses(503),
 )
-async def get_transparency(container: ContainerDep, request: Request) -> TransparencyOut:
-    return await _figures(container, request)
+async def get_transparency(db: DbDep, clock: ClockDep, request: Request) -> TransparencyOut:
+    return await _figures(db, clock, request)
 
 
 @router.get("/transparency", response_class=HTMLResponse, include_in_schema=False)
-async def transparency_page(container: ContainerDep, request: Request) -> HTMLResponse:
-    figures = await _figures(container, request)
+async def transparency_page(
+    settings: SettingsDep, db: DbDep, clock: ClockDep, request: Request
+) -> HTMLResponse:
+    figures = await _figures(db, clock, request)
     language = page_language(request)
 
     def t(message: str, **values: object) -> str:
         return translate(language, message, **values)
 
-    settings = container.settings
+    settings = settings
     return templates.TemplateResponse(
         request,
         "transparency.html",
@@ -110,12 +111,10 @@ async def transparency_page(container: ContainerDep, request: Request) -> HTMLRe
     responses=openapi_responses(400, 401, 403, 404, 422),
 )
 async def list_statements(
-    container: ContainerDep, _: ReadKey, user_id: IdPath, page: Page
+    db: DbDep, _: ReadKey, user_id: IdPath, page: Page
 ) -> PageOf[StatementOut]:
-    async with container.db.reading() as session:
-        await users.require(session, user_id)
-        rows = await statements.commission_statements(
-            session, user_id, limit=page.fetch, before_id=page.before_id
-        )
+    rows = await report_flows.statements_of_user(
+        db, user_id, limit=page.fetch, before_id=page.before_id
+    )
     items = [StatementOut(**asdict(s)) for s in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.transaction_id)

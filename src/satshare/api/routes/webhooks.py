@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from satshare.api.deps import ContainerDep, read_body
+from satshare.api.deps import PaymentsDep, read_body
 from satshare.api.problems import openapi_responses
 from satshare.payments import flows
 from satshare.payments.schemas import WebhookAck
@@ -60,13 +60,13 @@ MAX_WEBHOOK_BYTES = 256 * 1024
     },
 )
 async def provider_webhook(
-    container: ContainerDep,
+    payments: PaymentsDep,
     provider: Annotated[str, Path(max_length=16, examples=["btcpay"])],
     request: Request,
 ) -> WebhookAck | Response:
     raw = await read_body(request, MAX_WEBHOOK_BYTES)  # the signature covers these exact bytes
     result = await flows.receive_webhook(
-        container.payments, provider, raw, request.headers, dict(request.query_params)
+        payments, provider, raw, request.headers, dict(request.query_params)
     )
     if provider == "bitpay":
         return Response(status_code=200)  # BitPay wants an empty 200

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import esc, runtime_of, t
+from satshare.bot.runtime import BotContext, esc, t
 from satshare.errors import DomainError
 from satshare.payouts import flows
 
 
-async def decide_payout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def decide_payout(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     query = update.callback_query
     chat = update.effective_chat
     admin = update.effective_user
@@ -28,9 +27,9 @@ async def decide_payout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     author = f"telegram:{admin.id}"
     try:
         if approve:
-            await flows.approve(runtime.container.payouts, payout_id, author)
+            await flows.approve(runtime.payouts, payout_id, author)
         else:
-            await flows.cancel(runtime.container.payouts, payout_id, author, None)
+            await flows.cancel(runtime.payouts, payout_id, author, None)
     except DomainError as exc:
         await answer(query, t(language, texts.PAYOUT_DECISION_REFUSED, reason=exc.detail))
         return

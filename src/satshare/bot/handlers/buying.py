@@ -9,22 +9,19 @@ import time
 import segno
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
-from satshare.access import service as access
+from satshare.access import flows as access_flows
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows
-from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
-from satshare.subscriptions import repository as subscriptions_repo
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +31,10 @@ CAPTION_LIMIT = 1024
 CHECK_EVERY_SECONDS = 3.0
 
 
-async def show_plans(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def show_plans(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
-    async with runtime.container.db.reading() as session:
-        available = await plans.list_active(session)
+    available = await plan_flows.list_active(runtime.db)
     text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
     await show(update, context, text, keyboards.plans(user.language, available))
 
@@ -51,7 +47,7 @@ def _qr_png(data: str) -> bytes:
 
 def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
     """The rails this bot offers for a plan: the plan's processors, then Stars."""
-    payments = runtime.container.payments
+    payments = runtime.payments
     rails = payments.rails_for(plan.providers)
     if flows.stars_allowed(payments, plan.price_stars, plan.providers):
         rails.append("stars")
@@ -60,16 +56,15 @@ def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
     return rails
 
 
-async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def buy(update: Update, context: BotContext) -> None:
     """A plan was chosen: ask how to pay when there is a choice, else go on."""
-    runtime = runtime_of(context)
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and query.data is not None
     plan_id = query.data.removeprefix(keyboards.BUY)
     user = await user_of(update, context)
-    async with runtime.container.db.reading() as session:
-        plan = await plans.get(session, plan_id)
-        available = await plans.list_active(session)
+    plan = await plan_flows.get(runtime.db, plan_id)
+    available = await plan_flows.list_active(runtime.db)
     rails = bot_rails(runtime, plan) if plan is not None and plan.active else []
     if not rails:
         message = texts.PLAN_GONE if plan is None or not plan.active else texts.NO_RAIL
@@ -84,54 +79,48 @@ async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await purchase(update, context, plan_id, rails[0])
 
 
-async def choose_rail(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def choose_rail(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     _, rail, plan_id = query.data.split(":", 2)
     await purchase(update, context, plan_id, rail)
 
 
-async def purchase(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, plan_id: str, rail: str
-) -> None:
-    runtime = runtime_of(context)
+async def purchase(update: Update, context: BotContext, plan_id: str, rail: str) -> None:
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None
     user = await user_of(update, context)
     language = user.language
     if rail == "stars":
-        async with runtime.container.db.reading() as session:
-            plan = await plans.get(session, plan_id)
+        plan = await plan_flows.get(runtime.db, plan_id)
         try:
             if plan is None:
                 raise InvalidRequest("no such plan")
             await stars.sell(update, context, plan)
         except InvalidRequest:
-            async with runtime.container.db.reading() as session:
-                available = await plans.list_active(session)
+            available = await plan_flows.list_active(runtime.db)
             await show(
                 update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
             )
         return
     try:
         checkout = await flows.start_checkout(
-            runtime.container.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
+            runtime.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
         )
     except ProviderUnavailable:
         await answer(query, t(language, texts.PROVIDER_DOWN))
         return
     except InvalidRequest:
-        async with runtime.container.db.reading() as session:
-            available = await plans.list_active(session)
+        available = await plan_flows.list_active(runtime.db)
         await show(
             update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
         )
         return
     invoice = checkout.invoice
-    async with runtime.container.db.reading() as session:
-        plan = await plans.get(session, plan_id)
+    plan = await plan_flows.get(runtime.db, plan_id)
     assert plan is not None
-    checkout_url = runtime.container.payments.checkout_url(invoice.id)
+    checkout_url = runtime.payments.checkout_url(invoice.id)
     parts = [
         t(
             language,
@@ -187,15 +176,14 @@ async def purchase(
     await answer(query)
 
 
-async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def check_payment(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and query.data is not None
     invoice_id = query.data.removeprefix(keyboards.CHECK)
     user = await user_of(update, context)
     language = user.language
-    async with runtime.container.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(runtime.db, invoice_id)
     if invoice is None or invoice.user_id != user.id:
         await answer(query, t(language, texts.PAYMENT_EXPIRED))
         return
@@ -203,14 +191,13 @@ async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if invoice.status in OPEN_STATUSES and time.monotonic() - last >= CHECK_EVERY_SECONDS:
         runtime.recent_checks[invoice_id] = time.monotonic()
         try:
-            await flows.refresh_invoice(runtime.container.payments, invoice_id)
+            await flows.refresh_invoice(runtime.payments, invoice_id)
         except ProviderUnavailable:
             await answer(query, t(language, texts.PROVIDER_DOWN))
             return
         except DomainError:
             log.warning("could not refresh invoice %s", invoice_id, exc_info=True)
-        async with runtime.container.db.reading() as session:
-            invoice = await payments_repo.get_invoice(session, invoice_id)
+        invoice = await flows.get_invoice(runtime.db, invoice_id)
         assert invoice is not None
     message = {
         InvoiceStatus.SETTLED: texts.PAYMENT_DONE,
@@ -221,27 +208,25 @@ async def check_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer(query, t(language, message))
 
 
-async def my_subscription(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def my_subscription(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
     now = runtime.now()
-    async with runtime.container.db.reading() as session:
-        active = await subscriptions_repo.active_of_user(session, user.id, now)
-        lines = []
-        for subscription in active:
-            plan = await plans.get(session, subscription.plan_id)
-            assert plan is not None and subscription.ends_at is not None
-            lines.append(
-                t(
-                    language,
-                    texts.MY_SUBSCRIPTION_LINE,
-                    plan=esc(plan.title),
-                    until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
-                )
+    held = await access_flows.holdings(runtime.db, user.id, now)
+    lines = []
+    for subscription, plan in held.subscriptions:
+        assert subscription.ends_at is not None
+        lines.append(
+            t(
+                language,
+                texts.MY_SUBSCRIPTION_LINE,
+                plan=esc(plan.title),
+                until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
             )
-        chats = sorted(await access.chats_of_active_subscriptions(session, user.id, now))
-    if not active:
+        )
+    chats = held.chats
+    if not held.subscriptions:
         await show(
             update, context, t(language, texts.NO_SUBSCRIPTION), keyboards.main_menu(language)
         )

@@ -5,34 +5,26 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
-from satshare.affiliates import stats as affiliate_stats
+from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
+from satshare.bot import repository as bot_repository
 from satshare.bot.handlers import stars
 from satshare.bot.handlers.ui import expect_input, show
-from satshare.bot.models import ProcessedUpdate
-from satshare.bot.runtime import display_name, ensure_user, esc, runtime_of, t, user_of
-from satshare.db import insert_ignore
+from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, t, user_of
 from satshare.errors import InvalidRequest
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.telegram_contract import STARS_START
-from satshare.users import repository as users_repo
-from satshare.users import service as users
+from satshare.users import flows as user_flows
 
 log = logging.getLogger(__name__)
 
 
-async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guard_duplicates(update: Update, context: BotContext) -> None:
     """Runs first for every update: an update_id seen before is dropped (one effect)."""
-    runtime = runtime_of(context)
-    async with runtime.container.db.transaction() as session:
-        fresh = await insert_ignore(
-            session,
-            ProcessedUpdate,
-            {"update_id": update.update_id, "received_at": runtime.now()},
-            ["update_id"],
-        )
+    runtime = context.runtime
+    fresh = await bot_repository.first_sight(runtime.db, update.update_id, runtime.now())
     if not fresh:
         log.info("dropping duplicate update %s", update.update_id)
         raise ApplicationHandlerStop
@@ -44,8 +36,8 @@ async def guard_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 REF_START = "ref_"
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def start(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     assert update.effective_user is not None
     expect_input(context, None)
     payload = context.args[0] if context.args else ""
@@ -53,16 +45,14 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
     if referral is not None and problem != "own":
         # The top of the affiliate's funnel: their link was opened (new user or not).
-        async with runtime.container.db.transaction() as session:
-            await affiliate_stats.record_click(session, referral, "telegram", runtime.now())
+        await affiliate_flows.record_click(runtime.db, referral, "telegram", runtime.now())
     language = user.language
-    share = runtime.container.settings.affiliate.share_bps / 100
+    share = runtime.config.affiliate.share_bps / 100
     lines = []
     if created:
         lines.append(t(language, texts.WELCOME, shop=esc(runtime.shop_name), share=f"{share:g}"))
         if user.referrer_id is not None:
-            async with runtime.container.db.reading() as session:
-                referrer = await users_repo.get(session, user.referrer_id)
+            referrer = await user_flows.get(runtime.db, user.referrer_id)
             if referrer is not None:
                 lines.append(t(language, texts.REFERRED_BY, referrer=esc(display_name(referrer))))
     else:
@@ -79,10 +69,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _sell_for_stars(update, context, payload.removeprefix(STARS_START))
 
 
-async def _sell_for_stars(update: Update, context: ContextTypes.DEFAULT_TYPE, plan_id: str) -> None:
-    runtime = runtime_of(context)
-    async with runtime.container.db.reading() as session:
-        plan = await plans.get(session, plan_id)
+async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> None:
+    runtime = context.runtime
+    plan = await plan_flows.get(runtime.db, plan_id)
     if plan is None or not plan.active:
         return
     try:
@@ -91,7 +80,7 @@ async def _sell_for_stars(update: Update, context: ContextTypes.DEFAULT_TYPE, pl
         log.info("start link for Stars, but plan %s is not sold for Stars", plan_id)
 
 
-async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def menu(update: Update, context: BotContext) -> None:
     expect_input(context, None)
     user = await user_of(update, context)
     await show(
@@ -99,13 +88,13 @@ async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     await show(update, context, t(user.language, texts.HELP), keyboards.back(user.language))
 
 
-async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def terms(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     text = t(user.language, texts.TERMS)
     if runtime.settings.terms_url:
@@ -113,28 +102,27 @@ async def terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, context, text, keyboards.back(user.language))
 
 
-async def paysupport(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def paysupport(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     text = t(user.language, texts.PAYSUPPORT, contact=esc(runtime.settings.support_contact))
     await show(update, context, text, keyboards.back(user.language))
 
 
-async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     await show(update, context, t(user.language, texts.LANGUAGE_CHOOSE), keyboards.languages())
 
 
-async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def set_language(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and query.data is not None
     chosen = query.data.removeprefix(keyboards.LANGUAGE)
     user = await user_of(update, context)
-    async with runtime.container.db.transaction() as session:
-        updated = await users.update_profile(
-            session, user.id, username=None, language=chosen, now=runtime.now()
-        )
+    updated = await user_flows.update_profile(
+        runtime.db, user.id, username=None, language=chosen, now=runtime.now()
+    )
     await show(
         update,
         context,
@@ -143,12 +131,12 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     )
 
 
-async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     await show(update, context, t(user.language, texts.UNKNOWN), keyboards.main_menu(user.language))
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     """Log with the trace; tell the user something friendly, never the trace."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_user:

@@ -6,18 +6,18 @@ import asyncio
 
 from telegram import InputFile, Update
 from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
 from satshare.bot import texts
 from satshare.bot.handlers import core
-from satshare.bot.runtime import runtime_of, sats, t
+from satshare.bot.runtime import BotContext, sats, t
 from satshare.errors import InvalidRequest
 from satshare.reports import files
-from satshare.reports.monthly import current_month, monthly_report
+from satshare.reports import flows as report_flows
+from satshare.reports.monthly import current_month
 
 
-async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def report(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     chat = update.effective_chat
     if chat is None or chat.id not in runtime.settings.admin_chat_ids:
         await core.unknown(update, context)  # not an admin: as if there were no such command
@@ -26,8 +26,7 @@ async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = runtime.now()
     month = context.args[0] if context.args else current_month(now)
     try:
-        async with runtime.container.db.reading() as session:
-            data = await monthly_report(session, month, now)
+        data = await report_flows.month(runtime.db, month, now)
     except InvalidRequest:
         await context.bot.send_message(chat.id, t(language, texts.REPORT_BAD_MONTH))
         return

@@ -6,15 +6,14 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
-from telegram.ext import ContextTypes
 
 from satshare.bot import texts
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import esc, runtime_of, t, user_of
+from satshare.bot.runtime import BotContext, esc, t, user_of
 from satshare.payments import flows
 from satshare.payments.service import StarsPayment
 from satshare.plans.models import Plan
-from satshare.users import repository as users_repo
+from satshare.users import flows as user_flows
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +37,17 @@ def as_subscription(plan: Plan, links_enabled: bool) -> bool:
     )
 
 
-async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan) -> None:
-    runtime = runtime_of(context)
+async def sell(update: Update, context: BotContext, plan: Plan) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
-    invoice = await flows.create_stars_invoice(
-        runtime.container.payments, user_id=user.id, plan_id=plan.id
-    )
+    invoice = await flows.create_stars_invoice(runtime.payments, user_id=user.id, plan_id=plan.id)
     assert invoice.amount_stars is not None
     stars = invoice.amount_stars
     title = plan.title[:32]
     prices = [LabeledPrice(plan.title[:32], stars)]
     chat_id = update.effective_chat.id if update.effective_chat else int(user.external_id or 0)
-    if as_subscription(plan, runtime.container.settings.stars.subscription_links):
+    if as_subscription(plan, runtime.config.stars.subscription_links):
         link = await context.bot.create_invoice_link(
             title=title,
             description=(plan.description or plan.title)[:255],
@@ -79,29 +76,28 @@ async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan) -
         await answer(update.callback_query)
 
 
-async def pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def pre_checkout(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     query = update.pre_checkout_query
     assert query is not None
     problem = await flows.check_stars_checkout(
-        runtime.container.payments, query.invoice_payload, query.currency, query.total_amount
+        runtime.payments, query.invoice_payload, query.currency, query.total_amount
     )
     if problem is None:
         await query.answer(ok=True)
         return
-    async with runtime.container.db.reading() as session:
-        user = await users_repo.by_external_id(session, "telegram", str(query.from_user.id))
+    user = await user_flows.by_external_id(runtime.db, "telegram", str(query.from_user.id))
     language = user.language if user else "en"
     await query.answer(ok=False, error_message=t(language, REFUSALS[problem]))
 
 
-async def paid(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def paid(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     message = update.effective_message
     assert message is not None and message.successful_payment is not None
     payment = message.successful_payment
     outcome = await flows.receive_stars_payment(
-        runtime.container.payments,
+        runtime.payments,
         StarsPayment(
             invoice_id=payment.invoice_payload,
             charge_id=payment.telegram_payment_charge_id,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import cast
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
+from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates import stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
-from satshare.bot.runtime import esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, esc, sats, t, user_of
 from satshare.payments import referrals
 from satshare.users.models import User
 
@@ -26,15 +26,15 @@ def _view(data: str | None, prefix: str) -> tuple[stats.Ranking, stats.Period]:
     return cast(stats.Ranking, by), cast(stats.Period, period)
 
 
-async def top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def top(update: Update, context: BotContext) -> None:
     query = update.callback_query
     by, period = _view(query.data if query else None, keyboards.TOP)
     user = await user_of(update, context)
     await _show(update, context, user, by, period)
 
 
-async def toggle_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def toggle_name(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     query = update.callback_query
     assert query is not None and update.effective_user is not None
     data = (query.data or "").removeprefix(keyboards.TOP_NAME)
@@ -44,23 +44,21 @@ async def toggle_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     name = None
     if data.startswith("on"):
         name = f"@{tg.username}" if tg.username else tg.first_name[: stats.MAX_NAME]
-    async with runtime.container.db.transaction() as session:
-        user = await stats.set_leaderboard_name(session, user.id, name)
+    user = await affiliate_flows.set_leaderboard_name(runtime.db, user.id, name)
     await _show(update, context, user, by, period)
 
 
 async def _show(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     user: User,
     by: stats.Ranking,
     period: stats.Period,
 ) -> None:
-    runtime = runtime_of(context)
+    runtime = context.runtime
     language = user.language
     since = stats.since_for(period, runtime.now())
-    async with runtime.container.db.reading() as session:
-        rows = await referrals.leaderboard(session, by, since, SIZE)
+    rows = await referrals.top(runtime.db, by, since, SIZE)
     title = texts.TOP_TITLE_SALES if by == "sales" else texts.TOP_TITLE_REFERRALS
     lines = [t(language, title, period=t(language, PERIOD_LABELS[period]))]
     line = texts.TOP_LINE_SALES if by == "sales" else texts.TOP_LINE_REFERRALS

@@ -7,14 +7,15 @@ import logging
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+
+from satshare.bot.runtime import BotContext
 
 log = logging.getLogger(__name__)
 
 
 async def show(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
     notice: str | None = None,
@@ -62,7 +63,7 @@ async def answer(query: CallbackQuery, text: str | None = None) -> None:
 AWAITING = "awaiting"
 
 
-def expect_input(context: ContextTypes.DEFAULT_TYPE, what: str | None) -> None:
+def expect_input(context: BotContext, what: str | None) -> None:
     """Take the user's next text message as ``what``; None: stop waiting (menu, /start)."""
     if context.user_data is None:
         return
@@ -72,6 +73,6 @@ def expect_input(context: ContextTypes.DEFAULT_TYPE, what: str | None) -> None:
         context.user_data[AWAITING] = what
 
 
-def expected_input(context: ContextTypes.DEFAULT_TYPE) -> str | None:
+def expected_input(context: BotContext) -> str | None:
     value = context.user_data.get(AWAITING) if context.user_data is not None else None
     return value if isinstance(value, str) else None

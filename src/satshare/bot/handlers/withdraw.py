@@ -8,19 +8,18 @@ presses the button again, nothing is lost.
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
-from satshare.affiliates import service as affiliates
+from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import core
 from satshare.bot.handlers.ui import answer, expect_input, expected_input, show
-from satshare.bot.runtime import BotRuntime, esc, runtime_of, sats, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError
 from satshare.payouts import flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import DestinationKind, mask
 from satshare.payouts.models import PayoutStatus
-from satshare.payouts.overview import affiliate_overview
+from satshare.payouts.overview import overview
 from satshare.users.models import User
 
 CONFIRMED = "confirmed_payouts"
@@ -39,7 +38,7 @@ STATUS_LABELS = {
 
 
 def _fee_policy(runtime: BotRuntime, language: str) -> str:
-    policy = runtime.container.payouts.policy
+    policy = runtime.payouts.policy
 
     def one(rail: str, fee: int) -> str:
         if fee:
@@ -55,7 +54,7 @@ def _fee_policy(runtime: BotRuntime, language: str) -> str:
 
 
 def _terms_text(runtime: BotRuntime, language: str) -> str:
-    settings = runtime.container.settings
+    settings = runtime.config
     text = settings.affiliate.terms_text.strip()
     if len(text) > TERMS_PREVIEW_CHARS:
         url = f"{settings.server.base_url}/api/v1/affiliate-program"
@@ -72,21 +71,20 @@ def _terms_text(runtime: BotRuntime, language: str) -> str:
     )
 
 
-async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def withdraw(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     expect_input(context, None)
     await _show_withdraw(update, context, user)
 
 
 async def _show_withdraw(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, notice: str | None = None
+    update: Update, context: BotContext, user: User, notice: str | None = None
 ) -> None:
-    runtime = runtime_of(context)
-    ctx = runtime.container.payouts
+    runtime = context.runtime
+    ctx = runtime.payouts
     language = user.language
     program = ctx.program
-    async with runtime.container.db.reading() as session:
-        view = await affiliate_overview(session, program, user.id, runtime.now())
+    view = await overview(runtime.db, program, user.id, runtime.now())
     money, totals, destination = view.balance, view.payouts, view.destination
     accepted = view.terms_accepted_at is not None
     lines = [
@@ -111,6 +109,16 @@ async def _show_withdraw(
         )
     if money.balance_sats < 0:
         lines.append(t(language, texts.WITHDRAW_NEGATIVE))
+    elif money.available_sats < ctx.policy.min_sats:
+        # No Withdraw button below the minimum: say why, and how far it is.
+        lines.append(
+            t(
+                language,
+                texts.WITHDRAW_SHORT,
+                minimum=sats(ctx.policy.min_sats),
+                missing=sats(ctx.policy.min_sats - money.available_sats),
+            )
+        )
     if destination is not None:
         lines.append(
             t(
@@ -138,27 +146,26 @@ async def _show_withdraw(
     await show(update, context, "\n".join(lines), markup, notice)
 
 
-async def accept_terms(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def accept_terms(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     query = update.callback_query
     assert query is not None and query.data is not None
     version = query.data.removeprefix(keyboards.ACCEPT_TERMS)
-    current = runtime.container.payouts.program.terms_version
+    current = runtime.payouts.program.terms_version
     if version != current:
         # They were shown an older text: show the new one instead of recording the old.
         await _show_withdraw(update, context, user, t(user.language, texts.TERMS_CHANGED))
         return
-    async with runtime.container.db.transaction() as session:
-        await affiliates.accept_terms(session, user.id, current, runtime.now())
+    await affiliate_flows.accept_terms(runtime.db, user.id, current, runtime.now())
     accepted = t(user.language, texts.TERMS_ACCEPTED, version=current)
     await _show_withdraw(update, context, user, accepted)
 
 
-async def ask_destination(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def ask_destination(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
-    policy = runtime.container.payouts.policy
+    policy = runtime.payouts.policy
     if policy.supports(DestinationKind.ONCHAIN):
         text = t(user.language, texts.ASK_DESTINATION_ONCHAIN, network=esc(policy.network))
     else:
@@ -167,11 +174,11 @@ async def ask_destination(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await show(update, context, text, keyboards.back(user.language))
 
 
-async def ask_amount(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def ask_amount(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     available = await _available(runtime, user)
-    minimum = runtime.container.payouts.policy.min_sats
+    minimum = runtime.payouts.policy.min_sats
     if available < minimum:
         text = t(
             user.language,
@@ -187,13 +194,12 @@ async def ask_amount(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 async def _available(runtime: BotRuntime, user: User) -> int:
-    program = runtime.container.payouts.program
-    async with runtime.container.db.reading() as session:
-        money = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
+    program = runtime.payouts.program
+    money = await affiliate_flows.balance(runtime.db, user.id, program.hold_days, runtime.now())
     return money.available_sats
 
 
-async def text_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def text_input(update: Update, context: BotContext) -> None:
     """A destination or an amount the user was asked for; anything else is 'unknown'."""
     awaiting = expected_input(context)
     message = update.effective_message
@@ -207,12 +213,10 @@ async def text_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _receive_amount(update, context, user, message.text)
 
 
-async def _receive_destination(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, text: str
-) -> None:
-    runtime = runtime_of(context)
+async def _receive_destination(update: Update, context: BotContext, user: User, text: str) -> None:
+    runtime = context.runtime
     try:
-        saved = await flows.save_destination(runtime.container.payouts, user.id, text)
+        saved = await flows.save_destination(runtime.payouts, user.id, text)
     except DomainError as exc:
         reply = t(user.language, texts.DESTINATION_INVALID, reason=esc(exc.detail))
         await show(update, context, reply, keyboards.back(user.language))
@@ -233,12 +237,10 @@ def _parse_amount(text: str) -> int | None:
     return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 12 else None
 
 
-async def _receive_amount(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, text: str
-) -> None:
-    runtime = runtime_of(context)
+async def _receive_amount(update: Update, context: BotContext, user: User, text: str) -> None:
+    runtime = context.runtime
     available = await _available(runtime, user)
-    minimum = runtime.container.payouts.policy.min_sats
+    minimum = runtime.payouts.policy.min_sats
     amount = _parse_amount(text)
     if amount is None or not minimum <= amount <= available:
         reply = t(
@@ -253,7 +255,7 @@ async def _receive_amount(
     await _show_quote(update, context, user, amount)
 
 
-async def quote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def quote(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -264,13 +266,10 @@ async def quote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _show_quote(update, context, user, amount)
 
 
-async def _show_quote(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, amount: int
-) -> None:
-    runtime = runtime_of(context)
-    policy = runtime.container.payouts.policy
-    async with runtime.container.db.reading() as session:
-        destination = await payouts.saved_destination(session, user.id)
+async def _show_quote(update: Update, context: BotContext, user: User, amount: int) -> None:
+    runtime = context.runtime
+    policy = runtime.payouts.policy
+    destination = await flows.saved_destination(runtime.payouts, user.id)
     if destination is None:
         await ask_destination(update, context)
         return
@@ -297,8 +296,8 @@ async def _show_quote(
     await show(update, context, "\n".join(lines), keyboards.confirm_payout(language, amount))
 
 
-async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def confirm(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     query = update.callback_query
     assert query is not None and query.data is not None and query.message is not None
@@ -317,7 +316,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     confirmed.add(query.message.message_id)
     try:
         payout = await flows.request_payout(
-            runtime.container.payouts,
+            runtime.payouts,
             user_id=user.id,
             amount_sats=amount,
             destination=None,
@@ -332,12 +331,11 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, context, done, keyboards.back(user.language))
 
 
-async def my_payouts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime = runtime_of(context)
+async def my_payouts(update: Update, context: BotContext) -> None:
+    runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
-    async with runtime.container.db.reading() as session:
-        recent = await payouts.list_payouts(session, limit=RECENT_PAYOUTS, user_id=user.id)
+    recent = await flows.list_payouts(runtime.payouts, limit=RECENT_PAYOUTS, user_id=user.id)
     if not recent:
         await show(update, context, t(language, texts.PAYOUTS_EMPTY), keyboards.back(language))
         return

@@ -1,7 +1,7 @@
 """admin panel: admin users, the audit log (append-only), plans' source
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0015
 Create Date: 2026-11-30 05:00:00.000000
 
 Plans get ``source``: ``config`` (every plan so far: synced from satshare.yaml) or ``panel``
@@ -18,7 +18,7 @@ from alembic import op
 import satshare.db
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,9 +12,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.admin import repository
-from satshare.admin.models import AdminUser, Role
 from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.staff import repository
+from satshare.staff.models import AdminUser, Role
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)

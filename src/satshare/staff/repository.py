@@ -1,4 +1,4 @@
-"""All SQL of the panel's own tables (admin users). The audit log has its own domain."""
+"""All SQL of the admin panel's accounts. The audit log has its own domain."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.admin.models import AdminUser
+from satshare.staff.models import AdminUser
 
 
 async def by_username(

@@ -1,0 +1,26 @@
+"""Plans' queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.plans.models import Plan
+
+
+async def all_plans(session: AsyncSession) -> Sequence[Plan]:
+    """Every plan, retired ones included."""
+    return (await session.execute(select(Plan))).scalars().all()
+
+
+async def list_active(session: AsyncSession) -> Sequence[Plan]:
+    result = await session.execute(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
+    return result.scalars().all()
+
+
+async def list_all(session: AsyncSession) -> Sequence[Plan]:
+    """Every plan, on sale or archived, config and panel alike, config ones first."""
+    result = await session.execute(select(Plan).order_by(Plan.source, Plan.id))
+    return result.scalars().all()
