@@ -24,12 +24,12 @@ from satshare.admin.texts import lazy, t
 from satshare.affiliates import service as affiliates
 from satshare.apikeys import service as apikeys
 from satshare.apikeys.models import SCOPES
-from satshare.audit import repository as audit_repository
+from satshare.audit import flows as audit_flows
 from satshare.audit import service as audit
 from satshare.audit.models import Channel
 from satshare.errors import DomainError
+from satshare.ledger import flows as ledger_flows
 from satshare.ledger import repository as ledger_repository
-from satshare.ledger.verify import verify_ledger
 from satshare.payments import repository as payments_repository
 from satshare.payments import service as payments
 from satshare.payments.models import InvoiceStatus
@@ -164,19 +164,19 @@ async def record(
     after: Mapping[str, object] | None = None,
     reason: str = "",
 ) -> None:
-    async with services.db.transaction() as session:
-        await audit.record(
-            session,
-            channel=Channel.PANEL,
-            actor=who.username,
-            role=who.role.value,
-            action=action,
-            target=target,
-            before=before,
-            after=after,
-            reason=reason,
-            now=services.clock.now(),
-        )
+    """An action whose change a domain flow has committed: its own row, right after."""
+    await audit_flows.record(
+        services.db,
+        services.clock,
+        channel=Channel.PANEL,
+        actor=who.username,
+        role=who.role.value,
+        action=action,
+        target=target,
+        before=before,
+        after=after,
+        reason=reason,
+    )
 
 
 def author(who: Operator) -> str:
@@ -286,8 +286,7 @@ class PayoutsDesk(Page):
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             ctx = services.payouts
-            async with services.db.reading() as session:
-                before = _payout_facts(await payouts.require(session, payout_id))
+            before = _payout_facts(await flows.get_payout(ctx, payout_id))
             reason = _reason(form)
             if verb == "approve":
                 payout = await flows.approve(ctx, payout_id, author(who))
@@ -355,8 +354,7 @@ class PayoutsDesk(Page):
                 message=t("Your role ({role}) may not do this.", role=who.role if who else "-"),
             )
         services = services_of(request)
-        async with services.db.reading() as session:
-            rows = await payouts.awaiting_manual_payment(session)
+        rows = await flows.awaiting_manual_payment(services.payouts)
         if request.query_params.get("format") == "batch":
             return PlainTextResponse(
                 export.as_batch(rows),
@@ -830,8 +828,7 @@ class LedgerDesk(Page):
             )
         services = services_of(request)
         await services.seal_ledger()
-        async with services.db.reading() as session:
-            report = await verify_ledger(session)
+        report = await ledger_flows.verify(services.db)
         return await self._page(request, report)
 
 
@@ -1003,19 +1000,18 @@ class AuditDesk(Page):
         action = params.get("action", "").strip()[:64]
         first, last = _day(params.get("start")), _day(params.get("end"))
         services = services_of(request)
-        async with services.db.reading() as session:
-            rows = await audit_repository.search(
-                session,
-                text=text,
-                action=action,
-                since=datetime.combine(first, datetime.min.time(), tzinfo=UTC) if first else None,
-                until=(
-                    datetime.combine(last, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
-                    if last
-                    else None
-                ),
-                limit=limit,
-            )
+        rows = await audit_flows.search(
+            services.db,
+            text=text,
+            action=action,
+            since=datetime.combine(first, datetime.min.time(), tzinfo=UTC) if first else None,
+            until=(
+                datetime.combine(last, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+                if last
+                else None
+            ),
+            limit=limit,
+        )
         chosen = {
             "q": text,
             "action": action,
