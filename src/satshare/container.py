@@ -4,7 +4,9 @@
 registry (pointed at the emulators by the sandbox's settings overlay in sandbox mode), the
 domain contexts, the background runners and the one ``AfterCommit`` that wakes them — into a
 frozen ``Container``. Adapters never receive the container: the API gets its services through
-``api_services`` (FastAPI dependencies), the bot through its runtime, each only what it uses.
+``api_services`` (FastAPI dependencies), the admin panel through ``admin_services`` (mounted
+into the API's app by ``ApiServices.mount_panel``), the bot through its runtime, each only
+what it uses.
 """
 
 from __future__ import annotations
