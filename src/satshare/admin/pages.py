@@ -22,6 +22,7 @@ from satshare.admin.auth import Operator, Permission, csrf_ok, operator
 from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import lazy, t
 from satshare.affiliates import service as affiliates
+from satshare.aftercommit import Produced
 from satshare.apikeys import service as apikeys
 from satshare.apikeys.models import SCOPES
 from satshare.audit import flows as audit_flows
@@ -443,6 +444,7 @@ class UsersDesk(Page):
                         reason=reason,
                         now=now,
                     )
+                services.after_commit.committed(Produced(outbox=True))  # wake the sender
                 return t("The access links are on their way to the user.")
             if not reason:
                 raise FormProblem(t("Give a reason: it is kept in the audit log."))
