@@ -23,7 +23,7 @@ from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import lazy, t
 from satshare.affiliates import service as affiliates
 from satshare.aftercommit import Produced
-from satshare.apikeys import service as apikeys
+from satshare.apikeys import flows as apikey_flows
 from satshare.apikeys.models import SCOPES
 from satshare.audit import flows as audit_flows
 from satshare.audit import service as audit
@@ -31,13 +31,13 @@ from satshare.audit.models import Channel
 from satshare.errors import DomainError
 from satshare.ledger import flows as ledger_flows
 from satshare.ledger import repository as ledger_repository
-from satshare.payments import repository as payments_repository
-from satshare.payments import service as payments
+from satshare.payments import flows as payment_flows
 from satshare.payments.models import InvoiceStatus
 from satshare.payouts import export, flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import Payout, PayoutStatus
+from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.plans.models import PlanSource
 from satshare.reports import dashboard as dashboards
@@ -47,6 +47,7 @@ from satshare.staff import flows as staff
 from satshare.staff.models import Role
 from satshare.subscriptions import service as subscriptions
 from satshare.subscriptions.models import SubscriptionStatus
+from satshare.users import flows as user_flows
 from satshare.users import repository as users_repository
 
 if TYPE_CHECKING:
@@ -379,8 +380,7 @@ class UsersDesk(Page):
     async def search(self, request: Request) -> Response:
         services = services_of(request)
         query = request.query_params.get("q", "").strip()[:128]
-        async with services.db.reading() as session:
-            found = await users_repository.search(session, query, limit=50)
+        found = await user_flows.search(services.db, query, limit=50)
         return await render(self, request, "satshare/users.html", users=found, query=query)
 
     @expose("/desk/users/{user_id}", methods=["GET"], identity="users-one")
@@ -570,17 +570,16 @@ class InvoicesDesk(Page):
             if last
             else None
         )
-        async with services.db.reading() as session:
-            rows = await payments_repository.search_invoices(
-                session,
-                status=chosen,
-                provider=rail or None,
-                plan_id=plan or None,
-                since=since,
-                until=until,
-                limit=200,
-            )
-            every_plan = await plans.list_all(session)
+        rows = await payment_flows.search_invoices(
+            services.db,
+            status=chosen,
+            provider=rail or None,
+            plan_id=plan or None,
+            since=since,
+            until=until,
+            limit=200,
+        )
+        every_plan = await plan_flows.list_all(services.db)
         return await render(
             self,
             request,
@@ -602,8 +601,7 @@ class InvoicesDesk(Page):
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             note = _text(form, "note", 500)
-            async with services.db.reading() as session:
-                invoice = await payments_repository.get_invoice(session, invoice_id)
+            invoice = await payment_flows.get_invoice(services.db, invoice_id)
             if invoice is None:
                 raise FormProblem(t("No such invoice."))
             if invoice.currency != "SAT":
@@ -614,24 +612,19 @@ class InvoicesDesk(Page):
                         id=invoice_id,
                     )
                 )
-            now = services.clock.now()
-            async with services.db.transaction() as session:
-                reversal = await payments.record_bitcoin_refund(
-                    session, invoice_id, note=note or None, author=author(who), now=now
-                )
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action="invoice.refund",
-                    target=f"invoice:{invoice_id}",
-                    before={"status": invoice.status.value},
-                    after={"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal},
-                    reason=note,
-                    now=now,
-                )
-            services.written()
+            # The API's refund flow (it wakes the sealer and the sender after its commit).
+            reversal = await payment_flows.record_bitcoin_refund(
+                services.payments, invoice_id, note=note or None, author=author(who)
+            )
+            await record(
+                services,
+                who,
+                "invoice.refund",
+                f"invoice:{invoice_id}",
+                before={"status": invoice.status.value},
+                after={"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal},
+                reason=note,
+            )
             return t("Invoice {id} refunded (ledger entry {entry}).", id=invoice_id, entry=reversal)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/invoices", work=work)
@@ -685,8 +678,7 @@ class PlansDesk(Page):
     @expose("/desk/plans", methods=["GET"], identity="plans")
     async def plans(self, request: Request) -> Response:
         services = services_of(request)
-        async with services.db.reading() as session:
-            rows = await plans.list_all(session)
+        rows = await plan_flows.list_all(services.db)
         return await render(self, request, "satshare/plans.html", rows=rows, PlanSource=PlanSource)
 
     @expose("/desk/plans/create", methods=["POST"], identity="plans-create")
@@ -845,8 +837,7 @@ class ApiKeysDesk(Page):
     @expose("/desk/api-keys", methods=["GET"], identity="api-keys")
     async def keys(self, request: Request) -> Response:
         services = services_of(request)
-        async with services.db.reading() as session:
-            rows = await apikeys.list_keys(session)
+        rows = await apikey_flows.list_keys(services.db)
         shown = request.session.pop("new_api_key", None)
         return await render(
             self, request, "satshare/api_keys.html", rows=rows, scopes=SCOPES, new_key=shown
@@ -861,23 +852,20 @@ class ApiKeysDesk(Page):
                 raise FormProblem(t("Give the key a name (what will use it)."))
             if not chosen:
                 raise FormProblem(t("Choose at least one scope."))
-            now = services.clock.now()
-            async with services.db.transaction() as session:
-                issued = await apikeys.create(session, name, tuple(chosen), now)
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action="api_key.create",
-                    target=f"api-key:{issued.key.id}",
-                    after={
-                        "name": name,
-                        "scopes": ",".join(chosen),
-                        "prefix": issued.key.display_prefix,
-                    },
-                    now=now,
-                )
+            issued = await apikey_flows.create(
+                services.db, name, tuple(chosen), services.clock.now()
+            )
+            await record(
+                services,
+                who,
+                "api_key.create",
+                f"api-key:{issued.key.id}",
+                after={
+                    "name": name,
+                    "scopes": ",".join(chosen),
+                    "prefix": issued.key.display_prefix,
+                },
+            )
             # Shown once, on the next page; the session is signed, HttpOnly and short-lived.
             request.session["new_api_key"] = issued.plaintext
             return t("API key {name} created.", name=name)
@@ -889,21 +877,16 @@ class ApiKeysDesk(Page):
         key_id = _int(request.path_params, "key_id", 1, 2**62) or 0
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            now = services.clock.now()
-            async with services.db.transaction() as session:
-                key = await apikeys.revoke(session, str(key_id), now)
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action="api_key.revoke",
-                    target=f"api-key:{key_id}",
-                    before={"revoked": False},
-                    after={"revoked": True, "name": key.name},
-                    reason=_reason(form),
-                    now=now,
-                )
+            key = await apikey_flows.revoke(services.db, str(key_id), services.clock.now())
+            await record(
+                services,
+                who,
+                "api_key.revoke",
+                f"api-key:{key_id}",
+                before={"revoked": False},
+                after={"revoked": True, "name": key.name},
+                reason=_reason(form),
+            )
             return t("API key {id} revoked.", id=key_id)
 
         return await self.act(request, needs=Permission.OWN, then="/desk/api-keys", work=work)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener
+from satshare.aftercommit import CommitListener
 from satshare.clock import Clock
 from satshare.config import Settings
 from satshare.db import Database
@@ -23,16 +23,12 @@ class AdminServices:
     clock: Clock
     payments: PaymentsContext
     payouts: PayoutsContext
-    #: Told what the panel's own commits produced (a refund's ledger entry and messages).
+    #: Told what the panel's own commits produced (resent access links: outbox rows).
     after_commit: CommitListener
     #: Chains every queued ledger entry now (the sealer's flush), before "Verify now".
     seal_ledger: Callable[[], Awaitable[int]]
     #: Sandbox mode: the sandbox's own login works only then.
     sandbox: bool = False
-
-    def written(self) -> None:
-        """A panel action committed ledger entries and messages: wake the sealer and sender."""
-        self.after_commit.committed(ENTRIES_AND_MESSAGES)
 
 
 def services_of(connection: HTTPConnection) -> AdminServices:
