@@ -390,10 +390,11 @@ ADAPTER_DB_ALLOWED: dict[str, str] = {
     "is the library's job: lists, search, filters, export); the module only catches "
     "SQLAlchemy's StatementError to answer an id out of range with 404, and opens no unit of "
     "work",
-    "admin/pages.py": "NOT YET MOVED (merge of #12 onto #9's shape): the panel's pages still "
-    "open units of work around domain services and write the audit row in the same "
-    "transaction; they move to flows (audit-aware use cases per domain) in a follow-up, "
-    "then this entry goes",
+    "admin/pages.py": "NOT YET MOVED (merge of #12 onto #9's shape): payouts, refunds, API "
+    "keys, admin users, searches and the audit log go through flows; the dashboard, payouts "
+    "desk and user detail reads and the subscription, affiliate and panel-plan changes (each "
+    "written with its audit row in one transaction) still open their units of work here "
+    "until they get audit-aware flows; then this entry goes",
 }
 
 
