@@ -53,8 +53,14 @@ def main() -> None:
         if path.exists():
             with path.open("rb") as handle:
                 old = read_po(handle, locale=language, domain="satshare")
-        catalog = Catalog(locale=language, domain="satshare", project="SatShare", version="0.1",
-                          copyright_holder="SatShare contributors", fuzzy=False)
+        catalog = Catalog(
+            locale=language,
+            domain="satshare",
+            project="SatShare",
+            version="0.1",
+            copyright_holder="SatShare contributors",
+            fuzzy=False,
+        )
         forms = catalog.num_plurals
         for key, (msgid, context) in wanted.items():
             previous = old.get(msgid, context=context) if old is not None else None

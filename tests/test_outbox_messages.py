@@ -53,6 +53,17 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         messages.PaymentConfirmed,
     ),
     (
+        "access.resent",
+        {
+            "subscription_id": 4,
+            "plan_id": "monthly",
+            "plan_title": "Premium, 30 days",
+            "active_until": "2026-12-23T10:05:00.123456+00:00",
+            "channels": [-1001000000001],
+        },
+        messages.AccessResent,
+    ),
+    (
         "payment.refunded",
         {"invoice_id": "inv_s", "plan_id": "monthly", "plan_title": "P", "amount_stars": 250},
         messages.PaymentRefunded,

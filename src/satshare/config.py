@@ -654,6 +654,18 @@ class WebhooksSettings(_Section):
     allow_insecure_urls: bool = False
 
 
+class AdminSettings(_Section):
+    """The web admin panel at /admin (accounts: `satshare admin create-user`)."""
+
+    #: Signs the panel's session cookies; empty: a random one per start (everyone logs in
+    #: again after a restart, and several processes do not share sessions).
+    session_secret: SecretStr | None = None
+    #: A session ends after this long without a request.
+    idle_timeout_minutes: int = Field(30, ge=1, le=1440)
+    #: Login attempts per client IP address per minute before it is slowed down (429).
+    login_attempts_per_minute: int = Field(10, ge=1, le=1000)
+
+
 class JobsSettings(_Section):
     #: inline: ``serve`` also runs the background jobs (one process does everything).
     #: workers: ``serve`` only answers (API, bot updates) and queues jobs after each commit;
@@ -704,6 +716,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: text: one readable line per record; json: one JSON object per line (log shippers).

@@ -4,7 +4,9 @@
 registry (pointed at the emulators by the sandbox's settings overlay in sandbox mode), the
 domain contexts, the background runners and the one ``AfterCommit`` that wakes them — into a
 frozen ``Container``. Adapters never receive the container: the API gets its services through
-``api_services`` (FastAPI dependencies), the bot through its runtime, each only what it uses.
+``api_services`` (FastAPI dependencies), the admin panel through ``admin_services`` (mounted
+into the API's app by ``ApiServices.mount_panel``), the bot through its runtime, each only
+what it uses.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from limits.aio import storage as limits_storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import migrate
+from satshare.admin.app import mount as mount_admin
+from satshare.admin.services import AdminServices
 from satshare.affiliates import service as affiliates
 from satshare.aftercommit import AfterCommit, Doorbell, Produced
 from satshare.api.deps import ApiServices
@@ -119,6 +123,20 @@ class Container:
             sandbox_routes=self.sandbox.routes if self.sandbox is not None else (),
             sandbox_pages=self.sandbox.pages if self.sandbox is not None else None,
             job_queue=queue,
+            mount_panel=lambda app: mount_admin(app, self.admin_services()),
+        )
+
+    def admin_services(self) -> AdminServices:
+        """What the web admin panel may use (``admin.app.mount`` takes this)."""
+        return AdminServices(
+            settings=self.settings,
+            db=self.db,
+            clock=self.clock,
+            payments=self.payments,
+            payouts=self.payouts,
+            after_commit=self.after_commit,
+            seal_ledger=self.sealer.flush,
+            sandbox=self.sandbox is not None,
         )
 
     @property

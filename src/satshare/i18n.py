@@ -42,12 +42,14 @@ def pick_language(code: str | None) -> str:
 
 
 @cache
-def catalog(language: str) -> gettext.NullTranslations:
-    path = resources.files("satshare").joinpath(f"locales/{language}/LC_MESSAGES/{DOMAIN}.po")
+def catalog(language: str, domain: str = DOMAIN) -> gettext.NullTranslations:
+    """The compiled catalog of ``domain`` (``satshare``: the bot and the public pages;
+    ``admin``: the admin panel)."""
+    path = resources.files("satshare").joinpath(f"locales/{language}/LC_MESSAGES/{domain}.po")
     if not path.is_file():
         return gettext.NullTranslations()
     with path.open("rb") as po:
-        parsed = read_po(po, locale=language, domain=DOMAIN)
+        parsed = read_po(po, locale=language, domain=domain)
     buffer = io.BytesIO()
     write_mo(buffer, parsed)
     buffer.seek(0)

@@ -3,6 +3,7 @@
 from satshare.access.models import ChannelAccess, ChannelLink
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
+from satshare.audit.models import AuditEvent
 from satshare.bot.models import ProcessedUpdate
 from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
@@ -13,6 +14,7 @@ from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
 from satshare.ratelimits.models import RateLimitCounter
+from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription
 from satshare.users.models import User
 from satshare.webhooks_out.models import (
@@ -24,9 +26,11 @@ from satshare.webhooks_out.models import (
 
 __all__ = [
     "Account",
+    "AdminUser",
     "AffiliateSuspension",
     "AffiliateTerms",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "ChainHead",
     "ChannelAccess",

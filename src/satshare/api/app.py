@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from satshare import __version__
 from satshare.api import docs, problems, ratelimit
+from satshare.api.audit import AdminApiAudit
 from satshare.api.deps import ApiServices
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.platforms import PLATFORM_GUARD
@@ -102,6 +103,7 @@ def create_app(services: ApiServices) -> FastAPI:
     problems.install(app)
     docs.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(AdminApiAudit)  # outside the idempotency record: a replay is not re-audited
     # Before an Idempotency-Key record is made for a request that is turned away (#14).
     app.add_middleware(ratelimit.RateLimitMiddleware, limiter=services.rate_limiter)
     app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
@@ -125,6 +127,8 @@ def create_app(services: ApiServices) -> FastAPI:
         app.include_router(module.router, dependencies=[PLATFORM_GUARD])
     app.include_router(affiliates.program_router, dependencies=[PLATFORM_GUARD])
     app.include_router(webhook_endpoints.types_router, dependencies=[PLATFORM_GUARD])
+    if services.mount_panel is not None:
+        services.mount_panel(app)  # the web admin panel at /admin (issue #12)
     # Sandbox mode only: the emulators, served inside our own app and reached over HTTP.
     app.router.routes.extend(services.sandbox_routes)
     if services.sandbox_pages is not None and services.sandbox_pages.chat is not None:

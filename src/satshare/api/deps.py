@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, Path, Query, Request, Security
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from satshare.aftercommit import CommitListener
+from satshare.api.audit import STATE_KEY as AUDITED
 from satshare.api.ports import JobQueue, SandboxPages
 from satshare.apikeys import flows as apikeys
 from satshare.apikeys.service import grants
@@ -64,6 +65,9 @@ class ApiServices:
     #: The PostgreSQL job queue ``serve`` works or feeds (``/ready``, ``/metrics``); None
     #: where this process reaches none (SQLite runs its jobs without a queue).
     job_queue: JobQueue | None = None
+    #: Mounts the web admin panel at /admin (issue #12); the composition root builds it, so
+    #: the API imports no other adapter. None: no panel (tests of the API alone).
+    mount_panel: Callable[[FastAPI], object] | None = None
 
 
 def services_of(request: Request) -> ApiServices:
@@ -189,12 +193,16 @@ async def authenticated(
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(authenticated)]
+    ) -> Principal:
         if not grants(principal.scopes, scope):
             raise Forbidden(
                 f"this API key lacks the {scope!r} scope (it has: {', '.join(principal.scopes)})",
                 required_scope=scope,
             )
+        if scope == "admin":  # admin actions go to the audit log (api/audit.py)
+            setattr(request.state, AUDITED, principal)
         return principal
 
     return dependency

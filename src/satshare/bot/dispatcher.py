@@ -31,6 +31,7 @@ from satshare.notifications import flows as outbox
 from satshare.notifications import messages
 from satshare.notifications.flows import Claimed
 from satshare.notifications.messages import (
+    AccessResent,
     CommissionEarned,
     InvoiceGone,
     InvoiceMismatch,
@@ -256,16 +257,35 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
         plan=esc(message.plan_title),
         until=_when(language, message.active_until),
     )
-    if not message.channels or context.user_id is None:
+    return await _with_access_links(context, text, message.channels)
+
+
+async def _with_access_links(
+    context: RenderContext, text: str, channels: tuple[int, ...]
+) -> Rendered:
+    """``text`` with the buttons into the channels (made now, for this user)."""
+    language = context.language
+    if not channels or context.user_id is None:
         return text, None
     invite_links = await links.safe_links_for(
-        context.runtime, context.bot, context.user_id, list(message.channels)
+        context.runtime, context.bot, context.user_id, list(channels)
     )
     if invite_links is None:
         return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
-    titles = await links.chat_titles(context.runtime, context.bot, list(message.channels))
+    titles = await links.chat_titles(context.runtime, context.bot, list(channels))
     hint = links.access_hint(context.runtime, language)
     return text + "\n" + hint, keyboards.join_links(language, invite_links, titles)
+
+
+@renders(AccessResent)
+async def _access_resent(context: RenderContext, message: AccessResent) -> Rendered:
+    text = t(
+        context.language,
+        texts.ACCESS_RESENT,
+        plan=esc(message.plan_title),
+        until=_when(context.language, message.active_until),
+    )
+    return await _with_access_links(context, text, message.channels)
 
 
 @renders(PaymentRefunded)

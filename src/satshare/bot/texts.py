@@ -57,6 +57,7 @@ PROVIDER_DOWN = N_(
 )
 
 PAYMENT_CONFIRMED = N_("Payment received: {plan} is active until {until} UTC.")
+ACCESS_RESENT = N_("Your access to {plan}, active until {until} UTC:")
 ACCESS_JOIN_REQUEST = N_("Open the link and ask to join; you will be let in at once.")
 ACCESS_ONE_USE = NP_(
     "Your personal links work once and for {count} hour.",

@@ -1,5 +1,5 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | worker |
-backup | restore | sim.
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | admin |
+worker | backup | restore | sim.
 
 A composition root: it may import everything (the container, the API, the bot, the jobs,
 the emulators); its commands call use cases (``flows``) and open no unit of work themselves
@@ -22,7 +22,9 @@ from rich.table import Table
 
 from satshare import __version__
 from satshare.cli import backup as backup_commands
+from satshare.cli.admin import admin_app
 from satshare.cli.affiliates import affiliate_app
+from satshare.cli.audit import audited
 from satshare.cli.common import (
     ContainerUnavailable,
     JsonOption,
@@ -61,6 +63,7 @@ app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
 app.command("backup")(backup_commands.backup)
 app.command("restore")(backup_commands.restore)
+app.add_typer(admin_app, name="admin")
 app.command("worker")(worker_command)
 
 SANDBOX_PLANS = [
@@ -209,6 +212,7 @@ def _price(plan: PlanSettings) -> str:
 
 
 @api_key_app.command("create")
+@audited("api_key.create", "api-key:{name}")
 def api_key_create(
     name: Annotated[str, typer.Option("--name", help="What the key is for, e.g. 'website'.")],
     scopes: Annotated[
@@ -290,6 +294,7 @@ def api_key_list(as_json: JsonOption = False) -> None:
 
 
 @api_key_app.command("revoke")
+@audited("api_key.revoke", "api-key:{key}")
 def api_key_revoke(
     key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
 ) -> None:
@@ -399,12 +404,14 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
+    from satshare.cli.admin import issue_sandbox_login
     from satshare.cli.serving import GRACEFUL_SECONDS, Server
     from satshare.jobs import BotJobs, run_jobs
     from satshare.sandbox import issue_sandbox_key
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
     sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
+    sandbox_login = await issue_sandbox_login(container) if wants_key else None
     # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
     api = create_app(container.api_services(job_queue=True))
     server = Server(
@@ -454,6 +461,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         sandbox_key,
         runtime.username if runtime is not None else None,
         container.sandbox is not None and container.sandbox.telegram is not None,
+        sandbox_login,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
     # workers mode: this process only queues jobs (after each commit); workers run them.
@@ -503,7 +511,11 @@ def rule(title: str = "") -> None:
 
 
 def _banner(
-    cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
+    cfg: Settings,
+    sandbox_key: str | None,
+    bot_username: str | None,
+    bot_sandbox: bool,
+    sandbox_login: tuple[str, str] | None = None,
 ) -> None:
     base = redact_url(cfg.server.base_url)
     if sandbox_key:
@@ -520,6 +532,8 @@ def _banner(
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")
     print(f"Health:         {base}/health")
+    if not sandbox_login:
+        print(f"Admin panel:    {base}/admin  (accounts: satshare admin create-user)")
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
     for notice in cfg.notices():
@@ -538,6 +552,12 @@ def _banner(
         host = base.split("://", 1)[1]
         print(f"Withdrawals:    to any Lightning Address <name>@{host} (paid by the emulator)")
         print(f"Admin API key for this session (shown once): {sandbox_key}")
+    if sandbox_login:
+        print(
+            f"Admin panel:    {base}/admin  (sandbox only: user {sandbox_login[0]}, "
+            f"password {sandbox_login[1]})"
+        )
+    if sandbox_key:
         print("Try it:")
         print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')
         print("Then create a user and a subscription (README: 'Sandbox walk-through'), open the")

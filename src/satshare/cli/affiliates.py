@@ -9,8 +9,8 @@ from rich.table import Table
 
 from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates.models import AffiliateTerms
+from satshare.cli.audit import audited, author
 from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
-from satshare.cli.payouts import author
 from satshare.payouts.overview import AffiliateOverview, overview
 
 affiliate_app = typer.Typer(help="Affiliates: overview, custom terms, suspension.")
@@ -62,6 +62,7 @@ def show_command(user_id: UserId) -> None:
 
 
 @affiliate_app.command("set-terms")
+@audited("affiliate.terms", "user:{user_id}")
 def set_terms_command(
     user_id: UserId,
     reason: Annotated[str, typer.Option(help="Why; kept in the terms history.")],
@@ -129,6 +130,7 @@ def terms_command(user_id: UserId, as_json: JsonOption = False) -> None:
 
 
 @affiliate_app.command("suspend")
+@audited("affiliate.suspend", "user:{user_id}")
 def suspend_command(
     user_id: UserId,
     reason: Annotated[str, typer.Option(help="Why; kept with the suspension.")],
@@ -147,6 +149,7 @@ def suspend_command(
 
 
 @affiliate_app.command("reinstate")
+@audited("affiliate.reinstate", "user:{user_id}")
 def reinstate_command(user_id: UserId) -> None:
     """Lift a suspension: commissions resume from the next sale."""
     cfg = settings()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
 
+from satshare.cli.audit import audited, author
 from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
 from satshare.payouts import export, flows
 from satshare.payouts.destinations import mask
@@ -17,14 +17,6 @@ from satshare.payouts.models import Payout, PayoutStatus
 payout_app = typer.Typer(help="Affiliate payouts: approve, cancel, export, mark paid.")
 
 STATUSES = ("awaiting_approval", "approved", "sending", "paid", "failed", "unknown", "canceled")
-
-
-def author() -> str:
-    """Who acted, as recorded on the payout: the operating-system user at the CLI."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in some containers
-        return "cli"
 
 
 def _describe(payout: Payout) -> str:
@@ -90,6 +82,7 @@ def list_command(
 
 
 @payout_app.command("approve")
+@audited("payout.approve", "payout:{payout_id}")
 def approve_command(payout_id: Annotated[int, typer.Argument(help="The payout's id.")]) -> None:
     """Approve a payout waiting for approval; a provider sends it at the next run."""
     cfg = settings()
@@ -105,6 +98,7 @@ def approve_command(payout_id: Annotated[int, typer.Argument(help="The payout's 
 
 
 @payout_app.command("cancel")
+@audited("payout.cancel", "payout:{payout_id}")
 def cancel_command(
     payout_id: Annotated[int, typer.Argument(help="The payout's id.")],
     reason: Annotated[str | None, typer.Option(help="Why; the affiliate is told.")] = None,
@@ -142,6 +136,7 @@ def export_command(
 
 
 @payout_app.command("mark-paid")
+@audited("payout.mark-paid", "payout:{payout_id}")
 def mark_paid_command(
     payout_id: Annotated[int, typer.Argument(help="The payout's id.")],
     txid: Annotated[
@@ -163,6 +158,7 @@ def mark_paid_command(
 
 
 @payout_app.command("mark-failed")
+@audited("payout.mark-failed", "payout:{payout_id}")
 def mark_failed_command(
     payout_id: Annotated[int, typer.Argument(help="The payout's id (it must be unknown).")],
     reason: Annotated[

@@ -80,6 +80,37 @@ class PaymentConfirmed:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessResent:
+    """To the buyer, at an admin's request: the links into the plan's channels again."""
+
+    kind: ClassVar[str] = "access.resent"
+    subscription_id: int
+    plan_id: str
+    plan_title: str
+    active_until: datetime
+    channels: tuple[int, ...]
+
+    def to_payload(self) -> dict[str, object]:
+        return {
+            "subscription_id": self.subscription_id,
+            "plan_id": self.plan_id,
+            "plan_title": self.plan_title,
+            "active_until": self.active_until.isoformat(),
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> AccessResent:
+        return cls(
+            subscription_id=int(p["subscription_id"]),
+            plan_id=str(p["plan_id"]),
+            plan_title=str(p["plan_title"]),
+            active_until=datetime.fromisoformat(str(p["active_until"])),
+            channels=tuple(int(chat) for chat in p.get("channels") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentRefunded:
     """To the buyer: the payment was returned and its paid time taken back."""
 
@@ -484,6 +515,7 @@ class Unrecognised:
 
 KnownMessage = (
     PaymentConfirmed
+    | AccessResent
     | PaymentRefunded
     | SubscriptionExpired
     | SubscriptionReminder
@@ -504,6 +536,7 @@ _FIXED_KINDS: dict[str, type[KnownMessage]] = {
     cls.kind: cls
     for cls in (
         PaymentConfirmed,
+        AccessResent,
         PaymentRefunded,
         SubscriptionExpired,
         SubscriptionReminder,

@@ -531,6 +531,29 @@ async def get_invoice(db: Database, invoice_id: str) -> Invoice | None:
         return await repository.get_invoice(session, invoice_id)
 
 
+async def search_invoices(
+    db: Database,
+    *,
+    status: InvoiceStatus | None = None,
+    provider: str | None = None,
+    plan_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> Sequence[Invoice]:
+    """Invoices by status, rail, plan and creation date, newest first (the admin panel)."""
+    async with db.reading() as session:
+        return await repository.search_invoices(
+            session,
+            status=status,
+            provider=provider,
+            plan_id=plan_id,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+
+
 # -- refunds (the API's admin action) ---------------------------------------------------
 
 

@@ -191,6 +191,31 @@ async def finish_delivery(
     )
 
 
+async def search_invoices(
+    session: AsyncSession,
+    *,
+    status: InvoiceStatus | None = None,
+    provider: str | None = None,
+    plan_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> Sequence[Invoice]:
+    """Invoices by status, rail, plan and creation date, newest first."""
+    query = select(Invoice).order_by(Invoice.created_at.desc(), Invoice.id).limit(limit)
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    if provider is not None:
+        query = query.where(Invoice.provider == provider)
+    if plan_id is not None:
+        query = query.where(Invoice.plan_id == plan_id)
+    if since is not None:
+        query = query.where(Invoice.created_at >= since)
+    if until is not None:
+        query = query.where(Invoice.created_at < until)
+    return (await session.execute(query)).scalars().all()
+
+
 # -- referral figures over settled payments (payments/referrals.py) --------------------------
 
 

@@ -20,6 +20,12 @@ async def list_active(db: Database) -> Sequence[Plan]:
         return await repository.list_active(session)
 
 
+async def list_all(db: Database) -> Sequence[Plan]:
+    """Every plan, on sale or archived, config and panel alike."""
+    async with db.reading() as session:
+        return await service.list_all(session)
+
+
 async def sync(db: Database, specs: Sequence[service.PlanSpec], now: datetime) -> None:
     async with db.transaction() as session:
         await service.sync(session, specs, now)

@@ -1,15 +1,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from satshare.db import Base, UTCDateTime
+from satshare.db import Base, StrEnumText, UTCDateTime
+
+
+class PlanSource(StrEnum):
+    """Where a plan is defined: the config file (synced at start-up, read-only in the admin
+    panel) or the admin panel (editable there; start-up sync never touches it)."""
+
+    CONFIG = "config"
+    PANEL = "panel"
 
 
 class Plan(Base):
-    """A subscription type. Synced from the ``plans:`` config section at start-up."""
+    """A subscription type: synced from the ``plans:`` config section at start-up, or created
+    in the admin panel."""
 
     __tablename__ = "plans"
 
@@ -29,3 +39,6 @@ class Plan(Base):
     # Plans removed from the config stay for history but can no longer be bought.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[PlanSource] = mapped_column(
+        StrEnumText(PlanSource, 8), default=PlanSource.CONFIG
+    )

@@ -18,3 +18,9 @@ async def all_plans(session: AsyncSession) -> Sequence[Plan]:
 async def list_active(session: AsyncSession) -> Sequence[Plan]:
     result = await session.execute(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
     return result.scalars().all()
+
+
+async def list_all(session: AsyncSession) -> Sequence[Plan]:
+    """Every plan, on sale or archived, config and panel alike, config ones first."""
+    result = await session.execute(select(Plan).order_by(Plan.source, Plan.id))
+    return result.scalars().all()

@@ -1,14 +1,27 @@
-"""Reports' queries that join several domains' tables (reports only read)."""
+"""Reports' queries that join several domains' tables (reports only read): the split
+statements' commissions and the admin dashboard's operational counts (the money figures come
+from the ledger's postings through ``transparency.aggregate``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from satshare.affiliates.models import ReferralClick, TermsAcceptance
 from satshare.ledger import accounts
+from satshare.ledger import repository as ledger
 from satshare.ledger.models import SALE_KINDS, Account, ChainLink, Entry, Posting
+from satshare.notifications.models import OutboxMessage
 from satshare.payments.models import Invoice, Payment
+from satshare.payouts.models import Payout, PayoutStatus
+from satshare.plans.models import Plan
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.users.models import User
 
 #: A commission as the split statements read it: the sale entry, the affiliate's posting,
 #: the invoice and payment (if any), the entry's chain link and the id of its reversal.
@@ -38,3 +51,180 @@ async def commission_rows(
     if before_id is not None:
         query = query.where(Entry.id < before_id)
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+
+
+async def active_subscriptions(
+    session: AsyncSession, now: datetime
+) -> Sequence[tuple[int, int, int | None, int]]:
+    """(subscription id, user id, the last settled invoice's sats, the plan's days) of every
+    subscription active now."""
+    last_paid = (
+        select(func.max(Payment.id))
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.subscription_id == Subscription.id, Invoice.currency == "SAT")
+        .correlate(Subscription)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Subscription.id, Subscription.user_id, Invoice.amount_sats, Plan.duration_days)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .outerjoin(Payment, Payment.id == last_paid)
+        .outerjoin(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Subscription.status == SubscriptionStatus.ACTIVE, Subscription.ends_at > now)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
+
+
+async def payments_in(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    """(new, renewals): payments settled in [start, end); a renewal is a payment for a
+    subscription that had a payment settled before it."""
+    earlier = aliased(Payment)
+    earlier_invoice = aliased(Invoice)
+    renewal = exists(
+        select(earlier.id)
+        .join(earlier_invoice, earlier_invoice.id == earlier.invoice_id)
+        .where(
+            earlier_invoice.subscription_id == Invoice.subscription_id,
+            earlier.settled_at < Payment.settled_at,
+        )
+    )
+    rows = await session.execute(
+        select(renewal, func.count(Payment.id))
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Payment.settled_at >= start, Payment.settled_at < end)
+        .group_by(renewal)
+    )
+    counts = {bool(flag): int(count) for flag, count in rows.all()}
+    return counts.get(False, 0), counts.get(True, 0)
+
+
+async def churned(session: AsyncSession, start: datetime, end: datetime, now: datetime) -> int:
+    """Subscriptions whose paid time ran out in [start, end) (and before now) and that were
+    not renewed: a renewal moves ``ends_at`` past the end of the period."""
+    upper = min(end, now)
+    count = await session.scalar(
+        select(func.count(Subscription.id)).where(
+            Subscription.ends_at >= start,
+            Subscription.ends_at < upper,
+            Subscription.started_at.is_not(None),
+        )
+    )
+    return int(count or 0)
+
+
+async def funnel(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(referral links opened, users registered, of those registered how many have paid) in
+    [start, end)."""
+    clicks = await session.scalar(
+        select(func.count(ReferralClick.id)).where(
+            ReferralClick.created_at >= start, ReferralClick.created_at < end
+        )
+    )
+    registered = await session.scalar(
+        select(func.count(User.id)).where(User.created_at >= start, User.created_at < end)
+    )
+    paid = await session.scalar(
+        select(func.count(User.id)).where(
+            User.created_at >= start,
+            User.created_at < end,
+            exists(select(Payment.id).where(Payment.user_id == User.id)),
+        )
+    )
+    return int(clicks or 0), int(registered or 0), int(paid or 0)
+
+
+async def payouts_by_status(session: AsyncSession) -> dict[PayoutStatus, tuple[int, int]]:
+    """status → (how many, their amount in sats)."""
+    rows = await session.execute(
+        select(
+            Payout.status, func.count(Payout.id), func.coalesce(func.sum(Payout.amount_sats), 0)
+        ).group_by(Payout.status)
+    )
+    return {PayoutStatus(s): (int(n), int(total)) for s, n, total in rows.all()}
+
+
+async def recent_alerts(
+    session: AsyncSession, kinds: Sequence[str], limit: int
+) -> Sequence[OutboxMessage]:
+    """The newest admin alerts (the original rows, not their copies per admin chat)."""
+    rows = await session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.kind.in_(kinds), OutboxMessage.chat_id.is_(None))
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return rows.scalars().all()
+
+
+async def usernames(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str | None]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return {int(uid): name for uid, name in rows.all()}
+
+
+async def acceptances_by_version(session: AsyncSession) -> list[tuple[str, int]]:
+    """Affiliate terms versions and how many accepted each."""
+    rows = await session.execute(
+        select(TermsAcceptance.version, func.count(TermsAcceptance.id))
+        .group_by(TermsAcceptance.version)
+        .order_by(TermsAcceptance.version)
+    )
+    return [(str(version), int(count)) for version, count in rows.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class UserOverview:
+    """Everything about one user, newest first, at most ``limit`` of each."""
+
+    subscriptions: Sequence[Subscription]
+    invoices: Sequence[Invoice]
+    payments: Sequence[Payment]
+    referrals: Sequence[User]
+    commissions: Sequence[Entry]
+    payouts: Sequence[Payout]
+    entries: Sequence[Entry]
+    postings: dict[int, list[tuple[str, int]]]
+
+
+async def user_overview(session: AsyncSession, user_id: int, limit: int = 50) -> UserOverview:
+    entries = await ledger.list_entries(session, limit=limit, user_id=user_id)
+    subscriptions = await session.scalars(
+        select(Subscription)
+        .where(Subscription.user_id == user_id)
+        .order_by(Subscription.id.desc())
+        .limit(limit)
+    )
+    invoices = await session.scalars(
+        select(Invoice)
+        .where(Invoice.user_id == user_id)
+        .order_by(Invoice.created_at.desc())
+        .limit(limit)
+    )
+    payments = await session.scalars(
+        select(Payment).where(Payment.user_id == user_id).order_by(Payment.id.desc()).limit(limit)
+    )
+    referrals = await session.scalars(
+        select(User).where(User.referrer_id == user_id).order_by(User.id.desc()).limit(limit)
+    )
+    # Commissions: the sales that credited this affiliate (a refund shows as its reversal
+    # among the ledger entries).
+    commissions = await session.scalars(
+        select(Entry)
+        .where(Entry.affiliate_user_id == user_id, Entry.kind.in_(SALE_KINDS))
+        .order_by(Entry.id.desc())
+        .limit(limit)
+    )
+    payouts = await session.scalars(
+        select(Payout).where(Payout.user_id == user_id).order_by(Payout.id.desc()).limit(limit)
+    )
+    return UserOverview(
+        subscriptions=subscriptions.all(),
+        invoices=invoices.all(),
+        payments=payments.all(),
+        referrals=referrals.all(),
+        commissions=commissions.all(),
+        payouts=payouts.all(),
+        entries=entries,
+        postings=await ledger.postings_of(session, [e.id for e in entries]),
+    )

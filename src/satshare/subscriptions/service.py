@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.errors import Conflict, NotFound
+from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.notifications import service as outbox
-from satshare.notifications.messages import SubscriptionExpired
+from satshare.notifications.messages import AccessResent, SubscriptionExpired
+from satshare.plans.models import Plan
 from satshare.subscriptions import repository
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.webhooks_out import events as webhook_events
@@ -95,6 +96,48 @@ async def change_status(
             session, EventType.SUBSCRIPTION_CANCELED, subscription, now, cause=now.isoformat()
         )
     return subscription
+
+
+async def grant_days(
+    session: AsyncSession, subscription_id: int, days: int, now: datetime
+) -> Subscription:
+    """Days given by an admin, without a payment (nothing is written to the ledger): from the
+    current end if still active, else from now. A canceled subscription is left alone."""
+    if not 1 <= days <= 3650:
+        raise InvalidRequest("give 1 to 3650 days", field="days")
+    subscription = await repository.get(session, subscription_id, lock=True)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id} does not exist")
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise Conflict(f"subscription {subscription_id} is canceled; it cannot be extended")
+    extend(subscription, days, now)
+    await session.flush()
+    return subscription
+
+
+async def resend_access(session: AsyncSession, subscription_id: int, now: datetime) -> bool:
+    """Queue the links into the plan's channels for the subscriber again (an admin's
+    request); only while the subscription is active. Returns whether it was queued."""
+    subscription = await repository.get(session, subscription_id)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id} does not exist")
+    if effective_status(subscription, now) != SubscriptionStatus.ACTIVE or not subscription.ends_at:
+        raise Conflict(f"subscription {subscription_id} is not active: there is nothing to join")
+    plan = await session.get(Plan, subscription.plan_id)
+    assert plan is not None  # a subscription's plan is never deleted
+    return await outbox.enqueue(
+        session,
+        AccessResent(
+            subscription_id=subscription.id,
+            plan_id=plan.id,
+            plan_title=plan.title,
+            active_until=subscription.ends_at,
+            channels=tuple(plan.channels),
+        ),
+        dedupe_key=f"access.resent:{subscription.id}:{now.isoformat()}",
+        now=now,
+        user_id=subscription.user_id,
+    )
 
 
 async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> int:

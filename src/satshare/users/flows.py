@@ -142,6 +142,12 @@ async def list_users(
         )
 
 
+async def search(db: Database, text: str, *, limit: int) -> Sequence[User]:
+    """Users by (part of) user name, Telegram id, referral code or id (the admin panel)."""
+    async with db.reading() as session:
+        return await repository.search(session, text, limit=limit)
+
+
 async def accounts_on(db: Database, platform: str) -> Sequence[User]:
     """Every user of ``platform`` with an external id (the sandbox restores its chat users)."""
     async with db.reading() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.users.models import User
@@ -51,6 +51,24 @@ async def list_users(
         query = query.where(User.external_id == external_id)
     result = await session.execute(query.order_by(User.id.desc()).limit(limit))
     return result.scalars().all()
+
+
+async def search(session: AsyncSession, text: str, *, limit: int) -> Sequence[User]:
+    """Users matching a user name (part of it), a Telegram id, a referral code or a user id;
+    newest first. An empty text lists the newest users."""
+    query = select(User).order_by(User.id.desc()).limit(limit)
+    text = text.strip().lstrip("@")
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions = [
+            User.username.ilike(pattern, escape="\\"),
+            User.external_id == text,
+            User.referral_code == text,
+        ]
+        if text.isascii() and text.isdigit() and len(text) < 19:
+            conditions.append(User.id == int(text))
+        query = query.where(or_(*conditions))
+    return (await session.execute(query)).scalars().all()
 
 
 async def usernames(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, str | None]:

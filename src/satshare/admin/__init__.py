@@ -1,0 +1,20 @@
+"""The web admin panel at ``/admin`` (issue #12): an adapter, like the API and the bot.
+
+- ``services.py``: ``AdminServices``, what the panel may use; the composition root builds
+  it and mounts the panel through ``ApiServices.mount_panel`` (the panel never gets the
+  container, and the API imports no other adapter). The panel's accounts (argon2 hashes,
+  roles, lockout) are the ``staff`` domain; the login and the admin-users page call
+  ``staff.flows``.
+- ``auth.py``: the login, the signed session cookie (idle timeout), CSRF tokens, the
+  per-IP slow-down and the guard that sends anything without a session to the login page.
+- ``views.py``: SQLAdmin model views (read-only lists with search, filters, detail, export).
+- ``pages.py``: the Jinja2 pages and workflows (dashboard, payouts desk, users, invoices,
+  plans, API keys, ledger, audit log); every action calls the same domain service or flow
+  the API uses and records an audit event in the same transaction. Its units of work are
+  still opened here (a named exception in ``tests/test_architecture.py`` until they move
+  to flows); reads and records that have a flow use it.
+- ``reports/dashboard.py`` holds the dashboard's figures (sums of ledger postings through
+  ``reports.transparency.aggregate``, the same definitions as the transparency page).
+- ``texts.py`` + ``locales/*/LC_MESSAGES/admin.po``: English and Russian.
+- ``templates/``, ``static/``: shipped in the package; nothing loads from a CDN.
+"""

@@ -1,0 +1,92 @@
+"""Mounting the panel at /admin inside SatShare's FastAPI app."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqladmin import Admin
+from sqladmin.authentication import login_required
+from sqladmin.i18n import I18nConfig
+from sqladmin.i18n import ngettext as sqladmin_ngettext
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from satshare.admin import pages
+from satshare.admin.auth import PanelAuth, SessionGuard, csrf_token, operator
+from satshare.admin.services import AdminServices
+from satshare.admin.texts import language, t
+from satshare.admin.views import MODEL_VIEWS
+from satshare.i18n import LANGUAGES
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+HERE = Path(__file__).parent
+BASE_URL = "/admin"
+
+
+class Panel(Admin):
+    """SQLAdmin with the dashboard as its index page."""
+
+    @login_required
+    async def index(self, request: Request) -> Response:
+        return await pages.dashboard_page(self, request)
+
+
+def _gettext(message: str) -> str:
+    return t(message)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return sqladmin_ngettext(singular, plural, n)
+
+
+def session_secret(services: AdminServices) -> str:
+    configured = services.settings.admin.session_secret
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
+    # No secret configured: sessions last until the next restart of this process.
+    return secrets.token_urlsafe(48)
+
+
+def mount(app: FastAPI, services: AdminServices) -> Panel:
+    """The panel at /admin inside ``app`` (the composition root calls this through
+    ``ApiServices.mount_panel``)."""
+    auth = PanelAuth(services, session_secret(services))
+    panel = Panel(
+        app,
+        # SQLAdmin's model views read through the engine themselves (views.py).
+        engine=services.db.engine,
+        base_url=BASE_URL,
+        title="SatShare",
+        templates_dir=str(HERE / "templates"),
+        authentication_backend=auth,
+        # Runs after the session middleware (SQLAdmin adds the backend's middlewares after
+        # these): the guard reads the session.
+        middlewares=[],
+        i18n_config=I18nConfig(default_locale="en", language_switcher=list(LANGUAGES)),
+    )
+    auth.admin = panel
+    # Our guard must see the session, so it goes after SessionMiddleware in the stack.
+    panel.admin.user_middleware.append(Middleware(SessionGuard, services=services))
+    panel.admin.middleware_stack = None
+    env = panel.templates.env
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["csrf_token"] = csrf_token
+    env.globals["operator"] = operator
+    env.globals["language"] = language
+    env.globals["t"] = t
+    panel.admin.router.routes.insert(
+        0, Mount("/assets", app=StaticFiles(directory=HERE / "static"), name="assets")
+    )
+    panel.admin.state.admin_services = services
+    for page in pages.PAGES:  # the workplaces first in the menu, the raw records after them
+        panel.add_view(page)
+    for view in MODEL_VIEWS:
+        panel.add_view(view)
+    return panel

@@ -1,0 +1,36 @@
+"""What the admin panel may use, given to ``admin.app.mount`` by the composition root (the
+panel never receives the container), like the API's ``ApiServices``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from satshare.aftercommit import CommitListener
+from satshare.clock import Clock
+from satshare.config import Settings
+from satshare.db import Database
+from satshare.payments.flows import PaymentsContext
+from satshare.payouts.flows import PayoutsContext
+
+
+@dataclass(frozen=True, slots=True)
+class AdminServices:
+    settings: Settings
+    db: Database
+    clock: Clock
+    payments: PaymentsContext
+    payouts: PayoutsContext
+    #: Told what the panel's own commits produced (resent access links: outbox rows).
+    after_commit: CommitListener
+    #: Chains every queued ledger entry now (the sealer's flush), before "Verify now".
+    seal_ledger: Callable[[], Awaitable[int]]
+    #: Sandbox mode: the sandbox's own login works only then.
+    sandbox: bool = False
+
+
+def services_of(connection: HTTPConnection) -> AdminServices:
+    found: AdminServices = connection.app.state.admin_services
+    return found
