@@ -34,6 +34,7 @@ DOMAINS = [
     "affiliates",
     "payouts",
     "reports",
+    "broadcasts",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {
@@ -104,7 +105,7 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"ledger", "subscriptions"},
     {"affiliates"},
     {"payments"},
-    {"payouts", "access", "reports"},
+    {"payouts", "access", "reports", "broadcasts"},
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
 SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "__init__"}

@@ -21,6 +21,7 @@ from procrastinate.testing import InMemoryConnector
 from satshare.aftercommit import Produced
 from satshare.bot import removal
 from satshare.bot import repository as bot_repository
+from satshare.bot.broadcasts import BroadcastSender
 from satshare.bot.dispatcher import OutboxDispatcher
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
@@ -39,6 +40,8 @@ REMINDER_INTERVAL_SECONDS = 600
 UPDATE_ID_TTL = timedelta(hours=48)
 #: Writers kick the sealer right after commit; this run catches other processes and crashes.
 SEAL_INTERVAL_SECONDS = 5
+#: How soon a broadcast sent (or due) is picked up, and one left by a dead sender resumed.
+BROADCAST_INTERVAL_SECONDS = 5
 
 
 @dataclass
@@ -163,7 +166,19 @@ def _bot_tasks(
                 remove_expired_members, container.settings.payments.reconcile_interval_seconds
             )
 
-    return [send_notifications, queue_reminders, remove_expired_members]
+    broadcaster = BroadcastSender(container.db, container.clock, bot.runtime.application.bot)
+
+    @app.task(name="satshare.send_broadcasts")
+    async def send_broadcasts() -> None:
+        # Runs for as long as the due broadcasts take; the lease keeps one sender on each.
+        try:
+            for delivery in await broadcaster.run_due():
+                if delivery.held:
+                    log.info("broadcast delivery: %s", delivery)
+        finally:
+            await again(send_broadcasts, BROADCAST_INTERVAL_SECONDS)
+
+    return [send_notifications, queue_reminders, remove_expired_members, send_broadcasts]
 
 
 async def run_jobs(app: procrastinate.App) -> None:

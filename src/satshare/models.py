@@ -4,6 +4,7 @@ from satshare.access.models import ChannelAccess, ChannelLink
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
 from satshare.bot.models import ProcessedUpdate
+from satshare.broadcasts.models import Broadcast, BroadcastRecipient
 from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
 from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
@@ -21,6 +22,8 @@ __all__ = [
     "AffiliateTerms",
     "ApiKey",
     "Base",
+    "Broadcast",
+    "BroadcastRecipient",
     "ChainHead",
     "ChannelAccess",
     "ChannelLink",

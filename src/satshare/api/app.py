@@ -13,6 +13,7 @@ from satshare.api.deps import ApiServices
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.routes import (
     affiliates,
+    broadcasts,
     checkout,
     invoices,
     payouts,
@@ -70,6 +71,11 @@ TAGS = [
         "description": "Public figures of how the money was shared, and the ledger's head hash.",
     },
     {"name": "reports", "description": "Monthly reports (JSON, CSV, XLSX), charts, statements."},
+    {
+        "name": "broadcasts",
+        "description": "Messages to a segment of the bot's users: compose with the recipient "
+        "count, preview, send now or at a time, cancel, follow the progress.",
+    },
     {"name": "webhooks", "description": "Payment processor notifications (verified, re-fetched)."},
 ]
 
@@ -107,6 +113,7 @@ def create_app(services: ApiServices) -> FastAPI:
         telegram,
         transparency,
         reports,
+        broadcasts,
     ):
         app.include_router(module.router)
     app.include_router(affiliates.program_router)

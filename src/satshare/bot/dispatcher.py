@@ -24,10 +24,14 @@ from satshare.aftercommit import Doorbell
 from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
+from satshare.bot.broadcasts import markup as broadcast_markup
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
+from satshare.broadcasts import repository as broadcasts_repo
+from satshare.broadcasts import service as broadcasts
 from satshare.notifications import messages
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import (
+    BroadcastPreview,
     CommissionEarned,
     InvoiceGone,
     InvoiceMismatch,
@@ -419,3 +423,27 @@ async def _payout_changed(context: RenderContext, message: PayoutChanged) -> Ren
         )
         return t(language, instant, **values), None
     return t(language, PAYOUT_TEMPLATES.get(status, texts.PAYOUT_UNKNOWN), **values), None
+
+
+@renders(BroadcastPreview)
+async def _broadcast_preview(context: RenderContext, message: BroadcastPreview) -> Rendered:
+    """The broadcast as its recipients in ``message.language`` will see it, under a header
+    (in the admin's language) saying what it is. A photo is named, not sent."""
+    async with context.runtime.db.reading() as session:
+        broadcast = await broadcasts_repo.get(session, message.broadcast_id)
+    if broadcast is None:
+        return t(context.language, texts.BROADCAST_GONE, id=message.broadcast_id), None
+    content = broadcasts.content_of(broadcast)
+    parts = [
+        t(
+            context.language,
+            texts.BROADCAST_PREVIEW,
+            id=broadcast.id,
+            lang=message.language,
+            recipients=broadcast.recipients,
+        )
+    ]
+    if content.photo:
+        parts.append(t(context.language, texts.BROADCAST_PREVIEW_PHOTO, photo=esc(content.photo)))
+    parts.append(content.text_for(message.language))
+    return "\n\n".join(parts), broadcast_markup(content, message.language)

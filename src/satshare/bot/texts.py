@@ -302,3 +302,12 @@ BTN_REJECT = N_("Cancel payout")
 PAYOUT_DECIDED_APPROVED = N_("Payout #{id} approved by {admin}: it is being sent.")
 PAYOUT_DECIDED_CANCELED = N_("Payout #{id} canceled by {admin}: the amount is back in the balance.")
 PAYOUT_DECISION_REFUSED = N_("Not possible: {reason}")
+
+# -- growth tools (issue #13) ---------------------------------------------------------------
+
+BROADCAST_PREVIEW = N_(
+    "Preview of broadcast #{id} ({lang}, {recipients} recipients when composed). "
+    "Send it with POST /api/v1/broadcasts/{id}/send or `satshare broadcast send {id}`."
+)
+BROADCAST_PREVIEW_PHOTO = N_("With the photo: {photo}")
+BROADCAST_GONE = N_("Broadcast #{id} no longer exists.")

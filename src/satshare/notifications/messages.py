@@ -451,6 +451,22 @@ class PayoutContradiction:
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastPreview:
+    """To the admin chats: a broadcast as its recipients in ``language`` will see it."""
+
+    kind: ClassVar[str] = "admin.broadcast_preview"
+    broadcast_id: int
+    language: str
+
+    def to_payload(self) -> dict[str, object]:
+        return {"broadcast_id": self.broadcast_id, "language": self.language}
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> BroadcastPreview:
+        return cls(broadcast_id=int(p["broadcast_id"]), language=str(p.get("language", "en")))
+
+
+@dataclass(frozen=True, slots=True)
 class Unrecognised:
     """A row of a kind this version does not know; kept and passed on as it is."""
 
@@ -476,6 +492,7 @@ KnownMessage = (
     | PayoutApproval
     | PayoutUnknown
     | PayoutContradiction
+    | BroadcastPreview
 )
 
 _FIXED_KINDS: dict[str, type[KnownMessage]] = {
@@ -494,6 +511,7 @@ _FIXED_KINDS: dict[str, type[KnownMessage]] = {
         PayoutApproval,
         PayoutUnknown,
         PayoutContradiction,
+        BroadcastPreview,
     )
 }
 
