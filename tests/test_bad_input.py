@@ -106,6 +106,7 @@ async def _seed(stack: Stack) -> dict[str, Any]:
         "transaction_id": 1,
         "payout_id": 1,
         "provider": "btcpay",
+        "broadcast_id": 1,
     }
 
 

@@ -134,6 +134,11 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         {**PAYOUT, "status": "paid", "previous_status": "failed", "provider_says": "paid"},
         messages.PayoutContradiction,
     ),
+    (
+        "admin.broadcast_preview",
+        {"broadcast_id": 3, "language": "ru"},
+        messages.BroadcastPreview,
+    ),
 ]
 
 

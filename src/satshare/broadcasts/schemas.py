@@ -3,11 +3,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from satshare.broadcasts.models import BroadcastStatus
 from satshare.broadcasts.segments import MAX_DAYS
 from satshare.schemas import StrictModel
+
+
+def _short(value: object) -> object:
+    if isinstance(value, str) and len(value) > MOMENT_MAX_LENGTH:
+        raise ValueError(f"a date and time is at most {MOMENT_MAX_LENGTH} characters")
+    return value
+
+
+MOMENT_MAX_LENGTH = 40
+#: An ISO 8601 date and time with its time zone, e.g. 2026-12-01T09:00:00Z.
+Moment = Annotated[
+    AwareDatetime,
+    Field(strict=False),
+    BeforeValidator(_short),
+    WithJsonSchema({"type": "string", "format": "date-time", "maxLength": MOMENT_MAX_LENGTH}),
+]
 
 
 class SegmentIn(StrictModel):
@@ -43,6 +59,11 @@ class BroadcastCreate(StrictModel):
                     "text": "<b>New this week</b>: a live Q&amp;A on Friday.",
                     "text_ru": "<b>Новое</b>: в пятницу живой эфир с ответами на вопросы.",  # noqa: RUF001
                     "segment": {"kind": "active"},
+                    "buttons": [
+                        {"text": "Programme", "text_ru": "Программа", "url": "https://example.com"}
+                    ],
+                    "photo": "https://example.com/qa.jpg",
+                    "send_at": "2026-12-01T09:00:00Z",
                 },
                 {
                     "text": "Your subscription ends soon: renew to keep access.",
@@ -68,7 +89,7 @@ class BroadcastCreate(StrictModel):
     )
     buttons: list[ButtonIn] = Field(default_factory=list, max_length=8)
     segment: SegmentIn
-    send_at: Annotated[AwareDatetime | None, Field(strict=False)] = Field(
+    send_at: Moment | None = Field(
         None,
         description="When to send, with its time zone; `/send` before then schedules it. "
         "Absent or past: `/send` sends at once.",
@@ -76,6 +97,10 @@ class BroadcastCreate(StrictModel):
 
 
 class BroadcastCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"broadcast_id": 4, "recipients": 1250}]}
+    )
+
     broadcast_id: int
     recipients: int = Field(description="How many users the segment holds now.")
 
@@ -88,6 +113,29 @@ class BroadcastProgress(BaseModel):
 
 
 class BroadcastOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "broadcast_id": 4,
+                    "status": "sending",
+                    "text": "<b>New this week</b>: a live Q&amp;A on Friday.",
+                    "text_ru": None,
+                    "photo": None,
+                    "buttons": [],
+                    "segment": {"kind": "active", "plan_id": "monthly"},
+                    "send_at": None,
+                    "recipients": 1250,
+                    "progress": {"pending": 830, "sent": 410, "blocked": 8, "failed": 2},
+                    "created_by": "api-key:1:admin",
+                    "created_at": "2026-11-30T10:00:00Z",
+                    "started_at": "2026-11-30T10:05:00Z",
+                    "finished_at": None,
+                }
+            ]
+        }
+    )
+
     broadcast_id: int
     status: BroadcastStatus
     text: str
@@ -107,5 +155,9 @@ class BroadcastOut(BaseModel):
 
 
 class BroadcastPreviewQueued(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"chats": [123456789], "languages": ["en", "ru"]}]}
+    )
+
     chats: list[int] = Field(description="The admin chats the preview goes to.")
     languages: list[str] = Field(description="One preview per language the broadcast has.")

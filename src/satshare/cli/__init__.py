@@ -14,6 +14,7 @@ from rich.table import Table
 
 from satshare import __version__
 from satshare.cli.affiliates import affiliate_app
+from satshare.cli.broadcasts import broadcast_app
 from satshare.cli.common import (
     ContainerUnavailable,
     State,
@@ -46,6 +47,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
+app.add_typer(broadcast_app, name="broadcast")
 
 SANDBOX_PLANS = [
     PlanSettings(
