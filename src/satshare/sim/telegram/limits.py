@@ -77,4 +77,5 @@ class RateLimits:
             "global_rate": self.global_rate,
             "chat_rate": self.chat_rate,
             "chat_burst": self.chat_burst,
+            "refused": self.refused,
         }
