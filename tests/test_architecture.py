@@ -35,6 +35,8 @@ DOMAINS = [
     "payouts",
     "reports",
     "broadcasts",
+    "promos",
+    "trials",
 ]
 ADAPTERS = ("satshare.api", "satshare.providers", "satshare.sim", "satshare.cli", "satshare.bot")
 FRAMEWORKS = {
@@ -103,7 +105,7 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"notifications", "plans", "rates", "apikeys", "idempotency", "onchain"},
     {"users"},
     {"ledger", "subscriptions"},
-    {"affiliates"},
+    {"affiliates", "promos", "trials"},
     {"payments"},
     {"payouts", "access", "reports", "broadcasts"},
 ]

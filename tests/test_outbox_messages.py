@@ -135,6 +135,17 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         messages.PayoutContradiction,
     ),
     (
+        "trial.started",
+        {
+            "subscription_id": 4,
+            "plan_id": "monthly",
+            "plan_title": "Premium, 30 days",
+            "active_until": "2026-12-07T10:05:00+00:00",
+            "channels": [-1001000000001],
+        },
+        messages.TrialStarted,
+    ),
+    (
         "admin.broadcast_preview",
         {"broadcast_id": 3, "language": "ru"},
         messages.BroadcastPreview,

@@ -263,6 +263,9 @@ class AffiliateSettings(_Section):
     #: The affiliate terms, accepted before the first payout; change the version to re-ask.
     terms_text: str = Field(DEFAULT_TERMS, min_length=1, max_length=20_000)
     terms_version: str = Field("1", min_length=1, max_length=32)
+    #: Extra days on the first paid subscription of a buyer who came through an affiliate's
+    #: link (0: none). The affiliate's commission is unchanged: a share of what was paid.
+    referee_bonus_days: int = Field(0, ge=0, le=3650)
 
 
 class BTCPaySettings(_Section):
@@ -423,6 +426,8 @@ class PlanSettings(_Section):
     providers: list[Rail] | None = None
     #: Price in Telegram Stars, for selling inside the bot.
     price_stars: int | None = Field(None, ge=1, le=100_000)
+    #: A free trial of this many days, once per person and plan (0: no trial).
+    trial_days: int = Field(0, ge=0, le=365)
 
     @model_validator(mode="after")
     def _one_price(self) -> PlanSettings:

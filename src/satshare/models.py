@@ -13,7 +13,9 @@ from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
+from satshare.promos.models import PromoCode, PromoRedemption
 from satshare.subscriptions.models import Subscription
+from satshare.trials.models import Trial
 from satshare.users.models import User
 
 __all__ = [
@@ -39,8 +41,11 @@ __all__ = [
     "Plan",
     "Posting",
     "ProcessedUpdate",
+    "PromoCode",
+    "PromoRedemption",
     "Subscription",
     "TermsAcceptance",
+    "Trial",
     "User",
     "WebhookDelivery",
 ]

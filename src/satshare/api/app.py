@@ -17,6 +17,7 @@ from satshare.api.routes import (
     checkout,
     invoices,
     payouts,
+    promos,
     reports,
     root,
     sandbox,
@@ -72,6 +73,11 @@ TAGS = [
     },
     {"name": "reports", "description": "Monthly reports (JSON, CSV, XLSX), charts, statements."},
     {
+        "name": "promo codes",
+        "description": "Percent off, sats off or extra days, with plans, limits, validity and "
+        "usage stats; the invoice bills the discounted price.",
+    },
+    {
         "name": "broadcasts",
         "description": "Messages to a segment of the bot's users: compose with the recipient "
         "count, preview, send now or at a time, cancel, follow the progress.",
@@ -114,6 +120,7 @@ def create_app(services: ApiServices) -> FastAPI:
         transparency,
         reports,
         broadcasts,
+        promos,
     ):
         app.include_router(module.router)
     app.include_router(affiliates.program_router)

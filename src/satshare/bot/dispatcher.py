@@ -48,6 +48,7 @@ from satshare.notifications.messages import (
     SaleNew,
     SubscriptionExpired,
     SubscriptionReminder,
+    TrialStarted,
 )
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import PayoutStatus
@@ -277,6 +278,27 @@ async def _payment_confirmed(context: RenderContext, message: PaymentConfirmed) 
     text = t(
         language,
         texts.PAYMENT_CONFIRMED,
+        plan=esc(message.plan_title),
+        until=_when(message.active_until),
+    )
+    if not message.channels or context.user_id is None:
+        return text, None
+    invite_links = await links.safe_links_for(
+        context.runtime, context.bot, context.user_id, list(message.channels)
+    )
+    if invite_links is None:
+        return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
+    return text + "\n" + links.access_hint(context.runtime, language), keyboards.join_links(
+        language, invite_links
+    )
+
+
+@renders(TrialStarted)
+async def _trial_started(context: RenderContext, message: TrialStarted) -> Rendered:
+    language = context.language
+    text = t(
+        language,
+        texts.TRIAL_STARTED,
         plan=esc(message.plan_title),
         until=_when(message.active_until),
     )

@@ -311,3 +311,7 @@ BROADCAST_PREVIEW = N_(
 )
 BROADCAST_PREVIEW_PHOTO = N_("With the photo: {photo}")
 BROADCAST_GONE = N_("Broadcast #{id} no longer exists.")
+TRIAL_STARTED = N_(
+    "Free trial: {plan} is active until {until} UTC. Nothing is charged; a purchase made during "
+    "the trial starts when it ends."
+)

@@ -451,6 +451,37 @@ class PayoutContradiction:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialStarted:
+    """To the buyer: a free trial runs until ``active_until`` (no payment, no commission)."""
+
+    kind: ClassVar[str] = "trial.started"
+    subscription_id: int
+    plan_id: str
+    plan_title: str
+    active_until: datetime
+    channels: tuple[int, ...]
+
+    def to_payload(self) -> dict[str, object]:
+        return {
+            "subscription_id": self.subscription_id,
+            "plan_id": self.plan_id,
+            "plan_title": self.plan_title,
+            "active_until": self.active_until.isoformat(),
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> TrialStarted:
+        return cls(
+            subscription_id=int(p["subscription_id"]),
+            plan_id=str(p["plan_id"]),
+            plan_title=str(p["plan_title"]),
+            active_until=datetime.fromisoformat(str(p["active_until"])),
+            channels=tuple(int(chat) for chat in p.get("channels") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class BroadcastPreview:
     """To the admin chats: a broadcast as its recipients in ``language`` will see it."""
 
@@ -493,6 +524,7 @@ KnownMessage = (
     | PayoutUnknown
     | PayoutContradiction
     | BroadcastPreview
+    | TrialStarted
 )
 
 _FIXED_KINDS: dict[str, type[KnownMessage]] = {
@@ -512,6 +544,7 @@ _FIXED_KINDS: dict[str, type[KnownMessage]] = {
         PayoutUnknown,
         PayoutContradiction,
         BroadcastPreview,
+        TrialStarted,
     )
 }
 
