@@ -141,6 +141,59 @@ async def stats(session: AsyncSession, code: str, now: datetime) -> Stats:
     return await repository.stats(session, code, now)
 
 
+async def _usable(
+    session: AsyncSession,
+    promo: PromoCode | None,
+    wanted: str,
+    *,
+    user_id: int,
+    plan_id: str | None,
+    has_paid_before: bool,
+    now: datetime,
+) -> PromoCode:
+    """The code, if this user may use it now (for ``plan_id``, when known); else refused."""
+    if promo is None:
+        raise PromoRefused(Refusal.UNKNOWN, f"there is no promo code {wanted}")
+    if not promo.active:
+        raise PromoRefused(Refusal.DISABLED, f"the promo code {wanted} is no longer active")
+    if promo.valid_from is not None and now < promo.valid_from:
+        raise PromoRefused(
+            Refusal.NOT_YET, f"the promo code {wanted} is valid from {promo.valid_from:%Y-%m-%d}"
+        )
+    if promo.valid_until is not None and now >= promo.valid_until:
+        raise PromoRefused(Refusal.EXPIRED, f"the promo code {wanted} has expired")
+    if plan_id is not None and promo.plans is not None and plan_id not in promo.plans:
+        raise PromoRefused(
+            Refusal.WRONG_PLAN,
+            f"the promo code {wanted} is for {', '.join(promo.plans)}, not {plan_id}",
+        )
+    if promo.first_purchase_only and has_paid_before:
+        raise PromoRefused(
+            Refusal.FIRST_PURCHASE_ONLY, f"the promo code {wanted} is for a first purchase only"
+        )
+    if promo.once_per_user and await repository.uses(session, wanted, now, user_id=user_id):
+        raise PromoRefused(Refusal.ALREADY_USED, f"you have already used the promo code {wanted}")
+    if promo.max_uses is not None and await repository.uses(session, wanted, now) >= promo.max_uses:
+        raise PromoRefused(Refusal.USED_UP, f"the promo code {wanted} has been used up")
+    return promo
+
+
+async def check(
+    session: AsyncSession, code: str, *, user_id: int, has_paid_before: bool, now: datetime
+) -> PromoCode:
+    """Whether the user could use the code now, before a plan is chosen (nothing held)."""
+    wanted = normalise(code)
+    return await _usable(
+        session,
+        await repository.get(session, wanted),
+        wanted,
+        user_id=user_id,
+        plan_id=None,
+        has_paid_before=has_paid_before,
+        now=now,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     redemption_id: int
@@ -162,29 +215,15 @@ async def reserve(
     is locked first, so concurrent buyers count one another's uses."""
     wanted = normalise(code)
     promo = await repository.get(session, wanted, lock=True)
-    if promo is None:
-        raise PromoRefused(Refusal.UNKNOWN, f"there is no promo code {wanted}")
-    if not promo.active:
-        raise PromoRefused(Refusal.DISABLED, f"the promo code {wanted} is no longer active")
-    if promo.valid_from is not None and now < promo.valid_from:
-        raise PromoRefused(
-            Refusal.NOT_YET, f"the promo code {wanted} is valid from {promo.valid_from:%Y-%m-%d}"
-        )
-    if promo.valid_until is not None and now >= promo.valid_until:
-        raise PromoRefused(Refusal.EXPIRED, f"the promo code {wanted} has expired")
-    if promo.plans is not None and plan_id not in promo.plans:
-        raise PromoRefused(
-            Refusal.WRONG_PLAN,
-            f"the promo code {wanted} is for {', '.join(promo.plans)}, not {plan_id}",
-        )
-    if promo.first_purchase_only and has_paid_before:
-        raise PromoRefused(
-            Refusal.FIRST_PURCHASE_ONLY, f"the promo code {wanted} is for a first purchase only"
-        )
-    if promo.once_per_user and await repository.uses(session, wanted, now, user_id=user_id):
-        raise PromoRefused(Refusal.ALREADY_USED, f"you have already used the promo code {wanted}")
-    if promo.max_uses is not None and await repository.uses(session, wanted, now) >= promo.max_uses:
-        raise PromoRefused(Refusal.USED_UP, f"the promo code {wanted} has been used up")
+    promo = await _usable(
+        session,
+        promo,
+        wanted,
+        user_id=user_id,
+        plan_id=plan_id,
+        has_paid_before=has_paid_before,
+        now=now,
+    )
     discount = pricing.apply(promo.kind, promo.value, price_sats)
     redemption_id = await repository.add_redemption(
         session,

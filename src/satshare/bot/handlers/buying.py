@@ -14,7 +14,7 @@ from satshare.access import service as access
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
-from satshare.bot.handlers import stars
+from satshare.bot.handlers import growth, stars
 from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
@@ -23,6 +23,7 @@ from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
+from satshare.promos.service import PromoRefused
 from satshare.subscriptions import repository as subscriptions_repo
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def show_plans(update: Update, context: BotContext) -> None:
     async with runtime.db.reading() as session:
         available = await plans.list_active(session)
     text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
-    await show(update, context, text, keyboards.plans(user.language, available))
+    await show(update, context, text, await growth.plans_markup(context, user, available))
 
 
 def _qr_png(data: str) -> bytes:
@@ -110,10 +111,20 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
                 update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
             )
         return
+    code = growth.promo_of(context)
     try:
         checkout = await flows.start_checkout(
-            runtime.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
+            runtime.payments, user_id=user.id, plan_id=plan_id, provider_name=rail, promo_code=code
         )
+    except PromoRefused as exc:
+        growth.forget_promo(context)
+        assert code is not None
+        async with runtime.db.reading() as session:
+            available = await plans.list_active(session)
+        refused = growth.refusal(language, code, exc.reason)
+        markup = await growth.plans_markup(context, user, available)
+        await show(update, context, refused, markup)
+        return
     except ProviderUnavailable:
         await answer(query, t(language, texts.PROVIDER_DOWN))
         return
@@ -136,8 +147,11 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
             title=esc(plan.title),
             amount=sats(invoice.amount_sats),
             expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
-        )
+        ),
+        *growth.invoice_lines(language, invoice),
     ]
+    if code is not None:
+        growth.forget_promo(context)  # used on this invoice
     if invoice.fiat_amount and invoice.rate:
         parts.append(
             t(

@@ -9,7 +9,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
-from satshare.bot.handlers import stars
+from satshare.bot.handlers import growth, stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.models import ProcessedUpdate
 from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, t, user_of
@@ -77,6 +77,8 @@ async def start(update: Update, context: BotContext) -> None:
     await show(update, context, "\n\n".join(lines), keyboards.main_menu(language))
     if payload.startswith(STARS_START):
         await _sell_for_stars(update, context, payload.removeprefix(STARS_START))
+    elif payload.startswith(growth.PROMO_START):
+        await growth.deep_link(update, context, payload.removeprefix(growth.PROMO_START))
 
 
 async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> None:
