@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -37,7 +38,7 @@ from satshare.users import service as users
 log = logging.getLogger(__name__)
 
 #: Sends in flight at once for one broadcast (the rate limiter paces them).
-WORKERS = 8
+WORKERS = 16
 #: Renew the sender's lease this often (it lasts ``broadcasts.service.LEASE``).
 RENEW_EVERY = timedelta(seconds=15)
 #: A connection that failed outright is tried this many times in all.
@@ -88,6 +89,8 @@ class Delivery:
 
 
 ProgressCallback = Callable[[Delivery], None]
+#: Records what Telegram said about one recipient, inside a transaction.
+Outcome = Callable[[AsyncSession], Awaitable[None]]
 
 
 class BroadcastSender:
@@ -164,6 +167,9 @@ class BroadcastSender:
         on_progress: ProgressCallback | None,
     ) -> None:
         loop = asyncio.get_running_loop()
+        # What Telegram said about the last recipient is written in the same transaction
+        # as the next claim: one write per message, and still one claim in flight at most.
+        outcome: Outcome | None = None
         while not stop.is_set():
             pause = self._pause_until - loop.time()
             if pause > 0:
@@ -171,23 +177,33 @@ class BroadcastSender:
                 continue
             now = self.clock.now()
             async with self.db.transaction() as session:
+                if outcome is not None:
+                    await outcome(session)
+                    outcome = None
                 recipient = await broadcasts.claim(session, lease, now)
                 retry_at = None
                 if recipient is None:
                     retry_at = await broadcasts.next_retry_at(session, lease)
+            if on_progress is not None:
+                on_progress(report)
             if recipient is None:
                 if retry_at is None:
                     return  # nobody left (or canceled, or taken over)
                 wait = (retry_at - self.clock.now()).total_seconds()
                 await self._nap(stop, min(IDLE_NAP_SECONDS, wait))
                 continue
-            await self._send_one(lease, recipient, report)
+            outcome = await self._send_one(lease, recipient, report)
+        if outcome is not None:
+            async with self.db.transaction() as session:
+                await outcome(session)
             if on_progress is not None:
                 on_progress(report)
 
     async def _send_one(
         self, lease: broadcasts.Lease, recipient: Claimed, report: Delivery
-    ) -> None:
+    ) -> Outcome:
+        """Hand the message to Telegram; return how to record what it said."""
+        now = self.clock.now()
         try:
             await send_content(self.bot, recipient.chat_id, lease.content, recipient.language)
         except RetryAfter as exc:
@@ -197,37 +213,29 @@ class BroadcastSender:
             report.retried += 1
             loop = asyncio.get_running_loop()
             self._pause_until = max(self._pause_until, loop.time() + seconds)
-            now = self.clock.now()
-            async with self.db.transaction() as session:
-                await broadcasts.later(
-                    session, recipient, now + timedelta(seconds=seconds), str(exc), now
-                )
-            return
+            at, said = now + timedelta(seconds=seconds), str(exc)
+            return lambda session: broadcasts.later(session, recipient, at, said, now)
         except Forbidden as exc:
-            now = self.clock.now()
-            async with self.db.transaction() as session:
-                await users.mark_unreachable(session, recipient.user_id, now)
-                await broadcasts.blocked(session, recipient, f"unreachable: {exc}", now)
             report.blocked += 1
-            return
+            said = f"unreachable: {exc}"
+
+            async def blocked(session: AsyncSession) -> None:
+                await users.mark_unreachable(session, recipient.user_id, now)
+                await broadcasts.blocked(session, recipient, said, now)
+
+            return blocked
         except TimedOut as exc:
             reason = f"timed out, may have been delivered, not sent again: {exc}"
         except BadRequest as exc:
             reason = f"refused: {exc}"
         except NetworkError as exc:
             if recipient.attempts < MAX_ATTEMPTS:
-                now = self.clock.now()
-                backoff = timedelta(seconds=min(60, 2**recipient.attempts))
-                async with self.db.transaction() as session:
-                    await broadcasts.later(session, recipient, now + backoff, str(exc), now)
                 report.retried += 1
-                return
+                at, said = now + timedelta(seconds=min(60, 2**recipient.attempts)), str(exc)
+                return lambda session: broadcasts.later(session, recipient, at, said, now)
             reason = f"network: {exc}"
         else:
-            async with self.db.transaction() as session:
-                await broadcasts.sent(session, recipient, self.clock.now())
             report.sent += 1
-            return
-        async with self.db.transaction() as session:
-            await broadcasts.failed(session, recipient, reason, self.clock.now())
+            return lambda session: broadcasts.sent(session, recipient, now)
         report.failed += 1
+        return lambda session: broadcasts.failed(session, recipient, reason, now)
