@@ -107,6 +107,7 @@ async def _seed(stack: Stack) -> dict[str, Any]:
         "payout_id": 1,
         "provider": "btcpay",
         "broadcast_id": 1,
+        "code": "SPRING20",
     }
 
 

@@ -3,9 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
-from satshare.schemas import StrictModel
+from satshare.schemas import NUL_MESSAGE, StrictModel
 
 MOMENT_MAX_LENGTH = 40
 
@@ -23,7 +31,16 @@ Moment = Annotated[
     BeforeValidator(_short),
     WithJsonSchema({"type": "string", "format": "date-time", "maxLength": MOMENT_MAX_LENGTH}),
 ]
-PlanId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _no_nul(value: str) -> str:
+    # Checked per item so the problem names the item (plans.0), not the whole list.
+    if "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
+PlanId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
 
 
 class PromoCreate(StrictModel):
@@ -79,7 +96,17 @@ class PromoUpdate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"active": False}, {"max_uses": 200}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "max_uses": 200,
+                    "plans": ["monthly", "yearly"],
+                    "valid_from": "2026-03-01T00:00:00Z",
+                    "valid_until": "2026-05-01T00:00:00Z",
+                },
+                {"active": False},
+            ]
+        },
     )
 
     active: bool | None = Field(None, description="false disables the code at once.")
