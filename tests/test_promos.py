@@ -239,3 +239,19 @@ async def test_referee_bonus_days_on_the_first_paid_subscription_only(
     earned = (await client.get(f"/api/v1/users/{affiliate['user_id']}")).json()
     assert earned["balance_sats"] == 25_000
     assert (await buy(client, referred["user_id"]))["invoice"]["bonus_days"] == 0
+
+
+async def test_a_purchase_with_a_code_under_an_idempotency_key_is_made_once(stack: Stack) -> None:
+    client = stack.client
+    await promo(client, code="ONCE10", kind="percent", value=10, max_uses=3)
+    buyer = await create_user(client, "buyer", external_id="100")
+    body = {"user_id": buyer["user_id"], "subscription_type": "monthly", "promo_code": "ONCE10"}
+    headers = {"Idempotency-Key": "order-1"}
+    first = await client.post("/api/v1/subscriptions", json=body, headers=headers)
+    again = await client.post("/api/v1/subscriptions", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert first.json()["invoice"]["id"] == again.json()["invoice"]["id"]
+    assert first.json()["invoice"]["amount_sats"] == 45_000
+    stats = (await client.get("/api/v1/promo-codes/ONCE10")).json()["stats"]
+    assert stats["pending"] == 1

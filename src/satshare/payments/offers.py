@@ -47,7 +47,10 @@ async def make_offer(
     ``promos.PromoRefused`` (nothing written) when the code does not apply."""
     if promo_code is None and not (referred and referee_bonus_days):
         return Offer(price_sats)
-    async with db.transaction() as session:
+    # Committed at once, even under an Idempotency-Key (whose middleware would otherwise hold
+    # this commit, and the code's row lock with it, across the processor call). A request
+    # that dies after this leaves a reservation that stops counting after 10 minutes.
+    async with db.transaction(effect=False) as session:
         first_purchase = not await repository.has_paid(session, user_id)
         bonus = referee_bonus_days if referred and first_purchase else 0
         if promo_code is None:
@@ -69,5 +72,5 @@ async def make_offer(
 async def withdraw(db: Database, offer: Offer, now: datetime) -> None:
     """The invoice was not created: free the promo use at once."""
     if offer.reservation is not None:
-        async with db.transaction() as session:
+        async with db.transaction(effect=False) as session:
             await promos.cancel_reservation(session, offer.reservation, now)
