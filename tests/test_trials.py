@@ -103,3 +103,37 @@ async def test_no_second_trial_after_registering_again(stack: Stack) -> None:
     refused(await trial(client, again["user_id"]), "used")
     other = await create_user(client, "other", external_id="778")
     assert (await trial(client, other["user_id"])).status_code == 201
+
+
+async def test_a_trial_gets_the_reminder_and_expires_like_a_paid_period(database_url: str) -> None:
+    from satshare.clock import FrozenClock
+    from satshare.db import Database
+    from satshare.notifications.models import OutboxMessage
+    from satshare.plans import service as plans
+    from satshare.subscriptions import reminders
+    from satshare.subscriptions import service as subscriptions
+    from satshare.subscriptions.models import SubscriptionStatus
+    from satshare.trials import service as trials
+    from satshare.users import service as users
+
+    db, clock = Database(database_url), FrozenClock()
+    try:
+        async with db.transaction() as session:
+            spec = plans.PlanSpec("monthly", "Monthly", "", 50_000, 30, (-100123,), trial_days=3)
+            await plans.sync(session, [spec], clock.now())
+            user = await users.register(
+                session, users.Registration(platform="telegram", external_id="42"), clock.now()
+            )
+            subscription = await trials.start(session, user.id, "monthly", clock.now())
+        clock.advance(timedelta(days=2, hours=1))
+        async with db.transaction() as session:
+            assert await reminders.queue_reminders(session, clock.now(), [1]) == 1
+        clock.advance(timedelta(days=1))
+        async with db.transaction() as session:
+            assert await subscriptions.expire_due(session, clock.now()) == 1
+            expired = await subscriptions.require(session, subscription.id)
+            assert expired.status == SubscriptionStatus.EXPIRED
+            kinds = (await session.execute(select(OutboxMessage.kind))).scalars().all()
+        assert sorted(kinds) == ["subscription.expired", "subscription.reminder", "trial.started"]
+    finally:
+        await db.dispose()
