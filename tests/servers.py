@@ -41,6 +41,10 @@ async def start_server(app: ASGIApp, port: int | None = None) -> RunningServer:
         lifespan="off",
         backlog=4096,
         timeout_graceful_shutdown=2,
+        # As long as real servers keep idle connections (nginx: 75 s): with uvicorn's 5 s,
+        # equal to httpx's keep-alive expiry, a client may send on a connection the server
+        # is closing that very moment (RemoteProtocolError under load).
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -85,3 +85,17 @@ def test_no_sandbox_when_a_processor_is_configured() -> None:
         }
     )
     assert start_sandbox(settings) is None
+
+
+async def test_the_sandbox_lowers_the_payout_minimum_unless_one_is_chosen() -> None:
+    """One demo sale earns the affiliate 5,000 sats: enough to try a withdrawal."""
+    from satshare.sandbox import SANDBOX_MIN_PAYOUT_SATS
+
+    default = start_sandbox(Settings())
+    chosen = start_sandbox(Settings(payouts={"min_sats": 20_000}))
+    assert default is not None and chosen is not None
+    assert Settings().payouts.min_sats == 10_000
+    assert default.settings.payouts.min_sats == SANDBOX_MIN_PAYOUT_SATS == 1_000
+    assert chosen.settings.payouts.min_sats == 20_000
+    await default.aclose()
+    await chosen.aclose()

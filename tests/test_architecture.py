@@ -81,7 +81,7 @@ def test_domains_import_no_framework_and_no_adapter(domain: str) -> None:
 
 def test_every_domain_module_was_checked() -> None:
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    adapters = {"api", "bot", "providers", "sim", "migrations", "cli"}
+    adapters = {"api", "bot", "providers", "sim", "migrations", "cli", "jobs"}
     assert packages - adapters == set(DOMAINS)
 
 
@@ -112,14 +112,14 @@ DOMAIN_LAYERS: list[set[str]] = [
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
 SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "__init__"}
 #: Runs beside the domains (the ledger sealer, the migration runner): kernel and domains only.
-RUNTIME = {"sealer", "migrate"}
+RUNTIME = {"sealer", "migrate", "jobqueue"}
 ADAPTER_PACKAGES = {"api", "bot", "providers", "sim"}
 #: Composition roots wire everything together; they may import anything, adapters included.
 ROOTS: dict[str, str] = {
     "cli": "the command line starts the API, the bot, the jobs and the emulators",
     "container": "wires the providers, the domain contexts and the adapters' services",
     "sandbox": "starts the emulators and implements the API's sandbox ports over them",
-    "jobs": "the background jobs run the bot's outbox sender and member removal",
+    "jobs": "the job catalogue runs the domains' use cases, the bot's sender and removal",
     "__main__": "python -m satshare runs the CLI",
     "models": "imports every ORM model (the bot's too) so Alembic sees the whole schema",
 }
@@ -344,3 +344,115 @@ def test_every_test_that_drives_chromium_is_marked_browser() -> None:
             ):
                 unmarked.append(f"{path.name}::{node.name}")
     assert unmarked == [], f"add @pytest.mark.browser to {unmarked}"
+
+
+# -- one rule for SQL ----------------------------------------------------------------------
+#
+# Queries are built only in a package's repository.py. Adapters (the API, the bot, the CLI,
+# the jobs) neither import SQLAlchemy nor open units of work: they call use cases (each
+# domain's flows.py, or a read like payouts/overview.py) that do.
+
+SQL_CONSTRUCTS = {
+    "select",
+    "text",
+    "update",
+    "delete",
+    "insert",
+    "func",
+    "exists",
+    "or_",
+    "and_",
+    "case",
+    "literal",
+    "union",
+    "union_all",
+}
+#: Modules besides the repositories that may build SQL, each with its reason.
+SQL_ALLOWED: dict[str, str] = {
+    "db.py": "the kernel: insert_ignore (ON CONFLICT DO NOTHING per dialect) and the health "
+    "check's ping",
+}
+UNIT_OF_WORK = {"reading", "transaction", "deferred_commit"}
+#: Adapter modules that may import SQLAlchemy or open a unit of work, each with its reason.
+ADAPTER_DB_ALLOWED: dict[str, str] = {
+    "api/idempotency.py": "middleware plumbing, not a use case: it claims the key, holds the "
+    "request's commits (Database.deferred_commit) and stores the answer with the last one",
+    "bot/models.py": "the bot's own table: ids of processed Telegram updates (at-least-once "
+    "delivery)",
+}
+
+
+def _sqlalchemy_imports(tree: ast.AST) -> set[str]:
+    """The names imported from SQLAlchemy (``*`` for a whole-module import)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import) and any(
+            alias.name.split(".")[0] == "sqlalchemy" for alias in node.names
+        ):
+            names.add("*")
+    return names
+
+
+def _units_of_work(tree: ast.AST) -> list[int]:
+    """Lines calling ``<anything>.reading()``, ``.transaction()`` or ``.deferred_commit()``."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in UNIT_OF_WORK
+    ]
+
+
+def _modules() -> list[tuple[str, ast.AST]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in ("migrations", "sim"):  # Alembic's SQL; the emulators' own
+            continue
+        found.append((relative.as_posix(), ast.parse(path.read_text())))
+    return found
+
+
+def test_sql_is_built_only_in_repositories() -> None:
+    building = {
+        name: sorted(constructs)
+        for name, tree in _modules()
+        if (constructs := _sqlalchemy_imports(tree) & SQL_CONSTRUCTS)
+        and not name.endswith("/repository.py")
+        and name not in SQL_ALLOWED
+    }
+    assert building == {}, f"move these queries to the package's repository.py: {building}"
+
+
+def _is_adapter(name: str) -> bool:
+    return name.split("/")[0] in ("api", "bot", "cli") or name == "jobs.py"
+
+
+def test_adapters_neither_import_sqlalchemy_nor_open_units_of_work() -> None:
+    touching = {}
+    for name, tree in _modules():
+        if not _is_adapter(name) or name.endswith("/repository.py") or name in ADAPTER_DB_ALLOWED:
+            continue
+        imported, lines = _sqlalchemy_imports(tree), _units_of_work(tree)
+        if imported or lines:
+            touching[name] = {"sqlalchemy": sorted(imported), "units of work at": lines}
+    assert touching == {}, f"call a use case (flows.py) instead: {touching}"
+
+
+def test_the_sql_rules_see_what_they_forbid() -> None:
+    """The checks above would notice: a query construct, a whole-module import and a unit of
+    work opened on any object."""
+    tree = ast.parse(
+        "import sqlalchemy\n"
+        "from sqlalchemy import select, Select\n"
+        "async def f(db):\n"
+        "    async with db.reading() as s:\n"
+        "        async with x.y.transaction(effect=False):\n"
+        "            pass\n"
+    )
+    assert _sqlalchemy_imports(tree) & SQL_CONSTRUCTS == {"select"}
+    assert "*" in _sqlalchemy_imports(tree)
+    assert _units_of_work(tree) == [4, 5]

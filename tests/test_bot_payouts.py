@@ -191,6 +191,10 @@ async def test_withdraw_refusals_are_friendly_and_write_nothing(
     saved, screen = await bot.say(bob, lightning.address("bob"), replies=2)
     assert "bob@" in text_of(saved)
     assert not any("Вывести" in b["text"] for b in screen.buttons())  # nothing to withdraw
+    # ... and the screen says why: how far the minimum is.
+    assert f"Вывести можно, когда доступно 5{NBSP}000 сат.: осталось 5{NBSP}000 сат." in (
+        text_of(screen)
+    )
 
     await _referred_sale(bot, bob_id)
     (screen,) = await bot.say(bob, "/withdraw")

@@ -162,3 +162,21 @@ def test_real_subprocess_prints_the_key_alone_on_the_last_line(
     )
     last = done.stdout.rstrip("\n").split("\n")[-1]
     assert last.startswith("ss_") and last == last.strip()
+
+
+def test_list_commands_print_json_and_piped_tables_are_not_cut(cli_env: dict[str, str]) -> None:
+    import json
+
+    long_name = "the partner website of the owner: checkout, sign-up and affiliate pages "
+    assert invoke("migrate")[0] == 0
+    code, _, _ = invoke("api-key", "create", "--name", long_name.strip(), "--scopes", "read")
+    assert code == 0
+    code, out, _ = invoke("api-key", "list", "--json")
+    assert code == 0
+    (key,) = json.loads(out)
+    assert key["name"] == long_name.strip() and key["scopes"] == "read"
+    assert key["revoked_at"] is None and key["created_at"][:4].isdigit()
+    # Typer's runner is not a terminal, like `satshare api-key list | less`.
+    code, out, _ = invoke("api-key", "list")
+    assert code == 0
+    assert long_name.strip() in out  # on one line, not cut at 80 columns

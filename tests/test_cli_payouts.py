@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import pytest
@@ -53,6 +54,10 @@ async def test_payout_commands_approve_export_and_mark_paid(
 
         code, out, _ = await cli("payout", "list", "--status", "awaiting_approval")
         assert code == 0 and "40000" in out and "awaiting_approval" in out
+        code, out, _ = await cli("payout", "list", "--json")
+        (listed,) = json.loads(out)
+        assert listed["id"] == created["payout_id"] and listed["amount_sats"] == 40_000
+        assert listed["status"] == "awaiting_approval" and listed["user_id"] == alice
         code, _, err = await cli("payout", "list", "--status", "lost")
         assert code == 2 and "unknown status 'lost'" in err
 
@@ -113,5 +118,39 @@ async def test_affiliate_terms_and_suspension_commands(
         assert code == 0 and "reinstated" in out
         code, _, err = await cli("affiliate", "show", "424242")
         assert code == 2 and "424242" in err
+    finally:
+        await close_stack(stack)
+
+
+async def test_an_approval_from_the_cli_is_sent_by_the_service(
+    cli_database: str, btcpay: BTCPaySim, lightning: Lightning
+) -> None:
+    """The CLI records the approval; the running service sends the payout, exactly as after
+    an approval through the API or the bot (the CLI process never calls a provider: run
+    without the service's configuration it would reach the wrong one)."""
+    from satshare.jobs import catalogue
+
+    stack = await open_payout_stack(
+        cli_database, btcpay, lightning, payouts={"auto_approve_max_sats": 0}
+    )
+    try:
+        alice = await affiliate(stack)
+        await earn(stack, alice)
+        response = await stack.client.post(
+            "/api/v1/payouts",
+            json={"user_id": alice, "amount_sats": 20_000, "destination": lightning.address("a")},
+        )
+        created = response.json()
+        assert created["status"] == "awaiting_approval", created
+        code, out, _ = await cli("payout", "approve", str(created["payout_id"]))
+        assert code == 0, out
+        # A CLI that sent payouts would have before returning (its runner finishes on close).
+        assert (await payout(stack.client, created["payout_id"]))["status"] == "approved"
+        assert lightning.received_sats("a") == []
+        for job in catalogue(stack.container, None):  # the service's periodic sweep
+            if job.name == "satshare.send_payouts":
+                await job.run()
+        assert (await payout(stack.client, created["payout_id"]))["status"] == "paid"
+        assert lightning.received_sats("a") == [20_000]
     finally:
         await close_stack(stack)

@@ -371,7 +371,14 @@ def test_config_check_redacts_every_url_with_credentials(tmp_path: Path) -> None
     )
     result = CliRunner().invoke(app, ["--config", path, "config", "check"])
     assert result.exit_code == 0, result.output
-    for secret in ("Hx7kP2qL9vR4mT8w", "Vd8q3Lm9Rt2Wx7Kp4Zs", "Qm4nR8tW2yZ6cB1d", "admin", "proxy"):
+    # The user names too ("admin" alone is also in telegram.admin_chat_ids).
+    for secret in (
+        "Hx7kP2qL9vR4mT8w",
+        "Vd8q3Lm9Rt2Wx7Kp4Zs",
+        "Qm4nR8tW2yZ6cB1d",
+        "admin:",
+        "proxy:",
+    ):
         assert secret not in result.output
     assert "https://***@btcpay.example.com" in result.output
     assert "postgresql://***@db/satshare" in result.output
@@ -415,8 +422,7 @@ def test_a_url_setting_must_be_absolute_and_loses_its_trailing_slash(
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, f"{section}:\n  {name}: example.com/x\n"))
     assert caught.value.problems[0] == (
-        f"config error: {key} ({tmp_path / 'satshare.yaml'} line 2): Value error, "
-        f"{URL_PROBLEMS[key]}"
+        f"config error: {key} ({tmp_path / 'satshare.yaml'} line 2): {URL_PROBLEMS[key]}"
     )
     from satshare.config import Settings
 
@@ -542,3 +548,115 @@ def test_one_list_of_rail_names() -> None:
         id="p", title="P", price_sats=1, price_stars=1, duration_days=1, providers=rails
     )
     assert plan.providers == rails
+
+
+# --- first hour (issue #10): misspelt variables, chat ids, every setting shown -------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "suggestion"),
+    [
+        ("SATSHARE_TELEGRAM_TOKEN", "SATSHARE_TELEGRAM__TOKEN (telegram.token)"),
+        ("SATSHARE_AFILIATE__SHARE_BPS", "SATSHARE_AFFILIATE__SHARE_BPS (affiliate.share_bps)"),
+        ("satshare_btcpay__api_kee", "SATSHARE_BTCPAY__API_KEY (btcpay.api_key)"),
+    ],
+)
+def test_a_misspelt_environment_variable_is_refused_with_the_real_one(
+    monkeypatch: pytest.MonkeyPatch, variable: str, suggestion: str
+) -> None:
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert caught.value.problems == [
+        f"config error: environment variable {variable} matches no setting; "
+        f"did you mean {suggestion}?"
+    ]
+
+
+def test_an_unrelated_variable_names_the_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATSHARE_XYZ", "1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    (problem,) = caught.value.problems
+    assert problem.startswith("config error: environment variable SATSHARE_XYZ matches no setting")
+    assert "SATSHARE_<SECTION>__<KEY>" in problem
+
+
+def test_real_variables_and_the_tools_own_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "SATSHARE_LOG_LEVEL": "debug",
+        "SATSHARE_PAYMENTS__INVOICE_EXPIRATION_MINUTES": "20",
+        "SATSHARE_RATES__FIXED__USD": "95000",
+        "SATSHARE_FAULT_SEED": "1",
+        "SATSHARE_CHROMIUM": "/usr/bin/chromium",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(None)
+    assert settings.log_level == "debug"
+    assert settings.payments.invoice_expiration_minutes == 20
+    assert settings.rates.fixed == {"USD": "95000"}
+
+
+PLAN = """
+plans:
+  - id: monthly
+    title: Monthly
+    price_sats: 1000
+    duration_days: 30
+"""
+
+
+def test_a_positive_chat_id_is_refused_with_key_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, PLAN + "    channels: [-1001000000001, 123456789]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"config error: plans[0].channels ({path} line 7): 123456789 is not")
+    assert "negative" in problem
+
+
+def test_a_chat_listed_twice_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, PLAN + "    channels: [-1001000000001, -1001000000001]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [
+        f"config error: plans[0].channels ({path} line 7): lists the same chat twice"
+    ]
+
+
+def test_a_plan_without_channels_is_valid_and_said_so(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from satshare.cli import app
+
+    path = write(tmp_path, PLAN)
+    settings = load_settings(path)
+    assert settings.plans[0].channels == []
+    assert settings.notices() == [
+        "plan 'monthly' lists no channels: it grants no Telegram access (fine for a plan sold "
+        "for a website or an API; add channels: [-100…] to sell a channel)"
+    ]
+    result = CliRunner().invoke(app, ["--config", path, "config", "check"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "plan 'monthly' lists no channels" in result.output
+
+
+def test_config_check_prints_every_setting_with_secrets_masked(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from satshare.cli import app
+    from satshare.config import Settings
+
+    path = write(tmp_path, LIVE + f"telegram:\n  token: {BOT_TOKEN}\n" + PLAN)
+    result = CliRunner().invoke(app, ["--config", path, "config", "check"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for section, model in Settings.model_fields.items():
+        if section == "plans":
+            continue
+        keys = getattr(model.annotation, "model_fields", None)
+        for key in keys or [None]:
+            shown = f"{section}.{key}" if key else section
+            assert shown in result.output, shown
+    for secret in (API_KEY, WEBHOOK_SECRET, BOT_TOKEN):
+        assert secret not in result.output
+    assert "set (hidden)" in result.output

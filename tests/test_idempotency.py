@@ -99,3 +99,28 @@ async def test_invalid_key_format_is_400(stack: Stack) -> None:
         headers={"Idempotency-Key": "x" * 300},
     )
     assert_problem(response, 400)
+
+
+async def test_a_client_gone_mid_body_leaves_the_key_unclaimed(stack: Stack) -> None:
+    """The connection drops after part of the body: nothing is claimed, so the client's
+    retry with the whole body under the same key is served, not refused as another request."""
+    body = b'{"username": "halfway", "platform": "website"}'
+    _reader, writer = await asyncio.open_connection("127.0.0.1", stack.server.port)
+    writer.write(
+        b"POST /api/v1/users HTTP/1.1\r\nHost: test\r\n"
+        + f"Authorization: Bearer {stack.admin_key}\r\n".encode()
+        + b"Idempotency-Key: dropped-1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[:10]
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the server has read the headers and part of the body
+    writer.close()
+    await writer.wait_closed()
+    retry = await stack.client.post(
+        "/api/v1/users",
+        content=body,
+        headers={"Idempotency-Key": "dropped-1", "Content-Type": "application/json"},
+    )
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["referral_code"]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import procrastinate
 import pytest
-from procrastinate.testing import InMemoryConnector
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 
 from satshare.clock import FrozenClock
-from satshare.jobs import build_job_app
+from satshare.jobqueue import JobName, cron_every, open_queue, register
+from satshare.jobs import catalogue
 from satshare.notifications.models import OutboxMessage
 from satshare.payments import flows
-from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
+from tests.conftest import PG_URL, BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import buy, create_user, invoice_status
 
 
@@ -49,27 +52,92 @@ async def test_reconciler_reports_processor_outage_and_writes_nothing(stack: Sta
     assert await stack.counts() == before
 
 
-async def test_reconcile_job_runs_on_procrastinate(stack: Stack) -> None:
+async def test_the_catalogue_sweeps_what_webhooks_missed(stack: Stack) -> None:
     stack.btcpay.emulator.drop_webhooks = True
     buyer = await create_user(stack.client, "buyer")
     order = await buy(stack.client, buyer["user_id"])
     await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
-    connector = InMemoryConnector()
-    jobs = build_job_app(stack.container, connector)
-    async with jobs.open_async():
-        for task in jobs.periodic_tasks:  # type: ignore[attr-defined]
-            await task.configure(queueing_lock=task.name).defer_async()
-        await jobs.run_worker_async(wait=False, install_signal_handlers=False)
-    assert await invoice_status(stack.client, order["subscription_id"]) == "settled"
-    # Each periodic job queued its next run, once.
-    queued = sorted(j["task_name"] for j in connector.jobs.values() if j["status"] == "todo")
-    assert queued == [
-        "satshare.expire_subscriptions",
-        "satshare.housekeeping",
+    jobs = catalogue(stack.container, None)
+    assert [job.name for job in jobs] == [
         "satshare.reconcile_invoices",
+        "satshare.expire_subscriptions",
         "satshare.seal_ledger",
         "satshare.send_payouts",
+        "satshare.housekeeping",
     ]
+    for job in jobs:
+        await job.run()
+    assert await invoice_status(stack.client, order["subscription_id"]) == "settled"
+
+
+@pytest.mark.skipif(PG_URL is None, reason="the job queue is PostgreSQL's")
+async def test_jobs_run_on_the_postgresql_queue_and_bursts_coalesce(stack: Stack) -> None:
+    stack.btcpay.emulator.drop_webhooks = True
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    await stack.btcpay.pay(order["invoice"]["provider_invoice_id"])
+    app = stack.container.job_queue
+    assert app is not None
+    register(app, catalogue(stack.container, None))
+    async with app.open_async():
+        deferrer = app.configure_task(
+            JobName.RECONCILE_INVOICES,
+            queueing_lock=JobName.RECONCILE_INVOICES,
+            task_kwargs={"timestamp": 0},
+        )
+        await deferrer.defer_async()
+        with pytest.raises(AlreadyEnqueued):  # a burst queues one run
+            await deferrer.defer_async()
+        await app.run_worker_async(
+            wait=False, install_signal_handlers=False, delete_jobs="always", listen_notify=False
+        )
+    assert await invoice_status(stack.client, order["subscription_id"]) == "settled"
+
+
+@pytest.mark.skipif(PG_URL is None, reason="the job queue is PostgreSQL's")
+@pytest.mark.slow
+async def test_a_periodic_job_runs_once_per_tick_across_workers(database_url: str) -> None:
+    """Two workers (two queue apps, as in two processes) on one database: every tick of a
+    one-second periodic job runs exactly once."""
+    ticks: list[int] = []
+    enough = asyncio.Event()
+
+    def worker_app() -> procrastinate.App:
+        app = open_queue(database_url)
+
+        @app.periodic(cron=cron_every(1), periodic_id="sweep")
+        @app.task(name="test.tick", queue="upkeep", queueing_lock="test.tick")
+        async def tick(timestamp: int) -> None:
+            ticks.append(timestamp)
+            if len(set(ticks)) >= 4:
+                enough.set()
+
+        return app
+
+    first, second = worker_app(), worker_app()
+    async with first.open_async(), second.open_async():
+        workers = [
+            asyncio.create_task(
+                app.run_worker_async(install_signal_handlers=False, delete_jobs="always")
+            )
+            for app in (first, second)
+        ]
+        await asyncio.wait_for(enough.wait(), 60)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    assert len(ticks) == len(set(ticks))  # no tick ran twice
+
+
+def test_periods_become_regular_cron_steps() -> None:
+    assert cron_every(5) == "* * * * * */5"
+    assert cron_every(45) == "* * * * * */30"
+    assert cron_every(60) == "*/1 * * * *"
+    assert cron_every(90) == "*/1 * * * *"
+    assert cron_every(600) == "*/10 * * * *"
+    assert cron_every(3600) == "0 */1 * * *"
+    assert cron_every(7 * 3600) == "0 */6 * * *"
+    assert cron_every(86_400 * 2) == "0 0 * * *"
 
 
 @pytest.fixture
@@ -132,3 +200,52 @@ async def test_invoice_the_processor_forgot_is_retired(stack: Stack) -> None:
     async with stack.db.reading() as session:
         kinds = (await session.execute(select(OutboxMessage.kind))).scalars().all()
     assert "admin.invoice_gone" in kinds
+
+
+@pytest.mark.skipif(PG_URL is None, reason="the job queue is PostgreSQL's")
+async def test_a_killed_workers_job_goes_back_to_the_queue(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from satshare.db import Database
+    from satshare.jobqueue import Job, Queue
+
+    runs: list[str] = []
+
+    async def seal() -> None:
+        runs.append("sealed")
+
+    app = open_queue(database_url)
+    register(app, [Job(JobName.SEAL_LEDGER, Queue.MONEY, 5, seal)])
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM procrastinate_jobs"))
+            # A worker that stopped sending heartbeats ten minutes ago, in the middle of a job.
+            worker = await conn.scalar(
+                text(
+                    "INSERT INTO procrastinate_workers (last_heartbeat) "
+                    "VALUES (now() - interval '10 minutes') RETURNING id"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, "
+                    "worker_id) VALUES ('money', :name, '{\"timestamp\": 0}', 'doing', :worker)"
+                ),
+                {"name": JobName.SEAL_LEDGER.value, "worker": worker},
+            )
+        async with app.open_async():
+            await app.configure_task(
+                "satshare.retry_stalled_jobs", task_kwargs={"timestamp": 0}
+            ).defer_async()
+            await app.run_worker_async(
+                wait=False, install_signal_handlers=False, delete_jobs="always", listen_notify=False
+            )
+        async with db.engine.connect() as conn:
+            doing = await conn.scalar(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+            )
+        # Requeued and run by a live worker (the periodic tick may have run it once more).
+        assert doing == 0 and runs and set(runs) == {"sealed"}
+    finally:
+        await db.dispose()

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration  # every test migrates a database
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": migrate.ours}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from procrastinate.testing import InMemoryConnector
 from sqlalchemy import select
 
-from satshare.jobs import build_job_app
+from satshare.jobs import catalogue
 from satshare.ledger import repository as ledger_repository
 from satshare.ledger.verify import verify_ledger
 from satshare.notifications.models import OutboxMessage
@@ -297,11 +296,8 @@ async def test_the_periodic_job_sends_what_no_kick_reached(
             session, waiting["payout_id"], author="cli", now=stack.container.clock.now()
         )
     assert (await payout(stack.client, waiting["payout_id"]))["status"] == "approved"
-    jobs = build_job_app(stack.container, InMemoryConnector())
-    async with jobs.open_async():
-        for task in jobs.periodic_tasks:  # type: ignore[attr-defined]
-            await task.configure(queueing_lock=task.name).defer_async()
-        await jobs.run_worker_async(wait=False, install_signal_handlers=False)
+    for job in catalogue(stack.container, None):  # one sweep of every periodic job
+        await job.run()
     assert (await payout(stack.client, waiting["payout_id"]))["status"] == "paid"
     assert lightning.received_sats("alice") == [40_000]
 

@@ -178,3 +178,22 @@ async def test_webhook_push_with_secret_and_getupdates_conflict(sim: Sim) -> Non
     finally:
         await sim.bot.delete_webhook()
         await receiver.stop()
+
+
+async def test_a_second_poller_terminates_the_first_with_409(sim: Sim) -> None:
+    """As Telegram: two bot instances long-polling at once — the older poll is answered
+    409 Conflict, the newer one gets the updates."""
+    from telegram.error import Conflict
+
+    older = asyncio.create_task(sim.bot.get_updates(timeout=20))
+    while sim.emulator.updates.polls == 0:  # noqa: ASYNC110 - the poll has to arrive first
+        await asyncio.sleep(0.01)
+    async with Bot(TOKEN, base_url=f"{sim.server.url}/bot") as second:
+        newer = asyncio.create_task(second.get_updates(timeout=20))
+        with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+            await older
+        user = sim.emulator.add_user(first_name="Bo")
+        sim.emulator.user_sends(user.id, "/start")
+        (update,) = await newer
+    assert update.message is not None and update.message.text == "/start"
+    assert sim.emulator.updates.conflicts == 1

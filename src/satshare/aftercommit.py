@@ -7,8 +7,10 @@ with every collaborator it wakes; nothing is attached to it later. The outbox's 
 in the bot (another adapter, started after the container), so the outbox is a ``Doorbell``
 the sender listens to, not a callback registered afterwards.
 
-Issue #11 replaces the wake-ups with a unit of work that defers procrastinate jobs after
-commit; that change stays inside ``AfterCommit.committed``.
+In ``jobs.mode: workers`` (PostgreSQL) the container builds it with wake-ups that queue the
+matching procrastinate jobs instead (``jobqueue.QueueWaker``): after commit only, coalesced
+by each job's queueing lock; a crash between commit and queueing is healed by the job's
+periodic sweep.
 
 Shared layer: imports only the standard library.
 """
@@ -83,11 +85,14 @@ class AfterCommit:
         send_payouts: Callable[[], None],
         outbox: Doorbell,
         entries_may_queue_payouts: bool,
+        send_outbox: Callable[[], None] | None = None,
     ) -> None:
         #: Wake-ups, public so a test can hold one back for a moment (then put it back).
         self.seal = seal
         self.send_payouts = send_payouts
         self.outbox = outbox
+        #: Where the outbox's sender runs in another process (a worker): queue its job.
+        self.send_outbox = send_outbox or outbox.ring
         # Instant splits: a settlement's commission becomes a payout in the same transaction.
         self._entries_queue_payouts = entries_may_queue_payouts
 
@@ -95,6 +100,6 @@ class AfterCommit:
         if produced.ledger:
             self.seal()
         if produced.outbox:
-            self.outbox.ring()
+            self.send_outbox()
         if produced.payouts or (produced.ledger and self._entries_queue_payouts):
             self.send_payouts()

@@ -6,9 +6,10 @@ start-up with one line per problem naming the key and, where it came from the fi
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -421,6 +422,8 @@ class PlanSettings(_Section):
     price_sats: int | None = Field(None, ge=1, le=MAX_SATS)
     price: FiatPrice | None = None
     duration_days: int = Field(ge=1, le=3650)
+    #: Telegram chat ids of the channels and groups the plan grants (negative numbers); none:
+    #: a plan that sells access to something else (a website, an API), announced at start-up.
     channels: list[int] = Field(default_factory=list)
     #: Rails this plan may be paid with; default: every enabled rail.
     providers: list[Rail] | None = None
@@ -428,6 +431,22 @@ class PlanSettings(_Section):
     price_stars: int | None = Field(None, ge=1, le=100_000)
     #: A free trial of this many days, once per person and plan (0: no trial).
     trial_days: int = Field(0, ge=0, le=365)
+
+    @field_validator("channels")
+    @classmethod
+    def _chat_ids(cls, channels: list[int]) -> list[int]:
+        # Users have positive ids; channels and groups negative ones (-100… for channels and
+        # supergroups), so a positive id is a person's, pasted by mistake.
+        for chat_id in channels:
+            if chat_id >= 0:
+                raise ValueError(
+                    f"{chat_id} is not a channel or group id: those are negative (channels "
+                    "look like -1001234567890); forward a post from the channel to a bot such "
+                    "as @getidsbot to read its id"
+                )
+        if len(set(channels)) != len(channels):
+            raise ValueError("lists the same chat twice")
+        return channels
 
     @model_validator(mode="after")
     def _one_price(self) -> PlanSettings:
@@ -535,6 +554,15 @@ class PayoutsSettings(_Section):
     unknown_alert_minutes: int = Field(60, ge=1, le=10_080)
 
 
+class JobsSettings(_Section):
+    #: inline: ``serve`` also runs the background jobs (one process does everything).
+    #: workers: ``serve`` only answers (API, bot updates) and queues jobs after each commit;
+    #: ``satshare worker`` processes run them. PostgreSQL only.
+    mode: Literal["inline", "workers"] = "inline"
+    #: Jobs one process runs at a time (``satshare worker --concurrency`` overrides).
+    concurrency: int = Field(4, ge=1, le=64)
+
+
 class SandboxSettings(_Section):
     #: Create an admin API key at start in sandbox mode and print it (never outside sandbox).
     print_api_key: bool = True
@@ -561,6 +589,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     rates: RatesSettings = Field(default_factory=RatesSettings)
     payouts: PayoutsSettings = Field(default_factory=PayoutsSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     plans: list[PlanSettings] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -592,8 +621,24 @@ class Settings(BaseSettings):
         """The sections fit together: payouts can be sent as configured and, outside sandbox
         mode, every rail named (default, plans, rates) is configured."""
         live = [] if self.sandbox_mode else [*self._rates_problems(), *self._rail_problems()]
-        refuse("Settings", [*self._payout_problems(), *live])
+        refuse("Settings", [*self._payout_problems(), *self._jobs_problems(), *live])
         return self
+
+    def _jobs_problems(self) -> Iterable[Problem]:
+        if self.jobs.mode != "workers":
+            return
+        if not self.database.url.startswith(("postgresql", "postgres")):
+            yield Problem(
+                ("jobs", "mode"),
+                "workers share a job queue on PostgreSQL; on SQLite one `satshare serve` "
+                "runs every job itself: use inline (or set database.url to PostgreSQL)",
+            )
+        elif self.sandbox_mode:
+            yield Problem(
+                ("jobs", "mode"),
+                "the sandbox's emulators live inside `satshare serve`, so its jobs run there: "
+                "use inline until a payment processor is configured",
+            )
 
     def _payout_problems(self) -> Iterable[Problem]:
         provider = self.payouts.provider
@@ -712,6 +757,64 @@ class Settings(BaseSettings):
         """A real token, or the sandbox bot."""
         return self.telegram.configured or self.telegram_sandbox
 
+    def notices(self) -> list[str]:
+        """Valid settings an owner may not mean: said at start-up and by ``config check``."""
+        return [
+            f"plan {plan.id!r} lists no channels: it grants no Telegram access (fine for a "
+            "plan sold for a website or an API; add channels: [-100…] to sell a channel)"
+            for plan in self.plans
+            if not plan.channels
+        ]
+
+
+#: SATSHARE_* variables that are not settings: read by the CLI, the tests and the benches.
+OTHER_VARIABLES = frozenset(
+    {"CONFIG", "TEST_DATABASE_URL", "CHROMIUM", "FAULT_POINTS", "FAULT_SEED"}
+)
+
+
+def _environment_names(model: type[BaseModel], prefix: str) -> Iterable[tuple[str, bool]]:
+    """Every environment name the settings read below ``prefix``, and whether a deeper name
+    (``NAME__MORE``) is read too (a section, a mapping or a list given as nested keys)."""
+    for name, field in model.model_fields.items():
+        full = f"{prefix}{name.upper()}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield full, False
+            yield from _environment_names(annotation, full + "__")
+        else:
+            origin = getattr(annotation, "__origin__", None)
+            yield full, origin in (dict, list)
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """``SATSHARE_*`` variables that match no setting: pydantic-settings ignores them, so a
+    typo (``SATSHARE_TELEGRAM_TOKEN`` with one underscore) would quietly leave the service
+    in sandbox mode. One line each, naming the closest real variable."""
+    names = dict(_environment_names(Settings, ENV_PREFIX))
+    leaves = [n for n in names if not any(o.startswith(n + "__") for o in names)]
+    problems: list[str] = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper[len(ENV_PREFIX) :] in OTHER_VARIABLES:
+            continue
+        if upper in names or any(
+            upper.startswith(name + "__") for name, deeper in names.items() if deeper
+        ):
+            continue
+        # Compared without the shared prefix, which would make any two names look alike.
+        close = difflib.get_close_matches(
+            upper[len(ENV_PREFIX) :], [n[len(ENV_PREFIX) :] for n in leaves], n=1, cutoff=0.6
+        )
+        hint = (
+            f"did you mean {ENV_PREFIX}{close[0]} ({close[0].lower().replace('__', '.')})?"
+            if close
+            else "settings are SATSHARE_<SECTION>__<KEY> (two underscores), as in "
+            "SATSHARE_TELEGRAM__TOKEN; see satshare.example.yaml for the keys"
+        )
+        problems.append(f"config error: environment variable {variable} matches no setting; {hint}")
+    return problems
+
 
 def resolve_config_path(explicit: str | None) -> Path | None:
     """``--config`` wins, then ``SATSHARE_CONFIG``, then ``./satshare.yaml`` if it exists."""
@@ -728,6 +831,9 @@ def resolve_config_path(explicit: str | None) -> Path | None:
 
 
 def load_settings(config_path: str | None = None) -> Settings:
+    misspelt = unknown_environment(os.environ)
+    if misspelt:
+        raise ConfigError(misspelt)
     path = resolve_config_path(config_path)
     document: dict[str, Any] = {}
     root: yaml.Node | None = None
@@ -814,6 +920,9 @@ def _problems_of(exc: ValidationError) -> Iterable[Problem]:
         loc = tuple(error["loc"])
         if error["type"] == "extra_forbidden":
             yield Problem(loc, "unknown key (see satshare.example.yaml for the valid keys)")
+        elif error["type"] == "value_error":
+            # The validator's own words, without pydantic's "Value error, " in front.
+            yield Problem(loc, str(error["ctx"]["error"]))
         else:
             yield Problem(loc, error["msg"], located=error["type"] != _UNLOCATED)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
+import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import migrate
@@ -23,16 +25,31 @@ from satshare.background import CoalescingRunner
 from satshare.bot.runtime import BotServices
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
-from satshare.db import Database
+from satshare.db import Database, is_sqlite
+from satshare.jobqueue import JobName, QueueWaker, open_queue
 from satshare.payments.flows import PaymentsContext
 from satshare.payments.service import SettlementPolicy
 from satshare.payouts import flows as payout_flows
 from satshare.payouts import service as payouts
 from satshare.payouts.ports import PayoutProvider
+from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.providers.registry import build_providers
 from satshare.sandbox import Sandbox, start_sandbox
+from satshare.sandbox import resume as sandbox_resume
 from satshare.sealer import LedgerSealer
+
+
+class Role(StrEnum):
+    """What the process is for, which decides who does a commit's background work."""
+
+    #: ``serve`` or ``satshare worker``: wakes its own runners (inline) or queues jobs
+    #: (``jobs.mode: workers``).
+    SERVICE = "service"
+    #: A one-off command (``satshare payout approve``): never sends anything itself. On
+    #: PostgreSQL it queues the jobs for the running service; on SQLite the running
+    #: service's periodic sweep picks the work up (``payouts.interval_seconds``).
+    COMMAND = "command"
 
 
 class StartupError(Exception):
@@ -49,8 +66,12 @@ class Container:
     sealer: LedgerSealer
     payouts: payout_flows.PayoutsContext
     payout_runner: CoalescingRunner
-    #: Wakes the sealer, the payout sender and the outbox's listener after a commit.
+    #: Wakes the sealer, the payout sender and the outbox's listener after a commit (in
+    #: workers mode: queues their jobs for the workers).
     after_commit: AfterCommit
+    #: procrastinate's queue on PostgreSQL (open it with ``open_async``); None on SQLite.
+    job_queue: procrastinate.App | None = None
+    job_waker: QueueWaker | None = None
     sandbox: Sandbox | None = None
     _closers: tuple[Callable[[], Awaitable[None]], ...] = field(default=(), repr=False)
 
@@ -89,7 +110,14 @@ class Container:
             outbox=self.after_commit.outbox,
         )
 
+    @property
+    def runs_jobs(self) -> bool:
+        """Does this process run the jobs (inline mode), or only queue them (workers)?"""
+        return self.settings.jobs.mode == "inline"
+
     async def aclose(self) -> None:
+        if self.job_waker is not None:
+            await self.job_waker.settle()
         await self.payout_runner.aclose()
         await self.sealer.aclose()
         for close in reversed(self._closers):
@@ -132,7 +160,11 @@ def payout_policy(settings: Settings, provider: PayoutProvider | None) -> payout
 
 
 def build_container(
-    settings: Settings, *, clock: Clock | None = None, self_url: str | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    self_url: str | None = None,
+    role: Role = Role.SERVICE,
 ) -> Container:
     """Everything the service runs on, for ``settings``; in sandbox mode the emulators are
     started first and their overlay replaces the empty sections."""
@@ -155,12 +187,33 @@ def build_container(
     payout_runner = CoalescingRunner(
         lambda: payout_flows.run_once(payouts_context), "sending payouts"
     )
-    after_commit = AfterCommit(
-        seal=sealer.kick,
-        send_payouts=payout_runner.kick,
-        outbox=Doorbell(),
-        entries_may_queue_payouts=policy.instant_lightning,
-    )
+    job_queue = None if is_sqlite(settings.database.url) else open_queue(settings.database.url)
+    waker = QueueWaker(job_queue) if job_queue is not None else None
+    if role is Role.COMMAND:
+        # The sealer only touches the database; payouts and messages are the service's.
+        after_commit = AfterCommit(
+            seal=sealer.kick,
+            send_payouts=waker.waker(JobName.SEND_PAYOUTS) if waker else _nothing,
+            outbox=Doorbell(),
+            send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS) if waker else _nothing,
+            entries_may_queue_payouts=policy.instant_lightning,
+        )
+    elif waker is not None and settings.jobs.mode == "workers":
+        # The workers do the work: a commit queues their jobs (coalesced per job).
+        after_commit = AfterCommit(
+            seal=waker.waker(JobName.SEAL_LEDGER),
+            send_payouts=waker.waker(JobName.SEND_PAYOUTS),
+            outbox=Doorbell(),
+            send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS),
+            entries_may_queue_payouts=policy.instant_lightning,
+        )
+    else:
+        after_commit = AfterCommit(
+            seal=sealer.kick,
+            send_payouts=payout_runner.kick,
+            outbox=Doorbell(),
+            entries_may_queue_payouts=policy.instant_lightning,
+        )
     payouts_context = payout_flows.PayoutsContext(
         db=db,
         clock=clock,
@@ -222,13 +275,22 @@ def build_container(
         payouts=payouts_context,
         payout_runner=payout_runner,
         after_commit=after_commit,
+        job_queue=job_queue,
+        job_waker=waker,
         sandbox=sandbox,
         _closers=providers.closers,
     )
 
 
-async def prepare(container: Container, *, sync_plans: bool = True) -> None:
-    """Refuse to run on an unmigrated database; sync plans from the configuration.
+def _nothing() -> None:
+    return None
+
+
+async def prepare(
+    container: Container, *, sync_plans: bool = True, resume_sandbox: bool = False
+) -> None:
+    """Refuse to run on an unmigrated database; sync plans from the configuration; continue
+    the sandbox where the last run on this database left it (``serve``).
 
     Admin commands pass ``sync_plans=False``: run from a directory without the service's
     satshare.yaml, they must not take its plans off sale."""
@@ -239,6 +301,8 @@ async def prepare(container: Container, *, sync_plans: bool = True) -> None:
             f"the database is at schema revision {current or 'none'} but this SatShare needs "
             f"{head}: run `satshare migrate` first"
         )
+    if resume_sandbox and container.sandbox is not None:
+        await sandbox_resume(container.sandbox, container.db)
     if not sync_plans:
         return
     specs = [
@@ -257,5 +321,4 @@ async def prepare(container: Container, *, sync_plans: bool = True) -> None:
         )
         for p in container.settings.plans
     ]
-    async with container.db.transaction() as session:
-        await plans.sync(session, specs, container.clock.now())
+    await plan_flows.sync(container.db, specs, container.clock.now())

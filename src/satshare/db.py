@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -264,6 +264,11 @@ class Database:
         finally:
             _deferred.reset(token)
             await deferred.commit_pending()
+
+    async def ping(self) -> None:
+        """One round trip to the database (the health check); raises when it is unreachable."""
+        async with self._read_sessions() as session, session.begin():
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -10,6 +10,15 @@ from sqlalchemy.engine import Connection
 
 from satshare.db import Database
 
+#: Tables another library owns in our database: procrastinate's job queue (migration 0015
+#: applies its schema). Autogenerate and the schema comparison leave them alone.
+FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's ``include_name`` hook: compare only SatShare's own tables."""
+    return not (type_ == "table" and name is not None and name.startswith(FOREIGN_TABLE_PREFIXES))
+
 
 def alembic_config() -> Config:
     config = Config()

@@ -22,6 +22,8 @@ from starlette.routing import BaseRoute, Mount
 
 from satshare.api.ports import SandboxPages, SandboxRefused
 from satshare.apikeys import service as apikeys
+from satshare.bot import repository as bot_repository
+from satshare.bot.runtime import PLATFORM
 from satshare.clock import Clock
 from satshare.config import Settings
 from satshare.db import Database
@@ -31,12 +33,15 @@ from satshare.sim import lnurl as lnurl_sim
 from satshare.sim import rates as rates_sim
 from satshare.sim import telegram as telegram_sim
 from satshare.sim.lightning import LightningNetwork
+from satshare.users import flows as user_flows
 
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
 SANDBOX_RATES_PATH = "/sim/rates"
 SANDBOX_STORE_ID = "sandbox-store"
 SANDBOX_KEY_NAME = "sandbox"
+#: The sandbox's payout minimum when none is configured: a demo sale's commission is above it.
+SANDBOX_MIN_PAYOUT_SATS = 1_000
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,15 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
         # What sandbox mode chose (the emulator pays at once, on regtest) stays chosen now
         # that a BTCPay is configured.
         "payouts": settings.payouts.model_copy(
-            update={"provider": settings.payout_provider, "network": settings.payout_network}
+            update={
+                "provider": settings.payout_provider,
+                "network": settings.payout_network,
+                # One demo sale (5,000 sats to the affiliate) is enough to try a withdrawal,
+                # unless the operator chose a minimum.
+                "min_sats": settings.payouts.min_sats
+                if "min_sats" in settings.payouts.model_fields_set
+                else SANDBOX_MIN_PAYOUT_SATS,
+            }
         ),
     }
     rates = None
@@ -143,6 +156,31 @@ def _telegram(settings: Settings) -> tuple[telegram_sim.TelegramEmulator, str]:
             if chat_id not in emulator.chats:
                 emulator.add_chat(chat_id, f"{plan.title} #{number}", "channel")
     return emulator, token
+
+
+async def resume(sandbox: Sandbox, db: Database) -> None:
+    """Continue a sandbox after a restart on the same database: the chat's Telegram users
+    come back with their ids (still listed and usable), new users get new ids, and update
+    ids continue after the last one the bot handled (a reused id would be dropped as a
+    duplicate)."""
+    telegram = sandbox.telegram
+    if telegram is None:
+        return
+    for account in await user_flows.accounts_on(db, PLATFORM):
+        assert account.external_id is not None
+        if not account.external_id.isdigit():
+            continue  # a Telegram id is a number; anything else was made through the API
+        telegram_id = int(account.external_id)
+        if telegram_id not in telegram.users:
+            telegram.add_user(
+                telegram_id,
+                first_name=account.username or f"User {telegram_id}",
+                username=account.username,
+                language_code=account.language,
+            )
+    last = await bot_repository.last_update_id(db)
+    if last is not None:
+        telegram.updates.continue_after(last)
 
 
 async def issue_sandbox_key(db: Database, clock: Clock) -> str:

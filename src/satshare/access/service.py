@@ -6,29 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.access import repository
 from satshare.access.models import ChannelAccess, ChannelLink
 from satshare.db import insert_ignore
-from satshare.plans.models import Plan
-from satshare.subscriptions.models import Subscription, SubscriptionStatus
-from satshare.users.models import User
 
 
 async def chats_of_active_subscriptions(
     session: AsyncSession, user_id: int, now: datetime
 ) -> set[int]:
-    result = await session.execute(
-        select(Plan.channels)
-        .join(Subscription, Subscription.plan_id == Plan.id)
-        .where(
-            Subscription.user_id == user_id,
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.ends_at > now,
-        )
-    )
-    return {int(chat) for channels in result.scalars().all() for chat in channels or []}
+    rows = await repository.channels_of_active_plans(session, user_id, now)
+    return {int(chat) for channels in rows for chat in channels or []}
 
 
 async def may_join(session: AsyncSession, user_id: int, chat_id: int, now: datetime) -> bool:
@@ -51,13 +40,7 @@ async def record(
         {"user_id": user_id, "chat_id": chat_id, "status": status, "updated_at": now},
         ["user_id", "chat_id"],
     )
-    row = (
-        await session.execute(
-            select(ChannelAccess).where(
-                ChannelAccess.user_id == user_id, ChannelAccess.chat_id == chat_id
-            )
-        )
-    ).scalar_one()
+    row = await repository.access_row(session, user_id, chat_id)
     row.status = status
     row.updated_at = now
     if invite_link is not None:
@@ -94,14 +77,7 @@ class Removal:
 
 async def due_for_removal(session: AsyncSession, now: datetime, limit: int) -> list[Removal]:
     """People let in whose subscriptions no longer cover the chat (oldest first)."""
-    rows = (
-        await session.execute(
-            select(ChannelAccess, User.external_id)
-            .join(User, User.id == ChannelAccess.user_id)
-            .where(ChannelAccess.status.in_(("granted", "member")))
-            .order_by(ChannelAccess.updated_at)
-        )
-    ).all()
+    rows = await repository.let_in(session)
     removals: list[Removal] = []
     covered: dict[int, set[int]] = {}
     for access, external_id in rows:

@@ -12,16 +12,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
+from satshare.affiliates import repository
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
+from satshare.affiliates.repository import accepted_at as accepted_at
+from satshare.affiliates.repository import current_custom as current_custom
+from satshare.affiliates.repository import open_suspension as open_suspension
+from satshare.affiliates.repository import terms_history as terms_history
 from satshare.affiliates.stats import ReferralStats
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts
-from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
+from satshare.ledger.models import PAYOUT_KINDS
 from satshare.money import require_bps
 from satshare.users.models import User
 
@@ -95,25 +98,6 @@ def next_level(levels: Sequence[Level], stats: ReferralStats) -> NextLevel | Non
     return None
 
 
-async def current_custom(session: AsyncSession, user_id: int) -> AffiliateTerms | None:
-    result = await session.execute(
-        select(AffiliateTerms)
-        .where(AffiliateTerms.user_id == user_id)
-        .order_by(AffiliateTerms.version.desc())
-        .limit(1)
-    )
-    return result.scalar_one_or_none()
-
-
-async def open_suspension(session: AsyncSession, user_id: int) -> AffiliateSuspension | None:
-    result = await session.execute(
-        select(AffiliateSuspension).where(
-            AffiliateSuspension.user_id == user_id, AffiliateSuspension.lifted_at.is_(None)
-        )
-    )
-    return result.scalars().first()
-
-
 #: Reads an affiliate's referral figures (``satshare.payments.referrals.referral_stats``): a
 #: port, because those figures are queried over payments, a domain above this one.
 ReferralProgress = Callable[[AsyncSession, int], Awaitable[ReferralStats]]
@@ -166,15 +150,6 @@ async def set_custom_terms(
     return row
 
 
-async def terms_history(session: AsyncSession, user_id: int) -> Sequence[AffiliateTerms]:
-    result = await session.execute(
-        select(AffiliateTerms)
-        .where(AffiliateTerms.user_id == user_id)
-        .order_by(AffiliateTerms.version)
-    )
-    return result.scalars().all()
-
-
 async def suspend(
     session: AsyncSession, user_id: int, *, reason: str, author: str, now: datetime
 ) -> AffiliateSuspension:
@@ -208,15 +183,6 @@ async def accept_terms(session: AsyncSession, user_id: int, version: str, now: d
     )
 
 
-async def accepted_at(session: AsyncSession, user_id: int, version: str) -> datetime | None:
-    result = await session.execute(
-        select(TermsAcceptance.accepted_at).where(
-            TermsAcceptance.user_id == user_id, TermsAcceptance.version == version
-        )
-    )
-    return result.scalar_one_or_none()
-
-
 async def accepted(session: AsyncSession, user_id: int, version: str) -> bool:
     return await accepted_at(session, user_id, version) is not None
 
@@ -234,30 +200,11 @@ class Balance:
 
 async def balance(session: AsyncSession, user_id: int, hold_days: int, now: datetime) -> Balance:
     code = accounts.affiliate_payable(user_id)
-    base = (
-        select(func.coalesce(func.sum(Posting.amount_sats), 0))
-        .join(Account, Account.id == Posting.account_id)
-        .join(Entry, Entry.id == Posting.entry_id)
-        .where(Account.code == code)
-    )
-    total = -int((await session.execute(base)).scalar_one())
+    total = -await repository.account_sum(session, code)
     # Earned: commissions net of clawbacks and adjustments; payout holds only move money.
-    earned = -int((await session.execute(base.where(Entry.kind.not_in(PAYOUT_KINDS)))).scalar_one())
+    earned = -await repository.account_sum(session, code, excluding=PAYOUT_KINDS)
     pending = 0
     if hold_days > 0:
         since = now - timedelta(days=hold_days)
-        reversal = aliased(Entry)
-        pending = -int(
-            (
-                await session.execute(
-                    base.where(
-                        Entry.kind.in_(SALE_KINDS),
-                        Entry.created_at > since,
-                        Posting.amount_sats < 0,
-                        # A refunded sale's commission is already gone from the balance.
-                        ~exists().where(reversal.reverses_entry_id == Entry.id),
-                    )
-                )
-            ).scalar_one()
-        )
+        pending = -await repository.recent_unrefunded_commissions(session, code, since)
     return Balance(balance_sats=total, pending_sats=pending, total_earned_sats=earned)

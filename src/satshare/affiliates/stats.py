@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.affiliates import repository
 from satshare.affiliates.models import ReferralClick
 from satshare.errors import InvalidRequest, NotFound
 from satshare.ledger import accounts
-from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, Posting
+from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS
 from satshare.users.models import User
 
 Ranking = Literal["sales", "referrals"]
@@ -55,9 +55,7 @@ async def record_click(
         raise InvalidRequest(
             f"unknown source {source!r}; use one of {', '.join(CLICK_SOURCES)}", field="source"
         )
-    affiliate_id = (
-        await session.execute(select(User.id).where(User.referral_code == referral_code))
-    ).scalar_one_or_none()
+    affiliate_id = await repository.user_id_by_referral_code(session, referral_code)
     if affiliate_id is None:
         return None
     session.add(ReferralClick(affiliate_user_id=affiliate_id, source=source, created_at=now))
@@ -81,10 +79,7 @@ class ReferralStats:
 
 async def clicks(session: AsyncSession, user_id: int) -> int:
     """How often the affiliate's link was opened."""
-    count = await session.scalar(
-        select(func.count(ReferralClick.id)).where(ReferralClick.affiliate_user_id == user_id)
-    )
-    return int(count or 0)
+    return await repository.click_count(session, user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +90,10 @@ class MonthEarnings:
 
 
 async def earnings_by_month(session: AsyncSession, user_id: int) -> Sequence[MonthEarnings]:
-    rows = await session.execute(
-        select(Entry.created_at, Entry.kind, Posting.amount_sats)
-        .join(Posting, Posting.entry_id == Entry.id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(
-            Account.code == accounts.affiliate_payable(user_id),
-            Entry.kind.not_in(PAYOUT_KINDS),
-        )
-        .order_by(Entry.id)
-    )
+    code = accounts.affiliate_payable(user_id)
+    rows = await repository.commission_postings(session, code, excluding=PAYOUT_KINDS)
     earned: dict[str, list[int]] = {}
-    for created_at, kind, amount in rows.all():
+    for created_at, kind, amount in rows:
         month = earned.setdefault(created_at.strftime("%Y-%m"), [0, 0])
         month[0] -= amount
         if kind in SALE_KINDS:

@@ -17,7 +17,8 @@ from starlette.routing import BaseRoute
 
 from satshare.aftercommit import CommitListener
 from satshare.api.ports import SandboxPages
-from satshare.apikeys import service as apikeys
+from satshare.apikeys import flows as apikeys
+from satshare.apikeys.service import grants
 from satshare.clock import Clock
 from satshare.config import Settings
 from satshare.db import Database
@@ -125,12 +126,11 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if credentials is None:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        async with db.reading() as session:
-            key = await apikeys.authenticate(session, credentials.credentials)
+        key = await apikeys.authenticate(db, credentials.credentials)
         if key is None:
             raise Unauthorized("invalid or revoked API key")
         scopes = tuple(key.scopes.split(","))
-        if not apikeys.grants(scopes, scope):
+        if not grants(scopes, scope):
             raise Forbidden(
                 f"this API key lacks the {scope!r} scope (it has: {', '.join(scopes)})",
                 required_scope=scope,
@@ -138,8 +138,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         now = time.monotonic()
         if now - _last_touch.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:
             _last_touch[key.id] = now
-            async with db.transaction(effect=False) as session:
-                await apikeys.touch(session, key.id, clock.now())
+            await apikeys.touch(db, key.id, clock.now())
         return Principal(key_id=key.id, name=key.name, scopes=scopes)
 
     return dependency

@@ -76,6 +76,8 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
+        if body is None:
+            return  # nobody to answer, nothing claimed
         digest = hashlib.sha256(
             b"\n".join(
                 [scope["method"].encode(), path.encode(), scope.get("query_string", b""), body]
@@ -229,13 +231,15 @@ def _timeout(services: ApiServices) -> timedelta:
     return timedelta(seconds=services.settings.server.request_timeout_seconds)
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body; None when the client went away before sending all of it (a
+    truncated body must never claim the key: the client's retry with the whole body would
+    then be refused as a different request)."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)

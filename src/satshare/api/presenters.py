@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from satshare.api.schemas import SubscriptionOut
-from satshare.ledger import repository as ledger_repo
-from satshare.ledger.models import Entry
+from satshare.ledger.flows import EntryView
 from satshare.ledger.schemas import PostingOut, TransactionOut
-from satshare.payments import repository as payments_repo
-from satshare.payments.flows import PaymentsContext
+from satshare.payments.flows import PaymentsContext, SubscriptionView
 from satshare.payments.models import Invoice
 from satshare.payments.schemas import InvoiceOut
-from satshare.subscriptions.models import Subscription
 from satshare.subscriptions.service import effective_status
 from satshare.users.models import User
 from satshare.users.schemas import UserOut
@@ -47,10 +41,10 @@ def invoice_out(invoice: Invoice, payments: PaymentsContext) -> InvoiceOut:
     )
 
 
-async def subscription_out(
-    session: AsyncSession, subscription: Subscription, payments: PaymentsContext, now: datetime
+def subscription_out(
+    view: SubscriptionView, payments: PaymentsContext, now: datetime
 ) -> SubscriptionOut:
-    latest = await payments_repo.latest_invoice_of(session, subscription.id)
+    subscription, latest = view.subscription, view.latest_invoice
     return SubscriptionOut(
         subscription_id=subscription.id,
         user_id=subscription.user_id,
@@ -76,29 +70,23 @@ def user_out(user: User) -> UserOut:
     )
 
 
-async def transactions_out(session: AsyncSession, entries: Sequence[Entry]) -> list[TransactionOut]:
-    ids = [e.id for e in entries]
-    postings = await ledger_repo.postings_of(session, ids)
-    memos = await ledger_repo.latest_memos(session, ids)
-    links = await ledger_repo.links_of(session, ids)
-    return [
-        TransactionOut(
-            transaction_id=e.id,
-            seq=links[e.id].seq if e.id in links else None,
-            kind=e.kind,
-            idempotency_key=e.idempotency_key,
-            memo=memos.get(e.id),
-            created_at=e.created_at,
-            created_by=e.created_by,
-            invoice_id=e.invoice_id,
-            gross_sats=e.gross_sats,
-            share_bps=e.share_bps,
-            terms=e.terms,
-            affiliate_user_id=e.affiliate_user_id,
-            reverses_transaction_id=e.reverses_entry_id,
-            hash=links[e.id].hash if e.id in links else None,
-            prev_hash=links[e.id].prev_hash if e.id in links else None,
-            postings=[PostingOut(account=c, amount_sats=a) for c, a in postings[e.id]],
-        )
-        for e in entries
-    ]
+def transaction_out(view: EntryView) -> TransactionOut:
+    e, link = view.entry, view.link
+    return TransactionOut(
+        transaction_id=e.id,
+        seq=link.seq if link else None,
+        kind=e.kind,
+        idempotency_key=e.idempotency_key,
+        memo=view.memo,
+        created_at=e.created_at,
+        created_by=e.created_by,
+        invoice_id=e.invoice_id,
+        gross_sats=e.gross_sats,
+        share_bps=e.share_bps,
+        terms=e.terms,
+        affiliate_user_id=e.affiliate_user_id,
+        reverses_transaction_id=e.reverses_entry_id,
+        hash=link.hash if link else None,
+        prev_hash=link.prev_hash if link else None,
+        postings=[PostingOut(account=c, amount_sats=a) for c, a in view.postings],
+    )

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.apikeys import repository
 from satshare.apikeys.models import SCOPES, ApiKey
 from satshare.errors import InvalidRequest, NotFound
 from satshare.security import generate_api_key, hash_api_key
@@ -59,24 +59,16 @@ async def create(
 
 
 async def authenticate(session: AsyncSession, plaintext: str) -> ApiKey | None:
-    result = await session.execute(
-        select(ApiKey).where(
-            ApiKey.key_hash == hash_api_key(plaintext), ApiKey.revoked_at.is_(None)
-        )
-    )
-    return result.scalar_one_or_none()
+    return await repository.live_by_hash(session, hash_api_key(plaintext))
 
 
 async def list_keys(session: AsyncSession) -> Sequence[ApiKey]:
-    return (await session.execute(select(ApiKey).order_by(ApiKey.id))).scalars().all()
+    return await repository.list_keys(session)
 
 
 async def revoke(session: AsyncSession, reference: str, now: datetime) -> ApiKey:
     """Revoke by id or by the displayed prefix."""
-    condition = ApiKey.display_prefix == reference
-    if reference.isdigit():
-        condition = or_(condition, ApiKey.id == int(reference))
-    matches = (await session.execute(select(ApiKey).where(condition))).scalars().all()
+    matches = await repository.by_id_or_prefix(session, reference)
     if not matches:
         raise NotFound(f"no API key with id or prefix {reference!r}; see `satshare api-key list`")
     if len(matches) > 1:
@@ -89,15 +81,7 @@ async def revoke(session: AsyncSession, reference: str, now: datetime) -> ApiKey
 
 
 async def revoke_named(session: AsyncSession, name: str, now: datetime) -> int:
-    keys = (
-        (
-            await session.execute(
-                select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
-            )
-        )
-        .scalars()
-        .all()
-    )
+    keys = await repository.live_named(session, name)
     for key in keys:
         key.revoked_at = now
     await session.flush()

@@ -10,7 +10,7 @@ from datetime import timedelta
 from telegram import Bot
 from telegram.error import TelegramError
 
-from satshare.access import service as access
+from satshare.access import flows as access
 from satshare.bot import texts
 from satshare.bot.runtime import BotRuntime, t
 
@@ -26,30 +26,27 @@ async def links_for(
     links: list[str] = []
     for chat_id in chat_ids:
         if runtime.settings.access_mode == "join_request":
-            async with db.reading() as session:
-                link = await access.shared_link(session, chat_id)
+            link = await access.shared_link(db, chat_id)
             if link is None:
                 created = await bot.create_chat_invite_link(
                     chat_id, name="SatShare subscribers", creates_join_request=True
                 )
-                async with db.transaction() as session:
-                    link = await access.save_shared_link(session, chat_id, created.invite_link, now)
+                link = await access.save_shared_link(db, chat_id, created.invite_link, now)
             links.append(link)
         else:
             expires = now + timedelta(hours=runtime.settings.invite_link_ttl_hours)
             created = await bot.create_chat_invite_link(
                 chat_id, name=f"SatShare #{user_id}", member_limit=1, expire_date=expires
             )
-            async with db.transaction() as session:
-                await access.record(
-                    session,
-                    user_id,
-                    chat_id,
-                    "granted",
-                    now,
-                    invite_link=created.invite_link,
-                    link_expires_at=expires,
-                )
+            await access.record(
+                db,
+                user_id,
+                chat_id,
+                "granted",
+                now,
+                invite_link=created.invite_link,
+                link_expires_at=expires,
+            )
             links.append(created.invite_link)
     return links
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from telegram import BotCommand, Update
@@ -33,6 +35,7 @@ from satshare.bot.handlers import (
     top,
     withdraw,
 )
+from satshare.bot.polling import PollingLeader
 from satshare.bot.runtime import BotContext, BotRuntime, BotServices
 from satshare.i18n import translate
 from satshare.telegram_contract import webhook_secret
@@ -152,8 +155,19 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_error_handler(core.on_error)
 
 
-async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
-    """Initialise (getMe), publish commands, start receiving updates; return the sender."""
+async def start_sender(runtime: BotRuntime) -> OutboxDispatcher:
+    """The bot as a worker uses it: a client (getMe) and the outbox's sender, which the
+    worker's jobs run; no updates are received here."""
+    await runtime.application.initialize()
+    me = runtime.application.bot
+    runtime.username = me.username or runtime.username
+    runtime.shop_name = me.first_name or runtime.shop_name
+    return OutboxDispatcher(runtime, me)
+
+
+async def start_bot(runtime: BotRuntime, *, send_outbox: bool = True) -> OutboxDispatcher:
+    """Initialise (getMe), publish commands, start receiving updates; return the sender,
+    which listens for outbox rows unless ``send_outbox`` is off (workers send them)."""
     application = runtime.application
     await application.initialize()
     me = application.bot
@@ -174,13 +188,20 @@ async def start_bot(runtime: BotRuntime) -> OutboxDispatcher:
             allowed_updates=ALLOWED_UPDATES,
         )
     else:
-        assert application.updater is not None
-        await application.updater.start_polling(
-            timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+        updater = application.updater
+        assert updater is not None
+        leader = PollingLeader(
+            runtime.db,
+            start=lambda: updater.start_polling(
+                timeout=30, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+            ),
+            stop=updater.stop,
         )
+        runtime.polling = asyncio.create_task(leader.run(), name="polling leader")
     dispatcher = OutboxDispatcher(runtime, me)
-    dispatcher.listen(runtime.services.outbox)
-    dispatcher.kick()
+    if send_outbox:
+        dispatcher.listen(runtime.services.outbox)
+        dispatcher.kick()
     return dispatcher
 
 
@@ -188,6 +209,10 @@ async def stop_bot(runtime: BotRuntime, dispatcher: OutboxDispatcher | None) -> 
     application = runtime.application
     if dispatcher is not None:
         await dispatcher.aclose()
+    if runtime.polling is not None:
+        runtime.polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.polling
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     if application.running:

@@ -28,8 +28,9 @@ from satshare.bot.broadcasts import markup as broadcast_markup
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
 from satshare.broadcasts import repository as broadcasts_repo
 from satshare.broadcasts import service as broadcasts
+from satshare.notifications import flows as outbox
 from satshare.notifications import messages
-from satshare.notifications import service as outbox
+from satshare.notifications.flows import Claimed
 from satshare.notifications.messages import (
     BroadcastPreview,
     CommissionEarned,
@@ -52,9 +53,8 @@ from satshare.notifications.messages import (
 )
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import PayoutStatus
-from satshare.plans import service as plans
-from satshare.users import repository as users_repo
-from satshare.users import service as users
+from satshare.plans import flows as plan_flows
+from satshare.users import flows as user_flows
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,8 @@ ADMIN_PREFIX = "admin."
 BATCH = 50
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """An outbox row claimed for sending, as it is stored."""
-
-    id: int
-    kind: str
-    user_id: int | None
-    chat_id: int | None
-    payload: dict[str, Any]
-    dedupe_key: str
-    attempts: int
+#: An outbox row claimed for sending, as it is stored.
+Outgoing = Claimed
 
 
 def _retry_seconds(error: RetryAfter) -> float:
@@ -123,14 +114,7 @@ class OutboxDispatcher:
 
     async def dispatch_once(self) -> int:
         now = self.runtime.now()
-        async with self.runtime.db.transaction() as session:
-            rows = await outbox.claim_due(session, now, BATCH)
-            batch = [
-                Outgoing(
-                    r.id, r.kind, r.user_id, r.chat_id, dict(r.payload), r.dedupe_key, r.attempts
-                )
-                for r in rows
-            ]
+        batch = await outbox.claim_due(self.runtime.db, now, BATCH)
         for message in batch:
             await self._deliver(message)
         return len(batch)
@@ -145,8 +129,7 @@ class OutboxDispatcher:
             return
         recipient = await self._recipient(message)
         if isinstance(recipient, str):
-            async with db.transaction() as session:
-                await outbox.mark_skipped(session, message.id, recipient, now)
+            await outbox.mark_skipped(db, message.id, recipient, now)
             return
         chat_id, language = recipient
         try:
@@ -160,53 +143,41 @@ class OutboxDispatcher:
             )
         except RetryAfter as exc:
             retry_at = now + timedelta(seconds=_retry_seconds(exc))
-            async with db.transaction() as session:
-                await outbox.retry_later(session, message.id, retry_at, str(exc))
+            await outbox.retry_later(db, message.id, retry_at, str(exc))
             return
         except Forbidden as exc:
-            async with db.transaction() as session:
-                if message.user_id is not None:
-                    await users.mark_unreachable(session, message.user_id, now)
-                await outbox.mark_skipped(session, message.id, f"unreachable: {exc}", now)
+            await user_flows.unreachable(
+                db, message.user_id, message.id, f"unreachable: {exc}", now
+            )
             return
         except BadRequest as exc:
-            async with db.transaction() as session:
-                await outbox.mark_failed(session, message.id, f"refused: {exc}")
+            await outbox.mark_failed(db, message.id, f"refused: {exc}")
             return
         except (TimedOut, NetworkError) as exc:
             backoff = timedelta(seconds=min(600, 15 * 2**message.attempts))
-            async with db.transaction() as session:
-                await outbox.retry_later(session, message.id, now + backoff, str(exc))
+            await outbox.retry_later(db, message.id, now + backoff, str(exc))
             return
-        async with db.transaction() as session:
-            await outbox.mark_sent(session, message.id, self.runtime.now())
+        await outbox.mark_sent(db, message.id, self.runtime.now())
 
     async def _fan_out_to_admins(self, message: Outgoing) -> None:
         """One row per admin chat, so each admin gets it exactly once."""
         typed = messages.decode(message.kind, message.payload)
         now = self.runtime.now()
-        admins = self.runtime.settings.admin_chat_ids
-        async with self.runtime.db.transaction() as session:
-            for chat_id in admins:
-                await outbox.enqueue(
-                    session,
-                    typed,
-                    dedupe_key=f"{message.dedupe_key}:chat:{chat_id}",
-                    chat_id=chat_id,
-                    now=now,
-                )
-            if admins:
-                await outbox.mark_sent(session, message.id, now)
-            else:
-                await outbox.mark_skipped(session, message.id, "no telegram.admin_chat_ids", now)
+        await outbox.fan_out(
+            self.runtime.db,
+            message.id,
+            typed,
+            dedupe_key=message.dedupe_key,
+            chat_ids=self.runtime.settings.admin_chat_ids,
+            now=now,
+        )
 
     async def _recipient(self, message: Outgoing) -> tuple[int, str] | str:
         if message.chat_id is not None:
             return message.chat_id, "en"
         if message.user_id is None:
             return "no recipient"
-        async with self.runtime.db.reading() as session:
-            user = await users_repo.get(session, message.user_id)
+        user = await user_flows.get(self.runtime.db, message.user_id)
         if user is None:
             return "user gone"
         if user.platform != PLATFORM or not (user.external_id or "").lstrip("-").isdigit():
@@ -260,8 +231,7 @@ def _when(moment: datetime) -> str:
 
 
 async def _plan_title(context: RenderContext, plan_id: str) -> str:
-    async with context.runtime.db.reading() as session:
-        plan = await plans.get(session, plan_id)
+    plan = await plan_flows.get(context.runtime.db, plan_id)
     return plan.title if plan else plan_id
 
 

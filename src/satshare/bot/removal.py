@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from satshare.access import service as access
+from satshare.access import flows as access
 from satshare.bot.runtime import BotRuntime
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,7 @@ class RemovalReport:
 async def remove_expired_members(runtime: BotRuntime, bot: Bot) -> RemovalReport:
     report = RemovalReport()
     settings = runtime.settings
-    async with runtime.db.reading() as session:
-        due = await access.due_for_removal(session, runtime.now(), settings.removal_max_per_run)
+    due = await access.due_for_removal(runtime.db, runtime.now(), settings.removal_max_per_run)
     if settings.removal_dry_run:
         for removal in due:
             log.info("dry run: would remove user %s from chat %s", removal.user_id, removal.chat_id)
@@ -56,6 +55,5 @@ async def remove_expired_members(runtime: BotRuntime, bot: Bot) -> RemovalReport
         done.append(removal.access_id)
         report.removed += 1
     if done:
-        async with runtime.db.transaction() as session:
-            await access.mark_removed(session, done, runtime.now())
+        await access.mark_removed(runtime.db, done, runtime.now())
     return report

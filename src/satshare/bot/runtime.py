@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from telegram import Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -23,7 +23,7 @@ from satshare.i18n import pick_language, translate
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
-from satshare.users import repository as users_repo
+from satshare.users import flows as user_flows
 from satshare.users import service as users
 from satshare.users.models import User
 
@@ -54,6 +54,8 @@ class BotRuntime:
     shop_name: str = "SatShare"
     #: (user id, invoice id) → last refresh, so "Check payment" cannot hammer the processor.
     recent_checks: dict[str, float] = field(default_factory=dict)
+    #: Long polling: the task that polls while this process holds the polling lock.
+    polling: asyncio.Task[None] | None = None
 
     @property
     def config(self) -> Settings:
@@ -141,42 +143,15 @@ async def ensure_user(
     Returns (user, created, referral_problem) where the problem is None, "own", "unknown" or
     "already" (the referrer is set once, at registration only).
     """
-    external_id = str(tg_user.id)
-    db = runtime.db
-    async with db.reading() as session:
-        existing = await users_repo.by_external_id(session, PLATFORM, external_id)
-    if existing is not None:
-        if existing.unreachable_at is not None:
-            async with db.transaction() as session:
-                user = await users_repo.get(session, existing.id)
-                assert user is not None
-                await users.mark_reachable(session, user, runtime.now())
-        problem = None
-        if referral is not None:
-            problem = "own" if referral.lower() == existing.referral_code else "already"
-        return existing, False, problem
-    problem = None
-    if referral is not None:
-        async with db.reading() as session:
-            referrer = await users_repo.by_referral_code(session, referral.lower())
-        if referrer is None:
-            problem, referral = "unknown", None
     registration = users.Registration(
         platform=PLATFORM,
-        external_id=external_id,
+        external_id=str(tg_user.id),
         username=tg_user.username,
         language=pick_language(tg_user.language_code),
         referral=referral,
     )
-    try:
-        async with db.transaction() as session:
-            user = await users.register(session, registration, runtime.now())
-    except IntegrityError:  # the same user's other update registered them a moment ago
-        async with db.reading() as session:
-            raced = await users_repo.by_external_id(session, PLATFORM, external_id)
-        assert raced is not None
-        return raced, False, problem
-    return user, True, problem
+    contact = await user_flows.first_contact(runtime.db, registration, runtime.now())
+    return contact.user, contact.created, contact.referral_problem
 
 
 async def user_of(update: Update, context: BotContext) -> User:

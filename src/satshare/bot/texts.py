@@ -94,6 +94,10 @@ WITHDRAW = N_(
 WITHDRAW_PENDING = N_(
     "On hold: {pending} sats (commissions become available {days} days after the sale)."
 )
+WITHDRAW_SHORT = N_(
+    "You can withdraw once {minimum} sats are available: {missing} sats to go. Every "
+    "sale someone you invited makes brings you closer."
+)
 WITHDRAW_NEGATIVE = N_(
     "Your balance is below zero because a payment you earned on was refunded after its "
     "commission had been paid out. Your next commissions make up the difference first."

@@ -1,15 +1,22 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim."""
+"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | sim.
+
+A composition root: it may import everything (the container, the API, the bot, the jobs,
+the emulators); its commands call use cases (``flows``) and open no unit of work themselves
+(see ``tests/test_architecture.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel, SecretStr
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from satshare import __version__
@@ -17,15 +24,19 @@ from satshare.cli.affiliates import affiliate_app
 from satshare.cli.broadcasts import broadcast_app
 from satshare.cli.common import (
     ContainerUnavailable,
+    JsonOption,
     State,
+    configure_logging,
     err,
     fail,
     opened,
     out,
+    print_json,
     run,
     settings,
 )
 from satshare.cli.payouts import payout_app
+from satshare.cli.worker import worker_command
 from satshare.config import PlanSettings, Settings, redact_url
 
 if TYPE_CHECKING:
@@ -48,6 +59,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")
 app.add_typer(broadcast_app, name="broadcast")
+app.command("worker")(worker_command)
 
 SANDBOX_PLANS = [
     PlanSettings(
@@ -118,45 +130,74 @@ def migrate_command() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the configuration and print what SatShare would run with."""
+    """Validate the configuration and print every setting SatShare would run with (secrets
+    masked, passwords in URLs hidden)."""
     cfg = settings()
     table = Table(title="SatShare configuration", show_header=False)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
     table.add_row(
         "mode", "[yellow]sandbox[/] (no processor configured)" if cfg.sandbox_mode else "live"
     )
-    table.add_row("database.url", redact_url(cfg.database.url))
-    table.add_row(
-        "server", f"{cfg.server.host}:{cfg.server.port} → {redact_url(cfg.server.base_url)}"
-    )
-    table.add_row(
-        "affiliate.share_bps", f"{cfg.affiliate.share_bps} ({cfg.affiliate.share_bps / 100:g}%)"
-    )
-    levels = ", ".join(f"{lv.name} {lv.share_bps / 100:g}%" for lv in cfg.affiliate.levels)
-    table.add_row(
-        "affiliate",
-        f"levels: {levels or 'none'}; hold {cfg.affiliate.hold_days} d; "
-        f"terms v{cfg.affiliate.terms_version}",
-    )
-    payouts = cfg.payouts
-    table.add_row(
-        "payouts",
-        f"{cfg.payout_provider} on {cfg.payout_network}, min {payouts.min_sats} sats, "
-        f"auto-approve up to {payouts.auto_approve_max_sats} sats"
-        + (", instant Lightning split" if payouts.instant_lightning else ""),
-    )
-    table.add_row("btcpay.url", redact_url(cfg.btcpay.url) if cfg.btcpay.url else "—")
-    payments = cfg.payments
-    table.add_row(
-        "payments",
-        f"reconcile every {payments.reconcile_interval_seconds}s, "
-        f"invoices expire after {payments.invoice_expiration_minutes} min",
-    )
-    table.add_row(
-        "plans",
-        ", ".join(f"{p.id} ({_price(p)} / {p.duration_days} d)" for p in cfg.plans) or "none",
-    )
+    for name in type(cfg).model_fields:
+        value = getattr(cfg, name)
+        if name == "plans":
+            continue
+        if isinstance(value, BaseModel):
+            for key, item in value:
+                table.add_row(f"{name}.{key}", _shown(key, item))
+        else:
+            table.add_row(name, _shown(name, value))
     out.print(table)
+    plans = Table(title="Plans", show_header=True)
+    for column in ("id", "price", "days", "channels", "rails"):
+        plans.add_column(column, overflow="fold")
+    for plan in cfg.plans:
+        plans.add_row(
+            plan.id,
+            _price(plan),
+            str(plan.duration_days),
+            ", ".join(str(c) for c in plan.channels) or "[yellow]none[/]",
+            ", ".join(plan.providers) if plan.providers else "every enabled rail",
+        )
+    if cfg.plans:
+        out.print(plans)
+    else:
+        out.print("Plans: none (add plans: to satshare.yaml)")
+    for notice in cfg.notices():
+        out.print(f"[yellow]note:[/] {notice}", highlight=False, soft_wrap=True)
     out.print("[green]Configuration is valid.[/]")
+
+
+#: Longer texts (terms, welcome texts) are cut in ``config check``: it lists settings.
+LONG_TEXT = 60
+
+
+def _shown(key: str, value: object) -> str:
+    """A setting's value for ``config check``: secrets never, URLs without passwords."""
+    if isinstance(value, SecretStr):
+        return "[dim]set (hidden)[/]" if value.get_secret_value() else "[dim]empty[/]"
+    if value is None:
+        return "[dim]—[/]"
+    if isinstance(value, str) and key.endswith("url"):
+        return escape(redact_url(value))
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        return escape(value[:LONG_TEXT].rstrip()) + f"… [dim]({len(value)} characters)[/]"
+    if isinstance(value, BaseModel):
+        return escape(", ".join(f"{k}={_plain(v)}" for k, v in value))
+    if isinstance(value, list):
+        return escape(", ".join(_plain(v) for v in value)) or "[dim]none[/]"
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}={_plain(v)}" for k, v in value.items())) or "[dim]none[/]"
+    return escape(str(value))
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "(hidden)"
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{k}={_plain(v)}" for k, v in value) + "}"
+    return str(value)
 
 
 def _price(plan: PlanSettings) -> str:
@@ -173,6 +214,7 @@ def api_key_create(
     ] = "read",
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line of stdout."""
+    from satshare.apikeys import flows as key_flows
     from satshare.apikeys import service as apikeys
 
     cfg = settings()
@@ -180,8 +222,7 @@ def api_key_create(
     async def go() -> tuple[int, str, str]:
         parsed = apikeys.parse_scopes(scopes)
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                issued = await apikeys.create(session, name, parsed, container.clock.now())
+            issued = await key_flows.create(container.db, name, parsed, container.clock.now())
             return issued.key.id, issued.key.scopes, issued.plaintext
 
     key_id, granted, plaintext = run(go())
@@ -191,17 +232,31 @@ def api_key_create(
 
 
 @api_key_app.command("list")
-def api_key_list() -> None:
+def api_key_list(as_json: JsonOption = False) -> None:
     """List API keys (never the keys themselves)."""
-    from satshare.apikeys import service as apikeys
+    from satshare.apikeys import flows as key_flows
 
     cfg = settings()
 
     async def go() -> list[Any]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await apikeys.list_keys(session))
+        async with opened(cfg) as container:
+            return list(await key_flows.list_keys(container.db))
 
     keys = run(go())
+    if as_json:
+        print_json(
+            {
+                "id": key.id,
+                "name": key.name,
+                "prefix": key.display_prefix,
+                "scopes": key.scopes,
+                "created_at": key.created_at,
+                "last_used_at": key.last_used_at,
+                "revoked_at": key.revoked_at,
+            }
+            for key in keys
+        )
+        return
     table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
@@ -221,14 +276,13 @@ def api_key_revoke(
     key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
 ) -> None:
     """Revoke an API key; requests with it get 401 from now on."""
-    from satshare.apikeys import service as apikeys
+    from satshare.apikeys import flows as key_flows
 
     cfg = settings()
 
     async def go() -> tuple[int, str]:
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                revoked = await apikeys.revoke(session, key, container.clock.now())
+            revoked = await key_flows.revoke(container.db, key, container.clock.now())
             return revoked.id, revoked.name
 
     key_id, name = run(go())
@@ -244,17 +298,13 @@ def ledger_export(
     """Write the chained ledger as JSON Lines: one entry per line with postings and hashes.
 
     Check it anywhere with docs/verify_ledger_export.py (Python's standard library only)."""
-    from satshare.ledger.export import export_lines
+    from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
 
     async def go(sink: Any) -> int:
-        count = 0
-        async with opened(cfg) as container, container.db.reading() as session:
-            async for line in export_lines(session):
-                sink.write(line)
-                count += 1
-        return count
+        async with opened(cfg) as container:
+            return await ledger_flows.export(container.db, sink.write)
 
     if output is None:
         count = run(go(sys.stdout))
@@ -268,13 +318,13 @@ def ledger_export(
 def ledger_verify() -> None:
     """Recompute the hash chains (entries, memo notes) and every balance; exit 1 naming the
     first bad row."""
-    from satshare.ledger.verify import verify_ledger
+    from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
 
     async def go() -> Any:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return await verify_ledger(session)
+        async with opened(cfg) as container:
+            return await ledger_flows.verify(container.db)
 
     report = run(go())
     if report.ok:
@@ -301,22 +351,25 @@ def serve(
         cfg.server.port = port
     if cfg.sandbox_mode and not cfg.plans:
         cfg.plans = list(SANDBOX_PLANS)
-    logging.basicConfig(
-        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if cfg.log_level != "debug":
-        # Both libraries narrate every migration step and job run at INFO.
-        for noisy in ("alembic", "procrastinate"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(cfg)
+    from satshare.cli.serving import port_problem, redact_access_log
+
+    redact_access_log()
+    problem = port_problem(cfg.server.host, cfg.server.port)
+    if problem is not None:
+        raise fail(problem, code=1)
     _run_fast(_serve(cfg))
 
 
 async def _serve(cfg: Settings) -> None:
     try:
-        async with opened(cfg, sync_plans=True) as container:
-            await _serve_container(cfg, container)
+        async with opened(cfg, sync_plans=True, service=True) as container:
+            if container.job_queue is not None and not container.runs_jobs:
+                # workers mode: commits queue jobs, so the queue is open while serving.
+                async with container.job_queue.open_async():
+                    await _serve_container(cfg, container)
+            else:
+                await _serve_container(cfg, container)
     except ContainerUnavailable as exc:
         raise fail(exc.detail, code=1) from None
 
@@ -328,25 +381,29 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
 
     from satshare.api.app import create_app
     from satshare.bot.app import build_runtime, start_bot, stop_bot
-    from satshare.jobs import BotJobs, build_job_app, run_jobs
+    from satshare.cli.serving import GRACEFUL_SECONDS, Server
+    from satshare.jobs import BotJobs, run_jobs
     from satshare.sandbox import issue_sandbox_key
 
     wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
     sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
     api = create_app(container.api_services())
-    server = uvicorn.Server(
+    server = Server(
         uvicorn.Config(
             api,
             host=cfg.server.host,
             port=cfg.server.port,
             log_level=cfg.log_level,
             proxy_headers=True,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            await serving  # uvicorn already said why (e.g. the port is taken)
+            # uvicorn logged why (the port was taken since the check, say) and exited.
+            with contextlib.suppress(SystemExit):
+                await serving
             raise fail(f"could not listen on {cfg.server.host}:{cfg.server.port}", code=1)
         await asyncio.sleep(0.05)
     runtime, dispatcher = None, None
@@ -357,7 +414,7 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
             api_base_url=container.telegram_api_base_url,
         )
         try:
-            dispatcher = await start_bot(runtime)
+            dispatcher = await start_bot(runtime, send_outbox=container.runs_jobs)
         except InvalidToken:
             server.should_exit = True
             raise fail(
@@ -379,15 +436,33 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         container.sandbox is not None and container.sandbox.telegram is not None,
     )
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
-    jobs = asyncio.create_task(run_jobs(build_job_app(container, bot=bot_jobs)))
-    try:
-        await serving
-    finally:
+    # workers mode: this process only queues jobs (after each commit); workers run them.
+    jobs = asyncio.create_task(
+        run_jobs(container, bot_jobs) if container.runs_jobs else asyncio.Event().wait()
+    )
+    stopped = False
+
+    async def stop_jobs_and_bot() -> None:
+        """Jobs first (they send through the bot), then the bot, then (after this) the web
+        server: the sandbox bot long-polls the emulator this server hosts."""
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await jobs
         if runtime is not None and dispatcher is not None:
             await stop_bot(runtime, dispatcher)
+        if container.sandbox is not None and container.sandbox.telegram is not None:
+            # Ends the long poll the bot left open, so the web server stops at once.
+            await container.sandbox.telegram.aclose()
+
+    server.before_exit = stop_jobs_and_bot
+    try:
+        await serving
+    finally:
+        await stop_jobs_and_bot()
 
 
 def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
@@ -402,12 +477,17 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
+def rule(title: str = "") -> None:
+    """A banner's horizontal rule: as wide as the terminal, 80 columns in a log file."""
+    (out if out.is_terminal else Console(width=80)).rule(title)
+
+
 def _banner(
     cfg: Settings, sandbox_key: str | None, bot_username: str | None, bot_sandbox: bool
 ) -> None:
     base = redact_url(cfg.server.base_url)
     if sandbox_key:
-        out.rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
+        rule(f"[bold yellow]SatShare {__version__} — SANDBOX MODE[/]")
         out.print(
             "[yellow]No payment processor is configured (btcpay.url is empty): invoices go to the "
             "built-in BTCPay emulator on regtest. Nothing here moves real coins.[/]",
@@ -415,13 +495,15 @@ def _banner(
         )
     else:
         btcpay = redact_url(cfg.btcpay.url) if cfg.btcpay.url else "(not configured)"
-        out.rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
+        rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
     # Plain prints: URLs and keys must never be wrapped or cropped by the terminal width.
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")
     print(f"Health:         {base}/health")
     plan_ids = ", ".join(p.id for p in cfg.plans) or "none (add plans: to satshare.yaml)"
     print(f"Plans:          {plan_ids}")
+    for notice in cfg.notices():
+        print(f"Note:           {notice}")
     mode = "webhook" if cfg.telegram.webhook_url else "long polling"
     if bot_username is None:
         print("Telegram:       OFF: telegram.token is not set, so the bot does not run (the")
@@ -440,7 +522,7 @@ def _banner(
         print(f'  curl -H "Authorization: Bearer {sandbox_key}" {base}/api/v1/subscriptions/types')
         print("Then create a user and a subscription (README: 'Sandbox walk-through'), open the")
         print("invoice's checkout_url in a browser and press 'Simulate payment'.")
-    out.rule()
+    rule()
     sys.stdout.flush()
 
 

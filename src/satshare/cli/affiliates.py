@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from satshare.affiliates import service as affiliates
+from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates.models import AffiliateTerms
-from satshare.cli.common import opened, out, run, settings
+from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
 from satshare.cli.payouts import author
-from satshare.payouts.overview import AffiliateOverview, affiliate_overview
+from satshare.payouts.overview import AffiliateOverview, overview
 
 affiliate_app = typer.Typer(help="Affiliates: overview, custom terms, suspension.")
 
@@ -53,9 +53,9 @@ def show_command(user_id: UserId) -> None:
     cfg = settings()
 
     async def go() -> AffiliateOverview:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return await affiliate_overview(
-                session, container.payouts.program, user_id, container.clock.now()
+        async with opened(cfg) as container:
+            return await overview(
+                container.db, container.payouts.program, user_id, container.clock.now()
             )
 
     _print(run(go()))
@@ -80,15 +80,14 @@ def set_terms_command(
 
     async def go() -> int:
         async with opened(cfg) as container:
-            async with container.db.transaction() as session:
-                row = await affiliates.set_custom_terms(
-                    session,
-                    user_id,
-                    share_bps,
-                    reason=reason,
-                    author=author(),
-                    now=container.clock.now(),
-                )
+            row = await affiliate_flows.set_custom_terms(
+                container.db,
+                user_id,
+                share_bps,
+                reason=reason,
+                author=author(),
+                now=container.clock.now(),
+            )
             return row.version
 
     version = run(go())
@@ -97,15 +96,27 @@ def set_terms_command(
 
 
 @affiliate_app.command("terms")
-def terms_command(user_id: UserId) -> None:
+def terms_command(user_id: UserId, as_json: JsonOption = False) -> None:
     """The history of an affiliate's custom terms, oldest first."""
     cfg = settings()
 
     async def go() -> list[AffiliateTerms]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await affiliates.terms_history(session, user_id))
+        async with opened(cfg) as container:
+            return list(await affiliate_flows.terms_history(container.db, user_id))
 
     rows = run(go())
+    if as_json:
+        print_json(
+            {
+                "version": row.version,
+                "share_bps": row.share_bps,
+                "set_by": row.set_by,
+                "created_at": row.created_at,
+                "reason": row.reason,
+            }
+            for row in rows
+        )
+        return
     table = Table("version", "share", "set by", "when", "reason")
     for row in rows:
         share = f"{row.share_bps / 100:g}%" if row.share_bps is not None else "level-based"
@@ -126,9 +137,9 @@ def suspend_command(
     cfg = settings()
 
     async def go() -> None:
-        async with opened(cfg) as container, container.db.transaction() as session:
-            await affiliates.suspend(
-                session, user_id, reason=reason, author=author(), now=container.clock.now()
+        async with opened(cfg) as container:
+            await affiliate_flows.suspend(
+                container.db, user_id, reason=reason, author=author(), now=container.clock.now()
             )
 
     run(go())
@@ -141,8 +152,10 @@ def reinstate_command(user_id: UserId) -> None:
     cfg = settings()
 
     async def go() -> None:
-        async with opened(cfg) as container, container.db.transaction() as session:
-            await affiliates.reinstate(session, user_id, author=author(), now=container.clock.now())
+        async with opened(cfg) as container:
+            await affiliate_flows.reinstate(
+                container.db, user_id, author=author(), now=container.clock.now()
+            )
 
     run(go())
     out.print(f"Affiliate {user_id} is reinstated.")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,8 +22,27 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-out = Console()
+#: Output piped to a file or another program is not cut to 80 columns: a table keeps every
+#: character (a terminal still gets its own width).
+PIPED_WIDTH = 1_000
+out = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err = Console(stderr=True)
+
+#: ``--json`` on list commands: one JSON array for scripts instead of a table.
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print a JSON array instead of a table (for scripts).")
+]
+
+
+def print_json(rows: Iterable[Mapping[str, Any]]) -> None:
+    """Rows as one JSON array on stdout; times in ISO 8601."""
+
+    def jsonable(value: object) -> str:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value)
+
+    print(json.dumps(list(rows), default=jsonable, ensure_ascii=False, indent=2))
 
 
 class State:
@@ -40,6 +63,19 @@ def settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def configure_logging(cfg: Settings) -> None:
+    """Log lines for a long-running process (``serve``, ``worker``)."""
+    logging.basicConfig(
+        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if cfg.log_level != "debug":
+        # Both libraries narrate every migration step and job run at INFO.
+        for noisy in ("alembic", "procrastinate"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
@@ -53,24 +89,39 @@ class ContainerUnavailable(DomainError):
 
 
 @contextlib.asynccontextmanager
-async def opened(cfg: Settings, *, sync_plans: bool = False) -> AsyncIterator[Container]:
+async def opened(
+    cfg: Settings, *, sync_plans: bool = False, service: bool = False
+) -> AsyncIterator[Container]:
     """The container for one command, ready (schema checked) and closed afterwards.
 
     Only ``serve`` syncs plans from the configuration: an admin command run from a directory
-    without the service's satshare.yaml must not take its plans off sale. Raises
+    without the service's satshare.yaml must not take its plans off sale. A command (not
+    ``service``) never sends payouts or messages itself: the running service does, as after
+    an approval through the API (on PostgreSQL the command queues the job for it). Raises
     ContainerUnavailable (a DomainError: ``run`` prints it as one line) when it cannot open."""
-    from satshare.container import StartupError, build_container, prepare
+    from satshare.container import Role, StartupError, build_container, prepare
 
-    container = build_container(cfg)
+    container = build_container(cfg, role=Role.SERVICE if service else Role.COMMAND)
     try:
         try:
-            await prepare(container, sync_plans=sync_plans)
+            await prepare(container, sync_plans=sync_plans, resume_sandbox=service)
         except StartupError as exc:
             raise ContainerUnavailable(str(exc)) from None
         except OSError as exc:
             raise ContainerUnavailable(
                 f"cannot reach the database ({exc}); check database.url"
             ) from None
-        yield container
+        if container.job_queue is not None and not service:
+            async with container.job_queue.open_async():
+                yield container
+                await _settled(container)
+        else:
+            yield container
     finally:
         await container.aclose()
+
+
+async def _settled(container: Container) -> None:
+    """A command's queued jobs reach the queue before it closes."""
+    if container.job_waker is not None:
+        await container.job_waker.settle()

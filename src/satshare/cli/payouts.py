@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from satshare.cli.common import opened, out, run, settings
+from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
 from satshare.payouts import export, flows
-from satshare.payouts import service as payouts
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import Payout, PayoutStatus
 
@@ -40,6 +39,7 @@ def list_command(
     ] = None,
     user: Annotated[int | None, typer.Option(help="Only this affiliate's user id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """List payouts, newest first."""
     if status is not None and status not in STATUSES:
@@ -47,13 +47,31 @@ def list_command(
     cfg = settings()
 
     async def go() -> list[Payout]:
-        async with opened(cfg) as container, container.db.reading() as session:
+        async with opened(cfg) as container:
             chosen = PayoutStatus(status) if status else None
             return list(
-                await payouts.list_payouts(session, limit=limit, user_id=user, status=chosen)
+                await flows.list_payouts(
+                    container.payouts, limit=limit, user_id=user, status=chosen
+                )
             )
 
     rows = run(go())
+    if as_json:
+        print_json(
+            {
+                "id": p.id,
+                "user_id": p.user_id,
+                "amount_sats": p.amount_sats,
+                "fee_sats": p.fee_sats,
+                "destination": mask(p.destination),
+                "status": p.status,
+                "created_at": p.created_at,
+                "proof": p.proof,
+                "failure": p.failure,
+            }
+            for p in rows
+        )
+        return
     table = Table("id", "user", "amount", "fee", "to", "status", "created", "proof / failure")
     for p in rows:
         table.add_row(
@@ -116,8 +134,8 @@ def export_command(
     cfg = settings()
 
     async def go() -> list[Payout]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            return list(await payouts.awaiting_manual_payment(session))
+        async with opened(cfg) as container:
+            return list(await flows.awaiting_manual_payment(container.payouts))
 
     rows = run(go())
     sys.stdout.write(export.as_csv(rows) if format_ == "csv" else export.as_batch(rows))

@@ -2,5 +2,6 @@
 chain that seals them.
 
 Layer 2: imports only ``users`` among the domains (an entry's owner must exist); see
-``tests/test_architecture.py``.
+``tests/test_architecture.py``. Queries live in ``repository.py``; ``flows.py`` holds the
+use cases of the API's transactions and the CLI's export and verify.
 """

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from satshare.db import insert_ignore
 from satshare.ledger.models import (
     GENESIS_HASH,
+    SALE_KINDS,
     Account,
     ChainHead,
     ChainLink,
@@ -267,3 +269,53 @@ async def one_snapshot(session: AsyncSession) -> None:
     PostgreSQL READ COMMITTED takes a new one per statement. Must run before any query."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
+async def recent_sale_postings(
+    session: AsyncSession, account_code: str, limit: int
+) -> list[tuple[int, datetime]]:
+    """The newest sale postings to an account: (amount, when), newest first."""
+    rows = await session.execute(
+        select(Posting.amount_sats, Entry.created_at)
+        .join(Entry, Entry.id == Posting.entry_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.code == account_code, Entry.kind.in_(SALE_KINDS))
+        .order_by(Entry.id.desc())
+        .limit(limit)
+    )
+    return [(amount, when) for amount, when in rows.all()]
+
+
+#: One posting as the transparency figures read it: (entry id, created at, kind, gross,
+#: affiliate id, kind and gross of the entry it reverses, account code, amount).
+PostingRow = tuple[int, datetime, str, int | None, int | None, str | None, int | None, str, int]
+
+
+async def stream_postings(
+    session: AsyncSession, end: datetime | None = None
+) -> AsyncIterator[PostingRow]:
+    """Every posting of entries created before ``end`` (all when None), in entry order,
+    streamed in batches."""
+    reversed_entry = aliased(Entry)
+    query = (
+        select(
+            Entry.id,
+            Entry.created_at,
+            Entry.kind,
+            Entry.gross_sats,
+            Entry.affiliate_user_id,
+            reversed_entry.kind,
+            reversed_entry.gross_sats,
+            Account.code,
+            Posting.amount_sats,
+        )
+        .join(Posting, Posting.entry_id == Entry.id)
+        .join(Account, Account.id == Posting.account_id)
+        .outerjoin(reversed_entry, reversed_entry.id == Entry.reverses_entry_id)
+        .order_by(Entry.id)
+        .execution_options(yield_per=2000)
+    )
+    if end is not None:
+        query = query.where(Entry.created_at < end)
+    async for row in await session.stream(query):
+        yield tuple(row)  # type: ignore[misc]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
+from satshare.notifications import repository
 from satshare.notifications.messages import Message
 from satshare.notifications.models import OutboxMessage
 
@@ -49,22 +49,7 @@ async def claim_due(
     """Take due messages for sending. A claim is a lease: a sender that dies mid-way leaves
     its messages to be taken again once the lease ends (at-least-once in that window only).
     Concurrent senders (several processes) skip each other's rows."""
-    result = await session.execute(
-        select(OutboxMessage)
-        .where(
-            or_(
-                (OutboxMessage.status == "pending")
-                & or_(
-                    OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now
-                ),
-                (OutboxMessage.status == "sending") & (OutboxMessage.next_attempt_at <= now),
-            )
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = result.scalars().all()
+    rows = await repository.due_for_update(session, now, limit)
     for row in rows:
         row.status = "sending"
         row.next_attempt_at = now + lease

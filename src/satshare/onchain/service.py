@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import Conflict
+from satshare.onchain import repository
 from satshare.onchain.models import OnchainAddress
 from satshare.watchonly import WatchOnlyWallet
 
@@ -36,20 +36,8 @@ async def allocate(
     """The next unused index. Refuses to go more than ``gap_limit`` past the last funded
     address: a wallet restored from its seed would not look that far, and would miss the coins.
     Two concurrent allocations cannot take one index (unique constraint)."""
-    last = (
-        await session.execute(
-            select(func.max(OnchainAddress.address_index)).where(
-                OnchainAddress.wallet_id == wallet.id
-            )
-        )
-    ).scalar_one()
-    last_funded = (
-        await session.execute(
-            select(func.max(OnchainAddress.address_index)).where(
-                OnchainAddress.wallet_id == wallet.id, OnchainAddress.funded_at.is_not(None)
-            )
-        )
-    ).scalar_one()
+    last = await repository.last_index(session, wallet.id)
+    last_funded = await repository.last_index(session, wallet.id, funded=True)
     index = 0 if last is None else last + 1
     first_unfunded = 0 if last_funded is None else last_funded + 1
     if index - first_unfunded >= gap_limit:
@@ -75,8 +63,7 @@ async def allocate(
 
 
 async def lookup(session: AsyncSession, address: str) -> OnchainAddress | None:
-    result = await session.execute(select(OnchainAddress).where(OnchainAddress.address == address))
-    return result.scalar_one_or_none()
+    return await repository.by_address(session, address)
 
 
 async def mark_funded(session: AsyncSession, address: str, now: datetime) -> None:

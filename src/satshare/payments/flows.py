@@ -11,12 +11,16 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import faultpoints
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.service import Balance
+from satshare.affiliates.stats import ReferralStats
 from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener
 from satshare.clock import Clock
 from satshare.db import Database
@@ -29,7 +33,7 @@ from satshare.errors import (
     RetryLater,
     Unauthorized,
 )
-from satshare.payments import inbox, offers, repository, service
+from satshare.payments import inbox, offers, referrals, repository, service
 from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.payments.ports import (
     InvoiceGone,
@@ -40,13 +44,17 @@ from satshare.payments.ports import (
     WebhookNotice,
 )
 from satshare.plans import service as plans
+from satshare.plans.models import Plan
 from satshare.promos import service as promos
 from satshare.rates import service as rates
 from satshare.rates.ports import RateSource
 from satshare.security import random_token
 from satshare.subscriptions import repository as subscriptions_repo
-from satshare.subscriptions.models import Subscription
+from satshare.subscriptions import service as subscriptions
+from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users import repository as users_repo
+from satshare.users import service as users
+from satshare.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -525,3 +533,132 @@ async def receive_stars_payment(
     if outcome is service.Outcome.SETTLED:
         ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return outcome
+
+
+async def get_invoice(db: Database, invoice_id: str) -> Invoice | None:
+    """An invoice by our id, read in its own unit of work (for the adapters)."""
+    async with db.reading() as session:
+        return await repository.get_invoice(session, invoice_id)
+
+
+# -- refunds (the API's admin action) ---------------------------------------------------
+
+
+async def record_bitcoin_refund(
+    ctx: PaymentsContext, invoice_id: str, *, note: str | None, author: str
+) -> int:
+    """The owner paid a bitcoin sale back: the reversal entry's id (see the service)."""
+    async with ctx.db.transaction() as session:
+        reversal = await service.record_bitcoin_refund(
+            session, invoice_id, note=note, author=author, now=ctx.clock.now()
+        )
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
+    return reversal
+
+
+async def begin_stars_refund(ctx: PaymentsContext, invoice_id: str) -> tuple[str, str]:
+    """Mark a Stars sale as being refunded: (telegram user id, charge id) to refund."""
+    async with ctx.db.transaction() as session:
+        return await service.begin_stars_refund(session, invoice_id, ctx.clock.now())
+
+
+async def abort_stars_refund(ctx: PaymentsContext, invoice_id: str) -> None:
+    async with ctx.db.transaction() as session:
+        await service.abort_stars_refund(session, invoice_id, ctx.clock.now())
+
+
+async def finish_stars_refund(ctx: PaymentsContext, invoice_id: str, *, author: str) -> int:
+    """Telegram returned the Stars: the reversal entry's id."""
+    async with ctx.db.transaction() as session:
+        reversal = await service.finish_stars_refund(
+            session, invoice_id, author=author, now=ctx.clock.now()
+        )
+    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
+    return reversal
+
+
+# -- reads for the adapters -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    subscription: Subscription
+    latest_invoice: Invoice | None
+
+
+async def _view(session: AsyncSession, subscription: Subscription) -> SubscriptionView:
+    return SubscriptionView(
+        subscription, await repository.latest_invoice_of(session, subscription.id)
+    )
+
+
+async def subscriptions_page(
+    db: Database,
+    *,
+    limit: int,
+    before_id: int | None,
+    user_id: int | None,
+    status: SubscriptionStatus | None,
+    plan_id: str | None,
+) -> list[SubscriptionView]:
+    async with db.reading() as session:
+        rows = await subscriptions_repo.list_subscriptions(
+            session,
+            limit=limit,
+            before_id=before_id,
+            user_id=user_id,
+            status=status,
+            plan_id=plan_id,
+        )
+        return [await _view(session, s) for s in rows]
+
+
+async def get_subscription(db: Database, subscription_id: int) -> SubscriptionView:
+    async with db.reading() as session:
+        return await _view(session, await subscriptions.require(session, subscription_id))
+
+
+async def change_subscription_status(
+    db: Database, subscription_id: int, status: SubscriptionStatus, now: datetime
+) -> SubscriptionView:
+    async with db.transaction() as session:
+        changed = await subscriptions.change_status(session, subscription_id, status, now)
+        return await _view(session, changed)
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """A user with their affiliate balance, referral counts and active subscriptions."""
+
+    user: User
+    earnings: Balance
+    referrals: ReferralStats
+    subscriptions: list[SubscriptionView]
+
+
+async def user_view(db: Database, user_id: int, hold_days: int, now: datetime) -> UserView:
+    async with db.reading() as session:
+        user = await users.require(session, user_id)
+        earnings = await affiliates.balance(session, user_id, hold_days, now)
+        counts = await referrals.referral_stats(session, user_id)
+        active = await subscriptions_repo.active_of_user(session, user_id, now)
+        return UserView(user, earnings, counts, [await _view(session, s) for s in active])
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutView:
+    invoice: Invoice
+    plan: Plan
+    subscription: Subscription
+
+
+async def checkout_view(db: Database, invoice_id: str) -> CheckoutView:
+    """What the checkout page shows; NotFound for an unknown invoice."""
+    async with db.reading() as session:
+        invoice = await repository.get_invoice(session, invoice_id)
+        if invoice is None:
+            raise NotFound(f"invoice {invoice_id} does not exist")
+        plan = await plans.get(session, invoice.plan_id)
+        subscription = await subscriptions_repo.get(session, invoice.subscription_id)
+    assert plan is not None and subscription is not None
+    return CheckoutView(invoice, plan, subscription)

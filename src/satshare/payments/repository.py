@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, true, update
+from sqlalchemy import ColumnElement, delete, distinct, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from satshare.db import insert_ignore
+from satshare.ledger.models import Entry
 from satshare.payments.models import (
     OPEN_STATUSES,
     Invoice,
@@ -16,6 +18,7 @@ from satshare.payments.models import (
     Payment,
     WebhookDelivery,
 )
+from satshare.users.models import User
 
 
 async def get_invoice(
@@ -186,6 +189,59 @@ async def finish_delivery(
         .where(WebhookDelivery.id == delivery_id)
         .values(processed_at=now, outcome=outcome)
     )
+
+
+# -- referral figures over settled payments (payments/referrals.py) --------------------------
+
+
+def not_refunded() -> ColumnElement[bool]:
+    """Payments whose sale was not reversed (refunded)."""
+    reversal = aliased(Entry)
+    return ~exists().where(reversal.reverses_entry_id == Payment.ledger_entry_id)
+
+
+async def referrer_ranking(
+    session: AsyncSession, by: str, since: datetime | None, limit: int
+) -> list[tuple[int, int]]:
+    """(referrer id, value) of the top referrers: by paying referrals (distinct buyers,
+    ``by="referrals"``) or by referred sales in sats; refunded sales excluded."""
+    buyer = aliased(User)
+    value = (
+        func.count(distinct(Payment.user_id))
+        if by == "referrals"
+        else func.coalesce(func.sum(Entry.gross_sats), 0)
+    )
+    query = (
+        select(buyer.referrer_id, value.label("value"))
+        .select_from(Payment)
+        .join(buyer, buyer.id == Payment.user_id)
+        .join(Entry, Entry.id == Payment.ledger_entry_id)
+        .where(buyer.referrer_id.is_not(None), not_refunded())
+        .group_by(buyer.referrer_id)
+        .order_by(value.desc(), buyer.referrer_id)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Payment.settled_at >= since)
+    return [(int(uid), int(v)) for uid, v in (await session.execute(query)).all() if uid and v]
+
+
+async def referred_counts(session: AsyncSession, user_id: int) -> tuple[int, int, int]:
+    """The affiliate's direct referrals: (registered, paying, what they paid in sats)."""
+    registered = await session.scalar(
+        select(func.count(User.id)).where(User.referrer_id == user_id)
+    )
+    paying, sales = (
+        await session.execute(
+            select(
+                func.count(distinct(Payment.user_id)),
+                func.coalesce(func.sum(Payment.amount_sats), 0),
+            )
+            .join(User, User.id == Payment.user_id)
+            .where(User.referrer_id == user_id, not_refunded())
+        )
+    ).one()
+    return int(registered or 0), int(paying), int(sales)
 
 
 #: Invoices that were paid (a refund does not make a buyer someone who never paid).

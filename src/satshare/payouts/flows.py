@@ -11,6 +11,7 @@ re-sent blindly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,7 +31,7 @@ from satshare.payouts.destinations import (
     lightning_address_url,
     parse,
 )
-from satshare.payouts.models import Payout, PayoutStatus
+from satshare.payouts.models import Payout, PayoutDestination, PayoutStatus
 from satshare.payouts.ports import (
     LnurlError,
     LnurlResolver,
@@ -40,6 +41,7 @@ from satshare.payouts.ports import (
     SendResult,
     SendState,
 )
+from satshare.users import service as users
 
 log = logging.getLogger(__name__)
 
@@ -298,3 +300,54 @@ async def reconcile(ctx: PayoutsContext, limit: int = 50) -> int:
         log.warning("%d payout(s) unknown for over %s: admins alerted", escalated, ctx.alert_after)
         ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return decided
+
+
+# -- reads for the adapters (each in its own unit of work) --------------------------------
+
+
+async def saved_destination(ctx: PayoutsContext, user_id: int) -> PayoutDestination | None:
+    async with ctx.db.reading() as session:
+        return await service.saved_destination(session, user_id)
+
+
+async def list_payouts(
+    ctx: PayoutsContext,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    user_id: int | None = None,
+    status: PayoutStatus | None = None,
+) -> Sequence[Payout]:
+    async with ctx.db.reading() as session:
+        return await service.list_payouts(
+            session, limit=limit, before_id=before_id, user_id=user_id, status=status
+        )
+
+
+async def save_destination_of_user(
+    ctx: PayoutsContext, user_id: int, text: str
+) -> PayoutDestination:
+    """``save_destination`` for a user who may not exist (NotFound); the saved row."""
+    async with ctx.db.reading() as session:
+        await users.require(session, user_id)
+    await save_destination(ctx, user_id, text)
+    saved = await saved_destination(ctx, user_id)
+    assert saved is not None
+    return saved
+
+
+async def forget_destination(ctx: PayoutsContext, user_id: int) -> None:
+    async with ctx.db.transaction() as session:
+        await users.require(session, user_id)
+        await service.forget_destination(session, user_id)
+
+
+async def awaiting_manual_payment(ctx: PayoutsContext) -> Sequence[Payout]:
+    async with ctx.db.reading() as session:
+        return await service.awaiting_manual_payment(session)
+
+
+async def get_payout(ctx: PayoutsContext, payout_id: int) -> Payout:
+    """The payout; NotFound when there is none."""
+    async with ctx.db.reading() as session:
+        return await service.require(session, payout_id)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import InvalidRequest
+from satshare.plans import repository
 from satshare.plans.models import Plan
 
 
@@ -29,7 +29,7 @@ class PlanSpec:
 
 
 async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) -> None:
-    existing = {p.id: p for p in (await session.execute(select(Plan))).scalars().all()}
+    existing = {p.id: p for p in await repository.all_plans(session)}
     wanted = {spec.id for spec in specs}
     for spec in specs:
         plan = existing.get(spec.id)
@@ -56,8 +56,7 @@ async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) 
 
 
 async def list_active(session: AsyncSession) -> Sequence[Plan]:
-    result = await session.execute(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
-    return result.scalars().all()
+    return await repository.list_active(session)
 
 
 async def get(session: AsyncSession, plan_id: str) -> Plan | None:

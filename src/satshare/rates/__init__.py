@@ -1,4 +1,4 @@
 """Exchange rates: fiat prices turned into sats at a quoted rate.
 
-Layer 0: imports no other domain (see ``tests/test_architecture.py``).
+Layer 0: imports no other domain and queries nothing (see ``tests/test_architecture.py``).
 """

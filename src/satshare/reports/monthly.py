@@ -7,12 +7,11 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import InvalidRequest
 from satshare.reports.transparency import Figures, aggregate
-from satshare.users.models import User
+from satshare.users import repository as users_repo
 
 #: Matched whole (``$`` would allow a trailing newline); \d would take any script's digits.
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -88,9 +87,7 @@ async def monthly_report(session: AsyncSession, month: str, now: datetime) -> Mo
         for uid, f in data.affiliates.items()
         if f.owed_sats or f.earned_sats or f.paid_out_sats or f.commissions
     }
-    names = dict(
-        (await session.execute(select(User.id, User.username).where(User.id.in_(active)))).all()
-    )
+    names = await users_repo.usernames(session, active)
     lines = [
         AffiliateLine(user_id=uid, username=names.get(uid), **asdict(figures))
         for uid, figures in sorted(active.items(), key=lambda item: -item[1].earned_sats)

@@ -11,13 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from satshare.ledger import accounts
-from satshare.ledger.models import SALE_KINDS, Account, ChainLink, Entry, Posting
-from satshare.payments.models import Invoice, Payment
+from satshare.reports import repository
 
 #: What the processor's proof is, per rail.
 PROOF_KINDS = {
@@ -50,26 +46,9 @@ async def commission_statements(
     session: AsyncSession, user_id: int, *, limit: int, before_id: int | None = None
 ) -> list[Statement]:
     """The affiliate's commissions, newest first (``before_id``: a page cursor)."""
-    reversal = aliased(Entry)
-    query = (
-        select(Entry, Posting.amount_sats, Invoice, Payment, ChainLink, reversal.id)
-        .join(Posting, Posting.entry_id == Entry.id)
-        .join(Account, Account.id == Posting.account_id)
-        .outerjoin(Invoice, Invoice.id == Entry.invoice_id)
-        .outerjoin(Payment, Payment.invoice_id == Entry.invoice_id)
-        .outerjoin(ChainLink, ChainLink.entry_id == Entry.id)
-        .outerjoin(reversal, reversal.reverses_entry_id == Entry.id)
-        .where(
-            Account.code == accounts.affiliate_payable(user_id),
-            Entry.kind.in_(SALE_KINDS),
-        )
-        .order_by(Entry.id.desc())
-        .limit(limit)
-    )
-    if before_id is not None:
-        query = query.where(Entry.id < before_id)
     statements = []
-    for entry, amount, invoice, payment, link, reversal_id in (await session.execute(query)).all():
+    rows = await repository.commission_rows(session, user_id, limit=limit, before_id=before_id)
+    for entry, amount, invoice, payment, link, reversal_id in rows:
         provider = invoice.provider if invoice else None
         proof = payment.proof if payment else None
         proof_kind = PROOF_KINDS.get(provider or "") if proof else None
@@ -84,7 +63,9 @@ async def commission_statements(
                 provider=provider,
                 proof_kind=proof_kind,
                 proof=proof,
-                payment_hash=invoice.provider_invoice_id if provider == "lnbits" else None,
+                payment_hash=(
+                    invoice.provider_invoice_id if invoice and provider == "lnbits" else None
+                ),
                 gross_sats=entry.gross_sats or 0,
                 share_bps=entry.share_bps or 0,
                 terms=entry.terms,

@@ -16,12 +16,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from satshare.ledger import accounts, repository
-from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, Account, Entry, EntryKind, Posting
+from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, EntryKind
 
 
 @dataclass
@@ -96,34 +94,13 @@ async def aggregate(
 ) -> Aggregate:
     """Sum the ledger's postings into figures per ``created_at.strftime(key_format)`` for
     entries in [start, end); what was owed before ``start`` is carried in."""
-    reversed_entry = aliased(Entry)
-    query = (
-        select(
-            Entry.id,
-            Entry.created_at,
-            Entry.kind,
-            Entry.gross_sats,
-            Entry.affiliate_user_id,
-            reversed_entry.kind,
-            reversed_entry.gross_sats,
-            Account.code,
-            Posting.amount_sats,
-        )
-        .join(Posting, Posting.entry_id == Entry.id)
-        .join(Account, Account.id == Posting.account_id)
-        .outerjoin(reversed_entry, reversed_entry.id == Entry.reverses_entry_id)
-        .order_by(Entry.id)
-        .execution_options(yield_per=2000)
-    )
-    if end is not None:
-        query = query.where(Entry.created_at < end)
     result = Aggregate()
     counted: set[int] = set()
 
     def person(user_id: int) -> AffiliateFigures:
         return result.affiliates.setdefault(user_id, AffiliateFigures())
 
-    async for row in await session.stream(query):
+    async for row in repository.stream_postings(session, end):
         entry_id, created_at, kind, gross, affiliate_id, rev_kind, rev_gross, code, amount = row
         # Whose debt a posting moves: the affiliate's account, or a payout held for them.
         debtor = _affiliate_of(code) or (

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.notifications.messages import SubscriptionReminder
 from satshare.notifications.service import enqueue
-from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.subscriptions import repository
 
 
 def reminder_day(
@@ -39,15 +38,8 @@ async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[i
     if not days:
         return 0
     horizon = now + timedelta(days=max(days))
-    result = await session.execute(
-        select(Subscription).where(
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.ends_at > now,
-            Subscription.ends_at <= horizon,
-        )
-    )
     queued = 0
-    for subscription in result.scalars().all():
+    for subscription in await repository.active_ending_between(session, now, horizon):
         assert subscription.ends_at is not None
         day = reminder_day(subscription.ends_at, subscription.started_at, now, days)
         if day is None:

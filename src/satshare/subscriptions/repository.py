@@ -103,3 +103,17 @@ async def mark_expired(session: AsyncSession, subscription_id: int, now: datetim
         .values(status=SubscriptionStatus.EXPIRED, updated_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def active_ending_between(
+    session: AsyncSession, now: datetime, horizon: datetime
+) -> Sequence[Subscription]:
+    """Active subscriptions whose period ends after ``now`` and by ``horizon``."""
+    result = await session.execute(
+        select(Subscription).where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.ends_at > now,
+            Subscription.ends_at <= horizon,
+        )
+    )
+    return result.scalars().all()

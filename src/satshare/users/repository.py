@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,4 +50,29 @@ async def list_users(
     if external_id is not None:
         query = query.where(User.external_id == external_id)
     result = await session.execute(query.order_by(User.id.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def usernames(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, str | None]:
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(list(user_ids))))
+    return {user_id: username for user_id, username in rows.all()}
+
+
+async def leaderboard_names(
+    session: AsyncSession, user_ids: Iterable[int]
+) -> dict[int, str | None]:
+    """The names users chose to show on the leaderboard (None: they did not opt in)."""
+    rows = await session.execute(
+        select(User.id, User.leaderboard_name).where(User.id.in_(list(user_ids)))
+    )
+    return {user_id: name for user_id, name in rows.all()}
+
+
+async def with_external_ids(session: AsyncSession, platform: str) -> Sequence[User]:
+    """Every user of a platform that has an external id, oldest first."""
+    result = await session.execute(
+        select(User)
+        .where(User.platform == platform, User.external_id.is_not(None))
+        .order_by(User.id)
+    )
     return result.scalars().all()

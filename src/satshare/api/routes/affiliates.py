@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from satshare.affiliates import service as affiliates
+from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates import stats
 from satshare.affiliates.models import AffiliateTerms
 from satshare.affiliates.schemas import (
@@ -46,10 +46,8 @@ from satshare.db import Database
 from satshare.errors import Conflict, NotFound
 from satshare.payments import referrals
 from satshare.payouts import flows as payout_flows
-from satshare.payouts import service as payouts
 from satshare.payouts.flows import PayoutsContext
-from satshare.payouts.overview import affiliate_overview
-from satshare.users import service as users
+from satshare.payouts.overview import overview
 
 router = APIRouter(prefix="/api/v1/affiliates", tags=["affiliates"])
 program_router = APIRouter(tags=["affiliates"])
@@ -81,8 +79,7 @@ async def get_program(settings: SettingsDep, payout_context: PayoutsDep) -> Prog
 async def affiliate_out(
     db: Database, clock: Clock, payout_context: PayoutsContext, user_id: int
 ) -> AffiliateOut:
-    async with db.reading() as session:
-        view = await affiliate_overview(session, payout_context.program, user_id, clock.now())
+    view = await overview(db, payout_context.program, user_id, clock.now())
     terms, balance, totals, stats = view.terms, view.balance, view.payouts, view.referrals
     suspension, accepted_at, destination = (
         view.suspension,
@@ -134,15 +131,14 @@ def _custom_out(row: AffiliateTerms) -> CustomTermsOut:
 async def set_terms(
     db: DbDep, clock: ClockDep, principal: AdminKey, user_id: IdPath, body: CustomTermsIn
 ) -> CustomTermsOut:
-    async with db.transaction() as session:
-        row = await affiliates.set_custom_terms(
-            session,
-            user_id,
-            body.share_bps,
-            reason=body.reason,
-            author=principal.author,
-            now=clock.now(),
-        )
+    row = await affiliate_flows.set_custom_terms(
+        db,
+        user_id,
+        body.share_bps,
+        reason=body.reason,
+        author=principal.author,
+        now=clock.now(),
+    )
     return _custom_out(row)
 
 
@@ -153,9 +149,7 @@ async def set_terms(
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def terms_history(db: DbDep, _: ReadKey, user_id: IdPath) -> list[CustomTermsOut]:
-    async with db.reading() as session:
-        await users.require(session, user_id)
-        rows = await affiliates.terms_history(session, user_id)
+    rows = await affiliate_flows.terms_history(db, user_id)
     return [_custom_out(r) for r in rows]
 
 
@@ -174,14 +168,13 @@ async def suspend(
     user_id: IdPath,
     body: SuspensionIn,
 ) -> AffiliateOut:
-    async with db.transaction() as session:
-        await affiliates.suspend(
-            session,
-            user_id,
-            reason=body.reason,
-            author=principal.author,
-            now=clock.now(),
-        )
+    await affiliate_flows.suspend(
+        db,
+        user_id,
+        reason=body.reason,
+        author=principal.author,
+        now=clock.now(),
+    )
     return await affiliate_out(db, clock, payout_context, user_id)
 
 
@@ -194,9 +187,7 @@ async def suspend(
 async def reinstate(
     db: DbDep, clock: ClockDep, payout_context: PayoutsDep, principal: AdminKey, user_id: IdPath
 ) -> AffiliateOut:
-    async with db.transaction() as session:
-        await users.require(session, user_id)
-        await affiliates.reinstate(session, user_id, author=principal.author, now=clock.now())
+    await affiliate_flows.reinstate(db, user_id, author=principal.author, now=clock.now())
     return await affiliate_out(db, clock, payout_context, user_id)
 
 
@@ -224,9 +215,7 @@ async def accept_terms(
             "the current text and accept that",
             current_version=current,
         )
-    async with db.transaction() as session:
-        await users.require(session, user_id)
-        await affiliates.accept_terms(session, user_id, current, clock.now())
+    await affiliate_flows.accept_terms_of_user(db, user_id, current, clock.now())
     return await affiliate_out(db, clock, payout_context, user_id)
 
 
@@ -241,12 +230,7 @@ async def accept_terms(
 async def save_destination(
     db: DbDep, payout_context: PayoutsDep, _: WriteKey, user_id: IdPath, body: DestinationIn
 ) -> DestinationOut:
-    async with db.reading() as session:
-        await users.require(session, user_id)
-    await payout_flows.save_destination(payout_context, user_id, body.destination)
-    async with db.reading() as session:
-        row = await payouts.saved_destination(session, user_id)
-    assert row is not None
+    row = await payout_flows.save_destination_of_user(payout_context, user_id, body.destination)
     return DestinationOut.model_validate(row)
 
 
@@ -256,10 +240,8 @@ async def save_destination(
     summary="Forget the saved payout destination",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def delete_destination(db: DbDep, _: WriteKey, user_id: IdPath) -> Response:
-    async with db.transaction() as session:
-        await users.require(session, user_id)
-        await payouts.forget_destination(session, user_id)
+async def delete_destination(payout_context: PayoutsDep, _: WriteKey, user_id: IdPath) -> Response:
+    await payout_flows.forget_destination(payout_context, user_id)
     return Response(status_code=204)
 
 
@@ -270,10 +252,7 @@ async def delete_destination(db: DbDep, _: WriteKey, user_id: IdPath) -> Respons
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_stats(db: DbDep, _: ReadKey, user_id: IdPath) -> AffiliateStatsOut:
-    async with db.reading() as session:
-        await users.require(session, user_id)
-        funnel = await referrals.funnel(session, user_id)
-        months = await stats.earnings_by_month(session, user_id)
+    funnel, months = await referrals.affiliate_figures(db, user_id)
     return AffiliateStatsOut(
         user_id=user_id,
         funnel=FunnelOut.model_validate(funnel),
@@ -290,8 +269,7 @@ async def get_stats(db: DbDep, _: ReadKey, user_id: IdPath) -> AffiliateStatsOut
 async def set_leaderboard_name(
     db: DbDep, _: WriteKey, user_id: IdPath, body: LeaderboardNameIn
 ) -> LeaderboardNameIn:
-    async with db.transaction() as session:
-        user = await stats.set_leaderboard_name(session, user_id, body.name)
+    user = await affiliate_flows.set_leaderboard_name(db, user_id, body.name)
     return LeaderboardNameIn(name=user.leaderboard_name)
 
 
@@ -313,8 +291,7 @@ async def get_leaderboard(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> LeaderboardOut:
     since = stats.since_for(period, clock.now())
-    async with db.reading() as session:
-        rows = await referrals.leaderboard(session, by, since, limit)
+    rows = await referrals.top(db, by, since, limit)
     return LeaderboardOut(
         by=by,
         period=period,
@@ -335,10 +312,9 @@ async def get_leaderboard(
 async def report_click(
     db: DbDep, clock: ClockDep, _: WriteKey, body: ReferralClickIn
 ) -> ReferralClickOut:
-    async with db.transaction() as session:
-        affiliate_id = await stats.record_click(
-            session, body.referral_code, body.source, clock.now()
-        )
+    affiliate_id = await affiliate_flows.record_click(
+        db, body.referral_code, body.source, clock.now()
+    )
     if affiliate_id is None:
         raise NotFound(f"no user has the referral code {body.referral_code!r}")
     return ReferralClickOut(affiliate_user_id=affiliate_id)

@@ -23,13 +23,10 @@ from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.i18n import LANGUAGES, translate
 from satshare.money import sats_to_btc
 from satshare.payments import flows
-from satshare.payments import repository as payments_repo
 from satshare.payments.flows import PaymentsContext
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
-from satshare.plans import service as plans
 from satshare.plans.models import Plan
 from satshare.schemas import StrictModel
-from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions.service import effective_status
 from satshare.telegram_contract import STARS_START
 
@@ -47,13 +44,8 @@ def _qr(data: str) -> str:
 
 async def _load(db: Database, clock: Clock, invoice_id: str) -> dict[str, Any]:
     now = clock.now()
-    async with db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
-        if invoice is None:
-            raise NotFound(f"invoice {invoice_id} does not exist")
-        plan = await plans.get(session, invoice.plan_id)
-        subscription = await subscriptions_repo.get(session, invoice.subscription_id)
-    assert plan is not None and subscription is not None
+    view = await flows.checkout_view(db, invoice_id)
+    invoice, plan, subscription = view.invoice, view.plan, view.subscription
     return {
         "invoice": invoice,
         "plan": plan,
@@ -149,8 +141,7 @@ async def switch_rail(
     db: DbDep, payments: PaymentsDep, invoice_id: InvoiceIdPath, body: RailChoice
 ) -> dict[str, Any]:
     """The buyer prefers another rail: a new invoice for the same plan on that rail."""
-    async with db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.status not in OPEN_STATUSES:
@@ -207,8 +198,7 @@ async def simulate_payment(
     """Sandbox only: pay the invoice on the BTCPay emulator, which then sends its webhook."""
     if sandbox_pages is None:
         raise NotFound("payment simulation exists only in sandbox mode")
-    async with db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     try:

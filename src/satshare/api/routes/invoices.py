@@ -7,18 +7,10 @@ from pydantic import BaseModel, Field
 from telegram.error import BadRequest as TelegramBadRequest
 from telegram.error import TelegramError
 
-from satshare.aftercommit import ENTRIES_AND_MESSAGES
-from satshare.api.deps import (
-    AdminKey,
-    AfterCommitDep,
-    ClockDep,
-    DbDep,
-    InvoiceIdPath,
-    optional_body,
-)
+from satshare.api.deps import AdminKey, InvoiceIdPath, PaymentsDep, optional_body
 from satshare.api.problems import openapi_responses
 from satshare.errors import Conflict, NotFound, ServiceUnavailable
-from satshare.payments import repository, service
+from satshare.payments import flows
 from satshare.payments.models import InvoiceStatus
 from satshare.schemas import StrictModel
 
@@ -68,53 +60,36 @@ class Refunded(BaseModel):
     responses=openapi_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def refund(
-    db: DbDep,
-    clock: ClockDep,
-    after_commit: AfterCommitDep,
+    payments: PaymentsDep,
     principal: AdminKey,
     invoice_id: InvoiceIdPath,
     request: Request,
     body: Annotated[RefundIn | None, optional_body(RefundIn, "How it was paid back")] = None,
 ) -> Refunded:
-    now = clock.now()
-    async with db.reading() as session:
-        invoice = await repository.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(payments.db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.currency == "SAT":
-        async with db.transaction() as session:
-            reversal = await service.record_bitcoin_refund(
-                session,
-                invoice_id,
-                note=body.note if body else None,
-                author=principal.author,
-                now=now,
-            )
-        after_commit.committed(ENTRIES_AND_MESSAGES)
+        reversal = await flows.record_bitcoin_refund(
+            payments, invoice_id, note=body.note if body else None, author=principal.author
+        )
         return Refunded(
             invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
         )
     runtime = getattr(request.app.state, "bot", None)
     if runtime is None:
         raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
-    async with db.transaction() as session:
-        telegram_user, charge = await service.begin_stars_refund(session, invoice_id, now)
+    telegram_user, charge = await flows.begin_stars_refund(payments, invoice_id)
     try:
         await runtime.application.bot.refund_star_payment(int(telegram_user), charge)
     except TelegramBadRequest as exc:
         if "ALREADY_REFUNDED" not in str(exc).upper():
-            async with db.transaction() as session:
-                await service.abort_stars_refund(session, invoice_id, now)
+            await flows.abort_stars_refund(payments, invoice_id)
             raise Conflict(f"Telegram refused the refund: {exc}") from exc
     except TelegramError as exc:
-        async with db.transaction() as session:
-            await service.abort_stars_refund(session, invoice_id, now)
+        await flows.abort_stars_refund(payments, invoice_id)
         raise ServiceUnavailable(f"Telegram did not answer the refund: {exc}") from exc
-    async with db.transaction() as session:
-        reversal = await service.finish_stars_refund(
-            session, invoice_id, author=principal.author, now=clock.now()
-        )
-    after_commit.committed(ENTRIES_AND_MESSAGES)
+    reversal = await flows.finish_stars_refund(payments, invoice_id, author=principal.author)
     return Refunded(
         invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
     )

@@ -8,7 +8,6 @@ from fastapi.responses import PlainTextResponse
 from satshare.api.deps import (
     AdminKey,
     ClockDep,
-    DbDep,
     IdPath,
     IdQuery,
     Page,
@@ -88,20 +87,19 @@ async def create_payout(payouts: PayoutsDep, principal: WriteKey, body: PayoutCr
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_payouts(
-    db: DbDep,
+    payouts: PayoutsDep,
     _: ReadKey,
     page: Page,
     user_id: IdQuery = None,
     status: Annotated[PayoutStatus | None, Query()] = None,
 ) -> PageOf[PayoutOut]:
-    async with db.reading() as session:
-        rows = await service.list_payouts(
-            session,
-            limit=page.fetch,
-            before_id=page.before_id,
-            user_id=user_id,
-            status=models.PayoutStatus(status) if status else None,
-        )
+    rows = await flows.list_payouts(
+        payouts,
+        limit=page.fetch,
+        before_id=page.before_id,
+        user_id=user_id,
+        status=models.PayoutStatus(status) if status else None,
+    )
     items = [payout_out(p) for p in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.payout_id)
 
@@ -142,12 +140,11 @@ async def quote_payout(
     responses={**openapi_responses(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
 async def export_payouts(
-    db: DbDep,
+    payouts: PayoutsDep,
     _: AdminKey,
     format: Annotated[Literal["csv", "batch"], Query()] = "csv",
 ) -> PlainTextResponse:
-    async with db.reading() as session:
-        rows = await service.awaiting_manual_payment(session)
+    rows = await flows.awaiting_manual_payment(payouts)
     if format == "batch":
         return PlainTextResponse(export.as_batch(rows))
     return PlainTextResponse(export.as_csv(rows), media_type="text/csv")
@@ -159,9 +156,8 @@ async def export_payouts(
     summary="Get one payout",
     responses=openapi_responses(401, 403, 404, 422),
 )
-async def get_payout(db: DbDep, _: ReadKey, payout_id: IdPath) -> PayoutOut:
-    async with db.reading() as session:
-        return payout_out(await service.require(session, payout_id))
+async def get_payout(payouts: PayoutsDep, _: ReadKey, payout_id: IdPath) -> PayoutOut:
+    return payout_out(await flows.get_payout(payouts, payout_id))
 
 
 @router.post(

@@ -12,10 +12,10 @@ from fastapi.responses import Response
 
 from satshare.api.deps import AdminKey, ClockDep, DbDep, IdPath, ReadKey
 from satshare.api.problems import openapi_responses
-from satshare.reports import files, statements
-from satshare.reports.monthly import current_month, monthly_report
+from satshare.reports import files
+from satshare.reports import flows as report_flows
+from satshare.reports.monthly import current_month
 from satshare.reports.schemas import MonthlyReportOut
-from satshare.users import service as users
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -70,8 +70,7 @@ async def monthly(
 ) -> MonthlyReportOut | Response:
     now = clock.now()
     chosen = month or current_month(now)
-    async with db.reading() as session:
-        report = await monthly_report(session, chosen, now)
+    report = await report_flows.month(db, chosen, now)
     if format_ == "csv":
         text = files.days_csv(report) if part == "days" else files.affiliates_csv(report)
         return _attachment(text, "text/csv", f"satshare-{chosen}-{part}.csv")
@@ -99,8 +98,7 @@ async def chart(
 ) -> Response:
     now = clock.now()
     chosen = month or current_month(now)
-    async with db.reading() as session:
-        report = await monthly_report(session, chosen, now)
+    report = await report_flows.month(db, chosen, now)
     media = "image/png" if format_ == "png" else "image/svg+xml"
     # Drawing takes a CPU moment: off the event loop, so other requests are not held up.
     return Response(await asyncio.to_thread(files.chart, report, format_), media_type=media)
@@ -124,9 +122,7 @@ async def statement(
     user_id: IdPath,
     format_: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "csv",
 ) -> Response:
-    async with db.reading() as session:
-        await users.require(session, user_id)
-        rows = await statements.commission_statements(session, user_id, limit=STATEMENT_LIMIT)
+    rows = await report_flows.statements_of_user(db, user_id, limit=STATEMENT_LIMIT)
     if format_ == "csv":
         return _attachment(
             files.statement_csv(rows), "text/csv", f"satshare-affiliate-{user_id}.csv"

@@ -4,7 +4,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import text
 
 from satshare import __version__
 from satshare.api.deps import DbDep, SandboxDep, SettingsDep
@@ -45,8 +44,7 @@ async def welcome(settings: SettingsDep, sandbox_pages: SandboxDep) -> dict[str,
 @router.get("/health", summary="Liveness and database check")
 async def health(db: DbDep, sandbox_pages: SandboxDep) -> JSONResponse:
     try:
-        async with db.reading() as session:
-            await session.execute(text("SELECT 1"))
+        await db.ping()
     except Exception as exc:  # any failure means "not healthy"; say which
         return problem(503, "service-unavailable", f"database unreachable: {type(exc).__name__}")
     return JSONResponse(

@@ -15,16 +15,13 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from satshare.access import service as access
-from satshare.affiliates import service as affiliates
+from satshare.access import flows as access_flows
 from satshare.api.deps import ClockDep, DbDep, PayoutsDep, SandboxDep
 from satshare.api.ports import ChatMessage, SandboxChat, SandboxRefused
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound
-from satshare.payments import referrals as payment_referrals
-from satshare.subscriptions import repository as subscriptions_repo
-from satshare.users import repository as users_repo
+from satshare.users import flows as user_flows
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
@@ -99,8 +96,7 @@ async def new_user(chat: ChatDep, db: DbDep, body: NewUser) -> dict[str, Any]:
     )
     start = "/start"
     if body.invited_by is not None:
-        async with db.reading() as session:
-            inviter = await users_repo.by_external_id(session, "telegram", str(body.invited_by))
+        inviter = await user_flows.by_external_id(db, "telegram", str(body.invited_by))
         if inviter is None:
             raise InvalidRequest("the inviting user has not started the bot yet")
         start = f"/start ref_{inviter.referral_code}"
@@ -123,15 +119,11 @@ async def _summary(
     chat: SandboxChat, db: Database, clock: Clock, hold_days: int, telegram_id: int
 ) -> dict[str, Any]:
     now = clock.now()
-    async with db.reading() as session:
-        user = await users_repo.by_external_id(session, "telegram", str(telegram_id))
-        if user is None:
-            return {"registered": False}
-        earnings = await affiliates.balance(session, user.id, hold_days, now)
-        referrals = await payment_referrals.referral_stats(session, user.id)
-        registered, paying = referrals.registered, referrals.paying
-        active = await subscriptions_repo.active_of_user(session, user.id, now)
-        chats = await access.chats_of_active_subscriptions(session, user.id, now)
+    member = await access_flows.member_summary(db, "telegram", str(telegram_id), hold_days, now)
+    if member is None:
+        return {"registered": False}
+    user, earnings, active, chats = member.user, member.earnings, member.subscriptions, member.chats
+    registered, paying = member.referrals.registered, member.referrals.paying
     channels = [
         {
             "id": room.id,

@@ -21,9 +21,8 @@ from satshare.api.problems import openapi_responses
 from satshare.api.schemas import SubscriptionCreated, SubscriptionOut
 from satshare.errors import InvalidRequest
 from satshare.payments import flows
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.schemas import PageOf
-from satshare.subscriptions import repository, service
 from satshare.subscriptions.models import SubscriptionStatus
 from satshare.subscriptions.schemas import (
     FiatPriceOut,
@@ -44,8 +43,7 @@ router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
     responses=openapi_responses(401, 403),
 )
 async def list_types(db: DbDep, payments: PaymentsDep, _: ReadKey) -> list[PlanOut]:
-    async with db.reading() as session:
-        rows = await plans.list_active(session)
+    rows = await plan_flows.list_active(db)
     return [
         PlanOut(
             subscription_type=p.id,
@@ -83,16 +81,15 @@ async def list_subscriptions(
     subscription_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> PageOf[SubscriptionOut]:
     now = clock.now()
-    async with db.reading() as session:
-        rows = await repository.list_subscriptions(
-            session,
-            limit=page.fetch,
-            before_id=page.before_id,
-            user_id=user_id,
-            status=SubscriptionStatus(status) if status else None,
-            plan_id=subscription_type,
-        )
-        items = [await subscription_out(session, s, payments, now) for s in rows[: page.limit]]
+    rows = await flows.subscriptions_page(
+        db,
+        limit=page.fetch,
+        before_id=page.before_id,
+        user_id=user_id,
+        status=SubscriptionStatus(status) if status else None,
+        plan_id=subscription_type,
+    )
+    items = [subscription_out(s, payments, now) for s in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.subscription_id)
 
 
@@ -166,9 +163,8 @@ async def _start_trial(
 async def get_subscription(
     db: DbDep, clock: ClockDep, payments: PaymentsDep, _: ReadKey, subscription_id: IdPath
 ) -> SubscriptionOut:
-    async with db.reading() as session:
-        subscription = await service.require(session, subscription_id)
-        return await subscription_out(session, subscription, payments, clock.now())
+    view = await flows.get_subscription(db, subscription_id)
+    return subscription_out(view, payments, clock.now())
 
 
 @router.put(
@@ -186,8 +182,7 @@ async def update_subscription(
     body: SubscriptionUpdate,
 ) -> SubscriptionOut:
     now = clock.now()
-    async with db.transaction() as session:
-        subscription = await service.change_status(
-            session, subscription_id, SubscriptionStatus(body.status), now
-        )
-        return await subscription_out(session, subscription, payments, now)
+    view = await flows.change_subscription_status(
+        db, subscription_id, SubscriptionStatus(body.status), now
+    )
+    return subscription_out(view, payments, now)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
-from sqlalchemy.exc import IntegrityError
 
 from satshare.api.deps import (
     AdminKey,
@@ -12,14 +11,12 @@ from satshare.api.deps import (
     IdPath,
     Page,
     ReadKey,
-    SealLedger,
     SealLedgerDep,
 )
-from satshare.api.presenters import transactions_out
+from satshare.api.presenters import transaction_out
 from satshare.api.problems import openapi_responses
-from satshare.db import Database
-from satshare.errors import Conflict, InvalidRequest, NotFound
-from satshare.ledger import repository, service
+from satshare.errors import Conflict, InvalidRequest
+from satshare.ledger import flows, service
 from satshare.ledger.models import EntryKind
 from satshare.ledger.schemas import (
     TransactionCreate,
@@ -28,7 +25,6 @@ from satshare.ledger.schemas import (
     TransactionReverse,
 )
 from satshare.schemas import MAX_ID, PageOf
-from satshare.security import random_token
 
 router = APIRouter(prefix="/api/v1/transactions", tags=["transactions"])
 
@@ -54,17 +50,16 @@ async def list_transactions(
     kind: Annotated[EntryKind | None, Query()] = None,
     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> PageOf[TransactionOut]:
-    async with db.reading() as session:
-        rows = await repository.list_entries(
-            session,
-            limit=page.fetch,
-            before_id=page.before_id,
-            user_id=user_id,
-            kind=kind,
-            invoice_id=invoice_id,
-        )
-        items = await transactions_out(session, rows[: page.limit])
-    return page.of(len(rows), items, lambda item: item.transaction_id)
+    views = await flows.list_entries(
+        db,
+        limit=page.fetch,
+        before_id=page.before_id,
+        user_id=user_id,
+        kind=kind,
+        invoice_id=invoice_id,
+    )
+    items = [transaction_out(view) for view in views[: page.limit]]
+    return page.of(len(views), items, lambda item: item.transaction_id)
 
 
 @router.post(
@@ -84,29 +79,10 @@ async def create_transaction(
     body: TransactionCreate,
 ) -> TransactionOut:
     legs = [service.Leg(p.account, p.amount_sats) for p in body.postings]
-    author = principal.author
-    async with db.transaction() as session:
-        entry = await service.post_entry(
-            session,
-            service.NewEntry(
-                idempotency_key=f"manual:{random_token(12)}",
-                kind=EntryKind.ADJUSTMENT,
-                legs=legs,
-                memo=body.memo,
-                created_by=author,
-            ),
-            clock.now(),
-        )
-    return await _sealed(db, seal_ledger, entry.id)
-
-
-async def _sealed(db: Database, seal_ledger: SealLedger, entry_id: int) -> TransactionOut:
-    """Chain the new entry before answering, so the caller gets its seq and hash."""
-    await seal_ledger()
-    async with db.reading() as session:
-        entry = await repository.entry_by_id(session, entry_id)
-        assert entry is not None
-        return (await transactions_out(session, [entry]))[0]
+    view = await flows.post_adjustment(
+        db, seal_ledger, legs, memo=body.memo, author=principal.author, now=clock.now()
+    )
+    return transaction_out(view)
 
 
 @router.get(
@@ -116,11 +92,7 @@ async def _sealed(db: Database, seal_ledger: SealLedger, entry_id: int) -> Trans
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_transaction(db: DbDep, _: ReadKey, transaction_id: IdPath) -> TransactionOut:
-    async with db.reading() as session:
-        entry = await repository.entry_by_id(session, transaction_id)
-        if entry is None:
-            raise NotFound(f"transaction {transaction_id} does not exist")
-        return (await transactions_out(session, [entry]))[0]
+    return transaction_out(await flows.get_entry(db, transaction_id))
 
 
 @router.put(
@@ -143,17 +115,8 @@ async def update_transaction(
     memo = body.memo
     if memo is None:
         raise InvalidRequest("memo must be a string of 1 to 500 characters", field="memo")
-    async with db.transaction() as session:
-        await service.add_memo(
-            session,
-            transaction_id,
-            memo,
-            author=principal.author,
-            now=clock.now(),
-        )
-        entry = await repository.entry_by_id(session, transaction_id)
-        assert entry is not None
-        return (await transactions_out(session, [entry]))[0]
+    view = await flows.add_memo(db, transaction_id, memo, author=principal.author, now=clock.now())
+    return transaction_out(view)
 
 
 @router.post(
@@ -179,15 +142,12 @@ async def reverse_transaction(
         ),
     ] = None,
 ) -> TransactionOut:
-    try:
-        async with db.transaction() as session:
-            entry = await service.reverse_entry(
-                session,
-                transaction_id,
-                memo=body.memo if body else None,
-                author=principal.author,
-                now=clock.now(),
-            )
-    except IntegrityError:
-        raise Conflict(f"transaction {transaction_id} was already reversed") from None
-    return await _sealed(db, seal_ledger, entry.id)
+    view = await flows.reverse(
+        db,
+        seal_ledger,
+        transaction_id,
+        memo=body.memo if body else None,
+        author=principal.author,
+        now=clock.now(),
+    )
+    return transaction_out(view)

@@ -17,7 +17,7 @@ from satshare.api.routes.checkout import page_language
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.i18n import translate
-from satshare.reports import statements, transparency
+from satshare.reports import flows as report_flows
 from satshare.reports.schemas import (
     FiguresOut,
     LedgerHeadOut,
@@ -26,7 +26,6 @@ from satshare.reports.schemas import (
     TransparencyOut,
 )
 from satshare.schemas import PageOf
-from satshare.users import service as users
 
 router = APIRouter(tags=["transparency"])
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
@@ -40,8 +39,7 @@ async def _figures(db: Database, clock: Clock, request: Request) -> Transparency
     if cached is not None and cached[0] > time.monotonic():
         figures: TransparencyOut = cached[1]
         return figures
-    async with db.reading() as session:
-        data = await transparency.transparency(session, clock.now())
+    data = await report_flows.transparency(db, clock.now())
     figures = TransparencyOut(
         months=[MonthOut(**asdict(m)) for m in data.months],
         totals=FiguresOut(**asdict(data.totals)),
@@ -115,10 +113,8 @@ async def transparency_page(
 async def list_statements(
     db: DbDep, _: ReadKey, user_id: IdPath, page: Page
 ) -> PageOf[StatementOut]:
-    async with db.reading() as session:
-        await users.require(session, user_id)
-        rows = await statements.commission_statements(
-            session, user_id, limit=page.fetch, before_id=page.before_id
-        )
+    rows = await report_flows.statements_of_user(
+        db, user_id, limit=page.fetch, before_id=page.before_id
+    )
     items = [StatementOut(**asdict(s)) for s in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.transaction_id)

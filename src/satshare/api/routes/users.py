@@ -3,9 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.exc import IntegrityError
 
-from satshare.affiliates import service as affiliates
 from satshare.api.deps import (
     ClockDep,
     DbDep,
@@ -20,10 +18,9 @@ from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
 from satshare.api.schemas import UserDetail
 from satshare.errors import Conflict
-from satshare.payments import referrals as payment_referrals
+from satshare.payments import flows as payment_flows
 from satshare.schemas import MAX_ID, PageOf
-from satshare.subscriptions import repository as subscriptions_repo
-from satshare.users import repository, service
+from satshare.users import flows, service
 from satshare.users.schemas import (
     Platform,
     ReferralCounts,
@@ -52,15 +49,14 @@ async def list_users(
     ] = None,
     external_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> PageOf[UserOut]:
-    async with db.reading() as session:
-        rows = await repository.list_users(
-            session,
-            limit=page.fetch,
-            before_id=page.before_id,
-            platform=platform,
-            referrer_id=referrer_id,
-            external_id=external_id,
-        )
+    rows = await flows.list_users(
+        db,
+        limit=page.fetch,
+        before_id=page.before_id,
+        platform=platform,
+        referrer_id=referrer_id,
+        external_id=external_id,
+    )
     items = [user_out(u) for u in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.user_id)
 
@@ -82,13 +78,7 @@ async def create_user(db: DbDep, clock: ClockDep, _: WriteKey, body: UserCreate)
         referral=str(body.referral_id) if body.referral_id is not None else None,
         language=body.language,
     )
-    try:
-        async with db.transaction() as session:
-            user = await service.register(session, registration, clock.now())
-    except IntegrityError:
-        raise Conflict(
-            f"a {body.platform} user with external_id {registration.external_id!r} already exists"
-        ) from None
+    user = await flows.register(db, registration, clock.now())
     return UserCreated(
         user_id=user.id, referral_code=user.referral_code, referrer_id=user.referrer_id
     )
@@ -109,13 +99,10 @@ async def get_user(
     user_id: IdPath,
 ) -> UserDetail:
     now = clock.now()
-    async with db.reading() as session:
-        user = await service.require(session, user_id)
-        earnings = await affiliates.balance(session, user_id, payouts.program.hold_days, now)
-        referrals = await payment_referrals.referral_stats(session, user_id)
-        registered, paying = referrals.registered, referrals.paying
-        active = await subscriptions_repo.active_of_user(session, user_id, now)
-        subscriptions = [await subscription_out(session, s, payments, now) for s in active]
+    view = await payment_flows.user_view(db, user_id, payouts.program.hold_days, now)
+    user, earnings = view.user, view.earnings
+    registered, paying = view.referrals.registered, view.referrals.paying
+    subscriptions = [subscription_out(s, payments, now) for s in view.subscriptions]
     return UserDetail(
         **user_out(user).model_dump(),
         balance_sats=earnings.balance_sats,
@@ -139,12 +126,7 @@ async def update_user(
 ) -> UserOut:
     if "referral_id" in body.model_fields_set:
         raise Conflict("the referrer is set once at registration and can never be changed")
-    async with db.transaction() as session:
-        user = await service.update_profile(
-            session,
-            user_id,
-            username=body.username,
-            language=body.language,
-            now=clock.now(),
-        )
+    user = await flows.update_profile(
+        db, user_id, username=body.username, language=body.language, now=clock.now()
+    )
     return user_out(user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from telegram import Update
 
 from satshare.affiliates import service as affiliates
@@ -12,10 +11,8 @@ from satshare.affiliates import stats as affiliate_stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
 from satshare.bot.runtime import BotContext, esc, sats, t, user_of
-from satshare.ledger import accounts
-from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting
-from satshare.payments import referrals
-from satshare.reports import statements as split_statements
+from satshare.payouts import overview
+from satshare.reports import flows as report_flows
 
 RECENT = 5
 MONTHS = 3
@@ -59,24 +56,10 @@ async def invite(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
-    code = accounts.affiliate_payable(user.id)
     program = runtime.payouts.program
-    async with runtime.db.reading() as session:
-        earnings = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
-        terms = await affiliates.terms_for(session, user.id, program, referrals.referral_stats)
-        progress = await referrals.referral_stats(session, user.id)
-        opened = await affiliate_stats.clicks(session, user.id)
-        months = await affiliate_stats.earnings_by_month(session, user.id)
-        recent = (
-            await session.execute(
-                select(Posting.amount_sats, Entry.created_at)
-                .join(Entry, Entry.id == Posting.entry_id)
-                .join(Account, Account.id == Posting.account_id)
-                .where(Account.code == code, Entry.kind.in_(SALE_KINDS))
-                .order_by(Entry.id.desc())
-                .limit(RECENT)
-            )
-        ).all()
+    view = await overview.invite_view(runtime.db, program, user.id, runtime.now(), recent=RECENT)
+    earnings, terms, progress = view.earnings, view.terms, view.progress
+    opened, months, recent = view.clicks, view.months, view.recent
     link = runtime.referral_link(user.referral_code)
     share = terms.share_bps / 100
     lines = [
@@ -131,8 +114,7 @@ async def statements(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
-    async with runtime.db.reading() as session:
-        rows = await split_statements.commission_statements(session, user.id, limit=RECENT)
+    rows = await report_flows.commission_statements(runtime.db, user.id, limit=RECENT)
     if not rows:
         text = t(language, texts.STATEMENTS_EMPTY)
         await show(update, context, text, keyboards.back(language))

@@ -10,7 +10,7 @@ import segno
 from telegram import Update
 from telegram.constants import ParseMode
 
-from satshare.access import service as access
+from satshare.access import flows as access_flows
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
@@ -19,9 +19,8 @@ from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.payments import flows
-from satshare.payments import repository as payments_repo
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
 from satshare.promos.service import PromoRefused
 from satshare.subscriptions import repository as subscriptions_repo
@@ -37,8 +36,7 @@ CHECK_EVERY_SECONDS = 3.0
 async def show_plans(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
-    async with runtime.db.reading() as session:
-        available = await plans.list_active(session)
+    available = await plan_flows.list_active(runtime.db)
     text = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
     await show(update, context, text, await growth.plans_markup(context, user, available))
 
@@ -67,9 +65,8 @@ async def buy(update: Update, context: BotContext) -> None:
     assert query is not None and query.data is not None
     plan_id = query.data.removeprefix(keyboards.BUY)
     user = await user_of(update, context)
-    async with runtime.db.reading() as session:
-        plan = await plans.get(session, plan_id)
-        available = await plans.list_active(session)
+    plan = await plan_flows.get(runtime.db, plan_id)
+    available = await plan_flows.list_active(runtime.db)
     rails = bot_rails(runtime, plan) if plan is not None and plan.active else []
     if not rails:
         message = texts.PLAN_GONE if plan is None or not plan.active else texts.NO_RAIL
@@ -98,15 +95,13 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
     user = await user_of(update, context)
     language = user.language
     if rail == "stars":
-        async with runtime.db.reading() as session:
-            plan = await plans.get(session, plan_id)
+        plan = await plan_flows.get(runtime.db, plan_id)
         try:
             if plan is None:
                 raise InvalidRequest("no such plan")
             await stars.sell(update, context, plan)
         except InvalidRequest:
-            async with runtime.db.reading() as session:
-                available = await plans.list_active(session)
+            available = await plan_flows.list_active(runtime.db)
             await show(
                 update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
             )
@@ -129,15 +124,13 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
         await answer(query, t(language, texts.PROVIDER_DOWN))
         return
     except InvalidRequest:
-        async with runtime.db.reading() as session:
-            available = await plans.list_active(session)
+        available = await plan_flows.list_active(runtime.db)
         await show(
             update, context, t(language, texts.PLAN_GONE), keyboards.plans(language, available)
         )
         return
     invoice = checkout.invoice
-    async with runtime.db.reading() as session:
-        plan = await plans.get(session, plan_id)
+    plan = await plan_flows.get(runtime.db, plan_id)
     assert plan is not None
     checkout_url = runtime.payments.checkout_url(invoice.id)
     parts = [
@@ -205,8 +198,7 @@ async def check_payment(update: Update, context: BotContext) -> None:
     invoice_id = query.data.removeprefix(keyboards.CHECK)
     user = await user_of(update, context)
     language = user.language
-    async with runtime.db.reading() as session:
-        invoice = await payments_repo.get_invoice(session, invoice_id)
+    invoice = await flows.get_invoice(runtime.db, invoice_id)
     if invoice is None or invoice.user_id != user.id:
         await answer(query, t(language, texts.PAYMENT_EXPIRED))
         return
@@ -220,8 +212,7 @@ async def check_payment(update: Update, context: BotContext) -> None:
             return
         except DomainError:
             log.warning("could not refresh invoice %s", invoice_id, exc_info=True)
-        async with runtime.db.reading() as session:
-            invoice = await payments_repo.get_invoice(session, invoice_id)
+        invoice = await flows.get_invoice(runtime.db, invoice_id)
         assert invoice is not None
     message = {
         InvoiceStatus.SETTLED: texts.PAYMENT_DONE,
@@ -237,22 +228,20 @@ async def my_subscription(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     language = user.language
     now = runtime.now()
-    async with runtime.db.reading() as session:
-        active = await subscriptions_repo.active_of_user(session, user.id, now)
-        lines = []
-        for subscription in active:
-            plan = await plans.get(session, subscription.plan_id)
-            assert plan is not None and subscription.ends_at is not None
-            lines.append(
-                t(
-                    language,
-                    texts.MY_SUBSCRIPTION_LINE,
-                    plan=esc(plan.title),
-                    until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
-                )
+    held = await access_flows.holdings(runtime.db, user.id, now)
+    lines = []
+    for subscription, plan in held.subscriptions:
+        assert subscription.ends_at is not None
+        lines.append(
+            t(
+                language,
+                texts.MY_SUBSCRIPTION_LINE,
+                plan=esc(plan.title),
+                until=subscription.ends_at.strftime("%Y-%m-%d %H:%M"),
             )
-        chats = sorted(await access.chats_of_active_subscriptions(session, user.id, now))
-    if not active:
+        )
+    chats = held.chats
+    if not held.subscriptions:
         await show(
             update, context, t(language, texts.NO_SUBSCRIPTION), keyboards.main_menu(language)
         )

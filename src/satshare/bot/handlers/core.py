@@ -7,18 +7,17 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from satshare.affiliates import stats as affiliate_stats
+from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import growth, stars
+from satshare.bot import repository as bot_repository
+
 from satshare.bot.handlers.ui import expect_input, show
-from satshare.bot.models import ProcessedUpdate
 from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, t, user_of
-from satshare.db import insert_ignore
 from satshare.errors import InvalidRequest
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.telegram_contract import STARS_START
-from satshare.users import repository as users_repo
-from satshare.users import service as users
+from satshare.users import flows as user_flows
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +25,7 @@ log = logging.getLogger(__name__)
 async def guard_duplicates(update: Update, context: BotContext) -> None:
     """Runs first for every update: an update_id seen before is dropped (one effect)."""
     runtime = context.runtime
-    async with runtime.db.transaction() as session:
-        fresh = await insert_ignore(
-            session,
-            ProcessedUpdate,
-            {"update_id": update.update_id, "received_at": runtime.now()},
-            ["update_id"],
-        )
+    fresh = await bot_repository.first_sight(runtime.db, update.update_id, runtime.now())
     if not fresh:
         log.info("dropping duplicate update %s", update.update_id)
         raise ApplicationHandlerStop
@@ -53,16 +46,14 @@ async def start(update: Update, context: BotContext) -> None:
     user, created, problem = await ensure_user(runtime, update.effective_user, referral=referral)
     if referral is not None and problem != "own":
         # The top of the affiliate's funnel: their link was opened (new user or not).
-        async with runtime.db.transaction() as session:
-            await affiliate_stats.record_click(session, referral, "telegram", runtime.now())
+        await affiliate_flows.record_click(runtime.db, referral, "telegram", runtime.now())
     language = user.language
     share = runtime.config.affiliate.share_bps / 100
     lines = []
     if created:
         lines.append(t(language, texts.WELCOME, shop=esc(runtime.shop_name), share=f"{share:g}"))
         if user.referrer_id is not None:
-            async with runtime.db.reading() as session:
-                referrer = await users_repo.get(session, user.referrer_id)
+            referrer = await user_flows.get(runtime.db, user.referrer_id)
             if referrer is not None:
                 lines.append(t(language, texts.REFERRED_BY, referrer=esc(display_name(referrer))))
     else:
@@ -83,8 +74,7 @@ async def start(update: Update, context: BotContext) -> None:
 
 async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> None:
     runtime = context.runtime
-    async with runtime.db.reading() as session:
-        plan = await plans.get(session, plan_id)
+    plan = await plan_flows.get(runtime.db, plan_id)
     if plan is None or not plan.active:
         return
     try:
@@ -133,10 +123,9 @@ async def set_language(update: Update, context: BotContext) -> None:
     assert query is not None and query.data is not None
     chosen = query.data.removeprefix(keyboards.LANGUAGE)
     user = await user_of(update, context)
-    async with runtime.db.transaction() as session:
-        updated = await users.update_profile(
-            session, user.id, username=None, language=chosen, now=runtime.now()
-        )
+    updated = await user_flows.update_profile(
+        runtime.db, user.id, username=None, language=chosen, now=runtime.now()
+    )
     await show(
         update,
         context,

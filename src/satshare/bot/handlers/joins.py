@@ -8,10 +8,10 @@ import logging
 from telegram import Update
 from telegram.error import BadRequest, Forbidden
 
-from satshare.access import service as access
+from satshare.access import flows as access_flows
 from satshare.bot import texts
 from satshare.bot.runtime import PLATFORM, BotContext, esc, t
-from satshare.users import repository as users_repo
+from satshare.users import flows as user_flows
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +22,15 @@ async def join_request(update: Update, context: BotContext) -> None:
     assert request is not None
     chat, requester = request.chat, request.from_user
     now = runtime.now()
-    async with runtime.db.reading() as session:
-        user = await users_repo.by_external_id(session, PLATFORM, str(requester.id))
-        allowed = user is not None and await access.may_join(session, user.id, chat.id, now)
+    user = await user_flows.by_external_id(runtime.db, PLATFORM, str(requester.id))
+    allowed = user is not None and await access_flows.may_join(runtime.db, user.id, chat.id, now)
     title = esc(chat.title or str(chat.id))
     language = user.language if user is not None else "en"
     try:
         if allowed:
             assert user is not None
             await request.approve()
-            async with runtime.db.transaction() as session:
-                await access.record(session, user.id, chat.id, "member", now)
+            await access_flows.record(runtime.db, user.id, chat.id, "member", now)
             message = t(language, texts.JOIN_APPROVED, chat=title)
         else:
             await request.decline()

@@ -12,7 +12,8 @@ from satshare.bot.handlers import core
 from satshare.bot.runtime import BotContext, sats, t
 from satshare.errors import InvalidRequest
 from satshare.reports import files
-from satshare.reports.monthly import current_month, monthly_report
+from satshare.reports import flows as report_flows
+from satshare.reports.monthly import current_month
 
 
 async def report(update: Update, context: BotContext) -> None:
@@ -25,8 +26,7 @@ async def report(update: Update, context: BotContext) -> None:
     now = runtime.now()
     month = context.args[0] if context.args else current_month(now)
     try:
-        async with runtime.db.reading() as session:
-            data = await monthly_report(session, month, now)
+        data = await report_flows.month(runtime.db, month, now)
     except InvalidRequest:
         await context.bot.send_message(chat.id, t(language, texts.REPORT_BAD_MONTH))
         return

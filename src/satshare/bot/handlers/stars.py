@@ -13,7 +13,7 @@ from satshare.bot.runtime import BotContext, esc, t, user_of
 from satshare.payments import flows
 from satshare.payments.service import StarsPayment
 from satshare.plans.models import Plan
-from satshare.users import repository as users_repo
+from satshare.users import flows as user_flows
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,7 @@ async def pre_checkout(update: Update, context: BotContext) -> None:
     if problem is None:
         await query.answer(ok=True)
         return
-    async with runtime.db.reading() as session:
-        user = await users_repo.by_external_id(session, "telegram", str(query.from_user.id))
+    user = await user_flows.by_external_id(runtime.db, "telegram", str(query.from_user.id))
     language = user.language if user else "en"
     await query.answer(ok=False, error_message=t(language, REFUSALS[problem]))
 

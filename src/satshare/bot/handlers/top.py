@@ -7,6 +7,7 @@ from typing import cast
 
 from telegram import Update
 
+from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates import stats
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import show
@@ -43,8 +44,7 @@ async def toggle_name(update: Update, context: BotContext) -> None:
     name = None
     if data.startswith("on"):
         name = f"@{tg.username}" if tg.username else tg.first_name[: stats.MAX_NAME]
-    async with runtime.db.transaction() as session:
-        user = await stats.set_leaderboard_name(session, user.id, name)
+    user = await affiliate_flows.set_leaderboard_name(runtime.db, user.id, name)
     await _show(update, context, user, by, period)
 
 
@@ -58,8 +58,7 @@ async def _show(
     runtime = context.runtime
     language = user.language
     since = stats.since_for(period, runtime.now())
-    async with runtime.db.reading() as session:
-        rows = await referrals.leaderboard(session, by, since, SIZE)
+    rows = await referrals.top(runtime.db, by, since, SIZE)
     title = texts.TOP_TITLE_SALES if by == "sales" else texts.TOP_TITLE_REFERRALS
     lines = [t(language, title, period=t(language, PERIOD_LABELS[period]))]
     line = texts.TOP_LINE_SALES if by == "sales" else texts.TOP_LINE_REFERRALS

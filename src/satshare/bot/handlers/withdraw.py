@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from satshare.affiliates import service as affiliates
+from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
 from satshare.bot.handlers import core, growth
 from satshare.bot.handlers.ui import answer, expect_input, expected_input, show
@@ -19,7 +19,7 @@ from satshare.payouts import flows
 from satshare.payouts import service as payouts
 from satshare.payouts.destinations import DestinationKind, mask
 from satshare.payouts.models import PayoutStatus
-from satshare.payouts.overview import affiliate_overview
+from satshare.payouts.overview import overview
 from satshare.users.models import User
 
 CONFIRMED = "confirmed_payouts"
@@ -84,8 +84,7 @@ async def _show_withdraw(
     ctx = runtime.payouts
     language = user.language
     program = ctx.program
-    async with runtime.db.reading() as session:
-        view = await affiliate_overview(session, program, user.id, runtime.now())
+    view = await overview(runtime.db, program, user.id, runtime.now())
     money, totals, destination = view.balance, view.payouts, view.destination
     accepted = view.terms_accepted_at is not None
     lines = [
@@ -110,6 +109,16 @@ async def _show_withdraw(
         )
     if money.balance_sats < 0:
         lines.append(t(language, texts.WITHDRAW_NEGATIVE))
+    elif money.available_sats < ctx.policy.min_sats:
+        # No Withdraw button below the minimum: say why, and how far it is.
+        lines.append(
+            t(
+                language,
+                texts.WITHDRAW_SHORT,
+                minimum=sats(ctx.policy.min_sats),
+                missing=sats(ctx.policy.min_sats - money.available_sats),
+            )
+        )
     if destination is not None:
         lines.append(
             t(
@@ -148,8 +157,7 @@ async def accept_terms(update: Update, context: BotContext) -> None:
         # They were shown an older text: show the new one instead of recording the old.
         await _show_withdraw(update, context, user, t(user.language, texts.TERMS_CHANGED))
         return
-    async with runtime.db.transaction() as session:
-        await affiliates.accept_terms(session, user.id, current, runtime.now())
+    await affiliate_flows.accept_terms(runtime.db, user.id, current, runtime.now())
     accepted = t(user.language, texts.TERMS_ACCEPTED, version=current)
     await _show_withdraw(update, context, user, accepted)
 
@@ -187,8 +195,7 @@ async def ask_amount(update: Update, context: BotContext) -> None:
 
 async def _available(runtime: BotRuntime, user: User) -> int:
     program = runtime.payouts.program
-    async with runtime.db.reading() as session:
-        money = await affiliates.balance(session, user.id, program.hold_days, runtime.now())
+    money = await affiliate_flows.balance(runtime.db, user.id, program.hold_days, runtime.now())
     return money.available_sats
 
 
@@ -264,8 +271,7 @@ async def quote(update: Update, context: BotContext) -> None:
 async def _show_quote(update: Update, context: BotContext, user: User, amount: int) -> None:
     runtime = context.runtime
     policy = runtime.payouts.policy
-    async with runtime.db.reading() as session:
-        destination = await payouts.saved_destination(session, user.id)
+    destination = await flows.saved_destination(runtime.payouts, user.id)
     if destination is None:
         await ask_destination(update, context)
         return
@@ -331,8 +337,7 @@ async def my_payouts(update: Update, context: BotContext) -> None:
     runtime = context.runtime
     user = await user_of(update, context)
     language = user.language
-    async with runtime.db.reading() as session:
-        recent = await payouts.list_payouts(session, limit=RECENT_PAYOUTS, user_id=user.id)
+    recent = await flows.list_payouts(runtime.payouts, limit=RECENT_PAYOUTS, user_id=user.id)
     if not recent:
         await show(update, context, t(language, texts.PAYOUTS_EMPTY), keyboards.back(language))
         return

@@ -1,7 +1,7 @@
 """growth tools: broadcasts, promo codes, trials, referee bonus
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0015
 Create Date: 2026-11-30 05:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import satshare.db
 
 revision: str = "0014"
-down_revision: str | None = "0011"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Telegram user ids the emulator hands out start after this one.
+FIRST_USER_ID = 100_000_000
+
 
 class BotApiError(Exception):
     def __init__(self, code: int, description: str, **parameters: Any) -> None:
@@ -160,7 +163,8 @@ class TelegramState:
         username: str | None = None,
         language_code: str | None = "en",
     ) -> SimUser:
-        user_id = user_id or 100_000_000 + len(self.users) + 1
+        # After the highest id so far: users restored after a restart keep theirs.
+        user_id = user_id or max([FIRST_USER_ID, *self.users]) + 1
         user = SimUser(user_id, first_name, username, language_code)
         self.users[user_id] = user
         return user

@@ -28,11 +28,27 @@ class UpdateQueue:
         self._delivered: deque[dict[str, Any]] = deque(maxlen=10_000)  # for redelivery
         self._closing = False
         self._next_update_id = 100_000
+        #: Long polls so far; a poll still waiting when a newer one arrives is answered 409,
+        #: as Telegram does when two bot instances poll at once.
+        self._polls = 0
+        self._superseded = asyncio.Event()
+        #: 409 Conflict answers given to concurrent getUpdates (a test counts them).
+        self.conflicts = 0
         self._new_update = asyncio.Event()
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self._pusher: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+
+    def continue_after(self, update_id: int) -> None:
+        """New updates get ids above ``update_id`` (a restarted sandbox: the bot remembers
+        the ids it handled and would drop a reused one as a duplicate)."""
+        self._next_update_id = max(self._next_update_id, update_id)
+
+    @property
+    def polls(self) -> int:
+        """getUpdates calls answered or waiting so far."""
+        return self._polls
 
     def push(self, payload: dict[str, Any], *, update_id: int | None = None) -> int:
         if update_id is None:
@@ -46,8 +62,9 @@ class UpdateQueue:
         return update_id
 
     def redeliver(self, update_id: int) -> None:
-        """Send an update again with the same update_id (duplicate delivery)."""
-        for update in list(self._delivered):
+        """Send an update again with the same update_id (duplicate delivery); one still in
+        flight (pushed, its answer not back yet) counts as delivered."""
+        for update in [*self._delivered, *self._pending]:
             if update["update_id"] == update_id:
                 self._pending.append(update)
                 self._new_update.set()
@@ -61,10 +78,29 @@ class UpdateQueue:
         to ``timeout`` seconds for one when there are none."""
         if offset is not None:
             self._confirm_before(offset)
+        self._polls += 1
+        mine = self._polls
+        self._superseded.set()  # an older poll still waiting loses to this one
+        self._superseded = asyncio.Event()
+        superseded = self._superseded
         if not self._pending and timeout > 0 and not self._closing:
             self._new_update.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_update.wait(), timeout)
+            waits = [
+                asyncio.ensure_future(self._new_update.wait()),
+                asyncio.ensure_future(superseded.wait()),
+            ]
+            try:
+                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+            if mine != self._polls:
+                self.conflicts += 1
+                raise BotApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only "
+                    "one bot instance is running",
+                )
             if offset is not None:
                 self._confirm_before(offset)
         return list(self._pending)[:limit]

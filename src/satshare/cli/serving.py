@@ -1,0 +1,126 @@
+"""How ``satshare serve`` starts and stops: the port checked before anything starts, Ctrl+C
+stopping the jobs and the bot before the web server, bot tokens kept out of the access log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import re
+import signal
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Generator
+from types import FrameType
+
+import uvicorn
+
+#: A Bot API path carries the token: /bot<id>:<secret>/method and /file/bot<id>:<secret>/…
+_BOT_TOKEN_IN_PATH = re.compile(r"/bot[0-9]+(?::|%3A)[A-Za-z0-9_-]+", re.IGNORECASE)
+#: How long Ctrl+C waits for the jobs and the bot, then for open requests (a long poll).
+STOP_SECONDS = 2.0
+GRACEFUL_SECONDS = 1
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why SatShare cannot listen on ``host:port``, in one line with the fix; None when it can.
+
+    Checked before the database, the sandbox and the bot start, so a second ``make run``
+    says so plainly instead of failing half-way with uvicorn's traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port in TIME_WAIT after a restart is free, one listened on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror as exc:
+            return f"server.host {host!r} is not a host name or address ({exc.strerror})"
+        except OSError as exc:
+            where = f"{host}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is already in use (is SatShare already running?); "
+                    f"stop that process or choose another port: satshare serve --port "
+                    f"{port + 1 if port < 65535 else 8000} (or server.port in satshare.yaml)"
+                )
+            if exc.errno == errno.EACCES:
+                return (
+                    f"not allowed to listen on {where} (ports below 1024 need privileges); "
+                    "choose a port above 1024 with --port or server.port"
+                )
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return (
+                    f"server.host {host} is not an address of this machine; use 127.0.0.1 "
+                    "(this machine only) or 0.0.0.0 (every interface)"
+                )
+            reason = exc.strerror or type(exc).__name__
+            return f"cannot listen on {where} ({reason}); check server.host and server.port"
+    return None
+
+
+class RedactBotTokens(logging.Filter):
+    """Keeps bot tokens out of the access log: the sandbox serves the Bot API emulator on
+    this app, and its paths (/bot<token>/getUpdates) would print the token on every poll."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _BOT_TOKEN_IN_PATH.sub("/bot<token>", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_access_log() -> None:
+    logging.getLogger("uvicorn.access").addFilter(RedactBotTokens())
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, stopped in order on Ctrl+C or SIGTERM: ``before_exit`` (the jobs,
+    then the bot, which long-polls the sandbox's Bot API on this very server) first, then
+    the web server. A second Ctrl+C stops at once.
+
+    uvicorn's own handling sets ``should_exit`` at once and re-raises the signal after
+    serving, which surfaced as tracebacks from the bot's broken long poll."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.before_exit: Callable[[], Awaitable[None]] | None = None
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._loop = asyncio.get_running_loop()
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stopping or self.before_exit is None or self._loop is None:
+            self.force_exit = self._stopping
+            self.should_exit = True
+            return
+        self._stopping = True
+        self._loop.call_soon_threadsafe(self._start_stopping)
+
+    def _start_stopping(self) -> None:
+        self._stop_task = asyncio.ensure_future(self._stop_then_exit())
+
+    async def _stop_then_exit(self) -> None:
+        assert self.before_exit is not None
+        try:
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.before_exit(), STOP_SECONDS)
+        finally:
+            self.should_exit = True
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -1,0 +1,129 @@
+"""The job catalogue: every background job SatShare runs, once, whatever runs it.
+
+A job advances state that lives in domain rows (open invoices, outbox rows, approved
+payouts, subscription ends), so it may be killed at any point and run again: claims expire
+and nothing is sent twice. The same catalogue runs on procrastinate's PostgreSQL queue
+(``queue.py``: shared by every process, each periodic job once per period) or in-process
+(``inline.py``: SQLite, one process).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from satshare.aftercommit import Produced
+from satshare.bot import removal
+from satshare.bot import repository as bot_repository
+from satshare.bot.broadcasts import BroadcastSender
+from satshare.bot.dispatcher import OutboxDispatcher
+from satshare.bot.runtime import BotRuntime
+from satshare.container import Container
+from satshare.idempotency import flows as idempotency
+from satshare.jobqueue import Job, JobName, Queue
+from satshare.payments import flows
+from satshare.subscriptions import flows as subscription_flows
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+#: Telegram keeps an undelivered update for 24 hours; remembering ids for 48 is enough.
+UPDATE_ID_TTL = timedelta(hours=48)
+#: How soon a broadcast sent (or due) is picked up, and one left by a dead sender resumed.
+BROADCAST_INTERVAL_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BotJobs:
+    """The bot's part: its sender (outbox) and client (member removal)."""
+
+    runtime: BotRuntime
+    dispatcher: OutboxDispatcher
+
+
+def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
+    """Every job for this process; the bot's only where a bot client exists."""
+    settings = container.settings
+    every_reconcile = settings.payments.reconcile_interval_seconds
+
+    async def reconcile_invoices() -> None:
+        report = await flows.reconcile(container.payments)
+        if report.checked or report.errors:
+            log.info("reconciled invoices: %s", report.as_json())
+
+    async def expire_subscriptions() -> None:
+        count = await subscription_flows.expire_due(container.db, container.clock.now())
+        if count:
+            log.info("expired %d subscriptions", count)
+            container.after_commit.committed(Produced(outbox=True))
+
+    async def seal_ledger() -> None:
+        await container.sealer.seal_all()
+
+    async def send_payouts() -> None:
+        # Approved payouts are usually sent at once (woken on approval); this run catches
+        # the rest and asks providers about payouts left unknown.
+        await container.payout_runner.flush()
+
+    async def housekeeping() -> None:
+        now = container.clock.now()
+        await idempotency.purge_older_than(container.db, now - IDEMPOTENCY_TTL)
+        await bot_repository.purge(container.db, now - UPDATE_ID_TTL)
+
+    jobs = [
+        Job(JobName.RECONCILE_INVOICES, Queue.MONEY, every_reconcile, reconcile_invoices),
+        Job(JobName.EXPIRE_SUBSCRIPTIONS, Queue.UPKEEP, every_reconcile, expire_subscriptions),
+        Job(JobName.SEAL_LEDGER, Queue.MONEY, 5, seal_ledger),
+        Job(JobName.SEND_PAYOUTS, Queue.MONEY, settings.payouts.interval_seconds, send_payouts),
+        Job(JobName.HOUSEKEEPING, Queue.UPKEEP, 3600, housekeeping),
+    ]
+    if bot is not None:
+        jobs += _bot_jobs(container, bot)
+    return tuple(jobs)
+
+
+def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
+    settings = container.settings
+
+    async def send_notifications() -> None:
+        await bot.dispatcher.flush()
+
+    async def queue_reminders() -> None:
+        queued = await subscription_flows.queue_reminders(
+            container.db, container.clock.now(), settings.notifications.reminder_days
+        )
+        if queued:
+            container.after_commit.committed(Produced(outbox=True))
+
+    async def remove_expired_members() -> None:
+        report = await removal.remove_expired_members(bot.runtime, bot.runtime.application.bot)
+        if report.removed or report.would_remove or report.errors:
+            log.info(
+                "access removal: %d removed, %d in dry run, errors: %s",
+                report.removed,
+                len(report.would_remove),
+                report.errors,
+            )
+
+    broadcaster = BroadcastSender(container.db, container.clock, bot.runtime.application.bot)
+
+    async def send_broadcasts() -> None:
+        # Runs for as long as the due broadcasts take; the lease keeps one sender on each.
+        for delivery in await broadcaster.run_due():
+            if delivery.held:
+                log.info("broadcast delivery: %s", delivery)
+
+    return [
+        Job(JobName.SEND_NOTIFICATIONS, Queue.TELEGRAM, 5, send_notifications),
+        Job(JobName.QUEUE_REMINDERS, Queue.TELEGRAM, 600, queue_reminders),
+        Job(
+            JobName.REMOVE_EXPIRED_MEMBERS,
+            Queue.TELEGRAM,
+            settings.payments.reconcile_interval_seconds,
+            remove_expired_members,
+        ),
+        Job(
+            JobName.SEND_BROADCASTS, Queue.TELEGRAM, BROADCAST_INTERVAL_SECONDS, send_broadcasts
+        ),
+    ]

@@ -1,0 +1,305 @@
+"""Many processes on one PostgreSQL database (issue #11): three `serve` processes in
+``jobs.mode: workers`` and two `satshare worker` processes, against the BTCPay emulator
+(every webhook delivered to all three servers) and the Bot API emulator, which answers a
+second concurrent getUpdates with 409 Conflict as Telegram does.
+
+A storm of sales settles once each; every buyer gets one "payment received" message and
+every affiliate one commission message per sale, sent by the workers; no Conflict. Then the
+process that polls Telegram is killed -9: another one takes over and new users are answered
+once each."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import secrets
+import signal
+import string
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import text
+
+from satshare.apikeys import service as apikeys
+from satshare.clock import SystemClock
+from satshare.db import Database
+from satshare.sim.btcpay import BTCPayEmulator
+from satshare.sim.btcpay import build_app as btcpay_app
+from satshare.sim.telegram import TelegramEmulator
+from satshare.sim.telegram import build_app as telegram_app
+from tests.conftest import PG_URL, truncate_all
+from tests.servers import RunningServer, free_port, start_server
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(PG_URL is None, reason="several processes share PostgreSQL"),
+]
+
+CHANNEL = -1001000000001
+AFFILIATES = 3
+BUYERS_PER_AFFILIATE = 4
+LEADER_LINE = "now receives the bot's updates"
+
+
+def _secret(length: int) -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
+class Process:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._file = log.open("w")
+        self.popen = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "satshare", *args],
+            env=env,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._file.close()
+
+
+async def _eventually(check: Any, what: str, seconds: float = 120) -> Any:
+    """Wait for ``check()`` to return something truthy (the processes work on their own)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+class Emulators:
+    def __init__(self) -> None:
+        self.api_key = _secret(40)
+        self.webhook_secret = _secret(32)
+        self.store_id = "Store" + _secret(12)
+        self.token = f"7{secrets.randbelow(10**9):09d}:{_secret(35)}"
+        self.btcpay = BTCPayEmulator(
+            api_key=self.api_key, store_id=self.store_id, retry_delays=(0.05, 0.1, 0.2)
+        )
+        self.telegram = TelegramEmulator(self.token)
+        self.telegram.add_chat(CHANNEL, "Premium", "channel")
+        self.servers: list[RunningServer] = []
+
+    async def start(self) -> None:
+        self.servers = [
+            await start_server(btcpay_app(self.btcpay)),
+            await start_server(telegram_app(self.telegram)),
+        ]
+        self.btcpay.base_url = self.servers[0].url
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.stop()
+        await self.btcpay.aclose()
+        await self.telegram.aclose()
+
+
+@pytest.fixture
+async def emulators() -> AsyncIterator[Emulators]:
+    running = Emulators()
+    await running.start()
+    yield running
+    await running.stop()
+
+
+def _bot_texts(tg: TelegramEmulator, user_id: int, needle: str) -> list[str]:
+    return [
+        m.text or m.caption or ""
+        for m in tg.messages.get(user_id, [])
+        if m.from_bot and needle in (m.text or m.caption or "")
+    ]
+
+
+async def test_three_servers_and_two_workers_share_one_database(
+    migrated_template: str, tmp_path: Path, emulators: Emulators
+) -> None:
+    url = migrated_template
+    await truncate_all(url)
+    db = Database(url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM procrastinate_jobs"))
+        async with db.transaction() as session:
+            issued = await apikeys.create(session, "multi", ("admin",), SystemClock().now())
+    finally:
+        await db.dispose()
+    ports = [free_port() for _ in range(3)]
+    for port in ports:  # BTCPay delivers every event to all three: duplicates by design
+        emulators.btcpay.add_webhook(
+            emulators.store_id,
+            f"http://127.0.0.1:{port}/api/v1/webhooks/btcpay",
+            emulators.webhook_secret,
+        )
+    config = {
+        "database": {"url": url},
+        "btcpay": {
+            "url": emulators.servers[0].url,
+            "api_key": emulators.api_key,
+            "store_id": emulators.store_id,
+            "webhook_secret": emulators.webhook_secret,
+        },
+        "telegram": {"token": emulators.token, "api_base_url": emulators.servers[1].url},
+        "payouts": {"provider": "manual"},
+        "jobs": {"mode": "workers"},
+        "plans": [
+            {
+                "id": "monthly",
+                "title": "Premium, 30 days",
+                "price_sats": 50_000,
+                "duration_days": 30,
+                "channels": [CHANNEL],
+            }
+        ],
+    }
+    config_path = tmp_path / "satshare.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
+    env["SATSHARE_CONFIG"] = str(config_path)
+    servers = [
+        Process(f"serve-{n}", ["serve", "--port", str(port)], env, tmp_path / f"serve-{n}.log")
+        for n, port in enumerate(ports)
+    ]
+    workers = [
+        Process(f"worker-{n}", ["worker"], env, tmp_path / f"worker-{n}.log") for n in range(2)
+    ]
+    processes = [*servers, *workers]
+    tg = emulators.telegram
+    try:
+        async with httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {issued.plaintext}"}, timeout=30
+        ) as client:
+
+            async def all_up() -> bool:
+                for port in ports:
+                    try:
+                        health = await client.get(f"http://127.0.0.1:{port}/health")
+                    except httpx.TransportError:
+                        return False
+                    if health.status_code != 200:
+                        return False
+                return True
+
+            await _eventually(all_up, "three servers answering", seconds=300)
+            leaders = await _eventually(
+                lambda: [s for s in servers if LEADER_LINE in s.output()], "a poller"
+            )
+            assert len(leaders) == 1
+
+            asking = [ports[0]]  # the server the test asks (one that is alive)
+
+            async def registered(telegram_id: int) -> dict[str, Any] | None:
+                listed = await client.get(
+                    f"http://127.0.0.1:{asking[0]}/api/v1/users",
+                    params={"platform": "telegram", "external_id": str(telegram_id)},
+                )
+                items: list[dict[str, Any]] = listed.json()["items"]
+                return items[0] if items else None
+
+            affiliates: list[tuple[int, dict[str, Any]]] = []
+            for n in range(AFFILIATES):
+                person = tg.add_user(first_name=f"Affiliate{n}")
+                tg.user_sends(person.id, "/start")
+                affiliates.append(
+                    (person.id, await _eventually(lambda i=person.id: registered(i), "sign-up"))
+                )
+            buyers: list[tuple[int, int, dict[str, Any]]] = []
+            for index, (affiliate_tg, affiliate) in enumerate(affiliates):
+                for n in range(BUYERS_PER_AFFILIATE):
+                    person = tg.add_user(first_name=f"Buyer{index}x{n}")
+                    tg.user_sends(person.id, f"/start ref_{affiliate['referral_code']}")
+                    user = await _eventually(lambda i=person.id: registered(i), "sign-up")
+                    assert user["referrer_id"] == affiliate["user_id"]
+                    buyers.append((person.id, affiliate_tg, user))
+
+            async def buy_and_pay(n: int, user: dict[str, Any]) -> None:
+                base = f"http://127.0.0.1:{ports[n % 3]}/api/v1"
+                order = await client.post(
+                    f"{base}/subscriptions",
+                    json={"user_id": user["user_id"], "subscription_type": "monthly"},
+                )
+                assert order.status_code == 201, order.text
+                invoice = order.json()["invoice"]["provider_invoice_id"]
+                paid = await client.post(
+                    f"{emulators.servers[0].url}/_sim/invoices/{invoice}/pay", json={}
+                )
+                assert paid.status_code == 200, paid.text
+
+            await asyncio.gather(*(buy_and_pay(n, u) for n, (_, _, u) in enumerate(buyers)))
+
+            def everyone_told() -> bool:
+                return all(_bot_texts(tg, b, "Payment received") for b, _, _ in buyers)
+
+            await _eventually(everyone_told, "every buyer told by a worker", seconds=180)
+            await _eventually(
+                lambda: all(
+                    len(_bot_texts(tg, a, "You earned")) == BUYERS_PER_AFFILIATE
+                    for a, _ in affiliates
+                ),
+                "every commission told",
+            )
+            await asyncio.sleep(3)  # time for any duplicate to show up
+            for buyer, _, _ in buyers:
+                assert len(_bot_texts(tg, buyer, "Payment received")) == 1
+            for affiliate_tg, _ in affiliates:
+                assert len(_bot_texts(tg, affiliate_tg, "You earned")) == BUYERS_PER_AFFILIATE
+            assert tg.updates.conflicts == 0
+            active = await client.get(
+                f"http://127.0.0.1:{ports[1]}/api/v1/subscriptions",
+                params={"status": "active", "limit": 200},
+            )
+            assert len(active.json()["items"]) == len(buyers)
+
+            # The poller dies: another server takes over; nobody is lost or answered twice.
+            (leader,) = leaders
+            leader.popen.kill()
+            leader.popen.wait()
+            asking[0] = next(p for p, s in zip(ports, servers, strict=True) if s is not leader)
+            latecomers = [tg.add_user(first_name=f"Late{n}").id for n in range(3)]
+            for person in latecomers:
+                tg.user_sends(person, "/start")
+            survivors = [s for s in servers if s is not leader]
+            await _eventually(
+                lambda: any(LEADER_LINE in s.output() for s in survivors), "a new poller", 60
+            )
+            for person in latecomers:
+                await _eventually(lambda p=person: registered(p), "a latecomer's sign-up")
+            await _eventually(
+                lambda: all(any(m.from_bot for m in tg.messages.get(p, [])) for p in latecomers),
+                "latecomers answered",
+            )
+            await asyncio.sleep(2)
+            for person in latecomers:
+                welcomes = [m for m in tg.messages.get(person, []) if m.from_bot]
+                assert len(welcomes) == 1, [m.text for m in welcomes]
+    finally:
+        for process in processes:
+            process.stop()
+    for process in processes:
+        if process is not leader:
+            assert "Traceback" not in process.output(), process.name + process.output()

@@ -1,0 +1,129 @@
+"""`satshare serve` starting and stopping as a person meets it (issue #10): a taken port is
+one line with the fix, Ctrl+C stops the jobs and the bot before the web server without a
+traceback, and the access log never shows the bot token."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from satshare.cli import app
+from satshare.cli.serving import RedactBotTokens, port_problem
+
+RAW_TOKEN = re.compile(r"/bot[0-9]+(:|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def bare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("SATSHARE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_a_taken_port_is_one_line_naming_the_way_out(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"satshare: port {port} on 127.0.0.1 is already in use (is SatShare already running?); "
+        f"stop that process or choose another port: satshare serve --port {port + 1} (or "
+        "server.port in satshare.yaml)"
+    ]
+    assert not (tmp_path / "satshare.db").exists()  # refused before anything was opened
+
+
+def test_a_host_that_is_not_this_machine_is_named() -> None:
+    problem = port_problem("203.0.113.7", 8000)  # TEST-NET-3: never a local address
+    assert problem == (
+        "server.host 203.0.113.7 is not an address of this machine; use 127.0.0.1 (this "
+        "machine only) or 0.0.0.0 (every interface)"
+    )
+    assert port_problem("127.0.0.1", 0) is None
+
+
+def test_the_access_log_hides_bot_tokens() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "POST",
+            "/sim/telegram/bot7733570323%3AS9C7eKo2l3MSJG7xc6ivr1Dq132Bkl0Nw8s/getUpdates",
+            "1.1",
+            200,
+        ),
+        None,
+    )
+    assert RedactBotTokens().filter(record)
+    assert record.getMessage() == (
+        '127.0.0.1:5000 - "POST /sim/telegram/bot<token>/getUpdates HTTP/1.1" 200'
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.integration
+def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
+    env["SATSHARE_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'satshare.db'}"
+    satshare = [sys.executable, "-m", "satshare"]
+    subprocess.run([*satshare, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*satshare, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    polling = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "getUpdates" in line:
+                polling.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # The sandbox bot has long-polled the emulator at least once: a poll is open now.
+        assert polling.wait(120), "".join(lines)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0, "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(10)
+    output = "".join(lines)
+    assert "Traceback" not in output
+    assert "Error" not in output
+    bot_stopped = output.index("Application.stop() complete")
+    assert bot_stopped < output.index("Shutting down")  # the bot first, then the web server
+    assert "/bot<token>/getUpdates" in output
+    assert not RAW_TOKEN.search(output)
