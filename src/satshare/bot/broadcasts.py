@@ -19,21 +19,21 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from satshare.broadcasts import service as broadcasts
+from satshare.broadcasts import flows as broadcasts
 from satshare.broadcasts.compose import Content
+from satshare.broadcasts.flows import Said, Verdict
 from satshare.broadcasts.repository import Claimed
+from satshare.broadcasts.service import Lease
 from satshare.clock import Clock
 from satshare.db import Database
-from satshare.users import service as users
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,6 @@ class Delivery:
 
 
 ProgressCallback = Callable[[Delivery], None]
-#: Records what Telegram said about one recipient, inside a transaction.
-Outcome = Callable[[AsyncSession], Awaitable[None]]
 
 
 class BroadcastSender:
@@ -106,8 +104,7 @@ class BroadcastSender:
         self._pause_until = 0.0
 
     async def run_due(self) -> list[Delivery]:
-        async with self.db.reading() as session:
-            due = await broadcasts.due(session, self.clock.now())
+        due = await broadcasts.due(self.db, self.clock.now())
         return [await self.deliver(broadcast_id) for broadcast_id in due]
 
     async def deliver(
@@ -116,8 +113,7 @@ class BroadcastSender:
         """Send the broadcast to everyone still pending; return when nobody is left, it was
         canceled, or another sender holds it."""
         report = Delivery(broadcast_id)
-        async with self.db.transaction() as session:
-            lease = await broadcasts.acquire(session, broadcast_id, self.name, self.clock.now())
+        lease = await broadcasts.acquire(self.db, broadcast_id, self.name, self.clock.now())
         if lease is None:
             report.held = False
             return report
@@ -138,22 +134,18 @@ class BroadcastSender:
         finally:
             stop.set()
             await renewer
-        async with self.db.transaction() as session:
-            report.finished = await broadcasts.finish(session, lease, self.clock.now())
-            if not report.finished:
-                await broadcasts.release(session, lease)
+        report.finished = await broadcasts.close(self.db, lease, self.clock.now())
         return report
 
-    async def _renew(self, lease: broadcasts.Lease, stop: asyncio.Event) -> None:
+    async def _renew(self, lease: Lease, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), RENEW_EVERY.total_seconds())
                 return
             except TimeoutError:
                 pass
-            async with self.db.transaction() as session:
-                if not await broadcasts.renew(session, lease, self.clock.now()):
-                    stop.set()
+            if not await broadcasts.renew(self.db, lease, self.clock.now()):
+                stop.set()
 
     async def _nap(self, stop: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -161,7 +153,7 @@ class BroadcastSender:
 
     async def _work(
         self,
-        lease: broadcasts.Lease,
+        lease: Lease,
         report: Delivery,
         stop: asyncio.Event,
         on_progress: ProgressCallback | None,
@@ -169,21 +161,16 @@ class BroadcastSender:
         loop = asyncio.get_running_loop()
         # What Telegram said about the last recipient is written in the same transaction
         # as the next claim: one write per message, and still one claim in flight at most.
-        outcome: Outcome | None = None
+        outcome: Said | None = None
         while not stop.is_set():
             pause = self._pause_until - loop.time()
             if pause > 0:
                 await self._nap(stop, pause)
                 continue
             now = self.clock.now()
-            async with self.db.transaction() as session:
-                if outcome is not None:
-                    await outcome(session)
-                    outcome = None
-                recipient = await broadcasts.claim(session, lease, now)
-                retry_at = None
-                if recipient is None:
-                    retry_at = await broadcasts.next_retry_at(session, lease)
+            step = await broadcasts.step(self.db, lease, outcome, now)
+            outcome = None
+            recipient, retry_at = step.recipient, step.retry_at
             if on_progress is not None:
                 on_progress(report)
             if recipient is None:
@@ -194,15 +181,12 @@ class BroadcastSender:
                 continue
             outcome = await self._send_one(lease, recipient, report)
         if outcome is not None:
-            async with self.db.transaction() as session:
-                await outcome(session)
+            await broadcasts.record(self.db, outcome)
             if on_progress is not None:
                 on_progress(report)
 
-    async def _send_one(
-        self, lease: broadcasts.Lease, recipient: Claimed, report: Delivery
-    ) -> Outcome:
-        """Hand the message to Telegram; return how to record what it said."""
+    async def _send_one(self, lease: Lease, recipient: Claimed, report: Delivery) -> Said:
+        """Hand the message to Telegram; return what it said, to record."""
         now = self.clock.now()
         try:
             await send_content(self.bot, recipient.chat_id, lease.content, recipient.language)
@@ -213,17 +197,11 @@ class BroadcastSender:
             report.retried += 1
             loop = asyncio.get_running_loop()
             self._pause_until = max(self._pause_until, loop.time() + seconds)
-            at, said = now + timedelta(seconds=seconds), str(exc)
-            return lambda session: broadcasts.later(session, recipient, at, said, now)
+            at = now + timedelta(seconds=seconds)
+            return Said(recipient, Verdict.LATER, now, str(exc), at)
         except Forbidden as exc:
             report.blocked += 1
-            said = f"unreachable: {exc}"
-
-            async def blocked(session: AsyncSession) -> None:
-                await users.mark_unreachable(session, recipient.user_id, now)
-                await broadcasts.blocked(session, recipient, said, now)
-
-            return blocked
+            return Said(recipient, Verdict.BLOCKED, now, f"unreachable: {exc}")
         except TimedOut as exc:
             reason = f"timed out, may have been delivered, not sent again: {exc}"
         except BadRequest as exc:
@@ -231,11 +209,11 @@ class BroadcastSender:
         except NetworkError as exc:
             if recipient.attempts < MAX_ATTEMPTS:
                 report.retried += 1
-                at, said = now + timedelta(seconds=min(60, 2**recipient.attempts)), str(exc)
-                return lambda session: broadcasts.later(session, recipient, at, said, now)
+                at = now + timedelta(seconds=min(60, 2**recipient.attempts))
+                return Said(recipient, Verdict.LATER, now, str(exc), at)
             reason = f"network: {exc}"
         else:
             report.sent += 1
-            return lambda session: broadcasts.sent(session, recipient, now)
+            return Said(recipient, Verdict.SENT, now)
         report.failed += 1
-        return lambda session: broadcasts.failed(session, recipient, reason, now)
+        return Said(recipient, Verdict.FAILED, now, reason)

@@ -26,7 +26,7 @@ from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.broadcasts import markup as broadcast_markup
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
-from satshare.broadcasts import repository as broadcasts_repo
+from satshare.broadcasts import flows as broadcast_flows
 from satshare.broadcasts import service as broadcasts
 from satshare.notifications import flows as outbox
 from satshare.notifications import messages
@@ -421,8 +421,7 @@ async def _payout_changed(context: RenderContext, message: PayoutChanged) -> Ren
 async def _broadcast_preview(context: RenderContext, message: BroadcastPreview) -> Rendered:
     """The broadcast as its recipients in ``message.language`` will see it, under a header
     (in the admin's language) saying what it is. A photo is named, not sent."""
-    async with context.runtime.db.reading() as session:
-        broadcast = await broadcasts_repo.get(session, message.broadcast_id)
+    broadcast = await broadcast_flows.get(context.runtime.db, message.broadcast_id)
     if broadcast is None:
         return t(context.language, texts.BROADCAST_GONE, id=message.broadcast_id), None
     content = broadcasts.content_of(broadcast)

@@ -21,8 +21,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from satshare.broadcasts import repository, service
+from satshare.broadcasts import flows
 from satshare.broadcasts.models import Broadcast, BroadcastStatus
+from satshare.broadcasts.repository import Progress as BroadcastProgress
 from satshare.cli.common import fail, opened, out, run, settings
 from satshare.clock import Clock
 from satshare.config import Settings
@@ -45,10 +46,9 @@ def list_command(
     """List broadcasts, newest first, with their progress."""
     cfg = settings()
 
-    async def go() -> list[tuple[Broadcast, repository.Progress]]:
-        async with opened(cfg) as container, container.db.reading() as session:
-            rows = await repository.list_broadcasts(session, limit=limit)
-            return [(b, await service.progress(session, b.id)) for b in rows]
+    async def go() -> list[tuple[Broadcast, BroadcastProgress]]:
+        async with opened(cfg) as container:
+            return await flows.listing(container.db, limit=limit)
 
     table = Table("id", "status", "segment", "recipients", "sent", "blocked", "failed", "pending")
     for b, p in run(go()):
@@ -72,9 +72,10 @@ def cancel_command(broadcast_id: Annotated[int, typer.Argument(min=1)]) -> None:
     cfg = settings()
 
     async def go() -> str:
-        async with opened(cfg) as container, container.db.transaction() as session:
-            broadcast = await service.cancel(session, broadcast_id, container.clock.now())
-            progress = await service.progress(session, broadcast_id)
+        async with opened(cfg) as container:
+            broadcast, progress = await flows.cancel(
+                container.db, broadcast_id, container.clock.now()
+            )
             return _line(broadcast, progress.sent + progress.blocked + progress.failed)
 
     out.print(run(go()), highlight=False)
@@ -101,8 +102,7 @@ async def _send(cfg: Settings, broadcast_id: int) -> str:
 
     async with opened(cfg) as container:
         db, clock = container.db, container.clock
-        async with db.transaction() as session:
-            broadcast = await service.request_send(session, broadcast_id, clock.now())
+        broadcast, before = await flows.request_send(db, broadcast_id, clock.now())
         if broadcast.status == BroadcastStatus.SCHEDULED:
             return (
                 f"broadcast {broadcast_id} is scheduled for {broadcast.send_at:%Y-%m-%d %H:%M} "
@@ -116,8 +116,6 @@ async def _send(cfg: Settings, broadcast_id: int) -> str:
         await runtime.application.initialize()
         try:
             with _bar() as bar:
-                async with db.reading() as session:
-                    before = await service.progress(session, broadcast_id)
                 task = bar.add_task(
                     f"broadcast {broadcast_id}",
                     total=broadcast.recipients,
@@ -138,9 +136,7 @@ async def _send(cfg: Settings, broadcast_id: int) -> str:
                     start = broadcast.recipients - (await _open(db, broadcast_id))
         finally:
             await runtime.application.shutdown()
-        async with db.reading() as session:
-            final = await service.require(session, broadcast_id)
-            progress = await service.progress(session, broadcast_id)
+        final, progress = await flows.show(db, broadcast_id)
         return (
             f"broadcast {broadcast_id} is {final.status}: {progress.sent} sent, "
             f"{progress.blocked} blocked the bot, {progress.failed} failed, "
@@ -159,8 +155,7 @@ def _bar() -> Progress:
 
 
 async def _open(db: Database, broadcast_id: int) -> int:
-    async with db.reading() as session:
-        return (await service.progress(session, broadcast_id)).open
+    return (await flows.progress(db, broadcast_id)).open
 
 
 async def _follow(
@@ -169,9 +164,7 @@ async def _follow(
     """Show another sender's progress. False once the broadcast is over; True when that
     sender's lease ran out (this one may take over)."""
     while True:
-        async with db.reading() as session:
-            broadcast = await service.require(session, broadcast_id)
-            progress = await service.progress(session, broadcast_id)
+        broadcast, progress = await flows.show(db, broadcast_id)
         bar.update(task, completed=broadcast.recipients - progress.open)
         if broadcast.status != BroadcastStatus.SENDING:
             return False

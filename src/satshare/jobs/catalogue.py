@@ -123,7 +123,5 @@ def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
             settings.payments.reconcile_interval_seconds,
             remove_expired_members,
         ),
-        Job(
-            JobName.SEND_BROADCASTS, Queue.TELEGRAM, BROADCAST_INTERVAL_SECONDS, send_broadcasts
-        ),
+        Job(JobName.SEND_BROADCASTS, Queue.TELEGRAM, BROADCAST_INTERVAL_SECONDS, send_broadcasts),
     ]

@@ -14,6 +14,7 @@ from satshare.db import Database
 from satshare.payments import repository
 from satshare.payments.models import Invoice
 from satshare.promos import service as promos
+from satshare.promos.models import PromoCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,11 @@ async def withdraw(db: Database, offer: Offer, now: datetime) -> None:
     if offer.reservation is not None:
         async with db.transaction(effect=False) as session:
             await promos.cancel_reservation(session, offer.reservation, now)
+
+
+async def check_code(db: Database, code: str, *, user_id: int, now: datetime) -> PromoCode:
+    """Whether the user could use the code now, before a plan is chosen (nothing held);
+    ``promos.PromoRefused`` says why not."""
+    async with db.reading() as session:
+        has_paid = await repository.has_paid(session, user_id)
+        return await promos.check(session, code, user_id=user_id, has_paid_before=has_paid, now=now)

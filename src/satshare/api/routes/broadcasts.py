@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from satshare.aftercommit import Produced
 from satshare.api.deps import AdminKey, AfterCommitDep, ClockDep, DbDep, IdPath, Page, SettingsDep
 from satshare.api.problems import openapi_responses
-from satshare.broadcasts import repository, service
+from satshare.broadcasts import flows
 from satshare.broadcasts.compose import Button, Content
 from satshare.broadcasts.models import Broadcast
 from satshare.broadcasts.repository import Progress
@@ -23,8 +23,6 @@ from satshare.broadcasts.schemas import (
 )
 from satshare.broadcasts.segments import Segment, SegmentKind
 from satshare.errors import InvalidRequest
-from satshare.notifications import service as outbox
-from satshare.notifications.messages import BroadcastPreview
 from satshare.schemas import PageOf
 
 router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
@@ -80,10 +78,9 @@ async def create_broadcast(
         language=body.segment.language,
     )
     now = clock.now()
-    async with db.transaction() as session:
-        broadcast = await service.create(
-            session, content, segment, send_at=body.send_at, author=key.author, now=now
-        )
+    broadcast = await flows.create(
+        db, content, segment, send_at=body.send_at, author=key.author, now=now
+    )
     return BroadcastCreated(broadcast_id=broadcast.id, recipients=broadcast.recipients)
 
 
@@ -94,11 +91,8 @@ async def create_broadcast(
     responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_broadcasts(db: DbDep, _: AdminKey, page: Page) -> PageOf[BroadcastOut]:
-    async with db.reading() as session:
-        rows = await repository.list_broadcasts(session, limit=page.fetch, before_id=page.before_id)
-        items = [
-            broadcast_out(b, await service.progress(session, b.id)) for b in rows[: page.limit]
-        ]
+    rows = await flows.listing(db, limit=page.fetch, before_id=page.before_id)
+    items = [broadcast_out(b, progress) for b, progress in rows[: page.limit]]
     return page.of(len(rows), items, lambda item: item.broadcast_id)
 
 
@@ -111,9 +105,7 @@ async def list_broadcasts(db: DbDep, _: AdminKey, page: Page) -> PageOf[Broadcas
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_broadcast(db: DbDep, _: AdminKey, broadcast_id: IdPath) -> BroadcastOut:
-    async with db.reading() as session:
-        broadcast = await service.require(session, broadcast_id)
-        return broadcast_out(broadcast, await service.progress(session, broadcast_id))
+    return broadcast_out(*await flows.show(db, broadcast_id))
 
 
 @router.post(
@@ -128,9 +120,7 @@ async def get_broadcast(db: DbDep, _: AdminKey, broadcast_id: IdPath) -> Broadca
 async def send_broadcast(
     db: DbDep, clock: ClockDep, _: AdminKey, broadcast_id: IdPath
 ) -> BroadcastOut:
-    async with db.transaction() as session:
-        broadcast = await service.request_send(session, broadcast_id, clock.now())
-        return broadcast_out(broadcast, await service.progress(session, broadcast_id))
+    return broadcast_out(*await flows.request_send(db, broadcast_id, clock.now()))
 
 
 @router.post(
@@ -144,9 +134,7 @@ async def send_broadcast(
 async def cancel_broadcast(
     db: DbDep, clock: ClockDep, _: AdminKey, broadcast_id: IdPath
 ) -> BroadcastOut:
-    async with db.transaction() as session:
-        broadcast = await service.cancel(session, broadcast_id, clock.now())
-        return broadcast_out(broadcast, await service.progress(session, broadcast_id))
+    return broadcast_out(*await flows.cancel(db, broadcast_id, clock.now()))
 
 
 @router.post(
@@ -171,16 +159,6 @@ async def preview_broadcast(
         raise InvalidRequest(
             "no admin chat to preview in: set telegram.admin_chat_ids to your Telegram user id"
         )
-    now = clock.now()
-    async with db.transaction() as session:
-        broadcast = await service.require(session, broadcast_id)
-        languages = ["en", "ru"] if broadcast.text_ru else ["en"]
-        for language in languages:
-            await outbox.enqueue(
-                session,
-                BroadcastPreview(broadcast_id=broadcast.id, language=language),
-                dedupe_key=f"broadcast:{broadcast.id}:preview:{language}:{now.isoformat()}",
-                now=now,
-            )
+    languages = await flows.queue_preview(db, broadcast_id, clock.now())
     after_commit.committed(Produced(outbox=True))
     return BroadcastPreviewQueued(chats=list(chats), languages=languages)

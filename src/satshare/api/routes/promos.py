@@ -9,8 +9,9 @@ from fastapi import APIRouter, Path, Query
 from satshare.api.deps import AdminKey, ClockDep, DbDep
 from satshare.api.problems import openapi_responses
 from satshare.errors import InvalidRequest
-from satshare.promos import repository, service
+from satshare.promos import flows, service
 from satshare.promos.models import PromoCode, PromoKind
+from satshare.promos.repository import Stats
 from satshare.promos.schemas import PromoCreate, PromoOut, PromoStats, PromoUpdate
 from satshare.schemas import PageOf
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/promo-codes", tags=["promo codes"])
 CodePath = Annotated[str, Path(min_length=1, max_length=32, examples=["SPRING20"])]
 
 
-def promo_out(p: PromoCode, stats: repository.Stats) -> PromoOut:
+def promo_out(p: PromoCode, stats: Stats) -> PromoOut:
     return PromoOut(
         code=p.code,
         kind=p.kind,
@@ -67,9 +68,7 @@ async def create_promo(db: DbDep, clock: ClockDep, key: AdminKey, body: PromoCre
         valid_until=body.valid_until,
     )
     now = clock.now()
-    async with db.transaction() as session:
-        promo = await service.create(session, spec, key.author, now)
-        return promo_out(promo, await service.stats(session, promo.code, now))
+    return promo_out(*await flows.create(db, spec, key.author, now))
 
 
 @router.get(
@@ -88,10 +87,8 @@ async def list_promos(
         Query(max_length=32, description="The `next_cursor` of the previous page."),
     ] = None,
 ) -> PageOf[PromoOut]:
-    now = clock.now()
-    async with db.reading() as session:
-        rows = await repository.list_codes(session, limit=limit + 1, after_code=cursor)
-        items = [promo_out(p, await service.stats(session, p.code, now)) for p in rows[:limit]]
+    rows = await flows.listing(db, limit=limit + 1, after_code=cursor, now=clock.now())
+    items = [promo_out(p, stats) for p, stats in rows[:limit]]
     more = len(rows) > limit
     return PageOf[PromoOut](items=items, next_cursor=items[-1].code if more else None)
 
@@ -103,9 +100,7 @@ async def list_promos(
     responses=openapi_responses(401, 403, 404, 422),
 )
 async def get_promo(db: DbDep, clock: ClockDep, _: AdminKey, code: CodePath) -> PromoOut:
-    async with db.reading() as session:
-        promo = await service.require(session, code)
-        return promo_out(promo, await service.stats(session, promo.code, clock.now()))
+    return promo_out(*await flows.show(db, code, clock.now()))
 
 
 @router.put(
@@ -125,7 +120,4 @@ async def update_promo(
             raise InvalidRequest(f"{name} is true or false", field=name)
     if not changes:
         raise InvalidRequest("nothing to change: give at least one field")
-    now = clock.now()
-    async with db.transaction() as session:
-        promo = await service.change(session, code, changes, now)
-        return promo_out(promo, await service.stats(session, promo.code, now))
+    return promo_out(*await flows.change(db, code, changes, clock.now()))

@@ -31,7 +31,7 @@ from satshare.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 from satshare.subscriptions.service import effective_status
-from satshare.trials import service as trials
+from satshare.trials import flows as trials
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
@@ -141,8 +141,7 @@ async def _start_trial(
     if body.promo_code is not None or body.provider is not None:
         raise InvalidRequest("a free trial takes no promo_code and no provider", field="trial")
     now = clock.now()
-    async with db.transaction() as session:
-        subscription = await trials.start(session, body.user_id, body.subscription_type, now)
+    subscription = await trials.start(db, body.user_id, body.subscription_type, now)
     after_commit.committed(Produced(outbox=True))
     return SubscriptionCreated(
         subscription_id=subscription.id,

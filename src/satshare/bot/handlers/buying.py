@@ -23,7 +23,6 @@ from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
 from satshare.promos.service import PromoRefused
-from satshare.subscriptions import repository as subscriptions_repo
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +113,7 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
     except PromoRefused as exc:
         growth.forget_promo(context)
         assert code is not None
-        async with runtime.db.reading() as session:
-            available = await plans.list_active(session)
+        available = await plan_flows.list_active(runtime.db)
         refused = growth.refusal(language, code, exc.reason)
         markup = await growth.plans_markup(context, user, available)
         await show(update, context, refused, markup)

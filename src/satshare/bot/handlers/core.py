@@ -9,9 +9,8 @@ from telegram.ext import ApplicationHandlerStop
 
 from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
-from satshare.bot.handlers import growth, stars
 from satshare.bot import repository as bot_repository
-
+from satshare.bot.handlers import growth, stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.runtime import BotContext, display_name, ensure_user, esc, t, user_of
 from satshare.errors import InvalidRequest

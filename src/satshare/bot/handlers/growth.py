@@ -17,13 +17,14 @@ from satshare.bot import keyboards, texts
 from satshare.bot.handlers.ui import answer, expect_input, show
 from satshare.bot.runtime import BotContext, esc, sats, t, user_of
 from satshare.errors import InvalidRequest
-from satshare.payments import repository as payments_repo
+from satshare.payments import offers
 from satshare.payments.models import Invoice
-from satshare.plans import service as plans
+from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
 from satshare.promos import service as promos
 from satshare.promos.models import PromoCode, PromoKind
-from satshare.trials import service as trials
+from satshare.trials import flows as trials
+from satshare.trials.service import TrialRefused
 from satshare.users.models import User
 
 PROMO_START = "promo_"
@@ -101,12 +102,13 @@ async def plans_markup(
     base = keyboards.plans(language, available)
     rows = [list(row) for row in base.inline_keyboard]
     back = rows.pop()
-    async with context.db.reading() as session:
-        for plan in available:
-            data = f"{TRIAL}{plan.id}"
-            if len(data.encode()) <= 64 and await trials.available(session, user, plan.id):
-                label = t(language, texts.BTN_TRIAL, title=plan.title, days=plan.trial_days)
-                rows.append([InlineKeyboardButton(label, callback_data=data)])
+    # A plan's id longer than a callback's 64 bytes allow gets no trial button.
+    fitting = [p.id for p in available if len(f"{TRIAL}{p.id}".encode()) <= 64]
+    offered = set(await trials.offered(context.db, user, fitting))
+    for plan in available:
+        if plan.id in offered:
+            label = t(language, texts.BTN_TRIAL, title=plan.title, days=plan.trial_days)
+            rows.append([InlineKeyboardButton(label, callback_data=f"{TRIAL}{plan.id}")])
     if available:
         rows.append([InlineKeyboardButton(t(language, texts.BTN_PROMO), callback_data=PROMO_ASK)])
     rows.append(back)
@@ -114,8 +116,7 @@ async def plans_markup(
 
 
 async def _show_plans(update: Update, context: BotContext, user: User, lead: str) -> None:
-    async with context.db.reading() as session:
-        available = await plans.list_active(session)
+    available = await plan_flows.list_active(context.db)
     title = t(user.language, texts.PLANS_TITLE if available else texts.PLANS_EMPTY)
     markup = await plans_markup(context, user, available)
     await show(update, context, f"{lead}\n\n{title}", markup)
@@ -123,15 +124,11 @@ async def _show_plans(update: Update, context: BotContext, user: User, lead: str
 
 async def _take_code(update: Update, context: BotContext, user: User, code: str) -> bool:
     """Check the code for this user; remember it (True) or say why not (False)."""
-    async with context.db.reading() as session:
-        has_paid = await payments_repo.has_paid(session, user.id)
-        try:
-            promo = await promos.check(
-                session, code, user_id=user.id, has_paid_before=has_paid, now=context.now()
-            )
-        except promos.PromoRefused as exc:
-            await show(update, context, refusal(user.language, code, exc.reason))
-            return False
+    try:
+        promo = await offers.check_code(context.db, code, user_id=user.id, now=context.now())
+    except promos.PromoRefused as exc:
+        await show(update, context, refusal(user.language, code, exc.reason))
+        return False
     if context.user_data is not None:
         context.user_data[PROMO_KEY] = promo.code
     scope = (
@@ -175,9 +172,8 @@ async def start_trial(update: Update, context: BotContext) -> None:
     user = await user_of(update, context)
     language = user.language
     try:
-        async with context.db.transaction() as session:
-            await trials.start(session, user.id, plan_id, context.now())
-    except trials.TrialRefused as exc:
+        await trials.start(context.db, user.id, plan_id, context.now())
+    except TrialRefused as exc:
         why = t(language, TRIAL_REFUSALS.get(exc.reason, texts.TRIAL_NONE))
         await answer(query, why)
         return
