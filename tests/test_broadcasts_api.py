@@ -133,3 +133,31 @@ async def test_broadcasts_need_the_admin_scope(bot: BotStack) -> None:
     ) as api:
         body = {"text": "x", "segment": {"kind": "all"}}
         assert_problem(await api.post("/api/v1/broadcasts", json=body), 403)
+
+
+async def test_the_catalogue_job_sends_a_broadcast_on_the_telegram_queue(bot: BotStack) -> None:
+    from satshare.jobqueue import JobName, Queue
+    from satshare.jobs import BotJobs, catalogue
+
+    alice = bot.new_user("alice")
+    await bot.say(alice, "/start")
+    [job] = [
+        j
+        for j in catalogue(bot.container, BotJobs(bot.runtime, bot.dispatcher))
+        if j.name == JobName.SEND_BROADCASTS
+    ]
+    assert job.queue == Queue.TELEGRAM
+    assert all(j.name != JobName.SEND_BROADCASTS for j in catalogue(bot.container, None))
+    async with client(bot) as api:
+        created = await api.post(
+            "/api/v1/broadcasts", json={"text": "From the job", "segment": {"kind": "all"}}
+        )
+        broadcast_id = created.json()["broadcast_id"]
+        await job.run()  # a draft is not due: nothing is sent
+        assert bot.last(alice).text != "From the job"
+        await api.post(f"/api/v1/broadcasts/{broadcast_id}/send")
+        await job.run()
+        done = (await api.get(f"/api/v1/broadcasts/{broadcast_id}")).json()
+        assert done["status"] == "done"
+        assert done["progress"] == {"pending": 0, "sent": 1, "blocked": 0, "failed": 0}
+        assert bot.last(alice).text == "From the job"
