@@ -40,6 +40,9 @@ DOMAINS = [
     "ratelimits",
     "audit",
     "staff",
+    "broadcasts",
+    "promos",
+    "trials",
 ]
 ADAPTERS = (
     "satshare.admin",
@@ -126,9 +129,9 @@ DOMAIN_LAYERS: list[set[str]] = [
     },
     {"users", "staff"},
     {"ledger", "subscriptions"},
-    {"affiliates"},
+    {"affiliates", "promos", "trials"},
     {"payments"},
-    {"payouts", "access"},
+    {"payouts", "access", "broadcasts"},
     {"reports"},
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).

@@ -110,6 +110,8 @@ async def _seed(stack: Stack) -> dict[str, Any]:
         "transaction_id": 1,
         "payout_id": 1,
         "provider": "btcpay",
+        "broadcast_id": 1,
+        "code": "SPRING20",
     }
 
 

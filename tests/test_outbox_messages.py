@@ -154,6 +154,22 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         },
         messages.WebhookFailing,
     ),
+    (
+        "trial.started",
+        {
+            "subscription_id": 4,
+            "plan_id": "monthly",
+            "plan_title": "Premium, 30 days",
+            "active_until": "2026-12-07T10:05:00+00:00",
+            "channels": [-1001000000001],
+        },
+        messages.TrialStarted,
+    ),
+    (
+        "admin.broadcast_preview",
+        {"broadcast_id": 3, "language": "ru"},
+        messages.BroadcastPreview,
+    ),
 ]
 
 

@@ -265,6 +265,9 @@ class AffiliateSettings(_Section):
     #: The affiliate terms, accepted before the first payout; change the version to re-ask.
     terms_text: str = Field(DEFAULT_TERMS, min_length=1, max_length=20_000)
     terms_version: str = Field("1", min_length=1, max_length=32)
+    #: Extra days on the first paid subscription of a buyer who came through an affiliate's
+    #: link (0: none). The affiliate's commission is unchanged: a share of what was paid.
+    referee_bonus_days: int = Field(0, ge=0, le=3650)
 
 
 class BTCPaySettings(_Section):
@@ -442,6 +445,8 @@ class PlanSettings(_Section):
     price_stars: int | None = Field(None, ge=1, le=100_000)
     #: Title and description in other languages, e.g. ``{ru: {title: ..., description: ...}}``.
     translations: dict[Language, PlanText] = Field(default_factory=dict)
+    #: A free trial of this many days, once per person and plan (0: no trial).
+    trial_days: int = Field(0, ge=0, le=365)
 
     @field_validator("channels")
     @classmethod

@@ -326,6 +326,7 @@ def build_container(
         sats_per_star=settings.stars.sats_per_star,
         rate_max_age=timedelta(seconds=settings.rates.max_age_seconds),
         after_commit=after_commit,
+        referee_bonus_days=settings.affiliate.referee_bonus_days,
     )
     return Container(
         settings=settings,
@@ -447,6 +448,7 @@ async def prepare(
             fiat_amount=p.price.amount if p.price else None,
             fiat_currency=p.price.currency if p.price else None,
             price_stars=p.price_stars,
+            trial_days=p.trial_days,
         )
         for p in container.settings.plans
     ]

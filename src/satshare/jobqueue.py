@@ -51,6 +51,7 @@ class JobName(StrEnum):
     QUEUE_REMINDERS = "satshare.queue_reminders"
     REMOVE_EXPIRED_MEMBERS = "satshare.remove_expired_members"
     DELIVER_WEBHOOKS = "satshare.deliver_webhooks"
+    SEND_BROADCASTS = "satshare.send_broadcasts"
 
 
 #: The jobs a commit may wake, and their queues.

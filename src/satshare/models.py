@@ -5,6 +5,7 @@ from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, Term
 from satshare.apikeys.models import ApiKey
 from satshare.audit.models import AuditEvent
 from satshare.bot.models import ProcessedUpdate
+from satshare.broadcasts.models import Broadcast, BroadcastRecipient
 from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
 from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
@@ -13,9 +14,11 @@ from satshare.onchain.models import OnchainAddress
 from satshare.payments.models import Invoice, Payment, WebhookDelivery
 from satshare.payouts.models import Payout, PayoutDestination
 from satshare.plans.models import Plan
+from satshare.promos.models import PromoCode, PromoRedemption
 from satshare.ratelimits.models import RateLimitCounter
 from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription
+from satshare.trials.models import Trial
 from satshare.users.models import User
 from satshare.webhooks_out.models import (
     DeliveryAttempt,
@@ -32,6 +35,8 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Broadcast",
+    "BroadcastRecipient",
     "ChainHead",
     "ChannelAccess",
     "ChannelLink",
@@ -49,9 +54,12 @@ __all__ = [
     "Plan",
     "Posting",
     "ProcessedUpdate",
+    "PromoCode",
+    "PromoRedemption",
     "RateLimitCounter",
     "Subscription",
     "TermsAcceptance",
+    "Trial",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",

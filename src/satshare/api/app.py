@@ -15,10 +15,12 @@ from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.platforms import PLATFORM_GUARD
 from satshare.api.routes import (
     affiliates,
+    broadcasts,
     checkout,
     invoices,
     ops,
     payouts,
+    promos,
     reports,
     root,
     sandbox,
@@ -74,6 +76,16 @@ TAGS = [
         "description": "Public figures of how the money was shared, and the ledger's head hash.",
     },
     {"name": "reports", "description": "Monthly reports (JSON, CSV, XLSX), charts, statements."},
+    {
+        "name": "promo codes",
+        "description": "Percent off, sats off or extra days, with plans, limits, validity and "
+        "usage stats; the invoice bills the discounted price.",
+    },
+    {
+        "name": "broadcasts",
+        "description": "Messages to a segment of the bot's users: compose with the recipient "
+        "count, preview, send now or at a time, cancel, follow the progress.",
+    },
     {"name": "webhooks", "description": "Payment processor notifications (verified, re-fetched)."},
     {
         "name": "webhook endpoints",
@@ -122,6 +134,8 @@ def create_app(services: ApiServices) -> FastAPI:
         transparency,
         reports,
         webhook_endpoints,
+        broadcasts,
+        promos,
     ):
         # Platform-bound keys reach only their platform's users (#14).
         app.include_router(module.router, dependencies=[PLATFORM_GUARD])

@@ -34,6 +34,10 @@ def invoice_out(invoice: Invoice, payments: PaymentsContext) -> InvoiceOut:
         expires_at=invoice.expires_at,
         created_at=invoice.created_at,
         settled_at=invoice.settled_at,
+        original_sats=invoice.original_sats,
+        discount_sats=invoice.discount_sats,
+        promo_code=invoice.promo_code,
+        bonus_days=invoice.bonus_days,
     )
 
 

@@ -48,7 +48,7 @@ class SubscriptionCreated(BaseModel):
     subscription_type: str
     status: Literal["pending", "active", "expired", "canceled"]
     ends_at: datetime | None
-    invoice: InvoiceOut
+    invoice: InvoiceOut | None = Field(description="The invoice to pay; null for a free trial.")
 
     model_config = ConfigDict(
         json_schema_extra={

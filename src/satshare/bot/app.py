@@ -28,6 +28,7 @@ from satshare.bot.handlers import (
     affiliate,
     buying,
     core,
+    growth,
     joins,
     report,
     stars,
@@ -117,6 +118,8 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(
         CallbackQueryHandler(buying.choose_rail, pattern=f"^{keyboards.RAIL}[a-z]+:")
     )
+    application.add_handler(CallbackQueryHandler(growth.ask_code, pattern=f"^{growth.PROMO_ASK}$"))
+    application.add_handler(CallbackQueryHandler(growth.start_trial, pattern=f"^{growth.TRIAL}"))
     application.add_handler(PreCheckoutQueryHandler(stars.pre_checkout))
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, stars.paid))
     application.add_handler(

@@ -25,13 +25,17 @@ from satshare.aftercommit import Doorbell
 from satshare.background import CoalescingRunner
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
+from satshare.bot.broadcasts import markup as broadcast_markup
 from satshare.bot.runtime import PLATFORM, BotRuntime, esc, sats, t
+from satshare.broadcasts import flows as broadcast_flows
+from satshare.broadcasts import service as broadcasts
 from satshare.i18n import format_datetime
 from satshare.notifications import flows as outbox
 from satshare.notifications import messages
 from satshare.notifications.flows import Claimed
 from satshare.notifications.messages import (
     AccessResent,
+    BroadcastPreview,
     CommissionEarned,
     InvoiceGone,
     InvoiceMismatch,
@@ -48,6 +52,7 @@ from satshare.notifications.messages import (
     SaleNew,
     SubscriptionExpired,
     SubscriptionReminder,
+    TrialStarted,
     WebhookFailing,
 )
 from satshare.payouts.destinations import mask
@@ -288,6 +293,27 @@ async def _access_resent(context: RenderContext, message: AccessResent) -> Rende
     return await _with_access_links(context, text, message.channels)
 
 
+@renders(TrialStarted)
+async def _trial_started(context: RenderContext, message: TrialStarted) -> Rendered:
+    language = context.language
+    text = t(
+        language,
+        texts.TRIAL_STARTED,
+        plan=esc(message.plan_title),
+        until=_when(context.language, message.active_until),
+    )
+    if not message.channels or context.user_id is None:
+        return text, None
+    invite_links = await links.safe_links_for(
+        context.runtime, context.bot, context.user_id, list(message.channels)
+    )
+    if invite_links is None:
+        return text + "\n\n" + t(language, texts.ACCESS_UNAVAILABLE), None
+    return text + "\n" + links.access_hint(context.runtime, language), keyboards.join_links(
+        language, invite_links
+    )
+
+
 @renders(PaymentRefunded)
 async def _payment_refunded(context: RenderContext, message: PaymentRefunded) -> Rendered:
     text = t(
@@ -428,3 +454,26 @@ async def _payout_changed(context: RenderContext, message: PayoutChanged) -> Ren
         )
         return t(language, instant, **values), None
     return t(language, PAYOUT_TEMPLATES.get(status, texts.PAYOUT_UNKNOWN), **values), None
+
+
+@renders(BroadcastPreview)
+async def _broadcast_preview(context: RenderContext, message: BroadcastPreview) -> Rendered:
+    """The broadcast as its recipients in ``message.language`` will see it, under a header
+    (in the admin's language) saying what it is. A photo is named, not sent."""
+    broadcast = await broadcast_flows.get(context.runtime.db, message.broadcast_id)
+    if broadcast is None:
+        return t(context.language, texts.BROADCAST_GONE, id=message.broadcast_id), None
+    content = broadcasts.content_of(broadcast)
+    parts = [
+        t(
+            context.language,
+            texts.BROADCAST_PREVIEW,
+            id=broadcast.id,
+            lang=message.language,
+            recipients=broadcast.recipients,
+        )
+    ]
+    if content.photo:
+        parts.append(t(context.language, texts.BROADCAST_PREVIEW_PHOTO, photo=esc(content.photo)))
+    parts.append(content.text_for(message.language))
+    return "\n\n".join(parts), broadcast_markup(content, message.language)

@@ -320,3 +320,39 @@ BTN_REJECT = N_("Cancel payout")
 PAYOUT_DECIDED_APPROVED = N_("Payout #{id} approved by {admin}: it is being sent.")
 PAYOUT_DECIDED_CANCELED = N_("Payout #{id} canceled by {admin}: the amount is back in the balance.")
 PAYOUT_DECISION_REFUSED = N_("Not possible: {reason}")
+
+# -- growth tools (issue #13) ---------------------------------------------------------------
+
+BROADCAST_PREVIEW = N_(
+    "Preview of broadcast #{id} ({lang}, {recipients} recipients when composed). "
+    "Send it with POST /api/v1/broadcasts/{id}/send or `satshare broadcast send {id}`."
+)
+BROADCAST_PREVIEW_PHOTO = N_("With the photo: {photo}")
+BROADCAST_GONE = N_("Broadcast #{id} no longer exists.")
+TRIAL_STARTED = N_(
+    "Free trial: {plan} is active until {until} UTC. Nothing is charged; a purchase made during "
+    "the trial starts when it ends."
+)
+BTN_PROMO = N_("I have a promo code")
+BTN_TRIAL = N_("Free trial: {title}, {days} days")
+PROMO_ASK = N_("Send me your promo code.")
+PROMO_ACCEPTED = N_("Promo code {code} accepted: {benefit} on your next purchase paid in bitcoin.")
+PROMO_FOR_PLANS = N_("It applies to: {plans}.")
+PROMO_PERCENT = N_("{value}% off")
+PROMO_FIXED = N_("{value} sats off")
+PROMO_DAYS = N_("{value} extra days")
+PROMO_REFUSED = N_("Promo code {code} can't be used: {reason}")
+PROMO_UNKNOWN = N_("there is no such code.")
+PROMO_DISABLED = N_("it is no longer active.")
+PROMO_NOT_YET = N_("it is not valid yet.")
+PROMO_EXPIRED = N_("it has expired.")
+PROMO_USED_UP = N_("it has been used up.")
+PROMO_WRONG_PLAN = N_("it is not for this plan.")
+PROMO_ALREADY_USED = N_("you have already used it.")
+PROMO_FIRST_PURCHASE_ONLY = N_("it is for a first purchase only.")
+INVOICE_PROMO = N_("Promo code {code}: {discount} sats off (the price was {original} sats).")
+INVOICE_BONUS_DAYS = N_("Plus {days} extra days.")
+TRIAL_ON = N_("Your free trial has started: the channel links are on their way.")
+TRIAL_USED = N_("You have already used the free trial of this plan.")
+TRIAL_SUBSCRIBED = N_("You already have this plan.")
+TRIAL_NONE = N_("This plan has no free trial.")

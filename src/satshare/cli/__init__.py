@@ -25,6 +25,7 @@ from satshare.cli import backup as backup_commands
 from satshare.cli.admin import admin_app
 from satshare.cli.affiliates import affiliate_app
 from satshare.cli.audit import audited
+from satshare.cli.broadcasts import broadcast_app
 from satshare.cli.common import (
     ContainerUnavailable,
     JsonOption,
@@ -64,6 +65,7 @@ app.add_typer(affiliate_app, name="affiliate")
 app.command("backup")(backup_commands.backup)
 app.command("restore")(backup_commands.restore)
 app.add_typer(admin_app, name="admin")
+app.add_typer(broadcast_app, name="broadcast")
 app.command("worker")(worker_command)
 
 SANDBOX_PLANS = [

@@ -17,6 +17,7 @@ from satshare import metrics
 from satshare.aftercommit import Produced
 from satshare.bot import removal
 from satshare.bot import repository as bot_repository
+from satshare.bot.broadcasts import BroadcastSender
 from satshare.bot.dispatcher import OutboxDispatcher
 from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
@@ -33,6 +34,8 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 UPDATE_ID_TTL = timedelta(hours=48)
 #: Seconds between runs of the webhook delivery sweep (retries come due, other processes).
 WEBHOOK_INTERVAL_SECONDS = 5
+#: How soon a broadcast sent (or due) is picked up, and one left by a dead sender resumed.
+BROADCAST_INTERVAL_SECONDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,14 @@ def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
                 report.errors,
             )
 
+    broadcaster = BroadcastSender(container.db, container.clock, bot.runtime.application.bot)
+
+    async def send_broadcasts() -> None:
+        # Runs for as long as the due broadcasts take; the lease keeps one sender on each.
+        for delivery in await broadcaster.run_due():
+            if delivery.held:
+                log.info("broadcast delivery: %s", delivery)
+
     return [
         Job(JobName.SEND_NOTIFICATIONS, Queue.TELEGRAM, 5, send_notifications),
         Job(JobName.QUEUE_REMINDERS, Queue.TELEGRAM, 600, queue_reminders),
@@ -139,4 +150,5 @@ def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
             settings.payments.reconcile_interval_seconds,
             remove_expired_members,
         ),
+        Job(JobName.SEND_BROADCASTS, Queue.TELEGRAM, BROADCAST_INTERVAL_SECONDS, send_broadcasts),
     ]

@@ -503,6 +503,53 @@ class WebhookFailing:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialStarted:
+    """To the buyer: a free trial runs until ``active_until`` (no payment, no commission)."""
+
+    kind: ClassVar[str] = "trial.started"
+    subscription_id: int
+    plan_id: str
+    plan_title: str
+    active_until: datetime
+    channels: tuple[int, ...]
+
+    def to_payload(self) -> dict[str, object]:
+        return {
+            "subscription_id": self.subscription_id,
+            "plan_id": self.plan_id,
+            "plan_title": self.plan_title,
+            "active_until": self.active_until.isoformat(),
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> TrialStarted:
+        return cls(
+            subscription_id=int(p["subscription_id"]),
+            plan_id=str(p["plan_id"]),
+            plan_title=str(p["plan_title"]),
+            active_until=datetime.fromisoformat(str(p["active_until"])),
+            channels=tuple(int(chat) for chat in p.get("channels") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastPreview:
+    """To the admin chats: a broadcast as its recipients in ``language`` will see it."""
+
+    kind: ClassVar[str] = "admin.broadcast_preview"
+    broadcast_id: int
+    language: str
+
+    def to_payload(self) -> dict[str, object]:
+        return {"broadcast_id": self.broadcast_id, "language": self.language}
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> BroadcastPreview:
+        return cls(broadcast_id=int(p["broadcast_id"]), language=str(p.get("language", "en")))
+
+
+@dataclass(frozen=True, slots=True)
 class Unrecognised:
     """A row of a kind this version does not know; kept and passed on as it is."""
 
@@ -530,6 +577,8 @@ KnownMessage = (
     | PayoutUnknown
     | PayoutContradiction
     | WebhookFailing
+    | BroadcastPreview
+    | TrialStarted
 )
 
 _FIXED_KINDS: dict[str, type[KnownMessage]] = {
@@ -550,6 +599,8 @@ _FIXED_KINDS: dict[str, type[KnownMessage]] = {
         PayoutUnknown,
         PayoutContradiction,
         WebhookFailing,
+        BroadcastPreview,
+        TrialStarted,
     )
 }
 

@@ -33,7 +33,7 @@ from satshare.errors import (
     RetryLater,
     Unauthorized,
 )
-from satshare.payments import inbox, referrals, repository, service
+from satshare.payments import inbox, offers, referrals, repository, service
 from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.payments.ports import (
     InvoiceGone,
@@ -45,6 +45,7 @@ from satshare.payments.ports import (
 )
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
+from satshare.promos import service as promos
 from satshare.rates import service as rates
 from satshare.rates.ports import RateSource
 from satshare.security import random_token
@@ -85,6 +86,8 @@ class PaymentsContext:
     #: Prices fiat-priced plans; quotes older than rate_max_age are refused.
     rates: RateSource | None = None
     rate_max_age: timedelta = timedelta(minutes=10)
+    #: Extra days on a referred buyer's first paid subscription (affiliate.referee_bonus_days).
+    referee_bonus_days: int = 0
     #: How many invoices one reconcile run re-fetches at most.
     reconcile_batch: int = RECONCILE_BATCH
     #: Expired invoices (still inside the late-payment window) are re-fetched this often;
@@ -122,7 +125,12 @@ class Checkout:
 
 
 async def start_checkout(
-    ctx: PaymentsContext, *, user_id: int, plan_id: str, provider_name: str | None = None
+    ctx: PaymentsContext,
+    *,
+    user_id: int,
+    plan_id: str,
+    provider_name: str | None = None,
+    promo_code: str | None = None,
 ) -> Checkout:
     async with ctx.db.reading() as session:
         user = await users_repo.get(session, user_id)
@@ -158,6 +166,17 @@ async def start_checkout(
             max_age=ctx.rate_max_age,
         )
         price, quote = priced.sats, priced.quote
+    offer = await offers.make_offer(
+        ctx.db,
+        user_id=user.id,
+        referred=user.referrer_id is not None,
+        plan_id=plan_id,
+        price_sats=price,
+        promo_code=promo_code,
+        referee_bonus_days=ctx.referee_bonus_days,
+        now=ctx.clock.now(),
+    )
+    price = offer.price_sats
     reference = "inv_" + random_token(16)
     order = InvoiceOrder(
         reference=reference,
@@ -175,6 +194,7 @@ async def start_checkout(
     try:
         remote = await provider.create_invoice(order)
     except ProviderError as exc:
+        await offers.withdraw(ctx.db, offer, ctx.clock.now())
         raise ProviderUnavailable(
             f"could not create the invoice at {provider.name}: {exc}"
         ) from exc
@@ -208,8 +228,11 @@ async def start_checkout(
             created_at=now,
             updated_at=now,
         )
+        offer.stamp(invoice)
         session.add(invoice)
         await session.flush()
+        if offer.reservation is not None:
+            await promos.attach(session, offer.reservation, invoice.id, now)
     return Checkout(subscription=subscription, invoice=invoice, created_subscription=not existing)
 
 

@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, StrEnumText, UTCDateTime
@@ -73,6 +82,13 @@ class Invoice(Base):
     #: When the reconciler next re-fetches this invoice (NULL: at its next run). It walks
     #: every open invoice by this, so none is starved however large the backlog.
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: With a promo code: the plan's price before it, the discount and the code
+    #: (``amount_sats`` is what is billed, and what the split and reports use).
+    original_sats: Mapped[int | None] = mapped_column(BigInteger)
+    discount_sats: Mapped[int | None] = mapped_column(BigInteger)
+    promo_code: Mapped[str | None] = mapped_column(String(32))
+    #: Days added to the plan's period when it settles (a promo code's, a referee bonus).
+    bonus_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Payment(Base):

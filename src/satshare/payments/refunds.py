@@ -93,7 +93,9 @@ async def _refund(
         session, payment.ledger_entry_id, memo=memo, author=author, now=now
     )
     parties = await _parties(session, invoice)
-    subscriptions.shorten(parties.subscription, parties.plan.duration_days, now)
+    subscriptions.shorten(
+        parties.subscription, parties.plan.duration_days + invoice.bonus_days, now
+    )
     invoice.status = InvoiceStatus.REFUNDED
     invoice.updated_at = now
     await outbox.enqueue(

@@ -267,3 +267,17 @@ async def referred_counts(session: AsyncSession, user_id: int) -> tuple[int, int
         )
     ).one()
     return int(registered or 0), int(paying), int(sales)
+
+
+#: Invoices that were paid (a refund does not make a buyer someone who never paid).
+PAID_STATUSES = (InvoiceStatus.SETTLED, InvoiceStatus.REFUNDING, InvoiceStatus.REFUNDED)
+
+
+async def has_paid(session: AsyncSession, user_id: int) -> bool:
+    """Whether the user ever paid an invoice (a first purchase is one made before that)."""
+    result = await session.execute(
+        select(Invoice.id)
+        .where(Invoice.user_id == user_id, Invoice.status.in_(PAID_STATUSES))
+        .limit(1)
+    )
+    return result.first() is not None

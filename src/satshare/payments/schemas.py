@@ -25,6 +25,14 @@ class InvoiceOut(BaseModel):
     expires_at: datetime
     created_at: datetime
     settled_at: datetime | None
+    original_sats: int | None = Field(
+        None, description="With a promo code: the plan's price before the discount."
+    )
+    discount_sats: int | None = Field(None, description="With a promo code: the discount.")
+    promo_code: str | None = None
+    bonus_days: int = Field(
+        0, description="Days added to the plan's period (a promo code's, a referee bonus)."
+    )
 
 
 class WebhookAck(BaseModel):

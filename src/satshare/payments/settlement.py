@@ -34,6 +34,7 @@ from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
+from satshare.promos import service as promos
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.subscriptions import service as subscriptions
 from satshare.subscriptions.models import Subscription
@@ -130,7 +131,10 @@ async def apply_observation(
     if decision.settle:
         await _settle(session, invoice, observed, policy, decision.paid_late, now)
         return Outcome.SETTLED
-    return _track(invoice, observed, now)
+    outcome = _track(invoice, observed, now)
+    if invoice.status in (InvoiceStatus.EXPIRED, InvoiceStatus.INVALID):
+        await promos.invoice_lapsed(session, invoice.id, now)  # its promo use is free again
+    return outcome
 
 
 def _track(invoice: Invoice, observed: ProviderInvoice, now: datetime) -> Outcome:
@@ -279,7 +283,8 @@ async def _fulfil(
             settled_at=now,
         )
     )
-    subscriptions.extend(subscription, plan.duration_days, now)
+    subscriptions.extend(subscription, plan.duration_days + invoice.bonus_days, now)
+    await promos.invoice_settled(session, invoice.id, now)
     invoice.status = InvoiceStatus.SETTLED
     invoice.settled_at = now
     invoice.updated_at = now
@@ -366,6 +371,7 @@ async def mark_gone(session: AsyncSession, invoice_id: str, now: datetime) -> Ou
     invoice.status = InvoiceStatus.INVALID
     invoice.provider_status = "NotFound"
     invoice.updated_at = now
+    await promos.invoice_lapsed(session, invoice.id, now)
     await outbox.enqueue(
         session,
         InvoiceGone(invoice_id=invoice.id, provider=invoice.provider),

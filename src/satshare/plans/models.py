@@ -33,6 +33,8 @@ class Plan(Base):
     #: Price in Telegram Stars (sold inside the bot), if the plan has one.
     price_stars: Mapped[int | None] = mapped_column(Integer)
     duration_days: Mapped[int] = mapped_column(Integer)
+    #: A free trial of this many days, once per person (0: none).
+    trial_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     channels: Mapped[list[int]] = mapped_column(JSON, default=list)
     #: Rails this plan may be paid with; NULL: every enabled rail.
     providers: Mapped[list[str] | None] = mapped_column(JSON)

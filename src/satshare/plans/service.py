@@ -31,6 +31,7 @@ class PlanSpec:
     fiat_amount: str | None = None
     fiat_currency: str | None = None
     price_stars: int | None = None
+    trial_days: int = 0
 
 
 async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) -> None:
@@ -59,6 +60,7 @@ async def sync(session: AsyncSession, specs: Sequence[PlanSpec], now: datetime) 
         plan.fiat_currency = spec.fiat_currency
         plan.price_stars = spec.price_stars
         plan.duration_days = spec.duration_days
+        plan.trial_days = spec.trial_days
         plan.channels = list(spec.channels)
         plan.providers = list(spec.providers) if spec.providers else None
         plan.active = True

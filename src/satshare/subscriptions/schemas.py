@@ -47,13 +47,30 @@ class SubscriptionCreate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"user_id": 7, "subscription_type": "monthly"}]},
+        json_schema_extra={
+            "examples": [
+                {"user_id": 7, "subscription_type": "monthly", "promo_code": "SPRING20"},
+                {"user_id": 7, "subscription_type": "monthly", "trial": True},
+            ]
+        },
     )
 
     user_id: Id
     subscription_type: str = Field(min_length=1, max_length=64)
     provider: Literal["btcpay", "lnbits", "onchain", "bitpay"] | None = Field(
         None, description="Payment rail; defaults to the configured default provider."
+    )
+    promo_code: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="A promo code: the invoice bills the "
+        "discounted price (or adds its days). A code that does not apply is 422.",
+    )
+    trial: bool = Field(
+        False,
+        description="Start the plan's free trial instead (`trial_days`): no invoice, "
+        "once per person and plan.",
     )
 
 

@@ -4,10 +4,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from satshare.api.deps import ClockDep, DbDep, IdPath, IdQuery, Page, PaymentsDep, ReadKey, WriteKey
+from satshare.aftercommit import Produced
+from satshare.api.deps import (
+    AfterCommitDep,
+    ClockDep,
+    DbDep,
+    IdPath,
+    IdQuery,
+    Page,
+    PaymentsDep,
+    ReadKey,
+    WriteKey,
+)
 from satshare.api.presenters import invoice_out, subscription_out
 from satshare.api.problems import openapi_responses
 from satshare.api.schemas import SubscriptionCreated, SubscriptionOut
+from satshare.errors import InvalidRequest
 from satshare.payments import flows
 from satshare.plans import flows as plan_flows
 from satshare.schemas import PageOf
@@ -19,6 +31,7 @@ from satshare.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 from satshare.subscriptions.service import effective_status
+from satshare.trials import flows as trials
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
@@ -88,17 +101,29 @@ async def list_subscriptions(
     summary="Buy or renew a subscription: creates an invoice at the payment processor",
     description="Returns the subscription (pending until paid; a renewal keeps its current "
     "status) and the invoice to pay. When the invoice settles the subscription becomes active, "
-    "or is extended from its current end if still active. Honours `Idempotency-Key`.",
+    "or is extended from its current end if still active (a trial's end included). "
+    "`promo_code` bills the discounted price (the invoice shows the original price, the "
+    'discount and the code); a code that does not apply is 422 with `reason`. `"trial": '
+    "true` starts the plan's free trial instead: active at once, no invoice, once per person "
+    "and plan. Honours `Idempotency-Key`.",
     responses=openapi_responses(400, 401, 403, 404, 422, 502),
 )
 async def create_subscription(
-    clock: ClockDep, payments: PaymentsDep, _: WriteKey, body: SubscriptionCreate
+    db: DbDep,
+    clock: ClockDep,
+    payments: PaymentsDep,
+    after_commit: AfterCommitDep,
+    _: WriteKey,
+    body: SubscriptionCreate,
 ) -> SubscriptionCreated:
+    if body.trial:
+        return await _start_trial(db, clock, after_commit, body)
     checkout = await flows.start_checkout(
         payments,
         user_id=body.user_id,
         plan_id=body.subscription_type,
         provider_name=body.provider,
+        promo_code=body.promo_code,
     )
     subscription = checkout.subscription
     return SubscriptionCreated(
@@ -108,6 +133,24 @@ async def create_subscription(
         status=effective_status(subscription, clock.now()),
         ends_at=subscription.ends_at,
         invoice=invoice_out(checkout.invoice, payments),
+    )
+
+
+async def _start_trial(
+    db: DbDep, clock: ClockDep, after_commit: AfterCommitDep, body: SubscriptionCreate
+) -> SubscriptionCreated:
+    if body.promo_code is not None or body.provider is not None:
+        raise InvalidRequest("a free trial takes no promo_code and no provider", field="trial")
+    now = clock.now()
+    subscription = await trials.start(db, body.user_id, body.subscription_type, now)
+    after_commit.committed(Produced(outbox=True))
+    return SubscriptionCreated(
+        subscription_id=subscription.id,
+        user_id=subscription.user_id,
+        subscription_type=subscription.plan_id,
+        status=effective_status(subscription, now),
+        ends_at=subscription.ends_at,
+        invoice=None,
     )
 
 

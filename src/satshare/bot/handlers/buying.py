@@ -14,7 +14,7 @@ from satshare.access import flows as access_flows
 from satshare.bot import access as links
 from satshare.bot import keyboards, texts
 from satshare.bot.access import access_hint
-from satshare.bot.handlers import stars
+from satshare.bot.handlers import growth, stars
 from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotContext, BotRuntime, esc, plan_wording, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
@@ -23,6 +23,7 @@ from satshare.payments import flows
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
+from satshare.promos.service import PromoRefused
 from satshare.rates.service import source_name
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ async def show_plans(update: Update, context: BotContext) -> None:
         if description:
             lines.append(f"<b>{esc(title)}</b>\n{esc(description)}")
     text = "\n\n".join(lines)
-    await show(update, context, text, plans_menu(runtime, user.language, available))
+    await show(update, context, text, await growth.plans_markup(context, user, available))
 
 
 def bot_rails(runtime: BotRuntime, plan: Plan) -> list[str]:
@@ -124,10 +125,19 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
                 plans_menu(runtime, language, available),
             )
         return
+    code = growth.promo_of(context)
     try:
         checkout = await flows.start_checkout(
-            runtime.payments, user_id=user.id, plan_id=plan_id, provider_name=rail
+            runtime.payments, user_id=user.id, plan_id=plan_id, provider_name=rail, promo_code=code
         )
+    except PromoRefused as exc:
+        growth.forget_promo(context)
+        assert code is not None
+        available = await plan_flows.list_active(runtime.db)
+        refused = growth.refusal(language, code, exc.reason)
+        markup = await growth.plans_markup(context, user, available)
+        await show(update, context, refused, markup)
+        return
     except ProviderUnavailable:
         await answer(query, t(language, texts.PROVIDER_DOWN))
         return
@@ -148,10 +158,13 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
             title=esc(title),
             amount=sats(invoice.amount_sats),
             expires=format_datetime(language, invoice.expires_at, zone=False),
-        )
+        ),
+        *growth.invoice_lines(language, invoice),
     ]
     if description:
         parts.append(f"<i>{esc(description)}</i>")
+    if code is not None:
+        growth.forget_promo(context)  # used on this invoice
     if invoice.fiat_amount and invoice.rate:
         parts.append(
             t(

@@ -11,7 +11,7 @@ from satshare import logs, metrics
 from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
 from satshare.bot import repository as bot_repository
-from satshare.bot.handlers import stars
+from satshare.bot.handlers import growth, stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.runtime import (
     BotContext,
@@ -79,6 +79,8 @@ async def start(update: Update, context: BotContext) -> None:
     await show(update, context, "\n\n".join(lines), keyboards.main_menu(language))
     if payload.startswith(STARS_START):
         await _sell_for_stars(update, context, payload.removeprefix(STARS_START))
+    elif payload.startswith(growth.PROMO_START):
+        await growth.deep_link(update, context, payload.removeprefix(growth.PROMO_START))
 
 
 def welcome(runtime: BotRuntime, language: str, share: str) -> str:

@@ -11,7 +11,7 @@ from telegram import Update
 
 from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
-from satshare.bot.handlers import core
+from satshare.bot.handlers import core, growth
 from satshare.bot.handlers.ui import answer, expect_input, expected_input, show
 from satshare.bot.runtime import BotContext, BotRuntime, esc, sats, t, user_of
 from satshare.errors import DomainError
@@ -207,7 +207,9 @@ async def text_input(update: Update, context: BotContext) -> None:
         await core.unknown(update, context)
         return
     user = await user_of(update, context)
-    if awaiting == "destination":
+    if awaiting == growth.AWAITING_PROMO:
+        await growth.receive_code(update, context, user, message.text)
+    elif awaiting == "destination":
         await _receive_destination(update, context, user, message.text)
     else:
         await _receive_amount(update, context, user, message.text)

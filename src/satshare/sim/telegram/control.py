@@ -60,6 +60,8 @@ async def _control(
             body.get("username"),
             body.get("language_code", "en"),
         )
+        # A user who already pressed Start (benchmarks seed thousands without updates).
+        user.started = bool(body.get("started", False))
         return user.as_json()
     if parts[0] == "users" and len(parts) == 3:
         user_id = int(parts[1])

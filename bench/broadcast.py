@@ -1,0 +1,199 @@
+"""Broadcast delivery at Telegram's real limits: achieved rate, 429s, duplicates (#13).
+
+The Bot API emulator runs in its own process with its default limits (30 messages/s for the
+bot, 1/s per chat with a burst of 3, as Telegram). N users who started the bot are seeded in
+the emulator and in SatShare's database (SQLite by default); one broadcast to everyone is
+sent by ``bot.broadcasts.BroadcastSender`` through the bot ``satshare serve`` builds (its
+AIORateLimiter at ``telegram.max_messages_per_second``). The clock runs from the first claim
+to the last recipient resolved.
+
+    .venv/bin/python -m bench.broadcast --users 10000            # ~7 minutes at 25/s
+    .venv/bin/python -m bench.broadcast --users 500 --rate 25
+
+Prints the achieved rate as a ratio of the configured one (goal >= 0.97), the 429s the
+emulator answered and the recipients who got the message more than once (goals 0 and 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import httpx
+
+from bench.bot_updates import TOKEN, free_port, wait_http
+from satshare.sim.loadclient import Request, send_all
+
+FIRST_ID = 400_000_000
+
+
+async def seed_emulator(url: str, users: int) -> list[int]:
+    ids = list(range(FIRST_ID, FIRST_ID + users))
+    json_headers = (("Content-Type", "application/json"),)
+    created = await send_all(
+        url,
+        [
+            Request(
+                "POST",
+                "/_sim/users",
+                json.dumps({"id": i, "first_name": f"U{i}", "started": True}).encode(),
+                json_headers,
+            )
+            for i in ids
+        ],
+        concurrency=32,
+    )
+    assert all(r.status == 200 for r in created)
+    return ids
+
+
+async def seed_database(url: str, ids: list[int]) -> None:
+    """The users as /start registers them (rows written in bulk: seeding is not measured)."""
+    from satshare.db import Database
+    from satshare.users.models import User
+    from satshare.users.service import new_referral_code
+
+    db = Database(url)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction() as session:
+            codes: set[str] = set()
+            rows = []
+            for telegram_id in ids:
+                code = new_referral_code()
+                while code in codes:
+                    code = new_referral_code()
+                codes.add(code)
+                rows.append(
+                    {
+                        "platform": "telegram",
+                        "external_id": str(telegram_id),
+                        "username": f"u{telegram_id}",
+                        "language": "ru" if telegram_id % 3 == 0 else "en",
+                        "referral_code": code,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            table = User.__table__
+            for start in range(0, len(rows), 1000):
+                await session.execute(table.insert(), rows[start : start + 1000])
+    finally:
+        await db.dispose()
+
+
+async def run(users: int, rate: float, database_url: str | None) -> dict[str, object]:
+    from satshare import migrate
+    from satshare.bot.app import build_runtime
+    from satshare.bot.broadcasts import BroadcastSender
+    from satshare.broadcasts import service
+    from satshare.broadcasts.compose import Content
+    from satshare.broadcasts.segments import Segment, SegmentKind
+    from satshare.config import Settings
+    from satshare.container import build_container, prepare
+    from satshare.db import Database
+
+    workdir = tempfile.mkdtemp(prefix="satshare-bench-broadcast-")
+    url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
+    db = Database(url)
+    await migrate.upgrade(db)
+    await db.dispose()
+    port = free_port()
+    emulator_url = f"http://127.0.0.1:{port}"
+    process = await asyncio.create_subprocess_exec(
+        *(
+            sys.executable,
+            "-m",
+            "satshare",
+            "sim",
+            "telegram",
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+        ),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_http(f"{emulator_url}/_sim/limits")
+        ids = await seed_emulator(emulator_url, users)
+        await seed_database(url, ids)
+        settings = Settings(
+            database={"url": url, "pool_size": 20},
+            telegram={
+                "token": TOKEN,
+                "api_base_url": emulator_url,
+                "max_messages_per_second": rate,
+            },
+            plans=[{"id": "bench", "title": "Bench", "price_sats": 1000, "duration_days": 30}],
+        )
+        container = build_container(settings)
+        await prepare(container)
+        runtime = build_runtime(container.bot_services(), token=TOKEN, api_base_url=emulator_url)
+        await runtime.application.initialize()
+        try:
+            now = container.clock.now()
+            async with container.db.transaction() as session:
+                broadcast = await service.create(
+                    session,
+                    Content("<b>Bench</b> broadcast", text_ru="<b>Тест</b> рассылки"),
+                    Segment(SegmentKind.ALL),
+                    send_at=None,
+                    author="bench",
+                    now=now,
+                )
+                await service.request_send(session, broadcast.id, now)
+            sender = BroadcastSender(container.db, container.clock, runtime.application.bot)
+            started = time.perf_counter()
+            delivery = await sender.deliver(broadcast.id)
+            elapsed = time.perf_counter() - started
+        finally:
+            await runtime.application.shutdown()
+            await container.aclose()
+        async with httpx.AsyncClient(base_url=emulator_url, timeout=120) as client:
+            limits = (await client.get("/_sim/limits")).json()
+            calls = (await client.get("/_sim/calls")).json()
+        per_chat = Counter(
+            int(c["params"]["chat_id"]) for c in calls if c["method"] == "sendMessage"
+        )
+        duplicates = sum(n - 1 for n in per_chat.values() if n > 1)
+        achieved = delivery.sent / elapsed
+        return {
+            "users": users,
+            "configured_rate": rate,
+            "sent": delivery.sent,
+            "failed": delivery.failed,
+            "blocked": delivery.blocked,
+            "seconds": round(elapsed, 2),
+            "achieved_rate": round(achieved, 3),
+            "ratio": round(achieved / rate, 4),
+            "too_many_requests": limits["refused"],
+            "recipients_reached": len(per_chat),
+            "duplicates": duplicates,
+        }
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=25.0, help="max_messages_per_second")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.users, args.rate, args.database_url))
+    print(json.dumps(result, indent=2))
+    ok = result["ratio"] >= 0.97 and result["too_many_requests"] == 0  # type: ignore[operator]
+    ok = ok and result["duplicates"] == 0 and result["sent"] == args.users
+    print("goal met" if ok else "goal NOT met")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Broadcast use cases: each opens its own unit of work, for the API, the CLI and the bot's
+sender (``bot/broadcasts.py``), which never open one themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.broadcasts import repository, service
+from satshare.broadcasts.compose import Content
+from satshare.broadcasts.models import Broadcast
+from satshare.broadcasts.repository import Claimed, Progress
+from satshare.broadcasts.segments import Segment
+from satshare.broadcasts.service import Lease
+from satshare.db import Database
+from satshare.notifications import service as outbox
+from satshare.notifications.messages import BroadcastPreview
+from satshare.users import service as users
+
+
+async def create(
+    db: Database,
+    content: Content,
+    segment: Segment,
+    *,
+    send_at: datetime | None,
+    author: str,
+    now: datetime,
+) -> Broadcast:
+    async with db.transaction() as session:
+        return await service.create(
+            session, content, segment, send_at=send_at, author=author, now=now
+        )
+
+
+async def get(db: Database, broadcast_id: int) -> Broadcast | None:
+    async with db.reading() as session:
+        return await repository.get(session, broadcast_id)
+
+
+async def progress(db: Database, broadcast_id: int) -> Progress:
+    async with db.reading() as session:
+        return await service.progress(session, broadcast_id)
+
+
+async def show(db: Database, broadcast_id: int) -> tuple[Broadcast, Progress]:
+    """The broadcast (404 when there is none) and its progress."""
+    async with db.reading() as session:
+        broadcast = await service.require(session, broadcast_id)
+        return broadcast, await service.progress(session, broadcast_id)
+
+
+async def listing(
+    db: Database, *, limit: int, before_id: int | None = None
+) -> list[tuple[Broadcast, Progress]]:
+    """Broadcasts newest first, each with its progress."""
+    async with db.reading() as session:
+        rows = await repository.list_broadcasts(session, limit=limit, before_id=before_id)
+        return [(b, await service.progress(session, b.id)) for b in rows]
+
+
+async def request_send(
+    db: Database, broadcast_id: int, now: datetime
+) -> tuple[Broadcast, Progress]:
+    async with db.transaction() as session:
+        broadcast = await service.request_send(session, broadcast_id, now)
+        return broadcast, await service.progress(session, broadcast_id)
+
+
+async def cancel(db: Database, broadcast_id: int, now: datetime) -> tuple[Broadcast, Progress]:
+    async with db.transaction() as session:
+        broadcast = await service.cancel(session, broadcast_id, now)
+        return broadcast, await service.progress(session, broadcast_id)
+
+
+async def queue_preview(db: Database, broadcast_id: int, now: datetime) -> list[str]:
+    """Queue the preview (one outbox message per language the broadcast has) for the admin
+    chats; return those languages. The caller rings the outbox after the commit."""
+    async with db.transaction() as session:
+        broadcast = await service.require(session, broadcast_id)
+        languages = ["en", "ru"] if broadcast.text_ru else ["en"]
+        for language in languages:
+            await outbox.enqueue(
+                session,
+                BroadcastPreview(broadcast_id=broadcast.id, language=language),
+                dedupe_key=f"broadcast:{broadcast.id}:preview:{language}:{now.isoformat()}",
+                now=now,
+            )
+    return languages
+
+
+# -- the sender's side -------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    """What Telegram said about one recipient."""
+
+    SENT = "sent"
+    BLOCKED = "blocked"  # 403: the user is marked unreachable too
+    FAILED = "failed"
+    LATER = "later"  # not delivered: back to pending, due at ``at``
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """One recipient's outcome, recorded with the sender's next claim."""
+
+    recipient: Claimed
+    verdict: Verdict
+    now: datetime
+    reason: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The next recipient to send to, or (none left to claim now) when one is due again."""
+
+    recipient: Claimed | None
+    retry_at: datetime | None = None
+
+
+async def due(db: Database, now: datetime) -> list[int]:
+    async with db.reading() as session:
+        return await service.due(session, now)
+
+
+async def acquire(db: Database, broadcast_id: int, sender: str, now: datetime) -> Lease | None:
+    async with db.transaction() as session:
+        return await service.acquire(session, broadcast_id, sender, now)
+
+
+async def renew(db: Database, lease: Lease, now: datetime) -> bool:
+    async with db.transaction() as session:
+        return await service.renew(session, lease, now)
+
+
+async def close(db: Database, lease: Lease, now: datetime) -> bool:
+    """Finish the broadcast when nobody is left (True), else give the lease up."""
+    async with db.transaction() as session:
+        finished = await service.finish(session, lease, now)
+        if not finished:
+            await service.release(session, lease)
+        return finished
+
+
+async def _record(session: AsyncSession, said: Said) -> None:
+    recipient, now = said.recipient, said.now
+    if said.verdict is Verdict.SENT:
+        await service.sent(session, recipient, now)
+    elif said.verdict is Verdict.BLOCKED:
+        await users.mark_unreachable(session, recipient.user_id, now)
+        await service.blocked(session, recipient, said.reason, now)
+    elif said.verdict is Verdict.FAILED:
+        await service.failed(session, recipient, said.reason, now)
+    else:
+        assert said.at is not None
+        await service.later(session, recipient, said.at, said.reason, now)
+
+
+async def record(db: Database, said: Said) -> None:
+    async with db.transaction() as session:
+        await _record(session, said)
+
+
+async def step(db: Database, lease: Lease, said: Said | None, now: datetime) -> Step:
+    """Record the last outcome (if any) and claim the next recipient, in one write
+    transaction: one write per message, and one claim in flight per worker at most."""
+    async with db.transaction() as session:
+        if said is not None:
+            await _record(session, said)
+        recipient = await service.claim(session, lease, now)
+        if recipient is not None:
+            return Step(recipient)
+        return Step(None, await service.next_retry_at(session, lease))
