@@ -214,3 +214,14 @@ async def test_payout_shapes_and_states_follow_the_spec(api: httpx.AsyncClient) 
         f"/api/v1/stores/{STORE_ID}/payouts", json={**body, "amount": "0.000000001"}
     )
     assert invalid.status_code == 422
+
+
+async def test_the_home_page_lists_the_invoices(api: httpx.AsyncClient, btcpay: BTCPaySim) -> None:
+    """The sandbox banner links to the emulator's root: a page, not a 404."""
+    async with httpx.AsyncClient(base_url=btcpay.url, timeout=10) as browser:
+        empty = await browser.get("/")
+        assert empty.status_code == 200 and "text/html" in empty.headers["content-type"]
+        assert "BTCPay Server emulator" in empty.text and "None yet" in empty.text
+        created = await _create(api)
+        listed = await browser.get("/")
+    assert f'href="i/{created["id"]}"' in listed.text and "Invoices (1)" in listed.text

@@ -550,7 +550,7 @@ def _banner(
     else:
         print(f"Telegram:       @{bot_username} ({mode})")
     if sandbox_key:
-        print(f"Sandbox BTCPay: {base}/sim/btcpay")
+        print(f"Sandbox BTCPay: {base}/sim/btcpay/")
         host = base.split("://", 1)[1]
         print(f"Withdrawals:    to any Lightning Address <name>@{host} (paid by the emulator)")
         print(f"Admin API key for this session (shown once): {sandbox_key}")

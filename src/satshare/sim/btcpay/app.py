@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from satshare.sim.btcpay.control import ControlRoutes, checkout_route
+from satshare.sim.btcpay.control import ControlRoutes, checkout_route, home_route
 from satshare.sim.btcpay.emulator import BTCPayEmulator
 from satshare.sim.btcpay.greenfield import (
     InvoiceRoutes,
@@ -28,6 +28,7 @@ def build_app(emulator: BTCPayEmulator) -> Starlette:
         *InvoiceRoutes(emulator).routes(greenfield),
         *WebhookRoutes(emulator).routes(greenfield),
         *RateRoutes(emulator).routes(greenfield),
+        home_route(emulator),
         checkout_route(emulator),
         *ControlRoutes(emulator).routes(),
         *payout_routes(emulator.payouts, greenfield, json_body),

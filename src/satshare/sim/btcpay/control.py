@@ -140,6 +140,34 @@ class ControlRoutes:
         ]
 
 
+def home_route(emulator: BTCPayEmulator) -> Route:
+    """``/``: what this is and the invoices so far, newest first (the sandbox banner links
+    here), each linked to its checkout page."""
+
+    async def home(request: Request) -> Response:
+        invoices = sorted(emulator.invoices.values(), key=lambda i: i.created, reverse=True)
+        rows = "".join(
+            f'<li><a href="i/{html.escape(i.id)}">{html.escape(i.id)}</a>: '
+            f"{i.amount_sats} sats, <b>{html.escape(i.status)}</b></li>"
+            for i in invoices[:100]
+        )
+        stores = html.escape(", ".join(sorted(emulator.stores)))
+        page = (
+            "<!doctype html><meta charset=utf-8>"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>BTCPay emulator</title><h1>BTCPay Server emulator</h1>"
+            "<p>SatShare's sandbox processor, on regtest: nothing here moves real coins. "
+            "SatShare reaches it over HTTP exactly like a real BTCPay Server (Greenfield API "
+            f"under <code>api/v1/</code>, store <code>{stores}</code>); "
+            "the checkout page's <b>Simulate payment</b> pays an invoice.</p>"
+            f"<h2>Invoices ({len(invoices)})</h2>"
+            + (f"<ul>{rows}</ul>" if rows else "<p>None yet: buy a plan to create one.</p>")
+        )
+        return HTMLResponse(page)
+
+    return Route("/", home, methods=["GET"])
+
+
 def checkout_route(emulator: BTCPayEmulator) -> Route:
     """``/i/{invoice_id}``: the invoice's amount, status and where to pay it, as plain HTML."""
 
