@@ -148,6 +148,9 @@ class OutboxDispatcher:
             )
         except RetryAfter as exc:
             retry_at = now + timedelta(seconds=_retry_seconds(exc))
+            log.info(
+                "Telegram asked to slow down: message %s is sent again at %s", message.id, retry_at
+            )
             await outbox.retry_later(db, message.id, retry_at, str(exc))
             metrics.outbox_finished("retry")
             return
