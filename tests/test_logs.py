@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import pytest
 from satshare import logs
 from tests.conftest import Stack
 from tests.helpers import buy, create_user, wait_until
+from tests.servers import free_port
 
 BOT_TOKEN = "7733570323:S9C7eKo2l3MSJG7xc6ivr1Dq132Bkl0Nw8s"
 #: A bot token shape (also URL-encoded) and an API key shape, anywhere in a line.
@@ -103,12 +103,6 @@ def test_text_lines_show_the_context_at_the_end() -> None:
     assert line.endswith("INFO satshare.test: hello <redacted> [request_id=r-2 invoice_id=inv_2]")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_sandbox_run_with_a_bot_logs_json_without_a_secret(tmp_path: Path) -> None:
@@ -129,7 +123,7 @@ def test_a_sandbox_run_with_a_bot_logs_json_without_a_secret(tmp_path: Path) -> 
         text=True,
     )
     made_key = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         [*satshare, "serve", "--port", str(port)],
         env=env,

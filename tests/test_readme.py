@@ -8,13 +8,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port
 
 README = Path(__file__).parents[1] / "README.md"
 KEY_LINE = re.compile(r"Admin API key for this session \(shown once\): (ss_\S+)")
@@ -33,12 +34,6 @@ def walk_through() -> tuple[list[str], str]:
     return blocks, simulate.group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> tuple[int, str, dict[str, str]]:
     """A fresh sandbox `satshare serve` on its own SQLite file, as after `make run`."""
@@ -48,7 +43,7 @@ def served(tmp_path: Path) -> tuple[int, str, dict[str, str]]:
     subprocess.run(  # noqa: S603 - our own CLI
         [*satshare, "migrate"], env=env, check=True, capture_output=True, cwd=tmp_path
     )
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         [*satshare, "serve", "--port", str(port)],
         env=env,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,20 +17,16 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.servers import free_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Served:
     """`satshare serve` in the sandbox on a given SQLite file, until ``stop``."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI
             [sys.executable, "-m", "satshare", "serve", "--port", str(self.port)],
             env=env,

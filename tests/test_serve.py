@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from satshare.cli import app
 from satshare.cli.serving import RedactBotTokens, port_problem
+from tests.servers import free_port
 
 RAW_TOKEN = re.compile(r"/bot[0-9]+(:|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
 
@@ -78,19 +79,13 @@ def test_the_access_log_hides_bot_tokens() -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.integration
 def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
     env["SATSHARE_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'satshare.db'}"
     satshare = [sys.executable, "-m", "satshare"]
     subprocess.run([*satshare, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         [*satshare, "serve", "--port", str(port)],
         env=env,
