@@ -136,6 +136,7 @@ class Container:
             payouts=self.payouts,
             after_commit=self.after_commit,
             seal_ledger=self.sealer.flush,
+            webhooks=self._webhooks,
             sandbox=self.sandbox is not None,
         )
 

@@ -14,6 +14,7 @@ from satshare.config import Settings
 from satshare.db import Database
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
+from satshare.webhooks_out.flows import WebhooksContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class AdminServices:
     after_commit: CommitListener
     #: Chains every queued ledger entry now (the sealer's flush), before "Verify now".
     seal_ledger: Callable[[], Awaitable[int]]
+    #: Outgoing webhook endpoints (#14): the same context as the API's.
+    webhooks: WebhooksContext
     #: Sandbox mode: the sandbox's own login works only then.
     sandbox: bool = False
 

@@ -4,7 +4,7 @@ or the command line (who, role, when, what, before → after, reason).
 Append-only: rows are inserted, never updated or deleted (database triggers refuse it, as
 for the ledger). Writers add their row in the same transaction as the change it records.
 
-Layer 0 (the bottom domain layer, like the outbox): it knows nobody's data, so every
-adapter and root may record an action. The layering is enforced in
-``tests/test_architecture.py``.
+The bottom domain layer, under layer 0: it knows nobody's data, so every adapter, root and
+domain may record an action, and a domain's flow writes its change's row in the change's own
+transaction (``service.Actor``). The layering is enforced in ``tests/test_architecture.py``.
 """

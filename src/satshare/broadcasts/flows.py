@@ -9,9 +9,11 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.audit import service as audit
+from satshare.audit.service import Actor
 from satshare.broadcasts import repository, service
 from satshare.broadcasts.compose import Content
-from satshare.broadcasts.models import Broadcast
+from satshare.broadcasts.models import Broadcast, BroadcastStatus
 from satshare.broadcasts.repository import Claimed, Progress
 from satshare.broadcasts.segments import Segment
 from satshare.broadcasts.service import Lease
@@ -19,6 +21,10 @@ from satshare.db import Database
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import BroadcastPreview
 from satshare.users import service as users
+
+
+def _target(broadcast_id: int) -> str:
+    return f"broadcast:{broadcast_id}"
 
 
 async def create(
@@ -29,11 +35,35 @@ async def create(
     send_at: datetime | None,
     author: str,
     now: datetime,
+    actor: Actor | None = None,
 ) -> Broadcast:
+    """A draft with its recipient count. ``actor``: its audit row goes in the same
+    transaction (the panel; the admin API records its calls itself)."""
     async with db.transaction() as session:
-        return await service.create(
+        broadcast = await service.create(
             session, content, segment, send_at=send_at, author=author, now=now
         )
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "broadcast.create",
+                _target(broadcast.id),
+                after={
+                    "segment": broadcast.segment,
+                    "recipients": broadcast.recipients,
+                    "send_at": broadcast.send_at,
+                    "languages": ["en", "ru"] if broadcast.text_ru else ["en"],
+                },
+                now=now,
+            )
+        return broadcast
+
+
+async def count(db: Database, segment: Segment, now: datetime) -> int:
+    """How many users the segment holds now (refused: an unknown plan)."""
+    async with db.reading() as session:
+        return await service.preview_count(session, segment, now)
 
 
 async def get(db: Database, broadcast_id: int) -> Broadcast | None:
@@ -62,21 +92,57 @@ async def listing(
         return [(b, await service.progress(session, b.id)) for b in rows]
 
 
+async def _state_change(
+    session: AsyncSession,
+    actor: Actor | None,
+    verb: str,
+    before: BroadcastStatus,
+    broadcast: Broadcast,
+    progress: Progress,
+    now: datetime,
+) -> None:
+    if actor is not None:
+        await audit.record_by(
+            session,
+            actor,
+            f"broadcast.{verb}",
+            _target(broadcast.id),
+            before={"status": before.value},
+            after={
+                "status": broadcast.status.value,
+                "recipients": broadcast.recipients,
+                "sent": progress.sent,
+                "pending": progress.open,
+            },
+            now=now,
+        )
+
+
 async def request_send(
-    db: Database, broadcast_id: int, now: datetime
+    db: Database, broadcast_id: int, now: datetime, *, actor: Actor | None = None
 ) -> tuple[Broadcast, Progress]:
     async with db.transaction() as session:
+        before = (await service.require(session, broadcast_id)).status
         broadcast = await service.request_send(session, broadcast_id, now)
-        return broadcast, await service.progress(session, broadcast_id)
+        progress = await service.progress(session, broadcast_id)
+        await _state_change(session, actor, "send", before, broadcast, progress, now)
+        return broadcast, progress
 
 
-async def cancel(db: Database, broadcast_id: int, now: datetime) -> tuple[Broadcast, Progress]:
+async def cancel(
+    db: Database, broadcast_id: int, now: datetime, *, actor: Actor | None = None
+) -> tuple[Broadcast, Progress]:
     async with db.transaction() as session:
+        before = (await service.require(session, broadcast_id)).status
         broadcast = await service.cancel(session, broadcast_id, now)
-        return broadcast, await service.progress(session, broadcast_id)
+        progress = await service.progress(session, broadcast_id)
+        await _state_change(session, actor, "cancel", before, broadcast, progress, now)
+        return broadcast, progress
 
 
-async def queue_preview(db: Database, broadcast_id: int, now: datetime) -> list[str]:
+async def queue_preview(
+    db: Database, broadcast_id: int, now: datetime, *, actor: Actor | None = None
+) -> list[str]:
     """Queue the preview (one outbox message per language the broadcast has) for the admin
     chats; return those languages. The caller rings the outbox after the commit."""
     async with db.transaction() as session:
@@ -87,6 +153,15 @@ async def queue_preview(db: Database, broadcast_id: int, now: datetime) -> list[
                 session,
                 BroadcastPreview(broadcast_id=broadcast.id, language=language),
                 dedupe_key=f"broadcast:{broadcast.id}:preview:{language}:{now.isoformat()}",
+                now=now,
+            )
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "broadcast.preview",
+                _target(broadcast_id),
+                after={"languages": languages},
                 now=now,
             )
     return languages

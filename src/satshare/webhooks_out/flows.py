@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from satshare.audit import service as audit
+from satshare.audit.service import Actor
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import NotFound
@@ -253,16 +255,50 @@ class DeliveryView:
     attempts: Sequence[DeliveryAttempt]
 
 
-async def create_endpoint(ctx: WebhooksContext, spec: service.EndpointSpec) -> WebhookEndpoint:
+def _target(endpoint_id: int) -> str:
+    return f"webhook-endpoint:{endpoint_id}"
+
+
+async def create_endpoint(
+    ctx: WebhooksContext, spec: service.EndpointSpec, *, actor: Actor | None = None
+) -> WebhookEndpoint:
+    """A new endpoint with its secret. ``actor``: its audit row goes in the same transaction
+    (the panel; the admin API records its calls itself)."""
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        return await service.create_endpoint(
-            session, spec, ctx.clock.now(), allow_insecure=ctx.allow_insecure
+        endpoint = await service.create_endpoint(
+            session, spec, now, allow_insecure=ctx.allow_insecure
         )
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "webhook.create",
+                _target(endpoint.id),
+                after=service.facts(endpoint),
+                now=now,
+            )
+        return endpoint
 
 
 async def list_endpoints(ctx: WebhooksContext) -> Sequence[WebhookEndpoint]:
     async with ctx.db.reading() as session:
         return await repository.endpoints(session)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSummary:
+    """An endpoint with how many of its deliveries are in each state (the panel's list)."""
+
+    endpoint: WebhookEndpoint
+    deliveries: dict[DeliveryStatus, int]
+
+
+async def endpoint_summaries(ctx: WebhooksContext) -> list[EndpointSummary]:
+    async with ctx.db.reading() as session:
+        rows = await repository.endpoints(session)
+        counts = await repository.delivery_counts(session)
+    return [EndpointSummary(e, counts.get(e.id, {})) for e in rows]
 
 
 async def get_endpoint(ctx: WebhooksContext, endpoint_id: int) -> WebhookEndpoint:
@@ -272,24 +308,82 @@ async def get_endpoint(ctx: WebhooksContext, endpoint_id: int) -> WebhookEndpoin
 
 
 async def update_endpoint(
-    ctx: WebhooksContext, endpoint_id: int, spec: service.EndpointSpec
+    ctx: WebhooksContext,
+    endpoint_id: int,
+    spec: service.EndpointSpec,
+    *,
+    actor: Actor | None = None,
 ) -> WebhookEndpoint:
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
+        before = service.facts(await service.require_endpoint(session, endpoint_id))
         endpoint = await service.update_endpoint(
-            session, endpoint_id, spec, ctx.clock.now(), allow_insecure=ctx.allow_insecure
+            session, endpoint_id, spec, now, allow_insecure=ctx.allow_insecure
+        )
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "webhook.update",
+                _target(endpoint_id),
+                before=before,
+                after=service.facts(endpoint),
+                now=now,
+            )
+    ctx.kick()  # re-enabled: its waiting deliveries may go
+    return endpoint
+
+
+async def set_enabled(
+    ctx: WebhooksContext, endpoint_id: int, enabled: bool, *, actor: Actor
+) -> WebhookEndpoint:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        before = service.facts(await service.require_endpoint(session, endpoint_id))
+        endpoint = await service.set_enabled(session, endpoint_id, enabled, now)
+        await audit.record_by(
+            session,
+            actor,
+            "webhook.enable" if enabled else "webhook.disable",
+            _target(endpoint_id),
+            before={"enabled": before["enabled"]},
+            after={"enabled": enabled},
+            now=now,
         )
     ctx.kick()  # re-enabled: its waiting deliveries may go
     return endpoint
 
 
-async def delete_endpoint(ctx: WebhooksContext, endpoint_id: int) -> None:
+async def delete_endpoint(
+    ctx: WebhooksContext, endpoint_id: int, *, actor: Actor | None = None
+) -> None:
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
+        before = service.facts(await service.require_endpoint(session, endpoint_id))
         await service.delete_endpoint(session, endpoint_id)
+        if actor is not None:
+            await audit.record_by(
+                session, actor, "webhook.delete", _target(endpoint_id), before=before, now=now
+            )
 
 
-async def rotate_secret(ctx: WebhooksContext, endpoint_id: int) -> WebhookEndpoint:
+async def rotate_secret(
+    ctx: WebhooksContext, endpoint_id: int, *, actor: Actor | None = None
+) -> WebhookEndpoint:
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        return await service.rotate_secret(session, endpoint_id, ctx.clock.now())
+        endpoint = await service.rotate_secret(session, endpoint_id, now)
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "webhook.rotate_secret",
+                _target(endpoint_id),
+                # Never a secret: when the old one stops signing.
+                after={"previous_secret_valid_until": endpoint.previous_secret_until},
+                now=now,
+            )
+        return endpoint
 
 
 async def get_delivery(ctx: WebhooksContext, endpoint_id: int, delivery_id: int) -> DeliveryView:
@@ -331,16 +425,40 @@ async def deliveries_page(
     return len(rows), [DeliveryView(d, m, by_delivery.get(d.id, [])) for d, m in shown]
 
 
-async def send_test(ctx: WebhooksContext, endpoint_id: int) -> DeliveryView:
+async def send_test(
+    ctx: WebhooksContext, endpoint_id: int, *, actor: Actor | None = None
+) -> DeliveryView:
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        delivery = await service.send_test(session, endpoint_id, ctx.clock.now())
+        delivery = await service.send_test(session, endpoint_id, now)
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "webhook.test",
+                _target(endpoint_id),
+                after={"delivery_id": delivery.id},
+                now=now,
+            )
     ctx.kick()
     return await get_delivery(ctx, endpoint_id, delivery.id)
 
 
-async def replay(ctx: WebhooksContext, endpoint_id: int, delivery_id: int) -> DeliveryView:
+async def replay(
+    ctx: WebhooksContext, endpoint_id: int, delivery_id: int, *, actor: Actor | None = None
+) -> DeliveryView:
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        await service.replay(session, endpoint_id, delivery_id, ctx.clock.now())
+        delivery = await service.replay(session, endpoint_id, delivery_id, now)
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "webhook.replay",
+                _target(endpoint_id),
+                after={"delivery_id": delivery_id, "status": delivery.status.value},
+                now=now,
+            )
     ctx.kick()
     return await get_delivery(ctx, endpoint_id, delivery_id)
 
@@ -352,10 +470,26 @@ async def replay_range(
     until: datetime,
     *,
     only_failed: bool,
+    actor: Actor | None = None,
 ) -> int:
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         count = await service.replay_range(
-            session, endpoint_id, since, until, ctx.clock.now(), only_failed=only_failed
+            session, endpoint_id, since, until, now, only_failed=only_failed
         )
+        if actor is not None:
+            await audit.record_by(
+                session,
+                actor,
+                "webhook.replay_range",
+                _target(endpoint_id),
+                after={
+                    "since": since,
+                    "until": until,
+                    "only_failed": only_failed,
+                    "replayed": count,
+                },
+                now=now,
+            )
     ctx.kick()
     return count

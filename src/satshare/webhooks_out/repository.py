@@ -58,6 +58,19 @@ async def delivery_of(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def delivery_counts(session: AsyncSession) -> dict[int, dict[DeliveryStatus, int]]:
+    """Endpoint id → how many of its deliveries are in each state."""
+    rows = await session.execute(
+        select(EndpointDelivery.endpoint_id, EndpointDelivery.status, func.count()).group_by(
+            EndpointDelivery.endpoint_id, EndpointDelivery.status
+        )
+    )
+    counts: dict[int, dict[DeliveryStatus, int]] = {}
+    for endpoint_id, status, count in rows.all():
+        counts.setdefault(endpoint_id, {})[DeliveryStatus(status)] = int(count)
+    return counts
+
+
 async def deliveries(
     session: AsyncSession,
     endpoint_id: int,

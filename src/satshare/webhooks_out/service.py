@@ -129,6 +129,28 @@ async def update_endpoint(
     return endpoint
 
 
+async def set_enabled(
+    session: AsyncSession, endpoint_id: int, enabled: bool, now: datetime
+) -> WebhookEndpoint:
+    """Switch the endpoint on or off; nothing else changes (its URL is not checked again, so
+    an endpoint made in the sandbox keeps its http:// URL)."""
+    endpoint = await require_endpoint(session, endpoint_id)
+    endpoint.enabled = enabled
+    endpoint.updated_at = now
+    await session.flush()
+    return endpoint
+
+
+def facts(endpoint: WebhookEndpoint) -> dict[str, object]:
+    """What the audit log keeps of an endpoint (never its secrets)."""
+    return {
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "enabled": endpoint.enabled,
+        "description": endpoint.description,
+    }
+
+
 async def delete_endpoint(session: AsyncSession, endpoint_id: int) -> None:
     endpoint = await require_endpoint(session, endpoint_id)
     await session.delete(endpoint)
