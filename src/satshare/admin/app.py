@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from satshare.admin import pages, webhook_pages
+from satshare.admin import broadcast_pages, pages, promo_pages, webhook_pages
 from satshare.admin.auth import PanelAuth, SessionGuard, csrf_token, operator
 from satshare.admin.services import AdminServices
 from satshare.admin.texts import language, t
@@ -86,7 +86,7 @@ def mount(app: FastAPI, services: AdminServices) -> Panel:
     )
     panel.admin.state.admin_services = services
     # The workplaces first in the menu, the raw records after them.
-    for page in (*pages.PAGES, *webhook_pages.PAGES):
+    for page in (*pages.PAGES, *broadcast_pages.PAGES, *promo_pages.PAGES, *webhook_pages.PAGES):
         panel.add_view(page)
     for view in MODEL_VIEWS:
         panel.add_view(view)

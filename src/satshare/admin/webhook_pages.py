@@ -28,7 +28,7 @@ from satshare.webhooks_out.models import ALL_EVENTS, SUBSCRIBABLE, DeliveryStatu
 
 PAGE_SIZE = 50
 #: The secret waiting to be shown once, on the next page (the session is signed, HttpOnly).
-NEW_SECRET = "new_webhook_secret"
+NEW_SECRET = "new_webhook_secret"  # noqa: S105 - a session key, not a secret
 
 
 def _spec(form: FormData) -> service.EndpointSpec:
@@ -85,9 +85,7 @@ class WebhooksDesk(Page):
     @expose("/desk/webhooks/create", methods=["POST"], identity="webhooks-create")
     async def create(self, request: Request) -> Response:
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            endpoint = await flows.create_endpoint(
-                services.webhooks, _spec(form), actor=actor(who)
-            )
+            endpoint = await flows.create_endpoint(services.webhooks, _spec(form), actor=actor(who))
             _keep_secret(request, endpoint.id, endpoint.secret)
             return t("Endpoint {id} added.", id=endpoint.id)
 
@@ -156,8 +154,12 @@ class WebhooksDesk(Page):
             if verb in ("enable", "disable"):
                 await flows.set_enabled(ctx, endpoint_id, verb == "enable", actor=by)
                 if verb == "enable":
-                    return t("Endpoint {id} enabled: its waiting deliveries go now.", id=endpoint_id)
-                return t("Endpoint {id} disabled: its events wait until it is enabled.", id=endpoint_id)
+                    return t(
+                        "Endpoint {id} enabled: its waiting deliveries go now.", id=endpoint_id
+                    )
+                return t(
+                    "Endpoint {id} disabled: its events wait until it is enabled.", id=endpoint_id
+                )
             if verb == "rotate":
                 endpoint = await flows.rotate_secret(ctx, endpoint_id, actor=by)
                 _keep_secret(request, endpoint_id, endpoint.secret)
@@ -188,9 +190,7 @@ class WebhooksDesk(Page):
     async def edit(self, request: Request) -> Response:
         return await self._action(request, "edit")
 
-    @expose(
-        "/desk/webhooks/{endpoint_id}/enable", methods=["POST"], identity="webhooks-one-enable"
-    )
+    @expose("/desk/webhooks/{endpoint_id}/enable", methods=["POST"], identity="webhooks-one-enable")
     async def enable(self, request: Request) -> Response:
         return await self._action(request, "enable")
 
@@ -200,9 +200,7 @@ class WebhooksDesk(Page):
     async def disable(self, request: Request) -> Response:
         return await self._action(request, "disable")
 
-    @expose(
-        "/desk/webhooks/{endpoint_id}/rotate", methods=["POST"], identity="webhooks-one-rotate"
-    )
+    @expose("/desk/webhooks/{endpoint_id}/rotate", methods=["POST"], identity="webhooks-one-rotate")
     async def rotate(self, request: Request) -> Response:
         return await self._action(request, "rotate")
 
@@ -226,9 +224,7 @@ class WebhooksDesk(Page):
     async def replay_range(self, request: Request) -> Response:
         return await self._action(request, "replay-range")
 
-    @expose(
-        "/desk/webhooks/{endpoint_id}/delete", methods=["POST"], identity="webhooks-one-delete"
-    )
+    @expose("/desk/webhooks/{endpoint_id}/delete", methods=["POST"], identity="webhooks-one-delete")
     async def delete(self, request: Request) -> Response:
         endpoint_id = _endpoint_id(request)
 
