@@ -1,24 +1,32 @@
-"""Helpers for the admin panel tests: accounts, and a logged-in HTTP client that fills in the
-CSRF token as the panel's own forms do."""
+"""Helpers for the admin panel tests: accounts, a logged-in HTTP client that fills in the
+CSRF token as the panel's own forms do, and Chromium kept on this machine."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from playwright.async_api import BrowserContext, Page, Route
 
 from satshare.audit import repository as audit_repository
 from satshare.staff import service as accounts
 from satshare.staff.models import Role
+from tests.botkit import BotStack
+from tests.browser import chromium
 from tests.conftest import Stack
 
 PASSWORD = "correct horse battery staple"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-async def admin_user(stack: Stack, username: str, role: Role, password: str = PASSWORD) -> None:
-    async with stack.db.transaction() as session:
+async def admin_user(
+    stack: Stack | BotStack, username: str, role: Role, password: str = PASSWORD
+) -> None:
+    async with stack.container.db.transaction() as session:
         await accounts.create_user(session, username, role, password, stack.container.clock.now())
 
 
@@ -62,6 +70,40 @@ class Panel:
         return (await self.client.get(path)).text
 
 
-async def audit_actions(stack: Stack) -> list[str]:
-    async with stack.db.reading() as session:
+async def audit_actions(stack: Stack | BotStack) -> list[str]:
+    async with stack.container.db.reading() as session:
         return [e.action for e in await audit_repository.search(session, limit=1000)]
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@asynccontextmanager
+async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserContext, list[str]]]:
+    """A browser context that can reach only this machine; ``outside`` lists what a page
+    tried to load from anywhere else."""
+    outside: list[str] = []
+
+    async def guard(route: Route) -> None:
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            await route.continue_()
+        else:
+            outside.append(url)
+            await route.abort()
+
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": width, "height": 900})
+        await context.route("**/*", guard)
+        try:
+            yield context, outside
+        finally:
+            await context.close()
+
+
+async def login(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+    await page.goto(f"{base}/admin/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
