@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Page
 from standardwebhooks.webhooks import Webhook
@@ -21,7 +23,7 @@ from satshare.bot.broadcasts import BroadcastSender
 from satshare.broadcasts import repository as broadcasts
 from satshare.clock import FrozenClock
 from satshare.staff.models import Role
-from tests.adminkit import admin_user, login, offline_context
+from tests.adminkit import admin_user, audit_actions, login, offline_context
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import assert_problem, create_user, invoice_status, wait_until
@@ -358,7 +360,7 @@ async def test_promo_codes_created_counted_and_disabled_in_chromium(stack: Stack
         assert "Promo code SPRING20 created." in await notice(page)
         row = page.locator("#promo-SPRING20")
         assert (await row.locator(".promo-uses").inner_text()).startswith("0 / 5")
-        assert "active" in await row.locator(".promo-state").inner_text()
+        assert "valid" in await row.locator(".promo-state").inner_text()
         made = (await stack.client.get("/api/v1/promo-codes/SPRING20")).json()
         assert (made["kind"], made["value"], made["plans"], made["max_uses"]) == (
             "percent",
@@ -408,3 +410,163 @@ async def test_promo_codes_created_counted_and_disabled_in_chromium(stack: Stack
         actions = await page.locator(".audit-action").all_inner_texts()
         assert sorted(actions) == ["promo.create", "promo.disable"]
     assert outside == []
+
+
+async def _seed(bot: BotStack, receiver_url: str) -> dict[str, int]:
+    """An endpoint with a delivered test event, a broadcast sent to two users and another
+    still a draft, and a promo code: something on every page."""
+    alice, ivan = bot.new_user("alice"), bot.new_user("ivan", language="ru")
+    await bot.say(alice, "/start")
+    await bot.say(ivan, "/start")
+    async with httpx.AsyncClient(
+        base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}, timeout=30
+    ) as api:
+        endpoint = await api.post(
+            "/api/v1/webhook-endpoints",
+            json={"url": receiver_url, "description": "CRM: every event of the shop"},
+        )
+        endpoint_id = endpoint.json()["endpoint_id"]
+        assert (await api.post(f"/api/v1/webhook-endpoints/{endpoint_id}/test")).status_code == 202
+        runner = bot.container.webhook_runner
+        assert runner is not None
+        await runner.flush()
+        text = "Friday: <b>live Q&amp;A</b> at 18:00 UTC. " + "Bring your questions! " * 6
+        sent = await api.post(
+            "/api/v1/broadcasts",
+            json={
+                "text": text,
+                "text_ru": "Пятница: <b>эфир</b> в 18:00 UTC.",
+                "segment": {"kind": "all"},
+                "buttons": [{"text": "Programme", "url": "https://example.com/programme"}],
+            },
+        )
+        broadcast_id = sent.json()["broadcast_id"]
+        await api.post(f"/api/v1/broadcasts/{broadcast_id}/send")
+        sender = BroadcastSender(bot.container.db, bot.container.clock, bot.runtime.application.bot)
+        await sender.run_due()
+        draft = await api.post(
+            "/api/v1/broadcasts",
+            json={"text": "Renew now", "segment": {"kind": "expiring", "days": 3}},
+        )
+        promo = await api.post(
+            "/api/v1/promo-codes",
+            json={"code": "SPRING20", "kind": "percent", "value": 20, "max_uses": 100},
+        )
+        assert promo.status_code == 201, promo.text
+    return {
+        "endpoint": endpoint_id,
+        "broadcast": broadcast_id,
+        "draft": draft.json()["broadcast_id"],
+    }
+
+
+@pytest.fixture
+async def bot_hooks(database_url: str, btcpay: BTCPaySim) -> AsyncIterator[BotStack]:
+    running = await open_bot_stack(database_url, btcpay, **INSECURE)
+    yield running
+    await close_bot_stack(running)
+
+
+@pytest.mark.browser
+async def test_a_support_user_reads_and_is_refused_every_change(
+    bot_hooks: BotStack, receiver: Receiver
+) -> None:
+    bot = bot_hooks
+    seen = await _seed(bot, receiver.url)
+    await admin_user(bot, "sue", Role.SUPPORT)
+    before = await audit_actions(bot)
+    async with offline_context(390) as (context, outside):
+        page = await context.new_page()
+        await login(page, bot.url, "sue")
+        await page.goto(f"{bot.url}/admin/desk/broadcasts")
+        assert await page.locator(f"#broadcast-{seen['broadcast']} .count-sent").inner_text() == "2"
+        assert await page.locator("#composer").count() == 0
+        assert await page.locator("#broadcasts form").count() == 0
+        await page.goto(f"{bot.url}/admin/desk/webhooks/{seen['endpoint']}")
+        assert "delivered" in await page.inner_text("#deliveries")
+        assert await page.locator("form").count() == 0
+        await page.goto(f"{bot.url}/admin/desk/webhooks")
+        assert await page.locator("#new-endpoint").count() == 0
+        await page.goto(f"{bot.url}/admin/desk/promo-codes")
+        assert await page.locator("#promo-SPRING20").count() == 1
+        assert await page.locator("form").count() == 0
+        # With a valid CSRF token (the ledger's "verify now" form), every change is refused
+        # for the role.
+        await page.goto(f"{bot.url}/admin/desk/ledger")
+        token = await page.locator("input[name=csrf_token]").first.input_value()
+        statuses = await page.evaluate(
+            """async ([token, paths]) => {
+                const out = [];
+                for (const path of paths) {
+                    const body = new URLSearchParams({csrf_token: token, text: 'x',
+                                                      kind: 'all', code: 'FREE', value: '100',
+                                                      url: 'https://evil.example.com'});
+                    out.push((await fetch(path, {method: 'POST', body})).status);
+                }
+                return out;
+            }""",
+            [
+                token,
+                [
+                    "/admin/desk/broadcasts/create",
+                    f"/admin/desk/broadcasts/{seen['draft']}/send",
+                    f"/admin/desk/broadcasts/{seen['draft']}/preview",
+                    f"/admin/desk/broadcasts/{seen['draft']}/cancel",
+                    "/admin/desk/promo-codes/create",
+                    "/admin/desk/promo-codes/SPRING20/disable",
+                    "/admin/desk/webhooks/create",
+                    f"/admin/desk/webhooks/{seen['endpoint']}/test",
+                    f"/admin/desk/webhooks/{seen['endpoint']}/rotate",
+                    f"/admin/desk/webhooks/{seen['endpoint']}/disable",
+                    f"/admin/desk/webhooks/{seen['endpoint']}/delete",
+                ],
+            ],
+        )
+        assert statuses == [403] * 11
+    assert outside == []
+    assert [a for a in await audit_actions(bot) if a != "admin.login"] == before
+    async with httpx.AsyncClient(
+        base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}, timeout=30
+    ) as api:
+        draft = (await api.get(f"/api/v1/broadcasts/{seen['draft']}")).json()
+        assert draft["status"] == "draft"
+        assert (await api.get("/api/v1/promo-codes/SPRING20")).json()["active"] is True
+        assert len((await api.get("/api/v1/webhook-endpoints")).json()) == 1
+        assert (await api.get("/api/v1/promo-codes/FREE")).status_code == 404
+
+
+@pytest.mark.browser
+async def test_the_pages_at_desktop_and_phone_width(
+    bot_hooks: BotStack, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Screenshots for a person to look at (SATSHARE_SCREENSHOTS=dir keeps them); the test
+    checks that no page scrolls sideways on a phone and nothing comes from outside."""
+    bot = bot_hooks
+    seen = await _seed(bot, receiver.url)
+    await admin_user(bot, "olga", Role.OWNER)
+    folder = Path(SCREENSHOTS or tmp_path)
+    os.makedirs(folder, exist_ok=True)
+    pages = {
+        "webhooks": "/admin/desk/webhooks",
+        "webhook": f"/admin/desk/webhooks/{seen['endpoint']}",
+        "broadcasts": "/admin/desk/broadcasts",
+        "promo-codes": "/admin/desk/promo-codes",
+    }
+    for width, language in ((1280, "en"), (390, "ru")):
+        async with offline_context(width) as (context, outside):
+            page = await context.new_page()
+            await login(page, bot.url, "olga")
+            await page.wait_for_url(f"{bot.url}/admin/")
+            for name, path in pages.items():
+                response = await page.goto(f"{bot.url}{path}?lang={language}")
+                assert response is not None and response.status == 200, path
+                for details in await page.locator("details").all():
+                    await details.evaluate("element => element.open = true")
+                await page.screenshot(
+                    path=folder / f"growth-{name}-{language}-{width}.png", full_page=True
+                )
+                overflow = await page.evaluate(
+                    "document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 1, (path, width, overflow)
+            assert outside == [], outside

@@ -48,8 +48,13 @@ SEGMENT_LABELS: dict[SegmentKind, str] = {
     SegmentKind.LANGUAGE: N_("By language"),
     SegmentKind.AFFILIATES: N_("Affiliates with at least one referral"),
 }
-#: Words the templates translate from a value.
-DYNAMIC = (N_("draft"), N_("scheduled"), N_("sending"), N_("done"), N_("sent"), N_("blocked"))
+STATUS_LABELS: dict[BroadcastStatus, str] = {
+    BroadcastStatus.DRAFT: N_("draft"),
+    BroadcastStatus.SCHEDULED: N_("scheduled"),
+    BroadcastStatus.SENDING: N_("sending"),
+    BroadcastStatus.DONE: N_("done"),
+    BroadcastStatus.CANCELED: N_("canceled"),
+}
 
 
 def describe(stored: Mapping[str, object]) -> str:
@@ -119,7 +124,7 @@ def _content(form: FormData) -> Content:
 def _live(broadcast: Broadcast, progress: Progress) -> dict[str, Any]:
     return {
         "status": broadcast.status.value,
-        "status_label": t(broadcast.status.value),
+        "status_label": t(STATUS_LABELS[broadcast.status]),
         "live": broadcast.status in LIVE,
         "recipients": broadcast.recipients,
         "sent": progress.sent,
@@ -155,6 +160,7 @@ class BroadcastsDesk(Page):
             refill=refill,
             kinds=list(SegmentKind),
             labels=SEGMENT_LABELS,
+            statuses=STATUS_LABELS,
             takes={k.value: " ".join(sorted(TAKES[k])) for k in SegmentKind},
             plans=await plan_flows.list_all(services.db),
             languages=LANGUAGES,
@@ -255,7 +261,7 @@ class BroadcastsDesk(Page):
             return t(
                 "Broadcast {id} is now {status}.",
                 id=broadcast_id,
-                status=t(broadcast.status.value),
+                status=t(STATUS_LABELS[broadcast.status]),
             )
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/broadcasts", work=work)

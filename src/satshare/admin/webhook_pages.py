@@ -21,12 +21,19 @@ from satshare.admin.auth import Operator, Permission
 from satshare.admin.forms import Refill, actor, field, moment, refilling, ticked
 from satshare.admin.pages import FormProblem, Page, _int, render
 from satshare.admin.services import AdminServices, services_of
-from satshare.admin.texts import lazy, t
+from satshare.admin.texts import N_, lazy, t
 from satshare.errors import NotFound
 from satshare.webhooks_out import flows, service
 from satshare.webhooks_out.models import ALL_EVENTS, SUBSCRIBABLE, DeliveryStatus
 
 PAGE_SIZE = 50
+#: A delivery's state in words (``pending`` alone reads as "awaiting payment" elsewhere).
+DELIVERY_LABELS: dict[DeliveryStatus, str] = {
+    DeliveryStatus.PENDING: N_("waiting"),
+    DeliveryStatus.SENDING: N_("sending"),
+    DeliveryStatus.DELIVERED: N_("delivered"),
+    DeliveryStatus.FAILED: N_("given up"),
+}
 #: The secret waiting to be shown once, on the next page (the session is signed, HttpOnly).
 NEW_SECRET = "new_webhook_secret"  # noqa: S105 - a session key, not a secret
 
@@ -135,6 +142,7 @@ class WebhooksDesk(Page):
             more=fetched > PAGE_SIZE,
             status=status,
             statuses=list(DeliveryStatus),
+            labels=DELIVERY_LABELS,
             events=SUBSCRIBABLE,
             new_secret=new_secret,
             pretty=_pretty,
