@@ -1,22 +1,18 @@
-"""Helpers for the admin panel tests: accounts, a logged-in HTTP client that fills in the
-CSRF token as the panel's own forms do, and Chromium kept on this machine."""
+"""Helpers for the admin panel tests: accounts, and a logged-in HTTP client that fills in the
+CSRF token as the panel's own forms do."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from playwright.async_api import BrowserContext, Page, Route
+from playwright.async_api import Page
 
 from satshare.audit import repository as audit_repository
 from satshare.staff import service as accounts
 from satshare.staff.models import Role
 from tests.botkit import BotStack
-from tests.browser import chromium
 from tests.conftest import Stack
 
 PASSWORD = "correct horse battery staple"
@@ -36,10 +32,18 @@ def token_in(html: str) -> str:
     return found.group(1)
 
 
+async def browser_login(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+    """Log in through the panel's login form in a real browser."""
+    await page.goto(f"{base}/admin/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+
+
 class Panel:
     """An operator's browser, over HTTP: cookies kept, redirects not followed."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack | BotStack) -> None:
         self.client = httpx.AsyncClient(base_url=stack.url, timeout=60)
         self.token = ""
 
@@ -73,37 +77,3 @@ class Panel:
 async def audit_actions(stack: Stack | BotStack) -> list[str]:
     async with stack.container.db.reading() as session:
         return [e.action for e in await audit_repository.search(session, limit=1000)]
-
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@asynccontextmanager
-async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserContext, list[str]]]:
-    """A browser context that can reach only this machine; ``outside`` lists what a page
-    tried to load from anywhere else."""
-    outside: list[str] = []
-
-    async def guard(route: Route) -> None:
-        url = route.request.url
-        host = urlsplit(url).hostname or ""
-        if url.startswith(("data:", "blob:")) or host in LOOPBACK:
-            await route.continue_()
-        else:
-            outside.append(url)
-            await route.abort()
-
-    async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": width, "height": 900})
-        await context.route("**/*", guard)
-        try:
-            yield context, outside
-        finally:
-            await context.close()
-
-
-async def login(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
-    await page.goto(f"{base}/admin/login")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")

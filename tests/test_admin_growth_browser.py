@@ -23,8 +23,10 @@ from satshare.bot.broadcasts import BroadcastSender
 from satshare.broadcasts import repository as broadcasts
 from satshare.clock import FrozenClock
 from satshare.staff.models import Role
-from tests.adminkit import admin_user, audit_actions, login, offline_context
+from tests.adminkit import admin_user, audit_actions
+from tests.adminkit import browser_login as login
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
+from tests.browser import offline_context
 from tests.conftest import BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import assert_problem, create_user, invoice_status, wait_until
 from tests.webhookkit import Receiver, running_receiver

@@ -219,7 +219,7 @@ class BroadcastsDesk(Page):
                 send_at=send_at,
                 author=f"admin:{who.username}"[:200],
                 now=services.clock.now(),
-                actor=actor(who),
+                by=actor(who),
             )
             return t(
                 "Draft {id} saved for {count} recipients. Check it, then send it.",
@@ -247,7 +247,7 @@ class BroadcastsDesk(Page):
                             "satshare.yaml to your Telegram user id."
                         )
                     )
-                languages = await flows.queue_preview(services.db, broadcast_id, now, actor=by)
+                languages = await flows.queue_preview(services.db, broadcast_id, now, by=by)
                 services.after_commit.committed(Produced(outbox=True))  # wake the sender
                 return t(
                     "Preview of broadcast {id} sent to the admin chats ({languages}).",
@@ -255,9 +255,9 @@ class BroadcastsDesk(Page):
                     languages=", ".join(languages),
                 )
             if verb == "send":
-                broadcast, _ = await flows.request_send(services.db, broadcast_id, now, actor=by)
+                broadcast, _ = await flows.request_send(services.db, broadcast_id, now, by=by)
             else:
-                broadcast, _ = await flows.cancel(services.db, broadcast_id, now, actor=by)
+                broadcast, _ = await flows.cancel(services.db, broadcast_id, now, by=by)
             return t(
                 "Broadcast {id} is now {status}.",
                 id=broadcast_id,

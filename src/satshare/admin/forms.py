@@ -18,8 +18,8 @@ from satshare.admin.auth import Operator
 from satshare.admin.pages import FormProblem
 from satshare.admin.services import AdminServices
 from satshare.admin.texts import t
+from satshare.audit.flows import Actor
 from satshare.audit.models import Channel
-from satshare.audit.service import Actor
 from satshare.errors import DomainError
 
 Work = Callable[[FormData, Operator, AdminServices], Awaitable[str]]

@@ -111,7 +111,7 @@ class PromoCodesDesk(Page):
                 spec,
                 f"admin:{who.username}"[:200],
                 services.clock.now(),
-                actor=actor(who),
+                by=actor(who),
             )
             return t("Promo code {code} created.", code=promo.code)
 
@@ -131,7 +131,7 @@ class PromoCodesDesk(Page):
                 code,
                 {"active": active},
                 services.clock.now(),
-                actor=actor(who),
+                by=actor(who),
                 action="promo.enable" if active else "promo.disable",
             )
             if active:

@@ -92,7 +92,7 @@ class WebhooksDesk(Page):
     @expose("/desk/webhooks/create", methods=["POST"], identity="webhooks-create")
     async def create(self, request: Request) -> Response:
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            endpoint = await flows.create_endpoint(services.webhooks, _spec(form), actor=actor(who))
+            endpoint = await flows.create_endpoint(services.webhooks, _spec(form), by=actor(who))
             _keep_secret(request, endpoint.id, endpoint.secret)
             return t("Endpoint {id} added.", id=endpoint.id)
 
@@ -157,10 +157,10 @@ class WebhooksDesk(Page):
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             ctx, by = services.webhooks, actor(who)
             if verb == "edit":
-                await flows.update_endpoint(ctx, endpoint_id, _spec(form), actor=by)
+                await flows.update_endpoint(ctx, endpoint_id, _spec(form), by=by)
                 return t("Endpoint {id} saved.", id=endpoint_id)
             if verb in ("enable", "disable"):
-                await flows.set_enabled(ctx, endpoint_id, verb == "enable", actor=by)
+                await flows.set_enabled(ctx, endpoint_id, verb == "enable", by=by)
                 if verb == "enable":
                     return t(
                         "Endpoint {id} enabled: its waiting deliveries go now.", id=endpoint_id
@@ -169,18 +169,18 @@ class WebhooksDesk(Page):
                     "Endpoint {id} disabled: its events wait until it is enabled.", id=endpoint_id
                 )
             if verb == "rotate":
-                endpoint = await flows.rotate_secret(ctx, endpoint_id, actor=by)
+                endpoint = await flows.rotate_secret(ctx, endpoint_id, by=by)
                 _keep_secret(request, endpoint_id, endpoint.secret)
                 return t("A new secret signs from now on; the old one also signs for 24 hours.")
             if verb == "test":
-                view = await flows.send_test(ctx, endpoint_id, actor=by)
+                view = await flows.send_test(ctx, endpoint_id, by=by)
                 return t(
                     "Test event sent as delivery {id}: its outcome shows in the log below.",
                     id=view.delivery.id,
                 )
             if verb == "replay":
                 delivery_id = _int(request.path_params, "delivery_id", 1, 2**62) or 0
-                await flows.replay(ctx, endpoint_id, delivery_id, actor=by)
+                await flows.replay(ctx, endpoint_id, delivery_id, by=by)
                 return t("Delivery {id} is being sent again.", id=delivery_id)
             # A time range.
             since = moment(form, "since", t("From"))
@@ -188,7 +188,7 @@ class WebhooksDesk(Page):
             if since is None or until is None:
                 raise FormProblem(t("Give both ends of the time range."))
             count = await flows.replay_range(
-                ctx, endpoint_id, since, until, only_failed=ticked(form, "only_failed"), actor=by
+                ctx, endpoint_id, since, until, only_failed=ticked(form, "only_failed"), by=by
             )
             return t("{count} deliveries are being sent again.", count=count)
 
@@ -237,7 +237,7 @@ class WebhooksDesk(Page):
         endpoint_id = _endpoint_id(request)
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            await flows.delete_endpoint(services.webhooks, endpoint_id, actor=actor(who))
+            await flows.delete_endpoint(services.webhooks, endpoint_id, by=actor(who))
             return t("Endpoint {id} deleted with its delivery log.", id=endpoint_id)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/webhooks", work=work)

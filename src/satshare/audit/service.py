@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,44 +51,6 @@ async def record(
             after=_plain(after),
             reason=(reason or "")[:MAX_REASON],
         ),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who makes a change, and through what: a domain flow given one records the change's
-    audit row in the change's own transaction."""
-
-    channel: Channel
-    #: An admin user name, ``api-key:<id>:<name>`` or ``cli:<os user>``.
-    name: str
-    #: The admin role; the scope for API keys; empty for the CLI.
-    role: str = ""
-
-
-async def record_by(
-    session: AsyncSession,
-    actor: Actor,
-    action: str,
-    target: str,
-    *,
-    before: Mapping[str, object] | None = None,
-    after: Mapping[str, object] | None = None,
-    reason: str | None = None,
-    now: datetime,
-) -> AuditEvent:
-    """``record`` for an ``Actor``."""
-    return await record(
-        session,
-        channel=actor.channel,
-        actor=actor.name,
-        role=actor.role,
-        action=action,
-        target=target,
-        before=before,
-        after=after,
-        reason=reason,
-        now=now,
     )
 
 

@@ -9,8 +9,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.audit import service as audit
-from satshare.audit.service import Actor
+from satshare.audit.flows import Actor, AuditedWork, audited
 from satshare.broadcasts import repository, service
 from satshare.broadcasts.compose import Content
 from satshare.broadcasts.models import Broadcast, BroadcastStatus
@@ -35,28 +34,21 @@ async def create(
     send_at: datetime | None,
     author: str,
     now: datetime,
-    actor: Actor | None = None,
+    by: Actor | None = None,
 ) -> Broadcast:
-    """A draft with its recipient count. ``actor``: its audit row goes in the same
-    transaction (the panel; the admin API records its calls itself)."""
-    async with db.transaction() as session:
+    """A draft with its recipient count. ``by``: the audit row commits with it (the panel;
+    the admin API's middleware records its own calls)."""
+    async with audited(db, by, "broadcast.create", now=now) as work:
         broadcast = await service.create(
-            session, content, segment, send_at=send_at, author=author, now=now
+            work.session, content, segment, send_at=send_at, author=author, now=now
         )
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "broadcast.create",
-                _target(broadcast.id),
-                after={
-                    "segment": broadcast.segment,
-                    "recipients": broadcast.recipients,
-                    "send_at": broadcast.send_at,
-                    "languages": ["en", "ru"] if broadcast.text_ru else ["en"],
-                },
-                now=now,
-            )
+        work.target = _target(broadcast.id)
+        work.after = {
+            "segment": broadcast.segment,
+            "recipients": broadcast.recipients,
+            "send_at": broadcast.send_at,
+            "languages": ["en", "ru"] if broadcast.text_ru else ["en"],
+        }
         return broadcast
 
 
@@ -92,78 +84,54 @@ async def listing(
         return [(b, await service.progress(session, b.id)) for b in rows]
 
 
-async def _state_change(
-    session: AsyncSession,
-    actor: Actor | None,
-    verb: str,
-    before: BroadcastStatus,
-    broadcast: Broadcast,
-    progress: Progress,
-    now: datetime,
-) -> None:
-    if actor is not None:
-        await audit.record_by(
-            session,
-            actor,
-            f"broadcast.{verb}",
-            _target(broadcast.id),
-            before={"status": before.value},
-            after={
-                "status": broadcast.status.value,
-                "recipients": broadcast.recipients,
-                "sent": progress.sent,
-                "pending": progress.open,
-            },
-            now=now,
-        )
+def _state(work: AuditedWork, before: BroadcastStatus, broadcast: Broadcast, p: Progress) -> None:
+    work.before = {"status": before.value}
+    work.after = {
+        "status": broadcast.status.value,
+        "recipients": broadcast.recipients,
+        "sent": p.sent,
+        "pending": p.open,
+    }
 
 
 async def request_send(
-    db: Database, broadcast_id: int, now: datetime, *, actor: Actor | None = None
+    db: Database, broadcast_id: int, now: datetime, *, by: Actor | None = None
 ) -> tuple[Broadcast, Progress]:
-    async with db.transaction() as session:
-        before = (await service.require(session, broadcast_id)).status
-        broadcast = await service.request_send(session, broadcast_id, now)
-        progress = await service.progress(session, broadcast_id)
-        await _state_change(session, actor, "send", before, broadcast, progress, now)
+    async with audited(db, by, "broadcast.send", _target(broadcast_id), now=now) as work:
+        before = (await service.require(work.session, broadcast_id)).status
+        broadcast = await service.request_send(work.session, broadcast_id, now)
+        progress = await service.progress(work.session, broadcast_id)
+        _state(work, before, broadcast, progress)
         return broadcast, progress
 
 
 async def cancel(
-    db: Database, broadcast_id: int, now: datetime, *, actor: Actor | None = None
+    db: Database, broadcast_id: int, now: datetime, *, by: Actor | None = None
 ) -> tuple[Broadcast, Progress]:
-    async with db.transaction() as session:
-        before = (await service.require(session, broadcast_id)).status
-        broadcast = await service.cancel(session, broadcast_id, now)
-        progress = await service.progress(session, broadcast_id)
-        await _state_change(session, actor, "cancel", before, broadcast, progress, now)
+    async with audited(db, by, "broadcast.cancel", _target(broadcast_id), now=now) as work:
+        before = (await service.require(work.session, broadcast_id)).status
+        broadcast = await service.cancel(work.session, broadcast_id, now)
+        progress = await service.progress(work.session, broadcast_id)
+        _state(work, before, broadcast, progress)
         return broadcast, progress
 
 
 async def queue_preview(
-    db: Database, broadcast_id: int, now: datetime, *, actor: Actor | None = None
+    db: Database, broadcast_id: int, now: datetime, *, by: Actor | None = None
 ) -> list[str]:
     """Queue the preview (one outbox message per language the broadcast has) for the admin
     chats; return those languages. The caller rings the outbox after the commit."""
-    async with db.transaction() as session:
-        broadcast = await service.require(session, broadcast_id)
+    async with audited(db, by, "broadcast.preview", _target(broadcast_id), now=now) as work:
+        broadcast = await service.require(work.session, broadcast_id)
         languages = ["en", "ru"] if broadcast.text_ru else ["en"]
         for language in languages:
             await outbox.enqueue(
-                session,
+                work.session,
                 BroadcastPreview(broadcast_id=broadcast.id, language=language),
                 dedupe_key=f"broadcast:{broadcast.id}:preview:{language}:{now.isoformat()}",
                 now=now,
             )
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "broadcast.preview",
-                _target(broadcast_id),
-                after={"languages": languages},
-                now=now,
-            )
+        work.after = {"languages": languages}
     return languages
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from satshare.audit import service as audit
-from satshare.audit.service import Actor
+from satshare.audit.flows import Actor, audited
 from satshare.db import Database
 from satshare.promos import repository, service
 from satshare.promos.models import PromoCode
@@ -35,17 +34,14 @@ async def create(
     author: str,
     now: datetime,
     *,
-    actor: Actor | None = None,
+    by: Actor | None = None,
 ) -> tuple[PromoCode, Stats]:
-    """``actor``: the code's audit row goes in the same transaction (the panel; the admin
-    API records its calls itself)."""
-    async with db.transaction() as session:
-        promo = await service.create(session, spec, author, now)
-        if actor is not None:
-            await audit.record_by(
-                session, actor, "promo.create", f"promo:{promo.code}", after=facts(promo), now=now
-            )
-        return promo, await service.stats(session, promo.code, now)
+    """``by``: the code's audit row commits with it (the panel; the admin API's middleware
+    records its own calls)."""
+    async with audited(db, by, "promo.create", f"promo:{spec.code}", now=now) as work:
+        promo = await service.create(work.session, spec, author, now)
+        work.after = facts(promo)
+        return promo, await service.stats(work.session, promo.code, now)
 
 
 async def listing(
@@ -69,21 +65,15 @@ async def change(
     changes: dict[str, Any],
     now: datetime,
     *,
-    actor: Actor | None = None,
+    by: Actor | None = None,
     action: str = "promo.change",
 ) -> tuple[PromoCode, Stats]:
-    async with db.transaction() as session:
-        before = facts(await service.require(session, code))
-        promo = await service.change(session, code, changes, now)
-        if actor is not None:
-            after = facts(promo)
-            await audit.record_by(
-                session,
-                actor,
-                action,
-                f"promo:{promo.code}",
-                before={k: v for k, v in before.items() if after[k] != v},
-                after={k: v for k, v in after.items() if before[k] != v},
-                now=now,
-            )
-        return promo, await service.stats(session, promo.code, now)
+    """Only the fields that changed go to the audit row, before and after."""
+    target = f"promo:{service.normalise(code)}"
+    async with audited(db, by, action, target, now=now) as work:
+        before = facts(await service.require(work.session, code))
+        promo = await service.change(work.session, code, changes, now)
+        after = facts(promo)
+        work.before = {k: v for k, v in before.items() if after[k] != v}
+        work.after = {k: v for k, v in after.items() if before[k] != v}
+        return promo, await service.stats(work.session, promo.code, now)

@@ -23,8 +23,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from satshare.audit import service as audit
-from satshare.audit.service import Actor
+from satshare.audit.flows import Actor, audited
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import NotFound
@@ -260,24 +259,15 @@ def _target(endpoint_id: int) -> str:
 
 
 async def create_endpoint(
-    ctx: WebhooksContext, spec: service.EndpointSpec, *, actor: Actor | None = None
+    ctx: WebhooksContext, spec: service.EndpointSpec, *, by: Actor | None = None
 ) -> WebhookEndpoint:
-    """A new endpoint with its secret. ``actor``: its audit row goes in the same transaction
-    (the panel; the admin API records its calls itself)."""
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
+    """A new endpoint with its secret. ``by``: the audit row commits with it (the panel; the
+    admin API's middleware records its own calls)."""
+    async with audited(ctx.db, by, "webhook.create", now=ctx.clock.now()) as work:
         endpoint = await service.create_endpoint(
-            session, spec, now, allow_insecure=ctx.allow_insecure
+            work.session, spec, work.now, allow_insecure=ctx.allow_insecure
         )
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "webhook.create",
-                _target(endpoint.id),
-                after=service.facts(endpoint),
-                now=now,
-            )
+        work.target, work.after = _target(endpoint.id), service.facts(endpoint)
         return endpoint
 
 
@@ -312,77 +302,48 @@ async def update_endpoint(
     endpoint_id: int,
     spec: service.EndpointSpec,
     *,
-    actor: Actor | None = None,
+    by: Actor | None = None,
 ) -> WebhookEndpoint:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        before = service.facts(await service.require_endpoint(session, endpoint_id))
+    target = _target(endpoint_id)
+    async with audited(ctx.db, by, "webhook.update", target, now=ctx.clock.now()) as work:
+        work.before = service.facts(await service.require_endpoint(work.session, endpoint_id))
         endpoint = await service.update_endpoint(
-            session, endpoint_id, spec, now, allow_insecure=ctx.allow_insecure
+            work.session, endpoint_id, spec, work.now, allow_insecure=ctx.allow_insecure
         )
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "webhook.update",
-                _target(endpoint_id),
-                before=before,
-                after=service.facts(endpoint),
-                now=now,
-            )
+        work.after = service.facts(endpoint)
     ctx.kick()  # re-enabled: its waiting deliveries may go
     return endpoint
 
 
 async def set_enabled(
-    ctx: WebhooksContext, endpoint_id: int, enabled: bool, *, actor: Actor
+    ctx: WebhooksContext, endpoint_id: int, enabled: bool, *, by: Actor | None = None
 ) -> WebhookEndpoint:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        before = service.facts(await service.require_endpoint(session, endpoint_id))
-        endpoint = await service.set_enabled(session, endpoint_id, enabled, now)
-        await audit.record_by(
-            session,
-            actor,
-            "webhook.enable" if enabled else "webhook.disable",
-            _target(endpoint_id),
-            before={"enabled": before["enabled"]},
-            after={"enabled": enabled},
-            now=now,
-        )
+    action = "webhook.enable" if enabled else "webhook.disable"
+    async with audited(ctx.db, by, action, _target(endpoint_id), now=ctx.clock.now()) as work:
+        was = (await service.require_endpoint(work.session, endpoint_id)).enabled
+        endpoint = await service.set_enabled(work.session, endpoint_id, enabled, work.now)
+        work.before, work.after = {"enabled": was}, {"enabled": enabled}
     ctx.kick()  # re-enabled: its waiting deliveries may go
     return endpoint
 
 
 async def delete_endpoint(
-    ctx: WebhooksContext, endpoint_id: int, *, actor: Actor | None = None
+    ctx: WebhooksContext, endpoint_id: int, *, by: Actor | None = None
 ) -> None:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        before = service.facts(await service.require_endpoint(session, endpoint_id))
-        await service.delete_endpoint(session, endpoint_id)
-        if actor is not None:
-            await audit.record_by(
-                session, actor, "webhook.delete", _target(endpoint_id), before=before, now=now
-            )
+    target = _target(endpoint_id)
+    async with audited(ctx.db, by, "webhook.delete", target, now=ctx.clock.now()) as work:
+        work.before = service.facts(await service.require_endpoint(work.session, endpoint_id))
+        await service.delete_endpoint(work.session, endpoint_id)
 
 
 async def rotate_secret(
-    ctx: WebhooksContext, endpoint_id: int, *, actor: Actor | None = None
+    ctx: WebhooksContext, endpoint_id: int, *, by: Actor | None = None
 ) -> WebhookEndpoint:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        endpoint = await service.rotate_secret(session, endpoint_id, now)
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "webhook.rotate_secret",
-                _target(endpoint_id),
-                # Never a secret: when the old one stops signing.
-                after={"previous_secret_valid_until": endpoint.previous_secret_until},
-                now=now,
-            )
+    target = _target(endpoint_id)
+    async with audited(ctx.db, by, "webhook.rotate_secret", target, now=ctx.clock.now()) as work:
+        endpoint = await service.rotate_secret(work.session, endpoint_id, work.now)
+        # Never a secret: when the old one stops signing.
+        work.after = {"previous_secret_valid_until": endpoint.previous_secret_until}
         return endpoint
 
 
@@ -426,39 +387,23 @@ async def deliveries_page(
 
 
 async def send_test(
-    ctx: WebhooksContext, endpoint_id: int, *, actor: Actor | None = None
+    ctx: WebhooksContext, endpoint_id: int, *, by: Actor | None = None
 ) -> DeliveryView:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        delivery = await service.send_test(session, endpoint_id, now)
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "webhook.test",
-                _target(endpoint_id),
-                after={"delivery_id": delivery.id},
-                now=now,
-            )
+    target = _target(endpoint_id)
+    async with audited(ctx.db, by, "webhook.test", target, now=ctx.clock.now()) as work:
+        delivery = await service.send_test(work.session, endpoint_id, work.now)
+        work.after = {"delivery_id": delivery.id}
     ctx.kick()
     return await get_delivery(ctx, endpoint_id, delivery.id)
 
 
 async def replay(
-    ctx: WebhooksContext, endpoint_id: int, delivery_id: int, *, actor: Actor | None = None
+    ctx: WebhooksContext, endpoint_id: int, delivery_id: int, *, by: Actor | None = None
 ) -> DeliveryView:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        delivery = await service.replay(session, endpoint_id, delivery_id, now)
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "webhook.replay",
-                _target(endpoint_id),
-                after={"delivery_id": delivery_id, "status": delivery.status.value},
-                now=now,
-            )
+    target = _target(endpoint_id)
+    async with audited(ctx.db, by, "webhook.replay", target, now=ctx.clock.now()) as work:
+        delivery = await service.replay(work.session, endpoint_id, delivery_id, work.now)
+        work.after = {"delivery_id": delivery_id, "status": delivery.status.value}
     ctx.kick()
     return await get_delivery(ctx, endpoint_id, delivery_id)
 
@@ -470,26 +415,18 @@ async def replay_range(
     until: datetime,
     *,
     only_failed: bool,
-    actor: Actor | None = None,
+    by: Actor | None = None,
 ) -> int:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
+    target = _target(endpoint_id)
+    async with audited(ctx.db, by, "webhook.replay_range", target, now=ctx.clock.now()) as work:
         count = await service.replay_range(
-            session, endpoint_id, since, until, now, only_failed=only_failed
+            work.session, endpoint_id, since, until, work.now, only_failed=only_failed
         )
-        if actor is not None:
-            await audit.record_by(
-                session,
-                actor,
-                "webhook.replay_range",
-                _target(endpoint_id),
-                after={
-                    "since": since,
-                    "until": until,
-                    "only_failed": only_failed,
-                    "replayed": count,
-                },
-                now=now,
-            )
+        work.after = {
+            "since": since,
+            "until": until,
+            "only_failed": only_failed,
+            "replayed": count,
+        }
     ctx.kick()
     return count
