@@ -15,6 +15,12 @@
   to flows); reads and records that have a flow use it.
 - ``reports/dashboard.py`` holds the dashboard's figures (sums of ledger postings through
   ``reports.transparency.aggregate``, the same definitions as the transparency page).
+- ``webhook_pages.py``, ``broadcast_pages.py``, ``promo_pages.py``: outgoing webhook
+  endpoints (#14), broadcasts and promo codes (#13), registered by ``app.mount`` after
+  ``pages.PAGES``; each change is a flow of its domain given the operator as the audit
+  ``Actor`` (``forms.py``: what their forms share, and a refused create form drawn again
+  with its input). ``static/broadcasts.js`` counts a segment as it is picked and moves the
+  progress bars (it polls ``/admin/desk/broadcasts-progress``).
 - ``texts.py`` + ``locales/*/LC_MESSAGES/admin.po``: English and Russian.
 - ``templates/``, ``static/``: shipped in the package; nothing loads from a CDN.
 """
