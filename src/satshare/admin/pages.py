@@ -28,7 +28,7 @@ from satshare.audit import flows as audit_flows
 from satshare.audit import service as audit
 from satshare.audit.flows import Actor
 from satshare.audit.models import Channel
-from satshare.errors import DomainError
+from satshare.errors import DomainError, NotFound
 from satshare.ledger import flows as ledger_flows
 from satshare.payments import flows as payment_flows
 from satshare.payments.models import InvoiceStatus
@@ -581,31 +581,19 @@ class InvoicesDesk(Page):
         invoice_id = str(request.path_params.get("invoice_id", ""))[:40]
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            note = _text(form, "note", 500)
-            invoice = await payment_flows.get_invoice(services.db, invoice_id)
-            if invoice is None:
-                raise FormProblem(t("No such invoice."))
-            if invoice.currency != "SAT":
-                raise FormProblem(
-                    t(
-                        "Telegram Stars payments are refunded through the API "
-                        "(POST /api/v1/invoices/{id}/refund) while the bot runs.",
-                        id=invoice_id,
-                    )
+            # The API's refund flow: Stars go back through the running bot first; the
+            # reversal and this audit row commit together.
+            try:
+                reversal = await payment_flows.refund(
+                    services.payments,
+                    invoice_id,
+                    note=_text(form, "note", 500) or None,
+                    author=author(who),
+                    stars=services.stars_refunds(),
+                    by=actor(who),
                 )
-            # The API's refund flow (it wakes the sealer and the sender after its commit).
-            reversal = await payment_flows.record_bitcoin_refund(
-                services.payments, invoice_id, note=note or None, author=author(who)
-            )
-            await record(
-                services,
-                who,
-                "invoice.refund",
-                f"invoice:{invoice_id}",
-                before={"status": invoice.status.value},
-                after={"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal},
-                reason=note,
-            )
+            except NotFound:
+                raise FormProblem(t("No such invoice.")) from None
             return t("Invoice {id} refunded (ledger entry {entry}).", id=invoice_id, entry=reversal)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/invoices", work=work)
