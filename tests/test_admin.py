@@ -22,7 +22,7 @@ from satshare.plans import service as plans
 from satshare.plans.models import Plan, PlanSource
 from satshare.reports import dashboard as dashboards
 from satshare.staff.models import Role
-from tests.adminkit import PASSWORD, Panel, admin_user, audit_actions
+from tests.adminkit import PASSWORD, Panel, admin_user, audit_actions, token_in
 from tests.conftest import Stack
 from tests.historykit import history
 from tests.historykit import stack as stack
@@ -64,8 +64,19 @@ async def test_login_sets_a_signed_http_only_lax_cookie_and_logout_ends_it(stack
         assert "httponly" in lowered and "samesite=lax" in lowered and "path=/admin" in lowered
         assert "secure" not in lowered  # the public URL is http here
         assert (await panel.get("/admin/")).status_code == 200
-        assert (await panel.get("/admin/logout")).status_code == 302
+        # Logging out is a POST with the CSRF token: a GET only asks to confirm, and a post
+        # without the token (another site's form) is refused; both leave the session alone.
+        confirm = await panel.get("/admin/logout")
+        assert confirm.status_code == 200 and 'id="logout-confirm"' in confirm.text
+        assert 'method="post"' in confirm.text and token_in(confirm.text) == panel.token
+        forged = await panel.client.post("/admin/logout", data={"csrf_token": "forged"})
+        assert forged.status_code == 403 and "did not come from this panel" in forged.text
+        assert (await panel.client.post("/admin/logout")).status_code == 403
+        assert (await panel.get("/admin/")).status_code == 200
+        ended = await panel.post("/admin/logout")
+        assert (ended.status_code, ended.headers["location"]) == (303, f"{stack.url}/admin/login")
         assert (await panel.get("/admin/")).status_code == 303
+        assert (await panel.post("/admin/logout")).status_code == 303  # no session: to login
     assert "admin.login" in await audit_actions(stack)
 
 

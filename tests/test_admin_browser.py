@@ -148,7 +148,13 @@ async def test_the_owner_works_the_panel_in_chromium(stack: Stack, lightning: Li
         # Russian.
         await page.goto(f"{stack.url}/admin/?lang=ru")
         assert "получено всего" in (await page.inner_text("body")).lower()
+        # Logout: opening its address only asks; the menu's button (a POST) logs out.
         await page.goto(f"{stack.url}/admin/logout")
+        assert await page.locator("#logout-confirm").count() == 1
+        await page.goto(f"{stack.url}/admin/desk/payouts")
+        assert page.url == f"{stack.url}/admin/desk/payouts"
+        await page.click("#logout")
+        await page.wait_for_url(f"{stack.url}/admin/login")
         await page.goto(f"{stack.url}/admin/desk/payouts")
         assert page.url == f"{stack.url}/admin/login"
     assert outside == []
@@ -189,6 +195,8 @@ async def test_lockout_and_a_support_user_in_chromium(stack: Stack, lightning: L
             "body"
         )
         await page.goto(f"{stack.url}/admin/logout")
+        await page.click("#logout-confirm button[type=submit]")
+        await page.wait_for_url(f"{stack.url}/admin/login")
         # Five wrong passwords lock the account; then even the right one is refused.
         for _ in range(5):
             await login(page, stack.url, "sue", "wrong password again")
@@ -202,6 +210,7 @@ async def test_lockout_and_a_support_user_in_chromium(stack: Stack, lightning: L
 PAGES = (
     "/admin/login",
     "/admin/",
+    "/admin/logout",
     "/admin/desk/payouts",
     "/admin/desk/users",
     "/admin/desk/users/{alice}",

@@ -98,6 +98,19 @@ async def render(
     return response
 
 
+async def refuse_forged(view: BaseView | Admin, request: Request) -> Response:
+    """A form without this session's CSRF token: refused (403), nothing done."""
+    return await render(
+        view,
+        request,
+        "satshare/refused.html",
+        status_code=403,
+        message=t(
+            "This form has expired or did not come from this panel. Reload the page and try again."
+        ),
+    )
+
+
 class Page(BaseView):
     needs: Permission = Permission.READ
 
@@ -121,16 +134,7 @@ class Page(BaseView):
         form = await request.form()
         who = operator(request)
         if not csrf_ok(request, form.get("csrf_token")):
-            return await render(
-                self,
-                request,
-                "satshare/refused.html",
-                status_code=403,
-                message=t(
-                    "This form has expired or did not come from this panel. "
-                    "Reload the page and try again."
-                ),
-            )
+            return await refuse_forged(self, request)
         if who is None or not who.can(needs):
             return await render(
                 self,
@@ -733,16 +737,7 @@ class LedgerDesk(Page):
     async def verify(self, request: Request) -> Response:
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
-            return await render(
-                self,
-                request,
-                "satshare/refused.html",
-                status_code=403,
-                message=t(
-                    "This form has expired or did not come from this panel. "
-                    "Reload the page and try again."
-                ),
-            )
+            return await refuse_forged(self, request)
         services = services_of(request)
         await services.seal_ledger()
         report = await ledger_flows.verify(services.db)
