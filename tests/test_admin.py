@@ -5,6 +5,7 @@ the audit log, and the dashboard's figures against the ledger."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 
@@ -733,3 +734,60 @@ async def test_junk_in_every_form_changes_nothing(stack: Stack) -> None:
         k: v for k, v in before.items() if k != "audit_events"
     }
     assert after["audit_events"] == before["audit_events"] + 1  # the login only
+
+
+def _cells(html: str, pattern: str) -> list[str]:
+    """The text of each match of ``pattern`` (one group), tags and spaces stripped."""
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", found).split())
+        for found in re.findall(pattern, html, flags=re.S)
+    ]
+
+
+async def test_russian_record_views_name_every_column_in_russian(
+    stack: Stack, lightning: Lightning
+) -> None:
+    """Lists (headers, filters, the search box) and detail pages of every record view: no
+    raw column name, every label in Russian."""
+    from sqlalchemy import inspect
+
+    from satshare.admin.views import MODEL_VIEWS
+
+    await history(stack, lightning)
+    await admin_user(stack, "olga", Role.OWNER)
+    cyrillic = re.compile("[\u0400-\u04ff]")
+
+    def russian(label: str, raw: set[str]) -> bool:
+        return label not in raw and (label == "ID" or cyrillic.search(label) is not None)
+
+    async with Panel(stack) as panel:
+        await panel.login("olga")
+        details = 0
+        for view in MODEL_VIEWS:
+            raw = set(inspect(view.model).column_attrs.keys())
+            listed = await panel.get(f"/admin/{view.identity}/list?lang=ru")
+            assert listed.status_code == 200, view.identity
+            thead = listed.text.split("<thead>", 1)[1].split("</thead>", 1)[0]
+            headers = [h for h in _cells(thead, r"<th[^>]*>(.*?)</th>") if h]
+            filters = _cells(
+                listed.text, r'<div class="fw-bold text-truncate fs-3 mb-2">(.*?)</div>'
+            )
+            # The search box names the searched columns: "<Search>: label, label".
+            boxes = re.findall(r'id="search-input"[^>]*placeholder="[^:"]*: ([^"]*)"', listed.text)
+            search = [part for box in boxes for part in box.split(", ")]
+            assert len(search) == len(view.column_searchable_list), (view.identity, boxes)
+            for label in [*headers, *filters, *search]:
+                assert russian(label, raw), (view.identity, label)
+            assert len(headers) == len(view.column_list), (view.identity, headers)
+            link = re.search(rf'href="[^"]*/admin/{view.identity}/details/([^"]+)"', listed.text)
+            if link is None:  # no record of this kind in the history
+                continue
+            shown = await panel.get(f"/admin/{view.identity}/details/{link.group(1)}?lang=ru")
+            assert shown.status_code == 200, view.identity
+            body = shown.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+            labels = _cells(body, r"<tr>\s*<td>(.*?)</td>")
+            assert labels, view.identity
+            for label in labels:
+                assert russian(label, raw), (view.identity, label)
+            details += 1
+        assert details >= 10  # the history has records of most kinds

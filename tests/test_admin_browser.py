@@ -222,6 +222,7 @@ PAGES = (
     "/admin/desk/admins",
     "/admin/desk/audit",
     "/admin/user/list",
+    "/admin/user/details/{alice}",
     "/admin/payout/list",
     "/admin/audit-event/list",
 )

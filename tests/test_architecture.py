@@ -409,8 +409,8 @@ ADAPTER_DB_ALLOWED: dict[str, str] = {
     "delivery)",
     "admin/views.py": "SQLAdmin's model views query through the engine they are given (that "
     "is the library's job: lists, search, filters, export); the module only catches "
-    "SQLAlchemy's StatementError to answer an id out of range with 404, and opens no unit of "
-    "work",
+    "SQLAlchemy's StatementError to answer an id out of range with 404 and reads the models' "
+    "column names (inspect) to label every column, and opens no unit of work",
 }
 
 
