@@ -186,6 +186,13 @@ def actor(who: Operator) -> Actor:
     return Actor(Channel.PANEL, who.username, who.role.value)
 
 
+def _chosen_subscription(form: FormData) -> int:
+    found = _int(form, "subscription_id", 1, 2**62)
+    if found is None:
+        raise FormProblem(t("Choose a subscription."))
+    return found
+
+
 async def _their_subscription(change: Awaitable[object]) -> None:
     """Run a change to one of the page's user's subscriptions; another user's is refused in
     the operator's language."""
@@ -430,12 +437,8 @@ class UsersDesk(Page):
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             reason = _reason(form)
             now, by = services.clock.now(), actor(who)
-            if verb in ("resend", "extend", "cancel"):
-                subscription_id = _int(form, "subscription_id", 1, 2**62)
-                if subscription_id is None:
-                    raise FormProblem(t("Choose a subscription."))
             if verb == "resend":
-                assert subscription_id is not None
+                subscription_id = _chosen_subscription(form)
                 await _their_subscription(
                     subscription_flows.resend_access(
                         services.db,
@@ -451,7 +454,7 @@ class UsersDesk(Page):
             if not reason:
                 raise FormProblem(t("Give a reason: it is kept in the audit log."))
             if verb == "extend":
-                assert subscription_id is not None
+                subscription_id = _chosen_subscription(form)
                 limit = MAX_GRANT_DAYS if who.can(Permission.MANAGE) else SUPPORT_MAX_DAYS
                 days = _int(form, "days", 1, limit)
                 if days is None:
@@ -469,7 +472,7 @@ class UsersDesk(Page):
                 )
                 return t("Subscription {id} saved.", id=subscription_id)
             if verb == "cancel":
-                assert subscription_id is not None
+                subscription_id = _chosen_subscription(form)
                 await _their_subscription(
                     subscription_flows.cancel(
                         services.db,
