@@ -7,18 +7,22 @@ import re
 from typing import Any
 
 import httpx
+from playwright.async_api import Page
 
 from satshare.audit import repository as audit_repository
 from satshare.staff import service as accounts
 from satshare.staff.models import Role
+from tests.botkit import BotStack
 from tests.conftest import Stack
 
 PASSWORD = "correct horse battery staple"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-async def admin_user(stack: Stack, username: str, role: Role, password: str = PASSWORD) -> None:
-    async with stack.db.transaction() as session:
+async def admin_user(
+    stack: Stack | BotStack, username: str, role: Role, password: str = PASSWORD
+) -> None:
+    async with stack.container.db.transaction() as session:
         await accounts.create_user(session, username, role, password, stack.container.clock.now())
 
 
@@ -28,10 +32,18 @@ def token_in(html: str) -> str:
     return found.group(1)
 
 
+async def browser_login(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+    """Log in through the panel's login form in a real browser."""
+    await page.goto(f"{base}/admin/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+
+
 class Panel:
     """An operator's browser, over HTTP: cookies kept, redirects not followed."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack | BotStack) -> None:
         self.client = httpx.AsyncClient(base_url=stack.url, timeout=60)
         self.token = ""
 
@@ -62,6 +74,6 @@ class Panel:
         return (await self.client.get(path)).text
 
 
-async def audit_actions(stack: Stack) -> list[str]:
-    async with stack.db.reading() as session:
+async def audit_actions(stack: Stack | BotStack) -> list[str]:
+    async with stack.container.db.reading() as session:
         return [e.action for e in await audit_repository.search(session, limit=1000)]

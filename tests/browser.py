@@ -6,8 +6,11 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Route, async_playwright
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 FLAGS = [
     "--headless=new",
@@ -39,3 +42,27 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserContext, list[str]]]:
+    """A browser context that can reach only this machine; ``outside`` lists what a page
+    tried to load from anywhere else."""
+    outside: list[str] = []
+
+    async def guard(route: Route) -> None:
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            await route.continue_()
+        else:
+            outside.append(url)
+            await route.abort()
+
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": width, "height": 900})
+        await context.route("**/*", guard)
+        try:
+            yield context, outside
+        finally:
+            await context.close()
