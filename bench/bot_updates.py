@@ -6,7 +6,12 @@ is to measure update processing, not Telegram's 30 messages/s). N distinct users
 reply. The SatShare bot registers each user (SQLite by default) and answers with the main
 menu; the echo bot answers with a fixed text. Same PTB settings for both.
 
-    .venv/bin/python bench/bot_updates.py --users 10000
+    .venv/bin/python -m bench.bot_updates --users 10000 \
+        [--database-url postgresql://postgres@127.0.0.1:5432/satshare_bench]
+
+A PostgreSQL database given by --database-url is dropped and recreated first (its name must
+contain 'bench'): the emulator numbers its updates from 1 again, and ids the bot already
+handled in an earlier run would be dropped as duplicates.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
 
+from bench.settlement import recreate_database
 from satshare.sim.loadclient import Request, send_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +182,8 @@ async def run_satshare(users: int, database_url: str | None) -> float:
 
     workdir = tempfile.mkdtemp(prefix="satshare-bench-")
     url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
+    if database_url:
+        await recreate_database(database_url)
     db = Database(url)
     await migrate.upgrade(db)
     await db.dispose()
@@ -219,7 +227,9 @@ async def main() -> None:
     }
     print(f"SatShare bot updates/s: {satshare:9.1f}")
     print(f"PTB echo bot updates/s: {echo:9.1f}")
-    print(f"ratio:                  {satshare / echo:9.3f}   (target: SatShare ≥ 1000 updates/s)")
+    print(
+        f"ratio:                  {satshare / echo:9.3f}   (goal: ≥ 0.7 on PostgreSQL, ≥ 0.5 on SQLite)"
+    )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bot_updates.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -34,7 +34,8 @@ from satshare.security import hmac_sha256_hex
 from satshare.sim.loadclient import Request, send_all
 
 ROOT = Path(__file__).resolve().parents[1]
-API_KEY, STORE, SECRET = "bench-btcpay-key", "bench-store", "bench-webhook-secret-123"
+# Not placeholder-looking: start-up refuses secrets that do (#9).
+API_KEY, STORE, SECRET = "bench-btcpay-key", "bench-store", "bench-hmac-7f3a9c21d4e8b605"
 
 
 def free_port() -> int:
@@ -60,7 +61,7 @@ async def recreate_database(url: str) -> None:
         await admin.close()
 
 
-async def wait_http(url: str, timeout: float = 30.0) -> None:
+async def wait_http(url: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
@@ -143,6 +144,8 @@ async def main() -> None:
         config.close()
         configs.append(config.name)
     config_name = configs[0]
+    # A server that cannot start says why here (a config error, a port in use).
+    serve_log = tempfile.TemporaryFile()  # noqa: SIM115
     procs = [
         subprocess.Popen(
             [
@@ -175,13 +178,17 @@ async def main() -> None:
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=serve_log,
             )
         )
     try:
         await wait_http(f"{sim_url}/_sim/settings")
         for url in app_urls:
-            await wait_http(f"{url}/health")
+            try:
+                await wait_http(f"{url}/health")
+            except RuntimeError:
+                serve_log.seek(0)
+                sys.exit(f"satshare serve did not start:\n{serve_log.read().decode()[-2000:]}")
         created = subprocess.run(
             [
                 python,

@@ -258,7 +258,7 @@ class Stack:
         Waits first for the emulator's own webhook deliveries and the ledger sealer, which
         would otherwise land in the middle of the comparison."""
         with contextlib.suppress(TimeoutError):
-            await self.btcpay.emulator.wait_idle(timeout=5)
+            await self.btcpay.emulator.wait_idle(timeout=30)
         # The sealer moves entries from the seal queue into the chain in the background.
         await self.container.sealer.flush()
         result = {}

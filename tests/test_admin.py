@@ -5,6 +5,7 @@ the audit log, and the dashboard's figures against the ledger."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from satshare.plans import service as plans
 from satshare.plans.models import Plan, PlanSource
 from satshare.reports import dashboard as dashboards
 from satshare.staff.models import Role
-from tests.adminkit import PASSWORD, Panel, admin_user, audit_actions
+from tests.adminkit import PASSWORD, Panel, admin_user, audit_actions, token_in
 from tests.conftest import Stack
 from tests.historykit import history
 from tests.historykit import stack as stack
@@ -64,8 +65,19 @@ async def test_login_sets_a_signed_http_only_lax_cookie_and_logout_ends_it(stack
         assert "httponly" in lowered and "samesite=lax" in lowered and "path=/admin" in lowered
         assert "secure" not in lowered  # the public URL is http here
         assert (await panel.get("/admin/")).status_code == 200
-        assert (await panel.get("/admin/logout")).status_code == 302
+        # Logging out is a POST with the CSRF token: a GET only asks to confirm, and a post
+        # without the token (another site's form) is refused; both leave the session alone.
+        confirm = await panel.get("/admin/logout")
+        assert confirm.status_code == 200 and 'id="logout-confirm"' in confirm.text
+        assert 'method="post"' in confirm.text and token_in(confirm.text) == panel.token
+        forged = await panel.client.post("/admin/logout", data={"csrf_token": "forged"})
+        assert forged.status_code == 403 and "did not come from this panel" in forged.text
+        assert (await panel.client.post("/admin/logout")).status_code == 403
+        assert (await panel.get("/admin/")).status_code == 200
+        ended = await panel.post("/admin/logout")
+        assert (ended.status_code, ended.headers["location"]) == (303, f"{stack.url}/admin/login")
         assert (await panel.get("/admin/")).status_code == 303
+        assert (await panel.post("/admin/logout")).status_code == 303  # no session: to login
     assert "admin.login" in await audit_actions(stack)
 
 
@@ -722,3 +734,60 @@ async def test_junk_in_every_form_changes_nothing(stack: Stack) -> None:
         k: v for k, v in before.items() if k != "audit_events"
     }
     assert after["audit_events"] == before["audit_events"] + 1  # the login only
+
+
+def _cells(html: str, pattern: str) -> list[str]:
+    """The text of each match of ``pattern`` (one group), tags and spaces stripped."""
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", found).split())
+        for found in re.findall(pattern, html, flags=re.S)
+    ]
+
+
+async def test_russian_record_views_name_every_column_in_russian(
+    stack: Stack, lightning: Lightning
+) -> None:
+    """Lists (headers, filters, the search box) and detail pages of every record view: no
+    raw column name, every label in Russian."""
+    from sqlalchemy import inspect
+
+    from satshare.admin.views import MODEL_VIEWS
+
+    await history(stack, lightning)
+    await admin_user(stack, "olga", Role.OWNER)
+    cyrillic = re.compile("[\u0400-\u04ff]")
+
+    def russian(label: str, raw: set[str]) -> bool:
+        return label not in raw and (label == "ID" or cyrillic.search(label) is not None)
+
+    async with Panel(stack) as panel:
+        await panel.login("olga")
+        details = 0
+        for view in MODEL_VIEWS:
+            raw = set(inspect(view.model).column_attrs.keys())
+            listed = await panel.get(f"/admin/{view.identity}/list?lang=ru")
+            assert listed.status_code == 200, view.identity
+            thead = listed.text.split("<thead>", 1)[1].split("</thead>", 1)[0]
+            headers = [h for h in _cells(thead, r"<th[^>]*>(.*?)</th>") if h]
+            filters = _cells(
+                listed.text, r'<div class="fw-bold text-truncate fs-3 mb-2">(.*?)</div>'
+            )
+            # The search box names the searched columns: "<Search>: label, label".
+            boxes = re.findall(r'id="search-input"[^>]*placeholder="[^:"]*: ([^"]*)"', listed.text)
+            search = [part for box in boxes for part in box.split(", ")]
+            assert len(search) == len(view.column_searchable_list), (view.identity, boxes)
+            for label in [*headers, *filters, *search]:
+                assert russian(label, raw), (view.identity, label)
+            assert len(headers) == len(view.column_list), (view.identity, headers)
+            link = re.search(rf'href="[^"]*/admin/{view.identity}/details/([^"]+)"', listed.text)
+            if link is None:  # no record of this kind in the history
+                continue
+            shown = await panel.get(f"/admin/{view.identity}/details/{link.group(1)}?lang=ru")
+            assert shown.status_code == 200, view.identity
+            body = shown.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+            labels = _cells(body, r"<tr>\s*<td>(.*?)</td>")
+            assert labels, view.identity
+            for label in labels:
+                assert russian(label, raw), (view.identity, label)
+            details += 1
+        assert details >= 10  # the history has records of most kinds

@@ -6,59 +6,24 @@ loaded from outside the machine (requests to anywhere but loopback are blocked a
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import BrowserContext, Page, Route
 from sqlalchemy import select
 
 from satshare.notifications.models import OutboxMessage
 from satshare.staff.models import Role
-from tests.adminkit import PASSWORD, admin_user, audit_actions
-from tests.browser import chromium
+from tests.adminkit import admin_user, audit_actions
+from tests.adminkit import browser_login as login
+from tests.browser import offline_context
 from tests.conftest import Stack
 from tests.historykit import history
 from tests.historykit import stack as stack
 from tests.lightningkit import Lightning
 from tests.payoutkit import affiliate, earn, payout, settle_payouts
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: Read at import: the stack fixture clears SATSHARE_* variables from the environment.
 SCREENSHOTS = os.environ.get("SATSHARE_SCREENSHOTS")
-
-
-@asynccontextmanager
-async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserContext, list[str]]]:
-    """A browser context that can reach only this machine; ``outside`` lists what a page
-    tried to load from anywhere else."""
-    outside: list[str] = []
-
-    async def guard(route: Route) -> None:
-        url = route.request.url
-        host = urlsplit(url).hostname or ""
-        if url.startswith(("data:", "blob:")) or host in LOOPBACK:
-            await route.continue_()
-        else:
-            outside.append(url)
-            await route.abort()
-
-    async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": width, "height": 900})
-        await context.route("**/*", guard)
-        try:
-            yield context, outside
-        finally:
-            await context.close()
-
-
-async def login(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
-    await page.goto(f"{base}/admin/login")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
 
 
 def sats(text: str) -> int:
@@ -183,7 +148,13 @@ async def test_the_owner_works_the_panel_in_chromium(stack: Stack, lightning: Li
         # Russian.
         await page.goto(f"{stack.url}/admin/?lang=ru")
         assert "получено всего" in (await page.inner_text("body")).lower()
+        # Logout: opening its address only asks; the menu's button (a POST) logs out.
         await page.goto(f"{stack.url}/admin/logout")
+        assert await page.locator("#logout-confirm").count() == 1
+        await page.goto(f"{stack.url}/admin/desk/payouts")
+        assert page.url == f"{stack.url}/admin/desk/payouts"
+        await page.click("#logout")
+        await page.wait_for_url(f"{stack.url}/admin/login")
         await page.goto(f"{stack.url}/admin/desk/payouts")
         assert page.url == f"{stack.url}/admin/login"
     assert outside == []
@@ -224,6 +195,8 @@ async def test_lockout_and_a_support_user_in_chromium(stack: Stack, lightning: L
             "body"
         )
         await page.goto(f"{stack.url}/admin/logout")
+        await page.click("#logout-confirm button[type=submit]")
+        await page.wait_for_url(f"{stack.url}/admin/login")
         # Five wrong passwords lock the account; then even the right one is refused.
         for _ in range(5):
             await login(page, stack.url, "sue", "wrong password again")
@@ -237,6 +210,7 @@ async def test_lockout_and_a_support_user_in_chromium(stack: Stack, lightning: L
 PAGES = (
     "/admin/login",
     "/admin/",
+    "/admin/logout",
     "/admin/desk/payouts",
     "/admin/desk/users",
     "/admin/desk/users/{alice}",
@@ -248,6 +222,7 @@ PAGES = (
     "/admin/desk/admins",
     "/admin/desk/audit",
     "/admin/user/list",
+    "/admin/user/details/{alice}",
     "/admin/payout/list",
     "/admin/audit-event/list",
 )

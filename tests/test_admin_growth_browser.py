@@ -486,12 +486,12 @@ async def test_a_support_user_reads_and_is_refused_every_change(
         assert await page.locator("#broadcasts form").count() == 0
         await page.goto(f"{bot.url}/admin/desk/webhooks/{seen['endpoint']}")
         assert "delivered" in await page.inner_text("#deliveries")
-        assert await page.locator("form").count() == 0
+        assert await page.locator("form:not(#logout-form)").count() == 0
         await page.goto(f"{bot.url}/admin/desk/webhooks")
         assert await page.locator("#new-endpoint").count() == 0
         await page.goto(f"{bot.url}/admin/desk/promo-codes")
         assert await page.locator("#promo-SPRING20").count() == 1
-        assert await page.locator("form").count() == 0
+        assert await page.locator("form:not(#logout-form)").count() == 0
         # With a valid CSRF token (the ledger's "verify now" form), every change is refused
         # for the role.
         await page.goto(f"{bot.url}/admin/desk/ledger")

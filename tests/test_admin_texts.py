@@ -45,3 +45,18 @@ def test_placeholders_survive_translation() -> None:
             assert names == set(re.findall(r"\{(\w+)\}", message.string)), message.id
             # Jinja's gettext formats with %: a bare % in a message breaks the page.
             assert "%" not in message.id + message.string, message.id
+
+
+def test_every_record_column_has_a_label() -> None:
+    """Each column of each record view (list, detail, filters) is named in the panel's words
+    (views.COLUMN_LABELS, translated through the catalog), never by its raw name."""
+    from sqlalchemy import inspect
+
+    from satshare.admin.views import COLUMN_LABELS, MODEL_VIEWS
+
+    unlabeled = {
+        view.__name__: missing
+        for view in MODEL_VIEWS
+        if (missing := sorted(set(inspect(view.model).column_attrs.keys()) - set(COLUMN_LABELS)))
+    }
+    assert unlabeled == {}, f"add these to admin/views.py COLUMN_LABELS: {unlabeled}"

@@ -120,7 +120,6 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"audit"},
     {
         "notifications",
-        "plans",
         "rates",
         "apikeys",
         "idempotency",
@@ -129,7 +128,8 @@ DOMAIN_LAYERS: list[set[str]] = [
         "webhooks_out",
         "ratelimits",
     },
-    {"users", "staff"},
+    # Plans: the panel's plan changes carry their audit row (audit is on the layer below).
+    {"users", "staff", "plans"},
     {"ledger", "subscriptions"},
     {"affiliates", "promos", "trials"},
     {"payments"},
@@ -411,13 +411,8 @@ ADAPTER_DB_ALLOWED: dict[str, str] = {
     "delivery)",
     "admin/views.py": "SQLAdmin's model views query through the engine they are given (that "
     "is the library's job: lists, search, filters, export); the module only catches "
-    "SQLAlchemy's StatementError to answer an id out of range with 404, and opens no unit of "
-    "work",
-    "admin/pages.py": "NOT YET MOVED (merge of #12 onto #9's shape): payouts, refunds, API "
-    "keys, admin users, searches and the audit log go through flows; the dashboard, payouts "
-    "desk and user detail reads and the subscription, affiliate and panel-plan changes (each "
-    "written with its audit row in one transaction) still open their units of work here "
-    "until they get audit-aware flows; then this entry goes",
+    "SQLAlchemy's StatementError to answer an id out of range with 404 and reads the models' "
+    "column names (inspect) to label every column, and opens no unit of work",
 }
 
 

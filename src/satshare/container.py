@@ -35,6 +35,7 @@ from satshare.jobqueue import JobName, QueueWaker, open_queue
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import WebhookFailing
 from satshare.payments.flows import PaymentsContext
+from satshare.payments.ports import StarsRefunds
 from satshare.payments.service import SettlementPolicy
 from satshare.payouts import flows as payout_flows
 from satshare.payouts import service as payouts
@@ -123,10 +124,15 @@ class Container:
             sandbox_routes=self.sandbox.routes if self.sandbox is not None else (),
             sandbox_pages=self.sandbox.pages if self.sandbox is not None else None,
             job_queue=queue,
-            mount_panel=lambda app: mount_admin(app, self.admin_services()),
+            # The panel refunds Stars through the bot the app is given once it has started.
+            mount_panel=lambda app: mount_admin(
+                app, self.admin_services(stars_refunds=lambda: app.state.bot)
+            ),
         )
 
-    def admin_services(self) -> AdminServices:
+    def admin_services(
+        self, stars_refunds: Callable[[], StarsRefunds | None] = lambda: None
+    ) -> AdminServices:
         """What the web admin panel may use (``admin.app.mount`` takes this)."""
         return AdminServices(
             settings=self.settings,
@@ -138,6 +144,7 @@ class Container:
             seal_ledger=self.sealer.flush,
             webhooks=self._webhooks,
             sandbox=self.sandbox is not None,
+            stars_refunds=stars_refunds,
         )
 
     @property

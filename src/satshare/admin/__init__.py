@@ -9,10 +9,9 @@
   per-IP slow-down and the guard that sends anything without a session to the login page.
 - ``views.py``: SQLAdmin model views (read-only lists with search, filters, detail, export).
 - ``pages.py``: the Jinja2 pages and workflows (dashboard, payouts desk, users, invoices,
-  plans, API keys, ledger, audit log); every action calls the same domain service or flow
-  the API uses and records an audit event in the same transaction. Its units of work are
-  still opened here (a named exception in ``tests/test_architecture.py`` until they move
-  to flows); reads and records that have a flow use it.
+  plans, API keys, ledger, audit log) and ``PAGES``, the list ``app.mount`` registers. Every
+  read and every action is a domain flow (the API's own where it has one); a change and its
+  audit row commit together (``audit.flows.audited``). The panel opens no unit of work.
 - ``reports/dashboard.py`` holds the dashboard's figures (sums of ledger postings through
   ``reports.transparency.aggregate``, the same definitions as the transparency page).
 - ``webhook_pages.py``, ``broadcast_pages.py``, ``promo_pages.py``: outgoing webhook

@@ -12,12 +12,12 @@ from sqladmin.i18n import I18nConfig
 from sqladmin.i18n import ngettext as sqladmin_ngettext
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from satshare.admin import broadcast_pages, pages, promo_pages, webhook_pages
-from satshare.admin.auth import PanelAuth, SessionGuard, csrf_token, operator
+from satshare.admin.auth import PanelAuth, SessionGuard, csrf_ok, csrf_token, operator
 from satshare.admin.services import AdminServices
 from satshare.admin.texts import language, t
 from satshare.admin.views import MODEL_VIEWS
@@ -31,11 +31,24 @@ BASE_URL = "/admin"
 
 
 class Panel(Admin):
-    """SQLAdmin with the dashboard as its index page."""
+    """SQLAdmin with the dashboard as its index page and a logout that needs a POST."""
 
     @login_required
     async def index(self, request: Request) -> Response:
         return await pages.dashboard_page(self, request)
+
+    async def logout(self, request: Request) -> Response:
+        """POST with the session's CSRF token ends the session; a GET (a link, or another
+        site's image tag) only asks to confirm, so nobody is logged out by a page they
+        opened. (SQLAdmin's own logout is a GET.)"""
+        if request.method != "POST":
+            return await pages.render(self, request, "satshare/logout.html")
+        form = await request.form()
+        if not csrf_ok(request, form.get("csrf_token")):
+            return await pages.refuse_forged(self, request)
+        assert self.authentication_backend is not None
+        await self.authentication_backend.logout(request)
+        return RedirectResponse(request.url_for("admin:login"), status_code=303)
 
 
 def _gettext(message: str) -> str:
@@ -84,6 +97,13 @@ def mount(app: FastAPI, services: AdminServices) -> Panel:
     panel.admin.router.routes.insert(
         0, Mount("/assets", app=StaticFiles(directory=HERE / "static"), name="assets")
     )
+    # SQLAdmin routes GET /logout only; ours answers POST too (Panel.logout).
+    panel.admin.router.routes = [
+        Route("/logout", endpoint=panel.logout, name="logout", methods=["GET", "POST"])
+        if getattr(route, "name", None) == "logout"
+        else route
+        for route in panel.admin.router.routes
+    ]
     panel.admin.state.admin_services = services
     # The workplaces first in the menu, the raw records after them.
     for page in (*pages.PAGES, *broadcast_pages.PAGES, *promo_pages.PAGES, *webhook_pages.PAGES):

@@ -207,8 +207,9 @@ class PanelAuth(AuthenticationBackend):
         return True
 
     async def logout(self, request: Request) -> Response | bool:
+        # Called by Panel.logout for a POST carrying the CSRF token (never for a GET).
         request.session.clear()
-        return False  # SQLAdmin then redirects to the login page
+        return False
 
     async def authenticate(self, request: Request) -> Response | bool:
         # The SessionGuard has already checked the session against the database.

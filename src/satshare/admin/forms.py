@@ -1,6 +1,5 @@
 """What the growth and integration pages (webhook endpoints, broadcasts, promo codes) share
-for their forms: who the operator is to the audit log, reading form fields, and showing a
-refused form again with what was typed.
+for their forms: reading form fields, and showing a refused form again with what was typed.
 
 Each action goes through ``pages.Page.act`` (CSRF token, role, notice); a create form whose
 input is refused raises ``Refill`` out of it instead, so the page is drawn again with the
@@ -18,16 +17,9 @@ from satshare.admin.auth import Operator
 from satshare.admin.pages import FormProblem
 from satshare.admin.services import AdminServices
 from satshare.admin.texts import t
-from satshare.audit.flows import Actor
-from satshare.audit.models import Channel
 from satshare.errors import DomainError
 
 Work = Callable[[FormData, Operator, AdminServices], Awaitable[str]]
-
-
-def actor(who: Operator) -> Actor:
-    """The operator as the audit log names them (the flows write the row)."""
-    return Actor(Channel.PANEL, who.username, who.role.value)
 
 
 def field(form: FormData, name: str, limit: int = 200) -> str:

@@ -21,34 +21,30 @@ from satshare.admin import charts
 from satshare.admin.auth import Operator, Permission, csrf_ok, operator
 from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import lazy, t
-from satshare.affiliates import service as affiliates
-from satshare.aftercommit import Produced
+from satshare.affiliates import flows as affiliate_flows
 from satshare.apikeys import flows as apikey_flows
 from satshare.apikeys.models import SCOPES
 from satshare.audit import flows as audit_flows
 from satshare.audit import service as audit
+from satshare.audit.flows import Actor
 from satshare.audit.models import Channel
-from satshare.errors import DomainError
+from satshare.errors import DomainError, NotFound
 from satshare.ledger import flows as ledger_flows
-from satshare.ledger import repository as ledger_repository
 from satshare.payments import flows as payment_flows
 from satshare.payments.models import InvoiceStatus
 from satshare.payouts import export, flows
-from satshare.payouts import service as payouts
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import Payout, PayoutStatus
 from satshare.plans import flows as plan_flows
 from satshare.plans import service as plans
 from satshare.plans.models import PlanSource
 from satshare.reports import dashboard as dashboards
-from satshare.reports import repository as reports_repository
-from satshare.reports import transparency
+from satshare.reports import flows as report_flows
 from satshare.staff import flows as staff
 from satshare.staff.models import Role
+from satshare.subscriptions import flows as subscription_flows
 from satshare.subscriptions import service as subscriptions
-from satshare.subscriptions.models import SubscriptionStatus
 from satshare.users import flows as user_flows
-from satshare.users import repository as users_repository
 
 if TYPE_CHECKING:
     from sqladmin import Admin
@@ -102,6 +98,19 @@ async def render(
     return response
 
 
+async def refuse_forged(view: BaseView | Admin, request: Request) -> Response:
+    """A form without this session's CSRF token: refused (403), nothing done."""
+    return await render(
+        view,
+        request,
+        "satshare/refused.html",
+        status_code=403,
+        message=t(
+            "This form has expired or did not come from this panel. Reload the page and try again."
+        ),
+    )
+
+
 class Page(BaseView):
     needs: Permission = Permission.READ
 
@@ -125,16 +134,7 @@ class Page(BaseView):
         form = await request.form()
         who = operator(request)
         if not csrf_ok(request, form.get("csrf_token")):
-            return await render(
-                self,
-                request,
-                "satshare/refused.html",
-                status_code=403,
-                message=t(
-                    "This form has expired or did not come from this panel. "
-                    "Reload the page and try again."
-                ),
-            )
+            return await refuse_forged(self, request)
         if who is None or not who.can(needs):
             return await render(
                 self,
@@ -181,6 +181,27 @@ async def record(
     )
 
 
+def actor(who: Operator) -> Actor:
+    """How the audit log names the operator (the flows write the row with the change)."""
+    return Actor(Channel.PANEL, who.username, who.role.value)
+
+
+def _chosen_subscription(form: FormData) -> int:
+    found = _int(form, "subscription_id", 1, 2**62)
+    if found is None:
+        raise FormProblem(t("Choose a subscription."))
+    return found
+
+
+async def _their_subscription(change: Awaitable[object]) -> None:
+    """Run a change to one of the page's user's subscriptions; another user's is refused in
+    the operator's language."""
+    try:
+        await change
+    except subscriptions.NotTheirs:
+        raise FormProblem(t("That subscription belongs to another user.")) from None
+
+
 def author(who: Operator) -> str:
     """How the panel signs the records it writes (payouts, ledger entries, terms)."""
     return f"admin:{who.username}"[:64]
@@ -210,8 +231,7 @@ async def dashboard_page(panel: Admin, request: Request) -> Response:
     if preset == "custom" and (first is None or last is None):
         preset = "30d"
     start, end = dashboards.period(preset, now, first, last)
-    async with services.db.reading() as session:
-        data = await dashboards.dashboard(session, start, end, now)
+    data = await report_flows.panel_dashboard(services.db, start, end, now)
     chart = charts.daily_bars(
         [d.date for d in data.days],
         [
@@ -258,17 +278,15 @@ class PayoutsDesk(Page):
         services = services_of(request)
         wanted = request.query_params.get("status", PayoutStatus.AWAITING_APPROVAL.value)
         status = next((s for s in DESK_STATUSES if s.value == wanted), DESK_STATUSES[0])
-        async with services.db.reading() as session:
-            rows = await payouts.list_payouts(session, limit=200, status=status)
-            counts = await reports_repository.payouts_by_status(session)
+        desk = await report_flows.payouts_desk(services.db, status, limit=200)
         return await render(
             self,
             request,
             "satshare/payouts.html",
-            rows=rows,
+            rows=desk.rows,
             status=status,
             statuses=DESK_STATUSES,
-            counts=counts,
+            counts=desk.counts,
             mask=mask,
             manual=services.payouts.provider is None,
             alert_minutes=services.settings.payouts.unknown_alert_minutes,
@@ -388,31 +406,25 @@ class UsersDesk(Page):
         services = services_of(request)
         user_id = _int(request.path_params, "user_id", 1, 2**62)
         now = services.clock.now()
-        async with services.db.reading() as session:
-            user = await users_repository.get(session, user_id) if user_id else None
-            if user is None:
-                return await render(
-                    self,
-                    request,
-                    "satshare/refused.html",
-                    status_code=404,
-                    message=t("No such user."),
-                )
-            facts = await reports_repository.user_overview(session, user.id)
-            balance = await affiliates.balance(
-                session, user.id, services.payouts.program.hold_days, now
+        hold_days = services.payouts.program.hold_days
+        found = (
+            await report_flows.user_detail(services.db, user_id, hold_days, now)
+            if user_id
+            else None
+        )
+        if found is None:
+            return await render(
+                self, request, "satshare/refused.html", status_code=404, message=t("No such user.")
             )
-            suspended = await affiliates.open_suspension(session, user.id)
-            custom = await affiliates.current_custom(session, user.id)
         return await render(
             self,
             request,
             "satshare/user.html",
-            user=user,
-            facts=facts,
-            balance=balance,
-            suspended=suspended,
-            custom=custom,
+            user=found.user,
+            facts=found.facts,
+            balance=found.balance,
+            suspended=found.suspended,
+            custom=found.custom,
             now=now,
             effective=subscriptions.effective_status,
             support_max_days=SUPPORT_MAX_DAYS,
@@ -424,100 +436,76 @@ class UsersDesk(Page):
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             reason = _reason(form)
-            now = services.clock.now()
+            now, by = services.clock.now(), actor(who)
             if verb == "resend":
-                subscription_id = _int(form, "subscription_id", 1, 2**62)
-                if subscription_id is None:
-                    raise FormProblem(t("Choose a subscription."))
-                async with services.db.transaction() as session:
-                    found = await subscriptions.require(session, subscription_id)
-                    if found.user_id != user_id:
-                        raise FormProblem(t("That subscription belongs to another user."))
-                    await subscriptions.resend_access(session, subscription_id, now)
-                    await audit.record(
-                        session,
-                        channel=Channel.PANEL,
-                        actor=who.username,
-                        role=who.role.value,
-                        action="subscription.resend_access",
-                        target=f"subscription:{subscription_id}",
+                subscription_id = _chosen_subscription(form)
+                await _their_subscription(
+                    subscription_flows.resend_access(
+                        services.db,
+                        services.after_commit,
+                        by,
+                        user_id=user_id,
+                        subscription_id=subscription_id,
                         reason=reason,
                         now=now,
                     )
-                services.after_commit.committed(Produced(outbox=True))  # wake the sender
+                )
                 return t("The access links are on their way to the user.")
             if not reason:
                 raise FormProblem(t("Give a reason: it is kept in the audit log."))
-            if verb in ("extend", "cancel"):
-                subscription_id = _int(form, "subscription_id", 1, 2**62)
-                if subscription_id is None:
-                    raise FormProblem(t("Choose a subscription."))
-                async with services.db.transaction() as session:
-                    found = await subscriptions.require(session, subscription_id)
-                    if found.user_id != user_id:
-                        raise FormProblem(t("That subscription belongs to another user."))
-                    before = {"status": found.status.value, "ends_at": found.ends_at}
-                    if verb == "extend":
-                        limit = MAX_GRANT_DAYS if who.can(Permission.MANAGE) else SUPPORT_MAX_DAYS
-                        days = _int(form, "days", 1, limit)
-                        if days is None:
-                            raise FormProblem(
-                                t("Give a number of days from 1 to {limit}.", limit=limit)
-                            )
-                        changed = await subscriptions.grant_days(
-                            session, subscription_id, days, now
-                        )
-                    else:
-                        changed = await subscriptions.change_status(
-                            session, subscription_id, SubscriptionStatus.CANCELED, now
-                        )
-                    await audit.record(
-                        session,
-                        channel=Channel.PANEL,
-                        actor=who.username,
-                        role=who.role.value,
-                        action=f"subscription.{verb}",
-                        target=f"subscription:{subscription_id}",
-                        before=before,
-                        after={"status": changed.status.value, "ends_at": changed.ends_at},
+            if verb == "extend":
+                subscription_id = _chosen_subscription(form)
+                limit = MAX_GRANT_DAYS if who.can(Permission.MANAGE) else SUPPORT_MAX_DAYS
+                days = _int(form, "days", 1, limit)
+                if days is None:
+                    raise FormProblem(t("Give a number of days from 1 to {limit}.", limit=limit))
+                await _their_subscription(
+                    subscription_flows.extend(
+                        services.db,
+                        by,
+                        user_id=user_id,
+                        subscription_id=subscription_id,
+                        days=days,
                         reason=reason,
                         now=now,
                     )
+                )
                 return t("Subscription {id} saved.", id=subscription_id)
-            async with services.db.transaction() as session:
-                if verb == "suspend":
-                    await affiliates.suspend(
-                        session, user_id, reason=reason, author=author(who), now=now
-                    )
-                    after: dict[str, object] = {"suspended": True}
-                elif verb == "reinstate":
-                    await affiliates.reinstate(session, user_id, author=author(who), now=now)
-                    after = {"suspended": False}
-                else:  # terms
-                    text = _text(form, "share_percent", 8)
-                    percent = _int(form, "share_percent", 0, 100) if text else None
-                    if text and percent is None:
-                        raise FormProblem(t("The share is a whole percent from 0 to 100."))
-                    share_bps = percent * 100 if percent is not None else None
-                    await affiliates.set_custom_terms(
-                        session,
-                        user_id,
-                        share_bps=share_bps,
+            if verb == "cancel":
+                subscription_id = _chosen_subscription(form)
+                await _their_subscription(
+                    subscription_flows.cancel(
+                        services.db,
+                        by,
+                        user_id=user_id,
+                        subscription_id=subscription_id,
                         reason=reason,
-                        author=author(who),
                         now=now,
                     )
-                    after = {"share_bps": share_bps}
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action=f"affiliate.{verb}",
-                    target=f"user:{user_id}",
-                    after=after,
+                )
+                return t("Subscription {id} saved.", id=subscription_id)
+            signed = author(who)
+            if verb == "suspend":
+                await affiliate_flows.suspend(
+                    services.db, user_id, reason=reason, author=signed, now=now, by=by
+                )
+            elif verb == "reinstate":
+                await affiliate_flows.reinstate(
+                    services.db, user_id, author=signed, now=now, by=by, reason=reason
+                )
+            else:  # terms
+                text = _text(form, "share_percent", 8)
+                percent = _int(form, "share_percent", 0, 100) if text else None
+                if text and percent is None:
+                    raise FormProblem(t("The share is a whole percent from 0 to 100."))
+                await affiliate_flows.set_custom_terms(
+                    services.db,
+                    user_id,
+                    percent * 100 if percent is not None else None,
                     reason=reason,
+                    author=signed,
                     now=now,
+                    by=by,
                 )
             return t("Saved.")
 
@@ -600,31 +588,19 @@ class InvoicesDesk(Page):
         invoice_id = str(request.path_params.get("invoice_id", ""))[:40]
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            note = _text(form, "note", 500)
-            invoice = await payment_flows.get_invoice(services.db, invoice_id)
-            if invoice is None:
-                raise FormProblem(t("No such invoice."))
-            if invoice.currency != "SAT":
-                raise FormProblem(
-                    t(
-                        "Telegram Stars payments are refunded through the API "
-                        "(POST /api/v1/invoices/{id}/refund) while the bot runs.",
-                        id=invoice_id,
-                    )
+            # The API's refund flow: Stars go back through the running bot first; the
+            # reversal and this audit row commit together.
+            try:
+                reversal = await payment_flows.refund(
+                    services.payments,
+                    invoice_id,
+                    note=_text(form, "note", 500) or None,
+                    author=author(who),
+                    stars=services.stars_refunds(),
+                    by=actor(who),
                 )
-            # The API's refund flow (it wakes the sealer and the sender after its commit).
-            reversal = await payment_flows.record_bitcoin_refund(
-                services.payments, invoice_id, note=note or None, author=author(who)
-            )
-            await record(
-                services,
-                who,
-                "invoice.refund",
-                f"invoice:{invoice_id}",
-                before={"status": invoice.status.value},
-                after={"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal},
-                reason=note,
-            )
+            except NotFound:
+                raise FormProblem(t("No such invoice.")) from None
             return t("Invoice {id} refunded (ledger entry {entry}).", id=invoice_id, entry=reversal)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/invoices", work=work)
@@ -661,16 +637,6 @@ def _plan_spec(form: FormData, plan_id: str) -> plans.PlanSpec:
     )
 
 
-def _plan_facts(plan: Any) -> dict[str, object]:
-    return {
-        "title": plan.title,
-        "price_sats": plan.price_sats,
-        "duration_days": plan.duration_days,
-        "channels": list(plan.channels),
-        "active": plan.active,
-    }
-
-
 class PlansDesk(Page):
     name = lazy("Plans")
     icon = "fa-solid fa-tags"
@@ -686,19 +652,9 @@ class PlansDesk(Page):
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
             plan_id = _text(form, "id", 64).lower()
             spec = _plan_spec(form, plan_id)
-            now = services.clock.now()
-            async with services.db.transaction() as session:
-                plan = await plans.create_panel_plan(session, spec, now)
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action="plan.create",
-                    target=f"plan:{plan.id}",
-                    after=_plan_facts(plan),
-                    now=now,
-                )
+            await plan_flows.create_panel_plan(
+                services.db, spec, by=actor(who), now=services.clock.now()
+            )
             return t("Plan {id} created and on sale.", id=plan_id)
 
         return await self.act(request, needs=Permission.MANAGE, then="/desk/plans", work=work)
@@ -707,27 +663,13 @@ class PlansDesk(Page):
         plan_id = str(request.path_params.get("plan_id", ""))[:64]
 
         async def work(form: FormData, who: Operator, services: AdminServices) -> str:
-            now = services.clock.now()
-            async with services.db.transaction() as session:
-                current = await plans.require_panel_plan(session, plan_id)
-                before = _plan_facts(current)
-                if verb == "edit":
-                    plan = await plans.update_panel_plan(session, _plan_spec(form, plan_id), now)
-                else:
-                    plan = await plans.set_panel_plan_on_sale(
-                        session, plan_id, verb == "restore", now
-                    )
-                await audit.record(
-                    session,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    role=who.role.value,
-                    action=f"plan.{verb}",
-                    target=f"plan:{plan_id}",
-                    before=before,
-                    after=_plan_facts(plan),
-                    reason=_reason(form),
-                    now=now,
+            now, by, reason = services.clock.now(), actor(who), _reason(form)
+            if verb == "edit":
+                spec = _plan_spec(form, plan_id)
+                await plan_flows.update_panel_plan(services.db, spec, by=by, reason=reason, now=now)
+            else:
+                await plan_flows.set_panel_plan_on_sale(
+                    services.db, plan_id, verb == "restore", by=by, reason=reason, now=now
                 )
             return t("Plan {id} saved.", id=plan_id)
 
@@ -756,22 +698,15 @@ class AffiliatesDesk(Page):
     @expose("/desk/affiliates", methods=["GET"], identity="affiliates")
     async def program(self, request: Request) -> Response:
         services = services_of(request)
-        async with services.db.reading() as session:
-            data = await transparency.aggregate(session, "%Y-%m")
-            ranked = sorted(
-                ((uid, f) for uid, f in data.affiliates.items() if f.commissions or f.owed_sats),
-                key=lambda item: (-item[1].earned_sats, item[0]),
-            )[:50]
-            names = await reports_repository.usernames(session, [uid for uid, _ in ranked])
-            acceptances = await reports_repository.acceptances_by_version(session)
+        overview = await report_flows.program_overview(services.db, top=50)
         return await render(
             self,
             request,
             "satshare/affiliates.html",
             program=services.payouts.program,
             settings=services.settings,
-            leaderboard=[(uid, names.get(uid), f) for uid, f in ranked],
-            acceptances=acceptances,
+            leaderboard=overview.leaderboard,
+            acceptances=overview.acceptances,
         )
 
 
@@ -785,20 +720,15 @@ class LedgerDesk(Page):
     async def _page(self, request: Request, report: Any = None) -> Response:
         services = services_of(request)
         before = _int(request.query_params, "before", 1, 2**62)
-        async with services.db.reading() as session:
-            entries = await ledger_repository.list_entries(session, limit=50, before_id=before)
-            postings = await ledger_repository.postings_of(session, [e.id for e in entries])
-            head_seq, head_hash = await ledger_repository.read_head(session)
-            count = await ledger_repository.count_entries(session)
+        found = await ledger_flows.page(services.db, limit=50, before_id=before)
         return await render(
             self,
             request,
             "satshare/ledger.html",
-            entries=entries,
-            postings=postings,
-            head_seq=head_seq,
-            head_hash=head_hash,
-            count=count,
+            entries=found.entries,
+            head_seq=found.head_seq,
+            head_hash=found.head_hash,
+            count=found.count,
             report=report,
         )
 
@@ -810,16 +740,7 @@ class LedgerDesk(Page):
     async def verify(self, request: Request) -> Response:
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
-            return await render(
-                self,
-                request,
-                "satshare/refused.html",
-                status_code=403,
-                message=t(
-                    "This form has expired or did not come from this panel. "
-                    "Reload the page and try again."
-                ),
-            )
+            return await refuse_forged(self, request)
         services = services_of(request)
         await services.seal_ledger()
         report = await ledger_flows.verify(services.db)
@@ -924,9 +845,7 @@ class AdminUsersDesk(Page):
                 _text(form, "username", 64),
                 Role(role),
                 str(form.get("password") or ""),
-                channel=Channel.PANEL,
-                actor=who.username,
-                actor_role=who.role.value,
+                by=actor(who),
             )
             return t("Admin user {name} created.", name=user.username)
 
@@ -940,13 +859,7 @@ class AdminUsersDesk(Page):
                 if username == who.username:
                     raise FormProblem(t("You cannot disable your own account."))
                 await staff.disable(
-                    services.db,
-                    services.clock,
-                    username,
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    actor_role=who.role.value,
-                    reason=_reason(form),
+                    services.db, services.clock, username, by=actor(who), reason=_reason(form)
                 )
             else:
                 await staff.set_password(
@@ -954,9 +867,7 @@ class AdminUsersDesk(Page):
                     services.clock,
                     username,
                     str(form.get("password") or ""),
-                    channel=Channel.PANEL,
-                    actor=who.username,
-                    actor_role=who.role.value,
+                    by=actor(who),
                     reason=_reason(form),
                 )
             return t("Saved.")

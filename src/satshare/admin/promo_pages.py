@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from satshare.admin.auth import Operator, Permission
-from satshare.admin.forms import Refill, actor, field, moment, number, refilling, ticked
-from satshare.admin.pages import FormProblem, Page, render
+from satshare.admin.forms import Refill, field, moment, number, refilling, ticked
+from satshare.admin.pages import FormProblem, Page, actor, render
 from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import N_, lazy, t
 from satshare.plans import flows as plan_flows

@@ -13,6 +13,7 @@ from satshare.clock import Clock
 from satshare.config import Settings
 from satshare.db import Database
 from satshare.payments.flows import PaymentsContext
+from satshare.payments.ports import StarsRefunds
 from satshare.payouts.flows import PayoutsContext
 from satshare.webhooks_out.flows import WebhooksContext
 
@@ -32,6 +33,9 @@ class AdminServices:
     webhooks: WebhooksContext
     #: Sandbox mode: the sandbox's own login works only then.
     sandbox: bool = False
+    #: The running bot, which returns Telegram Stars (refunds); None before it has started
+    #: or when this process runs no bot. Asked at each refund: the bot starts after the panel.
+    stars_refunds: Callable[[], StarsRefunds | None] = lambda: None
 
 
 def services_of(connection: HTTPConnection) -> AdminServices:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from babel.support import LazyProxy
+from markupsafe import Markup, escape
 from sqladmin.i18n import get_locale
 from sqladmin.i18n import gettext as sqladmin_gettext
 
@@ -34,6 +35,19 @@ def t(message: str, **values: Any) -> str:
 def lazy(message: str) -> Any:
     """Translated when shown (menu names and labels are made before any request)."""
     return LazyProxy(t, message, enable_cache=False)
+
+
+class Label(str):
+    """A column label: equal to and hashed as its English text (SQLAdmin keys dicts by its
+    labels, which a ``LazyProxy`` cannot be), shown in the request's language."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return t(str.__str__(self))
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
 
 
 def N_(message: str) -> str:
@@ -66,6 +80,24 @@ DYNAMIC = (
     # subscription states
     N_("pending"),
     N_("active"),
+    # ledger entry kinds
+    N_("sale"),
+    N_("stars_sale"),
+    N_("adjustment"),
+    N_("reversal"),
+    N_("payout_hold"),
+    N_("payout"),
+    N_("payout_release"),
+    # notification states (pending, sending, failed above)
+    N_("sent"),
+    N_("skipped"),
+    # where an audited action came from
+    N_("panel"),
+    N_("api"),
+    N_("cli"),
+    # the record lists' yes/no filter
+    N_("Yes"),
+    N_("No"),
     # admin alerts
     N_("admin.invoice_mismatch"),
     N_("admin.invoice_gone"),

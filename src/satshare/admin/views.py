@@ -10,11 +10,12 @@ from typing import Any, ClassVar
 
 from sqladmin import ModelView
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
+from sqlalchemy import inspect
 from sqlalchemy.exc import StatementError
 from starlette.requests import Request
 
 from satshare.admin.auth import Permission, operator
-from satshare.admin.texts import lazy
+from satshare.admin.texts import N_, Label, lazy, t
 from satshare.affiliates.models import AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
 from satshare.audit.models import AuditEvent, Channel
@@ -27,15 +28,146 @@ from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
 from satshare.users.models import User
 
+#: What each record column is called on the list and detail pages, in English here and in
+#: Russian in the panel's catalog (by column name: a name means the same in every table).
+#: A column missing here would show its raw name; tests/test_admin_texts.py fails then.
+COLUMN_LABELS: dict[str, str] = {
+    "id": N_("Id"),
+    "accepted_at": N_("Accepted"),
+    "action": N_("Action"),
+    "active": N_("On sale"),
+    "actor": N_("Who"),
+    "address": N_("Bitcoin address"),
+    "affiliate_user_id": N_("Affiliate"),
+    "after": N_("After the change"),
+    "amount_sats": N_("Amount, sats"),
+    "amount_stars": N_("Amount, Stars"),
+    "approved_by": N_("Approved by"),
+    "attempts": N_("Attempts"),
+    "before": N_("Before the change"),
+    "bonus_days": N_("Bonus days"),
+    "channel": N_("Where from"),
+    "channels": N_("Channels"),
+    "chat_id": N_("Chat"),
+    "checkout_link": N_("Checkout link"),
+    "checks": N_("Checks so far"),
+    "completed_at": N_("Completed"),
+    "created_at": N_("Created"),
+    "created_by": N_("Created by"),
+    "currency": N_("Currency"),
+    "dedupe_key": N_("Deduplication key"),
+    "description": N_("Description"),
+    "destination": N_("Destination"),
+    "destination_kind": N_("Destination type"),
+    "disabled_at": N_("Disabled"),
+    "discount_sats": N_("Discount, sats"),
+    "display_prefix": N_("Key prefix"),
+    "duration_days": N_("Duration, days"),
+    "ends_at": N_("Ends"),
+    "escalated_at": N_("Admins alerted"),
+    "expires_at": N_("Expires"),
+    "external_id": N_("Id on the platform"),
+    "failed_logins": N_("Failed logins"),
+    "failure": N_("Failure"),
+    "fee_sats": N_("Fee, sats"),
+    "fiat_amount": N_("Fiat amount"),
+    "fiat_currency": N_("Fiat currency"),
+    "gross_sats": N_("Gross, sats"),
+    "idempotency_key": N_("Idempotency key"),
+    "instant": N_("Instant"),
+    "invoice_id": N_("Invoice"),
+    "key_hash": N_("Key hash"),
+    "kind": N_("Kind"),
+    "language": N_("Language"),
+    "last_error": N_("Last error"),
+    "last_login_at": N_("Last login"),
+    "last_used_at": N_("Last used"),
+    "leaderboard_name": N_("Leaderboard name"),
+    "ledger_entry_id": N_("Ledger entry"),
+    "locked_until": N_("Locked until"),
+    "name": N_("Name"),
+    "network_fee_sats": N_("Network fee, sats"),
+    "next_attempt_at": N_("Next attempt"),
+    "next_check_at": N_("Next check"),
+    "original_sats": N_("Price before discount, sats"),
+    "overpaid_sats": N_("Overpaid, sats"),
+    "paid_late": N_("Paid late"),
+    "paid_sats": N_("Paid, sats"),
+    "password_changed_at": N_("Password changed"),
+    "password_hash": N_("Password hash"),
+    "payload": N_("Contents"),
+    "payment_hash": N_("Payment hash"),
+    "payment_request": N_("Payment request (BOLT11)"),
+    "plan_id": N_("Plan"),
+    "platform": N_("Platform"),
+    "price_sats": N_("Price, sats"),
+    "price_stars": N_("Price, Stars"),
+    "promo_code": N_("Promo code"),
+    "proof": N_("Proof (txid or preimage)"),
+    "provider": N_("Provider"),
+    "provider_additional_status": N_("Provider's extra status"),
+    "provider_invoice_id": N_("Provider's invoice id"),
+    "provider_ref": N_("Provider's reference"),
+    "provider_status": N_("Provider's status"),
+    "providers": N_("Rails"),
+    "rate": N_("Exchange rate"),
+    "rate_at": N_("Rate time"),
+    "rate_source": N_("Rate source"),
+    "reason": N_("Reason"),
+    "received_sats": N_("Received, sats"),
+    "referral_code": N_("Referral code"),
+    "referrer_id": N_("Referrer"),
+    "requested_by": N_("Requested by"),
+    "reverses_entry_id": N_("Reverses entry"),
+    "revoked_at": N_("Revoked"),
+    "role": N_("Role"),
+    "sandbox": N_("Sandbox account"),
+    "scopes": N_("Scopes"),
+    "send_sats": N_("Sent, sats"),
+    "sent_at": N_("Sent"),
+    "set_by": N_("Set by"),
+    "settled_at": N_("Settled"),
+    "share_bps": N_("Share, basis points"),
+    "source": N_("Source"),
+    "started_at": N_("Started"),
+    "status": N_("Status"),
+    "subscription_id": N_("Subscription"),
+    "target": N_("Target"),
+    "terms": N_("Terms applied"),
+    "title": N_("Title"),
+    "trial_days": N_("Trial days"),
+    "unreachable_at": N_("Unreachable since"),
+    "updated_at": N_("Updated"),
+    "user_id": N_("User"),
+    "username": N_("User name"),
+    "version": N_("Terms version"),
+}
+
+
+def _label(name: str) -> str:
+    """A column's label, translated when shown (the raw name if it has none)."""
+    return Label(COLUMN_LABELS[name]) if name in COLUMN_LABELS else name
+
 
 class KnownValuesFilter(StaticValuesFilter):
     """A value filter that ignores a value not among its choices (SQLAdmin would put it in
-    the query, and a typed column refuses it with an error)."""
+    the query, and a typed column refuses it with an error). Its choices are shown in the
+    operator's language (states and kinds are words of the panel's catalog)."""
 
     async def get_filtered_query(self, query: Any, value: Any, model: Any) -> Any:
         if value not in {choice for choice, _ in self.values}:
             return query
         return await super().get_filtered_query(query, value, model)
+
+    async def lookups(self, request: Any, model: Any, run_query: Any) -> list[tuple[str, str]]:
+        return [("__all", t("All"))] + [(value, t(label)) for value, label in self.values]
+
+
+class YesNoFilter(BooleanFilter):
+    """SQLAdmin's yes/no filter, its choices in the operator's language."""
+
+    async def lookups(self, request: Any, model: Any, run_query: Any) -> list[tuple[str, str]]:
+        return [("all", t("All")), ("true", t("Yes")), ("false", t("No"))]
 
 
 def _values(enum: Any) -> list[tuple[str, str]]:
@@ -60,6 +192,10 @@ class ReadOnly(ModelView):
 
     def is_visible(self, request: Request) -> bool:
         return self.is_accessible(request)
+
+    def search_placeholder(self) -> str:
+        # SQLAdmin joins the labels as strings; ours are translated when shown.
+        return ", ".join(str(self._column_labels.get(f, f)) for f in self._search_fields)
 
     async def get_object_for_details(self, request: Request) -> Any:
         """None (SQLAdmin answers 404) for an id that is not one: SQLAdmin would raise on
@@ -160,7 +296,7 @@ class PaymentView(ReadOnly, model=Payment):
     ]
     column_searchable_list: ClassVar[Any] = [Payment.invoice_id, Payment.proof]
     column_default_sort: ClassVar[Any] = [(Payment.id, True)]
-    column_filters: ClassVar[Any] = [BooleanFilter(Payment.paid_late)]
+    column_filters: ClassVar[Any] = [YesNoFilter(Payment.paid_late)]
 
 
 class PayoutView(ReadOnly, model=Payout):
@@ -348,3 +484,16 @@ MODEL_VIEWS: tuple[type[ReadOnly], ...] = (
     ApiKeyView,
     AdminUserView,
 )
+
+
+def _label_columns(views: tuple[type[ReadOnly], ...]) -> None:
+    """Every column of every view, and every filter, gets its label (SQLAdmin reads
+    ``column_labels`` when the view is added to the panel)."""
+    for view in views:
+        names: list[str] = list(inspect(view.model).column_attrs.keys())
+        view.column_labels = {name: _label(name) for name in names}
+        for found in view.column_filters:
+            found.title = _label(found.parameter_name)
+
+
+_label_columns(MODEL_VIEWS)

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from satshare.admin.auth import Operator, Permission
-from satshare.admin.forms import Refill, actor, field, moment, refilling, ticked
-from satshare.admin.pages import FormProblem, Page, _int, render
+from satshare.admin.forms import Refill, field, moment, refilling, ticked
+from satshare.admin.pages import FormProblem, Page, _int, actor, render
 from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import N_, lazy, t
 from satshare.errors import NotFound

@@ -1,4 +1,6 @@
-"""Affiliate use cases in their own units of work (for the API, the bot and the CLI)."""
+"""Affiliate use cases in their own units of work (for the API, the bot, the CLI and the
+panel). An admin's change takes ``by``: its audit row is written in the change's own
+transaction (the API and the CLI record theirs after it, so they pass none)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from datetime import datetime
 
 from satshare.affiliates import service, stats
 from satshare.affiliates.models import AffiliateTerms
+from satshare.audit.flows import Actor, audited
 from satshare.db import Database
 from satshare.users import service as users
 from satshare.users.models import User
@@ -34,12 +37,22 @@ async def set_leaderboard_name(db: Database, user_id: int, name: str | None) -> 
 
 
 async def set_custom_terms(
-    db: Database, user_id: int, share_bps: int | None, *, reason: str, author: str, now: datetime
+    db: Database,
+    user_id: int,
+    share_bps: int | None,
+    *,
+    reason: str,
+    author: str,
+    now: datetime,
+    by: Actor | None = None,
 ) -> AffiliateTerms:
-    async with db.transaction() as session:
-        return await service.set_custom_terms(
-            session, user_id, share_bps, reason=reason, author=author, now=now
+    target = f"user:{user_id}"
+    async with audited(db, by, "affiliate.terms", target, now=now, reason=reason) as work:
+        terms = await service.set_custom_terms(
+            work.session, user_id, share_bps, reason=reason, author=author, now=now
         )
+        work.after = {"share_bps": share_bps}
+        return terms
 
 
 async def terms_history(db: Database, user_id: int) -> Sequence[AffiliateTerms]:
@@ -48,15 +61,35 @@ async def terms_history(db: Database, user_id: int) -> Sequence[AffiliateTerms]:
         return await service.terms_history(session, user_id)
 
 
-async def suspend(db: Database, user_id: int, *, reason: str, author: str, now: datetime) -> None:
-    async with db.transaction() as session:
-        await service.suspend(session, user_id, reason=reason, author=author, now=now)
+async def suspend(
+    db: Database,
+    user_id: int,
+    *,
+    reason: str,
+    author: str,
+    now: datetime,
+    by: Actor | None = None,
+) -> None:
+    target = f"user:{user_id}"
+    async with audited(db, by, "affiliate.suspend", target, now=now, reason=reason) as work:
+        await service.suspend(work.session, user_id, reason=reason, author=author, now=now)
+        work.after = {"suspended": True}
 
 
-async def reinstate(db: Database, user_id: int, *, author: str, now: datetime) -> None:
-    async with db.transaction() as session:
-        await users.require(session, user_id)
-        await service.reinstate(session, user_id, author=author, now=now)
+async def reinstate(
+    db: Database,
+    user_id: int,
+    *,
+    author: str,
+    now: datetime,
+    by: Actor | None = None,
+    reason: str = "",
+) -> None:
+    target = f"user:{user_id}"
+    async with audited(db, by, "affiliate.reinstate", target, now=now, reason=reason) as work:
+        await users.require(work.session, user_id)
+        await service.reinstate(work.session, user_id, author=author, now=now)
+        work.after = {"suspended": False}
 
 
 async def accept_terms_of_user(db: Database, user_id: int, version: str, now: datetime) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from telegram import Update
 from telegram import User as TelegramUser
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from satshare.aftercommit import Doorbell
@@ -19,6 +20,7 @@ from satshare.bot import texts
 from satshare.clock import Clock
 from satshare.config import Settings, TelegramSettings
 from satshare.db import Database
+from satshare.errors import Conflict, ServiceUnavailable
 from satshare.i18n import Plural, pick_language, translate
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
@@ -85,6 +87,18 @@ class BotRuntime:
 
     def now(self) -> datetime:
         return self.services.clock.now()
+
+    async def refund_star_payment(self, telegram_user_id: int, charge_id: str) -> None:
+        """``payments.ports.StarsRefunds``: return a Stars payment through the Bot API, with
+        Telegram's answers turned into the domain's errors."""
+        try:
+            await self.application.bot.refund_star_payment(telegram_user_id, charge_id)
+        except BadRequest as exc:
+            # Refunded already (a retry after a crash between Telegram and our commit): done.
+            if "ALREADY_REFUNDED" not in str(exc).upper():
+                raise Conflict(f"Telegram refused the refund: {exc}") from exc
+        except TelegramError as exc:
+            raise ServiceUnavailable(f"Telegram did not answer the refund: {exc}") from exc
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

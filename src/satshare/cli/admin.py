@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from satshare.audit.flows import Actor
 from satshare.audit.models import Channel
 from satshare.cli.audit import author
 from satshare.cli.common import fail, opened, out, run, settings
@@ -75,8 +76,7 @@ def create_user(
                 username,
                 chosen,
                 password,
-                channel=Channel.CLI,
-                actor=author(),
+                by=Actor(Channel.CLI, author()),
             )
 
     user = run(go())
@@ -130,8 +130,7 @@ def set_password(
                 container.clock,
                 username,
                 password,
-                channel=Channel.CLI,
-                actor=author(),
+                by=Actor(Channel.CLI, author()),
             )
 
     user = run(go())
@@ -148,7 +147,7 @@ def disable(
     async def go() -> AdminUser:
         async with opened(cfg) as container:
             return await staff.disable(
-                container.db, container.clock, username, channel=Channel.CLI, actor=author()
+                container.db, container.clock, username, by=Actor(Channel.CLI, author())
             )
 
     user = run(go())

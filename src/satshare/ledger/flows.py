@@ -64,6 +64,29 @@ async def list_entries(
         return await _views(session, rows)
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """A page of entries, newest first, with the chain head and the total count."""
+
+    entries: list[EntryView]
+    head_seq: int
+    head_hash: str
+    count: int
+
+
+async def page(db: Database, *, limit: int, before_id: int | None) -> LedgerPage:
+    """The admin panel's ledger page, read in one transaction."""
+    async with db.reading() as session:
+        rows = await repository.list_entries(session, limit=limit, before_id=before_id)
+        head_seq, head_hash = await repository.read_head(session)
+        return LedgerPage(
+            entries=await _views(session, rows),
+            head_seq=head_seq,
+            head_hash=head_hash,
+            count=await repository.count_entries(session),
+        )
+
+
 async def get_entry(db: Database, entry_id: int) -> EntryView:
     async with db.reading() as session:
         entry = await repository.entry_by_id(session, entry_id)

@@ -22,15 +22,18 @@ from satshare.affiliates import service as affiliates
 from satshare.affiliates.service import Balance
 from satshare.affiliates.stats import ReferralStats
 from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener
+from satshare.audit.flows import Actor, audited
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import (
     BadRequest,
+    DomainError,
     InvalidRequest,
     NotFound,
     ProviderUnavailable,
     RateUnavailable,
     RetryLater,
+    ServiceUnavailable,
     Unauthorized,
 )
 from satshare.payments import inbox, offers, referrals, repository, service
@@ -41,6 +44,7 @@ from satshare.payments.ports import (
     PaymentProvider,
     ProviderError,
     ProviderInvoice,
+    StarsRefunds,
     WebhookNotice,
 )
 from satshare.plans import service as plans
@@ -577,38 +581,62 @@ async def search_invoices(
         )
 
 
-# -- refunds (the API's admin action) ---------------------------------------------------
+# -- refunds (an admin's action: the API and the panel) ---------------------------------
 
 
-async def record_bitcoin_refund(
-    ctx: PaymentsContext, invoice_id: str, *, note: str | None, author: str
+async def refund(
+    ctx: PaymentsContext,
+    invoice_id: str,
+    *,
+    note: str | None,
+    author: str,
+    stars: StarsRefunds | None,
+    by: Actor | None = None,
 ) -> int:
-    """The owner paid a bitcoin sale back: the reversal entry's id (see the service)."""
+    """Refund a paid invoice; the reversal entry's id. The sale is reversed in the ledger
+    (the affiliate's commission with it), the paid time is taken back and the buyer is told.
+
+    A bitcoin payment was paid back by the owner from their own wallet (``note``: how); this
+    records it. Telegram Stars are returned through ``stars`` (the running bot) first: the
+    invoice is marked ``refunding`` meanwhile (two admins cannot refund it twice), put back
+    to ``settled`` when Telegram refuses or does not answer, and a refund that finds it
+    marked after a crash goes on. ``by``: the audit row is written with the reversal (the
+    API's middleware records its own, so it passes none)."""
+    invoice = await get_invoice(ctx.db, invoice_id)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} does not exist")
+    target = f"invoice:{invoice_id}"
+    if invoice.currency == "SAT":
+        async with audited(
+            ctx.db, by, "invoice.refund", target, now=ctx.clock.now(), reason=note or ""
+        ) as work:
+            reversal = await service.record_bitcoin_refund(
+                work.session, invoice_id, note=note, author=author, now=work.now
+            )
+            work.before = {"status": InvoiceStatus.SETTLED.value}
+            work.after = {"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal}
+        ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
+        return reversal
+    if stars is None:
+        raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
     async with ctx.db.transaction() as session:
-        reversal = await service.record_bitcoin_refund(
-            session, invoice_id, note=note, author=author, now=ctx.clock.now()
+        telegram_user, charge = await service.begin_stars_refund(
+            session, invoice_id, ctx.clock.now()
         )
-    ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
-    return reversal
-
-
-async def begin_stars_refund(ctx: PaymentsContext, invoice_id: str) -> tuple[str, str]:
-    """Mark a Stars sale as being refunded: (telegram user id, charge id) to refund."""
-    async with ctx.db.transaction() as session:
-        return await service.begin_stars_refund(session, invoice_id, ctx.clock.now())
-
-
-async def abort_stars_refund(ctx: PaymentsContext, invoice_id: str) -> None:
-    async with ctx.db.transaction() as session:
-        await service.abort_stars_refund(session, invoice_id, ctx.clock.now())
-
-
-async def finish_stars_refund(ctx: PaymentsContext, invoice_id: str, *, author: str) -> int:
-    """Telegram returned the Stars: the reversal entry's id."""
-    async with ctx.db.transaction() as session:
+    try:
+        await stars.refund_star_payment(int(telegram_user), charge)
+    except DomainError:
+        async with ctx.db.transaction() as session:
+            await service.abort_stars_refund(session, invoice_id, ctx.clock.now())
+        raise
+    async with audited(
+        ctx.db, by, "invoice.refund", target, now=ctx.clock.now(), reason=note or ""
+    ) as work:
         reversal = await service.finish_stars_refund(
-            session, invoice_id, author=author, now=ctx.clock.now()
+            work.session, invoice_id, author=author, now=work.now
         )
+        work.before = {"status": InvoiceStatus.SETTLED.value}
+        work.after = {"status": InvoiceStatus.REFUNDED.value, "reversal_entry": reversal}
     ctx.after_commit.committed(ENTRIES_AND_MESSAGES)
     return reversal
 

@@ -1,4 +1,5 @@
-"""What the payments domain needs from a payment processor. Adapters live in ``providers/``."""
+"""What the payments domain needs from a payment processor (adapters live in ``providers/``)
+and from Telegram to return Stars (the bot implements ``StarsRefunds``)."""
 
 from __future__ import annotations
 
@@ -95,4 +96,16 @@ class PaymentProvider(Protocol):
 
     def parse_webhook(self, raw_body: bytes) -> WebhookNotice | None:
         """None for events that are not about an invoice we track (ignored with 200)."""
+        ...
+
+
+class StarsRefunds(Protocol):
+    """Returns a Telegram Stars payment to the buyer (the Bot API's ``refundStarPayment``).
+    The running bot implements it; the API and the admin panel reach it through the same
+    refund flow (``payments.flows.refund``)."""
+
+    async def refund_star_payment(self, telegram_user_id: int, charge_id: str) -> None:
+        """Done, also when Telegram says the charge was refunded already (a retry after a
+        crash). Raises ``errors.Conflict`` when Telegram refuses, ``errors.ServiceUnavailable``
+        when it does not answer."""
         ...

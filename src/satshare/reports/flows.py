@@ -1,14 +1,24 @@
-"""Report reads in their own units of work (for the API, the bot and the CLI)."""
+"""Report reads in their own units of work (for the API, the bot, the CLI and the admin
+panel's pages: the dashboard, the payouts desk, a user's page, the affiliate program)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from satshare.affiliates import service as affiliates
+from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms
 from satshare.db import Database
-from satshare.reports import statements
+from satshare.payouts import service as payouts
+from satshare.payouts.models import Payout, PayoutStatus
+from satshare.reports import repository, statements
 from satshare.reports import transparency as public
+from satshare.reports.dashboard import Dashboard, dashboard
 from satshare.reports.monthly import MonthlyReport, monthly_report
+from satshare.users import repository as users_repository
 from satshare.users import service as users
+from satshare.users.models import User
 
 
 async def month(db: Database, month: str, now: datetime) -> MonthlyReport:
@@ -39,3 +49,76 @@ async def statements_of_user(
 async def transparency(db: Database, now: datetime) -> public.Transparency:
     async with db.reading() as session:
         return await public.transparency(session, now)
+
+
+# -- the admin panel's pages ------------------------------------------------------------
+
+
+async def panel_dashboard(db: Database, start: datetime, end: datetime, now: datetime) -> Dashboard:
+    """The dashboard's figures for [start, end), in one snapshot."""
+    async with db.reading() as session:
+        return await dashboard(session, start, end, now)
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutsDesk:
+    rows: Sequence[Payout]
+    #: status → (how many, their amount in sats), every status.
+    counts: dict[PayoutStatus, tuple[int, int]]
+
+
+async def payouts_desk(db: Database, status: PayoutStatus, *, limit: int) -> PayoutsDesk:
+    """The payouts in one state, newest first, and how many there are in each state."""
+    async with db.reading() as session:
+        rows = await payouts.list_payouts(session, limit=limit, status=status)
+        return PayoutsDesk(rows, await repository.payouts_by_status(session))
+
+
+@dataclass(frozen=True, slots=True)
+class UserDetail:
+    user: User
+    facts: repository.UserOverview
+    balance: affiliates.Balance
+    suspended: AffiliateSuspension | None
+    custom: AffiliateTerms | None
+
+
+async def user_detail(
+    db: Database, user_id: int, hold_days: int, now: datetime
+) -> UserDetail | None:
+    """Everything the panel shows about one user; None for an unknown id."""
+    async with db.reading() as session:
+        user = await users_repository.get(session, user_id)
+        if user is None:
+            return None
+        return UserDetail(
+            user=user,
+            facts=await repository.user_overview(session, user.id),
+            balance=await affiliates.balance(session, user.id, hold_days, now),
+            suspended=await affiliates.open_suspension(session, user.id),
+            custom=await affiliates.current_custom(session, user.id),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramOverview:
+    #: (user id, user name, all-time figures), the top earners first.
+    leaderboard: list[tuple[int, str | None, public.AffiliateFigures]]
+    #: (terms version, how many accepted it).
+    acceptances: list[tuple[str, int]]
+
+
+async def program_overview(db: Database, *, top: int = 50) -> ProgramOverview:
+    """The affiliate program's all-time leaderboard (the ledger's figures, the transparency
+    page's definitions) and the terms acceptances per version."""
+    async with db.reading() as session:
+        data = await public.aggregate(session, "%Y-%m")
+        ranked = sorted(
+            ((uid, f) for uid, f in data.affiliates.items() if f.commissions or f.owed_sats),
+            key=lambda item: (-item[1].earned_sats, item[0]),
+        )[:top]
+        names = await repository.usernames(session, [uid for uid, _ in ranked])
+        return ProgramOverview(
+            leaderboard=[(uid, names.get(uid), f) for uid, f in ranked],
+            acceptances=await repository.acceptances_by_version(session),
+        )

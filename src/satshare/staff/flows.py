@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from satshare.audit import service as audit
+from satshare.audit.flows import Actor, audited
 from satshare.audit.models import Channel
 from satshare.clock import Clock
 from satshare.db import Database
@@ -31,81 +32,33 @@ async def create_user(
     role: Role,
     password: str,
     *,
-    channel: Channel,
-    actor: str,
-    actor_role: str = "",
+    by: Actor,
     reason: str = "",
 ) -> AdminUser:
-    now = clock.now()
-    async with db.transaction() as session:
-        user = await service.create_user(session, username, role, password, now)
-        await audit.record(
-            session,
-            channel=channel,
-            actor=actor,
-            role=actor_role,
-            action="admin.create",
-            target=f"admin:{user.username}",
-            after={"role": role.value},
-            reason=reason,
-            now=now,
-        )
+    async with audited(db, by, "admin.create", now=clock.now(), reason=reason) as work:
+        user = await service.create_user(work.session, username, role, password, work.now)
+        work.target = f"admin:{user.username}"
+        work.after = {"role": role.value}
         return user
 
 
 async def set_password(
-    db: Database,
-    clock: Clock,
-    username: str,
-    password: str,
-    *,
-    channel: Channel,
-    actor: str,
-    actor_role: str = "",
-    reason: str = "",
+    db: Database, clock: Clock, username: str, password: str, *, by: Actor, reason: str = ""
 ) -> AdminUser:
-    now = clock.now()
-    async with db.transaction() as session:
-        user = await service.set_password(session, username, password, now)
-        await audit.record(
-            session,
-            channel=channel,
-            actor=actor,
-            role=actor_role,
-            action="admin.set_password",
-            target=f"admin:{user.username}",
-            after={"password_changed": True},
-            reason=reason,
-            now=now,
-        )
+    async with audited(db, by, "admin.set_password", now=clock.now(), reason=reason) as work:
+        user = await service.set_password(work.session, username, password, work.now)
+        work.target = f"admin:{user.username}"
+        work.after = {"password_changed": True}
         return user
 
 
 async def disable(
-    db: Database,
-    clock: Clock,
-    username: str,
-    *,
-    channel: Channel,
-    actor: str,
-    actor_role: str = "",
-    reason: str = "",
+    db: Database, clock: Clock, username: str, *, by: Actor, reason: str = ""
 ) -> AdminUser:
-    now = clock.now()
-    async with db.transaction() as session:
-        user = await service.disable(session, username, now)
-        await audit.record(
-            session,
-            channel=channel,
-            actor=actor,
-            role=actor_role,
-            action="admin.disable",
-            target=f"admin:{user.username}",
-            before={"disabled": False},
-            after={"disabled": True},
-            reason=reason,
-            now=now,
-        )
+    async with audited(db, by, "admin.disable", now=clock.now(), reason=reason) as work:
+        user = await service.disable(work.session, username, work.now)
+        work.target = f"admin:{user.username}"
+        work.before, work.after = {"disabled": False}, {"disabled": True}
         return user
 
 

@@ -64,6 +64,20 @@ async def require(session: AsyncSession, subscription_id: int) -> Subscription:
     return subscription
 
 
+class NotTheirs(NotFound):
+    """The subscription exists but is another user's (a page about one user acts only on
+    that user's subscriptions)."""
+
+
+async def require_of_user(
+    session: AsyncSession, subscription_id: int, user_id: int
+) -> Subscription:
+    subscription = await require(session, subscription_id)
+    if subscription.user_id != user_id:
+        raise NotTheirs(f"subscription {subscription_id} is not user {user_id}'s")
+    return subscription
+
+
 async def change_status(
     session: AsyncSession, subscription_id: int, status: SubscriptionStatus, now: datetime
 ) -> Subscription:

@@ -4,12 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from telegram.error import BadRequest as TelegramBadRequest
-from telegram.error import TelegramError
 
 from satshare.api.deps import AdminKey, InvoiceIdPath, PaymentsDep, optional_body
 from satshare.api.problems import openapi_responses
-from satshare.errors import Conflict, NotFound, ServiceUnavailable
 from satshare.payments import flows
 from satshare.payments.models import InvoiceStatus
 from satshare.schemas import StrictModel
@@ -66,30 +63,14 @@ async def refund(
     request: Request,
     body: Annotated[RefundIn | None, optional_body(RefundIn, "How it was paid back")] = None,
 ) -> Refunded:
-    invoice = await flows.get_invoice(payments.db, invoice_id)
-    if invoice is None:
-        raise NotFound(f"invoice {invoice_id} does not exist")
-    if invoice.currency == "SAT":
-        reversal = await flows.record_bitcoin_refund(
-            payments, invoice_id, note=body.note if body else None, author=principal.author
-        )
-        return Refunded(
-            invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
-        )
-    runtime = getattr(request.app.state, "bot", None)
-    if runtime is None:
-        raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
-    telegram_user, charge = await flows.begin_stars_refund(payments, invoice_id)
-    try:
-        await runtime.application.bot.refund_star_payment(int(telegram_user), charge)
-    except TelegramBadRequest as exc:
-        if "ALREADY_REFUNDED" not in str(exc).upper():
-            await flows.abort_stars_refund(payments, invoice_id)
-            raise Conflict(f"Telegram refused the refund: {exc}") from exc
-    except TelegramError as exc:
-        await flows.abort_stars_refund(payments, invoice_id)
-        raise ServiceUnavailable(f"Telegram did not answer the refund: {exc}") from exc
-    reversal = await flows.finish_stars_refund(payments, invoice_id, author=principal.author)
+    # The running bot returns Stars (payments.ports.StarsRefunds); None until it has started.
+    reversal = await flows.refund(
+        payments,
+        invoice_id,
+        note=body.note if body else None,
+        author=principal.author,
+        stars=getattr(request.app.state, "bot", None),
+    )
     return Refunded(
         invoice_id=invoice_id, status=InvoiceStatus.REFUNDED, reversal_transaction_id=reversal
     )

@@ -41,6 +41,8 @@ class WebhookSource:
         self.deliveries: list[SimDelivery] = []
         self.drop_webhooks = False
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Automatic redeliveries waiting out their delay: not idle while any is.
+        self._retries_waiting = 0
         self._queues: dict[str, asyncio.Queue[SimDelivery]] = {}
         self._client = httpx.AsyncClient(timeout=webhook_timeout)
 
@@ -53,8 +55,10 @@ class WebhookSource:
         """Wait until every queued webhook delivery has been attempted (tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(q.empty() for q in self._queues.values()) and not any(
-                d.status == "Pending" for d in self.deliveries
+            if (
+                self._retries_waiting == 0
+                and all(q.empty() for q in self._queues.values())
+                and not any(d.status == "Pending" for d in self.deliveries)
             ):
                 return
             await asyncio.sleep(0.01)
@@ -166,15 +170,19 @@ class WebhookSource:
             delivery.error = type(exc).__name__
             retry = True
         if retry and hook.automatic_redelivery and attempt < len(self.retry_delays):
+            self._retries_waiting += 1
             self._spawn(self._retry_later(hook, delivery, attempt))
         else:
             delivery.status = "Failed" if retry else delivery.status
 
     async def _retry_later(self, hook: SimWebhook, delivery: SimDelivery, attempt: int) -> None:
-        await asyncio.sleep(self.retry_delays[attempt])
-        if hook.id not in self.webhooks:
-            return
-        _, event = self._redelivery_of(delivery)
-        redelivery = self._record(hook, event)
+        try:
+            await asyncio.sleep(self.retry_delays[attempt])
+            if hook.id not in self.webhooks:
+                return
+            _, event = self._redelivery_of(delivery)
+            redelivery = self._record(hook, event)  # Pending from here on
+        finally:
+            self._retries_waiting -= 1
         if redelivery.status != "Dropped":
             await self._send(hook, redelivery, attempt + 1)
