@@ -58,7 +58,7 @@ async def test_the_bot_speaks_with_the_owners_name_and_words(branded_bot: BotSta
     plans = bot.last(ivan)
     assert "<b>Премиум на месяц</b>\nЗакрытый канал на месяц" in text_of(plans)  # noqa: RUF001
     first = plans.buttons()[0]["text"]
-    assert first.startswith("Премиум на месяц: 50\u202f000") and first.endswith("/ 30 дней")
+    assert first.startswith("Премиум на месяц: 50\u00a0000") and first.endswith("/ 30 дней")
     await bot.press(anna, bot.last(anna), "m:plans")
     assert "<b>Premium, 30 days</b>\nThe private channel for a month" in text_of(bot.last(anna))
 

@@ -19,7 +19,7 @@ from satshare.bot import texts
 from satshare.clock import Clock
 from satshare.config import Settings, TelegramSettings
 from satshare.db import Database
-from satshare.i18n import Plural, pick_language, translate
+from satshare.i18n import Plural, format_number, pick_language, translate
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
@@ -135,14 +135,15 @@ def display_name(user: User) -> str:
 def plan_price(language: str, plan: Plan) -> str:
     """What a plan costs, as the buyer will read it: sats, or its fiat price."""
     if plan.price_sats is not None:
-        return translate(language, texts.AMOUNT_SATS, amount=sats(plan.price_sats))
+        return translate(language, texts.AMOUNT_SATS, amount=sats(language, plan.price_sats))
     if plan.fiat_amount is not None:
         return f"{plan.fiat_amount} {plan.fiat_currency}"
     return f"{plan.price_stars} Stars"
 
 
-def sats(amount: int) -> str:
-    return f"{amount:,}".replace(",", "\u202f")  # thin space: readable in both languages
+def sats(language: str, amount: int) -> str:
+    """An amount of sats as ``language`` writes numbers: 50,000 in English, 50 000 in Russian."""
+    return format_number(language, amount)
 
 
 async def ensure_user(

@@ -156,7 +156,7 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
             language,
             texts.INVOICE,
             title=esc(title),
-            amount=sats(invoice.amount_sats),
+            amount=sats(language, invoice.amount_sats),
             expires=format_datetime(language, invoice.expires_at, zone=False),
         ),
         *growth.invoice_lines(language, invoice),
