@@ -156,6 +156,8 @@ def _telegram(settings: Settings) -> tuple[telegram_sim.TelegramEmulator, str]:
     """The Bot API emulator, with every channel the plans sell already created."""
     token = f"{7_000_000_000 + secrets.randbelow(999_999_999)}:{random_token(26)}"
     emulator = telegram_sim.TelegramEmulator(token)
+    if settings.branding.name:  # the owner's bot carries the owner's name
+        emulator.bot["first_name"] = settings.branding.name
     # Each channel is named after the plans that grant it ("Plan", or "Plan 2" when a plan
     # has several), so a newcomer sees which purchase opened which channel.
     names: dict[int, list[str]] = {}

@@ -138,6 +138,6 @@ CONFIRMING_TEXT = N_(
 )
 RATE_LIMITED_TITLE = N_("Too many requests")
 RATE_LIMITED = N_(
-    "This address has sent more requests than SatShare accepts in a short time. "
+    "This address has sent more requests than this site accepts in a short time. "
     "Please wait {seconds} seconds, then reload the page."
 )

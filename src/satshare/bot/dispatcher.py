@@ -330,7 +330,9 @@ async def _payment_refunded(context: RenderContext, message: PaymentRefunded) ->
 
 @renders(CommissionEarned)
 async def _commission_earned(context: RenderContext, message: CommissionEarned) -> Rendered:
-    return t(context.language, texts.COMMISSION, amount=sats(context.language, message.commission_sats)), None
+    return t(
+        context.language, texts.COMMISSION, amount=sats(context.language, message.commission_sats)
+    ), None
 
 
 @renders(ReferralRegistered)

@@ -170,7 +170,9 @@ def withdraw(
     if withdraw_all is not None:
         rows.append(
             button(
-                texts.BTN_WITHDRAW_ALL, f"{WITHDRAW_QUOTE}{withdraw_all}", amount=sats(language, withdraw_all)
+                texts.BTN_WITHDRAW_ALL,
+                f"{WITHDRAW_QUOTE}{withdraw_all}",
+                amount=sats(language, withdraw_all),
             )
         )
     if other_amount:

@@ -17,7 +17,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from satshare.aftercommit import Doorbell
 from satshare.bot import texts
 from satshare.clock import Clock
-from satshare.config import Settings, TelegramSettings
+from satshare.config import DEFAULT_BRAND, Settings, TelegramSettings
 from satshare.db import Database
 from satshare.i18n import Plural, format_number, pick_language, translate
 from satshare.payments.flows import PaymentsContext
@@ -51,7 +51,8 @@ class BotRuntime:
     settings: TelegramSettings
     application: Application  # type: ignore[type-arg]
     username: str = "satshare_bot"
-    shop_name: str = "SatShare"
+    #: branding.name, else the bot's own name (getMe), once the bot has started.
+    shop_name: str = DEFAULT_BRAND
     #: (user id, invoice id) → last refresh, so "Check payment" cannot hammer the processor.
     recent_checks: dict[str, float] = field(default_factory=dict)
     #: Channel titles as Telegram gave them (getChat), for naming join buttons.

@@ -271,6 +271,10 @@ STARS_SUBSCRIPTION = N_(
     "time in Telegram's settings."
 )
 STARS_PAY = N_("Pay {stars} Stars")
+#: The Stars invoice's description under the plan's own (the shop: branding.name).
+STARS_INVOICE_ACCESS = NP_(
+    "{count} day of access from {shop}.", "{count} days of access from {shop}."
+)
 CHECKOUT_REFUSED_GONE = N_("This plan is no longer on sale.")
 CHECKOUT_REFUSED_CHANGED = N_("The price has changed: please choose the plan again.")
 CHECKOUT_REFUSED_USED = N_("This invoice has already been paid.")

@@ -40,7 +40,11 @@ def _level_lines(
             missing.append(t(language, texts.MISSING_REFERRALS, count=upcoming.paying_referrals))
         if upcoming.referred_sales_sats is not None:
             missing.append(
-                t(language, texts.MISSING_SALES, amount=sats(language, upcoming.referred_sales_sats))
+                t(
+                    language,
+                    texts.MISSING_SALES,
+                    amount=sats(language, upcoming.referred_sales_sats),
+                )
             )
         lines.append(
             t(

@@ -189,7 +189,12 @@ async def ask_amount(update: Update, context: BotContext) -> None:
         await show(update, context, text, keyboards.back(user.language))
         return
     expect_input(context, "amount")
-    text = t(user.language, texts.ASK_AMOUNT, minimum=sats(user.language, minimum), available=sats(user.language, available))
+    text = t(
+        user.language,
+        texts.ASK_AMOUNT,
+        minimum=sats(user.language, minimum),
+        available=sats(user.language, available),
+    )
     await show(update, context, text, keyboards.back(user.language))
 
 
@@ -293,7 +298,11 @@ async def _show_quote(update: Update, context: BotContext, user: User, amount: i
         lines.append(t(language, texts.WITHDRAW_QUOTE_OWNER_PAYS, rail=t(language, rail)))
     if amount > policy.auto_approve_max_sats:
         lines.append(
-            t(language, texts.WITHDRAW_QUOTE_APPROVAL, limit=sats(language, policy.auto_approve_max_sats))
+            t(
+                language,
+                texts.WITHDRAW_QUOTE_APPROVAL,
+                limit=sats(language, policy.auto_approve_max_sats),
+            )
         )
     await show(update, context, "\n".join(lines), keyboards.confirm_payout(language, amount))
 
