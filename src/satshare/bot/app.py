@@ -116,6 +116,11 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CallbackQueryHandler(handler, pattern=f"^{data}$"))
     application.add_handler(CallbackQueryHandler(buying.buy, pattern=f"^{keyboards.BUY}"))
     application.add_handler(
+        CallbackQueryHandler(
+            buying.confirm_purchase, pattern=f"^{keyboards.CONFIRM_PURCHASE}[a-z]*:"
+        )
+    )
+    application.add_handler(
         CallbackQueryHandler(buying.choose_rail, pattern=f"^{keyboards.RAIL}[a-z]+:")
     )
     application.add_handler(CallbackQueryHandler(growth.ask_code, pattern=f"^{growth.PROMO_ASK}$"))

@@ -13,6 +13,7 @@ from datetime import datetime
 from satshare.db import Database
 from satshare.payments import repository
 from satshare.payments.models import Invoice
+from satshare.promos import pricing
 from satshare.promos import service as promos
 from satshare.promos.models import PromoCode
 
@@ -68,6 +69,39 @@ async def make_offer(
     return Offer(
         reservation.discount.price_sats, bonus + reservation.discount.bonus_days, reservation
     )
+
+
+async def extra_days(
+    db: Database,
+    *,
+    user_id: int,
+    referred: bool,
+    plan_id: str,
+    promo_code: str | None,
+    referee_bonus_days: int,
+    now: datetime,
+) -> int:
+    """The extra days a bitcoin purchase of the plan would carry if made now, as
+    ``make_offer`` would give them (nothing reserved): the referee bonus on a first paid
+    purchase and a promo code's days. A code that would be refused adds none (the purchase
+    itself then says why)."""
+    async with db.reading() as session:
+        first_purchase = not await repository.has_paid(session, user_id)
+        days = referee_bonus_days if referred and first_purchase else 0
+        if promo_code is None:
+            return days
+        try:
+            promo = await promos.check(
+                session,
+                promo_code,
+                user_id=user_id,
+                plan_id=plan_id,
+                has_paid_before=not first_purchase,
+                now=now,
+            )
+        except promos.PromoRefused:
+            return days
+    return days + pricing.bonus_days(promo.kind, promo.value)
 
 
 async def withdraw(db: Database, offer: Offer, now: datetime) -> None:

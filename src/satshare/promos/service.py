@@ -179,16 +179,23 @@ async def _usable(
 
 
 async def check(
-    session: AsyncSession, code: str, *, user_id: int, has_paid_before: bool, now: datetime
+    session: AsyncSession,
+    code: str,
+    *,
+    user_id: int,
+    has_paid_before: bool,
+    now: datetime,
+    plan_id: str | None = None,
 ) -> PromoCode:
-    """Whether the user could use the code now, before a plan is chosen (nothing held)."""
+    """Whether the user could use the code now (for ``plan_id``, or before a plan is chosen);
+    nothing is held."""
     wanted = normalise(code)
     return await _usable(
         session,
         await repository.get(session, wanted),
         wanted,
         user_id=user_id,
-        plan_id=None,
+        plan_id=plan_id,
         has_paid_before=has_paid_before,
         now=now,
     )
