@@ -17,7 +17,7 @@ from satshare.i18n import format_datetime, translate
 from satshare.payments.models import Invoice
 from satshare.sim.telegram import SimMessage
 from satshare.subscriptions.models import Subscription
-from tests.botkit import BotStack, close_bot_stack, open_bot_stack, text_of
+from tests.botkit import BotStack, close_bot_stack, open_bot_stack, text_of, wait_for
 from tests.conftest import BTCPaySim
 
 
@@ -159,3 +159,35 @@ async def test_the_outlook_in_russian_counts_extra_days_from_a_promo_code(
     await bot.press(ivan, told, "Перейти к оплате")
     await _pay_last_invoice(bot, ivan)
     assert await _ends_at(bot, ivan, "monthly") == promised
+
+
+async def test_the_stars_link_from_the_checkout_page_also_says_what_it_does(
+    database_url: str, btcpay: BTCPaySim
+) -> None:
+    from tests.test_stars import PLANS as STARS_PLANS
+
+    bot = await open_bot_stack(
+        database_url, btcpay, plans=STARS_PLANS, stars={"enabled": True, "sats_per_star": 20}
+    )
+    try:
+        bob = bot.new_user("bob")
+        await bot.say(bob, "/start")
+        await bot.say(bob, "/plans")
+        await bot.press(bob, bot.last(bob), "buy:yearly")  # Stars only: a one-off invoice
+        invoice = bot.last(bob)
+        assert (await bot.telegram.user_pays(bob, message_id=invoice.message_id))["status"] == (
+            "paid"
+        )
+        await bot.notify()
+        await wait_for(lambda: "Payment received" in text_of(bot.last(bob)))
+        ends = await _ends_at(bot, bob, "yearly")
+        # The checkout page's "Pay with Stars" opens the bot with /start stars_<plan>.
+        _menu, told = await bot.say(bob, "/start stars_yearly", replies=2)
+        assert text_of(told).startswith("You already have <b>Premium, 365 days</b>, active until")
+        assert f"it will then run until <b>{_when('en', ends + timedelta(days=365))} UTC" in (
+            text_of(told)
+        )
+        await bot.press(bob, told, "Continue to payment")
+        assert bot.last(bob).invoice is not None  # now the Stars invoice
+    finally:
+        await close_bot_stack(bot)

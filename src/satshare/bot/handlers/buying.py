@@ -180,7 +180,7 @@ async def outlook_text(
     return "\n".join(lines)
 
 
-async def _outlook_shown(
+async def tell_outlook(
     update: Update, context: BotContext, user: User, plan_id: str, rail: str
 ) -> bool:
     """Tell a buyer who already has an active subscription what this purchase does, with
@@ -221,7 +221,7 @@ async def purchase(
     assert query is not None
     user = await user_of(update, context)
     language = user.language
-    if not confirmed and await _outlook_shown(update, context, user, plan_id, rail):
+    if not confirmed and await tell_outlook(update, context, user, plan_id, rail):
         return
     if rail == "stars":
         plan = await plan_flows.get(runtime.db, plan_id)
