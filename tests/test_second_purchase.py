@@ -12,13 +12,18 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from satshare.api import texts as web
 from satshare.bot import texts
 from satshare.i18n import format_datetime, translate
 from satshare.payments.models import Invoice
 from satshare.sim.telegram import SimMessage
 from satshare.subscriptions.models import Subscription
 from tests.botkit import BotStack, close_bot_stack, open_bot_stack, text_of, wait_for
+from tests.browser import chromium
 from tests.conftest import BTCPaySim
+from tests.helpers import buy, create_user, wait_until
+from tests.qrkit import WIDTHS, decode, keep
+from tests.sandboxkit import Sandbox
 
 
 @pytest.fixture
@@ -191,3 +196,85 @@ async def test_the_stars_link_from_the_checkout_page_also_says_what_it_does(
         assert bot.last(bob).invoice is not None  # now the Stars invoice
     finally:
         await close_bot_stack(bot)
+
+
+async def _subscription_end(sandbox: Sandbox, user_id: int, plan_id: str) -> datetime:
+    listed = await sandbox.client.get(
+        "/api/v1/subscriptions", params={"user_id": user_id, "subscription_type": plan_id}
+    )
+    (item,) = listed.json()["items"]
+    return datetime.fromisoformat(item["ends_at"])
+
+
+async def _settle(sandbox: Sandbox, invoice_id: str) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+        assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
+
+        async def settled() -> bool:
+            status = (await anonymous.get(f"/pay/{invoice_id}/status")).json()
+            return bool(status["status"] == "settled")
+
+        await wait_until(settled, timeout=15)
+
+
+@pytest.mark.browser
+async def test_the_checkout_page_says_what_a_second_purchase_does_before_the_qr_codes(
+    sandbox: Sandbox,
+) -> None:
+    buyer = (await create_user(sandbox.client, "buyer"))["user_id"]
+    await _settle(sandbox, (await buy(sandbox.client, buyer, "demo-monthly"))["invoice"]["id"])
+    ends = await _subscription_end(sandbox, buyer, "demo-monthly")
+    again = (await buy(sandbox.client, buyer, "demo-monthly"))["invoice"]
+    promised = ends + timedelta(days=30)
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            page = await browser.new_page(viewport={"width": width, "height": 900})
+            await page.goto(again["checkout_url"])
+            assert await page.get_attribute("#outlook", "data-effect") == "extend"
+            assert await page.inner_text("#outlook-text") == translate(
+                "en",
+                web.OUTLOOK_EXTEND,
+                plan="Demo channel, 30 days",
+                until=format_datetime("en", ends),
+                count=30,
+                new_until=format_datetime("en", promised),
+            )
+            # No way to pay before "Continue": no QR code on the screen, no wallet link.
+            assert await page.is_hidden("#payment") and await page.is_hidden("#lightning")
+            assert decode(await page.screenshot(full_page=True)) == []
+            assert await page.get_attribute("#outlook-back", "href") == "/sandbox"
+            keep(await page.screenshot(full_page=True), f"checkout-outlook-extend-{label}")
+            await page.click("#outlook-continue")
+            await page.wait_for_selector("#lightning")
+            assert decode(await page.screenshot(full_page=True))[0] == (
+                "lightning:" + again["payment_request"].upper()
+            )
+            assert await page.is_hidden("#outlook-continue")
+            await page.close()
+    await _settle(sandbox, again["id"])
+    assert await _subscription_end(sandbox, buyer, "demo-monthly") == promised  # as told
+
+    yearly = (await buy(sandbox.client, buyer, "demo-yearly"))["invoice"]
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        await page.goto(yearly["checkout_url"] + "?lang=ru")
+        assert await page.get_attribute("#outlook", "data-effect") == "alongside"
+        assert await page.inner_text("#held") == translate(
+            "ru",
+            web.OUTLOOK_HELD_LINE,
+            plan="Demo channel, 30 days",
+            until=format_datetime("ru", promised),
+            channels=translate("ru", web.OUTLOOK_CHANNELS, count=1),
+        )
+        text = await page.inner_text("#outlook-text")
+        assert text.startswith("«Demo channel, 365 days» — другой тариф") and "365 дней" in text
+        assert await page.inner_text("#outlook-shared") == translate(
+            "ru", web.OUTLOOK_SHARED, count=1
+        )
+        keep(await page.screenshot(full_page=True), "checkout-outlook-alongside-phone-ru")
+        # Told already (the bot's link after "Continue"): the QR codes at once, the outlook
+        # still said, no question.
+        await page.goto(yearly["checkout_url"] + "?confirmed=1")
+        assert await page.is_visible("#lightning") and await page.is_visible("#outlook")
+        assert await page.locator("#outlook-continue").count() == 0
+        await page.close()

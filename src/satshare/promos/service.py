@@ -289,6 +289,30 @@ async def invoice_settled(session: AsyncSession, invoice_id: str, now: datetime)
     )
 
 
+async def invoice_replaced(session: AsyncSession, invoice_id: str, now: datetime) -> None:
+    """The buyer asked for another invoice instead (another rail or code on the checkout
+    page): the use goes back to the code, so the new invoice may take it. The old invoice
+    can still be paid; if it is, ``invoice_settled`` counts the use again."""
+    await repository.set_status(
+        session,
+        status=RedemptionStatus.RELEASED,
+        now=now,
+        invoice_id=invoice_id,
+        only_from=(RedemptionStatus.INVOICED,),
+    )
+
+
+async def invoice_kept(session: AsyncSession, invoice_id: str, now: datetime) -> None:
+    """The new invoice could not be made after all: the old one holds its use again."""
+    await repository.set_status(
+        session,
+        status=RedemptionStatus.INVOICED,
+        now=now,
+        invoice_id=invoice_id,
+        only_from=(RedemptionStatus.RELEASED,),
+    )
+
+
 async def invoice_lapsed(session: AsyncSession, invoice_id: str, now: datetime) -> None:
     """Expired or invalid unpaid: the use goes back to the code."""
     await repository.set_status(
