@@ -91,9 +91,7 @@ class CheckoutView:
         if invoice.promo_code and invoice.discount_sats:
             discount = self.t(
                 web.PROMO_DISCOUNT,
-                original=format_number(
-                    self.language, invoice.original_sats or invoice.amount_sats
-                ),
+                original=format_number(self.language, invoice.original_sats or invoice.amount_sats),
                 code=invoice.promo_code,
                 discount=format_number(self.language, invoice.discount_sats),
             )
