@@ -225,6 +225,9 @@ async def test_telegram_stars_are_paid_inside_the_sandbox(
         yearly = page.locator(".msg:last-child button.kb >> text=Demo channel, 365 days")
         await yearly.click()
         await page.locator(".msg:last-child button.kb >> text=Telegram Stars").click()
+        # She has the 30-day plan: the bot says this one runs alongside, then sells it.
+        await page.wait_for_selector(".msg:last-child >> text=is a different plan")
+        await page.locator(".msg:last-child button.kb >> text=Continue to payment").click()
         card = page.locator(".msg.invoice").last
         await card.wait_for()
         assert "Demo channel, 365 days" in await card.inner_text()
