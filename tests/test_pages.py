@@ -100,6 +100,7 @@ async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
         "checkout-unknown": ("/pay/inv_nothing_here", "#not-found"),
         "transparency": ("/transparency", "#months"),
         "sandbox-chat": ("/sandbox", "#new-user"),
+        "sandbox-link": ("/sandbox/link/+nosuchlink", "#link"),  # Telegram's stand-in
         "problem-type": ("/problems/not-found", "h1"),
         "processor-checkout": (processor_page.removeprefix(base), "h1"),
     }
