@@ -30,7 +30,7 @@ def normalise(code: str) -> str:
 
 
 class Refusal(StrEnum):
-    """Why a code cannot be used: the bot words each one for the buyer."""
+    """Why a code cannot be used: the bot and the checkout page word each one for the buyer."""
 
     UNKNOWN = "unknown"
     DISABLED = "disabled"
