@@ -112,15 +112,15 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     await bot.press(bob, menu, "Plans")
     plans_message = bot.last(bob)
     assert [b["text"] for b in plans_message.buttons()][:2] == [
-        "Premium, 30 days: 50\u202f000 sats / 30 days",
-        "Premium, 365 days: 500\u202f001 sats / 365 days",
+        "Premium, 30 days: 50,000 sats / 30 days",
+        "Premium, 365 days: 500,001 sats / 365 days",
     ]
     before = len(bot.telegram.sent_to(bob))
     await bot.press(bob, plans_message, "buy:monthly")
     (invoice_message,) = (await bot.wait_messages(bob, before + 1))[before:]
     caption = text_of(invoice_message)
     assert invoice_message.photo  # the QR code
-    assert "50\u202f000 sats" in caption and "lnbcrt500u" in caption
+    assert "50,000 sats" in caption and "lnbcrt500u" in caption
     assert "/pay/inv_" in caption  # a local checkout URL goes in the text, not a button
     assert [b["text"] for b in invoice_message.buttons()] == ["Check payment"]
 
@@ -145,7 +145,7 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     join_buttons = [b for b in confirmed.buttons() if "url" in b]
     assert [b["text"] for b in join_buttons] == ["Join Premium -1001000000001"]  # its title
     assert join_buttons[0]["url"].startswith("https://t.me/+")
-    assert "You earned 25\u202f000 sats" in text_of(bot.last(alice))
+    assert "You earned 25,000 sats" in text_of(bot.last(alice))
     assert "New sale" in text_of(bot.last(ADMIN_CHAT))
 
     # The shared join-request link lets subscribers in, and only them.
@@ -169,8 +169,8 @@ async def test_buy_pay_and_get_access(bot: BotStack) -> None:
     invite = text_of(bot.last(alice))
     assert f"https://t.me/satshare_sandbox_bot?start=ref_{code}" in invite
     assert "Registered: 1" in invite and "Paying: 1" in invite
-    assert "Balance: 25\u202f000 sats" in invite
-    assert "+25\u202f000 sats" in invite
+    assert "Balance: 25,000 sats" in invite
+    assert "+25,000 sats" in invite
     share = next(b for b in bot.last(alice).buttons() if "url" in b)
     assert share["url"].startswith("https://t.me/share/url?url=")
     # The QR of the link reads back as exactly the link.

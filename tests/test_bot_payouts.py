@@ -19,7 +19,8 @@ from tests.conftest import BTCPaySim
 from tests.helpers import buy, create_user, invoice_status, wait_until
 from tests.lightningkit import ADMIN_KEY, INVOICE_KEY, Lightning
 
-NBSP = "\u202f"
+#: Babel writes 25,000 in English and 25\u00a0000 (a no-break space) in Russian.
+RU_SPACE = "\u00a0"
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ async def test_withdraw_in_the_bot(bot: BotStack, lightning: Lightning) -> None:
     # First visit: the terms come first; no withdrawal before they are accepted.
     (screen,) = await bot.say(alice, "/withdraw")
     text = text_of(screen)
-    assert f"Available now: 25{NBSP}000 sats" in text
+    assert "Available now: 25,000 sats" in text
     assert "Affiliate terms, version 1" in text
     assert "Lightning: 100 sats deducted; on-chain fee paid by the owner" in text
     labels = [b["text"] for b in screen.buttons()]
@@ -107,7 +108,7 @@ async def test_withdraw_in_the_bot(bot: BotStack, lightning: Lightning) -> None:
     saved, screen = await bot.say(alice, lightning.address("alice"), replies=2)
     assert "Saved: you will be paid to alice@" in text_of(saved)
     labels = [b["text"] for b in screen.buttons()]
-    assert f"Withdraw 25{NBSP}000 sats" in labels and "Other amount" in labels
+    assert "Withdraw 25,000 sats" in labels and "Other amount" in labels
 
     # An amount out of range is refused; a good one gets a quote stating the fee.
     await bot.press(alice, screen, "Other amount")
@@ -115,9 +116,9 @@ async def test_withdraw_in_the_bot(bot: BotStack, lightning: Lightning) -> None:
     assert fragment("en", texts.AMOUNT_INVALID) in text_of(refused)
     (quote,) = await bot.say(alice, "8 000")
     quote_text = text_of(quote)
-    assert f"Amount: 8{NBSP}000 sats" in quote_text
+    assert "Amount: 8,000 sats" in quote_text
     assert "Fee: 100 sats" in quote_text
-    assert f"You receive: <b>7{NBSP}900 sats</b>" in quote_text
+    assert "You receive: <b>7,900 sats</b>" in quote_text
     assert "approved by the owner" not in quote_text  # under auto_approve_max_sats
     assert await _payouts(bot) == []  # nothing until confirmed
 
@@ -134,18 +135,18 @@ async def test_withdraw_in_the_bot(bot: BotStack, lightning: Lightning) -> None:
     assert [p.status for p in await _payouts(bot)] == ["paid"]
     await bot.notify()
     told = [text_of(m) for m in bot.telegram.sent_to(alice)]
-    assert any("Withdrawal #1: 8\u202f000 sats to alice@" in m and "approved" in m for m in told)
+    assert any("Withdrawal #1: 8,000 sats to alice@" in m and "approved" in m for m in told)
     paid = next(m for m in told if m.startswith("Withdrawal #1 is done"))
-    assert f"7{NBSP}900 sats were sent" in paid and "Proof:" in paid
+    assert "7,900 sats were sent" in paid and "Proof:" in paid
     assert "A fee of 100 sats was kept" in paid
 
     # Above auto_approve_max_sats: the owner approves first, and is asked in Telegram.
     await _referred_sale(bot, alice_id)
     (screen,) = await bot.say(alice, "/withdraw")
-    assert f"Available now: 42{NBSP}000 sats" in text_of(screen)
-    await bot.press(alice, screen, f"Withdraw 42{NBSP}000 sats")
+    assert "Available now: 42,000 sats" in text_of(screen)
+    await bot.press(alice, screen, "Withdraw 42,000 sats")
     quote = bot.last(alice)
-    assert f"above 10{NBSP}000 sats are approved by the owner" in text_of(quote)
+    assert "above 10,000 sats are approved by the owner" in text_of(quote)
     await bot.press(alice, quote, "Confirm")
     second = (await _payouts(bot))[-1]
     assert (second.status, second.amount_sats) == ("awaiting_approval", 42_000)
@@ -168,7 +169,7 @@ async def test_withdraw_in_the_bot(bot: BotStack, lightning: Lightning) -> None:
     history = text_of(bot.last(alice)).splitlines()
     assert history[0] == "Your last withdrawals:"
     assert history[1].startswith("• #2 ") and history[1].endswith(": paid")
-    assert history[2].startswith("• #1 ") and f"8{NBSP}000 sats" in history[2]
+    assert history[2].startswith("• #1 ") and "8,000 sats" in history[2]
 
 
 async def wait_until_answered(bot: BotStack, update_id: int) -> None:
@@ -192,13 +193,13 @@ async def test_withdraw_refusals_are_friendly_and_write_nothing(
     assert "bob@" in text_of(saved)
     assert not any("Вывести" in b["text"] for b in screen.buttons())  # nothing to withdraw
     # ... and the screen says why: how far the minimum is.
-    assert f"Вывести можно, когда доступно 5{NBSP}000 сат.: осталось 5{NBSP}000 сат." in (
+    assert f"Вывести можно, когда доступно 5{RU_SPACE}000 сат.: осталось 5{RU_SPACE}000 сат." in (
         text_of(screen)
     )
 
     await _referred_sale(bot, bob_id)
     (screen,) = await bot.say(bob, "/withdraw")
-    await bot.press(bob, screen, f"Вывести 25{NBSP}000 сат.")
+    await bot.press(bob, screen, f"Вывести 25{RU_SPACE}000 сат.")
     quote = bot.last(bob)
     # Meanwhile most of the balance leaves through the API: the quote is now too much.
     async with await _api(bot) as api:
@@ -246,7 +247,7 @@ async def test_commission_statements_in_the_bot(bot: BotStack) -> None:
     async with await _api(bot) as api:
         (item,) = (await api.get(f"/api/v1/affiliates/{carol_id}/statements")).json()["items"]
     assert f"invoice <code>{item['invoice_id']}</code>" in statement
-    assert f"Paid 50{NBSP}000 sats → your 50% (base) = <b>25{NBSP}000 sats</b>" in statement
+    assert "Paid 50,000 sats → your 50% (base) = <b>25,000 sats</b>" in statement
     assert f"Proof (btcpay_invoice_id): <code>{item['proof']}" in statement
     assert f"Ledger entry #{item['seq']}: <code>{item['entry_hash']}</code>" in statement
 

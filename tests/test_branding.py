@@ -4,15 +4,18 @@ and on the pages; SatShare's defaults localised where the owner says nothing."""
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from satshare.config import ConfigError, load_settings
-from tests.botkit import BotStack, close_bot_stack, open_bot_stack, text_of
+from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import PLANS, BTCPaySim, close_stack, open_stack
 from tests.helpers import buy, create_user
 
@@ -58,7 +61,7 @@ async def test_the_bot_speaks_with_the_owners_name_and_words(branded_bot: BotSta
     plans = bot.last(ivan)
     assert "<b>Премиум на месяц</b>\nЗакрытый канал на месяц" in text_of(plans)  # noqa: RUF001
     first = plans.buttons()[0]["text"]
-    assert first.startswith("Премиум на месяц: 50\u202f000") and first.endswith("/ 30 дней")
+    assert first.startswith("Премиум на месяц: 50\u00a0000") and first.endswith("/ 30 дней")
     await bot.press(anna, bot.last(anna), "m:plans")
     assert "<b>Premium, 30 days</b>\nThe private channel for a month" in text_of(bot.last(anna))
 
@@ -125,3 +128,53 @@ def test_the_older_telegram_keys_still_set_support_and_terms(tmp_path: Path) -> 
     )
     branding = load_settings(str(path)).branding
     assert (branding.support_contact, branding.terms_url) == ("@old", "https://old.example/terms")
+
+
+async def test_stars_invoices_and_the_report_chart_carry_the_owners_name(
+    database_url: str, btcpay: BTCPaySim
+) -> None:
+    plans = _plans()
+    plans[0]["price_stars"] = 500  # 30 days: sold as a Telegram Stars subscription link
+    plans[1]["price_stars"] = 5_000  # 365 days: a one-off Stars invoice
+    bot = await open_bot_stack(
+        database_url,
+        btcpay,
+        branding=BRANDING,
+        plans=plans,
+        stars={"enabled": True, "sats_per_star": 20},
+    )
+    try:
+        ivan = bot.new_user("ivan", language="ru")
+        await bot.say(ivan, "/start")
+        await bot.press(ivan, bot.last(ivan), "m:plans")
+        await bot.press(ivan, bot.last(ivan), "buy:monthly")
+        await bot.press(ivan, bot.last(ivan), "pay:stars:monthly")
+        link = next(b["url"] for b in bot.last(ivan).buttons() if "url" in b)
+        spec = bot.telegram.invoice_links[link]
+        assert spec["title"] == "Премиум на месяц"
+        assert spec["description"] == "Закрытый канал на месяц\n30 дней доступа от Night Owls."
+        assert "Премиум на месяц: 500 Stars в месяц" in text_of(bot.last(ivan))
+
+        anna = bot.new_user("anna")
+        await bot.say(anna, "/start")
+        await bot.press(anna, bot.last(anna), "m:plans")
+        await bot.press(anna, bot.last(anna), "buy:yearly")
+        await bot.press(anna, bot.last(anna), "pay:stars:yearly")
+        invoice = bot.last(anna).invoice
+        assert invoice is not None
+        assert invoice["title"] == "Premium, 365 days"
+        assert invoice["description"] == "365 days of access from Night Owls."  # no description
+        assert "SatShare" not in str(spec) + str(invoice)
+
+        month = datetime.now(UTC).strftime("%Y-%m")
+        before = len(bot.telegram.sent_to(ADMIN_CHAT))
+        bot.telegram.user_sends(ADMIN_CHAT, "/report")
+        _, chart, _ = (await bot.wait_messages(ADMIN_CHAT, before + 3))[before:]
+        image = Image.open(io.BytesIO(chart.photo_bytes or b""))
+        assert image.info["Title"] == f"Night Owls {month}: revenue and commissions per day"
+        admin = {"Authorization": f"Bearer {bot.admin_key}"}
+        async with httpx.AsyncClient(base_url=bot.url, headers=admin) as api:
+            svg = (await api.get("/api/v1/reports/chart", params={"format": "svg"})).text
+        assert f"<dc:title>Night Owls {month}: revenue and commissions per day" in svg
+    finally:
+        await close_bot_stack(bot)

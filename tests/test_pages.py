@@ -100,6 +100,7 @@ async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
         "checkout-unknown": ("/pay/inv_nothing_here", "#not-found"),
         "transparency": ("/transparency", "#months"),
         "sandbox-chat": ("/sandbox", "#new-user"),
+        "sandbox-link": ("/sandbox/link/+nosuchlink", "#link"),  # Telegram's stand-in
         "problem-type": ("/problems/not-found", "h1"),
         "processor-checkout": (processor_page.removeprefix(base), "h1"),
     }
@@ -247,7 +248,12 @@ async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
         await page.wait_for_selector(".msg img[alt='QR code']")
         invoice_id = (await page.inner_text(".msg:has(img)")).split("/pay/")[1].split()[0]
         await _paid(sandbox_with_bot, invoice_id)
-        await page.click(f"button.kb >> text=Join {channel}", timeout=15_000)
+        async with context.expect_page() as opened:
+            await page.click(f"button.kb >> text=Join {channel}", timeout=15_000)
+        joining = await opened.value  # the sandbox's "Request to join" page
+        await joining.click("#act")
+        await joining.wait_for_selector("#result.ok", timeout=10_000)
+        await joining.close()
         await page.wait_for_selector(f"#channels li >> text={channel}: member", timeout=10_000)
         await _shot(page, "sandbox-joined-desktop")
 

@@ -97,6 +97,8 @@ async def test_chart_and_statement_files(stack: Stack, lightning: Lightning) -> 
     svg = await stack.client.get("/api/v1/reports/chart", params={"format": "svg"})
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in svg.content and b"revenue and commissions per day" in svg.content
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert f"<dc:title>SatShare {month}: revenue".encode() in svg.content  # no branding.name
 
     path = f"/api/v1/reports/affiliates/{seen['alice']}/statement"
     statement = await stack.client.get(path)

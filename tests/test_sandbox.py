@@ -95,6 +95,10 @@ async def test_simulate_is_refused_twice_and_unknown_invoice_is_404(sandbox: San
         assert missing.status_code == 404
 
 
+#: The sandbox's one channel, named after the plans that grant it.
+CHANNEL = "Demo channel, 30 days / Demo channel, 365 days"
+
+
 @pytest.mark.browser
 async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
     """The no-secrets demo: two users, a referral, a purchase, a channel, a commission."""
@@ -125,7 +129,12 @@ async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
         await checkout.wait_for_selector("#done:not([hidden])", timeout=15_000)
 
         await page.wait_for_selector(".msg >> text=Payment received", timeout=15_000)
-        await page.click("button.kb >> text=Join Demo channel, 30 days / Demo channel, 365 days")
+        # The join button opens the sandbox's stand-in for Telegram's "Request to join".
+        async with context.expect_page() as opened:
+            await page.click(f"button.kb >> text=Join {CHANNEL}")
+        joining = await opened.value
+        await joining.click("#act")
+        await joining.wait_for_selector("#result.ok", timeout=10_000)
         await page.wait_for_selector("#channels li >> text=member", timeout=10_000)
         assert "demo-monthly" in await page.inner_text("#sum-subs")
 

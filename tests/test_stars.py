@@ -86,7 +86,7 @@ async def test_monthly_stars_subscription_with_commission_and_renewal(bot: BotSt
     await bot.notify()
     await wait_for(lambda: "Payment received" in text_of(bot.last(bob)))
     # 500 Stars valued at 20 sats each, 50% of that to the affiliate, in sats.
-    await wait_for(lambda: "You earned 5\u202f000 sats" in text_of(bot.last(alice)))
+    await wait_for(lambda: "You earned 5,000 sats" in text_of(bot.last(alice)))
 
     async with bot.container.db.reading() as session:
         from satshare.ledger.models import Entry

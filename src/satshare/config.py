@@ -509,11 +509,16 @@ class TelegramSettings(_Section):
         return self.token is not None and bool(self.token.get_secret_value())
 
 
+#: What SatShare calls the service where branding.name is not set (pages, report charts).
+DEFAULT_BRAND = "SatShare"
+
+
 class BrandingSettings(_Section):
     """Your name and words where SatShare would otherwise speak for itself."""
 
-    #: Shown by the bot, the checkout, home and transparency pages; default: the bot's own name
-    #: in Telegram, and "SatShare" on the pages.
+    #: Shown by the bot (Telegram Stars invoices too), the checkout, home and transparency
+    #: pages and the report chart's title; default: the bot's own name in Telegram, and
+    #: "SatShare" elsewhere.
     name: str | None = Field(None, min_length=1, max_length=64)
     #: The bot's first message per language; may name {shop} and {share} (the affiliate %).
     welcome: dict[Language, str] = Field(default_factory=dict)
@@ -522,6 +527,11 @@ class BrandingSettings(_Section):
     support_contact: str | None = Field(None, min_length=1, max_length=200)
     #: Your terms of service, linked from /terms and the pages.
     terms_url: AbsoluteUrl | None = None
+
+    @property
+    def shown_name(self) -> str:
+        """The name pages and report charts show: ``name``, else "SatShare"."""
+        return self.name or DEFAULT_BRAND
 
     @field_validator("welcome")
     @classmethod

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 from starlette.routing import BaseRoute, Mount
 
-from satshare.api.ports import PressAnswer, SandboxPages, SandboxRefused
+from satshare.api.ports import (
+    LinkKind,
+    LinkPreview,
+    PressAnswer,
+    SandboxPages,
+    SandboxRefused,
+    StarsPaid,
+)
 from satshare.apikeys import service as apikeys
 from satshare.bot import repository as bot_repository
 from satshare.bot.runtime import PLATFORM
@@ -38,6 +45,9 @@ from satshare.users import flows as user_flows
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
 SANDBOX_RATES_PATH = "/sim/rates"
+#: Where the emulated Telegram's links (invite links, Stars invoice links) lead: a sandbox
+#: page that plays what Telegram shows (api/routes/sandbox.py), never t.me.
+SANDBOX_LINK_PATH = "/sandbox/link"
 SANDBOX_STORE_ID = "sandbox-store"
 SANDBOX_KEY_NAME = "sandbox"
 #: The sandbox's payout minimum when none is configured: a demo sale's commission is above it.
@@ -128,6 +138,7 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
     telegram = None
     if settings.telegram_sandbox:
         telegram, token = _telegram(settings)
+        telegram.link_base = settings.server.base_url + SANDBOX_LINK_PATH
         routes.append(Mount(SANDBOX_TELEGRAM_PATH, app=telegram_sim.build_app(telegram)))
         closers.append(telegram.aclose)
         overlay["telegram"] = settings.telegram.model_copy(
@@ -156,6 +167,8 @@ def _telegram(settings: Settings) -> tuple[telegram_sim.TelegramEmulator, str]:
     """The Bot API emulator, with every channel the plans sell already created."""
     token = f"{7_000_000_000 + secrets.randbelow(999_999_999)}:{random_token(26)}"
     emulator = telegram_sim.TelegramEmulator(token)
+    if settings.branding.name:  # the owner's bot carries the owner's name
+        emulator.bot["first_name"] = settings.branding.name
     # Each channel is named after the plans that grant it ("Plan", or "Plan 2" when a plan
     # has several), so a newcomer sees which purchase opened which channel.
     names: dict[int, list[str]] = {}
@@ -268,9 +281,44 @@ class _Chat:
         except telegram_sim.BotApiError as exc:
             raise SandboxRefused(exc.description) from None
 
+    def join_pending(self, telegram_id: int, chat_id: int) -> bool:
+        return (chat_id, telegram_id) in self._emulator.join_requests
+
     def press_answer(self, update_id: int) -> PressAnswer:
         return PressAnswer(
             answered=self._emulator.callback_answered(update_id),
             text=self._emulator.callback_answer(update_id),
             alert=self._emulator.callback_alert(update_id),
         )
+
+    def link(self, code: str) -> LinkPreview | None:
+        url = f"{self._emulator.link_base}/{code}"
+        invite = self._emulator.links.get(url)
+        if invite is not None and not invite.is_revoked:
+            chat = self._emulator.chats.get(invite.chat_id)
+            return LinkPreview(
+                LinkKind.JOIN,
+                url,
+                title=(chat.title if chat else None) or str(invite.chat_id),
+                chat_id=invite.chat_id,
+                join_request=invite.creates_join_request,
+            )
+        spec = self._emulator.invoice_links.get(url)
+        if spec is not None:
+            return LinkPreview(
+                LinkKind.STARS,
+                url,
+                title=spec["title"],
+                description=spec["description"],
+                stars=spec["total_amount"],
+            )
+        return None
+
+    async def user_pays(
+        self, telegram_id: int, *, link: str | None = None, message_id: int | None = None
+    ) -> StarsPaid:
+        try:
+            result = await self._emulator.user_pays(telegram_id, link=link, message_id=message_id)
+        except telegram_sim.BotApiError as exc:
+            raise SandboxRefused(exc.description) from None
+        return StarsPaid(result["status"], result.get("error"))

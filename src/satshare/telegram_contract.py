@@ -1,5 +1,6 @@
 """What the bot and the HTTP API agree on about Telegram: the ``/start`` parameter that opens
-a Stars purchase, and the secret Telegram sends with each webhook update.
+a Stars purchase, the checkout link of a buyer the bot already told what the purchase does,
+and the secret Telegram sends with each webhook update.
 
 Both adapters use these (the bot sets the webhook and reads the start parameter; the API
 checks the secret and links the checkout page to the bot), and adapters never import each
@@ -15,6 +16,9 @@ from satshare.config import TelegramSettings
 
 #: ``/start stars_<plan id>`` opens the Stars purchase of that plan in the bot.
 STARS_START = "stars_"
+#: Added to a checkout link (``/pay/<id>?confirmed=1``) when the buyer has already been told
+#: what the purchase does and chose to continue: the page shows it without asking again.
+CONFIRMED_QUERY = "confirmed=1"
 
 
 def webhook_secret(settings: TelegramSettings, token: str) -> str:

@@ -21,7 +21,7 @@ from satshare.admin.auth import PanelAuth, SessionGuard, csrf_ok, csrf_token, op
 from satshare.admin.services import AdminServices
 from satshare.admin.texts import language, t
 from satshare.admin.views import MODEL_VIEWS
-from satshare.i18n import LANGUAGES
+from satshare.i18n import LANGUAGES, format_number
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -59,6 +59,11 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return sqladmin_ngettext(singular, plural, n)
 
 
+def _number(value: int) -> str:
+    """An amount as the panel's language writes it (10,000 or 10 000)."""
+    return format_number(language(), value)
+
+
 def session_secret(services: AdminServices) -> str:
     configured = services.settings.admin.session_secret
     if configured is not None and configured.get_secret_value():
@@ -94,6 +99,7 @@ def mount(app: FastAPI, services: AdminServices) -> Panel:
     env.globals["operator"] = operator
     env.globals["language"] = language
     env.globals["t"] = t
+    env.globals["n"] = _number
     panel.admin.router.routes.insert(
         0, Mount("/assets", app=StaticFiles(directory=HERE / "static"), name="assets")
     )

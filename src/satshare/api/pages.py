@@ -15,8 +15,6 @@ from satshare.api.deps import services_of
 from satshare.config import BrandingSettings
 from satshare.i18n import LANGUAGES, Plural, format_number, translate
 
-#: What the pages call the service when branding.name is not set.
-DEFAULT_NAME = "SatShare"
 templates = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
 
 
@@ -61,7 +59,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "n": n,
         "web": web,
         "language": language,
-        "brand": branding.name or DEFAULT_NAME,
+        "brand": branding.shown_name,
         "support": branding.support_contact or t(web.SUPPORT_DEFAULT),
         "terms_url": branding.terms_url,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 
@@ -37,6 +38,12 @@ class ChatMessage(Protocol):
     def document_name(self) -> str | None: ...
     @property
     def reply_markup(self) -> dict[str, Any] | None: ...
+    #: A Telegram Stars invoice (sendInvoice): title, description, total_amount.
+    @property
+    def invoice(self) -> dict[str, Any] | None: ...
+    #: The user's Stars payment: total_amount, is_recurring.
+    @property
+    def successful_payment(self) -> dict[str, Any] | None: ...
 
 
 class ChatUser(Protocol):
@@ -71,6 +78,36 @@ class PressAnswer:
     alert: bool
 
 
+class LinkKind(StrEnum):
+    JOIN = "join"  # an invite link into a channel or group
+    STARS = "stars"  # a Telegram Stars invoice link (a 30-day subscription)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPreview:
+    """What Telegram shows before a user follows a link it made."""
+
+    kind: LinkKind
+    #: The link as the bot sent it.
+    url: str
+    #: The channel's title, or the invoice's.
+    title: str
+    chat_id: int | None = None
+    #: The bot lets the user in (a join request) rather than the link itself.
+    join_request: bool = False
+    description: str = ""
+    stars: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StarsPaid:
+    """What came of pressing Pay on a Stars invoice: ``paid``, ``refused`` (the bot's
+    pre-checkout answer, with its error text) or ``timeout`` (the bot did not answer)."""
+
+    status: str
+    error: str | None = None
+
+
 class SandboxChat(Protocol):
     """Telegram as its users see it: the /sandbox chat page plays them."""
 
@@ -85,7 +122,14 @@ class SandboxChat(Protocol):
     def user_sends(self, telegram_id: int, text: str) -> int: ...
     def user_presses(self, telegram_id: int, message_id: int, data: str) -> int: ...
     def user_joins(self, telegram_id: int, link: str) -> str: ...
+    #: A join request of this user to this chat waits for the bot's decision.
+    def join_pending(self, telegram_id: int, chat_id: int) -> bool: ...
     def press_answer(self, update_id: int) -> PressAnswer: ...
+    #: The links Telegram made lead to ``/sandbox/link/<code>``; None: no such link (any more).
+    def link(self, code: str) -> LinkPreview | None: ...
+    async def user_pays(
+        self, telegram_id: int, *, link: str | None = None, message_id: int | None = None
+    ) -> StarsPaid: ...
 
 
 class SandboxPayments(Protocol):

@@ -123,6 +123,50 @@ CHANNELS_IN_SANDBOX = N_(
     "Join the channels from the sandbox chat: the bot has sent the links there."
 )
 NO_CHANNELS = N_("This plan gives no Telegram channel access.")
+
+# Before paying, when the buyer already has an active subscription: what this payment does.
+OUTLOOK_TITLE = N_("Before you pay")
+OUTLOOK_EXTEND = NP_(
+    "You already have {plan}, active until {until}. This payment adds {count} day to it: it "
+    "will then run until {new_until}, with the same channels. Nothing is lost.",
+    "You already have {plan}, active until {until}. This payment adds {count} days to it: it "
+    "will then run until {new_until}, with the same channels. Nothing is lost.",
+)
+OUTLOOK_HELD = N_("You already have:")
+OUTLOOK_HELD_LINE = N_("{plan}, active until {until}: {channels}")
+OUTLOOK_ALONGSIDE = NP_(
+    "{plan} is a different plan, so it runs alongside: {count} day from your payment (until "
+    "{until} if you pay now), giving {channels}. What you have stays as it is.",
+    "{plan} is a different plan, so it runs alongside: {count} days from your payment (until "
+    "{until} if you pay now), giving {channels}. What you have stays as it is.",
+)
+OUTLOOK_CHANNELS = NP_("{count} Telegram channel", "{count} Telegram channels")
+OUTLOOK_NO_CHANNELS = N_("no Telegram channel")
+OUTLOOK_SHARED = NP_(
+    "{count} of these channels comes with both plans: you keep access to it until the later "
+    "of the two end dates.",
+    "{count} of these channels come with both plans: you keep access to them until the later "
+    "of the two end dates.",
+)
+OUTLOOK_CONTINUE = N_("Continue to payment")
+OUTLOOK_BACK = N_("Go back")
+
+# A promo code on the checkout page (#13): the same rules and reasons as in the bot.
+PROMO_QUESTION = N_("Have a promo code?")
+PROMO_LABEL = N_("Promo code")
+PROMO_APPLY = N_("Apply")
+PROMO_DISCOUNT = N_("Price {original} sats, promo code {code}: {discount} sats off.")
+PROMO_BONUS_DAYS = NP_("Plus {count} extra day.", "Plus {count} extra days.")
+PROMO_REFUSED = N_("Promo code {code} can't be used: {reason}")
+PROMO_UNKNOWN = N_("there is no such code.")
+PROMO_DISABLED = N_("it is no longer active.")
+PROMO_NOT_YET = N_("it is not valid yet.")
+PROMO_EXPIRED = N_("it has expired.")
+PROMO_USED_UP = N_("it has been used up.")
+PROMO_WRONG_PLAN = N_("it is not for this plan.")
+PROMO_ALREADY_USED = N_("you have already used it.")
+PROMO_FIRST_PURCHASE_ONLY = N_("it is for a first purchase only.")
+PROMO_FAILED = N_("The code could not be applied right now: {reason}")
 CLOSED_TITLE = N_("This invoice can no longer be paid")
 CLOSED_TEXT = N_("Nothing was charged. Start a new purchase to get a fresh invoice.")
 SIMULATE_FAILED = N_("The sandbox could not simulate this payment: {reason}")
@@ -138,6 +182,6 @@ CONFIRMING_TEXT = N_(
 )
 RATE_LIMITED_TITLE = N_("Too many requests")
 RATE_LIMITED = N_(
-    "This address has sent more requests than SatShare accepts in a short time. "
+    "This address has sent more requests than this site accepts in a short time. "
     "Please wait {seconds} seconds, then reload the page."
 )

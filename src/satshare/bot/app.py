@@ -116,6 +116,11 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CallbackQueryHandler(handler, pattern=f"^{data}$"))
     application.add_handler(CallbackQueryHandler(buying.buy, pattern=f"^{keyboards.BUY}"))
     application.add_handler(
+        CallbackQueryHandler(
+            buying.confirm_purchase, pattern=f"^{keyboards.CONFIRM_PURCHASE}[a-z]*:"
+        )
+    )
+    application.add_handler(
         CallbackQueryHandler(buying.choose_rail, pattern=f"^{keyboards.RAIL}[a-z]+:")
     )
     application.add_handler(CallbackQueryHandler(growth.ask_code, pattern=f"^{growth.PROMO_ASK}$"))
@@ -162,9 +167,14 @@ async def start_sender(runtime: BotRuntime) -> OutboxDispatcher:
     worker's jobs run; no updates are received here."""
     await runtime.application.initialize()
     me = runtime.application.bot
-    runtime.username = me.username or runtime.username
-    runtime.shop_name = me.first_name or runtime.shop_name
+    _learn_names(runtime, me.username, me.first_name)
     return OutboxDispatcher(runtime, me)
+
+
+def _learn_names(runtime: BotRuntime, username: str | None, first_name: str | None) -> None:
+    """The bot's @username from getMe; the shop's name from branding.name, else the bot's."""
+    runtime.username = username or runtime.username
+    runtime.shop_name = runtime.config.branding.name or first_name or runtime.shop_name
 
 
 async def start_bot(runtime: BotRuntime, *, send_outbox: bool = True) -> OutboxDispatcher:
@@ -173,9 +183,7 @@ async def start_bot(runtime: BotRuntime, *, send_outbox: bool = True) -> OutboxD
     application = runtime.application
     await application.initialize()
     me = application.bot
-    runtime.username = me.username or runtime.username
-    branded = runtime.config.branding.name
-    runtime.shop_name = branded or me.first_name or runtime.shop_name
+    _learn_names(runtime, me.username, me.first_name)
     for language in ("en", "ru"):
         await me.set_my_commands(
             [BotCommand(name, translate(language, description)) for name, description in COMMANDS],

@@ -330,7 +330,9 @@ async def _payment_refunded(context: RenderContext, message: PaymentRefunded) ->
 
 @renders(CommissionEarned)
 async def _commission_earned(context: RenderContext, message: CommissionEarned) -> Rendered:
-    return t(context.language, texts.COMMISSION, amount=sats(message.commission_sats)), None
+    return t(
+        context.language, texts.COMMISSION, amount=sats(context.language, message.commission_sats)
+    ), None
 
 
 @renders(ReferralRegistered)
@@ -363,9 +365,9 @@ async def _sale_new(context: RenderContext, message: SaleNew) -> Rendered:
         context.language,
         texts.ADMIN_SALE,
         plan=esc(message.plan_id),
-        amount=sats(message.amount_sats),
-        owner=sats(message.owner_sats),
-        affiliate=sats(message.affiliate_sats),
+        amount=sats(context.language, message.amount_sats),
+        owner=sats(context.language, message.owner_sats),
+        affiliate=sats(context.language, message.affiliate_sats),
     )
     return text, None
 
@@ -373,8 +375,8 @@ async def _sale_new(context: RenderContext, message: SaleNew) -> Rendered:
 def _payout_values(language: str, payout: PayoutFacts) -> dict[str, object]:
     return {
         "id": payout.payout_id,
-        "amount": sats(payout.amount_sats),
-        "send": sats(payout.send_sats),
+        "amount": sats(language, payout.amount_sats),
+        "send": sats(language, payout.send_sats),
         "destination": esc(mask(payout.destination)),
         "reason": esc(payout.failure or t(language, texts.PAYOUT_NO_REASON)),
     }
@@ -449,7 +451,7 @@ async def _payout_changed(context: RenderContext, message: PayoutChanged) -> Ren
     if status == PayoutStatus.PAID:
         text = t(language, texts.PAYOUT_PAID, proof=esc(payout.proof or "-"), **values)
         if payout.fee_sats:
-            text += "\n" + t(language, texts.PAYOUT_PAID_FEE, fee=sats(payout.fee_sats))
+            text += "\n" + t(language, texts.PAYOUT_PAID_FEE, fee=sats(language, payout.fee_sats))
         return text, None
     if payout.instant and status in (PayoutStatus.APPROVED, PayoutStatus.FAILED):
         instant = (

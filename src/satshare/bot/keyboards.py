@@ -21,6 +21,8 @@ TERMS = "m:terms"
 BUY = "buy:"
 CHECK = "chk:"
 RAIL = "pay:"
+#: "Continue to payment" after being told what a purchase does: go:<rail>:<plan id>.
+CONFIRM_PURCHASE = "go:"
 RAIL_LABELS = {
     "btcpay": texts.RAIL_BTCPAY,
     "lnbits": texts.RAIL_LNBITS,
@@ -97,6 +99,20 @@ def rails(language: str, plan_id: str, names: Sequence[str]) -> InlineKeyboardMa
     return InlineKeyboardMarkup(rows)
 
 
+def confirm_purchase(language: str, plan_id: str, rail: str) -> InlineKeyboardMarkup:
+    """Continue to the invoice, or back to the plans. The rail is left out (the plan's first)
+    when a long plan id leaves it no room in Telegram's 64 bytes, as ``rails`` does."""
+    data = f"{CONFIRM_PURCHASE}{rail}:{plan_id}"
+    if len(data.encode()) > 64:
+        data = f"{CONFIRM_PURCHASE}:{plan_id}"
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(t(language, texts.BTN_CONTINUE_PURCHASE), callback_data=data)],
+            [InlineKeyboardButton(t(language, texts.BTN_BACK_TO_PLANS), callback_data=PLANS)],
+        ]
+    )
+
+
 def invoice(language: str, invoice_id: str, checkout_url: str | None) -> InlineKeyboardMarkup:
     rows = []
     if checkout_url:
@@ -170,7 +186,9 @@ def withdraw(
     if withdraw_all is not None:
         rows.append(
             button(
-                texts.BTN_WITHDRAW_ALL, f"{WITHDRAW_QUOTE}{withdraw_all}", amount=sats(withdraw_all)
+                texts.BTN_WITHDRAW_ALL,
+                f"{WITHDRAW_QUOTE}{withdraw_all}",
+                amount=sats(language, withdraw_all),
             )
         )
     if other_amount:

@@ -18,10 +18,10 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from satshare.aftercommit import Doorbell
 from satshare.bot import texts
 from satshare.clock import Clock
-from satshare.config import Settings, TelegramSettings
+from satshare.config import DEFAULT_BRAND, Settings, TelegramSettings
 from satshare.db import Database
 from satshare.errors import Conflict, ServiceUnavailable
-from satshare.i18n import Plural, pick_language, translate
+from satshare.i18n import Plural, format_number, pick_language, translate
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
@@ -53,7 +53,8 @@ class BotRuntime:
     settings: TelegramSettings
     application: Application  # type: ignore[type-arg]
     username: str = "satshare_bot"
-    shop_name: str = "SatShare"
+    #: branding.name, else the bot's own name (getMe), once the bot has started.
+    shop_name: str = DEFAULT_BRAND
     #: (user id, invoice id) → last refresh, so "Check payment" cannot hammer the processor.
     recent_checks: dict[str, float] = field(default_factory=dict)
     #: Channel titles as Telegram gave them (getChat), for naming join buttons.
@@ -149,14 +150,15 @@ def display_name(user: User) -> str:
 def plan_price(language: str, plan: Plan) -> str:
     """What a plan costs, as the buyer will read it: sats, or its fiat price."""
     if plan.price_sats is not None:
-        return translate(language, texts.AMOUNT_SATS, amount=sats(plan.price_sats))
+        return translate(language, texts.AMOUNT_SATS, amount=sats(language, plan.price_sats))
     if plan.fiat_amount is not None:
         return f"{plan.fiat_amount} {plan.fiat_currency}"
     return f"{plan.price_stars} Stars"
 
 
-def sats(amount: int) -> str:
-    return f"{amount:,}".replace(",", "\u202f")  # thin space: readable in both languages
+def sats(language: str, amount: int) -> str:
+    """An amount of sats as ``language`` writes numbers: 50,000 in English, 50 000 in Russian."""
+    return format_number(language, amount)
 
 
 async def ensure_user(

@@ -260,6 +260,29 @@ CMD_WITHDRAW = N_("Withdraw your earnings")
 CMD_HELP = N_("Help")
 
 RAIL_CHOOSE = N_("How do you want to pay?")
+# Before the invoice, when the buyer already has an active subscription: what buying does.
+OUTLOOK_EXTEND = NP_(
+    "You already have <b>{plan}</b>, active until {until} UTC. Buying it again adds {count} "
+    "day to it: it will then run until <b>{new_until} UTC</b>, with the same channels. "
+    "Nothing is lost.",
+    "You already have <b>{plan}</b>, active until {until} UTC. Buying it again adds {count} "
+    "days to it: it will then run until <b>{new_until} UTC</b>, with the same channels. "
+    "Nothing is lost.",
+)
+OUTLOOK_HELD = N_("You already have:")
+OUTLOOK_HELD_LINE = N_("• <b>{plan}</b> until {until} UTC: {channels}")
+OUTLOOK_ALONGSIDE = NP_(
+    "<b>{plan}</b> is a different plan, so it runs alongside: {count} day from your payment "
+    "(until {until} UTC if you pay now), giving {channels}. What you have stays as it is.",
+    "<b>{plan}</b> is a different plan, so it runs alongside: {count} days from your payment "
+    "(until {until} UTC if you pay now), giving {channels}. What you have stays as it is.",
+)
+OUTLOOK_SHARED = N_(
+    "Both plans give {channels}: you keep access until the later of the two end dates."
+)
+OUTLOOK_NO_CHANNELS = N_("no Telegram channel")
+BTN_CONTINUE_PURCHASE = N_("Continue to payment")
+BTN_BACK_TO_PLANS = N_("« Plans")
 RAIL_BTCPAY = N_("Bitcoin (BTCPay)")
 RAIL_LNBITS = N_("Lightning")
 RAIL_ONCHAIN = N_("On-chain")
@@ -271,6 +294,10 @@ STARS_SUBSCRIPTION = N_(
     "time in Telegram's settings."
 )
 STARS_PAY = N_("Pay {stars} Stars")
+#: The Stars invoice's description under the plan's own (the shop: branding.name).
+STARS_INVOICE_ACCESS = NP_(
+    "{count} day of access from {shop}.", "{count} days of access from {shop}."
+)
 CHECKOUT_REFUSED_GONE = N_("This plan is no longer on sale.")
 CHECKOUT_REFUSED_CHANGED = N_("The price has changed: please choose the plan again.")
 CHECKOUT_REFUSED_USED = N_("This invoice has already been paid.")

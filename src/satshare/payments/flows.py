@@ -135,7 +135,10 @@ async def start_checkout(
     plan_id: str,
     provider_name: str | None = None,
     promo_code: str | None = None,
+    replacing: str | None = None,
 ) -> Checkout:
+    """An invoice for the plan at the processor. ``replacing``: the open invoice the buyer
+    replaces on the checkout page (another rail or promo code); its promo use goes back."""
     async with ctx.db.reading() as session:
         user = await users_repo.get(session, user_id)
         if user is None:
@@ -179,6 +182,7 @@ async def start_checkout(
         promo_code=promo_code,
         referee_bonus_days=ctx.referee_bonus_days,
         now=ctx.clock.now(),
+        replacing=replacing,
     )
     price = offer.price_sats
     reference = "inv_" + random_token(16)

@@ -19,6 +19,11 @@ class Discount:
     bonus_days: int
 
 
+def bonus_days(kind: PromoKind, value: int) -> int:
+    """The extra days a code adds to the period bought (only an extra-days code adds any)."""
+    return value if kind == PromoKind.EXTRA_DAYS else 0
+
+
 def apply(kind: PromoKind, value: int, price_sats: int) -> Discount:
     """The price after the code. A percent's discount is rounded down to whole sats, so the
     buyer pays the rounded-up rest; no code takes a price below 1 sat."""
@@ -31,5 +36,4 @@ def apply(kind: PromoKind, value: int, price_sats: int) -> Discount:
     else:
         off = 0
     price = max(MIN_PRICE_SATS, price_sats - off)
-    bonus = value if kind == PromoKind.EXTRA_DAYS else 0
-    return Discount(price_sats, price_sats - price, price, bonus)
+    return Discount(price_sats, price_sats - price, price, bonus_days(kind, value))

@@ -30,7 +30,7 @@ def normalise(code: str) -> str:
 
 
 class Refusal(StrEnum):
-    """Why a code cannot be used: the bot words each one for the buyer."""
+    """Why a code cannot be used: the bot and the checkout page word each one for the buyer."""
 
     UNKNOWN = "unknown"
     DISABLED = "disabled"
@@ -179,16 +179,23 @@ async def _usable(
 
 
 async def check(
-    session: AsyncSession, code: str, *, user_id: int, has_paid_before: bool, now: datetime
+    session: AsyncSession,
+    code: str,
+    *,
+    user_id: int,
+    has_paid_before: bool,
+    now: datetime,
+    plan_id: str | None = None,
 ) -> PromoCode:
-    """Whether the user could use the code now, before a plan is chosen (nothing held)."""
+    """Whether the user could use the code now (for ``plan_id``, or before a plan is chosen);
+    nothing is held."""
     wanted = normalise(code)
     return await _usable(
         session,
         await repository.get(session, wanted),
         wanted,
         user_id=user_id,
-        plan_id=None,
+        plan_id=plan_id,
         has_paid_before=has_paid_before,
         now=now,
     )
@@ -279,6 +286,30 @@ async def invoice_settled(session: AsyncSession, invoice_id: str, now: datetime)
         now=now,
         invoice_id=invoice_id,
         only_from=(RedemptionStatus.INVOICED, RedemptionStatus.RELEASED),
+    )
+
+
+async def invoice_replaced(session: AsyncSession, invoice_id: str, now: datetime) -> None:
+    """The buyer asked for another invoice instead (another rail or code on the checkout
+    page): the use goes back to the code, so the new invoice may take it. The old invoice
+    can still be paid; if it is, ``invoice_settled`` counts the use again."""
+    await repository.set_status(
+        session,
+        status=RedemptionStatus.RELEASED,
+        now=now,
+        invoice_id=invoice_id,
+        only_from=(RedemptionStatus.INVOICED,),
+    )
+
+
+async def invoice_kept(session: AsyncSession, invoice_id: str, now: datetime) -> None:
+    """The new invoice could not be made after all: the old one holds its use again."""
+    await repository.set_status(
+        session,
+        status=RedemptionStatus.INVOICED,
+        now=now,
+        invoice_id=invoice_id,
+        only_from=(RedemptionStatus.RELEASED,),
     )
 
 

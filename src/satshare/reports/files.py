@@ -178,12 +178,14 @@ def statement_xlsx(statements: Sequence[Statement]) -> bytes:
     return _workbook([("Commissions", STATEMENT_COLUMNS, _statement_rows(statements))])
 
 
-def chart(report: MonthlyReport, image: Literal["png", "svg"]) -> bytes:
-    """Revenue (gross) and commissions per day of the month."""
+def chart(report: MonthlyReport, image: Literal["png", "svg"], *, name: str) -> bytes:
+    """Revenue (gross) and commissions per day of the month, titled with the owner's
+    ``name`` (branding.name)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen: draw to memory
     from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
 
     labels = [day.date[-2:] for day in report.days]
     gross = [day.figures.gross_sats for day in report.days]
@@ -192,11 +194,15 @@ def chart(report: MonthlyReport, image: Literal["png", "svg"]) -> bytes:
     axes = figure.subplots()
     axes.bar(labels, gross, color="#f7931a", label="revenue (gross), sats")
     axes.plot(labels, commissions, color="#1d1d1f", marker="o", label="commissions, sats")
-    axes.set_title(f"SatShare {report.month}: revenue and commissions per day")
+    title = f"{name} {report.month}: revenue and commissions per day"
+    axes.set_title(title)
     axes.set_xlabel("day")
     axes.legend(loc="upper left")
-    axes.ticklabel_format(axis="y", style="plain")
+    axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))  # 50,000: English, whole sats
     figure.tight_layout()
     out = io.BytesIO()
-    figure.savefig(out, format=image, metadata={"Date": None} if image == "svg" else None)
+    # The title also in the file's metadata (PNG tEXt, SVG dc:title); an SVG without a date
+    # is the same bytes for the same figures.
+    metadata = {"Title": title, **({"Date": None} if image == "svg" else {})}
+    figure.savefig(out, format=image, metadata=metadata)
     return out.getvalue()

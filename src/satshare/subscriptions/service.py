@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +48,63 @@ def extend(subscription: Subscription, duration_days: int, now: datetime) -> Non
     subscription.ends_at = start + timedelta(days=duration_days)
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.updated_at = now
+
+
+class PurchaseEffect(StrEnum):
+    """What paying for a plan will do to the buyer's subscriptions (as ``extend`` does it)."""
+
+    NEW = "new"  # nothing active: the plan starts when the payment settles
+    EXTEND = "extend"  # this plan is active: the paid days are added at its current end
+    ALONGSIDE = "alongside"  # only other plans are active: they run on, this one starts too
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An active subscription with its plan."""
+
+    subscription: Subscription
+    plan: Plan
+
+    @property
+    def ends_at(self) -> datetime:
+        assert self.subscription.ends_at is not None  # active subscriptions have an end
+        return self.subscription.ends_at
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseOutlook:
+    """Told to the buyer before the invoice is made (the bot, the checkout page)."""
+
+    effect: PurchaseEffect
+    plan: Plan
+    #: The days this purchase pays for (the plan's, plus any extra days it carries).
+    days: int
+    #: The buyer's active subscriptions; when extending, the one extended comes first.
+    held: tuple[Held, ...]
+    #: The plan's end once paid: extending, the current end plus ``days``; otherwise ``days``
+    #: from the payment (here: if paid now).
+    ends_at: datetime
+
+    @property
+    def shared_channels(self) -> list[int]:
+        """ALONGSIDE: the plan's channels another active plan grants too (access lasts until
+        the later of the two ends)."""
+        others = {chat for held in self.held for chat in held.plan.channels}
+        return [chat for chat in self.plan.channels if chat in others]
+
+
+def purchase_outlook(held: Sequence[Held], plan: Plan, days: int, now: datetime) -> PurchaseOutlook:
+    """What buying ``plan`` for ``days`` does, given the buyer's active subscriptions: one
+    subscription per (user, plan), so the same plan is extended from its end (``extend``)
+    and another plan is a second subscription running beside the first."""
+    same = [h for h in held if h.plan.id == plan.id]
+    if same:
+        start = extension_start(same[0].subscription, now)
+        rest = tuple(h for h in held if h.plan.id != plan.id)
+        ends_at = start + timedelta(days=days)
+        return PurchaseOutlook(PurchaseEffect.EXTEND, plan, days, (same[0], *rest), ends_at)
+    effect = PurchaseEffect.ALONGSIDE if held else PurchaseEffect.NEW
+    return PurchaseOutlook(effect, plan, days, tuple(held), now + timedelta(days=days))
 
 
 def shorten(subscription: Subscription, duration_days: int, now: datetime) -> None:

@@ -1,5 +1,9 @@
 """The checkout page a buyer opens: amount, Lightning invoice and address with QR codes,
-live status. In sandbox mode it also offers "Simulate payment"."""
+live status. Before the QR codes, a buyer who already has an active subscription is told what
+paying does to it (extended, or a second plan alongside) and continues or goes back. The buyer
+may change the rail or enter a promo code: either makes a new invoice for the same plan that
+replaces this one (a refused code changes nothing). In sandbox mode it also offers "Simulate
+payment"."""
 
 from __future__ import annotations
 
@@ -31,11 +35,13 @@ from satshare.errors import InvalidRequest, NotFound, ProviderUnavailable
 from satshare.i18n import translate
 from satshare.payments import flows
 from satshare.payments.flows import PaymentsContext
-from satshare.payments.models import OPEN_STATUSES
+from satshare.payments.models import OPEN_STATUSES, Invoice
 from satshare.plans.models import Plan
+from satshare.promos.service import normalise
 from satshare.schemas import StrictModel
+from satshare.subscriptions import flows as subscription_flows
 from satshare.subscriptions.service import effective_status
-from satshare.telegram_contract import STARS_START
+from satshare.telegram_contract import CONFIRMED_QUERY, STARS_START
 
 router = APIRouter(tags=["checkout"], include_in_schema=False)
 
@@ -89,6 +95,11 @@ async def checkout_page(
             message=translate(language, web.NOT_FOUND_INVOICE),
         )
     invoice, plan = data["invoice"], data["plan"]
+
+    def title_of(shown: Plan) -> str:
+        wording = settings.plan_text(shown.id, language)
+        return wording.title if wording else shown.title
+
     wording = settings.plan_text(plan.id, language)
     view = CheckoutView(
         language,
@@ -107,11 +118,18 @@ async def checkout_page(
         context.update(view.paid(telegram, shared))
     elif view.state == "open":
         rails = payments.rails_for(plan.providers)
+        outlook = await subscription_flows.purchase_outlook(
+            db, invoice.user_id, plan.id, extra_days=invoice.bonus_days, now=clock.now()
+        )
+        confirmed = CONFIRMED_QUERY in request.url.query.split("&")
         context.update(
             view.payment(),
             rails=[(name, translate(language, RAIL_LABELS[name])) for name in rails],
             sandbox=sandbox_pages is not None,
             stars_link=_stars_link(payments, request, plan),
+            outlook=view.outlook(outlook, ask=not confirmed, title_of=title_of),
+            promo_reasons=view.promo_reasons(),
+            confirmed_query=CONFIRMED_QUERY,
         )
     return render(request, "pay.html", language=language, **context)
 
@@ -146,31 +164,67 @@ class RailChoice(StrictModel):
     provider: str = Field(min_length=1, max_length=16)
 
 
-@router.post("/pay/{invoice_id}/rail")
-async def switch_rail(
-    db: DbDep, payments: PaymentsDep, invoice_id: InvoiceIdPath, body: RailChoice
-) -> dict[str, Any]:
-    """The buyer prefers another rail: a new invoice for the same plan on that rail."""
+class PromoEntry(StrictModel):
+    code: str = Field(min_length=1, max_length=64)
+
+
+async def _open_invoice(db: Database, invoice_id: str) -> Invoice:
     invoice = await flows.get_invoice(db, invoice_id)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id} does not exist")
     if invoice.status not in OPEN_STATUSES:
         raise InvalidRequest(f"this invoice is {invoice.status}; start a new purchase instead")
-    if body.provider == invoice.provider:
-        return {
-            "invoice_id": invoice.id,
-            "checkout_url": payments.checkout_url(invoice.id),
-        }
+    return invoice
+
+
+async def _replace(
+    payments: PaymentsContext, invoice: Invoice, *, provider: str, promo_code: str | None
+) -> dict[str, Any]:
+    """A new invoice for the same plan and buyer that replaces ``invoice`` (whose promo use,
+    if any, goes back to its code); the page moves to it."""
     checkout = await flows.start_checkout(
         payments,
         user_id=invoice.user_id,
         plan_id=invoice.plan_id,
-        provider_name=body.provider,
+        provider_name=provider,
+        promo_code=promo_code,
+        replacing=invoice.id,
     )
     return {
         "invoice_id": checkout.invoice.id,
         "checkout_url": payments.checkout_url(checkout.invoice.id),
     }
+
+
+@router.post("/pay/{invoice_id}/rail")
+async def switch_rail(
+    db: DbDep, payments: PaymentsDep, invoice_id: InvoiceIdPath, body: RailChoice
+) -> dict[str, Any]:
+    """The buyer prefers another rail: a new invoice for the same plan on that rail, with
+    the same promo code."""
+    invoice = await _open_invoice(db, invoice_id)
+    if body.provider == invoice.provider:
+        return {
+            "invoice_id": invoice.id,
+            "checkout_url": payments.checkout_url(invoice.id),
+        }
+    return await _replace(payments, invoice, provider=body.provider, promo_code=invoice.promo_code)
+
+
+@router.post("/pay/{invoice_id}/promo")
+async def apply_promo(
+    db: DbDep, payments: PaymentsDep, invoice_id: InvoiceIdPath, body: PromoEntry
+) -> dict[str, Any]:
+    """The buyer typed a promo code: a new invoice for the same plan and rail at the price
+    the code gives, by the same rules as the bot and the API. A code that does not apply is
+    422 with its ``reason`` (``promos.service.Refusal``) and changes nothing."""
+    invoice = await _open_invoice(db, invoice_id)
+    if invoice.promo_code == normalise(body.code):  # applied already
+        return {
+            "invoice_id": invoice.id,
+            "checkout_url": payments.checkout_url(invoice.id),
+        }
+    return await _replace(payments, invoice, provider=invoice.provider, promo_code=body.code)
 
 
 @router.get("/pay/{invoice_id}/status")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from satshare.api.deps import AdminKey, ClockDep, DbDep, IdPath, ReadKey
+from satshare.api.deps import AdminKey, ClockDep, DbDep, IdPath, ReadKey, SettingsDep
 from satshare.api.problems import openapi_responses
 from satshare.reports import files
 from satshare.reports import flows as report_flows
@@ -92,6 +92,7 @@ async def monthly(
 async def chart(
     db: DbDep,
     clock: ClockDep,
+    settings: SettingsDep,
     _: AdminKey,
     month: MonthQuery = None,
     format_: Annotated[Literal["png", "svg"], Query(alias="format")] = "png",
@@ -101,7 +102,8 @@ async def chart(
     report = await report_flows.month(db, chosen, now)
     media = "image/png" if format_ == "png" else "image/svg+xml"
     # Drawing takes a CPU moment: off the event loop, so other requests are not held up.
-    return Response(await asyncio.to_thread(files.chart, report, format_), media_type=media)
+    drawn = await asyncio.to_thread(files.chart, report, format_, name=settings.branding.shown_name)
+    return Response(drawn, media_type=media)
 
 
 @router.get(

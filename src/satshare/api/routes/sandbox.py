@@ -3,6 +3,10 @@
 A newcomer plays one or more Telegram users: talks to the bot, presses its buttons, follows
 invite links into the channels, and watches balances move. Everything goes through the
 emulator exactly as Telegram would deliver it; the page only reads what the bot sent.
+
+The links the emulated Telegram makes (invite links, Stars invoice links) lead to
+``/sandbox/link/<code>``: a page that shows what Telegram would (the channel and "Request to
+join", or the Stars invoice and "Pay"), acting as the sandbox user who opened it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import mimetypes
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -22,6 +26,7 @@ from satshare.api.ports import ChatMessage, SandboxChat, SandboxRefused
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound
+from satshare.i18n import format_number
 from satshare.users import flows as user_flows
 from satshare.users.models import User
 
@@ -43,6 +48,11 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=32)
     language: str = Field("en", pattern="^(en|ru)$")
     invited_by: int | None = Field(None, description="Telegram id of the user whose link to use.")
+    start: str | None = Field(
+        None,
+        pattern="^[A-Za-z0-9_-]{1,64}$",
+        description="The start parameter of a bot link the user opened (t.me/<bot>?start=…).",
+    )
     admin: bool = Field(
         False, description="Also an admin chat: sale notices, payout approvals, /report."
     )
@@ -61,20 +71,78 @@ class Joined(BaseModel):
     link: str = Field(min_length=1, max_length=300)
 
 
+class Paying(BaseModel):
+    """Pay on a Stars invoice: a link the bot made, or an invoice message in the chat."""
+
+    link: str | None = Field(None, min_length=1, max_length=300)
+    message_id: int | None = None
+
+
 @router.get("", response_class=HTMLResponse)
 async def page(chat: ChatDep, request: Request) -> Response:
     return templates.TemplateResponse(request, "sandbox.html", {"bot": chat.bot_username})
 
 
+#: What following an invite link did, as the sandbox pages say it.
+JOIN_RESULTS = {
+    "requested": "Join request sent: the bot decides.",
+    "joined": "Joined.",
+    "already_member": "Already a member.",
+    "banned": "Banned from this chat.",
+    "expired": "This link has expired.",
+    "limit_reached": "This link was already used.",
+    "invalid": "This link is no longer valid.",
+}
+
+
+@router.get("/link/{code}", response_class=HTMLResponse)
+async def link_page(
+    chat: ChatDep,
+    request: Request,
+    code: str,
+    as_user: Annotated[int | None, Query(alias="as")] = None,
+) -> Response:
+    """What Telegram shows for a link it made, to the sandbox user ``?as=`` (the chat page
+    adds it; without it the page asks who opens the link)."""
+    preview = chat.link(code)
+    user = chat.user(as_user) if as_user is not None else None
+    status = None
+    if preview is not None and preview.chat_id is not None and user is not None:
+        room = next((r for r in chat.chats() if r.id == preview.chat_id), None)
+        status = room.members.get(user.id, "left") if room is not None else "left"
+        if chat.join_pending(user.id, preview.chat_id):
+            status = "requested"
+    return templates.TemplateResponse(
+        request,
+        "sandbox_link.html",
+        {
+            "bot": chat.bot_username,
+            "preview": preview,
+            "user": user,
+            "users": list(chat.users()),
+            "status": status,
+            "results": JOIN_RESULTS,
+            "n": lambda value: format_number("en", value),  # the sandbox pages are English
+        },
+        status_code=200 if preview is not None else 404,
+    )
+
+
 def _message(message: ChatMessage) -> dict[str, Any]:
+    text = message.text if message.text is not None else message.caption
+    if message.successful_payment is not None:  # Telegram shows a service line for it
+        text = f"You paid {format_number('en', message.successful_payment['total_amount'])} Stars"
     return {
         "id": message.message_id,
         "from_bot": message.from_bot,
         "date": message.date,
-        "text": message.text if message.text is not None else message.caption,
+        "text": text,
         "html": message.parse_mode == "HTML",
         "photo": message.photo_bytes is not None,
         "document": message.document_name if message.document_bytes is not None else None,
+        "invoice": {k: message.invoice[k] for k in ("title", "description", "total_amount")}
+        if message.invoice
+        else None,
         "buttons": [
             [
                 {k: button[k] for k in ("text", "callback_data", "url") if k in button}
@@ -113,7 +181,7 @@ async def new_user(
         # Sandbox only: the owner's admin chat, so /report and payout approvals can be tried.
         # The bot reads the same settings object, so it sees the new admin chat at once.
         settings.telegram.admin_chat_ids.append(user.id)
-    start = "/start"
+    start = f"/start {body.start}" if body.start else "/start"
     if body.invited_by is not None:
         inviter = await user_flows.by_external_id(db, "telegram", str(body.invited_by))
         if inviter is None:
@@ -148,7 +216,10 @@ async def _summary(
         {
             "id": room.id,
             "title": room.title,
-            "status": room.members.get(telegram_id, "left"),
+            # A join request waiting for the bot shows as "requested", as Telegram does.
+            "status": "requested"
+            if chat.join_pending(telegram_id, room.id)
+            else room.members.get(telegram_id, "left"),
         }
         for room in chat.chats()
         if room.type != "private"
@@ -210,6 +281,18 @@ async def join(chat: ChatDep, telegram_id: int, body: Joined) -> dict[str, Any]:
         return {"result": chat.user_joins(telegram_id, body.link)}
     except SandboxRefused as exc:
         raise InvalidRequest(str(exc)) from None
+
+
+@router.post("/api/chat/{telegram_id}/pay")
+async def pay_stars(chat: ChatDep, telegram_id: int, body: Paying) -> dict[str, Any]:
+    """The user presses Pay on a Stars invoice; the bot answers the pre-checkout query."""
+    if (body.link is None) == (body.message_id is None):
+        raise InvalidRequest("give the invoice's link or its message_id", field="link")
+    try:
+        paid = await chat.user_pays(telegram_id, link=body.link, message_id=body.message_id)
+    except SandboxRefused as exc:
+        raise InvalidRequest(str(exc)) from None
+    return {"status": paid.status, "error": paid.error}
 
 
 @router.get("/api/photo/{telegram_id}/{message_id}")

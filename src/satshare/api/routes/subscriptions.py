@@ -102,6 +102,13 @@ async def list_subscriptions(
     description="Returns the subscription (pending until paid; a renewal keeps its current "
     "status) and the invoice to pay. When the invoice settles the subscription becomes active, "
     "or is extended from its current end if still active (a trial's end included). "
+    "A user has one subscription per plan: buying a plan they already have active adds its "
+    "days (and any extra days) at the current end, with the same channels, and returns that "
+    "subscription; buying a different plan while another is active creates a second "
+    "subscription that starts when paid and runs alongside the first, each granting its own "
+    "plan's channels (a channel both plans grant stays open until the later end). Nothing is "
+    "asked here: the checkout page (`invoice.checkout_url`) and the bot tell the buyer which "
+    "of the two will happen before they pay. "
     "`promo_code` bills the discounted price (the invoice shows the original price, the "
     'discount and the code); a code that does not apply is 422 with `reason`. `"trial": '
     "true` starts the plan's free trial instead: active at once, no invoice, once per person "

@@ -40,7 +40,11 @@ def _level_lines(
             missing.append(t(language, texts.MISSING_REFERRALS, count=upcoming.paying_referrals))
         if upcoming.referred_sales_sats is not None:
             missing.append(
-                t(language, texts.MISSING_SALES, amount=sats(upcoming.referred_sales_sats))
+                t(
+                    language,
+                    texts.MISSING_SALES,
+                    amount=sats(language, upcoming.referred_sales_sats),
+                )
             )
         lines.append(
             t(
@@ -72,8 +76,8 @@ async def invite(update: Update, context: BotContext) -> None:
             share=f"{share:g}",
             registered=progress.registered,
             paying=progress.paying,
-            balance=sats(earnings.balance_sats),
-            earned=sats(earnings.total_earned_sats),
+            balance=sats(language, earnings.balance_sats),
+            earned=sats(language, earnings.total_earned_sats),
         )
     ]
     lines.append(t(language, texts.INVITE_CLICKS, count=opened))
@@ -85,7 +89,7 @@ async def invite(update: Update, context: BotContext) -> None:
                 language,
                 texts.INVITE_MONTH_LINE,
                 month=m.month,
-                amount=sats(m.earned_sats),
+                amount=sats(language, m.earned_sats),
                 count=m.commissions,
             )
             for m in months[-MONTHS:]
@@ -96,7 +100,7 @@ async def invite(update: Update, context: BotContext) -> None:
             t(
                 language,
                 texts.INVITE_RECENT_LINE,
-                amount=sats(-amount),
+                amount=sats(language, -amount),
                 date=when.strftime("%Y-%m-%d"),
             )
             for amount, when in recent
@@ -140,10 +144,10 @@ async def statements(update: Update, context: BotContext) -> None:
             texts.STATEMENT_LINE,
             date=row.created_at.strftime("%Y-%m-%d"),
             invoice=esc(row.invoice_id or "-"),
-            gross=sats(row.gross_sats),
+            gross=sats(language, row.gross_sats),
             share=f"{row.share_bps / 100:g}",
             terms=esc(row.terms or "-"),
-            commission=sats(row.commission_sats),
+            commission=sats(language, row.commission_sats),
             proof_kind=esc(row.proof_kind or "-"),
             proof=esc(_short(row.proof)),
             seq=row.seq if row.seq is not None else "-",

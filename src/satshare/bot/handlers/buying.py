@@ -1,12 +1,17 @@
-"""Plans, buying (invoice with QR), checking a payment, and "My subscription"."""
+"""Plans, buying (invoice with QR), checking a payment, and "My subscription".
+
+Before the invoice, a buyer who already has an active subscription is told what this
+purchase does (the same plan: extended from its end; another plan: a second subscription
+alongside, with the channels each gives) and continues or goes back to the plans."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
 from satshare import qr
@@ -19,12 +24,16 @@ from satshare.bot.handlers.ui import answer, show
 from satshare.bot.runtime import BotContext, BotRuntime, esc, plan_wording, sats, t, user_of
 from satshare.errors import DomainError, InvalidRequest, ProviderUnavailable
 from satshare.i18n import format_datetime
-from satshare.payments import flows
+from satshare.payments import flows, offers
 from satshare.payments.models import OPEN_STATUSES, InvoiceStatus
 from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
 from satshare.promos.service import PromoRefused
 from satshare.rates.service import source_name
+from satshare.subscriptions import flows as subscription_flows
+from satshare.subscriptions.service import PurchaseEffect, PurchaseOutlook
+from satshare.telegram_contract import CONFIRMED_QUERY
+from satshare.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +113,116 @@ async def choose_rail(update: Update, context: BotContext) -> None:
     await purchase(update, context, plan_id, rail)
 
 
-async def purchase(update: Update, context: BotContext, plan_id: str, rail: str) -> None:
+async def confirm_purchase(update: Update, context: BotContext) -> None:
+    """ "Continue to payment" after being told what the purchase does: the invoice now."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, rail, plan_id = query.data.split(":", 2)
+    if not rail:  # a long plan id left no room for it: the plan's first rail, as in ``buy``
+        plan = await plan_flows.get(context.runtime.db, plan_id)
+        rails = bot_rails(context.runtime, plan) if plan is not None and plan.active else []
+        rail = rails[0] if rails else "btcpay"  # no rail: the purchase says the plan is gone
+    await purchase(update, context, plan_id, rail, confirmed=True)
+
+
+async def outlook_text(
+    runtime: BotRuntime, bot: Bot, language: str, outlook: PurchaseOutlook
+) -> str:
+    """What buying the plan does to the subscriptions this buyer has, in their language."""
+
+    def when(moment: datetime) -> str:
+        return format_datetime(language, moment, zone=False)
+
+    def title(plan: Plan) -> str:
+        return esc(plan_wording(runtime, plan, language)[0])
+
+    async def channels(chat_ids: Sequence[int]) -> str:
+        if not chat_ids:
+            return t(language, texts.OUTLOOK_NO_CHANNELS)
+        names = await links.chat_titles(runtime, bot, chat_ids)
+        return ", ".join(esc(name or chat) for name, chat in zip(names, chat_ids, strict=True))
+
+    if outlook.effect == PurchaseEffect.EXTEND:
+        current = outlook.held[0]
+        return t(
+            language,
+            texts.OUTLOOK_EXTEND,
+            plan=title(outlook.plan),
+            until=when(current.ends_at),
+            count=outlook.days,
+            new_until=when(outlook.ends_at),
+        )
+    lines = [t(language, texts.OUTLOOK_HELD)]
+    for held in outlook.held:
+        lines.append(
+            t(
+                language,
+                texts.OUTLOOK_HELD_LINE,
+                plan=title(held.plan),
+                until=when(held.ends_at),
+                channels=await channels(held.plan.channels),
+            )
+        )
+    lines.append("")
+    lines.append(
+        t(
+            language,
+            texts.OUTLOOK_ALONGSIDE,
+            plan=title(outlook.plan),
+            count=outlook.days,
+            until=when(outlook.ends_at),
+            channels=await channels(outlook.plan.channels),
+        )
+    )
+    if outlook.shared_channels:
+        shared = await channels(outlook.shared_channels)
+        lines.append(t(language, texts.OUTLOOK_SHARED, channels=shared))
+    return "\n".join(lines)
+
+
+async def tell_outlook(
+    update: Update, context: BotContext, user: User, plan_id: str, rail: str
+) -> bool:
+    """Tell a buyer who already has an active subscription what this purchase does, with
+    "Continue to payment" and "« Plans"; False when there is nothing to tell."""
+    runtime = context.runtime
+    now = runtime.now()
+    extra_days = 0
+    if rail != "stars":  # a Telegram Stars invoice carries no extra days
+        extra_days = await offers.extra_days(
+            runtime.db,
+            user_id=user.id,
+            referred=user.referrer_id is not None,
+            plan_id=plan_id,
+            promo_code=growth.promo_of(context),
+            referee_bonus_days=runtime.payments.referee_bonus_days,
+            now=now,
+        )
+    try:
+        outlook = await subscription_flows.purchase_outlook(
+            runtime.db, user.id, plan_id, extra_days=extra_days, now=now
+        )
+    except InvalidRequest:
+        return False  # no such plan: the purchase says it is gone
+    if outlook.effect == PurchaseEffect.NEW:
+        return False
+    text = await outlook_text(runtime, context.bot, user.language, outlook)
+    await show(update, context, text, keyboards.confirm_purchase(user.language, plan_id, rail))
+    return True
+
+
+async def purchase(
+    update: Update, context: BotContext, plan_id: str, rail: str, *, confirmed: bool = False
+) -> None:
+    """The invoice for the plan on this rail; first, unless ``confirmed``, what buying it
+    does when the buyer already has an active subscription."""
     runtime = context.runtime
     query = update.callback_query
     assert query is not None
     user = await user_of(update, context)
     language = user.language
+    if not confirmed and await tell_outlook(update, context, user, plan_id, rail):
+        return
     if rail == "stars":
         plan = await plan_flows.get(runtime.db, plan_id)
         try:
@@ -150,13 +263,15 @@ async def purchase(update: Update, context: BotContext, plan_id: str, rail: str)
     plan = await plan_flows.get(runtime.db, plan_id)
     assert plan is not None
     checkout_url = runtime.payments.checkout_url(invoice.id)
+    if confirmed:  # told already: the checkout page need not ask again before showing the QR
+        checkout_url += f"?{CONFIRMED_QUERY}"
     title, description = plan_wording(runtime, plan, language)
     parts = [
         t(
             language,
             texts.INVOICE,
             title=esc(title),
-            amount=sats(invoice.amount_sats),
+            amount=sats(language, invoice.amount_sats),
             expires=format_datetime(language, invoice.expires_at, zone=False),
         ),
         *growth.invoice_lines(language, invoice),

@@ -11,7 +11,7 @@ from satshare import logs, metrics
 from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
 from satshare.bot import repository as bot_repository
-from satshare.bot.handlers import growth, stars
+from satshare.bot.handlers import buying, growth, stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.runtime import (
     BotContext,
@@ -97,6 +97,9 @@ async def _sell_for_stars(update: Update, context: BotContext, plan_id: str) -> 
     plan = await plan_flows.get(runtime.db, plan_id)
     if plan is None or not plan.active:
         return
+    user = await user_of(update, context)
+    if await buying.tell_outlook(update, context, user, plan.id, "stars"):
+        return  # "Continue to payment" sells it, as from the plan list
     try:
         await stars.sell(update, context, plan)
     except InvalidRequest:

@@ -71,7 +71,7 @@ def _benefit(language: str, promo: PromoCode) -> str:
     if promo.kind == PromoKind.PERCENT:
         return t(language, texts.PROMO_PERCENT, value=promo.value)
     if promo.kind == PromoKind.FIXED_SATS:
-        return t(language, texts.PROMO_FIXED, value=sats(promo.value))
+        return t(language, texts.PROMO_FIXED, value=sats(language, promo.value))
     return t(language, texts.PROMO_DAYS, value=promo.value)
 
 
@@ -84,8 +84,8 @@ def invoice_lines(language: str, invoice: Invoice) -> list[str]:
                 language,
                 texts.INVOICE_PROMO,
                 code=esc(invoice.promo_code),
-                discount=sats(invoice.discount_sats),
-                original=sats(invoice.original_sats or invoice.amount_sats),
+                discount=sats(language, invoice.discount_sats),
+                original=sats(language, invoice.original_sats or invoice.amount_sats),
             )
         )
     if invoice.bonus_days:

@@ -37,14 +37,15 @@ async def report(update: Update, context: BotContext) -> None:
         month=data.month,
         sales=totals.sales,
         refunds=totals.refunds,
-        gross=sats(totals.gross_sats),
-        owner=sats(totals.owner_share_sats),
-        affiliates=sats(totals.affiliate_share_sats),
-        paid_out=sats(totals.paid_out_sats),
-        owed=sats(data.owed_at_end_sats),
+        gross=sats(language, totals.gross_sats),
+        owner=sats(language, totals.owner_share_sats),
+        affiliates=sats(language, totals.affiliate_share_sats),
+        paid_out=sats(language, totals.paid_out_sats),
+        owed=sats(language, data.owed_at_end_sats),
     )
     await context.bot.send_message(chat.id, summary, parse_mode=ParseMode.HTML)
-    chart = await asyncio.to_thread(files.chart, data, "png")  # CPU work, off the event loop
+    # CPU work, off the event loop; titled with the owner's name (branding.name)
+    chart = await asyncio.to_thread(files.chart, data, "png", name=runtime.shop_name)
     workbook = await asyncio.to_thread(files.monthly_xlsx, data)
     await context.bot.send_photo(chat.id, InputFile(chart, filename=f"satshare-{data.month}.png"))
     await context.bot.send_document(

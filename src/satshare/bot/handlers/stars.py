@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, U
 
 from satshare.bot import texts
 from satshare.bot.handlers.ui import answer, show
-from satshare.bot.runtime import BotContext, esc, t, user_of
+from satshare.bot.runtime import BotContext, BotRuntime, esc, plan_wording, t, user_of
 from satshare.payments import flows
 from satshare.payments.service import StarsPayment
 from satshare.plans.models import Plan
@@ -20,12 +20,28 @@ log = logging.getLogger(__name__)
 #: Telegram's only Stars subscription period, and the most such a subscription may cost.
 SUBSCRIPTION_PERIOD = 2_592_000
 SUBSCRIPTION_MAX_STARS = 10_000
+#: Telegram's limits on an invoice's title and description.
+TITLE_LIMIT = 32
+DESCRIPTION_LIMIT = 255
 REFUSALS = {
     "gone": texts.CHECKOUT_REFUSED_GONE,
     "changed": texts.CHECKOUT_REFUSED_CHANGED,
     "used": texts.CHECKOUT_REFUSED_USED,
     "unknown": texts.CHECKOUT_REFUSED_UNKNOWN,
 }
+
+
+def invoice_wording(runtime: BotRuntime, plan: Plan, language: str) -> tuple[str, str]:
+    """The Stars invoice's title and description in the buyer's language: the plan's title,
+    its description and what it gives, from the owner's shop (branding.name)."""
+    title, description = plan_wording(runtime, plan, language)
+    access = t(
+        language, texts.STARS_INVOICE_ACCESS, count=plan.duration_days, shop=runtime.shop_name
+    )
+    room = DESCRIPTION_LIMIT - len(access) - 1
+    if description and room > 0:
+        access = f"{description[:room]}\n{access}"
+    return title[:TITLE_LIMIT], access[:DESCRIPTION_LIMIT]
 
 
 def as_subscription(plan: Plan, links_enabled: bool) -> bool:
@@ -44,13 +60,13 @@ async def sell(update: Update, context: BotContext, plan: Plan) -> None:
     invoice = await flows.create_stars_invoice(runtime.payments, user_id=user.id, plan_id=plan.id)
     assert invoice.amount_stars is not None
     stars = invoice.amount_stars
-    title = plan.title[:32]
-    prices = [LabeledPrice(plan.title[:32], stars)]
+    title, description = invoice_wording(runtime, plan, language)
+    prices = [LabeledPrice(title, stars)]
     chat_id = update.effective_chat.id if update.effective_chat else int(user.external_id or 0)
     if as_subscription(plan, runtime.config.stars.subscription_links):
         link = await context.bot.create_invoice_link(
             title=title,
-            description=(plan.description or plan.title)[:255],
+            description=description,
             payload=invoice.id,
             currency="XTR",
             prices=prices,
@@ -60,14 +76,14 @@ async def sell(update: Update, context: BotContext, plan: Plan) -> None:
         await show(
             update,
             context,
-            t(language, texts.STARS_SUBSCRIPTION, title=esc(plan.title), stars=stars),
+            t(language, texts.STARS_SUBSCRIPTION, title=esc(title), stars=stars),
             InlineKeyboardMarkup([[button]]),
         )
         return
     await context.bot.send_invoice(
         chat_id,
         title=title,
-        description=(plan.description or plan.title)[:255],
+        description=description,
         payload=invoice.id,
         currency="XTR",
         prices=prices,

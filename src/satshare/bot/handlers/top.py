@@ -66,7 +66,7 @@ async def _show(
         name = esc(row.name) if row.name else t(language, texts.TOP_ANONYMOUS)
         if row.user_id == user.id:
             name += " " + t(language, texts.TOP_YOU)
-        value = sats(row.value) if by == "sales" else str(row.value)
+        value = sats(language, row.value) if by == "sales" else str(row.value)
         lines.append(t(language, line, rank=row.rank, name=name, value=value))
     if not rows:
         lines.append(t(language, texts.TOP_EMPTY))

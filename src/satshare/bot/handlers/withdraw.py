@@ -42,7 +42,7 @@ def _fee_policy(runtime: BotRuntime, language: str) -> str:
 
     def one(rail: str, fee: int) -> str:
         if fee:
-            return t(language, texts.FEE_FLAT, rail=t(language, rail), fee=sats(fee))
+            return t(language, texts.FEE_FLAT, rail=t(language, rail), fee=sats(language, fee))
         return t(language, texts.FEE_OWNER_PAYS, rail=t(language, rail))
 
     return t(
@@ -91,11 +91,11 @@ async def _show_withdraw(
         t(
             language,
             texts.WITHDRAW,
-            balance=sats(money.balance_sats),
-            available=sats(money.available_sats),
-            in_payouts=sats(totals.in_flight_sats),
-            paid_out=sats(totals.paid_sats),
-            minimum=sats(ctx.policy.min_sats),
+            balance=sats(language, money.balance_sats),
+            available=sats(language, money.available_sats),
+            in_payouts=sats(language, totals.in_flight_sats),
+            paid_out=sats(language, totals.paid_sats),
+            minimum=sats(language, ctx.policy.min_sats),
         )
     ]
     if money.pending_sats:
@@ -103,7 +103,7 @@ async def _show_withdraw(
             t(
                 language,
                 texts.WITHDRAW_PENDING,
-                pending=sats(money.pending_sats),
+                pending=sats(language, money.pending_sats),
                 days=program.hold_days,
             )
         )
@@ -115,8 +115,8 @@ async def _show_withdraw(
             t(
                 language,
                 texts.WITHDRAW_SHORT,
-                minimum=sats(ctx.policy.min_sats),
-                missing=sats(ctx.policy.min_sats - money.available_sats),
+                minimum=sats(language, ctx.policy.min_sats),
+                missing=sats(language, ctx.policy.min_sats - money.available_sats),
             )
         )
     if destination is not None:
@@ -183,13 +183,18 @@ async def ask_amount(update: Update, context: BotContext) -> None:
         text = t(
             user.language,
             texts.NOTHING_TO_WITHDRAW,
-            minimum=sats(minimum),
-            available=sats(available),
+            minimum=sats(user.language, minimum),
+            available=sats(user.language, available),
         )
         await show(update, context, text, keyboards.back(user.language))
         return
     expect_input(context, "amount")
-    text = t(user.language, texts.ASK_AMOUNT, minimum=sats(minimum), available=sats(available))
+    text = t(
+        user.language,
+        texts.ASK_AMOUNT,
+        minimum=sats(user.language, minimum),
+        available=sats(user.language, available),
+    )
     await show(update, context, text, keyboards.back(user.language))
 
 
@@ -230,7 +235,7 @@ async def _receive_destination(update: Update, context: BotContext, user: User, 
 
 
 def _parse_amount(text: str) -> int | None:
-    """Whole sats as people type them: "25000", "25 000" (any space, the bot's own thin space
+    """Whole sats as people type them: "25000", "25 000" (any space, Russian's no-break space
     included), "25,000", "25_000", optionally followed by "sats" or "сат"."""
     lowered = text.strip().lower()
     for unit in ("sats", "sat", "сат.", "сат"):
@@ -248,8 +253,8 @@ async def _receive_amount(update: Update, context: BotContext, user: User, text:
         reply = t(
             user.language,
             texts.AMOUNT_INVALID,
-            minimum=sats(minimum),
-            available=sats(available),
+            minimum=sats(user.language, minimum),
+            available=sats(user.language, available),
         )
         await show(update, context, reply, keyboards.back(user.language))
         return
@@ -282,9 +287,9 @@ async def _show_quote(update: Update, context: BotContext, user: User, amount: i
         t(
             language,
             texts.WITHDRAW_QUOTE,
-            amount=sats(priced.amount_sats),
-            fee=sats(priced.fee_sats),
-            send=sats(priced.send_sats),
+            amount=sats(language, priced.amount_sats),
+            fee=sats(language, priced.fee_sats),
+            send=sats(language, priced.send_sats),
             destination=esc(mask(destination.value)),
         )
     ]
@@ -293,7 +298,11 @@ async def _show_quote(update: Update, context: BotContext, user: User, amount: i
         lines.append(t(language, texts.WITHDRAW_QUOTE_OWNER_PAYS, rail=t(language, rail)))
     if amount > policy.auto_approve_max_sats:
         lines.append(
-            t(language, texts.WITHDRAW_QUOTE_APPROVAL, limit=sats(policy.auto_approve_max_sats))
+            t(
+                language,
+                texts.WITHDRAW_QUOTE_APPROVAL,
+                limit=sats(language, policy.auto_approve_max_sats),
+            )
         )
     await show(update, context, "\n".join(lines), keyboards.confirm_payout(language, amount))
 
@@ -348,7 +357,7 @@ async def my_payouts(update: Update, context: BotContext) -> None:
             texts.PAYOUTS_LINE,
             id=p.id,
             date=p.created_at.strftime("%Y-%m-%d"),
-            amount=sats(p.amount_sats),
+            amount=sats(language, p.amount_sats),
             destination=esc(mask(p.destination)),
             status=t(language, STATUS_LABELS.get(p.status, p.status)),
         )

@@ -33,7 +33,7 @@ async def create_invite_link(tg: TelegramEmulator, params: dict[str, Any]) -> di
     if limit is not None and not 1 <= int(limit) <= 99_999:
         raise bad("MEMBER_LIMIT_INVALID")
     link = SimInviteLink(
-        invite_link=f"https://t.me/+{secrets.token_urlsafe(12)}",
+        invite_link=f"{tg.link_base}/+{secrets.token_urlsafe(12)}",
         chat_id=chat.id,
         creates_join_request=joins,
         member_limit=int(limit) if limit is not None else None,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from satshare.sim.telegram.emulator import TelegramEmulator
 
 
-def check_markup(markup: Any) -> dict[str, Any] | None:
+def check_markup(tg: TelegramEmulator, markup: Any) -> dict[str, Any] | None:
     if markup is None:
         return None
     if not isinstance(markup, dict):
@@ -33,7 +33,8 @@ def check_markup(markup: Any) -> dict[str, Any] | None:
             if data is not None and not 1 <= len(str(data).encode()) <= 64:
                 raise bad("BUTTON_DATA_INVALID")
             url = button.get("url")
-            if url is not None:
+            # Telegram's own links (t.me, or the sandbox page standing in for it) always work.
+            if url is not None and not str(url).startswith(f"{tg.link_base}/"):
                 host = urlsplit(str(url)).hostname or ""
                 if (
                     not str(url).startswith(("https://", "http://", "tg://"))
@@ -57,7 +58,7 @@ def _deliverable(tg: TelegramEmulator, params: dict[str, Any]) -> SimChat:
 def send_from_bot(tg: TelegramEmulator, params: dict[str, Any], **content: Any) -> SimMessage:
     """What every send method shares: the keyboard checked, the chat reachable (403 when
     blocked, 429 over the rate), the message stored for the chat."""
-    markup = check_markup(params.get("reply_markup"))
+    markup = check_markup(tg, params.get("reply_markup"))
     chat = _deliverable(tg, params)
     return tg.store(
         SimMessage(
@@ -123,7 +124,7 @@ async def edit_message_text(tg: TelegramEmulator, params: dict[str, Any]) -> dic
     if not message.from_bot:
         raise bad("message can't be edited")
     text = str(params["text"])
-    markup = check_markup(params.get("reply_markup"))
+    markup = check_markup(tg, params.get("reply_markup"))
     if message.text == text and message.reply_markup == markup:
         raise bad(
             "message is not modified: specified new message content and reply markup are "
@@ -140,7 +141,7 @@ async def edit_message_text(tg: TelegramEmulator, params: dict[str, Any]) -> dic
 async def edit_reply_markup(tg: TelegramEmulator, params: dict[str, Any]) -> dict[str, Any]:
     chat = tg.find_chat(params["chat_id"])
     message = tg.find_message(chat.id, int(params["message_id"]))
-    message.reply_markup = check_markup(params.get("reply_markup"))
+    message.reply_markup = check_markup(tg, params.get("reply_markup"))
     return tg.message_json(message)
 
 

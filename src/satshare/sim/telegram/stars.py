@@ -66,7 +66,7 @@ async def send_invoice(tg: TelegramEmulator, params: dict[str, Any]) -> dict[str
 
 async def create_invoice_link(tg: TelegramEmulator, params: dict[str, Any]) -> str:
     spec = _stars_invoice(params, link=True)
-    link = f"https://t.me/${secrets.token_urlsafe(12)}"
+    link = f"{tg.link_base}/${secrets.token_urlsafe(12)}"
     tg.invoice_links[link] = spec
     return link
 
@@ -178,7 +178,9 @@ def _charge(
         payment["is_recurring"] = True
         payment["is_first_recurring"] = not recurring
     chat = tg.find_chat(user.id)
-    message = SimMessage(tg.next_message_id(chat.id), chat.id, False, tg.now())
+    message = SimMessage(
+        tg.next_message_id(chat.id), chat.id, False, tg.now(), successful_payment=payment
+    )
     tg.store(message)
     data = tg.message_json(message)
     data["successful_payment"] = payment

@@ -108,6 +108,8 @@ class SimMessage:
     reply_markup: dict[str, Any] | None = None
     parse_mode: str | None = None
     invoice: dict[str, Any] | None = None
+    #: A user's Stars payment (the service message Telegram shows for it).
+    successful_payment: dict[str, Any] | None = None
 
     def buttons(self) -> list[dict[str, Any]]:
         rows = (self.reply_markup or {}).get("inline_keyboard") or []
@@ -138,6 +140,9 @@ class TelegramState:
             "has_main_web_app": False,
         }
         self.clock = clock
+        #: Where the links this Telegram makes (invite links, Stars invoice links) point: t.me,
+        #: or in the sandbox a page of SatShare's own that plays what Telegram would show.
+        self.link_base = "https://t.me"
         self.users: dict[int, SimUser] = {}
         self.chats: dict[int, SimChat] = {}
         self.messages: dict[int, list[SimMessage]] = {}
