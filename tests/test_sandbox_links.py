@@ -238,3 +238,25 @@ async def test_telegram_stars_are_paid_inside_the_sandbox(
         await page.wait_for_selector(".msg:last-child >> text=Payment received")
         assert outside == []
         await context.close()
+
+
+async def test_the_checkout_pages_stars_link_stays_in_the_sandbox(
+    stars_sandbox: Sandbox,
+) -> None:
+    """"Pay with Stars" on a bitcoin checkout page opens the sandbox chat following the bot's
+    /start stars_<plan> link, not t.me."""
+    client = stars_sandbox.client
+    made = await client.post("/api/v1/users", json={"username": "dora", "platform": "api"})
+    assert made.status_code == 201, made.text
+    user = made.json()
+    plan_id = SANDBOX_PLANS[0].id
+    created = await client.post(
+        "/api/v1/subscriptions", json={"user_id": user["user_id"], "subscription_type": plan_id}
+    )
+    assert created.status_code == 201, created.text
+    invoice_id = created.json()["invoice"]["id"]
+    async with httpx.AsyncClient(base_url=stars_sandbox.url) as anonymous:
+        page = await anonymous.get(f"/pay/{invoice_id}", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert f'id="stars-link" href="/sandbox?start=stars_{plan_id}"' in page.text
+    assert "t.me/" not in page.text

@@ -126,7 +126,7 @@ async def checkout_page(
             view.payment(),
             rails=[(name, translate(language, RAIL_LABELS[name])) for name in rails],
             sandbox=sandbox_pages is not None,
-            stars_link=_stars_link(payments, request, plan),
+            stars_link=_stars_link(payments, request, plan, sandbox=telegram.sandbox),
             outlook=view.outlook(outlook, ask=not confirmed, title_of=title_of),
             promo_reasons=view.promo_reasons(),
             confirmed_query=CONFIRMED_QUERY,
@@ -149,13 +149,20 @@ def _telegram_links(
     )
 
 
-def _stars_link(payments: PaymentsContext, request: Request, plan: Plan) -> str | None:
-    """A deep link that opens the bot and offers this plan for Telegram Stars."""
-    runtime = getattr(request.app.state, "bot", None)
-    if runtime is None or not flows.stars_allowed(payments, plan.price_stars, plan.providers):
+def _stars_link(
+    payments: PaymentsContext, request: Request, plan: Plan, *, sandbox: bool
+) -> str | None:
+    """A deep link that opens the bot and offers this plan for Telegram Stars (in the
+    sandbox, the sandbox chat following that link: t.me would leave the sandbox)."""
+    if not flows.stars_allowed(payments, plan.price_stars, plan.providers):
         return None
     start = f"{STARS_START}{plan.id}"
     if len(start) > 64:  # Telegram's limit for a start parameter
+        return None
+    if sandbox:
+        return f"/sandbox?start={start}"
+    runtime = getattr(request.app.state, "bot", None)
+    if runtime is None:
         return None
     return f"https://t.me/{runtime.username}?start={start}"
 
