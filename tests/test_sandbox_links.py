@@ -243,7 +243,7 @@ async def test_telegram_stars_are_paid_inside_the_sandbox(
 async def test_the_checkout_pages_stars_link_stays_in_the_sandbox(
     stars_sandbox: Sandbox,
 ) -> None:
-    """"Pay with Stars" on a bitcoin checkout page opens the sandbox chat following the bot's
+    """ "Pay with Stars" on a bitcoin checkout page opens the sandbox chat following the bot's
     /start stars_<plan> link, not t.me."""
     client = stars_sandbox.client
     made = await client.post("/api/v1/users", json={"username": "dora", "platform": "api"})
