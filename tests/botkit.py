@@ -72,7 +72,7 @@ class BotStack:
         return update_id
 
     async def wait_messages(
-        self, chat_id: int, count: int, timeout: float = 10
+        self, chat_id: int, count: int, timeout: float = 30
     ) -> list[SimMessage]:
         await wait_for(lambda: len(self.telegram.sent_to(chat_id)) >= count, timeout)
         return self.telegram.sent_to(chat_id)
@@ -92,7 +92,7 @@ class BotStack:
             return await repository.by_external_id(session, "telegram", str(telegram_id))
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+async def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
