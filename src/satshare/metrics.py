@@ -99,6 +99,17 @@ TELEGRAM_ERRORS = Counter(
     "429, ...; network when no answer came).",
     ["code"],
 )
+TELEGRAM_RATE_REQUESTS = Counter(
+    "satshare_telegram_rate_requests",
+    "Requests from this process to the storage of the Telegram rate limit shared by every "
+    "process, by outcome (granted, refused, window: a read after a refusal, failed).",
+    ["outcome"],
+)
+TELEGRAM_RATE_TOKENS = Counter(
+    "satshare_telegram_rate_tokens",
+    "Tokens of the shared Telegram rate limit this process was granted (one per Bot API call "
+    "to a chat); divided by the requests, the calls each request paid for.",
+)
 DB_POOL = Gauge(
     "satshare_db_pool_connections",
     "This process's database connection pool: size (configured), checked_out (in use), "
@@ -145,6 +156,14 @@ def bot_update(duplicate: bool) -> None:
 
 def telegram_error(code: int | str) -> None:
     TELEGRAM_ERRORS.labels(code=str(code)).inc()
+
+
+def telegram_rate_request(outcome: str) -> None:
+    TELEGRAM_RATE_REQUESTS.labels(outcome=outcome).inc()
+
+
+def telegram_rate_tokens(count: int) -> None:
+    TELEGRAM_RATE_TOKENS.inc(count)
 
 
 def _set_all(gauge: Gauge, label: str, values: Mapping[str, float], known: frozenset[str]) -> None:

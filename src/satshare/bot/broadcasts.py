@@ -1,8 +1,9 @@
 """Delivers broadcasts through the bot: one claim per recipient, at the bot's rate.
 
-The pace is the bot's own ``AIORateLimiter`` (``telegram.max_messages_per_second``, shared
-with every other message the bot sends, so a broadcast never pushes the bot as a whole over
-it); ``WORKERS`` sends run at once so the limiter, not the round trips, sets the rate.
+The pace is the bot's rate limiter (``bot/ratelimiter.py``: ``telegram.max_messages_per_second``
+shared with every other message the bot sends, from this process and every other one, so a
+broadcast never pushes the bot as a whole over it); ``WORKERS`` sends run at once so the
+limiter, not the round trips, sets the rate.
 
 Each recipient is claimed (``sending``, committed) before it is handed to Telegram and
 resolved after, so a sender killed in between leaves at most ``WORKERS`` claims, which the
