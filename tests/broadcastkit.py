@@ -50,7 +50,7 @@ class Rig:
     clock: FrozenClock
     telegram: TelegramEmulator
     server: RunningServer
-    bot: ExtBot[None]
+    bot: ExtBot[int]
     #: Telegram id → SatShare user id.
     users: dict[int, int] = field(default_factory=dict)
     _invoices: int = 0
@@ -146,7 +146,7 @@ async def open_rig(
     emulator = TelegramEmulator(TOKEN, global_rate=global_rate)
     server = await start_server(build_telegram_app(emulator))
     # Paced as bot/app.py paces SatShare's bot on SQLite (its rate counted in memory).
-    bot: ExtBot[None] = ExtBot(
+    bot: ExtBot[int] = ExtBot(
         TOKEN,
         base_url=f"{server.url}/bot",
         rate_limiter=SharedRateLimiter(SharedRateLimit(MemoryStorage(), rate, identity="test")),

@@ -101,14 +101,17 @@ TELEGRAM_ERRORS = Counter(
 )
 TELEGRAM_RATE_REQUESTS = Counter(
     "satshare_telegram_rate_requests",
-    "Requests from this process to the storage of the Telegram rate limit shared by every "
-    "process, by outcome (granted, refused, window: a read after a refusal, failed).",
+    "Requests from this process to the storage (Redis or the database) of the Telegram rate "
+    "shared by every process, by outcome (reserved: places counted; failed: the storage did "
+    "not answer and the process paced itself).",
     ["outcome"],
 )
 TELEGRAM_RATE_TOKENS = Counter(
     "satshare_telegram_rate_tokens",
-    "Tokens of the shared Telegram rate limit this process was granted (one per Bot API call "
-    "to a chat); divided by the requests, the calls each request paid for.",
+    "Places of the shared Telegram rate this process reserved, by use (granted: a Bot API "
+    "call to a chat went; unused: its window ended first). Granted divided by requests: the "
+    "calls each request paid for.",
+    ["use"],
 )
 DB_POOL = Gauge(
     "satshare_db_pool_connections",
@@ -162,8 +165,8 @@ def telegram_rate_request(outcome: str) -> None:
     TELEGRAM_RATE_REQUESTS.labels(outcome=outcome).inc()
 
 
-def telegram_rate_tokens(count: int) -> None:
-    TELEGRAM_RATE_TOKENS.inc(count)
+def telegram_rate_tokens(use: str) -> None:
+    TELEGRAM_RATE_TOKENS.labels(use=use).inc()
 
 
 def _set_all(gauge: Gauge, label: str, values: Mapping[str, float], known: frozenset[str]) -> None:
