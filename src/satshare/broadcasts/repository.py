@@ -218,34 +218,39 @@ async def claim_next(
     session: AsyncSession, broadcast_id: int, sender: str, now: datetime
 ) -> Claimed | None:
     """Take the next recipient due for sending, while ``sender`` holds the broadcast and it
-    is still being sent (a cancel stops the next claim). Workers skip each other's rows."""
+    is still being sent (a cancel stops the next claim). One statement: the row is chosen
+    and marked ``sending`` in the same ``UPDATE … RETURNING`` (workers skip each other's
+    rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at a time)."""
     holding = exists().where(
         Broadcast.id == broadcast_id,
         Broadcast.status == BroadcastStatus.SENDING,
         Broadcast.sender == sender,
     )
-    result = await session.execute(
-        select(BroadcastRecipient)
+    row = BroadcastRecipient
+    chosen = (
+        select(row.id)
         .where(
             holding,
-            BroadcastRecipient.broadcast_id == broadcast_id,
-            BroadcastRecipient.status == RecipientStatus.PENDING,
-            or_(
-                BroadcastRecipient.next_attempt_at.is_(None),
-                BroadcastRecipient.next_attempt_at <= now,
-            ),
+            row.broadcast_id == broadcast_id,
+            row.status == RecipientStatus.PENDING,
+            or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
         )
-        .order_by(BroadcastRecipient.id)
+        .order_by(row.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    row = result.scalar_one_or_none()
-    if row is None:
+    result = await session.execute(
+        update(row)
+        .where(row.id == chosen)
+        .values(status=RecipientStatus.SENDING, attempts=row.attempts + 1)
+        .returning(row.id, row.user_id, row.chat_id, row.language, row.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = result.one_or_none()
+    if claimed is None:
         return None
-    row.status = RecipientStatus.SENDING
-    row.attempts += 1
-    await session.flush()
-    return Claimed(row.id, row.user_id, row.chat_id, row.language, row.attempts)
+    return Claimed(*claimed)
 
 
 async def next_retry_at(session: AsyncSession, broadcast_id: int) -> datetime | None:
