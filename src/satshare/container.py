@@ -269,6 +269,8 @@ def build_container(
             outbox=Doorbell(),
             send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS) if waker else _nothing,
             deliver_webhooks=waker.waker(JobName.DELIVER_WEBHOOKS) if waker else _nothing,
+            # SQLite: the service's sweep finds it (BROADCAST_INTERVAL_SECONDS).
+            send_broadcasts=waker.waker(JobName.SEND_BROADCASTS) if waker else _nothing,
             entries_may_queue_payouts=policy.instant_lightning,
         )
     elif waker is not None and settings.jobs.mode == "workers":
@@ -279,6 +281,7 @@ def build_container(
             outbox=Doorbell(),
             send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS),
             deliver_webhooks=waker.waker(JobName.DELIVER_WEBHOOKS),
+            send_broadcasts=waker.waker(JobName.SEND_BROADCASTS),
             entries_may_queue_payouts=policy.instant_lightning,
         )
     else:
@@ -287,6 +290,9 @@ def build_container(
             send_payouts=payout_runner.kick,
             outbox=Doorbell(),
             deliver_webhooks=webhook_runner.kick,
+            # Inline on PostgreSQL the broadcasts' sender is a job of this process's queue
+            # worker: queue it; on SQLite ring the in-process runner (the default).
+            send_broadcasts=waker.waker(JobName.SEND_BROADCASTS) if waker else None,
             entries_may_queue_payouts=policy.instant_lightning,
         )
     # Any commit that recorded an outgoing webhook event (whoever wrote it) wakes delivery.

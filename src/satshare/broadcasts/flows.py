@@ -9,9 +9,10 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.aftercommit import CommitListener, Produced
 from satshare.broadcasts import repository, service
 from satshare.broadcasts.compose import Content
-from satshare.broadcasts.models import Broadcast
+from satshare.broadcasts.models import Broadcast, BroadcastStatus
 from satshare.broadcasts.repository import Claimed, Progress
 from satshare.broadcasts.segments import Segment
 from satshare.broadcasts.service import Lease
@@ -63,11 +64,15 @@ async def listing(
 
 
 async def request_send(
-    db: Database, broadcast_id: int, now: datetime
+    db: Database, broadcast_id: int, now: datetime, after_commit: CommitListener
 ) -> tuple[Broadcast, Progress]:
+    """Send now (the sender is woken after the commit) or at the broadcast's ``send_at``."""
     async with db.transaction() as session:
         broadcast = await service.request_send(session, broadcast_id, now)
-        return broadcast, await service.progress(session, broadcast_id)
+        progress = await service.progress(session, broadcast_id)
+    if broadcast.status == BroadcastStatus.SENDING:
+        after_commit.committed(Produced(broadcasts=True))
+    return broadcast, progress
 
 
 async def cancel(db: Database, broadcast_id: int, now: datetime) -> tuple[Broadcast, Progress]:
