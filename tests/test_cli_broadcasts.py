@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 
 import pytest
 from typer.testing import CliRunner
@@ -50,6 +51,15 @@ async def test_broadcast_send_list_and_cancel(
     rig = await open_rig(database_url)
     try:
         environment.setenv("SATSHARE_DATABASE__URL", database_url)
+        # A payment processor and no bot token: nothing could ever send it.
+        live = {"URL": "https://btcpay.example.com", "STORE_ID": "S1"}
+        live |= {"API_KEY": secrets.token_hex(20), "WEBHOOK_SECRET": secrets.token_hex(16)}
+        for name, value in live.items():
+            environment.setenv(f"SATSHARE_BTCPAY__{name}", value)
+        code, _, err = await cli("broadcast", "send", "1")
+        assert code == 2 and "telegram.token is not set, so no process can send" in err
+        for name in live:
+            environment.delenv(f"SATSHARE_BTCPAY__{name}")
         environment.setenv("SATSHARE_TELEGRAM__TOKEN", TOKEN)
         environment.setenv("SATSHARE_TELEGRAM__API_BASE_URL", rig.server.url)
         for telegram_id in range(1, 7):
