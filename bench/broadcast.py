@@ -188,6 +188,7 @@ async def run(
                 "satshare_telegram_rate_requests_total", {"outcome": "reserved"}
             ),
             "rate_tokens": sample("satshare_telegram_rate_tokens_total", {"use": "granted"}),
+            "rate_tokens_unused": sample("satshare_telegram_rate_tokens_total", {"use": "unused"}),
         }
     finally:
         process.terminate()
