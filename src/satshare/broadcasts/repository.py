@@ -214,13 +214,14 @@ class Claimed:
     attempts: int
 
 
-async def claim_next(
-    session: AsyncSession, broadcast_id: int, sender: str, now: datetime
-) -> Claimed | None:
-    """Take the next recipient due for sending, while ``sender`` holds the broadcast and it
-    is still being sent (a cancel stops the next claim). One statement: the row is chosen
-    and marked ``sending`` in the same ``UPDATE … RETURNING`` (workers skip each other's
-    rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at a time)."""
+async def claim(
+    session: AsyncSession, broadcast_id: int, sender: str, now: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to ``limit`` recipients due for sending, in order, while ``sender`` holds the
+    broadcast and it is still being sent (a cancel stops the next claim). One statement: the
+    rows are chosen and marked ``sending`` in the same ``UPDATE … RETURNING`` (senders skip
+    each other's rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at a
+    time)."""
     holding = exists().where(
         Broadcast.id == broadcast_id,
         Broadcast.status == BroadcastStatus.SENDING,
@@ -236,21 +237,17 @@ async def claim_next(
             or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
         )
         .order_by(row.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
     result = await session.execute(
         update(row)
-        .where(row.id == chosen)
+        .where(row.id.in_(chosen.scalar_subquery()))
         .values(status=RecipientStatus.SENDING, attempts=row.attempts + 1)
         .returning(row.id, row.user_id, row.chat_id, row.language, row.attempts)
         .execution_options(synchronize_session=False)
     )
-    claimed = result.one_or_none()
-    if claimed is None:
-        return None
-    return Claimed(*claimed)
+    return sorted((Claimed(*claimed) for claimed in result.all()), key=lambda c: c.id)
 
 
 async def next_retry_at(session: AsyncSession, broadcast_id: int) -> datetime | None:
@@ -263,6 +260,15 @@ async def next_retry_at(session: AsyncSession, broadcast_id: int) -> datetime | 
     )
     value: datetime | None = result.scalar_one()
     return value
+
+
+async def mark_sent(session: AsyncSession, recipient_ids: Sequence[int], now: datetime) -> None:
+    """Telegram accepted the message to each of these recipients (one statement for all)."""
+    await session.execute(
+        update(BroadcastRecipient)
+        .where(BroadcastRecipient.id.in_(recipient_ids))
+        .values(status=RecipientStatus.SENT, error=None, sent_at=now)
+    )
 
 
 async def resolve(
