@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from telegram.ext import AIORateLimiter, ExtBot
+from limits.aio.storage import MemoryStorage
+from telegram.ext import ExtBot
 
+from satshare.bot.ratelimiter import SharedRateLimiter
 from satshare.clock import FrozenClock
 from satshare.db import Database
 from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.plans import service as plans
+from satshare.ratelimits.shared import SharedRateLimit
 from satshare.sim.telegram import TelegramEmulator
 from satshare.sim.telegram import build_app as build_telegram_app
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
@@ -47,7 +50,7 @@ class Rig:
     clock: FrozenClock
     telegram: TelegramEmulator
     server: RunningServer
-    bot: ExtBot[None]
+    bot: ExtBot[int]
     #: Telegram id → SatShare user id.
     users: dict[int, int] = field(default_factory=dict)
     _invoices: int = 0
@@ -142,11 +145,11 @@ async def open_rig(
         await plans.sync(session, list(PLANS), clock.now())
     emulator = TelegramEmulator(TOKEN, global_rate=global_rate)
     server = await start_server(build_telegram_app(emulator))
-    # Paced as bot/app.py paces SatShare's bot (AIORateLimiter at max_messages_per_second).
-    bot: ExtBot[None] = ExtBot(
+    # Paced as bot/app.py paces SatShare's bot on SQLite (its rate counted in memory).
+    bot: ExtBot[int] = ExtBot(
         TOKEN,
         base_url=f"{server.url}/bot",
-        rate_limiter=AIORateLimiter(overall_max_rate=rate, overall_time_period=1, max_retries=2),
+        rate_limiter=SharedRateLimiter(SharedRateLimit(MemoryStorage(), rate, identity="test")),
     )
     await bot.initialize()
     return Rig(db, clock, emulator, server, bot)

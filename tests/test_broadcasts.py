@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from satshare.bot.broadcasts import BroadcastSender
-from satshare.broadcasts import service
+from satshare.bot.broadcasts import BroadcastSender, GroupedSteps
+from satshare.broadcasts import flows, service
 from satshare.broadcasts.compose import Button, Content
 from satshare.broadcasts.models import BroadcastRecipient, BroadcastStatus, RecipientStatus
 from satshare.broadcasts.segments import Segment, SegmentKind
@@ -279,3 +280,36 @@ async def test_a_scheduled_broadcast_waits_for_its_time_and_takes_the_segment_th
     [delivery] = await sender.run_due()
     assert delivery.finished and delivery.sent == 2
     assert len(rig.received(1)) == 1 and len(rig.received(2)) == 1
+
+
+async def test_waiting_workers_share_one_transaction(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: the steps of every worker waiting are one transaction, which records
+    their outcomes and claims a recipient for each."""
+    for telegram_id in range(1, 6):
+        await rig.user(telegram_id)
+    broadcast_id = await _compose(rig, Segment(SegmentKind.ALL))
+    await _send(rig, broadcast_id)
+    lease = await flows.acquire(rig.db, broadcast_id, "sender-test", rig.clock.now())
+    assert lease is not None
+    claimed_per_transaction: list[int] = []
+    step = flows.step
+
+    async def counted(*args: Any) -> flows.Step:
+        claimed_per_transaction.append(args[3])
+        return await step(*args)
+
+    monkeypatch.setattr(flows, "step", counted)
+    steps = GroupedSteps(rig.db, rig.clock, lease)
+    first = await asyncio.gather(*(steps.step(None) for _ in range(5)))
+    assert claimed_per_transaction == [5]
+    assert sorted(r.chat_id for r, _ in first if r is not None) == [1, 2, 3, 4, 5]
+    # Their outcomes, and no recipient left: one more transaction, nothing to retry.
+    outcomes = [
+        flows.Said(r, flows.Verdict.SENT, rig.clock.now()) for r, _ in first if r is not None
+    ]
+    last = await asyncio.gather(*(steps.step(said) for said in outcomes))
+    assert claimed_per_transaction == [5, 5] and last == [(None, None)] * 5
+    rows = await _recipients(rig, broadcast_id)
+    assert {row.status for row in rows.values()} == {RecipientStatus.SENT}

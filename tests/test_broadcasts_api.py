@@ -4,15 +4,20 @@ admin chat, send, progress, cancel."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from satshare.bot.broadcasts import BroadcastSender
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
-from tests.conftest import BTCPaySim
+from tests.conftest import PG_URL, BTCPaySim
 from tests.helpers import assert_problem
 
 
@@ -161,3 +166,82 @@ async def test_the_catalogue_job_sends_a_broadcast_on_the_telegram_queue(bot: Bo
         assert done["status"] == "done"
         assert done["progress"] == {"pending": 0, "sent": 1, "blocked": 0, "failed": 0}
         assert bot.last(alice).text == "From the job"
+
+
+async def _eventually(check: Any, what: str, seconds: float = 30) -> None:
+    """Wait for ``check()`` to be truthy (the jobs run on their own)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _broadcast_runs() -> float:
+    value = REGISTRY.get_sample_value(
+        "satshare_job_runs_total", {"task": "send_broadcasts", "result": "succeeded"}
+    )
+    return value or 0.0
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite runs the jobs in-process")
+async def test_sending_wakes_the_broadcasts_job_at_once(
+    bot: BotStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its period an hour: only the wake-up after the commit can start the sender."""
+    from satshare.jobs import BotJobs, run_jobs
+
+    # (The package's ``catalogue`` is the function; the module is found by its name.)
+    module = importlib.import_module("satshare.jobs.catalogue")
+    monkeypatch.setattr(module, "BROADCAST_INTERVAL_SECONDS", 3600)
+    alice = bot.new_user("alice")
+    await bot.say(alice, "/start")
+    before = _broadcast_runs()
+    jobs = asyncio.create_task(run_jobs(bot.container, BotJobs(bot.runtime, bot.dispatcher)))
+    try:
+        await _eventually(lambda: _broadcast_runs() > before, "the job's first run")
+        async with client(bot) as api:
+            created = await api.post(
+                "/api/v1/broadcasts", json={"text": "Woken", "segment": {"kind": "all"}}
+            )
+            broadcast_id = created.json()["broadcast_id"]
+            await api.post(f"/api/v1/broadcasts/{broadcast_id}/send")
+
+            async def done() -> bool:
+                shown = (await api.get(f"/api/v1/broadcasts/{broadcast_id}")).json()
+                return bool(shown["status"] == "done")
+
+            await _eventually(done, "the broadcast sent")
+        assert bot.last(alice).text == "Woken"
+        assert _broadcast_runs() == before + 2  # the first run, then the woken one
+    finally:
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs
+
+
+@pytest.mark.skipif(PG_URL is None, reason="the job queue is PostgreSQL's")
+async def test_sending_queues_the_broadcasts_job_on_postgresql(bot: BotStack) -> None:
+    """With a job queue (inline serve, workers, a command) the commit queues the sender's
+    job at once, on the telegram queue, for whichever process works it."""
+    from satshare.jobqueue import JobName, Queue
+
+    app = bot.container.job_queue
+    waker = bot.container.job_waker
+    assert app is not None and waker is not None
+    await bot.say(bot.new_user("alice"), "/start")
+    async with app.open_async():
+        async with client(bot) as api:
+            created = await api.post(
+                "/api/v1/broadcasts", json={"text": "Queued", "segment": {"kind": "all"}}
+            )
+            broadcast_id = created.json()["broadcast_id"]
+            await api.post(f"/api/v1/broadcasts/{broadcast_id}/send")
+        await waker.settle()
+        queued = await app.job_manager.list_jobs_async(task=JobName.SEND_BROADCASTS)
+    assert [(job.queue, job.status) for job in queued] == [(Queue.TELEGRAM, "todo")]

@@ -2,12 +2,14 @@
 
 Writers (use cases, the idempotency middleware, jobs) say what their committed transaction
 produced — ledger entries for the sealer, outbox rows for the sender, payouts ready to send,
-outgoing webhook deliveries (said by a session hook on any commit that recorded an event,
-``webhooks_out.flows.kick_after_commit``) — and ``AfterCommit`` wakes whoever works on each.
+a broadcast to send, outgoing webhook deliveries (said by a session hook on any commit that
+recorded an event, ``webhooks_out.flows.kick_after_commit``) — and ``AfterCommit`` wakes
+whoever works on each.
 It is built once, by the composition root, with every collaborator it wakes; nothing is
 attached to it later. The outbox's sender lives in the bot (another adapter, started after
 the container), so the outbox is a ``Doorbell`` the sender listens to, not a callback
-registered afterwards.
+registered afterwards; so is the broadcasts' sender, a job of the in-process runner on
+SQLite (``jobs/inline.py``).
 
 In ``jobs.mode: workers`` (PostgreSQL) the container builds it with wake-ups that queue the
 matching procrastinate jobs instead (``jobqueue.QueueWaker``): after commit only, coalesced
@@ -37,6 +39,8 @@ class Produced:
     payouts: bool = False
     #: Outgoing webhook deliveries (#14) to send.
     webhooks: bool = False
+    #: A broadcast started sending: its sender may start now rather than at its sweep.
+    broadcasts: bool = False
 
 
 #: A settlement, a refund, a payout's record: entries and the messages about them.
@@ -80,8 +84,8 @@ class Doorbell:
 
 
 class AfterCommit:
-    """Wakes the sealer, the payout sender, the outbox's listener and the webhook delivery
-    after a commit."""
+    """Wakes the sealer, the payout sender, the outbox's listener, the webhook delivery and
+    the broadcasts' sender after a commit."""
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class AfterCommit:
         entries_may_queue_payouts: bool,
         send_outbox: Callable[[], None] | None = None,
         deliver_webhooks: Callable[[], None] | None = None,
+        send_broadcasts: Callable[[], None] | None = None,
     ) -> None:
         #: Wake-ups, public so a test can hold one back for a moment (then put it back).
         self.seal = seal
@@ -101,6 +106,10 @@ class AfterCommit:
         self.send_outbox = send_outbox or outbox.ring
         #: The outgoing webhooks' delivery (#14); nothing where none is wired.
         self.deliver_webhooks = deliver_webhooks or _nothing
+        #: Rung for the in-process broadcasts' sender (SQLite's job runner listens).
+        self.broadcasts = Doorbell()
+        #: Where the broadcasts' sender is a queued job (PostgreSQL): queue it.
+        self.send_broadcasts = send_broadcasts or self.broadcasts.ring
         # Instant splits: a settlement's commission becomes a payout in the same transaction.
         self._entries_queue_payouts = entries_may_queue_payouts
 
@@ -113,6 +122,8 @@ class AfterCommit:
             self.send_payouts()
         if produced.webhooks:
             self.deliver_webhooks()
+        if produced.broadcasts:
+            self.send_broadcasts()
 
 
 def _nothing() -> None:

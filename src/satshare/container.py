@@ -45,6 +45,7 @@ from satshare.plans import service as plans
 from satshare.providers.registry import build_providers
 from satshare.providers.webhook_http import HttpWebhookSender
 from satshare.ratelimits.service import RateLimiter
+from satshare.ratelimits.shared import SharedRateLimit
 from satshare.ratelimits.storage import DatabaseStorage
 from satshare.rates.service import SANDBOX_SUFFIX
 from satshare.sandbox import Sandbox, start_sandbox
@@ -91,6 +92,8 @@ class Container:
     webhook_runner: webhook_flows.DeliveryRunner | None = None
     #: The API's rate limits (#14); the admin panel's login uses ``check_login``.
     rate_limiter: RateLimiter | None = None
+    #: Telegram's bot-wide send rate, counted with every other process (#11).
+    telegram_rate: SharedRateLimit | None = None
     sandbox: Sandbox | None = None
     _closers: tuple[Callable[[], Awaitable[None]], ...] = field(default=(), repr=False)
 
@@ -166,7 +169,13 @@ class Container:
             payments=self.payments,
             payouts=self.payouts,
             outbox=self.after_commit.outbox,
+            telegram_rate=self._telegram_rate,
         )
+
+    @property
+    def _telegram_rate(self) -> SharedRateLimit:
+        assert self.telegram_rate is not None  # build_container always builds it
+        return self.telegram_rate
 
     @property
     def runs_jobs(self) -> bool:
@@ -180,6 +189,7 @@ class Container:
             await self.webhook_runner.aclose()
         await self.payout_runner.aclose()
         await self.sealer.aclose()
+        await self._telegram_rate.aclose()
         for close in reversed(self._closers):
             await close()
         if self.sandbox is not None:
@@ -250,7 +260,13 @@ def build_container(
         lambda: payout_flows.run_once(payouts_context), "sending payouts"
     )
     webhooks, webhook_runner, closers = _webhooks(settings, db, clock, sandbox=sandbox is not None)
-    rate_limiter = _rate_limiter(settings, db)
+    counters = _counter_storage(settings, db)
+    rate_limiter = _rate_limiter(settings, counters)
+    telegram_rate = SharedRateLimit(
+        counters,
+        settings.telegram.max_messages_per_second,
+        identity=_bot_identity(settings),
+    )
     job_queue = None if is_sqlite(settings.database.url) else open_queue(settings.database.url)
     waker = QueueWaker(job_queue) if job_queue is not None else None
     if role is Role.COMMAND:
@@ -261,6 +277,8 @@ def build_container(
             outbox=Doorbell(),
             send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS) if waker else _nothing,
             deliver_webhooks=waker.waker(JobName.DELIVER_WEBHOOKS) if waker else _nothing,
+            # SQLite: the service's sweep finds it (BROADCAST_INTERVAL_SECONDS).
+            send_broadcasts=waker.waker(JobName.SEND_BROADCASTS) if waker else _nothing,
             entries_may_queue_payouts=policy.instant_lightning,
         )
     elif waker is not None and settings.jobs.mode == "workers":
@@ -271,6 +289,7 @@ def build_container(
             outbox=Doorbell(),
             send_outbox=waker.waker(JobName.SEND_NOTIFICATIONS),
             deliver_webhooks=waker.waker(JobName.DELIVER_WEBHOOKS),
+            send_broadcasts=waker.waker(JobName.SEND_BROADCASTS),
             entries_may_queue_payouts=policy.instant_lightning,
         )
     else:
@@ -279,6 +298,9 @@ def build_container(
             send_payouts=payout_runner.kick,
             outbox=Doorbell(),
             deliver_webhooks=webhook_runner.kick,
+            # Inline on PostgreSQL the broadcasts' sender is a job of this process's queue
+            # worker: queue it; on SQLite ring the in-process runner (the default).
+            send_broadcasts=waker.waker(JobName.SEND_BROADCASTS) if waker else None,
             entries_may_queue_payouts=policy.instant_lightning,
         )
     # Any commit that recorded an outgoing webhook event (whoever wrote it) wakes delivery.
@@ -350,6 +372,7 @@ def build_container(
         webhooks=webhooks,
         webhook_runner=webhook_runner,
         rate_limiter=rate_limiter,
+        telegram_rate=telegram_rate,
         sandbox=sandbox,
         _closers=(*providers.closers, *closers),
     )
@@ -391,19 +414,20 @@ def _webhooks(
     return webhooks, webhook_flows.DeliveryRunner(webhooks), (sender.aclose,)
 
 
-def _rate_limiter(settings: Settings, db: Database) -> RateLimiter:
-    """The API's rate limits (#14), counted where every process sees the same counters."""
-    limits = settings.api.rate_limit
-    storage: limits_storage.Storage
+def _counter_storage(settings: Settings, db: Database) -> limits_storage.Storage:
+    """Where the rate limits (the API's, #14, and Telegram's, #11) are counted: where every
+    process sees the same counters."""
     if settings.redis.url:
         # limits' own Redis storage, through the redis package's asyncio client.
-        storage = limits_storage.RedisStorage(
-            "async+" + settings.redis.url, implementation="redispy"
-        )
-    elif db.is_sqlite:
-        storage = limits_storage.MemoryStorage()  # SQLite: one process, counters in it
-    else:
-        storage = DatabaseStorage(db)  # every process on this PostgreSQL counts together
+        return limits_storage.RedisStorage("async+" + settings.redis.url, implementation="redispy")
+    if db.is_sqlite:
+        return limits_storage.MemoryStorage()  # SQLite: one process, counters in it
+    return DatabaseStorage(db)  # every process on this PostgreSQL counts together
+
+
+def _rate_limiter(settings: Settings, storage: limits_storage.Storage) -> RateLimiter:
+    """The API's rate limits (#14)."""
+    limits = settings.api.rate_limit
     return RateLimiter(
         storage,
         per_key=limits.per_key,
@@ -411,6 +435,14 @@ def _rate_limiter(settings: Settings, db: Database) -> RateLimiter:
         login=limits.login,
         enabled=limits.enabled,
     )
+
+
+def _bot_identity(settings: Settings) -> str:
+    """Whose sends the Telegram rate counts: the bot's id (the token's public part), so two
+    bots on one database or Redis each have their own rate. Never the token itself."""
+    token = settings.telegram.token
+    value = token.get_secret_value() if token is not None else ""
+    return value.split(":", 1)[0] or "bot"
 
 
 async def _alert_webhook_failing(

@@ -60,6 +60,7 @@ WAKE_QUEUES: dict[str, str] = {
     JobName.SEND_PAYOUTS: Queue.MONEY,
     JobName.SEND_NOTIFICATIONS: Queue.TELEGRAM,
     JobName.DELIVER_WEBHOOKS: Queue.WEBHOOKS,
+    JobName.SEND_BROADCASTS: Queue.TELEGRAM,
 }
 
 
@@ -104,6 +105,9 @@ class Job:
     #: Seconds between periodic runs (the sweep that catches other processes and crashes).
     every: int
     run: Callable[[], Awaitable[None]]
+    #: In-process only (SQLite): returns when a commit wants the job before its period is
+    #: up (on PostgreSQL the commit queues the job instead).
+    woken: Callable[[], Awaitable[None]] | None = None
 
 
 #: A job whose worker stopped sending heartbeats this long ago was killed mid-run.

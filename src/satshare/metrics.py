@@ -99,6 +99,20 @@ TELEGRAM_ERRORS = Counter(
     "429, ...; network when no answer came).",
     ["code"],
 )
+TELEGRAM_RATE_REQUESTS = Counter(
+    "satshare_telegram_rate_requests",
+    "Requests from this process to the storage (Redis or the database) of the Telegram rate "
+    "shared by every process, by outcome (reserved: places counted; failed: the storage did "
+    "not answer and the process paced itself).",
+    ["outcome"],
+)
+TELEGRAM_RATE_TOKENS = Counter(
+    "satshare_telegram_rate_tokens",
+    "Places of the shared Telegram rate this process reserved, by use (granted: a Bot API "
+    "call to a chat went; unused: its window ended first). Granted divided by requests: the "
+    "calls each request paid for.",
+    ["use"],
+)
 DB_POOL = Gauge(
     "satshare_db_pool_connections",
     "This process's database connection pool: size (configured), checked_out (in use), "
@@ -145,6 +159,14 @@ def bot_update(duplicate: bool) -> None:
 
 def telegram_error(code: int | str) -> None:
     TELEGRAM_ERRORS.labels(code=str(code)).inc()
+
+
+def telegram_rate_request(outcome: str) -> None:
+    TELEGRAM_RATE_REQUESTS.labels(outcome=outcome).inc()
+
+
+def telegram_rate_tokens(use: str) -> None:
+    TELEGRAM_RATE_TOKENS.labels(use=use).inc()
 
 
 def _set_all(gauge: Gauge, label: str, values: Mapping[str, float], known: frozenset[str]) -> None:

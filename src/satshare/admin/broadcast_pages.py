@@ -255,7 +255,9 @@ class BroadcastsDesk(Page):
                     languages=", ".join(languages),
                 )
             if verb == "send":
-                broadcast, _ = await flows.request_send(services.db, broadcast_id, now, by=by)
+                broadcast, _ = await flows.request_send(
+                    services.db, broadcast_id, now, services.after_commit, by=by
+                )
             else:
                 broadcast, _ = await flows.cancel(services.db, broadcast_id, now, by=by)
             return t(

@@ -8,7 +8,6 @@ import logging
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -37,6 +36,7 @@ from satshare.bot.handlers import (
 )
 from satshare.bot.metered import MeteredRequest
 from satshare.bot.polling import PollingLeader
+from satshare.bot.ratelimiter import SharedRateLimiter
 from satshare.bot.runtime import BotContext, BotRuntime, BotServices
 from satshare.i18n import translate
 from satshare.telegram_contract import webhook_secret
@@ -64,13 +64,8 @@ def build_runtime(services: BotServices, *, token: str, api_base_url: str) -> Bo
         .context_types(ContextTypes(context=BotContext))
         .base_url(f"{api_base_url}/bot")
         .base_file_url(f"{api_base_url}/file/bot")
-        .rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=settings.max_messages_per_second,
-                overall_time_period=1,
-                max_retries=2,
-            )
-        )
+        # telegram.max_messages_per_second for the bot as a whole, across processes.
+        .rate_limiter(SharedRateLimiter(services.telegram_rate, max_retries=2))
         .concurrent_updates(64)
         # Through MeteredRequest, so that /metrics counts Telegram's errors by code.
         .request(MeteredRequest(connection_pool_size=64, pool_timeout=30))

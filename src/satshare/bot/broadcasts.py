@@ -1,12 +1,17 @@
 """Delivers broadcasts through the bot: one claim per recipient, at the bot's rate.
 
-The pace is the bot's own ``AIORateLimiter`` (``telegram.max_messages_per_second``, shared
-with every other message the bot sends, so a broadcast never pushes the bot as a whole over
-it); ``WORKERS`` sends run at once so the limiter, not the round trips, sets the rate.
+The pace is the bot's rate limiter (``bot/ratelimiter.py``: ``telegram.max_messages_per_second``
+shared with every other message the bot sends, from this process and every other one, so a
+broadcast never pushes the bot as a whole over it); ``WORKERS`` sends run at once so the
+limiter, not the round trips, sets the rate.
 
 Each recipient is claimed (``sending``, committed) before it is handed to Telegram and
 resolved after, so a sender killed in between leaves at most ``WORKERS`` claims, which the
-next sender marks failed instead of sending them again: nobody gets a broadcast twice.
+next sender marks failed instead of sending them again: nobody gets a broadcast twice. The
+workers' claims and outcomes are written together (``GroupedSteps``): one transaction for
+every worker that is waiting for one, so a slow database (a busy machine, SQLite's single
+writer) carries more messages per transaction instead of holding the broadcast below the
+rate.
 What Telegram says decides the rest: a 429 puts the recipient back for after
 ``retry_after`` and pauses every worker that long; a 403 marks the user unreachable
 (``blocked``); a refusal (400) is ``failed``; a time-out is ``failed`` too (the message may
@@ -21,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -91,6 +96,65 @@ class Delivery:
 ProgressCallback = Callable[[Delivery], None]
 
 
+@dataclass
+class _Ask:
+    outcome: Said | None
+    claim: bool
+    answer: asyncio.Future[tuple[Claimed | None, datetime | None]]
+
+
+class GroupedSteps:
+    """The workers' steps (record what Telegram said, claim the next recipient), as many
+    in one transaction as are waiting: while a transaction runs, the workers that finish a
+    send queue up, and the next one records all their outcomes and claims a recipient for
+    each (a group commit). Still one claim in flight per worker at most."""
+
+    def __init__(self, db: Database, clock: Clock, lease: Lease) -> None:
+        self.db = db
+        self.clock = clock
+        self.lease = lease
+        self._asks: list[_Ask] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def step(
+        self, outcome: Said | None, *, claim: bool = True
+    ) -> tuple[Claimed | None, datetime | None]:
+        """Record ``outcome``; the next recipient (or None, and when one is due again: None
+        when nobody is left)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[Claimed | None, datetime | None]] = loop.create_future()
+        self._asks.append(_Ask(outcome, claim, answer))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
+        return await answer
+
+    async def aclose(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write(self) -> None:
+        while self._asks:
+            asks, self._asks = self._asks, []
+            outcomes = [ask.outcome for ask in asks if ask.outcome is not None]
+            wanted = sum(ask.claim for ask in asks)
+            try:
+                step = await broadcasts.step(
+                    self.db, self.lease, outcomes, wanted, self.clock.now()
+                )
+            except Exception as exc:
+                for ask in asks:
+                    if not ask.answer.done():
+                        ask.answer.set_exception(exc)
+                continue
+            recipients = iter(step.recipients)
+            for ask in asks:
+                recipient = next(recipients, None) if ask.claim else None
+                if not ask.answer.done():
+                    ask.answer.set_result((recipient, step.retry_at))
+
+
 class BroadcastSender:
     """Sends due broadcasts; several senders (processes) never send the same one at once."""
 
@@ -127,13 +191,15 @@ class BroadcastSender:
             )
         stop = asyncio.Event()
         renewer = asyncio.create_task(self._renew(lease, stop))
+        steps = GroupedSteps(self.db, self.clock, lease)
         try:
             await asyncio.gather(
-                *(self._work(lease, report, stop, on_progress) for _ in range(self.workers))
+                *(self._work(lease, steps, report, stop, on_progress) for _ in range(self.workers))
             )
         finally:
             stop.set()
             await renewer
+            await steps.aclose()
         report.finished = await broadcasts.close(self.db, lease, self.clock.now())
         return report
 
@@ -154,23 +220,22 @@ class BroadcastSender:
     async def _work(
         self,
         lease: Lease,
+        steps: GroupedSteps,
         report: Delivery,
         stop: asyncio.Event,
         on_progress: ProgressCallback | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         # What Telegram said about the last recipient is written in the same transaction
-        # as the next claim: one write per message, and still one claim in flight at most.
+        # as the next claim: one write per message at most, and one claim in flight.
         outcome: Said | None = None
         while not stop.is_set():
             pause = self._pause_until - loop.time()
             if pause > 0:
                 await self._nap(stop, pause)
                 continue
-            now = self.clock.now()
-            step = await broadcasts.step(self.db, lease, outcome, now)
+            recipient, retry_at = await steps.step(outcome)
             outcome = None
-            recipient, retry_at = step.recipient, step.retry_at
             if on_progress is not None:
                 on_progress(report)
             if recipient is None:
@@ -181,7 +246,7 @@ class BroadcastSender:
                 continue
             outcome = await self._send_one(lease, recipient, report)
         if outcome is not None:
-            await broadcasts.record(self.db, outcome)
+            await steps.step(outcome, claim=False)
             if on_progress is not None:
                 on_progress(report)
 

@@ -1,9 +1,10 @@
 """Sends the outbox through Telegram: one sender for every notification.
 
-Rate limits are PTB's AIORateLimiter's job (it waits out a 429 a few times); what is still
-refused is rescheduled for after ``retry_after``. A 403 means the user blocked the bot: they
-are marked unreachable and nothing more is sent to them. A message is marked sent right
-after Telegram accepts it, so it is not sent twice.
+Rate limits are the bot's rate limiter's job (``bot/ratelimiter.py``: the bot-wide rate
+shared with every process, and PTB's wait for a 429, a few times); what is still refused is
+rescheduled for after ``retry_after``. A 403 means the user blocked the bot: they are marked
+unreachable and nothing more is sent to them. A message is marked sent right after Telegram
+accepts it, so it is not sent twice.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from satshare.i18n import Plural, format_number, pick_language, translate
 from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
+from satshare.ratelimits.shared import SharedRateLimit
 from satshare.users import flows as user_flows
 from satshare.users import service as users
 from satshare.users.models import User
@@ -45,6 +46,8 @@ class BotServices:
     payouts: PayoutsContext
     #: Rung after a commit that queued outbox messages: the sender listens to it.
     outbox: Doorbell
+    #: Telegram's bot-wide message rate, counted with every other SatShare process.
+    telegram_rate: SharedRateLimit
 
 
 @dataclass

@@ -3,12 +3,14 @@ sender (``bot/broadcasts.py``), which never open one themselves."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.aftercommit import CommitListener, Produced
 from satshare.audit.flows import Actor, AuditedWork, audited
 from satshare.broadcasts import repository, service
 from satshare.broadcasts.compose import Content
@@ -95,14 +97,22 @@ def _state(work: AuditedWork, before: BroadcastStatus, broadcast: Broadcast, p: 
 
 
 async def request_send(
-    db: Database, broadcast_id: int, now: datetime, *, by: Actor | None = None
+    db: Database,
+    broadcast_id: int,
+    now: datetime,
+    after_commit: CommitListener,
+    *,
+    by: Actor | None = None,
 ) -> tuple[Broadcast, Progress]:
+    """Send now (the sender is woken after the commit) or at the broadcast's ``send_at``."""
     async with audited(db, by, "broadcast.send", _target(broadcast_id), now=now) as work:
         before = (await service.require(work.session, broadcast_id)).status
         broadcast = await service.request_send(work.session, broadcast_id, now)
         progress = await service.progress(work.session, broadcast_id)
         _state(work, before, broadcast, progress)
-        return broadcast, progress
+    if broadcast.status == BroadcastStatus.SENDING:
+        after_commit.committed(Produced(broadcasts=True))
+    return broadcast, progress
 
 
 async def cancel(
@@ -160,9 +170,10 @@ class Said:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """The next recipient to send to, or (none left to claim now) when one is due again."""
+    """The next recipients to send to (as many as asked for, or fewer), and, when fewer were
+    left to claim now, when one put back for later is due again (None: nobody is left)."""
 
-    recipient: Claimed | None
+    recipients: list[Claimed]
     retry_at: datetime | None = None
 
 
@@ -190,32 +201,32 @@ async def close(db: Database, lease: Lease, now: datetime) -> bool:
         return finished
 
 
-async def _record(session: AsyncSession, said: Said) -> None:
-    recipient, now = said.recipient, said.now
-    if said.verdict is Verdict.SENT:
-        await service.sent(session, recipient, now)
-    elif said.verdict is Verdict.BLOCKED:
-        await users.mark_unreachable(session, recipient.user_id, now)
-        await service.blocked(session, recipient, said.reason, now)
-    elif said.verdict is Verdict.FAILED:
-        await service.failed(session, recipient, said.reason, now)
-    else:
-        assert said.at is not None
-        await service.later(session, recipient, said.at, said.reason, now)
+async def _record(session: AsyncSession, outcomes: Sequence[Said]) -> None:
+    sent = [said.recipient for said in outcomes if said.verdict is Verdict.SENT]
+    if sent:
+        await service.sent(session, sent, max(said.now for said in outcomes))
+    for said in outcomes:
+        recipient, now = said.recipient, said.now
+        if said.verdict is Verdict.BLOCKED:
+            await users.mark_unreachable(session, recipient.user_id, now)
+            await service.blocked(session, recipient, said.reason, now)
+        elif said.verdict is Verdict.FAILED:
+            await service.failed(session, recipient, said.reason, now)
+        elif said.verdict is Verdict.LATER:
+            assert said.at is not None
+            await service.later(session, recipient, said.at, said.reason, now)
 
 
-async def record(db: Database, said: Said) -> None:
+async def step(
+    db: Database, lease: Lease, outcomes: Sequence[Said], claim: int, now: datetime
+) -> Step:
+    """Record what Telegram said about the last recipients and claim up to ``claim`` more,
+    in one write transaction: the sender asks for what its idle workers need at once, so
+    a slow database carries more messages per transaction, and no more claims are in flight
+    than it has workers."""
     async with db.transaction() as session:
-        await _record(session, said)
-
-
-async def step(db: Database, lease: Lease, said: Said | None, now: datetime) -> Step:
-    """Record the last outcome (if any) and claim the next recipient, in one write
-    transaction: one write per message, and one claim in flight per worker at most."""
-    async with db.transaction() as session:
-        if said is not None:
-            await _record(session, said)
-        recipient = await service.claim(session, lease, now)
-        if recipient is not None:
-            return Step(recipient)
-        return Step(None, await service.next_retry_at(session, lease))
+        await _record(session, outcomes)
+        recipients = await service.claim(session, lease, now, claim) if claim else []
+        if len(recipients) == claim:
+            return Step(recipients)
+        return Step(recipients, await service.next_retry_at(session, lease))

@@ -214,38 +214,40 @@ class Claimed:
     attempts: int
 
 
-async def claim_next(
-    session: AsyncSession, broadcast_id: int, sender: str, now: datetime
-) -> Claimed | None:
-    """Take the next recipient due for sending, while ``sender`` holds the broadcast and it
-    is still being sent (a cancel stops the next claim). Workers skip each other's rows."""
+async def claim(
+    session: AsyncSession, broadcast_id: int, sender: str, now: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to ``limit`` recipients due for sending, in order, while ``sender`` holds the
+    broadcast and it is still being sent (a cancel stops the next claim). One statement: the
+    rows are chosen and marked ``sending`` in the same ``UPDATE … RETURNING`` (senders skip
+    each other's rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at a
+    time)."""
     holding = exists().where(
         Broadcast.id == broadcast_id,
         Broadcast.status == BroadcastStatus.SENDING,
         Broadcast.sender == sender,
     )
-    result = await session.execute(
-        select(BroadcastRecipient)
+    row = BroadcastRecipient
+    chosen = (
+        select(row.id)
         .where(
             holding,
-            BroadcastRecipient.broadcast_id == broadcast_id,
-            BroadcastRecipient.status == RecipientStatus.PENDING,
-            or_(
-                BroadcastRecipient.next_attempt_at.is_(None),
-                BroadcastRecipient.next_attempt_at <= now,
-            ),
+            row.broadcast_id == broadcast_id,
+            row.status == RecipientStatus.PENDING,
+            or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now),
         )
-        .order_by(BroadcastRecipient.id)
-        .limit(1)
+        .order_by(row.id)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    row = result.scalar_one_or_none()
-    if row is None:
-        return None
-    row.status = RecipientStatus.SENDING
-    row.attempts += 1
-    await session.flush()
-    return Claimed(row.id, row.user_id, row.chat_id, row.language, row.attempts)
+    result = await session.execute(
+        update(row)
+        .where(row.id.in_(chosen.scalar_subquery()))
+        .values(status=RecipientStatus.SENDING, attempts=row.attempts + 1)
+        .returning(row.id, row.user_id, row.chat_id, row.language, row.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((Claimed(*claimed) for claimed in result.all()), key=lambda c: c.id)
 
 
 async def next_retry_at(session: AsyncSession, broadcast_id: int) -> datetime | None:
@@ -258,6 +260,15 @@ async def next_retry_at(session: AsyncSession, broadcast_id: int) -> datetime | 
     )
     value: datetime | None = result.scalar_one()
     return value
+
+
+async def mark_sent(session: AsyncSession, recipient_ids: Sequence[int], now: datetime) -> None:
+    """Telegram accepted the message to each of these recipients (one statement for all)."""
+    await session.execute(
+        update(BroadcastRecipient)
+        .where(BroadcastRecipient.id.in_(recipient_ids))
+        .values(status=RecipientStatus.SENT, error=None, sent_at=now)
+    )
 
 
 async def resolve(

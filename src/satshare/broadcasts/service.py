@@ -4,6 +4,7 @@ Never commits: the caller's unit of work does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -164,16 +165,17 @@ async def renew(session: AsyncSession, lease: Lease, now: datetime) -> bool:
     return True
 
 
-async def claim(session: AsyncSession, lease: Lease, now: datetime) -> Claimed | None:
-    return await repository.claim_next(session, lease.broadcast_id, lease.sender, now)
+async def claim(session: AsyncSession, lease: Lease, now: datetime, limit: int) -> list[Claimed]:
+    return await repository.claim(session, lease.broadcast_id, lease.sender, now, limit)
 
 
 async def next_retry_at(session: AsyncSession, lease: Lease) -> datetime | None:
     return await repository.next_retry_at(session, lease.broadcast_id)
 
 
-async def sent(session: AsyncSession, recipient: Claimed, now: datetime) -> None:
-    await repository.resolve(session, recipient.id, RecipientStatus.SENT, now)
+async def sent(session: AsyncSession, recipients: Sequence[Claimed], now: datetime) -> None:
+    if recipients:
+        await repository.mark_sent(session, [r.id for r in recipients], now)
 
 
 async def blocked(session: AsyncSession, recipient: Claimed, reason: str, now: datetime) -> None:

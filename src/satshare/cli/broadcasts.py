@@ -1,13 +1,17 @@
-"""`satshare broadcast ...`: list, show, send (with a progress bar) and cancel broadcasts.
+"""`satshare broadcast ...`: list, send (with a progress bar) and cancel broadcasts.
 
-``send`` delivers in this process through the configured bot (``telegram.token``), paced at
-``telegram.max_messages_per_second``, and follows another sender's progress instead when
-``satshare serve`` already holds the broadcast. Compose broadcasts with the API
+``send`` marks the broadcast for sending and lets the running service send it (``satshare
+serve``, or a ``satshare worker`` in ``jobs.mode: workers``), like every command that changes
+state: on PostgreSQL it queues the sender's job at once, on SQLite the service's sweep finds
+it within ``BROADCAST_INTERVAL_SECONDS``. Meanwhile it shows the progress the service makes;
+Ctrl+C stops watching, not sending. When no sender takes the broadcast, it says the service
+must be running instead of waiting forever. Compose broadcasts with the API
 (``POST /api/v1/broadcasts``)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -15,7 +19,6 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -25,14 +28,16 @@ from satshare.broadcasts import flows
 from satshare.broadcasts.models import Broadcast, BroadcastStatus
 from satshare.broadcasts.repository import Progress as BroadcastProgress
 from satshare.cli.common import fail, opened, out, run, settings
-from satshare.clock import Clock
 from satshare.config import Settings
-from satshare.db import Database
+from satshare.errors import DomainError
 
 broadcast_app = typer.Typer(help="Broadcasts: list, show, send with a progress bar, cancel.")
 
-#: Seconds between progress reads while another process sends.
+#: Seconds between progress reads while the service sends.
 FOLLOW_INTERVAL = 0.5
+#: With no sender holding the broadcast this long, the service is not running (its sweep
+#: runs every 5 s; a sender that died holds it until its lease ends, then this counts).
+NO_SENDER_SECONDS = 20
 
 
 def _line(b: Broadcast, done: int) -> str:
@@ -85,63 +90,72 @@ def cancel_command(broadcast_id: Annotated[int, typer.Argument(min=1)]) -> None:
 def send_command(
     broadcast_id: Annotated[int, typer.Argument(min=1)],
 ) -> None:
-    """Send a broadcast now with a progress bar (a scheduled one waits for its send_at)."""
+    """Send a broadcast now (a scheduled one waits for its send_at) through the running
+    service, and show its progress; Ctrl+C stops watching, not sending."""
     cfg = settings()
-    if cfg.telegram_sandbox:
+    if not cfg.bot_enabled:
         raise fail(
-            "telegram.token is not set: the sandbox's Telegram lives inside `satshare serve`; "
-            f"send it there with POST /api/v1/broadcasts/{broadcast_id}/send"
+            "telegram.token is not set, so no process can send a broadcast: set it (the "
+            "bot's token from @BotFather), start the service, then send again"
         )
-    line = run(_send(cfg, broadcast_id))
+    try:
+        line = run(_send(cfg, broadcast_id))
+    except KeyboardInterrupt:
+        out.print(
+            f"stopped watching; the service goes on sending broadcast {broadcast_id} "
+            "(see `satshare broadcast list`)",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
     out.print(line, highlight=False)
 
 
 async def _send(cfg: Settings, broadcast_id: int) -> str:
-    from satshare.bot.app import build_runtime
-    from satshare.bot.broadcasts import BroadcastSender, Delivery
-
+    """Mark the broadcast for sending, then follow it; the final line."""
     async with opened(cfg) as container:
         db, clock = container.db, container.clock
-        broadcast, before = await flows.request_send(db, broadcast_id, clock.now())
+        broadcast, _ = await flows.request_send(
+            db, broadcast_id, clock.now(), container.after_commit
+        )
         if broadcast.status == BroadcastStatus.SCHEDULED:
+            assert broadcast.send_at is not None
             return (
                 f"broadcast {broadcast_id} is scheduled for {broadcast.send_at:%Y-%m-%d %H:%M} "
-                "UTC; the running `satshare serve` sends it then"
+                "UTC; the running service sends it then"
             )
-        runtime = build_runtime(
-            container.bot_services(),
-            token=container.telegram_token,
-            api_base_url=container.telegram_api_base_url,
-        )
-        await runtime.application.initialize()
-        try:
-            with _bar() as bar:
-                task = bar.add_task(
-                    f"broadcast {broadcast_id}",
-                    total=broadcast.recipients,
-                    completed=broadcast.recipients - before.open,
-                )
-                start = broadcast.recipients - before.open
-
-                def advance(delivery: Delivery) -> None:
-                    done = delivery.sent + delivery.blocked + delivery.failed
-                    bar.update(task, completed=start + delivery.interrupted + done)
-
-                sender = BroadcastSender(db, clock, runtime.application.bot)
-                while not (await sender.deliver(broadcast_id, on_progress=advance)).held:
-                    # Another sender holds it: follow until it is done, or its lease runs
-                    # out (it died) and this one takes over.
-                    if not await _follow(db, clock, broadcast_id, bar, task):
-                        break
-                    start = broadcast.recipients - (await _open(db, broadcast_id))
-        finally:
-            await runtime.application.shutdown()
-        final, progress = await flows.show(db, broadcast_id)
+        with _bar() as bar:
+            task = bar.add_task(f"broadcast {broadcast_id}", total=broadcast.recipients)
+            last_sender = clock.now()
+            while True:
+                broadcast, progress = await flows.show(db, broadcast_id)
+                bar.update(task, completed=broadcast.recipients - progress.open)
+                if broadcast.status != BroadcastStatus.SENDING:
+                    break
+                now = clock.now()
+                if _held(broadcast, now):
+                    last_sender = now
+                elif now - last_sender > timedelta(seconds=NO_SENDER_SECONDS):
+                    raise NoSender(
+                        f"no sender has taken broadcast {broadcast_id} for "
+                        f"{NO_SENDER_SECONDS} s: the service must be running to send it "
+                        "(`make run` or `satshare serve`, and `satshare worker` with "
+                        "jobs.mode: workers); it stays queued and is sent once one runs"
+                    )
+                await asyncio.sleep(FOLLOW_INTERVAL)
         return (
-            f"broadcast {broadcast_id} is {final.status}: {progress.sent} sent, "
+            f"broadcast {broadcast_id} is {broadcast.status}: {progress.sent} sent, "
             f"{progress.blocked} blocked the bot, {progress.failed} failed, "
             f"{progress.open} pending"
         )
+
+
+class NoSender(DomainError):
+    """No process took the broadcast: the service is not running."""
+
+
+def _held(broadcast: Broadcast, now: datetime) -> bool:
+    """A sender holds the broadcast (its lease has not run out)."""
+    return broadcast.lease_until is not None and broadcast.lease_until >= now
 
 
 def _bar() -> Progress:
@@ -152,22 +166,3 @@ def _bar() -> Progress:
         TimeRemainingColumn(),
         console=out,
     )
-
-
-async def _open(db: Database, broadcast_id: int) -> int:
-    return (await flows.progress(db, broadcast_id)).open
-
-
-async def _follow(
-    db: Database, clock: Clock, broadcast_id: int, bar: Progress, task: TaskID
-) -> bool:
-    """Show another sender's progress. False once the broadcast is over; True when that
-    sender's lease ran out (this one may take over)."""
-    while True:
-        broadcast, progress = await flows.show(db, broadcast_id)
-        bar.update(task, completed=broadcast.recipients - progress.open)
-        if broadcast.status != BroadcastStatus.SENDING:
-            return False
-        if broadcast.lease_until is None or broadcast.lease_until < clock.now():
-            return True
-        await asyncio.sleep(FOLLOW_INTERVAL)

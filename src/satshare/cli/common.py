@@ -74,8 +74,9 @@ def configure_logging(cfg: Settings) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # PTB's limiter logs a 429 it gave up on as an error with a traceback; the outbox sender
-    # handles it (the message is sent again after retry_after) and logs that itself.
+    # PTB's limiter (bot/ratelimiter.py builds on it) logs a 429 it gave up on as an error
+    # with a traceback; the outbox sender handles it (the message is sent again after
+    # retry_after) and logs that itself.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 

@@ -34,7 +34,8 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 UPDATE_ID_TTL = timedelta(hours=48)
 #: Seconds between runs of the webhook delivery sweep (retries come due, other processes).
 WEBHOOK_INTERVAL_SECONDS = 5
-#: How soon a broadcast sent (or due) is picked up, and one left by a dead sender resumed.
+#: How soon a scheduled broadcast is picked up once due, and one left by a dead sender
+#: resumed (one sent now wakes its job at once, after the commit).
 BROADCAST_INTERVAL_SECONDS = 5
 
 
@@ -150,5 +151,12 @@ def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
             settings.payments.reconcile_interval_seconds,
             remove_expired_members,
         ),
-        Job(JobName.SEND_BROADCASTS, Queue.TELEGRAM, BROADCAST_INTERVAL_SECONDS, send_broadcasts),
+        Job(
+            JobName.SEND_BROADCASTS,
+            Queue.TELEGRAM,
+            BROADCAST_INTERVAL_SECONDS,
+            send_broadcasts,
+            # A broadcast sent (API, CLI) starts at once; the period picks up scheduled ones.
+            woken=container.after_commit.broadcasts.wait,
+        ),
     ]

@@ -2,13 +2,15 @@
 
 Each job runs at start, then every ``every`` seconds: the sweep behind the in-process
 wake-ups after commit (``AfterCommit`` kicks the sealer, the payout sender and the outbox
-sender at once). A failed run is logged and retried at its next period: the state it works
-on lives in the database.
+sender at once, and rings the broadcasts' job, which then runs at once: ``Job.woken``). A
+failed run is logged and retried at its next period: the state it works on lives in the
+database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -34,4 +36,8 @@ class InlineJobs:
                 await job.run()
             except Exception:
                 log.exception("job %s failed; it runs again in %d s", job.name, job.every)
-            await asyncio.sleep(job.every)
+            if job.woken is None:
+                await asyncio.sleep(job.every)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.woken(), job.every)

@@ -1,7 +1,8 @@
 """Broadcasts: compose (with the recipient count), preview, send or schedule, cancel, watch.
 
-Delivery runs in the bot's job (``satshare serve``) or in ``satshare broadcast send``; these
-routes only change the broadcast's state."""
+Delivery runs in the bot's ``send_broadcasts`` job (``satshare serve``, or a ``satshare
+worker`` in ``jobs.mode: workers``); these routes only change the broadcast's state, and
+``/send`` wakes that job after its commit."""
 
 from __future__ import annotations
 
@@ -113,14 +114,14 @@ async def get_broadcast(db: DbDep, _: AdminKey, broadcast_id: IdPath) -> Broadca
     response_model=BroadcastOut,
     summary="Send a broadcast (or schedule it for its send_at)",
     description="A draft starts sending now (the segment's members at this moment become its "
-    "recipients), or is scheduled when its `send_at` is still ahead. Sending again changes "
-    "nothing; a canceled broadcast is 409.",
+    "recipients; the running service's sender starts at once), or is scheduled when its "
+    "`send_at` is still ahead. Sending again changes nothing; a canceled broadcast is 409.",
     responses=openapi_responses(401, 403, 404, 409, 422),
 )
 async def send_broadcast(
-    db: DbDep, clock: ClockDep, _: AdminKey, broadcast_id: IdPath
+    db: DbDep, clock: ClockDep, after_commit: AfterCommitDep, _: AdminKey, broadcast_id: IdPath
 ) -> BroadcastOut:
-    return broadcast_out(*await flows.request_send(db, broadcast_id, clock.now()))
+    return broadcast_out(*await flows.request_send(db, broadcast_id, clock.now(), after_commit))
 
 
 @router.post(

@@ -2,12 +2,15 @@
 
 Owns the token buckets: one for the bot as a whole (default 30 messages/s) and one per chat
 (1/s sustained, a short burst allowed). A send over either answers 429 "Too Many Requests"
-with ``parameters.retry_after``, in whole seconds, as Telegram does.
+with ``parameters.retry_after``, in whole seconds, as Telegram does. Accepted sends are
+counted per whole second of the clock, so tests and benchmarks can read the rate the bot
+achieved as Telegram saw it (``per_second``, ``busiest_second``).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from satshare.sim.telegram.state import BotApiError
 
@@ -41,6 +44,8 @@ class RateLimits:
         self._chat_buckets: dict[int, TokenBucket] = {}
         #: How many sends were answered 429 (benchmarks and tests read it).
         self.refused = 0
+        #: Accepted sends per whole second of the wall clock (Unix time).
+        self.per_second: Counter[int] = Counter()
 
     def throttle(self, chat_id: int) -> None:
         """Count one message to ``chat_id``, or raise 429 with the seconds to wait."""
@@ -54,6 +59,12 @@ class RateLimits:
             self.refused += 1
             retry = max(1, int(wait + 0.999))
             raise BotApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+        self.per_second[int(time.time())] += 1
+
+    @property
+    def busiest_second(self) -> int:
+        """The most sends accepted within one whole second."""
+        return max(self.per_second.values(), default=0)
 
     def set(
         self,
@@ -72,10 +83,12 @@ class RateLimits:
             self.chat_burst = chat_burst
         self._chat_buckets.clear()
 
-    def as_json(self) -> dict[str, float]:
+    def as_json(self) -> dict[str, float | int]:
         return {
             "global_rate": self.global_rate,
             "chat_rate": self.chat_rate,
             "chat_burst": self.chat_burst,
             "refused": self.refused,
+            "accepted": sum(self.per_second.values()),
+            "busiest_second": self.busiest_second,
         }
