@@ -757,11 +757,7 @@ class AffiliatesDesk(Page):
     async def program(self, request: Request) -> Response:
         services = services_of(request)
         async with services.db.reading() as session:
-            data = await transparency.aggregate(session, "%Y-%m")
-            ranked = sorted(
-                ((uid, f) for uid, f in data.affiliates.items() if f.commissions or f.owed_sats),
-                key=lambda item: (-item[1].earned_sats, item[0]),
-            )[:50]
+            ranked = await transparency.top_earners(session, 50, services.clock.now())
             names = await reports_repository.usernames(session, [uid for uid, _ in ranked])
             acceptances = await reports_repository.acceptances_by_version(session)
         return await render(

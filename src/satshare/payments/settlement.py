@@ -192,6 +192,8 @@ async def _settle(
             share_bps=sale.share_bps,
             affiliate_user_id=affiliate_id if sale.affiliate_sats else None,
             terms=terms.label,
+            buyer_user_id=parties.buyer.id,
+            referrer_user_id=affiliate_id,
         ),
         now,
     )

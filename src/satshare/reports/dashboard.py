@@ -1,8 +1,8 @@
 """The admin dashboard's figures for a period [start, end).
 
-The money figures are ``transparency.aggregate``'s sums of ledger postings, per day — the
-same definitions as the transparency page and the monthly report, so each equals what
-``satshare ledger export`` recomputes:
+The money figures are sums of ledger postings, per day (the ledger's figures, kept by the
+sealer) — the same definitions as the transparency page and the monthly report, so each
+equals what ``satshare ledger export`` recomputes:
 
 - gross, owner share, affiliate share, paid out: summed over the days of the period;
 - owed to affiliates: at the end of the period (balances plus payouts held, not yet paid).
@@ -25,6 +25,8 @@ from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.ledger.figures import service as figures
+from satshare.ledger.figures.models import WINDOWS
 from satshare.notifications.messages import (
     InvoiceGone,
     InvoiceMismatch,
@@ -34,14 +36,14 @@ from satshare.notifications.messages import (
 )
 from satshare.payouts.models import PayoutStatus
 from satshare.reports import repository
-from satshare.reports.transparency import Figures, aggregate
+from satshare.reports.transparency import Figures, figures_of
 
 #: The admin alerts the dashboard lists.
 ALERT_KINDS = tuple(
     m.kind
     for m in (InvoiceMismatch, InvoiceGone, PaymentInvalidated, PayoutUnknown, PayoutContradiction)
 )
-#: Longest period a dashboard covers (the figures scan the ledger up to its end).
+#: Longest period a dashboard covers.
 MAX_DAYS = 3660
 
 
@@ -114,25 +116,73 @@ def _mrr(active: list[tuple[int, int, int | None, int]]) -> int:
     return int(total)  # whole sats, rounded down once for the sum
 
 
+async def top_affiliates(
+    session: AsyncSession, start: datetime, end: datetime, now: datetime, top: int
+) -> list[TopAffiliate]:
+    """The affiliates who earned most in [start, end) (then by id), those with neither
+    earnings nor commissions left out. The last 1, 7 or 30 days (today included) are kept as
+    counters per affiliate, so those read only the top rows; other periods sum their days."""
+    today = figures.day_of(now)
+    days = (end - start).days
+    ranked: list[tuple[int, int, int, int]] | None = None
+    if end.date() == today + timedelta(days=1) and days in WINDOWS:
+        earned, commissions = f"earned_{days}d", f"commissions_{days}d"
+        rows = await figures.ranking(
+            session, earned, top, today, window=True, nonzero=(earned, commissions)
+        )
+        if rows is not None:
+            ranked = [
+                (
+                    r.user_id,
+                    r.figures[earned],
+                    r.figures[commissions],
+                    r.figures[f"referred_sales_{days}d"],
+                )
+                for r in rows
+            ]
+    if ranked is None:
+        window = await figures.users_between(session, start.date(), end.date())
+        ranked = sorted(
+            (
+                (
+                    uid,
+                    f.get("earned_sats", 0),
+                    f.get("commissions", 0),
+                    f.get("referred_sales_sats", 0),
+                )
+                for uid, f in window.items()
+                if f.get("earned_sats") or f.get("commissions")
+            ),
+            key=lambda row: (-row[1], row[0]),
+        )[:top]
+    names = await repository.usernames(session, [row[0] for row in ranked])
+    return [
+        TopAffiliate(
+            user_id=uid,
+            username=names.get(uid),
+            earned_sats=earned_sats,
+            commissions=count,
+            referred_sales_sats=referred,
+        )
+        for uid, earned_sats, count, referred in ranked
+    ]
+
+
 async def dashboard(
     session: AsyncSession, start: datetime, end: datetime, now: datetime, top: int = 10
 ) -> Dashboard:
-    data = await aggregate(session, "%Y-%m-%d", start, end)
+    data = await figures.days(session, start.date(), end.date())
     days: list[Day] = []
     totals = Figures()
+    owed = data.owed_before
     day = start
     while day < end:
-        key = day.strftime("%Y-%m-%d")
-        figures = data.periods.get(key, Figures())
-        totals.add(figures)
-        days.append(Day(key, figures))
+        sums = data.days.get(day.date(), {})
+        day_figures = figures_of(sums)
+        totals.add(day_figures)
+        owed += sums.get("owed_delta_sats", 0)
+        days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
-    owed = data.owed_before + sum(data.owed_delta.values())
-    ranked = sorted(
-        ((uid, f) for uid, f in data.affiliates.items() if f.earned_sats or f.commissions),
-        key=lambda item: (-item[1].earned_sats, item[0]),
-    )[:top]
-    names = await repository.usernames(session, [uid for uid, _ in ranked])
     active = list(await repository.active_subscriptions(session, now))
     new, renewals = await repository.payments_in(session, start, end)
     clicks, registered, paid = await repository.funnel(session, start, end)
@@ -152,16 +202,7 @@ async def dashboard(
         funnel_clicks=clicks,
         funnel_registered=registered,
         funnel_paid=paid,
-        top_affiliates=[
-            TopAffiliate(
-                user_id=uid,
-                username=names.get(uid),
-                earned_sats=f.earned_sats,
-                commissions=f.commissions,
-                referred_sales_sats=f.referred_sales_sats,
-            )
-            for uid, f in ranked
-        ],
+        top_affiliates=await top_affiliates(session, start, end, now, top),
         payouts=await repository.payouts_by_status(session),
         alerts=[
             Alert(id=a.id, kind=a.kind, created_at=a.created_at, payload=dict(a.payload))
