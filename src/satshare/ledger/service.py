@@ -130,9 +130,7 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
     )
     session.add(SealQueue(entry_id=entry.id))
     if new.buyer_user_id is not None:
-        await figures.record_sale_buyer(
-            session, entry.id, new.buyer_user_id, new.referrer_user_id
-        )
+        await figures.record_sale_buyer(session, entry.id, new.buyer_user_id, new.referrer_user_id)
     if new.memo:
         await _add_note(session, entry.id, new.memo, author=new.created_by, now=now)
     await session.flush()

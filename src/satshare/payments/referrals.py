@@ -59,9 +59,7 @@ async def leaderboard(
     sales at their sats value) in the period (the last 7 or 30 days, today included, or all
     time). Equal values share a rank."""
     column = RANKED_BY[(by, period)]
-    top = await figures.ranking(
-        session, column, limit, figures.day_of(now), window=period != "all"
-    )
+    top = await figures.ranking(session, column, limit, figures.day_of(now), window=period != "all")
     if top is not None:
         ranked = [(row.user_id, row.figures[column]) for row in top]
     else:  # the sealer has not moved the windows to today yet: count the payments

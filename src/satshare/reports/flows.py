@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from satshare.db import Database
-from satshare.reports import statements
+from satshare.reports import recompute, statements
 from satshare.reports import transparency as public
 from satshare.reports.monthly import MonthlyReport, monthly_report
 from satshare.users import service as users
@@ -39,3 +39,9 @@ async def statements_of_user(
 async def transparency(db: Database, now: datetime) -> public.Transparency:
     async with db.reading() as session:
         return await public.transparency(session, now)
+
+
+async def check_figures(db: Database, now: datetime, *, months: bool = True) -> recompute.Report:
+    """Every figure against its recomputation from the ledger (``satshare figures check``)."""
+    async with db.reading() as session:
+        return await recompute.check(session, now, months=months)

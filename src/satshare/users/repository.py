@@ -125,3 +125,11 @@ async def referral_counts(session: AsyncSession, user_id: int) -> tuple[int, int
         )
     ).first()
     return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def referrer_ids(session: AsyncSession) -> list[int]:
+    """Every user who referred someone or whose link was opened (for the figures check)."""
+    referrers = select(User.referrer_id).where(User.referrer_id.is_not(None))
+    counted = select(ReferralCount.user_id)
+    rows = await session.execute(referrers.union(counted))
+    return sorted(int(uid) for uid in rows.scalars().all() if uid is not None)

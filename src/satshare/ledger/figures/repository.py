@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from satshare.db import insert_ignore
 from satshare.ledger.accounts import affiliate_payable
 from satshare.ledger.figures.fold import EntryFacts, Original
 from satshare.ledger.figures.models import (
@@ -22,7 +23,15 @@ from satshare.ledger.figures.models import (
     FiguresUserDay,
     SaleBuyer,
 )
-from satshare.ledger.models import SALE_KINDS, Account, Entry, Posting, SealQueue
+from satshare.ledger.models import (
+    GENESIS_HASH,
+    SALE_KINDS,
+    Account,
+    ChainHead,
+    Entry,
+    Posting,
+    SealQueue,
+)
 
 STATE_ID = 1
 #: Rows per INSERT: well under both backends' limits on bound parameters.
@@ -43,6 +52,13 @@ async def add_sale_buyer(
     session.add(
         SaleBuyer(entry_id=entry_id, buyer_user_id=buyer_user_id, referrer_user_id=referrer_user_id)
     )
+
+
+async def lock_chain_head(session: AsyncSession) -> None:
+    """Wait for the entries chain's head and hold it: no sealer runs until this transaction
+    ends (the rebuild's guard; a sealer itself skips a held head)."""
+    await insert_ignore(session, ChainHead, {"id": 1, "seq": 0, "hash": GENESIS_HASH}, ["id"])
+    await session.execute(select(ChainHead.id).where(ChainHead.id == 1).with_for_update())
 
 
 # -- the state row ---------------------------------------------------------------------------
@@ -432,3 +448,9 @@ async def unrefunded_commissions_on(
         )
     )
     return -int(total or 0)
+
+
+async def user_ids(session: AsyncSession) -> list[int]:
+    """Every user with a row of figures (for the check)."""
+    rows = await session.execute(select(FiguresUser.user_id).order_by(FiguresUser.user_id))
+    return [int(uid) for uid in rows.scalars().all()]

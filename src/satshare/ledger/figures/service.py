@@ -31,9 +31,11 @@ from satshare.ledger.figures.fold import (
     BuyerState,
     buyer_changes,
     buyer_state,
-    day_of,
     fold,
     window_column,
+)
+from satshare.ledger.figures.fold import (
+    day_of as day_of,  # the UTC day of a moment, as the figures count days
 )
 from satshare.ledger.figures.models import (
     FiguresBuyerDay,
