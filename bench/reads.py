@@ -33,13 +33,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
 from bench.seed import PLANS, seed
+from satshare.affiliates.stats import Period, Ranking
 from satshare.db import Database
 from satshare.payments import flows as payment_flows
 from satshare.payments import referrals
@@ -72,7 +73,7 @@ def flow_reads(db: Database) -> dict[str, Read]:
             return await dashboards.dashboard(session, start, end, now())
 
     reads: dict[str, Read] = {}
-    for by in ("sales", "referrals"):
+    for by in get_args(Ranking):
         for period in ("week", "month", "all"):
             reads[f"leaderboard {by} {period}"] = _leaderboard(db, by, period)
     reads["transparency"] = lambda: report_flows.transparency(db, now())
@@ -83,10 +84,8 @@ def flow_reads(db: Database) -> dict[str, Read]:
     return reads
 
 
-def _leaderboard(db: Database, by: str, period: str) -> Read:
-    from satshare.affiliates.stats import since_for
-
-    return lambda: referrals.top(db, by, since_for(period, datetime.now(UTC)), 10)  # type: ignore[arg-type]
+def _leaderboard(db: Database, by: Ranking, period: Period) -> Read:
+    return lambda: referrals.top(db, by, period, datetime.now(UTC), 10)
 
 
 def http_paths() -> dict[str, str]:
