@@ -309,3 +309,13 @@ async def test_backfill_rebuild_and_fold_build_the_same_tables(
     checked = await asyncio.to_thread(CliRunner().invoke, cli_app, ["figures", "check"])
     assert checked.exit_code == 0, checked.output
     assert "Figures match the ledger" in checked.output
+
+
+async def test_concurrent_callers_share_one_read_of_the_transparency_figures(
+    stack: Stack,
+) -> None:
+    async with stack.anonymous() as public:
+        answers = await asyncio.gather(*(public.get("/api/v1/transparency") for _ in range(20)))
+    assert {a.status_code for a in answers} == {200}
+    # One read answered them all (each read stamps its own generated_at).
+    assert len({a.json()["generated_at"] for a in answers}) == 1
