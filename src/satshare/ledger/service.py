@@ -49,10 +49,12 @@ class NewEntry:
     affiliate_user_id: int | None = None
     reverses: Entry | None = None
     terms: str | None = None
-    #: For a sale: the buyer and their referrer, whom the referral figures count by (not
-    #: part of the entry's hash: ``ledger_sale_buyers``).
+    #: For a sale: the buyer and their referrer, whom the referral figures count by, and
+    #: whether its subscription was paid before (not part of the entry's hash:
+    #: ``ledger_sale_buyers``).
     buyer_user_id: int | None = None
     referrer_user_id: int | None = None
+    renewal: bool = False
 
 
 def validate_legs(legs: Sequence[Leg], *, known_accounts: bool = False) -> None:
@@ -130,7 +132,9 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
     )
     session.add(SealQueue(entry_id=entry.id))
     if new.buyer_user_id is not None:
-        await figures.record_sale_buyer(session, entry.id, new.buyer_user_id, new.referrer_user_id)
+        await figures.record_sale_buyer(
+            session, entry.id, new.buyer_user_id, new.referrer_user_id, new.renewal
+        )
     if new.memo:
         await _add_note(session, entry.id, new.memo, author=new.created_by, now=now)
     await session.flush()

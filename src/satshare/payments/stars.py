@@ -113,6 +113,7 @@ async def settle_stars(
             terms=terms.label if value_sats else "stars-no-commission",
             buyer_user_id=parties.buyer.id,
             referrer_user_id=affiliate_id,
+            renewal=parties.subscription.payments > 0,
         ),
         now,
     )

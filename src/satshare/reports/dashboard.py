@@ -175,17 +175,20 @@ async def dashboard(
     days: list[Day] = []
     totals = Figures()
     owed = data.owed_before
+    # Payments and the funnel's paying users are counted per day too (by the sealer).
+    counts: dict[str, int] = {"new_payments": 0, "renewals": 0, "paid_registrations": 0}
     day = start
     while day < end:
         sums = data.days.get(day.date(), {})
         day_figures = figures_of(sums)
         totals.add(day_figures)
         owed += sums.get("owed_delta_sats", 0)
+        for name in counts:
+            counts[name] += sums.get(name, 0)
         days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
     active = list(await repository.active_subscriptions(session, now))
-    new, renewals = await repository.payments_in(session, start, end)
-    clicks, registered, paid = await repository.funnel(session, start, end)
+    clicks, registered = await repository.opened_and_registered(session, start, end)
     alerts = await repository.recent_alerts(session, ALERT_KINDS, 10)
     return Dashboard(
         start=start,
@@ -196,12 +199,12 @@ async def dashboard(
         mrr_sats=_mrr(active),
         active_subscriptions=len(active),
         active_subscribers=len({user for _, user, _, _ in active}),
-        new_payments=new,
-        renewals=renewals,
+        new_payments=counts["new_payments"],
+        renewals=counts["renewals"],
         churned=await repository.churned(session, start, end, now),
         funnel_clicks=clicks,
         funnel_registered=registered,
-        funnel_paid=paid,
+        funnel_paid=counts["paid_registrations"],
         top_affiliates=await top_affiliates(session, start, end, now, top),
         payouts=await repository.payouts_by_status(session),
         alerts=[

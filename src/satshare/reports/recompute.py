@@ -27,7 +27,9 @@ from satshare.ledger.figures.models import WINDOWS
 from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS
 from satshare.payments import referrals
 from satshare.payments import repository as payments_repo
+from satshare.reports import dashboard as dashboards
 from satshare.reports import monthly
+from satshare.reports import repository as reports_repo
 from satshare.reports.transparency import AffiliateFigures, Figures, aggregate, figures_of
 from satshare.users import repository as users_repo
 
@@ -60,6 +62,7 @@ async def check(session: AsyncSession, now: datetime, *, months: bool = True) ->
         await _months(session, report)
     await _accounts(session, report, affiliate_ids, now)
     await _referrals(session, report, now)
+    await _dashboard(session, report, now)
     return report
 
 
@@ -200,3 +203,35 @@ async def _referrals(session: AsyncSession, report: Report, now: datetime) -> No
                     session, by, stats.since_for(period, now), everyone
                 ),
             )
+
+
+async def _dashboard(session: AsyncSession, report: Report, now: datetime) -> None:
+    """The dashboard's counts per day (payments new and renewed, registrations that paid)
+    over each month and the last 1, 7 and 30 days, and what it reads of the subscriptions."""
+    read = await figures.days(session)
+    today = datetime.combine(figures.day_of(now), time(), tzinfo=UTC)
+    periods = [
+        (f"last {days} days", today - timedelta(days=days - 1), today + timedelta(days=1))
+        for days in WINDOWS
+    ]
+    for month in sorted({d.strftime("%Y-%m") for d in read.days}):
+        periods.append((f"month {month}", *monthly.month_bounds(month)))
+    for label, start, end in periods:
+        data = await dashboards.dashboard(session, start, end, now)
+        clicks, registered, paid = await reports_repo.funnel(session, start, end)
+        report.compare(
+            f"dashboard {label} counts",
+            (
+                data.new_payments,
+                data.renewals,
+                data.funnel_clicks,
+                data.funnel_registered,
+                data.funnel_paid,
+            ),
+            (*await reports_repo.payments_in(session, start, end), clicks, registered, paid),
+        )
+    report.compare(
+        "active subscriptions",
+        sorted(await reports_repo.active_subscriptions(session, now)),
+        sorted(await reports_repo.active_subscriptions_scan(session, now)),
+    )

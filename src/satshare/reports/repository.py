@@ -56,8 +56,22 @@ async def commission_rows(
 async def active_subscriptions(
     session: AsyncSession, now: datetime
 ) -> Sequence[tuple[int, int, int | None, int]]:
-    """(subscription id, user id, the last settled invoice's sats, the plan's days) of every
-    subscription active now."""
+    """(subscription id, user id, its last bitcoin payment's sats, the plan's days) of every
+    subscription active now (the last payment is kept on the subscription's row)."""
+    rows = await session.execute(
+        select(Subscription.id, Subscription.user_id, Subscription.last_paid_sats)
+        .add_columns(Plan.duration_days)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Subscription.status == SubscriptionStatus.ACTIVE, Subscription.ends_at > now)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
+
+
+async def active_subscriptions_scan(
+    session: AsyncSession, now: datetime
+) -> Sequence[tuple[int, int, int | None, int]]:
+    """``active_subscriptions`` from the payments themselves (the figures check's
+    reference): the last settled bitcoin invoice of each."""
     last_paid = (
         select(func.max(Payment.id))
         .join(Invoice, Invoice.id == Payment.invoice_id)
@@ -77,7 +91,9 @@ async def active_subscriptions(
 
 async def payments_in(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
     """(new, renewals): payments settled in [start, end); a renewal is a payment for a
-    subscription that had a payment settled before it."""
+    subscription that had a payment settled before it (settlements of one subscription
+    take turns on its row, so their ids are in that order). Counted over the payments (the
+    figures check's reference; the dashboard reads the per-day figures)."""
     earlier = aliased(Payment)
     earlier_invoice = aliased(Invoice)
     renewal = exists(
@@ -85,7 +101,7 @@ async def payments_in(session: AsyncSession, start: datetime, end: datetime) -> 
         .join(earlier_invoice, earlier_invoice.id == earlier.invoice_id)
         .where(
             earlier_invoice.subscription_id == Invoice.subscription_id,
-            earlier.settled_at < Payment.settled_at,
+            earlier.id < Payment.id,
         )
     )
     rows = await session.execute(
@@ -112,9 +128,24 @@ async def churned(session: AsyncSession, start: datetime, end: datetime, now: da
     return int(count or 0)
 
 
+async def opened_and_registered(
+    session: AsyncSession, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """(referral links opened, users registered) in [start, end): index range counts."""
+    clicks = await session.scalar(
+        select(func.count(ReferralClick.id)).where(
+            ReferralClick.created_at >= start, ReferralClick.created_at < end
+        )
+    )
+    registered = await session.scalar(
+        select(func.count(User.id)).where(User.created_at >= start, User.created_at < end)
+    )
+    return int(clicks or 0), int(registered or 0)
+
+
 async def funnel(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
     """(referral links opened, users registered, of those registered how many have paid) in
-    [start, end)."""
+    [start, end), counted over the users and payments (the figures check's reference)."""
     clicks = await session.scalar(
         select(func.count(ReferralClick.id)).where(
             ReferralClick.created_at >= start, ReferralClick.created_at < end

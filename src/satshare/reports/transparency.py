@@ -159,7 +159,8 @@ def figures_of(sums: dict[str, int]) -> Figures:
 
 async def transparency(session: AsyncSession, now: datetime) -> Transparency:
     data = await figures.days(session)
-    per_month = figures.months(data.days.items())
+    # A day can have figures without entries (users who registered that day and paid since).
+    per_month = figures.months((d, f) for d, f in data.days.items() if f.get("entries"))
     ordered = [Month(month=k, **asdict(figures_of(per_month[k]))) for k in sorted(per_month)]
     owed = data.owed_before
     totals = Figures()

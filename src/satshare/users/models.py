@@ -17,6 +17,7 @@ class User(Base):
         UniqueConstraint("platform", "external_id"),
         CheckConstraint("referrer_id IS NULL OR referrer_id <> id", name="not_self_referred"),
         Index("ix_users_referrer_id", "referrer_id"),
+        Index("ix_users_created_at", "created_at"),  # registrations in a period
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

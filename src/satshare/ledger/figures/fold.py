@@ -47,9 +47,12 @@ class EntryFacts:
     gross_sats: int | None
     affiliate_user_id: int | None
     postings: Sequence[tuple[str, int]]
-    #: For a sale: who bought it and their referrer (``ledger_sale_buyers``).
+    #: For a sale: who bought it, their referrer, when they registered and whether its
+    #: subscription was paid before (``ledger_sale_buyers``).
     buyer_user_id: int | None = None
     referrer_user_id: int | None = None
+    buyer_registered_at: datetime | None = None
+    renewal: bool = False
     #: For a reversal: the entry it reverses.
     original: Original | None = None
 
@@ -65,8 +68,11 @@ class Batch:
     users: defaultdict[int, Delta] = field(default_factory=lambda: defaultdict(_delta))
     #: (buyer, day) → change of their payments not refunded.
     buyer_days: defaultdict[tuple[int, date], int] = field(default_factory=lambda: defaultdict(int))
-    #: Each buyer touched, with their referrer.
+    #: Each referred buyer touched, with their referrer.
     referrers: dict[int, int] = field(default_factory=dict)
+    #: Each buyer's new payments, and the day they registered.
+    sales: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    registered_on: dict[int, date] = field(default_factory=dict)
     entries: int = 0
 
     @property
@@ -126,8 +132,14 @@ def _fold_entry(batch: Batch, entry: EntryFacts) -> None:
         if entry.affiliate_user_id is not None:
             batch.user_days[(entry.affiliate_user_id, day)]["referred_sales_sats"] += gross
             batch.users[entry.affiliate_user_id]["referred_sales_sats"] += gross
-        if entry.referrer_user_id is not None and entry.buyer_user_id is not None:
-            _referral(batch, entry.kind, gross, day, entry.buyer_user_id, entry.referrer_user_id, 1)
+        buyer = entry.buyer_user_id
+        if buyer is not None:
+            figures["renewals" if entry.renewal else "new_payments"] += 1
+            batch.sales[buyer] += 1
+            if entry.buyer_registered_at is not None:
+                batch.registered_on[buyer] = day_of(entry.buyer_registered_at)
+            if entry.referrer_user_id is not None:
+                _referral(batch, entry.kind, gross, day, buyer, entry.referrer_user_id, 1)
     elif original is not None and original.kind in SALE_KINDS:
         figures["refunds"] += 1
         if original.kind == EntryKind.SALE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base
@@ -34,6 +34,8 @@ class SaleBuyer(Base):
     )
     buyer_user_id: Mapped[int] = mapped_column(BigInteger)
     referrer_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: Its subscription had a payment before this one (the dashboard's renewals).
+    renewal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FiguresState(Base):
@@ -65,6 +67,11 @@ class FiguresDay(Base):
     paid_out_sats: Mapped[int] = mapped_column(BigInteger, default=0)
     #: How much what affiliates are owed (balances and held payouts) changed that day.
     owed_delta_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Payments settled that day: a subscription's first, and the ones after it.
+    new_payments: Mapped[int] = mapped_column(BigInteger, default=0)
+    renewals: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Users who registered that day and have paid since (the dashboard's funnel).
+    paid_registrations: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class FiguresUserDay(Base):
@@ -160,13 +167,15 @@ class FiguresBuyerDay(Base):
 
 
 class FiguresBuyer(Base):
-    """A referred buyer: payments not refunded, and the last day they paid one."""
+    """A buyer: their payments ever (refunded ones too), and if they were referred, their
+    payments not refunded and the last day they paid one."""
 
     __tablename__ = "figures_buyers"
     __table_args__ = (Index("ix_figures_buyers_last_day", "last_day"),)
 
     buyer_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    referrer_user_id: Mapped[int] = mapped_column(BigInteger)
+    referrer_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    sales: Mapped[int] = mapped_column(BigInteger, default=0)
     payments: Mapped[int] = mapped_column(BigInteger, default=0)
     last_day: Mapped[date | None] = mapped_column(Date)
 

@@ -32,6 +32,7 @@ from satshare.ledger.models import (
     Posting,
     SealQueue,
 )
+from satshare.users.models import User
 
 STATE_ID = 1
 #: Rows per INSERT: well under both backends' limits on bound parameters.
@@ -47,10 +48,19 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def add_sale_buyer(
-    session: AsyncSession, entry_id: int, buyer_user_id: int, referrer_user_id: int | None
+    session: AsyncSession,
+    entry_id: int,
+    buyer_user_id: int,
+    referrer_user_id: int | None,
+    renewal: bool,
 ) -> None:
     session.add(
-        SaleBuyer(entry_id=entry_id, buyer_user_id=buyer_user_id, referrer_user_id=referrer_user_id)
+        SaleBuyer(
+            entry_id=entry_id,
+            buyer_user_id=buyer_user_id,
+            referrer_user_id=referrer_user_id,
+            renewal=renewal,
+        )
     )
 
 
@@ -112,6 +122,8 @@ async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -
             Entry.affiliate_user_id,
             buyer.buyer_user_id,
             buyer.referrer_user_id,
+            buyer.renewal,
+            User.created_at,
             original.kind,
             original.gross_sats,
             original.created_at,
@@ -119,6 +131,7 @@ async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -
             original_buyer.referrer_user_id,
         )
         .outerjoin(buyer, buyer.entry_id == Entry.id)
+        .outerjoin(User, User.id == buyer.buyer_user_id)
         .outerjoin(original, original.id == Entry.reverses_entry_id)
         .outerjoin(original_buyer, original_buyer.entry_id == original.id)
         .order_by(Entry.id)
@@ -150,15 +163,17 @@ async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -
             affiliate_user_id=row[4],
             buyer_user_id=row[5],
             referrer_user_id=row[6],
+            renewal=bool(row[7]),
+            buyer_registered_at=row[8],
             postings=postings[row[0]],
             original=None
-            if row[7] is None
+            if row[9] is None
             else Original(
-                kind=row[7],
-                gross_sats=row[8],
-                created_at=row[9],
-                buyer_user_id=row[10],
-                referrer_user_id=row[11],
+                kind=row[9],
+                gross_sats=row[10],
+                created_at=row[11],
+                buyer_user_id=row[12],
+                referrer_user_id=row[13],
             ),
         )
         for row in rows
@@ -239,20 +254,24 @@ async def buyer_days(session: AsyncSession, ids: Sequence[int]) -> dict[int, dic
 
 
 async def put_buyers(
-    session: AsyncSession, rows: Sequence[tuple[int, int, int, date | None]]
+    session: AsyncSession, rows: Sequence[tuple[int, int | None, int, int, date | None]]
 ) -> None:
-    """(buyer, referrer, payments, last day): set, creating missing rows."""
+    """(buyer, referrer, sales, payments, last day): set, creating missing rows."""
     table: Any = FiguresBuyer.__table__
     insert = _insert(session)
     values = [
-        {"buyer_user_id": b, "referrer_user_id": r, "payments": p, "last_day": d}
-        for b, r, p, d in rows
+        {"buyer_user_id": b, "referrer_user_id": r, "sales": s, "payments": p, "last_day": d}
+        for b, r, s, p, d in rows
     ]
     for start in range(0, len(values), CHUNK):
         statement = insert(table).values(values[start : start + CHUNK])
         statement = statement.on_conflict_do_update(
             index_elements=["buyer_user_id"],
-            set_={"payments": statement.excluded.payments, "last_day": statement.excluded.last_day},
+            set_={
+                "sales": statement.excluded.sales,
+                "payments": statement.excluded.payments,
+                "last_day": statement.excluded.last_day,
+            },
         )
         await session.execute(statement)
 

@@ -53,10 +53,15 @@ REBUILD_BATCH = 5000
 
 
 async def record_sale_buyer(
-    session: AsyncSession, entry_id: int, buyer_user_id: int, referrer_user_id: int | None
+    session: AsyncSession,
+    entry_id: int,
+    buyer_user_id: int,
+    referrer_user_id: int | None,
+    renewal: bool,
 ) -> None:
-    """Who bought a sale entry and their referrer (the referral figures count by them)."""
-    await repository.add_sale_buyer(session, entry_id, buyer_user_id, referrer_user_id)
+    """Who bought a sale entry, their referrer (the referral figures count by them) and
+    whether its subscription was paid before."""
+    await repository.add_sale_buyer(session, entry_id, buyer_user_id, referrer_user_id, renewal)
 
 
 # -- keeping them ----------------------------------------------------------------------------
@@ -110,10 +115,37 @@ async def _shift(
         await repository.shift_windows(session, column, source, new_edge, old_edge, 1)
 
 
-def _resolve_buyers(
-    batch: Batch, days_before: dict[int, dict[date, int]], rolled: date | None
-) -> dict[int, BuyerState]:
-    """Each touched buyer's new state, and what it changes in their referrer's counts."""
+@dataclass(frozen=True, slots=True)
+class Buyers:
+    """What the figures hold about the buyers a batch touches, before it."""
+
+    days: dict[int, dict[date, int]]
+    sales: dict[int, int]
+    referrers: dict[int, int | None]
+
+
+async def _buyers_before(session: AsyncSession, batch: Batch) -> Buyers:
+    referred = sorted(batch.referrers)
+    rows = await repository.buyers(session, _touched(batch))
+    return Buyers(
+        await repository.buyer_days(session, referred) if referred else {},
+        {buyer: row.sales for buyer, row in rows.items()},
+        {buyer: row.referrer_user_id for buyer, row in rows.items()},
+    )
+
+
+def _touched(batch: Batch) -> list[int]:
+    """Buyers a batch changes: by a payment, or by a refund of a referred one's."""
+    return sorted(batch.sales.keys() | batch.referrers.keys())
+
+
+def _resolve_buyers(batch: Batch, before: Buyers, rolled: date | None) -> dict[int, BuyerState]:
+    """Each touched buyer's new state, what it changes in their referrer's counts, and
+    whether they paid for the first time (their registration day's paid registrations)."""
+    for buyer, count in batch.sales.items():
+        if count > 0 and before.sales.get(buyer, 0) == 0 and buyer in batch.registered_on:
+            batch.days[batch.registered_on[buyer]]["paid_registrations"] += 1
+    days_before = before.days
     changes: dict[int, dict[date, int]] = defaultdict(dict)
     for (buyer, day), count in batch.buyer_days.items():
         changes[buyer][day] = changes[buyer].get(day, 0) + count
@@ -131,11 +163,9 @@ def _resolve_buyers(
 
 
 async def _store(session: AsyncSession, batch: Batch, rolled: date | None) -> None:
-    await repository.add(session, FiguresDay, ["day"], [((k,), v) for k, v in batch.days.items()])
-    await repository.add(session, FiguresUserDay, ["user_id", "day"], list(batch.user_days.items()))
-    if batch.referrers:
-        buyers = sorted(batch.referrers)
-        states = _resolve_buyers(batch, await repository.buyer_days(session, buyers), rolled)
+    if batch.sales or batch.referrers:
+        before = await _buyers_before(session, batch)
+        states = _resolve_buyers(batch, before, rolled)
         await repository.add(
             session,
             FiguresBuyerDay,
@@ -145,10 +175,18 @@ async def _store(session: AsyncSession, batch: Batch, rolled: date | None) -> No
         await repository.put_buyers(
             session,
             [
-                (buyer, batch.referrers[buyer], states[buyer].payments, states[buyer].last_day)
-                for buyer in buyers
+                (
+                    buyer,
+                    batch.referrers.get(buyer, before.referrers.get(buyer)),
+                    before.sales.get(buyer, 0) + batch.sales.get(buyer, 0),
+                    states[buyer].payments if buyer in states else 0,
+                    states[buyer].last_day if buyer in states else None,
+                )
+                for buyer in _touched(batch)
             ],
         )
+    await repository.add(session, FiguresDay, ["day"], [((k,), v) for k, v in batch.days.items()])
+    await repository.add(session, FiguresUserDay, ["user_id", "day"], list(batch.user_days.items()))
     users = [((k,), v) for k, v in batch.users.items()]
     await repository.add(session, FiguresUser, ["user_id"], users)
 
@@ -192,15 +230,13 @@ class Remainder:
         return self.rolled_day == today
 
 
-async def remainder(session: AsyncSession, *, buyers: bool = False) -> Remainder:
-    """Fold the seal queue (``buyers``: with what it changes in the counts of paying
-    buyers, which reads the touched buyers' days)."""
+async def remainder(session: AsyncSession) -> Remainder:
+    """Fold the seal queue, with what it changes in the counts of buyers (which reads the
+    touched buyers' rows)."""
     _, rolled = await repository.version(session)
     batch = fold(await repository.facts(session), rolled)
-    if buyers and batch.referrers:
-        _resolve_buyers(
-            batch, await repository.buyer_days(session, sorted(batch.referrers)), rolled
-        )
+    if batch.sales or batch.referrers:
+        _resolve_buyers(batch, await _buyers_before(session, batch), rolled)
     return Remainder(batch, rolled)
 
 
@@ -244,7 +280,7 @@ async def user(session: AsyncSession, user_id: int) -> dict[str, int]:
     """One user's figures (all time and rolling windows; zeros when they have none)."""
 
     async def read() -> dict[str, int]:
-        rest = await remainder(session, buyers=True)
+        rest = await remainder(session)
         found = (await repository.users(session, [user_id])).get(user_id, _zeros())
         return _plus(found, rest.batch.users.get(user_id))
 
@@ -292,7 +328,7 @@ async def ranking(
     checked = tuple(nonzero or (column,))
 
     async def read() -> list[Ranked] | None:
-        rest = await remainder(session, buyers=True)
+        rest = await remainder(session)
         if window and not rest.windows_ready(today):
             return None
         touched = {

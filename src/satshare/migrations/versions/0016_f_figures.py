@@ -75,6 +75,9 @@ USER_DAY_COLUMNS = (
     "referral_value_sats",
 )
 DAY_COLUMNS = (
+    "new_payments",
+    "renewals",
+    "paid_registrations",
     "entries",
     "sales",
     "refunds",
@@ -105,6 +108,7 @@ def upgrade() -> None:
         ),
         sa.Column("buyer_user_id", sa.BigInteger(), nullable=False),
         sa.Column("referrer_user_id", sa.BigInteger(), nullable=True),
+        sa.Column("renewal", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
     op.create_index("ix_ledger_sale_buyers_buyer", "ledger_sale_buyers", ["buyer_user_id"])
     op.create_table(
@@ -142,7 +146,8 @@ def upgrade() -> None:
     op.create_table(
         "figures_buyers",
         sa.Column("buyer_user_id", sa.BigInteger(), primary_key=True, autoincrement=False),
-        sa.Column("referrer_user_id", sa.BigInteger(), nullable=False),
+        sa.Column("referrer_user_id", sa.BigInteger(), nullable=True),
+        sa.Column("sales", COUNTER, nullable=False),
         sa.Column("payments", COUNTER, nullable=False),
         sa.Column("last_day", sa.Date(), nullable=True),
     )
@@ -164,6 +169,14 @@ def upgrade() -> None:
         "ledger_entries",
         ["affiliate_user_id", "created_at"],
     )
+    op.create_index("ix_users_created_at", "users", ["created_at"])
+    op.create_index("ix_referral_clicks_created_at", "referral_clicks", ["created_at"])
+    op.create_index("ix_subscriptions_ends_at", "subscriptions", ["ends_at"])
+    op.add_column(
+        "subscriptions",
+        sa.Column("payments", sa.Integer(), server_default="0", nullable=False),
+    )
+    op.add_column("subscriptions", sa.Column("last_paid_sats", sa.BigInteger(), nullable=True))
     _backfill()
 
 
@@ -201,19 +214,51 @@ def _backfill() -> None:
     }
     edge = {n: f":e{n}" for n in (1, 7, 30)}
 
+    # A renewal: its subscription had a payment settled before it (in id order: settlements
+    # of one subscription take turns on its row).
     bind.execute(
         sa.text(
-            "INSERT INTO ledger_sale_buyers (entry_id, buyer_user_id, referrer_user_id) "
-            "SELECT p.ledger_entry_id, p.user_id, u.referrer_id FROM payments p "
-            "JOIN users u ON u.id = p.user_id "
-            f"JOIN ledger_entries e ON e.id = p.ledger_entry_id WHERE e.kind IN {SALES}"
+            "INSERT INTO ledger_sale_buyers (entry_id, buyer_user_id, referrer_user_id, renewal)"
+            " SELECT p.ledger_entry_id, p.user_id, u.referrer_id, rank() OVER (PARTITION BY"
+            " i.subscription_id ORDER BY p.id) > 1 FROM payments p"
+            " JOIN invoices i ON i.id = p.invoice_id JOIN users u ON u.id = p.user_id"
+            f" JOIN ledger_entries e ON e.id = p.ledger_entry_id WHERE e.kind IN {SALES}"
+        )
+    )
+    _subscriptions(bind, postgres)
+    bind.execute(
+        sa.text(
+            "INSERT INTO figures_buyer_days (buyer_user_id, day, payments) "
+            f"SELECT b.buyer_user_id, {day('e.created_at')}, count(*) FROM ledger_entries e"
+            " JOIN ledger_sale_buyers b ON b.entry_id = e.id"
+            f" WHERE b.referrer_user_id IS NOT NULL AND e.kind IN {SALES} AND {sealed('e')}"
+            f" AND NOT {refunded('e')} GROUP BY b.buyer_user_id, {day('e.created_at')}"
         )
     )
     bind.execute(
         sa.text(
+            "INSERT INTO figures_buyers"
+            " (buyer_user_id, referrer_user_id, sales, payments, last_day)"
+            " SELECT b.buyer_user_id, max(b.referrer_user_id), count(*),"
+            " coalesce((SELECT sum(d.payments) FROM figures_buyer_days d"
+            "  WHERE d.buyer_user_id = b.buyer_user_id), 0),"
+            " (SELECT max(d.day) FROM figures_buyer_days d"
+            "  WHERE d.buyer_user_id = b.buyer_user_id AND d.payments > 0)"
+            " FROM ledger_sale_buyers b JOIN ledger_entries e ON e.id = b.entry_id"
+            f" WHERE e.kind IN {SALES} AND {sealed('e')} GROUP BY b.buyer_user_id"
+        )
+    )
+
+    bind.execute(
+        sa.text(
             f"INSERT INTO figures_days (day, {', '.join(DAY_COLUMNS)}) "
             f"SELECT day, {', '.join(f'sum({c})' for c in DAY_COLUMNS)} FROM ("
-            f"  SELECT {day('e.created_at')} AS day, 1 AS entries,"
+            f"  SELECT {day('e.created_at')} AS day,"
+            f"   CASE WHEN b.entry_id IS NOT NULL AND e.kind IN {SALES} AND NOT b.renewal"
+            "    THEN 1 ELSE 0 END AS new_payments,"
+            f"   CASE WHEN b.entry_id IS NOT NULL AND e.kind IN {SALES} AND b.renewal"
+            "    THEN 1 ELSE 0 END AS renewals,"
+            "   0 AS paid_registrations, 1 AS entries,"
             f"   CASE WHEN e.kind IN {SALES} THEN 1 ELSE 0 END AS sales,"
             f"   CASE WHEN e.kind NOT IN {SALES} AND o.kind IN {SALES} THEN 1 ELSE 0 END"
             "      AS refunds,"
@@ -223,9 +268,10 @@ def _backfill() -> None:
             "   0 AS owner_share_sats, 0 AS affiliate_share_sats, 0 AS stars_received,"
             "   0 AS paid_out_sats, 0 AS owed_delta_sats"
             "  FROM ledger_entries e LEFT JOIN ledger_entries o ON o.id = e.reverses_entry_id"
+            "  LEFT JOIN ledger_sale_buyers b ON b.entry_id = e.id"
             f"  WHERE {sealed('e')}"
             "  UNION ALL"
-            f"  SELECT {day('e.created_at')}, 0, 0, 0, 0,"
+            f"  SELECT {day('e.created_at')}, 0, 0, 0, 0, 0, 0, 0,"
             "   CASE WHEN a.code = 'revenue:owner' THEN -p.amount_sats ELSE 0 END,"
             f"   CASE WHEN {affiliate} AND e.kind NOT IN {PAYOUTS} THEN -p.amount_sats ELSE 0"
             "    END,"
@@ -237,6 +283,9 @@ def _backfill() -> None:
             "  FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id"
             "  JOIN ledger_accounts a ON a.id = p.account_id"
             f"  WHERE {sealed('e')}"
+            "  UNION ALL"
+            f"  SELECT {day('u.created_at')}, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0"
+            "  FROM figures_buyers f JOIN users u ON u.id = f.buyer_user_id WHERE f.sales > 0"
             ") t GROUP BY day"
         )
     )
@@ -294,25 +343,6 @@ def _backfill() -> None:
             + ") t GROUP BY user_id, day"
         )
     )
-    bind.execute(
-        sa.text(
-            "INSERT INTO figures_buyer_days (buyer_user_id, day, payments) "
-            f"SELECT b.buyer_user_id, {day('e.created_at')}, count(*) FROM ledger_entries e"
-            " JOIN ledger_sale_buyers b ON b.entry_id = e.id"
-            f" WHERE b.referrer_user_id IS NOT NULL AND e.kind IN {SALES} AND {sealed('e')}"
-            f" AND NOT {refunded('e')} GROUP BY b.buyer_user_id, {day('e.created_at')}"
-        )
-    )
-    bind.execute(
-        sa.text(
-            "INSERT INTO figures_buyers (buyer_user_id, referrer_user_id, payments, last_day) "
-            "SELECT d.buyer_user_id, r.referrer_user_id, sum(d.payments), max(d.day)"
-            " FROM figures_buyer_days d JOIN (SELECT buyer_user_id, max(referrer_user_id)"
-            " AS referrer_user_id FROM ledger_sale_buyers WHERE referrer_user_id IS NOT NULL"
-            " GROUP BY buyer_user_id) r ON r.buyer_user_id = d.buyer_user_id"
-            " GROUP BY d.buyer_user_id, r.referrer_user_id"
-        )
-    )
     user_zeros = {c: "0" for c in USER_COLUMNS}
 
     def user_part(user: str, values: dict[str, str], source: str) -> str:
@@ -363,7 +393,7 @@ def _backfill() -> None:
                     for n in (7, 30)
                 },
             },
-            "FROM figures_buyers",
+            "FROM figures_buyers WHERE referrer_user_id IS NOT NULL",
         ),
         user_part(
             "b.referrer_user_id",
@@ -398,7 +428,47 @@ def _backfill() -> None:
     )
 
 
+def _subscriptions(bind: sa.engine.Connection, postgres: bool) -> None:
+    """Each subscription's payments so far and its last bitcoin payment's amount."""
+    paid = "SELECT i.subscription_id, {what} FROM payments p JOIN invoices i ON i.id = p.invoice_id"
+    if postgres:
+        bind.execute(
+            sa.text(
+                "UPDATE subscriptions s SET payments = t.n FROM ("
+                + paid.format(what="count(*) AS n")
+                + " GROUP BY i.subscription_id) t WHERE t.subscription_id = s.id"
+            )
+        )
+        bind.execute(
+            sa.text(
+                "UPDATE subscriptions s SET last_paid_sats = t.amount FROM ("
+                + paid.format(what="i.amount_sats AS amount").replace(
+                    "SELECT", "SELECT DISTINCT ON (i.subscription_id)", 1
+                )
+                + " WHERE i.currency = 'SAT' ORDER BY i.subscription_id, p.id DESC) t"
+                " WHERE t.subscription_id = s.id"
+            )
+        )
+        return
+    bind.execute(
+        sa.text(
+            "UPDATE subscriptions SET payments = (SELECT count(*) FROM payments p"
+            " JOIN invoices i ON i.id = p.invoice_id WHERE i.subscription_id = subscriptions.id),"
+            " last_paid_sats = (SELECT i.amount_sats FROM payments p"
+            " JOIN invoices i ON i.id = p.invoice_id WHERE i.subscription_id = subscriptions.id"
+            " AND i.currency = 'SAT' ORDER BY p.id DESC LIMIT 1)"
+        )
+    )
+
+
 def downgrade() -> None:
+    op.drop_index("ix_subscriptions_ends_at", table_name="subscriptions")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of the table would
+    # trip the invoices' foreign key to it.
+    op.drop_column("subscriptions", "last_paid_sats")
+    op.drop_column("subscriptions", "payments")
+    op.drop_index("ix_referral_clicks_created_at", table_name="referral_clicks")
+    op.drop_index("ix_users_created_at", table_name="users")
     op.drop_index("ix_ledger_entries_affiliate_created", table_name="ledger_entries")
     for table in (
         "referral_counts",
