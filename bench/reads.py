@@ -11,11 +11,13 @@ the monthly report and the admin dashboard (last 30 days). Each read is timed tw
 
 - ``flow``: the use case the endpoint calls, in this process (the read's own cost);
 - ``http``: the endpoint of a ``satshare serve`` started on that database (``--no-http``
-  skips it). The transparency endpoint caches its answer for 15 s, so its first (uncached)
-  answer is the one timed there.
+  skips it; the dashboard is an admin page, timed as a flow only). The transparency endpoint
+  caches its answer for 15 s: each of its rounds waits that out, so every answer timed is
+  read afresh.
 
-Each figure is the median of ``--repeat`` runs after one warm-up. Results are printed as a
-table and written to bench/results/reads.json.
+Each figure is the median of ``--repeat`` rounds after one warm-up; in each round the small
+and the big database are timed one right after the other, so both see the same load on a
+shared machine. Results are printed as a table and written to bench/results/reads.json.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 from bench.seed import PLANS, seed
 from satshare.affiliates.stats import Period, Ranking
+from satshare.api.routes.transparency import CACHE_SECONDS
 from satshare.db import Database
 from satshare.payments import flows as payment_flows
 from satshare.payments import referrals
@@ -101,14 +104,23 @@ def http_paths() -> dict[str, str]:
     return paths
 
 
-async def timed(read: Read, repeat: int) -> float:
-    await read()  # warm-up: connections, prepared statements, the OS cache
-    samples = []
+async def interleaved(
+    small: Read, big: Read, repeat: int, pause: float = 0.0
+) -> tuple[float, float]:
+    """Median seconds of each read, the two timed in turns (so both see the same load on a
+    shared machine), after one warm-up each (connections, prepared statements, the OS
+    cache); ``pause`` between rounds (to outwait a cache)."""
+    await small()
+    await big()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
-        await read()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        if pause:
+            await asyncio.sleep(pause)
+        for read, into in ((small, samples[0]), (big, samples[1])):
+            started = time.perf_counter()
+            await read()
+            into.append(time.perf_counter() - started)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 async def seeded(size: Size) -> bool:
@@ -206,38 +218,56 @@ class Server:
         os.unlink(self.config)
 
 
-async def measure(size: Size, repeat: int, http: bool) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
-    db = Database(size.url)
+def _show(name: str, how: str, small: float, big: float) -> None:
+    print(
+        f"  {name + ' (' + how + ')':<34} small {small * 1000:8.1f} ms   big {big * 1000:8.1f} ms"
+        f"   big/small {big / small:5.2f}",
+        flush=True,
+    )
+
+
+async def measure(small: Size, big: Size, repeat: int, http: bool) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    dbs = Database(small.url), Database(big.url)
     try:
-        for name, read in flow_reads(db).items():
-            results.setdefault(name, {})["flow"] = await timed(read, repeat)
-            print(f"  {size.label} flow {name}: {results[name]['flow'] * 1000:.1f} ms", flush=True)
+        reads = flow_reads(dbs[0]), flow_reads(dbs[1])
+        for name in reads[0]:
+            a, b = await interleaved(reads[0][name], reads[1][name], repeat)
+            results[name] = {"flow": {"small": a, "big": b, "ratio": b / a}}
+            _show(name, "flow", a, b)
     finally:
-        await db.dispose()
+        for db in dbs:
+            await db.dispose()
     if not http:
         return results
-    async with Server(size.url) as server:
-        base = f"http://127.0.0.1:{server.port}"
-        headers = {"Authorization": f"Bearer {server.key}"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as client:
+    async with Server(small.url) as one, Server(big.url) as other:
+        clients = [
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{server.port}",
+                headers={"Authorization": f"Bearer {server.key}"},
+                timeout=600,
+            )
+            for server in (one, other)
+        ]
+        try:
             for name, path in http_paths().items():
 
-                async def get(path: str = path) -> object:
-                    response = await client.get(path)
-                    response.raise_for_status()
-                    return response
+                def get(client: httpx.AsyncClient, path: str = path) -> Read:
+                    async def read() -> object:
+                        response = await client.get(path)
+                        response.raise_for_status()
+                        return response
 
-                if name == "transparency":  # cached after its first answer: time that one
-                    started = time.perf_counter()
-                    await get()
-                    results[name]["http"] = time.perf_counter() - started
-                else:
-                    results[name]["http"] = await timed(get, repeat)
-                print(
-                    f"  {size.label} http {name}: {results[name]['http'] * 1000:.1f} ms",
-                    flush=True,
-                )
+                    return read
+
+                # The transparency endpoint caches its answer: outwait the cache each round.
+                pause = CACHE_SECONDS + 0.5 if name == "transparency" else 0.0
+                a, b = await interleaved(get(clients[0]), get(clients[1]), repeat, pause)
+                results[name]["http"] = {"small": a, "big": b, "ratio": b / a}
+                _show(name, "http", a, b)
+        finally:
+            for client in clients:
+                await client.aclose()
     return results
 
 
@@ -258,27 +288,25 @@ async def main() -> None:
         Size("small", args.small_url, args.small_users, args.small_payments),
         Size("big", args.big_url, args.big_users, args.big_payments),
     ]
-    results: dict[str, Any] = {"sizes": {}, "reads": {}}
     for size in sizes:
         if not (args.reuse and await seeded(size)):
             print(f"seeding {size.label}: {size.users} users, {size.payments} payments", flush=True)
             started = time.monotonic()
             await seed(size.url, size.users, size.payments)
             print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
-        results["sizes"][size.label] = {"users": size.users, "payments": size.payments}
-        for name, figures in (await measure(size, args.repeat, not args.no_http)).items():
-            results["reads"].setdefault(name, {})[size.label] = figures
+    print(f"timing (median of {args.repeat}, small and big in turns)", flush=True)
+    results: dict[str, Any] = {
+        "sizes": {s.label: {"users": s.users, "payments": s.payments} for s in sizes},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "reads": await measure(sizes[0], sizes[1], args.repeat, not args.no_http),
+    }
     print()
-    print(f"{'read':<28} {'small ms':>10} {'big ms':>10} {'big/small':>10}")
-    for name, by_size in results["reads"].items():
-        for how in ("flow", "http"):
-            if how not in by_size["small"]:
-                continue
-            small, big = by_size["small"][how], by_size["big"][how]
-            by_size[f"{how}_ratio"] = big / small
+    print(f"{'read':<34} {'small ms':>10} {'big ms':>10} {'big/small':>10}")
+    for name, by_how in results["reads"].items():
+        for how, figures in by_how.items():
             print(
-                f"{name + ' (' + how + ')':<28} {small * 1000:>10.1f} {big * 1000:>10.1f} "
-                f"{big / small:>10.2f}"
+                f"{name + ' (' + how + ')':<34} {figures['small'] * 1000:>10.1f} "
+                f"{figures['big'] * 1000:>10.1f} {figures['ratio']:>10.2f}"
             )
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
