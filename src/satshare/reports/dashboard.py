@@ -109,11 +109,14 @@ def period(
     return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
-def _mrr(active: list[tuple[int, int, int | None, int]]) -> int:
+def mrr(paid_per_plan_days: dict[int, int]) -> int:
+    """Per 30 days: each subscription's last payment * 30 / its plan's days, summed exactly
+    and rounded down once (whole sats)."""
     total = sum(
-        (Fraction(sats * 30, days) for _, _, sats, days in active if sats and days), Fraction(0)
+        (Fraction(sats * 30, days) for days, sats in paid_per_plan_days.items() if days),
+        Fraction(0),
     )
-    return int(total)  # whole sats, rounded down once for the sum
+    return int(total)
 
 
 async def top_affiliates(
@@ -187,7 +190,7 @@ async def dashboard(
             counts[name] += sums.get(name, 0)
         days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
-    active = list(await repository.active_subscriptions(session, now))
+    active = await repository.active(session, now)
     clicks, registered = await repository.opened_and_registered(session, start, end)
     alerts = await repository.recent_alerts(session, ALERT_KINDS, 10)
     return Dashboard(
@@ -196,9 +199,9 @@ async def dashboard(
         totals=totals,
         owed_sats=owed,
         days=days,
-        mrr_sats=_mrr(active),
-        active_subscriptions=len(active),
-        active_subscribers=len({user for _, user, _, _ in active}),
+        mrr_sats=mrr(active.paid_per_plan_days),
+        active_subscriptions=active.subscriptions,
+        active_subscribers=active.subscribers,
         new_payments=counts["new_payments"],
         renewals=counts["renewals"],
         churned=await repository.churned(session, start, end, now),

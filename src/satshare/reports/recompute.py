@@ -230,8 +230,14 @@ async def _dashboard(session: AsyncSession, report: Report, now: datetime) -> No
             ),
             (*await reports_repo.payments_in(session, start, end), clicks, registered, paid),
         )
+    scanned = await reports_repo.active_subscriptions(session, now)
+    per_days: dict[int, int] = {}
+    for _, _, sats, days in scanned:
+        if sats:
+            per_days[days] = per_days.get(days, 0) + sats
+    found = await reports_repo.active(session, now)
     report.compare(
-        "active subscriptions",
-        sorted(await reports_repo.active_subscriptions(session, now)),
-        sorted(await reports_repo.active_subscriptions_scan(session, now)),
+        "active subscriptions (count, subscribers, MRR)",
+        (found.subscriptions, found.subscribers, dashboards.mrr(found.paid_per_plan_days)),
+        (len(scanned), len({user for _, user, _, _ in scanned}), dashboards.mrr(per_days)),
     )

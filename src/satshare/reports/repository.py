@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import distinct, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -53,25 +53,43 @@ async def commission_rows(
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
 
 
+@dataclass(frozen=True, slots=True)
+class Active:
+    """The subscriptions active now: how many, their distinct users, and per plan length
+    (days) the sum of their last bitcoin payments (the MRR's terms)."""
+
+    subscriptions: int
+    subscribers: int
+    paid_per_plan_days: dict[int, int]
+
+
+async def active(session: AsyncSession, now: datetime) -> Active:
+    """Counted in the database, from the last payment each subscription row keeps."""
+    live = (Subscription.status == SubscriptionStatus.ACTIVE) & (Subscription.ends_at > now)
+    counts = (
+        await session.execute(
+            select(func.count(Subscription.id), func.count(distinct(Subscription.user_id))).where(
+                live
+            )
+        )
+    ).one()
+    sums = await session.execute(
+        select(Plan.duration_days, func.sum(Subscription.last_paid_sats))
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(live, Subscription.last_paid_sats.is_not(None))
+        .group_by(Plan.duration_days)
+    )
+    return Active(
+        int(counts[0]), int(counts[1]), {int(days): int(total or 0) for days, total in sums.all()}
+    )
+
+
 async def active_subscriptions(
     session: AsyncSession, now: datetime
 ) -> Sequence[tuple[int, int, int | None, int]]:
-    """(subscription id, user id, its last bitcoin payment's sats, the plan's days) of every
-    subscription active now (the last payment is kept on the subscription's row)."""
-    rows = await session.execute(
-        select(Subscription.id, Subscription.user_id, Subscription.last_paid_sats)
-        .add_columns(Plan.duration_days)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.status == SubscriptionStatus.ACTIVE, Subscription.ends_at > now)
-    )
-    return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
-
-
-async def active_subscriptions_scan(
-    session: AsyncSession, now: datetime
-) -> Sequence[tuple[int, int, int | None, int]]:
-    """``active_subscriptions`` from the payments themselves (the figures check's
-    reference): the last settled bitcoin invoice of each."""
+    """(subscription id, user id, the last settled bitcoin invoice's sats, the plan's days)
+    of every subscription active now, from the payments themselves (the figures check's
+    reference for ``active``)."""
     last_paid = (
         select(func.max(Payment.id))
         .join(Invoice, Invoice.id == Payment.invoice_id)

@@ -171,7 +171,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_users_created_at", "users", ["created_at"])
     op.create_index("ix_referral_clicks_created_at", "referral_clicks", ["created_at"])
-    op.create_index("ix_subscriptions_ends_at", "subscriptions", ["ends_at"])
+    paid = sa.text("started_at IS NOT NULL")
+    op.create_index(
+        "ix_subscriptions_ends_at",
+        "subscriptions",
+        ["ends_at"],
+        postgresql_where=paid,
+        sqlite_where=paid,
+    )
     op.add_column(
         "subscriptions",
         sa.Column("payments", sa.Integer(), server_default="0", nullable=False),
