@@ -27,8 +27,8 @@ from satshare.config import Settings
 from satshare.container import Container, build_container, prepare
 from satshare.db import Database, normalise_url
 from satshare.ledger.verify import verify_ledger
-from satshare.reports.recompute import check as check_figures
 from satshare.models import Base
+from satshare.reports.recompute import check as check_figures
 from satshare.sim.btcpay import BTCPayEmulator, build_app
 from tests.lightningkit import lightning  # noqa: F401 - a fixture for payout tests
 from tests.sandboxkit import sandbox, sandbox_with_bot  # noqa: F401 - sandbox-mode fixtures
