@@ -28,6 +28,7 @@ from satshare.container import Container, build_container, prepare
 from satshare.db import Database, normalise_url
 from satshare.ledger.verify import verify_ledger
 from satshare.models import Base
+from satshare.reports.recompute import check as check_figures
 from satshare.sim.btcpay import BTCPayEmulator, build_app
 from tests.lightningkit import lightning  # noqa: F401 - a fixture for payout tests
 from tests.sandboxkit import sandbox, sandbox_with_bot  # noqa: F401 - sandbox-mode fixtures
@@ -304,6 +305,11 @@ async def close_stack(stack: Stack, *, verify: bool = True) -> None:
             report = await verify_ledger(session)
         assert report.ok, report.problems
         assert report.unsealed == 0
+        # The ledger's figures (#15) equal their recomputation from the ledger, after
+        # whatever the test did.
+        async with stack.db.reading() as session:
+            figures = await check_figures(session, stack.container.clock.now(), months=False)
+        assert figures.ok, figures.differences
     await stack.container.aclose()
 
 

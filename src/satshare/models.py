@@ -8,6 +8,15 @@ from satshare.bot.models import ProcessedUpdate
 from satshare.broadcasts.models import Broadcast, BroadcastRecipient
 from satshare.db import Base
 from satshare.idempotency.models import IdempotencyRecord
+from satshare.ledger.figures.models import (
+    FiguresBuyer,
+    FiguresBuyerDay,
+    FiguresDay,
+    FiguresState,
+    FiguresUser,
+    FiguresUserDay,
+    SaleBuyer,
+)
 from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
 from satshare.notifications.models import OutboxMessage
 from satshare.onchain.models import OnchainAddress
@@ -44,6 +53,12 @@ __all__ = [
     "EndpointDelivery",
     "Entry",
     "EntryNote",
+    "FiguresBuyer",
+    "FiguresBuyerDay",
+    "FiguresDay",
+    "FiguresState",
+    "FiguresUser",
+    "FiguresUserDay",
     "IdempotencyRecord",
     "Invoice",
     "OnchainAddress",
@@ -57,6 +72,7 @@ __all__ = [
     "PromoCode",
     "PromoRedemption",
     "RateLimitCounter",
+    "SaleBuyer",
     "Subscription",
     "TermsAcceptance",
     "Trial",

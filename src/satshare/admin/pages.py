@@ -698,7 +698,7 @@ class AffiliatesDesk(Page):
     @expose("/desk/affiliates", methods=["GET"], identity="affiliates")
     async def program(self, request: Request) -> Response:
         services = services_of(request)
-        overview = await report_flows.program_overview(services.db, top=50)
+        overview = await report_flows.program_overview(services.db, services.clock.now(), top=50)
         return await render(
             self,
             request,

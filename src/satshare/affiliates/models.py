@@ -57,6 +57,7 @@ class ReferralClick(Base):
     __tablename__ = "referral_clicks"
     __table_args__ = (
         Index("ix_referral_clicks_affiliate_time", "affiliate_user_id", "created_at"),
+        Index("ix_referral_clicks_created_at", "created_at"),  # clicks in a period
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

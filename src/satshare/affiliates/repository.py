@@ -1,4 +1,6 @@
-"""Affiliates' queries: terms, suspensions, acceptances, and sums over their ledger account."""
+"""Affiliates' queries: terms, suspensions, acceptances, and sums over their ledger account
+(the reads use the ledger's figures; these sums are what ``satshare figures check``
+compares them with)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.affiliates import repository
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.affiliates.repository import accepted_at as accepted_at
 from satshare.affiliates.repository import current_custom as current_custom
@@ -23,8 +22,7 @@ from satshare.affiliates.repository import terms_history as terms_history
 from satshare.affiliates.stats import ReferralStats
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
-from satshare.ledger import accounts
-from satshare.ledger.models import PAYOUT_KINDS
+from satshare.ledger.figures import service as figures
 from satshare.money import require_bps
 from satshare.users.models import User
 
@@ -199,12 +197,16 @@ class Balance:
 
 
 async def balance(session: AsyncSession, user_id: int, hold_days: int, now: datetime) -> Balance:
-    code = accounts.affiliate_payable(user_id)
-    total = -await repository.account_sum(session, code)
-    # Earned: commissions net of clawbacks and adjustments; payout holds only move money.
-    earned = -await repository.account_sum(session, code, excluding=PAYOUT_KINDS)
+    """Their account's sum, read from the ledger's figures (one row, however long their
+    history). Earned: commissions net of clawbacks and adjustments; payout holds only move
+    money."""
+    mine = await figures.user(session, user_id)
     pending = 0
     if hold_days > 0:
         since = now - timedelta(days=hold_days)
-        pending = -await repository.recent_unrefunded_commissions(session, code, since)
-    return Balance(balance_sats=total, pending_sats=pending, total_earned_sats=earned)
+        pending = await figures.pending_commissions(session, user_id, since, now)
+    return Balance(
+        balance_sats=mine["balance_sats"],
+        pending_sats=pending,
+        total_earned_sats=mine["earned_sats"],
+    )

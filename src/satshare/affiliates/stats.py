@@ -1,14 +1,15 @@
 """Affiliate statistics kept by the affiliates domain: link clicks, leaderboard names, earnings
-per month (from the ledger) and the shapes of the referral figures. The figures over payments
-(leaderboard, paying referrals, referred sales, funnel) are in ``satshare.payments.referrals``:
-payments sits above affiliates in the domain layering (``tests/test_architecture.py``), so
-affiliates never imports payments. Refunded sales never count."""
+per month (from the ledger's figures) and the shapes of the referral figures. The figures over
+payments (leaderboard, paying referrals, referred sales, funnel) are in
+``satshare.payments.referrals``: payments sits above affiliates in the domain layering
+(``tests/test_architecture.py``), so affiliates never imports payments. Refunded sales never
+count."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.affiliates import repository
 from satshare.affiliates.models import ReferralClick
 from satshare.errors import InvalidRequest, NotFound
-from satshare.ledger import accounts
-from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS
+from satshare.ledger.figures import service as figures
+from satshare.users import repository as users_repo
 from satshare.users.models import User
 
 Ranking = Literal["sales", "referrals"]
@@ -28,8 +29,13 @@ MAX_NAME = 32
 
 
 def since_for(period: Period, now: datetime) -> datetime | None:
+    """Where a period starts: midnight (UTC) of the first of its last 7 or 30 days, today
+    included; None for all time."""
     days = PERIOD_DAYS[period]
-    return None if days is None else now - timedelta(days=days)
+    if days is None:
+        return None
+    today = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    return today - timedelta(days=days - 1)
 
 
 async def set_leaderboard_name(session: AsyncSession, user_id: int, name: str | None) -> User:
@@ -59,6 +65,7 @@ async def record_click(
     if affiliate_id is None:
         return None
     session.add(ReferralClick(affiliate_user_id=affiliate_id, source=source, created_at=now))
+    await users_repo.count_referral(session, affiliate_id, clicks=1)
     await session.flush()
     return int(affiliate_id)
 
@@ -79,7 +86,7 @@ class ReferralStats:
 
 async def clicks(session: AsyncSession, user_id: int) -> int:
     """How often the affiliate's link was opened."""
-    return await repository.click_count(session, user_id)
+    return (await users_repo.referral_counts(session, user_id))[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +97,11 @@ class MonthEarnings:
 
 
 async def earnings_by_month(session: AsyncSession, user_id: int) -> Sequence[MonthEarnings]:
-    code = accounts.affiliate_payable(user_id)
-    rows = await repository.commission_postings(session, code, excluding=PAYOUT_KINDS)
-    earned: dict[str, list[int]] = {}
-    for created_at, kind, amount in rows:
-        month = earned.setdefault(created_at.strftime("%Y-%m"), [0, 0])
-        month[0] -= amount
-        if kind in SALE_KINDS:
-            month[1] += 1
-    return [MonthEarnings(m, e, c) for m, (e, c) in sorted(earned.items())]
+    """Every month with a posting to the affiliate's account other than a payout's."""
+    per_day = await figures.user_days(session, user_id)
+    per_month = figures.months(per_day.items())
+    return [
+        MonthEarnings(month, f.get("earned_sats", 0), f.get("commissions", 0))
+        for month, f in sorted(per_month.items())
+        if f.get("earning_postings", 0)
+    ]

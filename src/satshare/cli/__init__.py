@@ -1,5 +1,5 @@
-"""Command line: serve | migrate | config check | api-key | ledger | payout | affiliate | admin |
-worker | backup | restore | sim.
+"""Command line: serve | migrate | config check | api-key | ledger | figures | payout |
+affiliate | admin | worker | backup | restore | sim.
 
 A composition root: it may import everything (the container, the API, the bot, the jobs,
 the emulators); its commands call use cases (``flows``) and open no unit of work themselves
@@ -39,6 +39,7 @@ from satshare.cli.common import (
     run,
     settings,
 )
+from satshare.cli.figures import figures_app
 from satshare.cli.payouts import payout_app
 from satshare.cli.worker import worker_command
 from satshare.config import PlanSettings, Settings, redact_url
@@ -59,6 +60,7 @@ sim_app = typer.Typer(help="Run the local emulators on their own.", no_args_is_h
 app.add_typer(config_app, name="config")
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(figures_app, name="figures")
 app.add_typer(sim_app, name="sim")
 app.add_typer(payout_app, name="payout")
 app.add_typer(affiliate_app, name="affiliate")

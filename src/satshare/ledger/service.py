@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger import accounts, repository
 from satshare.ledger.chain import ChainRecord, NoteRecord, chain_hash
+from satshare.ledger.figures import service as figures
 from satshare.ledger.models import (
     PAYOUT_KINDS,
     ChainLink,
@@ -48,6 +49,12 @@ class NewEntry:
     affiliate_user_id: int | None = None
     reverses: Entry | None = None
     terms: str | None = None
+    #: For a sale: the buyer and their referrer, whom the referral figures count by, and
+    #: whether its subscription was paid before (not part of the entry's hash:
+    #: ``ledger_sale_buyers``).
+    buyer_user_id: int | None = None
+    referrer_user_id: int | None = None
+    renewal: bool = False
 
 
 def validate_legs(legs: Sequence[Leg], *, known_accounts: bool = False) -> None:
@@ -124,6 +131,10 @@ async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Ent
         for leg in new.legs
     )
     session.add(SealQueue(entry_id=entry.id))
+    if new.buyer_user_id is not None:
+        await figures.record_sale_buyer(
+            session, entry.id, new.buyer_user_id, new.referrer_user_id, new.renewal
+        )
     if new.memo:
         await _add_note(session, entry.id, new.memo, author=new.created_by, now=now)
     await session.flush()
@@ -180,8 +191,9 @@ def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> Cha
 
 async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
     """Append unsealed entries to the hash chain and unsealed memo notes to the notes chain,
-    oldest first, up to ``limit`` of each. Returns the larger of the two counts, so a caller
-    that repeats while a full batch was sealed drains both.
+    oldest first, up to ``limit`` of each, and fold the entries into the figures
+    (``ledger.figures``). Returns the larger of the two counts, so a caller that repeats
+    while a full batch was sealed drains both.
 
     Only one sealer works at a time (the chain head row lock); a second one returns 0 at
     once rather than queueing behind it.
@@ -191,6 +203,8 @@ async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) 
         return 0
     notes = await _seal_notes(session, now, limit)
     entries = await repository.unsealed_entries(session, limit)
+    # The figures fold what is chained, in this transaction (and move their windows).
+    await figures.fold_sealed(session, [e.id for e in entries], now)
     if not entries:
         return notes
     postings = await repository.postings_of(session, [e.id for e in entries])

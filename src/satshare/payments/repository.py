@@ -216,7 +216,8 @@ async def search_invoices(
     return (await session.execute(query)).scalars().all()
 
 
-# -- referral figures over settled payments (payments/referrals.py) --------------------------
+# -- referral figures over settled payments: what ``satshare figures check`` compares the
+# -- ledger's figures with, and the leaderboard's way on a day the sealer has not reached --
 
 
 def not_refunded() -> ColumnElement[bool]:

@@ -192,6 +192,9 @@ async def _settle(
             share_bps=sale.share_bps,
             affiliate_user_id=affiliate_id if sale.affiliate_sats else None,
             terms=terms.label,
+            buyer_user_id=parties.buyer.id,
+            referrer_user_id=affiliate_id,
+            renewal=parties.subscription.payments > 0,
         ),
         now,
     )
@@ -284,6 +287,8 @@ async def _fulfil(
         )
     )
     subscriptions.extend(subscription, plan.duration_days + invoice.bonus_days, now)
+    bitcoin = invoice.amount_sats if invoice.currency == "SAT" else None
+    subscriptions.record_payment(subscription, bitcoin)
     await promos.invoice_settled(session, invoice.id, now)
     invoice.status = InvoiceStatus.SETTLED
     invoice.settled_at = now

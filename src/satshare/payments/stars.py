@@ -111,6 +111,9 @@ async def settle_stars(
             share_bps=share,
             affiliate_user_id=affiliate_id if commission.affiliate_sats else None,
             terms=terms.label if value_sats else "stars-no-commission",
+            buyer_user_id=parties.buyer.id,
+            referrer_user_id=affiliate_id,
+            renewal=parties.subscription.payments > 0,
         ),
         now,
     )

@@ -1,8 +1,8 @@
 """The admin dashboard's figures for a period [start, end).
 
-The money figures are ``transparency.aggregate``'s sums of ledger postings, per day — the
-same definitions as the transparency page and the monthly report, so each equals what
-``satshare ledger export`` recomputes:
+The money figures are sums of ledger postings, per day (the ledger's figures, kept by the
+sealer) — the same definitions as the transparency page and the monthly report, so each
+equals what ``satshare ledger export`` recomputes:
 
 - gross, owner share, affiliate share, paid out: summed over the days of the period;
 - owed to affiliates: at the end of the period (balances plus payouts held, not yet paid).
@@ -25,6 +25,8 @@ from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.ledger.figures import service as figures
+from satshare.ledger.figures.models import WINDOWS
 from satshare.notifications.messages import (
     InvoiceGone,
     InvoiceMismatch,
@@ -34,14 +36,14 @@ from satshare.notifications.messages import (
 )
 from satshare.payouts.models import PayoutStatus
 from satshare.reports import repository
-from satshare.reports.transparency import Figures, aggregate
+from satshare.reports.transparency import Figures, figures_of
 
 #: The admin alerts the dashboard lists.
 ALERT_KINDS = tuple(
     m.kind
     for m in (InvoiceMismatch, InvoiceGone, PaymentInvalidated, PayoutUnknown, PayoutContradiction)
 )
-#: Longest period a dashboard covers (the figures scan the ledger up to its end).
+#: Longest period a dashboard covers.
 MAX_DAYS = 3660
 
 
@@ -107,35 +109,89 @@ def period(
     return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
-def _mrr(active: list[tuple[int, int, int | None, int]]) -> int:
+def mrr(paid_per_plan_days: dict[int, int]) -> int:
+    """Per 30 days: each subscription's last payment * 30 / its plan's days, summed exactly
+    and rounded down once (whole sats)."""
     total = sum(
-        (Fraction(sats * 30, days) for _, _, sats, days in active if sats and days), Fraction(0)
+        (Fraction(sats * 30, days) for days, sats in paid_per_plan_days.items() if days),
+        Fraction(0),
     )
-    return int(total)  # whole sats, rounded down once for the sum
+    return int(total)
+
+
+async def top_affiliates(
+    session: AsyncSession, start: datetime, end: datetime, now: datetime, top: int
+) -> list[TopAffiliate]:
+    """The affiliates who earned most in [start, end) (then by id), those with neither
+    earnings nor commissions left out. The last 1, 7 or 30 days (today included) are kept as
+    counters per affiliate, so those read only the top rows; other periods sum their days."""
+    today = figures.day_of(now)
+    days = (end - start).days
+    ranked: list[tuple[int, int, int, int]] | None = None
+    if end.date() == today + timedelta(days=1) and days in WINDOWS:
+        earned, commissions = f"earned_{days}d", f"commissions_{days}d"
+        rows = await figures.ranking(
+            session, earned, top, today, window=True, nonzero=(earned, commissions)
+        )
+        if rows is not None:
+            ranked = [
+                (
+                    r.user_id,
+                    r.figures[earned],
+                    r.figures[commissions],
+                    r.figures[f"referred_sales_{days}d"],
+                )
+                for r in rows
+            ]
+    if ranked is None:
+        window = await figures.users_between(session, start.date(), end.date())
+        ranked = sorted(
+            (
+                (
+                    uid,
+                    f.get("earned_sats", 0),
+                    f.get("commissions", 0),
+                    f.get("referred_sales_sats", 0),
+                )
+                for uid, f in window.items()
+                if f.get("earned_sats") or f.get("commissions")
+            ),
+            key=lambda row: (-row[1], row[0]),
+        )[:top]
+    names = await repository.usernames(session, [row[0] for row in ranked])
+    return [
+        TopAffiliate(
+            user_id=uid,
+            username=names.get(uid),
+            earned_sats=earned_sats,
+            commissions=count,
+            referred_sales_sats=referred,
+        )
+        for uid, earned_sats, count, referred in ranked
+    ]
 
 
 async def dashboard(
     session: AsyncSession, start: datetime, end: datetime, now: datetime, top: int = 10
 ) -> Dashboard:
-    data = await aggregate(session, "%Y-%m-%d", start, end)
+    data = await figures.days(session, start.date(), end.date())
     days: list[Day] = []
     totals = Figures()
+    owed = data.owed_before
+    # Payments and the funnel's paying users are counted per day too (by the sealer).
+    counts: dict[str, int] = {"new_payments": 0, "renewals": 0, "paid_registrations": 0}
     day = start
     while day < end:
-        key = day.strftime("%Y-%m-%d")
-        figures = data.periods.get(key, Figures())
-        totals.add(figures)
-        days.append(Day(key, figures))
+        sums = data.days.get(day.date(), {})
+        day_figures = figures_of(sums)
+        totals.add(day_figures)
+        owed += sums.get("owed_delta_sats", 0)
+        for name in counts:
+            counts[name] += sums.get(name, 0)
+        days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
-    owed = data.owed_before + sum(data.owed_delta.values())
-    ranked = sorted(
-        ((uid, f) for uid, f in data.affiliates.items() if f.earned_sats or f.commissions),
-        key=lambda item: (-item[1].earned_sats, item[0]),
-    )[:top]
-    names = await repository.usernames(session, [uid for uid, _ in ranked])
-    active = list(await repository.active_subscriptions(session, now))
-    new, renewals = await repository.payments_in(session, start, end)
-    clicks, registered, paid = await repository.funnel(session, start, end)
+    active = await repository.active(session, now)
+    clicks, registered = await repository.opened_and_registered(session, start, end)
     alerts = await repository.recent_alerts(session, ALERT_KINDS, 10)
     return Dashboard(
         start=start,
@@ -143,25 +199,16 @@ async def dashboard(
         totals=totals,
         owed_sats=owed,
         days=days,
-        mrr_sats=_mrr(active),
-        active_subscriptions=len(active),
-        active_subscribers=len({user for _, user, _, _ in active}),
-        new_payments=new,
-        renewals=renewals,
+        mrr_sats=mrr(active.paid_per_plan_days),
+        active_subscriptions=active.subscriptions,
+        active_subscribers=active.subscribers,
+        new_payments=counts["new_payments"],
+        renewals=counts["renewals"],
         churned=await repository.churned(session, start, end, now),
         funnel_clicks=clicks,
         funnel_registered=registered,
-        funnel_paid=paid,
-        top_affiliates=[
-            TopAffiliate(
-                user_id=uid,
-                username=names.get(uid),
-                earned_sats=f.earned_sats,
-                commissions=f.commissions,
-                referred_sales_sats=f.referred_sales_sats,
-            )
-            for uid, f in ranked
-        ],
+        funnel_paid=counts["paid_registrations"],
+        top_affiliates=await top_affiliates(session, start, end, now, top),
         payouts=await repository.payouts_by_status(session),
         alerts=[
             Alert(id=a.id, kind=a.kind, created_at=a.created_at, payload=dict(a.payload))

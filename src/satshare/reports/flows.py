@@ -12,7 +12,7 @@ from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms
 from satshare.db import Database
 from satshare.payouts import service as payouts
 from satshare.payouts.models import Payout, PayoutStatus
-from satshare.reports import repository, statements
+from satshare.reports import recompute, repository, statements
 from satshare.reports import transparency as public
 from satshare.reports.dashboard import Dashboard, dashboard
 from satshare.reports.monthly import MonthlyReport, monthly_report
@@ -108,17 +108,19 @@ class ProgramOverview:
     acceptances: list[tuple[str, int]]
 
 
-async def program_overview(db: Database, *, top: int = 50) -> ProgramOverview:
-    """The affiliate program's all-time leaderboard (the ledger's figures, the transparency
-    page's definitions) and the terms acceptances per version."""
+async def program_overview(db: Database, now: datetime, *, top: int = 50) -> ProgramOverview:
+    """The affiliate program's all-time leaderboard (the top rows of the ledger's figures,
+    the transparency page's definitions) and the terms acceptances per version."""
     async with db.reading() as session:
-        data = await public.aggregate(session, "%Y-%m")
-        ranked = sorted(
-            ((uid, f) for uid, f in data.affiliates.items() if f.commissions or f.owed_sats),
-            key=lambda item: (-item[1].earned_sats, item[0]),
-        )[:top]
+        ranked = await public.top_earners(session, top, now)
         names = await repository.usernames(session, [uid for uid, _ in ranked])
         return ProgramOverview(
             leaderboard=[(uid, names.get(uid), f) for uid, f in ranked],
             acceptances=await repository.acceptances_by_version(session),
         )
+
+
+async def check_figures(db: Database, now: datetime, *, months: bool = True) -> recompute.Report:
+    """Every figure against its recomputation from the ledger (``satshare figures check``)."""
+    async with db.reading() as session:
+        return await recompute.check(session, now, months=months)

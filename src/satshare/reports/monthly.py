@@ -1,16 +1,18 @@
 """The monthly financial report: the month's figures, day by day, and one line per
-affiliate, all sums of the ledger's postings (see ``transparency.aggregate``)."""
+affiliate, all sums of the ledger's postings (the ledger's figures: see
+``reports.transparency``), read for the month only."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.errors import InvalidRequest
-from satshare.reports.transparency import Figures, aggregate
+from satshare.ledger.figures import service as figures
+from satshare.reports.transparency import Figures, figures_of
 from satshare.users import repository as users_repo
 
 #: Matched whole (``$`` would allow a trailing newline); \d would take any script's digits.
@@ -71,27 +73,19 @@ def current_month(now: datetime) -> str:
 
 async def monthly_report(session: AsyncSession, month: str, now: datetime) -> MonthlyReport:
     start, end = month_bounds(month)
-    data = await aggregate(session, "%Y-%m-%d", start, end)
+    data = await figures.days(session, start.date(), end.date())
     days = []
     totals = Figures()
+    owed_end = data.owed_before
     day = start
     while day < end:
-        key = day.strftime("%Y-%m-%d")
-        figures = data.periods.get(key, Figures())
-        totals.add(figures)
-        days.append(Day(key, figures))
+        sums = data.days.get(day.date(), {})
+        day_figures = figures_of(sums)
+        totals.add(day_figures)
+        owed_end += sums.get("owed_delta_sats", 0)
+        days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
-    owed_end = data.owed_before + sum(data.owed_delta.values())
-    active = {
-        uid: f
-        for uid, f in data.affiliates.items()
-        if f.owed_sats or f.earned_sats or f.paid_out_sats or f.commissions
-    }
-    names = await users_repo.usernames(session, active)
-    lines = [
-        AffiliateLine(user_id=uid, username=names.get(uid), **asdict(figures))
-        for uid, figures in sorted(active.items(), key=lambda item: -item[1].earned_sats)
-    ]
+    lines = await affiliate_lines(session, start, end)
     return MonthlyReport(
         month=month,
         totals=totals,
@@ -101,3 +95,33 @@ async def monthly_report(session: AsyncSession, month: str, now: datetime) -> Mo
         affiliates=lines,
         generated_at=now,
     )
+
+
+async def affiliate_lines(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[AffiliateLine]:
+    """One line per affiliate with figures in [start, end) or owed money at its end, most
+    earned first (then by id)."""
+    window = await figures.users_between(session, start.date(), end.date())
+    owed = await figures.owed_per_user(session, end.date())
+    active = {
+        uid
+        for uid, f in window.items()
+        if f.get("earned_sats") or f.get("paid_out_sats") or f.get("commissions")
+    } | set(owed)
+    names = await users_repo.usernames(session, active)
+    lines = [
+        AffiliateLine(
+            user_id=uid,
+            username=names.get(uid),
+            referred_sales_sats=window.get(uid, {}).get("referred_sales_sats", 0),
+            commissions=window.get(uid, {}).get("commissions", 0),
+            earned_sats=window.get(uid, {}).get("earned_sats", 0),
+            clawed_back_sats=window.get(uid, {}).get("clawed_back_sats", 0),
+            paid_out_sats=window.get(uid, {}).get("paid_out_sats", 0),
+            owed_sats=owed.get(uid, 0),
+        )
+        for uid in active
+    ]
+    lines.sort(key=lambda line: (-line.earned_sats, line.user_id))
+    return lines

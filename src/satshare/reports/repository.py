@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import distinct, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -53,11 +53,43 @@ async def commission_rows(
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
 
 
+@dataclass(frozen=True, slots=True)
+class Active:
+    """The subscriptions active now: how many, their distinct users, and per plan length
+    (days) the sum of their last bitcoin payments (the MRR's terms)."""
+
+    subscriptions: int
+    subscribers: int
+    paid_per_plan_days: dict[int, int]
+
+
+async def active(session: AsyncSession, now: datetime) -> Active:
+    """Counted in the database, from the last payment each subscription row keeps."""
+    live = (Subscription.status == SubscriptionStatus.ACTIVE) & (Subscription.ends_at > now)
+    counts = (
+        await session.execute(
+            select(func.count(Subscription.id), func.count(distinct(Subscription.user_id))).where(
+                live
+            )
+        )
+    ).one()
+    sums = await session.execute(
+        select(Plan.duration_days, func.sum(Subscription.last_paid_sats))
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(live, Subscription.last_paid_sats.is_not(None))
+        .group_by(Plan.duration_days)
+    )
+    return Active(
+        int(counts[0]), int(counts[1]), {int(days): int(total or 0) for days, total in sums.all()}
+    )
+
+
 async def active_subscriptions(
     session: AsyncSession, now: datetime
 ) -> Sequence[tuple[int, int, int | None, int]]:
-    """(subscription id, user id, the last settled invoice's sats, the plan's days) of every
-    subscription active now."""
+    """(subscription id, user id, the last settled bitcoin invoice's sats, the plan's days)
+    of every subscription active now, from the payments themselves (the figures check's
+    reference for ``active``)."""
     last_paid = (
         select(func.max(Payment.id))
         .join(Invoice, Invoice.id == Payment.invoice_id)
@@ -77,7 +109,9 @@ async def active_subscriptions(
 
 async def payments_in(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
     """(new, renewals): payments settled in [start, end); a renewal is a payment for a
-    subscription that had a payment settled before it."""
+    subscription that had a payment settled before it (settlements of one subscription
+    take turns on its row, so their ids are in that order). Counted over the payments (the
+    figures check's reference; the dashboard reads the per-day figures)."""
     earlier = aliased(Payment)
     earlier_invoice = aliased(Invoice)
     renewal = exists(
@@ -85,7 +119,7 @@ async def payments_in(session: AsyncSession, start: datetime, end: datetime) -> 
         .join(earlier_invoice, earlier_invoice.id == earlier.invoice_id)
         .where(
             earlier_invoice.subscription_id == Invoice.subscription_id,
-            earlier.settled_at < Payment.settled_at,
+            earlier.id < Payment.id,
         )
     )
     rows = await session.execute(
@@ -112,9 +146,24 @@ async def churned(session: AsyncSession, start: datetime, end: datetime, now: da
     return int(count or 0)
 
 
+async def opened_and_registered(
+    session: AsyncSession, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """(referral links opened, users registered) in [start, end): index range counts."""
+    clicks = await session.scalar(
+        select(func.count(ReferralClick.id)).where(
+            ReferralClick.created_at >= start, ReferralClick.created_at < end
+        )
+    )
+    registered = await session.scalar(
+        select(func.count(User.id)).where(User.created_at >= start, User.created_at < end)
+    )
+    return int(clicks or 0), int(registered or 0)
+
+
 async def funnel(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
     """(referral links opened, users registered, of those registered how many have paid) in
-    [start, end)."""
+    [start, end), counted over the users and payments (the figures check's reference)."""
     clicks = await session.scalar(
         select(func.count(ReferralClick.id)).where(
             ReferralClick.created_at >= start, ReferralClick.created_at < end

@@ -1,6 +1,9 @@
 """How the money was shared, month by month, computed from the ledger's postings alone.
 
-Every figure is a sum of postings, so it can be recomputed from ``satshare ledger export``:
+Every figure is a sum of postings, so it can be recomputed from ``satshare ledger export``.
+The pages read them from the ledger's figures (``ledger.figures``: per-day sums the sealer
+keeps), never by scanning the ledger; ``aggregate`` below is the scan itself, the reference
+the figures are checked against (``satshare figures check``, the tests).
 
 - gross: bitcoin sales (the sale entries' ``gross_sats``), net of refunds in that month;
 - owner share: what the owner's revenue account received (net of refunds);
@@ -19,6 +22,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.ledger import accounts, repository
+from satshare.ledger.figures import service as figures
 from satshare.ledger.models import PAYOUT_KINDS, SALE_KINDS, EntryKind
 
 
@@ -93,7 +97,8 @@ async def aggregate(
     end: datetime | None = None,
 ) -> Aggregate:
     """Sum the ledger's postings into figures per ``created_at.strftime(key_format)`` for
-    entries in [start, end); what was owed before ``start`` is carried in."""
+    entries in [start, end); what was owed before ``start`` is carried in. It reads every
+    posting up to ``end``: the reference for the figures, never a page's read."""
     result = Aggregate()
     counted: set[int] = set()
 
@@ -147,13 +152,20 @@ async def aggregate(
     return result
 
 
+def figures_of(sums: dict[str, int]) -> Figures:
+    """The ``Figures`` of a row of the ledger's figures (days or months)."""
+    return Figures(**{f.name: sums.get(f.name, 0) for f in fields(Figures)})
+
+
 async def transparency(session: AsyncSession, now: datetime) -> Transparency:
-    data = await aggregate(session, "%Y-%m")
-    ordered = [Month(month=k, **asdict(data.periods[k])) for k in sorted(data.periods)]
+    data = await figures.days(session)
+    # A day can have figures without entries (users who registered that day and paid since).
+    per_month = figures.months((d, f) for d, f in data.days.items() if f.get("entries"))
+    ordered = [Month(month=k, **asdict(figures_of(per_month[k]))) for k in sorted(per_month)]
     owed = data.owed_before
     totals = Figures()
     for month in ordered:
-        owed += data.owed_delta[month.month]
+        owed += per_month[month.month].get("owed_delta_sats", 0)
         month.owed_sats = owed
         totals.add(month)
     head_seq, head_hash = await repository.read_head(session)
@@ -161,9 +173,27 @@ async def transparency(session: AsyncSession, now: datetime) -> Transparency:
         months=ordered,
         totals=totals,
         owed_sats=owed,
-        entries=await repository.count_entries(session),
+        entries=data.entries,
         sealed_entries=head_seq,
         head_seq=head_seq,
         head_hash=head_hash,
         generated_at=now,
     )
+
+
+async def top_earners(
+    session: AsyncSession, limit: int, now: datetime
+) -> list[tuple[int, AffiliateFigures]]:
+    """The affiliates who earned most over all time (then by id), those with neither a
+    commission nor money owed left out: the top rows of the ledger's figures."""
+    rows = await figures.ranking(
+        session, "earned_sats", limit, figures.day_of(now), nonzero=("commissions", "owed_sats")
+    )
+    assert rows is not None  # all time: no window to wait for
+    return [
+        (
+            row.user_id,
+            AffiliateFigures(**{f.name: row.figures[f.name] for f in fields(AffiliateFigures)}),
+        )
+        for row in rows
+    ]

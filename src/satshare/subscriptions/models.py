@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, StrEnumText, UTCDateTime
@@ -35,3 +35,17 @@ class Subscription(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Payments settled for it (refunded ones too): a payment is a renewal when this was
+    #: not 0 before it (the dashboard's new vs renewals).
+    payments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: What its last bitcoin payment billed (the dashboard's MRR); NULL: none yet.
+    last_paid_sats: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# Paid time running out in a period (the dashboard's churn): counted from the index alone.
+Index(
+    "ix_subscriptions_ends_at",
+    Subscription.ends_at,
+    postgresql_where=Subscription.started_at.is_not(None),
+    sqlite_where=Subscription.started_at.is_not(None),
+)

@@ -107,6 +107,13 @@ def purchase_outlook(held: Sequence[Held], plan: Plan, days: int, now: datetime)
     return PurchaseOutlook(effect, plan, days, tuple(held), now + timedelta(days=days))
 
 
+def record_payment(subscription: Subscription, bitcoin_sats: int | None) -> None:
+    """One more payment settled for it (``bitcoin_sats``: what a bitcoin one billed)."""
+    subscription.payments = (subscription.payments or 0) + 1
+    if bitcoin_sats is not None:
+        subscription.last_paid_sats = bitcoin_sats
+
+
 def shorten(subscription: Subscription, duration_days: int, now: datetime) -> None:
     """Take back a refunded period; what is left of it (if anything) stays active."""
     if subscription.ends_at is None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, UTCDateTime
@@ -17,6 +17,7 @@ class User(Base):
         UniqueConstraint("platform", "external_id"),
         CheckConstraint("referrer_id IS NULL OR referrer_id <> id", name="not_self_referred"),
         Index("ix_users_referrer_id", "referrer_id"),
+        Index("ix_users_created_at", "created_at"),  # registrations in a period
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -33,3 +34,16 @@ class User(Base):
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The name shown on the affiliate leaderboard; NULL: anonymous (showing it is opt-in).
     leaderboard_name: Mapped[str | None] = mapped_column(String(32))
+
+
+class ReferralCount(Base):
+    """How many users a user referred and how often their link was opened: counted as each
+    happens, so an affiliate's funnel reads one row however big it grows."""
+
+    __tablename__ = "referral_counts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    registered: Mapped[int] = mapped_column(BigInteger, default=0)
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.users.models import User
+from satshare.users.models import ReferralCount, User
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
@@ -94,3 +94,42 @@ async def with_external_ids(session: AsyncSession, platform: str) -> Sequence[Us
         .order_by(User.id)
     )
     return result.scalars().all()
+
+
+async def count_referral(
+    session: AsyncSession, user_id: int, *, registered: int = 0, clicks: int = 0
+) -> None:
+    """Add to a user's referral counts (one upsert)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(ReferralCount).values(user_id=user_id, registered=registered, clicks=clicks)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            "registered": ReferralCount.registered + statement.excluded.registered,
+            "clicks": ReferralCount.clicks + statement.excluded.clicks,
+        },
+    )
+    await session.execute(statement)
+
+
+async def referral_counts(session: AsyncSession, user_id: int) -> tuple[int, int]:
+    """(users they referred, times their link was opened)."""
+    row = (
+        await session.execute(
+            select(ReferralCount.registered, ReferralCount.clicks).where(
+                ReferralCount.user_id == user_id
+            )
+        )
+    ).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def referrer_ids(session: AsyncSession) -> list[int]:
+    """Every user who referred someone or whose link was opened (for the figures check)."""
+    referrers = select(User.referrer_id).where(User.referrer_id.is_not(None))
+    counted = select(ReferralCount.user_id)
+    rows = await session.execute(referrers.union(counted))
+    return sorted(int(uid) for uid in rows.scalars().all() if uid is not None)

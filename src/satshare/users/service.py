@@ -82,6 +82,7 @@ async def register(session: AsyncSession, data: Registration, now: datetime) -> 
     await session.flush()
     await webhook_events.user_created(session, user, now)  # outgoing webhooks (#14)
     if referrer is not None:
+        await repository.count_referral(session, referrer.id, registered=1)
         await outbox.enqueue(
             session,
             ReferralRegistered(

@@ -279,7 +279,7 @@ async def set_leaderboard_name(
     summary="Top affiliates by paying referrals or referred sales",
     description="Refunded sales do not count. Names appear only for affiliates who opted in "
     "(`PUT /api/v1/affiliates/{id}/leaderboard-name`). Periods are rolling: the last 7 or 30 "
-    "days, or all time.",
+    "days (UTC, today included: `since` is midnight of the first), or all time.",
     responses=openapi_responses(401, 403, 422),
 )
 async def get_leaderboard(
@@ -290,8 +290,9 @@ async def get_leaderboard(
     period: Annotated[Literal["week", "month", "all"], Query()] = "month",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> LeaderboardOut:
-    since = stats.since_for(period, clock.now())
-    rows = await referrals.top(db, by, since, limit)
+    now = clock.now()
+    since = stats.since_for(period, now)
+    rows = await referrals.top(db, by, period, now, limit)
     return LeaderboardOut(
         by=by,
         period=period,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,17 +29,14 @@ from satshare.schemas import PageOf
 router = APIRouter(tags=["transparency"])
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
-#: The figures scan the whole ledger; anonymous callers get a copy at most this old.
+#: Anonymous callers get a copy at most this old: the figures are cheap to read (sums per
+#: day, kept by the sealer), but a public page should not cost a query per request either.
 CACHE_SECONDS = 15.0
 
 
-async def _figures(db: Database, clock: Clock, request: Request) -> TransparencyOut:
-    cached = getattr(request.app.state, "transparency", None)
-    if cached is not None and cached[0] > time.monotonic():
-        figures: TransparencyOut = cached[1]
-        return figures
+async def _compute(db: Database, clock: Clock) -> TransparencyOut:
     data = await report_flows.transparency(db, clock.now())
-    figures = TransparencyOut(
+    return TransparencyOut(
         months=[MonthOut(**asdict(m)) for m in data.months],
         totals=FiguresOut(**asdict(data.totals)),
         owed_sats=data.owed_sats,
@@ -51,8 +49,28 @@ async def _figures(db: Database, clock: Clock, request: Request) -> Transparency
         generated_at=data.generated_at,
         note=data.currency_note,
     )
-    request.app.state.transparency = (time.monotonic() + CACHE_SECONDS, figures)
-    return figures
+
+
+async def _figures(db: Database, clock: Clock, request: Request) -> TransparencyOut:
+    """The cached copy, or a new one. Single-flight: requests arriving while one is being
+    read wait for that read instead of each starting their own."""
+    state = request.app.state
+    cached = getattr(state, "transparency", None)
+    if cached is not None and cached[0] > time.monotonic():
+        figures: TransparencyOut = cached[1]
+        return figures
+    reading: asyncio.Future[TransparencyOut] | None = getattr(state, "transparency_read", None)
+    if reading is None or reading.done():
+        reading = asyncio.ensure_future(_compute(db, clock))
+        state.transparency_read = reading
+
+        def keep(done: asyncio.Future[TransparencyOut]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                state.transparency = (time.monotonic() + CACHE_SECONDS, done.result())
+
+        reading.add_done_callback(keep)
+    # Shielded: a caller that goes away does not cancel the read the others wait for.
+    return await asyncio.shield(reading)
 
 
 @router.get(

@@ -57,8 +57,7 @@ async def _show(
 ) -> None:
     runtime = context.runtime
     language = user.language
-    since = stats.since_for(period, runtime.now())
-    rows = await referrals.top(runtime.db, by, since, SIZE)
+    rows = await referrals.top(runtime.db, by, period, runtime.now(), SIZE)
     title = texts.TOP_TITLE_SALES if by == "sales" else texts.TOP_TITLE_REFERRALS
     lines = [t(language, title, period=t(language, PERIOD_LABELS[period]))]
     line = texts.TOP_LINE_SALES if by == "sales" else texts.TOP_LINE_REFERRALS
