@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import procrastinate
 from limits.aio import storage as limits_storage
@@ -27,7 +28,6 @@ from satshare.affiliates import service as affiliates
 from satshare.aftercommit import AfterCommit, Doorbell, Produced
 from satshare.api.deps import ApiServices
 from satshare.background import CoalescingRunner
-from satshare.bot.runtime import BotServices
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
 from satshare.db import Database, is_sqlite
@@ -46,11 +46,15 @@ from satshare.providers.webhook_http import HttpWebhookSender
 from satshare.ratelimits.service import RateLimiter
 from satshare.ratelimits.storage import DatabaseStorage
 from satshare.rates.service import SANDBOX_SUFFIX
-from satshare.sandbox import Sandbox, start_sandbox
-from satshare.sandbox import resume as sandbox_resume
 from satshare.sealer import LedgerSealer
 from satshare.webhooks_out import flows as webhook_flows
 from satshare.webhooks_out.models import WebhookEndpoint
+
+if TYPE_CHECKING:
+    # Imported where used: the sandbox (the emulators) only in sandbox mode, the bot (PTB)
+    # only when it runs; ``serve`` without them does not load them (#15).
+    from satshare.bot.runtime import BotServices
+    from satshare.sandbox import Sandbox
 
 
 class Role(StrEnum):
@@ -151,6 +155,8 @@ class Container:
 
     def bot_services(self) -> BotServices:
         """What the Telegram bot may use (``build_runtime`` takes this, never the container)."""
+        from satshare.bot.runtime import BotServices
+
         return BotServices(
             config=self.settings,
             db=self.db,
@@ -221,7 +227,11 @@ def build_container(
     """Everything the service runs on, for ``settings``; in sandbox mode the emulators are
     started first and their overlay replaces the empty sections."""
     clock = clock or SystemClock()
-    sandbox = start_sandbox(settings, self_url=self_url)
+    sandbox: Sandbox | None = None
+    if settings.sandbox_mode:
+        from satshare.sandbox import start_sandbox
+
+        sandbox = start_sandbox(settings, self_url=self_url)
     if sandbox is not None:
         settings = sandbox.settings
     db = Database(
@@ -433,6 +443,8 @@ async def prepare(
             f"{head}: run `satshare migrate` first"
         )
     if resume_sandbox and container.sandbox is not None:
+        from satshare.sandbox import resume as sandbox_resume
+
         await sandbox_resume(container.sandbox, container.db)
     if not sync_plans:
         return

@@ -402,18 +402,20 @@ async def _serve(cfg: Settings) -> None:
 async def _serve_container(cfg: Settings, container: Container) -> None:
     """The API, the bot and the jobs on an open container, until the server stops."""
     import uvicorn
-    from telegram.error import InvalidToken, NetworkError
 
     from satshare.api.app import create_app
-    from satshare.bot.app import build_runtime, start_bot, stop_bot
     from satshare.cli.admin import issue_sandbox_login
     from satshare.cli.serving import GRACEFUL_SECONDS, Server
     from satshare.jobs import BotJobs, run_jobs
-    from satshare.sandbox import issue_sandbox_key
 
-    wants_key = container.sandbox is not None and cfg.sandbox.print_api_key
-    sandbox_key = await issue_sandbox_key(container.db, container.clock) if wants_key else None
-    sandbox_login = await issue_sandbox_login(container) if wants_key else None
+    # The bot (python-telegram-bot) and the sandbox (the emulators) are imported only when
+    # this configuration runs them: a process that never uses them does not load them (#15).
+    sandbox_key, sandbox_login = None, None
+    if container.sandbox is not None and cfg.sandbox.print_api_key:
+        from satshare.sandbox import issue_sandbox_key
+
+        sandbox_key = await issue_sandbox_key(container.db, container.clock)
+        sandbox_login = await issue_sandbox_login(container)
     # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
     api = create_app(container.api_services(job_queue=True))
     server = Server(
@@ -437,6 +439,10 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         await asyncio.sleep(0.05)
     runtime, dispatcher = None, None
     if cfg.bot_enabled:
+        from telegram.error import InvalidToken, NetworkError
+
+        from satshare.bot.app import build_runtime, start_bot
+
         runtime = build_runtime(
             container.bot_services(),
             token=container.telegram_token,
@@ -483,6 +489,8 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await jobs
         if runtime is not None and dispatcher is not None:
+            from satshare.bot.app import stop_bot
+
             await stop_bot(runtime, dispatcher)
         if container.sandbox is not None and container.sandbox.telegram is not None:
             # Ends the long poll the bot left open, so the web server stops at once.

@@ -4,8 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from telegram.error import BadRequest as TelegramBadRequest
-from telegram.error import TelegramError
 
 from satshare.api.deps import AdminKey, InvoiceIdPath, PaymentsDep, optional_body
 from satshare.api.problems import openapi_responses
@@ -79,6 +77,10 @@ async def refund(
     runtime = getattr(request.app.state, "bot", None)
     if runtime is None:
         raise ServiceUnavailable("the Telegram bot is not running, so Stars cannot be refunded")
+    # Here, not at the top: the bot runs (PTB is loaded), and an app without one never needs it.
+    from telegram.error import BadRequest as TelegramBadRequest
+    from telegram.error import TelegramError
+
     telegram_user, charge = await flows.begin_stars_refund(payments, invoice_id)
     try:
         await runtime.application.bot.refund_star_payment(int(telegram_user), charge)
