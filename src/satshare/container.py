@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-import procrastinate
 from limits.aio import storage as limits_storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +50,8 @@ from satshare.webhooks_out import flows as webhook_flows
 from satshare.webhooks_out.models import WebhookEndpoint
 
 if TYPE_CHECKING:
+    import procrastinate
+
     # Imported where used: the sandbox (the emulators) only in sandbox mode, the bot (PTB)
     # only when it runs; ``serve`` without them does not load them (#15).
     from satshare.bot.runtime import BotServices
