@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import case, delete, func, join, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -24,6 +25,9 @@ from satshare.ledger.models import (
     Posting,
     SealQueue,
 )
+
+#: A partition of a streamed query's rows.
+Rows = Sequence[Sequence[Any]]
 
 HEAD_ID = 1
 NOTES_HEAD_ID = 2
@@ -86,18 +90,28 @@ async def dequeue_notes(session: AsyncSession, note_ids: Sequence[int]) -> None:
     await session.execute(delete(NoteSealQueue).where(NoteSealQueue.note_id.in_(note_ids)))
 
 
-async def note_chain_from(
-    session: AsyncSession, after_seq: int, batch: int
-) -> Sequence[tuple[NoteLink, EntryNote | None]]:
-    """Notes chain links in order with their notes (None where the note row is gone)."""
-    result = await session.execute(
-        select(NoteLink, EntryNote)
+async def stream_note_chain(session: AsyncSession, batch: int) -> AsyncIterator[Rows]:
+    """The notes chain in order, in partitions of ``batch`` rows (a server-side cursor on
+    PostgreSQL): (seq, note_id, prev_hash, hash, note's id, entry_id, memo, author,
+    created_at), the note's columns None where its row is gone."""
+    query = (
+        select(
+            NoteLink.seq,
+            NoteLink.note_id,
+            NoteLink.prev_hash,
+            NoteLink.hash,
+            EntryNote.id,
+            EntryNote.entry_id,
+            EntryNote.memo,
+            EntryNote.author,
+            EntryNote.created_at,
+        )
         .outerjoin(EntryNote, EntryNote.id == NoteLink.note_id)
-        .where(NoteLink.seq > after_seq)
         .order_by(NoteLink.seq)
-        .limit(batch)
+        .execution_options(yield_per=batch)
     )
-    return [(link, note) for link, note in result.all()]
+    async for partition in (await session.stream(query)).partitions():
+        yield partition
 
 
 async def read_notes_head(session: AsyncSession) -> tuple[int, str]:
@@ -142,18 +156,64 @@ async def links_of(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int,
     return {link.entry_id: link for link in result.scalars().all()}
 
 
-async def chain_from(
-    session: AsyncSession, after_seq: int, batch: int
-) -> Sequence[tuple[ChainLink, Entry | None]]:
-    """Chain links in order with their entries (None where the entry row is gone)."""
-    result = await session.execute(
-        select(ChainLink, Entry)
+#: The entry columns ``stream_chain`` and ``stream_unsealed`` read, in this order, followed by
+#: one posting's account code and amount.
+_ENTRY_COLUMNS = (
+    Entry.id,
+    Entry.idempotency_key,
+    Entry.kind,
+    Entry.created_at,
+    Entry.invoice_id,
+    Entry.gross_sats,
+    Entry.share_bps,
+    Entry.terms,
+    Entry.affiliate_user_id,
+    Entry.reverses_entry_id,
+)
+#: An entry's postings with their account codes (outer-joined: an entry without postings
+#: still gives one row, its posting columns None).
+_POSTINGS = join(Posting, Account, Account.id == Posting.account_id)
+
+
+async def stream_chain(session: AsyncSession, batch: int) -> AsyncIterator[Rows]:
+    """Every chain link in order with its entry and postings, one row per posting, in
+    partitions of ``batch`` rows (a server-side cursor on PostgreSQL, so memory stays flat
+    however long the chain): (seq, entry_id, prev_hash, hash, *entry columns, account code,
+    amount). The entry's columns are None where its row is gone. A link's rows are adjacent
+    (ordered by seq); the order of its postings is not defined."""
+    query = (
+        select(
+            ChainLink.seq,
+            ChainLink.entry_id,
+            ChainLink.prev_hash,
+            ChainLink.hash,
+            *_ENTRY_COLUMNS,
+            Account.code,
+            Posting.amount_sats,
+        )
+        .select_from(ChainLink)
         .outerjoin(Entry, Entry.id == ChainLink.entry_id)
-        .where(ChainLink.seq > after_seq)
+        .outerjoin(_POSTINGS, Posting.entry_id == Entry.id)
         .order_by(ChainLink.seq)
-        .limit(batch)
+        .execution_options(yield_per=batch)
     )
-    return [(link, entry) for link, entry in result.all()]
+    async for partition in (await session.stream(query)).partitions():
+        yield partition
+
+
+async def stream_unsealed(session: AsyncSession, batch: int) -> AsyncIterator[Rows]:
+    """Entries queued for sealing in id order with their postings, as ``stream_chain``
+    without the link columns: (*entry columns, account code, amount)."""
+    query = (
+        select(*_ENTRY_COLUMNS, Account.code, Posting.amount_sats)
+        .select_from(SealQueue)
+        .join(Entry, Entry.id == SealQueue.entry_id)
+        .outerjoin(_POSTINGS, Posting.entry_id == Entry.id)
+        .order_by(Entry.id)
+        .execution_options(yield_per=batch)
+    )
+    async for partition in (await session.stream(query)).partitions():
+        yield partition
 
 
 async def read_head(session: AsyncSession) -> tuple[int, str]:
@@ -256,6 +316,38 @@ async def all_account_sums(session: AsyncSession) -> dict[str, int]:
         .group_by(Account.code)
     )
     return {code: int(total) for code, total in result.all()}
+
+
+async def account_sums_checked(session: AsyncSession) -> AsyncIterator[tuple[str, int, int]]:
+    """Per account, by code: (code, balance, the part of it from entries that are chained or
+    queued for sealing). The two differ only by postings of entries ``ledger verify`` never
+    reads: summed here in the database, so the check keeps no per-account table in memory."""
+    read = case(
+        (
+            (ChainLink.entry_id.is_not(None)) | (SealQueue.entry_id.is_not(None)),
+            Posting.amount_sats,
+        ),
+        else_=0,
+    )
+    query = (
+        select(
+            Account.code,
+            func.coalesce(func.sum(Posting.amount_sats), 0),
+            func.coalesce(func.sum(read), 0),
+        )
+        .outerjoin(Posting, Posting.account_id == Account.id)
+        .outerjoin(ChainLink, ChainLink.entry_id == Posting.entry_id)
+        .outerjoin(SealQueue, SealQueue.entry_id == Posting.entry_id)
+        .group_by(Account.code)
+        .order_by(Account.code)
+        .execution_options(yield_per=1000)
+    )
+    async for code, balance, checked in await session.stream(query):
+        yield code, int(balance), int(checked)
+
+
+async def count_note_links(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(NoteLink.seq)))).scalar_one())
 
 
 async def count_entries(session: AsyncSession) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,6 +177,108 @@ def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> Cha
         postings=tuple(postings),
         terms=entry.terms,
     )
+
+
+class StoredLink(NamedTuple):
+    """A chain link as stored (entries or notes chain)."""
+
+    seq: int
+    #: The entry's (or the note's) id the link names.
+    item_id: int
+    prev_hash: str
+    hash: str
+
+
+#: Rows read per round trip when streaming the whole ledger (``ledger verify``, ``export``).
+STREAM_BATCH = 5000
+
+
+def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> ChainRecord:
+    """A chain record from the entry columns of ``repository.stream_chain`` (row[0:10])."""
+    return ChainRecord(
+        seq=seq,
+        entry_id=row[0],
+        idempotency_key=row[1],
+        kind=row[2],
+        created_at=row[3],
+        invoice_id=row[4],
+        gross_sats=row[5],
+        share_bps=row[6],
+        terms=row[7],
+        affiliate_user_id=row[8],
+        reverses_entry_id=row[9],
+        postings=tuple(postings),
+    )
+
+
+async def chained_entries(
+    session: AsyncSession,
+) -> AsyncIterator[list[tuple[StoredLink, ChainRecord | None]]]:
+    """The whole hash chain in order, each link with the record its entry has now (None where
+    the entry row is gone), a few thousand at a time: streamed, so memory stays flat however
+    long the ledger (``ledger verify`` and ``ledger export``)."""
+    link: StoredLink | None = None
+    head: Sequence[Any] = ()
+    postings: list[tuple[str, int]] = []
+
+    def finished() -> tuple[StoredLink, ChainRecord | None]:
+        assert link is not None
+        return link, (_record(link.seq, head, postings) if head[0] is not None else None)
+
+    async for rows in repository.stream_chain(session, STREAM_BATCH):
+        done = []
+        for row in rows:
+            if link is None or row[0] != link.seq:
+                if link is not None:
+                    done.append(finished())
+                link, head, postings = StoredLink(row[0], row[1], row[2], row[3]), row[4:14], []
+            if row[14] is not None:
+                postings.append((row[14], row[15]))
+        yield done
+    if link is not None:
+        yield [finished()]
+
+
+async def unsealed_records(session: AsyncSession) -> AsyncIterator[list[ChainRecord]]:
+    """Entries not chained yet (seq 0), in id order, streamed like ``chained_entries``."""
+    head: Sequence[Any] = ()
+    postings: list[tuple[str, int]] = []
+    async for rows in repository.stream_unsealed(session, STREAM_BATCH):
+        done = []
+        for row in rows:
+            if not head or row[0] != head[0]:
+                if head:
+                    done.append(_record(0, head, postings))
+                head, postings = row[0:10], []
+            if row[10] is not None:
+                postings.append((row[10], row[11]))
+        yield done
+    if head:
+        yield [_record(0, head, postings)]
+
+
+async def chained_notes(
+    session: AsyncSession,
+) -> AsyncIterator[list[tuple[StoredLink, NoteRecord | None]]]:
+    """The notes chain in order, each link with its note's record (None where the note row
+    is gone), streamed like ``chained_entries``."""
+    async for rows in repository.stream_note_chain(session, STREAM_BATCH):
+        yield [
+            (
+                StoredLink(row[0], row[1], row[2], row[3]),
+                NoteRecord(
+                    seq=row[0],
+                    note_id=row[4],
+                    entry_id=row[5],
+                    memo=row[6],
+                    author=row[7],
+                    created_at=row[8],
+                )
+                if row[4] is not None
+                else None,
+            )
+            for row in rows
+        ]
 
 
 async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
