@@ -249,6 +249,8 @@ def seed_sqlite(path: str, count: int) -> None:
 @dataclass
 class Measured:
     seconds: float
+    #: CPU seconds the command used (user + system): steadier than wall time on a busy machine.
+    cpu_seconds: float
     peak_mib: float
 
 
@@ -279,7 +281,7 @@ def spawn_measured(args: list[str], env: dict[str, str]) -> Measured:
         if proc.returncode != 0:
             errors.seek(0)
             raise RuntimeError(f"satshare {' '.join(args)} failed:\n{errors.read().decode()}")
-    return Measured(seconds, usage.ru_maxrss / 1024)
+    return Measured(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 async def raw_read_seconds(url: str) -> float:
@@ -368,11 +370,15 @@ def main() -> None:
         results.append(Result(count, verify, export, baseline))
         print(f"  {results[-1]}", file=sys.stderr, flush=True)
 
-    print(f"\n{'payments':>10} {'verify':>9} {'peak':>9} {'export':>9} {'peak':>9} {'db read':>8}")
+    print(
+        f"\n{'payments':>10} {'verify':>9} {'CPU':>9} {'peak':>9} {'export':>9} {'CPU':>9} "
+        f"{'peak':>9} {'db read':>8}"
+    )
     for row in results:
         print(
-            f"{row.payments:>10,} {row.verify.seconds:7.1f} s {row.verify.peak_mib:5.0f} MiB "
-            f"{row.export.seconds:7.1f} s {row.export.peak_mib:5.0f} MiB "
+            f"{row.payments:>10,} {row.verify.seconds:7.1f} s {row.verify.cpu_seconds:7.1f} s "
+            f"{row.verify.peak_mib:5.0f} MiB {row.export.seconds:7.1f} s "
+            f"{row.export.cpu_seconds:7.1f} s {row.export.peak_mib:5.0f} MiB "
             + (f"{row.database_read:6.1f} s" if row.database_read is not None else "     n/a")
         )
     if len(results) > 1:
