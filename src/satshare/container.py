@@ -21,11 +21,8 @@ from limits.aio import storage as limits_storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import migrate
-from satshare.admin.app import mount as mount_admin
-from satshare.admin.services import AdminServices
 from satshare.affiliates import service as affiliates
 from satshare.aftercommit import AfterCommit, Doorbell, Produced
-from satshare.api.deps import ApiServices
 from satshare.background import CoalescingRunner
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
@@ -52,8 +49,11 @@ from satshare.webhooks_out.models import WebhookEndpoint
 if TYPE_CHECKING:
     import procrastinate
 
-    # Imported where used: the sandbox (the emulators) only in sandbox mode, the bot (PTB)
-    # only when it runs; ``serve`` without them does not load them (#15).
+    # Imported where used (#15): the API and the panel (FastAPI, SQLAdmin) by ``serve``,
+    # not by every command; the sandbox (the emulators) only in sandbox mode; the bot (PTB)
+    # only when it runs.
+    from satshare.admin.services import AdminServices
+    from satshare.api.deps import ApiServices
     from satshare.bot.runtime import BotServices
     from satshare.sandbox import Sandbox
 
@@ -114,6 +114,9 @@ class Container:
         ``job_queue``: hand the PostgreSQL job queue to ``/ready`` and ``/metrics`` (``serve``
         does: the queue is open while it serves in workers mode, while its jobs run in
         inline mode)."""
+        from satshare.admin.app import mount as mount_admin
+        from satshare.api.deps import ApiServices
+
         queue = self.job_queue.job_manager if job_queue and self.job_queue is not None else None
         return ApiServices(
             settings=self.settings,
@@ -133,6 +136,8 @@ class Container:
 
     def admin_services(self) -> AdminServices:
         """What the web admin panel may use (``admin.app.mount`` takes this)."""
+        from satshare.admin.services import AdminServices
+
         return AdminServices(
             settings=self.settings,
             db=self.db,
