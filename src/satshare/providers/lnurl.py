@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 import httpx
-from bolt11 import decode as decode_bolt11
 
 from satshare import jsonstrict
 from satshare.payouts.ports import LnurlError, LnurlUnreachable, PayParams
@@ -156,6 +155,8 @@ class LnurlClient:
         bolt = body.get("pr")
         if not isinstance(bolt, str):
             raise LnurlError("the service returned no invoice")
+        from bolt11 import decode as decode_bolt11  # here: most processes never pay (#15)
+
         try:
             decoded = decode_bolt11(bolt)
         except Exception:
