@@ -94,13 +94,20 @@ def test_serve_without_sandbox_or_bot_loads_neither(tmp_path: Path, database_url
     modules = _loaded(tmp_path, database_url, "serve", "--port", str(free_port()))
     assert "satshare.api.app" in modules and "uvicorn" in modules  # it did serve
     unused = (*NEVER, "satshare.sim", "satshare.sandbox", "telegram", "satshare.bot.app")
-    # Lightning invoices and bitcoin keys are parsed only when a payout or wallet needs them.
-    unused += ("bolt11", "embit")
+    # Lightning invoices and bitcoin keys are parsed only when a payout or wallet needs them;
+    # the admin panel is built at its first request.
+    unused += ("bolt11", "embit", "sqladmin", "wtforms", "satshare.admin.app")
     # Alembic is for `satshare migrate`: the start-up check reads the revisions itself.
     unused += ("alembic", "mako")
     if not PG_URL:
         unused += ("procrastinate", "psycopg")  # SQLite runs the jobs in-process
     assert _packages(modules, unused) == []
+
+
+def test_the_lazily_mounted_panel_lives_where_the_panel_says() -> None:
+    from satshare.admin import app, lazy
+
+    assert lazy.BASE_URL == app.BASE_URL
 
 
 def test_a_command_loads_neither_the_web_app_nor_the_panel(

@@ -114,7 +114,7 @@ class Container:
         ``job_queue``: hand the PostgreSQL job queue to ``/ready`` and ``/metrics`` (``serve``
         does: the queue is open while it serves in workers mode, while its jobs run in
         inline mode)."""
-        from satshare.admin.app import mount as mount_admin
+        from satshare.admin.lazy import mount_on_first_use
         from satshare.api.deps import ApiServices
 
         queue = self.job_queue.job_manager if job_queue and self.job_queue is not None else None
@@ -131,7 +131,7 @@ class Container:
             sandbox_routes=self.sandbox.routes if self.sandbox is not None else (),
             sandbox_pages=self.sandbox.pages if self.sandbox is not None else None,
             job_queue=queue,
-            mount_panel=lambda app: mount_admin(app, self.admin_services()),
+            mount_panel=lambda app: mount_on_first_use(app, self.admin_services),
         )
 
     def admin_services(self) -> AdminServices:
