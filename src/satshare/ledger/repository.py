@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, join, select, text
+from sqlalchemy import Executable, case, delete, func, join, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -30,6 +30,14 @@ from satshare.ledger.models import (
 Rows = Sequence[Sequence[Any]]
 
 HEAD_ID = 1
+
+
+async def _stream(session: AsyncSession, query: Executable) -> AsyncIterator[Rows]:
+    """The rows of a column query in partitions of its ``yield_per``, through the session's
+    connection: plain rows, without the ORM's loading layer per row (a third of the time
+    when the whole ledger is read)."""
+    result = await (await session.connection()).stream(query)
+    return result.partitions()
 NOTES_HEAD_ID = 2
 
 
@@ -110,7 +118,7 @@ async def stream_note_chain(session: AsyncSession, batch: int) -> AsyncIterator[
         .order_by(NoteLink.seq)
         .execution_options(yield_per=batch)
     )
-    async for partition in (await session.stream(query)).partitions():
+    async for partition in await _stream(session, query):
         yield partition
 
 
@@ -197,7 +205,7 @@ async def stream_chain(session: AsyncSession, batch: int) -> AsyncIterator[Rows]
         .order_by(ChainLink.seq)
         .execution_options(yield_per=batch)
     )
-    async for partition in (await session.stream(query)).partitions():
+    async for partition in await _stream(session, query):
         yield partition
 
 
@@ -212,7 +220,7 @@ async def stream_unsealed(session: AsyncSession, batch: int) -> AsyncIterator[Ro
         .order_by(Entry.id)
         .execution_options(yield_per=batch)
     )
-    async for partition in (await session.stream(query)).partitions():
+    async for partition in await _stream(session, query):
         yield partition
 
 
