@@ -305,17 +305,17 @@ async def test_memo_edits_are_chained_and_verified(db: Database) -> None:
     await db.dispose()
 
 
-async def test_verify_and_export_stream_entries_across_partitions(
+async def test_verify_and_export_walk_the_ledger_a_window_at_a_time(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rows arrive a few at a time (#15): an entry whose postings are split between two
-    partitions is still one entry, progress counts up to the total, and tampering in the
-    middle is named as before."""
+    """The ledger is read a few entries at a time (#15): each entry whole with its
+    postings, progress counts up to the total, and tampering in the middle is named as
+    before."""
     from satshare.ledger import flows
     from satshare.ledger import service as ledger_service
 
     await _seed(db, 7)
-    monkeypatch.setattr(ledger_service, "STREAM_BATCH", 2)  # every entry has 2 or 3 rows
+    monkeypatch.setattr(ledger_service, "STREAM_BATCH", 2)  # 2 entries (4 to 6 rows) a query
     seen: list[tuple[int, int]] = []
     report = await flows.verify(db, lambda done, total: seen.append((done, total)))
     assert report.ok, report.problems

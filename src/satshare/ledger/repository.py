@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, case, delete, func, join, select, text
+from sqlalchemy import Executable, case, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,19 +26,17 @@ from satshare.ledger.models import (
     SealQueue,
 )
 
-#: A partition of a streamed query's rows.
+#: Rows of a column query.
 Rows = Sequence[Sequence[Any]]
 
 HEAD_ID = 1
-
-
-async def _stream(session: AsyncSession, query: Executable) -> AsyncIterator[Rows]:
-    """The rows of a column query in partitions of its ``yield_per``, through the session's
-    connection: plain rows, without the ORM's loading layer per row (a third of the time
-    when the whole ledger is read)."""
-    result = await (await session.connection()).stream(query)
-    return result.partitions()
 NOTES_HEAD_ID = 2
+
+
+async def _rows(session: AsyncSession, query: Executable) -> Rows:
+    """A column query's rows through the session's connection: plain rows, without the
+    ORM's loading layer per row (a third of the time when the whole ledger is read)."""
+    return (await (await session.connection()).execute(query)).all()
 
 
 async def ensure_accounts(
@@ -98,10 +96,10 @@ async def dequeue_notes(session: AsyncSession, note_ids: Sequence[int]) -> None:
     await session.execute(delete(NoteSealQueue).where(NoteSealQueue.note_id.in_(note_ids)))
 
 
-async def stream_note_chain(session: AsyncSession, batch: int) -> AsyncIterator[Rows]:
-    """The notes chain in order, in partitions of ``batch`` rows (a server-side cursor on
-    PostgreSQL): (seq, note_id, prev_hash, hash, note's id, entry_id, memo, author,
-    created_at), the note's columns None where its row is gone."""
+async def note_chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
+    """Up to ``limit`` notes chain links after ``after_seq``, in order, with their notes:
+    (seq, note_id, prev_hash, hash, note's id, entry_id, memo, author, created_at), the
+    note's columns None where its row is gone."""
     query = (
         select(
             NoteLink.seq,
@@ -115,11 +113,11 @@ async def stream_note_chain(session: AsyncSession, batch: int) -> AsyncIterator[
             EntryNote.created_at,
         )
         .outerjoin(EntryNote, EntryNote.id == NoteLink.note_id)
+        .where(NoteLink.seq > after_seq)
         .order_by(NoteLink.seq)
-        .execution_options(yield_per=batch)
+        .limit(limit)
     )
-    async for partition in await _stream(session, query):
-        yield partition
+    return await _rows(session, query)
 
 
 async def read_notes_head(session: AsyncSession) -> tuple[int, str]:
@@ -178,50 +176,55 @@ _ENTRY_COLUMNS = (
     Entry.affiliate_user_id,
     Entry.reverses_entry_id,
 )
-#: An entry's postings with their account codes (outer-joined: an entry without postings
-#: still gives one row, its posting columns None).
-_POSTINGS = join(Posting, Account, Account.id == Posting.account_id)
 
 
-async def stream_chain(session: AsyncSession, batch: int) -> AsyncIterator[Rows]:
-    """Every chain link in order with its entry and postings, one row per posting, in
-    partitions of ``batch`` rows (a server-side cursor on PostgreSQL, so memory stays flat
-    however long the chain): (seq, entry_id, prev_hash, hash, *entry columns, account code,
-    amount). The entry's columns are None where its row is gone. A link's rows are adjacent
-    (ordered by seq); the order of its postings is not defined."""
-    query = (
-        select(
-            ChainLink.seq,
-            ChainLink.entry_id,
-            ChainLink.prev_hash,
-            ChainLink.hash,
-            *_ENTRY_COLUMNS,
-            Account.code,
-            Posting.amount_sats,
-        )
-        .select_from(ChainLink)
-        .outerjoin(Entry, Entry.id == ChainLink.entry_id)
-        .outerjoin(_POSTINGS, Posting.entry_id == Entry.id)
+async def chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
+    """Up to ``limit`` chain links after ``after_seq``, in order, each with its entry and
+    postings, one row per posting: (seq, entry_id, prev_hash, hash, *entry columns, account
+    code, amount); the entry's columns None where its row is gone, the code None where it
+    has no postings (or the posting's account is gone: that posting is not the entry's).
+    A link's rows are adjacent; the order of its postings is not defined.
+
+    Read a window at a time by key (``ledger verify`` and ``export`` walk the whole chain):
+    each window is an index range and a few thousand lookups, where one ordered query over
+    the whole ledger would sort every posting first (on disk, at a million payments)."""
+    window = (
+        select(ChainLink.seq, ChainLink.entry_id, ChainLink.prev_hash, ChainLink.hash)
+        .where(ChainLink.seq > after_seq)
         .order_by(ChainLink.seq)
-        .execution_options(yield_per=batch)
+        .limit(limit)
+        .subquery()
     )
-    async for partition in await _stream(session, query):
-        yield partition
+    query = (
+        select(window, *_ENTRY_COLUMNS, Account.code, Posting.amount_sats)
+        .select_from(window)
+        .outerjoin(Entry, Entry.id == window.c.entry_id)
+        .outerjoin(Posting, Posting.entry_id == Entry.id)
+        .outerjoin(Account, Account.id == Posting.account_id)
+        .order_by(window.c.seq)
+    )
+    return await _rows(session, query)
 
 
-async def stream_unsealed(session: AsyncSession, batch: int) -> AsyncIterator[Rows]:
-    """Entries queued for sealing in id order with their postings, as ``stream_chain``
-    without the link columns: (*entry columns, account code, amount)."""
+async def unsealed_rows(session: AsyncSession, after_id: int, limit: int) -> Rows:
+    """Up to ``limit`` entries queued for sealing after ``after_id``, in id order, with their
+    postings, as ``chain_rows`` without the link columns: (*entry columns, code, amount)."""
+    window = (
+        select(SealQueue.entry_id)
+        .where(SealQueue.entry_id > after_id)
+        .order_by(SealQueue.entry_id)
+        .limit(limit)
+        .subquery()
+    )
     query = (
         select(*_ENTRY_COLUMNS, Account.code, Posting.amount_sats)
-        .select_from(SealQueue)
-        .join(Entry, Entry.id == SealQueue.entry_id)
-        .outerjoin(_POSTINGS, Posting.entry_id == Entry.id)
+        .select_from(window)
+        .join(Entry, Entry.id == window.c.entry_id)
+        .outerjoin(Posting, Posting.entry_id == Entry.id)
+        .outerjoin(Account, Account.id == Posting.account_id)
         .order_by(Entry.id)
-        .execution_options(yield_per=batch)
     )
-    async for partition in await _stream(session, query):
-        yield partition
+    return await _rows(session, query)
 
 
 async def read_head(session: AsyncSession) -> tuple[int, str]:

@@ -189,12 +189,13 @@ class StoredLink(NamedTuple):
     hash: str
 
 
-#: Rows read per round trip when streaming the whole ledger (``ledger verify``, ``export``).
+#: Entries (or notes) read per query when walking the whole ledger (``ledger verify``,
+#: ``ledger export``): memory holds one such window, however long the ledger.
 STREAM_BATCH = 5000
 
 
 def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> ChainRecord:
-    """A chain record from the entry columns of ``repository.stream_chain`` (row[0:10])."""
+    """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10])."""
     return ChainRecord(
         seq=seq,
         entry_id=row[0],
@@ -211,58 +212,56 @@ def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> Ch
     )
 
 
+def _grouped(
+    rows: Sequence[Sequence[Any]], key: int, entry: int
+) -> list[tuple[Sequence[Any], list[tuple[str, int]]]]:
+    """Rows (one per posting) grouped per ``row[key]``: (the first row, its postings), the
+    entry's columns starting at ``row[entry]`` and the code and amount after them."""
+    groups: list[tuple[Sequence[Any], list[tuple[str, int]]]] = []
+    current = None
+    code = entry + 10
+    for row in rows:
+        if current is None or row[key] != current:
+            current = row[key]
+            groups.append((row, []))
+        if row[code] is not None:
+            groups[-1][1].append((row[code], row[code + 1]))
+    return groups
+
+
 async def chained_entries(
     session: AsyncSession,
 ) -> AsyncIterator[list[tuple[StoredLink, ChainRecord | None]]]:
     """The whole hash chain in order, each link with the record its entry has now (None where
-    the entry row is gone), a few thousand at a time: streamed, so memory stays flat however
-    long the ledger (``ledger verify`` and ``ledger export``)."""
-    link: StoredLink | None = None
-    head: Sequence[Any] = ()
-    postings: list[tuple[str, int]] = []
-
-    def finished() -> tuple[StoredLink, ChainRecord | None]:
-        assert link is not None
-        return link, (_record(link.seq, head, postings) if head[0] is not None else None)
-
-    async for rows in repository.stream_chain(session, STREAM_BATCH):
-        done = []
-        for row in rows:
-            if link is None or row[0] != link.seq:
-                if link is not None:
-                    done.append(finished())
-                link, head, postings = StoredLink(row[0], row[1], row[2], row[3]), row[4:14], []
-            if row[14] is not None:
-                postings.append((row[14], row[15]))
-        yield done
-    if link is not None:
-        yield [finished()]
+    the entry row is gone), ``STREAM_BATCH`` links at a time: memory stays flat however long
+    the ledger (``ledger verify`` and ``ledger export``)."""
+    after = 0
+    while rows := await repository.chain_rows(session, after, STREAM_BATCH):
+        batch = []
+        for row, postings in _grouped(rows, key=0, entry=4):
+            link = StoredLink(row[0], row[1], row[2], row[3])
+            entry = _record(link.seq, row[4:14], postings) if row[4] is not None else None
+            batch.append((link, entry))
+        after = batch[-1][0].seq
+        yield batch
 
 
 async def unsealed_records(session: AsyncSession) -> AsyncIterator[list[ChainRecord]]:
-    """Entries not chained yet (seq 0), in id order, streamed like ``chained_entries``."""
-    head: Sequence[Any] = ()
-    postings: list[tuple[str, int]] = []
-    async for rows in repository.stream_unsealed(session, STREAM_BATCH):
-        done = []
-        for row in rows:
-            if not head or row[0] != head[0]:
-                if head:
-                    done.append(_record(0, head, postings))
-                head, postings = row[0:10], []
-            if row[10] is not None:
-                postings.append((row[10], row[11]))
-        yield done
-    if head:
-        yield [_record(0, head, postings)]
+    """Entries not chained yet (seq 0), in id order, a window at a time."""
+    after = 0
+    while rows := await repository.unsealed_rows(session, after, STREAM_BATCH):
+        batch = [_record(0, row, postings) for row, postings in _grouped(rows, key=0, entry=0)]
+        after = batch[-1].entry_id
+        yield batch
 
 
 async def chained_notes(
     session: AsyncSession,
 ) -> AsyncIterator[list[tuple[StoredLink, NoteRecord | None]]]:
     """The notes chain in order, each link with its note's record (None where the note row
-    is gone), streamed like ``chained_entries``."""
-    async for rows in repository.stream_note_chain(session, STREAM_BATCH):
+    is gone), a window at a time."""
+    after = 0
+    while rows := await repository.note_chain_rows(session, after, STREAM_BATCH):
         yield [
             (
                 StoredLink(row[0], row[1], row[2], row[3]),
@@ -279,6 +278,7 @@ async def chained_notes(
             )
             for row in rows
         ]
+        after = rows[-1][0]
 
 
 async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
