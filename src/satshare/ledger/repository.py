@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, case, delete, func, select, text
+from sqlalchemy import Executable, Subquery, case, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -162,8 +162,7 @@ async def links_of(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int,
     return {link.entry_id: link for link in result.scalars().all()}
 
 
-#: The entry columns ``stream_chain`` and ``stream_unsealed`` read, in this order, followed by
-#: one posting's account code and amount.
+#: The entry columns ``chain_rows`` and ``unsealed_rows`` read, in this order.
 _ENTRY_COLUMNS = (
     Entry.id,
     Entry.idempotency_key,
@@ -178,51 +177,55 @@ _ENTRY_COLUMNS = (
 )
 
 
-async def chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
-    """Up to ``limit`` chain links after ``after_seq``, in order, each with its entry and
-    postings, one row per posting: (seq, entry_id, prev_hash, hash, *entry columns, account
-    code, amount); the entry's columns None where its row is gone, the code None where it
-    has no postings (or the posting's account is gone: that posting is not the entry's).
-    A link's rows are adjacent; the order of its postings is not defined.
-
-    Read a window at a time by key (``ledger verify`` and ``export`` walk the whole chain):
-    each window is an index range and a few thousand lookups, where one ordered query over
-    the whole ledger would sort every posting first (on disk, at a million payments)."""
-    window = (
+def _chain_window(after_seq: int, limit: int) -> Subquery:
+    return (
         select(ChainLink.seq, ChainLink.entry_id, ChainLink.prev_hash, ChainLink.hash)
         .where(ChainLink.seq > after_seq)
         .order_by(ChainLink.seq)
         .limit(limit)
         .subquery()
     )
+
+
+async def chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
+    """Up to ``limit`` chain links after ``after_seq``, in order, each with its entry:
+    (seq, entry_id, prev_hash, hash, *entry columns), the entry's None where its row is gone.
+
+    Read a window at a time by key (``ledger verify`` and ``export`` walk the whole chain):
+    each window is an index range and a few thousand lookups, where one ordered query over
+    the whole ledger sorted every posting first (on disk, at a million payments)."""
+    window = _chain_window(after_seq, limit)
     query = (
-        select(window, *_ENTRY_COLUMNS, Account.code, Posting.amount_sats)
+        select(window, *_ENTRY_COLUMNS)
         .select_from(window)
         .outerjoin(Entry, Entry.id == window.c.entry_id)
-        .outerjoin(Posting, Posting.entry_id == Entry.id)
-        .outerjoin(Account, Account.id == Posting.account_id)
         .order_by(window.c.seq)
     )
     return await _rows(session, query)
 
 
-async def unsealed_rows(session: AsyncSession, after_id: int, limit: int) -> Rows:
-    """Up to ``limit`` entries queued for sealing after ``after_id``, in id order, with their
-    postings, as ``chain_rows`` without the link columns: (*entry columns, code, amount)."""
-    window = (
-        select(SealQueue.entry_id)
-        .where(SealQueue.entry_id > after_id)
-        .order_by(SealQueue.entry_id)
-        .limit(limit)
-        .subquery()
-    )
+async def chain_postings(session: AsyncSession, after_seq: int, limit: int) -> Rows:
+    """The postings of the entries ``chain_rows`` reads for the same window: (entry_id,
+    account code, amount), in no particular order."""
+    window = _chain_window(after_seq, limit)
     query = (
-        select(*_ENTRY_COLUMNS, Account.code, Posting.amount_sats)
+        select(Posting.entry_id, Account.code, Posting.amount_sats)
         .select_from(window)
-        .join(Entry, Entry.id == window.c.entry_id)
-        .outerjoin(Posting, Posting.entry_id == Entry.id)
-        .outerjoin(Account, Account.id == Posting.account_id)
+        .join(Posting, Posting.entry_id == window.c.entry_id)
+        .join(Account, Account.id == Posting.account_id)
+    )
+    return await _rows(session, query)
+
+
+async def unsealed_rows(session: AsyncSession, after_id: int, limit: int) -> Rows:
+    """Up to ``limit`` entries queued for sealing after ``after_id``, in id order: the entry
+    columns of ``chain_rows``."""
+    query = (
+        select(*_ENTRY_COLUMNS)
+        .join(SealQueue, SealQueue.entry_id == Entry.id)
+        .where(Entry.id > after_id)
         .order_by(Entry.id)
+        .limit(limit)
     )
     return await _rows(session, query)
 

@@ -212,23 +212,6 @@ def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> Ch
     )
 
 
-def _grouped(
-    rows: Sequence[Sequence[Any]], key: int, entry: int
-) -> list[tuple[Sequence[Any], list[tuple[str, int]]]]:
-    """Rows (one per posting) grouped per ``row[key]``: (the first row, its postings), the
-    entry's columns starting at ``row[entry]`` and the code and amount after them."""
-    groups: list[tuple[Sequence[Any], list[tuple[str, int]]]] = []
-    current = None
-    code = entry + 10
-    for row in rows:
-        if current is None or row[key] != current:
-            current = row[key]
-            groups.append((row, []))
-        if row[code] is not None:
-            groups[-1][1].append((row[code], row[code + 1]))
-    return groups
-
-
 async def chained_entries(
     session: AsyncSession,
 ) -> AsyncIterator[list[tuple[StoredLink, ChainRecord | None]]]:
@@ -237,12 +220,17 @@ async def chained_entries(
     the ledger (``ledger verify`` and ``ledger export``)."""
     after = 0
     while rows := await repository.chain_rows(session, after, STREAM_BATCH):
-        batch = []
-        for row, postings in _grouped(rows, key=0, entry=4):
-            link = StoredLink(row[0], row[1], row[2], row[3])
-            entry = _record(link.seq, row[4:14], postings) if row[4] is not None else None
-            batch.append((link, entry))
-        after = batch[-1][0].seq
+        postings: dict[int, list[tuple[str, int]]] = {}
+        for entry_id, code, amount in await repository.chain_postings(session, after, STREAM_BATCH):
+            postings.setdefault(entry_id, []).append((code, amount))
+        batch = [
+            (
+                StoredLink(row[0], row[1], row[2], row[3]),
+                _record(row[0], row[4:], postings.get(row[4], [])) if row[4] is not None else None,
+            )
+            for row in rows
+        ]
+        after = rows[-1][0]
         yield batch
 
 
@@ -250,9 +238,9 @@ async def unsealed_records(session: AsyncSession) -> AsyncIterator[list[ChainRec
     """Entries not chained yet (seq 0), in id order, a window at a time."""
     after = 0
     while rows := await repository.unsealed_rows(session, after, STREAM_BATCH):
-        batch = [_record(0, row, postings) for row, postings in _grouped(rows, key=0, entry=0)]
-        after = batch[-1].entry_id
-        yield batch
+        postings = await repository.postings_of(session, [row[0] for row in rows])
+        yield [_record(0, row, postings[row[0]]) for row in rows]
+        after = rows[-1][0]
 
 
 async def chained_notes(
