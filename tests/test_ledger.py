@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from satshare.db import Database
 from satshare.ledger import service as ledger
-from satshare.ledger.chain import GENESIS_HASH, ChainRecord, canonical_bytes, chain_hash
+from satshare.ledger.chain import (
+    GENESIS_HASH,
+    ChainRecord,
+    canonical_bytes,
+    chain_hash,
+    format_time,
+)
 from satshare.ledger.verify import verify_ledger
 from satshare.money import split
 
@@ -391,3 +399,16 @@ async def test_an_entry_written_around_the_chain_shows_in_counts_and_balances(
         "posting outside any entry?)",
     ]
     await db.dispose()
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), UTC]),
+    )
+)
+def test_the_hashed_time_is_strftimes_to_the_character(moment: datetime) -> None:
+    """``format_time`` writes with ``isoformat`` for speed (#15); every hash ever made used
+    ``strftime``, so the characters must be the same for any moment."""
+    assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -6,6 +6,7 @@ entries it holds, and the caller may watch the progress.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from satshare.ledger import accounts, repository
 from satshare.ledger.chain import GENESIS_HASH, ChainRecord, chain_hash
 from satshare.ledger.models import EntryKind
 from satshare.ledger.service import chained_entries, chained_notes, unsealed_records
-from satshare.money import split
+from satshare.money import MoneyError, Split, split
 
 #: Told (items checked so far, items in all) as the check goes: chained and unsealed
 #: entries, then memo notes.
@@ -52,10 +53,22 @@ class _Reversal:
     original_id: int
 
 
+@functools.lru_cache(maxsize=4096)
+def _split(gross_sats: int, share_bps: int) -> Split | str:
+    """The split the terms give, or why they cannot (a stored row may hold anything). Most
+    sales share a few prices and shares: each pair is computed once."""
+    try:
+        return split(gross_sats, share_bps)
+    except MoneyError as exc:
+        return f"its terms are not a valid sale ({exc})"
+
+
 def _check_sale(entry: ChainRecord, postings: tuple[tuple[str, int], ...]) -> str | None:
     if entry.gross_sats is None or entry.share_bps is None:
         return "sale entry without gross_sats/share_bps"
-    expected = split(entry.gross_sats, entry.share_bps)
+    expected = _split(entry.gross_sats, entry.share_bps)
+    if isinstance(expected, str):
+        return expected
     credits = {code: -amount for code, amount in postings if amount < 0}
     affiliate = (
         credits.get(accounts.affiliate_payable(entry.affiliate_user_id), 0)
@@ -75,7 +88,10 @@ def _check_sale(entry: ChainRecord, postings: tuple[tuple[str, int], ...]) -> st
 def _check_stars_sale(entry: ChainRecord, postings: tuple[tuple[str, int], ...]) -> str | None:
     if entry.gross_sats is None or entry.share_bps is None:
         return "stars sale without its sats value and share"
-    expected = split(entry.gross_sats, entry.share_bps).affiliate_sats
+    terms = _split(entry.gross_sats, entry.share_bps)
+    if isinstance(terms, str):
+        return terms
+    expected = terms.affiliate_sats
     credited = sum(
         -amount
         for code, amount in postings
