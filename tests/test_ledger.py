@@ -161,6 +161,8 @@ async def _without_guards(db: Database, statement: str) -> None:
             "entry seq 3",
         ),
         ("UPDATE ledger_entries SET gross_sats = 1 WHERE id = 2", "entry seq 2"),
+        # Not a share at all: named, not raised (the terms cannot even be computed).
+        ("UPDATE ledger_entries SET share_bps = 20000 WHERE id = 1", "entry seq 1"),
         ("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE id = 4", "entry seq 4"),
         (
             "DELETE FROM ledger_postings WHERE entry_id = "
