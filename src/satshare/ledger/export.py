@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.ledger.service import chained_entries
 
+#: One line's JSON: compact, keys sorted (built once, not per line).
+_LINE = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
 
 async def export_lines(session: AsyncSession) -> AsyncIterator[list[str]]:
     """The export's lines in chain order, a few thousand at a time (streamed: memory stays
@@ -29,5 +32,5 @@ async def export_lines(session: AsyncSession) -> AsyncIterator[list[str]]:
                 record = entry.as_dict()
             record["prev_hash"] = link.prev_hash
             record["hash"] = link.hash
-            lines.append(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+            lines.append(_LINE.encode(record) + "\n")
         yield lines
