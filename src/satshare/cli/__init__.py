@@ -34,6 +34,7 @@ from satshare.cli.common import (
     configure_logging,
     err,
     fail,
+    frozen_heap,
     opened,
     out,
     print_json,
@@ -332,7 +333,7 @@ def ledger_export(
 
     async def go(sink: Any) -> int:
         async with opened(cfg) as container:
-            with progress_bar("exporting the ledger") as progress:
+            with frozen_heap(), progress_bar("exporting the ledger") as progress:
                 return await ledger_flows.export(container.db, sink.write, progress)
 
     if output is None:
@@ -361,7 +362,10 @@ def ledger_verify(
 
     async def go() -> Any:
         async with opened(cfg) as container:
-            with progress_bar("verifying the ledger", quiet=json_output) as progress:
+            with (
+                frozen_heap(),
+                progress_bar("verifying the ledger", quiet=json_output) as progress,
+            ):
                 return await ledger_flows.verify(container.db, progress)
 
     report = run(go())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -44,6 +45,19 @@ def print_json(rows: Iterable[Mapping[str, Any]]) -> None:
         return str(value)
 
     print(json.dumps(list(rows), default=jsonable, ensure_ascii=False, indent=2))
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """For a command that walks a whole table (``ledger verify``, ``ledger export``): what is
+    loaded so far (modules, the container, about a million objects) is set aside from the
+    cyclic garbage collector, which otherwise traverses all of it at every full collection
+    the walk's allocations trigger: half the CPU time of ``ledger verify``. Given back after."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.contextmanager
