@@ -399,6 +399,8 @@ SQL_CONSTRUCTS = {
 SQL_ALLOWED: dict[str, str] = {
     "db.py": "the kernel: insert_ignore (ON CONFLICT DO NOTHING per dialect) and the health "
     "check's ping",
+    "migrate.py": "reads the revision in Alembic's own table (alembic_version) at every start "
+    "and /ready without loading Alembic (#15)",
     "backups.py": "restore lists and replaces the whole PostgreSQL schema (information_schema, "
     "DROP SCHEMA): database administration beside pg_restore, no domain's rows",
 }

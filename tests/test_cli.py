@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -129,10 +130,18 @@ def test_ledger_verify_passes_then_names_tampering(cli_env: dict[str, str]) -> N
         finally:
             await db.dispose()
 
+    code, out, _ = invoke("ledger", "verify", "--json")
+    assert code == 0
+    assert json.loads(out)["ok"] is True  # stdout is the report alone: no progress bar
     asyncio.run(seed_and_tamper())
     code, _, err = invoke("ledger", "verify")
     assert code == 1
     assert "entry seq 2" in err
+    code, out, _ = invoke("ledger", "verify", "--json")
+    report = json.loads(out)
+    assert code == 1
+    assert (report["ok"], report["entries"], report["postings"]) == (False, 3, 6)
+    assert report["problems"][0].startswith("entry seq 2 (transaction 2): hash mismatch")
 
 
 @pytest.mark.slow  # two child interpreters, each importing all of SatShare

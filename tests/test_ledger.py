@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from satshare.db import Database
 from satshare.ledger import service as ledger
-from satshare.ledger.chain import GENESIS_HASH, ChainRecord, canonical_bytes, chain_hash
+from satshare.ledger.chain import (
+    GENESIS_HASH,
+    ChainRecord,
+    canonical_bytes,
+    chain_hash,
+    format_time,
+)
 from satshare.ledger.verify import verify_ledger
 from satshare.money import split
 
@@ -152,6 +161,8 @@ async def _without_guards(db: Database, statement: str) -> None:
             "entry seq 3",
         ),
         ("UPDATE ledger_entries SET gross_sats = 1 WHERE id = 2", "entry seq 2"),
+        # Not a share at all: named, not raised (the terms cannot even be computed).
+        ("UPDATE ledger_entries SET share_bps = 20000 WHERE id = 1", "entry seq 1"),
         ("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE id = 4", "entry seq 4"),
         (
             "DELETE FROM ledger_postings WHERE entry_id = "
@@ -302,3 +313,104 @@ async def test_memo_edits_are_chained_and_verified(db: Database) -> None:
         report = await verify_ledger(session)
     assert report.problems[0].startswith("note seq 3 (note 3): the note row is missing")
     await db.dispose()
+
+
+async def test_verify_and_export_walk_the_ledger_a_window_at_a_time(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger is read a few entries at a time (#15): each entry whole with its
+    postings, progress counts up to the total, and tampering in the middle is named as
+    before."""
+    from satshare.ledger import flows
+    from satshare.ledger import service as ledger_service
+
+    await _seed(db, 7)
+    monkeypatch.setattr(ledger_service, "STREAM_BATCH", 2)  # 2 entries (4 to 6 rows) a query
+    seen: list[tuple[int, int]] = []
+    report = await flows.verify(db, lambda done, total: seen.append((done, total)))
+    assert report.ok, report.problems
+    assert (report.entries, report.postings, report.notes) == (7, 18, 7)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1] == (14, 14)  # 7 entries, then 7 notes
+    lines: list[str] = []
+    exported: list[tuple[int, int]] = []
+    assert await flows.export(db, lines.append, lambda d, t: exported.append((d, t))) == 7
+    assert [json.loads(line)["seq"] for line in lines] == list(range(1, 8))
+    assert exported[-1] == (7, 7)
+    await _without_guards(db, "UPDATE ledger_postings SET amount_sats = 1 WHERE id = 9")
+    report = await flows.verify(db)
+    assert report.problems[0].startswith("entry seq 4 (transaction 4): hash mismatch")
+    await db.dispose()
+
+
+async def test_a_reversal_that_does_not_negate_its_original_is_named_in_place(
+    db: Database,
+) -> None:
+    await _seed(db, 3)
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    async with db.transaction() as session:
+        await ledger.reverse_entry(session, 1, memo=None, author="test", now=now)  # 4
+        await ledger.reverse_entry(session, 3, memo=None, author="test", now=now)  # 5
+        await ledger.seal_pending(session, now)
+        await ledger.reverse_entry(session, 2, memo=None, author="test", now=now)  # 6, unsealed
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.ok, report.problems
+    assert (report.entries, report.unsealed) == (5, 1)
+    # Each reversal doubled, still balanced: none negates its original any more.
+    await _without_guards(
+        db, "UPDATE ledger_postings SET amount_sats = amount_sats * 2 WHERE entry_id >= 4"
+    )
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    # Checked after the stream, each problem still stands where it was found: after the
+    # entry's own hash problem and before the next entry's.
+    assert [p.split(" (stored")[0] for p in report.problems] == [
+        "entry seq 4 (transaction 4): hash mismatch",
+        "entry seq 4 (transaction 4): does not exactly negate the entry it reverses",
+        "entry seq 5 (transaction 5): hash mismatch",
+        "entry seq 5 (transaction 5): does not exactly negate the entry it reverses",
+        "unsealed transaction 6: does not exactly negate the entry it reverses",
+    ]
+    await db.dispose()
+
+
+async def test_an_entry_written_around_the_chain_shows_in_counts_and_balances(
+    db: Database,
+) -> None:
+    await _seed(db, 2)
+    async with db.transaction() as session:
+        await ledger.post_entry(
+            session,
+            ledger.NewEntry(
+                idempotency_key="around",
+                kind=ledger.EntryKind.ADJUSTMENT,
+                legs=[ledger.Leg("equity:owner", 7), ledger.Leg("expense:x", -7)],
+            ),
+            datetime(2026, 11, 3, tzinfo=UTC),
+        )
+    async with db.engine.begin() as conn:  # never chained, no longer queued
+        await conn.execute(text("DELETE FROM ledger_seal_queue"))
+    async with db.reading() as session:
+        report = await verify_ledger(session)
+    assert report.problems == [
+        "1 entries are neither chained nor queued for sealing (written around the chain)",
+        "account equity:owner: balance 7 differs from the sum of its entries' postings 0 (a "
+        "posting outside any entry?)",
+        "account expense:x: balance -7 differs from the sum of its entries' postings 0 (a "
+        "posting outside any entry?)",
+    ]
+    await db.dispose()
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), UTC]),
+    )
+)
+def test_the_hashed_time_is_strftimes_to_the_character(moment: datetime) -> None:
+    """``format_time`` writes with ``isoformat`` for speed (#15); every hash ever made used
+    ``strftime``, so the characters must be the same for any moment."""
+    assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -34,6 +34,30 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
         await db.dispose()
 
 
+async def test_the_start_up_revision_check_agrees_with_alembic(tmp_path: Path) -> None:
+    """``serve`` reads both revisions without loading Alembic (#15): the same answers."""
+    from alembic.script import ScriptDirectory
+
+    assert migrate.head_revision() == (
+        ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    )
+    db = Database(f"sqlite:///{tmp_path / 'revisions.db'}")
+
+    def alembics(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    try:
+        assert await migrate.current_revision(db) is None  # an empty database
+        for revision in ("0001", "0011", "head"):
+            await migrate.upgrade(db, revision)
+            async with db.engine.connect() as connection:
+                expected = await connection.run_sync(alembics)
+            assert await migrate.current_revision(db) == expected
+        assert expected == migrate.head_revision()
+    finally:
+        await db.dispose()
+
+
 async def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'cycle.db'}")
     try:

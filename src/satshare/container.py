@@ -15,19 +15,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import procrastinate
 from limits.aio import storage as limits_storage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare import migrate
-from satshare.admin.app import mount as mount_admin
-from satshare.admin.services import AdminServices
 from satshare.affiliates import service as affiliates
 from satshare.aftercommit import AfterCommit, Doorbell, Produced
-from satshare.api.deps import ApiServices
 from satshare.background import CoalescingRunner
-from satshare.bot.runtime import BotServices
 from satshare.clock import Clock, SystemClock
 from satshare.config import Settings
 from satshare.db import Database, is_sqlite
@@ -48,11 +44,20 @@ from satshare.ratelimits.service import RateLimiter
 from satshare.ratelimits.shared import SharedRateLimit
 from satshare.ratelimits.storage import DatabaseStorage
 from satshare.rates.service import SANDBOX_SUFFIX
-from satshare.sandbox import Sandbox, start_sandbox
-from satshare.sandbox import resume as sandbox_resume
 from satshare.sealer import LedgerSealer
 from satshare.webhooks_out import flows as webhook_flows
 from satshare.webhooks_out.models import WebhookEndpoint
+
+if TYPE_CHECKING:
+    import procrastinate
+
+    # Imported where used (#15): the API and the panel (FastAPI, SQLAdmin) by ``serve``,
+    # not by every command; the sandbox (the emulators) only in sandbox mode; the bot (PTB)
+    # only when it runs.
+    from satshare.admin.services import AdminServices
+    from satshare.api.deps import ApiServices
+    from satshare.bot.runtime import BotServices
+    from satshare.sandbox import Sandbox
 
 
 class Role(StrEnum):
@@ -113,6 +118,9 @@ class Container:
         ``job_queue``: hand the PostgreSQL job queue to ``/ready`` and ``/metrics`` (``serve``
         does: the queue is open while it serves in workers mode, while its jobs run in
         inline mode)."""
+        from satshare.admin.lazy import mount_on_first_use
+        from satshare.api.deps import ApiServices
+
         queue = self.job_queue.job_manager if job_queue and self.job_queue is not None else None
         return ApiServices(
             settings=self.settings,
@@ -127,9 +135,11 @@ class Container:
             sandbox_routes=self.sandbox.routes if self.sandbox is not None else (),
             sandbox_pages=self.sandbox.pages if self.sandbox is not None else None,
             job_queue=queue,
-            # The panel refunds Stars through the bot the app is given once it has started.
-            mount_panel=lambda app: mount_admin(
-                app, self.admin_services(stars_refunds=lambda: app.state.bot)
+            # Built when first used; it refunds Stars through the bot the app is given once
+            # that has started.
+            mount_panel=lambda app: mount_on_first_use(
+                app,
+                lambda: self.admin_services(stars_refunds=lambda: getattr(app.state, "bot", None)),
             ),
         )
 
@@ -137,6 +147,8 @@ class Container:
         self, stars_refunds: Callable[[], StarsRefunds | None] = lambda: None
     ) -> AdminServices:
         """What the web admin panel may use (``admin.app.mount`` takes this)."""
+        from satshare.admin.services import AdminServices
+
         return AdminServices(
             settings=self.settings,
             db=self.db,
@@ -162,6 +174,8 @@ class Container:
 
     def bot_services(self) -> BotServices:
         """What the Telegram bot may use (``build_runtime`` takes this, never the container)."""
+        from satshare.bot.runtime import BotServices
+
         return BotServices(
             config=self.settings,
             db=self.db,
@@ -239,7 +253,11 @@ def build_container(
     """Everything the service runs on, for ``settings``; in sandbox mode the emulators are
     started first and their overlay replaces the empty sections."""
     clock = clock or SystemClock()
-    sandbox = start_sandbox(settings, self_url=self_url)
+    sandbox: Sandbox | None = None
+    if settings.sandbox_mode:
+        from satshare.sandbox import start_sandbox
+
+        sandbox = start_sandbox(settings, self_url=self_url)
     if sandbox is not None:
         settings = sandbox.settings
     db = Database(
@@ -473,6 +491,8 @@ async def prepare(
             f"{head}: run `satshare migrate` first"
         )
     if resume_sandbox and container.sandbox is not None:
+        from satshare.sandbox import resume as sandbox_resume
+
         await sandbox_resume(container.sandbox, container.db)
     if not sync_plans:
         return

@@ -17,10 +17,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    # Imported where a queue is opened: SQLite runs the jobs in-process and never loads
+    # procrastinate and psycopg (#15).
+    import procrastinate
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,8 @@ def cron_every(seconds: int) -> str:
 
 def open_queue(database_url: str, *, pool_size: int = 4) -> procrastinate.App:
     """The queue's app on this database (opened by ``App.open_async``)."""
+    import procrastinate
+
     connector = procrastinate.PsycopgConnector(
         conninfo=conninfo(database_url), min_size=1, max_size=pool_size
     )
@@ -117,6 +123,7 @@ STALLED_AFTER_SECONDS = 60
 def register(app: procrastinate.App, jobs: Iterable[Job]) -> None:
     """Each job as a task (queueing lock: its name) and a periodic task; plus the sweep
     that gives the jobs of a killed worker back to the queue."""
+    from procrastinate.exceptions import AlreadyEnqueued
 
     @app.periodic(cron=cron_every(60), periodic_id="sweep")
     @app.task(name="satshare.retry_stalled_jobs", queue=Queue.UPKEEP, queueing_lock="stalled")
@@ -162,6 +169,8 @@ class QueueWaker:
         task.add_done_callback(self._pending.discard)
 
     async def _defer(self, name: str) -> None:
+        from procrastinate.exceptions import AlreadyEnqueued  # loaded by open_queue already
+
         try:
             await self._app.configure_task(
                 name,

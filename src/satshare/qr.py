@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import io
 
-import segno
-
 from satshare.money import sats_to_btc
 
 #: The quiet zone the QR standard asks for, in modules; scanners miss codes with less.
@@ -34,6 +32,8 @@ def bip21(address: str, amount_sats: int | None = None) -> str:
 def svg(data: str, title: str) -> str:
     """Inline SVG scaled by CSS: a viewBox and no fixed width/height, so a box of any size
     shows the whole code (quiet zone included) instead of cropping it."""
+    import segno  # here, not at the top: only a checkout page or the bot draws one (#15)
+
     code = segno.make(data, error="m")
     return str(
         code.svg_inline(
@@ -50,6 +50,8 @@ def svg(data: str, title: str) -> str:
 
 def png(data: str, scale: int = 8) -> bytes:
     """A PNG for Telegram photos: `scale` pixels per module, quiet zone included."""
+    import segno
+
     buffer = io.BytesIO()
     segno.make(data, error="m").save(buffer, kind="png", scale=scale, border=QUIET_ZONE)
     return buffer.getvalue()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
-from embit import bip32
-from embit.descriptor import Descriptor
-from embit.networks import NETWORKS
+if TYPE_CHECKING:
+    # embit is imported where a wallet is made: only a configured on-chain rail needs it,
+    # and every process loads this module with its configuration (#15).
+    from embit.descriptor import Descriptor
 
 #: Our network names → embit's.
 NETWORK_NAMES = {"mainnet": "main", "testnet": "test", "signet": "signet", "regtest": "regtest"}
@@ -30,10 +32,13 @@ class WatchOnlyWallet:
     def __init__(self, descriptor: str, network: str) -> None:
         if network not in NETWORK_NAMES:
             raise WalletError(f"unknown network {network!r}; use {', '.join(NETWORK_NAMES)}")
+        from embit.descriptor import Descriptor
+        from embit.networks import NETWORKS
+
         self.network = network
         self._network = NETWORKS[NETWORK_NAMES[network]]
         try:
-            self._descriptor = Descriptor.from_string(descriptor)
+            self._descriptor: Descriptor = Descriptor.from_string(descriptor)
         except Exception as exc:  # embit raises a mix of error types on bad input
             raise WalletError(f"not a valid output descriptor: {exc}") from exc
         if not self._descriptor.is_wildcard:
@@ -47,6 +52,9 @@ class WatchOnlyWallet:
     @classmethod
     def from_xpub(cls, xpub: str, script_type: str, network: str) -> WatchOnlyWallet:
         """An account-level xpub/zpub/vpub/tpub; receive addresses are <key>/0/i."""
+        from embit import bip32
+        from embit.networks import NETWORKS
+
         if script_type not in SCRIPT_TYPES:
             raise WalletError(f"script type must be one of {', '.join(SCRIPT_TYPES)}")
         if network not in NETWORK_NAMES:

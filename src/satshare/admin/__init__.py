@@ -5,6 +5,8 @@
   container, and the API imports no other adapter). The panel's accounts (argon2 hashes,
   roles, lockout) are the ``staff`` domain; the login and the admin-users page call
   ``staff.flows``.
+- ``lazy.py``: the stand-in mounted at /admin that builds the panel (``app.mount``) at its
+  first request, so a ``serve`` whose panel nobody opens never loads SQLAdmin (#15).
 - ``auth.py``: the login, the signed session cookie (idle timeout), CSRF tokens, the
   per-IP slow-down and the guard that sends anything without a session to the login page.
 - ``views.py``: SQLAdmin model views (read-only lists with search, filters, detail, export).

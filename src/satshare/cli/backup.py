@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from satshare.backups import BackupError
 from satshare.cli.common import fail, out, settings
 from satshare.config import redact_url
 
@@ -23,7 +22,7 @@ def backup(
     cfg = settings()
     try:
         done = backups.backup(cfg.database.url, path)
-    except BackupError as exc:
+    except backups.BackupError as exc:
         raise fail(str(exc), code=1) from None
     out.print(f"Backed up the {done.kind} database to {done.path} ({done.size:,} bytes).")
 
@@ -42,7 +41,7 @@ def restore(
     cfg = settings()
     try:
         done = backups.restore(cfg.database.url, path, force=force)
-    except BackupError as exc:
+    except backups.BackupError as exc:
         raise fail(str(exc), code=1) from None
     out.print(
         f"Restored {done.path} into {redact_url(cfg.database.url)}. Next: `satshare migrate` "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -44,6 +45,51 @@ def print_json(rows: Iterable[Mapping[str, Any]]) -> None:
         return str(value)
 
     print(json.dumps(list(rows), default=jsonable, ensure_ascii=False, indent=2))
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """For a command that walks a whole table (``ledger verify``, ``ledger export``): what is
+    loaded so far (modules, the container, about a million objects) is set aside from the
+    cyclic garbage collector, which otherwise traverses all of it at every full collection
+    the walk's allocations trigger: half the CPU time of ``ledger verify``. Given back after."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def progress_bar(
+    description: str, *, quiet: bool = False
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A Rich progress bar on stderr for a long command, told (done, total) as it goes, gone
+    when it ends. None (no bar) when stderr is not a terminal (piped, cron) or ``quiet``
+    (``--json``): scripts read only the result."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 class State:

@@ -12,20 +12,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from satshare import metrics
 from satshare.aftercommit import Produced
-from satshare.bot import removal
 from satshare.bot import repository as bot_repository
-from satshare.bot.broadcasts import BroadcastSender
-from satshare.bot.dispatcher import OutboxDispatcher
-from satshare.bot.runtime import BotRuntime
 from satshare.container import Container
 from satshare.idempotency import flows as idempotency
 from satshare.jobqueue import Job, JobName, Queue
 from satshare.payments import flows
 from satshare.ratelimits import flows as rate_limits
 from satshare.subscriptions import flows as subscription_flows
+
+if TYPE_CHECKING:
+    # The bot's modules load python-telegram-bot: imported where a bot exists (#15).
+    from satshare.bot.dispatcher import OutboxDispatcher
+    from satshare.bot.runtime import BotRuntime
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,9 @@ def measured(job: Job) -> Job:
 
 
 def _bot_jobs(container: Container, bot: BotJobs) -> list[Job]:
+    from satshare.bot import removal
+    from satshare.bot.broadcasts import BroadcastSender
+
     settings = container.settings
 
     async def send_notifications() -> None:

@@ -13,28 +13,24 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.ledger import repository
-from satshare.ledger.service import chain_record
+from satshare.ledger.service import chained_entries
 
-BATCH = 1000
+#: One line's JSON: compact, keys sorted (built once, not per line).
+_LINE = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-async def export_lines(session: AsyncSession) -> AsyncIterator[str]:
-    last_seq = 0
-    while True:
-        batch = await repository.chain_from(session, last_seq, BATCH)
-        if not batch:
-            return
-        grouped = await repository.postings_of(
-            session, [entry.id for _, entry in batch if entry is not None]
-        )
+async def export_lines(session: AsyncSession) -> AsyncIterator[list[str]]:
+    """The export's lines in chain order, a few thousand at a time (streamed: memory stays
+    flat however long the ledger)."""
+    async for batch in chained_entries(session):
+        lines = []
         for link, entry in batch:
-            last_seq = link.seq
             if entry is None:
                 # A chain link whose entry row is gone: export what remains so the gap shows.
-                record: dict[str, object] = {"seq": link.seq, "entry_id": link.entry_id}
+                record: dict[str, object] = {"seq": link.seq, "entry_id": link.item_id}
             else:
-                record = chain_record(link.seq, entry, grouped[entry.id]).as_dict()
+                record = entry.as_dict()
             record["prev_hash"] = link.prev_hash
             record["hash"] = link.hash
-            yield json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+            lines.append(_LINE.encode(record) + "\n")
+        yield lines

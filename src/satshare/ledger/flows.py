@@ -18,7 +18,7 @@ from satshare.errors import Conflict, NotFound
 from satshare.ledger import repository, service
 from satshare.ledger.export import export_lines
 from satshare.ledger.models import ChainLink, Entry, EntryKind
-from satshare.ledger.verify import VerifyReport, verify_ledger
+from satshare.ledger.verify import Progress, VerifyReport, verify_ledger
 from satshare.security import random_token
 
 #: Chains every queued entry now (the sealer's flush).
@@ -150,17 +150,25 @@ async def reverse(
     return await _sealed(db, seal, entry.id)
 
 
-async def verify(db: Database) -> VerifyReport:
-    """``verify_ledger`` on a fresh read transaction (one snapshot)."""
+async def verify(db: Database, progress: Progress | None = None) -> VerifyReport:
+    """``verify_ledger`` on a fresh read transaction (one snapshot), streamed."""
     async with db.reading() as session:
-        return await verify_ledger(session)
+        return await verify_ledger(session, progress)
 
 
-async def export(db: Database, sink: Callable[[str], object]) -> int:
-    """Write every line of the ledger export to ``sink``, in one read; the number of lines."""
+async def export(
+    db: Database, sink: Callable[[str], object], progress: Progress | None = None
+) -> int:
+    """Write every line of the ledger export to ``sink``, in one read, streamed; the number
+    of lines. ``progress`` is told (lines written, chained entries in all)."""
     count = 0
     async with db.reading() as session:
-        async for line in export_lines(session):
-            sink(line)
-            count += 1
+        await repository.one_snapshot(session)
+        total = await repository.count_links(session)
+        async for lines in export_lines(session):
+            for line in lines:
+                sink(line)
+            count += len(lines)
+            if progress is not None:
+                progress(count, total)
     return count

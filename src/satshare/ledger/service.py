@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,6 +188,96 @@ def chain_record(seq: int, entry: Entry, postings: list[tuple[str, int]]) -> Cha
         postings=tuple(postings),
         terms=entry.terms,
     )
+
+
+class StoredLink(NamedTuple):
+    """A chain link as stored (entries or notes chain)."""
+
+    seq: int
+    #: The entry's (or the note's) id the link names.
+    item_id: int
+    prev_hash: str
+    hash: str
+
+
+#: Entries (or notes) read per query when walking the whole ledger (``ledger verify``,
+#: ``ledger export``): memory holds one such window, however long the ledger.
+STREAM_BATCH = 5000
+
+
+def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> ChainRecord:
+    """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10])."""
+    return ChainRecord(
+        seq=seq,
+        entry_id=row[0],
+        idempotency_key=row[1],
+        kind=row[2],
+        created_at=row[3],
+        invoice_id=row[4],
+        gross_sats=row[5],
+        share_bps=row[6],
+        terms=row[7],
+        affiliate_user_id=row[8],
+        reverses_entry_id=row[9],
+        postings=tuple(postings),
+    )
+
+
+async def chained_entries(
+    session: AsyncSession,
+) -> AsyncIterator[list[tuple[StoredLink, ChainRecord | None]]]:
+    """The whole hash chain in order, each link with the record its entry has now (None where
+    the entry row is gone), ``STREAM_BATCH`` links at a time: memory stays flat however long
+    the ledger (``ledger verify`` and ``ledger export``)."""
+    after = 0
+    while rows := await repository.chain_rows(session, after, STREAM_BATCH):
+        postings: dict[int, list[tuple[str, int]]] = {}
+        for entry_id, code, amount in await repository.chain_postings(session, after, STREAM_BATCH):
+            postings.setdefault(entry_id, []).append((code, amount))
+        batch = [
+            (
+                StoredLink(row[0], row[1], row[2], row[3]),
+                _record(row[0], row[4:], postings.get(row[4], [])) if row[4] is not None else None,
+            )
+            for row in rows
+        ]
+        after = rows[-1][0]
+        yield batch
+
+
+async def unsealed_records(session: AsyncSession) -> AsyncIterator[list[ChainRecord]]:
+    """Entries not chained yet (seq 0), in id order, a window at a time."""
+    after = 0
+    while rows := await repository.unsealed_rows(session, after, STREAM_BATCH):
+        postings = await repository.postings_of(session, [row[0] for row in rows])
+        yield [_record(0, row, postings[row[0]]) for row in rows]
+        after = rows[-1][0]
+
+
+async def chained_notes(
+    session: AsyncSession,
+) -> AsyncIterator[list[tuple[StoredLink, NoteRecord | None]]]:
+    """The notes chain in order, each link with its note's record (None where the note row
+    is gone), a window at a time."""
+    after = 0
+    while rows := await repository.note_chain_rows(session, after, STREAM_BATCH):
+        yield [
+            (
+                StoredLink(row[0], row[1], row[2], row[3]),
+                NoteRecord(
+                    seq=row[0],
+                    note_id=row[4],
+                    entry_id=row[5],
+                    memo=row[6],
+                    author=row[7],
+                    created_at=row[8],
+                )
+                if row[4] is not None
+                else None,
+            )
+            for row in rows
+        ]
+        after = rows[-1][0]
 
 
 async def seal_pending(session: AsyncSession, now: datetime, limit: int = 1000) -> int:

@@ -1,19 +1,29 @@
-"""Recompute the hash chains (entries, memo notes) and every balance from the rows themselves."""
+"""Recompute the hash chains (entries, memo notes) and every balance from the rows themselves.
+
+The ledger is streamed (``service.chained_entries``): memory stays flat however many
+entries it holds, and the caller may watch the progress.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.ledger import accounts, repository
-from satshare.ledger.chain import GENESIS_HASH, chain_hash
-from satshare.ledger.models import Entry, EntryKind
-from satshare.ledger.service import chain_record, note_record
-from satshare.money import split
+from satshare.ledger.chain import GENESIS_HASH, ChainRecord, chain_hash
+from satshare.ledger.models import EntryKind
+from satshare.ledger.service import chained_entries, chained_notes, unsealed_records
+from satshare.money import MoneyError, Split, split
 
-BATCH = 1000
+#: Told (items checked so far, items in all) as the check goes: chained and unsealed
+#: entries, then memo notes.
+Progress = Callable[[int, int], None]
+#: Reversals looked up in one query when checking that each negates its original.
+REVERSAL_BATCH = 1000
 
 
 @dataclass
@@ -32,10 +42,33 @@ class VerifyReport:
         return not self.problems
 
 
-def _check_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Reversal:
+    """A reversal whose original is checked after the stream (it is elsewhere in it)."""
+
+    #: Where its problem goes in ``problems``: after the entry's other problems.
+    position: int
+    where: str
+    postings: tuple[tuple[str, int], ...]
+    original_id: int
+
+
+@functools.lru_cache(maxsize=4096)
+def _split(gross_sats: int, share_bps: int) -> Split | str:
+    """The split the terms give, or why they cannot (a stored row may hold anything). Most
+    sales share a few prices and shares: each pair is computed once."""
+    try:
+        return split(gross_sats, share_bps)
+    except MoneyError as exc:
+        return f"its terms are not a valid sale ({exc})"
+
+
+def _check_sale(entry: ChainRecord, postings: tuple[tuple[str, int], ...]) -> str | None:
     if entry.gross_sats is None or entry.share_bps is None:
         return "sale entry without gross_sats/share_bps"
-    expected = split(entry.gross_sats, entry.share_bps)
+    expected = _split(entry.gross_sats, entry.share_bps)
+    if isinstance(expected, str):
+        return expected
     credits = {code: -amount for code, amount in postings if amount < 0}
     affiliate = (
         credits.get(accounts.affiliate_payable(entry.affiliate_user_id), 0)
@@ -52,10 +85,13 @@ def _check_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | None:
     return None
 
 
-def _check_stars_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | None:
+def _check_stars_sale(entry: ChainRecord, postings: tuple[tuple[str, int], ...]) -> str | None:
     if entry.gross_sats is None or entry.share_bps is None:
         return "stars sale without its sats value and share"
-    expected = split(entry.gross_sats, entry.share_bps).affiliate_sats
+    terms = _split(entry.gross_sats, entry.share_bps)
+    if isinstance(terms, str):
+        return terms
+    expected = terms.affiliate_sats
     credited = sum(
         -amount
         for code, amount in postings
@@ -67,9 +103,9 @@ def _check_stars_sale(entry: Entry, postings: list[tuple[str, int]]) -> str | No
     return None
 
 
-def _check_entry(
-    entry: Entry, postings: list[tuple[str, int]], original: list[tuple[str, int]] | None
-) -> list[str]:
+def _check_entry(entry: ChainRecord) -> list[str]:
+    """Balance and terms; the reversal check needs the original (``_check_reversals``)."""
+    postings = entry.postings
     problems = []
     totals: dict[str, int] = defaultdict(int)
     for code, amount in postings:
@@ -87,31 +123,40 @@ def _check_entry(
         problem = _check_stars_sale(entry, postings)
         if problem:
             problems.append(problem)
-    if entry.reverses_entry_id is not None and (
-        original is None or sorted((c, -a) for c, a in original) != sorted(postings)
-    ):
-        problems.append("does not exactly negate the entry it reverses")
     return problems
 
 
-async def verify_ledger(session: AsyncSession) -> VerifyReport:
+def _negates(postings: tuple[tuple[str, int], ...], original: list[tuple[str, int]]) -> bool:
+    return sorted((c, -a) for c, a in original) == sorted(postings)
+
+
+async def verify_ledger(session: AsyncSession, progress: Progress | None = None) -> VerifyReport:
     """Check the chain, every entry's balance, the notes chain and the balances, all on one
     snapshot: pass a fresh read transaction (nothing queried in it yet)."""
     await repository.one_snapshot(session)
     report = VerifyReport()
+    reversals: list[_Reversal] = []
+    total = (
+        await repository.count_links(session)
+        + await repository.count_unsealed(session)
+        + await repository.count_note_links(session)
+    )
+    done = 0
+
+    def check(entry: ChainRecord, where: str) -> None:
+        report.problems.extend(f"{where}: {p}" for p in _check_entry(entry))
+        if entry.reverses_entry_id is not None:
+            reversals.append(
+                _Reversal(len(report.problems), where, entry.postings, entry.reverses_entry_id)
+            )
+
     prev_hash = GENESIS_HASH
     expected_seq = 1
-    balances: dict[str, int] = defaultdict(int)
     last_seq = 0
-    while True:
-        batch = await repository.chain_from(session, last_seq, BATCH)
-        if not batch:
-            break
-        entry_ids = [link.entry_id for link, _ in batch]
-        grouped = await repository.postings_of(session, entry_ids)
+    async for batch in chained_entries(session):
         for link, entry in batch:
             last_seq = link.seq
-            where = f"entry seq {link.seq} (transaction {link.entry_id})"
+            where = f"entry seq {link.seq} (transaction {link.item_id})"
             report.entries += 1
             if link.seq != expected_seq:
                 report.problems.append(f"{where}: expected seq {expected_seq} (a gap in the chain)")
@@ -125,22 +170,17 @@ async def verify_ledger(session: AsyncSession) -> VerifyReport:
             if entry is None:
                 report.problems.append(f"{where}: the entry row is missing")
                 continue
-            postings = grouped[entry.id]
-            report.postings += len(postings)
-            recomputed = chain_hash(link.prev_hash, chain_record(link.seq, entry, postings))
+            report.postings += len(entry.postings)
+            recomputed = chain_hash(link.prev_hash, entry)
             if recomputed != link.hash:
                 report.problems.append(
                     f"{where}: hash mismatch (stored {link.hash[:16]}…, recomputed "
                     f"{recomputed[:16]}…): the entry or its postings were altered"
                 )
-            original = None
-            if entry.reverses_entry_id is not None:
-                original = (await repository.postings_of(session, [entry.reverses_entry_id]))[
-                    entry.reverses_entry_id
-                ]
-            report.problems += [f"{where}: {p}" for p in _check_entry(entry, postings, original)]
-            for code, amount in postings:
-                balances[code] += amount
+            check(entry, where)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
     head_seq, head_hash = await repository.read_head(session)
     report.head_seq, report.head_hash = head_seq, head_hash
     if head_seq != last_seq or head_hash != prev_hash:
@@ -150,61 +190,64 @@ async def verify_ledger(session: AsyncSession) -> VerifyReport:
         )
     # Entries written in the last moments may not be sealed yet: they are checked for
     # balance and terms, and their postings counted, but carry no chain claim yet.
-    last_id = 0
-    while True:
-        pending = await repository.unsealed_entries(session, BATCH, after_id=last_id)
-        if not pending:
-            break
-        grouped = await repository.postings_of(session, [e.id for e in pending])
+    async for pending in unsealed_records(session):
         for entry in pending:
-            last_id = entry.id
             report.unsealed += 1
-            original = None
-            if entry.reverses_entry_id is not None:
-                original = (await repository.postings_of(session, [entry.reverses_entry_id]))[
-                    entry.reverses_entry_id
-                ]
-            where = f"unsealed transaction {entry.id}"
-            report.problems += [
-                f"{where}: {p}" for p in _check_entry(entry, grouped[entry.id], original)
-            ]
-            for code, amount in grouped[entry.id]:
-                balances[code] += amount
-        if len(pending) < BATCH:
-            break
-    total = await repository.count_entries(session)
-    if total != report.entries + report.unsealed:
+            check(entry, f"unsealed transaction {entry.entry_id}")
+        done += len(pending)
+        if progress is not None:
+            progress(done, total)
+    await _check_reversals(session, report, reversals)
+    total_entries = await repository.count_entries(session)
+    if total_entries != report.entries + report.unsealed:
         report.problems.append(
-            f"{total - report.entries - report.unsealed} entries are neither chained nor queued "
-            "for sealing (written around the chain)"
+            f"{total_entries - report.entries - report.unsealed} entries are neither chained "
+            "nor queued for sealing (written around the chain)"
         )
-    stored = await repository.all_account_sums(session)
-    for code in sorted(set(stored) | set(balances)):
-        if stored.get(code, 0) != balances.get(code, 0):
-            report.problems.append(
-                f"account {code}: balance {stored.get(code, 0)} differs from the sum of its "
-                f"entries' postings {balances.get(code, 0)} (a posting outside any entry?)"
-            )
     per_currency: dict[str, int] = defaultdict(int)
-    for code, total in stored.items():
-        per_currency[accounts.currency_of(code)] += total
-    for currency, total in sorted(per_currency.items()):
-        if total != 0:
-            report.problems.append(f"the {currency} ledger as a whole sums to {total}, not zero")
-    await _verify_notes(session, report)
+    async for code, balance, checked in repository.account_sums_checked(session):
+        if balance != checked:
+            report.problems.append(
+                f"account {code}: balance {balance} differs from the sum of its entries' "
+                f"postings {checked} (a posting outside any entry?)"
+            )
+        per_currency[accounts.currency_of(code)] += balance
+    for currency, balance in sorted(per_currency.items()):
+        if balance != 0:
+            report.problems.append(f"the {currency} ledger as a whole sums to {balance}, not zero")
+    await _verify_notes(session, report, progress, done, total)
     return report
 
 
-async def _verify_notes(session: AsyncSession, report: VerifyReport) -> None:
+async def _check_reversals(
+    session: AsyncSession, report: VerifyReport, reversals: list[_Reversal]
+) -> None:
+    """Each reversal exactly negates its original. Checked after the stream, a batch of
+    originals per query (reversals are few: refunds and corrections); each problem goes
+    where it would have been checked in place, after the entry's other problems."""
+    found: list[tuple[int, str]] = []
+    for start in range(0, len(reversals), REVERSAL_BATCH):
+        batch = reversals[start : start + REVERSAL_BATCH]
+        originals = await repository.postings_of(session, [r.original_id for r in batch])
+        found += [
+            (r.position, f"{r.where}: does not exactly negate the entry it reverses")
+            for r in batch
+            if not _negates(r.postings, originals[r.original_id])
+        ]
+    # Inserting from the last keeps every earlier position right.
+    for position, problem in reversed(found):
+        report.problems.insert(position, problem)
+
+
+async def _verify_notes(
+    session: AsyncSession, report: VerifyReport, progress: Progress | None, done: int, total: int
+) -> None:
     """The notes chain: a memo note deleted, altered or written around it is named."""
     prev_hash = GENESIS_HASH
     last_seq = 0
-    while True:
-        batch = await repository.note_chain_from(session, last_seq, BATCH)
-        if not batch:
-            break
+    async for batch in chained_notes(session):
         for link, note in batch:
-            where = f"note seq {link.seq} (note {link.note_id})"
+            where = f"note seq {link.seq} (note {link.item_id})"
             report.notes += 1
             if link.seq != last_seq + 1:
                 report.problems.append(f"{where}: expected seq {last_seq + 1} (a gap in the chain)")
@@ -218,20 +261,23 @@ async def _verify_notes(session: AsyncSession, report: VerifyReport) -> None:
             if note is None:
                 report.problems.append(f"{where}: the note row is missing (a memo was deleted)")
                 continue
-            if chain_hash(link.prev_hash, note_record(link.seq, note)) != link.hash:
+            if chain_hash(link.prev_hash, note) != link.hash:
                 report.problems.append(
                     f"{where}: hash mismatch: the memo of transaction {note.entry_id} was altered"
                 )
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
     head_seq, head_hash = await repository.read_notes_head(session)
     if head_seq != last_seq or head_hash != prev_hash:
         report.problems.append(
             f"notes chain head says seq {head_seq} / {head_hash[:16]}…, but the last note link "
             f"is seq {last_seq} / {prev_hash[:16]}… (notes were removed from its end?)"
         )
-    total, report.unsealed_notes = await repository.count_notes(session)
-    if total != report.notes + report.unsealed_notes:
+    total_notes, report.unsealed_notes = await repository.count_notes(session)
+    if total_notes != report.notes + report.unsealed_notes:
         report.problems.append(
-            f"{total} memo notes exist but {report.notes} are chained and "
+            f"{total_notes} memo notes exist but {report.notes} are chained and "
             f"{report.unsealed_notes} queued for sealing: notes were deleted or written around "
             "the chain"
         )

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-import bolt11
-from embit import base58, bech32, script
-
 from satshare.errors import InvalidRequest
+
+# bolt11 and embit (with their lookup tables, ~4 MiB) are imported where a destination is
+# read: every process loads this module, few ever parse a payout destination (#15).
 
 
 class DestinationKind(StrEnum):
@@ -125,6 +125,8 @@ def lnurl_to_url(code: str) -> str:
 
 
 def _bolt11(text: str, network: str, now: datetime) -> Destination:
+    import bolt11
+
     try:
         decoded = bolt11.decode(text)
     except Exception:
@@ -159,6 +161,8 @@ def _bolt11_network(currency: str) -> str:
 
 
 def _onchain(text: str, network: str) -> Destination:
+    from embit import base58, script
+
     lowered = text.lower()
     hrp = NETWORK_HRP[network]
     if lowered.startswith(("bc1", "tb1", "bcrt1")):
@@ -200,6 +204,8 @@ def _bad(message: str) -> InvalidDestination:
 
 
 def _bech32_decode(code: str, expected_hrp: str) -> list[int]:
+    from embit import bech32
+
     position = code.rfind("1")
     hrp, data_part = code[:position], code[position + 1 :]
     if hrp != expected_hrp or len(data_part) < 7 or any(c not in bech32.CHARSET for c in data_part):
@@ -212,6 +218,8 @@ def _bech32_decode(code: str, expected_hrp: str) -> list[int]:
 
 def _text_of(data: list[int]) -> str:
     """The UTF-8 text that bech32 data (5-bit values) holds."""
+    from embit import bech32
+
     octets = bech32.convertbits(data, 5, 8, pad=False)  # None: the padding is wrong
     try:
         if octets is not None:
@@ -223,5 +231,7 @@ def _text_of(data: list[int]) -> str:
 
 def bech32_encode(hrp: str, data: bytes) -> str:
     """Encode bytes as bech32 (used to show and test LNURL codes)."""
+    from embit import bech32
+
     values = bech32.convertbits(list(data), 8, 5)
     return str(bech32.bech32_encode(bech32.Encoding.BECH32, hrp, values))

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import bolt11
-
 from satshare import faultpoints
 from satshare.affiliates import service as affiliates
 from satshare.aftercommit import ENTRIES_AND_MESSAGES, CommitListener, NoListener, Produced
@@ -243,6 +241,8 @@ async def _fetch_invoice(
     params = await ctx.lnurl.params(lnurl_of(destination))
     amount_msat = order.send_sats * 1000
     bolt = await ctx.lnurl.invoice(params, amount_msat)
+    import bolt11  # here, not at the top: most processes never fetch an invoice (#15)
+
     try:
         decoded = bolt11.decode(bolt)
     except Exception:

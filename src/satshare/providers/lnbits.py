@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from bolt11 import decode as decode_bolt11
-from bolt11.exceptions import Bolt11Exception
 
 from satshare import jsonstrict
 from satshare.clock import Clock, SystemClock
@@ -125,6 +123,10 @@ class LNbitsProvider(HttpAdapter):
         self, bolt11: str, payment_hash: str, amount_sats: int, expiry: int
     ) -> datetime:
         """Never show a buyer an invoice that is not the one we asked for."""
+        # bolt11 here and below, not at the top: only a configured LNbits uses it (#15).
+        from bolt11 import decode as decode_bolt11
+        from bolt11.exceptions import Bolt11Exception
+
         try:
             decoded = decode_bolt11(bolt11)
         except (Bolt11Exception, ValueError) as exc:
@@ -148,6 +150,9 @@ class LNbitsProvider(HttpAdapter):
         if not isinstance(data, dict) or not isinstance(data.get("details"), dict):
             raise ProviderError("LNbits' payment answer has no details")
         details = data["details"]
+        from bolt11 import decode as decode_bolt11
+        from bolt11.exceptions import Bolt11Exception
+
         try:
             amount_msat = int(details["amount"])
             bolt11 = str(details["bolt11"])
@@ -304,6 +309,9 @@ class LNbitsPayouts(HttpAdapter):
         # still be on its way in), but once the invoice has expired, with a margin for a call
         # that started just before, it can never be paid: then, and only then, it failed.
         assert order.payment_request is not None
+        from bolt11 import decode as decode_bolt11
+        from bolt11.exceptions import Bolt11Exception
+
         try:
             decoded = decode_bolt11(order.payment_request)
         except Bolt11Exception:

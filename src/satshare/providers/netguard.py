@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import httpx
 
+from satshare.providers.http import tls_context
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: (host, port) → the addresses it resolves to, as text.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -70,7 +72,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         # No keep-alive: pooled connections are keyed by address, so a later request for
         # another name on the same address would reuse a TLS session verified for the first.
         self._inner = inner or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_keepalive_connections=0), retries=0
+            verify=tls_context(), limits=httpx.Limits(max_keepalive_connections=0), retries=0
         )
 
     async def vet(self, url: httpx.URL) -> list[IPAddress]:

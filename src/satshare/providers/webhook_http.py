@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from satshare.providers.http import timeout
+from satshare.providers.http import timeout, tls_context
 from satshare.providers.netguard import GuardedTransport, Refused
 from satshare.webhooks_out.ports import Outcome
 
@@ -31,6 +31,7 @@ class HttpWebhookSender:
         self._client = httpx.AsyncClient(
             timeout=timeout(timeout_seconds),
             transport=transport,
+            verify=tls_context(),
             follow_redirects=False,
             headers={"user-agent": USER_AGENT},
         )

@@ -3,6 +3,7 @@ check with its lockout (5 failed logins lock the account for 15 minutes)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,9 +24,15 @@ MAX_PASSWORD = 1024
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 _hasher = PasswordHasher()
-#: Verified against when the user name is unknown, so that answer takes as long as a wrong
-#: password does (no user-name probing by timing).
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user name is unknown, so that answer takes as long as a
+    wrong password does (no user-name probing by timing). Made at the first login, not at
+    import: an argon2 hash costs ~0.1 s and 64 MiB of scratch memory, which every process
+    importing this module (``serve`` included) would otherwise pay at start."""
+    return _hasher.hash("not a password of anyone")
 
 
 class Outcome(StrEnum):
@@ -137,7 +144,7 @@ async def login(session: AsyncSession, username: str, password: str, now: dateti
     name = username.strip().lower()
     user = await repository.by_username(session, name, lock=True) if name else None
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return LoginResult(Outcome.INVALID)
     if user.locked_until is not None and user.locked_until > now:
         return LoginResult(Outcome.LOCKED, locked_until=user.locked_until)

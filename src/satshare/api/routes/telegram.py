@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from telegram import Update
 
 from satshare import jsonstrict
 from satshare.api.deps import SettingsDep, read_body
@@ -36,6 +35,9 @@ async def telegram_webhook(settings: SettingsDep, request: Request) -> dict[str,
         raise BadRequest("an update must be a JSON object with an integer update_id")
     if not 0 <= data["update_id"] <= MAX_ID:  # stored in a BIGINT column
         raise BadRequest(f"update_id must be between 0 and {MAX_ID}")
+    # Here, not at the top: the bot runs (PTB is loaded), and an app without one never needs it.
+    from telegram import Update
+
     try:
         update = Update.de_json(data, runtime.application.bot)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
