@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, Route, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 FLAGS = [
     "--headless=new",
@@ -44,10 +44,9 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-@asynccontextmanager
-async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserContext, list[str]]]:
-    """A browser context that can reach only this machine; ``outside`` lists what a page
-    tried to load from anywhere else."""
+async def refuse_outside(target: Page | BrowserContext) -> list[str]:
+    """Refuse every request of ``target`` that would leave the machine (t.me included), as
+    on a host with no internet; the list returned fills with what was refused."""
     outside: list[str] = []
 
     async def guard(route: Route) -> None:
@@ -57,11 +56,19 @@ async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserConte
             await route.continue_()
         else:
             outside.append(url)
-            await route.abort()
+            await route.abort("internetdisconnected")
 
+    await target.route("**/*", guard)
+    return outside
+
+
+@asynccontextmanager
+async def offline_context(width: int = 1280) -> AsyncIterator[tuple[BrowserContext, list[str]]]:
+    """A browser context that can reach only this machine; ``outside`` lists what a page
+    tried to load from anywhere else."""
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": width, "height": 900})
-        await context.route("**/*", guard)
+        outside = await refuse_outside(context)
         try:
             yield context, outside
         finally:

@@ -6,21 +6,18 @@ from __future__ import annotations
 import io
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from playwright.async_api import Page, Route
+from playwright.async_api import Page
 
 from satshare.access import service as access
-from tests.browser import chromium
+from tests.browser import chromium, refuse_outside
 from tests.conftest import Stack
 from tests.helpers import buy, create_user, wait_until
 from tests.qrkit import WIDTHS, decode, keep
 from tests.sandboxkit import Sandbox
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 async def _order(sandbox: Sandbox) -> dict[str, Any]:
@@ -54,23 +51,6 @@ async def test_checkout_qr_codes_decode_from_the_screen(sandbox: Sandbox) -> Non
                 box = await page.locator(f"{card} .qr").bounding_box()
                 assert box is not None and box["width"] <= width
             await page.close()
-
-
-async def _offline(page: Page) -> list[str]:
-    """Refuse every request that leaves the machine, as on a host with no internet; the
-    list returned fills with what the page tried to fetch from outside."""
-    outside: list[str] = []
-
-    async def route(route: Route) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort("internetdisconnected")
-
-    await page.route("**/*", route)
-    return outside
 
 
 async def _paid(sandbox: Sandbox, invoice_id: str) -> None:
@@ -109,7 +89,7 @@ async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
             context = await browser.new_context(viewport={"width": width, "height": 900})
             for name, (path, ready) in pages.items():
                 page = await context.new_page()
-                outside = await _offline(page)
+                outside = await refuse_outside(page)
                 errors: list[str] = []
                 page.on("pageerror", lambda error, into=errors: into.append(str(error)))
                 await page.goto(base + path)

@@ -10,34 +10,16 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, Route
+from playwright.async_api import Page
 
 from satshare.bot import texts
 from satshare.cli import SANDBOX_PLANS
 from satshare.i18n import translate
 from satshare.sandbox import SANDBOX_TELEGRAM_PATH
-from tests.browser import chromium
+from tests.browser import chromium, refuse_outside
 from tests.helpers import wait_until
 from tests.qrkit import keep
 from tests.sandboxkit import Sandbox, close_sandbox, open_sandbox
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-async def _offline(context: BrowserContext) -> list[str]:
-    """Every request that would leave the machine (t.me included) is refused and listed."""
-    outside: list[str] = []
-
-    async def route(route: Route) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort("internetdisconnected")
-
-    await context.route("**/*", route)
-    return outside
 
 
 async def _shot(page: Page, name: str) -> None:
@@ -68,7 +50,7 @@ async def test_a_join_button_opens_a_sandbox_page_where_the_user_joins(
     channel = "Demo channel, 30 days / Demo channel, 365 days"
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        outside = await _offline(context)
+        outside = await refuse_outside(context)
         page = await context.new_page()
         await page.goto(f"{base}/sandbox")
         await page.fill("#new-name", "Alice")
@@ -130,7 +112,7 @@ async def test_the_invitation_link_opens_the_sandbox_chat_for_a_new_invited_user
     base = sandbox_with_bot.url
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        outside = await _offline(context)
+        outside = await refuse_outside(context)
         page = await context.new_page()
         await page.goto(f"{base}/sandbox")
         await page.fill("#new-name", "Alice")
@@ -194,7 +176,7 @@ async def test_telegram_stars_are_paid_inside_the_sandbox(
     base = stars_sandbox.url
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        outside = await _offline(context)
+        outside = await refuse_outside(context)
         page = await context.new_page()
         await page.goto(f"{base}/sandbox")
         await page.fill("#new-name", "Carol")
