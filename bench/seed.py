@@ -30,7 +30,6 @@ import hashlib
 import heapq
 import json
 import random
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench.settlement import recreate_database
 from satshare.db import Database
 from satshare.ledger import accounts
 from satshare.ledger.chain import format_time
@@ -470,21 +470,6 @@ class History:
             )
 
 
-async def recreate(url: str) -> None:
-    parsed = make_url(url)
-    name = parsed.database or ""
-    if "bench" not in name:
-        sys.exit(f"refusing to drop database {name!r}: the name must contain 'bench'")
-    admin = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
 async def migrate(url: str, revision: str = "head") -> None:
     database = Database(url)
     try:
@@ -497,7 +482,7 @@ async def seed(url: str, users: int, payments: int, *, days: int = 730, seed_: i
     """Recreate the database at the schema before the figures and load the history; then
     migrate to the head, which builds the figures from it."""
     now = datetime.now(UTC).replace(microsecond=0)
-    await recreate(url)
+    await recreate_database(url)
     await migrate(url, BEFORE_FIGURES)
     parsed = make_url(url)
     conn = await asyncpg.connect(
