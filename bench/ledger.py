@@ -204,7 +204,9 @@ async def seed_postgresql(url: str, count: int) -> None:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
-        await conn.execute("ANALYZE")
+        # As a live database is: statistics, hint bits and the visibility map in place, so
+        # the first command measured does not pay for the bulk load.
+        await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
 
