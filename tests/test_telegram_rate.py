@@ -247,7 +247,14 @@ async def test_processes_sending_at_once_share_the_rate(
     assert sorted(chat for chat, sent in emulator.messages.items() if sent) == list(chats)
     assert emulator.limits.refused == 0
     busiest = emulator.limits.busiest_second
-    assert busiest <= RATE + TOLERANCE, emulator.limits.per_second
+    per_second = emulator.limits.per_second
+    # Over the run the shared rate holds: the seconds from the first send to the last carried
+    # at most RATE each. A loaded machine can stall sends due in one second into the next
+    # (seen in CI: 2 then 16), so a single second is only held to twice the rate — three
+    # processes counting alone would send 30 a second and be refused.
+    span = max(per_second) - min(per_second) + 1
+    assert sum(per_second.values()) <= RATE * span + TOLERANCE, per_second
+    assert busiest <= 2 * RATE, per_second
     # (Three processes at the rate each would have sent 30 a second: the emulator would
     # have answered 429s.) And the rate was used, not wasted:
     assert busiest >= RATE - TOLERANCE

@@ -1,9 +1,9 @@
 """The audit log for the admin API: every state-changing call that an admin-scoped endpoint
 answered with success is recorded (who: the API key; what: the method and route; which: the
 path's ids). A small hook rather than a line in every route: ``require_scope("admin")``
-marks the request, this middleware writes the row once the answer is known. The record is
-its own transaction after the change (the panel's own actions are recorded with their
-change, before → after included)."""
+marks the request, this middleware writes the row once the answer is known, before its last
+byte is sent. The record is its own transaction after the change (the panel's own actions
+are recorded with their change, before → after included)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,15 @@ class AdminApiAudit:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Recorded before the answer's last byte: a client that has its answer
+                # finds the row (it used to land a moment later).
+                await self._record(scope, status)
             await send(message)
 
         await self.app(scope, receive, watch)
+
+    async def _record(self, scope: Scope, status: int) -> None:
         principal: Any = scope.get("state", {}).get(STATE_KEY)
         if principal is None or not 200 <= status < 300:
             return
