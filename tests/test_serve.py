@@ -4,6 +4,7 @@ traceback, and the access log never shows the bot token."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -46,6 +47,7 @@ def test_a_taken_port_is_one_line_naming_the_way_out(tmp_path: Path) -> None:
         "server.port in satshare.yaml)"
     ]
     assert not (tmp_path / "satshare.db").exists()  # refused before anything was opened
+    assert gc.isenabled()  # paused for the start only, even one that fails
 
 
 def test_a_host_that_is_not_this_machine_is_named() -> None:
