@@ -17,6 +17,7 @@ from satshare.config import Settings
 from satshare.container import Container, build_container, prepare
 from satshare.ledger.verify import verify_ledger
 from satshare.sandbox import SANDBOX_TELEGRAM_PATH, issue_sandbox_key
+from tests.helpers import wait_until
 from tests.servers import RunningServer, free_port, start_server
 
 
@@ -81,3 +82,15 @@ async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
     dispatcher = await start_bot(runtime)
     yield sandbox
     await stop_bot(runtime, dispatcher)
+
+
+async def pay_in_sandbox(sandbox: Sandbox, invoice_id: str) -> None:
+    """Pay an invoice with the checkout page's sandbox button and wait until it settles."""
+    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+        assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
+
+        async def settled() -> bool:
+            status = (await anonymous.get(f"/pay/{invoice_id}/status")).json()
+            return bool(status["status"] == "settled")
+
+        await wait_until(settled, timeout=15)

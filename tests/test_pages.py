@@ -17,7 +17,7 @@ from tests.browser import chromium, refuse_outside
 from tests.conftest import Stack
 from tests.helpers import buy, create_user, wait_until
 from tests.qrkit import WIDTHS, decode, keep
-from tests.sandboxkit import Sandbox
+from tests.sandboxkit import Sandbox, pay_in_sandbox
 
 
 async def _order(sandbox: Sandbox) -> dict[str, Any]:
@@ -53,21 +53,10 @@ async def test_checkout_qr_codes_decode_from_the_screen(sandbox: Sandbox) -> Non
             await page.close()
 
 
-async def _paid(sandbox: Sandbox, invoice_id: str) -> None:
-    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
-        assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
-
-        async def settled() -> bool:
-            status = (await anonymous.get(f"/pay/{invoice_id}/status")).json()
-            return bool(status["status"] == "settled")
-
-        await wait_until(settled, timeout=15)
-
-
 @pytest.mark.browser
 async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
     open_order, paid_order = await _order(sandbox), await _order(sandbox)
-    await _paid(sandbox, paid_order["invoice"]["id"])
+    await pay_in_sandbox(sandbox, paid_order["invoice"]["id"])
     base = sandbox.url
     processor_page = open_order["invoice"]["provider_checkout_url"]
     assert processor_page.startswith(base + "/sim/btcpay/")
@@ -227,7 +216,7 @@ async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
         await page.click("button.kb >> text=Demo channel, 30 days")
         await page.wait_for_selector(".msg img[alt='QR code']")
         invoice_id = (await page.inner_text(".msg:has(img)")).split("/pay/")[1].split()[0]
-        await _paid(sandbox_with_bot, invoice_id)
+        await pay_in_sandbox(sandbox_with_bot, invoice_id)
         async with context.expect_page() as opened:
             await page.click(f"button.kb >> text=Join {channel}", timeout=15_000)
         joining = await opened.value  # the sandbox's "Request to join" page

@@ -17,24 +17,12 @@ from satshare.cli import SANDBOX_PLANS
 from satshare.i18n import translate
 from satshare.sandbox import SANDBOX_TELEGRAM_PATH
 from tests.browser import chromium, refuse_outside
-from tests.helpers import wait_until
 from tests.qrkit import keep
-from tests.sandboxkit import Sandbox, close_sandbox, open_sandbox
+from tests.sandboxkit import Sandbox, close_sandbox, open_sandbox, pay_in_sandbox
 
 
 async def _shot(page: Page, name: str) -> None:
     keep(await page.screenshot(full_page=True), name)
-
-
-async def _paid(sandbox: Sandbox, invoice_id: str) -> None:
-    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
-        assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
-
-        async def settled() -> bool:
-            status = (await anonymous.get(f"/pay/{invoice_id}/status")).json()
-            return bool(status["status"] == "settled")
-
-        await wait_until(settled, timeout=15)
 
 
 async def _buttons(sandbox: Sandbox, telegram_id: int) -> list[dict[str, Any]]:
@@ -60,7 +48,7 @@ async def test_a_join_button_opens_a_sandbox_page_where_the_user_joins(
         await page.click("button.kb >> text=Demo channel, 30 days")
         await page.wait_for_selector(".msg img[alt='QR code']")
         invoice_id = (await page.inner_text(".msg:has(img)")).split("/pay/")[1].split()[0]
-        await _paid(sandbox_with_bot, invoice_id)
+        await pay_in_sandbox(sandbox_with_bot, invoice_id)
         join = page.locator(f"button.kb >> text=Join {channel}")
         await join.wait_for(timeout=15_000)
         alice = int((await page.get_attribute(".user.active", "data-id")) or 0)

@@ -293,13 +293,7 @@ async def invoice_replaced(session: AsyncSession, invoice_id: str, now: datetime
     """The buyer asked for another invoice instead (another rail or code on the checkout
     page): the use goes back to the code, so the new invoice may take it. The old invoice
     can still be paid; if it is, ``invoice_settled`` counts the use again."""
-    await repository.set_status(
-        session,
-        status=RedemptionStatus.RELEASED,
-        now=now,
-        invoice_id=invoice_id,
-        only_from=(RedemptionStatus.INVOICED,),
-    )
+    await _release(session, invoice_id, now)
 
 
 async def invoice_kept(session: AsyncSession, invoice_id: str, now: datetime) -> None:
@@ -315,6 +309,11 @@ async def invoice_kept(session: AsyncSession, invoice_id: str, now: datetime) ->
 
 async def invoice_lapsed(session: AsyncSession, invoice_id: str, now: datetime) -> None:
     """Expired or invalid unpaid: the use goes back to the code."""
+    await _release(session, invoice_id, now)
+
+
+async def _release(session: AsyncSession, invoice_id: str, now: datetime) -> None:
+    """The use held by an unpaid invoice goes back to the code."""
     await repository.set_status(
         session,
         status=RedemptionStatus.RELEASED,
