@@ -806,8 +806,8 @@ class Bench:
                 await session.close()
             self.record([Violation(after_run, f"ledger verify: {p}") for p in report.problems])
             if report.ok and live:
-                # The same through Database.reading(), as the CLI runs it: statement by
-                # statement (read committed), so it can see a seal or a payout half-way.
+                # The same through Database.reading(), as the CLI runs it (verify_ledger takes
+                # its own REPEATABLE READ snapshot there): a false alarm here would be a bug.
                 self.live_checks += 1
                 async with self.db.reading() as reading:
                     again = await verify_ledger(reading)
@@ -1052,8 +1052,8 @@ class Bench:
         )
         if self.verify_read_committed:
             print(
-                "ledger verify through Database.reading() (read committed, as `satshare ledger "
-                f"verify` runs) reported problems in {len(self.verify_read_committed)} of "
+                "ledger verify through Database.reading() (as `satshare ledger verify` runs) "
+                f"reported problems in {len(self.verify_read_committed)} of "
                 f"{self.live_checks} checks whose snapshot was clean, e.g. "
                 f"{self.verify_read_committed[0]}"
             )
