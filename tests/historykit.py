@@ -47,7 +47,7 @@ async def sale(
     order = response.json()
     invoice = order["invoice"]
     if provider == "lnbits":
-        async with httpx.AsyncClient(base_url=lightning.lnbits_server.url) as control:
+        async with httpx.AsyncClient(timeout=30, base_url=lightning.lnbits_server.url) as control:
             paid = await control.post(f"/_sim/payments/{invoice['provider_invoice_id']}/pay")
             assert paid.status_code == 200, paid.text
     else:

@@ -86,7 +86,7 @@ async def sandbox_with_bot(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
 
 async def pay_in_sandbox(sandbox: Sandbox, invoice_id: str) -> None:
     """Pay an invoice with the checkout page's sandbox button and wait until it settles."""
-    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.url) as anonymous:
         assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
 
         async def settled() -> bool:

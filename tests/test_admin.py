@@ -335,7 +335,7 @@ async def test_refund_api_keys_and_plans_from_the_panel(stack: Stack, lightning:
         key = shown.text.split('id="new-key">', 1)[1].split("<", 1)[0]
         assert key.startswith("ss_")
         assert key not in (await panel.get("/admin/desk/api-keys")).text  # only once
-        async with httpx.AsyncClient(base_url=stack.url) as crm:
+        async with httpx.AsyncClient(timeout=30, base_url=stack.url) as crm:
             headers = {"Authorization": f"Bearer {key}"}
             assert (await crm.get("/api/v1/users", headers=headers)).status_code == 200
             key_id = shown.text.split('<tr id="key-')[-1].split('"', 1)[0]

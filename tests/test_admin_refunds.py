@@ -72,7 +72,9 @@ async def stars_sale(bot: BotStack) -> tuple[int, int, Invoice, str]:
 
 
 def admin_api(bot: BotStack) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    return httpx.AsyncClient(
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+    )
 
 
 @pytest.mark.browser

@@ -44,7 +44,7 @@ async def stack(
 
 
 async def control(server: RunningServer, invoice_id: str, action: str, **body: Any) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=server.url) as client:
         response = await client.post(f"/_sim/invoices/{invoice_id}/{action}", json=body)
         response.raise_for_status()
 

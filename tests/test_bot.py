@@ -52,7 +52,7 @@ async def test_start_registers_and_shows_the_menu(bot: BotStack) -> None:
     user = await bot.user_row(alice)
     assert user is not None and user.language == "en" and user.username == "alice"
     # The same user the REST API shows.
-    async with httpx.AsyncClient(base_url=bot.url) as api:
+    async with httpx.AsyncClient(timeout=30, base_url=bot.url) as api:
         listed = await api.get(
             "/api/v1/users",
             params={"platform": "telegram", "external_id": str(alice)},
@@ -250,7 +250,7 @@ async def test_webhook_mode_checks_the_secret(database_url: str, btcpay: BTCPayS
         database_url, btcpay, telegram={"webhook_url": "https://x.invalid/"}
     )
     try:
-        async with httpx.AsyncClient(base_url=stack.url) as client:
+        async with httpx.AsyncClient(timeout=30, base_url=stack.url) as client:
             update = {
                 "update_id": 1,
                 "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}},

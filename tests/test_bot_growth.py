@@ -20,7 +20,7 @@ async def bot(database_url: str, btcpay: BTCPaySim) -> AsyncIterator[BotStack]:
     plans = [{**PLANS[0], "trial_days": 7}, PLANS[1]]
     stack = await open_bot_stack(database_url, btcpay, plans=plans)
     async with httpx.AsyncClient(
-        base_url=stack.url, headers={"Authorization": f"Bearer {stack.admin_key}"}
+        timeout=30, base_url=stack.url, headers={"Authorization": f"Bearer {stack.admin_key}"}
     ) as api:
         for body in (
             {"code": "SPRING20", "kind": "percent", "value": 20, "plans": ["monthly"]},
@@ -84,7 +84,7 @@ async def test_a_free_trial_once_with_the_channel_links(bot: BotStack) -> None:
         assert links, bot.last(user).buttons()
         row = await bot.user_row(user)
         async with httpx.AsyncClient(
-            base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+            timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
         ) as api:
             subs = (await api.get("/api/v1/subscriptions", params={"user_id": row.id})).json()
         assert [s["status"] for s in subs["items"]] == ["active"]

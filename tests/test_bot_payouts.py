@@ -53,7 +53,9 @@ def fragment(language: str, message: str) -> str:
 
 
 async def _api(bot: BotStack) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    return httpx.AsyncClient(
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+    )
 
 
 async def _referred_sale(bot: BotStack, affiliate_user_id: int) -> None:

@@ -93,7 +93,7 @@ async def test_the_pages_carry_the_owners_name_and_plan_wording(
         buyer = await create_user(stack.client, "buyer")
         order = await buy(stack.client, buyer["user_id"], "monthly")
         html = {"Accept": "text/html"}
-        async with httpx.AsyncClient(base_url=stack.url, headers=html) as client:
+        async with httpx.AsyncClient(timeout=30, base_url=stack.url, headers=html) as client:
             russian = (await client.get(order["invoice"]["checkout_url"] + "?lang=ru")).text
             assert "<h1>Премиум на месяц</h1>" in russian
             assert "Закрытый канал на месяц" in russian
@@ -173,7 +173,7 @@ async def test_stars_invoices_and_the_report_chart_carry_the_owners_name(
         image = Image.open(io.BytesIO(chart.photo_bytes or b""))
         assert image.info["Title"] == f"Night Owls {month}: revenue and commissions per day"
         admin = {"Authorization": f"Bearer {bot.admin_key}"}
-        async with httpx.AsyncClient(base_url=bot.url, headers=admin) as api:
+        async with httpx.AsyncClient(timeout=30, base_url=bot.url, headers=admin) as api:
             svg = (await api.get("/api/v1/reports/chart", params={"format": "svg"})).text
         assert f"<dc:title>Night Owls {month}: revenue and commissions per day" in svg
     finally:

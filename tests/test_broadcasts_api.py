@@ -134,7 +134,7 @@ async def test_broadcasts_need_the_admin_scope(bot: BotStack) -> None:
     async with bot.container.db.transaction() as session:
         issued = await apikeys.create(session, "w", ("write",), bot.container.clock.now())
     async with httpx.AsyncClient(
-        base_url=bot.url, headers={"Authorization": f"Bearer {issued.plaintext}"}
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {issued.plaintext}"}
     ) as api:
         body = {"text": "x", "segment": {"kind": "all"}}
         assert_problem(await api.post("/api/v1/broadcasts", json=body), 403)

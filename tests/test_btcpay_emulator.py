@@ -62,7 +62,7 @@ async def test_invoice_shapes_follow_the_spec(api: httpx.AsyncClient) -> None:
 
 
 async def test_auth_and_validation_errors_use_btcpay_formats(btcpay: BTCPaySim) -> None:
-    async with httpx.AsyncClient(base_url=btcpay.url) as anon:
+    async with httpx.AsyncClient(timeout=30, base_url=btcpay.url) as anon:
         response = await anon.post(f"/api/v1/stores/{STORE_ID}/invoices", json={"amount": "1"})
         assert response.status_code == 401
         assert set(response.json()) == {"code", "message"}

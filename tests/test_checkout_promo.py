@@ -141,7 +141,7 @@ async def test_a_promo_code_on_the_checkout_page(sandbox: Sandbox) -> None:
         await page.close()
 
     # Paid at the code's price: the split is of what was paid.
-    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.url) as anonymous:
         assert (await anonymous.post(f"/pay/{discounted['id']}/simulate")).status_code == 200
 
         async def settled() -> bool:
@@ -163,7 +163,7 @@ async def test_a_refused_code_is_a_problem_and_a_replaced_invoice_gives_its_use_
         assert (await sandbox.client.post("/api/v1/promo-codes", json=body)).status_code == 201
     buyer = (await create_user(sandbox.client, "buyer"))["user_id"]
     order = (await buy(sandbox.client, buyer, "demo-monthly"))["invoice"]
-    async with httpx.AsyncClient(base_url=sandbox.url) as page:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.url) as page:
         refused = await page.post(f"/pay/{order['id']}/promo", json={"code": "nope"})
         assert refused.status_code == 422
         assert refused.headers["content-type"] == "application/problem+json"

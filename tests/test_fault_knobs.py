@@ -119,7 +119,7 @@ async def test_every_settings_route_shows_and_sets_the_knobs(
     app, faults = build()
     running: RunningServer = await start_server(app)
     try:
-        async with httpx.AsyncClient(base_url=running.url) as client:
+        async with httpx.AsyncClient(timeout=30, base_url=running.url) as client:
             shown = (await client.get(path)).json()["faults"]
             assert shown == faults.as_json()
             operation = next(iter(shown))

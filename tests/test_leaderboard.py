@@ -153,7 +153,7 @@ async def test_top_and_clicks_in_the_bot(bot: BotStack) -> None:
     await bot.say(alice, f"/start ref_{code}")  # her own link is not a click
     bob_id = (await bot.user_row(bob)).id
     async with httpx.AsyncClient(
-        base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
     ) as api:
         order = await buy(api, bob_id)
         await bot.btcpay.pay(order["invoice"]["provider_invoice_id"])
@@ -201,7 +201,7 @@ async def test_invite_shows_the_level_the_next_one_and_earnings_per_month(
 
         async def referred_sale() -> None:
             async with httpx.AsyncClient(
-                base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+                timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
             ) as api:
                 buyer = await create_user(api, "buyer", referral_id=alice_id)
                 order = await buy(api, buyer["user_id"])

@@ -53,7 +53,7 @@ class LNbitsSim:
     server: RunningServer
 
     async def pay(self, payment_hash: str, webhook: bool = True) -> Any:
-        async with httpx.AsyncClient(base_url=self.server.url) as client:
+        async with httpx.AsyncClient(timeout=30, base_url=self.server.url) as client:
             response = await client.post(
                 f"/_sim/payments/{payment_hash}/pay", params={"webhook": str(webhook).lower()}
             )
@@ -178,7 +178,7 @@ async def test_unsigned_or_forged_triggers_are_refused(stack: Stack, lnbits: LNb
 
 async def test_expired_lightning_invoice(stack: Stack, lnbits: LNbitsSim) -> None:
     order = await _buy(stack)
-    async with httpx.AsyncClient(base_url=lnbits.server.url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=lnbits.server.url) as client:
         await client.post(f"/_sim/payments/{order['invoice']['provider_invoice_id']}/expire")
     await flows.reconcile(stack.container.payments)
     assert await invoice_status(stack.client, order["subscription_id"]) == "expired"

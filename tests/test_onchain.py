@@ -69,7 +69,7 @@ class Chain:
     server: RunningServer
 
     async def control(self, action: str, **body: Any) -> Any:
-        async with httpx.AsyncClient(base_url=self.server.url) as client:
+        async with httpx.AsyncClient(timeout=30, base_url=self.server.url) as client:
             response = await client.post(f"/_sim/{action}", json=body)
             response.raise_for_status()
             return response.json()

@@ -82,7 +82,7 @@ async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
                 errors: list[str] = []
                 page.on("pageerror", lambda error, into=errors: into.append(str(error)))
                 await page.goto(base + path)
-                await page.wait_for_selector(ready, state="attached", timeout=10_000)
+                await page.wait_for_selector(ready, state="attached", timeout=30_000)
                 await _shot(page, f"offline-{name}-{label}")
                 assert outside == [], f"{path} reached out to {outside}"
                 assert errors == [], f"{path}: {errors}"
@@ -91,7 +91,7 @@ async def test_every_page_renders_with_no_internet(sandbox: Sandbox) -> None:
 
 
 async def test_home_is_html_for_browsers_and_json_for_programs(sandbox: Sandbox) -> None:
-    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.url) as client:
         browser = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
         assert browser.headers["content-type"].startswith("text/html")
         assert 'href="/sandbox"' in browser.text and 'href="/docs"' in browser.text
@@ -221,13 +221,13 @@ async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
             await page.click(f"button.kb >> text=Join {channel}", timeout=15_000)
         joining = await opened.value  # the sandbox's "Request to join" page
         await joining.click("#act")
-        await joining.wait_for_selector("#result.ok", timeout=10_000)
+        await joining.wait_for_selector("#result.ok", timeout=30_000)
         await joining.close()
-        await page.wait_for_selector(f"#channels li >> text={channel}: member", timeout=10_000)
+        await page.wait_for_selector(f"#channels li >> text={channel}: member", timeout=30_000)
         await _shot(page, "sandbox-joined-desktop")
 
         await page.click(".user >> text=Olga")
-        await page.wait_for_selector(".msg >> text=New sale", timeout=10_000)
+        await page.wait_for_selector(".msg >> text=New sale", timeout=30_000)
         await page.fill("#text", "/report")
         await page.press("#text", "Enter")
         chart = page.locator(".msg img[alt='Chart']")

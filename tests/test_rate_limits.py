@@ -145,7 +145,7 @@ async def test_two_servers_on_one_postgresql_share_the_limits(
     server = await start_server(create_app(container.api_services()), port=port)
     try:
         headers = {"Authorization": limited.client.headers["Authorization"]}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers) as second:
+        async with httpx.AsyncClient(timeout=30, base_url=server.url, headers=headers) as second:
             statuses = []
             for n in range(6):
                 client: Any = limited.client if n % 2 else second

@@ -25,7 +25,7 @@ async def test_sandbox_announces_itself(sandbox: Sandbox) -> None:
 async def test_new_sandbox_key_revokes_the_previous_one(sandbox: Sandbox) -> None:
     old = sandbox.client.headers["Authorization"]
     await issue_sandbox_key(sandbox.container.db, sandbox.container.clock)
-    async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.server.url) as anon:
         response = await anon.get("/api/v1/users", headers={"Authorization": old})
     assert response.status_code == 401
 
@@ -86,7 +86,7 @@ async def test_simulate_is_refused_twice_and_unknown_invoice_is_404(sandbox: San
     buyer = await create_user(sandbox.client, "buyer")
     order = await buy(sandbox.client, buyer["user_id"], "demo-monthly")
     invoice_id = order["invoice"]["id"]
-    async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.server.url) as anon:
         assert (await anon.post(f"/pay/{invoice_id}/simulate")).status_code == 200
         second = await anon.post(f"/pay/{invoice_id}/simulate")
         assert second.status_code == 422
@@ -134,12 +134,12 @@ async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
             await page.click(f"button.kb >> text=Join {CHANNEL}")
         joining = await opened.value
         await joining.click("#act")
-        await joining.wait_for_selector("#result.ok", timeout=10_000)
-        await page.wait_for_selector("#channels li >> text=member", timeout=10_000)
+        await joining.wait_for_selector("#result.ok", timeout=30_000)
+        await page.wait_for_selector("#channels li >> text=member", timeout=30_000)
         assert "demo-monthly" in await page.inner_text("#sum-subs")
 
         await page.click(".user >> text=Alice")
-        await page.wait_for_selector(".msg >> text=You earned 5", timeout=10_000)
+        await page.wait_for_selector(".msg >> text=You earned 5", timeout=30_000)
         await page.wait_for_function(
             "document.querySelector('#sum-balance') && "
             "document.querySelector('#sum-balance').textContent.startsWith('5')"
@@ -150,7 +150,7 @@ async def test_sandbox_chat_page_in_chromium(sandbox_with_bot: Sandbox) -> None:
 
 async def test_sandbox_pays_affiliates_to_its_own_lightning_addresses(sandbox: Sandbox) -> None:
     affiliate = await create_user(sandbox.client, "affiliate")
-    async with httpx.AsyncClient(base_url=sandbox.server.url) as anon:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.server.url) as anon:
         for _ in range(2):
             buyer = await create_user(sandbox.client, "buyer", referral_id=affiliate["user_id"])
             order = await buy(sandbox.client, buyer["user_id"], "demo-monthly")

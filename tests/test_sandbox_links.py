@@ -65,14 +65,14 @@ async def test_a_join_button_opens_a_sandbox_page_where_the_user_joins(
         assert await joining.inner_text("#act") == "Request to join"
         await _shot(joining, "sandbox-link-join-desktop")
         await joining.click("#act")
-        await joining.wait_for_selector("#result.ok", timeout=10_000)
+        await joining.wait_for_selector("#result.ok", timeout=30_000)
         assert await joining.inner_text("#result") == f"Alice joined {channel}: now a member."
         assert await joining.get_attribute("#status", "data-status") == "member"
         await _shot(joining, "sandbox-link-joined-desktop")
 
         # The chat shows it too: the bot let her in and said so, the channel lists her.
         approved = translate("en", texts.JOIN_APPROVED, chat=channel)
-        await page.wait_for_selector(f".msg >> text={approved}", timeout=10_000)
+        await page.wait_for_selector(f".msg >> text={approved}", timeout=30_000)
         await page.wait_for_selector(f"#channels li >> text={channel}: member")
         # Opened again, the link says she is in already; "back" returns to her chat.
         await joining.reload()
@@ -117,14 +117,14 @@ async def test_the_invitation_link_opens_the_sandbox_chat_for_a_new_invited_user
         assert f"?start=ref_{code}" in await invited.inner_text("#opened")
         await invited.fill("#new-name", "Bob")
         await invited.click("#new-user")
-        await invited.wait_for_selector("#sum-referrer >> text=Alice (@alice1)", timeout=10_000)
+        await invited.wait_for_selector("#sum-referrer >> text=Alice (@alice1)", timeout=30_000)
         assert await invited.is_hidden("#opened")
         assert outside == []
         await context.close()
 
 
 async def test_an_unknown_link_is_a_page_that_says_so(sandbox_with_bot: Sandbox) -> None:
-    async with httpx.AsyncClient(base_url=sandbox_with_bot.url) as browser:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox_with_bot.url) as browser:
         page = await browser.get("/sandbox/link/+nosuchlink", headers={"Accept": "text/html"})
     assert page.status_code == 404
     assert "This link does not work" in page.text
@@ -225,7 +225,7 @@ async def test_the_checkout_pages_stars_link_stays_in_the_sandbox(
     )
     assert created.status_code == 201, created.text
     invoice_id = created.json()["invoice"]["id"]
-    async with httpx.AsyncClient(base_url=stars_sandbox.url) as anonymous:
+    async with httpx.AsyncClient(timeout=30, base_url=stars_sandbox.url) as anonymous:
         page = await anonymous.get(f"/pay/{invoice_id}", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert f'id="stars-link" href="/sandbox?start=stars_{plan_id}"' in page.text

@@ -142,7 +142,7 @@ async def test_the_outlook_in_russian_counts_extra_days_from_a_promo_code(
     await _pay_last_invoice(bot, ivan)
     ends = await _ends_at(bot, ivan, "monthly")
     async with httpx.AsyncClient(
-        base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
     ) as api:
         created = await api.post(
             "/api/v1/promo-codes", json={"code": "WEEK", "kind": "extra_days", "value": 7}
@@ -216,7 +216,7 @@ async def _subscription_end(sandbox: Sandbox, user_id: int, plan_id: str) -> dat
 
 
 async def _settle(sandbox: Sandbox, invoice_id: str) -> None:
-    async with httpx.AsyncClient(base_url=sandbox.url) as anonymous:
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.url) as anonymous:
         assert (await anonymous.post(f"/pay/{invoice_id}/simulate")).status_code == 200
 
         async def settled() -> bool:

@@ -92,7 +92,9 @@ async def test_monthly_stars_subscription_with_commission_and_renewal(bot: BotSt
         from satshare.ledger.models import Entry
 
         entry = (await session.execute(select(Entry))).scalar_one()
-    api = httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    api = httpx.AsyncClient(
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+    )
     async with api:
         listed = (await api.get(f"/api/v1/transactions/{entry.id}")).json()
         assert listed["kind"] == "stars_sale"
@@ -178,7 +180,7 @@ async def test_stars_only_in_the_bot(database_url: str, btcpay: BTCPaySim) -> No
         await stack.press(erin, stack.last(erin), "buy:monthly")
         assert "500 Stars a month" in text_of(stack.last(erin))  # no choice offered
         api = httpx.AsyncClient(
-            base_url=stack.url, headers={"Authorization": f"Bearer {stack.admin_key}"}
+            timeout=30, base_url=stack.url, headers={"Authorization": f"Bearer {stack.admin_key}"}
         )
         async with api:
             types = {
@@ -202,7 +204,9 @@ async def test_admin_refund_reverses_the_sale(bot: BotStack) -> None:
     await wait_until(lambda: _invoices_settled(bot, 1))
     async with bot.container.db.reading() as session:
         invoice = (await session.execute(select(Invoice))).scalar_one()
-    api = httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    api = httpx.AsyncClient(
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+    )
     async with api:
         alice_id = (await bot.user_row(alice)).id
         assert (await api.get(f"/api/v1/users/{alice_id}")).json()["balance_sats"] == 50_000
@@ -229,7 +233,9 @@ async def test_admin_refund_reverses_the_sale(bot: BotStack) -> None:
 
 
 async def test_web_checkout_links_to_stars_in_the_bot(bot: BotStack) -> None:
-    api = httpx.AsyncClient(base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"})
+    api = httpx.AsyncClient(
+        timeout=30, base_url=bot.url, headers={"Authorization": f"Bearer {bot.admin_key}"}
+    )
     async with api:
         user = (
             await api.post("/api/v1/users", json={"username": "web", "platform": "website"})

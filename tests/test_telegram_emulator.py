@@ -74,7 +74,7 @@ async def test_get_me_and_messages(sim: Sim) -> None:
 
 
 async def test_protocol_errors(sim: Sim) -> None:
-    async with httpx.AsyncClient(base_url=sim.server.url) as raw:
+    async with httpx.AsyncClient(timeout=30, base_url=sim.server.url) as raw:
         unknown = await raw.post(f"/bot{TOKEN}/sendTelepathy")
         assert unknown.status_code == 404 and unknown.json()["ok"] is False
         missing = await raw.post(f"/bot{TOKEN}/sendMessage", json={"chat_id": 1})
