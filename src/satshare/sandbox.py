@@ -38,6 +38,7 @@ from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
 from satshare.sim import lnurl as lnurl_sim
 from satshare.sim import rates as rates_sim
+from satshare.sim import receiver as receiver_sim
 from satshare.sim import telegram as telegram_sim
 from satshare.sim.lightning import LightningNetwork
 from satshare.users import flows as user_flows
@@ -45,6 +46,9 @@ from satshare.users import flows as user_flows
 SANDBOX_BTCPAY_PATH = "/sim/btcpay"
 SANDBOX_TELEGRAM_PATH = "/sim/telegram"
 SANDBOX_RATES_PATH = "/sim/rates"
+#: Where sandbox webhook endpoints can point: a receiver that keeps what it gets, shown at
+#: /sandbox/webhooks with each signature checked.
+SANDBOX_RECEIVER_PATH = "/sim/receiver"
 #: Where the emulated Telegram's links (invite links, Stars invoice links) lead: a sandbox
 #: page that plays what Telegram shows (api/routes/sandbox.py), never t.me.
 SANDBOX_LINK_PATH = "/sandbox/link"
@@ -106,6 +110,8 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
     addresses.open_accounts = True
     routes: list[BaseRoute] = [Mount(SANDBOX_BTCPAY_PATH, app=btcpay_sim.build_app(btcpay))]
     routes += lnurl_sim.lightning_address_routes(addresses)
+    receiver = receiver_sim.WebhookReceiver()
+    routes.append(Mount(SANDBOX_RECEIVER_PATH, app=receiver_sim.build_app(receiver)))
     closers: list[Callable[[], Awaitable[None]]] = [btcpay.aclose]
     overlay = {
         "btcpay": settings.btcpay.model_copy(
@@ -157,7 +163,9 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
         telegram=telegram,
         routes=tuple(routes),
         pages=SandboxPages(
-            payments=_Payments(btcpay), chat=_Chat(telegram) if telegram is not None else None
+            payments=_Payments(btcpay),
+            chat=_Chat(telegram) if telegram is not None else None,
+            receiver=_Receiver(receiver),
         ),
         _closers=tuple(closers),
     )
@@ -233,6 +241,16 @@ class _Payments:
             self._emulator.mine(1)
         except ValueError as exc:
             raise SandboxRefused(str(exc)) from exc
+
+
+class _Receiver:
+    path = SANDBOX_RECEIVER_PATH
+
+    def __init__(self, receiver: receiver_sim.WebhookReceiver) -> None:
+        self._receiver = receiver
+
+    def deliveries(self) -> Sequence[receiver_sim.ReceivedDelivery]:
+        return self._receiver.deliveries()
 
 
 class _Chat:

@@ -86,6 +86,8 @@ class WebhooksDesk(Page):
             new_secret=request.session.pop(NEW_SECRET, None),
             refill=refill,
             insecure=services.webhooks.allow_insecure,
+            # The sandbox's receiver (/sim/receiver/<name>, shown at /sandbox/webhooks).
+            receiver=services.sandbox,
             DeliveryStatus=DeliveryStatus,
         )
 

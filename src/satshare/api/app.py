@@ -24,6 +24,7 @@ from satshare.api.routes import (
     reports,
     root,
     sandbox,
+    sandbox_webhooks,
     subscriptions,
     telegram,
     transactions,
@@ -148,6 +149,10 @@ def create_app(services: ApiServices) -> FastAPI:
     if services.sandbox_pages is not None and services.sandbox_pages.chat is not None:
         # Only with the Bot API emulator: these pages let anyone create Telegram users and buy.
         app.include_router(sandbox.router)
+    if services.sandbox_pages is not None and services.sandbox_pages.receiver is not None:
+        # Where sandbox webhook endpoints deliver (/sim/receiver/<name>), shown with each
+        # signature checked.
+        app.include_router(sandbox_webhooks.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

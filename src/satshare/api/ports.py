@@ -141,11 +141,43 @@ class SandboxPayments(Protocol):
         ...
 
 
+class ReceivedWebhook(Protocol):
+    """One delivery the sandbox's webhook receiver got, as sent."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def name(self) -> str:
+        """The path name after the receiver's mount (``/sim/receiver/<name>``)."""
+        ...
+
+    @property
+    def received_at(self) -> float: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def status(self) -> int: ...
+
+
+class SandboxReceiver(Protocol):
+    """Where sandbox webhook endpoints can point (no server of the user's own needed)."""
+
+    #: The path the receiver is mounted at; an endpoint URL is ``<server><path>/<name>``.
+    path: str
+
+    def deliveries(self) -> Sequence[ReceivedWebhook]:
+        """Newest first."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxPages:
     payments: SandboxPayments
     #: None when a real bot token is configured (the chat page needs the Bot API emulator).
     chat: SandboxChat | None
+    receiver: SandboxReceiver | None = None
 
 
 class JobQueue(Protocol):

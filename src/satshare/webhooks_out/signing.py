@@ -51,3 +51,19 @@ def headers(
             signature(secret, msg_id, timestamp, body) for secret in secrets_in_use
         ),
     }
+
+
+def verifies(
+    secrets_in_use: Iterable[str], msg_id: str, timestamp: str, body: bytes, signatures: str
+) -> bool:
+    """Whether one of a delivery's space-separated ``v1,…`` signatures is one of these
+    secrets' signature of it: what a receiver checks (the sandbox's receiver page does)."""
+    if not timestamp.isdigit():
+        return False
+    text = body.decode("utf-8", "replace")
+    given = signatures.split()
+    return any(
+        hmac.compare_digest(candidate, signature(secret, msg_id, int(timestamp), text))
+        for secret in secrets_in_use
+        for candidate in given
+    )
