@@ -414,3 +414,54 @@ def test_the_hashed_time_is_strftimes_to_the_character(moment: datetime) -> None
     """``format_time`` writes with ``isoformat`` for speed (#15); every hash ever made used
     ``strftime``, so the characters must be the same for any moment."""
     assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_verify_in_parts_across_processes_reports_what_one_walk_does(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, both chains are cut into parts checked in other processes on the
+    same snapshot (#15); the report is the same to the character, problems in the same
+    order: tampering inside a part, a gap and a broken link where a part begins, a deleted
+    note, reversals found in parts. SQLite cannot share a snapshot across connections: it
+    walks in this process, with the same report."""
+    from satshare.ledger import verify
+
+    await _seed(db, 9)
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    async with db.transaction() as session:
+        await ledger.reverse_entry(session, 1, memo=None, author="test", now=now)  # 10
+        await ledger.reverse_entry(session, 5, memo=None, author="test", now=now)  # 11
+        await ledger.seal_pending(session, now)
+        await ledger.reverse_entry(session, 2, memo=None, author="test", now=now)  # 12
+    monkeypatch.setattr(verify, "PART_LINKS", 2)
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+
+    async def both() -> tuple[verify.VerifyReport, verify.VerifyReport, list[int]]:
+        async with db.reading() as session:
+            alone = await verify_ledger(session)
+        seen: list[int] = []
+        async with db.reading() as session:
+            parts = await verify_ledger(session, lambda d, _: seen.append(d), workers=2)
+        return alone, parts, seen
+
+    alone, parts, seen = await both()
+    assert alone.ok and parts == alone, parts.problems
+    # 11 chained entries, 1 unsealed, 11 chained notes (the last reversal's is unsealed).
+    if db.dialect == "postgresql":  # a part at a time
+        assert seen == [2, 4, 6, 8, 10, 11, 12, 14, 16, 18, 20, 22, 23]
+    else:  # in this process: a window at a time
+        assert seen == [11, 12, 23]
+    for statement in (
+        "UPDATE ledger_postings SET amount_sats = amount_sats * 2 WHERE entry_id >= 10",
+        "UPDATE ledger_entries SET idempotency_key = 'forged' WHERE id = 4",
+        "DELETE FROM ledger_chain WHERE seq = 7",  # a part is (6, 8]
+        "UPDATE ledger_chain SET prev_hash = hash WHERE seq = 9",  # begins (8, 10]
+        "DELETE FROM ledger_entry_notes WHERE id = 5",
+        "UPDATE ledger_note_chain SET prev_hash = hash WHERE seq = 3",
+    ):
+        await _as_attacker(db, statement)
+    alone, parts, seen = await both()
+    assert len(alone.problems) > 10, alone.problems
+    assert parts == alone
+    assert seen[-1] == 22  # one link fewer
+    await db.dispose()
