@@ -261,6 +261,9 @@ class Measured:
 @dataclass
 class Result:
     payments: int
+    #: ``ledger verify --workers 1``: the whole walk in one process.
+    verify_one: Measured
+    #: ``ledger verify`` as it runs by default (one worker process per CPU on PostgreSQL).
     verify: Measured
     export: Measured
     #: The database alone streaming the same rows (PostgreSQL; None on SQLite).
@@ -422,6 +425,7 @@ def main() -> None:
                 asyncio.run(seed_postgresql(url, count))
             print(f"  seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         baseline = None if sqlite else asyncio.run(raw_read_seconds(url))
+        verify_one = spawn_measured(["ledger", "verify", "--workers", "1"], env)
         verify = spawn_measured(["ledger", "verify"], env)
         with tempfile.TemporaryDirectory() as tmp:
             target = os.path.join(tmp, "ledger.jsonl")
@@ -429,16 +433,18 @@ def main() -> None:
             lines = sum(1 for _ in open(target, encoding="utf-8"))  # noqa: SIM115
         if lines != count:
             raise RuntimeError(f"export wrote {lines} lines for {count} entries")
-        results.append(Result(count, verify, export, baseline))
+        results.append(Result(count, verify_one, verify, export, baseline))
         print(f"  {results[-1]}", file=sys.stderr, flush=True)
 
     print(
-        f"\n{'payments':>10} {'verify':>9} {'CPU':>9} {'peak':>9} {'export':>9} {'CPU':>9} "
-        f"{'peak':>9} {'db read':>8}"
+        f"\n{'payments':>10} {'verify -w1':>10} {'CPU':>9} {'peak':>9} {'verify':>9} {'CPU':>9} "
+        f"{'peak':>9} {'export':>9} {'CPU':>9} {'peak':>9} {'db read':>8}"
     )
     for row in results:
         print(
-            f"{row.payments:>10,} {row.verify.seconds:7.1f} s {row.verify.cpu_seconds:7.1f} s "
+            f"{row.payments:>10,} {row.verify_one.seconds:8.1f} s "
+            f"{row.verify_one.cpu_seconds:7.1f} s {row.verify_one.peak_mib:5.0f} MiB "
+            f"{row.verify.seconds:7.1f} s {row.verify.cpu_seconds:7.1f} s "
             f"{row.verify.peak_mib:5.0f} MiB {row.export.seconds:7.1f} s "
             f"{row.export.cpu_seconds:7.1f} s {row.export.peak_mib:5.0f} MiB "
             + (f"{row.database_read:6.1f} s" if row.database_read is not None else "     n/a")
@@ -455,10 +461,16 @@ def main() -> None:
     for row in results:
         if row.database_read:
             print(
-                f"{row.payments:>10,} payments: verify {row.verify.seconds / row.database_read:.1f}x,"
-                f" export {row.export.seconds / row.database_read:.1f}x the database's own read"
+                f"{row.payments:>10,} payments: verify {row.verify.seconds / row.database_read:.1f}x"
+                f" ({row.verify_one.seconds / row.database_read:.1f}x in one process), export "
+                f"{row.export.seconds / row.database_read:.1f}x the database's own read; "
+                f"workers: verify in {row.verify.seconds / row.verify_one.seconds:.2f} of one "
+                "process's time"
             )
-    print(f"goal (#15): verify of 1,000,000 payments within {GOAL_SECONDS_AT_1M} s, flat memory")
+    print(
+        f"goal (#15): verify of 1,000,000 payments within {GOAL_SECONDS_AT_1M} s, flat memory; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "ledger.json").write_text(

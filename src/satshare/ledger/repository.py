@@ -166,7 +166,8 @@ async def links_of(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int,
     return {link.entry_id: link for link in result.scalars().all()}
 
 
-#: The entry columns ``chain_rows`` and ``unsealed_rows`` read, in this order.
+#: The entry columns ``chain_rows`` and ``unsealed_rows`` read, in this order (that of
+#: ``chain.ChainRecord``'s fields, postings aside).
 _ENTRY_COLUMNS = (
     Entry.id,
     Entry.idempotency_key,
@@ -175,9 +176,9 @@ _ENTRY_COLUMNS = (
     Entry.invoice_id,
     Entry.gross_sats,
     Entry.share_bps,
-    Entry.terms,
     Entry.affiliate_user_id,
     Entry.reverses_entry_id,
+    Entry.terms,
 )
 
 

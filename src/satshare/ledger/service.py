@@ -206,21 +206,9 @@ STREAM_BATCH = 5000
 
 
 def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> ChainRecord:
-    """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10])."""
-    return ChainRecord(
-        seq=seq,
-        entry_id=row[0],
-        idempotency_key=row[1],
-        kind=row[2],
-        created_at=row[3],
-        invoice_id=row[4],
-        gross_sats=row[5],
-        share_bps=row[6],
-        terms=row[7],
-        affiliate_user_id=row[8],
-        reverses_entry_id=row[9],
-        postings=tuple(postings),
-    )
+    """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10], in the
+    record's order: built positionally, as ``ledger verify`` builds one per entry)."""
+    return ChainRecord._make((seq, *row[:9], tuple(postings), row[9]))
 
 
 async def chained_entries(

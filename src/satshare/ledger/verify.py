@@ -181,11 +181,16 @@ def _note_where(seq: int, note_id: int) -> str:
 
 
 def _add_checks(
-    problems: list[str], reversals: list[_Reversal], entry: ChainRecord, where: str
+    problems: list[str],
+    reversals: list[_Reversal],
+    entry: ChainRecord,
+    where: str,
+    found: list[str] | None = None,
 ) -> None:
-    """An entry's balance and terms problems; a reversal is remembered to be checked against
-    its original after the walk, its problem placed after the entry's others."""
-    problems.extend(f"{where}: {p}" for p in _check_entry(entry))
+    """An entry's balance and terms problems (``found``, when already checked); a reversal
+    is remembered to be checked against its original after the walk, its problem placed
+    after the entry's others."""
+    problems.extend(f"{where}: {p}" for p in (_check_entry(entry) if found is None else found))
     if entry.reverses_entry_id is not None:
         reversals.append(_Reversal(len(problems), where, entry.postings, entry.reverses_entry_id))
 
@@ -194,29 +199,34 @@ async def check_entries_part(
     session: AsyncSession, after: int, until: int | None, advance: Callable[[int], None] | None
 ) -> ChainPart:
     """Check the entries chain's links after seq ``after`` up to ``until`` (to its end when
-    None), all but the first link's linkage (see ``ChainPart``)."""
+    None), all but the first link's linkage (see ``ChainPart``). A link with nothing to
+    report costs no text: every link of the ledger passes here."""
     part = ChainPart()
+    problems = part.problems
     linkage = _Linkage("entry")
     async for batch in chained_entries(session, after, until):
         for link, entry in batch:
-            where = _entry_where(link.seq, link.item_id)
-            part.links += 1
+            seq = link.seq
             if part.first is None:
-                part.first = (link.seq, link.item_id, link.prev_hash)
-            else:
-                part.problems += linkage.problems(where, link.seq, link.prev_hash)
-            linkage.follow(link.seq, link.hash)
+                part.first = (seq, link.item_id, link.prev_hash)
+            elif seq != linkage.last_seq + 1 or link.prev_hash != linkage.prev_hash:
+                problems += linkage.problems(_entry_where(seq, link.item_id), seq, link.prev_hash)
+            linkage.last_seq, linkage.prev_hash = seq, link.hash
             if entry is None:
-                part.problems.append(f"{where}: the entry row is missing")
+                problems.append(f"{_entry_where(seq, link.item_id)}: the entry row is missing")
                 continue
             part.postings += len(entry.postings)
             recomputed = chain_hash(link.prev_hash, entry)
-            if recomputed != link.hash:
-                part.problems.append(
-                    f"{where}: hash mismatch (stored {link.hash[:16]}…, recomputed "
-                    f"{recomputed[:16]}…): the entry or its postings were altered"
-                )
-            _add_checks(part.problems, part.reversals, entry, where)
+            found = _check_entry(entry)
+            if recomputed != link.hash or found or entry.reverses_entry_id is not None:
+                where = _entry_where(seq, link.item_id)
+                if recomputed != link.hash:
+                    problems.append(
+                        f"{where}: hash mismatch (stored {link.hash[:16]}…, recomputed "
+                        f"{recomputed[:16]}…): the entry or its postings were altered"
+                    )
+                _add_checks(problems, part.reversals, entry, where, found)
+        part.links += len(batch)
         if advance is not None:
             advance(len(batch))
     part.last = (linkage.last_seq, linkage.prev_hash)
@@ -228,23 +238,28 @@ async def check_notes_part(
 ) -> ChainPart:
     """``check_entries_part`` for the notes chain: a memo note deleted or altered is named."""
     part = ChainPart()
+    problems = part.problems
     linkage = _Linkage("note")
     async for batch in chained_notes(session, after, until):
         for link, note in batch:
-            where = _note_where(link.seq, link.item_id)
-            part.links += 1
+            seq = link.seq
             if part.first is None:
-                part.first = (link.seq, link.item_id, link.prev_hash)
-            else:
-                part.problems += linkage.problems(where, link.seq, link.prev_hash)
-            linkage.follow(link.seq, link.hash)
+                part.first = (seq, link.item_id, link.prev_hash)
+            elif seq != linkage.last_seq + 1 or link.prev_hash != linkage.prev_hash:
+                problems += linkage.problems(_note_where(seq, link.item_id), seq, link.prev_hash)
+            linkage.last_seq, linkage.prev_hash = seq, link.hash
             if note is None:
-                part.problems.append(f"{where}: the note row is missing (a memo was deleted)")
+                problems.append(
+                    f"{_note_where(seq, link.item_id)}: the note row is missing (a memo was "
+                    "deleted)"
+                )
                 continue
             if chain_hash(link.prev_hash, note) != link.hash:
-                part.problems.append(
-                    f"{where}: hash mismatch: the memo of transaction {note.entry_id} was altered"
+                problems.append(
+                    f"{_note_where(seq, link.item_id)}: hash mismatch: the memo of transaction "
+                    f"{note.entry_id} was altered"
                 )
+        part.links += len(batch)
         if advance is not None:
             advance(len(batch))
     part.last = (linkage.last_seq, linkage.prev_hash)
