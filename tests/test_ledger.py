@@ -18,6 +18,7 @@ from satshare.ledger import service as ledger
 from satshare.ledger.chain import (
     GENESIS_HASH,
     ChainRecord,
+    NoteRecord,
     canonical_bytes,
     chain_hash,
     format_time,
@@ -465,3 +466,44 @@ async def test_verify_in_parts_across_processes_reports_what_one_walk_does(
     assert parts == alone
     assert seen[-1] == 22  # one link fewer
     await db.dispose()
+
+
+_texts = st.text(st.characters(codec=None), max_size=30)  # any code point, lone surrogates too
+_ints = st.none() | st.integers(min_value=-(2**70), max_value=2**70)
+
+
+@given(
+    record=st.builds(
+        ChainRecord,
+        seq=st.integers(min_value=0, max_value=2**63),
+        entry_id=st.integers(min_value=0, max_value=2**63) | st.booleans(),
+        idempotency_key=_texts,
+        kind=st.sampled_from(list(ledger.EntryKind)) | _texts,
+        created_at=st.datetimes(timezones=st.just(UTC)),
+        invoice_id=st.none() | _texts,
+        gross_sats=_ints,
+        share_bps=_ints | st.booleans(),
+        affiliate_user_id=_ints,
+        reverses_entry_id=_ints,
+        postings=st.lists(st.tuples(_texts, st.integers()), max_size=4).map(tuple),
+        terms=st.none() | _texts,
+    ),
+    note=st.builds(
+        NoteRecord,
+        seq=st.integers(min_value=0),
+        note_id=st.integers(min_value=0),
+        entry_id=st.integers(min_value=0),
+        memo=_texts,
+        author=_texts,
+        created_at=st.datetimes(timezones=st.just(UTC)),
+    ),
+)
+def test_canonical_bytes_are_the_json_encoders_to_the_byte(
+    record: ChainRecord, note: NoteRecord
+) -> None:
+    """Records are written out directly for speed (#15); every hash ever made used the JSON
+    encoder (sorted keys, compact, ASCII), so the bytes must be the same for any record,
+    with whatever text, numbers (a bool too, which JSON writes as true/false) or None."""
+    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert canonical_bytes(record) == encoder.encode(record.as_dict()).encode("ascii")
+    assert canonical_bytes(note) == encoder.encode(note.as_dict()).encode("ascii")
