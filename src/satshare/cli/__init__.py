@@ -487,6 +487,8 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
             log_config=None,  # uvicorn's lines go through satshare.logs like every other
             proxy_headers=True,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            # No route is a WebSocket: uvicorn would otherwise import the websockets package.
+            ws="none",
         )
     )
     serving = asyncio.create_task(server.serve())
