@@ -2,9 +2,9 @@
 
 Each link's hash depends only on its own row and its stored prev_hash, so any stretch of a
 chain can be checked on its own; only each stretch's first link is checked against the one
-before it, when the parts are joined in order (``verify._Join``). One process checks about
-30,000 links a second (canonical JSON, SHA-256, decoding the rows): the work is CPU in
-Python, which one process cannot spread over cores.
+before it, when the parts are joined in order (``verify._Join``). The work is CPU in Python
+(decoding the rows, canonical JSON, SHA-256: some 30 µs per entry), which one process
+cannot spread over cores.
 
 Every worker reads the same database state as the process that asked: the caller's
 PostgreSQL transaction exports its snapshot (``pg_export_snapshot``) and each part's
@@ -74,7 +74,7 @@ def check_part(url: str, snapshot: str, notes: bool, after: int, until: int | No
     """In a worker: check one part in a transaction of its own on the caller's snapshot."""
     # What is loaded is set aside from the cyclic garbage collector, as the command does
     # (``cli.common.frozen_heap``), and the collector pauses for the part: a window's rows
-    # live long enough to be traversed at each collection (a tenth of the part's CPU), and
+    # live long enough to be traversed at each collection (a tenth to a fifth of the part's CPU), and
     # the walk makes few cycles (about 3,000 objects per 100,000 links), collected after.
     gc.freeze()
     gc.disable()
