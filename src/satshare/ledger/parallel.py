@@ -74,8 +74,9 @@ def check_part(url: str, snapshot: str, notes: bool, after: int, until: int | No
     """In a worker: check one part in a transaction of its own on the caller's snapshot."""
     # What is loaded is set aside from the cyclic garbage collector, as the command does
     # (``cli.common.frozen_heap``), and the collector pauses for the part: a window's rows
-    # live long enough to be traversed at each collection (a tenth to a fifth of the part's CPU), and
-    # the walk makes few cycles (about 3,000 objects per 100,000 links), collected after.
+    # live long enough to be traversed at each collection (a tenth to a fifth of the part's
+    # CPU), and the walk makes few cycles (about 3,000 objects per 100,000 links), collected
+    # after.
     gc.freeze()
     gc.disable()
     try:
