@@ -99,6 +99,8 @@ def test_serve_without_sandbox_or_bot_loads_neither(tmp_path: Path, database_url
     unused += ("bolt11", "embit", "sqladmin", "wtforms", "satshare.admin.app")
     # Alembic is for `satshare migrate`: the start-up check reads the revisions itself.
     unused += ("alembic", "mako")
+    # No route is a WebSocket: uvicorn is told so, and does not load a WebSocket library.
+    unused += ("websockets", "wsproto")
     if not PG_URL:
         unused += ("procrastinate", "psycopg")  # SQLite runs the jobs in-process
     assert _packages(modules, unused) == []
@@ -116,4 +118,6 @@ def test_a_command_loads_neither_the_web_app_nor_the_panel(
     modules = _loaded(tmp_path, database_url, "ledger", "verify")
     assert "satshare.ledger.verify" in modules  # it did verify
     unused = (*NEVER, "fastapi", "sqladmin", "uvicorn", "telegram", "satshare.sim", "alembic")
+    # A short ledger is checked in this process: no worker pool (``ledger.parallel``).
+    unused += ("satshare.ledger.parallel", "concurrent.futures.process")
     assert _packages(modules, unused) == []

@@ -18,6 +18,7 @@ from satshare.ledger import service as ledger
 from satshare.ledger.chain import (
     GENESIS_HASH,
     ChainRecord,
+    NoteRecord,
     canonical_bytes,
     chain_hash,
     format_time,
@@ -414,3 +415,95 @@ def test_the_hashed_time_is_strftimes_to_the_character(moment: datetime) -> None
     """``format_time`` writes with ``isoformat`` for speed (#15); every hash ever made used
     ``strftime``, so the characters must be the same for any moment."""
     assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_verify_in_parts_across_processes_reports_what_one_walk_does(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, both chains are cut into parts checked in other processes on the
+    same snapshot (#15); the report is the same to the character, problems in the same
+    order: tampering inside a part, a gap and a broken link where a part begins, a deleted
+    note, reversals found in parts. SQLite cannot share a snapshot across connections: it
+    walks in this process, with the same report."""
+    from satshare.ledger import verify
+
+    await _seed(db, 9)
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    async with db.transaction() as session:
+        await ledger.reverse_entry(session, 1, memo=None, author="test", now=now)  # 10
+        await ledger.reverse_entry(session, 5, memo=None, author="test", now=now)  # 11
+        await ledger.seal_pending(session, now)
+        await ledger.reverse_entry(session, 2, memo=None, author="test", now=now)  # 12
+    monkeypatch.setattr(verify, "PART_LINKS", 2)
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+
+    async def both() -> tuple[verify.VerifyReport, verify.VerifyReport, list[int]]:
+        async with db.reading() as session:
+            alone = await verify_ledger(session)
+        seen: list[int] = []
+        async with db.reading() as session:
+            parts = await verify_ledger(session, lambda d, _: seen.append(d), workers=2)
+        return alone, parts, seen
+
+    alone, parts, seen = await both()
+    assert alone.ok and parts == alone, parts.problems
+    # 11 chained entries, 1 unsealed, 11 chained notes (the last reversal's is unsealed).
+    if db.dialect == "postgresql":  # a part at a time
+        assert seen == [2, 4, 6, 8, 10, 11, 12, 14, 16, 18, 20, 22, 23]
+    else:  # in this process: a window at a time
+        assert seen == [11, 12, 23]
+    for statement in (
+        "UPDATE ledger_postings SET amount_sats = amount_sats * 2 WHERE entry_id >= 10",
+        "UPDATE ledger_entries SET idempotency_key = 'forged' WHERE id = 4",
+        "DELETE FROM ledger_chain WHERE seq = 7",  # a part is (6, 8]
+        "UPDATE ledger_chain SET prev_hash = hash WHERE seq = 9",  # begins (8, 10]
+        "DELETE FROM ledger_entry_notes WHERE id = 5",
+        "UPDATE ledger_note_chain SET prev_hash = hash WHERE seq = 3",
+    ):
+        await _as_attacker(db, statement)
+    alone, parts, seen = await both()
+    assert len(alone.problems) > 10, alone.problems
+    assert parts == alone
+    assert seen[-1] == 22  # one link fewer
+    await db.dispose()
+
+
+_texts = st.text(st.characters(codec=None), max_size=30)  # any code point, lone surrogates too
+_ints = st.none() | st.integers(min_value=-(2**70), max_value=2**70)
+
+
+@given(
+    record=st.builds(
+        ChainRecord,
+        seq=st.integers(min_value=0, max_value=2**63),
+        entry_id=st.integers(min_value=0, max_value=2**63) | st.booleans(),
+        idempotency_key=_texts,
+        kind=st.sampled_from(list(ledger.EntryKind)) | _texts,
+        created_at=st.datetimes(timezones=st.just(UTC)),
+        invoice_id=st.none() | _texts,
+        gross_sats=_ints,
+        share_bps=_ints | st.booleans(),
+        affiliate_user_id=_ints,
+        reverses_entry_id=_ints,
+        postings=st.lists(st.tuples(_texts, st.integers()), max_size=4).map(tuple),
+        terms=st.none() | _texts,
+    ),
+    note=st.builds(
+        NoteRecord,
+        seq=st.integers(min_value=0),
+        note_id=st.integers(min_value=0),
+        entry_id=st.integers(min_value=0),
+        memo=_texts,
+        author=_texts,
+        created_at=st.datetimes(timezones=st.just(UTC)),
+    ),
+)
+def test_canonical_bytes_are_the_json_encoders_to_the_byte(
+    record: ChainRecord, note: NoteRecord
+) -> None:
+    """Records are written out directly for speed (#15); every hash ever made used the JSON
+    encoder (sorted keys, compact, ASCII), so the bytes must be the same for any record,
+    with whatever text, numbers (a bool too, which JSON writes as true/false) or None."""
+    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert canonical_bytes(record) == encoder.encode(record.as_dict()).encode("ascii")
+    assert canonical_bytes(note) == encoder.encode(note.as_dict()).encode("ascii")

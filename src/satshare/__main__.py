@@ -1,3 +1,4 @@
 from satshare.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (ledger verify) imports it
+    main()

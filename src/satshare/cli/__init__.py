@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
@@ -355,10 +356,20 @@ def ledger_verify(
             "--json", help="Print the report as one JSON object instead of text (for scripts)."
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes checking the chains side by side on PostgreSQL (default: one "
+            "per CPU; 1 checks in this process alone).",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the hash chains (entries, memo notes) and every balance; exit 1 naming the
     first bad row. Streamed: memory stays flat however long the ledger; a progress bar on a
-    terminal."""
+    terminal. On PostgreSQL a long ledger is checked by several processes reading one
+    snapshot."""
     from satshare.ledger import flows as ledger_flows
 
     cfg = settings()
@@ -369,7 +380,9 @@ def ledger_verify(
                 frozen_heap(),
                 progress_bar("verifying the ledger", quiet=json_output) as progress,
             ):
-                return await ledger_flows.verify(container.db, progress)
+                return await ledger_flows.verify(
+                    container.db, progress, workers=workers or os.cpu_count() or 1
+                )
 
     report = run(go())
     if json_output:
@@ -474,6 +487,8 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
             log_config=None,  # uvicorn's lines go through satshare.logs like every other
             proxy_headers=True,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            # No route is a WebSocket: uvicorn would otherwise import the websockets package.
+            ws="none",
         )
     )
     serving = asyncio.create_task(server.serve())

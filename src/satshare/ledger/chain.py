@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import NamedTuple
 
 from satshare.ledger.models import GENESIS_HASH
@@ -95,14 +96,74 @@ class NoteRecord(NamedTuple):
         }
 
 
-#: Compact JSON with sorted keys, ASCII only. Built once: ``json.dumps`` with these options
-#: builds an encoder per call, which was a fifth of hashing a record (``ledger verify``
-#: hashes every entry and note).
+#: Compact JSON with sorted keys, ASCII only: the definition of the canonical form. Built
+#: once: ``json.dumps`` with these options builds an encoder per call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
+class _NotPlain(Exception):
+    """A field holds something other than the plain int, str or None the quick writer
+    knows: the record is written by the JSON encoder instead."""
+
+
+def _number(value: int | None) -> str:
+    if value is None:
+        return "null"
+    if type(value) is not int:  # a bool or an int subclass: JSON's own rules apply
+        raise _NotPlain
+    return int.__repr__(value)
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return "null"
+    if not isinstance(value, str):
+        raise _NotPlain
+    return _json_string(value)
+
+
+def _entry_json(record: ChainRecord) -> str:
+    """``_CANONICAL.encode(record.as_dict())``, written directly: the keys in their sorted
+    order, strings through JSON's own escaping. Four times quicker than building the dict
+    and encoding it, which was most of hashing an entry (``ledger verify`` hashes every one);
+    a property test holds it to the encoder's characters."""
+    postings = ",".join(
+        [f"[{_text(code)},{_number(amount)}]" for code, amount in sorted(record.postings)]
+    )
+    terms = "" if record.terms is None else f',"terms":{_text(record.terms)}'
+    return (
+        f'{{"affiliate_user_id":{_number(record.affiliate_user_id)},'
+        f'"created_at":"{format_time(record.created_at)}",'
+        f'"entry_id":{_number(record.entry_id)},'
+        f'"gross_sats":{_number(record.gross_sats)},'
+        f'"idempotency_key":{_text(record.idempotency_key)},'
+        f'"invoice_id":{_text(record.invoice_id)},'
+        f'"kind":{_text(record.kind)},'
+        f'"postings":[{postings}],'
+        f'"reverses_entry_id":{_number(record.reverses_entry_id)},'
+        f'"seq":{_number(record.seq)},'
+        f'"share_bps":{_number(record.share_bps)}{terms}}}'
+    )
+
+
+def _note_json(record: NoteRecord) -> str:
+    """``_CANONICAL.encode(record.as_dict())`` for a note, written directly (see above)."""
+    return (
+        f'{{"author":{_text(record.author)},'
+        f'"created_at":"{format_time(record.created_at)}",'
+        f'"entry_id":{_number(record.entry_id)},'
+        f'"memo":{_text(record.memo)},'
+        f'"note_id":{_number(record.note_id)},'
+        f'"seq":{_number(record.seq)}}}'
+    )
+
+
 def canonical_bytes(record: ChainRecord | NoteRecord) -> bytes:
-    return _CANONICAL.encode(record.as_dict()).encode("ascii")
+    try:
+        text = _entry_json(record) if isinstance(record, ChainRecord) else _note_json(record)
+    except _NotPlain:
+        text = _CANONICAL.encode(record.as_dict())
+    return text.encode("ascii")
 
 
 def chain_hash(prev_hash: str, record: ChainRecord | NoteRecord) -> str:

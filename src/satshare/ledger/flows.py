@@ -150,10 +150,13 @@ async def reverse(
     return await _sealed(db, seal, entry.id)
 
 
-async def verify(db: Database, progress: Progress | None = None) -> VerifyReport:
-    """``verify_ledger`` on a fresh read transaction (one snapshot), streamed."""
+async def verify(
+    db: Database, progress: Progress | None = None, *, workers: int = 1
+) -> VerifyReport:
+    """``verify_ledger`` on a fresh read transaction (one snapshot), streamed; a long ledger
+    on PostgreSQL in ``workers`` processes."""
     async with db.reading() as session:
-        return await verify_ledger(session, progress)
+        return await verify_ledger(session, progress, workers=workers)
 
 
 async def export(

@@ -96,10 +96,12 @@ async def dequeue_notes(session: AsyncSession, note_ids: Sequence[int]) -> None:
     await session.execute(delete(NoteSealQueue).where(NoteSealQueue.note_id.in_(note_ids)))
 
 
-async def note_chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
-    """Up to ``limit`` notes chain links after ``after_seq``, in order, with their notes:
-    (seq, note_id, prev_hash, hash, note's id, entry_id, memo, author, created_at), the
-    note's columns None where its row is gone."""
+async def note_chain_rows(
+    session: AsyncSession, after_seq: int, limit: int, until_seq: int | None = None
+) -> Rows:
+    """Up to ``limit`` notes chain links after ``after_seq`` (and up to ``until_seq``), in
+    order, with their notes: (seq, note_id, prev_hash, hash, note's id, entry_id, memo,
+    author, created_at), the note's columns None where its row is gone."""
     query = (
         select(
             NoteLink.seq,
@@ -117,6 +119,8 @@ async def note_chain_rows(session: AsyncSession, after_seq: int, limit: int) -> 
         .order_by(NoteLink.seq)
         .limit(limit)
     )
+    if until_seq is not None:
+        query = query.where(NoteLink.seq <= until_seq)
     return await _rows(session, query)
 
 
@@ -162,7 +166,8 @@ async def links_of(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int,
     return {link.entry_id: link for link in result.scalars().all()}
 
 
-#: The entry columns ``chain_rows`` and ``unsealed_rows`` read, in this order.
+#: The entry columns ``chain_rows`` and ``unsealed_rows`` read, in this order (that of
+#: ``chain.ChainRecord``'s fields, postings aside).
 _ENTRY_COLUMNS = (
     Entry.id,
     Entry.idempotency_key,
@@ -171,30 +176,32 @@ _ENTRY_COLUMNS = (
     Entry.invoice_id,
     Entry.gross_sats,
     Entry.share_bps,
-    Entry.terms,
     Entry.affiliate_user_id,
     Entry.reverses_entry_id,
+    Entry.terms,
 )
 
 
-def _chain_window(after_seq: int, limit: int) -> Subquery:
-    return (
-        select(ChainLink.seq, ChainLink.entry_id, ChainLink.prev_hash, ChainLink.hash)
-        .where(ChainLink.seq > after_seq)
-        .order_by(ChainLink.seq)
-        .limit(limit)
-        .subquery()
+def _chain_window(after_seq: int, limit: int, until_seq: int | None) -> Subquery:
+    query = select(ChainLink.seq, ChainLink.entry_id, ChainLink.prev_hash, ChainLink.hash).where(
+        ChainLink.seq > after_seq
     )
+    if until_seq is not None:
+        query = query.where(ChainLink.seq <= until_seq)
+    return query.order_by(ChainLink.seq).limit(limit).subquery()
 
 
-async def chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
-    """Up to ``limit`` chain links after ``after_seq``, in order, each with its entry:
-    (seq, entry_id, prev_hash, hash, *entry columns), the entry's None where its row is gone.
+async def chain_rows(
+    session: AsyncSession, after_seq: int, limit: int, until_seq: int | None = None
+) -> Rows:
+    """Up to ``limit`` chain links after ``after_seq`` (and up to ``until_seq``), in order,
+    each with its entry: (seq, entry_id, prev_hash, hash, *entry columns), the entry's None
+    where its row is gone.
 
     Read a window at a time by key (``ledger verify`` and ``export`` walk the whole chain):
     each window is an index range and a few thousand lookups, where one ordered query over
     the whole ledger sorted every posting first (on disk, at a million payments)."""
-    window = _chain_window(after_seq, limit)
+    window = _chain_window(after_seq, limit, until_seq)
     query = (
         select(window, *_ENTRY_COLUMNS)
         .select_from(window)
@@ -204,10 +211,12 @@ async def chain_rows(session: AsyncSession, after_seq: int, limit: int) -> Rows:
     return await _rows(session, query)
 
 
-async def chain_postings(session: AsyncSession, after_seq: int, limit: int) -> Rows:
+async def chain_postings(
+    session: AsyncSession, after_seq: int, limit: int, until_seq: int | None = None
+) -> Rows:
     """The postings of the entries ``chain_rows`` reads for the same window: (entry_id,
     account code, amount), in no particular order."""
-    window = _chain_window(after_seq, limit)
+    window = _chain_window(after_seq, limit, until_seq)
     query = (
         select(Posting.entry_id, Account.code, Posting.amount_sats)
         .select_from(window)
@@ -366,6 +375,36 @@ async def count_note_links(session: AsyncSession) -> int:
 
 async def count_entries(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count(Entry.id)))).scalar_one())
+
+
+async def chain_seq_after(
+    session: AsyncSession, after_seq: int, offset: int, *, notes: bool = False
+) -> int | None:
+    """The seq of the link ``offset`` links past ``after_seq`` in the entries (or notes)
+    chain, None when the chain ends before it: where ``ledger verify`` cuts the chain into
+    parts (one index range per call, whatever gaps the seqs have)."""
+    seq = NoteLink.seq if notes else ChainLink.seq
+    query = select(seq).where(seq > after_seq).order_by(seq).offset(offset).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def export_snapshot(session: AsyncSession) -> str | None:
+    """This transaction's snapshot, for other connections to read the very same database
+    (``import_snapshot``); None where the database cannot share one (SQLite). The
+    transaction must stay open while they import it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return str((await session.execute(text("SELECT pg_export_snapshot()"))).scalar_one())
+
+
+async def import_snapshot(session: AsyncSession, snapshot: str) -> None:
+    """Read what the transaction that exported ``snapshot`` reads (PostgreSQL). Must run
+    before any query of this fresh read transaction."""
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    # SET takes no bind parameters; the id is PostgreSQL's own (hex digits and dashes).
+    if not all(c in "0123456789ABCDEFabcdef-" for c in snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    await session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
 
 
 async def one_snapshot(session: AsyncSession) -> None:

@@ -206,33 +206,22 @@ STREAM_BATCH = 5000
 
 
 def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> ChainRecord:
-    """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10])."""
-    return ChainRecord(
-        seq=seq,
-        entry_id=row[0],
-        idempotency_key=row[1],
-        kind=row[2],
-        created_at=row[3],
-        invoice_id=row[4],
-        gross_sats=row[5],
-        share_bps=row[6],
-        terms=row[7],
-        affiliate_user_id=row[8],
-        reverses_entry_id=row[9],
-        postings=tuple(postings),
-    )
+    """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10], in the
+    record's order: built positionally, as ``ledger verify`` builds one per entry)."""
+    return ChainRecord._make((seq, *row[:9], tuple(postings), row[9]))
 
 
 async def chained_entries(
-    session: AsyncSession,
+    session: AsyncSession, after: int = 0, until: int | None = None
 ) -> AsyncIterator[list[tuple[StoredLink, ChainRecord | None]]]:
-    """The whole hash chain in order, each link with the record its entry has now (None where
-    the entry row is gone), ``STREAM_BATCH`` links at a time: memory stays flat however long
-    the ledger (``ledger verify`` and ``ledger export``)."""
-    after = 0
-    while rows := await repository.chain_rows(session, after, STREAM_BATCH):
+    """The hash chain in order (the links after seq ``after`` up to ``until``: the whole
+    chain by default), each link with the record its entry has now (None where the entry
+    row is gone), ``STREAM_BATCH`` links at a time: memory stays flat however long the
+    ledger (``ledger verify`` and ``ledger export``)."""
+    while rows := await repository.chain_rows(session, after, STREAM_BATCH, until):
         postings: dict[int, list[tuple[str, int]]] = {}
-        for entry_id, code, amount in await repository.chain_postings(session, after, STREAM_BATCH):
+        window = await repository.chain_postings(session, after, STREAM_BATCH, until)
+        for entry_id, code, amount in window:
             postings.setdefault(entry_id, []).append((code, amount))
         batch = [
             (
@@ -255,12 +244,11 @@ async def unsealed_records(session: AsyncSession) -> AsyncIterator[list[ChainRec
 
 
 async def chained_notes(
-    session: AsyncSession,
+    session: AsyncSession, after: int = 0, until: int | None = None
 ) -> AsyncIterator[list[tuple[StoredLink, NoteRecord | None]]]:
-    """The notes chain in order, each link with its note's record (None where the note row
-    is gone), a window at a time."""
-    after = 0
-    while rows := await repository.note_chain_rows(session, after, STREAM_BATCH):
+    """The notes chain in order (after seq ``after`` up to ``until``: all by default), each
+    link with its note's record (None where the note row is gone), a window at a time."""
+    while rows := await repository.note_chain_rows(session, after, STREAM_BATCH, until):
         yield [
             (
                 StoredLink(row[0], row[1], row[2], row[3]),

@@ -130,73 +130,256 @@ def _negates(postings: tuple[tuple[str, int], ...], original: list[tuple[str, in
     return sorted((c, -a) for c, a in original) == sorted(postings)
 
 
-async def verify_ledger(session: AsyncSession, progress: Progress | None = None) -> VerifyReport:
+@dataclass(slots=True)
+class ChainPart:
+    """What one stretch of a chain (entries or notes) shows on its own. Its first link's
+    seq and prev_hash are checked against the link before it when the parts are joined in
+    order (``_Join``): a stretch can be checked without the one before it (each link's hash
+    depends only on its own stored prev_hash), in another process."""
+
+    links: int = 0
+    postings: int = 0
+    #: The first link: (seq, entry or note id, prev_hash); None for an empty stretch.
+    first: tuple[int, int, str] | None = None
+    #: The last link: (seq, hash).
+    last: tuple[int, str] = (0, GENESIS_HASH)
+    problems: list[str] = field(default_factory=list)
+    #: Positions in this part's ``problems``.
+    reversals: list[_Reversal] = field(default_factory=list)
+
+
+class _Linkage:
+    """The seq and prev_hash checks of consecutive links, in one place for both chains and
+    for both a part's own links and the first link of each part as the parts are joined."""
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+        self.last_seq = 0
+        self.prev_hash = GENESIS_HASH
+
+    def problems(self, where: str, seq: int, prev_hash: str) -> list[str]:
+        found = []
+        if seq != self.last_seq + 1:
+            found.append(f"{where}: expected seq {self.last_seq + 1} (a gap in the chain)")
+        if prev_hash != self.prev_hash:
+            found.append(
+                f"{where}: prev_hash {prev_hash[:16]}… does not link to the previous "
+                f"{self.noun}'s hash {self.prev_hash[:16]}…"
+            )
+        return found
+
+    def follow(self, seq: int, hash_: str) -> None:
+        self.last_seq, self.prev_hash = seq, hash_
+
+
+def _entry_where(seq: int, entry_id: int) -> str:
+    return f"entry seq {seq} (transaction {entry_id})"
+
+
+def _note_where(seq: int, note_id: int) -> str:
+    return f"note seq {seq} (note {note_id})"
+
+
+def _add_checks(
+    problems: list[str],
+    reversals: list[_Reversal],
+    entry: ChainRecord,
+    where: str,
+    found: list[str] | None = None,
+) -> None:
+    """An entry's balance and terms problems (``found``, when already checked); a reversal
+    is remembered to be checked against its original after the walk, its problem placed
+    after the entry's others."""
+    problems.extend(f"{where}: {p}" for p in (_check_entry(entry) if found is None else found))
+    if entry.reverses_entry_id is not None:
+        reversals.append(_Reversal(len(problems), where, entry.postings, entry.reverses_entry_id))
+
+
+async def check_entries_part(
+    session: AsyncSession, after: int, until: int | None, advance: Callable[[int], None] | None
+) -> ChainPart:
+    """Check the entries chain's links after seq ``after`` up to ``until`` (to its end when
+    None), all but the first link's linkage (see ``ChainPart``). A link with nothing to
+    report costs no text: every link of the ledger passes here."""
+    part = ChainPart()
+    problems = part.problems
+    linkage = _Linkage("entry")
+    async for batch in chained_entries(session, after, until):
+        for link, entry in batch:
+            seq = link.seq
+            if part.first is None:
+                part.first = (seq, link.item_id, link.prev_hash)
+            elif seq != linkage.last_seq + 1 or link.prev_hash != linkage.prev_hash:
+                problems += linkage.problems(_entry_where(seq, link.item_id), seq, link.prev_hash)
+            linkage.last_seq, linkage.prev_hash = seq, link.hash
+            if entry is None:
+                problems.append(f"{_entry_where(seq, link.item_id)}: the entry row is missing")
+                continue
+            part.postings += len(entry.postings)
+            recomputed = chain_hash(link.prev_hash, entry)
+            found = _check_entry(entry)
+            if recomputed != link.hash or found or entry.reverses_entry_id is not None:
+                where = _entry_where(seq, link.item_id)
+                if recomputed != link.hash:
+                    problems.append(
+                        f"{where}: hash mismatch (stored {link.hash[:16]}…, recomputed "
+                        f"{recomputed[:16]}…): the entry or its postings were altered"
+                    )
+                _add_checks(problems, part.reversals, entry, where, found)
+        part.links += len(batch)
+        if advance is not None:
+            advance(len(batch))
+    part.last = (linkage.last_seq, linkage.prev_hash)
+    return part
+
+
+async def check_notes_part(
+    session: AsyncSession, after: int, until: int | None, advance: Callable[[int], None] | None
+) -> ChainPart:
+    """``check_entries_part`` for the notes chain: a memo note deleted or altered is named."""
+    part = ChainPart()
+    problems = part.problems
+    linkage = _Linkage("note")
+    async for batch in chained_notes(session, after, until):
+        for link, note in batch:
+            seq = link.seq
+            if part.first is None:
+                part.first = (seq, link.item_id, link.prev_hash)
+            elif seq != linkage.last_seq + 1 or link.prev_hash != linkage.prev_hash:
+                problems += linkage.problems(_note_where(seq, link.item_id), seq, link.prev_hash)
+            linkage.last_seq, linkage.prev_hash = seq, link.hash
+            if note is None:
+                problems.append(
+                    f"{_note_where(seq, link.item_id)}: the note row is missing (a memo was "
+                    "deleted)"
+                )
+                continue
+            if chain_hash(link.prev_hash, note) != link.hash:
+                problems.append(
+                    f"{_note_where(seq, link.item_id)}: hash mismatch: the memo of transaction "
+                    f"{note.entry_id} was altered"
+                )
+        part.links += len(batch)
+        if advance is not None:
+            advance(len(batch))
+    part.last = (linkage.last_seq, linkage.prev_hash)
+    return part
+
+
+class _Join:
+    """Joins a chain's parts in order into the report: each part's first link is checked
+    against the previous part's last, its problems go before the part's own."""
+
+    def __init__(self, report: VerifyReport, reversals: list[_Reversal], notes: bool) -> None:
+        self.report = report
+        self.reversals = reversals
+        self.notes = notes
+        self.linkage = _Linkage("note" if notes else "entry")
+
+    def add(self, part: ChainPart) -> None:
+        if part.first is None:
+            return
+        seq, item_id, prev_hash = part.first
+        where = (_note_where if self.notes else _entry_where)(seq, item_id)
+        problems = self.report.problems
+        problems += self.linkage.problems(where, seq, prev_hash)
+        base = len(problems)
+        problems += part.problems
+        self.reversals += [
+            _Reversal(base + r.position, r.where, r.postings, r.original_id) for r in part.reversals
+        ]
+        self.linkage.follow(*part.last)
+        if self.notes:
+            self.report.notes += part.links
+        else:
+            self.report.entries += part.links
+            self.report.postings += part.postings
+
+
+#: Links per part when the chains are checked in several processes (``workers``): a part is
+#: one task, and progress moves a part at a time.
+PART_LINKS = 50_000
+#: Fewer links than this in both chains together are checked in this process: starting
+#: workers costs about a second, more than checking them here.
+PARALLEL_FROM = 200_000
+
+
+async def verify_ledger(
+    session: AsyncSession, progress: Progress | None = None, *, workers: int = 1
+) -> VerifyReport:
     """Check the chain, every entry's balance, the notes chain and the balances, all on one
-    snapshot: pass a fresh read transaction (nothing queried in it yet)."""
+    snapshot: pass a fresh read transaction (nothing queried in it yet).
+
+    With ``workers`` > 1 on PostgreSQL and a long ledger, both chains are cut into parts of
+    ``PART_LINKS`` links checked by that many processes, each reading this transaction's
+    snapshot (``ledger/parallel.py``); the report is the same to the character."""
     await repository.one_snapshot(session)
     report = VerifyReport()
     reversals: list[_Reversal] = []
-    total = (
-        await repository.count_links(session)
-        + await repository.count_unsealed(session)
-        + await repository.count_note_links(session)
-    )
+    links = await repository.count_links(session)
+    note_links = await repository.count_note_links(session)
+    total = links + await repository.count_unsealed(session) + note_links
     done = 0
 
-    def check(entry: ChainRecord, where: str) -> None:
-        report.problems.extend(f"{where}: {p}" for p in _check_entry(entry))
-        if entry.reverses_entry_id is not None:
-            reversals.append(
-                _Reversal(len(report.problems), where, entry.postings, entry.reverses_entry_id)
-            )
-
-    prev_hash = GENESIS_HASH
-    expected_seq = 1
-    last_seq = 0
-    async for batch in chained_entries(session):
-        for link, entry in batch:
-            last_seq = link.seq
-            where = f"entry seq {link.seq} (transaction {link.item_id})"
-            report.entries += 1
-            if link.seq != expected_seq:
-                report.problems.append(f"{where}: expected seq {expected_seq} (a gap in the chain)")
-            expected_seq = link.seq + 1
-            if link.prev_hash != prev_hash:
-                report.problems.append(
-                    f"{where}: prev_hash {link.prev_hash[:16]}… does not link to the previous "
-                    f"entry's hash {prev_hash[:16]}…"
-                )
-            prev_hash = link.hash
-            if entry is None:
-                report.problems.append(f"{where}: the entry row is missing")
-                continue
-            report.postings += len(entry.postings)
-            recomputed = chain_hash(link.prev_hash, entry)
-            if recomputed != link.hash:
-                report.problems.append(
-                    f"{where}: hash mismatch (stored {link.hash[:16]}…, recomputed "
-                    f"{recomputed[:16]}…): the entry or its postings were altered"
-                )
-            check(entry, where)
-        done += len(batch)
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
         if progress is not None:
             progress(done, total)
+
+    entry_join = _Join(report, reversals, notes=False)
+    note_join = _Join(report, reversals, notes=True)
+    snapshot = None
+    if workers > 1 and links + note_links >= PARALLEL_FROM:
+        snapshot = await repository.export_snapshot(session)
+    if snapshot is None:
+        entry_join.add(await check_entries_part(session, 0, None, advance))
+        await _after_entries_chain(session, report, reversals, advance, entry_join.linkage)
+        note_join.add(await check_notes_part(session, 0, None, advance))
+    else:
+        from satshare.ledger import parallel
+
+        url = (await session.connection()).engine.url.render_as_string(hide_password=False)
+        async with parallel.PartPool(url, snapshot, workers, PART_LINKS) as pool:
+            # Every part is handed out first (the notes' too: the workers go on with them
+            # while this process checks what follows the entries chain), then joined in order.
+            entry_parts = await pool.submit_chain(session, notes=False)
+            note_parts = await pool.submit_chain(session, notes=True)
+            for waiting in entry_parts:
+                part = await waiting
+                entry_join.add(part)
+                advance(part.links)
+            await _after_entries_chain(session, report, reversals, advance, entry_join.linkage)
+            for waiting in note_parts:
+                part = await waiting
+                note_join.add(part)
+                advance(part.links)
+    await _after_notes_chain(session, report, note_join.linkage)
+    return report
+
+
+async def _after_entries_chain(
+    session: AsyncSession,
+    report: VerifyReport,
+    reversals: list[_Reversal],
+    advance: Callable[[int], None],
+    chain: _Linkage,
+) -> None:
+    """The head, the entries not sealed yet, the reversals, the counts and the balances."""
     head_seq, head_hash = await repository.read_head(session)
     report.head_seq, report.head_hash = head_seq, head_hash
-    if head_seq != last_seq or head_hash != prev_hash:
+    if head_seq != chain.last_seq or head_hash != chain.prev_hash:
         report.problems.append(
             f"chain head says seq {head_seq} / {head_hash[:16]}…, but the last link is seq "
-            f"{last_seq} / {prev_hash[:16]}…"
+            f"{chain.last_seq} / {chain.prev_hash[:16]}…"
         )
     # Entries written in the last moments may not be sealed yet: they are checked for
     # balance and terms, and their postings counted, but carry no chain claim yet.
     async for pending in unsealed_records(session):
         for entry in pending:
             report.unsealed += 1
-            check(entry, f"unsealed transaction {entry.entry_id}")
-        done += len(pending)
-        if progress is not None:
-            progress(done, total)
+            _add_checks(report.problems, reversals, entry, f"unsealed transaction {entry.entry_id}")
+        advance(len(pending))
     await _check_reversals(session, report, reversals)
     total_entries = await repository.count_entries(session)
     if total_entries != report.entries + report.unsealed:
@@ -215,8 +398,6 @@ async def verify_ledger(session: AsyncSession, progress: Progress | None = None)
     for currency, balance in sorted(per_currency.items()):
         if balance != 0:
             report.problems.append(f"the {currency} ledger as a whole sums to {balance}, not zero")
-    await _verify_notes(session, report, progress, done, total)
-    return report
 
 
 async def _check_reversals(
@@ -239,40 +420,13 @@ async def _check_reversals(
         report.problems.insert(position, problem)
 
 
-async def _verify_notes(
-    session: AsyncSession, report: VerifyReport, progress: Progress | None, done: int, total: int
-) -> None:
-    """The notes chain: a memo note deleted, altered or written around it is named."""
-    prev_hash = GENESIS_HASH
-    last_seq = 0
-    async for batch in chained_notes(session):
-        for link, note in batch:
-            where = f"note seq {link.seq} (note {link.item_id})"
-            report.notes += 1
-            if link.seq != last_seq + 1:
-                report.problems.append(f"{where}: expected seq {last_seq + 1} (a gap in the chain)")
-            last_seq = link.seq
-            if link.prev_hash != prev_hash:
-                report.problems.append(
-                    f"{where}: prev_hash {link.prev_hash[:16]}… does not link to the previous "
-                    f"note's hash {prev_hash[:16]}…"
-                )
-            prev_hash = link.hash
-            if note is None:
-                report.problems.append(f"{where}: the note row is missing (a memo was deleted)")
-                continue
-            if chain_hash(link.prev_hash, note) != link.hash:
-                report.problems.append(
-                    f"{where}: hash mismatch: the memo of transaction {note.entry_id} was altered"
-                )
-        done += len(batch)
-        if progress is not None:
-            progress(done, total)
+async def _after_notes_chain(session: AsyncSession, report: VerifyReport, chain: _Linkage) -> None:
+    """The notes chain's head and count: notes removed from its end or written around it."""
     head_seq, head_hash = await repository.read_notes_head(session)
-    if head_seq != last_seq or head_hash != prev_hash:
+    if head_seq != chain.last_seq or head_hash != chain.prev_hash:
         report.problems.append(
             f"notes chain head says seq {head_seq} / {head_hash[:16]}…, but the last note link "
-            f"is seq {last_seq} / {prev_hash[:16]}… (notes were removed from its end?)"
+            f"is seq {chain.last_seq} / {chain.prev_hash[:16]}… (notes were removed from its end?)"
         )
     total_notes, report.unsealed_notes = await repository.count_notes(session)
     if total_notes != report.notes + report.unsealed_notes:
