@@ -24,8 +24,8 @@ from satshare.db import Database
 from satshare.sim.loadclient import Request, send_all
 from tests.conftest import PG_URL, truncate_all
 from tests.helpers import signed
+from tests.processkit import LEADER_LINE, Emulators, Process, eventually
 from tests.servers import free_port
-from tests.test_multiprocess import LEADER_LINE, Emulators, Process, _eventually
 
 pytestmark = [
     pytest.mark.integration,
@@ -114,16 +114,16 @@ async def test_two_workers_answer_on_one_port_and_settle_once(
                 except httpx.TransportError:
                     return False
 
-            await _eventually(answers, "serve answering", seconds=300)
+            await eventually(answers, "serve answering", seconds=300)
             first = serve.popen.pid
-            pids = await _eventually(lambda: _pids(base), "both workers answering", 120)
+            pids = await eventually(lambda: _pids(base), "both workers answering", 120)
             assert len(pids) == 2, pids
             assert first in pids
             (other,) = pids - {first}
             assert _parent_of(other) == first  # started by serve, on its socket
 
             # One of the two polls Telegram (the advisory lock), not both.
-            await _eventually(lambda: LEADER_LINE in serve.output(), "a poller")
+            await eventually(lambda: LEADER_LINE in serve.output(), "a poller")
 
             buyer = await client.post("/api/v1/users", json={"username": "b", "platform": "api"})
             order = await client.post(
@@ -188,7 +188,7 @@ async def test_two_workers_answer_on_one_port_and_settle_once(
                 found = await _pids(base, tries=50)
                 return len(found - {first, other}) == 1
 
-            await _eventually(replaced, "a new worker answering", 120)
+            await eventually(replaced, "a new worker answering", 120)
             (newcomer,) = (await _pids(base)) - {first}
             assert emulators.telegram.updates.conflicts == 0
     finally:
