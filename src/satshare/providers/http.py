@@ -25,10 +25,11 @@ from satshare.payments.ports import ProviderError
 CONNECT_SECONDS = 5.0
 #: Requests one adapter has in flight at once (and connections it keeps). httpcore's pool
 #: walks every connection and every request waiting inside it each time a request starts or
-#: ends, so a burst (64 webhooks re-fetching an invoice each) waiting in there costs more
-#: CPU than the requests themselves; beyond this many, requests wait on a semaphore, which
-#: costs nothing per waiter (#15: 20-30% less client CPU per GET at 128 concurrent).
-POOL_SIZE = 16
+#: ends, so a burst (64 webhooks re-fetching an invoice and its payment methods) waiting in
+#: there costs more CPU than the requests themselves; beyond this many, requests wait on a
+#: semaphore, which costs nothing per waiter (#15). Not smaller: a slow processor's answers
+#: must not leave re-fetches waiting until their pool timeout (502, sent again).
+POOL_SIZE = 32
 
 
 def timeout(seconds: float, connect_limit: float | None = CONNECT_SECONDS) -> httpx.Timeout:
