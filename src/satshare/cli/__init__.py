@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
@@ -410,6 +411,10 @@ def serve(
             help="Internal: serve as one of server.workers on this inherited listening socket.",
         ),
     ] = None,
+    worker_of: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Internal: the pid of the process that started it."),
+    ] = None,
 ) -> None:
     """Run SatShare: REST API, checkout pages and background jobs (and the sandbox)."""
     # Starting allocates a million objects that live as long as the process; the cyclic
@@ -417,12 +422,13 @@ def serve(
     # start's CPU). It resumes once /health answers, with them set aside (_serve_container).
     gc.disable()
     try:
-        _serve_command(host, port, worker_socket)
+        worker = (worker_socket, worker_of or os.getppid()) if worker_socket is not None else None
+        _serve_command(host, port, worker)
     finally:
         gc.enable()
 
 
-def _serve_command(host: str | None, port: int | None, worker_socket: int | None) -> None:
+def _serve_command(host: str | None, port: int | None, worker: tuple[int, int] | None) -> None:
     cfg = settings()
     if host is not None:
         cfg.server.host = host
@@ -434,23 +440,23 @@ def _serve_command(host: str | None, port: int | None, worker_socket: int | None
     from satshare.cli.serving import port_problem, redact_access_log
 
     redact_access_log()
-    if worker_socket is None:  # a worker's port is its first process's, in use by design
+    if worker is None:  # a worker's port is its first process's, in use by design
         problem = port_problem(cfg.server.host, cfg.server.port)
         if problem is not None:
             raise fail(problem, code=1)
-    _run_fast(_serve(cfg, worker_socket))
+    _run_fast(_serve(cfg, worker))
 
 
-async def _serve(cfg: Settings, worker_socket: int | None = None) -> None:
+async def _serve(cfg: Settings, worker: tuple[int, int] | None = None) -> None:
     try:
         # The first process synced the plans before starting its workers.
-        async with opened(cfg, sync_plans=worker_socket is None, service=True) as container:
+        async with opened(cfg, sync_plans=worker is None, service=True) as container:
             if container.job_queue is not None and not container.runs_jobs:
                 # workers mode: commits queue jobs, so the queue is open while serving.
                 async with container.job_queue.open_async():
-                    await _serve_container(cfg, container, worker_socket)
+                    await _serve_container(cfg, container, worker)
             else:
-                await _serve_container(cfg, container, worker_socket)
+                await _serve_container(cfg, container, worker)
     except ContainerUnavailable as exc:
         raise fail(exc.detail, code=1) from None
 
@@ -460,15 +466,17 @@ def _worker_argv(cfg: Settings, fd: int) -> list[str]:
     (file, environment, overrides), serving on the inherited socket ``fd``."""
     config = ["--config", State.config_path] if State.config_path else []
     where = ["--host", cfg.server.host, "--port", str(cfg.server.port)]
-    return [sys.executable, "-m", "satshare", *config, "serve", *where, f"--worker-socket={fd}"]
+    worker = [f"--worker-socket={fd}", f"--worker-of={os.getpid()}"]
+    return [sys.executable, "-m", "satshare", *config, "serve", *where, *worker]
 
 
 async def _serve_container(
-    cfg: Settings, container: Container, worker_socket: int | None = None
+    cfg: Settings, container: Container, worker: tuple[int, int] | None = None
 ) -> None:
     """The API, the bot and the jobs on an open container, until the server stops; with
     ``server.workers`` above 1, the first process binds the port and starts the others on
-    its socket (``worker_socket``: this process is one of those)."""
+    its socket (``worker``: this process is one of those, on that inherited socket, started
+    by that pid)."""
     import socket
 
     import uvicorn
@@ -499,8 +507,8 @@ async def _serve_container(
     )
     server = Server(config)
     sockets: list[socket.socket] | None = None
-    if worker_socket is not None:
-        sockets = [socket.socket(fileno=worker_socket)]
+    if worker is not None:
+        sockets = [socket.socket(fileno=worker[0])]
     elif cfg.server.workers > 1:
         sockets = [config.bind_socket()]  # shared with the workers, started below
     serving = asyncio.create_task(server.serve(sockets=sockets))
@@ -540,8 +548,8 @@ async def _serve_container(
         api.state.bot = runtime
     workers: Workers | None = None
     orphaned: asyncio.Task[None] | None = None
-    if worker_socket is not None:
-        orphaned = asyncio.create_task(stop_when_orphaned(server))
+    if worker is not None:
+        orphaned = asyncio.create_task(stop_when_orphaned(server, parent=worker[1]))
     else:
         _banner(
             cfg,

@@ -215,10 +215,10 @@ class Workers:
             await asyncio.gather(*(proc.wait() for proc in self._procs.values()))
 
 
-async def stop_when_orphaned(server: Server, interval: float = 1.0) -> None:
-    """In a worker: stop as SIGTERM would once the first process is gone (killed without
-    stopping its workers), rather than serve on, unsupervised, on its port."""
-    parent = os.getppid()
+async def stop_when_orphaned(server: Server, parent: int, interval: float = 1.0) -> None:
+    """In a worker: stop as SIGTERM would once the first process (``parent``, named on the
+    command line: it may die before this worker has started) is gone, killed without
+    stopping its workers, rather than serve on, unsupervised, on its port."""
     while os.getppid() == parent:  # noqa: ASYNC110 (no wake-up exists for a parent's death)
         await asyncio.sleep(interval)
     log.warning("the first serve process is gone: stopping this worker")
