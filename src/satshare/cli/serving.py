@@ -82,7 +82,7 @@ def redact_access_log() -> None:
 class Server(uvicorn.Server):
     """uvicorn's server, stopped in order on Ctrl+C or SIGTERM: ``before_exit`` (the jobs,
     then the bot, which long-polls the sandbox's Bot API on this very server) first, then
-    the web server. A second Ctrl+C stops at once.
+    the web server. A second Ctrl+C stops at once (a second SIGTERM does not).
 
     uvicorn's own handling sets ``should_exit`` at once and re-raises the signal after
     serving, which surfaced as tracebacks from the bot's broken long poll."""
@@ -107,6 +107,11 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stopping and sig == signal.SIGTERM:
+            # Already stopping in order. With server.workers a worker is sent SIGTERM by its
+            # first process and, under systemd (KillMode=control-group), by systemd too:
+            # only an impatient second Ctrl+C stops at once.
+            return
         if self._stopping or self.before_exit is None or self._loop is None:
             self.force_exit = self._stopping
             self.should_exit = True
@@ -144,8 +149,8 @@ class Workers:
 
     The first process starts them once it serves, starts one again when it dies, and stops
     them when it stops. They run in their own session: a Ctrl+C in a terminal reaches the
-    first process only, which then stops each of them once, in order (a second signal would
-    stop a worker at once)."""
+    first process only, which then stops each of them once, in order; a second SIGTERM
+    (systemd signals every process of the unit too) does not hurry a stopping worker."""
 
     def __init__(self, count: int, argv: Callable[[int], list[str]], listening: socket.socket):
         self._count = count
