@@ -492,3 +492,47 @@ def test_the_sql_rules_see_what_they_forbid() -> None:
     assert _sqlalchemy_imports(tree) & SQL_CONSTRUCTS == {"select"}
     assert "*" in _sqlalchemy_imports(tree)
     assert _units_of_work(tree) == [4, 5]
+
+
+def test_no_api_dependency_or_route_runs_in_a_worker_thread() -> None:
+    """FastAPI runs a plain ``def`` route or dependency in a worker thread: a thread hop per
+    request for what only reads ``request.app.state`` (#15). Every one is ``async def``."""
+    import importlib
+    import inspect
+
+    from fastapi import APIRouter
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    from satshare.api.platforms import PLATFORM_GUARD
+
+    def is_async(call: object) -> bool:
+        return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+            getattr(call, "__call__", None)  # noqa: B004 - a class instance used as dependency
+        )
+
+    threaded: set[str] = set()
+
+    def walk(dependant: Dependant, where: str) -> None:
+        for sub in dependant.dependencies:
+            if sub.call is not None and not is_async(sub.call):
+                threaded.add(f"{getattr(sub.call, '__qualname__', sub.call)} ({where})")
+            walk(sub, where)
+
+    from fastapi.dependencies.utils import get_dependant
+
+    guard = PLATFORM_GUARD.dependency  # added to every router by create_app
+    assert guard is not None and is_async(guard)
+    walk(get_dependant(path="/", call=guard), "every route")
+    routes = 0
+    for path in sorted((PACKAGE / "api" / "routes").glob("*.py")):
+        module = importlib.import_module(f"satshare.api.routes.{path.stem}")
+        for router in [v for v in vars(module).values() if isinstance(v, APIRouter)]:
+            for route in router.routes:
+                if isinstance(route, APIRoute):
+                    routes += 1
+                    if not is_async(route.endpoint):
+                        threaded.add(f"{route.endpoint.__qualname__} ({route.path})")
+                    walk(route.dependant, route.path)
+    assert routes > 50
+    assert threaded == set()

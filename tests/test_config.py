@@ -520,6 +520,22 @@ FIAT_PLAN = (
             ["config error: rates.fixed: no price for USD, which fiat-priced plans use"],
         ),
         (
+            LIVE + "server:\n  workers: 2\n",
+            [
+                "config error: server.workers ({file} line 8): several processes share one "
+                "database on PostgreSQL only; on SQLite one process serves: use 1 (or set "
+                "database.url to PostgreSQL)"
+            ],
+        ),
+        (
+            "database:\n  url: postgresql://postgres@127.0.0.1/satshare\nserver:\n  workers: 2\n",
+            [
+                "config error: server.workers ({file} line 4): the sandbox's emulators keep "
+                "their state inside one `satshare serve`: use 1 until a payment processor is "
+                "configured"
+            ],
+        ),
+        (
             "bitpay:\n  url: https://bitpay.com\n",
             [
                 "config error: bitpay.token ({file} line 2): required when bitpay.url is set "
@@ -535,6 +551,15 @@ def test_cross_section_problems_word_for_word(
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert caught.value.problems == [p.format(file=path) for p in problems]
+
+
+def test_server_workers_on_postgresql_and_within_bounds(tmp_path: Path) -> None:
+    pg = "database:\n  url: postgresql://postgres@127.0.0.1/satshare\n"
+    assert load_settings(write(tmp_path, LIVE + pg + "server:\n  workers: 4\n")).server.workers == 4
+    assert load_settings(write(tmp_path, LIVE)).server.workers == 1
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, LIVE + pg + "server:\n  workers: 0\n"))
+    assert caught.value.problems[0].startswith("config error: server.workers")
 
 
 def test_one_list_of_rail_names() -> None:

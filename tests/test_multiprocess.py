@@ -11,13 +11,7 @@ once each."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
-import secrets
-import signal
-import string
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +25,10 @@ from sqlalchemy import text
 from satshare.apikeys import service as apikeys
 from satshare.clock import SystemClock
 from satshare.db import Database
-from satshare.sim.btcpay import BTCPayEmulator
-from satshare.sim.btcpay import build_app as btcpay_app
 from satshare.sim.telegram import TelegramEmulator
-from satshare.sim.telegram import build_app as telegram_app
 from tests.conftest import PG_URL, truncate_all
-from tests.servers import RunningServer, free_port, start_server
+from tests.processkit import CHANNEL, LEADER_LINE, Emulators, Process, eventually
+from tests.servers import free_port
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,40 +36,8 @@ pytestmark = [
     pytest.mark.skipif(PG_URL is None, reason="several processes share PostgreSQL"),
 ]
 
-CHANNEL = -1001000000001
 AFFILIATES = 3
 BUYERS_PER_AFFILIATE = 4
-LEADER_LINE = "now receives the bot's updates"
-
-
-def _secret(length: int) -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
-
-
-class Process:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        self._file = log.open("w")
-        self.popen = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "satshare", *args],
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self._file.close()
 
 
 def _sample(body: str, name: str, **labels: str) -> float:
@@ -87,47 +47,6 @@ def _sample(body: str, name: str, **labels: str) -> float:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     return 0.0
-
-
-async def _eventually(check: Any, what: str, seconds: float = 120) -> Any:
-    """Wait for ``check()`` to return something truthy (the processes work on their own)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
-class Emulators:
-    def __init__(self) -> None:
-        self.api_key = _secret(40)
-        self.webhook_secret = _secret(32)
-        self.store_id = "Store" + _secret(12)
-        self.token = f"7{secrets.randbelow(10**9):09d}:{_secret(35)}"
-        self.btcpay = BTCPayEmulator(
-            api_key=self.api_key, store_id=self.store_id, retry_delays=(0.05, 0.1, 0.2)
-        )
-        self.telegram = TelegramEmulator(self.token)
-        self.telegram.add_chat(CHANNEL, "Premium", "channel")
-        self.servers: list[RunningServer] = []
-
-    async def start(self) -> None:
-        self.servers = [
-            await start_server(btcpay_app(self.btcpay)),
-            await start_server(telegram_app(self.telegram)),
-        ]
-        self.btcpay.base_url = self.servers[0].url
-
-    async def stop(self) -> None:
-        for server in self.servers:
-            await server.stop()
-        await self.btcpay.aclose()
-        await self.telegram.aclose()
 
 
 @pytest.fixture
@@ -222,8 +141,8 @@ async def test_three_servers_and_two_workers_share_one_database(
                         return False
                 return True
 
-            await _eventually(all_up, "three servers answering", seconds=300)
-            leaders = await _eventually(
+            await eventually(all_up, "three servers answering", seconds=300)
+            leaders = await eventually(
                 lambda: [s for s in servers if LEADER_LINE in s.output()], "a poller"
             )
             assert len(leaders) == 1
@@ -243,14 +162,14 @@ async def test_three_servers_and_two_workers_share_one_database(
                 person = tg.add_user(first_name=f"Affiliate{n}")
                 tg.user_sends(person.id, "/start")
                 affiliates.append(
-                    (person.id, await _eventually(lambda i=person.id: registered(i), "sign-up"))
+                    (person.id, await eventually(lambda i=person.id: registered(i), "sign-up"))
                 )
             buyers: list[tuple[int, int, dict[str, Any]]] = []
             for index, (affiliate_tg, affiliate) in enumerate(affiliates):
                 for n in range(BUYERS_PER_AFFILIATE):
                     person = tg.add_user(first_name=f"Buyer{index}x{n}")
                     tg.user_sends(person.id, f"/start ref_{affiliate['referral_code']}")
-                    user = await _eventually(lambda i=person.id: registered(i), "sign-up")
+                    user = await eventually(lambda i=person.id: registered(i), "sign-up")
                     assert user["referrer_id"] == affiliate["user_id"]
                     buyers.append((person.id, affiliate_tg, user))
 
@@ -272,8 +191,8 @@ async def test_three_servers_and_two_workers_share_one_database(
             def everyone_told() -> bool:
                 return all(_bot_texts(tg, b, "Payment received") for b, _, _ in buyers)
 
-            await _eventually(everyone_told, "every buyer told by a worker", seconds=180)
-            await _eventually(
+            await eventually(everyone_told, "every buyer told by a worker", seconds=180)
+            await eventually(
                 lambda: all(
                     len(_bot_texts(tg, a, "You earned")) == BUYERS_PER_AFFILIATE
                     for a, _ in affiliates
@@ -317,12 +236,12 @@ async def test_three_servers_and_two_workers_share_one_database(
             for person in latecomers:
                 tg.user_sends(person, "/start")
             survivors = [s for s in servers if s is not leader]
-            await _eventually(
+            await eventually(
                 lambda: any(LEADER_LINE in s.output() for s in survivors), "a new poller", 60
             )
             for person in latecomers:
-                await _eventually(lambda p=person: registered(p), "a latecomer's sign-up")
-            await _eventually(
+                await eventually(lambda p=person: registered(p), "a latecomer's sign-up")
+            await eventually(
                 lambda: all(any(m.from_bot for m in tg.messages.get(p, [])) for p in latecomers),
                 "latecomers answered",
             )

@@ -311,3 +311,32 @@ async def test_lnbits_payouts_call_an_unknown_payment_failed_only_once_expired_b
         (SendState.UNKNOWN, "LNbits has no record of the payment yet"),
         (SendState.FAILED, "never sent, and the invoice has expired"),
     ]
+
+
+async def test_a_burst_waits_for_a_slot_and_never_overfills_the_pool() -> None:
+    """More concurrent calls than ``POOL_SIZE`` are all answered, with at most that many in
+    flight at once (the rest wait on the adapter's semaphore, not inside httpx's pool)."""
+    from satshare.providers.http import POOL_SIZE
+
+    inside = {"now": 0, "most": 0}
+
+    async def slow(request: Request) -> Response:
+        inside["now"] += 1
+        inside["most"] = max(inside["most"], inside["now"])
+        await asyncio.sleep(0.05)
+        inside["now"] -= 1
+        return Response('{"id": "x"}', media_type="application/json")
+
+    server = await start_server(Starlette(routes=[Route("/{path:path}", slow)]))
+    adapter = BTCPayProvider(
+        base_url=server.url, api_key=KEY, store_id="S1", webhook_secret=KEY, timeout_seconds=30
+    )
+    try:
+        answers = await asyncio.gather(
+            *(adapter._request("GET", f"/call/{n}") for n in range(POOL_SIZE * 3))
+        )
+    finally:
+        await adapter.aclose()
+        await server.stop()
+    assert [a.status_code for a in answers] == [200] * (POOL_SIZE * 3)
+    assert inside["most"] == POOL_SIZE

@@ -230,6 +230,11 @@ class ServerSettings(_Section):
     #: A POST carrying an Idempotency-Key is stopped (503) after this long, so a key still
     #: claimed a little later belongs to a process that died, and a retry may take it over.
     request_timeout_seconds: int = Field(120, ge=2, le=3600)
+    #: Processes answering on ``port``: ``satshare serve`` starts the others and shares its
+    #: listening socket with them (the kernel hands each connection to one). Each is a whole
+    #: ``serve`` on the same PostgreSQL database (the bot polls from one, jobs are shared
+    #: through the queue), as separate ``serve`` processes already are. PostgreSQL only.
+    workers: int = Field(1, ge=1, le=64)
 
     @property
     def base_url(self) -> str:
@@ -781,8 +786,32 @@ class Settings(BaseSettings):
         """The sections fit together: payouts can be sent as configured and, outside sandbox
         mode, every rail named (default, plans, rates) is configured."""
         live = [] if self.sandbox_mode else [*self._rates_problems(), *self._rail_problems()]
-        refuse("Settings", [*self._payout_problems(), *self._jobs_problems(), *live])
+        refuse(
+            "Settings",
+            [
+                *self._payout_problems(),
+                *self._jobs_problems(),
+                *self._server_problems(),
+                *live,
+            ],
+        )
         return self
+
+    def _server_problems(self) -> Iterable[Problem]:
+        if self.server.workers == 1:
+            return
+        if not self.database.url.startswith(("postgresql", "postgres")):
+            yield Problem(
+                ("server", "workers"),
+                "several processes share one database on PostgreSQL only; on SQLite one "
+                "process serves: use 1 (or set database.url to PostgreSQL)",
+            )
+        elif self.sandbox_mode:
+            yield Problem(
+                ("server", "workers"),
+                "the sandbox's emulators keep their state inside one `satshare serve`: use 1 "
+                "until a payment processor is configured",
+            )
 
     def _jobs_problems(self) -> Iterable[Problem]:
         if self.jobs.mode != "workers":

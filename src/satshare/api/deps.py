@@ -75,43 +75,48 @@ def services_of(request: Request) -> ApiServices:
     return services
 
 
-def _settings(request: Request) -> Settings:
+# The dependencies below (and every other one that does not wait) are ``async def``:
+# FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per dependency
+# per request (three for a payment webhook) that cost more CPU than the route (#15).
+
+
+async def _settings(request: Request) -> Settings:
     return services_of(request).settings
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     return services_of(request).db
 
 
-def _clock(request: Request) -> Clock:
+async def _clock(request: Request) -> Clock:
     return services_of(request).clock
 
 
-def _payments(request: Request) -> PaymentsContext:
+async def _payments(request: Request) -> PaymentsContext:
     return services_of(request).payments
 
 
-def _payouts(request: Request) -> PayoutsContext:
+async def _payouts(request: Request) -> PayoutsContext:
     return services_of(request).payouts
 
 
-def _after_commit(request: Request) -> CommitListener:
+async def _after_commit(request: Request) -> CommitListener:
     return services_of(request).after_commit
 
 
-def _seal_ledger(request: Request) -> Callable[[], Awaitable[int]]:
+async def _seal_ledger(request: Request) -> Callable[[], Awaitable[int]]:
     return services_of(request).seal_ledger
 
 
-def _webhooks(request: Request) -> WebhooksContext:
+async def _webhooks(request: Request) -> WebhooksContext:
     return services_of(request).webhooks
 
 
-def _sandbox(request: Request) -> SandboxPages | None:
+async def _sandbox(request: Request) -> SandboxPages | None:
     return services_of(request).sandbox_pages
 
 
-def _job_queue(request: Request) -> JobQueue | None:
+async def _job_queue(request: Request) -> JobQueue | None:
     return services_of(request).job_queue
 
 
@@ -253,7 +258,7 @@ class PageParams:
         return PageOf[T](items=items, next_cursor=encode_cursor(id_of(items[-1])) if more else None)
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page (1-200).")] = 50,
     cursor: Annotated[
         str | None,

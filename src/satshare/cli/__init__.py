@@ -416,6 +416,17 @@ def ledger_verify(
 def serve(
     host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
     port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+    worker_socket: Annotated[
+        int | None,
+        typer.Option(
+            hidden=True,
+            help="Internal: serve as one of server.workers on this inherited listening socket.",
+        ),
+    ] = None,
+    worker_of: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Internal: the pid of the process that started it."),
+    ] = None,
 ) -> None:
     """Run SatShare: REST API, checkout pages and background jobs (and the sandbox)."""
     # Starting allocates a million objects that live as long as the process; the cyclic
@@ -423,12 +434,13 @@ def serve(
     # start's CPU). It resumes once /health answers, with them set aside (_serve_container).
     gc.disable()
     try:
-        _serve_command(host, port)
+        worker = (worker_socket, worker_of or os.getppid()) if worker_socket is not None else None
+        _serve_command(host, port, worker)
     finally:
         gc.enable()
 
 
-def _serve_command(host: str | None, port: int | None) -> None:
+def _serve_command(host: str | None, port: int | None, worker: tuple[int, int] | None) -> None:
     cfg = settings()
     if host is not None:
         cfg.server.host = host
@@ -440,32 +452,50 @@ def _serve_command(host: str | None, port: int | None) -> None:
     from satshare.cli.serving import port_problem, redact_access_log
 
     redact_access_log()
-    problem = port_problem(cfg.server.host, cfg.server.port)
-    if problem is not None:
-        raise fail(problem, code=1)
-    _run_fast(_serve(cfg))
+    if worker is None:  # a worker's port is its first process's, in use by design
+        problem = port_problem(cfg.server.host, cfg.server.port)
+        if problem is not None:
+            raise fail(problem, code=1)
+    _run_fast(_serve(cfg, worker))
 
 
-async def _serve(cfg: Settings) -> None:
+async def _serve(cfg: Settings, worker: tuple[int, int] | None = None) -> None:
     try:
-        async with opened(cfg, sync_plans=True, service=True) as container:
+        # The first process synced the plans before starting its workers.
+        async with opened(cfg, sync_plans=worker is None, service=True) as container:
             if container.job_queue is not None and not container.runs_jobs:
                 # workers mode: commits queue jobs, so the queue is open while serving.
                 async with container.job_queue.open_async():
-                    await _serve_container(cfg, container)
+                    await _serve_container(cfg, container, worker)
             else:
-                await _serve_container(cfg, container)
+                await _serve_container(cfg, container, worker)
     except ContainerUnavailable as exc:
         raise fail(exc.detail, code=1) from None
 
 
-async def _serve_container(cfg: Settings, container: Container) -> None:
-    """The API, the bot and the jobs on an open container, until the server stops."""
+def _worker_argv(cfg: Settings, fd: int) -> list[str]:
+    """How the first process starts one of its ``server.workers``: the same configuration
+    (file, environment, overrides), serving on the inherited socket ``fd``."""
+    config = ["--config", State.config_path] if State.config_path else []
+    where = ["--host", cfg.server.host, "--port", str(cfg.server.port)]
+    worker = [f"--worker-socket={fd}", f"--worker-of={os.getpid()}"]
+    return [sys.executable, "-m", "satshare", *config, "serve", *where, *worker]
+
+
+async def _serve_container(
+    cfg: Settings, container: Container, worker: tuple[int, int] | None = None
+) -> None:
+    """The API, the bot and the jobs on an open container, until the server stops; with
+    ``server.workers`` above 1, the first process binds the port and starts the others on
+    its socket (``worker``: this process is one of those, on that inherited socket, started
+    by that pid)."""
+    import socket
+
     import uvicorn
 
     from satshare.api.app import create_app
     from satshare.cli.admin import issue_sandbox_login
-    from satshare.cli.serving import GRACEFUL_SECONDS, Server
+    from satshare.cli.serving import GRACEFUL_SECONDS, Server, Workers, stop_when_orphaned
     from satshare.jobs import BotJobs, run_jobs
 
     # The bot (python-telegram-bot) and the sandbox (the emulators) are imported only when
@@ -478,20 +508,24 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         sandbox_login = await issue_sandbox_login(container)
     # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
     api = create_app(container.api_services(job_queue=True))
-    server = Server(
-        uvicorn.Config(
-            api,
-            host=cfg.server.host,
-            port=cfg.server.port,
-            log_level=cfg.log_level,
-            log_config=None,  # uvicorn's lines go through satshare.logs like every other
-            proxy_headers=True,
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            # No route is a WebSocket: uvicorn would otherwise import the websockets package.
-            ws="none",
-        )
+    config = uvicorn.Config(
+        api,
+        host=cfg.server.host,
+        port=cfg.server.port,
+        log_level=cfg.log_level,
+        log_config=None,  # uvicorn's lines go through satshare.logs like every other
+        proxy_headers=True,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        # No route is a WebSocket: uvicorn would otherwise import the websockets package.
+        ws="none",
     )
-    serving = asyncio.create_task(server.serve())
+    server = Server(config)
+    sockets: list[socket.socket] | None = None
+    if worker is not None:
+        sockets = [socket.socket(fileno=worker[0])]
+    elif cfg.server.workers > 1:
+        sockets = [config.bind_socket()]  # shared with the workers, started below
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started:
         if serving.done():
             # uvicorn logged why (the port was taken since the check, say) and exited.
@@ -526,13 +560,23 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
                 code=1,
             ) from None
         api.state.bot = runtime
-    _banner(
-        cfg,
-        sandbox_key,
-        runtime.username if runtime is not None else None,
-        container.sandbox is not None and container.sandbox.telegram is not None,
-        sandbox_login,
-    )
+    workers: Workers | None = None
+    orphaned: asyncio.Task[None] | None = None
+    if worker is not None:
+        orphaned = asyncio.create_task(stop_when_orphaned(server, parent=worker[1]))
+    else:
+        _banner(
+            cfg,
+            sandbox_key,
+            runtime.username if runtime is not None else None,
+            container.sandbox is not None and container.sandbox.telegram is not None,
+            sandbox_login,
+        )
+        if sockets is not None:
+            workers = Workers(
+                cfg.server.workers, lambda fd: _worker_argv(cfg, fd), listening=sockets[0]
+            )
+            await workers.start()
     # Everything loaded to start (modules, the app, about a million objects) lives as long as
     # the process: set aside from the cyclic garbage collector, so its full collections
     # under load traverse what requests allocate, not all of that (a pause each time). The
@@ -554,6 +598,8 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         if stopped:
             return
         stopped = True
+        if workers is not None:
+            workers.terminate()  # they stop alongside, each in the same order
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await jobs
@@ -570,6 +616,10 @@ async def _serve_container(cfg: Settings, container: Container) -> None:
         await serving
     finally:
         await stop_jobs_and_bot()
+        if orphaned is not None:
+            orphaned.cancel()
+        if workers is not None:
+            await workers.wait()
 
 
 def _run_fast(coro: Coroutine[Any, Any, None]) -> None:

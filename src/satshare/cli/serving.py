@@ -1,5 +1,6 @@
 """How ``satshare serve`` starts and stops: the port checked before anything starts, Ctrl+C
-stopping the jobs and the bot before the web server, bot tokens kept out of the access log."""
+stopping the jobs and the bot before the web server, bot tokens kept out of the access log,
+and the other processes of ``server.workers`` on the same port."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import re
 import signal
 import socket
@@ -17,6 +19,7 @@ from types import FrameType
 import uvicorn
 
 #: A Bot API path carries the token: /bot<id>:<secret>/method and /file/bot<id>:<secret>/…
+log = logging.getLogger(__name__)
 _BOT_TOKEN_IN_PATH = re.compile(r"/bot[0-9]+(?::|%3A)[A-Za-z0-9_-]+", re.IGNORECASE)
 #: How long Ctrl+C waits for the jobs and the bot, then for open requests (a long poll).
 STOP_SECONDS = 2.0
@@ -79,7 +82,7 @@ def redact_access_log() -> None:
 class Server(uvicorn.Server):
     """uvicorn's server, stopped in order on Ctrl+C or SIGTERM: ``before_exit`` (the jobs,
     then the bot, which long-polls the sandbox's Bot API on this very server) first, then
-    the web server. A second Ctrl+C stops at once.
+    the web server. A second Ctrl+C stops at once (a second SIGTERM does not).
 
     uvicorn's own handling sets ``should_exit`` at once and re-raises the signal after
     serving, which surfaced as tracebacks from the bot's broken long poll."""
@@ -104,6 +107,11 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stopping and sig == signal.SIGTERM:
+            # Already stopping in order. With server.workers a worker is sent SIGTERM by its
+            # first process and, under systemd (KillMode=control-group), by systemd too:
+            # only an impatient second Ctrl+C stops at once.
+            return
         if self._stopping or self.before_exit is None or self._loop is None:
             self.force_exit = self._stopping
             self.should_exit = True
@@ -124,3 +132,99 @@ class Server(uvicorn.Server):
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+#: How long the first process waits for the others to stop before killing them.
+WORKERS_STOP_SECONDS = 15.0
+#: A worker that dies is started again after this long, doubled on each death in a row (up
+#: to a minute), so one that cannot start does not spin.
+RESTART_SECONDS = 1.0
+
+
+class Workers:
+    """The other processes of ``server.workers``: each a whole ``satshare serve`` (its own
+    API, jobs worker and sealer; the bot polls from one process, by its advisory lock) on
+    the listening socket the first process bound, inherited rather than bound again, so the
+    kernel hands every connection to one of them and no other program can join the port.
+
+    The first process starts them once it serves, starts one again when it dies, and stops
+    them when it stops. They run in their own session: a Ctrl+C in a terminal reaches the
+    first process only, which then stops each of them once, in order; a second SIGTERM
+    (systemd signals every process of the unit too) does not hurry a stopping worker."""
+
+    def __init__(self, count: int, argv: Callable[[int], list[str]], listening: socket.socket):
+        self._count = count
+        self._argv = argv
+        self._socket = listening
+        self._procs: dict[int, asyncio.subprocess.Process] = {}
+        self._watchers: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs.values()]
+
+    async def start(self) -> None:
+        for slot in range(1, self._count):
+            await self._spawn(slot)
+            self._watchers.append(asyncio.create_task(self._watch(slot)))
+
+    async def _spawn(self, slot: int) -> None:
+        fd = self._socket.fileno()
+        self._procs[slot] = await asyncio.create_subprocess_exec(
+            *self._argv(fd), pass_fds=(fd,), start_new_session=True
+        )
+
+    async def _watch(self, slot: int) -> None:
+        delay = RESTART_SECONDS
+        while True:
+            proc = self._procs[slot]
+            code = await proc.wait()
+            if self._stopping:
+                return
+            log.error(
+                "serve worker %d (pid %d) exited with code %s; starting it again in %.0f s",
+                slot,
+                proc.pid,
+                code,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            await self._spawn(slot)
+            delay = min(delay * 2, 60.0)
+
+    def terminate(self) -> None:
+        """Ask every worker to stop (SIGTERM: each stops its jobs and bot, then its server)."""
+        self._stopping = True
+        for watcher in self._watchers:
+            watcher.cancel()
+        for proc in self._procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+
+    async def wait(self, timeout: float = WORKERS_STOP_SECONDS) -> None:
+        """Wait for the workers to stop; kill those still running after ``timeout``."""
+        self.terminate()
+        waits = [proc.wait() for proc in self._procs.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            for proc in self._procs.values():
+                if proc.returncode is None:
+                    log.warning("serve worker pid %d did not stop in time: killing it", proc.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+            await asyncio.gather(*(proc.wait() for proc in self._procs.values()))
+
+
+async def stop_when_orphaned(server: Server, parent: int, interval: float = 1.0) -> None:
+    """In a worker: stop as SIGTERM would once the first process (``parent``, named on the
+    command line: it may die before this worker has started) is gone, killed without
+    stopping its workers, rather than serve on, unsupervised, on its port."""
+    while os.getppid() == parent:  # noqa: ASYNC110 (no wake-up exists for a parent's death)
+        await asyncio.sleep(interval)
+    log.warning("the first serve process is gone: stopping this worker")
+    server.handle_exit(signal.SIGTERM, None)

@@ -9,6 +9,7 @@ a payout adapter can tell a connection never made from an answer that never came
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 from collections.abc import Mapping
@@ -22,6 +23,13 @@ from satshare.payments.ports import ProviderError
 
 #: Connecting takes at most this long, whatever the call's own timeout.
 CONNECT_SECONDS = 5.0
+#: Requests one adapter has in flight at once (and connections it keeps). httpcore's pool
+#: walks every connection and every request waiting inside it each time a request starts or
+#: ends, so a burst (64 webhooks re-fetching an invoice and its payment methods) waiting in
+#: there costs more CPU than the requests themselves; beyond this many, requests wait on a
+#: semaphore, which costs nothing per waiter (#15). Not smaller: a slow processor's answers
+#: must not leave re-fetches waiting until their pool timeout (502, sent again).
+POOL_SIZE = 32
 
 
 def timeout(seconds: float, connect_limit: float | None = CONNECT_SECONDS) -> httpx.Timeout:
@@ -87,8 +95,11 @@ class HttpAdapter:
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers or {})
         self._client = client or httpx.AsyncClient(
-            timeout=timeout(timeout_seconds, self.connect_limit), verify=tls_context()
+            timeout=timeout(timeout_seconds, self.connect_limit),
+            verify=tls_context(),
+            limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
         )
+        self._slots = asyncio.Semaphore(POOL_SIZE)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -108,12 +119,22 @@ class HttpAdapter:
     ) -> httpx.Response:
         """The answer, whatever its status; ``_no_answer`` is raised when none came."""
         try:
-            return await self._client.request(
-                method,
-                f"{self.base_url}{path}",
-                headers={**self._headers, **(headers or {})},
-                **kwargs,
-            )
+            # Waiting for a slot counts as waiting for a pooled connection (httpx's own
+            # PoolTimeout, with the client's pool timeout), so every wait stays bounded.
+            try:
+                async with asyncio.timeout(self._client.timeout.pool):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no free slot in time") from None
+            try:
+                return await self._client.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    headers={**self._headers, **(headers or {})},
+                    **kwargs,
+                )
+            finally:
+                self._slots.release()
         except httpx.HTTPError as exc:
             raise self._no_answer(exc) from exc
 

@@ -108,3 +108,55 @@ async def send_all(
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(requests))))))
     return [r for r in replies if r is not None]
+
+
+async def send_at_rate(
+    base_url: str, requests: Sequence[Request], per_second: float
+) -> list[tuple[Reply, float]]:
+    """Open loop: request ``i`` goes out at ``i / per_second`` seconds whether or not earlier
+    ones have been answered (a closed loop waits for answers, so a slow server is asked
+    less and its queueing never shows). Each reply comes with its latency in seconds,
+    counted from when it was due to go out, not from when a connection was free: a request
+    held back by the client still counts its wait (no coordinated omission). Keep-alive
+    connections are reused; one is opened whenever all are busy."""
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    results: list[tuple[Reply, float] | None] = [None] * len(requests)
+    loop = asyncio.get_running_loop()
+
+    async def one(index: int, due: float) -> None:
+        request = requests[index]
+        for attempt in range(3):
+            reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+            head = [f"{request.method} {request.path} HTTP/1.1", f"Host: {host}:{port}"]
+            head += [f"{k}: {v}" for k, v in request.headers]
+            head.append(f"Content-Length: {len(request.body)}")
+            try:
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + request.body)
+                await writer.drain()
+                reply, keep_alive = await _read_reply(reader)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+                if attempt == 2:
+                    raise
+                continue
+            results[index] = (reply, loop.time() - due)
+            if keep_alive:
+                idle.append((reader, writer))
+            else:
+                writer.close()
+            return
+
+    started = loop.time()
+    tasks = []
+    for index in range(len(requests)):
+        due = started + index / per_second
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, due)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
+    return [r for r in results if r is not None]

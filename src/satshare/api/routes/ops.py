@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
 import uuid
@@ -50,14 +51,16 @@ _WEBHOOK_PREFIX = "/api/v1/webhooks/"
     description="Answers 200 as long as the process serves HTTP; it does not touch the "
     "database, so a database outage does not get healthy processes restarted (the "
     "container HEALTHCHECK and systemd watch this). Use `/ready` to know whether the "
-    "process can do its work.",
+    "process can do its work. `pid` names the process that answered (with `server.workers` "
+    "several share the port).",
 )
-async def health(db: DbDep, sandbox_pages: SandboxDep) -> dict[str, str]:
+async def health(db: DbDep, sandbox_pages: SandboxDep) -> dict[str, str | int]:
     return {
         "status": "ok",
         "version": __version__,
         "database": db.dialect,
         "mode": "sandbox" if sandbox_pages else "live",
+        "pid": os.getpid(),
     }
 
 

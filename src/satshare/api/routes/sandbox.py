@@ -34,7 +34,7 @@ router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 
-def _chat(sandbox: SandboxDep) -> SandboxChat:
+async def _chat(sandbox: SandboxDep) -> SandboxChat:
     if sandbox is None or sandbox.chat is None:
         raise NotFound("the sandbox chat exists only when no telegram.token is configured")
     return sandbox.chat

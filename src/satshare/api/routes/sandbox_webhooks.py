@@ -32,7 +32,7 @@ router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 
-def _receiver(sandbox: SandboxDep) -> SandboxReceiver:
+async def _receiver(sandbox: SandboxDep) -> SandboxReceiver:
     if sandbox is None or sandbox.receiver is None:
         raise NotFound("the webhook receiver exists only in sandbox mode")
     return sandbox.receiver
