@@ -156,9 +156,18 @@ class Run:
     cpu_seconds: float
 
 
+#: Give up when no new user had a reply for this long (a lost reply would never come).
+STALLED = 120.0
+
+
 async def until_answered(emulator: Emulator, ids: list[int]) -> Run:
     started, cpu = time.perf_counter(), time.process_time()
-    while await emulator.answered(ids) < len(ids):  # noqa: ASYNC110 (polling another process)
+    answered, progress_at = 0, started
+    while (now_answered := await emulator.answered(ids)) < len(ids):
+        if now_answered > answered:
+            answered, progress_at = now_answered, time.perf_counter()
+        elif time.perf_counter() - progress_at > STALLED:
+            raise RuntimeError(f"{len(ids) - answered} users had no reply in {STALLED:.0f} s")
         await asyncio.sleep(0.2)
     return Run(time.perf_counter() - started, time.process_time() - cpu)
 
