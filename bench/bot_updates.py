@@ -4,9 +4,12 @@ The Bot API emulator runs in its own process with Telegram's rate limits lifted 
 is to measure update processing, not Telegram's 30 messages/s). N distinct users each send
 /start; the clock runs from the moment the bot starts polling until every user has had a
 reply. The SatShare bot registers each user (SQLite by default) and answers with the main
-menu; the echo bot answers with a fixed text. Same PTB settings for both.
+menu; the echo bot answers with a fixed text. Same PTB settings for both. The bots take
+turns, a storm of N/rounds users each per round, and their times are summed (a shared
+machine's load drifts: both bots see it). Besides updates per second it prints the CPU time
+of the bot's process per update (the bot runs in this process; the emulator in its own).
 
-    .venv/bin/python -m bench.bot_updates --users 10000 \
+    .venv/bin/python -m bench.bot_updates --users 2000 [--rounds 2] \
         [--database-url postgresql://postgres@127.0.0.1:5432/satshare_bench]
 
 A PostgreSQL database given by --database-url is dropped and recreated first (its name must
@@ -240,18 +243,36 @@ async def run_satshare(users: int, database_url: str | None) -> Run:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="storms per bot, taking turns (a shared machine's load drifts; both see it)",
+    )
     args = parser.parse_args()
-    print(f"echo bot: {args.users} /start updates…", flush=True)
-    echo = await run_echo(args.users)
-    print(f"SatShare bot: {args.users} /start updates…", flush=True)
-    ours = await run_satshare(args.users, args.database_url)
+    per_round = args.users // args.rounds
+    runs: dict[str, list[Run]] = {"echo": [], "satshare": []}
+    for turn in range(args.rounds):
+        order = ("echo", "satshare") if turn % 2 == 0 else ("satshare", "echo")
+        for bot in order:
+            print(f"round {turn + 1}/{args.rounds}, {bot} bot: {per_round} /start…", flush=True)
+            if bot == "echo":
+                runs[bot].append(await run_echo(per_round))
+            else:
+                runs[bot].append(await run_satshare(per_round, args.database_url))
+    echo, ours = (
+        Run(sum(r.seconds for r in runs[bot]), sum(r.cpu_seconds for r in runs[bot]))
+        for bot in ("echo", "satshare")
+    )
+    args.users = per_round * args.rounds
     satshare, echo_rate = args.users / ours.seconds, args.users / echo.seconds
     # CPU of the bot's process per update: what the storm costs apart from the shared cores.
     satshare_cpu, echo_cpu = (1000 * r.cpu_seconds / args.users for r in (ours, echo))
     result = {
         "users": args.users,
+        "rounds": args.rounds,
         "satshare_updates_per_second": round(satshare, 1),
         "echo_updates_per_second": round(echo_rate, 1),
         "ratio": round(satshare / echo_rate, 3),
