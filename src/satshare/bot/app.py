@@ -223,4 +223,5 @@ async def stop_bot(runtime: BotRuntime, dispatcher: OutboxDispatcher | None) -> 
         await application.updater.stop()
     if application.running:
         await application.stop()
+    await runtime.bursts.aclose()
     await application.shutdown()
