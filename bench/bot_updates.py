@@ -184,6 +184,7 @@ def builder(base_url: str) -> Any:
         .concurrent_updates(CONCURRENT_UPDATES)
         .connection_pool_size(CONCURRENT_UPDATES)
         .pool_timeout(30)
+        .connect_timeout(30)  # a loaded machine accepts 64 new connections slowly
     )
 
 
