@@ -42,6 +42,8 @@ from satshare.sim.loadclient import Request, send_all
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "7000000001:AAH-bench-token-for-the-emulator-00000"
 CONCURRENT_UPDATES = 64
+#: The Bot API client's connections, as the SatShare bot has them (bot/app.py).
+CONNECTION_POOL = 16
 
 
 def free_port() -> int:
@@ -182,7 +184,7 @@ def builder(base_url: str) -> Any:
         .base_url(f"{base_url}/bot")
         .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=2))
         .concurrent_updates(CONCURRENT_UPDATES)
-        .connection_pool_size(CONCURRENT_UPDATES)
+        .connection_pool_size(CONNECTION_POOL)
         .pool_timeout(30)
         .connect_timeout(30)  # a loaded machine accepts 64 new connections slowly
     )
