@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -288,17 +288,38 @@ class Database:
         await self.engine.dispose()
 
 
-async def insert_ignore(
-    session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
-) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING on both backends; True when a row was inserted."""
+def _insert_ignore(session: AsyncSession, model: type[Base], conflict: list[str] | None) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (None: any unique index)."""
     table: Any = model.__table__
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    statement = (
-        dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    )
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=conflict)
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on both backends; True when a row was inserted."""
+    statement = _insert_ignore(session, model, conflict).values(**values)
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def insert_ignore_many(
+    session: AsyncSession,
+    model: type[Base],
+    rows: Sequence[dict[str, Any]],
+    conflict: list[str] | None,
+    returning: Sequence[str],
+) -> list[Any]:
+    """Many rows in one INSERT ... ON CONFLICT DO NOTHING RETURNING (both backends): the
+    ``returning`` columns of the rows inserted, in no particular order; a row that met a
+    conflict (on ``conflict``'s index, or on any unique index when None) is left out."""
+    if not rows:
+        return []
+    table: Any = model.__table__
+    statement = _insert_ignore(session, model, conflict).values(list(rows))
+    result = await session.execute(statement.returning(*(table.c[name] for name in returning)))
+    return list(result.all())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from urllib.parse import quote
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -45,6 +46,11 @@ PAYOUT_CANCEL = "pc:"
 TOP_NAME = "topname:"
 
 
+# The fixed keyboards are built once per language: PTB's objects are immutable once made,
+# so one can go with every reply (the main menu goes with every /start).
+
+
+@cache
 def main_menu(language: str) -> InlineKeyboardMarkup:
     def button(label: str, data: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(t(language, label), callback_data=data)
@@ -58,6 +64,7 @@ def main_menu(language: str) -> InlineKeyboardMarkup:
     )
 
 
+@cache
 def back(language: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(t(language, texts.BTN_BACK), callback_data=MENU)]]
@@ -159,6 +166,7 @@ def invite(language: str, link: str, share_text: str) -> InlineKeyboardMarkup:
     )
 
 
+@cache
 def languages() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [

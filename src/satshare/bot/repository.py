@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, literal, select
@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from satshare.bot.models import ProcessedUpdate
-from satshare.db import Database, insert_ignore
+from satshare.db import Database, insert_ignore_many
 
 
 async def purge_processed_updates(session: AsyncSession, before: datetime) -> int:
@@ -63,13 +63,16 @@ async def polling_lock(db: Database) -> AsyncIterator[PollingLock]:
         raise LockLost(str(exc)) from exc
 
 
-async def first_sight(db: Database, update_id: int, now: datetime) -> bool:
-    """Record a Telegram update's id; False when it was seen before (drop the copy). Its own
-    unit of work: the bot's one table is the bot's business."""
+async def first_sights(db: Database, update_ids: Sequence[int], now: datetime) -> set[int]:
+    """Record Telegram update ids (one statement for a burst of them); the ones seen for the
+    first time. An id left out was seen before: drop that update. Its own unit of work: the
+    bot's one table is the bot's business."""
+    rows = [{"update_id": update_id, "received_at": now} for update_id in set(update_ids)]
     async with db.transaction() as session:
-        return await insert_ignore(
-            session, ProcessedUpdate, {"update_id": update_id, "received_at": now}, ["update_id"]
+        inserted = await insert_ignore_many(
+            session, ProcessedUpdate, rows, ["update_id"], returning=["update_id"]
         )
+    return {int(row.update_id) for row in inserted}
 
 
 async def purge(db: Database, before: datetime) -> int:

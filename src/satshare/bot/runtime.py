@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from satshare.aftercommit import Doorbell
 from satshare.bot import texts
+from satshare.bot.burst import Bursts
 from satshare.clock import Clock
 from satshare.config import DEFAULT_BRAND, Settings, TelegramSettings
 from satshare.db import Database
@@ -26,7 +27,6 @@ from satshare.payments.flows import PaymentsContext
 from satshare.payouts.flows import PayoutsContext
 from satshare.plans.models import Plan
 from satshare.ratelimits.shared import SharedRateLimit
-from satshare.users import flows as user_flows
 from satshare.users import service as users
 from satshare.users.models import User
 
@@ -64,6 +64,12 @@ class BotRuntime:
     chat_titles: dict[int, str] = field(default_factory=dict)
     #: Long polling: the task that polls while this process holds the polling lock.
     polling: asyncio.Task[None] | None = None
+    #: The questions concurrent handlers share one answer to (the update guard, first
+    #: contact): see ``bot/burst.py``.
+    bursts: Bursts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bursts = Bursts(self.services.db, self.services.clock.now)
 
     @property
     def config(self) -> Settings:
@@ -179,7 +185,7 @@ async def ensure_user(
         language=pick_language(tg_user.language_code),
         referral=referral,
     )
-    contact = await user_flows.first_contact(runtime.db, registration, runtime.now())
+    contact = await runtime.bursts.first_contact(registration)
     return contact.user, contact.created, contact.referral_problem
 
 

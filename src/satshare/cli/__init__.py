@@ -739,7 +739,15 @@ def sim_telegram(
     )
     print(f"Bot API emulator on http://{host}:{port}  token: {token}")
     uvicorn.run(
-        build_app(emulator), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1
+        build_app(emulator),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        # A bot's idle pooled connection closed after uvicorn's default 5 s could be taken
+        # for a request at that very moment (ReadError, a lost reply, under load); Telegram
+        # keeps them open far longer.
+        timeout_keep_alive=120,
     )
 
 

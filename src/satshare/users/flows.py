@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy.exc import IntegrityError
 
 from satshare.db import Database
-from satshare.errors import Conflict
+from satshare.errors import Conflict, InvalidRequest
 from satshare.notifications import service as outbox
 from satshare.users import repository, service
 from satshare.users.models import User
@@ -47,49 +47,88 @@ class Contact:
     referral_problem: ReferralProblem | None
 
 
-async def first_contact(db: Database, registration: service.Registration, now: datetime) -> Contact:
-    """The user behind a platform account, registered on first contact (a known user who
-    had become unreachable is reachable again)."""
-    assert registration.external_id is not None
-    platform, external_id, referral = (
-        registration.platform,
-        registration.external_id,
-        registration.referral,
-    )
+async def first_contacts(
+    db: Database, registrations: Sequence[service.Registration], now: datetime
+) -> list[Contact | Exception]:
+    """The users behind platform accounts, each registered on first contact (a known user
+    who had become unreachable is reachable again), for many accounts of one platform at
+    once (the bot's burst of updates): one read, and one write transaction when someone is
+    new or comes back. Each gets what it would have got alone, in the order given (the
+    same account twice: the first contact registers, the second finds the user): its
+    contact, or the error that was its own (InvalidRequest for a language that does not
+    exist)."""
+    answers: list[Contact | Exception | None] = [None] * len(registrations)
+    valid: list[int] = []
+    for index, registration in enumerate(registrations):
+        assert registration.external_id is not None
+        try:
+            service.check(registration)
+        except InvalidRequest as exc:
+            answers[index] = exc
+        else:
+            valid.append(index)
+    platforms = {registrations[index].platform for index in valid}
+    assert len(platforms) <= 1, "one platform per batch"
+    if not valid:
+        return [answer for answer in answers if answer is not None]
+    platform = platforms.pop()
+    external_ids = {registrations[index].external_id or "" for index in valid}
     async with db.reading() as session:
-        existing = await repository.by_external_id(session, platform, external_id)
-    if existing is not None:
-        if existing.unreachable_at is not None:
-            async with db.transaction() as session:
-                user = await repository.get(session, existing.id)
+        known = {
+            u.external_id: u
+            for u in await repository.by_external_ids(session, platform, external_ids)
+        }
+        codes = {
+            (registrations[index].referral or "").lower()
+            for index in valid
+            if registrations[index].referral and registrations[index].external_id not in known
+        }
+        referrers = (
+            {u.referral_code: u for u in await repository.by_referral_codes(session, codes)}
+            if codes
+            else {}
+        )
+    # The first contact of each new account registers it (with its referrer, when its code
+    # names one); every later one in the batch finds the user.
+    first: dict[str, int] = {}
+    accounts: list[tuple[service.Registration, int | None]] = []
+    for index in valid:
+        registration = registrations[index]
+        external_id = registration.external_id or ""
+        if external_id in known or external_id in first:
+            continue
+        first[external_id] = index
+        referrer = referrers.get((registration.referral or "").lower())
+        accounts.append((registration, referrer.id if referrer else None))
+    returning = [u for u in known.values() if u.unreachable_at is not None]
+    created: set[str] = set()
+    if accounts or returning:
+        async with db.transaction() as session:
+            for stale in returning:
+                user = await repository.get(session, stale.id)
                 assert user is not None
                 await service.mark_reachable(session, user, now)
-        problem = None
+                known[user.external_id or ""] = user
+            for user, new in await service.register_accounts(session, accounts, now):
+                known[user.external_id or ""] = user
+                if new:
+                    created.add(user.external_id or "")
+    for index in valid:
+        registration = registrations[index]
+        external_id = registration.external_id or ""
+        user = known[external_id]
+        referral = registration.referral
+        problem: ReferralProblem | None = None
+        if first.get(external_id) == index and external_id in created:
+            if referral is not None and user.referrer_id is None:
+                problem = ReferralProblem.UNKNOWN
+            answers[index] = Contact(user, True, problem)
+            continue
         if referral is not None:
-            own = referral.lower() == existing.referral_code
+            own = referral.lower() == user.referral_code
             problem = ReferralProblem.OWN if own else ReferralProblem.ALREADY
-        return Contact(existing, False, problem)
-    problem = None
-    if referral is not None:
-        async with db.reading() as session:
-            referrer = await repository.by_referral_code(session, referral.lower())
-        if referrer is None:
-            problem = ReferralProblem.UNKNOWN
-            registration = service.Registration(
-                platform=platform,
-                external_id=external_id,
-                username=registration.username,
-                language=registration.language,
-            )
-    try:
-        async with db.transaction() as session:
-            user = await service.register(session, registration, now)
-    except IntegrityError:  # the same user's other update registered them a moment ago
-        async with db.reading() as session:
-            raced = await repository.by_external_id(session, platform, external_id)
-        assert raced is not None
-        return Contact(raced, False, problem)
-    return Contact(user, True, problem)
+        answers[index] = Contact(user, False, problem)
+    return [answer for answer in answers if answer is not None]
 
 
 async def get(db: Database, user_id: int) -> User | None:

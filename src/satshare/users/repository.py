@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,40 @@ async def by_external_id(session: AsyncSession, platform: str, external_id: str)
         select(User).where(User.platform == platform, User.external_id == external_id)
     )
     return result.scalar_one_or_none()
+
+
+async def by_external_ids(
+    session: AsyncSession, platform: str, external_ids: Iterable[str]
+) -> list[User]:
+    """The users of ``platform`` behind these external ids (the ones that exist)."""
+    result = await session.execute(
+        select(User).where(User.platform == platform, User.external_id.in_(list(external_ids)))
+    )
+    return list(result.scalars().all())
+
+
+async def by_referral_codes(session: AsyncSession, codes: Iterable[str]) -> list[User]:
+    """The users owning these referral codes (the ones that exist)."""
+    result = await session.execute(select(User).where(User.referral_code.in_(list(codes))))
+    return list(result.scalars().all())
+
+
+def _insert(session: AsyncSession) -> Any:
+    """INSERT in the session's dialect (for ON CONFLICT)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert
+
+
+async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[User]:
+    """Insert users in one statement and return those inserted. A row that meets any unique
+    index (its platform account registered meanwhile, its referral code taken) is left out:
+    the caller finds out which from the returned users."""
+    statement = _insert(session)(User).values(list(rows)).on_conflict_do_nothing().returning(User)
+    result = await session.scalars(statement)
+    return list(result.all())
 
 
 async def referral_code_taken(session: AsyncSession, code: str) -> bool:
@@ -100,10 +135,7 @@ async def count_referral(
     session: AsyncSession, user_id: int, *, registered: int = 0, clicks: int = 0
 ) -> None:
     """Add to a user's referral counts (one upsert)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    insert = _insert(session)
     statement = insert(ReferralCount).values(user_id=user_id, registered=registered, clicks=clicks)
     statement = statement.on_conflict_do_update(
         index_elements=["user_id"],

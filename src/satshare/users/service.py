@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,12 +53,34 @@ async def resolve_referrer(session: AsyncSession, reference: str) -> User:
     return referrer
 
 
-async def register(session: AsyncSession, data: Registration, now: datetime) -> User:
+def check(data: Registration) -> str:
+    """The registration's language; InvalidRequest for an unknown platform or language."""
     if data.platform not in PLATFORMS:
         raise InvalidRequest(f"platform must be one of {', '.join(PLATFORMS)}", field="platform")
     language = data.language or "en"
     if language not in LANGUAGES:
         raise InvalidRequest(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    return language
+
+
+def _row(data: Registration, referrer_id: int | None, now: datetime) -> dict[str, Any]:
+    """A new user's row, with a fresh referral code."""
+    return {
+        "platform": data.platform,
+        "external_id": data.external_id,
+        "username": data.username,
+        "language": check(data),
+        "referral_code": new_referral_code(),
+        "referrer_id": referrer_id,
+        "created_at": now,
+        "updated_at": now,
+        "unreachable_at": None,
+        "leaderboard_name": None,
+    }
+
+
+async def register(session: AsyncSession, data: Registration, now: datetime) -> User:
+    language = check(data)
     if data.external_id is not None:
         existing = await repository.by_external_id(session, data.platform, data.external_id)
         if existing is not None:
@@ -80,9 +104,69 @@ async def register(session: AsyncSession, data: Registration, now: datetime) -> 
     )
     session.add(user)
     await session.flush()
-    await webhook_events.user_created(session, user, now)  # outgoing webhooks (#14)
-    if referrer is not None:
-        await repository.count_referral(session, referrer.id, registered=1)
+    await registered(session, [user], now)
+    return user
+
+
+#: Draws of referral codes for one batch before giving up (a clash is ~1 in 10^11).
+_CODE_DRAWS = 10
+
+
+async def register_accounts(
+    session: AsyncSession,
+    accounts: Sequence[tuple[Registration, int | None]],
+    now: datetime,
+) -> list[tuple[User, bool]]:
+    """Register platform accounts seen for the first time, each with its referrer's id (or
+    None), in one INSERT: (user, True) for each registered here, (user, False) for one that
+    another process registered meanwhile (its row stands; nothing more is written for it).
+    Relies on the unique indexes, not on a read before the write: no race can register an
+    account twice. The external ids are distinct and not None."""
+    if not accounts:
+        return []
+    rows = [_row(data, referrer_id, now) for data, referrer_id in accounts]
+    platform = accounts[0][0].platform
+    assert all(data.platform == platform and data.external_id for data, _ in accounts)
+    answers: dict[int, tuple[User, bool]] = {}
+    waiting = dict(enumerate(rows))
+    for _ in range(_CODE_DRAWS):
+        inserted = {
+            u.external_id: u for u in await repository.insert_new(session, [*waiting.values()])
+        }
+        for index, row in list(waiting.items()):
+            if (user := inserted.get(row["external_id"])) is not None:
+                answers[index] = (user, True)
+                del waiting[index]
+        if not waiting:
+            break
+        # The others met a unique index: their account was registered meanwhile, or their
+        # referral code was taken (then they draw again).
+        others = [row["external_id"] for row in waiting.values()]
+        raced = {
+            u.external_id: u for u in await repository.by_external_ids(session, platform, others)
+        }
+        for index, row in list(waiting.items()):
+            if (user := raced.get(row["external_id"])) is not None:
+                answers[index] = (user, False)
+                del waiting[index]
+            else:
+                row["referral_code"] = new_referral_code()
+        if not waiting:
+            break
+    else:
+        raise RuntimeError("could not draw free referral codes")  # pragma: no cover
+    await registered(session, [user for user, created in answers.values() if created], now)
+    return [answers[index] for index in range(len(rows))]
+
+
+async def registered(session: AsyncSession, new_users: Sequence[User], now: datetime) -> None:
+    """What a registration writes besides the user's row: ``user.created`` for outgoing
+    webhooks (#14), and the referrer's count and notice."""
+    await webhook_events.users_created(session, new_users, now)
+    for user in new_users:
+        if user.referrer_id is None:
+            continue
+        await repository.count_referral(session, user.referrer_id, registered=1)
         await outbox.enqueue(
             session,
             ReferralRegistered(
@@ -91,10 +175,9 @@ async def register(session: AsyncSession, data: Registration, now: datetime) -> 
                 referral_platform=user.platform,
             ),
             dedupe_key=f"user:{user.id}:referred",
-            user_id=referrer.id,
+            user_id=user.referrer_id,
             now=now,
         )
-    return user
 
 
 async def require(session: AsyncSession, user_id: int) -> User:

@@ -4,21 +4,24 @@ per change (its dedupe key), however often the writer runs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.webhooks_out import payloads
 from satshare.webhooks_out.models import EventType
-from satshare.webhooks_out.service import record
+from satshare.webhooks_out.service import record, record_many
 
 
-async def user_created(session: AsyncSession, user: payloads.UserRow, now: datetime) -> None:
-    await record(
+async def users_created(
+    session: AsyncSession, users: Sequence[payloads.UserRow], now: datetime
+) -> None:
+    """``user.created`` for each of these new users (one INSERT for all of them)."""
+    await record_many(
         session,
         EventType.USER_CREATED,
-        payloads.user(user),
-        dedupe_key=f"user:{user.id}:created",
+        [(payloads.user(user), f"user:{user.id}:created") for user in users],
         now=now,
     )
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.db import insert_ignore
+from satshare.db import insert_ignore_many
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.webhooks_out import repository, signing
 from satshare.webhooks_out.models import (
@@ -201,6 +201,21 @@ async def record(
     """Write the event and a delivery for each enabled endpoint that wants it, in the
     caller's transaction. Returns how many deliveries were queued (0 when nobody listens,
     and then nothing is written; also 0 when this event was already recorded)."""
+    return await record_many(session, event_type, [(data, dedupe_key)], now=now, only=only)
+
+
+async def record_many(
+    session: AsyncSession,
+    event_type: EventType,
+    events: Sequence[tuple[dict[str, Any], str]],
+    *,
+    now: datetime,
+    only: WebhookEndpoint | None = None,
+) -> int:
+    """``record`` for several events of one type, each ``(data, dedupe_key)``: one read of
+    the endpoints and one INSERT for all of them. Returns how many deliveries were queued."""
+    if not events:
+        return 0
     if only is not None:
         targets: Sequence[WebhookEndpoint] = [only]
     else:
@@ -209,37 +224,37 @@ async def record(
         ]
     if not targets:
         return 0
-    inserted = await insert_ignore(
-        session,
-        WebhookMessage,
+    rows = [
         {
             "msg_id": signing.new_message_id(),
             "event_type": event_type.value,
             "dedupe_key": dedupe_key,
             "body": body_of(event_type.value, data, now),
             "created_at": now,
-        },
-        ["dedupe_key"],
+        }
+        for data, dedupe_key in events
+    ]
+    inserted = await insert_ignore_many(
+        session, WebhookMessage, rows, ["dedupe_key"], returning=["id"]
     )
     if not inserted:
         return 0
     session.info[RECORDED] = True  # the delivery runner is kicked once this commits
-    message = await repository.message_by_key(session, dedupe_key)
-    assert message is not None
-    for endpoint in targets:
-        session.add(
-            EndpointDelivery(
-                endpoint_id=endpoint.id,
-                message_id=message.id,
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                window_started_at=now,
-                created_at=now,
+    for message in inserted:
+        for endpoint in targets:
+            session.add(
+                EndpointDelivery(
+                    endpoint_id=endpoint.id,
+                    message_id=message.id,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    window_started_at=now,
+                    created_at=now,
+                )
             )
-        )
     await session.flush()
-    return len(targets)
+    return len(inserted) * len(targets)
 
 
 async def send_test(session: AsyncSession, endpoint_id: int, now: datetime) -> EndpointDelivery:

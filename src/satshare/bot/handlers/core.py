@@ -10,7 +10,6 @@ from telegram.ext import ApplicationHandlerStop
 from satshare import logs, metrics
 from satshare.affiliates import flows as affiliate_flows
 from satshare.bot import keyboards, texts
-from satshare.bot import repository as bot_repository
 from satshare.bot.handlers import buying, growth, stars
 from satshare.bot.handlers.ui import expect_input, show
 from satshare.bot.runtime import (
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 async def guard_duplicates(update: Update, context: BotContext) -> None:
     """Runs first for every update: an update_id seen before is dropped (one effect)."""
     runtime = context.runtime
-    fresh = await bot_repository.first_sight(runtime.db, update.update_id, runtime.now())
+    fresh = await runtime.bursts.first_sight(update.update_id)
     metrics.bot_update(duplicate=not fresh)
     if not fresh:
         log.info("dropping duplicate update %s", update.update_id)

@@ -3,8 +3,8 @@
 Owns the HTTP face of the user driver and of the emulator's knobs: create users and chats,
 act as a user (``/_sim/users/{id}/send``, ``press``, ``join``, ``block``, ``pay``), read what
 a user's chat shows (``messages``) and a chat's members, redeliver an update, read or set the
-rate limits, and read the log of Bot API calls. Answers are plain JSON; an error is
-``{"error": ...}`` with the status Telegram would use.
+rate limits, and read the log of Bot API calls (all, or those after the first N). Answers
+are plain JSON; an error is ``{"error": ...}`` with the status Telegram would use.
 """
 
 from __future__ import annotations
@@ -101,5 +101,7 @@ async def _control(
             )
         return emulator.limits.as_json()
     if parts == ["calls"]:
-        return [{"method": m, "params": p} for m, p in emulator.calls]
+        # ?since=N: only the calls after the first N (a poller reads each call once).
+        since = int(request.query_params.get("since", 0))
+        return [{"method": m, "params": p} for m, p in emulator.calls[since:]]
     raise BotApiError(404, f"no control action {action!r}")
