@@ -117,9 +117,7 @@ async def seed(ctx: flows.PaymentsContext, invoices: int, affiliates: int) -> li
     (invoice id, inbox row id)."""
     db, now = ctx.db, ctx.clock.now()
     referrers = [
-        (
-            await user_flows.register(db, Registration(platform="api", username=f"aff{i}"), now)
-        ).id
+        (await user_flows.register(db, Registration(platform="api", username=f"aff{i}"), now)).id
         for i in range(affiliates)
     ]
     gate = asyncio.Semaphore(16)
@@ -160,7 +158,11 @@ async def seed(ctx: flows.PaymentsContext, invoices: int, affiliates: int) -> li
                 await session.flush()
                 notice = WebhookNotice(f"p{n}", "InvoiceSettled", f"d{n}", claims_settlement=True)
                 claimed = await inbox.claim(
-                    session, inbox.key_of(PROVIDER, notice), delivery_id=f"d{n}", payload="{}", now=now
+                    session,
+                    inbox.key_of(PROVIDER, notice),
+                    delivery_id=f"d{n}",
+                    payload="{}",
+                    now=now,
                 )
                 assert claimed.row_id is not None
                 opened_.append((invoice_id, claimed.row_id))
@@ -223,7 +225,9 @@ def pgbench(url: str, clients: int, seconds: int, *, init: bool) -> float:
         conn += ["-U", parsed.username]
     db = parsed.database or ""
     if init:
-        subprocess.run(["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True)
+        subprocess.run(
+            ["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True
+        )
     done = subprocess.run(
         ["pgbench", *conn, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), db],
         check=True,
@@ -274,7 +278,10 @@ async def main() -> None:
         async with opened(load_settings(config), sync_plans=True, service=True) as container:
             ctx = container.payments
             print(f"seeding {args.invoices} buyers and invoices…", flush=True)
-            work = [(n, i, r) for n, (i, r) in enumerate(await seed(ctx, args.invoices, args.affiliates))]
+            work = [
+                (n, i, r)
+                for n, (i, r) in enumerate(await seed(ctx, args.invoices, args.affiliates))
+            ]
             counts.hook(container.db.engine.sync_engine)
             share = len(work) // args.rounds
             for r in range(args.rounds):

@@ -292,13 +292,20 @@ async def insert_ignore(
     session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING on both backends; True when a row was inserted."""
+    return bool(await insert_ignore_rows(session, model, [values], conflict))
+
+
+async def insert_ignore_rows(
+    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]], conflict: list[str]
+) -> int:
+    """Several rows in one INSERT ... ON CONFLICT DO NOTHING (every row with the same
+    keys); how many were inserted."""
     table: Any = model.__table__
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    statement = (
-        dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    )
+    values: Any = rows[0] if len(rows) == 1 else rows  # one row: the plain VALUES form
+    statement = dialect_insert(table).values(values).on_conflict_do_nothing(index_elements=conflict)
     result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -40,6 +40,28 @@ async def open_suspension(session: AsyncSession, user_id: int) -> AffiliateSuspe
     return result.scalars().first()
 
 
+async def standing(session: AsyncSession, user_id: int) -> tuple[bool, int | None, int | None]:
+    """(suspended now, latest custom terms' share or None, their version or None) in one
+    round trip: what every referred sale asks."""
+    latest = (
+        select(AffiliateTerms.share_bps, AffiliateTerms.version)
+        .where(AffiliateTerms.user_id == user_id)
+        .order_by(AffiliateTerms.version.desc())
+        .limit(1)
+        .subquery()
+    )
+    suspended = exists().where(
+        AffiliateSuspension.user_id == user_id, AffiliateSuspension.lifted_at.is_(None)
+    )
+    query = select(
+        suspended,
+        select(latest.c.share_bps).scalar_subquery(),
+        select(latest.c.version).scalar_subquery(),
+    )
+    row = (await session.execute(query)).one()
+    return bool(row[0]), row[1], row[2]
+
+
 async def terms_history(session: AsyncSession, user_id: int) -> Sequence[AffiliateTerms]:
     result = await session.execute(
         select(AffiliateTerms)

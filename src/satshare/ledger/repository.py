@@ -6,11 +6,24 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Subquery, case, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Subquery,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.db import insert_ignore
+from satshare.ledger.figures.models import SaleBuyer
 from satshare.ledger.models import (
     GENESIS_HASH,
     SALE_KINDS,
@@ -56,6 +69,119 @@ async def ensure_accounts(
     if len(found) < len(set(codes)):
         found = {a.code: a for a in await _accounts_by_code(session, codes)}
     return found
+
+
+def _postings_from_codes(entry_id: Any, legs: Sequence[tuple[str, int]], source: Any = None) -> Any:
+    """INSERT the postings of ``legs`` (account code, amount) for ``entry_id``, taking each
+    account's id from its code in the same statement; a leg whose account does not exist yet
+    is left out (the caller creates it and posts the rest)."""
+    amount = case({code: literal(value, BigInteger) for code, value in legs}, value=Account.code)
+    codes = Account.code.in_([c for c, _ in legs])
+    rows = select(entry_id, Account.id, amount)
+    # An entry's row from a CTE: join the accounts to it (no cartesian product).
+    rows = rows.where(codes) if source is None else rows.select_from(source).join(Account, codes)
+    return insert(Posting).from_select(["entry_id", "account_id", "amount_sats"], rows)
+
+
+async def write_entry(
+    session: AsyncSession,
+    entry: dict[str, Any],
+    legs: Sequence[tuple[str, int]],
+    *,
+    note: dict[str, Any] | None,
+    sale_buyer: dict[str, Any] | None,
+) -> tuple[int, int]:
+    """Write an entry with its postings, its seal queue row, its memo note (queued for the
+    notes chain) and who bought it (a sale): (entry id, postings written). Fewer postings
+    than legs means some accounts do not exist yet (``post_missing`` writes the rest).
+
+    Core statements, not the ORM's unit of work: this is on every settlement's path. On
+    PostgreSQL it is one statement (data-modifying CTEs); SQLite has none, so there each
+    row is its own INSERT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await _write_entry_cte(session, entry, legs, note=note, sale_buyer=sale_buyer)
+    conn = await session.connection()
+    entry_id = int(
+        (await conn.execute(insert(Entry).values(entry).returning(Entry.id))).scalar_one()
+    )
+    written = (
+        await conn.execute(_postings_from_codes(literal(entry_id, BigInteger), legs))
+    ).rowcount
+    await conn.execute(insert(SealQueue).values(entry_id=entry_id))
+    if sale_buyer is not None:
+        await conn.execute(insert(SaleBuyer).values(entry_id=entry_id, **sale_buyer))
+    if note is not None:
+        note_id = (
+            await conn.execute(
+                insert(EntryNote).values(entry_id=entry_id, **note).returning(EntryNote.id)
+            )
+        ).scalar_one()
+        await conn.execute(insert(NoteSealQueue).values(note_id=note_id))
+    return entry_id, int(written)
+
+
+async def _write_entry_cte(
+    session: AsyncSession,
+    entry: dict[str, Any],
+    legs: Sequence[tuple[str, int]],
+    *,
+    note: dict[str, Any] | None,
+    sale_buyer: dict[str, Any] | None,
+) -> tuple[int, int]:
+    new = insert(Entry).values(entry).returning(Entry.id).cte("new_entry")
+    postings = _postings_from_codes(new.c.id, legs, new).returning(Posting.id).cte("new_postings")
+    parts = [
+        insert(SealQueue).from_select(["entry_id"], select(new.c.id)).cte("queued"),
+    ]
+    if sale_buyer is not None:
+        columns = ["entry_id", *sale_buyer]
+        parts.append(
+            insert(SaleBuyer)
+            .from_select(columns, select(new.c.id, *_literals(SaleBuyer, sale_buyer)))
+            .cte("buyer")
+        )
+    if note is not None:
+        columns = ["entry_id", *note]
+        noted = (
+            insert(EntryNote)
+            .from_select(columns, select(new.c.id, *_literals(EntryNote, note)))
+            .returning(EntryNote.id)
+            .cte("new_note")
+        )
+        parts.append(
+            insert(NoteSealQueue).from_select(["note_id"], select(noted.c.id)).cte("note_queued")
+        )
+    query = select(new.c.id, select(func.count()).select_from(postings).scalar_subquery())
+    row = (await (await session.connection()).execute(query.add_cte(*parts))).one()
+    return int(row[0]), int(row[1])
+
+
+def _literals(model: Any, values: dict[str, Any]) -> list[Any]:
+    """Bound values typed as their columns (a UTC timestamp, a 64-bit id)."""
+    table: Table = model.__table__
+    return [literal(value, table.c[name].type) for name, value in values.items()]
+
+
+async def post_missing(
+    session: AsyncSession,
+    entry_id: int,
+    legs: Sequence[tuple[str, int]],
+    specs: Sequence[tuple[str, str, int | None]],
+    now: datetime,
+) -> None:
+    """Create the accounts ``write_entry`` did not find and post their legs."""
+    by_code = await ensure_accounts(session, specs, now)
+    posted = set(
+        (
+            await session.execute(select(Posting.account_id).where(Posting.entry_id == entry_id))
+        ).scalars()
+    )
+    rest = [
+        {"entry_id": entry_id, "account_id": by_code[code].id, "amount_sats": amount}
+        for code, amount in legs
+        if by_code[code].id not in posted
+    ]
+    await (await session.connection()).execute(insert(Posting), rest)
 
 
 async def _accounts_by_code(session: AsyncSession, codes: Sequence[str]) -> Sequence[Account]:

@@ -18,6 +18,7 @@ from satshare.payments.models import (
     Payment,
     WebhookDelivery,
 )
+from satshare.plans.models import Plan
 from satshare.users.models import User
 
 
@@ -28,6 +29,22 @@ async def get_invoice(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def lock_invoice_for_settlement(
+    session: AsyncSession, invoice_id: str
+) -> tuple[Invoice, User, Plan] | None:
+    """The invoice, locked (its row only), with its buyer and plan: one round trip where a
+    settlement needs all three."""
+    query = (
+        select(Invoice, User, Plan)
+        .join(User, User.id == Invoice.user_id)
+        .join(Plan, Plan.id == Invoice.plan_id)
+        .where(Invoice.id == invoice_id)
+        .with_for_update(of=Invoice)
+    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def invoice_by_provider_id(

@@ -4,13 +4,14 @@ per change (its dedupe key), however often the writer runs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.webhooks_out import payloads
-from satshare.webhooks_out.models import EventType
-from satshare.webhooks_out.service import record
+from satshare.webhooks_out.models import EventType, WebhookEndpoint
+from satshare.webhooks_out.service import enabled_endpoints, record
 
 
 async def user_created(session: AsyncSession, user: payloads.UserRow, now: datetime) -> None:
@@ -31,6 +32,7 @@ async def subscription_changed(
     *,
     cause: str,
     status: str | None = None,
+    enabled: Sequence[WebhookEndpoint] | None = None,
 ) -> None:
     """``cause`` tells apart two changes of the same kind (the invoice that renewed it, the
     end date that expired)."""
@@ -40,6 +42,7 @@ async def subscription_changed(
         payloads.subscription(subscription, status),
         dedupe_key=f"subscription:{subscription.id}:{event.value}:{cause}",
         now=now,
+        enabled=enabled,
     )
 
 
@@ -59,6 +62,9 @@ async def sale_settled(
 ) -> None:
     """A settled sale: payment.settled, subscription.activated or .renewed, and the direct
     referrer's commission.earned (when there is one)."""
+    enabled = await enabled_endpoints(session)  # read once for the three events
+    if not enabled:
+        return  # nobody listens: nothing to write
     await record(
         session,
         EventType.PAYMENT_SETTLED,
@@ -70,9 +76,10 @@ async def sale_settled(
         ),
         dedupe_key=f"invoice:{invoice.id}:payment.settled",
         now=now,
+        enabled=enabled,
     )
     event = EventType.SUBSCRIPTION_RENEWED if renewed else EventType.SUBSCRIPTION_ACTIVATED
-    await subscription_changed(session, event, subscription, now, cause=invoice.id)
+    await subscription_changed(session, event, subscription, now, cause=invoice.id, enabled=enabled)
     if affiliate_user_id is not None and commission_sats:
         await record(
             session,
@@ -87,6 +94,7 @@ async def sale_settled(
             },
             dedupe_key=f"invoice:{invoice.id}:commission.earned",
             now=now,
+            enabled=enabled,
         )
 
 

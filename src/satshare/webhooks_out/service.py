@@ -197,16 +197,19 @@ async def record(
     dedupe_key: str,
     now: datetime,
     only: WebhookEndpoint | None = None,
+    enabled: Sequence[WebhookEndpoint] | None = None,
 ) -> int:
     """Write the event and a delivery for each enabled endpoint that wants it, in the
     caller's transaction. Returns how many deliveries were queued (0 when nobody listens,
-    and then nothing is written; also 0 when this event was already recorded)."""
+    and then nothing is written; also 0 when this event was already recorded).
+    ``enabled``: the enabled endpoints, when the caller has read them in this transaction
+    (a sale records up to three events)."""
     if only is not None:
         targets: Sequence[WebhookEndpoint] = [only]
     else:
-        targets = [
-            e for e in await repository.enabled_endpoints(session) if subscribes(e, event_type)
-        ]
+        if enabled is None:
+            enabled = await repository.enabled_endpoints(session)
+        targets = [e for e in enabled if subscribes(e, event_type)]
     if not targets:
         return 0
     inserted = await insert_ignore(
@@ -240,6 +243,11 @@ async def record(
         )
     await session.flush()
     return len(targets)
+
+
+async def enabled_endpoints(session: AsyncSession) -> Sequence[WebhookEndpoint]:
+    """The enabled endpoints (for ``record(enabled=...)``)."""
+    return await repository.enabled_endpoints(session)
 
 
 async def send_test(session: AsyncSession, endpoint_id: int, now: datetime) -> EndpointDelivery:

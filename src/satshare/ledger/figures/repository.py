@@ -47,23 +47,6 @@ def _insert(session: AsyncSession) -> Any:
     return insert
 
 
-async def add_sale_buyer(
-    session: AsyncSession,
-    entry_id: int,
-    buyer_user_id: int,
-    referrer_user_id: int | None,
-    renewal: bool,
-) -> None:
-    session.add(
-        SaleBuyer(
-            entry_id=entry_id,
-            buyer_user_id=buyer_user_id,
-            referrer_user_id=referrer_user_id,
-            renewal=renewal,
-        )
-    )
-
-
 async def lock_chain_head(session: AsyncSession) -> None:
     """Wait for the entries chain's head and hold it: no sealer runs until this transaction
     ends (the rebuild's guard; a sealer itself skips a held head)."""

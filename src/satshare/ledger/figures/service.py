@@ -52,18 +52,6 @@ OPTIMISTIC_TRIES = 3
 REBUILD_BATCH = 5000
 
 
-async def record_sale_buyer(
-    session: AsyncSession,
-    entry_id: int,
-    buyer_user_id: int,
-    referrer_user_id: int | None,
-    renewal: bool,
-) -> None:
-    """Who bought a sale entry, their referrer (the referral figures count by them) and
-    whether its subscription was paid before."""
-    await repository.add_sale_buyer(session, entry_id, buyer_user_id, referrer_user_id, renewal)
-
-
 # -- keeping them ----------------------------------------------------------------------------
 
 
