@@ -20,7 +20,7 @@ from satshare.affiliates.repository import accepted_at as accepted_at
 from satshare.affiliates.repository import current_custom as current_custom
 from satshare.affiliates.repository import open_suspension as open_suspension
 from satshare.affiliates.repository import terms_history as terms_history
-from satshare.affiliates.stats import ReferralStats
+from satshare.affiliates.stats import LevelProgress, ReferralStats
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger.figures import service as figures
@@ -53,7 +53,7 @@ class Terms:
     level: str | None = None
 
 
-def level_for(levels: Sequence[Level], stats: ReferralStats) -> Level | None:
+def level_for(levels: Sequence[Level], stats: ReferralStats | LevelProgress) -> Level | None:
     """The last level in the (ordered) list whose thresholds are all met."""
     reached = None
     for level in levels:
@@ -99,11 +99,11 @@ def next_level(levels: Sequence[Level], stats: ReferralStats) -> NextLevel | Non
 
 #: Reads an affiliate's referral figures (``satshare.payments.referrals.referral_stats``): a
 #: port, because those figures are queried over payments, a domain above this one.
-ReferralProgress = Callable[[AsyncSession, int], Awaitable[ReferralStats]]
+ReferralProgress = Callable[[AsyncSession, int], Awaitable[ReferralStats | LevelProgress]]
 
 
 #: What ``level_for`` is given when no level has a threshold (it reads none of it).
-NO_PROGRESS = ReferralStats(registered=0, paying=0, referred_sales_sats=0)
+NO_PROGRESS = LevelProgress(paying=0, referred_sales_sats=0)
 
 
 async def terms_for(

@@ -232,7 +232,7 @@ async def _terms(
     if affiliate_id is None:
         return NO_AFFILIATE
     return await affiliates.terms_for(
-        session, affiliate_id, policy.program, referrals.referral_stats
+        session, affiliate_id, policy.program, referrals.level_progress
     )
 
 

@@ -92,8 +92,11 @@ async def set_state(session: AsyncSession, version: int, rolled_day: date | None
 # -- what entries are, for the fold ----------------------------------------------------------
 
 
-async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -> list[EntryFacts]:
-    """The entries (by id; None: those waiting for the sealer), oldest first."""
+async def facts(
+    session: AsyncSession, entry_ids: Sequence[int] | None = None, *, referrer: int | None = None
+) -> list[EntryFacts]:
+    """The entries (by id; None: those waiting for the sealer), oldest first. ``referrer``:
+    only the sales of buyers they referred, and the refunds of those."""
     original = aliased(Entry)
     buyer, original_buyer = aliased(SaleBuyer), aliased(SaleBuyer)
     query = (
@@ -119,6 +122,10 @@ async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -
         .outerjoin(original_buyer, original_buyer.entry_id == original.id)
         .order_by(Entry.id)
     )
+    if referrer is not None:
+        query = query.where(
+            or_(buyer.referrer_user_id == referrer, original_buyer.referrer_user_id == referrer)
+        )
     if entry_ids is None:
         query = query.join(SealQueue, SealQueue.entry_id == Entry.id)
     elif not entry_ids:

@@ -275,6 +275,24 @@ async def user(session: AsyncSession, user_id: int) -> dict[str, int]:
     return await consistent(session, read)
 
 
+async def referral_progress(session: AsyncSession, user_id: int) -> tuple[int, int]:
+    """An affiliate's paying referrals and their referrals' bitcoin sales (what affiliate
+    levels read): the sealed counters plus, of the entries waiting for the sealer, only the
+    sales and refunds of buyers they referred. Every referred sale asks this; folding the
+    whole queue each time made settlement slower the busier it was (#15)."""
+
+    async def read() -> tuple[int, int]:
+        _, rolled = await repository.version(session)
+        batch = fold(await repository.facts(session, referrer=user_id), rolled)
+        if batch.sales or batch.referrers:
+            _resolve_buyers(batch, await _buyers_before(session, batch), rolled)
+        found = (await repository.users(session, [user_id])).get(user_id, _zeros())
+        mine = _plus(found, batch.users.get(user_id))
+        return mine["referral_paying"], mine["referral_sales_sats"]
+
+    return await consistent(session, read)
+
+
 def _zeros() -> dict[str, int]:
     return dict.fromkeys(repository.USER_COLUMNS, 0)
 
