@@ -1,6 +1,6 @@
 """The settlement transaction alone, on PostgreSQL, against pgbench TPC-B in the same run.
 
-    .venv/bin/python -m bench.settle_tx --invoices 3000 --concurrency 48
+    .venv/bin/python -m bench.settle_tx --invoices 3000 --concurrency 32
     .venv/bin/python -m bench.settle_tx --level          # with an affiliate level configured
 
 Recreates its own database (the name must contain "settletx"), migrates it, registers
@@ -9,7 +9,7 @@ with its webhook delivery claimed in the inbox, as the webhook path leaves it. T
 process, many asyncio tasks call the settlement use case the webhook path calls after the
 re-fetch (``payments.flows.apply_fetched``) with the processor's answer already in hand: one
 transaction each, with the inbox row marked handled in it; the sealer chains the entries
-beside them, as in ``serve``. Settlements per second, SQL statements, transactions and
+beside them, as in ``serve`` (on uvloop, as ``serve``). Settlements per second, SQL statements, transactions and
 round trips per settlement (counted on SQLAlchemy's engine events), and this process's CPU
 per settlement are printed.
 
@@ -257,8 +257,10 @@ async def main() -> None:
     )
     parser.add_argument("--invoices", type=int, default=3000, help="in all, over the rounds")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=48)
-    parser.add_argument("--pool-size", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--pool-size", type=int, default=32, help="one connection per task: none waits for one"
+    )
     parser.add_argument("--affiliates", type=int, default=10)
     parser.add_argument("--level", action="store_true", help="configure an affiliate level")
     parser.add_argument("--pgbench-clients", type=int, default=16)
@@ -347,4 +349,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:  # the event loop ``satshare serve`` runs on
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Executable,
     Subquery,
     Table,
+    bindparam,
     case,
     delete,
     func,
@@ -76,10 +78,7 @@ def _postings_from_codes(entry_id: Any, legs: Sequence[tuple[str, int]], source:
     account's id from its code in the same statement; a leg whose account does not exist yet
     is left out (the caller creates it and posts the rest)."""
     amount = case({code: literal(value, BigInteger) for code, value in legs}, value=Account.code)
-    codes = Account.code.in_([c for c, _ in legs])
-    rows = select(entry_id, Account.id, amount)
-    # An entry's row from a CTE: join the accounts to it (no cartesian product).
-    rows = rows.where(codes) if source is None else rows.select_from(source).join(Account, codes)
+    rows = select(entry_id, Account.id, amount).where(Account.code.in_([c for c, _ in legs]))
     return insert(Posting).from_select(["entry_id", "account_id", "amount_sats"], rows)
 
 
@@ -128,38 +127,75 @@ async def _write_entry_cte(
     note: dict[str, Any] | None,
     sale_buyer: dict[str, Any] | None,
 ) -> tuple[int, int]:
-    new = insert(Entry).values(entry).returning(Entry.id).cte("new_entry")
-    postings = _postings_from_codes(new.c.id, legs, new).returning(Posting.id).cte("new_postings")
-    parts = [
-        insert(SealQueue).from_select(["entry_id"], select(new.c.id)).cte("queued"),
-    ]
-    if sale_buyer is not None:
-        columns = ["entry_id", *sale_buyer]
+    statement = _entry_statement(
+        tuple(entry), len(legs), tuple(note or ()), tuple(sale_buyer or ())
+    )
+    params = {f"e_{name}": value for name, value in entry.items()}
+    for index, (code, amount) in enumerate(legs):
+        params[f"code_{index}"], params[f"amount_{index}"] = code, amount
+    params.update({f"n_{name}": value for name, value in (note or {}).items()})
+    params.update({f"b_{name}": value for name, value in (sale_buyer or {}).items()})
+    row = (await (await session.connection()).execute(statement, params)).one()
+    return int(row[0]), int(row[1])
+
+
+@functools.cache
+def _entry_statement(
+    entry: tuple[str, ...], legs: int, note: tuple[str, ...], buyer: tuple[str, ...]
+) -> Executable:
+    """The one PostgreSQL statement of ``write_entry`` for this shape of entry, built once
+    (a sale's shape repeats: building and keying it anew each time costs CPU on every
+    settlement), with its values as bound parameters."""
+    columns = Entry.__table__.c
+    new = (
+        insert(Entry)
+        .values({name: bindparam(f"e_{name}", type_=columns[name].type) for name in entry})
+        .returning(Entry.id)
+        .cte("new_entry")
+    )
+    codes = [bindparam(f"code_{i}", type_=Account.code.type) for i in range(legs)]
+    amount = case(
+        *(
+            (Account.code == code, bindparam(f"amount_{i}", type_=BigInteger))
+            for i, code in enumerate(codes)
+        )
+    )
+    postings = (
+        insert(Posting)
+        .from_select(
+            ["entry_id", "account_id", "amount_sats"],
+            select(new.c.id, Account.id, amount)
+            .select_from(new)
+            .join(Account, Account.code.in_(codes)),
+        )
+        .returning(Posting.id)
+        .cte("new_postings")
+    )
+    parts = [insert(SealQueue).from_select(["entry_id"], select(new.c.id)).cte("queued")]
+    if buyer:
         parts.append(
             insert(SaleBuyer)
-            .from_select(columns, select(new.c.id, *_literals(SaleBuyer, sale_buyer)))
+            .from_select(["entry_id", *buyer], select(new.c.id, *_params(SaleBuyer, "b", buyer)))
             .cte("buyer")
         )
-    if note is not None:
-        columns = ["entry_id", *note]
+    if note:
         noted = (
             insert(EntryNote)
-            .from_select(columns, select(new.c.id, *_literals(EntryNote, note)))
+            .from_select(["entry_id", *note], select(new.c.id, *_params(EntryNote, "n", note)))
             .returning(EntryNote.id)
             .cte("new_note")
         )
         parts.append(
             insert(NoteSealQueue).from_select(["note_id"], select(noted.c.id)).cte("note_queued")
         )
-    query = select(new.c.id, select(func.count()).select_from(postings).scalar_subquery())
-    row = (await (await session.connection()).execute(query.add_cte(*parts))).one()
-    return int(row[0]), int(row[1])
+    counted = select(func.count()).select_from(postings).scalar_subquery()
+    return select(new.c.id, counted).add_cte(*parts)
 
 
-def _literals(model: Any, values: dict[str, Any]) -> list[Any]:
-    """Bound values typed as their columns (a UTC timestamp, a 64-bit id)."""
+def _params(model: Any, prefix: str, names: Sequence[str]) -> list[Any]:
+    """Bound parameters typed as the model's columns (a UTC timestamp, a 64-bit id)."""
     table: Table = model.__table__
-    return [literal(value, table.c[name].type) for name, value in values.items()]
+    return [bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names]
 
 
 async def post_missing(
