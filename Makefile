@@ -50,11 +50,14 @@ browser:
 ## The benches (not in CI; each drops and recreates its own PostgreSQL database):
 ## the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
 ## settlement and payouts, 1,000 runs; start-up time and idle memory of `serve`; `ledger
-## verify` and `ledger export` at 100,000 and 1,000,000 payments (docs/performance.md).
+## verify` and `ledger export` at 100,000 and 1,000,000 payments; the settlement
+## transaction alone against pgbench, without and with an affiliate level (docs/performance.md).
 bench: $(RUN_STAMP)
 	$(PY) -m bench.faults --runs 1000 --seed 1
 	$(PY) -m bench.startup --runs 5
 	$(PY) -m bench.ledger --sizes 100000,1000000
+	$(PY) -m bench.settle_tx
+	$(PY) -m bench.settle_tx --level
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples docs/verify_ledger_export.py

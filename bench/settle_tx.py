@@ -49,6 +49,7 @@ from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice, 
 from satshare.payments.service import Outcome
 from satshare.subscriptions import repository as subscriptions_repo
 from satshare.users import flows as user_flows
+from satshare.users import service as users
 from satshare.users.service import Registration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,17 +121,13 @@ async def seed(ctx: flows.PaymentsContext, invoices: int, affiliates: int) -> li
         (await user_flows.register(db, Registration(platform="api", username=f"aff{i}"), now)).id
         for i in range(affiliates)
     ]
-    gate = asyncio.Semaphore(16)
-
-    async def buyer(n: int) -> int:
-        referral = str(referrers[n % affiliates]) if n % 2 == 0 else None
-        async with gate:
-            user = await user_flows.register(
-                db, Registration(platform="api", username=f"buyer{n}", referral=referral), now
-            )
-        return user.id
-
-    buyers = await asyncio.gather(*(buyer(n) for n in range(invoices)))
+    buyers: list[int] = []
+    for start in range(0, invoices, 250):  # a few transactions, not one per buyer
+        async with db.transaction() as session:
+            for n in range(start, min(start + 250, invoices)):
+                referral = str(referrers[n % affiliates]) if n % 2 == 0 else None
+                registration = Registration(platform="api", username=f"buyer{n}", referral=referral)
+                buyers.append((await users.register(session, registration, now)).id)
     opened_: list[tuple[str, int]] = []
     for start in range(0, len(buyers), 500):
         async with db.transaction() as session:
@@ -259,7 +256,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--pool-size", type=int, default=32, help="one connection per task: none waits for one"
+        "--pool-size", type=int, default=16, help="connections (PostgreSQL's are shared)"
     )
     parser.add_argument("--affiliates", type=int, default=10)
     parser.add_argument("--level", action="store_true", help="configure an affiliate level")
