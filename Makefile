@@ -51,13 +51,20 @@ browser:
 ## the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
 ## settlement and payouts, 1,000 runs; start-up time and idle memory of `serve`; `ledger
 ## verify` and `ledger export` at 100,000 and 1,000,000 payments; settlement end to end
-## with one and two serve workers (docs/performance.md).
+## with one and two serve workers; the settlement transaction alone against pgbench,
+## without and with an affiliate level; the bot's /start storm against a plain PTB bot;
+## reads at 10k/50k and 1M/5M (docs/performance.md).
 bench: $(RUN_STAMP)
 	$(PY) -m bench.faults --runs 1000 --seed 1
 	$(PY) -m bench.startup --runs 5
 	$(PY) -m bench.ledger --sizes 100000,1000000
 	$(PY) -m bench.settlement --invoices 2000
 	$(PY) -m bench.settlement --invoices 2000 --workers 2
+	$(PY) -m bench.settle_tx
+	$(PY) -m bench.settle_tx --level
+	$(PY) -m bench.bot_updates
+	$(PY) -m bench.bot_updates --database-url postgresql://postgres@127.0.0.1:5432/satshare_bench_bot
+	$(PY) -m bench.reads
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples docs/verify_ledger_export.py

@@ -34,6 +34,7 @@ from satshare.ledger.figures.models import (
     FiguresUserDay,
 )
 from satshare.ledger.models import EntryKind
+from satshare.money import split
 from satshare.payments import refunds
 from satshare.reports.recompute import check
 from tests.conftest import BTCPaySim, Stack, close_stack
@@ -183,11 +184,21 @@ async def test_reads_count_what_the_sealer_has_not_reached(
     clocked: tuple[Stack, FrozenClock], lightning: Lightning
 ) -> None:
     stack, clock = clocked
-    alice = await affiliate(stack)
+    alice, carol = await affiliate(stack), await affiliate(stack)
     buyer = await create_user(stack.client, "buyer", referral_id=alice)
     invoice_id = await _paid(stack, buyer["user_id"])
+    later = await create_user(stack.client, "later", referral_id=alice)
+    elsewhere = await create_user(stack.client, "elsewhere", referral_id=carol)
     await stack.container.sealer.flush()
     now = clock.now()
+    async with stack.db.reading() as session:
+        sealed = await figures.user(session, alice)
+        assert sealed["referral_paying"] == 1
+        # What a level reads on each referred sale: the same counts, from the sealed row.
+        assert await figures.referral_progress(session, alice) == (
+            1,
+            sealed["referral_sales_sats"],
+        )
 
     class Undo(Exception):
         pass
@@ -219,6 +230,35 @@ async def test_reads_count_what_the_sealer_has_not_reached(
                 0,
                 700,
             )
+            assert await figures.referral_progress(session, alice) == (0, 0)
+            # Queued sales: one by a buyer alice referred, one by carol's (left out of the
+            # level's read, which folds only alice's referrals from the queue).
+            for buyer_id, referrer in ((later["user_id"], alice), (elsewhere["user_id"], carol)):
+                await ledger.post_entry(
+                    session,
+                    ledger.NewEntry(
+                        idempotency_key=f"test:sale:{buyer_id}",
+                        kind=EntryKind.SALE,
+                        legs=ledger.sale_legs(
+                            provider="btcpay",
+                            split=split(10_000, 5000),
+                            received_sats=10_000,
+                            affiliate_user_id=referrer,
+                            buyer_user_id=buyer_id,
+                        ),
+                        gross_sats=10_000,
+                        share_bps=5000,
+                        affiliate_user_id=referrer,
+                        buyer_user_id=buyer_id,
+                        referrer_user_id=referrer,
+                        owners_known=True,
+                    ),
+                    now,
+                )
+            mine = await figures.user(session, alice)
+            assert (mine["referral_paying"], mine["referral_sales_sats"]) == (1, 10_000)
+            assert await figures.referral_progress(session, alice) == (1, 10_000)
+            assert await figures.referral_progress(session, carol) == (1, 10_000)
             raise Undo
 
 

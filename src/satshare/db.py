@@ -7,6 +7,7 @@ Services never commit. The boundary (an API request, a job, a CLI command) opens
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -323,3 +324,32 @@ async def insert_ignore_many(
     statement = _insert_ignore(session, model, conflict).values(list(rows))
     result = await session.execute(statement.returning(*(table.c[name] for name in returning)))
     return list(result.all())
+
+
+async def insert_ignore_rows(
+    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]], conflict: list[str]
+) -> int:
+    """Several rows (every one with the same keys) in one INSERT ... ON CONFLICT DO NOTHING;
+    how many were inserted.
+
+    Executed as SQLAlchemy's "insertmanyvalues" (one multi-row statement, compiled once and
+    cached) with RETURNING to count what was inserted: a multi-row ``values([...])`` would be
+    compiled again on every call."""
+    statement = _insert_ignoring(model, tuple(conflict), session.get_bind().dialect.name)
+    result = await session.execute(statement, rows)
+    return len(result.all())
+
+
+@functools.cache
+def _insert_ignoring(model: type[Base], conflict: tuple[str, ...], dialect: str) -> Any:
+    """Built once per table (a settlement's outbox rows take this path on every sale)."""
+    table: Any = model.__table__
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    return (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=list(conflict))
+        .returning(*table.primary_key.columns)
+    )

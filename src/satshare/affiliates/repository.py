@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import BigInteger, Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -38,6 +39,36 @@ async def open_suspension(session: AsyncSession, user_id: int) -> AffiliateSuspe
         )
     )
     return result.scalars().first()
+
+
+def _standing() -> Any:
+    user_id: Any = bindparam("user_id", type_=BigInteger)
+    latest = (
+        select(AffiliateTerms.share_bps, AffiliateTerms.version)
+        .where(AffiliateTerms.user_id == user_id)
+        .order_by(AffiliateTerms.version.desc())
+        .limit(1)
+        .subquery()
+    )
+    suspended = exists().where(
+        AffiliateSuspension.user_id == user_id, AffiliateSuspension.lifted_at.is_(None)
+    )
+    return select(
+        suspended,
+        select(latest.c.share_bps).scalar_subquery(),
+        select(latest.c.version).scalar_subquery(),
+    )
+
+
+#: Built once (every referred sale runs it).
+_STANDING = _standing()
+
+
+async def standing(session: AsyncSession, user_id: int) -> tuple[bool, int | None, int | None]:
+    """(suspended now, latest custom terms' share or None, their version or None) in one
+    round trip: what every referred sale asks."""
+    row = (await session.execute(_STANDING, {"user_id": user_id})).one()
+    return bool(row[0]), row[1], row[2]
 
 
 async def terms_history(session: AsyncSession, user_id: int) -> Sequence[AffiliateTerms]:

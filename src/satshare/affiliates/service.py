@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.affiliates import repository
 from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms, TermsAcceptance
 from satshare.affiliates.repository import accepted_at as accepted_at
 from satshare.affiliates.repository import current_custom as current_custom
 from satshare.affiliates.repository import open_suspension as open_suspension
 from satshare.affiliates.repository import terms_history as terms_history
-from satshare.affiliates.stats import ReferralStats
+from satshare.affiliates.stats import LevelProgress, ReferralStats
 from satshare.db import insert_ignore
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.ledger.figures import service as figures
@@ -52,7 +53,7 @@ class Terms:
     level: str | None = None
 
 
-def level_for(levels: Sequence[Level], stats: ReferralStats) -> Level | None:
+def level_for(levels: Sequence[Level], stats: ReferralStats | LevelProgress) -> Level | None:
     """The last level in the (ordered) list whose thresholds are all met."""
     reached = None
     for level in levels:
@@ -98,19 +99,29 @@ def next_level(levels: Sequence[Level], stats: ReferralStats) -> NextLevel | Non
 
 #: Reads an affiliate's referral figures (``satshare.payments.referrals.referral_stats``): a
 #: port, because those figures are queried over payments, a domain above this one.
-ReferralProgress = Callable[[AsyncSession, int], Awaitable[ReferralStats]]
+ReferralProgress = Callable[[AsyncSession, int], Awaitable[ReferralStats | LevelProgress]]
+
+
+#: What ``level_for`` is given when no level has a threshold (it reads none of it).
+NO_PROGRESS = LevelProgress(paying=0, referred_sales_sats=0)
 
 
 async def terms_for(
     session: AsyncSession, user_id: int, program: Program, progress: ReferralProgress
 ) -> Terms:
-    if await open_suspension(session, user_id) is not None:
+    suspended, custom_share, custom_version = await repository.standing(session, user_id)
+    if suspended:
         return Terms(share_bps=0, label="suspended")
-    custom = await current_custom(session, user_id)
-    if custom is not None and custom.share_bps is not None:
-        return Terms(share_bps=custom.share_bps, label=f"custom:v{custom.version}")
+    if custom_share is not None:
+        return Terms(share_bps=custom_share, label=f"custom:v{custom_version}")
     if program.levels:
-        level = level_for(program.levels, await progress(session, user_id))
+        # Levels without thresholds need no figures: the last one always applies.
+        needs_progress = any(
+            level.min_paying_referrals is not None or level.min_referred_sales_sats is not None
+            for level in program.levels
+        )
+        stats = await progress(session, user_id) if needs_progress else NO_PROGRESS
+        level = level_for(program.levels, stats)
         if level is not None:
             return Terms(share_bps=level.share_bps, label=f"level:{level.name}", level=level.name)
     return Terms(share_bps=program.base_share_bps, label="base")

@@ -84,6 +84,14 @@ class ReferralStats:
     referred_sales_sats: int
 
 
+@dataclass(frozen=True, slots=True)
+class LevelProgress:
+    """What affiliate levels' thresholds read (``ReferralStats`` without the sign-ups)."""
+
+    paying: int
+    referred_sales_sats: int
+
+
 async def clicks(session: AsyncSession, user_id: int) -> int:
     """How often the affiliate's link was opened."""
     return (await users_repo.referral_counts(session, user_id))[1]

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Subquery, case, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Subquery,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from satshare.db import insert_ignore
+from satshare.ledger.figures.models import SaleBuyer
 from satshare.ledger.models import (
     GENESIS_HASH,
     SALE_KINDS,
@@ -56,6 +71,153 @@ async def ensure_accounts(
     if len(found) < len(set(codes)):
         found = {a.code: a for a in await _accounts_by_code(session, codes)}
     return found
+
+
+def _postings_from_codes(entry_id: Any, legs: Sequence[tuple[str, int]], source: Any = None) -> Any:
+    """INSERT the postings of ``legs`` (account code, amount) for ``entry_id``, taking each
+    account's id from its code in the same statement; a leg whose account does not exist yet
+    is left out (the caller creates it and posts the rest)."""
+    amount = case({code: literal(value, BigInteger) for code, value in legs}, value=Account.code)
+    rows = select(entry_id, Account.id, amount).where(Account.code.in_([c for c, _ in legs]))
+    return insert(Posting).from_select(["entry_id", "account_id", "amount_sats"], rows)
+
+
+async def write_entry(
+    session: AsyncSession,
+    entry: dict[str, Any],
+    legs: Sequence[tuple[str, int]],
+    *,
+    note: dict[str, Any] | None,
+    sale_buyer: dict[str, Any] | None,
+) -> tuple[int, int]:
+    """Write an entry with its postings, its seal queue row, its memo note (queued for the
+    notes chain) and who bought it (a sale): (entry id, postings written). Fewer postings
+    than legs means some accounts do not exist yet (``post_missing`` writes the rest).
+
+    Core statements, not the ORM's unit of work: this is on every settlement's path. On
+    PostgreSQL it is one statement (data-modifying CTEs); SQLite has none, so there each
+    row is its own INSERT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await _write_entry_cte(session, entry, legs, note=note, sale_buyer=sale_buyer)
+    conn = await session.connection()
+    entry_id = int(
+        (await conn.execute(insert(Entry).values(entry).returning(Entry.id))).scalar_one()
+    )
+    written = (
+        await conn.execute(_postings_from_codes(literal(entry_id, BigInteger), legs))
+    ).rowcount
+    await conn.execute(insert(SealQueue).values(entry_id=entry_id))
+    if sale_buyer is not None:
+        await conn.execute(insert(SaleBuyer).values(entry_id=entry_id, **sale_buyer))
+    if note is not None:
+        note_id = (
+            await conn.execute(
+                insert(EntryNote).values(entry_id=entry_id, **note).returning(EntryNote.id)
+            )
+        ).scalar_one()
+        await conn.execute(insert(NoteSealQueue).values(note_id=note_id))
+    return entry_id, int(written)
+
+
+async def _write_entry_cte(
+    session: AsyncSession,
+    entry: dict[str, Any],
+    legs: Sequence[tuple[str, int]],
+    *,
+    note: dict[str, Any] | None,
+    sale_buyer: dict[str, Any] | None,
+) -> tuple[int, int]:
+    statement = _entry_statement(
+        tuple(entry), len(legs), tuple(note or ()), tuple(sale_buyer or ())
+    )
+    params = {f"e_{name}": value for name, value in entry.items()}
+    for index, (code, amount) in enumerate(legs):
+        params[f"code_{index}"], params[f"amount_{index}"] = code, amount
+    params.update({f"n_{name}": value for name, value in (note or {}).items()})
+    params.update({f"b_{name}": value for name, value in (sale_buyer or {}).items()})
+    row = (await (await session.connection()).execute(statement, params)).one()
+    return int(row[0]), int(row[1])
+
+
+@functools.cache
+def _entry_statement(
+    entry: tuple[str, ...], legs: int, note: tuple[str, ...], buyer: tuple[str, ...]
+) -> Executable:
+    """The one PostgreSQL statement of ``write_entry`` for this shape of entry, built once
+    (a sale's shape repeats: building and keying it anew each time costs CPU on every
+    settlement), with its values as bound parameters."""
+    columns = Entry.__table__.c
+    new = (
+        insert(Entry)
+        .values({name: bindparam(f"e_{name}", type_=columns[name].type) for name in entry})
+        .returning(Entry.id)
+        .cte("new_entry")
+    )
+    codes = [bindparam(f"code_{i}", type_=Account.code.type) for i in range(legs)]
+    amount = case(
+        *(
+            (Account.code == code, bindparam(f"amount_{i}", type_=BigInteger))
+            for i, code in enumerate(codes)
+        )
+    )
+    postings = (
+        insert(Posting)
+        .from_select(
+            ["entry_id", "account_id", "amount_sats"],
+            select(new.c.id, Account.id, amount)
+            .select_from(new)
+            .join(Account, Account.code.in_(codes)),
+        )
+        .returning(Posting.id)
+        .cte("new_postings")
+    )
+    parts = [insert(SealQueue).from_select(["entry_id"], select(new.c.id)).cte("queued")]
+    if buyer:
+        parts.append(
+            insert(SaleBuyer)
+            .from_select(["entry_id", *buyer], select(new.c.id, *_params(SaleBuyer, "b", buyer)))
+            .cte("buyer")
+        )
+    if note:
+        noted = (
+            insert(EntryNote)
+            .from_select(["entry_id", *note], select(new.c.id, *_params(EntryNote, "n", note)))
+            .returning(EntryNote.id)
+            .cte("new_note")
+        )
+        parts.append(
+            insert(NoteSealQueue).from_select(["note_id"], select(noted.c.id)).cte("note_queued")
+        )
+    counted = select(func.count()).select_from(postings).scalar_subquery()
+    return select(new.c.id, counted).add_cte(*parts)
+
+
+def _params(model: Any, prefix: str, names: Sequence[str]) -> list[Any]:
+    """Bound parameters typed as the model's columns (a UTC timestamp, a 64-bit id)."""
+    table: Table = model.__table__
+    return [bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names]
+
+
+async def post_missing(
+    session: AsyncSession,
+    entry_id: int,
+    legs: Sequence[tuple[str, int]],
+    specs: Sequence[tuple[str, str, int | None]],
+    now: datetime,
+) -> None:
+    """Create the accounts ``write_entry`` did not find and post their legs."""
+    by_code = await ensure_accounts(session, specs, now)
+    posted = set(
+        (
+            await session.execute(select(Posting.account_id).where(Posting.entry_id == entry_id))
+        ).scalars()
+    )
+    rest = [
+        {"entry_id": entry_id, "account_id": by_code[code].id, "amount_sats": amount}
+        for code, amount in legs
+        if by_code[code].id not in posted
+    ]
+    await (await session.connection()).execute(insert(Posting), rest)
 
 
 async def _accounts_by_code(session: AsyncSession, codes: Sequence[str]) -> Sequence[Account]:

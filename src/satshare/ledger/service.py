@@ -21,8 +21,6 @@ from satshare.ledger.models import (
     EntryNote,
     NoteLink,
     NoteSealQueue,
-    Posting,
-    SealQueue,
 )
 from satshare.money import MoneyError, Split, require_sats
 from satshare.users import repository as users
@@ -56,6 +54,9 @@ class NewEntry:
     buyer_user_id: int | None = None
     referrer_user_id: int | None = None
     renewal: bool = False
+    #: The users the legs' accounts name are known to exist (a sale's buyer and referrer,
+    #: read in the same transaction): no need to look them up again.
+    owners_known: bool = False
 
 
 def validate_legs(legs: Sequence[Leg], *, known_accounts: bool = False) -> None:
@@ -102,44 +103,53 @@ def validate_legs(legs: Sequence[Leg], *, known_accounts: bool = False) -> None:
 async def post_entry(session: AsyncSession, new: NewEntry, now: datetime) -> Entry:
     """Write one balanced entry. Takes no shared lock: the sealer chains it afterwards.
 
-    Raises IntegrityError on a duplicate idempotency key (or a second reversal).
+    Returns the entry as written (not attached to the session: entries are append-only, so
+    there is nothing for the unit of work to track). Raises IntegrityError on a duplicate
+    idempotency key (or a second reversal).
     """
     mirrors_ledger = new.reverses is not None  # a reversal names the original's accounts
     validate_legs(new.legs, known_accounts=mirrors_ledger)
-    if not mirrors_ledger:
+    if not mirrors_ledger and not new.owners_known:
         await _require_owners(session, new.legs)
-    specs = [
-        (leg.account, accounts.kind_of(leg.account), accounts.user_of(leg.account))
-        for leg in new.legs
-    ]
-    by_code = await repository.ensure_accounts(session, specs, now)
-    entry = Entry(
-        idempotency_key=new.idempotency_key,
-        kind=new.kind,
-        created_at=now,
-        invoice_id=new.invoice_id,
-        gross_sats=new.gross_sats,
-        share_bps=new.share_bps,
-        affiliate_user_id=new.affiliate_user_id,
-        reverses_entry_id=new.reverses.id if new.reverses else None,
-        created_by=new.created_by,
-        terms=new.terms,
-    )
-    session.add(entry)
+    values = {
+        "idempotency_key": new.idempotency_key,
+        "kind": new.kind,
+        "created_at": now,
+        "invoice_id": new.invoice_id,
+        "gross_sats": new.gross_sats,
+        "share_bps": new.share_bps,
+        "affiliate_user_id": new.affiliate_user_id,
+        "reverses_entry_id": new.reverses.id if new.reverses else None,
+        "created_by": new.created_by,
+        "terms": new.terms,
+    }
+    legs = [(leg.account, leg.amount_sats) for leg in new.legs]
+    # Flush what the caller's unit of work holds first: the rows below are written past it.
     await session.flush()
-    session.add_all(
-        Posting(entry_id=entry.id, account_id=by_code[leg.account].id, amount_sats=leg.amount_sats)
-        for leg in new.legs
+    entry_id, written = await repository.write_entry(
+        session,
+        values,
+        legs,
+        note=(
+            {"memo": new.memo, "author": new.created_by, "created_at": now} if new.memo else None
+        ),
+        sale_buyer=(
+            {
+                "buyer_user_id": new.buyer_user_id,
+                "referrer_user_id": new.referrer_user_id,
+                "renewal": new.renewal,
+            }
+            if new.buyer_user_id is not None
+            else None
+        ),
     )
-    session.add(SealQueue(entry_id=entry.id))
-    if new.buyer_user_id is not None:
-        await figures.record_sale_buyer(
-            session, entry.id, new.buyer_user_id, new.referrer_user_id, new.renewal
-        )
-    if new.memo:
-        await _add_note(session, entry.id, new.memo, author=new.created_by, now=now)
-    await session.flush()
-    return entry
+    if written < len(legs):  # an account's first posting: create it, then post the rest
+        specs = [
+            (leg.account, accounts.kind_of(leg.account), accounts.user_of(leg.account))
+            for leg in new.legs
+        ]
+        await repository.post_missing(session, entry_id, legs, specs, now)
+    return Entry(id=entry_id, **values)
 
 
 async def _require_owners(session: AsyncSession, legs: Sequence[Leg]) -> None:

@@ -7,11 +7,12 @@ the data, see ``satshare.subscriptions.reminders``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.db import insert_ignore
+from satshare.db import insert_ignore_rows
 from satshare.notifications import repository
 from satshare.notifications.messages import Message
 from satshare.notifications.models import OutboxMessage
@@ -27,18 +28,39 @@ async def enqueue(
     chat_id: int | None = None,
 ) -> bool:
     """Queue a message once; a second call with the same key is a no-op."""
-    return await insert_ignore(
+    return bool(await enqueue_all(session, [Queued(message, dedupe_key, user_id, chat_id)], now))
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One message for ``enqueue_all``."""
+
+    message: Message
+    dedupe_key: str
+    user_id: int | None = None
+    chat_id: int | None = None
+
+
+async def enqueue_all(session: AsyncSession, messages: Sequence[Queued], now: datetime) -> int:
+    """Queue several messages in one statement (a settlement's three), each once by its
+    key; how many were new."""
+    if not messages:
+        return 0
+    return await insert_ignore_rows(
         session,
         OutboxMessage,
-        {
-            "kind": message.kind,
-            "dedupe_key": dedupe_key,
-            "payload": message.to_payload(),
-            "user_id": user_id,
-            "chat_id": chat_id,
-            "created_at": now,
-            "attempts": 0,
-        },
+        [
+            {
+                "kind": queued.message.kind,
+                "dedupe_key": queued.dedupe_key,
+                "payload": queued.message.to_payload(),
+                "user_id": queued.user_id,
+                "chat_id": queued.chat_id,
+                "created_at": now,
+                "attempts": 0,
+            }
+            for queued in messages
+        ],
         ["dedupe_key"],
     )
 

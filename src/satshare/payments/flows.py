@@ -339,7 +339,7 @@ async def _refetch_and_apply(
             f"could not re-fetch invoice {notice.provider_invoice_id} from {provider.name}: {exc}"
         ) from exc
     faultpoints.reached("settle.after_refetch")
-    outcome = await _apply(ctx, invoice_id, observed, delivery_row_id)
+    outcome = await apply_fetched(ctx, invoice_id, observed, delivery_row_id)
     if outcome is service.Outcome.UNCHANGED and notice.claims_settlement:
         raise RetryLater(
             f"{provider.name} does not show invoice {notice.provider_invoice_id} settled yet; "
@@ -349,12 +349,15 @@ async def _refetch_and_apply(
     return WebhookResult(outcome.value, invoice_id)
 
 
-async def _apply(
+async def apply_fetched(
     ctx: PaymentsContext,
     invoice_id: str,
     observed: ProviderInvoice,
     delivery_row_id: int | None = None,
 ) -> service.Outcome:
+    """Apply what the processor answered about one of our invoices (the re-fetch, or the
+    reconciler's fetch) in one transaction, with its inbox row (``delivery_row_id``) marked
+    handled in it. ``bench/settle_tx.py`` times this alone."""
     with logs.bound(invoice_id=invoice_id):  # every log line of the settlement names it
         return await _apply_observation(ctx, invoice_id, observed, delivery_row_id)
 
@@ -423,7 +426,7 @@ async def refresh_invoice(ctx: PaymentsContext, invoice_id: str) -> service.Outc
         return await _gone(ctx, invoice_id)
     except ProviderError as exc:
         raise ProviderUnavailable(f"could not fetch invoice from {provider.name}: {exc}") from exc
-    return await _apply(ctx, invoice_id, observed)
+    return await apply_fetched(ctx, invoice_id, observed)
 
 
 @dataclass

@@ -4,8 +4,8 @@ levels), and the funnel.
 
 They query payments, so they live here, not in ``satshare.affiliates``: payments sits above
 affiliates in the domain layering (``tests/test_architecture.py``) and affiliates must not
-import payments. ``affiliates.service.terms_for`` takes ``referral_stats`` as its
-``progress`` port."""
+import payments. ``affiliates.service.terms_for`` takes ``referral_stats`` (or, where only
+the level matters, ``level_progress``) as its ``progress`` port."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.affiliates.stats import (
     Funnel,
+    LevelProgress,
     MonthEarnings,
     Period,
     Ranking,
@@ -78,6 +79,13 @@ async def referral_stats(session: AsyncSession, user_id: int) -> ReferralStats:
     registered, _ = await users_repo.referral_counts(session, user_id)
     mine = await figures.user(session, user_id)
     return ReferralStats(registered, mine["referral_paying"], mine["referral_sales_sats"])
+
+
+async def level_progress(session: AsyncSession, user_id: int) -> LevelProgress:
+    """What the affiliate's level depends on (``affiliates.terms_for``'s ``progress`` on
+    every referred sale): their paying referrals and referred sales, without the sign-ups."""
+    paying, sales_sats = await figures.referral_progress(session, user_id)
+    return LevelProgress(paying, sales_sats)
 
 
 async def funnel(session: AsyncSession, user_id: int) -> Funnel:

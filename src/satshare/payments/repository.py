@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, distinct, exists, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    delete,
+    distinct,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -18,6 +29,8 @@ from satshare.payments.models import (
     Payment,
     WebhookDelivery,
 )
+from satshare.plans.models import Plan
+from satshare.subscriptions.models import Subscription
 from satshare.users.models import User
 
 
@@ -28,6 +41,29 @@ async def get_invoice(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+#: Built once, run with the invoice's id: on every settlement's path, where building and
+#: keying a new statement object each time is a measurable share of the CPU (#15).
+_LOCK_FOR_SETTLEMENT = (
+    select(Invoice, Subscription, User, Plan)
+    .join(Subscription, Subscription.id == Invoice.subscription_id)
+    .join(User, User.id == Invoice.user_id)
+    .join(Plan, Plan.id == Invoice.plan_id)
+    .where(Invoice.id == bindparam("invoice_id"))
+    .with_for_update(of=[Invoice, Subscription])
+)
+
+
+async def lock_invoice_for_settlement(
+    session: AsyncSession, invoice_id: str
+) -> tuple[Invoice, Subscription, User, Plan] | None:
+    """The invoice and its subscription, both locked (in that order, as every writer of
+    both takes them), with its buyer and plan: one round trip where a settlement needs all
+    four."""
+    result = await session.execute(_LOCK_FOR_SETTLEMENT, {"invoice_id": invoice_id})
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 async def invoice_by_provider_id(
@@ -181,13 +217,18 @@ async def release_delivery(session: AsyncSession, delivery_id: int) -> None:
     )
 
 
+_FINISH_DELIVERY = (
+    update(WebhookDelivery)
+    .where(WebhookDelivery.id == bindparam("row_id"))
+    .values(processed_at=bindparam("now"), outcome=bindparam("handled_as"))
+)
+
+
 async def finish_delivery(
     session: AsyncSession, delivery_id: int, outcome: str, now: datetime
 ) -> None:
     await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(processed_at=now, outcome=outcome)
+        _FINISH_DELIVERY, {"row_id": delivery_id, "now": now, "handled_as": outcome}
     )
 
 

@@ -4,6 +4,10 @@ Everything a settled payment changes happens in the caller's single transaction:
 invoice, the payment row, the balanced ledger entry with the split (queued for the sealer,
 which chains it after commit), the subscription extension and the outbox rows. Rows are
 locked in a fixed order: invoice, then subscription.
+
+It is on the path of every sale, so it counts its round trips (``bench/settle_tx.py``): the
+invoice, its subscription, buyer and plan in one query; the entry with its postings, notes
+and queue rows in one statement; the three outbox rows in one INSERT.
 """
 
 from __future__ import annotations
@@ -103,9 +107,10 @@ async def apply_observation(
     policy: SettlementPolicy,
     now: datetime,
 ) -> Outcome:
-    invoice = await repository.get_invoice(session, invoice_id, lock=True)
-    if invoice is None:
+    locked = await repository.lock_invoice_for_settlement(session, invoice_id)
+    if locked is None:
         raise LookupError(invoice_id)
+    invoice, subscription, buyer, plan = locked
     logs.tag(user_id=invoice.user_id)  # the buyer, on this settlement's log lines
     if invoice.status in SOLD_STATUSES:
         # Sold (and maybe refunded since): the processor's later view never rewrites it. An
@@ -129,7 +134,8 @@ async def apply_observation(
         return Outcome.MISMATCH
     decision = decide(observed, policy)
     if decision.settle:
-        await _settle(session, invoice, observed, policy, decision.paid_late, now)
+        parties = Parties(subscription, plan, buyer)
+        await _settle(session, invoice, parties, observed, policy, decision.paid_late, now)
         return Outcome.SETTLED
     outcome = _track(invoice, observed, now)
     if invoice.status in (InvoiceStatus.EXPIRED, InvoiceStatus.INVALID):
@@ -163,12 +169,12 @@ def _track(invoice: Invoice, observed: ProviderInvoice, now: datetime) -> Outcom
 async def _settle(
     session: AsyncSession,
     invoice: Invoice,
+    parties: Parties,
     observed: ProviderInvoice,
     policy: SettlementPolicy,
     paid_late: bool,
     now: datetime,
 ) -> None:
-    parties = await _parties(session, invoice)
     affiliate_id = parties.buyer.referrer_id
     terms = await _terms(session, affiliate_id, policy)
     sale = split(invoice.amount_sats, terms.share_bps)
@@ -195,6 +201,7 @@ async def _settle(
             buyer_user_id=parties.buyer.id,
             referrer_user_id=affiliate_id,
             renewal=parties.subscription.payments > 0,
+            owners_known=True,  # the buyer and their referrer, read above
         ),
         now,
     )
@@ -229,7 +236,7 @@ async def _terms(
     if affiliate_id is None:
         return NO_AFFILIATE
     return await affiliates.terms_for(
-        session, affiliate_id, policy.program, referrals.referral_stats
+        session, affiliate_id, policy.program, referrals.level_progress
     )
 
 
@@ -241,6 +248,7 @@ class Parties:
 
 
 async def _parties(session: AsyncSession, invoice: Invoice) -> Parties:
+    """The invoice's subscription (locked: after the invoice), plan and buyer."""
     subscription = await subscriptions_repo.get(session, invoice.subscription_id, lock=True)
     plan = await plans.get(session, invoice.plan_id)
     buyer = await users.get(session, invoice.user_id)
@@ -272,6 +280,9 @@ async def _fulfil(
     subscription, plan, buyer = parties.subscription, parties.plan, parties.buyer
     affiliate_id = buyer.referrer_id
     renewed = subscriptions.extension_start(subscription, now) != now  # paid while active
+    invoice.status = InvoiceStatus.SETTLED
+    invoice.settled_at = now
+    invoice.updated_at = now
     session.add(
         Payment(
             invoice_id=invoice.id,
@@ -289,62 +300,61 @@ async def _fulfil(
     subscriptions.extend(subscription, plan.duration_days + invoice.bonus_days, now)
     bitcoin = invoice.amount_sats if invoice.currency == "SAT" else None
     subscriptions.record_payment(subscription, bitcoin)
-    await promos.invoice_settled(session, invoice.id, now)
-    invoice.status = InvoiceStatus.SETTLED
-    invoice.settled_at = now
-    invoice.updated_at = now
+    if invoice.promo_code is not None:  # only an invoice with a code holds a promo use
+        await promos.invoice_settled(session, invoice.id, now)
     assert subscription.ends_at is not None
-    await outbox.enqueue(
-        session,
-        PaymentConfirmed(
-            invoice_id=invoice.id,
-            subscription_id=subscription.id,
-            plan_id=plan.id,
-            plan_title=plan.title,
-            amount_sats=invoice.amount_sats,
-            amount_stars=invoice.amount_stars,
-            currency=invoice.currency,
-            active_until=subscription.ends_at,
-            channels=tuple(plan.channels),
-            paid_late=done.paid_late,
-        ),
-        dedupe_key=f"invoice:{invoice.id}:payment.confirmed",
-        user_id=buyer.id,
-        now=now,
-    )
-    if affiliate_id is not None and done.commission_sats:
-        await outbox.enqueue(
-            session,
-            CommissionEarned(
+    messages = [
+        outbox.Queued(
+            PaymentConfirmed(
                 invoice_id=invoice.id,
-                buyer_user_id=buyer.id,
-                commission_sats=done.commission_sats,
-                share_bps=done.share_bps,
-                transaction_id=done.entry_id,
+                subscription_id=subscription.id,
+                plan_id=plan.id,
+                plan_title=plan.title,
+                amount_sats=invoice.amount_sats,
+                amount_stars=invoice.amount_stars,
+                currency=invoice.currency,
+                active_until=subscription.ends_at,
+                channels=tuple(plan.channels),
+                paid_late=done.paid_late,
             ),
-            dedupe_key=f"invoice:{invoice.id}:commission.earned",
-            user_id=affiliate_id,
-            now=now,
+            dedupe_key=f"invoice:{invoice.id}:payment.confirmed",
+            user_id=buyer.id,
         )
-    await outbox.enqueue(
-        session,
-        SaleNew(
-            invoice_id=invoice.id,
-            plan_id=plan.id,
-            buyer_user_id=buyer.id,
-            currency=invoice.currency,
-            amount_sats=invoice.amount_sats,
-            amount_stars=invoice.amount_stars,
-            owner_sats=done.owner_sats,
-            affiliate_sats=done.commission_sats,
-            affiliate_user_id=affiliate_id,
-            overpaid_sats=done.received_sats - invoice.amount_sats,
-            paid_late=done.paid_late,
-        ),
-        dedupe_key=f"invoice:{invoice.id}:sale.new",
-        now=now,
+    ]
+    if affiliate_id is not None and done.commission_sats:
+        messages.append(
+            outbox.Queued(
+                CommissionEarned(
+                    invoice_id=invoice.id,
+                    buyer_user_id=buyer.id,
+                    commission_sats=done.commission_sats,
+                    share_bps=done.share_bps,
+                    transaction_id=done.entry_id,
+                ),
+                dedupe_key=f"invoice:{invoice.id}:commission.earned",
+                user_id=affiliate_id,
+            )
+        )
+    messages.append(
+        outbox.Queued(
+            SaleNew(
+                invoice_id=invoice.id,
+                plan_id=plan.id,
+                buyer_user_id=buyer.id,
+                currency=invoice.currency,
+                amount_sats=invoice.amount_sats,
+                amount_stars=invoice.amount_stars,
+                owner_sats=done.owner_sats,
+                affiliate_sats=done.commission_sats,
+                affiliate_user_id=affiliate_id,
+                overpaid_sats=done.received_sats - invoice.amount_sats,
+                paid_late=done.paid_late,
+            ),
+            dedupe_key=f"invoice:{invoice.id}:sale.new",
+        )
     )
-    await session.flush()
+    # One statement for the three (its autoflush writes the invoice, payment, subscription).
+    await outbox.enqueue_all(session, messages, now)
     await webhook_events.sale_settled(  # outgoing webhooks (#14), in the sale's transaction
         session,
         invoice=invoice,

@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.webhooks_out import payloads
-from satshare.webhooks_out.models import EventType
-from satshare.webhooks_out.service import record, record_many
+from satshare.webhooks_out.models import EventType, WebhookEndpoint
+from satshare.webhooks_out.service import enabled_endpoints, record, record_many
 
 
 async def users_created(
@@ -34,6 +34,7 @@ async def subscription_changed(
     *,
     cause: str,
     status: str | None = None,
+    enabled: Sequence[WebhookEndpoint] | None = None,
 ) -> None:
     """``cause`` tells apart two changes of the same kind (the invoice that renewed it, the
     end date that expired)."""
@@ -43,6 +44,7 @@ async def subscription_changed(
         payloads.subscription(subscription, status),
         dedupe_key=f"subscription:{subscription.id}:{event.value}:{cause}",
         now=now,
+        enabled=enabled,
     )
 
 
@@ -62,6 +64,9 @@ async def sale_settled(
 ) -> None:
     """A settled sale: payment.settled, subscription.activated or .renewed, and the direct
     referrer's commission.earned (when there is one)."""
+    enabled = await enabled_endpoints(session)  # read once for the three events
+    if not enabled:
+        return  # nobody listens: nothing to write
     await record(
         session,
         EventType.PAYMENT_SETTLED,
@@ -73,9 +78,10 @@ async def sale_settled(
         ),
         dedupe_key=f"invoice:{invoice.id}:payment.settled",
         now=now,
+        enabled=enabled,
     )
     event = EventType.SUBSCRIPTION_RENEWED if renewed else EventType.SUBSCRIPTION_ACTIVATED
-    await subscription_changed(session, event, subscription, now, cause=invoice.id)
+    await subscription_changed(session, event, subscription, now, cause=invoice.id, enabled=enabled)
     if affiliate_user_id is not None and commission_sats:
         await record(
             session,
@@ -90,6 +96,7 @@ async def sale_settled(
             },
             dedupe_key=f"invoice:{invoice.id}:commission.earned",
             now=now,
+            enabled=enabled,
         )
 
 

@@ -27,9 +27,14 @@ async def endpoints(session: AsyncSession) -> Sequence[WebhookEndpoint]:
     )
 
 
+#: Built once: every sale asks.
+_ENABLED = (
+    select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
+)
+
+
 async def enabled_endpoints(session: AsyncSession) -> Sequence[WebhookEndpoint]:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
-    return (await session.execute(query.order_by(WebhookEndpoint.id))).scalars().all()
+    return (await session.execute(_ENABLED)).scalars().all()
 
 
 async def endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint | None:

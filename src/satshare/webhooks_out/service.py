@@ -197,11 +197,16 @@ async def record(
     dedupe_key: str,
     now: datetime,
     only: WebhookEndpoint | None = None,
+    enabled: Sequence[WebhookEndpoint] | None = None,
 ) -> int:
     """Write the event and a delivery for each enabled endpoint that wants it, in the
     caller's transaction. Returns how many deliveries were queued (0 when nobody listens,
-    and then nothing is written; also 0 when this event was already recorded)."""
-    return await record_many(session, event_type, [(data, dedupe_key)], now=now, only=only)
+    and then nothing is written; also 0 when this event was already recorded).
+    ``enabled``: the enabled endpoints, when the caller has read them in this transaction
+    (a sale records up to three events)."""
+    return await record_many(
+        session, event_type, [(data, dedupe_key)], now=now, only=only, enabled=enabled
+    )
 
 
 async def record_many(
@@ -211,6 +216,7 @@ async def record_many(
     *,
     now: datetime,
     only: WebhookEndpoint | None = None,
+    enabled: Sequence[WebhookEndpoint] | None = None,
 ) -> int:
     """``record`` for several events of one type, each ``(data, dedupe_key)``: one read of
     the endpoints and one INSERT for all of them. Returns how many deliveries were queued."""
@@ -219,9 +225,9 @@ async def record_many(
     if only is not None:
         targets: Sequence[WebhookEndpoint] = [only]
     else:
-        targets = [
-            e for e in await repository.enabled_endpoints(session) if subscribes(e, event_type)
-        ]
+        if enabled is None:
+            enabled = await repository.enabled_endpoints(session)
+        targets = [e for e in enabled if subscribes(e, event_type)]
     if not targets:
         return 0
     rows = [
@@ -255,6 +261,11 @@ async def record_many(
             )
     await session.flush()
     return len(inserted) * len(targets)
+
+
+async def enabled_endpoints(session: AsyncSession) -> Sequence[WebhookEndpoint]:
+    """The enabled endpoints (for ``record(enabled=...)``)."""
+    return await repository.enabled_endpoints(session)
 
 
 async def send_test(session: AsyncSession, endpoint_id: int, now: datetime) -> EndpointDelivery:

@@ -47,23 +47,6 @@ def _insert(session: AsyncSession) -> Any:
     return insert
 
 
-async def add_sale_buyer(
-    session: AsyncSession,
-    entry_id: int,
-    buyer_user_id: int,
-    referrer_user_id: int | None,
-    renewal: bool,
-) -> None:
-    session.add(
-        SaleBuyer(
-            entry_id=entry_id,
-            buyer_user_id=buyer_user_id,
-            referrer_user_id=referrer_user_id,
-            renewal=renewal,
-        )
-    )
-
-
 async def lock_chain_head(session: AsyncSession) -> None:
     """Wait for the entries chain's head and hold it: no sealer runs until this transaction
     ends (the rebuild's guard; a sealer itself skips a held head)."""
@@ -109,8 +92,11 @@ async def set_state(session: AsyncSession, version: int, rolled_day: date | None
 # -- what entries are, for the fold ----------------------------------------------------------
 
 
-async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -> list[EntryFacts]:
-    """The entries (by id; None: those waiting for the sealer), oldest first."""
+async def facts(
+    session: AsyncSession, entry_ids: Sequence[int] | None = None, *, referrer: int | None = None
+) -> list[EntryFacts]:
+    """The entries (by id; None: those waiting for the sealer), oldest first. ``referrer``:
+    only the sales of buyers they referred, and the refunds of those."""
     original = aliased(Entry)
     buyer, original_buyer = aliased(SaleBuyer), aliased(SaleBuyer)
     query = (
@@ -136,6 +122,10 @@ async def facts(session: AsyncSession, entry_ids: Sequence[int] | None = None) -
         .outerjoin(original_buyer, original_buyer.entry_id == original.id)
         .order_by(Entry.id)
     )
+    if referrer is not None:
+        query = query.where(
+            or_(buyer.referrer_user_id == referrer, original_buyer.referrer_user_id == referrer)
+        )
     if entry_ids is None:
         query = query.join(SealQueue, SealQueue.entry_id == Entry.id)
     elif not entry_ids:

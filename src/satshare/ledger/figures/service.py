@@ -52,18 +52,6 @@ OPTIMISTIC_TRIES = 3
 REBUILD_BATCH = 5000
 
 
-async def record_sale_buyer(
-    session: AsyncSession,
-    entry_id: int,
-    buyer_user_id: int,
-    referrer_user_id: int | None,
-    renewal: bool,
-) -> None:
-    """Who bought a sale entry, their referrer (the referral figures count by them) and
-    whether its subscription was paid before."""
-    await repository.add_sale_buyer(session, entry_id, buyer_user_id, referrer_user_id, renewal)
-
-
 # -- keeping them ----------------------------------------------------------------------------
 
 
@@ -283,6 +271,24 @@ async def user(session: AsyncSession, user_id: int) -> dict[str, int]:
         rest = await remainder(session)
         found = (await repository.users(session, [user_id])).get(user_id, _zeros())
         return _plus(found, rest.batch.users.get(user_id))
+
+    return await consistent(session, read)
+
+
+async def referral_progress(session: AsyncSession, user_id: int) -> tuple[int, int]:
+    """An affiliate's paying referrals and their referrals' bitcoin sales (what affiliate
+    levels read): the sealed counters plus, of the entries waiting for the sealer, only the
+    sales and refunds of buyers they referred. Every referred sale asks this; folding the
+    whole queue each time made settlement slower the busier it was (#15)."""
+
+    async def read() -> tuple[int, int]:
+        _, rolled = await repository.version(session)
+        batch = fold(await repository.facts(session, referrer=user_id), rolled)
+        if batch.sales or batch.referrers:
+            _resolve_buyers(batch, await _buyers_before(session, batch), rolled)
+        found = (await repository.users(session, [user_id])).get(user_id, _zeros())
+        mine = _plus(found, batch.users.get(user_id))
+        return mine["referral_paying"], mine["referral_sales_sats"]
 
     return await consistent(session, read)
 
