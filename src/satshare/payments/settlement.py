@@ -286,9 +286,11 @@ async def _fulfil(
             settled_at=now,
         )
     )
+    counted_before = subscriptions.before_change(subscription)
     subscriptions.extend(subscription, plan.duration_days + invoice.bonus_days, now)
     bitcoin = invoice.amount_sats if invoice.currency == "SAT" else None
     subscriptions.record_payment(subscription, bitcoin)
+    await subscriptions.counted(session, counted_before, subscription)  # the dashboard's tallies
     await promos.invoice_settled(session, invoice.id, now)
     invoice.status = InvoiceStatus.SETTLED
     invoice.settled_at = now

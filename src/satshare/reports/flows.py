@@ -16,14 +16,24 @@ from satshare.reports import recompute, repository, statements
 from satshare.reports import transparency as public
 from satshare.reports.dashboard import Dashboard, dashboard
 from satshare.reports.monthly import MonthlyReport, monthly_report
+from satshare.tallies import service as tallies
 from satshare.users import repository as users_repository
 from satshare.users import service as users
 from satshare.users.models import User
 
 
-async def month(db: Database, month: str, now: datetime) -> MonthlyReport:
+async def month(
+    db: Database,
+    month: str,
+    now: datetime,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> MonthlyReport:
+    """The month's report; ``limit``: a page of its affiliate lines (after ``cursor``),
+    None: every line (the files)."""
     async with db.reading() as session:
-        return await monthly_report(session, month, now)
+        return await monthly_report(session, month, now, limit=limit, cursor=cursor)
 
 
 async def commission_statements(
@@ -71,7 +81,7 @@ async def payouts_desk(db: Database, status: PayoutStatus, *, limit: int) -> Pay
     """The payouts in one state, newest first, and how many there are in each state."""
     async with db.reading() as session:
         rows = await payouts.list_payouts(session, limit=limit, status=status)
-        return PayoutsDesk(rows, await repository.payouts_by_status(session))
+        return PayoutsDesk(rows, await tallies.payouts(session))
 
 
 @dataclass(frozen=True, slots=True)

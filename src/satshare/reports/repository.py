@@ -53,6 +53,12 @@ async def commission_rows(
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
 
 
+async def plan_days(session: AsyncSession) -> dict[str, int]:
+    """Each plan's length in days (the MRR's divisor)."""
+    rows = await session.execute(select(Plan.id, Plan.duration_days))
+    return {str(plan): int(days) for plan, days in rows.all()}
+
+
 @dataclass(frozen=True, slots=True)
 class Active:
     """The subscriptions active now: how many, their distinct users, and per plan length

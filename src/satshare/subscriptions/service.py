@@ -15,6 +15,7 @@ from satshare.notifications.messages import AccessResent, SubscriptionExpired
 from satshare.plans.models import Plan
 from satshare.subscriptions import repository
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.tallies import service as tallies
 from satshare.webhooks_out import events as webhook_events
 from satshare.webhooks_out.models import EventType
 
@@ -114,6 +115,20 @@ def record_payment(subscription: Subscription, bitcoin_sats: int | None) -> None
         subscription.last_paid_sats = bitcoin_sats
 
 
+def before_change(subscription: Subscription) -> tallies.Facts:
+    """What the dashboard's tallies count of it, taken before changing it (``counted``)."""
+    return tallies.facts(subscription)
+
+
+async def counted(
+    session: AsyncSession, before: tallies.Facts | None, subscription: Subscription
+) -> None:
+    """Queue what changing ``subscription`` from ``before`` changes in the dashboard's
+    tallies (one INSERT; none when nothing counted changed). Every write to a subscription's
+    state, end or last payment calls it in the same transaction."""
+    await tallies.subscription_changed(session, before, tallies.facts(subscription))
+
+
 def shorten(subscription: Subscription, duration_days: int, now: datetime) -> None:
     """Take back a refunded period; what is left of it (if anything) stays active."""
     if subscription.ends_at is None:
@@ -169,9 +184,11 @@ async def change_status(
             )
     else:
         raise Conflict(f"status can be set to 'canceled' or 'active', not '{status}'")
+    before = before_change(subscription)
     subscription.status = status
     subscription.updated_at = now
     await session.flush()
+    await counted(session, before, subscription)
     if status == SubscriptionStatus.CANCELED:  # outgoing webhooks (#14)
         await webhook_events.subscription_changed(
             session, EventType.SUBSCRIPTION_CANCELED, subscription, now, cause=now.isoformat()
@@ -191,8 +208,10 @@ async def grant_days(
         raise NotFound(f"subscription {subscription_id} does not exist")
     if subscription.status == SubscriptionStatus.CANCELED:
         raise Conflict(f"subscription {subscription_id} is canceled; it cannot be extended")
+    before = before_change(subscription)
     extend(subscription, days, now)
     await session.flush()
+    await counted(session, before, subscription)
     return subscription
 
 
@@ -227,6 +246,9 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
     for subscription in await repository.due_for_expiry(session, now, limit):
         if await repository.mark_expired(session, subscription.id, now):
             expired += 1
+            # The row was updated in SQL: the object still holds what it was before.
+            before = before_change(subscription)
+            await tallies.subscription_changed(session, before, tallies.expired(before))
             assert subscription.ends_at is not None
             await outbox.enqueue(
                 session,
