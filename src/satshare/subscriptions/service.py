@@ -244,10 +244,9 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
     """Mark ended subscriptions expired and queue their expiry notices. Returns how many."""
     expired = 0
     for subscription in await repository.due_for_expiry(session, now, limit):
+        before = before_change(subscription)
         if await repository.mark_expired(session, subscription.id, now):
             expired += 1
-            # The row was updated in SQL: the object still holds what it was before.
-            before = before_change(subscription)
             await tallies.subscription_changed(session, before, tallies.expired(before))
             assert subscription.ends_at is not None
             await outbox.enqueue(
