@@ -140,6 +140,14 @@ async def _months(session: AsyncSession, report: Report) -> None:
             for line in await monthly.affiliate_lines(session, start, end)
         }
         report.compare(f"month {month} affiliate lines", lines, expected)
+        # The JSON's first page: the top rows of the per-month figures, in the lines' order.
+        ranked = sorted(expected, key=lambda uid: (-expected[uid]["earned_sats"], uid))
+        page, _ = await monthly.page_of_lines(session, start, end, monthly.PAGE_LINES, None)
+        report.compare(
+            f"month {month} first page of affiliate lines",
+            [line.user_id for line in page],
+            ranked[: monthly.PAGE_LINES],
+        )
 
 
 async def _accounts(
