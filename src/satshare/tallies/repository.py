@@ -203,7 +203,7 @@ async def lapsed_per_plan(session: AsyncSession, now: datetime) -> dict[str, tup
         .where(_ACTIVE, Subscription.ends_at <= now)
         .group_by(Subscription.plan_id)
     )
-    return {str(plan): (int(n), int(sats)) for plan, n, sats in rows.all()}
+    return {str(plan): (int(n), int(sats or 0)) for plan, n, sats in rows.all()}
 
 
 async def lapsed_subscribers(session: AsyncSession, now: datetime) -> int:
@@ -253,7 +253,7 @@ async def active_per_plan(session: AsyncSession) -> dict[str, tuple[int, int]]:
         .where(_ACTIVE, Subscription.ends_at.is_not(None))
         .group_by(Subscription.plan_id)
     )
-    return {str(plan): (int(n), int(sats)) for plan, n, sats in rows.all()}
+    return {str(plan): (int(n), int(sats or 0)) for plan, n, sats in rows.all()}
 
 
 async def active_per_user(session: AsyncSession) -> dict[int, int]:
