@@ -36,6 +36,7 @@ from satshare.ledger.figures.models import (
 )
 from satshare.ledger.models import EntryKind
 from satshare.payments import refunds
+from satshare.reports import flows as report_flows
 from satshare.reports.recompute import check
 from satshare.tallies import flows as tally_flows
 from satshare.tallies.models import VERSION, Tally, TallyEndsDay, TallySubscriber
@@ -307,7 +308,7 @@ async def test_backfill_rebuild_and_fold_build_the_same_tables(
     from satshare.ledger.figures import flows
 
     assert await flows.rebuild(stack.db, clock.now()) > 10
-    await tally_flows.rebuild(stack.db)
+    await report_flows.rebuild_tallies(stack.db)
     assert await _tables(stack) == folded
 
     # The command line's rebuild and check run with today's date: so does the migration.

@@ -200,5 +200,5 @@ async def test_the_check_names_a_tally_that_differs_and_the_rebuild_mends_it(
     async with stack.db.reading() as session:
         report = await check(session, clock.now(), months=False)
     assert [d for d in report.differences if "active subscriptions" in d], report.differences
-    await tally_flows.rebuild(stack.db)
+    await report_flows.rebuild_tallies(stack.db)
     await _agree(stack, clock)

@@ -10,7 +10,6 @@ from satshare.cli.common import err, fail, opened, out, run, settings
 from satshare.ledger.figures import flows as figure_flows
 from satshare.reports import flows as report_flows
 from satshare.reports.recompute import Report
-from satshare.tallies import flows as tally_flows
 
 figures_app = typer.Typer(
     help="The ledger's figures (sums the sealer keeps for reports, balances and the "
@@ -61,7 +60,7 @@ def rebuild_command() -> None:
         async with opened(cfg) as container:
             await container.sealer.flush()
             folded = await figure_flows.rebuild(container.db, container.clock.now())
-            await tally_flows.rebuild(container.db)
+            await report_flows.rebuild_tallies(container.db)
             return folded
 
     out.print(f"Figures rebuilt from {run(go())} sealed entries; tallies counted anew.")

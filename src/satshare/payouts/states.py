@@ -40,6 +40,7 @@ from satshare.payouts.policy import (
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.payouts.queries import saved_destination
 from satshare.tallies import service as tallies
+from satshare.tallies.models import PAYOUTS
 from satshare.users.models import User
 from satshare.webhooks_out import events as webhook_events
 
@@ -64,7 +65,7 @@ async def _move(session: AsyncSession, payout: Payout, status: PayoutStatus) -> 
     state in the same transaction."""
     before = payout.status
     payout.status = status
-    await tallies.payout_moved(session, before, status, payout.amount_sats)
+    await tallies.moved(session, PAYOUTS, before.value, status.value, payout.amount_sats)
 
 
 async def _lock_user(session: AsyncSession, user_id: int) -> User:
@@ -152,7 +153,7 @@ async def request(
     )
     session.add(payout)
     await session.flush()
-    await tallies.payout_moved(session, None, payout.status, payout.amount_sats)
+    await tallies.moved(session, PAYOUTS, None, payout.status.value, payout.amount_sats)
     await _hold(session, payout, "hold", f"payout {payout.id} requested", requested_by, now)
     await _notify(session, payout, now)
     if payout.status == PayoutStatus.AWAITING_APPROVAL:
@@ -261,8 +262,12 @@ async def claim(session: AsyncSession, payout_id: int, now: datetime) -> bool:
         return False
     payout = await require(session, payout_id)
     await session.refresh(payout)
-    await tallies.payout_moved(
-        session, PayoutStatus.APPROVED, PayoutStatus.SENDING, payout.amount_sats
+    await tallies.moved(
+        session,
+        PAYOUTS,
+        PayoutStatus.APPROVED.value,
+        PayoutStatus.SENDING.value,
+        payout.amount_sats,
     )
     if not payout.instant:  # an instant split's "approved" notice already says "sending now"
         await _notify(session, payout, now)

@@ -8,7 +8,8 @@ equals what ``satshare ledger export`` recomputes:
 - owed to affiliates: at the end of the period (balances plus payouts held, not yet paid).
 
 The rest are counts of the operational tables, kept as tallies by every write that changes
-them (``satshare.tallies``: constant time, whatever the number of subscriptions or payouts):
+them (``satshare.tallies``, read in ``reports.tallied``: constant time, whatever the number
+of subscriptions or payouts):
 
 - MRR: what the subscriptions active now bring per 30 days (each one's last bitcoin payment
   * 30 / its plan's days; Stars-paid ones are left out, the ledger has no sats for them);
@@ -36,9 +37,8 @@ from satshare.notifications.messages import (
     PayoutUnknown,
 )
 from satshare.payouts.models import PayoutStatus
-from satshare.reports import repository
+from satshare.reports import repository, tallied
 from satshare.reports.transparency import Figures, figures_of
-from satshare.tallies import service as tallies
 
 #: The admin alerts the dashboard lists.
 ALERT_KINDS = tuple(
@@ -192,7 +192,7 @@ async def dashboard(
             counts[name] += sums.get(name, 0)
         days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
-    counted = await tallies.counts(session, now)
+    counted = await tallied.counts(session, now)
     durations = await repository.plan_days(session)
     paid_per_plan_days: dict[int, int] = {}
     for plan, (_, sats) in counted.active.items():
@@ -211,7 +211,7 @@ async def dashboard(
         active_subscribers=counted.subscribers,
         new_payments=counts["new_payments"],
         renewals=counts["renewals"],
-        churned=await tallies.ended(session, start, min(end, now)),
+        churned=await tallied.ended(session, start, min(end, now)),
         funnel_clicks=clicks,
         funnel_registered=registered,
         funnel_paid=counts["paid_registrations"],

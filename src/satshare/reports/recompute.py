@@ -31,7 +31,6 @@ from satshare.reports import dashboard as dashboards
 from satshare.reports import monthly
 from satshare.reports import repository as reports_repo
 from satshare.reports.transparency import AffiliateFigures, Figures, aggregate, figures_of
-from satshare.tallies import repository as tallies_repo
 from satshare.tallies import service as tallies
 from satshare.users import repository as users_repo
 
@@ -266,7 +265,7 @@ async def _dashboard(session: AsyncSession, report: Report, now: datetime) -> No
     )
     counted = await tallies.ends_per_day(session)
     ends: dict[date, int] = {}
-    for moment in await tallies_repo.ends_of_started(session):
+    for moment in await reports_repo.ends_of_started(session):
         ends[tallies.day_of(moment)] = ends.get(tallies.day_of(moment), 0) + 1
     for day in sorted(counted.keys() | ends.keys()):
         report.compare(

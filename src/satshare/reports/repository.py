@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import distinct, exists, func, select
+from sqlalchemy import distinct, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -283,3 +283,111 @@ async def user_overview(session: AsyncSession, user_id: int, limit: int = 50) ->
         entries=entries,
         postings=await ledger.postings_of(session, [e.id for e in entries]),
     )
+
+
+# -- the dashboard's tallies: what time changes, and the counts over the rows ---------------
+
+
+async def hold_counted_tables(session: AsyncSession) -> None:
+    """Hold writers of subscriptions and payouts off until this transaction ends (the
+    rebuild's snapshot and the changes it drops must agree). SQLite has one writer anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("LOCK TABLE subscriptions, payouts IN SHARE MODE"))
+
+
+# -- what time changes: active subscriptions whose paid time has run out -------------------
+
+_ACTIVE = Subscription.status == SubscriptionStatus.ACTIVE
+
+
+async def lapsed_per_plan(session: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
+    """Subscriptions still in the active state whose paid time ended by ``now`` (the expiry
+    job has not reached them yet: normally a few), per plan: how many, their last payments."""
+    rows = await session.execute(
+        select(
+            Subscription.plan_id,
+            func.count(Subscription.id),
+            func.coalesce(func.sum(Subscription.last_paid_sats), 0),
+        )
+        .where(_ACTIVE, Subscription.ends_at <= now)
+        .group_by(Subscription.plan_id)
+    )
+    return {str(plan): (int(n), int(sats or 0)) for plan, n, sats in rows.all()}
+
+
+async def lapsed_subscribers(session: AsyncSession, now: datetime) -> int:
+    """Users with subscriptions in the active state, all of whose paid time ended by now."""
+    other = aliased(Subscription)
+    count = await session.scalar(
+        select(func.count(distinct(Subscription.user_id))).where(
+            _ACTIVE,
+            Subscription.ends_at <= now,
+            ~exists(
+                select(other.id).where(
+                    other.user_id == Subscription.user_id,
+                    other.status == SubscriptionStatus.ACTIVE,
+                    other.ends_at > now,
+                )
+            ),
+        )
+    )
+    return int(count or 0)
+
+
+async def ended_between(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """Subscriptions ever started whose paid time ends in [start, end): the index's range
+    (the part of a day the per-day counts cannot cut)."""
+    if end <= start:
+        return 0
+    count = await session.scalar(
+        select(func.count(Subscription.id)).where(
+            Subscription.ends_at >= start,
+            Subscription.ends_at < end,
+            Subscription.started_at.is_not(None),
+        )
+    )
+    return int(count or 0)
+
+
+# -- counted over the rows themselves (the rebuild, the check) -----------------------------
+
+
+async def active_per_plan(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(
+        select(
+            Subscription.plan_id,
+            func.count(Subscription.id),
+            func.coalesce(func.sum(Subscription.last_paid_sats), 0),
+        )
+        .where(_ACTIVE, Subscription.ends_at.is_not(None))
+        .group_by(Subscription.plan_id)
+    )
+    return {str(plan): (int(n), int(sats or 0)) for plan, n, sats in rows.all()}
+
+
+async def active_per_user(session: AsyncSession) -> dict[int, int]:
+    rows = await session.execute(
+        select(Subscription.user_id, func.count(Subscription.id))
+        .where(_ACTIVE, Subscription.ends_at.is_not(None))
+        .group_by(Subscription.user_id)
+    )
+    return {int(uid): int(n) for uid, n in rows.all()}
+
+
+async def payouts_per_state(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(
+        select(
+            Payout.status, func.count(Payout.id), func.coalesce(func.sum(Payout.amount_sats), 0)
+        ).group_by(Payout.status)
+    )
+    return {str(status): (int(n), int(sats)) for status, n, sats in rows.all()}
+
+
+async def ends_of_started(session: AsyncSession) -> list[datetime]:
+    """When the paid time of every subscription ever started ends."""
+    rows = await session.execute(
+        select(Subscription.ends_at).where(
+            Subscription.started_at.is_not(None), Subscription.ends_at.is_not(None)
+        )
+    )
+    return [ends for (ends,) in rows.all() if ends is not None]

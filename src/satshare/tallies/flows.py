@@ -1,4 +1,4 @@
-"""The tallies' use cases in their own units of work (the expiry job, the CLI)."""
+"""The tallies' use cases in their own units of work (the expiry job's fold)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,3 @@ async def fold(db: Database) -> int:
         folded += done
         if done < service.FOLD_BATCH:
             return folded
-
-
-async def rebuild(db: Database) -> None:
-    async with db.transaction() as session:
-        await service.rebuild(session)
