@@ -316,22 +316,21 @@ async def lapsed_per_plan(session: AsyncSession, now: datetime) -> dict[str, tup
 
 
 async def lapsed_subscribers(session: AsyncSession, now: datetime) -> int:
-    """Users with subscriptions in the active state, all of whose paid time ended by now."""
-    other = aliased(Subscription)
-    count = await session.scalar(
-        select(func.count(distinct(Subscription.user_id))).where(
-            _ACTIVE,
-            Subscription.ends_at <= now,
-            ~exists(
-                select(other.id).where(
-                    other.user_id == Subscription.user_id,
-                    other.status == SubscriptionStatus.ACTIVE,
-                    other.ends_at > now,
-                )
-            ),
+    """Users with subscriptions in the active state, all of whose paid time ended by now.
+    In two index lookups bounded by those few subscriptions (one anti-join would let the
+    planner hash every active subscription)."""
+    lapsed = await session.scalars(
+        select(distinct(Subscription.user_id)).where(_ACTIVE, Subscription.ends_at <= now)
+    )
+    users = {int(uid) for uid in lapsed.all()}
+    if not users:
+        return 0
+    still = await session.scalars(
+        select(distinct(Subscription.user_id)).where(
+            Subscription.user_id.in_(sorted(users)), _ACTIVE, Subscription.ends_at > now
         )
     )
-    return int(count or 0)
+    return len(users - {int(uid) for uid in still.all()})
 
 
 async def ended_between(session: AsyncSession, start: datetime, end: datetime) -> int:
