@@ -320,15 +320,15 @@ async def lapsed_subscribers(session: AsyncSession, now: datetime) -> int:
     In two index lookups bounded by those few subscriptions (one anti-join would let the
     planner hash every active subscription)."""
     lapsed = await session.scalars(
-        select(distinct(Subscription.user_id)).where(_ACTIVE, Subscription.ends_at <= now)
+        select(Subscription.user_id).distinct().where(_ACTIVE, Subscription.ends_at <= now)
     )
     users = {int(uid) for uid in lapsed.all()}
     if not users:
         return 0
     still = await session.scalars(
-        select(distinct(Subscription.user_id)).where(
-            Subscription.user_id.in_(sorted(users)), _ACTIVE, Subscription.ends_at > now
-        )
+        select(Subscription.user_id)
+        .distinct()
+        .where(Subscription.user_id.in_(sorted(users)), _ACTIVE, Subscription.ends_at > now)
     )
     return len(users - {int(uid) for uid in still.all()})
 
