@@ -300,29 +300,55 @@ async def hold_counted_tables(session: AsyncSession) -> None:
 _ACTIVE = Subscription.status == SubscriptionStatus.ACTIVE
 
 
-async def lapsed_per_plan(session: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
-    """Subscriptions still in the active state whose paid time ended by ``now`` (the expiry
-    job has not reached them yet: normally a few), per plan: how many, their last payments."""
-    rows = await session.execute(
-        select(
+#: Lapsed subscriptions read per query (a LIMIT keeps the planner on the index).
+LAPSED_PAGE = 1000
+
+
+async def _lapsed(session: AsyncSession, now: datetime) -> list[tuple[str, int, int]]:
+    """(plan, user, last payment) of each subscription still in the active state whose paid
+    time ended by ``now`` (the expiry job's backlog: normally none or a few), walked along
+    the (status, end) index a page at a time: the statistics cannot see that active rows
+    rarely have an end in the past, and without a LIMIT the planner scans the table."""
+    found: list[tuple[str, int, int]] = []
+    after: tuple[datetime | None, int] | None = None
+    while True:
+        query = select(
             Subscription.plan_id,
-            func.count(Subscription.id),
-            func.coalesce(func.sum(Subscription.last_paid_sats), 0),
-        )
-        .where(_ACTIVE, Subscription.ends_at <= now)
-        .group_by(Subscription.plan_id)
-    )
-    return {str(plan): (int(n), int(sats or 0)) for plan, n, sats in rows.all()}
+            Subscription.user_id,
+            Subscription.last_paid_sats,
+            Subscription.ends_at,
+            Subscription.id,
+        ).where(_ACTIVE, Subscription.ends_at <= now)
+        if after is not None:
+            query = query.where(
+                (Subscription.ends_at > after[0])
+                | ((Subscription.ends_at == after[0]) & (Subscription.id > after[1]))
+            )
+        rows = (
+            await session.execute(
+                query.order_by(Subscription.ends_at, Subscription.id).limit(LAPSED_PAGE)
+            )
+        ).all()
+        found += [(str(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+        if len(rows) < LAPSED_PAGE:
+            return found
+        after = (rows[-1][3], int(rows[-1][4]))
+
+
+async def lapsed_per_plan(session: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
+    """Subscriptions still in the active state whose paid time ended by ``now``, per plan:
+    how many, their last payments."""
+    per_plan: dict[str, tuple[int, int]] = {}
+    for plan, _, sats in await _lapsed(session, now):
+        count, total = per_plan.get(plan, (0, 0))
+        per_plan[plan] = (count + 1, total + sats)
+    return per_plan
 
 
 async def lapsed_subscribers(session: AsyncSession, now: datetime) -> int:
-    """Users with subscriptions in the active state, all of whose paid time ended by now.
-    In two index lookups bounded by those few subscriptions (one anti-join would let the
-    planner hash every active subscription)."""
-    lapsed = await session.scalars(
-        select(Subscription.user_id).distinct().where(_ACTIVE, Subscription.ends_at <= now)
-    )
-    users = {int(uid) for uid in lapsed.all()}
+    """Users with subscriptions in the active state, all of whose paid time ended by now
+    (their other subscriptions looked up by user: the unique (user, plan) index)."""
+    users = {user for _, user, _ in await _lapsed(session, now)}
     if not users:
         return 0
     still = await session.scalars(
