@@ -43,6 +43,7 @@ DOMAINS = [
     "broadcasts",
     "promos",
     "trials",
+    "tallies",
 ]
 ADAPTERS = (
     "satshare.admin",
@@ -127,6 +128,8 @@ DOMAIN_LAYERS: list[set[str]] = [
         # Announced by writers on every layer, like the outbox (#14); the rate-limit counters.
         "webhooks_out",
         "ratelimits",
+        # Counts kept by writers on every layer, read by the reports (#15).
+        "tallies",
     },
     # Plans: the panel's plan changes carry their audit row (audit is on the layer below).
     {"users", "staff", "plans"},

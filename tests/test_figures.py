@@ -32,11 +32,15 @@ from satshare.ledger.figures.models import (
     FiguresDay,
     FiguresUser,
     FiguresUserDay,
+    FiguresUserMonth,
 )
 from satshare.ledger.models import EntryKind
 from satshare.money import split
 from satshare.payments import refunds
+from satshare.reports import flows as report_flows
 from satshare.reports.recompute import check
+from satshare.tallies import flows as tally_flows
+from satshare.tallies.models import VERSION, Tally, TallyEndsDay, TallySubscriber
 from tests.conftest import BTCPaySim, Stack, close_stack
 from tests.helpers import buy, create_user, invoice_status, wait_until
 from tests.historykit import sale
@@ -297,11 +301,25 @@ async def test_a_read_that_straddles_a_sealer_commit_reads_again(
     assert reads == (2 if stack.db.dialect == "postgresql" else 1)
 
 
-FIGURE_TABLES = (FiguresDay, FiguresUserDay, FiguresUser, FiguresBuyerDay, FiguresBuyer)
+FIGURE_TABLES = (
+    FiguresDay,
+    FiguresUserDay,
+    FiguresUserMonth,
+    FiguresUser,
+    FiguresBuyerDay,
+    FiguresBuyer,
+    Tally,
+    TallyEndsDay,
+    TallySubscriber,
+)
+#: Keys and values that are not figures.
+NOT_FIGURES = ("day", "month", "user_id", "buyer_user_id", "referrer_user_id", "last_day", "key")
 
 
 async def _tables(stack: Stack) -> dict[str, set[tuple[Any, ...]]]:
-    """Every figures row with a non-zero figure (a fold may leave rows of zeros behind)."""
+    """Every figures and tallies row with a non-zero figure (a fold may leave rows of zeros
+    behind), the tallies' queued changes folded first."""
+    await tally_flows.fold(stack.db)
     found: dict[str, set[tuple[Any, ...]]] = {}
     async with stack.db.reading() as session:
         for model in FIGURE_TABLES:
@@ -313,8 +331,9 @@ async def _tables(stack: Stack) -> dict[str, set[tuple[Any, ...]]]:
                 if any(
                     v
                     for c, v in zip(table.columns.keys(), row, strict=True)
-                    if c not in ("day", "user_id", "buyer_user_id", "referrer_user_id", "last_day")
+                    if c not in NOT_FIGURES
                 )
+                and row[0] != VERSION
             }
     return found
 
@@ -329,6 +348,7 @@ async def test_backfill_rebuild_and_fold_build_the_same_tables(
     from satshare.ledger.figures import flows
 
     assert await flows.rebuild(stack.db, clock.now()) > 10
+    await report_flows.rebuild_tallies(stack.db)
     assert await _tables(stack) == folded
 
     # The command line's rebuild and check run with today's date: so does the migration.

@@ -16,9 +16,10 @@ from satshare.i18n import translate
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import BTCPaySim, Stack
 from tests.helpers import assert_problem
-from tests.historykit import history
+from tests.historykit import history, sale
 from tests.historykit import stack as stack
 from tests.lightningkit import Lightning
+from tests.payoutkit import affiliate
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -141,3 +142,51 @@ async def test_report_command_in_the_admin_chat(bot: BotStack) -> None:
     await bot.say(stranger, "/start")
     (reply,) = await bot.say(stranger, "/report")
     assert text_of(reply) == translate("en", texts.UNKNOWN)
+
+
+async def test_monthly_report_pages_hold_every_line_in_order(
+    stack: Stack, lightning: Lightning
+) -> None:
+    """The JSON's pages (``limit``, ``cursor``) walk the lines the CSV holds, most earned
+    first then by user id, whether a page comes from the top earners' index or from the whole
+    list (lines with nothing earned); a bad cursor or limit is a problem."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    people = [await affiliate(stack) for _ in range(4)]
+    for person, sales in zip(people, (2, 1, 1, 1), strict=True):
+        for _ in range(sales):
+            last = await sale(stack, lightning, person)
+    # The last one's sale refunded: clawed back, nothing earned, still a line.
+    assert (await stack.client.post(f"/api/v1/invoices/{last}/refund", json={})).is_success
+    await stack.container.sealer.flush()
+
+    people_csv = await stack.client.get(
+        "/api/v1/reports/monthly", params={"month": month, "format": "csv", "part": "affiliates"}
+    )
+    every = [
+        (int(row["user_id"]), int(row["earned_sats"]))
+        for row in csv.DictReader(io.StringIO(people_csv.text))
+    ]
+    first, second, third, fourth = people
+    assert every == [(first, 50_000), (second, 25_000), (third, 25_000), (fourth, 0)]
+    for limit in (1, 2, 3, 100):
+        walked: list[tuple[int, int]] = []
+        cursor = None
+        while True:
+            params: dict[str, str | int] = {"month": month, "limit": limit}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = await stack.client.get("/api/v1/reports/monthly", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["affiliates"]) <= limit
+            walked += [(line["user_id"], line["earned_sats"]) for line in body["affiliates"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert walked == every, limit
+    top = (await stack.client.get("/api/v1/reports/monthly", params={"limit": 1})).json()
+    assert top["next_cursor"] == f"50000:{first}"
+    assert top["affiliates"][0]["commissions"] == 2
+    assert top["affiliates"][0]["owed_sats"] == 50_000
+    for bad in ({"cursor": "x"}, {"cursor": "1:2:3"}, {"limit": 0}, {"limit": 1001}):
+        assert_problem(await stack.client.get("/api/v1/reports/monthly", params=bad), 422)

@@ -15,6 +15,7 @@ from satshare.ledger.figures.models import (
     FiguresState,
     FiguresUser,
     FiguresUserDay,
+    FiguresUserMonth,
     SaleBuyer,
 )
 from satshare.ledger.models import Account, ChainHead, Entry, EntryNote, Posting
@@ -27,6 +28,7 @@ from satshare.promos.models import PromoCode, PromoRedemption
 from satshare.ratelimits.models import RateLimitCounter
 from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription
+from satshare.tallies.models import Tally, TallyChange, TallyEndsDay, TallySubscriber
 from satshare.trials.models import Trial
 from satshare.users.models import User
 from satshare.webhooks_out.models import (
@@ -59,6 +61,7 @@ __all__ = [
     "FiguresState",
     "FiguresUser",
     "FiguresUserDay",
+    "FiguresUserMonth",
     "IdempotencyRecord",
     "Invoice",
     "OnchainAddress",
@@ -74,6 +77,10 @@ __all__ = [
     "RateLimitCounter",
     "SaleBuyer",
     "Subscription",
+    "Tally",
+    "TallyChange",
+    "TallyEndsDay",
+    "TallySubscriber",
     "TermsAcceptance",
     "Trial",
     "User",

@@ -13,7 +13,8 @@ from satshare.reports.recompute import Report
 
 figures_app = typer.Typer(
     help="The ledger's figures (sums the sealer keeps for reports, balances and the "
-    "leaderboard): check them, rebuild them.",
+    "leaderboard) and the dashboard's tallies (subscriptions, payouts): check them, "
+    "rebuild them.",
     no_args_is_help=True,
 )
 
@@ -24,8 +25,9 @@ def check_command(
         bool, typer.Option("--months/--no-months", help="Also each month's affiliate lines.")
     ] = True,
 ) -> None:
-    """Recompute every figure from the ledger (slow: it reads the whole ledger several
-    times) and compare; exit 1 naming each difference."""
+    """Recompute every figure from the ledger and every tally from the subscriptions and
+    payouts (slow: it reads the whole ledger several times) and compare; exit 1 naming each
+    difference."""
     cfg = settings()
 
     async def go() -> Report:
@@ -50,12 +52,15 @@ def check_command(
 
 @figures_app.command("rebuild")
 def rebuild_command() -> None:
-    """Empty the figures and fold every sealed entry again (sealing waits meanwhile)."""
+    """Empty the figures and fold every sealed entry again (sealing waits meanwhile); count
+    the tallies anew (writers of subscriptions and payouts wait meanwhile)."""
     cfg = settings()
 
     async def go() -> int:
         async with opened(cfg) as container:
             await container.sealer.flush()
-            return await figure_flows.rebuild(container.db, container.clock.now())
+            folded = await figure_flows.rebuild(container.db, container.clock.now())
+            await report_flows.rebuild_tallies(container.db)
+            return folded
 
-    out.print(f"Figures rebuilt from {run(go())} sealed entries.")
+    out.print(f"Figures rebuilt from {run(go())} sealed entries; tallies counted anew.")

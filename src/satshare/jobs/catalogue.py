@@ -23,6 +23,7 @@ from satshare.jobqueue import Job, JobName, Queue
 from satshare.payments import flows
 from satshare.ratelimits import flows as rate_limits
 from satshare.subscriptions import flows as subscription_flows
+from satshare.tallies import flows as tally_flows
 
 if TYPE_CHECKING:
     # The bot's modules load python-telegram-bot: imported where a bot exists (#15).
@@ -65,6 +66,8 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
         if count:
             log.info("expired %d subscriptions", count)
             container.after_commit.committed(Produced(outbox=True))
+        # The dashboard's tallies: the changes queued since the last run, added up.
+        await tally_flows.fold(container.db)
 
     async def seal_ledger() -> None:
         await container.sealer.seal_all()

@@ -93,9 +93,11 @@ async def _refund(
         session, payment.ledger_entry_id, memo=memo, author=author, now=now
     )
     parties = await _parties(session, invoice)
+    counted_before = subscriptions.before_change(parties.subscription)
     subscriptions.shorten(
         parties.subscription, parties.plan.duration_days + invoice.bonus_days, now
     )
+    await subscriptions.counted(session, counted_before, parties.subscription)
     invoice.status = InvoiceStatus.REFUNDED
     invoice.updated_at = now
     await outbox.enqueue(

@@ -297,9 +297,11 @@ async def _fulfil(
             settled_at=now,
         )
     )
+    counted_before = subscriptions.before_change(subscription)
     subscriptions.extend(subscription, plan.duration_days + invoice.bonus_days, now)
     bitcoin = invoice.amount_sats if invoice.currency == "SAT" else None
     subscriptions.record_payment(subscription, bitcoin)
+    await subscriptions.counted(session, counted_before, subscription)  # the dashboard's tallies
     if invoice.promo_code is not None:  # only an invoice with a code holds a promo use
         await promos.invoice_settled(session, invoice.id, now)
     assert subscription.ends_at is not None

@@ -39,6 +39,8 @@ from satshare.payouts.policy import (
 )
 from satshare.payouts.ports import PayoutOrder, SendResult, SendState
 from satshare.payouts.queries import saved_destination
+from satshare.tallies import service as tallies
+from satshare.tallies.models import PAYOUTS
 from satshare.users.models import User
 from satshare.webhooks_out import events as webhook_events
 
@@ -56,6 +58,14 @@ def order_of(payout: Payout) -> PayoutOrder:
         payment_hash=payout.payment_hash,
         provider_ref=payout.provider_ref,
     )
+
+
+async def _move(session: AsyncSession, payout: Payout, status: PayoutStatus) -> None:
+    """Every change of a payout's state: the row, and the dashboard's tally of payouts per
+    state in the same transaction."""
+    before = payout.status
+    payout.status = status
+    await tallies.moved(session, PAYOUTS, before.value, status.value, payout.amount_sats)
 
 
 async def _lock_user(session: AsyncSession, user_id: int) -> User:
@@ -143,6 +153,7 @@ async def request(
     )
     session.add(payout)
     await session.flush()
+    await tallies.moved(session, PAYOUTS, None, payout.status.value, payout.amount_sats)
     await _hold(session, payout, "hold", f"payout {payout.id} requested", requested_by, now)
     await _notify(session, payout, now)
     if payout.status == PayoutStatus.AWAITING_APPROVAL:
@@ -214,7 +225,8 @@ async def approve(session: AsyncSession, payout_id: int, *, author: str, now: da
             "approved",
             payout_status=payout.status,
         )
-    payout.status, payout.approved_by, payout.updated_at = PayoutStatus.APPROVED, author, now
+    await _move(session, payout, PayoutStatus.APPROVED)
+    payout.approved_by, payout.updated_at = author, now
     await session.flush()
     await _notify(session, payout, now)
     return payout
@@ -234,7 +246,7 @@ async def cancel(
             f"payout {payout_id} is {payout.status} and cannot be canceled: {explain}",
             payout_status=payout.status,
         )
-    payout.status = PayoutStatus.CANCELED
+    await _move(session, payout, PayoutStatus.CANCELED)
     payout.failure = (reason or "").strip() or f"canceled by {author}"
     payout.completed_at = payout.updated_at = now
     await session.flush()
@@ -250,6 +262,13 @@ async def claim(session: AsyncSession, payout_id: int, now: datetime) -> bool:
         return False
     payout = await require(session, payout_id)
     await session.refresh(payout)
+    await tallies.moved(
+        session,
+        PAYOUTS,
+        PayoutStatus.APPROVED.value,
+        PayoutStatus.SENDING.value,
+        payout.amount_sats,
+    )
     if not payout.instant:  # an instant split's "approved" notice already says "sending now"
         await _notify(session, payout, now)
     return True
@@ -310,7 +329,7 @@ async def record(
         payout.next_check_at = None
         await _mark_paid(session, payout, result.proof, result.network_fee_sats, "system", now)
     elif result.state is SendState.FAILED:
-        payout.status = PayoutStatus.FAILED
+        await _move(session, payout, PayoutStatus.FAILED)
         payout.failure = result.reason or "the provider refused the payment"
         payout.completed_at = now
         payout.next_check_at = None
@@ -324,7 +343,7 @@ async def record(
         if result.state is SendState.UNKNOWN:
             payout.failure = result.reason
             if payout.status != PayoutStatus.UNKNOWN:
-                payout.status = PayoutStatus.UNKNOWN
+                await _move(session, payout, PayoutStatus.UNKNOWN)
                 await session.flush()
                 await _notify(session, payout, now)
         await session.flush()
@@ -426,7 +445,7 @@ async def release_unknown(
         raise InvalidRequest(
             "say why (e.g. what the provider shows for this payout)", field="reason"
         )
-    payout.status = PayoutStatus.FAILED
+    await _move(session, payout, PayoutStatus.FAILED)
     payout.failure = f"marked failed by {author}: {reason}"
     payout.completed_at = payout.updated_at = now
     payout.next_check_at = recheck.after(0, now)
@@ -473,7 +492,8 @@ async def _mark_paid(
     now: datetime,
 ) -> None:
     network_fee = max(0, network_fee_sats or 0)
-    payout.status, payout.proof = PayoutStatus.PAID, proof
+    await _move(session, payout, PayoutStatus.PAID)
+    payout.proof = proof
     payout.network_fee_sats = network_fee
     payout.failure = None
     payout.completed_at = payout.updated_at = now

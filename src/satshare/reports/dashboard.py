@@ -7,7 +7,9 @@ equals what ``satshare ledger export`` recomputes:
 - gross, owner share, affiliate share, paid out: summed over the days of the period;
 - owed to affiliates: at the end of the period (balances plus payouts held, not yet paid).
 
-The rest are counts of the operational tables:
+The rest are counts of the operational tables, kept as tallies by every write that changes
+them (``satshare.tallies``, read in ``reports.tallied``: constant time, whatever the number
+of subscriptions or payouts):
 
 - MRR: what the subscriptions active now bring per 30 days (each one's last bitcoin payment
   * 30 / its plan's days; Stars-paid ones are left out, the ledger has no sats for them);
@@ -35,7 +37,7 @@ from satshare.notifications.messages import (
     PayoutUnknown,
 )
 from satshare.payouts.models import PayoutStatus
-from satshare.reports import repository
+from satshare.reports import repository, tallied
 from satshare.reports.transparency import Figures, figures_of
 
 #: The admin alerts the dashboard lists.
@@ -190,7 +192,12 @@ async def dashboard(
             counts[name] += sums.get(name, 0)
         days.append(Day(day.strftime("%Y-%m-%d"), day_figures))
         day += timedelta(days=1)
-    active = await repository.active(session, now)
+    counted = await tallied.counts(session, now)
+    durations = await repository.plan_days(session)
+    paid_per_plan_days: dict[int, int] = {}
+    for plan, (_, sats) in counted.active.items():
+        days_of_plan = durations.get(plan, 0)
+        paid_per_plan_days[days_of_plan] = paid_per_plan_days.get(days_of_plan, 0) + sats
     clicks, registered = await repository.opened_and_registered(session, start, end)
     alerts = await repository.recent_alerts(session, ALERT_KINDS, 10)
     return Dashboard(
@@ -199,17 +206,17 @@ async def dashboard(
         totals=totals,
         owed_sats=owed,
         days=days,
-        mrr_sats=mrr(active.paid_per_plan_days),
-        active_subscriptions=active.subscriptions,
-        active_subscribers=active.subscribers,
+        mrr_sats=mrr(paid_per_plan_days),
+        active_subscriptions=sum(count for count, _ in counted.active.values()),
+        active_subscribers=counted.subscribers,
         new_payments=counts["new_payments"],
         renewals=counts["renewals"],
-        churned=await repository.churned(session, start, end, now),
+        churned=await tallied.ended(session, start, min(end, now)),
         funnel_clicks=clicks,
         funnel_registered=registered,
         funnel_paid=counts["paid_registrations"],
         top_affiliates=await top_affiliates(session, start, end, now, top),
-        payouts=await repository.payouts_by_status(session),
+        payouts=counted.payouts,
         alerts=[
             Alert(id=a.id, kind=a.kind, created_at=a.created_at, payload=dict(a.payload))
             for a in alerts

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from satshare.reports.monthly import MonthlyReport
@@ -120,6 +120,17 @@ def days_csv(report: MonthlyReport) -> str:
 
 def affiliates_csv(report: MonthlyReport) -> str:
     return _csv(AFFILIATE_COLUMNS, _affiliate_rows(report))
+
+
+def affiliates_csv_chunks(report: MonthlyReport, lines: int = 1000) -> Iterator[str]:
+    """The affiliates CSV in pieces of ``lines`` rows (a streamed answer: the whole list of
+    a big service need not be one string)."""
+    rows = _affiliate_rows(report)
+    yield _csv(AFFILIATE_COLUMNS, [])
+    for start in range(0, len(rows), lines):
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows[start : start + lines])
+        yield out.getvalue()
 
 
 def statement_csv(statements: Sequence[Statement]) -> str:

@@ -12,7 +12,7 @@ from satshare.affiliates.models import AffiliateSuspension, AffiliateTerms
 from satshare.db import Database
 from satshare.payouts import service as payouts
 from satshare.payouts.models import Payout, PayoutStatus
-from satshare.reports import recompute, repository, statements
+from satshare.reports import recompute, repository, statements, tallied
 from satshare.reports import transparency as public
 from satshare.reports.dashboard import Dashboard, dashboard
 from satshare.reports.monthly import MonthlyReport, monthly_report
@@ -21,9 +21,18 @@ from satshare.users import service as users
 from satshare.users.models import User
 
 
-async def month(db: Database, month: str, now: datetime) -> MonthlyReport:
+async def month(
+    db: Database,
+    month: str,
+    now: datetime,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> MonthlyReport:
+    """The month's report; ``limit``: a page of its affiliate lines (after ``cursor``),
+    None: every line (the files)."""
     async with db.reading() as session:
-        return await monthly_report(session, month, now)
+        return await monthly_report(session, month, now, limit=limit, cursor=cursor)
 
 
 async def commission_statements(
@@ -71,7 +80,7 @@ async def payouts_desk(db: Database, status: PayoutStatus, *, limit: int) -> Pay
     """The payouts in one state, newest first, and how many there are in each state."""
     async with db.reading() as session:
         rows = await payouts.list_payouts(session, limit=limit, status=status)
-        return PayoutsDesk(rows, await repository.payouts_by_status(session))
+        return PayoutsDesk(rows, await tallied.payouts(session))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,12 @@ async def program_overview(db: Database, now: datetime, *, top: int = 50) -> Pro
             leaderboard=[(uid, names.get(uid), f) for uid, f in ranked],
             acceptances=await repository.acceptances_by_version(session),
         )
+
+
+async def rebuild_tallies(db: Database) -> None:
+    """Count the dashboard's tallies anew from the subscriptions and payouts."""
+    async with db.transaction() as session:
+        await tallied.rebuild(session)
 
 
 async def check_figures(db: Database, now: datetime, *, months: bool = True) -> recompute.Report:

@@ -31,6 +31,7 @@ from satshare.reports import dashboard as dashboards
 from satshare.reports import monthly
 from satshare.reports import repository as reports_repo
 from satshare.reports.transparency import AffiliateFigures, Figures, aggregate, figures_of
+from satshare.tallies import service as tallies
 from satshare.users import repository as users_repo
 
 #: Hold periods the pending commissions are checked for.
@@ -138,6 +139,14 @@ async def _months(session: AsyncSession, report: Report) -> None:
             for line in await monthly.affiliate_lines(session, start, end)
         }
         report.compare(f"month {month} affiliate lines", lines, expected)
+        # The JSON's first page: the top rows of the per-month figures, in the lines' order.
+        ranked = sorted(expected, key=lambda uid: (-expected[uid]["earned_sats"], uid))
+        page, _ = await monthly.page_of_lines(session, start, end, monthly.PAGE_LINES, None)
+        report.compare(
+            f"month {month} first page of affiliate lines",
+            [line.user_id for line in page],
+            ranked[: monthly.PAGE_LINES],
+        )
 
 
 async def _accounts(
@@ -207,7 +216,9 @@ async def _referrals(session: AsyncSession, report: Report, now: datetime) -> No
 
 async def _dashboard(session: AsyncSession, report: Report, now: datetime) -> None:
     """The dashboard's counts per day (payments new and renewed, registrations that paid)
-    over each month and the last 1, 7 and 30 days, and what it reads of the subscriptions."""
+    and its churn over each month and the last 1, 7 and 30 days; its tallies (subscriptions
+    active now, subscribers, MRR, payouts per state, paid time ending per day) against
+    counts over the subscriptions and payouts themselves."""
     read = await figures.days(session)
     today = datetime.combine(figures.day_of(now), time(), tzinfo=UTC)
     periods = [
@@ -216,9 +227,15 @@ async def _dashboard(session: AsyncSession, report: Report, now: datetime) -> No
     ]
     for month in sorted({d.strftime("%Y-%m") for d in read.days}):
         periods.append((f"month {month}", *monthly.month_bounds(month)))
+    data = None
     for label, start, end in periods:
         data = await dashboards.dashboard(session, start, end, now)
         clicks, registered, paid = await reports_repo.funnel(session, start, end)
+        report.compare(
+            f"dashboard {label} churned (tallied)",
+            data.churned,
+            await reports_repo.churned(session, start, end, now),
+        )
         report.compare(
             f"dashboard {label} counts",
             (
@@ -235,9 +252,24 @@ async def _dashboard(session: AsyncSession, report: Report, now: datetime) -> No
     for _, _, sats, days in scanned:
         if sats:
             per_days[days] = per_days.get(days, 0) + sats
-    found = await reports_repo.active(session, now)
+    assert data is not None  # the periods include the last days
     report.compare(
-        "active subscriptions (count, subscribers, MRR)",
-        (found.subscriptions, found.subscribers, dashboards.mrr(found.paid_per_plan_days)),
+        "active subscriptions (count, subscribers, MRR; tallied)",
+        (data.active_subscriptions, data.active_subscribers, data.mrr_sats),
         (len(scanned), len({user for _, user, _, _ in scanned}), dashboards.mrr(per_days)),
     )
+    report.compare(
+        "payouts per state (count, sats; tallied)",
+        data.payouts,
+        await reports_repo.payouts_by_status(session),
+    )
+    counted = await tallies.ends_per_day(session)
+    ends: dict[date, int] = {}
+    for moment in await reports_repo.ends_of_started(session):
+        ends[tallies.day_of(moment)] = ends.get(tallies.day_of(moment), 0) + 1
+    for day in sorted(counted.keys() | ends.keys()):
+        report.compare(
+            f"subscriptions whose paid time ends on {day} (tallied)",
+            counted.get(day, 0),
+            ends.get(day, 0),
+        )

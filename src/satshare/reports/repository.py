@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import distinct, exists, func, select
+from sqlalchemy import distinct, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -51,6 +51,12 @@ async def commission_rows(
     if before_id is not None:
         query = query.where(Entry.id < before_id)
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+
+
+async def plan_days(session: AsyncSession) -> dict[str, int]:
+    """Each plan's length in days (the MRR's divisor)."""
+    rows = await session.execute(select(Plan.id, Plan.duration_days))
+    return {str(plan): int(days) for plan, days in rows.all()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,3 +283,136 @@ async def user_overview(session: AsyncSession, user_id: int, limit: int = 50) ->
         entries=entries,
         postings=await ledger.postings_of(session, [e.id for e in entries]),
     )
+
+
+# -- the dashboard's tallies: what time changes, and the counts over the rows ---------------
+
+
+async def hold_counted_tables(session: AsyncSession) -> None:
+    """Hold writers of subscriptions and payouts off until this transaction ends (the
+    rebuild's snapshot and the changes it drops must agree). SQLite has one writer anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("LOCK TABLE subscriptions, payouts IN SHARE MODE"))
+
+
+# -- what time changes: active subscriptions whose paid time has run out -------------------
+
+_ACTIVE = Subscription.status == SubscriptionStatus.ACTIVE
+
+
+#: Lapsed subscriptions read per query (a LIMIT keeps the planner on the index).
+LAPSED_PAGE = 1000
+
+
+async def _lapsed(session: AsyncSession, now: datetime) -> list[tuple[str, int, int]]:
+    """(plan, user, last payment) of each subscription still in the active state whose paid
+    time ended by ``now`` (the expiry job's backlog: normally none or a few), walked along
+    the (status, end) index a page at a time: the statistics cannot see that active rows
+    rarely have an end in the past, and without a LIMIT the planner scans the table."""
+    found: list[tuple[str, int, int]] = []
+    after: tuple[datetime | None, int] | None = None
+    while True:
+        query = select(
+            Subscription.plan_id,
+            Subscription.user_id,
+            Subscription.last_paid_sats,
+            Subscription.ends_at,
+            Subscription.id,
+        ).where(_ACTIVE, Subscription.ends_at <= now)
+        if after is not None:
+            query = query.where(
+                (Subscription.ends_at > after[0])
+                | ((Subscription.ends_at == after[0]) & (Subscription.id > after[1]))
+            )
+        rows = (
+            await session.execute(
+                query.order_by(Subscription.ends_at, Subscription.id).limit(LAPSED_PAGE)
+            )
+        ).all()
+        found += [(str(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+        if len(rows) < LAPSED_PAGE:
+            return found
+        after = (rows[-1][3], int(rows[-1][4]))
+
+
+async def lapsed_per_plan(session: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
+    """Subscriptions still in the active state whose paid time ended by ``now``, per plan:
+    how many, their last payments."""
+    per_plan: dict[str, tuple[int, int]] = {}
+    for plan, _, sats in await _lapsed(session, now):
+        count, total = per_plan.get(plan, (0, 0))
+        per_plan[plan] = (count + 1, total + sats)
+    return per_plan
+
+
+async def lapsed_subscribers(session: AsyncSession, now: datetime) -> int:
+    """Users with subscriptions in the active state, all of whose paid time ended by now
+    (their other subscriptions looked up by user: the unique (user, plan) index)."""
+    users = {user for _, user, _ in await _lapsed(session, now)}
+    if not users:
+        return 0
+    still = await session.scalars(
+        select(Subscription.user_id)
+        .distinct()
+        .where(Subscription.user_id.in_(sorted(users)), _ACTIVE, Subscription.ends_at > now)
+    )
+    return len(users - {int(uid) for uid in still.all()})
+
+
+async def ended_between(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """Subscriptions ever started whose paid time ends in [start, end): the index's range
+    (the part of a day the per-day counts cannot cut)."""
+    if end <= start:
+        return 0
+    count = await session.scalar(
+        select(func.count(Subscription.id)).where(
+            Subscription.ends_at >= start,
+            Subscription.ends_at < end,
+            Subscription.started_at.is_not(None),
+        )
+    )
+    return int(count or 0)
+
+
+# -- counted over the rows themselves (the rebuild, the check) -----------------------------
+
+
+async def active_per_plan(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(
+        select(
+            Subscription.plan_id,
+            func.count(Subscription.id),
+            func.coalesce(func.sum(Subscription.last_paid_sats), 0),
+        )
+        .where(_ACTIVE, Subscription.ends_at.is_not(None))
+        .group_by(Subscription.plan_id)
+    )
+    return {str(plan): (int(n), int(sats or 0)) for plan, n, sats in rows.all()}
+
+
+async def active_per_user(session: AsyncSession) -> dict[int, int]:
+    rows = await session.execute(
+        select(Subscription.user_id, func.count(Subscription.id))
+        .where(_ACTIVE, Subscription.ends_at.is_not(None))
+        .group_by(Subscription.user_id)
+    )
+    return {int(uid): int(n) for uid, n in rows.all()}
+
+
+async def payouts_per_state(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(
+        select(
+            Payout.status, func.count(Payout.id), func.coalesce(func.sum(Payout.amount_sats), 0)
+        ).group_by(Payout.status)
+    )
+    return {str(status): (int(n), int(sats)) for status, n, sats in rows.all()}
+
+
+async def ends_of_started(session: AsyncSession) -> list[datetime]:
+    """When the paid time of every subscription ever started ends."""
+    rows = await session.execute(
+        select(Subscription.ends_at).where(
+            Subscription.started_at.is_not(None), Subscription.ends_at.is_not(None)
+        )
+    )
+    return [ends for (ends,) in rows.all() if ends is not None]

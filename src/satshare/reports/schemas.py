@@ -151,8 +151,15 @@ class MonthlyReportOut(BaseModel):
     owed_at_start_sats: int
     owed_at_end_sats: int
     days: list[DayOut]
-    affiliates: list[AffiliateLineOut]
+    affiliates: list[AffiliateLineOut] = Field(
+        description="A page of the affiliate lines (active that month or owed at its end), "
+        "most earned first, then by user id: `limit` lines after `cursor`. The CSV "
+        "(`format=csv&part=affiliates`) and the XLSX hold every line."
+    )
     generated_at: datetime
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page of affiliate lines; null: none left."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -197,6 +204,7 @@ class MonthlyReportOut(BaseModel):
                         }
                     ],
                     "generated_at": "2026-11-23T10:00:00Z",
+                    "next_cursor": None,
                 }
             ]
         }

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,8 @@ from satshare.notifications.messages import AccessResent, SubscriptionExpired
 from satshare.plans.models import Plan
 from satshare.subscriptions import repository
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.tallies import models as tally_keys
+from satshare.tallies import service as tallies
 from satshare.webhooks_out import events as webhook_events
 from satshare.webhooks_out.models import EventType
 
@@ -114,6 +116,67 @@ def record_payment(subscription: Subscription, bitcoin_sats: int | None) -> None
         subscription.last_paid_sats = bitcoin_sats
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What the dashboard's tallies count of a subscription, at one moment: it is *active*
+    (per plan, with its last bitcoin payment, and its user a subscriber) while its state is
+    active with an end — whether that end has passed is the reader's to take off — and, once
+    ever started, it counts on the UTC day its paid time ends (churn)."""
+
+    user_id: int
+    plan_id: str
+    status: SubscriptionStatus
+    started_at: datetime | None
+    ends_at: datetime | None
+    last_paid_sats: int | None
+
+    def active(self) -> tuple[int, int]:
+        if self.status != SubscriptionStatus.ACTIVE or self.ends_at is None:
+            return 0, 0
+        return 1, self.last_paid_sats or 0
+
+    def ends_on(self) -> date | None:
+        if self.started_at is None or self.ends_at is None:
+            return None
+        return tallies.day_of(self.ends_at)
+
+
+def before_change(subscription: Subscription) -> Counted:
+    """What the tallies count of it, taken before changing it (``counted``)."""
+    return Counted(
+        subscription.user_id,
+        subscription.plan_id,
+        SubscriptionStatus(subscription.status),
+        subscription.started_at,
+        subscription.ends_at,
+        subscription.last_paid_sats,
+    )
+
+
+def tally_changes(before: Counted | None, after: Counted) -> list[dict[str, object]]:
+    """The tallies' changes from ``before`` (None: a new row) to ``after``."""
+    changes = []
+    (n0, s0), (n1, s1) = (before.active() if before else (0, 0)), after.active()
+    if (n0, s0) != (n1, s1):
+        key = tally_keys.ACTIVE + after.plan_id
+        changes.append(tallies.change(key, n1 - n0, s1 - s0, user_id=after.user_id))
+    d0, d1 = (before.ends_on() if before else None), after.ends_on()
+    if d0 != d1:
+        for day, count in ((d0, -1), (d1, 1)):
+            if day is not None:
+                changes.append(tallies.change(tally_keys.ENDS, count, day=day))
+    return changes
+
+
+async def counted(
+    session: AsyncSession, before: Counted | None, subscription: Subscription
+) -> None:
+    """Queue what changing ``subscription`` from ``before`` changes in the dashboard's
+    tallies (one INSERT; none when nothing counted changed). Every write to a subscription's
+    state, end or last payment calls it in the same transaction."""
+    await tallies.add(session, tally_changes(before, before_change(subscription)))
+
+
 def shorten(subscription: Subscription, duration_days: int, now: datetime) -> None:
     """Take back a refunded period; what is left of it (if anything) stays active."""
     if subscription.ends_at is None:
@@ -169,9 +232,11 @@ async def change_status(
             )
     else:
         raise Conflict(f"status can be set to 'canceled' or 'active', not '{status}'")
+    before = before_change(subscription)
     subscription.status = status
     subscription.updated_at = now
     await session.flush()
+    await counted(session, before, subscription)
     if status == SubscriptionStatus.CANCELED:  # outgoing webhooks (#14)
         await webhook_events.subscription_changed(
             session, EventType.SUBSCRIPTION_CANCELED, subscription, now, cause=now.isoformat()
@@ -191,8 +256,10 @@ async def grant_days(
         raise NotFound(f"subscription {subscription_id} does not exist")
     if subscription.status == SubscriptionStatus.CANCELED:
         raise Conflict(f"subscription {subscription_id} is canceled; it cannot be extended")
+    before = before_change(subscription)
     extend(subscription, days, now)
     await session.flush()
+    await counted(session, before, subscription)
     return subscription
 
 
@@ -225,8 +292,11 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
     """Mark ended subscriptions expired and queue their expiry notices. Returns how many."""
     expired = 0
     for subscription in await repository.due_for_expiry(session, now, limit):
+        before = before_change(subscription)
         if await repository.mark_expired(session, subscription.id, now):
             expired += 1
+            expired_now = replace(before, status=SubscriptionStatus.EXPIRED)
+            await tallies.add(session, tally_changes(before, expired_now))
             assert subscription.ends_at is not None
             await outbox.enqueue(
                 session,

@@ -60,6 +60,7 @@ async def start(session: AsyncSession, user_id: int, plan_id: str, now: datetime
         raise TrialRefused(
             "subscribed", f"user {user_id} already has an active {plan_id!r} subscription"
         )
+    counted_before = subscriptions.before_change(subscription)
     subscriptions.extend(subscription, plan.trial_days, now)
     assert subscription.ends_at is not None
     try:
@@ -77,6 +78,7 @@ async def start(session: AsyncSession, user_id: int, plan_id: str, now: datetime
         )
     except IntegrityError:
         raise TrialRefused("used", f"the free trial of {plan_id!r} has already been used") from None
+    await subscriptions.counted(session, counted_before, subscription)
     await outbox.enqueue(
         session,
         TrialStarted(

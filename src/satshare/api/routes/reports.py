@@ -8,13 +8,13 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from satshare.api.deps import AdminKey, ClockDep, DbDep, IdPath, ReadKey, SettingsDep
 from satshare.api.problems import openapi_responses
 from satshare.reports import files
 from satshare.reports import flows as report_flows
-from satshare.reports.monthly import current_month
+from satshare.reports.monthly import MAX_PAGE_LINES, PAGE_LINES, current_month
 from satshare.reports.schemas import MonthlyReportOut
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -47,8 +47,11 @@ def _attachment(content: bytes | str, media_type: str, filename: str) -> Respons
     summary="The monthly financial report (admin): JSON, CSV or XLSX",
     description="Sales, refunds, gross, owner and affiliate shares, payouts and Stars per "
     "day, what affiliates were owed at the start and the end of the month, and one line per "
-    "affiliate. `format=csv` gives the days (or, with `part=affiliates`, the affiliates); "
-    "`format=xlsx` gives a workbook with Summary, Days and Affiliates sheets.",
+    "affiliate active that month or owed at its end, most earned first. The JSON holds a page "
+    f"of those lines (`limit`, {PAGE_LINES} by default, at most {MAX_PAGE_LINES}; the next "
+    "page with `cursor` set to `next_cursor`). `format=csv` gives the days (or, with "
+    "`part=affiliates`, every affiliate line, streamed); `format=xlsx` gives a workbook with "
+    "Summary, Days and Affiliates (every line) sheets.",
     response_model=MonthlyReportOut,
     responses={
         **openapi_responses(401, 403, 422),
@@ -67,17 +70,40 @@ async def monthly(
     month: MonthQuery = None,
     format_: Annotated[Literal["json", "csv", "xlsx"], Query(alias="format")] = "json",
     part: Annotated[Literal["days", "affiliates"], Query()] = "days",
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_PAGE_LINES,
+            description="Affiliate lines in the JSON page (the files hold them all).",
+        ),
+    ] = PAGE_LINES,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=41,
+            description="`next_cursor` of the previous page (JSON only).",
+            examples=["25000:3"],
+        ),
+    ] = None,
 ) -> MonthlyReportOut | Response:
     now = clock.now()
     chosen = month or current_month(now)
+    if format_ == "json":
+        page = await report_flows.month(db, chosen, now, limit=limit, cursor=cursor)
+        return MonthlyReportOut.model_validate(asdict(page))
     report = await report_flows.month(db, chosen, now)
     if format_ == "csv":
-        text = files.days_csv(report) if part == "days" else files.affiliates_csv(report)
-        return _attachment(text, "text/csv", f"satshare-{chosen}-{part}.csv")
-    if format_ == "xlsx":
-        workbook = await asyncio.to_thread(files.monthly_xlsx, report)
-        return _attachment(workbook, XLSX, f"satshare-{chosen}.xlsx")
-    return MonthlyReportOut.model_validate(asdict(report))
+        name = f"satshare-{chosen}-{part}.csv"
+        if part == "days":
+            return _attachment(files.days_csv(report), "text/csv", name)
+        return StreamingResponse(
+            files.affiliates_csv_chunks(report),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    workbook = await asyncio.to_thread(files.monthly_xlsx, report)
+    return _attachment(workbook, XLSX, f"satshare-{chosen}.xlsx")
 
 
 @router.get(

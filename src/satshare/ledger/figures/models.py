@@ -98,6 +98,30 @@ class FiguresUserDay(Base):
     referral_value_sats: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class FiguresUserMonth(Base):
+    """One user's figures as an affiliate per UTC month (``month``: its first day): the
+    monthly report's lines, read a page at a time from the top earners down."""
+
+    __tablename__ = "figures_user_months"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    referred_sales_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    commissions: Mapped[int] = mapped_column(BigInteger, default=0)
+    earned_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    clawed_back_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_out_sats: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+#: The month's top earners: a page of the report reads only its rows.
+Index(
+    "ix_figures_user_months_ranked",
+    FiguresUserMonth.month,
+    FiguresUserMonth.earned_sats.desc(),
+    FiguresUserMonth.user_id,
+)
+
+
 class FiguresUser(Base):
     """One user's figures over all time and over the rolling windows (``WINDOWS``)."""
 

@@ -21,6 +21,7 @@ from satshare.ledger.figures.models import (
     FiguresState,
     FiguresUser,
     FiguresUserDay,
+    FiguresUserMonth,
     SaleBuyer,
 )
 from satshare.ledger.models import (
@@ -194,11 +195,18 @@ USER_DAY_COLUMNS = tuple(
     c.name for c in FiguresUserDay.__table__.columns if c.name not in ("user_id", "day")
 )
 USER_COLUMNS = tuple(c.name for c in FiguresUser.__table__.columns if c.name != "user_id")
+MONTH_COLUMNS = tuple(
+    c.name for c in FiguresUserMonth.__table__.columns if c.name not in ("user_id", "month")
+)
 
 
 async def add(
     session: AsyncSession,
-    model: type[FiguresDay] | type[FiguresUserDay] | type[FiguresUser] | type[FiguresBuyerDay],
+    model: type[FiguresDay]
+    | type[FiguresUserDay]
+    | type[FiguresUserMonth]
+    | type[FiguresUser]
+    | type[FiguresBuyerDay],
     keys: Sequence[str],
     rows: Iterable[tuple[tuple[Any, ...], Mapping[str, int]]],
 ) -> None:
@@ -323,7 +331,14 @@ async def shift_buyer_windows(
 
 async def clear(session: AsyncSession) -> None:
     """Empty every figures table (the rebuild refills them)."""
-    for model in (FiguresDay, FiguresUserDay, FiguresUser, FiguresBuyerDay, FiguresBuyer):
+    for model in (
+        FiguresDay,
+        FiguresUserDay,
+        FiguresUserMonth,
+        FiguresUser,
+        FiguresBuyerDay,
+        FiguresBuyer,
+    ):
         await session.execute(delete(model))
 
 
@@ -415,25 +430,88 @@ async def users_in_days(session: AsyncSession, start: date, end: date) -> dict[i
     }
 
 
-async def owed_per_user(session: AsyncSession, end: date | None) -> dict[int, int]:
-    """What each affiliate was owed at the start of day ``end`` (None: now), those owed
-    nothing left out: today's debt less the changes from that day on."""
+async def owed_per_user(
+    session: AsyncSession, end: date | None, user_ids: Sequence[int] | None = None
+) -> dict[int, int]:
+    """What each affiliate (or each of ``user_ids``) was owed at the start of day ``end``
+    (None: now), those owed nothing left out: today's debt less the changes from that day
+    on."""
     later: dict[int, int] = {}
     if end is not None:
-        rows = await session.execute(
-            select(FiguresUserDay.user_id, func.sum(FiguresUserDay.owed_delta_sats))
-            .where(FiguresUserDay.day >= end)
-            .group_by(FiguresUserDay.user_id)
+        query = select(FiguresUserDay.user_id, func.sum(FiguresUserDay.owed_delta_sats)).where(
+            FiguresUserDay.day >= end
         )
+        if user_ids is not None:
+            query = query.where(FiguresUserDay.user_id.in_(list(user_ids)))
+        rows = await session.execute(query.group_by(FiguresUserDay.user_id))
         later = {int(uid): int(total or 0) for uid, total in rows.all()}
-    owed = await session.execute(
-        select(FiguresUser.user_id, FiguresUser.owed_sats).where(
-            or_(FiguresUser.owed_sats != 0, FiguresUser.user_id.in_(list(later)))
-            if later
-            else FiguresUser.owed_sats != 0
+    if user_ids is not None:
+        owed = await session.execute(
+            select(FiguresUser.user_id, FiguresUser.owed_sats).where(
+                FiguresUser.user_id.in_(list(user_ids))
+            )
+        )
+    else:
+        owed = await session.execute(
+            select(FiguresUser.user_id, FiguresUser.owed_sats).where(
+                or_(FiguresUser.owed_sats != 0, FiguresUser.user_id.in_(list(later)))
+                if later
+                else FiguresUser.owed_sats != 0
+            )
+        )
+    found = {int(uid): int(total) - later.get(int(uid), 0) for uid, total in owed.all()}
+    return {uid: total for uid, total in found.items() if total}
+
+
+async def top_of_month(
+    session: AsyncSession, month: date, limit: int, after: tuple[int, int] | None
+) -> list[tuple[int, dict[str, int]]]:
+    """The month's first ``limit`` earners (earned > 0; most earned first, then by id),
+    after the line ``after`` (its earned sats, its user id) if given."""
+    query = select(FiguresUserMonth).where(
+        FiguresUserMonth.month == month, FiguresUserMonth.earned_sats > 0
+    )
+    if after is not None:
+        earned, user_id = after
+        query = query.where(
+            or_(
+                FiguresUserMonth.earned_sats < earned,
+                (FiguresUserMonth.earned_sats == earned) & (FiguresUserMonth.user_id > user_id),
+            )
+        )
+    rows = await session.execute(
+        query.order_by(FiguresUserMonth.earned_sats.desc(), FiguresUserMonth.user_id).limit(limit)
+    )
+    return [
+        (row.user_id, {c: int(getattr(row, c)) for c in MONTH_COLUMNS})
+        for row in rows.scalars().all()
+    ]
+
+
+async def user_months(
+    session: AsyncSession, month: date, user_ids: Iterable[int]
+) -> dict[int, dict[str, int]]:
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(FiguresUserMonth).where(
+            FiguresUserMonth.month == month, FiguresUserMonth.user_id.in_(wanted)
         )
     )
-    return {int(uid): int(total) - later.get(int(uid), 0) for uid, total in owed.all()}
+    return {
+        row.user_id: {c: int(getattr(row, c)) for c in MONTH_COLUMNS}
+        for row in rows.scalars().all()
+    }
+
+
+async def all_user_months(session: AsyncSession) -> dict[tuple[int, date], dict[str, int]]:
+    """Every row (the check's)."""
+    rows = await session.execute(select(FiguresUserMonth))
+    return {
+        (row.user_id, row.month): {c: int(getattr(row, c)) for c in MONTH_COLUMNS}
+        for row in rows.scalars().all()
+    }
 
 
 async def unrefunded_commissions_on(

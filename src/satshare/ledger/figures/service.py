@@ -42,6 +42,7 @@ from satshare.ledger.figures.models import (
     FiguresDay,
     FiguresUser,
     FiguresUserDay,
+    FiguresUserMonth,
 )
 
 T = TypeVar("T")
@@ -175,8 +176,28 @@ async def _store(session: AsyncSession, batch: Batch, rolled: date | None) -> No
         )
     await repository.add(session, FiguresDay, ["day"], [((k,), v) for k, v in batch.days.items()])
     await repository.add(session, FiguresUserDay, ["user_id", "day"], list(batch.user_days.items()))
+    months = list(_months_of(batch).items())
+    await repository.add(session, FiguresUserMonth, ["user_id", "month"], months)
     users = [((k,), v) for k, v in batch.users.items()]
     await repository.add(session, FiguresUser, ["user_id"], users)
+
+
+def month_of(day: date) -> date:
+    """The first day of the day's month (the key of the per-month figures)."""
+    return day.replace(day=1)
+
+
+def _months_of(batch: Batch, month: date | None = None) -> dict[tuple[int, date], dict[str, int]]:
+    """The batch's per-user-and-day changes summed per month (only ``month``'s if given)."""
+    found: dict[tuple[int, date], dict[str, int]] = {}
+    for (uid, day), delta in batch.user_days.items():
+        key = (uid, month_of(day))
+        if month is not None and key[1] != month:
+            continue
+        picked = {c: delta.get(c, 0) for c in repository.MONTH_COLUMNS if delta.get(c)}
+        if picked:
+            found[key] = _plus(found.get(key, {}), picked)
+    return found
 
 
 async def rebuild(session: AsyncSession, now: datetime) -> int:
@@ -371,17 +392,49 @@ async def users_between(session: AsyncSession, start: date, end: date) -> dict[i
     return await consistent(session, read)
 
 
-async def owed_per_user(session: AsyncSession, end: date | None = None) -> dict[int, int]:
-    """What each affiliate was owed at the start of day ``end`` (None: now); those owed
-    nothing are left out."""
+async def owed_per_user(
+    session: AsyncSession, end: date | None = None, user_ids: Sequence[int] | None = None
+) -> dict[int, int]:
+    """What each affiliate (or each of ``user_ids``) was owed at the start of day ``end``
+    (None: now); those owed nothing are left out."""
 
     async def read() -> dict[int, int]:
         rest = await remainder(session)
-        owed = await repository.owed_per_user(session, end)
+        owed = await repository.owed_per_user(session, end, user_ids)
+        wanted = None if user_ids is None else set(user_ids)
         for (uid, day), delta in rest.batch.user_days.items():
-            if end is None or day < end:
+            if (end is None or day < end) and (wanted is None or uid in wanted):
                 owed[uid] = owed.get(uid, 0) + delta.get("owed_delta_sats", 0)
         return {uid: amount for uid, amount in owed.items() if amount}
+
+    return await consistent(session, read)
+
+
+async def top_of_month(
+    session: AsyncSession, month: date, limit: int, after: tuple[int, int] | None = None
+) -> list[Ranked]:
+    """The month's (``month``: its first day) first ``limit`` earners — earned > 0, most
+    earned first, then by id — after the line ``after`` (earned sats, user id): the top
+    rows of an index, whatever the number of affiliates."""
+
+    def later(uid: int, earned: int) -> bool:
+        return after is None or (-earned, uid) > (-after[0], after[1])
+
+    async def read() -> list[Ranked]:
+        rest = await remainder(session)
+        touched = {uid: delta for (uid, _), delta in _months_of(rest.batch, month).items()}
+        # A touched user may move in or out of the page: one more row per touched user.
+        top = dict(await repository.top_of_month(session, month, limit + len(touched), after))
+        missing = [uid for uid in touched if uid not in top]
+        top.update(await repository.user_months(session, month, missing))
+        merged = [Ranked(uid, _plus(top.get(uid, {}), touched.get(uid))) for uid in top | touched]
+        kept = [
+            r
+            for r in merged
+            if r.figures.get("earned_sats", 0) > 0 and later(r.user_id, r.figures["earned_sats"])
+        ]
+        kept.sort(key=lambda r: (-r.figures["earned_sats"], r.user_id))
+        return kept[:limit]
 
     return await consistent(session, read)
 
