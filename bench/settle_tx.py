@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench.seed import migrate
-from bench.settlement import recreate_database
+from bench.settlement import recreate_database, run_pgbench
 from satshare.cli.common import opened
 from satshare.config import load_settings
 from satshare.payments import flows, inbox
@@ -215,28 +214,6 @@ async def settle_round(
     return Round(len(work), seconds, cpu, statements, begins, commits)
 
 
-def pgbench(url: str, clients: int, seconds: int, *, init: bool) -> float:
-    parsed = make_url(url)
-    conn = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432)]
-    if parsed.username:
-        conn += ["-U", parsed.username]
-    db = parsed.database or ""
-    if init:
-        subprocess.run(
-            ["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True
-        )
-    done = subprocess.run(
-        ["pgbench", *conn, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), db],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    match = re.search(r"tps = ([\d.]+)", done.stdout)
-    if not match:
-        raise RuntimeError(f"cannot read pgbench output:\n{done.stdout}")
-    return float(match.group(1))
-
-
 def check(config: str, command: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "satshare", "--config", config, *command],
@@ -295,7 +272,7 @@ async def main() -> None:
                 )
                 if not args.no_pgbench:
                     tps.append(
-                        pgbench(
+                        run_pgbench(
                             args.database_url,
                             args.pgbench_clients,
                             args.pgbench_seconds,

@@ -82,13 +82,17 @@ async def wait_http(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def run_pgbench(url: str, clients: int, seconds: int) -> float:
+def run_pgbench(url: str, clients: int, seconds: int, *, init: bool = True) -> float:
+    """pgbench TPC-B's tps on the database at ``url`` (``init``: create its tables first)."""
     parsed = make_url(url)
     conn = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432)]
     if parsed.username:
         conn += ["-U", parsed.username]
     db = parsed.database or ""
-    subprocess.run(["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True)
+    if init:
+        subprocess.run(
+            ["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True
+        )
     done = subprocess.run(
         ["pgbench", *conn, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), db],
         check=True,
