@@ -15,15 +15,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
+from satshare.apikeys import service as apikeys
+from satshare.clock import SystemClock
+from satshare.db import Database
 from satshare.sim.btcpay import BTCPayEmulator
 from satshare.sim.btcpay import build_app as btcpay_app
 from satshare.sim.telegram import TelegramEmulator
 from satshare.sim.telegram import build_app as telegram_app
+from tests.conftest import truncate_all
 from tests.servers import RunningServer, start_server
 
 CHANNEL = -1001000000001
 #: What the process that takes the bot's long poll logs (one process at a time).
 LEADER_LINE = "now receives the bot's updates"
+
+
+async def empty_database_with_admin_key(url: str, name: str) -> str:
+    """Empty the PostgreSQL test database (its job queue too) and issue an admin API key for
+    the processes about to share it; the key's plaintext."""
+    await truncate_all(url)
+    db = Database(url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM procrastinate_jobs"))
+        async with db.transaction() as session:
+            issued = await apikeys.create(session, name, ("admin",), SystemClock().now())
+    finally:
+        await db.dispose()
+    return issued.plaintext
 
 
 def _secret(length: int) -> str:

@@ -20,14 +20,17 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
-from satshare.apikeys import service as apikeys
-from satshare.clock import SystemClock
-from satshare.db import Database
 from satshare.sim.telegram import TelegramEmulator
-from tests.conftest import PG_URL, truncate_all
-from tests.processkit import CHANNEL, LEADER_LINE, Emulators, Process, eventually
+from tests.conftest import PG_URL
+from tests.processkit import (
+    CHANNEL,
+    LEADER_LINE,
+    Emulators,
+    Process,
+    empty_database_with_admin_key,
+    eventually,
+)
 from tests.servers import free_port
 
 pytestmark = [
@@ -69,15 +72,7 @@ async def test_three_servers_and_two_workers_share_one_database(
     migrated_template: str, tmp_path: Path, emulators: Emulators
 ) -> None:
     url = migrated_template
-    await truncate_all(url)
-    db = Database(url)
-    try:
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM procrastinate_jobs"))
-        async with db.transaction() as session:
-            issued = await apikeys.create(session, "multi", ("admin",), SystemClock().now())
-    finally:
-        await db.dispose()
+    admin_key = await empty_database_with_admin_key(url, "multi")
     ports = [free_port() for _ in range(3)]
     for port in ports:  # BTCPay delivers every event to all three: duplicates by design
         emulators.btcpay.add_webhook(
@@ -128,7 +123,7 @@ async def test_three_servers_and_two_workers_share_one_database(
     tg = emulators.telegram
     try:
         async with httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {issued.plaintext}"}, timeout=30
+            headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
         ) as client:
 
             async def all_up() -> bool:

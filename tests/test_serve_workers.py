@@ -18,13 +18,17 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from satshare.apikeys import service as apikeys
-from satshare.clock import SystemClock
 from satshare.db import Database
 from satshare.sim.loadclient import Request, send_all
-from tests.conftest import PG_URL, truncate_all
+from tests.conftest import PG_URL
 from tests.helpers import signed
-from tests.processkit import LEADER_LINE, Emulators, Process, eventually
+from tests.processkit import (
+    LEADER_LINE,
+    Emulators,
+    Process,
+    empty_database_with_admin_key,
+    eventually,
+)
 from tests.servers import free_port
 
 pytestmark = [
@@ -71,15 +75,7 @@ async def test_two_workers_answer_on_one_port_and_settle_once(
     migrated_template: str, tmp_path: Path, emulators: Emulators
 ) -> None:
     url = migrated_template
-    await truncate_all(url)
-    db = Database(url)
-    try:
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM procrastinate_jobs"))
-        async with db.transaction() as session:
-            issued = await apikeys.create(session, "workers", ("admin",), SystemClock().now())
-    finally:
-        await db.dispose()
+    admin_key = await empty_database_with_admin_key(url, "workers")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     emulators.btcpay.add_webhook(
@@ -105,7 +101,7 @@ async def test_two_workers_answer_on_one_port_and_settle_once(
     serve = Process("serve", ["serve"], env, tmp_path / "serve.log")
     try:
         async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {issued.plaintext}"}, timeout=30
+            base_url=base, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
         ) as client:
 
             async def answers() -> bool:
