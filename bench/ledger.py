@@ -39,6 +39,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench.seed import advance_sequences
 from bench.settlement import recreate_database
 from satshare.ledger import accounts
 from satshare.ledger.chain import GENESIS_HASH, ChainRecord, NoteRecord, chain_hash
@@ -201,11 +202,9 @@ async def seed_postgresql(url: str, count: int) -> None:
             "INSERT INTO ledger_chain_head (id, seq, hash) VALUES ($1, $2, $3)",
             [(1, count, heads["entries"]), (2, count, heads["notes"])],
         )
-        for table in ("users", "ledger_accounts", "ledger_entries", "ledger_postings"):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT max(id) FROM {table}))"
-            )
+        await advance_sequences(
+            conn, ("users", "ledger_accounts", "ledger_entries", "ledger_postings")
+        )
         # As a live database is: statistics, hint bits and the visibility map in place, so
         # the first command measured does not pay for the bulk load.
         await conn.execute("VACUUM ANALYZE")

@@ -470,6 +470,16 @@ class History:
             )
 
 
+async def advance_sequences(conn: asyncpg.Connection, tables: Sequence[str]) -> None:
+    """After loading rows with their ids (COPY), move each table's id sequence past them so
+    the service's own inserts do not collide."""
+    for table in tables:
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+        )
+
+
 async def migrate(url: str, revision: str = "head") -> None:
     database = Database(url)
     try:
@@ -516,16 +526,19 @@ async def seed(url: str, users: int, payments: int, *, days: int = 730, seed_: i
                 ledger.entry_id,
                 ledger.head,
             )
-        for table in ("users", "subscriptions", "ledger_accounts", "ledger_entries"):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT coalesce(max(id), 1) FROM {table}))"
-            )
-        for table in ("ledger_postings", "payments", "payouts", "referral_clicks"):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT coalesce(max(id), 1) FROM {table}))"
-            )
+        await advance_sequences(
+            conn,
+            [
+                "users",
+                "subscriptions",
+                "ledger_accounts",
+                "ledger_entries",
+                "ledger_postings",
+                "payments",
+                "payouts",
+                "referral_clicks",
+            ],
+        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
