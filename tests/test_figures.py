@@ -379,3 +379,54 @@ async def test_concurrent_callers_share_one_read_of_the_transparency_figures(
     assert {a.status_code for a in answers} == {200}
     # One read answered them all (each read stamps its own generated_at).
     assert len({a.json()["generated_at"] for a in answers}) == 1
+
+
+async def test_a_read_held_off_the_sealer_lets_it_go_before_the_transaction_ends(
+    clocked: tuple[Stack, FrozenClock],
+) -> None:
+    """After three reads the sealer committed under, the fourth holds the sealer off for
+    itself alone: a settlement asking a level must not keep the sealer (and every later
+    settlement) waiting until it commits."""
+    stack, clock = clocked
+    if stack.db.dialect != "postgresql":
+        pytest.skip("SQLite: a writer's transaction holds the lock; nothing commits under it")
+    alice = await affiliate(stack)
+    bonuses = 0
+
+    async def bonus_sealed() -> None:
+        nonlocal bonuses
+        bonuses += 1
+        async with stack.db.transaction() as other:
+            await ledger.post_entry(
+                other,
+                ledger.NewEntry(
+                    idempotency_key=f"test:bonus:{bonuses}",
+                    kind=EntryKind.ADJUSTMENT,
+                    legs=[
+                        ledger.Leg("revenue:owner", 100),
+                        ledger.Leg(f"payable:affiliate:{alice}", -100),
+                    ],
+                ),
+                clock.now(),
+            )
+        await stack.container.sealer.seal_all()
+
+    reads = 0
+    async with stack.db.transaction() as session:
+
+        async def read() -> int:
+            nonlocal reads
+            reads += 1
+            rest = await figures.remainder(session)
+            if reads <= figures.OPTIMISTIC_TRIES:  # the sealer commits under every try
+                await bonus_sealed()
+            sealed = (await figures_repo.users(session, [alice])).get(alice, {})
+            queued = rest.batch.users.get(alice, {})
+            return sealed.get("balance_sats", 0) + queued.get("balance_sats", 0)
+
+        assert await figures.consistent(session, read) == 100 * figures.OPTIMISTIC_TRIES
+        assert reads == figures.OPTIMISTIC_TRIES + 1
+        # Still inside the reader's transaction: the sealer takes its lock and commits.
+        await asyncio.wait_for(bonus_sealed(), timeout=20)
+        mine = await figures.user(session, alice)
+        assert mine["balance_sats"] == 100 * (figures.OPTIMISTIC_TRIES + 1)

@@ -67,6 +67,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 EnumT = TypeVar("EnumT", bound=StrEnum)
+#: What a consistent read returns.
+R = TypeVar("R")
 
 
 class StrEnumText(TypeDecorator[EnumT]):
@@ -287,6 +289,36 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def read_between_commits(
+    session: AsyncSession,
+    read: Callable[[], Awaitable[R]],
+    *,
+    version: Callable[[], Awaitable[object]],
+    hold: Callable[[], Awaitable[object]],
+    tries: int,
+) -> R:
+    """``read`` (several statements) as of one state of data a writer commits under a version
+    counter: read again while the version moved during the read, up to ``tries`` times,
+    then once more with the writer held off by ``hold`` (a share lock on the version row).
+
+    The share lock is taken inside a savepoint rolled back right after the read, so it is
+    released at once: held to the end of the caller's transaction (a settlement asks its
+    affiliate's level), it made the writer (the sealer) wait for that transaction, and
+    every later share lock queued behind the waiting writer (#15). Objects loaded inside
+    are not expired by the rollback (only changed ones are, and a read changes none)."""
+    for _ in range(tries):
+        before = await version()
+        result = await read()
+        if await version() == before:
+            return result
+    savepoint = await session.begin_nested()  # flushes pending changes first
+    try:
+        await hold()
+        return await read()
+    finally:
+        await savepoint.rollback()
 
 
 def _insert_ignore(session: AsyncSession, model: type[Base], conflict: list[str] | None) -> Any:

@@ -57,7 +57,7 @@ async def drop_changes(session: AsyncSession, ids: Sequence[int]) -> None:
 
 async def version(session: AsyncSession, *, lock: bool = False, share: bool = False) -> int:
     """The fold's version. ``lock``: held FOR UPDATE (a fold's); ``share``: FOR SHARE (a
-    read that holds folds off until it ends)."""
+    read that holds folds off; ``db.read_between_commits`` takes it for one read only)."""
     query = select(Tally.count).where(Tally.key == VERSION)
     if lock or share:
         query = query.with_for_update(read=share)

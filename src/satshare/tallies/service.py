@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.db import read_between_commits
 from satshare.tallies import repository
 from satshare.tallies.models import ACTIVE, ENDS, SUBSCRIBERS
 
@@ -142,13 +143,13 @@ async def replace(
 
 async def consistent(session: AsyncSession, read: Callable[[], Awaitable[T]]) -> T:
     """``read`` (totals plus the changes not folded) as of one fold."""
-    for _ in range(OPTIMISTIC_TRIES):
-        before = await repository.version(session)
-        result = await read()
-        if await repository.version(session) == before:
-            return result
-    await repository.version(session, share=True)
-    return await read()
+    return await read_between_commits(
+        session,
+        read,
+        version=lambda: repository.version(session),
+        hold=lambda: repository.version(session, share=True),
+        tries=OPTIMISTIC_TRIES,
+    )
 
 
 async def totals(session: AsyncSession) -> dict[str, tuple[int, int]]:

@@ -5,7 +5,8 @@ always hold the sum of exactly the sealed entries. A read adds the entries still
 the seal queue (normally a handful) with the same fold, so what it answers covers every
 committed entry, as a scan of the ledger would. A read that straddles a sealer commit (on
 PostgreSQL a statement sees what committed before it) notices the state row's version
-change and reads again; after three tries it holds the sealer off with a share lock.
+change and reads again; after three tries it holds the sealer off with a share lock for
+that one read (``db.read_between_commits``).
 
 Rolling windows (today, 7 and 30 days, today included) are counters on the user's row:
 sums over the days after ``rolled_day`` minus the window. The sealer moves them to its
@@ -23,6 +24,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.db import read_between_commits
 from satshare.ledger.figures import repository
 from satshare.ledger.figures.fold import (
     WINDOWED,
@@ -219,13 +221,13 @@ async def rebuild(session: AsyncSession, now: datetime) -> int:
 
 async def consistent(session: AsyncSession, read: Callable[[], Awaitable[T]]) -> T:
     """``read`` (sealed figures plus the queue's remainder) as of one sealer state."""
-    for _ in range(OPTIMISTIC_TRIES):
-        before = await repository.version(session)
-        result = await read()
-        if await repository.version(session) == before:
-            return result
-    await repository.state(session, share=True)
-    return await read()
+    return await read_between_commits(
+        session,
+        read,
+        version=lambda: repository.version(session),
+        hold=lambda: repository.state(session, share=True),
+        tries=OPTIMISTIC_TRIES,
+    )
 
 
 @dataclass(frozen=True, slots=True)
