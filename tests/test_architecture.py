@@ -140,7 +140,16 @@ DOMAIN_LAYERS: list[set[str]] = [
     {"reports"},
 ]
 #: Shared by everyone, import only the kernel and each other (never a domain or an adapter).
-SHARED = {"config", "schemas", "background", "telegram_contract", "aftercommit", "qr", "__init__"}
+SHARED = {
+    "config",
+    "schemas",
+    "background",
+    "telegram_contract",
+    "aftercommit",
+    "qr",
+    "httppool",
+    "__init__",
+}
 #: Runs beside the domains (the ledger sealer, the migration runner, the job queue, backups):
 #: kernel and domains only.
 RUNTIME = {"sealer", "migrate", "jobqueue", "backups"}

@@ -10,15 +10,14 @@ a payout adapter can tell a connection never made from an answer that never came
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
 
-from satshare import jsonstrict
+from satshare import httppool, jsonstrict
 from satshare.config import redact_url
+from satshare.httppool import tls_context as tls_context  # the adapters' one TLS context
 from satshare.payments.ports import ProviderError
 
 #: Connecting takes at most this long, whatever the call's own timeout.
@@ -36,14 +35,6 @@ def timeout(seconds: float, connect_limit: float | None = CONNECT_SECONDS) -> ht
     """``seconds`` for each step of a call; connecting at most ``connect_limit`` of them."""
     connect = seconds if connect_limit is None else min(connect_limit, seconds)
     return httpx.Timeout(seconds, connect=connect)
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The one TLS context every client of SatShare's shares (httpx's default: certifi's CA
-    bundle, or SSL_CERT_FILE / SSL_CERT_DIR). httpx otherwise loads the bundle again for
-    each client, about 1.3 MiB of resident memory and 20 ms each (#15)."""
-    return httpx.create_ssl_context()
 
 
 #: What went wrong, in words, for messages people read (never an exception's class name).
@@ -96,8 +87,7 @@ class HttpAdapter:
         self._headers = dict(headers or {})
         self._client = client or httpx.AsyncClient(
             timeout=timeout(timeout_seconds, self.connect_limit),
-            verify=tls_context(),
-            limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+            transport=httppool.transport(max_connections=POOL_SIZE),
         )
         self._slots = asyncio.Semaphore(POOL_SIZE)
 
