@@ -372,6 +372,15 @@ async def insert_ignore_rows(
     return len(result.all())
 
 
+async def insert_ignore_id(
+    session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
+) -> Any:
+    """One row by INSERT ... ON CONFLICT DO NOTHING RETURNING its key, from the statement
+    built once per table: the new row's primary key, or None when it met a conflict."""
+    statement = _insert_ignoring(model, tuple(conflict), session.get_bind().dialect.name)
+    return (await session.execute(statement, values)).scalar()
+
+
 @functools.cache
 def _insert_ignoring(model: type[Base], conflict: tuple[str, ...], dialect: str) -> Any:
     """Built once per table (a settlement's outbox rows take this path on every sale)."""

@@ -101,7 +101,7 @@ async def claim(
 ) -> Seen:
     """Record the delivery and claim it, or say why not (duplicate, busy)."""
     provider, provider_invoice_id, event_type = key
-    fresh = await repository.record_delivery(
+    new_row_id = await repository.record_delivery(
         session,
         provider=provider,
         provider_invoice_id=provider_invoice_id,
@@ -110,10 +110,10 @@ async def claim(
         payload=payload,
         now=now,
     )
+    if new_row_id is not None:  # the usual case: one statement
+        return Seen(Verdict.CLAIMED, row_id=new_row_id)
     row = await repository.delivery(session, *key)
     assert row is not None
-    if fresh:
-        return Seen(Verdict.CLAIMED, row_id=row.id)
     if row.processed_at is not None:
         return Seen(Verdict.DUPLICATE, outcome=row.outcome)
     if await repository.reclaim_delivery(session, row.id, stale_before=now - CLAIM_TTL, now=now):

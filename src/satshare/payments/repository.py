@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from satshare.db import insert_ignore
+from satshare.db import insert_ignore_id
 from satshare.ledger.models import Entry
 from satshare.payments.models import (
     OPEN_STATUSES,
@@ -162,8 +162,9 @@ async def record_delivery(
     delivery_id: str | None,
     payload: str,
     now: datetime,
-) -> bool:
-    return await insert_ignore(
+) -> int | None:
+    """The new delivery row's id, or None when one with this key is already there."""
+    found: int | None = await insert_ignore_id(
         session,
         WebhookDelivery,
         {
@@ -177,6 +178,7 @@ async def record_delivery(
         },
         ["provider", "provider_invoice_id", "event_type"],
     )
+    return found
 
 
 async def delivery(

@@ -32,9 +32,15 @@ def _upsert(session: AsyncSession) -> Any:
 # -- the changes queue ----------------------------------------------------------------------
 
 
+#: Built once and executed with the rows as parameters: a multi-row ``values([...])`` is
+#: compiled again on every call, and every sale, trial and expiry queues changes (#15).
+_CHANGES_TABLE: Any = TallyChange.__table__
+_ADD_CHANGES = insert(_CHANGES_TABLE)
+
+
 async def add_changes(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Queue changes: one INSERT (a change is a handful of rows)."""
-    await session.execute(insert(TallyChange).values(list(rows)))
+    """Queue changes (every row with the same keys): one executemany."""
+    await session.execute(_ADD_CHANGES, [dict(row) for row in rows])
 
 
 async def changes(session: AsyncSession, limit: int | None = None) -> Sequence[TallyChange]:
