@@ -743,7 +743,7 @@ class MoneyMachine(RuleBasedStateMachine):
         if claim is not None:
             inv, event_type = claim
             async with container.db.transaction() as session:
-                fresh = await payments_repo.record_delivery(
+                new_row_id = await payments_repo.record_delivery(
                     session,
                     provider="btcpay",
                     provider_invoice_id=inv.provider_id,
@@ -752,6 +752,7 @@ class MoneyMachine(RuleBasedStateMachine):
                     payload="{}",
                     now=now,
                 )
+            fresh = new_row_id is not None
             assert fresh == (event_type not in inv.inbox)
             if fresh:
                 inv.inbox[event_type] = self.model.era

@@ -318,7 +318,7 @@ async def test_a_live_claim_answers_retry_later_and_a_dead_one_is_taken_over(
     # A claim left by a process that died after claiming (its row, no outcome).
     now = stack.container.clock.now()
     async with stack.db.transaction() as session:
-        assert await payments_repo.record_delivery(
+        dead_claim = await payments_repo.record_delivery(
             session,
             provider="btcpay",
             provider_invoice_id=provider_id,
@@ -327,6 +327,7 @@ async def test_a_live_claim_answers_retry_later_and_a_dead_one_is_taken_over(
             payload="{}",
             now=now,
         )
+        assert dead_claim is not None
     body, headers = signed(WEBHOOK_SECRET, event(provider_id, "InvoiceSettled"))
     async with stack.anonymous() as anon:
         live = await anon.post(WEBHOOK, content=body, headers=headers)
