@@ -412,7 +412,7 @@ async def test_an_entry_written_around_the_chain_shows_in_counts_and_balances(
     )
 )
 def test_the_hashed_time_is_strftimes_to_the_character(moment: datetime) -> None:
-    """``format_time`` writes with ``isoformat`` for speed (#15); every hash ever made used
+    """``format_time`` writes field by field for speed (#15); every hash ever made used
     ``strftime``, so the characters must be the same for any moment."""
     assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -291,6 +291,24 @@ class Database:
         await self.engine.dispose()
 
 
+async def driver_rows(session: AsyncSession, query: Any) -> Sequence[Sequence[Any]]:
+    """A column query's rows, on PostgreSQL as asyncpg hands them over: without SQLAlchemy's
+    result layer, which built a row object per row (a tenth of ``ledger verify``'s CPU at a
+    million payments, #15). The columns' result processing is skipped with it, so only for
+    columns the driver already answers as wanted (integers, text, UTC timestamps: asyncpg
+    gives timestamps with time zone in UTC), and its parameters must be plain values."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return (await connection.execute(query)).all()
+    compiled = query.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    values = [params[name] for name in compiled.positiontup or ()]
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    rows: Sequence[Sequence[Any]] = await driver.fetch(compiled.string, *values)
+    return rows
+
+
 async def read_between_commits(
     session: AsyncSession,
     read: Callable[[], Awaitable[R]],

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from satshare.db import insert_ignore
+from satshare.db import driver_rows, insert_ignore
 from satshare.ledger.figures.models import SaleBuyer
 from satshare.ledger.models import (
     GENESIS_HASH,
@@ -49,9 +49,11 @@ NOTES_HEAD_ID = 2
 
 
 async def _rows(session: AsyncSession, query: Executable) -> Rows:
-    """A column query's rows through the session's connection: plain rows, without the
-    ORM's loading layer per row (a third of the time when the whole ledger is read)."""
-    return (await (await session.connection()).execute(query)).all()
+    """A column query's rows as the driver gives them (``db.driver_rows``): without the ORM's
+    loading layer per row (a third of the time when the whole ledger is read), nor, on
+    PostgreSQL, SQLAlchemy's row objects (every column read here is an integer, text or a
+    UTC timestamp)."""
+    return await driver_rows(session, query)
 
 
 async def ensure_accounts(
