@@ -215,10 +215,15 @@ class StoredLink(NamedTuple):
 STREAM_BATCH = 5000
 
 
+#: Named tuples built straight from a tuple of their fields in order, without the generated
+#: ``__new__`` taking them one by one: ``ledger verify`` builds two per link (#15).
+_tuple_of = tuple.__new__
+
+
 def _record(seq: int, row: Sequence[Any], postings: list[tuple[str, int]]) -> ChainRecord:
     """A chain record from the entry columns of ``repository.chain_rows`` (row[0:10], in the
     record's order: built positionally, as ``ledger verify`` builds one per entry)."""
-    return ChainRecord._make((seq, *row[:9], tuple(postings), row[9]))
+    return _tuple_of(ChainRecord, (seq, *row[:9], tuple(postings), row[9]))
 
 
 async def chained_entries(
@@ -235,7 +240,7 @@ async def chained_entries(
             postings.setdefault(entry_id, []).append((code, amount))
         batch = [
             (
-                StoredLink(row[0], row[1], row[2], row[3]),
+                _tuple_of(StoredLink, row[:4]),
                 _record(row[0], row[4:], postings.get(row[4], [])) if row[4] is not None else None,
             )
             for row in rows

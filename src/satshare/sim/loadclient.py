@@ -127,8 +127,10 @@ async def send_at_rate(
 
     async def one(index: int, due: float) -> None:
         request = requests[index]
-        for attempt in range(3):
-            reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+        failures = 0
+        while True:
+            reused = bool(idle)
+            reader, writer = idle.pop() if reused else await asyncio.open_connection(host, port)
             head = [f"{request.method} {request.path} HTTP/1.1", f"Host: {host}:{port}"]
             head += [f"{k}: {v}" for k, v in request.headers]
             head.append(f"Content-Length: {len(request.body)}")
@@ -138,7 +140,10 @@ async def send_at_rate(
                 reply, keep_alive = await _read_reply(reader)
             except (ConnectionError, asyncio.IncompleteReadError):
                 writer.close()
-                if attempt == 2:
+                # A kept connection the server closed while it sat idle (its keep-alive
+                # timeout) is not a failure of the server: only fresh ones count.
+                failures += 0 if reused else 1
+                if failures == 3:
                     raise
                 continue
             results[index] = (reply, loop.time() - due)
