@@ -358,36 +358,20 @@ async def insert_ignore(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def insert_ignore_many(
-    session: AsyncSession,
-    model: type[Base],
-    rows: Sequence[dict[str, Any]],
-    conflict: list[str] | None,
-    returning: Sequence[str],
+async def insert_ignore_rows(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], conflict: list[str]
 ) -> list[Any]:
-    """Many rows in one INSERT ... ON CONFLICT DO NOTHING RETURNING (both backends): the
-    ``returning`` columns of the rows inserted, in no particular order; a row that met a
-    conflict (on ``conflict``'s index, or on any unique index when None) is left out."""
+    """Several rows (every one with the same keys) in one INSERT ... ON CONFLICT DO NOTHING
+    (on ``conflict``'s unique index): the primary keys of the rows inserted, in no
+    particular order; a row that met a conflict is left out.
+
+    Executed as SQLAlchemy's "insertmanyvalues" (one multi-row statement, compiled once per
+    table and cached): a multi-row ``values([...])`` would be compiled again on every call,
+    and this runs on every sale (its outbox rows) and every burst of bot updates."""
     if not rows:
         return []
-    table: Any = model.__table__
-    statement = _insert_ignore(session, model, conflict).values(list(rows))
-    result = await session.execute(statement.returning(*(table.c[name] for name in returning)))
-    return list(result.all())
-
-
-async def insert_ignore_rows(
-    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]], conflict: list[str]
-) -> int:
-    """Several rows (every one with the same keys) in one INSERT ... ON CONFLICT DO NOTHING;
-    how many were inserted.
-
-    Executed as SQLAlchemy's "insertmanyvalues" (one multi-row statement, compiled once and
-    cached) with RETURNING to count what was inserted: a multi-row ``values([...])`` would be
-    compiled again on every call."""
     statement = _insert_ignoring(model, tuple(conflict), session.get_bind().dialect.name)
-    result = await session.execute(statement, rows)
-    return len(result.all())
+    return list((await session.execute(statement, list(rows))).scalars())
 
 
 async def insert_ignore_id(

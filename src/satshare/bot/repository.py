@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from satshare.bot.models import ProcessedUpdate
-from satshare.db import Database, insert_ignore_many
+from satshare.db import Database, insert_ignore_rows
 
 
 async def purge_processed_updates(session: AsyncSession, before: datetime) -> int:
@@ -69,10 +69,8 @@ async def first_sights(db: Database, update_ids: Sequence[int], now: datetime) -
     bot's one table is the bot's business."""
     rows = [{"update_id": update_id, "received_at": now} for update_id in set(update_ids)]
     async with db.transaction() as session:
-        inserted = await insert_ignore_many(
-            session, ProcessedUpdate, rows, ["update_id"], returning=["update_id"]
-        )
-    return {int(row.update_id) for row in inserted}
+        inserted = await insert_ignore_rows(session, ProcessedUpdate, rows, ["update_id"])
+    return {int(update_id) for update_id in inserted}
 
 
 async def purge(db: Database, before: datetime) -> int:

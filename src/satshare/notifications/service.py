@@ -46,7 +46,7 @@ async def enqueue_all(session: AsyncSession, messages: Sequence[Queued], now: da
     key; how many were new."""
     if not messages:
         return 0
-    return await insert_ignore_rows(
+    inserted = await insert_ignore_rows(
         session,
         OutboxMessage,
         [
@@ -63,6 +63,7 @@ async def enqueue_all(session: AsyncSession, messages: Sequence[Queued], now: da
         ],
         ["dedupe_key"],
     )
+    return len(inserted)
 
 
 async def claim_due(

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from satshare.db import insert_ignore_many
+from satshare.db import insert_ignore_rows
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.webhooks_out import repository, signing
 from satshare.webhooks_out.models import (
@@ -240,18 +240,16 @@ async def record_many(
         }
         for data, dedupe_key in events
     ]
-    inserted = await insert_ignore_many(
-        session, WebhookMessage, rows, ["dedupe_key"], returning=["id"]
-    )
+    inserted = await insert_ignore_rows(session, WebhookMessage, rows, ["dedupe_key"])
     if not inserted:
         return 0
     session.info[RECORDED] = True  # the delivery runner is kicked once this commits
-    for message in inserted:
+    for message_id in inserted:
         for endpoint in targets:
             session.add(
                 EndpointDelivery(
                     endpoint_id=endpoint.id,
-                    message_id=message.id,
+                    message_id=message_id,
                     status=DeliveryStatus.PENDING,
                     attempts=0,
                     next_attempt_at=now,
