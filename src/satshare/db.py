@@ -339,23 +339,12 @@ async def read_between_commits(
         await savepoint.rollback()
 
 
-def _insert_ignore(session: AsyncSession, model: type[Base], conflict: list[str] | None) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (None: any unique index)."""
-    table: Any = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=conflict)
-
-
 async def insert_ignore(
     session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
 ) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING on both backends; True when a row was inserted."""
-    statement = _insert_ignore(session, model, conflict).values(**values)
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    """INSERT ... ON CONFLICT DO NOTHING on both backends; True when a row was inserted.
+    Through the statement built once per table, as ``insert_ignore_id``."""
+    return await insert_ignore_id(session, model, values, conflict) is not None
 
 
 async def insert_ignore_rows(
