@@ -582,7 +582,7 @@ async def _serve_container(
     # under load traverse what requests allocate, not all of that (a pause each time). The
     # start's own cyclic garbage is set aside with it rather than collected first: about a
     # thousand objects, where the full collection that would find them walks 200,000 and
-    # held the event loop (and /health) for a tenth of a second at every start (#15).
+    # held the event loop for a tenth of a second of CPU at every start (#15).
     gc.freeze()
     gc.enable()
     bot_jobs = BotJobs(runtime, dispatcher) if runtime and dispatcher else None
