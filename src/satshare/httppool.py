@@ -33,7 +33,7 @@ def tls_context() -> ssl.SSLContext:
 
 def _poller(sock: socket.socket | None) -> select.poll | None:
     """A poll object watching ``sock`` for reads, made once per stream: the pool asks each
-    idle connection again at every request (about sixty times per bot update in the /start
+    idle connection again at every request (42 to 59 times per bot update in the /start
     storm), and making and registering a poll object each time was a third of the cost."""
     if sock is None or sock.fileno() < 0:
         return None
