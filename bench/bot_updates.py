@@ -36,7 +36,7 @@ import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
 
-from bench.settlement import recreate_database
+from bench.settlement import positive_int, recreate_database
 from satshare.sim.loadclient import Request, send_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,15 +246,19 @@ async def run_satshare(users: int, database_url: str | None) -> Run:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--users", type=positive_int, default=2_000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=2,
         help="storms per bot, taking turns (a shared machine's load drifts; both see it)",
     )
     args = parser.parse_args()
+    if args.users < args.rounds:
+        parser.error(f"--users {args.users} is fewer than --rounds {args.rounds}")
+    if args.database_url:  # a database that cannot be used stops the bench before a round
+        await recreate_database(args.database_url)
     per_round = args.users // args.rounds
     runs: dict[str, list[Run]] = {"echo": [], "satshare": []}
     for turn in range(args.rounds):

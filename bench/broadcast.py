@@ -31,6 +31,7 @@ import httpx
 from prometheus_client import REGISTRY
 
 from bench.bot_updates import TOKEN, free_port, wait_http
+from bench.settlement import positive_int
 from satshare.sim.loadclient import Request, send_all
 
 FIRST_ID = 400_000_000
@@ -197,7 +198,7 @@ async def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--users", type=positive_int, default=10_000)
     parser.add_argument("--rate", type=float, default=25.0, help="max_messages_per_second")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--redis-url", default=None, help="count the rate in Redis")

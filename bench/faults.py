@@ -59,6 +59,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bench.settlement import positive_int
+from bench.settlement import recreate_database as recreate_bench_database
 from satshare.db import Database
 from satshare.ledger.verify import verify_ledger
 from satshare.money import split
@@ -112,20 +114,11 @@ def free_port() -> int:
 
 
 async def recreate_database(url: str) -> None:
-    parsed = make_url(url)
-    name = parsed.database or ""
-    if "bench" not in name:
-        sys.exit(f"refusing to drop database {name!r}: the name must contain 'bench'")
-    if parsed.host not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit(f"--database-url must point at 127.0.0.1, not {parsed.host!r}")
-    admin = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    """The shared one, on this machine only: the bench kills processes it starts here."""
+    host = make_url(url).host
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit(f"--database-url must point at 127.0.0.1, not {host!r}")
+    await recreate_bench_database(url)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -1097,7 +1090,7 @@ class Bench:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--runs", type=positive_int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_faults"
@@ -1110,7 +1103,9 @@ def parse_args() -> argparse.Namespace:
         help="seconds to wait for the armed process to die after the traffic",
     )
     parser.add_argument("--max-minutes", type=float, default=180.0, help="start no run after this")
-    parser.add_argument("--progress", type=int, default=10, help="print a line every N runs")
+    parser.add_argument(
+        "--progress", type=positive_int, default=10, help="print a line every N runs"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep every serve log")
     args = parser.parse_args()
     if not 1 <= args.runs <= 100_000:

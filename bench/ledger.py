@@ -40,7 +40,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench.seed import advance_sequences
-from bench.settlement import recreate_database
+from bench.settlement import positive_int, recreate_database
 from satshare.ledger import accounts
 from satshare.ledger.chain import GENESIS_HASH, ChainRecord, NoteRecord, chain_hash
 from satshare.money import split
@@ -386,7 +386,10 @@ def main() -> None:
         help="keep a database already seeded with the size instead of seeding it again",
     )
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    try:
+        sizes = [positive_int(size) for size in args.sizes.split(",")]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"--sizes: {exc}")
     sqlite = args.database_url.startswith("sqlite")
     # Bytecode cached as an installed package has it (see bench/startup.py).
     base_env = {

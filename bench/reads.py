@@ -43,6 +43,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench.seed import PLANS, migrate, seed
+from bench.settlement import positive_int
 from satshare.affiliates.stats import Period, Ranking
 from satshare.api.routes.transparency import CACHE_SECONDS
 from satshare.db import Database
@@ -280,11 +281,11 @@ async def main() -> None:
     host = "postgresql://postgres@127.0.0.1:5432"
     parser.add_argument("--small-url", default=f"{host}/bench_f_small")
     parser.add_argument("--big-url", default=f"{host}/bench_f_big")
-    parser.add_argument("--small-users", type=int, default=10_000)
-    parser.add_argument("--small-payments", type=int, default=50_000)
-    parser.add_argument("--big-users", type=int, default=1_000_000)
-    parser.add_argument("--big-payments", type=int, default=5_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--small-users", type=positive_int, default=10_000)
+    parser.add_argument("--small-payments", type=positive_int, default=50_000)
+    parser.add_argument("--big-users", type=positive_int, default=1_000_000)
+    parser.add_argument("--big-payments", type=positive_int, default=5_000_000)
+    parser.add_argument("--repeat", type=positive_int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep databases already seeded")
     parser.add_argument("--no-http", action="store_true", help="time the flows only")
     args = parser.parse_args()

@@ -39,7 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench.seed import migrate
-from bench.settlement import recreate_database, run_pgbench
+from bench.settlement import positive_int, recreate_database, run_pgbench
 from satshare.cli.common import opened
 from satshare.config import load_settings
 from satshare.payments import flows, inbox
@@ -229,18 +229,22 @@ async def main() -> None:
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/satshare_bench_settletx"
     )
-    parser.add_argument("--invoices", type=int, default=3000, help="in all, over the rounds")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--pool-size", type=int, default=16, help="connections (PostgreSQL's are shared)"
+        "--invoices", type=positive_int, default=3000, help="in all, over the rounds"
     )
-    parser.add_argument("--affiliates", type=int, default=10)
+    parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--concurrency", type=positive_int, default=32)
+    parser.add_argument(
+        "--pool-size", type=positive_int, default=16, help="connections (PostgreSQL's are shared)"
+    )
+    parser.add_argument("--affiliates", type=positive_int, default=10)
     parser.add_argument("--level", action="store_true", help="configure an affiliate level")
-    parser.add_argument("--pgbench-clients", type=int, default=16)
-    parser.add_argument("--pgbench-seconds", type=int, default=20)
+    parser.add_argument("--pgbench-clients", type=positive_int, default=16)
+    parser.add_argument("--pgbench-seconds", type=positive_int, default=20)
     parser.add_argument("--no-pgbench", action="store_true", help="settle only (profiling)")
     args = parser.parse_args()
+    if args.invoices < args.rounds:
+        parser.error(f"--invoices {args.invoices} is fewer than --rounds {args.rounds}")
     if "settletx" not in (make_url(args.database_url).database or ""):
         sys.exit("refusing: the database name must contain 'settletx' (it is dropped)")
 

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,17 @@ ROOT = Path(__file__).resolve().parents[1]
 API_KEY, STORE, SECRET = "bench-btcpay-key", "bench-store", "bench-hmac-7f3a9c21d4e8b605"
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a count of one or more (a zero would only divide by zero later)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
 def free_port() -> int:
     import socket
 
@@ -55,16 +67,27 @@ def free_port() -> int:
 
 
 async def recreate_database(url: str) -> None:
+    """Drop and create the bench's own database (its name must contain 'bench'). A
+    PostgreSQL that cannot be reached or refuses stops the bench with one line saying so."""
     parsed = make_url(url)
     name = parsed.database or ""
     if "bench" not in name:
         sys.exit(f"refusing to drop database {name!r}: the name must contain 'bench'")
-    admin = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-    )
+    where = f"{parsed.host or '127.0.0.1'}:{parsed.port or 5432}"
+    try:
+        admin = await asyncpg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        sys.exit(
+            f"cannot reach PostgreSQL at {where} ({exc}): start it, or give the bench "
+            "another database URL (its --help names the option)"
+        )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.PostgresError as exc:
+        sys.exit(f"cannot recreate database {name!r} on {where}: {exc}")
     finally:
         await admin.close()
 
@@ -89,6 +112,8 @@ def run_pgbench(url: str, clients: int, seconds: int, *, init: bool = True) -> f
     if parsed.username:
         conn += ["-U", parsed.username]
     db = parsed.database or ""
+    if shutil.which("pgbench") is None:
+        sys.exit("pgbench not found: it comes with PostgreSQL (Debian: the postgresql package)")
     if init:
         subprocess.run(
             ["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True
@@ -298,13 +323,16 @@ async def main() -> None:
         default="postgresql://postgres@127.0.0.1:5432/satshare_bench",
         help="dropped and recreated: its name must contain 'bench'",
     )
-    parser.add_argument("--invoices", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--invoices", type=positive_int, default=2000)
+    parser.add_argument("--concurrency", type=positive_int, default=64)
     parser.add_argument(
-        "--servers", type=int, default=1, help="satshare serve processes, each on its own port"
+        "--servers",
+        type=positive_int,
+        default=1,
+        help="satshare serve processes, each on its own port",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="server.workers of each serve (one port)"
+        "--workers", type=positive_int, default=1, help="server.workers of each serve (one port)"
     )
     parser.add_argument(
         "--latency-seconds",
@@ -312,8 +340,8 @@ async def main() -> None:
         default=20.0,
         help="length of the open-loop run at half the peak rate (0: none)",
     )
-    parser.add_argument("--pgbench-clients", type=int, default=16)
-    parser.add_argument("--pgbench-seconds", type=int, default=20)
+    parser.add_argument("--pgbench-clients", type=positive_int, default=16)
+    parser.add_argument("--pgbench-seconds", type=positive_int, default=20)
     args = parser.parse_args()
 
     await recreate_database(args.database_url)

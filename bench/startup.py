@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.settlement import free_port, recreate_database
+from bench.settlement import free_port, positive_int, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RSS_MIB = 110
@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/satshare_bench_startup"
     )
-    parser.add_argument("--runs", type=int, default=5, help="starts of each configuration")
+    parser.add_argument("--runs", type=positive_int, default=5, help="starts of each configuration")
     parser.add_argument(
         "--settle", type=float, default=3.0, help="seconds idle after /health before RSS"
     )
