@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import unquote
@@ -557,6 +558,14 @@ class BrandingSettings(_Section):
 class NotificationSettings(_Section):
     #: Days before the end of a subscription on which the buyer is reminded.
     reminder_days: list[int] = Field(default_factory=lambda: [7, 3, 1])
+    #: Days a sent (or skipped) message stays in the outbox before the hourly housekeeping
+    #: deletes it; never fewer than the longest reminder day plus one, so a reminder's
+    #: dedupe key outlives the period in which it could be queued again.
+    keep_sent_days: int = Field(30, ge=1, le=3650)
+
+    @property
+    def outbox_retention(self) -> timedelta:
+        return timedelta(days=max(self.keep_sent_days, max(self.reminder_days, default=0) + 1))
 
     @field_validator("reminder_days")
     @classmethod

@@ -20,6 +20,7 @@ from satshare.bot import repository as bot_repository
 from satshare.container import Container
 from satshare.idempotency import flows as idempotency
 from satshare.jobqueue import Job, JobName, Queue
+from satshare.notifications import flows as outbox
 from satshare.payments import flows
 from satshare.ratelimits import flows as rate_limits
 from satshare.subscriptions import flows as subscription_flows
@@ -83,6 +84,11 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
         await bot_repository.purge(container.db, now - UPDATE_ID_TTL)
         # Rate-limit windows that ended (counters in the database, #14).
         await rate_limits.purge_expired(container.db, now.timestamp())
+        # Messages sent long enough ago: the outbox keeps what is still to do (#15).
+        retention = settings.notifications.outbox_retention
+        purged = await outbox.purge_delivered(container.db, now - retention)
+        if purged:
+            log.info("purged %d outbox messages sent before %s", purged, now - retention)
 
     async def deliver_webhooks() -> None:
         # Commits that record events wake delivery at once; this run sends the retries that

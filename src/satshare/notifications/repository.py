@@ -6,13 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.notifications.models import OutboxMessage
 
 #: Rows not delivered yet; sent and skipped rows are done and are not counted.
 UNDELIVERED = ("pending", "sending", "failed")
+#: Rows that are done: kept a while (their dedupe keys), then purged.
+DELIVERED = ("sent", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +69,20 @@ async def due_for_update(
         .with_for_update(skip_locked=True)
     )
     return result.scalars().all()
+
+
+async def purge_delivered(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` rows sent or skipped before ``before``; how many. Failed rows
+    stay (an operator looks at them); so do rows not done yet."""
+    done = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status.in_(DELIVERED), OutboxMessage.sent_at < before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.id.in_(done))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.notifications.messages import SubscriptionReminder
-from satshare.notifications.service import enqueue
+from satshare.notifications.service import Queued, enqueue_all
 from satshare.subscriptions import repository
 
 
@@ -38,24 +38,26 @@ async def queue_reminders(session: AsyncSession, now: datetime, days: Sequence[i
     if not days:
         return 0
     horizon = now + timedelta(days=max(days))
-    queued = 0
+    due: list[Queued] = []
     for subscription in await repository.active_ending_between(session, now, horizon):
         assert subscription.ends_at is not None
         day = reminder_day(subscription.ends_at, subscription.started_at, now, days)
         if day is None:
             continue
-        queued += await enqueue(
-            session,
-            SubscriptionReminder(
-                subscription_id=subscription.id,
-                plan_id=subscription.plan_id,
-                days=day,
-                ends_at=subscription.ends_at,
-            ),
-            dedupe_key=(
-                f"subscription:{subscription.id}:reminder:{day}:{subscription.ends_at.isoformat()}"
-            ),
-            user_id=subscription.user_id,
-            now=now,
+        due.append(
+            Queued(
+                SubscriptionReminder(
+                    subscription_id=subscription.id,
+                    plan_id=subscription.plan_id,
+                    days=day,
+                    ends_at=subscription.ends_at,
+                ),
+                dedupe_key=(
+                    f"subscription:{subscription.id}:reminder:{day}:"
+                    f"{subscription.ends_at.isoformat()}"
+                ),
+                user_id=subscription.user_id,
+            )
         )
-    return queued
+    # One statement for them all (a first start on a big database has thousands due, #15).
+    return await enqueue_all(session, due, now)
