@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -36,12 +37,10 @@ from satshare.ledger.models import (
 from satshare.users.models import User
 
 STATE_ID = 1
-#: Rows per INSERT: well under both backends' limits on bound parameters.
-CHUNK = 200
 
 
-def _insert(session: AsyncSession) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+def _dialect_insert(dialect: str) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
@@ -62,7 +61,7 @@ async def state(session: AsyncSession, *, lock: bool = False, share: bool = Fals
     """Row 1 (created on first use). ``lock``: FOR UPDATE (the sealer's); ``share``: FOR
     SHARE, which holds the sealer off until this transaction ends."""
     await session.execute(
-        _insert(session)(FiguresState)
+        _dialect_insert(session.get_bind().dialect.name)(FiguresState)
         .values(id=STATE_ID, version=0, rolled_day=None)
         .on_conflict_do_nothing(index_elements=["id"])
     )
@@ -218,14 +217,22 @@ async def add(
         {**dict(zip(keys, key, strict=True)), **{c: int(delta.get(c, 0)) for c in columns}}
         for key, delta in rows
     ]
-    insert = _insert(session)
-    for start in range(0, len(values), CHUNK):
-        statement = insert(table).values(values[start : start + CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: table.c[c] + statement.excluded[c] for c in columns},
-        )
-        await session.execute(statement)
+    if values:
+        statement = _adding(table, tuple(keys), session.get_bind().dialect.name)
+        await session.execute(statement, values)
+
+
+@functools.cache
+def _adding(table: Any, keys: tuple[str, ...], dialect: str) -> Any:
+    """The upsert adding each delta to its row, built once per table and executed with the
+    rows as parameters: a multi-row ``values([...])`` was compiled anew at every fold, and
+    the sealer folds after every batch of sales (#15)."""
+    statement = _dialect_insert(dialect)(table)
+    columns = [c.name for c in table.columns if c.name not in keys]
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: table.c[c] + statement.excluded[c] for c in columns},
+    )
 
 
 async def buyers(session: AsyncSession, ids: Sequence[int]) -> dict[int, FiguresBuyer]:
@@ -255,23 +262,26 @@ async def put_buyers(
     session: AsyncSession, rows: Sequence[tuple[int, int | None, int, int, date | None]]
 ) -> None:
     """(buyer, referrer, sales, payments, last day): set, creating missing rows."""
-    table: Any = FiguresBuyer.__table__
-    insert = _insert(session)
     values = [
         {"buyer_user_id": b, "referrer_user_id": r, "sales": s, "payments": p, "last_day": d}
         for b, r, s, p, d in rows
     ]
-    for start in range(0, len(values), CHUNK):
-        statement = insert(table).values(values[start : start + CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=["buyer_user_id"],
-            set_={
-                "sales": statement.excluded.sales,
-                "payments": statement.excluded.payments,
-                "last_day": statement.excluded.last_day,
-            },
-        )
-        await session.execute(statement)
+    if values:
+        await session.execute(_putting_buyers(session.get_bind().dialect.name), values)
+
+
+@functools.cache
+def _putting_buyers(dialect: str) -> Any:
+    """Built once (see ``_adding``)."""
+    statement = _dialect_insert(dialect)(FiguresBuyer.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=["buyer_user_id"],
+        set_={
+            "sales": statement.excluded.sales,
+            "payments": statement.excluded.payments,
+            "last_day": statement.excluded.last_day,
+        },
+    )
 
 
 async def shift_windows(
