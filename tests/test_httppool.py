@@ -1,9 +1,12 @@
-"""``satshare.httppool``: httpx's transport with a pool that polls idle sockets directly.
+"""``satshare.httppool``: httpx's transport with a pool whose cost per request is constant,
+on streams that poll idle sockets directly.
 
 Against a real HTTP/1.1 server on a socket, plain and over TLS: connections are kept and
-reused, one the server closed while idle is noticed and replaced (the question the pool asks
-on every request), and the transport really uses the cheaper streams (an httpx upgrade that
-moved its pool would fail here, not silently fall back).
+reused, never more than the limit; one the server closed while idle is noticed and replaced;
+a request finding every connection in use waits its pool timeout, and a failed or cancelled
+one gives its slot back; only ``keepalive`` idle connections are kept; the transport really
+uses the cheaper streams (an httpx upgrade that moved its pool would fail here, not silently
+fall back).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Server:
     ``close_after`` answers on it (0: never)."""
 
     close_after: int = 0
+    #: Seconds to wait before each answer.
+    delay: float = 0.0
     connections: int = 0
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -42,6 +47,8 @@ class Server:
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head:
                     break
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 body = str(number).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
                 await writer.drain()
@@ -83,6 +90,57 @@ async def test_connections_are_kept_and_shared_up_to_the_limit(server: tuple[Ser
         assert state.connections <= 4  # never more than the limit
         streams = [_stream_of(c) for c in transport._pool.connections]
         assert streams and all(type(s).__name__ == "_Stream" for s in streams)
+        assert len(streams) <= 4
+
+
+async def test_a_request_waits_for_a_slot_at_most_its_pool_timeout(
+    server: tuple[Server, str],
+) -> None:
+    _, url = server
+    transport = httppool.transport(max_connections=1)
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        async with client.stream("GET", url) as held:  # its connection stays in use
+            assert held.status_code == 200
+            with pytest.raises(httpx.PoolTimeout):
+                await client.get(url, timeout=httpx.Timeout(5, pool=0.2))
+            await held.aread()
+        # Closing the held answer (read to its end) gave the slot and its connection back.
+        assert (await client.get(url, timeout=httpx.Timeout(5, pool=0.2))).text == "1"
+
+
+async def test_failed_and_cancelled_requests_give_their_slot_back(
+    server: tuple[Server, str],
+) -> None:
+    state, url = server
+    state.delay = 0.5
+    transport = httppool.transport(max_connections=1)
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(url, timeout=httpx.Timeout(0.1, pool=1))
+        waiting = asyncio.create_task(client.get(url))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        state.delay = 0.0
+        # Both connections were dropped (an answer may still be on its way on them) and the
+        # one slot is free again: the next request gets a third connection at once.
+        answer = await client.get(url, timeout=httpx.Timeout(5, pool=0.5))
+        assert answer.status_code == 200 and answer.text == "3"
+        assert len(transport._pool.connections) == 1
+
+
+async def test_only_keepalive_connections_stay_open_when_idle(server: tuple[Server, str]) -> None:
+    state, url = server
+    state.delay = 0.05  # so the requests below overlap and need a connection each
+    transport = httppool.transport(max_connections=4, keepalive=1)
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        answers = await asyncio.gather(*(client.get(url) for _ in range(4)))
+        assert sorted(a.text for a in answers) == ["1", "2", "3", "4"]
+        assert len(transport._pool.connections) == 1  # the other three were closed
+        assert (await client.get(url)).text in {"1", "2", "3", "4"}  # the kept one, reused
+        assert state.connections == 4
+    assert transport._pool.connections == []  # closing the client closed the kept one
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced(

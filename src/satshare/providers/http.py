@@ -9,7 +9,6 @@ a payout adapter can tell a connection never made from an answer that never came
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -22,12 +21,10 @@ from satshare.payments.ports import ProviderError
 
 #: Connecting takes at most this long, whatever the call's own timeout.
 CONNECT_SECONDS = 5.0
-#: Requests one adapter has in flight at once (and connections it keeps). httpcore's pool
-#: walks every connection and every request waiting inside it each time a request starts or
-#: ends, so a burst (64 webhooks re-fetching an invoice and its payment methods) waiting in
-#: there costs more CPU than the requests themselves; beyond this many, requests wait on a
-#: semaphore, which costs nothing per waiter (#15). Not smaller: a slow processor's answers
-#: must not leave re-fetches waiting until their pool timeout (502, sent again).
+#: Requests one adapter has in flight at once (and connections it keeps); beyond that they
+#: wait, at most the client's pool timeout, for one (``httppool``). Not fewer: a slow
+#: processor's answers must not leave a burst of re-fetches (64 webhooks, each fetching an
+#: invoice and its payment methods) waiting until their pool timeout (502, sent again).
 POOL_SIZE = 32
 
 
@@ -89,7 +86,6 @@ class HttpAdapter:
             timeout=timeout(timeout_seconds, self.connect_limit),
             transport=httppool.transport(max_connections=POOL_SIZE),
         )
-        self._slots = asyncio.Semaphore(POOL_SIZE)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -109,22 +105,12 @@ class HttpAdapter:
     ) -> httpx.Response:
         """The answer, whatever its status; ``_no_answer`` is raised when none came."""
         try:
-            # Waiting for a slot counts as waiting for a pooled connection (httpx's own
-            # PoolTimeout, with the client's pool timeout), so every wait stays bounded.
-            try:
-                async with asyncio.timeout(self._client.timeout.pool):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout("no free slot in time") from None
-            try:
-                return await self._client.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    headers={**self._headers, **(headers or {})},
-                    **kwargs,
-                )
-            finally:
-                self._slots.release()
+            return await self._client.request(
+                method,
+                f"{self.base_url}{path}",
+                headers={**self._headers, **(headers or {})},
+                **kwargs,
+            )
         except httpx.HTTPError as exc:
             raise self._no_answer(exc) from exc
 
