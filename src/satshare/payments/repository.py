@@ -66,13 +66,19 @@ async def lock_invoice_for_settlement(
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
+#: Built once (every webhook looks its invoice up; see ``_LOCK_FOR_SETTLEMENT``).
+_INVOICE_BY_PROVIDER_ID = select(Invoice).where(
+    Invoice.provider == bindparam("provider"),
+    Invoice.provider_invoice_id == bindparam("provider_invoice_id"),
+)
+
+
 async def invoice_by_provider_id(
     session: AsyncSession, provider: str, provider_invoice_id: str
 ) -> Invoice | None:
     result = await session.execute(
-        select(Invoice).where(
-            Invoice.provider == provider, Invoice.provider_invoice_id == provider_invoice_id
-        )
+        _INVOICE_BY_PROVIDER_ID,
+        {"provider": provider, "provider_invoice_id": provider_invoice_id},
     )
     return result.scalar_one_or_none()
 
@@ -181,15 +187,24 @@ async def record_delivery(
     return found
 
 
+#: Built once (every webhook asks the inbox first).
+_DELIVERY = select(WebhookDelivery).where(
+    WebhookDelivery.provider == bindparam("provider"),
+    WebhookDelivery.provider_invoice_id == bindparam("provider_invoice_id"),
+    WebhookDelivery.event_type == bindparam("event_type"),
+)
+
+
 async def delivery(
     session: AsyncSession, provider: str, provider_invoice_id: str, event_type: str
 ) -> WebhookDelivery | None:
     result = await session.execute(
-        select(WebhookDelivery).where(
-            WebhookDelivery.provider == provider,
-            WebhookDelivery.provider_invoice_id == provider_invoice_id,
-            WebhookDelivery.event_type == event_type,
-        )
+        _DELIVERY,
+        {
+            "provider": provider,
+            "provider_invoice_id": provider_invoice_id,
+            "event_type": event_type,
+        },
     )
     return result.scalar_one_or_none()
 
