@@ -290,14 +290,13 @@ async def _handle_notice(
     now = ctx.clock.now()
     key = inbox.key_of(provider.name, notice)
     async with ctx.db.reading() as session:
-        invoice = await repository.invoice_by_provider_id(
-            session, provider.name, notice.provider_invoice_id
-        )
-        seen = await inbox.peek(session, key, now)
-    if invoice is None:
+        found = await repository.invoice_and_delivery(session, *key)
+    if found is None:
         return WebhookResult("ignored", detail="not an invoice issued by this SatShare")
+    invoice_id, delivery = found
+    seen = inbox.seen(delivery, now)
     if seen.verdict is inbox.Verdict.DUPLICATE:
-        return WebhookResult("duplicate", invoice.id, f"already handled: {seen.outcome}")
+        return WebhookResult("duplicate", invoice_id, f"already handled: {seen.outcome}")
     if seen.verdict is inbox.Verdict.BUSY:
         raise _in_progress()
     with ctx.in_flight.hold(key) as ours:
@@ -312,11 +311,11 @@ async def _handle_notice(
                 now=now,
             )
         if claimed.verdict is inbox.Verdict.DUPLICATE:
-            return WebhookResult("duplicate", invoice.id, f"already handled: {claimed.outcome}")
+            return WebhookResult("duplicate", invoice_id, f"already handled: {claimed.outcome}")
         if claimed.verdict is not inbox.Verdict.CLAIMED:
             raise _in_progress()
         assert claimed.row_id is not None
-        return await _refetch_and_apply(ctx, provider, notice, invoice.id, claimed.row_id)
+        return await _refetch_and_apply(ctx, provider, notice, invoice_id, claimed.row_id)
 
 
 async def _refetch_and_apply(

@@ -30,6 +30,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.payments import repository
+from satshare.payments.models import WebhookDelivery
 from satshare.payments.ports import WebhookNotice
 
 #: A claim younger than this belongs to a live request.
@@ -79,9 +80,10 @@ class LocalClaims:
             self.held.discard(key)
 
 
-async def peek(session: AsyncSession, key: Key, now: datetime) -> Seen:
-    """What the inbox says without writing: most repeats end here, with no write queued."""
-    row = await repository.delivery(session, *key)
+def seen(row: WebhookDelivery | None, now: datetime) -> Seen:
+    """What the inbox says, without writing, of an event whose row (None: never delivered)
+    was just read (with its invoice, ``repository.invoice_and_delivery``): most repeats end
+    here, with no write queued."""
     if row is None:
         return Seen(Verdict.FREE)
     if row.processed_at is not None:

@@ -187,6 +187,40 @@ async def record_delivery(
     return found
 
 
+#: Built once: a webhook's invoice (its id) and its inbox row, if any, in one round trip
+#: where every webhook needs both before deciding anything (#15).
+_INVOICE_AND_DELIVERY = (
+    select(Invoice.id, WebhookDelivery)
+    .outerjoin(
+        WebhookDelivery,
+        (WebhookDelivery.provider == Invoice.provider)
+        & (WebhookDelivery.provider_invoice_id == Invoice.provider_invoice_id)
+        & (WebhookDelivery.event_type == bindparam("event_type")),
+    )
+    .where(
+        Invoice.provider == bindparam("provider"),
+        Invoice.provider_invoice_id == bindparam("provider_invoice_id"),
+    )
+)
+
+
+async def invoice_and_delivery(
+    session: AsyncSession, provider: str, provider_invoice_id: str, event_type: str
+) -> tuple[str, WebhookDelivery | None] | None:
+    """Our invoice's id for the processor's invoice, and the inbox row of this event about
+    it (None before its first delivery); None when the invoice is not ours."""
+    result = await session.execute(
+        _INVOICE_AND_DELIVERY,
+        {
+            "provider": provider,
+            "provider_invoice_id": provider_invoice_id,
+            "event_type": event_type,
+        },
+    )
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 #: Built once (every webhook asks the inbox first).
 _DELIVERY = select(WebhookDelivery).where(
     WebhookDelivery.provider == bindparam("provider"),
