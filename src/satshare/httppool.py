@@ -1,13 +1,15 @@
 """An httpx transport whose connection pool costs less CPU per request (#15).
 
-httpcore's pool asks every pooled connection, each time a request starts or ends, whether
-it has expired; for an idle connection that means "is the socket readable?" (a server that
-closed it). Through anyio each question builds the stream's whole table of attributes (a
-dict of lambdas) before polling the socket: in the bot's ``/start`` storm that was a tenth
-of the bot's CPU. The streams here keep their socket and poll it directly; everything else
-(TLS, timeouts, errors, the pool's rules) is httpx's and httpcore's own. No kept library
-offers this: httpx does not let a caller choose httpcore's network backend, so the
-transport swaps its pool for one built with the same settings and this backend.
+httpcore's pool, each time a request starts or ends, walks every connection it holds and
+asks each whether it has expired; for an idle connection that means "is the socket
+readable?" (a server that closed it). Through anyio each question builds the stream's whole
+table of attributes (a dict of lambdas) before polling the socket: in the bot's ``/start``
+storm that was a tenth of the bot's CPU, and the walk itself (quadratic in the pool's size)
+a fifth of a settlement re-fetch's. Here the pool (``_Pool``) asks only the connection it
+takes, and the streams keep their socket and poll it directly; the connections (connecting,
+TLS, HTTP/1.1, timeouts, errors) are httpcore's own. No kept library offers this: httpx
+does not let a caller choose httpcore's pool or network backend, so the transport swaps its
+pool for this one.
 """
 
 from __future__ import annotations
@@ -157,8 +159,6 @@ class _Pool:
         if scheme not in (b"http", b"https"):
             shown = scheme.decode() or "(none)"
             raise httpcore.UnsupportedProtocol(f"Request URL has an unsupported protocol {shown}")
-        if self._closed:
-            raise RuntimeError("the connection pool is closed")
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         pool_timeout = request.extensions.get("timeout", {}).get("pool")
@@ -237,6 +237,9 @@ class _Pool:
             await connection.aclose()
 
     async def aclose(self) -> None:
+        """Close the idle connections, and each one in use when its answer is closed. A
+        request made after this still gets a connection (as with httpcore's pool), but it is
+        not kept."""
         self._closed = True
         idle = [connection for stack in self._idle.values() for connection in stack]
         self._idle.clear()
