@@ -20,7 +20,7 @@ from satshare.jobqueue import JobName, Queue, register
 from satshare.jobs import catalogue
 from satshare.notifications.models import OutboxMessage
 from satshare.webhooks_out import service, signing
-from satshare.webhooks_out.models import SUBSCRIBABLE, WebhookMessage
+from satshare.webhooks_out.models import SUBSCRIBABLE, DeliveryAttempt, WebhookMessage
 from tests.conftest import PG_URL, BTCPaySim, Stack, close_stack, open_stack
 from tests.helpers import assert_problem, buy, create_user, invoice_status, wait_until
 from tests.webhookkit import Receiver, running_receiver
@@ -469,5 +469,62 @@ async def test_in_workers_mode_a_commit_with_events_queues_the_delivery_job(
             )
         (got,) = receiver.of_type("user.created")
         assert verified(endpoint["secret"], got)["data"]["user_id"] == user["user_id"]
+    finally:
+        await close_stack(stack)
+
+
+async def test_housekeeping_deletes_old_finished_events_with_their_log_and_keeps_the_rest(
+    database_url: str, btcpay: BTCPaySim, receiver: Receiver
+) -> None:
+    """The delivery log does not grow for ever (#15): after ``webhooks.keep_days``, an event
+    none of whose deliveries is still being tried goes, deliveries and attempts with it.
+    One still being tried (here: replayed) stays whatever its age, and so does a recent one."""
+    clock = FrozenClock(datetime.now(UTC))
+    stack = await open_stack(
+        database_url, btcpay, clock=clock, webhooks={"allow_insecure_urls": True, "keep_days": 10}
+    )
+    try:
+        endpoint_id = (await add_endpoint(stack, receiver.url, ["user.created"]))["endpoint_id"]
+        old = await create_user(stack.client, "old")
+        replayed = await create_user(stack.client, "replayed")
+        await deliver(stack)
+        log = {d["payload"]["data"]["user_id"]: d for d in await deliveries(stack, endpoint_id)}
+        assert [d["status"] for d in log.values()] == ["delivered", "delivered"]
+        clock.advance(timedelta(days=11))
+        receiver.default_status = 503  # what is tried from now on stays open
+        again = await stack.client.post(
+            f"/api/v1/webhook-endpoints/{endpoint_id}/deliveries/"
+            f"{log[replayed['user_id']]['delivery_id']}/replay"
+        )
+        assert again.status_code == 202
+        recent = await create_user(stack.client, "recent")
+        await deliver(stack)
+        [housekeeping] = [
+            job for job in catalogue(stack.container, None) if job.name == "satshare.housekeeping"
+        ]
+
+        await housekeeping.run()
+
+        kept = {d["payload"]["data"]["user_id"]: d for d in await deliveries(stack, endpoint_id)}
+        assert set(kept) == {replayed["user_id"], recent["user_id"]}
+        assert {d["status"] for d in kept.values()} == {"pending"}
+        gone = log[old["user_id"]]["delivery_id"]
+        missing = await stack.client.get(
+            f"/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{gone}"
+        )
+        assert_problem(missing, 404)
+        async with stack.db.reading() as session:
+            messages = await session.scalar(select(func.count()).select_from(WebhookMessage))
+            orphans = await session.scalar(
+                select(func.count()).where(DeliveryAttempt.delivery_id == gone)
+            )
+        assert (messages, orphans) == (2, 0)  # its attempts went with it
+        # Once delivered, and old enough, the others go too.
+        receiver.default_status = 200
+        clock.advance(timedelta(hours=2))
+        await deliver(stack)
+        clock.advance(timedelta(days=11))
+        await housekeeping.run()
+        assert await deliveries(stack, endpoint_id) == []
     finally:
         await close_stack(stack)

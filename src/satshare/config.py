@@ -681,6 +681,10 @@ class WebhooksSettings(_Section):
     #: Accept http:// endpoints and private addresses (always on in the sandbox). For
     #: testing on one machine only.
     allow_insecure_urls: bool = False
+    #: Days an event's message stays, with its deliveries and their attempts (the delivery
+    #: log, replays), once none of its deliveries is still being tried; then the hourly
+    #: housekeeping deletes it.
+    keep_days: int = Field(30, ge=1, le=3650)
 
 
 class AdminSettings(_Section):

@@ -25,6 +25,7 @@ from satshare.payments import flows
 from satshare.ratelimits import flows as rate_limits
 from satshare.subscriptions import flows as subscription_flows
 from satshare.tallies import flows as tally_flows
+from satshare.webhooks_out import flows as webhook_flows
 
 if TYPE_CHECKING:
     # The bot's modules load python-telegram-bot: imported where a bot exists (#15).
@@ -89,6 +90,11 @@ def catalogue(container: Container, bot: BotJobs | None) -> tuple[Job, ...]:
         purged = await outbox.purge_delivered(container.db, now - retention)
         if purged:
             log.info("purged %d outbox messages sent before %s", purged, now - retention)
+        # Outgoing-webhook messages whose deliveries are all done, with their delivery log.
+        kept_since = now - timedelta(days=settings.webhooks.keep_days)
+        purged = await webhook_flows.purge_finished(container.db, kept_since)
+        if purged:
+            log.info("purged %d webhook messages created before %s", purged, kept_since)
 
     async def deliver_webhooks() -> None:
         # Commits that record events wake delivery at once; this run sends the retries that

@@ -430,3 +430,21 @@ async def replay_range(
         }
     ctx.kick()
     return count
+
+
+#: Messages deleted per transaction by ``purge_finished``: short locks, bounded work each.
+PURGE_BATCH = 2_000
+
+
+async def purge_finished(db: Database, before: datetime, batch: int = PURGE_BATCH) -> int:
+    """Delete the messages created before ``before`` whose deliveries are all done, with
+    their deliveries and attempts, a batch per transaction (the delivery log would otherwise
+    grow by a message, a delivery and an attempt per event and endpoint for ever, #15); how
+    many messages."""
+    purged = 0
+    while True:
+        async with db.transaction() as session:
+            deleted = await repository.purge_finished(session, before, batch)
+        purged += deleted
+        if deleted < batch:
+            return purged

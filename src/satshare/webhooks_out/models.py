@@ -86,6 +86,8 @@ class EndpointDelivery(Base):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "message_id"),
         Index("ix_webhook_deliveries_endpoint_status", "endpoint_id", "status", "id"),
+        # A message's deliveries, for the purge (and the cascade when it deletes messages).
+        Index("ix_webhook_deliveries_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

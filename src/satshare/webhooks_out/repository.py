@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.webhooks_out.models import (
@@ -183,3 +183,24 @@ async def next_due(session: AsyncSession) -> datetime | None:
         EndpointDelivery.status.in_(OPEN)
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def purge_finished(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` messages created before ``before`` none of whose deliveries is
+    still open (all delivered or given up); their deliveries and attempts go with them (the
+    foreign keys cascade). How many messages."""
+    still_open = exists().where(
+        EndpointDelivery.message_id == WebhookMessage.id, EndpointDelivery.status.in_(OPEN)
+    )
+    done = (
+        select(WebhookMessage.id)
+        .where(WebhookMessage.created_at < before, ~still_open)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(WebhookMessage)
+        .where(WebhookMessage.id.in_(done))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
