@@ -251,9 +251,12 @@ async def test_processes_sending_at_once_share_the_rate(
     # Over the run the shared rate holds: the seconds from the first send to the last carried
     # at most RATE each. A loaded machine can stall sends due in one second into the next
     # (seen in CI: 2 then 16), so a single second is only held to twice the rate — three
-    # processes counting alone would send 30 a second and be refused.
+    # processes counting alone would send 30 a second and be refused. Stalled that way, the
+    # first second's sends can all arrive in the next one (seen in CI: 19, then 10 a second
+    # for six seconds), so the run is held to one second more than it spans: three processes
+    # counting alone would send the 75 in three seconds, far over 10 a second for four.
     span = max(per_second) - min(per_second) + 1
-    assert sum(per_second.values()) <= RATE * span + TOLERANCE, per_second
+    assert sum(per_second.values()) <= RATE * (span + 1) + TOLERANCE, per_second
     assert busiest <= 2 * RATE, per_second
     # (Three processes at the rate each would have sent 30 a second: the emulator would
     # have answered 429s.) And the rate was used, not wasted:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from satshare.audit.flows import Actor, audited
 from satshare.db import Database
 from satshare.plans import repository, service
@@ -29,8 +31,17 @@ async def list_all(db: Database) -> Sequence[Plan]:
 
 
 async def sync(db: Database, specs: Sequence[service.PlanSpec], now: datetime) -> None:
-    async with db.transaction() as session:
-        await service.sync(session, specs, now)
+    """Make the config plans match ``specs``. Several ``serve`` processes starting at once
+    (one database) each sync: one that loses the race to insert a new plan (a unique key
+    violation) syncs again, and then finds the plan and updates it."""
+    for attempt in (1, 2):
+        try:
+            async with db.transaction() as session:
+                await service.sync(session, specs, now)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
 
 
 def _facts(plan: Plan) -> dict[str, object]:
