@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    delete,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -385,3 +395,30 @@ def _insert_ignoring(model: type[Base], conflict: tuple[str, ...], dialect: str)
         .on_conflict_do_nothing(index_elements=list(conflict))
         .returning(*table.primary_key.columns)
     )
+
+
+async def delete_first(
+    session: AsyncSession, model: type[Base], *conditions: Any, limit: int
+) -> int:
+    """Delete up to ``limit`` rows of ``model`` (keyed by ``id``) meeting ``conditions``, in
+    one statement without loading them; how many (the purges' step)."""
+    table: Any = model
+    first = select(table.id).where(*conditions).limit(limit).scalar_subquery()
+    result = await session.execute(
+        delete(table).where(table.id.in_(first)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def purge_in_batches(
+    db: Database, step: Callable[[AsyncSession, int], Awaitable[int]], batch: int
+) -> int:
+    """Run ``step`` (deleting at most ``batch`` rows, saying how many) in a transaction of
+    its own until it deletes fewer: short locks and bounded work each; how many in all."""
+    purged = 0
+    while True:
+        async with db.transaction() as session:
+            deleted = await step(session, batch)
+        purged += deleted
+        if deleted < batch:
+            return purged

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from satshare.db import Database
+from satshare.db import Database, purge_in_batches
 from satshare.notifications import repository, service
 from satshare.notifications.messages import Message
 
@@ -88,13 +88,9 @@ PURGE_BATCH = 5_000
 async def purge_delivered(db: Database, before: datetime, batch: int = PURGE_BATCH) -> int:
     """Delete the messages sent or skipped before ``before``, a batch per transaction (the
     table would otherwise grow by three rows a sale for ever, #15); how many."""
-    purged = 0
-    while True:
-        async with db.transaction() as session:
-            deleted = await repository.purge_delivered(session, before, batch)
-        purged += deleted
-        if deleted < batch:
-            return purged
+    return await purge_in_batches(
+        db, lambda session, limit: repository.purge_delivered(session, before, limit), batch
+    )
 
 
 async def backlog(db: Database, now: datetime) -> repository.Backlog:

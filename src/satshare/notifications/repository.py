@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.db import delete_first
 from satshare.notifications.models import OutboxMessage
 
 #: Rows not delivered yet; sent and skipped rows are done and are not counted.
@@ -74,15 +75,10 @@ async def due_for_update(
 async def purge_delivered(session: AsyncSession, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` rows sent or skipped before ``before``; how many. Failed rows
     stay (an operator looks at them); so do rows not done yet."""
-    done = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status.in_(DELIVERED), OutboxMessage.sent_at < before)
-        .limit(limit)
-        .scalar_subquery()
+    return await delete_first(
+        session,
+        OutboxMessage,
+        OutboxMessage.status.in_(DELIVERED),
+        OutboxMessage.sent_at < before,
+        limit=limit,
     )
-    result = await session.execute(
-        delete(OutboxMessage)
-        .where(OutboxMessage.id.in_(done))
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]

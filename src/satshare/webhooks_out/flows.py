@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from satshare.audit.flows import Actor, audited
 from satshare.clock import Clock
-from satshare.db import Database
+from satshare.db import Database, purge_in_batches
 from satshare.errors import NotFound
 from satshare.webhooks_out import repository, service, signing
 from satshare.webhooks_out.models import (
@@ -441,10 +441,6 @@ async def purge_finished(db: Database, before: datetime, batch: int = PURGE_BATC
     their deliveries and attempts, a batch per transaction (the delivery log would otherwise
     grow by a message, a delivery and an attempt per event and endpoint for ever, #15); how
     many messages."""
-    purged = 0
-    while True:
-        async with db.transaction() as session:
-            deleted = await repository.purge_finished(session, before, batch)
-        purged += deleted
-        if deleted < batch:
-            return purged
+    return await purge_in_batches(
+        db, lambda session, limit: repository.purge_finished(session, before, limit), batch
+    )

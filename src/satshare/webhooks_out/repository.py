@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.db import delete_first
 from satshare.webhooks_out.models import (
     DeliveryAttempt,
     DeliveryStatus,
@@ -192,15 +193,6 @@ async def purge_finished(session: AsyncSession, before: datetime, limit: int) ->
     still_open = exists().where(
         EndpointDelivery.message_id == WebhookMessage.id, EndpointDelivery.status.in_(OPEN)
     )
-    done = (
-        select(WebhookMessage.id)
-        .where(WebhookMessage.created_at < before, ~still_open)
-        .limit(limit)
-        .scalar_subquery()
+    return await delete_first(
+        session, WebhookMessage, WebhookMessage.created_at < before, ~still_open, limit=limit
     )
-    result = await session.execute(
-        delete(WebhookMessage)
-        .where(WebhookMessage.id.in_(done))
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
