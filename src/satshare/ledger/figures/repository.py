@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -73,12 +73,37 @@ async def state(session: AsyncSession, *, lock: bool = False, share: bool = Fals
 
 
 async def version(session: AsyncSession) -> tuple[int, date | None]:
-    row = (
-        await session.execute(
-            select(FiguresState.version, FiguresState.rolled_day).where(FiguresState.id == STATE_ID)
-        )
-    ).first()
+    row = (await session.execute(_version_query())).first()
     return (int(row[0]), row[1]) if row else (0, None)
+
+
+# The reads a referred sale makes when an affiliate level has thresholds, and the sealer at
+# every fold, as statements built once (ids: an expanding parameter): building them per call
+# showed in py-spy beside running them (#15).
+
+
+@functools.cache
+def _version_query() -> Any:
+    return select(FiguresState.version, FiguresState.rolled_day).where(FiguresState.id == STATE_ID)
+
+
+@functools.cache
+def _buyers_query() -> Any:
+    return select(FiguresBuyer).where(
+        FiguresBuyer.buyer_user_id.in_(bindparam("ids", expanding=True))
+    )
+
+
+@functools.cache
+def _buyer_days_query() -> Any:
+    return select(
+        FiguresBuyerDay.buyer_user_id, FiguresBuyerDay.day, FiguresBuyerDay.payments
+    ).where(FiguresBuyerDay.buyer_user_id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _users_query() -> Any:
+    return select(FiguresUser).where(FiguresUser.user_id.in_(bindparam("ids", expanding=True)))
 
 
 async def set_state(session: AsyncSession, version: int, rolled_day: date | None) -> None:
@@ -97,51 +122,19 @@ async def facts(
 ) -> list[EntryFacts]:
     """The entries (by id; None: those waiting for the sealer), oldest first. ``referrer``:
     only the sales of buyers they referred, and the refunds of those."""
-    original = aliased(Entry)
-    buyer, original_buyer = aliased(SaleBuyer), aliased(SaleBuyer)
-    query = (
-        select(
-            Entry.id,
-            Entry.kind,
-            Entry.created_at,
-            Entry.gross_sats,
-            Entry.affiliate_user_id,
-            buyer.buyer_user_id,
-            buyer.referrer_user_id,
-            buyer.renewal,
-            User.created_at,
-            original.kind,
-            original.gross_sats,
-            original.created_at,
-            original_buyer.buyer_user_id,
-            original_buyer.referrer_user_id,
-        )
-        .outerjoin(buyer, buyer.entry_id == Entry.id)
-        .outerjoin(User, User.id == buyer.buyer_user_id)
-        .outerjoin(original, original.id == Entry.reverses_entry_id)
-        .outerjoin(original_buyer, original_buyer.entry_id == original.id)
-        .order_by(Entry.id)
-    )
-    if referrer is not None:
-        query = query.where(
-            or_(buyer.referrer_user_id == referrer, original_buyer.referrer_user_id == referrer)
-        )
-    if entry_ids is None:
-        query = query.join(SealQueue, SealQueue.entry_id == Entry.id)
-    elif not entry_ids:
+    if entry_ids is not None and not entry_ids:
         return []
-    else:
-        query = query.where(Entry.id.in_(entry_ids))
-    rows = (await session.execute(query)).all()
+    query = _facts_query(by_ids=entry_ids is not None, of_referrer=referrer is not None)
+    params: dict[str, Any] = {}
+    if referrer is not None:
+        params["referrer"] = referrer
+    if entry_ids is not None:
+        params["ids"] = list(entry_ids)
+    rows = (await session.execute(query, params)).all()
     if not rows:
         return []
     postings: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    posted = await session.execute(
-        select(Posting.entry_id, Account.code, Posting.amount_sats)
-        .join(Account, Account.id == Posting.account_id)
-        .where(Posting.entry_id.in_([row[0] for row in rows]))
-        .order_by(Posting.id)
-    )
+    posted = await session.execute(_postings_query(), {"ids": [row[0] for row in rows]})
     for entry_id, code, amount in posted.all():
         postings[entry_id].append((code, int(amount)))
     return [
@@ -168,6 +161,57 @@ async def facts(
         )
         for row in rows
     ]
+
+
+@functools.cache
+def _facts_query(*, by_ids: bool, of_referrer: bool) -> Any:
+    """``facts``'s query, built once per variant (``ids``, ``referrer``: parameters). Every
+    referred sale asks for its referrer's queued entries when a level has thresholds, and
+    building this select of aliased entities cost about ten times running it (py-spy on
+    ``bench.settle_tx --level``, #15)."""
+    original = aliased(Entry)
+    buyer, original_buyer = aliased(SaleBuyer), aliased(SaleBuyer)
+    query = (
+        select(
+            Entry.id,
+            Entry.kind,
+            Entry.created_at,
+            Entry.gross_sats,
+            Entry.affiliate_user_id,
+            buyer.buyer_user_id,
+            buyer.referrer_user_id,
+            buyer.renewal,
+            User.created_at,
+            original.kind,
+            original.gross_sats,
+            original.created_at,
+            original_buyer.buyer_user_id,
+            original_buyer.referrer_user_id,
+        )
+        .outerjoin(buyer, buyer.entry_id == Entry.id)
+        .outerjoin(User, User.id == buyer.buyer_user_id)
+        .outerjoin(original, original.id == Entry.reverses_entry_id)
+        .outerjoin(original_buyer, original_buyer.entry_id == original.id)
+        .order_by(Entry.id)
+    )
+    if of_referrer:
+        referrer: BindParameter[int] = bindparam("referrer")
+        query = query.where(
+            or_(buyer.referrer_user_id == referrer, original_buyer.referrer_user_id == referrer)
+        )
+    if by_ids:
+        return query.where(Entry.id.in_(bindparam("ids", expanding=True)))
+    return query.join(SealQueue, SealQueue.entry_id == Entry.id)
+
+
+@functools.cache
+def _postings_query() -> Any:
+    return (
+        select(Posting.entry_id, Account.code, Posting.amount_sats)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.entry_id.in_(bindparam("ids", expanding=True)))
+        .order_by(Posting.id)
+    )
 
 
 async def unsealed_count(session: AsyncSession) -> int:
@@ -238,9 +282,7 @@ def _adding(table: Any, keys: tuple[str, ...], dialect: str) -> Any:
 async def buyers(session: AsyncSession, ids: Sequence[int]) -> dict[int, FiguresBuyer]:
     found: dict[int, FiguresBuyer] = {}
     for start in range(0, len(ids), 1000):
-        rows = await session.execute(
-            select(FiguresBuyer).where(FiguresBuyer.buyer_user_id.in_(ids[start : start + 1000]))
-        )
+        rows = await session.execute(_buyers_query(), {"ids": list(ids[start : start + 1000])})
         found.update({row.buyer_user_id: row for row in rows.scalars().all()})
     return found
 
@@ -248,11 +290,7 @@ async def buyers(session: AsyncSession, ids: Sequence[int]) -> dict[int, Figures
 async def buyer_days(session: AsyncSession, ids: Sequence[int]) -> dict[int, dict[date, int]]:
     found: dict[int, dict[date, int]] = defaultdict(dict)
     for start in range(0, len(ids), 1000):
-        rows = await session.execute(
-            select(
-                FiguresBuyerDay.buyer_user_id, FiguresBuyerDay.day, FiguresBuyerDay.payments
-            ).where(FiguresBuyerDay.buyer_user_id.in_(ids[start : start + 1000]))
-        )
+        rows = await session.execute(_buyer_days_query(), {"ids": list(ids[start : start + 1000])})
         for buyer_id, day, payments in rows.all():
             found[buyer_id][day] = int(payments)
     return found
@@ -385,9 +423,7 @@ async def users(session: AsyncSession, ids: Iterable[int]) -> dict[int, dict[str
     wanted = sorted(set(ids))
     found: dict[int, dict[str, int]] = {}
     for start in range(0, len(wanted), 1000):
-        rows = await session.execute(
-            select(FiguresUser).where(FiguresUser.user_id.in_(wanted[start : start + 1000]))
-        )
+        rows = await session.execute(_users_query(), {"ids": wanted[start : start + 1000]})
         for row in rows.scalars().all():
             found[row.user_id] = {c: int(getattr(row, c)) for c in USER_COLUMNS}
     return found
