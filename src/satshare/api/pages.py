@@ -3,19 +3,30 @@ from an API client."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from satshare.api import texts as web
 from satshare.api.deps import services_of
 from satshare.config import BrandingSettings
 from satshare.i18n import LANGUAGES, Plural, format_number, translate
 
-templates = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """The pages' one template set (one Jinja environment and cache), made at the first page:
+    Jinja2 is not loaded by a process that never renders one, such as an API-only ``serve``
+    (#15: idle memory)."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
 
 
 def page_language(request: Request) -> str:
@@ -63,6 +74,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "support": branding.support_contact or t(web.SUPPORT_DEFAULT),
         "terms_url": branding.terms_url,
     }
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code
     )

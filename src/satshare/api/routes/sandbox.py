@@ -12,16 +12,15 @@ join", or the Stars invoice and "Pay"), acting as the sandbox user who opened it
 from __future__ import annotations
 
 import mimetypes
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from satshare.access import flows as access_flows
 from satshare.api.deps import ClockDep, DbDep, PayoutsDep, SandboxDep, SettingsDep
+from satshare.api.pages import templates
 from satshare.api.ports import ChatMessage, SandboxChat, SandboxRefused
 from satshare.clock import Clock
 from satshare.db import Database
@@ -31,7 +30,6 @@ from satshare.users import flows as user_flows
 from satshare.users.models import User
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 
 async def _chat(sandbox: SandboxDep) -> SandboxChat:
@@ -80,7 +78,7 @@ class Paying(BaseModel):
 
 @router.get("", response_class=HTMLResponse)
 async def page(chat: ChatDep, request: Request) -> Response:
-    return templates.TemplateResponse(request, "sandbox.html", {"bot": chat.bot_username})
+    return templates().TemplateResponse(request, "sandbox.html", {"bot": chat.bot_username})
 
 
 #: What following an invite link did, as the sandbox pages say it.
@@ -112,7 +110,7 @@ async def link_page(
         status = room.members.get(user.id, "left") if room is not None else "left"
         if chat.join_pending(user.id, preview.chat_id):
             status = "requested"
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "sandbox_link.html",
         {

@@ -12,15 +12,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from satshare.api.deps import ClockDep, SandboxDep, SettingsDep, WebhooksDep
+from satshare.api.pages import templates
 from satshare.api.ports import ReceivedWebhook, SandboxReceiver
 from satshare.errors import NotFound
 from satshare.webhooks_out import flows as webhook_flows
@@ -29,7 +28,6 @@ from satshare.webhooks_out.models import WebhookEndpoint
 from satshare.webhooks_out.signing import verifies
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 
 async def _receiver(sandbox: SandboxDep) -> SandboxReceiver:
@@ -116,7 +114,7 @@ async def page(
     endpoints = list(await webhook_flows.list_endpoints(webhooks))
     now = clock.now()
     shown = [_checked(d, receiver.path, endpoints, now) for d in receiver.deliveries()]
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "sandbox_webhooks.html",
         {

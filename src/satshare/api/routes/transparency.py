@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from satshare.api.deps import ClockDep, DbDep, IdPath, Page, ReadKey, SettingsDep
 from satshare.api.pages import render
@@ -27,7 +25,6 @@ from satshare.reports.schemas import (
 from satshare.schemas import PageOf
 
 router = APIRouter(tags=["transparency"])
-templates = Jinja2Templates(directory=str(Path(__file__).parents[2] / "templates"))
 
 #: Anonymous callers get a copy at most this old: the figures are cheap to read (sums per
 #: day, kept by the sealer), but a public page should not cost a query per request either.
