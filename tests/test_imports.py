@@ -101,8 +101,9 @@ def test_serve_without_sandbox_or_bot_loads_neither(tmp_path: Path, database_url
     unused += ("alembic", "mako")
     # No route is a WebSocket: uvicorn is told so, and does not load a WebSocket library.
     unused += ("websockets", "wsproto")
-    # The pages' templates are made at the first page rendered.
-    unused += ("jinja2",)
+    # The pages' templates are made at the first page rendered, and Babel loaded at the first
+    # message or number formatted.
+    unused += ("jinja2", "babel")
     if not PG_URL:
         unused += ("procrastinate", "psycopg")  # SQLite runs the jobs in-process
     assert _packages(modules, unused) == []

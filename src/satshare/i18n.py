@@ -23,11 +23,8 @@ from functools import cache
 from importlib import resources
 from typing import NamedTuple
 
-from babel.dates import format_date as babel_date
-from babel.dates import format_time as babel_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+# Babel is imported where it is used, at the first message or number formatted: a process
+# that formats none (an API-only ``serve``) does not load it (#15: idle memory).
 
 DOMAIN = "satshare"
 LANGUAGES = ("en", "ru")
@@ -45,6 +42,9 @@ def pick_language(code: str | None) -> str:
 def catalog(language: str, domain: str = DOMAIN) -> gettext.NullTranslations:
     """The compiled catalog of ``domain`` (``satshare``: the bot and the public pages;
     ``admin``: the admin panel)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     path = resources.files("satshare").joinpath(f"locales/{language}/LC_MESSAGES/{domain}.po")
     if not path.is_file():
         return gettext.NullTranslations()
@@ -108,16 +108,23 @@ def english(message: str | Plural) -> str:
 
 def format_number(language: str, value: int) -> str:
     """10,000 in English, 10 000 in Russian (Babel's CLDR data)."""
+    from babel.numbers import format_decimal
+
     return str(format_decimal(value, locale=language))
 
 
 def format_date(language: str, value: date) -> str:
+    from babel.dates import format_date as babel_date
+
     return str(babel_date(value, format="medium", locale=language))
 
 
 def format_datetime(language: str, value: datetime, *, zone: bool = True) -> str:
     """Date and time in UTC as the language writes them; ``zone`` adds "UTC" (leave it out
     where the message names the zone itself)."""
+    from babel.dates import format_date as babel_date
+    from babel.dates import format_time as babel_time
+
     day = babel_date(value, format="medium", locale=language)
     time = babel_time(value, format="short", tzinfo=None, locale=language)
     return f"{day}, {time} UTC" if zone else f"{day}, {time}"
