@@ -624,7 +624,7 @@ async def _serve_container(
 
 
 def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed (uvicorn[standard] brings it): the event loop is
+    """Run on uvloop when it is installed (a dependency where it builds): the event loop is
     most of the cost of a webhook's HTTP in and out."""
     try:
         import uvloop
