@@ -94,6 +94,7 @@ def test_serve_without_sandbox_or_bot_loads_neither(tmp_path: Path, database_url
     modules = _loaded(tmp_path, database_url, "serve", "--port", str(free_port()))
     assert "satshare.api.app" in modules and "uvicorn" in modules  # it did serve
     unused = (*NEVER, "satshare.sim", "satshare.sandbox", "telegram", "satshare.bot.app")
+    unused += ("satshare.api.routes.sandbox", "satshare.api.routes.sandbox_webhooks")
     # Lightning invoices and bitcoin keys are parsed only when a payout or wallet needs them;
     # the admin panel is built at its first request.
     unused += ("bolt11", "embit", "sqladmin", "wtforms", "satshare.admin.app")

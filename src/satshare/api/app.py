@@ -23,8 +23,6 @@ from satshare.api.routes import (
     promos,
     reports,
     root,
-    sandbox,
-    sandbox_webhooks,
     subscriptions,
     telegram,
     transactions,
@@ -146,10 +144,15 @@ def create_app(services: ApiServices) -> FastAPI:
         services.mount_panel(app)  # the web admin panel at /admin (issue #12)
     # Sandbox mode only: the emulators, served inside our own app and reached over HTTP.
     app.router.routes.extend(services.sandbox_routes)
+    # Their modules are imported only here: a process outside sandbox mode never loads them.
     if services.sandbox_pages is not None and services.sandbox_pages.chat is not None:
+        from satshare.api.routes import sandbox
+
         # Only with the Bot API emulator: these pages let anyone create Telegram users and buy.
         app.include_router(sandbox.router)
     if services.sandbox_pages is not None and services.sandbox_pages.receiver is not None:
+        from satshare.api.routes import sandbox_webhooks
+
         # Where sandbox webhook endpoints deliver (/sim/receiver/<name>), shown with each
         # signature checked.
         app.include_router(sandbox_webhooks.router)
