@@ -190,3 +190,43 @@ def test_list_commands_print_json_and_piped_tables_are_not_cut(cli_env: dict[str
     code, out, _ = invoke("api-key", "list")
     assert code == 0
     assert long_name.strip() in out  # on one line, not cut at 80 columns
+
+
+def test_a_failure_is_printed_as_written_not_as_markup() -> None:
+    # Rich markup in an error would eat "[binary]" and raise on "[/x]": the text is escaped.
+    from satshare.cli.common import err, fail
+
+    message = "install it with pip install 'psycopg[binary]'; a value such as [/x] or [bold]"
+    with err.capture() as captured:
+        exit_ = fail(message)
+    assert exit_.exit_code == 2
+    assert captured.get().strip() == f"satshare: {message}"
+
+
+def test_a_job_queue_psycopg_cannot_load_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    # PSYCOPG_IMPL asks psycopg for its C build, absent here: as on a machine with no libpq
+    # for the build that is installed. Nothing is reached: the queue fails to load first.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
+    env |= {
+        "PSYCOPG_IMPL": "c",
+        "SATSHARE_DATABASE__URL": "postgresql://satshare@127.0.0.1:9/satshare",
+        # A processor: not the sandbox, whose jobs run inside serve.
+        "SATSHARE_BTCPAY__URL": "http://127.0.0.1:9",
+        "SATSHARE_BTCPAY__API_KEY": "clibtcpayapikey0123456789",
+        "SATSHARE_BTCPAY__STORE_ID": "clistore",
+        "SATSHARE_BTCPAY__WEBHOOK_SECRET": "cliwebhookhmac0123456789",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "satshare", "worker"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("satshare: the PostgreSQL job queue cannot load psycopg")
+    assert "pip install 'psycopg[binary]'" in lines[0]

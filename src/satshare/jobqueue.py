@@ -92,9 +92,22 @@ def cron_every(seconds: int) -> str:
     return f"0 */{step} * * *"
 
 
+class QueueUnavailable(Exception):
+    """The job queue's library cannot load on this machine; the message says what to do."""
+
+
 def open_queue(database_url: str, *, pool_size: int = 4) -> procrastinate.App:
-    """The queue's app on this database (opened by ``App.open_async``)."""
-    import procrastinate
+    """The queue's app on this database (opened by ``App.open_async``). Raises
+    QueueUnavailable when psycopg finds no libpq to use."""
+    try:
+        import procrastinate
+    except ImportError as exc:
+        # psycopg's message lists every build it tried, over several lines.
+        raise QueueUnavailable(
+            "the PostgreSQL job queue cannot load psycopg (no libpq it can use: "
+            f"{str(exc).splitlines()[0]}); install it with `pip install 'psycopg[binary]'` "
+            "or install the system's libpq (Debian: apt install libpq5)"
+        ) from None
 
     connector = procrastinate.PsycopgConnector(
         conninfo=conninfo(database_url), min_size=1, max_size=pool_size

@@ -408,7 +408,7 @@ def ledger_verify(
         )
         return
     for problem in report.problems:
-        err.print(f"[bold red]ledger:[/] {problem}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]ledger:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     raise fail(f"ledger verification failed: {report.problems[0]}", code=1)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from satshare import logs
 from satshare.config import ConfigError, Settings, load_settings, secret_values
@@ -97,7 +98,9 @@ class State:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]satshare:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is text, not Rich markup: "psycopg[binary]" or a value the user typed must
+    # come out as written (and "[/...]" in one must not raise a MarkupError instead).
+    err.print(f"[bold red]satshare:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -106,7 +109,7 @@ def settings() -> Settings:
         return load_settings(State.config_path)
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(f"[bold red]satshare:[/] {problem}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]satshare:[/] {escape(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -150,8 +153,12 @@ async def opened(
     an approval through the API (on PostgreSQL the command queues the job for it). Raises
     ContainerUnavailable (a DomainError: ``run`` prints it as one line) when it cannot open."""
     from satshare.container import Role, StartupError, build_container, prepare
+    from satshare.jobqueue import QueueUnavailable
 
-    container = build_container(cfg, role=Role.SERVICE if service else Role.COMMAND)
+    try:
+        container = build_container(cfg, role=Role.SERVICE if service else Role.COMMAND)
+    except QueueUnavailable as exc:
+        raise ContainerUnavailable(str(exc)) from None
     try:
         try:
             await prepare(container, sync_plans=sync_plans, resume_sandbox=service)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from satshare.cli.common import err, fail, opened, out, run, settings
 from satshare.ledger.figures import flows as figure_flows
@@ -42,7 +43,7 @@ def check_command(
         out.print(f"[green]Figures match the ledger:[/] {report.checked} figures checked.")
         return
     for difference in report.differences:
-        err.print(f"[bold red]figures:[/] {difference}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]figures:[/] {escape(difference)}", highlight=False, soft_wrap=True)
     raise fail(
         f"{len(report.differences)} of {report.checked} figures differ from the ledger; "
         "`satshare figures rebuild` builds them anew",
