@@ -71,6 +71,20 @@ def test_api_key_lifecycle(cli_env: dict[str, str]) -> None:
     assert code == 0 and "Revoked" in out
 
 
+def test_a_name_with_brackets_is_shown_as_written(cli_env: dict[str, str]) -> None:
+    # Names and reasons are text: Rich markup in them is neither applied nor an error.
+    assert invoke("migrate")[0] == 0
+    name = "[/x][b]shop"
+    code, out, err = invoke("api-key", "create", "--name", name, "--scopes", "read")
+    assert code == 0, out + err
+    code, out, err = invoke("api-key", "list")
+    assert code == 0, err
+    assert name in out
+    code, out, err = invoke("api-key", "revoke", "1")
+    assert code == 0, err
+    assert f"Revoked API key 1 '{name}'." in out
+
+
 def test_commands_refuse_an_unmigrated_database(
     cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

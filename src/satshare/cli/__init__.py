@@ -168,7 +168,7 @@ def config_check() -> None:
         plans.add_column(column, overflow="fold")
     for plan in cfg.plans:
         plans.add_row(
-            plan.id,
+            escape(plan.id),
             _price(plan),
             str(plan.duration_days),
             ", ".join(str(c) for c in plan.channels) or "[yellow]none[/]",
@@ -179,7 +179,7 @@ def config_check() -> None:
     else:
         out.print("Plans: none (add plans: to satshare.yaml)")
     for notice in cfg.notices():
-        out.print(f"[yellow]note:[/] {notice}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]note:[/] {escape(notice)}", highlight=False, soft_wrap=True)
     out.print("[green]Configuration is valid.[/]")
 
 
@@ -292,7 +292,7 @@ def api_key_list(as_json: JsonOption = False) -> None:
         table.add_row(
             str(key.id),
             # A platform-bound key says so where it is named (a column more would crop).
-            f"{key.name} ({key.platform} only)" if key.platform else key.name,
+            escape(f"{key.name} ({key.platform} only)" if key.platform else key.name),
             key.display_prefix + "…",
             key.scopes,
             key.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -318,7 +318,7 @@ def api_key_revoke(
             return revoked.id, revoked.name
 
     key_id, name = run(go())
-    out.print(f"Revoked API key {key_id} '{name}'.")
+    out.print(f"Revoked API key {key_id} '{escape(name)}'.", highlight=False)
 
 
 @ledger_app.command("export")
@@ -657,7 +657,7 @@ def _banner(
         )
     else:
         btcpay = redact_url(cfg.btcpay.url) if cfg.btcpay.url else "(not configured)"
-        rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {btcpay}")
+        rule(f"[bold green]SatShare {__version__}[/] — BTCPay at {escape(btcpay)}")
     # Plain prints: URLs and keys must never be wrapped or cropped by the terminal width.
     print(f"API:            {base}/")
     print(f"API docs:       {base}/docs")

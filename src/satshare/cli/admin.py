@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from satshare.audit.flows import Actor
@@ -134,7 +135,9 @@ def set_password(
             )
 
     user = run(go())
-    out.print(f"Password of {user.username} changed; their sessions have ended.", highlight=False)
+    out.print(
+        f"Password of {escape(user.username)} changed; their sessions have ended.", highlight=False
+    )
 
 
 @admin_app.command("disable")
@@ -151,4 +154,4 @@ def disable(
             )
 
     user = run(go())
-    out.print(f"Admin user {user.username} disabled.", highlight=False)
+    out.print(f"Admin user {escape(user.username)} disabled.", highlight=False)

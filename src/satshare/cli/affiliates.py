@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from satshare.affiliates import flows as affiliate_flows
@@ -37,12 +38,12 @@ def _print(view: AffiliateOverview) -> None:
     )
     destination = view.destination
     table.add_row(
-        "destination", f"{destination.value} ({destination.kind})" if destination else "—"
+        "destination", escape(f"{destination.value} ({destination.kind})") if destination else "—"
     )
     if view.suspension is not None:
         s = view.suspension
         table.add_row(
-            "SUSPENDED", f"since {s.suspended_at:%Y-%m-%d} by {s.suspended_by}: {s.reason}"
+            "SUSPENDED", escape(f"since {s.suspended_at:%Y-%m-%d} by {s.suspended_by}: {s.reason}")
         )
     out.print(table)
 
@@ -122,7 +123,11 @@ def terms_command(user_id: UserId, as_json: JsonOption = False) -> None:
     for row in rows:
         share = f"{row.share_bps / 100:g}%" if row.share_bps is not None else "level-based"
         table.add_row(
-            str(row.version), share, row.set_by, f"{row.created_at:%Y-%m-%d %H:%M}", row.reason
+            str(row.version),
+            share,
+            escape(row.set_by),
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            escape(row.reason),
         )
     out.print(table)
     if not rows:

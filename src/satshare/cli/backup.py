@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from satshare.cli.common import fail, out, settings
 from satshare.config import redact_url
@@ -24,7 +25,10 @@ def backup(
         done = backups.backup(cfg.database.url, path)
     except backups.BackupError as exc:
         raise fail(str(exc), code=1) from None
-    out.print(f"Backed up the {done.kind} database to {done.path} ({done.size:,} bytes).")
+    out.print(
+        f"Backed up the {done.kind} database to {escape(str(done.path))} ({done.size:,} bytes).",
+        highlight=False,
+    )
 
 
 def restore(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -61,7 +62,7 @@ def list_command(
         table.add_row(
             str(b.id),
             b.status,
-            segment,
+            escape(segment),
             str(b.recipients),
             str(p.sent),
             str(p.blocked),

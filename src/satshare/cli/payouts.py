@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from satshare.cli.audit import audited, author
@@ -71,10 +72,10 @@ def list_command(
             str(p.user_id),
             str(p.amount_sats),
             str(p.fee_sats),
-            mask(p.destination),
+            escape(mask(p.destination)),
             p.status,
             p.created_at.strftime("%Y-%m-%d %H:%M"),
-            p.proof or p.failure or "",
+            escape(p.proof or p.failure or ""),
         )
     out.print(table)
     if not rows:
