@@ -122,9 +122,8 @@ def format_date(language: str, value: date) -> str:
 def format_datetime(language: str, value: datetime, *, zone: bool = True) -> str:
     """Date and time in UTC as the language writes them; ``zone`` adds "UTC" (leave it out
     where the message names the zone itself)."""
-    from babel.dates import format_date as babel_date
     from babel.dates import format_time as babel_time
 
-    day = babel_date(value, format="medium", locale=language)
+    day = format_date(language, value)
     time = babel_time(value, format="short", tzinfo=None, locale=language)
     return f"{day}, {time} UTC" if zone else f"{day}, {time}"
