@@ -82,7 +82,12 @@ def test_the_access_log_hides_bot_tokens() -> None:
 
 
 @pytest.mark.integration
-def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
+def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
+    tmp_path: Path, presses: int
+) -> None:
+    """Once: in order. Twice (the second while the bot is still stopping): at once, and
+    still without the lifespan's CancelledError traceback uvicorn's forced exit left."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
     env["SATSHARE_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'satshare.db'}"
     satshare = [sys.executable, "-m", "satshare"]
@@ -114,6 +119,9 @@ def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(tmp_path: Pa
         assert polling.wait(120), "".join(lines)
         time.sleep(1)
         process.send_signal(signal.SIGINT)
+        if presses == 2:
+            time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, "".join(lines)
     finally:
         if process.poll() is None:

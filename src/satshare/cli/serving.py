@@ -119,6 +119,17 @@ class Server(uvicorn.Server):
         self._stopping = True
         self._loop.call_soon_threadsafe(self._start_stopping)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        lifespan_done = getattr(self.lifespan, "shutdown_event", None)
+        if self.force_exit and lifespan_done is not None and not lifespan_done.is_set():
+            # On a forced exit uvicorn skips the app's lifespan shutdown and leaves its task
+            # to be cancelled when the loop ends, which Starlette reports as a failed
+            # shutdown with a CancelledError traceback. The app has no shutdown work of its
+            # own (serve closes the database and the bot itself), so this is at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.lifespan.shutdown(), GRACEFUL_SECONDS)
+
     def _start_stopping(self) -> None:
         self._stop_task = asyncio.ensure_future(self._stop_then_exit())
 
