@@ -52,7 +52,8 @@ browser:
 ## settlement and payouts, 1,000 runs; start-up time and idle memory of `serve`; `ledger
 ## verify` and `ledger export` at 100,000 and 1,000,000 payments; settlement end to end
 ## with one and two serve workers; the settlement transaction alone against pgbench,
-## without and with an affiliate level; the bot's /start storm against a plain PTB bot;
+## without and with an affiliate level; the bot's /start storm and the outbox sender
+## against a plain PTB bot;
 ## reads at 10k/50k and 1M/5M (docs/performance.md).
 bench: $(RUN_STAMP)
 	$(PY) -m bench.faults --runs 1000 --seed 1
@@ -64,6 +65,8 @@ bench: $(RUN_STAMP)
 	$(PY) -m bench.settle_tx --level
 	$(PY) -m bench.bot_updates
 	$(PY) -m bench.bot_updates --database-url postgresql://postgres@127.0.0.1:5432/satshare_bench_bot
+	$(PY) -m bench.outbox
+	$(PY) -m bench.outbox --database-url postgresql://postgres@127.0.0.1:5432/satshare_bench_outbox
 	$(PY) -m bench.reads
 
 lint: $(DEV_STAMP)

@@ -37,6 +37,7 @@ def closed_port() -> int:
         (["bench.startup", "--runs", "many"], "argument --runs: 'many' is not a whole number"),
         (["bench.ledger", "--sizes", "100000,0"], "--sizes: 0 is not 1 or more"),
         (["bench.bot_updates", "--users", "1"], "--users 1 is fewer than --rounds 2"),
+        (["bench.outbox", "--messages", "1"], "--messages 1 is fewer than --rounds 2"),
     ],
 )
 def test_bad_arguments_are_named_in_one_line(argv: list[str], expected: str) -> None:

@@ -227,6 +227,31 @@ async def test_blocked_user_is_marked_unreachable_and_skipped(bot: BotStack) -> 
     assert (await bot.user_row(alice)).unreachable_at is None
 
 
+async def test_a_blocked_user_is_tried_once_per_batch(bot: BotStack) -> None:
+    """The sender reads a batch's recipients once: the first 403 is remembered, so the
+    user's next message in the same batch is skipped, not sent into a second 403."""
+    alice = bot.new_user("alice")
+    await bot.say(alice, "/start")
+    code = (await bot.user_row(alice)).referral_code
+    bot.telegram.users[alice].blocked_bot = True
+    for name in ("bob", "carol"):
+        await bot.say(bot.new_user(name), f"/start ref_{code}")
+    calls_before = len(bot.telegram.calls)
+    await bot.notify()
+    tried = [
+        params
+        for method, params in bot.telegram.calls[calls_before:]
+        if method == "sendMessage" and int(params["chat_id"]) == alice
+    ]
+    assert len(tried) == 1
+    async with bot.container.db.reading() as session:
+        rows = (await session.execute(select(OutboxMessage))).scalars().all()
+    first, second = sorted((r for r in rows if r.kind == "referral.registered"), key=lambda r: r.id)
+    assert (first.status, second.status) == ("skipped", "skipped")
+    assert (first.last_error or "").startswith("unreachable: ")  # Telegram's 403
+    assert second.last_error == "the user blocked the bot"  # remembered, not sent
+
+
 async def test_rate_limited_notifications_wait_and_arrive_once(bot: BotStack) -> None:
     alice = bot.new_user("alice")
     await bot.say(alice, "/start")

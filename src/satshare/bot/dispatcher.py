@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -60,6 +60,7 @@ from satshare.payouts.destinations import mask
 from satshare.payouts.models import PayoutStatus
 from satshare.plans import flows as plan_flows
 from satshare.users import flows as user_flows
+from satshare.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,16 @@ def _retry_seconds(error: RetryAfter) -> float:
 
 def _is_admin(kind: str) -> bool:
     return kind in ADMIN_KINDS or kind.startswith(ADMIN_PREFIX)
+
+
+@dataclass(slots=True)
+class Recipients:
+    """A batch's recipients, read once before it is sent. A user found on the way to have
+    blocked the bot is remembered, so their later messages in the batch are skipped, as
+    when each message read its user (not sent into a second 403)."""
+
+    users: Mapping[int, User]
+    blocked: set[int] = field(default_factory=set)
 
 
 class OutboxDispatcher:
@@ -120,19 +131,22 @@ class OutboxDispatcher:
     async def dispatch_once(self) -> int:
         now = self.runtime.now()
         batch = await outbox.claim_due(self.runtime.db, now, BATCH)
+        # The batch's recipients in one read, not one transaction per message (#15).
+        wanted = {m.user_id for m in batch if m.chat_id is None and m.user_id is not None}
+        recipients = Recipients(await user_flows.get_many(self.runtime.db, wanted))
         for message in batch:
-            await self._deliver(message)
+            await self._deliver(message, recipients)
         return len(batch)
 
     # -- delivery -----------------------------------------------------------------------
 
-    async def _deliver(self, message: Outgoing) -> None:
+    async def _deliver(self, message: Outgoing, recipients: Recipients) -> None:
         db = self.runtime.db
         now = self.runtime.now()
         if _is_admin(message.kind) and message.chat_id is None:
             await self._fan_out_to_admins(message)
             return
-        recipient = await self._recipient(message)
+        recipient = self._recipient(message, recipients)
         if isinstance(recipient, str):
             await outbox.mark_skipped(db, message.id, recipient, now)
             metrics.outbox_finished("skipped")
@@ -156,6 +170,8 @@ class OutboxDispatcher:
             metrics.outbox_finished("retry")
             return
         except Forbidden as exc:
+            if message.user_id is not None:
+                recipients.blocked.add(message.user_id)
             await user_flows.unreachable(
                 db, message.user_id, message.id, f"unreachable: {exc}", now
             )
@@ -186,17 +202,19 @@ class OutboxDispatcher:
             now=now,
         )
 
-    async def _recipient(self, message: Outgoing) -> tuple[int, str] | str:
+    @staticmethod
+    def _recipient(message: Outgoing, recipients: Recipients) -> tuple[int, str] | str:
+        """The chat and language to send to, or why there is none."""
         if message.chat_id is not None:
             return message.chat_id, "en"
         if message.user_id is None:
             return "no recipient"
-        user = await user_flows.get(self.runtime.db, message.user_id)
+        user = recipients.users.get(message.user_id)
         if user is None:
             return "user gone"
         if user.platform != PLATFORM or not (user.external_id or "").lstrip("-").isdigit():
             return f"not reachable on Telegram (platform {user.platform})"
-        if user.unreachable_at is not None:
+        if user.unreachable_at is not None or user.id in recipients.blocked:
             return "the user blocked the bot"
         return int(user.external_id or 0), user.language
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import delete_first
@@ -70,6 +71,21 @@ async def due_for_update(
         .with_for_update(skip_locked=True)
     )
     return result.scalars().all()
+
+
+#: Built once: the sender marks every message it sends (#15). On the table, not the mapped
+#: class: one UPDATE, no object loaded first and none to keep in step.
+_OUTBOX: Any = OutboxMessage.__table__
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("message_id"))
+    .values(status="sent", sent_at=bindparam("at"), attempts=_OUTBOX.c.attempts + 1)
+)
+
+
+async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> None:
+    """Telegram accepted it: sent, one attempt more."""
+    await session.execute(_MARK_SENT, {"message_id": message_id, "at": now})
 
 
 async def purge_delivered(session: AsyncSession, before: datetime, limit: int) -> int:

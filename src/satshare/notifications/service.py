@@ -87,8 +87,7 @@ async def _row(session: AsyncSession, message_id: int) -> OutboxMessage:
 
 
 async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> None:
-    row = await _row(session, message_id)
-    row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+    await repository.mark_sent(session, message_id, now)
 
 
 async def mark_skipped(session: AsyncSession, message_id: int, reason: str, now: datetime) -> None:

@@ -6,7 +6,7 @@ database error) and the bot's first contact with a Telegram user.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -134,6 +134,12 @@ async def first_contacts(
 async def get(db: Database, user_id: int) -> User | None:
     async with db.reading() as session:
         return await repository.get(session, user_id)
+
+
+async def get_many(db: Database, user_ids: Iterable[int]) -> dict[int, User]:
+    """Several users in one read (the outbox sender's batch of recipients), by id."""
+    async with db.reading() as session:
+        return await repository.get_many(session, user_ids)
 
 
 async def unreachable(

@@ -15,6 +15,15 @@ async def get(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+async def get_many(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
+    """The users with these ids (missing ones are left out), by id."""
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    result = await session.execute(select(User).where(User.id.in_(ids)))
+    return {user.id: user for user in result.scalars()}
+
+
 async def by_referral_code(session: AsyncSession, code: str) -> User | None:
     result = await session.execute(select(User).where(User.referral_code == code))
     return result.scalar_one_or_none()
