@@ -12,17 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from satshare.broadcasts import flows
@@ -31,6 +24,9 @@ from satshare.broadcasts.repository import Progress as BroadcastProgress
 from satshare.cli.common import fail, opened, out, run, settings
 from satshare.config import Settings
 from satshare.errors import DomainError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 broadcast_app = typer.Typer(help="Broadcasts: list, show, send with a progress bar, cancel.")
 
@@ -160,6 +156,15 @@ def _held(broadcast: Broadcast, now: datetime) -> bool:
 
 
 def _bar() -> Progress:
+    # Imported here: every command, serve too, imports this module to register it.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
