@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore
@@ -20,6 +20,12 @@ async def get(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+#: Built once: every checkout asks it (#15).
+_BY_USER_AND_PLAN = select(Subscription).where(
+    Subscription.user_id == bindparam("user_id"), Subscription.plan_id == bindparam("plan_id")
+)
 
 
 async def get_or_create(
@@ -37,9 +43,7 @@ async def get_or_create(
         },
         ["user_id", "plan_id"],
     )
-    result = await session.execute(
-        select(Subscription).where(Subscription.user_id == user_id, Subscription.plan_id == plan_id)
-    )
+    result = await session.execute(_BY_USER_AND_PLAN, {"user_id": user_id, "plan_id": plan_id})
     return result.scalar_one()
 
 
