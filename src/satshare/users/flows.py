@@ -137,9 +137,13 @@ async def get(db: Database, user_id: int) -> User | None:
 
 
 async def get_many(db: Database, user_ids: Iterable[int]) -> dict[int, User]:
-    """Several users in one read (the outbox sender's batch of recipients), by id."""
+    """Several users in one read (the outbox sender's batch of recipients), by id; no
+    read at all for none."""
+    ids = list(user_ids)
+    if not ids:
+        return {}
     async with db.reading() as session:
-        return await repository.get_many(session, user_ids)
+        return await repository.get_many(session, ids)
 
 
 async def unreachable(

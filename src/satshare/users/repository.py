@@ -17,10 +17,7 @@ async def get(session: AsyncSession, user_id: int) -> User | None:
 
 async def get_many(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
     """The users with these ids (missing ones are left out), by id."""
-    ids = list(user_ids)
-    if not ids:
-        return {}
-    result = await session.execute(select(User).where(User.id.in_(ids)))
+    result = await session.execute(select(User).where(User.id.in_(list(user_ids))))
     return {user.id: user for user in result.scalars()}
 
 
