@@ -131,8 +131,9 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "server:\n  port: [8000\n")
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
-    assert "not valid YAML" in str(caught.value)
-    assert "line" in str(caught.value)
+    (message,) = caught.value.problems
+    assert message.startswith(f"{path} line 3, column 1: expected ',' or ']'")
+    assert message.endswith("; fix the YAML syntax there")
 
 
 def test_missing_explicit_file(tmp_path: Path) -> None:

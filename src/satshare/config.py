@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import unquote
 
 import yaml
@@ -1032,15 +1033,17 @@ def unknown_environment(environ: Mapping[str, str]) -> list[str]:
 def resolve_config_path(explicit: str | None) -> Path | None:
     """``--config`` wins, then ``SATSHARE_CONFIG``, then ``./satshare.yaml`` if it exists."""
     chosen = explicit or os.environ.get("SATSHARE_CONFIG")
-    if chosen:
-        path = Path(chosen)
-        if not path.is_file():
-            raise ConfigError(
-                [f"config file {chosen} does not exist; copy satshare.example.yaml to start"]
-            )
-        return path
-    default = Path(DEFAULT_CONFIG_FILE)
-    return default if default.is_file() else None
+    path = Path(chosen or DEFAULT_CONFIG_FILE)
+    if path.is_dir():
+        # A bind mount of a file the host does not have leaves a directory in its place.
+        raise ConfigError(
+            [f"config file {path} is a directory, not a file; give the path of the YAML file"]
+        )
+    if chosen and not path.is_file():
+        raise ConfigError(
+            [f"config file {chosen} does not exist; copy satshare.example.yaml to start"]
+        )
+    return path if path.is_file() else None
 
 
 def load_settings(config_path: str | None = None) -> Settings:
@@ -1051,14 +1054,7 @@ def load_settings(config_path: str | None = None) -> Settings:
     document: dict[str, Any] = {}
     root: yaml.Node | None = None
     if path is not None:
-        text = path.read_text(encoding="utf-8")
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError([f"{path}{where}: not valid YAML ({exc})"]) from exc
+        root, loaded = _parse_yaml(_read_config(path), path)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -1074,6 +1070,144 @@ def load_settings(config_path: str | None = None) -> Settings:
     if problems:
         raise ConfigError([_describe(p, path, root) for p in problems])
     return settings
+
+
+def _read_config(path: Path) -> str:
+    """The file's text; one line naming the file when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise ConfigError(
+            [
+                f"config file {path} cannot be read (permission denied); make it readable by "
+                "the user that runs satshare"
+            ]
+        ) from exc
+    except OSError as exc:
+        raise ConfigError([f"config file {path} cannot be read ({exc.strerror or exc})"]) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError(
+            [
+                f"{path} line {line}, column {column}: not UTF-8 text (byte "
+                f"0x{data[exc.start]:02x}); save the file as UTF-8"
+            ]
+        ) from exc
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    """The composed tree (for line numbers) and the document, parsed once; a key given twice
+    or broken syntax is a ConfigError of one line each."""
+    try:
+        loader = yaml.SafeLoader(text)  # the reader refuses control characters at once
+        try:
+            root = loader.get_single_node()
+            duplicates = _duplicate_keys(root, path)
+            if duplicates:
+                raise ConfigError(duplicates)
+            return root, loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_error(exc, path, text)]) from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _yaml_error(exc: yaml.YAMLError, path: Path, text: str) -> str:
+    """PyYAML's error as one line: where, what, and the construct it was reading."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        return (
+            f"{path} line {line}, column {column}: a control character (U+{exc.character:04X}) "
+            "is not allowed in YAML; remove it"
+        )
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"{path}: not valid YAML ({_one_line(str(exc))}); fix the YAML syntax"
+    mark = exc.problem_mark or exc.context_mark
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    if exc.problem == "but found another document":
+        return f"{path}{where}: a second YAML document starts here; keep one document per file"
+    problem = _one_line(exc.problem or exc.context or "not valid YAML")
+    context = ""
+    if exc.problem and exc.context:
+        context_mark = exc.context_mark
+        at = (
+            f" at line {context_mark.line + 1}, column {context_mark.column + 1}"
+            if context_mark is not None
+            and (
+                mark is None or (context_mark.line, context_mark.column) != (mark.line, mark.column)
+            )
+            else ""
+        )
+        context = f" ({_one_line(exc.context)}{at})"
+    if "'\\t'" in problem:
+        fix = "YAML indents with spaces, not tabs: replace the tab there"
+    elif problem == "mapping values are not allowed here" or "<block end>" in problem:
+        fix = (
+            "fix the YAML syntax there: check the line's indentation against the lines "
+            "above, and quote a value that contains ': '"
+        )
+    else:
+        fix = "fix the YAML syntax there"
+    return f"{path}{where}: {problem}{context}; {fix}"
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _duplicate_keys(root: yaml.Node | None, path: Path) -> list[str]:
+    """A key given twice in one mapping, anywhere in the document: PyYAML would quietly keep
+    the last value (``server.host`` given twice listens where the later line says)."""
+    problems: list[str] = []
+    constructor = yaml.constructor.SafeConstructor()
+    walked: set[int] = set()
+
+    def identity(key: yaml.Node) -> Any:
+        # Keys as PyYAML builds them: "host" and 'host' are one key, so are 1 and 0x1.
+        try:
+            value = constructor.construct_object(key)
+            hash(value)
+        except (yaml.YAMLError, TypeError):
+            return (key.tag, key.value)
+        return value
+
+    def walk(node: yaml.Node, loc: tuple[str | int, ...]) -> None:
+        if id(node) in walked:  # an alias: checked where its anchor is
+            return
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key, value in node.value:
+                if key.tag == _MERGE_TAG:  # "<<: *defaults": later keys override, by design
+                    walk(value, loc)
+                    continue
+                if not isinstance(key, yaml.ScalarNode):
+                    continue
+                name = identity(key)
+                if name in first:
+                    problems.append(
+                        f"{path} line {key.start_mark.line + 1}: {_dotted((*loc, key.value))} "
+                        f"is given twice (first on line {first[name].start_mark.line + 1}); "
+                        "keep one"
+                    )
+                else:
+                    first[name] = key
+                walk(value, (*loc, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*loc, index))
+
+    if root is not None:
+        walk(root, ())
+    return problems
 
 
 def _dotted(loc: Iterable[Any]) -> str:
@@ -1132,12 +1266,50 @@ def _problems_of(exc: ValidationError) -> Iterable[Problem]:
     for error in exc.errors():
         loc = tuple(error["loc"])
         if error["type"] == "extra_forbidden":
-            yield Problem(loc, "unknown key (see satshare.example.yaml for the valid keys)")
+            close = difflib.get_close_matches(str(loc[-1]), _keys_at(loc[:-1]), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            yield Problem(loc, f"unknown key{hint} (see satshare.example.yaml for the valid keys)")
+        elif error["type"] == "model_type":
+            # Not pydantic's "a valid dictionary or instance of ServerSettings".
+            yield Problem(loc, "must be a mapping of settings (key: value lines)")
+        elif error["type"] == "dict_type":
+            yield Problem(loc, "must be a mapping (key: value lines)")
         elif error["type"] == "value_error":
             # The validator's own words, without pydantic's "Value error, " in front.
             yield Problem(loc, str(error["ctx"]["error"]))
         else:
             yield Problem(loc, error["msg"], located=error["type"] != _UNLOCATED)
+
+
+def _keys_at(loc: Iterable[Any]) -> list[str]:
+    """The valid keys of the section at ``loc`` (a path into Settings), for a near-miss hint;
+    empty where the keys are free (a mapping of languages, of currencies)."""
+
+    def unwrap(annotation: Any) -> Any:  # X | None and Annotated[X, ...] are X here
+        while get_origin(annotation) in (Union, UnionType, Annotated):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1 and get_origin(annotation) is not Annotated:
+                return None
+            annotation = args[0]
+        return annotation
+
+    annotation: Any = Settings
+    for item in loc:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(item))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif get_origin(annotation) is list and isinstance(item, int):
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return []
+        annotation = unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
 
 
 def _telegram_problems(settings: Settings) -> Iterable[Problem]:
