@@ -4,6 +4,7 @@ traceback, and the access log never shows the bot token."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -134,3 +135,106 @@ def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
     assert bot_stopped < output.index("Shutting down")  # the bot first, then the web server
     assert "/bot<token>/getUpdates" in output
     assert not RAW_TOKEN.search(output)
+
+
+def _satshare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
+    env["SATSHARE_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'satshare.db'}"
+    env.update(extra)
+    return env
+
+
+SATSHARE = [sys.executable, "-m", "satshare"]
+
+
+def _api_keys(tmp_path: Path) -> list[tuple[int, bool]]:
+    """(id, revoked) of every API key in the test's SQLite database."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(tmp_path / "satshare.db")) as db:
+        rows = db.execute("SELECT id, revoked_at IS NOT NULL FROM api_keys ORDER BY id")
+        return [(int(key_id), bool(revoked)) for key_id, revoked in rows]
+
+
+def test_a_second_serve_on_the_same_sqlite_database_is_refused(tmp_path: Path) -> None:
+    """SQLite is one process's database: a second serve on it would revoke the running
+    sandbox's admin key and mark that process's open invoices invalid."""
+    env = _satshare_env(tmp_path)
+    subprocess.run([*SATSHARE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    first = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*SATSHARE, "serve", "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        assert first.stdout is not None
+        for line in first.stdout:
+            lines.append(line)
+            if "Admin API key for this session" in line:  # the banner, once all started
+                started.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert started.wait(120), "".join(lines)
+        keys = _api_keys(tmp_path)
+        assert keys and not keys[-1][1]  # the running sandbox's admin key
+        second = subprocess.run(  # noqa: S603
+            [*SATSHARE, "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert first.poll() is None  # still serving
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(60)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [
+        f"satshare: another `satshare serve` (pid {first.pid}) is already running on the "
+        f"SQLite database {tmp_path / 'satshare.db'}; SQLite serves one process: stop that "
+        "one first, or use PostgreSQL (database.url) to run several"
+    ]
+    assert _api_keys(tmp_path) == keys  # nothing issued, nothing revoked
+    # The lock goes with the process: serve starts again once the first has stopped.
+    assert first.returncode == 0
+
+
+def test_a_bot_api_that_cannot_be_reached_is_one_line_and_changes_no_key(
+    tmp_path: Path,
+) -> None:
+    env = _satshare_env(
+        tmp_path,
+        SATSHARE_TELEGRAM__TOKEN="123456:AAHk3J9dQp2Lr7Xw4Zt8Vb1Nm5Cy6Gf0Hsq",
+        SATSHARE_TELEGRAM__API_BASE_URL="http://127.0.0.1:9",
+    )
+    subprocess.run([*SATSHARE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    done = subprocess.run(  # noqa: S603
+        [*SATSHARE, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output  # the web server is stopped before the line, not cut off
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("satshare: cannot reach the Bot API at http://127.0.0.1:9 (")
+    )
+    assert _api_keys(tmp_path) == []  # the sandbox's key is issued only once all has started
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1"])
+def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path: Path, port: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--port", port])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output
+    assert not (tmp_path / "satshare.db").exists()

@@ -25,8 +25,8 @@ from satshare.affiliates import service as affiliates
 from satshare.aftercommit import AfterCommit, Doorbell, Produced
 from satshare.background import CoalescingRunner
 from satshare.clock import Clock, SystemClock
-from satshare.config import Settings
-from satshare.db import Database, is_sqlite
+from satshare.config import Settings, redact_url
+from satshare.db import Database, is_sqlite, sqlite_file
 from satshare.jobqueue import JobName, QueueWaker, open_queue
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import WebhookFailing
@@ -475,6 +475,13 @@ async def _alert_webhook_failing(
     )
 
 
+def describe_database(url: str) -> str:
+    """How a message names the database: a SQLite file's absolute path (a command run from
+    another directory finds another file), or the URL without its password."""
+    path = sqlite_file(url)
+    return f"SQLite database {path}" if path is not None else f"database {redact_url(url)}"
+
+
 async def prepare(
     container: Container, *, sync_plans: bool = True, resume_sandbox: bool = False
 ) -> None:
@@ -485,10 +492,16 @@ async def prepare(
     satshare.yaml, they must not take its plans off sale."""
     current = await migrate.current_revision(container.db)
     head = migrate.head_revision()
+    if current is None:
+        raise StartupError(
+            f"the {describe_database(container.settings.database.url)} holds no SatShare "
+            "schema: run `satshare migrate` first (or give --config the satshare.yaml of the "
+            "database you meant)"
+        )
     if current != head:
         raise StartupError(
-            f"the database is at schema revision {current or 'none'} but this SatShare needs "
-            f"{head}: run `satshare migrate` first"
+            f"the {describe_database(container.settings.database.url)} is at schema revision "
+            f"{current} but this SatShare needs {head}: run `satshare migrate` first"
         )
     if resume_sandbox and container.sandbox is not None:
         from satshare.sandbox import resume as sandbox_resume

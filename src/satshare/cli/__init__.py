@@ -415,7 +415,9 @@ def ledger_verify(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
-    port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Override server.port.")
+    ] = None,
     worker_socket: Annotated[
         int | None,
         typer.Option(
@@ -449,14 +451,19 @@ def _serve_command(host: str | None, port: int | None, worker: tuple[int, int] |
     if cfg.sandbox_mode and not cfg.plans:
         cfg.plans = list(SANDBOX_PLANS)
     configure_logging(cfg)
-    from satshare.cli.serving import port_problem, redact_access_log
+    from satshare.cli.serving import DatabaseInUse, port_problem, redact_access_log, sole_server
+    from satshare.db import sqlite_file
 
     redact_access_log()
     if worker is None:  # a worker's port is its first process's, in use by design
         problem = port_problem(cfg.server.host, cfg.server.port)
         if problem is not None:
             raise fail(problem, code=1)
-    _run_fast(_serve(cfg, worker))
+    try:
+        with sole_server(sqlite_file(cfg.database.url)):
+            _run_fast(_serve(cfg, worker))
+    except DatabaseInUse as exc:
+        raise fail(str(exc), code=1) from None
 
 
 async def _serve(cfg: Settings, worker: tuple[int, int] | None = None) -> None:
@@ -500,12 +507,6 @@ async def _serve_container(
 
     # The bot (python-telegram-bot) and the sandbox (the emulators) are imported only when
     # this configuration runs them: a process that never uses them does not load them (#15).
-    sandbox_key, sandbox_login = None, None
-    if container.sandbox is not None and cfg.sandbox.print_api_key:
-        from satshare.sandbox import issue_sandbox_key
-
-        sandbox_key = await issue_sandbox_key(container.db, container.clock)
-        sandbox_login = await issue_sandbox_login(container)
     # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
     api = create_app(container.api_services(job_queue=True))
     config = uvicorn.Config(
@@ -544,27 +545,36 @@ async def _serve_container(
             token=container.telegram_token,
             api_base_url=container.telegram_api_base_url,
         )
+        problem = None
         try:
             dispatcher = await start_bot(runtime, send_outbox=container.runs_jobs)
         except InvalidToken:
-            server.should_exit = True
-            raise fail(
-                "Telegram refused telegram.token: check it with @BotFather", code=1
-            ) from None
+            problem = "Telegram refused telegram.token: check it with @BotFather"
         except NetworkError as exc:
-            server.should_exit = True
-            raise fail(
+            problem = (
                 f"cannot reach the Bot API at {redact_url(container.telegram_api_base_url)} "
-                f"({exc}); "
-                "check telegram.api_base_url",
-                code=1,
-            ) from None
+                f"({exc}); check telegram.api_base_url"
+            )
+        if problem is not None:
+            # The web server is stopped and awaited before the one line: left running, its
+            # app's lifespan was cancelled when the loop closed, with a traceback.
+            server.should_exit = True
+            with contextlib.suppress(Exception, SystemExit):
+                await serving
+            raise fail(problem, code=1)
         api.state.bot = runtime
     workers: Workers | None = None
     orphaned: asyncio.Task[None] | None = None
     if worker is not None:
         orphaned = asyncio.create_task(stop_when_orphaned(server, parent=worker[1]))
     else:
+        # Issued once everything has started: a start that fails leaves the keys as they were.
+        sandbox_key, sandbox_login = None, None
+        if container.sandbox is not None and cfg.sandbox.print_api_key:
+            from satshare.sandbox import issue_sandbox_key
+
+            sandbox_key = await issue_sandbox_key(container.db, container.clock)
+            sandbox_login = await issue_sandbox_login(container)
         _banner(
             cfg,
             sandbox_key,

@@ -153,8 +153,17 @@ async def opened(
     an approval through the API (on PostgreSQL the command queues the job for it). Raises
     ContainerUnavailable (a DomainError: ``run`` prints it as one line) when it cannot open."""
     from satshare.container import Role, StartupError, build_container, prepare
+    from satshare.db import sqlite_file
     from satshare.jobqueue import QueueUnavailable
 
+    database_file = sqlite_file(cfg.database.url)
+    if database_file is not None and not database_file.is_file():
+        # Opening it would create an empty file here (a command run from another directory
+        # than the service's), then ask for a migration of that wrong, empty database.
+        raise ContainerUnavailable(
+            f"there is no SQLite database at {database_file}: run `satshare migrate` to "
+            "create it, or run this where your satshare.yaml is (or give --config)"
+        )
     try:
         container = build_container(cfg, role=Role.SERVICE if service else Role.COMMAND)
     except QueueUnavailable as exc:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import re
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -60,6 +62,50 @@ def port_problem(host: str, port: int) -> str | None:
             reason = exc.strerror or type(exc).__name__
             return f"cannot listen on {where} ({reason}); check server.host and server.port"
     return None
+
+
+class DatabaseInUse(Exception):
+    """Another ``serve`` holds this SQLite database."""
+
+
+@contextlib.contextmanager
+def sole_server(database_file: Path | None) -> Iterator[None]:
+    """SQLite is one process's database: hold a lock beside its file while serving, so a
+    second ``serve`` on it is refused in one line instead of starting (it would revoke the
+    running sandbox's admin key, and its reconciler, asking its own emulator about the first
+    process's invoices, would mark them invalid). PostgreSQL serves any number of processes:
+    ``database_file`` None takes no lock.
+
+    ``flock`` on a file of its own, never the database (SQLite's own locks are POSIX
+    record locks, which closing any other descriptor of that file would drop); the kernel
+    releases it when the process ends however it ends, so a killed ``serve`` leaves no
+    stale lock, only the small file."""
+    if database_file is None:
+        yield
+        return
+    lock_path = database_file.with_name(database_file.name + "-serve.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        # No such directory, or not writable: opening the database says so in its own words.
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 20, 0).decode("ascii", "replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise DatabaseInUse(
+                f"another `satshare serve`{who} is already running on the SQLite database "
+                f"{database_file}; SQLite serves one process: stop that one first, or use "
+                "PostgreSQL (database.url) to run several"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 class RedactBotTokens(logging.Filter):
