@@ -696,7 +696,10 @@ class AdminSettings(_Section):
     session_secret: SecretStr | None = None
     #: A session ends after this long without a request.
     idle_timeout_minutes: int = Field(30, ge=1, le=1440)
-    #: Login attempts per client IP address per minute before it is slowed down (429).
+    #: Login attempts per client IP address per minute before it is slowed down (429),
+    #: counted in each process; ``api.rate_limit.login`` (shared by every process) is
+    #: checked first, so the lower of the two applies, and this one still does with the
+    #: API's rate limits off.
     login_attempts_per_minute: int = Field(10, ge=1, le=1000)
 
 
