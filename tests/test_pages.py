@@ -181,6 +181,7 @@ async def test_paid_page_links_into_the_plans_channels(stack: Stack) -> None:
         await wait_until(settled, timeout=15)
         # No bot has made the channel's join-request link yet: the page says where to look.
         page = (await client.get(url, headers=html)).text
+        assert "<title>Payment received · " in page  # the tab, too, no longer asks to pay
         assert "The bot has sent you the links into the channels." in page
         assert "lightning:" not in page and "Open in wallet" not in page
         async with stack.db.transaction() as session:
@@ -258,5 +259,6 @@ async def test_a_payment_being_confirmed_offers_no_way_to_pay_again(stack: Stack
         await wait_until(seen, timeout=15)
         page = await client.get(order["invoice"]["checkout_url"], headers={"Accept": "text/html"})
         assert 'id="confirming"' in page.text and "Do not pay again." in page.text
+        assert "<title>Pay " not in page.text
         assert 'class="qr"' not in page.text and "lightning:" not in page.text
         assert "bitcoin:" not in page.text and 'id="countdown"' not in page.text
