@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from satshare.api.problems import MAX_BODY_BYTES
+from satshare.api.routes.webhooks import MAX_WEBHOOK_BYTES
 from tests.conftest import Stack
 
 PROBLEM = "application/problem+json"
@@ -97,7 +99,12 @@ async def test_every_error_answer_is_a_problem_and_each_kind_is_documented(stack
         if op.get("security"):
             expected |= {"401", "403"}
         if "requestBody" in op:
-            expected |= {"400", "422"}
+            expected |= {"400", "413", "422"}  # not JSON, over the body limit, a field wrong
+            # Its example states the limit this operation has.
+            limit = MAX_WEBHOOK_BYTES if path.startswith("/api/v1/webhooks/") else MAX_BODY_BYTES
+            if "413" in documented:
+                detail = op["responses"]["413"]["content"][PROBLEM]["example"]["detail"]
+                assert detail.startswith(f"the body is at most {limit} bytes;"), where
         if method == "post" and not path.startswith("/api/v1/webhooks/"):
             expected |= {"400", "409"}  # Idempotency-Key malformed, or reused
         if any(p["in"] == "path" for p in op.get("parameters", [])):

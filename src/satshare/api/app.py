@@ -42,7 +42,8 @@ hash-chained ledger.
 `satshare api-key create --name NAME --scopes read,write,admin` (admin > write > read).
 
 **Errors** are RFC 9457 `application/problem+json`. Strings are refused (422) beyond their
-documented `maxLength` or with a NUL character, anywhere in the URL or the body.
+documented `maxLength` or with a NUL character, anywhere in the URL or the body. A body over
+1 MiB (the payment processor webhooks: 256 KiB) is refused with 413 before it is read.
 
 **Idempotency**: POSTs accept an `Idempotency-Key` header; a repeat replays the first response,
 the same key with a different body is a 409.
@@ -117,7 +118,9 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_middleware(AdminApiAudit)  # outside the idempotency record: a replay is not re-audited
     # Before an Idempotency-Key record is made for a request that is turned away (#14).
     app.add_middleware(ratelimit.RateLimitMiddleware, limiter=services.rate_limiter)
-    app.add_middleware(problems.RefuseNulMiddleware)  # outermost: before any record is made
+    app.add_middleware(problems.RefuseNulMiddleware)  # before any record is made
+    # Outside all of those: a body over 1 MiB is refused before anything reads or counts it.
+    app.add_middleware(problems.LimitBodyMiddleware)
     ops.install(app)  # /health, /ready, /metrics; request ids and webhook timing (outermost)
     for module in (
         root,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satshare.errors import DomainError, RetryLater
 from satshare.schemas import NUL_MESSAGE
@@ -70,7 +71,11 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "nothing was committed by this answer. Send it again after `Retry-After` seconds.",
     ),
     "service-unavailable": ("Service unavailable", "A dependency (such as the database) is down."),
-    "payload-too-large": ("Payload too large", "The request body is larger than accepted."),
+    "payload-too-large": (
+        "Payload too large",
+        "The request body is larger than accepted: 1 MiB, or 256 KiB for a payment processor "
+        "webhook; `detail` names the limit. Nothing was read past it, nothing written.",
+    ),
     "rate-unavailable": (
         "Exchange rate unavailable",
         "A fiat-priced plan needs a fresh rate and none could be had; nothing was written.",
@@ -264,24 +269,121 @@ class RefuseNulMiddleware:
         await response(scope, receive, send)
 
 
+#: The largest request body read, anywhere (1 MiB). The API's bodies are small JSON: the
+#: largest valid one, a broadcast (two texts of 20,000 characters, a photo of 2,048 and
+#: eight buttons), is 0.72 MB even with every character written as a surrogate-pair ``\u``
+#: escape, 0.24 MB in UTF-8 (tests/test_body_limit.py works it out for every body). Routes
+#: with a smaller cap of their own keep it (the processor webhooks: 256 KiB); this is the
+#: outer guard, before anything holds the body.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _body_too_large(scope: Scope, limit: int, declared: str | None) -> JSONResponse:
+    detail = f"the body is at most {limit} bytes"
+    if declared is not None:
+        detail += f"; this one declares {declared}"
+    instance = scope["path"].replace("\x00", "%00")
+    return problem(413, "payload-too-large", detail, instance=instance)
+
+
+def _declared_length(scope: Scope) -> tuple[str, int] | None:
+    """The Content-Length header (as sent, and its value), when it is a number."""
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            if not (text.isascii() and text.isdigit()):
+                return None  # the server refuses those; the body is counted anyway
+            # Past 18 digits it is over any limit (and int() refuses thousands of them).
+            return text, int(text) if len(text) <= 18 else 10**18
+    return None
+
+
+class LimitBodyMiddleware:
+    """A request body over ``limit`` bytes is a 413 before anything holds it.
+
+    A declared Content-Length over the limit is refused up front: no route, authentication,
+    rate-limit count or Idempotency-Key record. A body without one (chunked) is counted as
+    it streams through ``receive``; the message that passes the limit is not handed on.
+    Instead the app is told the client went away (``http.disconnect``: it reads no more, as
+    ``Request.stream()`` raises ``ClientDisconnect``) and, unless the app's answer has begun,
+    this middleware answers the 413 at once and drops whatever the app sends after (FastAPI's
+    400 for an unreadable body, say). A ``ClientDisconnect`` it caused ends there, without
+    a 500 or a traceback. Bodies the app never reads are never counted nor held: the server
+    discards them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        declared = _declared_length(scope)
+        if declared is not None and declared[1] > limit:
+            await _body_too_large(scope, limit, declared[0])(scope, receive, send)
+            return
+        received = 0
+        started = False  # an answer has begun: the app's or ours
+        refused = False  # the body passed the limit: the app reads no more of it
+        answered = False  # and the 413 went out instead of the app's answer
+
+        async def counting_receive() -> Message:
+            nonlocal received, started, refused, answered
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if not started:
+                        started = answered = True
+                        await _body_too_large(scope, limit, None)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if answered:
+                return  # the 413 was the answer
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except ClientDisconnect:
+            if not answered:
+                raise
+
+
 _EXAMPLES = {
     400: ("malformed-request", "the body is not valid JSON: Expecting value"),
     401: ("unauthorized", "missing API key: send Authorization: Bearer <key>"),
     403: ("forbidden", "this API key lacks the 'admin' scope"),
     404: ("not-found", "user 42 does not exist"),
     409: ("conflict", "the request conflicts with the current state"),
-    413: ("payload-too-large", "the body is at most 262144 bytes"),
+    413: (
+        "payload-too-large",
+        f"the body is at most {MAX_BODY_BYTES} bytes; this one declares 31457280",
+    ),
     422: ("validation-failed", "user_id: Input should be a valid integer"),
     502: ("provider-unavailable", "could not create the invoice at btcpay: did not answer"),
     503: ("service-unavailable", "the database is not reachable"),
 }
 
 
-def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Problem responses for the OpenAPI document, each with an example."""
+def openapi_responses(
+    *statuses: int, details: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """Problem responses for the OpenAPI document, each with an example (whose ``detail``
+    ``details`` may give, where a route's answer differs from the usual one)."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         code, detail = _EXAMPLES[status]
+        detail = (details or {}).get(status, detail)
         responses[status] = {
             "description": PROBLEM_TYPES[code][0],
             "content": {
@@ -306,7 +408,8 @@ def document_problems(schema: dict[str, Any], *, idempotent_post: Callable[[str]
     - 422 everywhere (a NUL in the URL; FastAPI's own 422 entry, which describes its JSON
       error list, is replaced: validation errors are problems too);
     - 401 and 403 with an API key;
-    - 400 and 422 with a body (not JSON; a field is wrong);
+    - 400, 413 and 422 with a body (not JSON; over ``MAX_BODY_BYTES``, or a route's own
+      smaller cap, which its route lists; a field is wrong);
     - 400 and 409 on a POST that honours ``Idempotency-Key`` (a malformed key; the key reused
       with another request, or its first request still running).
 
@@ -317,7 +420,7 @@ def document_problems(schema: dict[str, Any], *, idempotent_post: Callable[[str]
             if operation.get("security"):
                 statuses |= {401, 403}
             if "requestBody" in operation:
-                statuses |= {400, 422}
+                statuses |= {400, 413, 422}
             if method == "post" and idempotent_post(path):
                 statuses |= {400, 409}
             responses = operation.setdefault("responses", {})

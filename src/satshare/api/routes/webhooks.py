@@ -34,7 +34,16 @@ MAX_WEBHOOK_BYTES = 256 * 1024
     "while another request is handling the same event, or when an event says the invoice is "
     "settled but the processor does not show it yet, the answer is 503 `retry-later` with "
     "`Retry-After`, so the processor delivers it again.",
-    responses=openapi_responses(400, 401, 404, 413, 422, 502, 503),
+    responses=openapi_responses(
+        400,
+        401,
+        404,
+        413,
+        422,
+        502,
+        503,
+        details={413: f"the body is at most {MAX_WEBHOOK_BYTES} bytes; this one declares 300000"},
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
