@@ -99,6 +99,20 @@ def test_config_check(cli_env: dict[str, str], tmp_path: Path) -> None:
     code, out, _ = invoke("config", "check")
     assert code == 0
     assert "sandbox" in out
+    # What the sandbox runs with, not the unset configuration: its processor, its payout
+    # choices, its demo plans; its secrets are made at each start.
+    rows = {
+        cells[0]: cells[1]
+        for line in out.splitlines()
+        if (cells := [c.strip() for c in line.strip("│ ").split("│")]) and len(cells) == 2
+    }
+    assert rows["payouts.provider"] == "btcpay (sandbox)"
+    assert rows["payouts.network"] == "regtest (sandbox)"
+    assert rows["payouts.min_sats"] == "1000 (sandbox)"
+    assert rows["btcpay.url"].endswith("/sim/btcpay (sandbox)")
+    assert rows["btcpay.api_key"] == "made at each start (sandbox)"
+    assert rows["webhooks.allow_insecure_urls"] == "True (sandbox)"
+    assert "demo-monthly" in out and "Plans: none" not in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("affiliate:\n  share_bps: -1\n")
     code, _, err = invoke("--config", str(bad), "config", "check")

@@ -32,7 +32,7 @@ from satshare.apikeys import service as apikeys
 from satshare.bot import repository as bot_repository
 from satshare.bot.runtime import PLATFORM
 from satshare.clock import Clock
-from satshare.config import Settings
+from satshare.config import PayoutsSettings, Settings
 from satshare.db import Database
 from satshare.security import random_token
 from satshare.sim import btcpay as btcpay_sim
@@ -91,6 +91,45 @@ def internal_base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.server.port}"
 
 
+def sandbox_payouts(settings: Settings) -> PayoutsSettings:
+    """The payout settings sandbox mode runs with."""
+    # What sandbox mode chose (the emulator pays at once, on regtest) stays chosen once the
+    # overlay configures a BTCPay.
+    return settings.payouts.model_copy(
+        update={
+            "provider": settings.payout_provider,
+            "network": settings.payout_network,
+            # One demo sale (5,000 sats to the affiliate) is enough to try a withdrawal,
+            # unless the operator chose a minimum.
+            "min_sats": settings.payouts.min_sats
+            if "min_sats" in settings.payouts.model_fields_set
+            else SANDBOX_MIN_PAYOUT_SATS,
+        }
+    )
+
+
+def preview(settings: Settings) -> Settings:
+    """The settings sandbox mode runs with, as far as they are known before it starts (its
+    processor keys, webhook secret and bot token are made at each start): what ``config
+    check`` shows. The same choices as ``start_sandbox`` and the container make."""
+    own = internal_base_url(settings)
+    update: dict[str, object] = {
+        "btcpay": settings.btcpay.model_copy(
+            update={"url": own + SANDBOX_BTCPAY_PATH, "store_id": SANDBOX_STORE_ID}
+        ),
+        "payouts": sandbox_payouts(settings),
+        # The container accepts the sandbox's own http:// receiver (container.py).
+        "webhooks": settings.webhooks.model_copy(update={"allow_insecure_urls": True}),
+    }
+    if settings.rates.source in ("kraken", "yadio") and settings.rates.url is None:
+        update["rates"] = settings.rates.model_copy(update={"url": own + SANDBOX_RATES_PATH})
+    if settings.telegram_sandbox:
+        update["telegram"] = settings.telegram.model_copy(
+            update={"api_base_url": own + SANDBOX_TELEGRAM_PATH}
+        )
+    return settings.model_copy(update=update)
+
+
 def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox | None:
     """The emulators for ``settings`` in sandbox mode (no processor configured), else None.
 
@@ -122,19 +161,7 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
                 "webhook_secret": SecretStr(secret),
             }
         ),
-        # What sandbox mode chose (the emulator pays at once, on regtest) stays chosen now
-        # that a BTCPay is configured.
-        "payouts": settings.payouts.model_copy(
-            update={
-                "provider": settings.payout_provider,
-                "network": settings.payout_network,
-                # One demo sale (5,000 sats to the affiliate) is enough to try a withdrawal,
-                # unless the operator chose a minimum.
-                "min_sats": settings.payouts.min_sats
-                if "min_sats" in settings.payouts.model_fields_set
-                else SANDBOX_MIN_PAYOUT_SATS,
-            }
-        ),
+        "payouts": sandbox_payouts(settings),
     }
     rates = None
     if settings.rates.source in ("kraken", "yadio") and settings.rates.url is None:

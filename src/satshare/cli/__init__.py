@@ -147,23 +147,37 @@ def config_check() -> None:
     """Validate the configuration and print every setting SatShare would run with (secrets
     masked, passwords in URLs hidden)."""
     cfg = settings()
+    # In sandbox mode, what serve runs with: the emulators as processors, its payout choices
+    # and demo plans, each marked (the configuration alone would show the unset values).
+    configured, sandboxed = cfg, False
+    if cfg.sandbox_mode:
+        from satshare.sandbox import preview
+
+        cfg, sandboxed = preview(cfg), True
+        if not cfg.plans:
+            cfg.plans = list(SANDBOX_PLANS)
     table = Table(title="SatShare configuration", show_header=False)
     table.add_column("setting", no_wrap=True)
     table.add_column("value", overflow="fold")
-    table.add_row(
-        "mode", "[yellow]sandbox[/] (no processor configured)" if cfg.sandbox_mode else "live"
-    )
+    table.add_row("mode", "[yellow]sandbox[/] (no processor configured)" if sandboxed else "live")
+    mark = " [yellow](sandbox)[/]"
     for name in type(cfg).model_fields:
         value = getattr(cfg, name)
         if name == "plans":
             continue
         if isinstance(value, BaseModel):
+            given = getattr(configured, name)
             for key, item in value:
-                table.add_row(f"{name}.{key}", _shown(key, item))
+                if sandboxed and f"{name}.{key}" in _made_at_start(configured):
+                    table.add_row(f"{name}.{key}", "[dim]made at each start[/]" + mark)
+                    continue
+                changed = sandboxed and getattr(given, key) != item
+                table.add_row(f"{name}.{key}", _shown(key, item) + (mark if changed else ""))
         else:
             table.add_row(name, _shown(name, value))
     out.print(table)
-    plans = Table(title="Plans", show_header=True)
+    demo = sandboxed and not configured.plans
+    plans = Table(title="Plans (the sandbox's demo plans)" if demo else "Plans", show_header=True)
     for column in ("id", "price", "days", "channels", "rails"):
         plans.add_column(column, overflow="fold")
     for plan in cfg.plans:
@@ -178,10 +192,18 @@ def config_check() -> None:
         out.print(plans)
     else:
         out.print("Plans: none (add plans: to satshare.yaml)")
-    for notice in cfg.notices():
+    for notice in configured.notices():
         out.print(f"[yellow]note:[/] {escape(notice)}", highlight=False, soft_wrap=True)
     out.print("[green]Configuration is valid.[/]")
 
+
+def _made_at_start(configured: Settings) -> set[str]:
+    """The secrets sandbox mode makes at each start (``sandbox.start_sandbox``): ``config
+    check`` says so rather than showing them unset."""
+    made = {"btcpay.api_key", "btcpay.webhook_secret"}
+    if configured.telegram_sandbox:  # no token of one's own: the sandbox bot's
+        made.add("telegram.token")
+    return made
 
 #: Longer texts (terms, welcome texts) are cut in ``config check``: it lists settings.
 LONG_TEXT = 60
