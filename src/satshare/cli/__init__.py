@@ -205,6 +205,7 @@ def _made_at_start(configured: Settings) -> set[str]:
         made.add("telegram.token")
     return made
 
+
 #: Longer texts (terms, welcome texts) are cut in ``config check``: it lists settings.
 LONG_TEXT = 60
 
