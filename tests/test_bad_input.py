@@ -426,3 +426,52 @@ async def test_telegram_webhook_body_over_one_megabyte_is_413(
         assert small.status_code == 200, small.text
     finally:
         await close_bot_stack(bot)
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            b'{"platform": "api", "username": "caf\xe9"}',
+            "the body is not UTF-8 text (byte 0xe9 at offset 36); send JSON encoded as UTF-8",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "the body's JSON is nested too deeply to read"),
+    ],
+    ids=["latin-1", "nested"],
+)
+async def test_an_unreadable_body_is_a_malformed_request_naming_why(
+    stack: Stack, body: bytes, detail: str
+) -> None:
+    answer = await stack.client.post(
+        "/api/v1/users", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["type"] == "/problems/malformed-request"
+    assert answer.json()["detail"] == detail
+
+
+@pytest.mark.parametrize(
+    ("headers", "sent"),
+    [
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "Content-Type application/x-www-form-urlencoded",
+        ),
+        ({}, "no Content-Type"),
+    ],
+    ids=["curl -d", "none"],
+)
+async def test_json_sent_without_its_content_type_is_told_which_to_send(
+    stack: Stack, headers: dict[str, str], sent: str
+) -> None:
+    answer = await stack.client.post(
+        "/api/v1/users", content=b'{"platform": "api", "username": "bob"}', headers=headers
+    )
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "the body must be a JSON object sent with Content-Type: application/json "
+        f"(this one came with {sent})"
+    )
+    listed = await stack.client.get("/api/v1/users")
+    assert all(u["username"] != "bob" for u in listed.json()["items"])

@@ -171,6 +171,14 @@ def install(app: FastAPI) -> None:
             {"field": _loc(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in errors
         ]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        content_type = request.headers.get("content-type", "")
+        if _body_not_an_object(errors) and not _is_json(content_type):
+            # `curl -d` sends a form's content type: FastAPI then reads no JSON at all.
+            sent = f"Content-Type {content_type}" if content_type else "no Content-Type"
+            summary = (
+                "the body must be a JSON object sent with Content-Type: application/json "
+                f"(this one came with {sent})"
+            )
         return problem(422, "validation-failed", summary, instance=request.url.path, errors=fields)
 
     @app.exception_handler(StarletteHTTPException)
@@ -184,6 +192,9 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code, "bad-request")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         headers = dict(exc.headers or {})
+        unreadable = _unreadable_body(exc)
+        if unreadable is not None:
+            return problem(400, "malformed-request", unreadable, instance=request.url.path)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"nothing at {request.url.path}; see /docs for the API"
         if exc.status_code == 405:
@@ -197,6 +208,35 @@ def install(app: FastAPI) -> None:
         return problem(
             500, "internal-error", "internal error; see the server log", instance=request.url.path
         )
+
+
+def _body_not_an_object(errors: Iterable[Any]) -> bool:
+    return any(
+        tuple(e.get("loc", ())) == ("body",)
+        and e.get("type") in ("model_attributes_type", "dict_type")
+        for e in errors
+    )
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """What FastAPI's bare "There was an error parsing the body" (a 400 raised from the
+    decoding error) was, in words a client can act on; None for any other 400."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"the body is not UTF-8 text (byte 0x{cause.object[cause.start]:02x} at offset "
+            f"{cause.start}); send JSON encoded as UTF-8"
+        )
+    if isinstance(cause, RecursionError):
+        return "the body's JSON is nested too deeply to read"
+    return f"the body cannot be read as JSON ({type(cause).__name__})"
 
 
 def _matching_routes(routes: Iterable[BaseRoute], scope: Scope) -> Iterator[tuple[Any, Scope]]:
