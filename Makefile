@@ -29,9 +29,10 @@ dev: $(DEV_STAMP)
 migrate: $(RUN_STAMP)
 	$(BIN)/satshare migrate
 
-## Install, migrate and start SatShare (sandbox mode when nothing is configured).
+## Install, migrate and start SatShare (sandbox mode when nothing is configured);
+## `make run PORT=8001` listens on another port.
 run: migrate
-	$(BIN)/satshare serve
+	$(BIN)/satshare serve $(if $(PORT),--port $(PORT))
 
 ## Install the dev dependencies and run the whole suite (SQLite, then PostgreSQL if
 ## SATSHARE_TEST_DATABASE_URL is set), then the linters.

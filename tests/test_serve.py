@@ -44,8 +44,8 @@ def test_a_taken_port_is_one_line_naming_the_way_out(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"satshare: port {port} on 127.0.0.1 is already in use (is SatShare already running?); "
-        f"stop that process or choose another port: satshare serve --port {port + 1} (or "
-        "server.port in satshare.yaml)"
+        f"stop that process or choose another port: satshare serve --port {port + 1} (make "
+        f"run PORT={port + 1}, or server.port in satshare.yaml)"
     ]
     assert not (tmp_path / "satshare.db").exists()  # refused before anything was opened
     assert gc.isenabled()  # paused for the start only, even one that fails

@@ -44,10 +44,11 @@ def port_problem(host: str, port: int) -> str | None:
         except OSError as exc:
             where = f"{host}:{port}"
             if exc.errno == errno.EADDRINUSE:
+                other = port + 1 if port < 65535 else 8000
                 return (
                     f"port {port} on {host} is already in use (is SatShare already running?); "
-                    f"stop that process or choose another port: satshare serve --port "
-                    f"{port + 1 if port < 65535 else 8000} (or server.port in satshare.yaml)"
+                    f"stop that process or choose another port: satshare serve --port {other} "
+                    f"(make run PORT={other}, or server.port in satshare.yaml)"
                 )
             if exc.errno == errno.EACCES:
                 return (
