@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from satshare.cli import app
+from tests.servers import free_port
 
 runner = CliRunner()
 
@@ -31,7 +32,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize(
-    ("command", "code"), [(["serve", "--port", "0"], 1), (["api-key", "list"], 2)]
+    ("command", "code"), [(["serve", "--port", str(free_port())], 1), (["api-key", "list"], 2)]
 )
 def test_an_unmigrated_database_is_refused_with_the_fix(
     command: list[str], code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -40,12 +41,30 @@ def test_an_unmigrated_database_is_refused_with_the_fix(
     monkeypatch.setenv("SATSHARE_DATABASE__URL", f"sqlite:///{fresh}")
     result = runner.invoke(app, command)
     assert result.exit_code == code, result.output
-    assert "satshare migrate" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().splitlines() == [
+        f"satshare: there is no SQLite database at {fresh}: run `satshare migrate` to create "
+        "it, or run this where your satshare.yaml is (or give --config)"
+    ]
+    assert not fresh.exists()  # not created empty by asking
+
+
+def test_an_empty_database_is_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a file, but no SatShare schema in it
+    monkeypatch.setenv("SATSHARE_DATABASE__URL", f"sqlite:///{empty}")
+    result = runner.invoke(app, ["api-key", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"satshare: the SQLite database {empty} holds no SatShare schema: run `satshare "
+        "migrate` first (or give --config the satshare.yaml of the database you meant)"
+    ]
 
 
 @pytest.mark.parametrize(
-    ("command", "code"), [(["serve", "--port", "0"], 1), (["ledger", "verify"], 2)]
+    ("command", "code"),
+    [(["serve", "--port", str(free_port())], 1), (["ledger", "verify"], 2)],
 )
 def test_an_unreachable_database_is_named_with_the_setting_to_check(
     command: list[str], code: int, monkeypatch: pytest.MonkeyPatch

@@ -57,6 +57,7 @@ app = typer.Typer(
     help="SatShare: Telegram channel subscriptions for bitcoin, split with affiliates.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
 )
 config_app = typer.Typer(help="Configuration tools.", no_args_is_help=True)
 api_key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
