@@ -258,3 +258,25 @@ def test_a_job_queue_psycopg_cannot_load_is_one_line_naming_the_fix(tmp_path: Pa
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert lines[0].startswith("satshare: the PostgreSQL job queue cannot load psycopg")
     assert "pip install 'psycopg[binary]'" in lines[0]
+
+
+def test_ledger_export_to_a_path_it_cannot_use_is_one_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert invoke("migrate")[0] == 0
+    missing = tmp_path / "no" / "such" / "ledger.jsonl"
+    code, _, err = invoke("ledger", "export", "-o", str(missing))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"satshare: the directory {missing.parent} does not exist; create it first"
+    ]
+    code, _, err = invoke("ledger", "export", "-o", str(tmp_path))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"satshare: {tmp_path} is a directory; give a file name, e.g. {tmp_path}/ledger.jsonl"
+    ]
+    target = tmp_path / "ledger.jsonl"
+    code, _, err = invoke("ledger", "export", "-o", str(target))
+    assert code == 0, err
+    assert target.read_text() == "" and "Exported 0 chained entries." in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ledger")) == []

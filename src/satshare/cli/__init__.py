@@ -14,7 +14,9 @@ import gc
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -367,8 +369,24 @@ def ledger_export(
     if output is None:
         count = run(go(sys.stdout))
     else:
-        with open(output, "w", encoding="utf-8") as handle:
-            count = run(go(handle))
+        target = Path(output).expanduser()
+        if target.is_dir():
+            raise fail(f"{target} is a directory; give a file name, e.g. {target}/ledger.jsonl")
+        if not target.parent.is_dir():
+            raise fail(f"the directory {target.parent} does not exist; create it first")
+        # Written beside the target and renamed at the end: an export that stops half-way
+        # never takes the name of a complete one.
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        except OSError as exc:
+            raise fail(f"cannot write in {target.parent} ({exc.strerror or exc})") from None
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as sink:
+                count = run(go(sink))
+            os.replace(temporary, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
     err.print(f"Exported {count} chained entries.", highlight=False)
 
 
