@@ -37,6 +37,7 @@ from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
 
 from bench.settlement import positive_int, recreate_database
+from bench.turns import take_turns
 from satshare.sim.loadclient import Request, send_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,15 +261,14 @@ async def main() -> None:
     if args.database_url:  # a database that cannot be used stops the bench before a round
         await recreate_database(args.database_url)
     per_round = args.users // args.rounds
-    runs: dict[str, list[Run]] = {"echo": [], "satshare": []}
-    for turn in range(args.rounds):
-        order = ("echo", "satshare") if turn % 2 == 0 else ("satshare", "echo")
-        for bot in order:
-            print(f"round {turn + 1}/{args.rounds}, {bot} bot: {per_round} /start…", flush=True)
-            if bot == "echo":
-                runs[bot].append(await run_echo(per_round))
-            else:
-                runs[bot].append(await run_satshare(per_round, args.database_url))
+    runs = await take_turns(
+        args.rounds,
+        [
+            ("echo", lambda _: run_echo(per_round)),
+            ("satshare", lambda _: run_satshare(per_round, args.database_url)),
+        ],
+        lambda turn, bot: f"round {turn + 1}/{args.rounds}, {bot} bot: {per_round} /start…",
+    )
     echo, ours = (
         Run(sum(r.seconds for r in runs[bot]), sum(r.cpu_seconds for r in runs[bot]))
         for bot in ("echo", "satshare")

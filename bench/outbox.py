@@ -35,6 +35,7 @@ from typing import Any
 from bench.bot_updates import TOKEN, Emulator, builder
 from bench.settle_tx import Counts
 from bench.settlement import positive_int, recreate_database
+from bench.turns import take_turns
 from satshare.sim.loadclient import Request, send_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,17 +199,19 @@ async def main() -> None:
         parser.error(f"--messages {args.messages} is fewer than --rounds {args.rounds}")
     if args.database_url:  # a database that cannot be used stops the bench before a round
         await recreate_database(args.database_url)
-    per_round = args.messages // args.rounds
-    runs: dict[str, list[Run]] = {"plain": [], "satshare": []}
-    for turn in range(args.rounds):
-        order = ("plain", "satshare") if turn % 2 == 0 else ("satshare", "plain")
-        for sender in order:
-            print(f"round {turn + 1}/{args.rounds}, {sender}: {per_round} messages…", flush=True)
-            first_id = 400_000_000 + turn * per_round
-            if sender == "plain":
-                runs[sender].append(await run_plain(per_round, first_id))
-            else:
-                runs[sender].append(await run_satshare(per_round, first_id, args.database_url))
+    per_round: int = args.messages // args.rounds
+
+    def first_id(turn: int) -> int:
+        return 400_000_000 + turn * per_round
+
+    runs = await take_turns(
+        args.rounds,
+        [
+            ("plain", lambda turn: run_plain(per_round, first_id(turn))),
+            ("satshare", lambda turn: run_satshare(per_round, first_id(turn), args.database_url)),
+        ],
+        lambda turn, sender: f"round {turn + 1}/{args.rounds}, {sender}: {per_round} messages…",
+    )
     total = per_round * args.rounds
     plain, ours = (
         Run(*(sum(getattr(r, field) for r in runs[sender]) for field in Run.__slots__))

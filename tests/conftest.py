@@ -168,6 +168,17 @@ async def truncate_all(url: str) -> None:
 
 
 @pytest.fixture
+def no_satshare_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SATSHARE_ variable of the shell running the tests (the test database's URL kept)
+    and an empty working directory (no ./satshare.yaml): a test's configuration is what it
+    sets itself."""
+    for name in list(os.environ):
+        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
 async def database_url(migrated_template: str, tmp_path: Path) -> str:
     if PG_URL:
         await truncate_all(migrated_template)

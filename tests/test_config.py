@@ -27,14 +27,7 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_satshare_env")
 
 
 def test_defaults_mean_sandbox(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ cannot be read. Each is one line naming the file, the line and what to do."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,7 @@ from typer.testing import CliRunner
 from satshare.cli import app
 from satshare.config import ConfigError, load_settings
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("SATSHARE_") and name != "SATSHARE_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_satshare_env")
 
 
 def problems(config: str | bytes, name: str = "satshare.yaml") -> list[str]:
