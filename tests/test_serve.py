@@ -83,60 +83,6 @@ def test_the_access_log_hides_bot_tokens() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
-def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
-    tmp_path: Path, presses: int
-) -> None:
-    """Once: in order. Twice (the second while the bot is still stopping): at once, and
-    still without the lifespan's CancelledError traceback uvicorn's forced exit left."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
-    env["SATSHARE_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'satshare.db'}"
-    satshare = [sys.executable, "-m", "satshare"]
-    subprocess.run([*satshare, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [*satshare, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    polling = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "Application started" in line:  # PTB logs it once polling has begun
-                polling.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        # The sandbox bot is long-polling the emulator: a poll is open now (waiting for a
-        # poll to finish would wait out its 30-second timeout). Stopping answers that open
-        # poll, so its access-log line is checked below.
-        assert polling.wait(120), "".join(lines)
-        time.sleep(1)
-        process.send_signal(signal.SIGINT)
-        if presses == 2:
-            time.sleep(0.05)
-            process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 0, "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    reader.join(10)
-    output = "".join(lines)
-    assert "Traceback" not in output
-    assert "Error" not in output
-    bot_stopped = output.index("Application.stop() complete")
-    assert bot_stopped < output.index("Shutting down")  # the bot first, then the web server
-    assert "/bot<token>/getUpdates" in output
-    assert not RAW_TOKEN.search(output)
-
-
 def _satshare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATSHARE_")}
     env["SATSHARE_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'satshare.db'}"
@@ -145,6 +91,74 @@ def _satshare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 SATSHARE = [sys.executable, "-m", "satshare"]
+
+
+class Serving:
+    """``satshare serve`` in a child process, its output read as it comes."""
+
+    def __init__(self, env: dict[str, str], ready: str) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [*SATSHARE, "serve", "--port", str(free_port())],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.ready = threading.Event()  # ``ready`` was printed
+        self._reader = threading.Thread(target=self._read, args=(ready,), daemon=True)
+        self._reader.start()
+
+    def _read(self, ready: str) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if ready in line:
+                self.ready.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self) -> None:
+        assert self.ready.wait(120), self.output
+
+    def stop(self, presses: int = 1) -> int:
+        """Ctrl+C (twice: the second while it stops), then its exit code once it ended."""
+        try:
+            self.process.send_signal(signal.SIGINT)
+            if presses == 2:
+                time.sleep(0.05)
+                self.process.send_signal(signal.SIGINT)
+            return self.process.wait(60)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self._reader.join(10)
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
+def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
+    tmp_path: Path, presses: int
+) -> None:
+    """Once: in order. Twice (the second while the bot is still stopping): at once, and
+    still without the lifespan's CancelledError traceback uvicorn's forced exit left."""
+    env = _satshare_env(tmp_path)
+    subprocess.run([*SATSHARE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    serving = Serving(env, ready="Application started")  # PTB: once polling has begun
+    # The sandbox bot is long-polling the emulator: a poll is open now (waiting for a poll
+    # to finish would wait out its 30-second timeout). Stopping answers that open poll, so
+    # its access-log line is checked below.
+    serving.wait_ready()
+    time.sleep(1)
+    assert serving.stop(presses) == 0, serving.output
+    output = serving.output
+    assert "Traceback" not in output
+    assert "Error" not in output
+    bot_stopped = output.index("Application.stop() complete")
+    assert bot_stopped < output.index("Shutting down")  # the bot first, then the web server
+    assert "/bot<token>/getUpdates" in output
+    assert not RAW_TOKEN.search(output)
 
 
 def _api_keys(tmp_path: Path) -> list[tuple[int, bool]]:
@@ -161,26 +175,9 @@ def test_a_second_serve_on_the_same_sqlite_database_is_refused(tmp_path: Path) -
     sandbox's admin key and mark that process's open invoices invalid."""
     env = _satshare_env(tmp_path)
     subprocess.run([*SATSHARE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
-    first = subprocess.Popen(  # noqa: S603 - our own CLI
-        [*SATSHARE, "serve", "--port", str(free_port())],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    started = threading.Event()
-
-    def read() -> None:
-        assert first.stdout is not None
-        for line in first.stdout:
-            lines.append(line)
-            if "Admin API key for this session" in line:  # the banner, once all started
-                started.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    first = Serving(env, ready="Admin API key for this session")  # the banner: all started
     try:
-        assert started.wait(120), "".join(lines)
+        first.wait_ready()
         keys = _api_keys(tmp_path)
         assert keys and not keys[-1][1]  # the running sandbox's admin key
         second = subprocess.run(  # noqa: S603
@@ -190,19 +187,17 @@ def test_a_second_serve_on_the_same_sqlite_database_is_refused(tmp_path: Path) -
             text=True,
             timeout=120,
         )
-        assert first.poll() is None  # still serving
+        assert first.process.poll() is None  # still serving
     finally:
-        first.send_signal(signal.SIGINT)
-        first.wait(60)
+        code = first.stop()
     assert second.returncode == 1
     assert second.stderr.strip().splitlines() == [
-        f"satshare: another `satshare serve` (pid {first.pid}) is already running on the "
+        f"satshare: another `satshare serve` (pid {first.process.pid}) is already running on the "
         f"SQLite database {tmp_path / 'satshare.db'}; SQLite serves one process: stop that "
         "one first, or use PostgreSQL (database.url) to run several"
     ]
     assert _api_keys(tmp_path) == keys  # nothing issued, nothing revoked
-    # The lock goes with the process: serve starts again once the first has stopped.
-    assert first.returncode == 0
+    assert code == 0
 
 
 def test_a_bot_api_that_cannot_be_reached_is_one_line_and_changes_no_key(
