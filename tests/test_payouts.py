@@ -227,6 +227,18 @@ async def test_refused_payouts_write_nothing(
     assert await stack.counts() == before
 
 
+async def test_a_payout_for_a_user_who_does_not_exist_is_422(
+    stack: Stack, lightning: Lightning
+) -> None:
+    """A user_id in the body is a reference, 422 as on every other operation (404 is for
+    an id in the URL)."""
+    before = await stack.counts()
+    problem = assert_problem(await _request(stack, 999_999, 2_000, lightning.address("alice")), 422)
+    assert problem["detail"] == "user_id 999999 does not exist"
+    assert problem["field"] == "user_id"
+    assert await stack.counts() == before
+
+
 async def test_terms_must_be_accepted_and_onchain_needs_a_provider_that_pays_it(
     stack: Stack,
     lightning: Lightning,

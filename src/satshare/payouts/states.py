@@ -72,8 +72,8 @@ async def _lock_user(session: AsyncSession, user_id: int) -> User:
     # The affiliate's row is the lock that serialises their payout requests (PostgreSQL);
     # SQLite serialises all writers anyway.
     user = await repository.lock_user(session, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+    if user is None:  # a reference in the request's body: 422, as every such reference
+        raise InvalidRequest(f"user_id {user_id} does not exist", field="user_id")
     return user
 
 

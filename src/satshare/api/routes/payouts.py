@@ -67,7 +67,7 @@ def payout_out(p: Payout) -> PayoutOut:
     "provider (or waits for an admin above `payouts.auto_approve_max_sats`). Over-balance, "
     "under-minimum, terms not accepted and invalid destinations are 422 with nothing written. "
     "Honours `Idempotency-Key`.",
-    responses=openapi_responses(400, 401, 403, 404, 422),
+    responses=openapi_responses(400, 401, 403, 422),
 )
 async def create_payout(payouts: PayoutsDep, principal: WriteKey, body: PayoutCreate) -> PayoutOut:
     payout = await flows.request_payout(
