@@ -69,6 +69,17 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         messages.PaymentRefunded,
     ),
     (
+        "payment.refunded",
+        {
+            "invoice_id": "inv_b",
+            "plan_id": "monthly",
+            "plan_title": "P",
+            "amount_stars": None,
+            "amount_sats": 21_000,
+        },
+        messages.PaymentRefunded,
+    ),
+    (
         "commission.earned",
         {
             "invoice_id": "inv_a",
@@ -250,3 +261,44 @@ async def test_an_unknown_admin_kind_reaches_every_admin_as_the_generic_alert(
     assert copy.kind == "admin.something_new"
     assert json.dumps(copy.payload) == json.dumps(payload)
     assert copy.status == "sent"
+
+
+@pytest.mark.parametrize(
+    ("amount_stars", "amount_sats", "expected"),
+    [
+        (250, None, "Your payment for Premium was refunded: 250 Stars are back in your balance."),
+        (
+            None,
+            21_000,
+            "Your payment of 21,000 sats for Premium was refunded to you, and the time it paid "
+            "for was taken off your subscription.",
+        ),
+        # Queued before bitcoin refunds carried their amount: no "None Stars".
+        (
+            None,
+            None,
+            "Your payment for Premium was refunded to you, and the time it paid for was taken "
+            "off your subscription.",
+        ),
+    ],
+    ids=["stars", "bitcoin", "bitcoin-queued-earlier"],
+)
+async def test_a_refund_is_told_in_the_currency_it_was_paid_in(
+    bot: BotStack, amount_stars: int | None, amount_sats: int | None, expected: str
+) -> None:
+    carol = bot.new_user("carol")
+    await bot.say(carol, "/start")
+    user_id = (await bot.user_row(carol)).id
+    refunded = messages.PaymentRefunded(
+        invoice_id="inv_r1",
+        plan_id="monthly",
+        plan_title="Premium",
+        amount_stars=amount_stars,
+        amount_sats=amount_sats,
+    )
+    async with bot.container.db.transaction() as session:
+        await outbox.enqueue(
+            session, refunded, dedupe_key="refund-1", user_id=user_id, now=datetime.now(UTC)
+        )
+    await bot.notify()
+    assert text_of(bot.last(carol)) == expected

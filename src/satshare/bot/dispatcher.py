@@ -338,13 +338,13 @@ async def _trial_started(context: RenderContext, message: TrialStarted) -> Rende
 
 @renders(PaymentRefunded)
 async def _payment_refunded(context: RenderContext, message: PaymentRefunded) -> Rendered:
-    text = t(
-        context.language,
-        texts.REFUNDED,
-        plan=esc(message.plan_title),
-        stars=message.amount_stars,
-    )
-    return text, None
+    language, plan = context.language, esc(message.plan_title)
+    if message.amount_stars is not None:  # Telegram returned the Stars
+        return t(language, texts.REFUNDED, plan=plan, stars=message.amount_stars), None
+    if message.amount_sats is not None:  # the owner paid a bitcoin sale back
+        amount = sats(language, message.amount_sats)
+        return t(language, texts.REFUNDED_SATS, plan=plan, amount=amount), None
+    return t(language, texts.REFUNDED_BITCOIN, plan=plan), None
 
 
 @renders(CommissionEarned)

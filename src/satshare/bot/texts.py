@@ -303,6 +303,15 @@ CHECKOUT_REFUSED_CHANGED = N_("The price has changed: please choose the plan aga
 CHECKOUT_REFUSED_USED = N_("This invoice has already been paid.")
 CHECKOUT_REFUSED_UNKNOWN = N_("This invoice is not valid any more: please choose the plan again.")
 REFUNDED = N_("Your payment for {plan} was refunded: {stars} Stars are back in your balance.")
+REFUNDED_SATS = N_(
+    "Your payment of {amount} sats for {plan} was refunded to you, and the time it paid for "
+    "was taken off your subscription."
+)
+#: A refund queued before the amount was part of the message: no amount to name.
+REFUNDED_BITCOIN = N_(
+    "Your payment for {plan} was refunded to you, and the time it paid for was taken off your "
+    "subscription."
+)
 
 TOP_TITLE_SALES = N_("<b>Top affiliates by referred sales</b>, {period}:")
 TOP_TITLE_REFERRALS = N_("<b>Top affiliates by paying referrals</b>, {period}:")

@@ -119,14 +119,19 @@ class PaymentRefunded:
     plan_id: str
     plan_title: str
     amount_stars: int | None
+    #: A bitcoin sale's amount (the owner paid it back); rows queued before it have none.
+    amount_sats: int | None = None
 
     def to_payload(self) -> dict[str, object]:
-        return {
+        payload: dict[str, object] = {
             "invoice_id": self.invoice_id,
             "plan_id": self.plan_id,
             "plan_title": self.plan_title,
             "amount_stars": self.amount_stars,
         }
+        if self.amount_sats is not None:
+            payload["amount_sats"] = self.amount_sats
+        return payload
 
     @classmethod
     def from_payload(cls, p: Payload) -> PaymentRefunded:
@@ -135,6 +140,7 @@ class PaymentRefunded:
             plan_id=str(p["plan_id"]),
             plan_title=str(p["plan_title"]),
             amount_stars=_optional_int(p.get("amount_stars")),
+            amount_sats=_optional_int(p.get("amount_sats")),
         )
 
 

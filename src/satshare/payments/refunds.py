@@ -107,6 +107,7 @@ async def _refund(
             plan_id=parties.plan.id,
             plan_title=parties.plan.title,
             amount_stars=invoice.amount_stars,
+            amount_sats=invoice.amount_sats if invoice.currency == "SAT" else None,
         ),
         dedupe_key=f"invoice:{invoice_id}:refunded",
         user_id=invoice.user_id,
