@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from satshare.bot import texts
+from satshare.bot.handlers.withdraw import approval_line
 from satshare.i18n import translate
 from satshare.payouts.models import Payout
+from satshare.payouts.policy import PayoutPolicy
 from tests.botkit import ADMIN_CHAT, BotStack, close_bot_stack, open_bot_stack, text_of
 from tests.conftest import BTCPaySim
 from tests.helpers import buy, create_user, invoice_status, wait_until
@@ -269,3 +271,19 @@ def test_amounts_are_read_as_people_type_them() -> None:
         assert _parse_amount(typed) == 25_000, typed
     for typed in ("", "abc", "-5", "2.5", "١٢", "9" * 13):
         assert _parse_amount(typed) is None, typed
+
+
+@pytest.mark.parametrize(
+    ("language", "auto_approve", "amount", "expected"),
+    [
+        ("en", 0, 5_000, "Every withdrawal is approved by the owner first."),
+        ("ru", 0, 5_000, "Каждый вывод сначала одобряет владелец."),
+        ("en", 10_000, 42_000, "Withdrawals above 10,000 sats are approved by the owner first."),
+        ("en", 10_000, 10_000, None),  # at the limit: approved at once
+    ],
+)
+def test_the_quote_says_when_the_owner_approves_first(
+    language: str, auto_approve: int, amount: int, expected: str | None
+) -> None:
+    policy = PayoutPolicy(provider="lnbits", auto_approve_max_sats=auto_approve)
+    assert approval_line(language, amount, policy) == expected

@@ -155,6 +155,7 @@ WITHDRAW_QUOTE = N_(
 )
 WITHDRAW_QUOTE_OWNER_PAYS = N_("The {rail} fee is paid by the owner.")
 WITHDRAW_QUOTE_APPROVAL = N_("Withdrawals above {limit} sats are approved by the owner first.")
+WITHDRAW_QUOTE_APPROVAL_ALWAYS = N_("Every withdrawal is approved by the owner first.")
 WITHDRAW_REQUESTED = N_("Withdrawal #{id} requested. I will tell you when it is sent.")
 WITHDRAW_REFUSED = N_("The withdrawal was not made: {reason}")
 WITHDRAW_ALREADY = N_("This withdrawal was already requested.")

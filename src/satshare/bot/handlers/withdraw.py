@@ -296,14 +296,9 @@ async def _show_quote(update: Update, context: BotContext, user: User, amount: i
     rail = texts.RAIL_NAME_LIGHTNING if kind.lightning else texts.RAIL_NAME_ONCHAIN
     if priced.fee_sats == 0:
         lines.append(t(language, texts.WITHDRAW_QUOTE_OWNER_PAYS, rail=t(language, rail)))
-    if amount > policy.auto_approve_max_sats:
-        lines.append(
-            t(
-                language,
-                texts.WITHDRAW_QUOTE_APPROVAL,
-                limit=sats(language, policy.auto_approve_max_sats),
-            )
-        )
+    approval = approval_line(language, amount, policy)
+    if approval is not None:
+        lines.append(approval)
     await show(update, context, "\n".join(lines), keyboards.confirm_payout(language, amount))
 
 
@@ -364,3 +359,14 @@ async def my_payouts(update: Update, context: BotContext) -> None:
         for p in recent
     ]
     await show(update, context, "\n".join(lines), keyboards.back(language))
+
+
+def approval_line(language: str, amount: int, policy: payouts.PayoutPolicy) -> str | None:
+    """The quote's line saying the owner approves this withdrawal first; None when it is
+    approved at once (at or below ``payouts.auto_approve_max_sats``)."""
+    if amount <= policy.auto_approve_max_sats:
+        return None
+    if policy.auto_approve_max_sats == 0:  # every one is: not "above 0 sats"
+        return t(language, texts.WITHDRAW_QUOTE_APPROVAL_ALWAYS)
+    limit = sats(language, policy.auto_approve_max_sats)
+    return t(language, texts.WITHDRAW_QUOTE_APPROVAL, limit=limit)
