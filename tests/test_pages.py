@@ -104,6 +104,23 @@ async def test_home_is_html_for_browsers_and_json_for_programs(sandbox: Sandbox)
         api = await client.get("/pay/inv_nothing_here", headers={"Accept": "application/json"})
         assert api.status_code == 404
         assert api.headers["content-type"] == "application/problem+json"
+        # A link cut or garbled: longer than any invoice id, still the not-found page.
+        long_id = await client.get("/pay/" + "x" * 500, headers={"Accept": "text/html"})
+        assert long_id.status_code == 404 and 'id="not-found"' in long_id.text
+        # A wrong address: the site's page for a browser, a problem for a program.
+        wrong = await client.get("/does/not/exist", headers={"Accept": "text/html"})
+        assert wrong.status_code == 404 and 'id="not-found"' in wrong.text
+        assert "There is no page at this address." in wrong.text
+        wrong = await client.get("/does/not/exist?lang=ru", headers={"Accept": "text/html"})
+        assert "По этому адресу нет страницы." in wrong.text
+        wrong = await client.get("/api/v1/nothing", headers={"Accept": "text/html"})
+        assert wrong.headers["content-type"] == "application/problem+json"  # the API: JSON
+        wrong = await client.get("/does/not/exist", headers={"Accept": "application/json"})
+        assert wrong.headers["content-type"] == "application/problem+json"
+        # Every page names its icon; browsers ask for /favicon.ico anyway.
+        assert '<link rel="icon" href="/favicon.ico"' in browser.text
+        icon = await client.get("/favicon.ico")
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
 
 
 @pytest.mark.browser

@@ -274,8 +274,10 @@ Page = Annotated[PageParams, Depends(page_params)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 #: Our invoice ids (invoices.id is VARCHAR(40)).
+INVOICE_ID_MAX = 40
 InvoiceIdPath = Annotated[
-    str, Path(min_length=1, max_length=40, examples=["inv_3x9Jk2mQp1Zr8LwT5vYbNa"])
+    str,
+    Path(min_length=1, max_length=INVOICE_ID_MAX, examples=["inv_3x9Jk2mQp1Zr8LwT5vYbNa"]),
 ]
 
 

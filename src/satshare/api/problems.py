@@ -196,6 +196,8 @@ def install(app: FastAPI) -> None:
         if unreadable is not None:
             return problem(400, "malformed-request", unreadable, instance=request.url.path)
         if exc.status_code == 404 and detail == "Not Found":
+            if not request.url.path.startswith("/api/") and _wants_page(request):
+                return _not_found_page(request)
             detail = f"nothing at {request.url.path}; see /docs for the API"
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request.scope) or headers.get("Allow", "")
@@ -208,6 +210,23 @@ def install(app: FastAPI) -> None:
         return problem(
             500, "internal-error", "internal error; see the server log", instance=request.url.path
         )
+
+
+def _wants_page(request: Request) -> bool:
+    from satshare.api.pages import wants_html
+
+    return wants_html(request)
+
+
+def _not_found_page(request: Request) -> Response:
+    """A browser that follows a wrong link gets the site's not-found page, not JSON."""
+    from satshare.api import texts as web
+    from satshare.api.pages import page_language, render
+    from satshare.i18n import translate
+
+    language = page_language(request)
+    message = translate(language, web.NOT_FOUND_PAGE)
+    return render(request, "not_found.html", status_code=404, language=language, message=message)
 
 
 def _body_not_an_object(errors: Iterable[Any]) -> bool:

@@ -105,6 +105,7 @@ NOT_FOUND_HOME = N_("Home page")
 NOT_FOUND_INVOICE = N_(
     "There is no invoice at this address. Check the link, or start a new purchase in the bot."
 )
+NOT_FOUND_PAGE = N_("There is no page at this address. Check the link.")
 
 AMOUNT_SATS = N_("{amount} sats")
 EXPIRES_IN_CLOCK = N_("Expires in {clock}")

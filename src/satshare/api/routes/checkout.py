@@ -19,6 +19,7 @@ from satshare.access import flows as access
 from satshare.api import texts as web
 from satshare.api.checkout_view import CheckoutView, TelegramLinks
 from satshare.api.deps import (
+    INVOICE_ID_MAX,
     ClockDep,
     DbDep,
     InvoiceIdPath,
@@ -79,10 +80,12 @@ async def checkout_page(
     payments: PaymentsDep,
     sandbox_pages: SandboxDep,
     request: Request,
-    invoice_id: InvoiceIdPath,
+    invoice_id: str,  # any length: a mistyped link gets the not-found page, not a 422
 ) -> HTMLResponse:
     language = page_language(request)
     try:
+        if len(invoice_id) > INVOICE_ID_MAX:  # longer than any invoice id
+            raise NotFound(f"invoice {invoice_id[:INVOICE_ID_MAX]}… does not exist")
         data = await _load(db, clock, invoice_id)
     except NotFound:
         if not wants_html(request):

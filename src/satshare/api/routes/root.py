@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from satshare import __version__
 from satshare.api.deps import SandboxDep, SettingsDep
@@ -68,4 +68,23 @@ async def problem_type(code: str) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><meta charset=utf-8><title>{title}</title>"
         f"<h1>{title}</h1><p>{explanation}</p><p><a href='/docs'>API documentation</a></p>"
+    )
+
+
+#: The tab icon: a bitcoin-orange disc with a white "S". Browsers ask every site for
+#: /favicon.ico (and log a 404 when there is none); SVG is drawn at any size.
+FAVICON_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    b'<circle cx="16" cy="16" r="16" fill="#f7931a"/>'
+    b'<text x="16" y="23" font-family="Arial,Helvetica,sans-serif" font-size="20" '
+    b'font-weight="700" fill="#fff" text-anchor="middle">S</text></svg>'
+)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    return Response(
+        FAVICON_SVG,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
     )
