@@ -179,6 +179,12 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
             )
             assert refused.status_code == 403
             assert "expired or did not come from this panel" in refused.text
+            assert '<h2 class="page-title">Not allowed</h2>' in refused.text
+        # A user who does not exist is not found, not "not allowed".
+        missing = await panel.get("/admin/desk/users/999999")
+        assert missing.status_code == 404
+        assert '<h2 class="page-title">Not found</h2>' in missing.text
+        assert "No such user." in missing.text
         # Nor can the login form be posted from elsewhere.
         outside = await panel.client.post(
             "/admin/login", data={"username": "olga", "password": PASSWORD}

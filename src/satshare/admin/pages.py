@@ -92,6 +92,7 @@ async def render(
     view: BaseView | Admin, request: Request, template: str, status_code: int = 200, **context: Any
 ) -> Response:
     context.setdefault("notices", take_notices(request))
+    context.setdefault("status_code", status_code)  # refused.html: not found, or not allowed
     response: Response = await view.templates.TemplateResponse(
         request, template, context, status_code=status_code
     )
