@@ -180,6 +180,12 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
             assert refused.status_code == 403
             assert "expired or did not come from this panel" in refused.text
             assert '<h2 class="page-title">Not allowed</h2>' in refused.text
+        # States read as words in English (their translation in Russian), not as codes.
+        desk = await panel.get("/admin/desk/payouts")
+        assert 'id="tab-awaiting_approval" href="?status=awaiting_approval">awaiting approval' in (
+            desk.text
+        )
+        assert ">awaiting_approval <" not in desk.text
         # A user who does not exist is not found, not "not allowed".
         missing = await panel.get("/admin/desk/users/999999")
         assert missing.status_code == 404

@@ -59,6 +59,13 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return sqladmin_ngettext(singular, plural, n)
 
 
+def _label(value: str) -> str:
+    """A stored state ("awaiting_approval") as the panel shows it: its translation, or, in
+    English (the state is its own msgid), its words ("awaiting approval")."""
+    shown = t(value)
+    return shown.replace("_", " ") if shown == value else shown
+
+
 def _number(value: int) -> str:
     """An amount as the panel's language writes it (10,000 or 10 000)."""
     return format_number(language(), value)
@@ -100,6 +107,7 @@ def mount(app: FastAPI, services: AdminServices) -> Panel:
     env.globals["language"] = language
     env.globals["t"] = t
     env.globals["n"] = _number
+    env.globals["label"] = _label
     panel.admin.router.routes.insert(
         0, Mount("/assets", app=StaticFiles(directory=HERE / "static"), name="assets")
     )
