@@ -36,6 +36,7 @@ from satshare.ledger.figures.models import (
 )
 from satshare.ledger.models import EntryKind
 from satshare.money import split
+from satshare.notifications.models import OutboxMessage
 from satshare.payments import refunds
 from satshare.reports import flows as report_flows
 from satshare.reports.recompute import check
@@ -210,9 +211,22 @@ async def test_reads_count_what_the_sealer_has_not_reached(
     with pytest.raises(Undo):
         async with stack.db.transaction() as session:
             # Written here, not sealed (nothing is committed): only the seal queue has them.
-            await refunds.record_bitcoin_refund(
+            reversal = await refunds.record_bitcoin_refund(
                 session, invoice_id, note=None, author="test", now=now
             )
+            # alice was told of the commission; she is told it was taken back, in the
+            # refund's own transaction.
+            told = (
+                await session.execute(
+                    select(OutboxMessage).where(OutboxMessage.kind == "commission.reversed")
+                )
+            ).scalar_one()
+            assert told.user_id == alice
+            assert told.payload == {
+                "invoice_id": invoice_id,
+                "commission_sats": sealed["earned_sats"],
+                "transaction_id": reversal,
+            }
             await ledger.post_entry(
                 session,
                 ledger.NewEntry(

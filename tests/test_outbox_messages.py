@@ -80,6 +80,11 @@ QUEUED: list[tuple[str, dict[str, Any], type[Any]]] = [
         messages.PaymentRefunded,
     ),
     (
+        "commission.reversed",
+        {"invoice_id": "inv_a", "commission_sats": 25_000, "transaction_id": 12},
+        messages.CommissionReversed,
+    ),
+    (
         "commission.earned",
         {
             "invoice_id": "inv_a",
@@ -302,3 +307,21 @@ async def test_a_refund_is_told_in_the_currency_it_was_paid_in(
         )
     await bot.notify()
     assert text_of(bot.last(carol)) == expected
+
+
+async def test_an_affiliate_is_told_when_a_commission_is_taken_back(bot: BotStack) -> None:
+    alice = bot.new_user("alice")
+    await bot.say(alice, "/start")
+    user_id = (await bot.user_row(alice)).id
+    reversed_ = messages.CommissionReversed(
+        invoice_id="inv_r2", commission_sats=5_000, transaction_id=17
+    )
+    async with bot.container.db.transaction() as session:
+        await outbox.enqueue(
+            session, reversed_, dedupe_key="reversed-1", user_id=user_id, now=datetime.now(UTC)
+        )
+    await bot.notify()
+    assert text_of(bot.last(alice)) == (
+        "A sale you earned 5,000 sats on was refunded, so that commission was taken back from "
+        "your balance (transaction #17)."
+    )

@@ -38,6 +38,7 @@ from satshare.notifications.messages import (
     AccessResent,
     BroadcastPreview,
     CommissionEarned,
+    CommissionReversed,
     InvoiceGone,
     InvoiceMismatch,
     Message,
@@ -345,6 +346,18 @@ async def _payment_refunded(context: RenderContext, message: PaymentRefunded) ->
         amount = sats(language, message.amount_sats)
         return t(language, texts.REFUNDED_SATS, plan=plan, amount=amount), None
     return t(language, texts.REFUNDED_BITCOIN, plan=plan), None
+
+
+@renders(CommissionReversed)
+async def _commission_reversed(context: RenderContext, message: CommissionReversed) -> Rendered:
+    amount = sats(context.language, message.commission_sats)
+    text = t(
+        context.language,
+        texts.COMMISSION_REVERSED,
+        amount=amount,
+        transaction=message.transaction_id,
+    )
+    return text, None
 
 
 @renders(CommissionEarned)

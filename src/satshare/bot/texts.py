@@ -197,6 +197,10 @@ JOIN_DECLINED = N_(
 )
 NEW_REFERRAL = N_("New referral: {name} joined through your link.")
 COMMISSION = N_("You earned {amount} sats: someone you invited bought a subscription.")
+COMMISSION_REVERSED = N_(
+    "A sale you earned {amount} sats on was refunded, so that commission was taken back from "
+    "your balance (transaction #{transaction})."
+)
 EXPIRED = N_("Your subscription {plan} has ended. Renew it any time: /plans")
 REMINDER = N_("Reminder: {plan} ends on {until} UTC. Renew to keep your access: /plans")
 ADMIN_SALE = N_(

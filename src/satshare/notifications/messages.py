@@ -190,6 +190,32 @@ class SubscriptionReminder:
 
 
 @dataclass(frozen=True, slots=True)
+class CommissionReversed:
+    """To the affiliate: a sale they earned on was refunded, so its commission was taken back
+    (a reversing ledger entry; their balance may go below zero until the next commission)."""
+
+    kind: ClassVar[str] = "commission.reversed"
+    invoice_id: str
+    commission_sats: int
+    transaction_id: int
+
+    def to_payload(self) -> dict[str, object]:
+        return {
+            "invoice_id": self.invoice_id,
+            "commission_sats": self.commission_sats,
+            "transaction_id": self.transaction_id,
+        }
+
+    @classmethod
+    def from_payload(cls, p: Payload) -> CommissionReversed:
+        return cls(
+            invoice_id=str(p["invoice_id"]),
+            commission_sats=int(p["commission_sats"]),
+            transaction_id=int(p["transaction_id"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CommissionEarned:
     kind: ClassVar[str] = "commission.earned"
     invoice_id: str
@@ -573,6 +599,7 @@ KnownMessage = (
     | SubscriptionExpired
     | SubscriptionReminder
     | CommissionEarned
+    | CommissionReversed
     | ReferralRegistered
     | PayoutChanged
     | SaleNew
@@ -596,6 +623,7 @@ _FIXED_KINDS: dict[str, type[KnownMessage]] = {
         SubscriptionExpired,
         SubscriptionReminder,
         CommissionEarned,
+        CommissionReversed,
         ReferralRegistered,
         SaleNew,
         InvoiceMismatch,

@@ -15,6 +15,7 @@ from satshare.ledger import service as ledger
 from satshare.ledger.accounts import affiliate_payable
 from satshare.notifications import service as outbox
 from satshare.notifications.messages import (
+    CommissionReversed,
     PaymentRefunded,
 )
 from satshare.payments import repository
@@ -115,13 +116,25 @@ async def _refund(
     )
     await session.flush()
     affiliate_id = parties.buyer.referrer_id
+    commission = await _commission_of(session, payment.ledger_entry_id, affiliate_id)
+    if affiliate_id is not None and commission:
+        # The affiliate was told of the commission; they are told it was taken back too.
+        await outbox.enqueue(
+            session,
+            CommissionReversed(
+                invoice_id=invoice_id, commission_sats=commission, transaction_id=reversal.id
+            ),
+            dedupe_key=f"invoice:{invoice_id}:commission.reversed",
+            user_id=affiliate_id,
+            now=now,
+        )
     await webhook_events.sale_refunded(  # outgoing webhooks (#14), in the refund's transaction
         session,
         invoice=invoice,
         transaction_id=reversal.id,
         reverses_transaction_id=payment.ledger_entry_id,
         affiliate_user_id=affiliate_id,
-        commission_sats=await _commission_of(session, payment.ledger_entry_id, affiliate_id),
+        commission_sats=commission,
         now=now,
     )
     return reversal.id
