@@ -366,7 +366,8 @@ PAYOUT_DECISION_REFUSED = N_("Not possible: {reason}")
 
 BROADCAST_PREVIEW = N_(
     "Preview of broadcast #{id} ({lang}, {recipients} recipients when composed). "
-    "Send it with POST /api/v1/broadcasts/{id}/send or `satshare broadcast send {id}`."
+    "Send it from the admin panel's Broadcasts page, with POST /api/v1/broadcasts/{id}/send "
+    "or with `satshare broadcast send {id}`."
 )
 BROADCAST_PREVIEW_PHOTO = N_("With the photo: {photo}")
 BROADCAST_GONE = N_("Broadcast #{id} no longer exists.")
