@@ -233,6 +233,12 @@ async def test_sandbox_chat_names_channels_and_people_and_serves_the_report(
         await page.click("button.kb >> text=Plans")
         await page.click("button.kb >> text=Demo channel, 30 days")
         await page.wait_for_selector(".msg img[alt='QR code']")
+        # The chat stays scrolled to its end once the QR code has its height.
+        await page.wait_for_function(
+            "() => { const box = document.getElementById('messages');"
+            " return box.scrollHeight - box.clientHeight - box.scrollTop < 2; }",
+            timeout=5_000,
+        )
         invoice_id = (await page.inner_text(".msg:has(img)")).split("/pay/")[1].split()[0]
         await pay_in_sandbox(sandbox_with_bot, invoice_id)
         async with context.expect_page() as opened:
