@@ -113,6 +113,13 @@ async def test_home_is_html_for_browsers_and_json_for_programs(sandbox: Sandbox)
         assert "There is no page at this address." in wrong.text
         wrong = await client.get("/does/not/exist?lang=ru", headers={"Accept": "text/html"})
         assert "По этому адресу нет страницы." in wrong.text
+        # The language chosen on one page is kept on the next (a cookie), until changed.
+        home = await client.get("/transparency", headers={"Accept": "text/html"})
+        assert 'lang="ru"' in home.text
+        home = await client.get("/transparency?lang=en", headers={"Accept": "text/html"})
+        assert 'lang="en"' in home.text
+        home = await client.get("/", headers={"Accept": "text/html"})
+        assert 'lang="en"' in home.text
         wrong = await client.get("/api/v1/nothing", headers={"Accept": "text/html"})
         assert wrong.headers["content-type"] == "application/problem+json"  # the API: JSON
         wrong = await client.get("/does/not/exist", headers={"Accept": "application/json"})

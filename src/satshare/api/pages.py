@@ -29,11 +29,19 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
 
 
+#: The language a visitor chose with a page's switcher (?lang=), kept for the next pages.
+LANGUAGE_COOKIE = "satshare_lang"
+
+
 def page_language(request: Request) -> str:
-    """?lang= wins, then the browser's Accept-Language, then English."""
+    """?lang= wins, then the language chosen on an earlier page (a cookie), then the
+    browser's Accept-Language, then English."""
     chosen = request.query_params.get("lang")
     if chosen in LANGUAGES:
         return chosen
+    kept = request.cookies.get(LANGUAGE_COOKIE)
+    if kept in LANGUAGES:
+        return kept
     for part in request.headers.get("accept-language", "").split(","):
         code = part.split(";")[0].strip().split("-")[0].lower()
         if code in LANGUAGES:
@@ -74,6 +82,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "support": branding.support_contact or t(web.SUPPORT_DEFAULT),
         "terms_url": branding.terms_url,
     }
-    return templates().TemplateResponse(
+    response = templates().TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code
     )
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:  # the switcher: the next pages keep the choice
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="lax", httponly=True
+        )
+    return response
