@@ -104,8 +104,9 @@ async def test_a_promo_code_on_the_checkout_page(sandbox: Sandbox) -> None:
         await page.wait_for_selector("#promo-error:not([hidden])")
         assert await page.inner_text("#promo-error") == _refused("ru", "OLD", web.PROMO_EXPIRED)
 
-        # A code that applies: a new invoice at its price, the way to pay it at once.
-        await page.goto(order["checkout_url"])
+        # A code that applies: a new invoice at its price, the way to pay it at once (back
+        # in English: the page keeps the language last chosen).
+        await page.goto(order["checkout_url"] + "?lang=en")
         await page.click("#promo summary")
         await page.fill("#promo-code", "spring20")
         await page.click("#promo-apply")
