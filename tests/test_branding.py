@@ -102,7 +102,7 @@ async def test_the_pages_carry_the_owners_name_and_plan_wording(
             assert 'id="brand" href="/">Night Owls</a>' in russian
             assert "Напишите @owls_help." in russian
             assert 'href="https://owls.example/terms"' in russian
-            english = (await client.get(order["invoice"]["checkout_url"])).text
+            english = (await client.get(order["invoice"]["checkout_url"] + "?lang=en")).text
             assert "<h1>Premium, 30 days</h1>" in english and "50,000 sats" in english
             for path in ("/", "/transparency"):
                 page = (await client.get(path)).text
