@@ -161,6 +161,17 @@ def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
     assert not RAW_TOKEN.search(output)
 
 
+def _serve_until_it_exits(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A ``satshare serve`` expected to refuse to start: its exit code and output."""
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [*SATSHARE, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _api_keys(tmp_path: Path) -> list[tuple[int, bool]]:
     """(id, revoked) of every API key in the test's SQLite database."""
     import sqlite3
@@ -180,13 +191,7 @@ def test_a_second_serve_on_the_same_sqlite_database_is_refused(tmp_path: Path) -
         first.wait_ready()
         keys = _api_keys(tmp_path)
         assert keys and not keys[-1][1]  # the running sandbox's admin key
-        second = subprocess.run(  # noqa: S603
-            [*SATSHARE, "serve", "--port", str(free_port())],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        second = _serve_until_it_exits(env)
         assert first.process.poll() is None  # still serving
     finally:
         code = first.stop()
@@ -209,13 +214,7 @@ def test_a_bot_api_that_cannot_be_reached_is_one_line_and_changes_no_key(
         SATSHARE_TELEGRAM__API_BASE_URL="http://127.0.0.1:9",
     )
     subprocess.run([*SATSHARE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
-    done = subprocess.run(  # noqa: S603
-        [*SATSHARE, "serve", "--port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _serve_until_it_exits(env)
     assert done.returncode == 1
     output = done.stdout + done.stderr
     assert "Traceback" not in output  # the web server is stopped before the line, not cut off
