@@ -26,7 +26,7 @@ from tests.botkit import (
     wait_for,
 )
 from tests.conftest import BTCPaySim
-from tests.helpers import wait_until
+from tests.helpers import expire_due_until, wait_until
 from tests.qrkit import decode
 
 
@@ -326,7 +326,6 @@ async def test_expiry_removes_members_with_ban_and_unban(
     clocked_bot: tuple[BotStack, FrozenClock],
 ) -> None:
     from satshare.bot.removal import remove_expired_members
-    from satshare.subscriptions import service as subscriptions
 
     bot, clock = clocked_bot
     bob = bot.new_user("bob")
@@ -337,8 +336,7 @@ async def test_expiry_removes_members_with_ban_and_unban(
 
     assert (await remove_expired_members(bot.runtime, bot.runtime.application.bot)).removed == 0
     clock.advance(timedelta(days=31))
-    async with bot.container.db.transaction() as session:
-        await subscriptions.expire_due(session, clock.now())
+    await expire_due_until(bot.container.db, clock.now(), expected=1)
     bot.runtime.settings.removal_dry_run = True
     dry = await remove_expired_members(bot.runtime, bot.runtime.application.bot)
     assert dry.would_remove == [((await bot.user_row(bob)).id, CHANNELS[0])]
@@ -367,7 +365,6 @@ async def test_expiry_removes_members_with_ban_and_unban(
 
 async def test_removal_cap_per_run(clocked_bot: tuple[BotStack, FrozenClock]) -> None:
     from satshare.bot.removal import remove_expired_members
-    from satshare.subscriptions import service as subscriptions
 
     bot, clock = clocked_bot
     members = [bot.new_user(f"m{i}") for i in range(3)]
@@ -377,8 +374,7 @@ async def test_removal_cap_per_run(clocked_bot: tuple[BotStack, FrozenClock]) ->
         bot.telegram.user_joins(member, link)
         await wait_for(lambda m=member: bot.telegram.member_status(CHANNELS[0], m) == "member")  # type: ignore[misc]
     clock.advance(timedelta(days=31))
-    async with bot.container.db.transaction() as session:
-        await subscriptions.expire_due(session, clock.now())
+    await expire_due_until(bot.container.db, clock.now(), expected=3)
     bot.runtime.settings.removal_max_per_run = 2
     first = await remove_expired_members(bot.runtime, bot.runtime.application.bot)
     second = await remove_expired_members(bot.runtime, bot.runtime.application.bot)

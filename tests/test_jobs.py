@@ -17,7 +17,7 @@ from satshare.jobs import catalogue
 from satshare.notifications.models import OutboxMessage
 from satshare.payments import flows
 from tests.conftest import PG_URL, BTCPaySim, Stack, close_stack, open_stack
-from tests.helpers import buy, create_user, invoice_status
+from tests.helpers import buy, create_user, expire_due_until, invoice_status
 
 
 async def test_reconciler_settles_an_invoice_whose_webhook_never_came(stack: Stack) -> None:
@@ -163,8 +163,7 @@ async def test_expiry_then_renewal_starts_from_now(clocked: tuple[Stack, FrozenC
     clock.advance(timedelta(days=31))
     # Even before the job runs, the API tells the truth.
     assert (await stack.client.get(sub_path)).json()["status"] == "expired"
-    async with stack.db.transaction() as session:
-        assert await subscriptions.expire_due(session, clock.now()) == 1
+    await expire_due_until(stack.db, clock.now(), expected=1)
     async with stack.db.transaction() as session:
         assert await subscriptions.expire_due(session, clock.now()) == 0
     async with stack.db.reading() as session:
