@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -59,8 +60,16 @@ async def test_the_owner_works_the_panel_in_chromium(stack: Stack, lightning: Li
         await page.click("#payouts-waiting")
         row = page.locator("#payouts tbody tr").first
         payout_id = int((await row.get_attribute("id") or "").removeprefix("payout-"))
+        asked: list[str] = []
+
+        async def confirm(dialog: Any) -> None:  # money leaves at once: asked first
+            asked.append(dialog.message)
+            await dialog.accept()
+
+        page.once("dialog", confirm)
         await row.locator("button", has_text="Approve").click()
         assert f"Payout {payout_id} is now" in await page.inner_text(".ss-notices")
+        assert asked and asked[0].startswith(f"Approve payout #{payout_id}: 25,000 sats to ")
         await settle_payouts(stack)
         assert (await payout(stack.client, payout_id))["status"] == "paid"
         async with stack.db.reading() as session:
