@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from satshare.db import Database, is_sqlite
+from satshare.db import Database, is_sqlite, sqlite_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_MAGIC = b"PGDMP"
@@ -136,10 +136,9 @@ def _refuse_unless_forced(holding: list[str], force: bool) -> None:
 
 
 def _sqlite_file(url: str, *, must_exist: bool) -> Path:
-    name = make_url(url).database
-    if not name or name == ":memory:":
+    path = sqlite_file(url)
+    if path is None:
         raise BackupError("database.url is an in-memory SQLite database: nothing to back up")
-    path = Path(name)
     if must_exist and not path.is_file():
         raise BackupError(f"the SQLite database {path} does not exist; check database.url")
     return path

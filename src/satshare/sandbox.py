@@ -108,6 +108,12 @@ def sandbox_payouts(settings: Settings) -> PayoutsSettings:
     )
 
 
+def emulates_rates(settings: Settings) -> bool:
+    """Sandbox mode serves its own exchange-rate emulator: an exchange's source is chosen
+    and no URL of its own is given."""
+    return settings.rates.source in ("kraken", "yadio") and settings.rates.url is None
+
+
 def preview(settings: Settings) -> Settings:
     """The settings sandbox mode runs with, as far as they are known before it starts (its
     processor keys, webhook secret and bot token are made at each start): what ``config
@@ -121,7 +127,7 @@ def preview(settings: Settings) -> Settings:
         # The container accepts the sandbox's own http:// receiver (container.py).
         "webhooks": settings.webhooks.model_copy(update={"allow_insecure_urls": True}),
     }
-    if settings.rates.source in ("kraken", "yadio") and settings.rates.url is None:
+    if emulates_rates(settings):
         update["rates"] = settings.rates.model_copy(update={"url": own + SANDBOX_RATES_PATH})
     if settings.telegram_sandbox:
         update["telegram"] = settings.telegram.model_copy(
@@ -164,7 +170,7 @@ def start_sandbox(settings: Settings, *, self_url: str | None = None) -> Sandbox
         "payouts": sandbox_payouts(settings),
     }
     rates = None
-    if settings.rates.source in ("kraken", "yadio") and settings.rates.url is None:
+    if emulates_rates(settings):
         rates = rates_sim.RatesEmulator()
         routes.append(Mount(SANDBOX_RATES_PATH, app=rates_sim.build_app(rates)))
         overlay["rates"] = settings.rates.model_copy(update={"url": own + SANDBOX_RATES_PATH})

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from satshare.aftercommit import CommitListener
 from satshare.api.audit import STATE_KEY as AUDITED
 from satshare.api.ports import JobQueue, SandboxPages
+from satshare.api.problems import declared_length, too_large
 from satshare.apikeys import flows as apikeys
 from satshare.apikeys.service import grants
 from satshare.clock import Clock
@@ -285,15 +286,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes: a declared
     Content-Length is believed up front, a chunked body is counted as it streams in, so no
     more than ``limit`` bytes are ever held."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is at most {limit} bytes; this one declares {declared}")
+    declared = declared_length(request.scope)
+    if declared is not None and declared[1] > limit:
+        raise PayloadTooLarge(too_large(limit, declared[0]))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body is at most {limit} bytes")
+            raise PayloadTooLarge(too_large(limit))
         chunks.append(chunk)
     return b"".join(chunks)
 

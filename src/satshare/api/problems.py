@@ -196,8 +196,9 @@ def install(app: FastAPI) -> None:
         if unreadable is not None:
             return problem(400, "malformed-request", unreadable, instance=request.url.path)
         if exc.status_code == 404 and detail == "Not Found":
-            if not request.url.path.startswith("/api/") and _wants_page(request):
-                return _not_found_page(request)
+            page = _not_found_page(request)
+            if page is not None:
+                return page
             detail = f"nothing at {request.url.path}; see /docs for the API"
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request.scope) or headers.get("Allow", "")
@@ -212,18 +213,16 @@ def install(app: FastAPI) -> None:
         )
 
 
-def _wants_page(request: Request) -> bool:
-    from satshare.api.pages import wants_html
-
-    return wants_html(request)
-
-
-def _not_found_page(request: Request) -> Response:
-    """A browser that follows a wrong link gets the site's not-found page, not JSON."""
+def _not_found_page(request: Request) -> Response | None:
+    """A browser that follows a wrong link gets the site's not-found page, not JSON; None
+    for a program, and anywhere under /api/."""
+    # Imported here: the pages import the API's dependencies, which import this module.
     from satshare.api import texts as web
-    from satshare.api.pages import page_language, render
+    from satshare.api.pages import page_language, render, wants_html
     from satshare.i18n import translate
 
+    if request.url.path.startswith("/api/") or not wants_html(request):
+        return None
     language = page_language(request)
     message = translate(language, web.NOT_FOUND_PAGE)
     return render(request, "not_found.html", status_code=404, language=language, message=message)
@@ -337,15 +336,20 @@ class RefuseNulMiddleware:
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _body_too_large(scope: Scope, limit: int, declared: str | None) -> JSONResponse:
+def too_large(limit: int, declared: str | None = None) -> str:
+    """A 413's detail: the limit, and the length the request declared when it did."""
     detail = f"the body is at most {limit} bytes"
     if declared is not None:
         detail += f"; this one declares {declared}"
+    return detail
+
+
+def _body_too_large(scope: Scope, limit: int, declared: str | None) -> JSONResponse:
     instance = scope["path"].replace("\x00", "%00")
-    return problem(413, "payload-too-large", detail, instance=instance)
+    return problem(413, "payload-too-large", too_large(limit, declared), instance=instance)
 
 
-def _declared_length(scope: Scope) -> tuple[str, int] | None:
+def declared_length(scope: Scope) -> tuple[str, int] | None:
     """The Content-Length header (as sent, and its value), when it is a number."""
     for name, value in scope.get("headers") or ():
         if name == b"content-length":
@@ -379,7 +383,7 @@ class LimitBodyMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit
-        declared = _declared_length(scope)
+        declared = declared_length(scope)
         if declared is not None and declared[1] > limit:
             await _body_too_large(scope, limit, declared[0])(scope, receive, send)
             return

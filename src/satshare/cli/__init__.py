@@ -164,6 +164,7 @@ def config_check() -> None:
     table.add_column("value", overflow="fold")
     table.add_row("mode", "[yellow]sandbox[/] (no processor configured)" if sandboxed else "live")
     mark = " [yellow](sandbox)[/]"
+    made_at_start = _made_at_start(configured) if sandboxed else set()
     for name in type(cfg).model_fields:
         value = getattr(cfg, name)
         if name == "plans":
@@ -171,7 +172,7 @@ def config_check() -> None:
         if isinstance(value, BaseModel):
             given = getattr(configured, name)
             for key, item in value:
-                if sandboxed and f"{name}.{key}" in _made_at_start(configured):
+                if f"{name}.{key}" in made_at_start:
                     table.add_row(f"{name}.{key}", "[dim]made at each start[/]" + mark)
                     continue
                 changed = sandboxed and getattr(given, key) != item
@@ -547,8 +548,6 @@ async def _serve_container(
     from satshare.cli.serving import GRACEFUL_SECONDS, Server, Workers, stop_when_orphaned
     from satshare.jobs import BotJobs, run_jobs
 
-    # The bot (python-telegram-bot) and the sandbox (the emulators) are imported only when
-    # this configuration runs them: a process that never uses them does not load them (#15).
     # /ready and /metrics ask the PostgreSQL job queue this process works or feeds.
     api = create_app(container.api_services(job_queue=True))
     config = uvicorn.Config(
@@ -611,6 +610,8 @@ async def _serve_container(
         orphaned = asyncio.create_task(stop_when_orphaned(server, parent=worker[1]))
     else:
         # Issued once everything has started: a start that fails leaves the keys as they were.
+        # The sandbox's module (the emulators), like the bot's, is imported only when this
+        # configuration runs it: a process that never uses them does not load them (#15).
         sandbox_key, sandbox_login = None, None
         if container.sandbox is not None and cfg.sandbox.print_api_key:
             from satshare.sandbox import issue_sandbox_key
