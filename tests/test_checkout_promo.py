@@ -15,6 +15,7 @@ from satshare.api import texts as web
 from satshare.api.presenters import invoice_out
 from satshare.i18n import translate
 from satshare.payments.models import Invoice
+from satshare.promos.models import CODE_MAX_LENGTH
 from tests.browser import chromium
 from tests.helpers import buy, create_user, wait_until
 from tests.qrkit import WIDTHS, decode, keep
@@ -178,3 +179,64 @@ async def test_a_refused_code_is_a_problem_and_a_replaced_invoice_gives_its_use_
         assert again.status_code == 200, again.text
     alpha_stats = (await sandbox.client.get("/api/v1/promo-codes/ALPHA")).json()["stats"]
     assert alpha_stats["pending"] == 1  # one use held, by the newest invoice only
+
+
+@pytest.mark.browser
+async def test_the_longest_code_fits_the_field_and_a_longer_entry_is_no_such_code(
+    sandbox: Sandbox,
+) -> None:
+    longest = "L" * (CODE_MAX_LENGTH - 1) + "9"
+    body = {"code": longest, "kind": "percent", "value": 10}
+    assert (await sandbox.client.post("/api/v1/promo-codes", json=body)).status_code == 201
+    too_long = {**body, "code": longest + "X"}
+    assert (await sandbox.client.post("/api/v1/promo-codes", json=too_long)).status_code == 422
+    buyer = (await create_user(sandbox.client, "buyer"))["user_id"]
+    order = (await buy(sandbox.client, buyer, "demo-monthly"))["invoice"]
+    # Far longer than any code (and than the 64 the page's endpoint once took as a bound).
+    pasted = "Z" * (CODE_MAX_LENGTH * 3)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        for language in ("ru", "en"):
+            await page.goto(f"{order['checkout_url']}?lang={language}")
+            await page.click("#promo summary")
+            field = page.locator("#promo-code")
+            assert await field.get_attribute("maxlength") == str(CODE_MAX_LENGTH)
+            # What the page sends anyway (an old page, a script): refused as no such code,
+            # in the page's language, and nothing changes.
+            await field.evaluate("input => input.removeAttribute('maxlength')")
+            await field.fill(pasted.lower())
+            await page.click("#promo-apply")
+            await page.wait_for_selector("#promo-error:not([hidden])")
+            expected = _refused(language, pasted, web.PROMO_UNKNOWN)
+            assert await page.inner_text("#promo-error") == expected
+            assert page.url.startswith(order["checkout_url"])
+            keep(await page.screenshot(full_page=True), f"checkout-promo-too-long-{language}")
+        assert [i["id"] for i in await _invoices_of(sandbox, buyer)] == [order["id"]]
+
+        # Typed by hand, one key at a time: the field takes the longest code and no more.
+        await page.reload()
+        await page.click("#promo summary")
+        await page.locator("#promo-code").press_sequentially(longest.lower() + "x")
+        assert await page.input_value("#promo-code") == longest.lower()
+        await page.click("#promo-apply")
+        await page.wait_for_url(lambda url: order["id"] not in url)
+        discounted = next(i for i in await _invoices_of(sandbox, buyer) if i["id"] != order["id"])
+        assert (discounted["promo_code"], discounted["discount_sats"]) == (longest, 1_000)
+        assert await page.inner_text("#amount") == "9,000 sats"
+        await page.close()
+
+
+async def test_an_entry_longer_than_any_code_is_refused_as_no_such_code(
+    sandbox: Sandbox,
+) -> None:
+    buyer = (await create_user(sandbox.client, "buyer"))["user_id"]
+    order = (await buy(sandbox.client, buyer, "demo-monthly"))["invoice"]
+    async with httpx.AsyncClient(timeout=30, base_url=sandbox.url) as page:
+        for length in (CODE_MAX_LENGTH + 1, 65, 10_000):
+            refused = await page.post(f"/pay/{order['id']}/promo", json={"code": "A" * length})
+            assert refused.status_code == 422, length
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["reason"] == "unknown", length
+        empty = await page.post(f"/pay/{order['id']}/promo", json={"code": ""})
+        assert empty.status_code == 422  # nothing typed: malformed, as before
+    assert len(await _invoices_of(sandbox, buyer)) == 1

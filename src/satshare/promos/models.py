@@ -8,6 +8,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, StrEnumText, UTCDateTime
 
+#: The longest promo code: the column's width, and the one limit CODE_PATTERN, the API and
+#: the checkout page's field take (a longer entry can never match a code).
+CODE_MAX_LENGTH = 32
+
 
 class PromoKind(StrEnum):
     PERCENT = "percent"  # value: percent off, 1-100
@@ -27,7 +31,7 @@ class PromoCode(Base):
     __tablename__ = "promo_codes"
 
     #: Upper case: codes are matched case-insensitively.
-    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE_MAX_LENGTH), primary_key=True)
     kind: Mapped[PromoKind] = mapped_column(StrEnumText(PromoKind, 16))
     value: Mapped[int] = mapped_column(BigInteger)
     #: Plan ids it applies to; NULL: every plan.

@@ -13,6 +13,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from satshare.promos.models import CODE_MAX_LENGTH
 from satshare.schemas import NUL_MESSAGE, StrictModel
 
 MOMENT_MAX_LENGTH = 40
@@ -67,7 +68,7 @@ class PromoCreate(StrictModel):
 
     code: str = Field(
         min_length=3,
-        max_length=32,
+        max_length=CODE_MAX_LENGTH,
         description="Letters, digits, _ and -; matched without regard to case.",
     )
     kind: Literal["percent", "fixed_sats", "extra_days"]

@@ -15,11 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from satshare.errors import Conflict, InvalidRequest, NotFound
 from satshare.plans import service as plans
 from satshare.promos import pricing, repository
-from satshare.promos.models import PromoCode, PromoKind, PromoRedemption, RedemptionStatus
+from satshare.promos.models import (
+    CODE_MAX_LENGTH,
+    PromoCode,
+    PromoKind,
+    PromoRedemption,
+    RedemptionStatus,
+)
 from satshare.promos.repository import Stats
 
 #: Letters, digits, _ and -: what a Telegram /start parameter can carry after "promo_".
-CODE_PATTERN = re.compile(r"^[A-Z0-9_-]{3,32}$")
+CODE_PATTERN = re.compile(rf"^[A-Z0-9_-]{{3,{CODE_MAX_LENGTH}}}$")
 MAX_DAYS = 3650
 #: A reserved use not tied to an invoice by then (its checkout died) stops counting.
 RESERVATION = timedelta(minutes=10)
@@ -65,7 +71,8 @@ class PromoSpec:
     def __post_init__(self) -> None:
         if not CODE_PATTERN.match(self.code):
             raise InvalidRequest(
-                "code must be 3-32 letters, digits, _ or - (matched without regard to case)",
+                f"code must be 3-{CODE_MAX_LENGTH} letters, digits, _ or - (matched without "
+                "regard to case)",
                 field="code",
             )
         if self.kind == PromoKind.PERCENT and not 1 <= self.value <= 100:

@@ -38,7 +38,8 @@ from satshare.payments import flows
 from satshare.payments.flows import PaymentsContext
 from satshare.payments.models import OPEN_STATUSES, Invoice
 from satshare.plans.models import Plan
-from satshare.promos.service import normalise
+from satshare.promos.models import CODE_MAX_LENGTH
+from satshare.promos.service import PromoRefused, Refusal, normalise
 from satshare.schemas import StrictModel
 from satshare.subscriptions import flows as subscription_flows
 from satshare.subscriptions.service import effective_status
@@ -132,6 +133,7 @@ async def checkout_page(
             stars_link=_stars_link(payments, request, plan, sandbox=telegram.sandbox),
             outlook=view.outlook(outlook, ask=not confirmed, title_of=title_of),
             promo_reasons=view.promo_reasons(),
+            promo_max_length=CODE_MAX_LENGTH,
             confirmed_query=CONFIRMED_QUERY,
         )
     return render(request, "pay.html", language=language, **context)
@@ -175,7 +177,9 @@ class RailChoice(StrictModel):
 
 
 class PromoEntry(StrictModel):
-    code: str = Field(min_length=1, max_length=64)
+    # Bounded by the body limit only: what a buyer typed longer than any code is "no such
+    # code" in their language (apply_promo), not a malformed request in English.
+    code: str = Field(min_length=1)
 
 
 async def _open_invoice(db: Database, invoice_id: str) -> Invoice:
@@ -229,6 +233,8 @@ async def apply_promo(
     the code gives, by the same rules as the bot and the API. A code that does not apply is
     422 with its ``reason`` (``promos.service.Refusal``) and changes nothing."""
     invoice = await _open_invoice(db, invoice_id)
+    if len(normalise(body.code)) > CODE_MAX_LENGTH:  # no such code, without a look-up
+        raise PromoRefused(Refusal.UNKNOWN, "there is no promo code that long")
     if invoice.promo_code == normalise(body.code):  # applied already
         return {
             "invoice_id": invoice.id,

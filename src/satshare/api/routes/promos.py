@@ -10,14 +10,14 @@ from satshare.api.deps import AdminKey, ClockDep, DbDep
 from satshare.api.problems import openapi_responses
 from satshare.errors import InvalidRequest
 from satshare.promos import flows, service
-from satshare.promos.models import PromoCode, PromoKind
+from satshare.promos.models import CODE_MAX_LENGTH, PromoCode, PromoKind
 from satshare.promos.repository import Stats
 from satshare.promos.schemas import PromoCreate, PromoOut, PromoStats, PromoUpdate
 from satshare.schemas import PageOf
 
 router = APIRouter(prefix="/api/v1/promo-codes", tags=["promo codes"])
 
-CodePath = Annotated[str, Path(min_length=1, max_length=32, examples=["SPRING20"])]
+CodePath = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH, examples=["SPRING20"])]
 
 
 def promo_out(p: PromoCode, stats: Stats) -> PromoOut:
