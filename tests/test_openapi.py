@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import schemathesis
 
 from satshare.api.problems import MAX_BODY_BYTES
 from satshare.api.routes.webhooks import MAX_WEBHOOK_BYTES
+from tests.browser import offline_context
 from tests.conftest import Stack
+from tests.qrkit import keep
 
 PROBLEM = "application/problem+json"
 
@@ -52,6 +55,32 @@ async def test_every_operation_is_documented_with_examples(stack: Stack) -> None
             assert any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])), where
     security = spec["components"]["securitySchemes"]
     assert security["ApiKey"]["scheme"] == "bearer"
+
+
+@pytest.mark.browser
+async def test_the_api_key_comes_first_in_the_authorize_dialog(stack: Stack) -> None:
+    spec: dict[str, Any] = (await stack.client.get("/openapi.json")).json()
+    schemes = spec["components"]["securitySchemes"]
+    assert list(schemes) == ["ApiKey", "MetricsToken"]
+    schemathesis.openapi.from_dict(spec).validate()  # the OpenAPI 3.1 meta-schema, offline
+    # Still the two schemes the operations name, each a bearer token.
+    used = {
+        name for _, _, op in _operations(spec) for item in op.get("security", []) for name in item
+    }
+    assert used == set(schemes)
+    assert all(
+        scheme == {**scheme, "type": "http", "scheme": "bearer"} for scheme in schemes.values()
+    )
+    # What a person sees: Swagger UI's dialog, in the document's order.
+    async with offline_context() as (context, outside):
+        page = await context.new_page()
+        await page.goto(f"{stack.url}/docs")
+        await page.click(".btn.authorize")
+        await page.wait_for_selector(".modal-ux .auth-container h4")
+        titles = await page.locator(".modal-ux .auth-container h4").all_inner_texts()
+        keep(await page.screenshot(), "docs-authorize")
+        assert [title.split()[0] for title in titles] == ["ApiKey", "MetricsToken"], titles
+        assert outside == []
 
 
 def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

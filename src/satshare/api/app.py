@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from satshare import __version__
 from satshare.api import docs, problems, ratelimit
 from satshare.api.audit import AdminApiAudit
-from satshare.api.deps import ApiServices
+from satshare.api.deps import ApiServices, bearer
 from satshare.api.idempotency import IdempotencyMiddleware
 from satshare.api.platforms import PLATFORM_GUARD
 from satshare.api.routes import (
@@ -100,6 +100,16 @@ def _honours_idempotency_key(path: str) -> bool:
     return not path.startswith("/api/v1/webhooks/")
 
 
+def _api_key_first(schema: dict[str, Any]) -> None:
+    """Swagger UI's Authorize dialog lists the schemes in the document's order, which is
+    the order routes were added: /metrics (mounted first, outermost) would put its token
+    above the API key nearly everyone needs."""
+    schemes = schema.get("components", {}).get("securitySchemes")
+    if schemes and bearer.scheme_name in schemes:
+        ordered = {bearer.scheme_name: schemes[bearer.scheme_name]}
+        schema["components"]["securitySchemes"] = {**ordered, **schemes}
+
+
 def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(
         title="SatShare API",
@@ -172,6 +182,7 @@ def create_app(services: ApiServices) -> FastAPI:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema()
         )
+        _api_key_first(schema)
         problems.document_problems(schema, idempotent_post=_honours_idempotency_key)
         ratelimit.document(schema)
         for path_name, path in schema.get("paths", {}).items():
