@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from satshare.payments import repository
+from satshare.payments.models import InvoiceStatus
 from satshare.sim.btcpay import BTCPayEmulator
 from tests.conftest import Stack
 from tests.helpers import buy, create_user, invoice_status, wait_until
@@ -122,3 +126,25 @@ async def test_emulator_rounds_btc_amounts_up(btcpay_emulator_factory: object = 
     invoice = emulator.create_invoice("s", {"amount": "0.000000011", "currency": "BTC"})
     assert invoice.amount_sats == 2
     await emulator.aclose()
+
+
+async def test_record_sale_refuses_a_change_it_would_not_write(stack: Stack) -> None:
+    """The settlement writes its invoice and subscription by hand (``record_sale``), not
+    through the ORM's flush: a change to a column it does not write must fail the
+    transaction, not vanish with the object it took out of the session."""
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    invoice_id = order["invoice"]["id"]
+    with pytest.raises(ValueError, match=r"does not write \['checkout_link'\]"):
+        async with stack.container.db.transaction() as session:
+            locked = await repository.lock_invoice_for_settlement(session, invoice_id)
+            assert locked is not None
+            invoice, subscription, _, _ = locked
+            invoice.status = InvoiceStatus.SETTLED
+            invoice.checkout_link = "https://example.invalid/changed"
+            await repository.record_sale(session, invoice, subscription, {})
+    async with stack.container.db.reading() as session:
+        stored = await repository.get_invoice(session, invoice_id)
+    assert stored is not None
+    assert stored.status is InvoiceStatus.NEW
+    assert stored.checkout_link != "https://example.invalid/changed"

@@ -7,7 +7,8 @@ locked in a fixed order: invoice, then subscription.
 
 It is on the path of every sale, so it counts its round trips (``bench/settle_tx.py``): the
 invoice, its subscription, buyer and plan in one query; the entry with its postings, notes
-and queue rows in one statement; the three outbox rows in one INSERT.
+and queue rows in one statement; the invoice, the payment and the subscription in another
+(``repository.record_sale``, not the ORM's flush); the three outbox rows in one INSERT.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from satshare.notifications.messages import (
     SaleNew,
 )
 from satshare.payments import referrals, repository
-from satshare.payments.models import Invoice, InvoiceStatus, Payment
+from satshare.payments.models import Invoice, InvoiceStatus
 from satshare.payments.ports import InvoiceFlag, InvoiceState, ProviderInvoice
 from satshare.plans import service as plans
 from satshare.plans.models import Plan
@@ -283,24 +284,27 @@ async def _fulfil(
     invoice.status = InvoiceStatus.SETTLED
     invoice.settled_at = now
     invoice.updated_at = now
-    session.add(
-        Payment(
-            invoice_id=invoice.id,
-            user_id=buyer.id,
-            provider=invoice.provider,
-            amount_sats=invoice.amount_sats,
-            received_sats=done.received_sats,
-            overpaid_sats=done.received_sats - invoice.amount_sats,
-            paid_late=done.paid_late,
-            proof=done.proof,
-            ledger_entry_id=done.entry_id,
-            settled_at=now,
-        )
-    )
     counted_before = subscriptions.before_change(subscription)
     subscriptions.extend(subscription, plan.duration_days + invoice.bonus_days, now)
     bitcoin = invoice.amount_sats if invoice.currency == "SAT" else None
     subscriptions.record_payment(subscription, bitcoin)
+    await repository.record_sale(
+        session,
+        invoice,
+        subscription,
+        {
+            "invoice_id": invoice.id,
+            "user_id": buyer.id,
+            "provider": invoice.provider,
+            "amount_sats": invoice.amount_sats,
+            "received_sats": done.received_sats,
+            "overpaid_sats": done.received_sats - invoice.amount_sats,
+            "paid_late": done.paid_late,
+            "proof": done.proof,
+            "ledger_entry_id": done.entry_id,
+            "settled_at": now,
+        },
+    )
     await subscriptions.counted(session, counted_before, subscription)  # the dashboard's tallies
     if invoice.promo_code is not None:  # only an invoice with a code holds a promo use
         await promos.invoice_settled(session, invoice.id, now)
@@ -355,7 +359,7 @@ async def _fulfil(
             dedupe_key=f"invoice:{invoice.id}:sale.new",
         )
     )
-    # One statement for the three (its autoflush writes the invoice, payment, subscription).
+    # One statement for the three.
     await outbox.enqueue_all(session, messages, now)
     await webhook_events.sale_settled(  # outgoing webhooks (#14), in the sale's transaction
         session,
