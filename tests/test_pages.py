@@ -292,3 +292,50 @@ async def test_a_payment_being_confirmed_offers_no_way_to_pay_again(stack: Stack
         assert "<title>Pay " not in page.text
         assert 'class="qr"' not in page.text and "lightning:" not in page.text
         assert "bitcoin:" not in page.text and 'id="countdown"' not in page.text
+
+
+#: How many lines an element's text takes on the screen (its line boxes, by their tops).
+LINES = """element => {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
+}"""
+
+
+@pytest.mark.browser
+async def test_buttons_and_the_curl_example_read_well_in_russian_on_a_phone(
+    sandbox: Sandbox,
+) -> None:
+    """Russian labels are longer: no label broken inside its button or link, no command cut
+    inside its address, nothing wider than the screen, at phone and desktop width."""
+    order = await _order(sandbox)
+    async with chromium() as browser:
+        for language in ("ru", "en"):
+            for label, width in WIDTHS.items():
+                context = await browser.new_context(viewport={"width": width, "height": 900})
+                cookie = {"name": "satshare_lang", "value": language, "url": sandbox.url}
+                await context.add_cookies([cookie])  # type: ignore[list-item]
+                page = await context.new_page()
+                await page.goto(sandbox.url + "/")
+                curl = page.locator("#curl")
+                assert await curl.inner_text() == f"curl {sandbox.url}/"
+                assert await curl.evaluate(LINES) == 1, (language, label)
+                box = await curl.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= width
+                await _shot(page, f"home-{language}-{label}")
+                assert await page.evaluate("document.documentElement.scrollWidth") <= width
+
+                await page.goto(order["invoice"]["checkout_url"])
+                await page.click("#promo summary")  # its Apply button too
+                assert await page.get_attribute("html", "lang") == language
+                wallets = "a[href^='lightning:'], a[href^='bitcoin:']"
+                actions = page.locator(f"button:visible, {wallets}")
+                assert await actions.count() == 6  # 2 copy, 2 wallet links, apply, simulate
+                for action in await actions.all():
+                    text = await action.inner_text()
+                    assert await action.evaluate(LINES) == 1, (language, label, text)
+                    box = await action.bounding_box()
+                    assert box is not None and box["x"] + box["width"] <= width, text
+                await _shot(page, f"checkout-actions-{language}-{label}")
+                assert await page.evaluate("document.documentElement.scrollWidth") <= width
+                await context.close()
