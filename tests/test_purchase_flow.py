@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from satshare.payments import repository
-from satshare.payments.models import InvoiceStatus
+from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.sim.btcpay import BTCPayEmulator
 from tests.conftest import Stack
 from tests.helpers import buy, create_user, invoice_status, wait_until
@@ -148,3 +150,37 @@ async def test_record_sale_refuses_a_change_it_would_not_write(stack: Stack) -> 
     assert stored is not None
     assert stored.status is InvoiceStatus.NEW
     assert stored.checkout_link != "https://example.invalid/changed"
+
+
+async def test_record_sale_refuses_an_invoice_that_is_not_there(stack: Stack) -> None:
+    """The ORM's flush checked that its UPDATE found the row; the hand-written sale must
+    too: no payment row for an invoice it did not update."""
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    with pytest.raises(LookupError, match="invoice inv_not_there or subscription"):
+        async with stack.container.db.transaction() as session:
+            locked = await repository.lock_invoice_for_settlement(session, order["invoice"]["id"])
+            assert locked is not None
+            invoice, subscription, _, _ = locked
+            set_committed_value(invoice, "id", "inv_not_there")  # as if loaded so
+            invoice.status = InvoiceStatus.SETTLED
+            await repository.record_sale(session, invoice, subscription, _payment(invoice))
+    async with stack.container.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+        stored = await repository.get_invoice(session, order["invoice"]["id"])
+    assert stored is not None and stored.status is InvoiceStatus.NEW
+
+
+def _payment(invoice: Invoice) -> dict[str, object]:
+    return {
+        "invoice_id": invoice.id,
+        "user_id": invoice.user_id,
+        "provider": invoice.provider,
+        "amount_sats": invoice.amount_sats,
+        "received_sats": invoice.amount_sats,
+        "overpaid_sats": 0,
+        "paid_late": False,
+        "proof": None,
+        "ledger_entry_id": 1,
+        "settled_at": invoice.created_at,
+    }

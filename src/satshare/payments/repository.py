@@ -108,27 +108,39 @@ def _bound(table: Any, prefix: str, names: Sequence[str]) -> dict[str, Any]:
     return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names}
 
 
-def _sale_statements() -> tuple[Update, Update, Insert]:
+def _sale_statements() -> tuple[Update, Update, Insert, Insert]:
+    """The sale's three writes one by one (SQLite), and as one statement (PostgreSQL)."""
     invoices: Any = Invoice.__table__
     subscriptions: Any = Subscription.__table__
     payments: Any = Payment.__table__
-    return (
+    sell = (
         update(invoices)
         .where(invoices.c.id == bindparam("i_id"))
-        .values(_bound(invoices, "i", SALE_INVOICE_COLUMNS)),
+        .values(_bound(invoices, "i", SALE_INVOICE_COLUMNS))
+    )
+    extend = (
         update(subscriptions)
         .where(subscriptions.c.id == bindparam("s_id"))
-        .values(_bound(subscriptions, "s", SALE_SUBSCRIPTION_COLUMNS)),
-        insert(payments).values(_bound(payments, "p", PAYMENT_COLUMNS)),
+        .values(_bound(subscriptions, "s", SALE_SUBSCRIPTION_COLUMNS))
     )
+    pay = _bound(payments, "p", PAYMENT_COLUMNS)
+    sold = sell.returning(invoices.c.id).cte("sold_invoice")
+    extended = extend.returning(subscriptions.c.id).cte("extended_subscription")
+    # The payment is inserted once per row of both updates: none unless both found their
+    # row, which RETURNING then shows (the check the ORM's flush made on its UPDATEs).
+    in_one = (
+        insert(payments)
+        .from_select(
+            list(pay),
+            select(*pay.values()).select_from(sold).join(extended, true()),
+        )
+        .returning(payments.c.id)
+    )
+    return sell, extend, insert(payments).values(pay), in_one
 
 
-#: Built once. On PostgreSQL the three are one statement (data-modifying CTEs); SQLite has
-#: none and runs them one by one.
-_SALE_INVOICE, _SALE_SUBSCRIPTION, _SALE_PAYMENT = _sale_statements()
-_SALE_IN_ONE = _SALE_PAYMENT.add_cte(
-    _SALE_INVOICE.cte("sold_invoice"), _SALE_SUBSCRIPTION.cte("extended_subscription")
-)
+#: Built once (a statement built and keyed per call is CPU on every sale).
+_SALE_INVOICE, _SALE_SUBSCRIPTION, _SALE_PAYMENT, _SALE_IN_ONE = _sale_statements()
 
 
 async def record_sale(
@@ -141,9 +153,10 @@ async def record_sale(
     locked objects, and its payment row (``PAYMENT_COLUMNS``).
 
     Built-once Core statements instead of the ORM's unit of work, whose flush of these three
-    rows was a sixth of the settlement's CPU (#15). The two objects leave the session first,
-    so its next statement or commit does not flush them a second time; a change to any
-    column this does not write is refused rather than silently dropped."""
+    rows was a sixth of the settlement's CPU (#15); on PostgreSQL they are one statement.
+    The two objects leave the session first, so its next statement or commit does not flush
+    them a second time; a change to any column this does not write is refused rather than
+    silently dropped, and so is an invoice or subscription that is not there to update."""
     params: dict[str, Any] = {"i_id": invoice.id, "s_id": subscription.id}
     rows: tuple[tuple[str, Invoice | Subscription, tuple[str, ...]], ...] = (
         ("i", invoice, SALE_INVOICE_COLUMNS),
@@ -160,10 +173,14 @@ async def record_sale(
     params.update({f"p_{name}": payment[name] for name in PAYMENT_COLUMNS})
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
-        await conn.execute(_SALE_IN_ONE, params)
-        return
-    for statement in (_SALE_INVOICE, _SALE_SUBSCRIPTION, _SALE_PAYMENT):
-        await conn.execute(statement, params)
+        found = len((await conn.execute(_SALE_IN_ONE, params)).all()) == 1
+    else:
+        found = (await conn.execute(_SALE_INVOICE, params)).rowcount == 1
+        found = found and (await conn.execute(_SALE_SUBSCRIPTION, params)).rowcount == 1
+        if found:
+            await conn.execute(_SALE_PAYMENT, params)
+    if not found:
+        raise LookupError(f"invoice {invoice.id} or subscription {subscription.id} is gone")
 
 
 #: Built once (every webhook looks its invoice up; see ``_LOCK_FOR_SETTLEMENT``).
