@@ -6,14 +6,18 @@ secret (the same check ``standardwebhooks`` makes); a ``fail…`` name answers 5
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from satshare.sandbox import SANDBOX_RECEIVER_PATH
+from satshare.staff import service as accounts
+from satshare.staff.models import Role
 from satshare.webhooks_out.signing import headers as signed_headers
 from satshare.webhooks_out.signing import verifies
+from tests.adminkit import PASSWORD, browser_login
 from tests.browser import chromium, refuse_outside
 from tests.qrkit import keep
 from tests.sandboxkit import Sandbox
@@ -123,3 +127,52 @@ async def test_the_receiver_page_at_desktop_and_phone_width(sandbox: Sandbox) ->
             keep(await page.screenshot(full_page=True), name)
             assert outside == []
             await context.close()
+
+
+@pytest.mark.browser
+async def test_the_receiver_page_is_named_as_its_link_says_and_leads_back_to_the_chat(
+    sandbox: Sandbox,
+) -> None:
+    async with sandbox.container.db.transaction() as session:
+        now = sandbox.container.clock.now()
+        await accounts.create_user(session, "olga", Role.OWNER, PASSWORD, now)
+    demo = await _endpoint(sandbox, "demo")
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        outside = await refuse_outside(context)
+        page = await context.new_page()
+        # The chat's link and the page it opens say the same name.
+        await page.goto(f"{sandbox.url}/sandbox")
+        link = (await page.inner_text("#receiver-link")).lower()
+        await page.click("#receiver-link")
+        await page.wait_for_url("**/sandbox/webhooks")
+        heading = await page.inner_text("h1")
+        assert heading.lower() in link, (heading, link)
+        assert heading in await page.title()
+        # Where the empty page sends the reader, in the words the admin panel uses.
+        hint = await page.inner_text("#empty")
+        [button] = re.findall(r"press “([^”]+)”", hint)
+        [menu] = re.findall(r"admin panel → (\w+)", await page.inner_text(".hint"))
+        await browser_login(page, sandbox.url, "olga")
+        await page.wait_for_url("**/admin/**")
+        assert await page.locator(f"nav a >> text={menu}").count() >= 1, menu
+        await page.goto(f"{sandbox.url}/admin/desk/webhooks/{demo['endpoint_id']}")
+        assert (await page.inner_text("#send-test")).strip() == button
+        await page.click("#send-test")
+        await page.wait_for_load_state()
+
+        # With deliveries listed, the way back is at the top, on a phone too.
+        for width, name in ((1280, "receiver-back-desktop"), (390, "receiver-back-phone")):
+            await page.set_viewport_size({"width": width, "height": 900})
+            await page.goto(f"{sandbox.url}/sandbox/webhooks")
+            await page.wait_for_selector("#delivery-1")
+            back = page.locator("#back")
+            bot = sandbox.container.sandbox.pages.chat.bot_username  # type: ignore[union-attr]
+            assert await back.inner_text() == f"Back to the sandbox chat with @{bot}"
+            box = await back.bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 900
+            keep(await page.screenshot(full_page=True), name)
+        await back.click()
+        await page.wait_for_selector("#new-user")  # the chat
+        assert outside == []
+        await context.close()

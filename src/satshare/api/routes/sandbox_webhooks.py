@@ -106,6 +106,7 @@ def _checked(
 @router.get("/webhooks", response_class=HTMLResponse)
 async def page(
     receiver: ReceiverDep,
+    sandbox: SandboxDep,
     webhooks: WebhooksDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -120,6 +121,8 @@ async def page(
         {
             "deliveries": shown,
             "example_url": f"{settings.server.base_url}{receiver.path}/demo",
+            # The way back: the sandbox chat, or the home page when a real bot runs.
+            "bot": sandbox.chat.bot_username if sandbox and sandbox.chat else None,
             "Signature": Signature,
         },
     )
