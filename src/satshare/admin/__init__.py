@@ -8,8 +8,12 @@
 - ``lazy.py``: the stand-in mounted at /admin that builds the panel (``app.mount``) at its
   first request, so a ``serve`` whose panel nobody opens never loads SQLAdmin (#15).
 - ``auth.py``: the login, the signed session cookie (idle timeout), CSRF tokens, the
-  per-IP slow-down and the guard that sends anything without a session to the login page.
-- ``views.py``: SQLAdmin model views (read-only lists with search, filters, detail, export).
+  per-IP slow-down and the guard that sends anything without a session to the login page
+  (which returns to the page asked for: ``return_path`` lets only a panel path through).
+- ``app.py``: ``Panel``, SQLAdmin with the dashboard as its index, the login's way back, a
+  POST logout, and every refusal SQLAdmin or Starlette raises drawn as the panel's page.
+- ``views.py``: SQLAdmin model views (read-only lists with search, filters, detail, export;
+  the pages show values as a person reads them, the exports as stored).
 - ``pages.py``: the Jinja2 pages and workflows (dashboard, payouts desk, users, invoices,
   plans, API keys, ledger, audit log) and ``PAGES``, the list ``app.mount`` registers. Every
   read and every action is a domain flow (the API's own where it has one); a change and its

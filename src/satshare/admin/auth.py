@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage
@@ -37,6 +38,10 @@ SESSION_COOKIE = "satshare_admin"
 #: Paths below /admin that answer without a session: the login form and static assets.
 PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/statics/", "/assets/")
+#: Where a login never returns to: the login form itself, and the logout question.
+NOT_RETURNED_TO = ("/login", "/logout")
+#: Longer addresses are not kept for after the login (the dashboard instead).
+MAX_RETURN = 2000
 
 
 class Permission(StrEnum):
@@ -97,6 +102,42 @@ def _relative(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
+def return_path(root: str, wanted: object) -> str | None:
+    """``wanted`` if a login may send the operator there: a path of this site under the panel
+    (``root``, /admin), with no scheme, host, backslash, control character or dot segment
+    that a browser could read as another site or another place; else None (the dashboard).
+    """
+    if not isinstance(wanted, str) or not wanted or len(wanted) > MAX_RETURN:
+        return None
+    if not wanted.isprintable() or "\\" in wanted or any(c.isspace() for c in wanted):
+        return None
+    parts = urlsplit(wanted)
+    if parts.scheme or parts.netloc or parts.fragment or not parts.path.startswith(root + "/"):
+        return None
+    segments = parts.path.split("/")
+    if "" in segments[1:-1] or {".", ".."} & set(segments):  # "//" or "/../" anywhere
+        return None
+    if parts.path.removeprefix(root) in NOT_RETURNED_TO or "%2e" in parts.path.lower():
+        return None
+    return wanted
+
+
+def login_address(scope: Scope) -> str:
+    """The login form, told (``?next=``) to return afterwards to the page asked for: a GET
+    of a page other than the dashboard (a form posted without a session is not repeated)."""
+    root: str = scope.get("root_path", "")
+    login = root + "/login"
+    if scope.get("method") not in ("GET", "HEAD"):
+        return login
+    wanted = root + _relative(scope)
+    query = scope.get("query_string", b"").decode("latin-1")
+    if query:
+        wanted += "?" + query
+    if wanted == root + "/" or return_path(root, wanted) is None:
+        return login
+    return login + "?" + urlencode({"next": wanted})
+
+
 class SessionGuard:
     """Everything below /admin but the login form and static assets needs a live session of
     an enabled admin user: anything else is sent to the login page (303)."""
@@ -118,8 +159,7 @@ class SessionGuard:
         found = await self._operator(connection)
         if found is None:
             connection.session.clear()
-            login = scope.get("root_path", "") + "/login"
-            await RedirectResponse(login, status_code=303)(scope, receive, send)
+            await RedirectResponse(login_address(scope), status_code=303)(scope, receive, send)
             return
         scope["state"]["operator"] = found
         await self.app(scope, receive, send)
@@ -159,9 +199,18 @@ class PanelAuth(AuthenticationBackend):
         self.per_ip = RateLimitItemPerMinute(settings.admin.login_attempts_per_minute)
 
     async def _refuse(self, request: Request, message: str, status: int) -> Response:
+        """The login form again with ``message``: the user name typed stays (never the
+        password), and so does the page to return to."""
         assert self.admin is not None
+        form = await request.form()
+        username = form.get("username")
+        context = {
+            "error": message,
+            "username": username if isinstance(username, str) and len(username) <= 64 else "",
+            "next": return_path(request.scope.get("root_path", ""), form.get("next")),
+        }
         response: Response = await self.admin.templates.TemplateResponse(
-            request, "sqladmin/login.html", {"error": message}, status_code=status
+            request, "sqladmin/login.html", context, status_code=status
         )
         return response
 

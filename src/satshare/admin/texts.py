@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from sqladmin.i18n import get_locale
 from sqladmin.i18n import gettext as sqladmin_gettext
 
-from satshare.i18n import LANGUAGES, catalog
+from satshare.i18n import LANGUAGES, catalog, format_number
 
 DOMAIN = "admin"
 
@@ -30,6 +30,18 @@ def t(message: str, **values: Any) -> str:
     ours = catalog(language(), DOMAIN).gettext(message)
     text = ours if ours != message else sqladmin_gettext(message)
     return text.format(**values) if values else text
+
+
+def label(value: str) -> str:
+    """A stored state ("awaiting_approval") as the panel shows it: its translation, or, in
+    English (the state is its own msgid), its words ("awaiting approval")."""
+    shown = t(value)
+    return shown.replace("_", " ") if shown == value else shown
+
+
+def number(value: int) -> str:
+    """An amount as the panel's language writes it (10,000 or 10 000)."""
+    return format_number(language(), value)
 
 
 def lazy(message: str) -> Any:

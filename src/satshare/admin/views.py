@@ -2,20 +2,31 @@
 
 All read-only: every change goes through the workflow pages (``pages.py``), which call the
 domain services the API uses and write the audit log. SQLAdmin's create/edit/delete routes
-answer 403 for every model here."""
+answer 403 for every model here.
+
+The list and detail pages show each value as a person reads it (``shown``); the
+exports keep the stored values."""
 
 from __future__ import annotations
 
+import builtins
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
+from markupsafe import Markup
 from sqladmin import ModelView
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
+from sqladmin.pagination import Pagination
 from sqlalchemy import inspect
 from sqlalchemy.exc import StatementError
 from starlette.requests import Request
 
 from satshare.admin.auth import Permission, operator
-from satshare.admin.texts import N_, Label, lazy, t
+from satshare.admin.services import services_of
+from satshare.admin.texts import N_, Label, label, lazy, number, t
 from satshare.affiliates.models import AffiliateTerms, TermsAcceptance
 from satshare.apikeys.models import ApiKey
 from satshare.audit.models import AuditEvent, Channel
@@ -23,9 +34,11 @@ from satshare.ledger.models import Entry, EntryKind
 from satshare.notifications.models import OutboxMessage
 from satshare.payments.models import Invoice, InvoiceStatus, Payment
 from satshare.payouts.models import Payout, PayoutStatus
+from satshare.plans import flows as plan_flows
 from satshare.plans.models import Plan
 from satshare.staff.models import AdminUser
 from satshare.subscriptions.models import Subscription, SubscriptionStatus
+from satshare.users import flows as user_flows
 from satshare.users.models import User
 
 #: What each record column is called on the list and detail pages, in English here and in
@@ -162,7 +175,7 @@ class KnownValuesFilter(StaticValuesFilter):
         return await super().get_filtered_query(query, value, model)
 
     async def lookups(self, request: Any, model: Any, run_query: Any) -> list[tuple[str, str]]:
-        return [("__all", t("All"))] + [(value, t(label)) for value, label in self.values]
+        return [("__all", t("All"))] + [(value, label(shown)) for value, shown in self.values]
 
 
 class YesNoFilter(BooleanFilter):
@@ -174,6 +187,84 @@ class YesNoFilter(BooleanFilter):
 
 def _values(enum: Any) -> list[tuple[str, str]]:
     return [(member.value, member.value) for member in enum]
+
+
+#: What an empty value shows.
+EMPTY = "—"
+#: Columns that hold a user's id.
+USER_COLUMNS = frozenset({"user_id", "affiliate_user_id", "referrer_id"})
+#: Columns that hold another record's id, and that record's view (its page is a link).
+REFERENCES: dict[str, str] = {
+    **dict.fromkeys(USER_COLUMNS, "user"),
+    "plan_id": "plan",
+    "invoice_id": "invoice",
+    "subscription_id": "subscription",
+    "ledger_entry_id": "entry",
+    "reverses_entry_id": "entry",
+}
+#: Text columns whose values are the states and kinds the panel's catalog words.
+STATE_COLUMNS = frozenset({"status", "role", "channel"})
+#: Integer columns that are amounts (written 10,000 / 10 000).
+AMOUNT_SUFFIXES = ("_sats", "_stars")
+
+
+@dataclass(slots=True)
+class Names:
+    """The users and plans the records on a page refer to (read once per page)."""
+
+    users: dict[int, User] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)
+
+
+def _when(moment: datetime) -> str:
+    """A moment in UTC to the second (stored with microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _user(user_id: int, names: Names) -> str:
+    found = names.users.get(user_id)
+    if found is None or not found.username:
+        return f"#{user_id}"
+    handle = f"@{found.username}" if found.platform == "telegram" else found.username
+    return f"#{user_id} {handle}"
+
+
+def _plan(plan_id: str, names: Names) -> str:
+    found = names.plans.get(plan_id)
+    return f"{found.title} ({plan_id})" if found is not None else plan_id
+
+
+def shown(request: Request | None, name: str, value: Any) -> Any:
+    """``value`` of column ``name`` as the list and detail pages show it: a dash when empty,
+    a moment in UTC to the second, an amount with thousands separators (still whole sats),
+    a state in the panel's words, yes or no, JSON as JSON, and a reference to another record
+    as a link naming it (a user by id and user name, a plan by title)."""
+    if value is None or value == "":
+        return EMPTY
+    if name in REFERENCES:
+        names: Names = getattr(request.state, "record_names", Names()) if request else Names()
+        text = (
+            _user(value, names)
+            if name in USER_COLUMNS
+            else _plan(value, names)
+            if name == "plan_id"
+            else str(value)
+        )
+        if request is None:
+            return text
+        url = request.url_for("admin:details", identity=REFERENCES[name], pk=str(value))
+        return Markup('<a href="{}">{}</a>').format(url, text)
+    if isinstance(value, bool):
+        return t("Yes") if value else t("No")
+    if isinstance(value, datetime):
+        return _when(value)
+    if isinstance(value, int) and name.endswith(AMOUNT_SUFFIXES):
+        return number(value)
+    if isinstance(value, StrEnum) or (name in STATE_COLUMNS and isinstance(value, str)):
+        return label(str(value))
+    if isinstance(value, dict | builtins.list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return value
 
 
 class ReadOnly(ModelView):
@@ -203,9 +294,48 @@ class ReadOnly(ModelView):
         """None (SQLAdmin answers 404) for an id that is not one: SQLAdmin would raise on
         ``details/abc`` or an id past the column's range."""
         try:
-            return await super().get_object_for_details(request)
+            found = await super().get_object_for_details(request)
         except (ValueError, OverflowError, StatementError):
             return None
+        if found is not None:
+            await self._read_names(request, [found], self._details_prop_names)
+        return found
+
+    async def list(self, request: Request) -> Pagination:
+        page = await super().list(request)
+        await self._read_names(request, page.rows, self._list_prop_names)
+        return page
+
+    async def _read_names(
+        self, request: Request, rows: builtins.list[Any], columns: builtins.list[str]
+    ) -> None:
+        """The users and plans ``rows`` refer to in ``columns``, for ``shown``: one read of
+        each kind per page, not one per cell."""
+        names = Names()
+        db = services_of(request).db
+        users = {
+            value
+            for row in rows
+            for name in USER_COLUMNS.intersection(columns)
+            if isinstance(value := getattr(row, name, None), int)
+        }
+        if users:
+            names.users = await user_flows.get_many(db, users)
+        if "plan_id" in columns:
+            names.plans = {plan.id: plan for plan in await plan_flows.list_all(db)}
+        request.state.record_names = names
+
+    async def get_list_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
+        value = await self.get_prop_value(obj, prop)
+        return value, shown(request, prop, value)
+
+    async def get_detail_value(
+        self, obj: Any, prop: str, request: Request | None = None
+    ) -> tuple[Any, Any]:
+        value = await self.get_prop_value(obj, prop)
+        return value, shown(request, prop, value)
 
 
 class UserView(ReadOnly, model=User):
