@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from playwright.async_api import Request
 
 from satshare.config import Settings
 from satshare.container import build_container
 from satshare.rates.service import source_name
 from satshare.sandbox import issue_sandbox_key
-from tests.browser import chromium
+from tests.browser import chromium, refuse_outside
+from tests.conftest import BTCPAY_KEY, STORE_ID, BTCPaySim
 from tests.helpers import buy, create_user, wait_until
+from tests.qrkit import WIDTHS, keep
 from tests.sandboxkit import Sandbox
 
 
@@ -187,3 +190,67 @@ async def test_sandbox_pays_affiliates_to_its_own_lightning_addresses(sandbox: S
     assert done["status"] == "paid" and done["proof"], done
     (sent,) = sandbox.container.sandbox.btcpay.payouts.payouts.values()  # type: ignore[union-attr]
     assert (sent.method, sent.destination, sent.amount_sats) == ("BTC-LN", f"alice@{host}", 10_000)
+
+
+#: What makes a page look like the sandbox's pages: the page and its card.
+LOOK = """() => {
+    const style = selector => {
+        const element = document.querySelector(selector);
+        return element ? getComputedStyle(element) : {};
+    };
+    const body = style('body'), card = style('.card'), kicker = style('.kicker');
+    return [body.backgroundColor, body.fontFamily, card.backgroundColor, card.borderRadius,
+            card.boxShadow, kicker.textTransform];
+}"""
+
+
+@pytest.mark.browser
+async def test_the_btcpay_emulators_checkout_looks_like_the_other_sandbox_pages(
+    sandbox: Sandbox, btcpay: BTCPaySim
+) -> None:
+    buyer = await create_user(sandbox.client, "buyer")
+    invoice = (await buy(sandbox.client, buyer["user_id"], "demo-monthly"))["invoice"]
+    mounted = invoice["provider_checkout_url"]
+    assert mounted.startswith(f"{sandbox.url}/sim/btcpay/i/")
+    # The emulator run on its own (`satshare sim btcpay`) serves the same page.
+    async with httpx.AsyncClient(
+        base_url=btcpay.url, headers={"Authorization": f"token {BTCPAY_KEY}"}, timeout=30
+    ) as api:
+        body = {"amount": "5000", "currency": "SATS", "metadata": {"orderId": "o1"}}
+        alone = await api.post(f"/api/v1/stores/{STORE_ID}/invoices", json=body)
+    alone_url = alone.json()["checkoutLink"]
+    async with chromium() as browser:
+        for label, width in WIDTHS.items():
+            context = await browser.new_context(viewport={"width": width, "height": 900})
+            outside = await refuse_outside(context)
+            page = await context.new_page()
+            await page.goto(f"{sandbox.url}/sandbox/link/+nosuchlink")  # a sandbox page
+            look = await page.evaluate(LOOK)
+            for url, amount in ((mounted, "10,000 sats"), (alone_url, "5,000 sats")):
+                fetched: list[str] = []
+
+                def note(request: Request, into: list[str] = fetched) -> None:
+                    into.append(request.url)
+
+                page.on("request", note)
+                await page.goto(url)
+                page.remove_listener("request", note)
+                assert await page.evaluate(LOOK) == look, (label, url)
+                assert fetched == [url]  # styled inline: nothing else to load, offline or not
+                assert await page.inner_text("h1") == amount
+                bolt11 = (await page.inner_text("#bolt11")).strip()
+                assert bolt11.startswith("lnbcrt")
+                if url == mounted:
+                    assert bolt11 == invoice["payment_request"]
+                    assert (await page.inner_text("#address")).strip() == invoice["address"]
+                assert await page.inner_text("#status") == "New"
+                overflow = await page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, (label, url, overflow)
+                keep(await page.screenshot(full_page=True), f"btcpay-checkout-{label}")
+            await page.click("text=All invoices")  # the emulator's list, styled the same
+            assert "BTCPay Server emulator" in await page.inner_text("h1")
+            assert await page.evaluate(LOOK) == look
+            assert outside == []
+            await context.close()

@@ -5,13 +5,15 @@ Owns the control API (not part of BTCPay) that tests, benchmarks and the sandbox
 pay an invoice (in full, in part or over, by Lightning or on-chain, optionally mined), mine
 blocks, expire or invalidate an invoice, read the webhook deliveries with their bodies and
 signatures, and read or set the fault settings (``drop_webhooks``, ``api_down`` and the
-invoice operations' knobs); and ``/i/{invoice_id}``, the plain checkout page an invoice's
-``checkoutLink`` points to.
+invoice operations' knobs); and ``/i/{invoice_id}``, the checkout page an invoice's
+``checkoutLink`` points to, in the look of the other sandbox pages.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -140,6 +142,32 @@ class ControlRoutes:
         ]
 
 
+#: The sandbox pages' shared look (the join-link page includes the same file).
+STYLE_FILE = Path(__file__).parents[2] / "templates" / "sandbox_style.html"
+#: What a status is shown as: paid in green, dead in red, the rest grey.
+STATUS_TAGS = {"Settled": "ok", "Expired": "refused", "Invalid": "refused"}
+
+
+@functools.cache
+def _style() -> str:
+    text = STYLE_FILE.read_text(encoding="utf-8")
+    return text[text.index("<style>") :]  # without the template comment above it
+
+
+def _page(title: str, body: str, *, wide: bool = False, status: int = 200) -> HTMLResponse:
+    """A whole page in the sandbox's look, styled inline: nothing to fetch, offline or not,
+    mounted under /sim/btcpay or run alone."""
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>{_style()}</head><body>"
+        f'<main{" class=wide" if wide else ""}><div class="card">'
+        '<p class="kicker">BTCPay Server · sandbox</p>'
+        f"{body}</div></main></body></html>",
+        status_code=status,
+    )
+
+
 def home_route(emulator: BTCPayEmulator) -> Route:
     """``/``: what this is and the invoices so far, newest first (the sandbox banner links
     here), each linked to its checkout page."""
@@ -147,47 +175,58 @@ def home_route(emulator: BTCPayEmulator) -> Route:
     async def home(request: Request) -> Response:
         invoices = sorted(emulator.invoices.values(), key=lambda i: i.created, reverse=True)
         rows = "".join(
-            f'<li><a href="i/{html.escape(i.id)}">{html.escape(i.id)}</a>: '
-            f"{i.amount_sats} sats, <b>{html.escape(i.status)}</b></li>"
+            f'<li><a href="i/{html.escape(i.id)}"><code>{html.escape(i.id)}</code></a>: '
+            f"{i.amount_sats:,} sats, <b>{html.escape(i.status)}</b></li>"
             for i in invoices[:100]
         )
         stores = html.escape(", ".join(sorted(emulator.stores)))
-        page = (
-            "<!doctype html><meta charset=utf-8>"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            "<title>BTCPay emulator</title><h1>BTCPay Server emulator</h1>"
-            "<p>SatShare's sandbox processor, on regtest: nothing here moves real coins. "
-            "SatShare reaches it over HTTP exactly like a real BTCPay Server (Greenfield API "
-            f"under <code>api/v1/</code>, store <code>{stores}</code>); "
+        body = (
+            "<h1>BTCPay Server emulator</h1>"
+            '<p class="muted">SatShare\'s sandbox processor, on regtest: nothing here moves real '
+            "coins. SatShare reaches it over HTTP exactly like a real BTCPay Server (Greenfield "
+            f"API under <code>api/v1/</code>, store <code>{stores}</code>); "
             "the checkout page's <b>Simulate payment</b> pays an invoice.</p>"
             f"<h2>Invoices ({len(invoices)})</h2>"
-            + (f"<ul>{rows}</ul>" if rows else "<p>None yet: buy a plan to create one.</p>")
+            + (
+                f'<ul class="rows" id="invoices">{rows}</ul>'
+                if rows
+                else '<p class="muted">None yet: buy a plan to create one.</p>'
+            )
         )
-        return HTMLResponse(page)
+        return _page("BTCPay emulator", body, wide=True)
 
     return Route("/", home, methods=["GET"])
 
 
 def checkout_route(emulator: BTCPayEmulator) -> Route:
-    """``/i/{invoice_id}``: the invoice's amount, status and where to pay it, as plain HTML."""
+    """``/i/{invoice_id}``: the invoice's amount, status and where to pay it."""
 
     async def checkout_page(request: Request) -> Response:
         invoice = emulator.invoices.get(request.path_params["invoice_id"])
         if invoice is None:
-            return HTMLResponse("<h1>Invoice not found</h1>", status_code=404)
+            body = '<h1>Invoice not found</h1><p class="back"><a href="../">All invoices</a></p>'
+            return _page("Invoice not found · BTCPay emulator", body, status=404)
         emulator.evaluate(invoice)
-        rows = "".join(
-            f"<li><b>{html.escape(m)}</b>: <code>{html.escape(d or '')}</code></li>"
-            for m, d in (("Lightning", invoice.bolt11), ("On-chain", invoice.address))
+        status = html.escape(invoice.status)
+        if invoice.additional_status != "None":
+            status += f" ({html.escape(invoice.additional_status)})"
+        ways = "".join(
+            f'<h2>{m}</h2><code class="block" id="{key}">{html.escape(d)}</code>'
+            for m, key, d in (
+                ("Lightning", "bolt11", invoice.bolt11),
+                ("On-chain", "address", invoice.address),
+            )
             if d
         )
-        page = (
-            "<!doctype html><meta charset=utf-8><title>BTCPay emulator checkout</title>"
-            f"<h1>Invoice {html.escape(invoice.id)}</h1>"
-            f"<p>Amount: {invoice.amount_sats} sats · Status: <b>{invoice.status}</b> "
-            f"({invoice.additional_status})</p><ul>{rows}</ul>"
-            "<p>This is the SatShare BTCPay emulator (regtest). Nothing here moves real coins.</p>"
+        body = (
+            f'<h1 id="amount">{invoice.amount_sats:,} sats</h1>'
+            f'<p class="muted">Invoice <code>{html.escape(invoice.id)}</code></p>'
+            f'<p><span class="tag {STATUS_TAGS.get(invoice.status, "")}" id="status">'
+            f"{status}</span></p>{ways}"
+            '<p class="muted">This is the SatShare BTCPay emulator (regtest). Nothing here '
+            "moves real coins.</p>"
+            '<p class="back"><a href="../">All invoices</a></p>'
         )
-        return HTMLResponse(page)
+        return _page(f"Invoice {invoice.id} · BTCPay emulator", body)
 
     return Route("/i/{invoice_id}", checkout_page, methods=["GET"])
