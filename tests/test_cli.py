@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from sqlalchemy import text
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from satshare.cli import app
@@ -280,3 +284,51 @@ def test_ledger_export_to_a_path_it_cannot_use_is_one_line(
     assert code == 0, err
     assert target.read_text() == "" and "Exported 0 chained entries." in err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ledger")) == []
+
+
+#: What Typer (or click) writes when nobody named a value: a type, not what goes there.
+TYPE_NAMES = {"str", "bool", "int", "float", "path", "datetime", "uuid", "file", "range"}
+TYPE_NAMES |= {"TEXT", "STR", "INTEGER", "INT", "FLOAT", "BOOLEAN", "BOOL"}
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command and group, as the words that reach it (the root is ())."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: Any, ctx: Any, path: tuple[str, ...]) -> None:
+        found.append(path)
+        if isinstance(command, TyperGroup):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    walk(
+                        sub,
+                        sub.make_context(name, [], parent=ctx, resilient_parsing=True),
+                        (*path, name),
+                    )
+
+    root = typer.main.get_command(app)
+    walk(root, root.make_context("satshare", [], resilient_parsing=True), ())
+    return found
+
+
+def test_every_help_names_what_a_value_is_not_its_type() -> None:
+    commands = _commands()
+    assert ("payout", "mark-paid") in commands and len(commands) > 40
+    for path in commands:
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        shown = result.stdout
+        assert result.exit_code == 0 and "Usage: satshare" in shown, path
+        # `<str>`, `<bool>`, `<int range>` … (a choice such as `<csv|batch>` lists values).
+        for label in re.findall(r"<([^<>\s][^<>]*)>", shown):
+            parts = set(re.split(r"[|, ]", label))
+            assert not parts & TYPE_NAMES, f"satshare {' '.join(path)}: <{label}>"
+        # A bare upper-case type where a value goes: `--name TEXT`, `--fee INTEGER`.
+        for word in re.findall(r"(?:--[\w-]+|^\W*)\s+([A-Z_]+)\b", shown, re.MULTILINE):
+            assert word not in TYPE_NAMES, f"satshare {' '.join(path)}: {word}"
+    # What each shows instead: a name for the value, nothing for a flag.
+    mark_paid = runner.invoke(app, ["payout", "mark-paid", "--help"], terminal_width=200).stdout
+    assert re.search(r"--fee\s+SATS", mark_paid) and re.search(r"--txid\s+TXID", mark_paid)
+    assert "{PAYOUT_ID}" in mark_paid
+    restore = runner.invoke(app, ["restore", "--help"], terminal_width=200).stdout
+    assert re.search(r"--force\s+Replace", restore) and re.search(r"--help\s+Show", restore)

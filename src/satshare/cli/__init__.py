@@ -33,6 +33,7 @@ from satshare.cli.audit import audited
 from satshare.cli.broadcasts import broadcast_app
 from satshare.cli.common import (
     ContainerUnavailable,
+    Group,
     JsonOption,
     State,
     configure_logging,
@@ -55,16 +56,17 @@ if TYPE_CHECKING:
     from satshare.container import Container
 
 app = typer.Typer(
+    cls=Group,
     name="satshare",
     help="SatShare: Telegram channel subscriptions for bitcoin, split with affiliates.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
 )
-config_app = typer.Typer(help="Configuration tools.", no_args_is_help=True)
-api_key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-ledger_app = typer.Typer(help="Ledger tools.", no_args_is_help=True)
-sim_app = typer.Typer(help="Run the local emulators on their own.", no_args_is_help=True)
+config_app = typer.Typer(cls=Group, help="Configuration tools.", no_args_is_help=True)
+api_key_app = typer.Typer(cls=Group, help="Manage API keys.", no_args_is_help=True)
+ledger_app = typer.Typer(cls=Group, help="Ledger tools.", no_args_is_help=True)
+sim_app = typer.Typer(cls=Group, help="Run the local emulators on their own.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(ledger_app, name="ledger")
@@ -105,6 +107,7 @@ def main_callback(
         typer.Option(
             "--config",
             "-c",
+            metavar="PATH",
             help="Path to satshare.yaml (default: $SATSHARE_CONFIG, then ./satshare.yaml).",
         ),
     ] = None,
@@ -250,14 +253,17 @@ def _price(plan: PlanSettings) -> str:
 @api_key_app.command("create")
 @audited("api_key.create", "api-key:{name}")
 def api_key_create(
-    name: Annotated[str, typer.Option("--name", help="What the key is for, e.g. 'website'.")],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="What the key is for, e.g. 'website'.")
+    ],
     scopes: Annotated[
-        str, typer.Option("--scopes", help="Comma separated: read, write, admin.")
+        str, typer.Option("--scopes", metavar="SCOPES", help="Comma separated: read, write, admin.")
     ] = "read",
     platform: Annotated[
         str | None,
         typer.Option(
             "--platform",
+            metavar="PLATFORM",
             help="Bind the key to one platform (telegram, discord, website, api): it creates "
             "users of that platform and sees no other platform's users.",
         ),
@@ -332,7 +338,7 @@ def api_key_list(as_json: JsonOption = False) -> None:
 @api_key_app.command("revoke")
 @audited("api_key.revoke", "api-key:{key}")
 def api_key_revoke(
-    key: Annotated[str, typer.Argument(help="The key's id or displayed prefix.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The key's id or displayed prefix.")],
 ) -> None:
     """Revoke an API key; requests with it get 401 from now on."""
     from satshare.apikeys import flows as key_flows
@@ -351,7 +357,10 @@ def api_key_revoke(
 @ledger_app.command("export")
 def ledger_export(
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="PATH", help="Write to this file instead of stdout."
+        ),
     ] = None,
 ) -> None:
     """Write the chained ledger as JSON Lines: one entry per line with postings and hashes.
@@ -404,6 +413,7 @@ def ledger_verify(
         typer.Option(
             "--workers",
             min=1,
+            metavar="N",
             help="Processes checking the chains side by side on PostgreSQL (default: one "
             "per CPU; 1 checks in this process alone).",
         ),
@@ -457,20 +467,23 @@ def ledger_verify(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="Override server.host.")] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Override server.port.")
+        int | None, typer.Option(min=1, max=65535, metavar="PORT", help="Override server.port.")
     ] = None,
     worker_socket: Annotated[
         int | None,
         typer.Option(
             hidden=True,
+            metavar="FD",
             help="Internal: serve as one of server.workers on this inherited listening socket.",
         ),
     ] = None,
     worker_of: Annotated[
         int | None,
-        typer.Option(hidden=True, help="Internal: the pid of the process that started it."),
+        typer.Option(
+            hidden=True, metavar="PID", help="Internal: the pid of the process that started it."
+        ),
     ] = None,
 ) -> None:
     """Run SatShare: REST API, checkout pages and background jobs (and the sandbox)."""
@@ -751,12 +764,16 @@ def _banner(
 
 @sim_app.command("btcpay")
 def sim_btcpay(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 14142,
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 14142,
     api_key: Annotated[
-        str, typer.Option(help="The Greenfield API key it accepts.")
+        str, typer.Option(metavar="KEY", help="The Greenfield API key it accepts.")
     ] = "sim-api-key",
-    store_id: Annotated[str, typer.Option(help="The store id it serves.")] = "sim-store",
+    store_id: Annotated[
+        str, typer.Option(metavar="STORE_ID", help="The store id it serves.")
+    ] = "sim-store",
 ) -> None:
     """Run the BTCPay Server emulator alone (regtest; control API under /_sim)."""
     import uvicorn
@@ -776,12 +793,22 @@ SIM_TELEGRAM_TOKEN = "7000000001:AAH-sandbox-token-for-the-emulator-000"  # noqa
 
 @sim_app.command("telegram")
 def sim_telegram(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 18081,
-    token: Annotated[str, typer.Option(help="The bot token it accepts.")] = SIM_TELEGRAM_TOKEN,
-    global_rate: Annotated[float, typer.Option(help="Messages per second for the bot.")] = 30.0,
-    chat_rate: Annotated[float, typer.Option(help="Messages per second per chat.")] = 1.0,
-    chat_burst: Annotated[float, typer.Option(help="Short burst allowed per chat.")] = 3.0,
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 18081,
+    token: Annotated[
+        str, typer.Option(metavar="TOKEN", help="The bot token it accepts.")
+    ] = SIM_TELEGRAM_TOKEN,
+    global_rate: Annotated[
+        float, typer.Option(metavar="PER_SECOND", help="Messages per second for the bot.")
+    ] = 30.0,
+    chat_rate: Annotated[
+        float, typer.Option(metavar="PER_SECOND", help="Messages per second per chat.")
+    ] = 1.0,
+    chat_burst: Annotated[
+        float, typer.Option(metavar="MESSAGES", help="Short burst allowed per chat.")
+    ] = 3.0,
 ) -> None:
     """Run the Telegram Bot API emulator alone (control API under /_sim)."""
     import uvicorn

@@ -14,7 +14,7 @@ from rich.table import Table
 from satshare.audit.flows import Actor
 from satshare.audit.models import Channel
 from satshare.cli.audit import author
-from satshare.cli.common import fail, opened, out, run, settings
+from satshare.cli.common import Group, fail, opened, out, run, settings
 from satshare.errors import InvalidRequest
 from satshare.security import random_token
 from satshare.staff import flows as staff
@@ -33,7 +33,7 @@ async def issue_sandbox_login(container: Container) -> tuple[str, str]:
     return user.username, password
 
 
-admin_app = typer.Typer(help="Admin panel accounts (/admin).", no_args_is_help=True)
+admin_app = typer.Typer(cls=Group, help="Admin panel accounts (/admin).", no_args_is_help=True)
 
 STDIN_HELP = "Read the password from standard input (one line), e.g. from a secret store."
 
@@ -59,8 +59,10 @@ def _role(text: str) -> Role:
 
 @admin_app.command("create-user")
 def create_user(
-    username: Annotated[str, typer.Option(help="Lower-case letters, digits, '_', '.', '-'.")],
-    role: Annotated[str, typer.Option(help="owner | manager | support")],
+    username: Annotated[
+        str, typer.Option(metavar="USERNAME", help="Lower-case letters, digits, '_', '.', '-'.")
+    ],
+    role: Annotated[str, typer.Option(metavar="ROLE", help="owner | manager | support")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help=STDIN_HELP)] = False,
 ) -> None:
     """Create an admin panel account (owner: everything; manager: all but accounts and API
@@ -117,7 +119,7 @@ def list_users() -> None:
 
 @admin_app.command("set-password")
 def set_password(
-    username: Annotated[str, typer.Option(help="The account's user name.")],
+    username: Annotated[str, typer.Option(metavar="USERNAME", help="The account's user name.")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help=STDIN_HELP)] = False,
 ) -> None:
     """Set a new password: the account's sessions end and a lockout is lifted."""
@@ -142,7 +144,7 @@ def set_password(
 
 @admin_app.command("disable")
 def disable(
-    username: Annotated[str, typer.Option(help="The account's user name.")],
+    username: Annotated[str, typer.Option(metavar="USERNAME", help="The account's user name.")],
 ) -> None:
     """Disable an account: it cannot log in, and its sessions end at the next request."""
     cfg = settings()

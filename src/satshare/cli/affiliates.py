@@ -11,12 +11,12 @@ from rich.table import Table
 from satshare.affiliates import flows as affiliate_flows
 from satshare.affiliates.models import AffiliateTerms
 from satshare.cli.audit import audited, author
-from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
+from satshare.cli.common import Group, JsonOption, opened, out, print_json, run, settings
 from satshare.payouts.overview import AffiliateOverview, overview
 
-affiliate_app = typer.Typer(help="Affiliates: overview, custom terms, suspension.")
+affiliate_app = typer.Typer(cls=Group, help="Affiliates: overview, custom terms, suspension.")
 
-UserId = Annotated[int, typer.Argument(help="The affiliate's user id.")]
+UserId = Annotated[int, typer.Argument(metavar="USER_ID", help="The affiliate's user id.")]
 
 
 def _print(view: AffiliateOverview) -> None:
@@ -66,10 +66,12 @@ def show_command(user_id: UserId) -> None:
 @audited("affiliate.terms", "user:{user_id}")
 def set_terms_command(
     user_id: UserId,
-    reason: Annotated[str, typer.Option(help="Why; kept in the terms history.")],
+    reason: Annotated[str, typer.Option(metavar="REASON", help="Why; kept in the terms history.")],
     share_bps: Annotated[
         int | None,
-        typer.Option(min=0, max=10_000, help="The share in basis points (5000 = 50%)."),
+        typer.Option(
+            min=0, max=10_000, metavar="BPS", help="The share in basis points (5000 = 50%)."
+        ),
     ] = None,
     level_based: Annotated[
         bool, typer.Option("--level-based", help="Drop the custom share: back to the levels.")
@@ -138,7 +140,7 @@ def terms_command(user_id: UserId, as_json: JsonOption = False) -> None:
 @audited("affiliate.suspend", "user:{user_id}")
 def suspend_command(
     user_id: UserId,
-    reason: Annotated[str, typer.Option(help="Why; kept with the suspension.")],
+    reason: Annotated[str, typer.Option(metavar="REASON", help="Why; kept with the suspension.")],
 ) -> None:
     """Suspend an affiliate: their new commissions go to the owner until reinstated."""
     cfg = settings()

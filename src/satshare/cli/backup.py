@@ -14,7 +14,9 @@ from satshare.config import redact_url
 
 
 def backup(
-    path: Annotated[Path, typer.Argument(help="File to write (replaced if it exists).")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="File to write (replaced if it exists).")
+    ],
 ) -> None:
     """Back up the whole database to PATH while SatShare runs (SQLite: online backup;
     PostgreSQL: pg_dump custom format)."""
@@ -32,7 +34,9 @@ def backup(
 
 
 def restore(
-    path: Annotated[Path, typer.Argument(help="A file written by `satshare backup`.")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="A file written by `satshare backup`.")
+    ],
     force: Annotated[
         bool,
         typer.Option("--force", help="Replace a database that already holds data."),

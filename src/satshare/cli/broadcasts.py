@@ -21,14 +21,16 @@ from rich.table import Table
 from satshare.broadcasts import flows
 from satshare.broadcasts.models import Broadcast, BroadcastStatus
 from satshare.broadcasts.repository import Progress as BroadcastProgress
-from satshare.cli.common import fail, opened, out, run, settings
+from satshare.cli.common import Group, fail, opened, out, run, settings
 from satshare.config import Settings
 from satshare.errors import DomainError
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-broadcast_app = typer.Typer(help="Broadcasts: list, show, send with a progress bar, cancel.")
+broadcast_app = typer.Typer(
+    cls=Group, help="Broadcasts: list, show, send with a progress bar, cancel."
+)
 
 #: Seconds between progress reads while the service sends.
 FOLLOW_INTERVAL = 0.5
@@ -43,7 +45,9 @@ def _line(b: Broadcast, done: int) -> str:
 
 @broadcast_app.command("list")
 def list_command(
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, metavar="N", help="At most this many.")
+    ] = 20,
 ) -> None:
     """List broadcasts, newest first, with their progress."""
     cfg = settings()
@@ -69,7 +73,9 @@ def list_command(
 
 
 @broadcast_app.command("cancel")
-def cancel_command(broadcast_id: Annotated[int, typer.Argument(min=1)]) -> None:
+def cancel_command(
+    broadcast_id: Annotated[int, typer.Argument(min=1, metavar="BROADCAST_ID")],
+) -> None:
     """Cancel a broadcast: nobody still pending gets it."""
     cfg = settings()
 
@@ -85,7 +91,7 @@ def cancel_command(broadcast_id: Annotated[int, typer.Argument(min=1)]) -> None:
 
 @broadcast_app.command("send")
 def send_command(
-    broadcast_id: Annotated[int, typer.Argument(min=1)],
+    broadcast_id: Annotated[int, typer.Argument(min=1, metavar="BROADCAST_ID")],
 ) -> None:
     """Send a broadcast now (a scheduled one waits for its send_at) through the running
     service, and show its progress; Ctrl+C stops watching, not sending."""

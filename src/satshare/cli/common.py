@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from satshare import logs
 from satshare.config import ConfigError, Settings, load_settings, secret_values
 from satshare.errors import DomainError
 
 if TYPE_CHECKING:
+    from typer._click import Command, Context, Parameter  # Typer's own copy of click
+
     from satshare.container import Container
 
 T = TypeVar("T")
@@ -30,6 +33,40 @@ T = TypeVar("T")
 PIPED_WIDTH = 1_000
 out = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err = Console(stderr=True)
+
+
+class _NamedArgument(TyperArgument):
+    """An argument its metavar names (PATH, PAYOUT_ID): shown by that name alone."""
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        return None
+
+
+def _plain(params: list[Parameter]) -> list[Parameter]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar:
+            param.__class__ = _NamedArgument
+    return params
+
+
+class Group(TyperGroup):
+    """Every satshare command group (``typer.Typer(cls=Group)``). Typer's help writes a
+    parameter's type where its value would go: ``--force <bool>`` and ``--help <bool>`` as
+    though a flag took true or false, ``PATH <path>`` beside an argument its metavar names
+    already. Here a flag shows no value and such an argument its name alone; every option
+    that takes a value names it itself (``metavar="SATS"``; tests/test_cli.py checks)."""
+
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        return _plain(super().get_params(ctx))
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain(command.get_params(ctx))
+        return command
+
 
 #: ``--json`` on list commands: one JSON array for scripts instead of a table.
 JsonOption = Annotated[

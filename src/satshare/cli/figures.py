@@ -7,12 +7,13 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from satshare.cli.common import err, fail, opened, out, run, settings
+from satshare.cli.common import Group, err, fail, opened, out, run, settings
 from satshare.ledger.figures import flows as figure_flows
 from satshare.reports import flows as report_flows
 from satshare.reports.recompute import Report
 
 figures_app = typer.Typer(
+    cls=Group,
     help="The ledger's figures (sums the sealer keeps for reports, balances and the "
     "leaderboard) and the dashboard's tallies (subscriptions, payouts): check them, "
     "rebuild them.",

@@ -10,12 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from satshare.cli.audit import audited, author
-from satshare.cli.common import JsonOption, opened, out, print_json, run, settings
+from satshare.cli.common import Group, JsonOption, opened, out, print_json, run, settings
 from satshare.payouts import export, flows
 from satshare.payouts.destinations import mask
 from satshare.payouts.models import Payout, PayoutStatus
 
-payout_app = typer.Typer(help="Affiliate payouts: approve, cancel, export, mark paid.")
+payout_app = typer.Typer(cls=Group, help="Affiliate payouts: approve, cancel, export, mark paid.")
 
 STATUSES = ("awaiting_approval", "approved", "sending", "paid", "failed", "unknown", "canceled")
 
@@ -28,10 +28,14 @@ def _describe(payout: Payout) -> str:
 @payout_app.command("list")
 def list_command(
     status: Annotated[
-        str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
+        str | None, typer.Option(metavar="STATUS", help=f"Only this status: {', '.join(STATUSES)}.")
     ] = None,
-    user: Annotated[int | None, typer.Option(help="Only this affiliate's user id.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    user: Annotated[
+        int | None, typer.Option(metavar="USER_ID", help="Only this affiliate's user id.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, metavar="N", help="At most this many.")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List payouts, newest first."""
@@ -84,7 +88,9 @@ def list_command(
 
 @payout_app.command("approve")
 @audited("payout.approve", "payout:{payout_id}")
-def approve_command(payout_id: Annotated[int, typer.Argument(help="The payout's id.")]) -> None:
+def approve_command(
+    payout_id: Annotated[int, typer.Argument(metavar="PAYOUT_ID", help="The payout's id.")],
+) -> None:
     """Approve a payout waiting for approval; a provider sends it at the next run."""
     cfg = settings()
 
@@ -101,8 +107,10 @@ def approve_command(payout_id: Annotated[int, typer.Argument(help="The payout's 
 @payout_app.command("cancel")
 @audited("payout.cancel", "payout:{payout_id}")
 def cancel_command(
-    payout_id: Annotated[int, typer.Argument(help="The payout's id.")],
-    reason: Annotated[str | None, typer.Option(help="Why; the affiliate is told.")] = None,
+    payout_id: Annotated[int, typer.Argument(metavar="PAYOUT_ID", help="The payout's id.")],
+    reason: Annotated[
+        str | None, typer.Option(metavar="REASON", help="Why; the affiliate is told.")
+    ] = None,
 ) -> None:
     """Cancel a payout not yet sent; its amount returns to the affiliate's balance."""
     cfg = settings()
@@ -139,13 +147,16 @@ def export_command(
 @payout_app.command("mark-paid")
 @audited("payout.mark-paid", "payout:{payout_id}")
 def mark_paid_command(
-    payout_id: Annotated[int, typer.Argument(help="The payout's id.")],
+    payout_id: Annotated[int, typer.Argument(metavar="PAYOUT_ID", help="The payout's id.")],
     txid: Annotated[
         str,
-        typer.Option(help="The transaction id (or, for Lightning, the payment preimage)."),
+        typer.Option(
+            metavar="TXID", help="The transaction id (or, for Lightning, the payment preimage)."
+        ),
     ],
     fee: Annotated[
-        int | None, typer.Option(min=0, help="The mining or routing fee you paid, in sats.")
+        int | None,
+        typer.Option(min=0, metavar="SATS", help="The mining or routing fee you paid, in sats."),
     ] = None,
 ) -> None:
     """Record a payout you paid from your own wallet: it becomes paid in the ledger."""
@@ -161,9 +172,12 @@ def mark_paid_command(
 @payout_app.command("mark-failed")
 @audited("payout.mark-failed", "payout:{payout_id}")
 def mark_failed_command(
-    payout_id: Annotated[int, typer.Argument(help="The payout's id (it must be unknown).")],
+    payout_id: Annotated[
+        int, typer.Argument(metavar="PAYOUT_ID", help="The payout's id (it must be unknown).")
+    ],
     reason: Annotated[
-        str, typer.Option(help="What the provider shows for it; kept on the payout.")
+        str,
+        typer.Option(metavar="REASON", help="What the provider shows for it; kept on the payout."),
     ],
 ) -> None:
     """Declare an unknown payout not paid, after checking the provider yourself: its amount

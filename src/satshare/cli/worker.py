@@ -20,12 +20,15 @@ from satshare.jobqueue import Queue
 def worker_command(
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, max=64, help="Jobs at a time (default: jobs.concurrency)."),
+        typer.Option(
+            min=1, max=64, metavar="N", help="Jobs at a time (default: jobs.concurrency)."
+        ),
     ] = None,
     queues: Annotated[
         str | None,
         typer.Option(
-            help=f"Only these queues, comma separated: {', '.join(Queue)} (default: all)."
+            metavar="QUEUES",
+            help=f"Only these queues, comma separated: {', '.join(Queue)} (default: all).",
         ),
     ] = None,
 ) -> None:
