@@ -211,6 +211,7 @@ async def test_the_longest_code_fits_the_field_and_a_longer_entry_is_no_such_cod
             assert await page.inner_text("#promo-error") == expected
             assert page.url.startswith(order["checkout_url"])
             keep(await page.screenshot(full_page=True), f"checkout-promo-too-long-{language}")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
         assert [i["id"] for i in await _invoices_of(sandbox, buyer)] == [order["id"]]
 
         # Typed by hand, one key at a time: the field takes the longest code and no more.
@@ -223,6 +224,9 @@ async def test_the_longest_code_fits_the_field_and_a_longer_entry_is_no_such_cod
         discounted = next(i for i in await _invoices_of(sandbox, buyer) if i["id"] != order["id"])
         assert (discounted["promo_code"], discounted["discount_sats"]) == (longest, 1_000)
         assert await page.inner_text("#amount") == "9,000 sats"
+        assert longest in await page.inner_text("#discount")
+        keep(await page.screenshot(full_page=True), "checkout-promo-longest-applied")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
         await page.close()
 
 
