@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from satshare.audit import repository as audit_repository
+from satshare.promos.models import CODE_MAX_LENGTH
 from satshare.staff.models import Role
 from tests.adminkit import Panel, admin_user
 from tests.conftest import Stack
@@ -155,6 +156,11 @@ async def test_a_manager_makes_each_change_with_its_audit_row(stack: Stack) -> N
             "/admin/desk/promo-codes/create", {"code": "WEEK", "kind": "percent", "value": "5"}
         )
         assert duplicate.status_code == 422 and "already exists" in duplicate.text
+        # The form's field takes what a code can be: the one limit the server keeps.
+        assert (
+            f'maxlength="{CODE_MAX_LENGTH}" pattern="[A-Za-z0-9_\\-]{{3,{CODE_MAX_LENGTH}}}"'
+            in duplicate.text
+        )
         await panel.post("/admin/desk/promo-codes/WEEK/disable")
 
         await panel.post(

@@ -21,7 +21,7 @@ from satshare.admin.services import AdminServices, services_of
 from satshare.admin.texts import N_, lazy, t
 from satshare.plans import flows as plan_flows
 from satshare.promos import flows, service
-from satshare.promos.models import PromoKind
+from satshare.promos.models import CODE_MAX_LENGTH, PromoKind
 from satshare.promos.service import MAX_DAYS
 
 PAGE_SIZE = 100
@@ -81,7 +81,7 @@ class PromoCodesDesk(Page):
         self, request: Request, refill: Refill | None = None, status_code: int = 200
     ) -> Response:
         services = services_of(request)
-        after = service.normalise(request.query_params.get("after", "")[:32]) or None
+        after = service.normalise(request.query_params.get("after", "")[:CODE_MAX_LENGTH]) or None
         rows = await flows.listing(
             services.db, limit=PAGE_SIZE + 1, after_code=after, now=services.clock.now()
         )
@@ -96,6 +96,7 @@ class PromoCodesDesk(Page):
             last=shown[-1][0].code if shown else None,
             refill=refill,
             kinds=list(PromoKind),
+            code_max_length=CODE_MAX_LENGTH,
             labels=KIND_LABELS,
             plans=await plan_flows.list_all(services.db),
             now=services.clock.now(),
