@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from satshare.payments import repository
-from satshare.payments.models import Invoice, InvoiceStatus, Payment
+from satshare.payments.models import Invoice, InvoiceStatus, Payment, WebhookDelivery
 from satshare.sim.btcpay import BTCPayEmulator
 from tests.conftest import Stack
 from tests.helpers import buy, create_user, invoice_status, wait_until
@@ -184,3 +184,23 @@ def _payment(invoice: Invoice) -> dict[str, object]:
         "ledger_entry_id": 1,
         "settled_at": invoice.created_at,
     }
+
+
+async def test_the_webhook_that_settled_is_marked_handled_in_the_inbox(stack: Stack) -> None:
+    """Its inbox row records when and how it was handled (a redelivery of it is then a
+    duplicate), written in the settlement's own transaction."""
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    provider_id = order["invoice"]["provider_invoice_id"]
+    await stack.btcpay.pay(provider_id)
+    await wait_until(lambda: _settled(stack, order["subscription_id"]))
+    async with stack.container.db.reading() as session:
+        rows = (
+            await session.execute(
+                select(WebhookDelivery.outcome, WebhookDelivery.processed_at).where(
+                    WebhookDelivery.provider_invoice_id == provider_id
+                )
+            )
+        ).all()
+    settled = [row for row in rows if row.outcome == "settled"]
+    assert len(settled) == 1 and settled[0].processed_at is not None, rows
