@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -140,6 +141,29 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field(loc: tuple[Any, ...], body: Any, error_type: str) -> str:
+    """The field as the client wrote it. For a value that may take several shapes (an
+    ``external_id`` is a number or a string) pydantic adds to the path the name of each
+    shape it tried ("constrained-int"), which is no field of the request: a step of the
+    path that the body does not have is left out, but for the last one of a missing field."""
+    if len(loc) < 2 or loc[0] != "body" or not isinstance(body, dict):
+        return _loc(loc)
+    value: Any = body
+    parts: list[str] = []
+    steps = loc[1:]
+    for index, step in enumerate(steps):
+        in_object = isinstance(value, dict) and isinstance(step, str) and step in value
+        in_list = isinstance(value, list) and type(step) is int and 0 <= step < len(value)
+        if in_object or in_list:
+            value = value[step]
+        elif index == len(steps) - 1 and error_type == "missing":
+            value = None
+        else:
+            continue  # one of a union's shapes, not a field
+        parts.append(str(step))
+    return ".".join(parts) or "body"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -168,7 +192,12 @@ def install(app: FastAPI) -> None:
                 instance=request.url.path,
             )
         fields = [
-            {"field": _loc(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in errors
+            {
+                "field": _field(tuple(e["loc"]), exc.body, e["type"]),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in errors
         ]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
         content_type = request.headers.get("content-type", "")
@@ -254,6 +283,12 @@ def _unreadable_body(exc: StarletteHTTPException) -> str | None:
         )
     if isinstance(cause, RecursionError):
         return "the body's JSON is nested too deeply to read"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        # Python reads no integer of more digits than this (a guard against slow parsing).
+        return (
+            f"a number in the body has more than {sys.get_int_max_str_digits()} digits; "
+            "ids and amounts are 64-bit integers"
+        )
     return f"the body cannot be read as JSON ({type(cause).__name__})"
 
 
@@ -470,20 +505,22 @@ def document_problems(schema: dict[str, Any], *, idempotent_post: Callable[[str]
 
     - 422 everywhere (a NUL in the URL; FastAPI's own 422 entry, which describes its JSON
       error list, is replaced: validation errors are problems too);
+    - 413 everywhere: a body over ``MAX_BODY_BYTES`` is refused before routing, also sent
+      to an operation that takes none;
     - 401 and 403 with an API key;
-    - 400, 413 and 422 with a body (not JSON; over ``MAX_BODY_BYTES``, or a route's own
-      smaller cap, which its route lists; a field is wrong);
+    - 400 and 422 with a body (not JSON; a field is wrong; a route's own smaller size cap
+      is in its 413, which its route lists);
     - 400 and 409 on a POST that honours ``Idempotency-Key`` (a malformed key; the key reused
       with another request, or its first request still running).
 
     ``idempotent_post(path)`` tells which POSTs honour the header."""
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
-            statuses = {422}
+            statuses = {413, 422}
             if operation.get("security"):
                 statuses |= {401, 403}
             if "requestBody" in operation:
-                statuses |= {400, 413, 422}
+                statuses |= {400, 422}
             if method == "post" and idempotent_post(path):
                 statuses |= {400, 409}
             responses = operation.setdefault("responses", {})

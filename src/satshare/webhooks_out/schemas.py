@@ -53,7 +53,8 @@ class EndpointIn(StrictModel):
     url: str = Field(
         min_length=1,
         max_length=2048,
-        description="Where events are POSTed; https (http:// only in the sandbox).",
+        description="Where events are POSTed: https:// on a public address (http:// and "
+        "private addresses only in the sandbox or with `webhooks.allow_insecure_urls`).",
     )
     events: list[EventName] = Field(
         default_factory=lambda: [ALL_EVENTS],

@@ -3,6 +3,7 @@ delivery attempt's outcome does to its delivery and endpoint. Never commits."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -61,7 +62,27 @@ def check_url(url: str, *, allow_insecure: bool) -> str:
         )
     if parts.username or parts.password:
         raise InvalidRequest("url must not carry a user name or password", field="url")
+    if not allow_insecure and _not_public(parts.hostname):
+        raise InvalidRequest(
+            f"url must reach a public internet address; {parts.hostname} is on this machine or "
+            "a private network, where deliveries are never sent (to send there, set "
+            "webhooks.allow_insecure_urls)",
+            field="url",
+        )
     return url
+
+
+def _not_public(host: str) -> bool:
+    """An address or name that can only be loopback or private. Told at once, when the
+    endpoint is added; any other name is checked on every delivery (by its DNS answer)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global or address.is_multicast
 
 
 def check_events(events: Sequence[str]) -> list[str]:

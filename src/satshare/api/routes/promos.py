@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from satshare.api.deps import AdminKey, ClockDep, DbDep
 from satshare.api.problems import openapi_responses
-from satshare.errors import InvalidRequest
+from satshare.errors import BadRequest, InvalidRequest
 from satshare.promos import flows, service
 from satshare.promos.models import CODE_MAX_LENGTH, PromoCode, PromoKind
 from satshare.promos.repository import Stats
@@ -75,7 +75,9 @@ async def create_promo(db: DbDep, clock: ClockDep, key: AdminKey, body: PromoCre
     "",
     response_model=PageOf[PromoOut],
     summary="List promo codes with their usage",
-    responses=openapi_responses(401, 403, 422),
+    description="In the order of the codes (A to Z), not newest first: the cursor is the "
+    "last code of the previous page.",
+    responses=openapi_responses(400, 401, 403, 422),
 )
 async def list_promos(
     db: DbDep,
@@ -87,6 +89,11 @@ async def list_promos(
         Query(max_length=32, description="The `next_cursor` of the previous page."),
     ] = None,
 ) -> PageOf[PromoOut]:
+    if cursor is not None and not service.CODE_PATTERN.match(cursor):
+        # Any text is a place in the order of the codes: a wrong cursor would read as the end.
+        raise BadRequest(
+            "cursor is not valid; pass the next_cursor value from the previous page unchanged"
+        )
     rows = await flows.listing(db, limit=limit + 1, after_code=cursor, now=clock.now())
     items = [promo_out(p, stats) for p, stats in rows[:limit]]
     more = len(rows) > limit
