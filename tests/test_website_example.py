@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -161,3 +164,79 @@ async def test_the_website_example_sells_through_a_live_sandbox(tmp_path: Path) 
         )
         assert [d["status"] for d in log.json()["items"]] == ["delivered"]
         await admin.aclose()
+
+
+class _FakeSatShare:
+    """Just enough of POST /api/v1/users and GET /api/v1/subscriptions/types: one user per
+    (platform, external_id), as SatShare keeps them (a second is 409)."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, int] = {}
+        self.refuse: tuple[int, str] | None = None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/subscriptions/types":
+            return httpx.Response(200, json=[])
+        body = json.loads(request.content)
+        if self.refuse is not None or request.url.path == "/api/v1/subscriptions":
+            status, detail = self.refuse or (502, "could not create the invoice at btcpay")
+            return httpx.Response(status, json={"status": status, "detail": detail})
+        if body["external_id"] in self.users:
+            existing = self.users[body["external_id"]]
+            return httpx.Response(409, json={"status": 409, "existing_user_id": existing})
+        self.users[body["external_id"]] = len(self.users) + 1
+        return httpx.Response(
+            201, json={"user_id": len(self.users), "referral_code": "k7m2xq9p", "referrer_id": None}
+        )
+
+
+def _site_on(example: ModuleType, fake: _FakeSatShare, database: Path) -> Any:
+    site = example.Site("http://satshare.test", "ss_key", "whsec_" + "A" * 44, str(database))
+    site.satshare = httpx.AsyncClient(
+        base_url="http://satshare.test", transport=httpx.MockTransport(fake)
+    )
+    return site
+
+
+async def test_a_new_site_database_signs_up_against_a_satshare_that_has_its_old_customers(
+    tmp_path: Path,
+) -> None:
+    # The site's row numbers start again at 1 with a new SITE_DATABASE (another directory, a
+    # reset); SatShare still has the old site's customers.
+    example, fake = _example(), _FakeSatShare()
+    for run in ("first", "second"):
+        site = _site_on(example, fake, tmp_path / f"{run}.db")
+        transport = httpx.ASGITransport(app=example.build_app(site))
+        async with httpx.AsyncClient(transport=transport, base_url="http://site") as browser:
+            answer = await browser.post("/signup", data={"name": f"{run} customer"})
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == "/account/1"
+    assert len(fake.users) == 2
+
+
+async def test_a_refused_sign_up_is_said_on_the_form_and_keeps_no_customer(
+    tmp_path: Path,
+) -> None:
+    example, fake = _example(), _FakeSatShare()
+    fake.refuse = (503, "the database is not reachable")
+    site = _site_on(example, fake, tmp_path / "site.db")
+    transport = httpx.ASGITransport(app=example.build_app(site))
+    async with httpx.AsyncClient(transport=transport, base_url="http://site") as browser:
+        answer = await browser.post("/signup", data={"name": "Bob"})
+    assert answer.status_code == 200
+    assert "the database is not reachable" in answer.text
+    with sqlite3.connect(tmp_path / "site.db") as db:
+        assert db.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+
+
+async def test_an_invoice_satshare_cannot_make_is_said_on_the_account_page(
+    tmp_path: Path,
+) -> None:
+    example, fake = _example(), _FakeSatShare()
+    site = _site_on(example, fake, tmp_path / "site.db")
+    transport = httpx.ASGITransport(app=example.build_app(site))
+    async with httpx.AsyncClient(transport=transport, base_url="http://site") as browser:
+        assert (await browser.post("/signup", data={"name": "Bob"})).status_code == 303
+        answer = await browser.post("/account/1/pay", data={"plan": "demo-monthly"})
+    assert answer.status_code == 200
+    assert "No invoice this time: could not create the invoice at btcpay" in answer.text

@@ -25,6 +25,7 @@ Run it with ``python examples/website/app.py`` (port 8080, or ``SITE_PORT``).
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 from contextlib import closing
 from typing import Any
@@ -88,6 +89,7 @@ HOME = """{% extends "page" %}{% block body %}
 
 ACCOUNT = """{% extends "page" %}{% block body %}
 <h1>Hello, {{ customer.name }}</h1>
+{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
 <div class="card">
   {% if customer.paid %}
     <p class="paid" id="status">Paid: your membership is active. See you in the channel!</p>
@@ -127,6 +129,13 @@ def render(title: str, template: str, **values: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(template).render(title=title, **values))
 
 
+def problem_detail(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return f"SatShare answered {answer.status_code}"
+
+
 def shown_price(plan: dict[str, Any]) -> str:
     if plan["price_sats"]:
         return f"{plan['price_sats']:,} sats"
@@ -164,12 +173,12 @@ class Site:
         ref = str(form.get("ref", "")).strip()[:32]
         if not name:
             return render("Join", "home", plans=await self.plans(), ref=ref, error="Enter a name.")
-        with closing(self.db()) as db, db:
-            customer_id = db.execute("INSERT INTO customers (name) VALUES (?)", (name,)).lastrowid
         body: dict[str, Any] = {
             "username": name,
             "platform": "website",
-            "external_id": f"site-{customer_id}",
+            # SatShare keeps one user per external_id for ever: a random one, not this site's
+            # row number, which starts at 1 again with a new SITE_DATABASE (409 then).
+            "external_id": f"site-{secrets.token_hex(8)}",
         }
         if ref:
             body["referral_id"] = ref
@@ -177,13 +186,15 @@ class Site:
         if answer.status_code == 422 and ref:  # an unknown code: sign up without it
             del body["referral_id"]
             answer = await self.satshare.post("/api/v1/users", json=body)
-        answer.raise_for_status()
+        if answer.is_error:  # a problem+json: its detail says what went wrong
+            error = f"Sign-up failed: {problem_detail(answer)}"
+            return render("Join", "home", plans=await self.plans(), ref=ref, error=error)
         user = answer.json()
         with closing(self.db()) as db, db:
-            db.execute(
-                "UPDATE customers SET satshare_user_id = ?, referral_code = ? WHERE id = ?",
-                (user["user_id"], user["referral_code"], customer_id),
-            )
+            customer_id = db.execute(
+                "INSERT INTO customers (name, satshare_user_id, referral_code) VALUES (?, ?, ?)",
+                (name, user["user_id"], user["referral_code"]),
+            ).lastrowid
         return RedirectResponse(f"/account/{customer_id}", status_code=303)
 
     def customer(self, request: Request) -> sqlite3.Row | None:
@@ -193,13 +204,18 @@ class Site:
             ).fetchone()
         return row
 
-    async def account(self, request: Request) -> Response:
+    async def account(self, request: Request, error: str | None = None) -> Response:
         customer = self.customer(request)
         if customer is None:
             return HTMLResponse("No such account.", status_code=404)
         share_url = f"{request.base_url}?ref={customer['referral_code']}"
         return render(
-            "Account", "account", customer=customer, plans=await self.plans(), share_url=share_url
+            "Account",
+            "account",
+            customer=customer,
+            plans=await self.plans(),
+            share_url=share_url,
+            error=error,
         )
 
     async def pay(self, request: Request) -> Response:
@@ -214,7 +230,9 @@ class Site:
                 "subscription_type": str(form.get("plan", ""))[:64],
             },
         )
-        answer.raise_for_status()
+        if answer.is_error:  # e.g. 502: the payment processor did not answer; try again
+            error = f"No invoice this time: {problem_detail(answer)}"
+            return await self.account(request, error=error)
         return RedirectResponse(answer.json()["invoice"]["checkout_url"], status_code=303)
 
     async def webhook_in(self, request: Request) -> Response:
