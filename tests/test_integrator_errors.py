@@ -132,3 +132,26 @@ async def test_an_endpoint_on_a_public_address_or_name_is_accepted(stack: Stack)
     ):
         answer = await stack.client.post("/api/v1/webhook-endpoints", json={"url": url})
         assert answer.status_code == 201, (url, answer.text)
+
+
+async def test_the_hint_for_testing_a_disabled_endpoint_is_a_put_that_works(stack: Stack) -> None:
+    created = await stack.client.post(
+        "/api/v1/webhook-endpoints",
+        json={"url": "https://crm.example.com/hooks", "enabled": False},
+    )
+    assert created.status_code == 201, created.text
+    endpoint_id = created.json()["endpoint_id"]
+    problem = assert_problem(
+        await stack.client.post(f"/api/v1/webhook-endpoints/{endpoint_id}/test"), 409
+    )
+    # PUT replaces the endpoint: {"enabled": true} alone is a 422 (url is required).
+    alone = await stack.client.put(
+        f"/api/v1/webhook-endpoints/{endpoint_id}", json={"enabled": True}
+    )
+    assert_problem(alone, 422)
+    assert "url" in problem["detail"] and "events" in problem["detail"], problem
+    again = await stack.client.put(
+        f"/api/v1/webhook-endpoints/{endpoint_id}",
+        json={"url": "https://crm.example.com/hooks", "events": ["*"], "enabled": True},
+    )
+    assert again.status_code == 200 and again.json()["enabled"] is True, again.text

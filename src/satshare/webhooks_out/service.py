@@ -292,8 +292,9 @@ async def send_test(session: AsyncSession, endpoint_id: int, now: datetime) -> E
     endpoint = await require_endpoint(session, endpoint_id)
     if not endpoint.enabled:
         raise Conflict(
-            f'webhook endpoint {endpoint_id} is disabled; enable it (PUT with "enabled": '
-            "true) to send it a test event"
+            f"webhook endpoint {endpoint_id} is disabled; to send it a test event, enable it "
+            'with a PUT of the whole endpoint (its url, events and description, "enabled": '
+            "true)"
         )
     key = f"test:{endpoint.id}:{signing.new_message_id()}"
     data = {"endpoint_id": endpoint.id, "message": "A test event from SatShare."}
