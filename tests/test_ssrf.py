@@ -37,7 +37,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from satshare.payouts.destinations import bech32_encode
 from satshare.payouts.ports import LnurlUnreachable, PayParams
 from satshare.providers.lnurl import MAX_BODY_BYTES, UNREACHABLE, LnurlClient
-from satshare.providers.netguard import GuardedTransport, is_public
+from satshare.providers.netguard import GuardedTransport
+from satshare.security import is_public
 from satshare.sim.lightning import LightningNetwork
 from satshare.sim.lnurl import LnurlEmulator, lightning_address_routes
 from tests.conftest import Stack

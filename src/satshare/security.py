@@ -1,9 +1,11 @@
-"""Signatures, API key material and constant-time comparisons."""
+"""Signatures, API key material, constant-time comparisons, and which network addresses
+are public (the rule behind every request to an address people type)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,3 +74,28 @@ def verify_callback_query(secret: str, query: Mapping[str, str]) -> bool:
         return False  # our references and signatures are ASCII; anything else is forged
     expected = hmac_sha256_hex(secret, reference.encode())
     return hmac.compare_digest(expected, signature.lower())
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether the address is on the public internet: not loopback, private, link-local,
+    shared (CGNAT), reserved, multicast or unspecified, also when an IPv4 address is carried
+    inside an IPv6 one (IPv4-mapped, 6to4, NAT64)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+        if address.is_site_local:
+            return False
+    return address.is_global and not (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )

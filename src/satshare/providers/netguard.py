@@ -19,38 +19,15 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 import httpx
 
 from satshare.providers.http import tls_context
+from satshare.security import is_public
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: (host, port) → the addresses it resolves to, as text.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
 
 class Refused(httpx.TransportError):
     """The guard would not send this request. The message is for the owner's logs."""
-
-
-def is_public(address: IPAddress) -> bool:
-    """Whether the address is on the public internet: not loopback, private, link-local,
-    shared (CGNAT), reserved, multicast or unspecified, also when an IPv4 address is carried
-    inside an IPv6 one (IPv4-mapped, 6to4, NAT64)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return is_public(embedded)
-        if address.is_site_local:
-            return False
-    return address.is_global and not (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
 
 
 async def system_resolver(host: str, port: int) -> list[str]:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.db import insert_ignore_rows
 from satshare.errors import Conflict, InvalidRequest, NotFound
+from satshare.security import is_public
 from satshare.webhooks_out import repository, signing
 from satshare.webhooks_out.models import (
     ALL_EVENTS,
@@ -82,7 +83,7 @@ def _not_public(host: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return not address.is_global or address.is_multicast
+    return not is_public(address)  # the sender's own rule, told before any delivery
 
 
 def check_events(events: Sequence[str]) -> list[str]:
