@@ -107,6 +107,7 @@ async def test_a_promo_list_cursor_that_no_page_gave_is_400_not_an_empty_page(
         "https://192.168.1.20/hooks",
         "https://169.254.169.254/latest",
         "https://[::1]/hooks",
+        "https://[64:ff9b::a00:1]/hooks",  # 10.0.0.1 through NAT64
         "https://[::ffff:10.0.0.1]/hooks",
     ],
 )
