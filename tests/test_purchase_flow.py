@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from satshare.payments import repository
 from satshare.payments.models import Invoice, InvoiceStatus, Payment, WebhookDelivery
@@ -133,7 +134,7 @@ async def test_emulator_rounds_btc_amounts_up(btcpay_emulator_factory: object = 
 async def test_record_sale_refuses_a_change_it_would_not_write(stack: Stack) -> None:
     """The settlement writes its invoice and subscription by hand (``record_sale``), not
     through the ORM's flush: a change to a column it does not write must fail the
-    transaction, not vanish with the object it took out of the session."""
+    transaction, not be dropped."""
     buyer = await create_user(stack.client, "buyer")
     order = await buy(stack.client, buyer["user_id"])
     invoice_id = order["invoice"]["id"]
@@ -144,7 +145,9 @@ async def test_record_sale_refuses_a_change_it_would_not_write(stack: Stack) -> 
             invoice, subscription, _, _ = locked
             invoice.status = InvoiceStatus.SETTLED
             invoice.checkout_link = "https://example.invalid/changed"
-            await repository.record_sale(session, invoice, subscription, {})
+            await repository.record_sale(
+                session, invoice, subscription, _payment(invoice, ledger_entry_id=1)
+            )
     async with stack.container.db.reading() as session:
         stored = await repository.get_invoice(session, invoice_id)
     assert stored is not None
@@ -152,38 +155,105 @@ async def test_record_sale_refuses_a_change_it_would_not_write(stack: Stack) -> 
     assert stored.checkout_link != "https://example.invalid/changed"
 
 
-async def test_record_sale_refuses_an_invoice_that_is_not_there(stack: Stack) -> None:
+@pytest.mark.parametrize("missing", ["invoice", "subscription"])
+async def test_record_sale_refuses_a_row_that_is_not_there(stack: Stack, missing: str) -> None:
     """The ORM's flush checked that its UPDATE found the row; the hand-written sale must
-    too: no payment row for an invoice it did not update."""
+    too: no payment row, and the transaction fails (on PostgreSQL the other row's UPDATE
+    ran in the same statement and is rolled back with it)."""
     buyer = await create_user(stack.client, "buyer")
     order = await buy(stack.client, buyer["user_id"])
-    with pytest.raises(LookupError, match="invoice inv_not_there or subscription"):
+    with pytest.raises(StaleDataError, match="was not there to update"):
         async with stack.container.db.transaction() as session:
             locked = await repository.lock_invoice_for_settlement(session, order["invoice"]["id"])
             assert locked is not None
             invoice, subscription, _, _ = locked
-            set_committed_value(invoice, "id", "inv_not_there")  # as if loaded so
+            if missing == "invoice":  # as if loaded so
+                set_committed_value(invoice, "id", "inv_not_there")
+            else:
+                set_committed_value(subscription, "id", 987_654_321)
             invoice.status = InvoiceStatus.SETTLED
-            await repository.record_sale(session, invoice, subscription, _payment(invoice))
+            await repository.record_sale(
+                session, invoice, subscription, _payment(invoice, ledger_entry_id=1)
+            )
     async with stack.container.db.reading() as session:
         assert await session.scalar(select(func.count()).select_from(Payment)) == 0
         stored = await repository.get_invoice(session, order["invoice"]["id"])
     assert stored is not None and stored.status is InvoiceStatus.NEW
 
 
-def _payment(invoice: Invoice) -> dict[str, object]:
-    return {
-        "invoice_id": invoice.id,
-        "user_id": invoice.user_id,
-        "provider": invoice.provider,
-        "amount_sats": invoice.amount_sats,
-        "received_sats": invoice.amount_sats,
-        "overpaid_sats": 0,
-        "paid_late": False,
-        "proof": None,
-        "ledger_entry_id": 1,
-        "settled_at": invoice.created_at,
-    }
+async def test_a_change_after_record_sale_is_written_and_the_sale_not_twice(
+    stack: Stack,
+) -> None:
+    """``record_sale`` marks the objects it wrote as stored, in the session: a later change
+    to them in the same transaction is flushed as usual (only that column), and what it
+    wrote is not written again. An assignment of the value a column already has is no
+    change, and not refused."""
+    buyer = await create_user(stack.client, "buyer")
+    order = await buy(stack.client, buyer["user_id"])
+    adjusted = await stack.client.post(  # an entry for the payment row to point at
+        "/api/v1/transactions",
+        json={
+            "memo": "test",
+            "postings": [
+                {"account": "revenue:owner", "amount_sats": 1},
+                {"account": "expense:test", "amount_sats": -1},
+            ],
+        },
+    )
+    assert adjusted.status_code == 201, adjusted.text
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = stack.container.db.engine.sync_engine
+    with pytest.raises(_RolledBack):  # a sale without its ledger entry: never kept
+        async with stack.container.db.transaction() as session:
+            locked = await repository.lock_invoice_for_settlement(session, order["invoice"]["id"])
+            assert locked is not None
+            invoice, subscription, _, _ = locked
+            invoice.status = InvoiceStatus.SETTLED
+            subscription.payments = 1
+            invoice.checkout_link = invoice.checkout_link  # the same value: not a change
+            payment = _payment(invoice, ledger_entry_id=adjusted.json()["transaction_id"])
+            await repository.record_sale(session, invoice, subscription, payment)
+            event.listen(engine, "before_cursor_execute", seen)
+            try:
+                invoice.checkout_link = "https://example.invalid/after"
+                await session.flush()
+            finally:
+                event.remove(engine, "before_cursor_execute", seen)
+            stored = (
+                await session.execute(
+                    select(Invoice.status, Invoice.checkout_link).where(Invoice.id == invoice.id)
+                )
+            ).one()
+            paid = await session.scalar(select(func.count()).select_from(Payment))
+            raise _RolledBack
+    written = [s for s in statements if s.startswith(("UPDATE", "INSERT"))]
+    assert len(written) == 1, statements
+    assert written[0].startswith("UPDATE invoices SET checkout_link="), written
+    assert tuple(stored) == (InvoiceStatus.SETTLED, "https://example.invalid/after")
+    assert paid == 1
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _payment(invoice: Invoice, *, ledger_entry_id: int) -> repository.SalePayment:
+    return repository.SalePayment(
+        invoice_id=invoice.id,
+        user_id=invoice.user_id,
+        provider=invoice.provider,
+        amount_sats=invoice.amount_sats,
+        received_sats=invoice.amount_sats,
+        overpaid_sats=0,
+        paid_late=False,
+        proof=None,
+        ledger_entry_id=ledger_entry_id,
+        settled_at=invoice.created_at,
+    )
 
 
 async def test_the_webhook_that_settled_is_marked_handled_in_the_inbox(stack: Stack) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     ColumnElement,
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from satshare.db import insert_ignore_id
 from satshare.ledger.models import Entry
@@ -72,7 +73,7 @@ async def lock_invoice_for_settlement(
 
 
 #: What a settled sale changes on its invoice and its subscription: ``record_sale`` writes
-#: exactly these columns, and refuses an object with any other change (it would be lost).
+#: exactly these columns, and refuses an object with a change to any other (it would be lost).
 SALE_INVOICE_COLUMNS = (
     "status",
     "settled_at",
@@ -89,18 +90,24 @@ SALE_SUBSCRIPTION_COLUMNS = (
     "payments",
     "last_paid_sats",
 )
-PAYMENT_COLUMNS = (
-    "invoice_id",
-    "user_id",
-    "provider",
-    "amount_sats",
-    "received_sats",
-    "overpaid_sats",
-    "paid_late",
-    "proof",
-    "ledger_entry_id",
-    "settled_at",
-)
+
+
+class SalePayment(TypedDict):
+    """The payment row of a settled sale."""
+
+    invoice_id: str
+    user_id: int
+    provider: str
+    amount_sats: int
+    received_sats: int
+    overpaid_sats: int
+    paid_late: bool
+    proof: str | None
+    ledger_entry_id: int
+    settled_at: datetime
+
+
+PAYMENT_COLUMNS = tuple(SalePayment.__annotations__)
 
 
 def _bound(table: Any, prefix: str, names: Sequence[str]) -> dict[str, Any]:
@@ -144,33 +151,37 @@ _SALE_INVOICE, _SALE_SUBSCRIPTION, _SALE_PAYMENT, _SALE_IN_ONE = _sale_statement
 
 
 async def record_sale(
-    session: AsyncSession,
-    invoice: Invoice,
-    subscription: Subscription,
-    payment: dict[str, Any],
+    session: AsyncSession, invoice: Invoice, subscription: Subscription, payment: SalePayment
 ) -> None:
     """Write a settled sale's invoice and subscription, as the settlement set them on the
-    locked objects, and its payment row (``PAYMENT_COLUMNS``).
+    locked objects (every column of ``SALE_INVOICE_COLUMNS`` and
+    ``SALE_SUBSCRIPTION_COLUMNS``, changed or not), and its payment row.
 
     Built-once Core statements instead of the ORM's unit of work, whose flush of these three
     rows was a sixth of the settlement's CPU (#15); on PostgreSQL they are one statement.
-    The two objects leave the session first, so its next statement or commit does not flush
-    them a second time; a change to any column this does not write is refused rather than
-    silently dropped, and so is an invoice or subscription that is not there to update."""
+    Refused, with nothing written: an object with a change to a column this does not write
+    (it would be lost). Raised after writing, so the transaction fails: an invoice or
+    subscription the statement did not find (as the ORM's flush raised). The objects stay in
+    the session, marked as stored: a later change to them is flushed as usual."""
     params: dict[str, Any] = {"i_id": invoice.id, "s_id": subscription.id}
     rows: tuple[tuple[str, Invoice | Subscription, tuple[str, ...]], ...] = (
         ("i", invoice, SALE_INVOICE_COLUMNS),
         ("s", subscription, SALE_SUBSCRIPTION_COLUMNS),
     )
+    states: list[InstanceState[Any]] = []
     for prefix, row, columns in rows:
         state: InstanceState[Any] = inspect(row)
-        unwritten = set(state.attrs.keys()) - state.unmodified - set(columns)
-        if unwritten:
-            raise ValueError(f"record_sale does not write {sorted(unwritten)} of {row!r}")
-        if state.session is not None:
-            session.expunge(row)
+        # Assigned but maybe to the same value (``unmodified`` counts any assignment):
+        # only a real change elsewhere would be lost.
+        maybe = set(state.attrs.keys()) - state.unmodified - set(columns)
+        changed = sorted(key for key in maybe if state.attrs[key].history.has_changes())
+        if changed:
+            raise ValueError(
+                f"record_sale does not write {changed} of {type(row).__name__} {row.id}"
+            )
+        states.append(state)
         params.update({f"{prefix}_{name}": getattr(row, name) for name in columns})
-    params.update({f"p_{name}": payment[name] for name in PAYMENT_COLUMNS})
+    params.update({f"p_{name}": value for name, value in payment.items()})
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
         found = len((await conn.execute(_SALE_IN_ONE, params)).all()) == 1
@@ -180,7 +191,17 @@ async def record_sale(
         if found:
             await conn.execute(_SALE_PAYMENT, params)
     if not found:
-        raise LookupError(f"invoice {invoice.id} or subscription {subscription.id} is gone")
+        raise StaleDataError(
+            f"invoice {invoice.id} or subscription {subscription.id} was not there to update"
+        )
+    identity_map = session.sync_session.identity_map
+    for state in states:
+        # What the unit of work does after its own UPDATE: the values are stored, so the
+        # next flush has nothing to write for them. SQLAlchemy has no public call for it
+        # (set_committed_value leaves the object flagged as modified, and every later
+        # statement's autoflush would walk it); tests/test_purchase_flow.py checks that a
+        # change after this is still written and one before it not written twice.
+        state._commit_all(state.dict, identity_map)
 
 
 #: Built once (every webhook looks its invoice up; see ``_LOCK_FOR_SETTLEMENT``).
@@ -386,10 +407,10 @@ async def release_delivery(session: AsyncSession, delivery_id: int) -> None:
 
 
 _DELIVERIES: Any = WebhookDelivery.__table__
-#: On the table, not the mapped class, and run on the connection: no transaction holds a
-#: delivery row as an object, and the ORM's bulk-update path (its compile state, its search
-#: of the identity map for rows to synchronize) cost about as much as the statement itself,
-#: on every webhook that changed something (#15).
+#: On the table, not the mapped class, and run on the connection: the settlement's
+#: transaction holds no delivery row as an object, and the ORM's bulk-update path (its
+#: compile state, its search of the identity map for rows to synchronize) cost about as much
+#: as the statement itself, on every webhook that changed something (#15).
 _FINISH_DELIVERY = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("row_id"))

@@ -292,18 +292,18 @@ async def _fulfil(
         session,
         invoice,
         subscription,
-        {
-            "invoice_id": invoice.id,
-            "user_id": buyer.id,
-            "provider": invoice.provider,
-            "amount_sats": invoice.amount_sats,
-            "received_sats": done.received_sats,
-            "overpaid_sats": done.received_sats - invoice.amount_sats,
-            "paid_late": done.paid_late,
-            "proof": done.proof,
-            "ledger_entry_id": done.entry_id,
-            "settled_at": now,
-        },
+        repository.SalePayment(
+            invoice_id=invoice.id,
+            user_id=buyer.id,
+            provider=invoice.provider,
+            amount_sats=invoice.amount_sats,
+            received_sats=done.received_sats,
+            overpaid_sats=done.received_sats - invoice.amount_sats,
+            paid_late=done.paid_late,
+            proof=done.proof,
+            ledger_entry_id=done.entry_id,
+            settled_at=now,
+        ),
     )
     await subscriptions.counted(session, counted_before, subscription)  # the dashboard's tallies
     if invoice.promo_code is not None:  # only an invoice with a code holds a promo use
