@@ -73,6 +73,9 @@ def test_api_key_lifecycle(cli_env: dict[str, str]) -> None:
     assert code == 2 and "no API key" in err
     code, out, _ = invoke("api-key", "revoke", "1")
     assert code == 0 and "Revoked" in out
+    code, out, _ = invoke("api-key", "revoke", "1")  # again: said, not done twice
+    assert code == 0 and "Revoked" not in out
+    assert "API key 1 'website' was already revoked on " in out and "nothing changed" in out
 
 
 def test_a_name_with_brackets_is_shown_as_written(cli_env: dict[str, str]) -> None:

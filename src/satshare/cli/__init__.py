@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -345,12 +346,22 @@ def api_key_revoke(
 
     cfg = settings()
 
-    async def go() -> tuple[int, str]:
+    async def go() -> tuple[int, str, datetime | None]:
         async with opened(cfg) as container:
-            revoked = await key_flows.revoke(container.db, key, container.clock.now())
-            return revoked.id, revoked.name
+            now = container.clock.now()
+            revoked = await key_flows.revoke(container.db, key, now)
+            # A key revoked before keeps that moment: say so rather than revoke it "again".
+            earlier = revoked.revoked_at if revoked.revoked_at != now else None
+            return revoked.id, revoked.name, earlier
 
-    key_id, name = run(go())
+    key_id, name, earlier = run(go())
+    if earlier is not None:
+        out.print(
+            f"API key {key_id} '{escape(name)}' was already revoked on "
+            f"{earlier:%Y-%m-%d %H:%M} UTC; nothing changed.",
+            highlight=False,
+        )
+        return
     out.print(f"Revoked API key {key_id} '{escape(name)}'.", highlight=False)
 
 
