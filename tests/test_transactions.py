@@ -164,3 +164,34 @@ async def test_database_refuses_updates_and_deletes_of_ledger_rows(stack: Stack)
                 await session.execute(text(statement))
         assert type(caught.value) is refusal
         assert "append-only" in str(caught.value)
+
+
+async def test_a_refund_completes_a_sale_already_reversed_in_the_ledger(stack: Stack) -> None:
+    """An admin may reverse a sale entry as a ledger correction (say the processor invalidated
+    the payment); a refund recorded afterwards does what that left undone (the invoice, the
+    paid time) without reversing the sale a second time."""
+    aff, order = await _sale(stack)
+    sale = (await stack.client.get("/api/v1/transactions", params={"kind": "sale"})).json()
+    [entry] = sale["items"]
+    reversed_ = await stack.client.post(
+        f"/api/v1/transactions/{entry['transaction_id']}/reversal", json={"memo": "invalidated"}
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    before = (await stack.client.get(f"/api/v1/subscriptions/{order['subscription_id']}")).json()
+
+    refunded = await stack.client.post(
+        f"/api/v1/invoices/{order['invoice']['id']}/refund", json={"note": "paid back, txid abc"}
+    )
+    assert refunded.status_code == 200, refunded.text
+    assert await invoice_status(stack.client, order["subscription_id"]) == "refunded"
+    after = (await stack.client.get(f"/api/v1/subscriptions/{order['subscription_id']}")).json()
+    assert after["ends_at"] < before["ends_at"]  # the paid time is taken back
+    reversals = (
+        await stack.client.get("/api/v1/transactions", params={"kind": "reversal"})
+    ).json()["items"]
+    assert [r["transaction_id"] for r in reversals] == [reversed_.json()["transaction_id"]]
+    assert reversals[0]["memo"].startswith("refund of invoice")
+    # Clawed back once, by the reversal: not twice.
+    assert (await stack.client.get(f"/api/v1/users/{aff['user_id']}")).json()["balance_sats"] == 0
+    again = await stack.client.post(f"/api/v1/invoices/{order['invoice']['id']}/refund")
+    assert "only a paid invoice is refunded" in assert_problem(again, 409)["detail"]

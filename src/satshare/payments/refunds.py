@@ -1,6 +1,7 @@
 """Refunds: a Stars refund (marked, returned through Telegram, then recorded) and a bitcoin
 refund the owner paid from their wallet. Both reverse the sale entry (the affiliate's
-commission included: a clawback) and take back the paid time.
+commission included: a clawback), unless a ledger correction reversed it already, and take
+back the paid time.
 """
 
 from __future__ import annotations
@@ -90,9 +91,17 @@ async def _refund(
     invoice_id = invoice.id
     payment = await repository.payment_of_invoice(session, invoice_id)
     assert payment is not None
-    reversal = await ledger.reverse_entry(
-        session, payment.ledger_entry_id, memo=memo, author=author, now=now
-    )
+    # A sale already reversed as a ledger correction (POST /transactions/{id}/reversal, as
+    # an admin may after the processor invalidated the payment) is not reversed twice: the
+    # refund does what that left undone (the invoice, the paid time, the messages) and
+    # records its memo on the reversal.
+    reversal = await ledger_repo.entry_reversing(session, payment.ledger_entry_id)
+    if reversal is None:
+        reversal = await ledger.reverse_entry(
+            session, payment.ledger_entry_id, memo=memo, author=author, now=now
+        )
+    else:
+        await ledger.add_memo(session, reversal.id, memo, author=author, now=now)
     parties = await _parties(session, invoice)
     counted_before = subscriptions.before_change(parties.subscription)
     subscriptions.shorten(
