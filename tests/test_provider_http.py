@@ -36,27 +36,30 @@ from satshare.sim.lnbits import build_app as lnbits_app
 from tests.servers import RunningServer, free_port, start_server
 
 KEY = "3f0c2a9e7b1d4c6a8e5f0b2d9c7a1e3f5b8d0a2c"
-#: Long enough for a loopback answer, short enough for a silent server to time out quickly.
+#: Short, for a silent server to time out quickly.
 TIMEOUT = 0.5
+#: For a server that answers: a loaded CI machine once took longer than TIMEOUT just to
+#: connect on loopback, and the test saw a timeout instead of the answer it was about.
+ANSWERED_TIMEOUT = 15.0
 
 Call = Callable[[], Awaitable[object]]
 
 
-def _adapters(url: str) -> dict[str, tuple[Call, Any]]:
+def _adapters(url: str, timeout: float) -> dict[str, tuple[Call, Any]]:
     """For each adapter: a call that reads from ``url``, and the adapter (to close)."""
     clock = SystemClock()
     btcpay = BTCPayProvider(
-        base_url=url, api_key=KEY, store_id="S1", webhook_secret=KEY, timeout_seconds=TIMEOUT
+        base_url=url, api_key=KEY, store_id="S1", webhook_secret=KEY, timeout_seconds=timeout
     )
-    lnbits = LNbitsProvider(base_url=url, invoice_key=KEY, timeout_seconds=TIMEOUT)
-    bitpay = BitPayProvider(base_url=url, token=KEY, timeout_seconds=TIMEOUT)
+    lnbits = LNbitsProvider(base_url=url, invoice_key=KEY, timeout_seconds=timeout)
+    bitpay = BitPayProvider(base_url=url, token=KEY, timeout_seconds=timeout)
     onchain = OnchainProvider(
         esplora_url=url,
         store=None,  # type: ignore[arg-type]  # observe() reads the chain only
         clock=clock,
-        timeout_seconds=TIMEOUT,
+        timeout_seconds=timeout,
     )
-    rates = KrakenRates(url, clock, TIMEOUT, None)
+    rates = KrakenRates(url, clock, timeout, None)
     return {
         "btcpay": (lambda: btcpay.fetch_invoice("inv1"), btcpay),
         "lnbits": (lambda: lnbits.fetch_invoice("ab" * 32), lnbits),
@@ -69,8 +72,8 @@ def _adapters(url: str) -> dict[str, tuple[Call, Any]]:
 ADAPTERS = ["btcpay", "lnbits", "bitpay", "onchain", "rates"]
 
 
-async def _raised(name: str, url: str) -> Exception:
-    call, adapter = _adapters(url)[name]
+async def _raised(name: str, url: str, timeout: float) -> Exception:
+    call, adapter = _adapters(url, timeout)[name]
     try:
         with pytest.raises((ProviderError, RateUnreachable)) as caught:
             await call()
@@ -135,7 +138,7 @@ async def test_an_answer_that_is_not_json_is_the_adapters_own_error(
 ) -> None:
     # Esplora's address history used to escape as a bare ValueError (the reconciler's run
     # stopped there) instead of a ProviderError like every other read.
-    error = await _raised(name, captive_portal.url)
+    error = await _raised(name, captive_portal.url, ANSWERED_TIMEOUT)
     assert str(error).startswith(NOT_JSON[name].format(url=captive_portal.url)), error
 
 
@@ -153,7 +156,7 @@ NO_ANSWER = {
 async def test_a_server_that_never_answers_times_out_into_the_adapters_error(
     name: str, silent_server: str
 ) -> None:
-    error = await _raised(name, silent_server)
+    error = await _raised(name, silent_server, TIMEOUT)
     assert str(error) == NO_ANSWER[name].format(url=silent_server)
 
 
