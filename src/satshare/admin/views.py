@@ -234,6 +234,17 @@ def _plan(plan_id: str, names: Names) -> str:
     return f"{found.title} ({plan_id})" if found is not None else plan_id
 
 
+def _reference(request: Request | None, name: str, value: Any) -> str:
+    """How a reference to another record names it: a user by id and user name, a plan by
+    title, anything else by its id."""
+    names: Names = getattr(request.state, "record_names", Names()) if request else Names()
+    if name in USER_COLUMNS:
+        return _user(value, names)
+    if name == "plan_id":
+        return _plan(value, names)
+    return str(value)
+
+
 def shown(request: Request | None, name: str, value: Any) -> Any:
     """``value`` of column ``name`` as the list and detail pages show it: a dash when empty,
     a moment in UTC to the second, an amount with thousands separators (still whole sats),
@@ -242,14 +253,7 @@ def shown(request: Request | None, name: str, value: Any) -> Any:
     if value is None or value == "":
         return EMPTY
     if name in REFERENCES:
-        names: Names = getattr(request.state, "record_names", Names()) if request else Names()
-        text = (
-            _user(value, names)
-            if name in USER_COLUMNS
-            else _plan(value, names)
-            if name == "plan_id"
-            else str(value)
-        )
+        text = _reference(request, name, value)
         if request is None:
             return text
         url = request.url_for("admin:details", identity=REFERENCES[name], pk=str(value))
@@ -331,11 +335,7 @@ class ReadOnly(ModelView):
         value = await self.get_prop_value(obj, prop)
         return value, shown(request, prop, value)
 
-    async def get_detail_value(
-        self, obj: Any, prop: str, request: Request | None = None
-    ) -> tuple[Any, Any]:
-        value = await self.get_prop_value(obj, prop)
-        return value, shown(request, prop, value)
+    get_detail_value = get_list_value  # the same on both pages
 
 
 class UserView(ReadOnly, model=User):

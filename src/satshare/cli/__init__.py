@@ -773,12 +773,15 @@ def _banner(
     sys.stdout.flush()
 
 
+#: Where an emulator run on its own listens (each has its own default port).
+SimHost = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
+SimPort = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")]
+
+
 @sim_app.command("btcpay")
 def sim_btcpay(
-    host: Annotated[
-        str, typer.Option(metavar="HOST", help="Interface to listen on.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 14142,
+    host: SimHost = "127.0.0.1",
+    port: SimPort = 14142,
     api_key: Annotated[
         str, typer.Option(metavar="KEY", help="The Greenfield API key it accepts.")
     ] = "sim-api-key",
@@ -804,10 +807,8 @@ SIM_TELEGRAM_TOKEN = "7000000001:AAH-sandbox-token-for-the-emulator-000"  # noqa
 
 @sim_app.command("telegram")
 def sim_telegram(
-    host: Annotated[
-        str, typer.Option(metavar="HOST", help="Interface to listen on.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 18081,
+    host: SimHost = "127.0.0.1",
+    port: SimPort = 18081,
     token: Annotated[
         str, typer.Option(metavar="TOKEN", help="The bot token it accepts.")
     ] = SIM_TELEGRAM_TOKEN,

@@ -233,9 +233,10 @@ async def apply_promo(
     the code gives, by the same rules as the bot and the API. A code that does not apply is
     422 with its ``reason`` (``promos.service.Refusal``) and changes nothing."""
     invoice = await _open_invoice(db, invoice_id)
-    if len(normalise(body.code)) > CODE_MAX_LENGTH:  # no such code, without a look-up
+    code = normalise(body.code)
+    if len(code) > CODE_MAX_LENGTH:  # no such code, without a look-up
         raise PromoRefused(Refusal.UNKNOWN, "there is no promo code that long")
-    if invoice.promo_code == normalise(body.code):  # applied already
+    if invoice.promo_code == code:  # applied already
         return {
             "invoice_id": invoice.id,
             "checkout_url": payments.checkout_url(invoice.id),

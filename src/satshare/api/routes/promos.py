@@ -86,7 +86,7 @@ async def list_promos(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page (1-200).")] = 50,
     cursor: Annotated[
         str | None,
-        Query(max_length=32, description="The `next_cursor` of the previous page."),
+        Query(max_length=CODE_MAX_LENGTH, description="The `next_cursor` of the previous page."),
     ] = None,
 ) -> PageOf[PromoOut]:
     if cursor is not None and not service.CODE_PATTERN.match(cursor):
