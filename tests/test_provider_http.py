@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from satshare import __version__
 from satshare.clock import FrozenClock, SystemClock
 from satshare.payments.ports import InvoiceOrder, InvoiceState, ProviderError
 from satshare.payouts import service as payouts
@@ -59,7 +60,7 @@ def _adapters(url: str, timeout: float) -> dict[str, tuple[Call, Any]]:
         clock=clock,
         timeout_seconds=timeout,
     )
-    rates = KrakenRates(url, clock, timeout, None)
+    rates = KrakenRates(url, clock, timeout)
     return {
         "btcpay": (lambda: btcpay.fetch_invoice("inv1"), btcpay),
         "lnbits": (lambda: lnbits.fetch_invoice("ab" * 32), lnbits),
@@ -140,6 +141,34 @@ async def test_an_answer_that_is_not_json_is_the_adapters_own_error(
     # stopped there) instead of a ProviderError like every other read.
     error = await _raised(name, captive_portal.url, ANSWERED_TIMEOUT)
     assert str(error).startswith(NOT_JSON[name].format(url=captive_portal.url)), error
+
+
+@pytest.mark.integration  # a server on loopback
+@pytest.mark.parametrize("name", ADAPTERS)
+async def test_every_call_names_satshare_and_sends_back_no_cookie(name: str) -> None:
+    # The adapters call the transport without an httpx client (#15): they send a
+    # User-Agent of their own (some rate APIs' CDNs refuse a request that names none) and
+    # keep no cookie jar, so a cookie a service sets never comes back on the next call.
+    seen: list[dict[str, str]] = []
+
+    async def page(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        answer = Response("<html>Please log in</html>", media_type="text/html")
+        answer.set_cookie("session", "abc123")
+        return answer
+
+    server = await start_server(Starlette(routes=[Route("/{path:path}", page)]))
+    call, adapter = _adapters(server.url, ANSWERED_TIMEOUT)[name]
+    try:
+        for _ in range(2):
+            with pytest.raises((ProviderError, RateUnreachable)):
+                await call()
+    finally:
+        await adapter.aclose()
+        await server.stop()
+    assert len(seen) >= 2
+    assert {headers.get("user-agent") for headers in seen} == {f"SatShare/{__version__}"}
+    assert [headers for headers in seen if "cookie" in headers] == []
 
 
 NO_ANSWER = {

@@ -41,7 +41,7 @@ def _client(name: str, url: str) -> tuple[Callable[[], Awaitable[object]], Any]:
     if name == "onchain":
         onchain = OnchainProvider(esplora_url=url, store=None, clock=clock)  # type: ignore[arg-type]
         return (lambda: onchain.observe("bcrt1qexample")), onchain
-    rates = KrakenRates(url, clock, 5.0, None)
+    rates = KrakenRates(url, clock, 5.0)
     return (lambda: rates.quote("USD")), rates
 
 

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from satshare import jsonstrict
 from satshare.money import sats_to_btc
 from satshare.payments.ports import (
@@ -52,7 +50,6 @@ class BitPayProvider(HttpAdapter):
         transaction_speed: str = "medium",
         webhook_secret: str | None = None,
         timeout_seconds: float = 10.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -62,7 +59,6 @@ class BitPayProvider(HttpAdapter):
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
-            client=client,
         )
         self._token = token
         self.transaction_speed = transaction_speed

@@ -93,13 +93,11 @@ class BTCPayProvider(HttpAdapter):
         speed_policy: str = "MediumSpeed",
         payment_methods: list[str] | None = None,
         timeout_seconds: float = 10.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
             base_url,
             timeout_seconds=timeout_seconds,
             headers={"Authorization": f"token {api_key}", "Accept": "application/json"},
-            client=client,
         )
         self.store_id = store_id
         self._webhook_secret = webhook_secret
@@ -326,13 +324,11 @@ class BTCPayPayouts(HttpAdapter):
         api_key: str,
         store_id: str,
         timeout_seconds: float = 30.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
             base_url,
             timeout_seconds=timeout_seconds,
             headers={"Authorization": f"token {api_key}", "Accept": "application/json"},
-            client=client,
         )
         self.store_id = store_id
 

@@ -56,13 +56,11 @@ class LNbitsProvider(HttpAdapter):
         webhook_secret: str | None = None,
         timeout_seconds: float = 10.0,
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
             base_url,
             timeout_seconds=timeout_seconds,
             headers={"X-Api-Key": invoice_key, "Accept": "application/json"},
-            client=client,
         )
         self._webhook_secret = (
             webhook_secret
@@ -236,13 +234,11 @@ class LNbitsPayouts(HttpAdapter):
         admin_key: str,
         timeout_seconds: float = 30.0,
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
             base_url,
             timeout_seconds=timeout_seconds,
             headers={"X-Api-Key": admin_key, "Accept": "application/json"},
-            client=client,
         )
         self.clock = clock or SystemClock()
 

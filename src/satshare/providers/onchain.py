@@ -72,9 +72,8 @@ class OnchainProvider(HttpAdapter):
         clock: Clock,
         min_confirmations: int = 1,
         timeout_seconds: float = 10.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(esplora_url, timeout_seconds=timeout_seconds, client=client)
+        super().__init__(esplora_url, timeout_seconds=timeout_seconds)
         self.store = store
         self.clock = clock
         self.min_confirmations = min_confirmations

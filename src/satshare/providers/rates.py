@@ -41,10 +41,9 @@ class _HttpSource(HttpAdapter):
         base_url: str,
         clock: Clock,
         timeout: float,
-        client: httpx.AsyncClient | None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(base_url, timeout_seconds=timeout, headers=headers, client=client)
+        super().__init__(base_url, timeout_seconds=timeout, headers=headers)
         self.clock = clock
 
     async def _get(self, path: str, **kwargs: Any) -> Any:
@@ -109,11 +108,8 @@ class BTCPayRates(_HttpSource):
         store_id: str,
         clock: Clock,
         timeout: float,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(
-            base_url, clock, timeout, client, headers={"Authorization": f"token {api_key}"}
-        )
+        super().__init__(base_url, clock, timeout, headers={"Authorization": f"token {api_key}"})
         self.store_id = store_id
 
     async def quote(self, currency: str) -> Quote:

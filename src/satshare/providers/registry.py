@@ -149,4 +149,4 @@ def _rate_source(settings: Settings, clock: Clock) -> RateSource | None:
         )
     url = rates.url or OFFICIAL_RATE_URLS[rates.source]
     source_class = KrakenRates if rates.source == "kraken" else YadioRates
-    return source_class(url, clock, timeout, None)
+    return source_class(url, clock, timeout)
