@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from satshare.clock import FrozenClock
@@ -242,6 +242,60 @@ async def test_a_referred_sale_is_announced_signed_with_the_rest_field_names(
     assert [b["type"] for b in refunded] == ["payment.refunded", "commission.clawed_back"]
     assert refunded[1]["data"]["commission_sats"] == 25_000
     assert refunded[1]["data"]["reverses_transaction_id"] == payment["transaction_id"]
+
+
+async def test_a_sale_with_no_endpoint_enabled_asks_once_and_records_nothing(
+    hooks_stack: Stack, receiver: Receiver
+) -> None:
+    """The settlement's first read says whether any endpoint is enabled (#15): with only a
+    disabled one, the sale reads no endpoint list and records no event; enabled again, the
+    next sale is announced."""
+    stack = hooks_stack
+    endpoint = await add_endpoint(stack, receiver.url, ["payment.settled"])
+    url = f"/api/v1/webhook-endpoints/{endpoint['endpoint_id']}"
+    body = {"url": receiver.url, "events": ["payment.settled"]}
+    off = await stack.client.put(url, json={**body, "enabled": False})
+    assert off.status_code == 200, off.text
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    async def order() -> dict[str, Any]:
+        buyer = await create_user(stack.client, f"buyer{len(statements)}")
+        return await buy(stack.client, buyer["user_id"])
+
+    async def settle(sold: dict[str, Any]) -> str:
+        await stack.btcpay.pay(sold["invoice"]["provider_invoice_id"], method="BTC-LN")
+
+        async def settled() -> bool:
+            return await invoice_status(stack.client, sold["subscription_id"]) == "settled"
+
+        await wait_until(settled)
+        invoice_id: str = sold["invoice"]["id"]
+        return invoice_id
+
+    first = await order()  # its user.created is not what this test watches
+    engine = stack.container.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        unheard = await settle(first)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    locks = [s for s in statements if "JOIN subscriptions" in s and "webhook_endpoints" in s]
+    assert locks, statements  # the settlement's first read asked (once per webhook)
+    own_reads = [s for s in statements if s.startswith("SELECT webhook_endpoints.id")]
+    assert own_reads == [], own_reads  # and nothing asked again
+    async with stack.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookMessage)) == 0
+
+    on = await stack.client.put(url, json={**body, "enabled": True})
+    assert on.status_code == 200, on.text
+    heard = await settle(await order())
+    await deliver(stack)
+    bodies = [verified(endpoint["secret"], r) for r in receiver.received]
+    assert [(b["type"], b["data"]["invoice_id"]) for b in bodies] == [("payment.settled", heard)]
+    assert unheard != heard
 
 
 async def test_an_endpoint_gets_only_its_types_and_nothing_of_a_rolled_back_change(

@@ -142,7 +142,7 @@ async def test_record_sale_refuses_a_change_it_would_not_write(stack: Stack) -> 
         async with stack.container.db.transaction() as session:
             locked = await repository.lock_invoice_for_settlement(session, invoice_id)
             assert locked is not None
-            invoice, subscription, _, _ = locked
+            invoice, subscription = locked.invoice, locked.subscription
             invoice.status = InvoiceStatus.SETTLED
             invoice.checkout_link = "https://example.invalid/changed"
             await repository.record_sale(
@@ -166,7 +166,7 @@ async def test_record_sale_refuses_a_row_that_is_not_there(stack: Stack, missing
         async with stack.container.db.transaction() as session:
             locked = await repository.lock_invoice_for_settlement(session, order["invoice"]["id"])
             assert locked is not None
-            invoice, subscription, _, _ = locked
+            invoice, subscription = locked.invoice, locked.subscription
             if missing == "invoice":  # as if loaded so
                 set_committed_value(invoice, "id", "inv_not_there")
             else:
@@ -211,7 +211,7 @@ async def test_a_change_after_record_sale_is_written_and_the_sale_not_twice(
         async with stack.container.db.transaction() as session:
             locked = await repository.lock_invoice_for_settlement(session, order["invoice"]["id"])
             assert locked is not None
-            invoice, subscription, _, _ = locked
+            invoice, subscription = locked.invoice, locked.subscription
             invoice.status = InvoiceStatus.SETTLED
             subscription.payments = 1
             invoice.checkout_link = invoice.checkout_link  # the same value: not a change

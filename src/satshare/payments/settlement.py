@@ -111,7 +111,12 @@ async def apply_observation(
     locked = await repository.lock_invoice_for_settlement(session, invoice_id)
     if locked is None:
         raise LookupError(invoice_id)
-    invoice, subscription, buyer, plan = locked
+    invoice, subscription, buyer, plan = (
+        locked.invoice,
+        locked.subscription,
+        locked.buyer,
+        locked.plan,
+    )
     logs.tag(user_id=invoice.user_id)  # the buyer, on this settlement's log lines
     if invoice.status in SOLD_STATUSES:
         # Sold (and maybe refunded since): the processor's later view never rewrites it. An
@@ -135,7 +140,7 @@ async def apply_observation(
         return Outcome.MISMATCH
     decision = decide(observed, policy)
     if decision.settle:
-        parties = Parties(subscription, plan, buyer)
+        parties = Parties(subscription, plan, buyer, webhooks_listened=locked.webhooks_listened)
         await _settle(session, invoice, parties, observed, policy, decision.paid_late, now)
         return Outcome.SETTLED
     outcome = _track(invoice, observed, now)
@@ -246,6 +251,9 @@ class Parties:
     subscription: Subscription
     plan: Plan
     buyer: User
+    #: False when the settlement's first read found no enabled webhook endpoint (then the
+    #: sale's events are not recorded without asking again); True: ask.
+    webhooks_listened: bool = True
 
 
 async def _parties(session: AsyncSession, invoice: Invoice) -> Parties:
@@ -363,6 +371,7 @@ async def _fulfil(
     await outbox.enqueue_all(session, messages, now)
     await webhook_events.sale_settled(  # outgoing webhooks (#14), in the sale's transaction
         session,
+        listened=parties.webhooks_listened,
         invoice=invoice,
         subscription=subscription,
         renewed=renewed,

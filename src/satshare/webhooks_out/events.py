@@ -61,9 +61,13 @@ async def sale_settled(
     commission_sats: int,
     share_bps: int,
     now: datetime,
+    listened: bool = True,
 ) -> None:
     """A settled sale: payment.settled, subscription.activated or .renewed, and the direct
-    referrer's commission.earned (when there is one)."""
+    referrer's commission.earned (when there is one). ``listened=False``: the caller has
+    just read, in this transaction, that no endpoint is enabled, so none is asked for."""
+    if not listened:
+        return
     enabled = await enabled_endpoints(session)  # read once for the three events
     if not enabled:
         return  # nobody listens: nothing to write
