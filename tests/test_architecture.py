@@ -416,7 +416,7 @@ SQL_ALLOWED: dict[str, str] = {
     "backups.py": "restore lists and replaces the whole PostgreSQL schema (information_schema, "
     "DROP SCHEMA): database administration beside pg_restore, no domain's rows",
 }
-UNIT_OF_WORK = {"reading", "transaction", "deferred_commit"}
+UNIT_OF_WORK = {"reading", "transaction", "deferred_commit", "each_statement_alone"}
 #: Adapter modules that may import SQLAlchemy or open a unit of work, each with its reason.
 ADAPTER_DB_ALLOWED: dict[str, str] = {
     "api/idempotency.py": "middleware plumbing, not a use case: it claims the key, holds the "
@@ -444,7 +444,8 @@ def _sqlalchemy_imports(tree: ast.AST) -> set[str]:
 
 
 def _units_of_work(tree: ast.AST) -> list[int]:
-    """Lines calling ``<anything>.reading()``, ``.transaction()`` or ``.deferred_commit()``."""
+    """Lines calling ``<anything>.reading()``, ``.transaction()``, ``.deferred_commit()`` or
+    ``.each_statement_alone()``."""
     return [
         node.lineno
         for node in ast.walk(tree)

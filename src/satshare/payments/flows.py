@@ -289,7 +289,7 @@ async def _handle_notice(
     claimed), then re-fetch and settle. Acknowledged only once its effect is committed."""
     now = ctx.clock.now()
     key = inbox.key_of(provider.name, notice)
-    async with ctx.db.reading() as session:
+    async with ctx.db.each_statement_alone(write=False) as session:
         found = await repository.invoice_and_delivery(session, *key)
     if found is None:
         return WebhookResult("ignored", detail="not an invoice issued by this SatShare")
@@ -302,7 +302,9 @@ async def _handle_notice(
     with ctx.in_flight.hold(key) as ours:
         if not ours:
             raise _in_progress()  # a copy is being handled in this process: no need to queue
-        async with ctx.db.transaction() as session:
+        # Each of the claim's statements is safe alone (an insert that skips a duplicate,
+        # a take-over that checks the claim is still stale), so none needs a transaction.
+        async with ctx.db.each_statement_alone(write=True) as session:
             claimed = await inbox.claim(
                 session,
                 key,

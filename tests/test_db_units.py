@@ -1,0 +1,68 @@
+"""The database's units of work beside ``transaction()`` and ``reading()`` (#15)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from satshare.payments import repository
+from tests.conftest import Stack
+
+KEY = ("btcpay", "inv-alone", "InvoiceSettled")
+
+
+class _Failed(Exception):
+    pass
+
+
+async def _record(stack: Stack, session: AsyncSession) -> None:
+    provider, provider_invoice_id, event_type = KEY
+    row_id = await repository.record_delivery(
+        session,
+        provider=provider,
+        provider_invoice_id=provider_invoice_id,
+        event_type=event_type,
+        delivery_id=None,
+        payload="{}",
+        now=stack.container.clock.now(),
+    )
+    assert row_id is not None
+
+
+async def test_each_statement_alone_commits_each_statement_on_postgresql(stack: Stack) -> None:
+    """On PostgreSQL a statement commits by itself: another connection sees its row before
+    the block ends, and a failure after it takes nothing back. On SQLite it is the usual
+    transaction, rolled back with the failure."""
+    db = stack.db
+    seen_inside = None
+    with pytest.raises(_Failed):
+        async with db.each_statement_alone(write=True) as session:
+            await _record(stack, session)
+            if not db.is_sqlite:
+                async with db.reading() as other:
+                    seen_inside = await repository.delivery(other, *KEY)
+            raise _Failed
+    async with db.reading() as session:
+        kept = await repository.delivery(session, *KEY)
+    if db.is_sqlite:
+        assert kept is None
+    else:
+        assert seen_inside is not None and kept is not None
+
+
+async def test_each_statement_alone_joins_a_deferred_commit(stack: Stack) -> None:
+    """Inside ``deferred_commit`` (an Idempotency-Key request) a write must commit with the
+    caller's rows, so it is the request's held-back transaction, not a statement alone."""
+    db = stack.db
+    committed_with: list[bool] = []
+
+    async def on_commit(session: AsyncSession) -> None:
+        committed_with.append(await repository.delivery(session, *KEY) is not None)
+
+    async with db.deferred_commit(on_commit):
+        async with db.each_statement_alone(write=True) as session:
+            await _record(stack, session)
+        assert committed_with == []  # held back until the block ends
+    assert committed_with == [True]
+    async with db.reading() as session:
+        assert await repository.delivery(session, *KEY) is not None
