@@ -9,6 +9,7 @@ clock it is given.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,6 +170,34 @@ async def test_every_call_names_satshare_and_sends_back_no_cookie(name: str) -> 
     assert len(seen) >= 2
     assert {headers.get("user-agent") for headers in seen} == {f"SatShare/{__version__}"}
     assert [headers for headers in seen if "cookie" in headers] == []
+
+
+@pytest.mark.integration  # a server on loopback
+@pytest.mark.parametrize("name", ADAPTERS)
+async def test_a_user_and_password_in_the_url_are_sent_as_basic_auth(name: str) -> None:
+    # A service behind a proxy that asks for a password is configured with it in the URL
+    # (README: secrets in URLs). httpx's client sent it as Basic auth; the adapters, which
+    # call the transport, must too (#15). BTCPay's own token header is kept over it.
+    seen: list[dict[str, str]] = []
+
+    async def page(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return Response("<html>Please log in</html>", media_type="text/html")
+
+    server = await start_server(Starlette(routes=[Route("/{path:path}", page)]))
+    url = server.url.replace("http://", "http://al%40ice:p%3Ass@")
+    call, adapter = _adapters(url, ANSWERED_TIMEOUT)[name]
+    try:
+        with pytest.raises((ProviderError, RateUnreachable)) as caught:
+            await call()
+    finally:
+        await adapter.aclose()
+        await server.stop()
+    assert seen, "the request never reached the server"
+    basic = "Basic " + base64.b64encode(b"al@ice:p:ss").decode()
+    expected = f"token {KEY}" if name == "btcpay" else basic
+    assert {headers.get("authorization") for headers in seen} == {expected}
+    assert "p:ss" not in str(caught.value) and "p%3Ass" not in str(caught.value)
 
 
 NO_ANSWER = {

@@ -9,6 +9,7 @@ a payout adapter can tell a connection never made from an answer that never came
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -84,6 +85,15 @@ class HttpAdapter:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        # A user and password in the URL (a service behind a proxy that asks for them) go
+        # as Basic auth, as an httpx client sends them; an adapter's own Authorization
+        # header (BTCPay's token) is kept over them. Requests go to the URL without them.
+        url = httpx.URL(self.base_url)
+        if url.username or url.password:
+            pair = f"{url.username}:{url.password}".encode()
+            basic = f"Basic {base64.b64encode(pair).decode('ascii')}"
+            self._headers.setdefault("Authorization", basic)
+        self._address = str(url.copy_with(userinfo=b""))
         self._timeout = timeout(timeout_seconds, self.connect_limit).as_dict()
         self._transport = httppool.transport(max_connections=POOL_SIZE)
 
@@ -114,7 +124,7 @@ class HttpAdapter:
         are not kept or sent back: every adapter authenticates with its own header."""
         request = httpx.Request(
             method,
-            f"{self.base_url}{path}",
+            f"{self._address}{path}",
             params=params,
             json=json,
             headers={**self._headers, **headers} if headers else self._headers,
