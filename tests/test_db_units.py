@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from satshare.db import Database
 from satshare.payments import repository
 from tests.conftest import Stack
 
@@ -66,3 +70,36 @@ async def test_each_statement_alone_joins_a_deferred_commit(stack: Stack) -> Non
     assert committed_with == [True]
     async with db.reading() as session:
         assert await repository.delivery(session, *KEY) is not None
+
+
+async def test_a_connection_back_from_each_statement_alone_runs_transactions_again(
+    database_url: str,
+) -> None:
+    """Autocommit is set on a pooled connection for the block and undone when it goes back:
+    with a pool of one, the next ``transaction()`` on that same connection rolls back."""
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.each_statement_alone(write=False) as session:
+            alone_pid = await session.scalar(_BACKEND_ID[db.dialect])
+        with pytest.raises(_Failed):
+            async with db.transaction() as session:
+                assert await session.scalar(_BACKEND_ID[db.dialect]) == alone_pid  # the same
+                provider, provider_invoice_id, event_type = KEY
+                await repository.record_delivery(
+                    session,
+                    provider=provider,
+                    provider_invoice_id=provider_invoice_id,
+                    event_type=event_type,
+                    delivery_id=None,
+                    payload="{}",
+                    now=datetime.now(UTC),
+                )
+                raise _Failed
+        async with db.reading() as session:
+            assert await repository.delivery(session, *KEY) is None
+    finally:
+        await db.engine.dispose()
+
+
+#: What identifies the connection: PostgreSQL's backend; SQLite has one file connection.
+_BACKEND_ID = {"postgresql": text("SELECT pg_backend_pid()"), "sqlite": text("SELECT 1")}

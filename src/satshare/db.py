@@ -1,7 +1,9 @@
 """Database kernel: declarative base, column types and the unit of work.
 
 Services never commit. The boundary (an API request, a job, a CLI command) opens
-``Database.transaction()`` and the transaction commits when the block ends.
+``Database.transaction()`` (or ``reading()``) and the transaction commits when the block
+ends; work made of statements each safe alone (a webhook's inbox look-up and claim) may
+use ``each_statement_alone()`` instead, which on PostgreSQL sends no BEGIN or COMMIT.
 """
 
 from __future__ import annotations

@@ -59,7 +59,9 @@ class SaleRows(NamedTuple):
     plan: Plan
     #: Whether any outgoing-webhook endpoint is enabled: when none is, the sale's events
     #: are not recorded, and asking here spares every such sale a statement of its own
-    #: (#15: one of the ten round trips of a settlement, about 7% of its CPU).
+    #: (#15: one of the ten round trips of a settlement, about 7% of its CPU). It is read
+    #: as the statement starts, before it may wait for the locks: an endpoint enabled
+    #: during that wait misses this one sale, as it would if enabled a moment later.
     webhooks_listened: bool
 
 
