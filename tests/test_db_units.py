@@ -19,7 +19,7 @@ class _Failed(Exception):
     pass
 
 
-async def _record(stack: Stack, session: AsyncSession) -> None:
+async def _record(session: AsyncSession) -> None:
     provider, provider_invoice_id, event_type = KEY
     row_id = await repository.record_delivery(
         session,
@@ -28,7 +28,7 @@ async def _record(stack: Stack, session: AsyncSession) -> None:
         event_type=event_type,
         delivery_id=None,
         payload="{}",
-        now=stack.container.clock.now(),
+        now=datetime.now(UTC),
     )
     assert row_id is not None
 
@@ -41,7 +41,7 @@ async def test_each_statement_alone_commits_each_statement_on_postgresql(stack: 
     seen_inside = None
     with pytest.raises(_Failed):
         async with db.each_statement_alone(write=True) as session:
-            await _record(stack, session)
+            await _record(session)
             if not db.is_sqlite:
                 async with db.reading() as other:
                     seen_inside = await repository.delivery(other, *KEY)
@@ -65,7 +65,7 @@ async def test_each_statement_alone_joins_a_deferred_commit(stack: Stack) -> Non
 
     async with db.deferred_commit(on_commit):
         async with db.each_statement_alone(write=True) as session:
-            await _record(stack, session)
+            await _record(session)
         assert committed_with == []  # held back until the block ends
     assert committed_with == [True]
     async with db.reading() as session:
@@ -84,16 +84,7 @@ async def test_a_connection_back_from_each_statement_alone_runs_transactions_aga
         with pytest.raises(_Failed):
             async with db.transaction() as session:
                 assert await session.scalar(_BACKEND_ID[db.dialect]) == alone_pid  # the same
-                provider, provider_invoice_id, event_type = KEY
-                await repository.record_delivery(
-                    session,
-                    provider=provider,
-                    provider_invoice_id=provider_invoice_id,
-                    event_type=event_type,
-                    delivery_id=None,
-                    payload="{}",
-                    now=datetime.now(UTC),
-                )
+                await _record(session)
                 raise _Failed
         async with db.reading() as session:
             assert await repository.delivery(session, *KEY) is None

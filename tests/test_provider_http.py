@@ -144,12 +144,10 @@ async def test_an_answer_that_is_not_json_is_the_adapters_own_error(
     assert str(error).startswith(NOT_JSON[name].format(url=captive_portal.url)), error
 
 
-@pytest.mark.integration  # a server on loopback
-@pytest.mark.parametrize("name", ADAPTERS)
-async def test_every_call_names_satshare_and_sends_back_no_cookie(name: str) -> None:
-    # The adapters call the transport without an httpx client (#15): they send a
-    # User-Agent of their own (some rate APIs' CDNs refuse a request that names none) and
-    # keep no cookie jar, so a cookie a service sets never comes back on the next call.
+@pytest.fixture
+async def header_recorder() -> AsyncIterator[tuple[RunningServer, list[dict[str, str]]]]:
+    """A server that answers every path with a login page setting a cookie, and the headers
+    of every request it got."""
     seen: list[dict[str, str]] = []
 
     async def page(request: Request) -> Response:
@@ -159,14 +157,33 @@ async def test_every_call_names_satshare_and_sends_back_no_cookie(name: str) -> 
         return answer
 
     server = await start_server(Starlette(routes=[Route("/{path:path}", page)]))
-    call, adapter = _adapters(server.url, ANSWERED_TIMEOUT)[name]
+    yield server, seen
+    await server.stop()
+
+
+async def _calls(name: str, url: str, times: int) -> Exception:
+    """The adapter's call ``times`` times (each fails: a page is no API answer); the last
+    error."""
+    call, adapter = _adapters(url, ANSWERED_TIMEOUT)[name]
     try:
-        for _ in range(2):
-            with pytest.raises((ProviderError, RateUnreachable)):
+        for _ in range(times):
+            with pytest.raises((ProviderError, RateUnreachable)) as caught:
                 await call()
     finally:
         await adapter.aclose()
-        await server.stop()
+    return caught.value
+
+
+@pytest.mark.integration  # a server on loopback
+@pytest.mark.parametrize("name", ADAPTERS)
+async def test_every_call_names_satshare_and_sends_back_no_cookie(
+    name: str, header_recorder: tuple[RunningServer, list[dict[str, str]]]
+) -> None:
+    # The adapters call the transport without an httpx client (#15): they send a
+    # User-Agent of their own (some rate APIs' CDNs refuse a request that names none) and
+    # keep no cookie jar, so a cookie a service sets never comes back on the next call.
+    server, seen = header_recorder
+    await _calls(name, server.url, 2)
     assert len(seen) >= 2
     assert {headers.get("user-agent") for headers in seen} == {f"SatShare/{__version__}"}
     assert [headers for headers in seen if "cookie" in headers] == []
@@ -174,30 +191,19 @@ async def test_every_call_names_satshare_and_sends_back_no_cookie(name: str) -> 
 
 @pytest.mark.integration  # a server on loopback
 @pytest.mark.parametrize("name", ADAPTERS)
-async def test_a_user_and_password_in_the_url_are_sent_as_basic_auth(name: str) -> None:
+async def test_a_user_and_password_in_the_url_are_sent_as_basic_auth(
+    name: str, header_recorder: tuple[RunningServer, list[dict[str, str]]]
+) -> None:
     # A service behind a proxy that asks for a password is configured with it in the URL
     # (README: secrets in URLs). httpx's client sent it as Basic auth; the adapters, which
     # call the transport, must too (#15). BTCPay's own token header is kept over it.
-    seen: list[dict[str, str]] = []
-
-    async def page(request: Request) -> Response:
-        seen.append(dict(request.headers))
-        return Response("<html>Please log in</html>", media_type="text/html")
-
-    server = await start_server(Starlette(routes=[Route("/{path:path}", page)]))
-    url = server.url.replace("http://", "http://al%40ice:p%3Ass@")
-    call, adapter = _adapters(url, ANSWERED_TIMEOUT)[name]
-    try:
-        with pytest.raises((ProviderError, RateUnreachable)) as caught:
-            await call()
-    finally:
-        await adapter.aclose()
-        await server.stop()
+    server, seen = header_recorder
+    error = await _calls(name, server.url.replace("http://", "http://al%40ice:p%3Ass@"), 1)
     assert seen, "the request never reached the server"
     basic = "Basic " + base64.b64encode(b"al@ice:p:ss").decode()
     expected = f"token {KEY}" if name == "btcpay" else basic
     assert {headers.get("authorization") for headers in seen} == {expected}
-    assert "p:ss" not in str(caught.value) and "p%3Ass" not in str(caught.value)
+    assert "p:ss" not in str(error) and "p%3Ass" not in str(error)
 
 
 NO_ANSWER = {
