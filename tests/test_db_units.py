@@ -94,3 +94,23 @@ async def test_a_connection_back_from_each_statement_alone_runs_transactions_aga
 
 #: What identifies the connection: PostgreSQL's backend; SQLite has one file connection.
 _BACKEND_ID = {"postgresql": text("SELECT pg_backend_pid()"), "sqlite": text("SELECT 1")}
+
+
+async def test_bookkeeping_alone_in_a_deferred_commit_is_not_the_requests_effect(
+    stack: Stack,
+) -> None:
+    """``effect=False`` (a rate-limit counter) inside an Idempotency-Key request commits at
+    once and is not held back as the request's write."""
+    db = stack.db
+    calls: list[bool] = []
+
+    async def on_commit(session: AsyncSession) -> None:
+        calls.append(True)
+
+    async with db.deferred_commit(on_commit) as deferred:
+        async with db.each_statement_alone(write=True, effect=False) as session:
+            await _record(session)
+        async with db.each_statement_alone(write=False) as session:
+            assert await repository.delivery(session, *KEY) is not None
+        assert deferred.pending is None and not deferred.wrote
+    assert calls == []

@@ -281,7 +281,9 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def each_statement_alone(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+    async def each_statement_alone(
+        self, *, write: bool, effect: bool = True
+    ) -> AsyncIterator[AsyncSession]:
         """A unit of work whose statements each commit on their own, with no BEGIN and
         COMMIT around them: two round trips fewer, for work that is one statement, or
         statements each safe alone (a conditional UPDATE that checks what it changes).
@@ -289,10 +291,11 @@ class Database:
         those four round trips were a quarter of the database's (#15).
 
         On PostgreSQL only. On SQLite, and inside ``deferred_commit`` (whose writes must
-        commit together), it is the usual ``transaction()`` (``write``) or ``reading()``."""
+        commit together), it is the usual ``transaction(effect=effect)`` (``write``) or
+        ``reading()``."""
         deferred = _deferred.get()
         if self.is_sqlite or (deferred is not None and deferred.owner is asyncio.current_task()):
-            async with self.transaction() if write else self.reading() as session:
+            async with self.transaction(effect=effect) if write else self.reading() as session:
                 yield session
             return
         async with self._alone_sessions() as session:

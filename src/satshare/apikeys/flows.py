@@ -11,7 +11,9 @@ from satshare.db import Database
 
 
 async def authenticate(db: Database, plaintext: str) -> ApiKey | None:
-    async with db.reading() as session:
+    """The live key with this secret. One SELECT, sent alone (no BEGIN and COMMIT on
+    PostgreSQL): every API request asks it (#15)."""
+    async with db.each_statement_alone(write=False) as session:
         return await service.authenticate(session, plaintext)
 
 

@@ -4,7 +4,10 @@ processes on one PostgreSQL meet without Redis.
 The library ships storages for memory, Redis, Memcached and MongoDB but none over SQL;
 this one implements its async ``Storage`` interface (fixed-window counters) and the
 sliding-window-counter support the limiter uses, following the library's own memory
-storage: each window is a counter row keyed by the limit and the window's number.
+storage: each window is a counter row keyed by the limit and the window's number. A read,
+and ``incr``'s one upsert, are sent alone (``Database.each_statement_alone``: no BEGIN and
+COMMIT on PostgreSQL, #15); taking a sliding-window place (an upsert, and its undo when
+another process took the last place meanwhile) stays one transaction.
 """
 
 from __future__ import annotations
@@ -33,23 +36,23 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        async with self.db.transaction(effect=False) as session:
+        async with self.db.each_statement_alone(write=True, effect=False) as session:
             return await repository.incr(session, key, amount, now + expiry, now)
 
     async def get(self, key: str) -> int:
-        async with self.db.reading() as session:
+        async with self.db.each_statement_alone(write=False) as session:
             found = await repository.counts(session, [key], time.time())
         return found[key][0] if key in found else 0
 
     async def get_expiry(self, key: str) -> float:
         now = time.time()
-        async with self.db.reading() as session:
+        async with self.db.each_statement_alone(write=False) as session:
             found = await repository.counts(session, [key], now)
         return found[key][1] if key in found else now
 
     async def check(self) -> bool:
         try:
-            async with self.db.reading() as session:
+            async with self.db.each_statement_alone(write=False) as session:
                 await repository.counts(session, ["-"], time.time())
         except self.base_exceptions:
             return False
@@ -67,7 +70,7 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
 
     async def _window(self, key: str, expiry: int, now: float) -> tuple[int, float, int, float]:
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        async with self.db.reading() as session:
+        async with self.db.each_statement_alone(write=False) as session:
             found = await repository.counts(session, [previous_key, current_key], now)
         previous_count = found.get(previous_key, (0, 0.0))[0]
         current_count = found.get(current_key, (0, 0.0))[0]
