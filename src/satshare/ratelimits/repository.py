@@ -7,16 +7,17 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, case, delete, select, update
+from sqlalchemy import Integer, String, bindparam, case, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from satshare.ratelimits.models import RateLimitCounter
 
 
 @functools.cache
-def _incr(dialect: str) -> Any:
+def _incr(dialect: str, *, capped: bool = False) -> Any:
     """Built once per dialect and run with bound values: every API request counts against
-    two limits, and building the upsert at each count was most of its CPU (#15)."""
+    two limits, and building the upsert at each count was most of its CPU (#15).
+    ``capped``: a live counter is raised only while it stays within ``cap``."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -34,6 +35,9 @@ def _incr(dialect: str) -> Any:
                 "count": case((ended, amount), else_=table.count + amount),
                 "expires_at": case((ended, expires_at), else_=table.expires_at),
             },
+            where=(ended | (table.count + amount <= bindparam("cap", type_=Integer)))
+            if capped
+            else None,
         )
         .returning(table.count)
     )
@@ -47,12 +51,17 @@ async def incr(session: AsyncSession, key: str, amount: int, expires_at: float, 
     return int((await session.execute(statement, values)).scalar_one())
 
 
-async def decr(session: AsyncSession, key: str, amount: int, now: float) -> None:
-    await session.execute(
-        update(RateLimitCounter)
-        .where(RateLimitCounter.key == key, RateLimitCounter.expires_at > now)
-        .values(count=RateLimitCounter.count - amount)
-    )
+async def incr_within(
+    session: AsyncSession, key: str, amount: int, expires_at: float, now: float, cap: int
+) -> int | None:
+    """As ``incr``, but a live counter is raised only if it stays within ``cap``, in one
+    statement (another process counting at the same moment cannot slip past it): the new
+    count, or None when the counter was left as it was. A new counter (or one whose window
+    ended) starts at ``amount``; the caller has checked that ``amount`` is within ``cap``."""
+    statement = _incr(session.get_bind().dialect.name, capped=True)
+    values = {"key": key, "amount": amount, "expires_at": expires_at, "now": now, "cap": cap}
+    found = (await session.execute(statement, values)).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 #: Built once (every API request reads its limits' windows).

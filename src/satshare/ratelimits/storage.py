@@ -4,10 +4,9 @@ processes on one PostgreSQL meet without Redis.
 The library ships storages for memory, Redis, Memcached and MongoDB but none over SQL;
 this one implements its async ``Storage`` interface (fixed-window counters) and the
 sliding-window-counter support the limiter uses, following the library's own memory
-storage: each window is a counter row keyed by the limit and the window's number. A read,
-and ``incr``'s one upsert, are sent alone (``Database.each_statement_alone``: no BEGIN and
-COMMIT on PostgreSQL, #15); taking a sliding-window place (an upsert, and its undo when
-another process took the last place meanwhile) stays one transaction.
+storage: each window is a counter row keyed by the limit and the window's number. Every
+read and write is one statement, sent alone (``Database.each_statement_alone``: no BEGIN
+and COMMIT on PostgreSQL, #15); taking a sliding-window place is one conditional upsert.
 """
 
 from __future__ import annotations
@@ -92,16 +91,17 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
         if floor(weighted) + amount > limit:
             return False
         _, current_key = self.sliding_window_keys(key, expiry, now)
-        async with self.db.transaction(effect=False) as session:
+        # floor(previous weight + current count) <= limit, with the count an integer: the
+        # current count may reach the limit less the previous window's weight, floored.
+        # One conditional upsert checks that as it counts, so a place another process took
+        # meanwhile is never taken twice (and nothing has to be given back).
+        cap = limit - floor(previous_count * previous_ttl / expiry)
+        async with self.db.each_statement_alone(write=True, effect=False) as session:
             # Kept twice the window: it is the previous window's count for the next one.
-            current_count = await repository.incr(
-                session, current_key, amount, now + 2 * expiry, now
+            counted = await repository.incr_within(
+                session, current_key, amount, now + 2 * expiry, now, cap
             )
-            if floor(previous_count * previous_ttl / expiry + current_count) > limit:
-                # Another process took the last place meanwhile: give ours back.
-                await repository.decr(session, current_key, amount, now)
-                return False
-        return True
+        return counted is not None
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         return await self._window(key, expiry, time.time())
