@@ -111,12 +111,7 @@ async def apply_observation(
     locked = await repository.lock_invoice_for_settlement(session, invoice_id)
     if locked is None:
         raise LookupError(invoice_id)
-    invoice, subscription, buyer, plan = (
-        locked.invoice,
-        locked.subscription,
-        locked.buyer,
-        locked.plan,
-    )
+    invoice, subscription, buyer, plan, webhooks_listened = locked
     logs.tag(user_id=invoice.user_id)  # the buyer, on this settlement's log lines
     if invoice.status in SOLD_STATUSES:
         # Sold (and maybe refunded since): the processor's later view never rewrites it. An
@@ -140,7 +135,7 @@ async def apply_observation(
         return Outcome.MISMATCH
     decision = decide(observed, policy)
     if decision.settle:
-        parties = Parties(subscription, plan, buyer, webhooks_listened=locked.webhooks_listened)
+        parties = Parties(subscription, plan, buyer, webhooks_listened=webhooks_listened)
         await _settle(session, invoice, parties, observed, policy, decision.paid_late, now)
         return Outcome.SETTLED
     outcome = _track(invoice, observed, now)

@@ -87,15 +87,14 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
             return False
         now = time.time()
         previous_count, previous_ttl, current_count, _ = await self._window(key, expiry, now)
-        weighted = previous_count * previous_ttl / expiry + current_count
-        if floor(weighted) + amount > limit:
-            return False
-        _, current_key = self.sliding_window_keys(key, expiry, now)
         # floor(previous weight + current count) <= limit, with the count an integer: the
         # current count may reach the limit less the previous window's weight, floored.
-        # One conditional upsert checks that as it counts, so a place another process took
-        # meanwhile is never taken twice (and nothing has to be given back).
         cap = limit - floor(previous_count * previous_ttl / expiry)
+        if current_count + amount > cap:
+            return False
+        _, current_key = self.sliding_window_keys(key, expiry, now)
+        # One conditional upsert checks the cap again as it counts, so a place another
+        # process took meanwhile is never taken twice (and nothing has to be given back).
         async with self.db.each_statement_alone(write=True, effect=False) as session:
             # Kept twice the window: it is the previous window's count for the next one.
             counted = await repository.incr_within(
