@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from satshare.payments import inbox
 from satshare.payments import repository as payments_repo
 from satshare.payments.inbox import CLAIM_TTL
 from satshare.payments.models import WebhookDelivery
@@ -346,3 +347,41 @@ async def test_a_live_claim_answers_retry_later_and_a_dead_one_is_taken_over(
         repeat = await anon.post(WEBHOOK, content=body, headers=headers)
         assert (repeat.status_code, repeat.json()["status"]) == (200, "duplicate")
     assert len((await stack.client.get("/api/v1/transactions")).json()["items"]) == 1
+
+
+@pytest.mark.parametrize("releases", [1, inbox.CLAIM_ATTEMPTS])
+async def test_a_claim_whose_row_is_released_before_it_is_read_inserts_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, releases: int
+) -> None:
+    """The claim's insert and its read of the row it collided with are separate statements:
+    the holder may release its claim (a failed re-fetch) in between. The claim then inserts
+    again and takes it; released under it every time, it answers busy (retry later), never
+    an error."""
+    key = ("btcpay", "inv-released", "InvoiceSettled")
+    now = stack.container.clock.now()
+    real_record = payments_repo.record_delivery
+    released = 0
+
+    async def holder_releases_after_the_collision(session: Any, **values: Any) -> int | None:
+        nonlocal released
+        if released < releases:
+            # A live holder's row makes this insert collide, then the holder releases it.
+            holder = await real_record(session, **{**values, "delivery_id": "holder"})
+            assert holder is not None
+            collided = await real_record(session, **values)
+            assert collided is None
+            await payments_repo.release_delivery(session, holder)
+            released += 1
+            return collided
+        return await real_record(session, **values)
+
+    monkeypatch.setattr(payments_repo, "record_delivery", holder_releases_after_the_collision)
+    async with stack.db.each_statement_alone(write=True) as session:
+        seen = await inbox.claim(session, key, delivery_id="ours", payload="{}", now=now)
+    async with stack.db.reading() as session:
+        row = await payments_repo.delivery(session, *key)
+    if releases < inbox.CLAIM_ATTEMPTS:
+        assert seen.verdict is inbox.Verdict.CLAIMED
+        assert row is not None and (row.id, row.delivery_id) == (seen.row_id, "ours")
+    else:
+        assert seen.verdict is inbox.Verdict.BUSY and row is None

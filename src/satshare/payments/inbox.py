@@ -93,6 +93,11 @@ def seen(row: WebhookDelivery | None, now: datetime) -> Seen:
     return Seen(Verdict.FREE)
 
 
+#: Times a claim inserts again when the row it collided with was released before it could
+#: be read: each time, another request released its claim at that very moment.
+CLAIM_ATTEMPTS = 3
+
+
 async def claim(
     session: AsyncSession,
     key: Key,
@@ -103,23 +108,31 @@ async def claim(
 ) -> Seen:
     """Record the delivery and claim it, or say why not (duplicate, busy)."""
     provider, provider_invoice_id, event_type = key
-    new_row_id = await repository.record_delivery(
-        session,
-        provider=provider,
-        provider_invoice_id=provider_invoice_id,
-        event_type=event_type,
-        delivery_id=delivery_id,
-        payload=payload,
-        now=now,
-    )
-    if new_row_id is not None:  # the usual case: one statement
-        return Seen(Verdict.CLAIMED, row_id=new_row_id)
-    row = await repository.delivery(session, *key)
-    assert row is not None
-    if row.processed_at is not None:
-        return Seen(Verdict.DUPLICATE, outcome=row.outcome)
-    if await repository.reclaim_delivery(session, row.id, stale_before=now - CLAIM_TTL, now=now):
-        return Seen(Verdict.CLAIMED, row_id=row.id)
+    for _ in range(CLAIM_ATTEMPTS):
+        new_row_id = await repository.record_delivery(
+            session,
+            provider=provider,
+            provider_invoice_id=provider_invoice_id,
+            event_type=event_type,
+            delivery_id=delivery_id,
+            payload=payload,
+            now=now,
+        )
+        if new_row_id is not None:  # the usual case: one statement
+            return Seen(Verdict.CLAIMED, row_id=new_row_id)
+        row = await repository.delivery(session, *key)
+        if row is None:
+            # Its holder released it (a failed re-fetch, or nothing changed) between our
+            # insert and this read, which are separate statements: insert again.
+            continue
+        if row.processed_at is not None:
+            return Seen(Verdict.DUPLICATE, outcome=row.outcome)
+        if await repository.reclaim_delivery(
+            session, row.id, stale_before=now - CLAIM_TTL, now=now
+        ):
+            return Seen(Verdict.CLAIMED, row_id=row.id)
+        return Seen(Verdict.BUSY)
+    # Released under us every time: other requests are busy with it; the processor resends.
     return Seen(Verdict.BUSY)
 
 
