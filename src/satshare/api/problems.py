@@ -242,7 +242,7 @@ def install(app: FastAPI) -> None:
         )
 
 
-def _not_found_page(request: Request) -> Response | None:
+def _not_found_page(request: Request, status_code: int = 404) -> Response | None:
     """A browser that follows a wrong link gets the site's not-found page, not JSON; None
     for a program, and anywhere under /api/."""
     # Imported here: the pages import the API's dependencies, which import this module.
@@ -254,7 +254,9 @@ def _not_found_page(request: Request) -> Response | None:
         return None
     language = page_language(request)
     message = translate(language, web.NOT_FOUND_PAGE)
-    return render(request, "not_found.html", status_code=404, language=language, message=message)
+    return render(
+        request, "not_found.html", status_code=status_code, language=language, message=message
+    )
 
 
 def _body_not_an_object(errors: Iterable[Any]) -> bool:
@@ -348,6 +350,12 @@ class RefuseNulMiddleware:
         names = _nul_parameters(scope) if scope["type"] == "http" else []
         if not names:
             await self.app(scope, receive, send)
+            return
+        # A browser on a garbled link (outside /api/) gets the site's page in its language:
+        # no page has a NUL in its address (404); one in the query is a broken link (400).
+        page = _not_found_page(Request(scope), 404 if "\x00" in scope["path"] else 400)
+        if page is not None:
+            await page(scope, receive, send)
             return
         errors = [
             {"field": name, "message": NUL_MESSAGE, "type": "nul_character"} for name in names
