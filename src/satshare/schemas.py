@@ -14,6 +14,10 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 #: Any 64-bit signed integer (a BIGINT column), e.g. an id on another platform.
 BigInt = Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)]
 
+#: A promo code's length: its column, and every field and path that names one (an invoice's
+#: code, a new subscription's) refuses a longer one up front.
+PROMO_CODE_MAX_LENGTH = 32
+
 NUL_MESSAGE = "must not contain NUL (\\x00) characters"
 
 

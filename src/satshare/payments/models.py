@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, StrEnumText, UTCDateTime
+from satshare.schemas import PROMO_CODE_MAX_LENGTH
 
 
 class InvoiceStatus(StrEnum):
@@ -68,7 +69,7 @@ class Invoice(Base):
     provider_additional_status: Mapped[str] = mapped_column(String(32), default="None")
     checkout_link: Mapped[str | None] = mapped_column(Text)
     #: For fiat-priced plans: the price and the rate it was converted at, locked on the invoice.
-    fiat_amount: Mapped[str | None] = mapped_column(String(32))
+    fiat_amount: Mapped[str | None] = mapped_column(String(PROMO_CODE_MAX_LENGTH))
     fiat_currency: Mapped[str | None] = mapped_column(String(3))
     rate: Mapped[str | None] = mapped_column(String(40))
     rate_source: Mapped[str | None] = mapped_column(String(16))

@@ -7,10 +7,11 @@ from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from satshare.db import Base, BigId, StrEnumText, UTCDateTime
+from satshare.schemas import PROMO_CODE_MAX_LENGTH
 
 #: The longest promo code: the column's width, and the one limit CODE_PATTERN, the API and
 #: the checkout page's field take (a longer entry can never match a code).
-CODE_MAX_LENGTH = 32
+CODE_MAX_LENGTH = PROMO_CODE_MAX_LENGTH
 
 
 class PromoKind(StrEnum):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from satshare.schemas import Id, StrictModel
+from satshare.schemas import PROMO_CODE_MAX_LENGTH, Id, StrictModel
 
 
 class FiatPriceOut(BaseModel):
@@ -63,7 +63,7 @@ class SubscriptionCreate(StrictModel):
     promo_code: str | None = Field(
         None,
         min_length=1,
-        max_length=32,
+        max_length=PROMO_CODE_MAX_LENGTH,
         description="A promo code: the invoice bills the "
         "discounted price (or adds its days). A code that does not apply is 422.",
     )
