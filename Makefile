@@ -48,9 +48,11 @@ test-fast: $(DEV_STAMP)
 browser:
 	@scripts/ensure-chromium.sh
 
-## The benches (not in CI; each drops and recreates its own PostgreSQL database):
-## the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
-## settlement and payouts, 1,000 runs; start-up time and idle memory of `serve`; `ledger
+## The benches (not in CI; each drops and recreates its own PostgreSQL database), each as
+## docs/performance.md's table gives its command, writing bench/results/*.json (one file per
+## run): the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
+## settlement and payouts, 1,000 runs (7-14 s a run by machine; it starts none after 180
+## minutes and says how many ran); start-up time and idle memory of `serve`; `ledger
 ## verify` and `ledger export` at 100,000 and 1,000,000 payments; settlement end to end
 ## with one and two serve workers; the settlement transaction alone against pgbench,
 ## without and with an affiliate level; the bot's /start storm and the outbox sender
@@ -60,10 +62,10 @@ bench: $(RUN_STAMP)
 	$(PY) -m bench.faults --runs 1000 --seed 1
 	$(PY) -m bench.startup --runs 5
 	$(PY) -m bench.ledger --sizes 100000,1000000
-	$(PY) -m bench.settlement --invoices 2000
-	$(PY) -m bench.settlement --invoices 2000 --workers 2
-	$(PY) -m bench.settle_tx
-	$(PY) -m bench.settle_tx --level
+	$(PY) -m bench.settlement --invoices 3000
+	$(PY) -m bench.settlement --invoices 3000 --workers 2
+	$(PY) -m bench.settle_tx --invoices 3000 --rounds 1
+	$(PY) -m bench.settle_tx --invoices 3000 --rounds 1 --level
 	$(PY) -m bench.bot_updates
 	$(PY) -m bench.bot_updates --database-url postgresql://postgres@127.0.0.1:5432/satshare_bench_bot
 	$(PY) -m bench.outbox

@@ -36,7 +36,7 @@ import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
 
-from bench.settlement import positive_int, recreate_database
+from bench.settlement import positive_int, postgresql_url, recreate_database
 from bench.turns import take_turns
 from satshare.sim.loadclient import Request, send_all
 
@@ -211,13 +211,17 @@ async def run_echo(users: int) -> Run:
 
 
 async def run_satshare(users: int, database_url: str | None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="satshare-bench-") as workdir:  # SQLite's file
+        return await _run_satshare_in(workdir, users, database_url)
+
+
+async def _run_satshare_in(workdir: str, users: int, database_url: str | None) -> Run:
     from satshare import migrate
     from satshare.bot.app import build_runtime, start_bot, stop_bot
     from satshare.config import Settings
     from satshare.container import build_container, prepare
     from satshare.db import Database
 
-    workdir = tempfile.mkdtemp(prefix="satshare-bench-")
     url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
     if database_url:
         await recreate_database(database_url)
@@ -248,7 +252,13 @@ async def run_satshare(users: int, database_url: str | None) -> Run:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=positive_int, default=2_000)
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--database-url",
+        type=postgresql_url,
+        default=None,
+        help="a PostgreSQL database, dropped and recreated (its name must contain 'bench'); "
+        "default: a fresh SQLite file",
+    )
     parser.add_argument(
         "--rounds",
         type=positive_int,
@@ -299,7 +309,8 @@ async def main() -> None:
     print(f"load average: {result['load_average']}")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bot_updates.json").write_text(json.dumps(result, indent=2) + "\n")
+    # One file per database, so `make bench`'s SQLite and PostgreSQL runs both stay.
+    (out / f"bot_updates_{result['database']}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bench.settlement import positive_int
+from bench.settlement import duration, positive_int, postgresql_url
 from bench.settlement import recreate_database as recreate_bench_database
 from satshare.db import Database
 from satshare.ledger.verify import verify_ledger
@@ -1038,7 +1038,7 @@ class Bench:
             print(f"{key:34} " + ", ".join(f"{p} {c[key]}" for p, c in by_point.items() if c[key]))
         invoices_settled = sum(1 for i in self.emulator.invoices.values() if i.status == "Settled")
         print(
-            f"\n{len(self.runs)} runs in {seconds / 60:.1f} min ({seconds / max(1, len(self.runs)):.1f} s/run); "
+            f"\n{len(self.runs)} of {self.args.runs} runs in {seconds / 60:.1f} min ({seconds / max(1, len(self.runs)):.1f} s/run); "
             f"{invoices_settled} invoices paid and settled, {len(final.payouts)} payouts, "
             f"{len(self.emulator.payouts.payouts)} made at the emulator, {final.ledger_entries} ledger entries; "
             f"{len(self.violations)} violations"
@@ -1062,6 +1062,7 @@ class Bench:
                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "seed": self.args.seed,
                     "runs": len(self.runs),
+                    "runs_asked": self.args.runs,
                     "seconds": round(seconds),
                     "cpus": os.cpu_count(),
                     "points": {p: dict(c) for p, c in by_point.items()},
@@ -1093,16 +1094,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=positive_int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_faults"
+        "--database-url",
+        type=postgresql_url,
+        default="postgresql://postgres@127.0.0.1:5432/bench_faults",
+        help="on 127.0.0.1, dropped and recreated: its name must contain 'bench'",
     )
     parser.add_argument("--points", nargs="*", choices=POINTS, help="only these fault points")
     parser.add_argument(
         "--wait-kill",
-        type=float,
+        type=duration,
         default=2.0,
         help="seconds to wait for the armed process to die after the traffic",
     )
-    parser.add_argument("--max-minutes", type=float, default=180.0, help="start no run after this")
+    parser.add_argument(
+        "--max-minutes",
+        type=duration,
+        default=180.0,
+        help="start no run after this many minutes (the summary says how many ran)",
+    )
     parser.add_argument(
         "--progress", type=positive_int, default=10, help="print a line every N runs"
     )

@@ -40,7 +40,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench.seed import advance_sequences
-from bench.settlement import positive_int, recreate_database
+from bench.settlement import database_url, positive_int, recreate_database
 from satshare.ledger import accounts
 from satshare.ledger.chain import GENESIS_HASH, ChainRecord, NoteRecord, chain_hash
 from satshare.money import split
@@ -361,6 +361,8 @@ def seeded_payments(url: str) -> int | None:
             )
         except asyncpg.InvalidCatalogNameError:
             return None
+        except (OSError, asyncpg.PostgresError) as exc:
+            sys.exit(f"cannot reach PostgreSQL at {parsed.host}:{parsed.port or 5432} ({exc})")
         try:
             value = await conn.fetchval("SELECT seq FROM ledger_chain_head WHERE id = 1")
         except asyncpg.UndefinedTableError:
@@ -375,7 +377,11 @@ def seeded_payments(url: str) -> int | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--database-url", default="postgresql://postgres@127.0.0.1:5432/satshare_bench_ledger"
+        "--database-url",
+        type=database_url,
+        default="postgresql://postgres@127.0.0.1:5432/satshare_bench_ledger",
+        help="PostgreSQL or sqlite:///file.db; each size's database (the name with the size "
+        "appended, which must contain 'bench') is dropped and seeded again",
     )
     parser.add_argument(
         "--sizes", default="100000,1000000", help="comma-separated numbers of payments"
@@ -387,7 +393,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        sizes = [positive_int(size) for size in args.sizes.split(",")]
+        # Smallest first: each later size is compared with the first.
+        sizes = sorted({positive_int(size) for size in args.sizes.split(",")})
     except argparse.ArgumentTypeError as exc:
         parser.error(f"--sizes: {exc}")
     sqlite = args.database_url.startswith("sqlite")

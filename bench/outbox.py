@@ -16,7 +16,7 @@ time of this process per message and, for SatShare, the SQL statements, transact
 round trips per message (counted on SQLAlchemy's engine events).
 
 A PostgreSQL database given by --database-url is dropped and recreated (its name must
-contain 'bench'). Results go to bench/results/outbox.json.
+contain 'bench'). Results go to bench/results/outbox_sqlite.json or outbox_postgresql.json.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.bot_updates import TOKEN, Emulator, builder
 from bench.settle_tx import Counts
-from bench.settlement import positive_int, recreate_database
+from bench.settlement import positive_int, postgresql_url, recreate_database
 from bench.turns import take_turns
 from satshare.sim.loadclient import Request, send_all
 
@@ -137,6 +137,13 @@ async def seed(container: Any, ids: list[int], now: datetime) -> None:
 
 
 async def run_satshare(messages: int, first_id: int, database_url: str | None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="satshare-bench-") as workdir:  # SQLite's file
+        return await _run_satshare_in(workdir, messages, first_id, database_url)
+
+
+async def _run_satshare_in(
+    workdir: str, messages: int, first_id: int, database_url: str | None
+) -> Run:
     from satshare import migrate
     from satshare.bot.app import build_runtime
     from satshare.bot.dispatcher import OutboxDispatcher
@@ -144,7 +151,6 @@ async def run_satshare(messages: int, first_id: int, database_url: str | None) -
     from satshare.container import build_container, prepare
     from satshare.db import Database
 
-    workdir = tempfile.mkdtemp(prefix="satshare-bench-")
     url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
     if database_url:
         await recreate_database(database_url)
@@ -187,7 +193,13 @@ async def run_satshare(messages: int, first_id: int, database_url: str | None) -
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=positive_int, default=2_000)
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--database-url",
+        type=postgresql_url,
+        default=None,
+        help="a PostgreSQL database, dropped and recreated (its name must contain 'bench'); "
+        "default: a fresh SQLite file",
+    )
     parser.add_argument(
         "--rounds",
         type=positive_int,
@@ -242,7 +254,8 @@ async def main() -> None:
     print(f"load average: {result['load_average']}")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "outbox.json").write_text(json.dumps(result, indent=2) + "\n")
+    # One file per database, so `make bench`'s SQLite and PostgreSQL runs both stay.
+    (out / f"outbox_{result['database']}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

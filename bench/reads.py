@@ -43,7 +43,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench.seed import PLANS, migrate, seed
-from bench.settlement import positive_int
+from bench.settlement import positive_int, postgresql_url
 from satshare.affiliates.stats import Period, Ranking
 from satshare.api.routes.transparency import CACHE_SECONDS
 from satshare.db import Database
@@ -128,9 +128,9 @@ async def interleaved(
     return statistics.median(samples[0]), statistics.median(samples[1])
 
 
-async def seeded(size: Size) -> bool:
-    """Whether the database already holds a history of this size."""
-    parsed = make_url(size.url)
+async def held(url: str) -> tuple[int, int] | None:
+    """The users and payments a database holds; None when it is missing or not migrated."""
+    parsed = make_url(url)
     try:
         conn = await asyncpg.connect(
             host=parsed.host,
@@ -139,15 +139,21 @@ async def seeded(size: Size) -> bool:
             database=parsed.database,
         )
     except (asyncpg.InvalidCatalogNameError, OSError):
-        return False
+        return None
     try:
         users = await conn.fetchval("SELECT count(*) FROM users")
         payments = await conn.fetchval("SELECT count(*) FROM payments")
     except asyncpg.UndefinedTableError:
-        return False
+        return None
     finally:
         await conn.close()
-    return bool(users >= size.users * 0.9 and payments >= size.payments * 0.9)
+    return int(users), int(payments)
+
+
+def near(found: int, wanted: int) -> bool:
+    """Within a tenth of the size asked for (the seeder's own rounding), either way: a much
+    bigger database would make the ratio a lie about the size measured."""
+    return abs(found - wanted) <= wanted * 0.1
 
 
 def free_port() -> int:
@@ -279,8 +285,13 @@ async def measure(small: Size, big: Size, repeat: int, http: bool) -> dict[str, 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     host = "postgresql://postgres@127.0.0.1:5432"
-    parser.add_argument("--small-url", default=f"{host}/bench_f_small")
-    parser.add_argument("--big-url", default=f"{host}/bench_f_big")
+    for label in ("small", "big"):
+        parser.add_argument(
+            f"--{label}-url",
+            type=postgresql_url,
+            default=f"{host}/bench_f_{label}",
+            help="seeded afresh unless --reuse finds it seeded: its name must contain 'bench'",
+        )
     parser.add_argument("--small-users", type=positive_int, default=10_000)
     parser.add_argument("--small-payments", type=positive_int, default=50_000)
     parser.add_argument("--big-users", type=positive_int, default=1_000_000)
@@ -289,21 +300,36 @@ async def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep databases already seeded")
     parser.add_argument("--no-http", action="store_true", help="time the flows only")
     args = parser.parse_args()
+    if make_url(args.small_url).database == make_url(args.big_url).database:
+        parser.error("--small-url and --big-url name the same database")
+    if args.big_payments <= args.small_payments or args.big_users < args.small_users:
+        parser.error("the big history must hold more payments (and no fewer users) than the small")
     sizes = [
         Size("small", args.small_url, args.small_users, args.small_payments),
         Size("big", args.big_url, args.big_users, args.big_payments),
     ]
     for size in sizes:
-        if args.reuse and await seeded(size):
+        found = await held(size.url) if args.reuse else None
+        if found is not None and near(found[0], size.users) and near(found[1], size.payments):
             await migrate(size.url)  # a database seeded by an older revision
             continue
+        if found is not None:
+            print(
+                f"{size.label} holds {found[0]} users and {found[1]} payments, not about "
+                f"{size.users} and {size.payments}: seeding it again",
+                flush=True,
+            )
         print(f"seeding {size.label}: {size.users} users, {size.payments} payments", flush=True)
         started = time.monotonic()
         await seed(size.url, size.users, size.payments)
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
     print(f"timing (median of {args.repeat}, small and big in turns)", flush=True)
     results: dict[str, Any] = {
-        "sizes": {s.label: {"users": s.users, "payments": s.payments} for s in sizes},
+        # What each database holds, counted, not what was asked for.
+        "sizes": {
+            s.label: dict(zip(("users", "payments"), await held(s.url) or (0, 0), strict=True))
+            for s in sizes
+        },
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "reads": await measure(sizes[0], sizes[1], args.repeat, not args.no_http),
     }

@@ -39,7 +39,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench.settlement import positive_int, recreate_database
+from bench.settlement import positive_int, postgresql_url, recreate_database
 from satshare.db import Database
 from satshare.ledger import accounts
 from satshare.ledger.chain import format_time
@@ -552,7 +552,7 @@ BEFORE_FIGURES = "0014"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--database-url", type=postgresql_url, required=True)
     parser.add_argument("--users", type=positive_int, default=10_000)
     parser.add_argument("--payments", type=positive_int, default=50_000)
     parser.add_argument("--days", type=positive_int, default=730)

@@ -39,7 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench.seed import migrate
-from bench.settlement import positive_int, recreate_database, run_pgbench
+from bench.settlement import positive_int, postgresql_url, recreate_database, run_pgbench
 from satshare.cli.common import opened
 from satshare.config import load_settings
 from satshare.payments import flows, inbox
@@ -227,7 +227,10 @@ def check(config: str, command: list[str]) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--database-url", default="postgresql://postgres@127.0.0.1:5432/satshare_bench_settletx"
+        "--database-url",
+        type=postgresql_url,
+        default="postgresql://postgres@127.0.0.1:5432/satshare_bench_settletx",
+        help="dropped and recreated: its name must contain 'bench' and 'settletx'",
     )
     parser.add_argument(
         "--invoices", type=positive_int, default=3000, help="in all, over the rounds"
@@ -245,8 +248,14 @@ async def main() -> None:
     args = parser.parse_args()
     if args.invoices < args.rounds:
         parser.error(f"--invoices {args.invoices} is fewer than --rounds {args.rounds}")
+    if args.invoices % args.rounds:
+        # Each round settles the same number, or the rounds' rates would not compare.
+        parser.error(f"--invoices {args.invoices} does not divide into {args.rounds} rounds")
     if "settletx" not in (make_url(args.database_url).database or ""):
-        sys.exit("refusing: the database name must contain 'settletx' (it is dropped)")
+        sys.exit(
+            "refusing: the database name must contain 'settletx' (it is dropped), "
+            "e.g. satshare_bench_settletx"
+        )
 
     await recreate_database(args.database_url)
     await migrate(args.database_url)

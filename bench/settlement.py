@@ -17,7 +17,8 @@ less.
     .venv/bin/python -m bench.settlement --servers 2      # two serve processes, two ports
 
 The database named by --database-url is dropped and recreated (its name must contain
-"bench"). Results are also written to bench/results/settlement.json.
+"bench"). Results are also written to bench/results/settlement.json (settlement_workers2.json
+with --workers 2, settlement_servers2.json with --servers 2).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from satshare.security import hmac_sha256_hex
 from satshare.sim.loadclient import Reply, Request, send_all, send_at_rate
@@ -58,6 +60,43 @@ def positive_int(text: str) -> int:
     return value
 
 
+def duration(text: str, *, allow_zero: bool = True) -> float:
+    """A finite, non-negative number of seconds (NaN, infinity and negatives would only fail
+    later, after the bench had dropped its database and done its slow part)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        least = "0 or more" if allow_zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number of seconds, {least}")
+    return value
+
+
+def database_url(text: str) -> str:
+    """An argparse type: a database URL SQLAlchemy can read, as given."""
+    try:
+        make_url(text)
+    except ArgumentError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a database URL (e.g. "
+            "postgresql://postgres@127.0.0.1:5432/satshare_bench)"
+        ) from None
+    return text
+
+
+def postgresql_url(text: str) -> str:
+    """An argparse type: a PostgreSQL database URL (the benches that drop and recreate their
+    database, or run pgbench beside it, need PostgreSQL)."""
+    backend = make_url(database_url(text)).get_backend_name()
+    if backend != "postgresql":
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a {backend} URL; this bench needs PostgreSQL "
+            "(postgresql://user@host:5432/name_with_bench)"
+        )
+    return text
+
+
 def free_port() -> int:
     import socket
 
@@ -71,6 +110,8 @@ async def recreate_database(url: str) -> None:
     PostgreSQL that cannot be reached or refuses stops the bench with one line saying so."""
     parsed = make_url(url)
     name = parsed.database or ""
+    if parsed.get_backend_name() != "postgresql":
+        sys.exit(f"refusing to recreate {url!r}: only a PostgreSQL database is recreated")
     if "bench" not in name:
         sys.exit(f"refusing to drop database {name!r}: the name must contain 'bench'")
     where = f"{parsed.host or '127.0.0.1'}:{parsed.port or 5432}"
@@ -105,6 +146,15 @@ async def wait_http(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def call_pgbench(args: list[str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["pgbench", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        # pgbench names the problem on its last line (e.g. too many clients for the server).
+        sys.exit(f"pgbench failed ({said[-1] if said else f'exit {done.returncode}'})")
+    return done
+
+
 def run_pgbench(url: str, clients: int, seconds: int, *, init: bool = True) -> float:
     """pgbench TPC-B's tps on the database at ``url`` (``init``: create its tables first)."""
     parsed = make_url(url)
@@ -115,15 +165,8 @@ def run_pgbench(url: str, clients: int, seconds: int, *, init: bool = True) -> f
     if shutil.which("pgbench") is None:
         sys.exit("pgbench not found: it comes with PostgreSQL (Debian: the postgresql package)")
     if init:
-        subprocess.run(
-            ["pgbench", *conn, "-i", "-q", "-s", "10", db], check=True, capture_output=True
-        )
-    done = subprocess.run(
-        ["pgbench", *conn, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), db],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+        call_pgbench([*conn, "-i", "-q", "-s", "10", db])
+    done = call_pgbench([*conn, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), db])
     match = re.search(r"tps = ([\d.]+)", done.stdout)
     if not match:
         raise RuntimeError(f"cannot read pgbench output:\n{done.stdout}")
@@ -320,6 +363,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--database-url",
+        type=postgresql_url,
         default="postgresql://postgres@127.0.0.1:5432/satshare_bench",
         help="dropped and recreated: its name must contain 'bench'",
     )
@@ -336,7 +380,7 @@ async def main() -> None:
     )
     parser.add_argument(
         "--latency-seconds",
-        type=float,
+        type=duration,
         default=20.0,
         help="length of the open-loop run at half the peak rate (0: none)",
     )
@@ -549,7 +593,13 @@ async def main() -> None:
         )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "settlement.json").write_text(json.dumps(result, indent=2) + "\n")
+    # One file per shape, so `make bench`'s one-process and two-worker runs both stay.
+    shape = "".join(
+        f"_{name}{count}"
+        for name, count in (("servers", args.servers), ("workers", args.workers))
+        if count > 1
+    )
+    (out / f"settlement{shape}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

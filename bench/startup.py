@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.settlement import free_port, positive_int, recreate_database
+from bench.settlement import duration, free_port, positive_int, postgresql_url, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RSS_MIB = 110
@@ -176,11 +177,14 @@ def median(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--database-url", default="postgresql://postgres@127.0.0.1:5432/satshare_bench_startup"
+        "--database-url",
+        type=postgresql_url,
+        default="postgresql://postgres@127.0.0.1:5432/satshare_bench_startup",
+        help="dropped and recreated: its name must contain 'bench'",
     )
     parser.add_argument("--runs", type=positive_int, default=5, help="starts of each configuration")
     parser.add_argument(
-        "--settle", type=float, default=3.0, help="seconds idle after /health before RSS"
+        "--settle", type=duration, default=3.0, help="seconds idle after /health before RSS"
     )
     parser.add_argument("--only", help="run only the configurations whose name contains this")
     parser.add_argument("--hello", type=int, help=argparse.SUPPRESS)
@@ -189,22 +193,25 @@ def main() -> None:
         hello(args.hello)
         return
 
+    names = [s.name for s in scenarios(args.database_url, "")[1:]]
+    if args.only and not any(args.only in name for name in names):
+        parser.error(f"--only {args.only!r} matches none of: {', '.join(names)}")
     asyncio.run(recreate_database(args.database_url))
     workdir = tempfile.mkdtemp(prefix="satshare-startup-")
     chosen = scenarios(args.database_url, os.path.join(workdir, "startup.db"))
     if args.only:
         chosen = [s for s in chosen if s.name == chosen[0].name or args.only in s.name]
     configs = {}
-    for scenario in chosen:
-        if scenario.config is not None:
-            configs[scenario.name] = write_config(scenario.config)
-            migrate(configs[scenario.name])
     # Bytecode cached as an installed package has it (pip compiles at install time; the
     # editable checkout would otherwise compile every module at every start when
     # PYTHONDONTWRITEBYTECODE is set): a cache of our own, filled by an uncounted first start.
     env = {**os.environ, "PYTHONPYCACHEPREFIX": os.path.join(workdir, "pycache")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
+        for scenario in chosen:
+            if scenario.config is not None:
+                configs[scenario.name] = write_config(scenario.config)
+                migrate(configs[scenario.name])
         for scenario in chosen:
             start_once(scenario, configs.get(scenario.name), 0, env)
         for run in range(args.runs):
@@ -219,6 +226,7 @@ def main() -> None:
     finally:
         for path in configs.values():
             os.unlink(path)
+        shutil.rmtree(workdir, ignore_errors=True)  # the SQLite file and the bytecode cache
 
     base = chosen[0]
     base_rss, base_seconds = median(base.rss_mib), median(base.seconds)

@@ -3,6 +3,7 @@ every command of the project does, before they start anything."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,9 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SAME_DATABASE = "postgresql://postgres@127.0.0.1/bench_same"
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -38,6 +42,37 @@ def closed_port() -> int:
         (["bench.ledger", "--sizes", "100000,0"], "--sizes: 0 is not 1 or more"),
         (["bench.bot_updates", "--users", "1"], "--users 1 is fewer than --rounds 2"),
         (["bench.outbox", "--messages", "1"], "--messages 1 is fewer than --rounds 2"),
+        # Checked before the database is dropped or anything slow runs.
+        (["bench.startup", "--settle", "-1"], "argument --settle: -1 is not a finite number"),
+        (["bench.startup", "--settle", "nan"], "argument --settle: nan is not a finite number"),
+        (
+            ["bench.settlement", "--latency-seconds", "inf"],
+            "argument --latency-seconds: inf is not a finite number",
+        ),
+        (["bench.startup", "--only", "nomatch"], "--only 'nomatch' matches none of: serve,"),
+        (
+            ["bench.settle_tx", "--invoices", "100", "--rounds", "3"],
+            "--invoices 100 does not divide into 3 rounds",
+        ),
+        (["bench.ledger", "--database-url", "notaurl"], "'notaurl' is not a database URL"),
+        (["bench.settle_tx", "--database-url", "::"], "'::' is not a database URL"),
+        # A SQLite file is not PostgreSQL: never a PostgreSQL database named after its path.
+        (
+            ["bench.outbox", "--database-url", "sqlite+aiosqlite:////tmp/outbox_bench.db"],
+            "is a sqlite URL; this bench needs PostgreSQL",
+        ),
+        (
+            ["bench.settlement", "--database-url", "sqlite:///tmp/bench.db"],
+            "is a sqlite URL; this bench needs PostgreSQL",
+        ),
+        (
+            ["bench.reads", "--small-url", SAME_DATABASE, "--big-url", SAME_DATABASE],
+            "--small-url and --big-url name the same database",
+        ),
+        (
+            ["bench.faults", "--max-minutes", "-5"],
+            "argument --max-minutes: -5 is not a finite number",
+        ),
     ],
 )
 def test_bad_arguments_are_named_in_one_line(argv: list[str], expected: str) -> None:
@@ -62,3 +97,17 @@ def test_a_database_the_bench_would_not_drop_is_refused() -> None:
     done = run_bench("bench.startup", "--database-url", "postgresql://postgres@127.0.0.1/shop")
     assert done.returncode == 1
     assert done.stderr.strip() == "refusing to drop database 'shop': the name must contain 'bench'"
+
+
+def test_pgbench_failing_is_one_line_with_its_own_words() -> None:
+    """pgbench's own reason (here: more clients than the server takes), not a traceback of
+    the subprocess call that hid its output."""
+    from bench.settlement import call_pgbench
+
+    if shutil.which("pgbench") is None:
+        pytest.skip("pgbench is not installed (it comes with PostgreSQL)")
+    with pytest.raises(SystemExit) as stopped:
+        call_pgbench(["-h", "127.0.0.1", "-p", str(closed_port()), "-n", "-T", "1", "nothing"])
+    message = str(stopped.value.code)
+    assert message.startswith("pgbench failed (") and "\n" not in message
+    assert "connection" in message or "connect" in message, message
