@@ -436,8 +436,22 @@ async def test_telegram_webhook_body_over_one_megabyte_is_413(
             "the body is not UTF-8 text (byte 0xe9 at offset 36); send JSON encoded as UTF-8",
         ),
         (b"[" * 100_000 + b"]" * 100_000, "the body's JSON is nested too deeply to read"),
+        # Two readers must not see two requests: a key named twice is refused, not the last
+        # one taken (a proxy's log or a WAF may take the first).
+        (
+            b'{"platform": "api", "username": "bob", "username": "eve"}',
+            "the body is not valid JSON: the key 'username' appears twice in one object",
+        ),
+        (
+            b'{"platform": "api", "username": "bob", "x": [{"a": 1, "a": 1}]}',
+            "the body is not valid JSON: the key 'a' appears twice in one object",
+        ),
+        (
+            b'{"platform": "api", "username": "bob", "external_id": NaN}',
+            "the body is not valid JSON: NaN is not valid JSON",
+        ),
     ],
-    ids=["latin-1", "nested"],
+    ids=["latin-1", "nested", "key-twice", "key-twice-deep", "nan"],
 )
 async def test_an_unreadable_body_is_a_malformed_request_naming_why(
     stack: Stack, body: bytes, detail: str
@@ -449,6 +463,8 @@ async def test_an_unreadable_body_is_a_malformed_request_naming_why(
     assert answer.headers["content-type"] == PROBLEM
     assert answer.json()["type"] == "/problems/malformed-request"
     assert answer.json()["detail"] == detail
+    listed = await stack.client.get("/api/v1/users")
+    assert all(u["username"] not in ("bob", "eve") for u in listed.json()["items"])
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from satshare.api.deps import (
     WriteKey,
 )
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import Conflict, NotFound
@@ -49,8 +50,8 @@ from satshare.payouts import flows as payout_flows
 from satshare.payouts.flows import PayoutsContext
 from satshare.payouts.overview import overview
 
-router = APIRouter(prefix="/api/v1/affiliates", tags=["affiliates"])
-program_router = APIRouter(tags=["affiliates"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/affiliates", tags=["affiliates"])
+program_router = APIRouter(route_class=StrictJSONRoute, tags=["affiliates"])
 
 
 @program_router.get(

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from satshare.aftercommit import Produced
 from satshare.api.deps import AdminKey, AfterCommitDep, ClockDep, DbDep, IdPath, Page, SettingsDep
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.broadcasts import flows
 from satshare.broadcasts.compose import Button, Content
 from satshare.broadcasts.models import Broadcast
@@ -26,7 +27,7 @@ from satshare.broadcasts.segments import Segment, SegmentKind
 from satshare.errors import InvalidRequest
 from satshare.schemas import PageOf
 
-router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/broadcasts", tags=["broadcasts"])
 
 
 def broadcast_out(b: Broadcast, progress: Progress) -> BroadcastOut:

@@ -29,6 +29,7 @@ from satshare.api.deps import (
 )
 from satshare.api.pages import page_language, render, wants_html
 from satshare.api.ports import SandboxPages, SandboxRefused
+from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
 from satshare.config import Settings
 from satshare.db import Database
@@ -45,7 +46,7 @@ from satshare.subscriptions import flows as subscription_flows
 from satshare.subscriptions.service import effective_status
 from satshare.telegram_contract import CONFIRMED_QUERY, STARS_START
 
-router = APIRouter(tags=["checkout"], include_in_schema=False)
+router = APIRouter(route_class=StrictJSONRoute, tags=["checkout"], include_in_schema=False)
 
 #: A buyer watching the page triggers at most one processor poll per invoice this often.
 REFRESH_EVERY_SECONDS = 5.0

@@ -7,11 +7,12 @@ from pydantic import BaseModel, Field
 
 from satshare.api.deps import AdminKey, InvoiceIdPath, PaymentsDep, optional_body
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.payments import flows
 from satshare.payments.models import InvoiceStatus
 from satshare.schemas import StrictModel
 
-router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/invoices", tags=["invoices"])
 
 
 class RefundIn(StrictModel):

@@ -24,6 +24,7 @@ from satshare import __version__, logs, metrics, migrate
 from satshare.api.deps import ClockDep, DbDep, JobQueueDep, SandboxDep, SettingsDep
 from satshare.api.ports import JobQueue
 from satshare.api.problems import openapi_responses, problem
+from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import Unauthorized
@@ -32,7 +33,7 @@ from satshare.payouts import flows as payouts
 from satshare.payouts.models import PayoutStatus
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["service"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["service"])
 
 metrics_bearer = HTTPBearer(
     auto_error=False,

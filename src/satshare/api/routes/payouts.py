@@ -17,6 +17,7 @@ from satshare.api.deps import (
     optional_body,
 )
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.payouts import export, flows, models, service
 from satshare.payouts.destinations import parse
 from satshare.payouts.models import Payout
@@ -32,7 +33,7 @@ from satshare.payouts.schemas import (
 )
 from satshare.schemas import PageOf
 
-router = APIRouter(prefix="/api/v1/payouts", tags=["payouts"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/payouts", tags=["payouts"])
 
 
 def payout_out(p: Payout) -> PayoutOut:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from satshare.api.deps import AdminKey, ClockDep, DbDep
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.errors import BadRequest, InvalidRequest
 from satshare.promos import flows, service
 from satshare.promos.models import CODE_MAX_LENGTH, PromoCode, PromoKind
@@ -15,7 +16,7 @@ from satshare.promos.repository import Stats
 from satshare.promos.schemas import PromoCreate, PromoOut, PromoStats, PromoUpdate
 from satshare.schemas import PageOf
 
-router = APIRouter(prefix="/api/v1/promo-codes", tags=["promo codes"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/promo-codes", tags=["promo codes"])
 
 CodePath = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH, examples=["SPRING20"])]
 

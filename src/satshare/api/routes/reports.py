@@ -12,12 +12,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from satshare.api.deps import AdminKey, ClockDep, DbDep, IdPath, ReadKey, SettingsDep
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.reports import files
 from satshare.reports import flows as report_flows
 from satshare.reports.monthly import MAX_PAGE_LINES, PAGE_LINES, current_month
 from satshare.reports.schemas import MonthlyReportOut
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/reports", tags=["reports"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MonthQuery = Annotated[

@@ -10,8 +10,9 @@ from satshare import __version__
 from satshare.api.deps import SandboxDep, SettingsDep
 from satshare.api.pages import render, wants_html
 from satshare.api.problems import PROBLEM_TYPES
+from satshare.api.routing import StrictJSONRoute
 
-router = APIRouter(tags=["service"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["service"])
 log = logging.getLogger(__name__)
 
 

@@ -22,6 +22,7 @@ from satshare.access import flows as access_flows
 from satshare.api.deps import ClockDep, DbDep, PayoutsDep, SandboxDep, SettingsDep
 from satshare.api.pages import templates
 from satshare.api.ports import ChatMessage, SandboxChat, SandboxRefused
+from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.errors import InvalidRequest, NotFound
@@ -29,7 +30,9 @@ from satshare.i18n import format_number
 from satshare.users import flows as user_flows
 from satshare.users.models import User
 
-router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/sandbox", tags=["sandbox"], include_in_schema=False
+)
 
 
 async def _chat(sandbox: SandboxDep) -> SandboxChat:

@@ -21,13 +21,16 @@ from fastapi.responses import HTMLResponse, Response
 from satshare.api.deps import ClockDep, SandboxDep, SettingsDep, WebhooksDep
 from satshare.api.pages import templates
 from satshare.api.ports import ReceivedWebhook, SandboxReceiver
+from satshare.api.routing import StrictJSONRoute
 from satshare.errors import NotFound
 from satshare.webhooks_out import flows as webhook_flows
 from satshare.webhooks_out import service as webhook_service
 from satshare.webhooks_out.models import WebhookEndpoint
 from satshare.webhooks_out.signing import verifies
 
-router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/sandbox", tags=["sandbox"], include_in_schema=False
+)
 
 
 async def _receiver(sandbox: SandboxDep) -> SandboxReceiver:

@@ -18,6 +18,7 @@ from satshare.api.deps import (
 )
 from satshare.api.presenters import invoice_out, subscription_out
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.api.schemas import SubscriptionCreated, SubscriptionOut
 from satshare.errors import InvalidRequest
 from satshare.payments import flows
@@ -33,7 +34,9 @@ from satshare.subscriptions.schemas import (
 from satshare.subscriptions.service import effective_status
 from satshare.trials import flows as trials
 
-router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/api/v1/subscriptions", tags=["subscriptions"]
+)
 
 
 @router.get(

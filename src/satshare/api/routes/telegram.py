@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 
 from satshare import jsonstrict
 from satshare.api.deps import SettingsDep, read_body
+from satshare.api.routing import StrictJSONRoute
 from satshare.errors import BadRequest, NotFound, Unauthorized
 from satshare.schemas import MAX_ID
 from satshare.telegram_contract import secret_matches, webhook_secret
 
-router = APIRouter(tags=["telegram"], include_in_schema=False)
+router = APIRouter(route_class=StrictJSONRoute, tags=["telegram"], include_in_schema=False)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
 #: Updates are a few kilobytes; Telegram's own requests stay far below this.

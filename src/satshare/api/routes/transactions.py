@@ -15,6 +15,7 @@ from satshare.api.deps import (
 )
 from satshare.api.presenters import transaction_out
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.errors import Conflict, InvalidRequest
 from satshare.ledger import flows, service
 from satshare.ledger.models import EntryKind
@@ -26,7 +27,9 @@ from satshare.ledger.schemas import (
 )
 from satshare.schemas import MAX_ID, PageOf
 
-router = APIRouter(prefix="/api/v1/transactions", tags=["transactions"])
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/api/v1/transactions", tags=["transactions"]
+)
 
 APPEND_ONLY = (
     "ledger entries are append-only: only the memo can be edited. Corrections are reversals: "

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from satshare.api.deps import ClockDep, DbDep, IdPath, Page, ReadKey, SettingsDep
 from satshare.api.pages import render
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
 from satshare.db import Database
 from satshare.reports import flows as report_flows
@@ -24,7 +25,7 @@ from satshare.reports.schemas import (
 )
 from satshare.schemas import PageOf
 
-router = APIRouter(tags=["transparency"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["transparency"])
 
 #: Anonymous callers get a copy at most this old: the figures are cheap to read (sums per
 #: day, kept by the sealer), but a public page should not cost a query per request either.

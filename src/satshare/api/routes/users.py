@@ -16,6 +16,7 @@ from satshare.api.deps import (
 )
 from satshare.api.presenters import subscription_out, user_out
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.api.schemas import UserDetail
 from satshare.errors import Conflict
 from satshare.payments import flows as payment_flows
@@ -30,7 +31,7 @@ from satshare.users.schemas import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/users", tags=["users"])
 
 
 @router.get(

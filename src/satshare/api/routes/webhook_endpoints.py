@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from satshare.api.deps import AdminKey, IdPath, Page, WebhooksDep
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.schemas import PageOf
 from satshare.webhooks_out import flows, service
 from satshare.webhooks_out.models import (
@@ -28,8 +29,10 @@ from satshare.webhooks_out.schemas import (
     SecretRotated,
 )
 
-router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"])
-types_router = APIRouter(tags=["webhook endpoints"])
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"]
+)
+types_router = APIRouter(route_class=StrictJSONRoute, tags=["webhook endpoints"])
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Path, Request, Response
 
 from satshare.api.deps import PaymentsDep, read_body
 from satshare.api.problems import openapi_responses
+from satshare.api.routing import StrictJSONRoute
 from satshare.payments import flows
 from satshare.payments.schemas import WebhookAck
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/webhooks", tags=["webhooks"])
 
 #: BTCPay's notifications are a few hundred bytes; anything this large is not one.
 MAX_WEBHOOK_BYTES = 256 * 1024
