@@ -52,7 +52,7 @@ browser:
 ## docs/performance.md's table gives its command, writing bench/results/*.json (one file per
 ## run): the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
 ## settlement and payouts, 1,000 runs (7-14 s a run by machine; it starts none after 180
-## minutes and says how many ran); start-up time and idle memory of `serve`; `ledger
+## minutes, and says how many ran); start-up time and idle memory of `serve`; `ledger
 ## verify` and `ledger export` at 100,000 and 1,000,000 payments; settlement end to end
 ## with one and two serve workers; the settlement transaction alone against pgbench,
 ## without and with an affiliate level; the bot's /start storm and the outbox sender

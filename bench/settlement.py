@@ -61,15 +61,15 @@ def positive_int(text: str) -> int:
 
 
 def duration(text: str, *, allow_zero: bool = True) -> float:
-    """A finite, non-negative number of seconds (NaN, infinity and negatives would only fail
+    """A finite, non-negative duration (seconds or minutes, as the option says) (NaN, infinity and negatives would only fail
     later, after the bench had dropped its database and done its slow part)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         least = "0 or more" if allow_zero else "more than 0"
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number of seconds, {least}")
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number, {least}")
     return value
 
 
@@ -85,11 +85,16 @@ def database_url(text: str) -> str:
     return text
 
 
+#: What SQLAlchemy names PostgreSQL in a URL (``postgres://`` is the short form SatShare
+#: also takes).
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
+
+
 def postgresql_url(text: str) -> str:
     """An argparse type: a PostgreSQL database URL (the benches that drop and recreate their
     database, or run pgbench beside it, need PostgreSQL)."""
     backend = make_url(database_url(text)).get_backend_name()
-    if backend != "postgresql":
+    if backend not in POSTGRESQL_SCHEMES:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a {backend} URL; this bench needs PostgreSQL "
             "(postgresql://user@host:5432/name_with_bench)"
@@ -110,7 +115,7 @@ async def recreate_database(url: str) -> None:
     PostgreSQL that cannot be reached or refuses stops the bench with one line saying so."""
     parsed = make_url(url)
     name = parsed.database or ""
-    if parsed.get_backend_name() != "postgresql":
+    if parsed.get_backend_name() not in POSTGRESQL_SCHEMES:
         sys.exit(f"refusing to recreate {url!r}: only a PostgreSQL database is recreated")
     if "bench" not in name:
         sys.exit(f"refusing to drop database {name!r}: the name must contain 'bench'")
@@ -150,8 +155,10 @@ def call_pgbench(args: list[str]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(["pgbench", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        # pgbench names the problem on its last line (e.g. too many clients for the server).
-        sys.exit(f"pgbench failed ({said[-1] if said else f'exit {done.returncode}'})")
+        # pgbench's line with "error" names the problem (too many clients for the server, a
+        # refused connection); its hints follow on later lines.
+        reason = next((line for line in said if "error" in line), said[-1] if said else "")
+        sys.exit(f"pgbench failed ({reason or f'exit {done.returncode}'})")
     return done
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from satshare.admin.charts import HEIGHT, WIDTH, axis_step, daily_bars
+from satshare.admin.charts import BOTTOM, HEIGHT, TOP, WIDTH, axis_step, daily_bars
 
 PEAKS = [0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 24, 25, 99, 101, 1_234, 21_000, 999_999, 10**7 + 1]
 
@@ -20,6 +20,10 @@ def test_the_axis_reaches_the_peak_in_four_round_steps(peak: int) -> None:
     assert digits in ("1", "2", "25", "5"), step
     if peak >= 4:
         assert 4 * step <= 2.5 * peak
+    # The smallest such step: every rounder step below it is too short for the peak.
+    rounder = (m * 10**k for k in range(12) for m in (1, 2, 5)), (25 * 10**k for k in range(12))
+    smaller = [s for candidates in rounder for s in candidates if s < step]
+    assert all(4 * s < peak for s in smaller)
 
 
 @pytest.mark.parametrize("peak", PEAKS)
@@ -29,7 +33,18 @@ def test_the_labels_are_distinct_and_the_tallest_bar_fits(peak: int) -> None:
     labels = re.findall(r'text-anchor="end"[^>]*>([^<]+)</text>', svg)
     assert len(labels) == 5 and len(set(labels)) == 5, labels
     assert labels[0] == "0"
-    heights = [float(h) for h in re.findall(r'height="([0-9.]+)"', svg)]
-    tops = [float(y) for y in re.findall(r'<rect x="[0-9.]+" y="([0-9.]+)"', svg)]
-    assert all(0 <= h <= HEIGHT for h in heights) and all(y >= 0 for y in tops)
+    bars = [
+        (float(y), float(h))
+        for y, h in re.findall(
+            r'<rect x="[-0-9.]+" y="(-?[0-9.]+)" width="[-0-9.]+" height="(-?[0-9.]+)"', svg
+        )
+    ]
+    assert len(bars) == 6
+    # Inside the plot: below its top margin, above the day labels.
+    assert all(y >= TOP and 0 <= h <= HEIGHT - BOTTOM - TOP for y, h in bars), bars
+    tallest = max(h for _, h in bars)
+    if peak:
+        # The tallest bar reaches above the gridline under the top one (the axis is no
+        # taller than it needs): at least 3/4 of the plot minus rounding.
+        assert tallest >= (HEIGHT - BOTTOM - TOP) * peak / (4 * axis_step(peak)) - 0.1
     assert f'viewBox="0 0 {WIDTH} {HEIGHT}"' in svg

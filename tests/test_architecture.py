@@ -549,3 +549,27 @@ def test_no_api_dependency_or_route_runs_in_a_worker_thread() -> None:
                     walk(route.dependant, route.path)
     assert routes > 50
     assert threaded == set()
+
+
+def test_every_api_router_reads_json_bodies_strictly() -> None:
+    """Each router's routes decode bodies with ``StrictJSONRoute`` (a key named twice is a
+    400, never its last value): a router declared without it would quietly accept them."""
+    import pkgutil
+    from importlib import import_module
+
+    from fastapi import APIRouter
+
+    import satshare.api.routes as routes_package
+    from satshare.api.routing import StrictJSONRoute
+
+    routers = []
+    for info in pkgutil.iter_modules(routes_package.__path__):
+        module = import_module(f"{routes_package.__name__}.{info.name}")
+        routers += [
+            (info.name, name, value)
+            for name, value in vars(module).items()
+            if isinstance(value, APIRouter)
+        ]
+    assert len(routers) >= 20
+    loose = [(m, n) for m, n, r in routers if r.route_class is not StrictJSONRoute]
+    assert loose == []

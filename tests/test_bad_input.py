@@ -499,14 +499,16 @@ async def test_json_sent_without_its_content_type_is_told_which_to_send(
         ("/pay/inv%00x", 404, "There is no page at this address."),
         ("/admin/%00", 404, "There is no page at this address."),
         ("/does%00/not?lang=ru", 404, "По этому адресу нет страницы."),
-        ("/admin/login?next=%00", 400, "There is no page at this address."),
+        ("/admin/login?next=%00", 400, "Part of this link cannot be read"),
+        ("/?lang=ru&x=%00", 400, "Часть этой ссылки невозможно прочитать"),
     ],
 )
 async def test_a_browser_on_a_link_with_a_nul_gets_the_sites_page(
     stack: Stack, url: str, status: int, text: str
 ) -> None:
-    """A garbled link opened in a browser is answered with the site's not-found page in the
-    reader's language, not a JSON problem; under /api/ it stays a problem."""
+    """A garbled link opened in a browser is answered with the site's not-found page (a NUL
+    in the path: no page has one) or broken-link page (in the query) in the reader's
+    language, not a JSON problem; under /api/ it stays a problem."""
     before = await stack.counts()
     browser = {"Accept": "text/html,application/xhtml+xml"}
     async with stack.anonymous() as anon:
@@ -515,5 +517,6 @@ async def test_a_browser_on_a_link_with_a_nul_gets_the_sites_page(
     assert page.status_code == status, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert 'id="not-found"' in page.text and text in page.text
+    assert ("Broken link" in page.text or "Ссылка повреждена" in page.text) == (status == 400)
     assert api.status_code == 422 and api.headers["content-type"] == PROBLEM
     assert await stack.counts() == before

@@ -242,9 +242,10 @@ def install(app: FastAPI) -> None:
         )
 
 
-def _not_found_page(request: Request, status_code: int = 404) -> Response | None:
-    """A browser that follows a wrong link gets the site's not-found page, not JSON; None
-    for a program, and anywhere under /api/."""
+def _not_found_page(request: Request, *, broken_link: bool = False) -> Response | None:
+    """A browser that follows a wrong link gets the site's not-found page, not JSON (404;
+    ``broken_link``: a link garbled in copying, 400); None for a program, and anywhere under
+    /api/."""
     # Imported here: the pages import the API's dependencies, which import this module.
     from satshare.api import texts as web
     from satshare.api.pages import page_language, render, wants_html
@@ -253,9 +254,17 @@ def _not_found_page(request: Request, status_code: int = 404) -> Response | None
     if request.url.path.startswith("/api/") or not wants_html(request):
         return None
     language = page_language(request)
-    message = translate(language, web.NOT_FOUND_PAGE)
+    if broken_link:
+        title, text, status_code = web.BROKEN_LINK_TITLE, web.BROKEN_LINK_PAGE, 400
+    else:
+        title, text, status_code = web.NOT_FOUND_TITLE, web.NOT_FOUND_PAGE, 404
     return render(
-        request, "not_found.html", status_code=status_code, language=language, message=message
+        request,
+        "not_found.html",
+        status_code=status_code,
+        language=language,
+        title=title,
+        message=translate(language, text),
     )
 
 
@@ -338,7 +347,8 @@ def _nul_parameters(scope: Scope) -> list[str]:
 
 
 class RefuseNulMiddleware:
-    """A NUL character anywhere in the URL is a 422 naming the parameter, before routing,
+    """A NUL character anywhere in the URL is a 422 naming the parameter (for a browser
+    outside /api/, the site's not-found or broken-link page), before routing,
     authentication or an Idempotency-Key record. PostgreSQL can neither store nor compare
     one (SQLite can), so this keeps the answer the same on both, and never a 500. Bodies are
     covered by ``StrictModel``."""
@@ -353,7 +363,7 @@ class RefuseNulMiddleware:
             return
         # A browser on a garbled link (outside /api/) gets the site's page in its language:
         # no page has a NUL in its address (404); one in the query is a broken link (400).
-        page = _not_found_page(Request(scope), 404 if "\x00" in scope["path"] else 400)
+        page = _not_found_page(Request(scope), broken_link="\x00" not in scope["path"])
         if page is not None:
             await page(scope, receive, send)
             return

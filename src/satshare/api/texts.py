@@ -106,6 +106,12 @@ NOT_FOUND_INVOICE = N_(
     "There is no invoice at this address. Check the link, or start a new purchase in the bot."
 )
 NOT_FOUND_PAGE = N_("There is no page at this address. Check the link.")
+#: A link whose query holds a character no address may carry (a NUL): garbled in copying.
+BROKEN_LINK_TITLE = N_("Broken link")
+BROKEN_LINK_PAGE = N_(
+    "Part of this link cannot be read: it was probably cut or garbled when copied. "
+    "Open the link again from where you found it."
+)
 
 AMOUNT_SATS = N_("{amount} sats")
 EXPIRES_IN_CLOCK = N_("Expires in {clock}")

@@ -69,7 +69,7 @@ class Invoice(Base):
     provider_additional_status: Mapped[str] = mapped_column(String(32), default="None")
     checkout_link: Mapped[str | None] = mapped_column(Text)
     #: For fiat-priced plans: the price and the rate it was converted at, locked on the invoice.
-    fiat_amount: Mapped[str | None] = mapped_column(String(PROMO_CODE_MAX_LENGTH))
+    fiat_amount: Mapped[str | None] = mapped_column(String(32))
     fiat_currency: Mapped[str | None] = mapped_column(String(3))
     rate: Mapped[str | None] = mapped_column(String(40))
     rate_source: Mapped[str | None] = mapped_column(String(16))
@@ -87,7 +87,7 @@ class Invoice(Base):
     #: (``amount_sats`` is what is billed, and what the split and reports use).
     original_sats: Mapped[int | None] = mapped_column(BigInteger)
     discount_sats: Mapped[int | None] = mapped_column(BigInteger)
-    promo_code: Mapped[str | None] = mapped_column(String(32))
+    promo_code: Mapped[str | None] = mapped_column(String(PROMO_CODE_MAX_LENGTH))
     #: Days added to the plan's period when it settles (a promo code's, a referee bonus).
     bonus_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
