@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.bot_updates import TOKEN, Emulator, builder
 from bench.settle_tx import Counts
-from bench.settlement import positive_int, postgresql_url, recreate_database
+from bench.settlement import add_postgresql_option, positive_int, recreate_database
 from bench.turns import take_turns
 from satshare.sim.loadclient import Request, send_all
 
@@ -193,13 +193,7 @@ async def _run_satshare_in(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=positive_int, default=2_000)
-    parser.add_argument(
-        "--database-url",
-        type=postgresql_url,
-        default=None,
-        help="a PostgreSQL database, dropped and recreated (its name must contain 'bench'); "
-        "default: a fresh SQLite file",
-    )
+    add_postgresql_option(parser)
     parser.add_argument(
         "--rounds",
         type=positive_int,

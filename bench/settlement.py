@@ -102,6 +102,17 @@ def postgresql_url(text: str) -> str:
     return text
 
 
+def add_postgresql_option(parser: argparse.ArgumentParser) -> None:
+    """``--database-url`` for a bench that runs on a fresh SQLite file unless told."""
+    parser.add_argument(
+        "--database-url",
+        type=postgresql_url,
+        default=None,
+        help="a PostgreSQL database, dropped and recreated (its name must contain 'bench'); "
+        "default: a fresh SQLite file",
+    )
+
+
 def free_port() -> int:
     import socket
 
