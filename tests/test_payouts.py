@@ -408,7 +408,9 @@ async def test_failed_payment_returns_the_money(stack: Stack, lightning: Lightni
     alice = await affiliate(stack)
     await earn(stack, alice)
     lightning.lnbits.fail_payments = True
-    created = (await _request(stack, alice, 10_000, lightning.address("alice"))).json()
+    response = await _request(stack, alice, 10_000, lightning.address("alice"))
+    assert response.status_code == 201, response.text  # its reason, if the request fails
+    created = response.json()
     await settle_payouts(stack)
     failed = await payout(stack.client, created["payout_id"])
     assert failed["status"] == "failed"

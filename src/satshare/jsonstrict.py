@@ -2,7 +2,8 @@
 reach an amount; and, for the API's request bodies, an object naming a key twice.
 
 Kernel level (imports nothing else from satshare): the providers parse processors' answers
-with it and the API the Telegram updates it receives."""
+with it, the API the Telegram updates it receives, and the API's routes their request
+bodies (``loads_unique``, through ``api.routing``)."""
 
 from __future__ import annotations
 
