@@ -300,12 +300,8 @@ async def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep databases already seeded")
     parser.add_argument("--no-http", action="store_true", help="time the flows only")
     args = parser.parse_args()
-    where = [make_url(u).set(drivername="postgresql") for u in (args.small_url, args.big_url)]
-    if (where[0].host, where[0].port, where[0].database) == (
-        where[1].host,
-        where[1].port,
-        where[1].database,
-    ):
+    small, big = (make_url(u) for u in (args.small_url, args.big_url))
+    if (small.host, small.port, small.database) == (big.host, big.port, big.database):
         parser.error("--small-url and --big-url name the same database")
     if args.big_payments <= args.small_payments or args.big_users < args.small_users:
         parser.error("the big history must hold more payments (and no fewer users) than the small")

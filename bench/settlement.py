@@ -60,16 +60,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def duration(text: str, *, allow_zero: bool = True) -> float:
-    """A finite, non-negative duration (seconds or minutes, as the option says) (NaN, infinity and negatives would only fail
-    later, after the bench had dropped its database and done its slow part)."""
+def duration(text: str) -> float:
+    """An argparse type: a finite duration of 0 or more, in the option's unit. NaN, infinity
+    and negatives would only fail later, after the bench had dropped its database and done
+    its slow part."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        least = "0 or more" if allow_zero else "more than 0"
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number, {least}")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number, 0 or more")
     return value
 
 
