@@ -11,21 +11,17 @@ import json
 from typing import Any
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads(data: str | bytes) -> Any:
-    return json.loads(data, parse_constant=_refuse_constant)
-
-
 class AmbiguousJSON(ValueError):
     """Valid JSON syntax that two readers could take two ways: a key named twice in one
     object, or NaN and Infinity (which are not JSON at all, though Python reads them)."""
 
 
-def _refuse_ambiguous_constant(name: str) -> Any:
+def _refuse_constant(name: str) -> Any:
     raise AmbiguousJSON(f"{name} is not valid JSON")
+
+
+def loads(data: str | bytes) -> Any:
+    return json.loads(data, parse_constant=_refuse_constant)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -39,6 +35,4 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def loads_unique(data: str | bytes) -> Any:
     """Like ``loads``, and an object may name each key only once."""
-    return json.loads(
-        data, parse_constant=_refuse_ambiguous_constant, object_pairs_hook=_unique_keys
-    )
+    return json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
