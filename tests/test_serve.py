@@ -4,6 +4,7 @@ traceback, and the access log never shows the bot token."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -16,12 +17,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from satshare.cli import app
-from satshare.cli.serving import RedactBotTokens, port_problem
+from satshare.cli.serving import GRACEFUL_SECONDS, RedactBotTokens, Server, port_problem
 from tests.servers import free_port
 
 RAW_TOKEN = re.compile(r"/bot[0-9]+(:|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
@@ -159,6 +163,55 @@ def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
     assert bot_stopped < output.index("Shutting down")  # the bot first, then the web server
     assert "/bot<token>/getUpdates" in output
     assert not RAW_TOKEN.search(output)
+
+
+def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCaptureFixture) -> None:
+    """A second Ctrl+C while the bot still stops: uvicorn's forced exit does not wait for the
+    requests left open, so the sandbox's long poll was cancelled mid-request (a traceback and
+    a 500, once in CI); ``answer_waiting`` answers it first. Deterministic: ``before_exit``
+    here outlasts the second press, which the real bot's stop rarely does."""
+    woken = asyncio.Event()
+
+    async def long_poll_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await woken.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def stop_slowly() -> None:
+        await asyncio.sleep(GRACEFUL_SECONDS * 3)
+
+    async def answer() -> None:
+        woken.set()
+
+    async def scenario() -> int:
+        port = free_port()
+        server = Server(uvicorn.Config(long_poll_app, port=port, log_level="info"))
+        server.config.timeout_graceful_shutdown = GRACEFUL_SECONDS
+        server.before_exit = stop_slowly
+        server.answer_waiting = answer
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        async with httpx.AsyncClient() as client:
+            poll = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/", timeout=5))
+            while not server.server_state.tasks:
+                await asyncio.sleep(0.01)
+            server.handle_exit(signal.SIGINT, None)
+            await asyncio.sleep(0.05)
+            server.handle_exit(signal.SIGINT, None)  # impatient: at once
+            await serving
+            return (await poll).status_code
+
+    with caplog.at_level(logging.INFO):
+        assert asyncio.run(scenario()) == 200
+    logged = caplog.text
+    assert "Exception in ASGI application" not in logged
+    assert "timeout graceful shutdown exceeded" not in logged
 
 
 def _serve_until_it_exits(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -690,6 +690,8 @@ async def _serve_container(
             await container.sandbox.telegram.aclose()
 
     server.before_exit = stop_jobs_and_bot
+    if container.sandbox is not None and container.sandbox.telegram is not None:
+        server.answer_waiting = container.sandbox.telegram.aclose
     try:
         await serving
     finally:

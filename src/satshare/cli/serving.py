@@ -137,6 +137,10 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.before_exit: Callable[[], Awaitable[None]] | None = None
+        #: Answers the requests that would otherwise wait on (the sandbox's Bot API long
+        #: polls): on a forced exit it runs first, so they end with an answer rather than
+        #: being cancelled mid-request, which printed a traceback and a 500.
+        self.answer_waiting: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -167,6 +171,11 @@ class Server(uvicorn.Server):
         self._loop.call_soon_threadsafe(self._start_stopping)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.force_exit and self.answer_waiting is not None:
+            # A second Ctrl+C while ``before_exit`` ran: the bot's long poll may still be
+            # open, and uvicorn's forced exit does not wait for it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answer_waiting(), GRACEFUL_SECONDS)
         await super().shutdown(sockets)
         lifespan_done = getattr(self.lifespan, "shutdown_event", None)
         if self.force_exit and lifespan_done is not None and not lifespan_done.is_set():
@@ -176,6 +185,12 @@ class Server(uvicorn.Server):
             # own (serve closes the database and the bot itself), so this is at once.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.lifespan.shutdown(), GRACEFUL_SECONDS)
+
+    async def _answer_waiting(self) -> None:
+        assert self.answer_waiting is not None
+        await self.answer_waiting()
+        while self.server_state.tasks:
+            await asyncio.sleep(0.01)
 
     def _start_stopping(self) -> None:
         self._stop_task = asyncio.ensure_future(self._stop_then_exit())
