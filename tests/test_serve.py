@@ -170,7 +170,7 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
     requests left open, so the sandbox's long poll was cancelled mid-request (a traceback and
     a 500, once in CI); ``answer_waiting`` answers it first. Deterministic: ``before_exit``
     here outlasts the second press, which the real bot's stop rarely does."""
-    woken = asyncio.Event()
+    polling, woken = asyncio.Event(), asyncio.Event()
 
     async def long_poll_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -178,6 +178,7 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
+        polling.set()
         await woken.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
@@ -189,18 +190,16 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
         woken.set()
 
     async def scenario() -> int:
-        port = free_port()
-        server = Server(uvicorn.Config(long_poll_app, port=port, log_level="info"))
+        listening = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog
+        port = listening.getsockname()[1]
+        server = Server(uvicorn.Config(long_poll_app, log_level="info"))
         server.config.timeout_graceful_shutdown = GRACEFUL_SECONDS
         server.before_exit = stop_slowly
         server.answer_waiting = answer
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
         async with httpx.AsyncClient() as client:
             poll = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/", timeout=5))
-            while not server.server_state.tasks:
-                await asyncio.sleep(0.01)
+            await polling.wait()
             server.handle_exit(signal.SIGINT, None)
             await asyncio.sleep(0.05)
             server.handle_exit(signal.SIGINT, None)  # impatient: at once

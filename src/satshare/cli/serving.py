@@ -189,8 +189,8 @@ class Server(uvicorn.Server):
     async def _answer_waiting(self) -> None:
         assert self.answer_waiting is not None
         await self.answer_waiting()
-        while self.server_state.tasks:
-            await asyncio.sleep(0.01)
+        if self.server_state.tasks:
+            await asyncio.wait(list(self.server_state.tasks))
 
     def _start_stopping(self) -> None:
         self._stop_task = asyncio.ensure_future(self._stop_then_exit())
