@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import re
 import sys
 import tempfile
 import time
@@ -31,10 +33,36 @@ import httpx
 from prometheus_client import REGISTRY
 
 from bench.bot_updates import TOKEN, free_port, wait_http
-from bench.settlement import positive_int
+from bench.settlement import add_postgresql_option, positive_int, recreate_database
 from satshare.sim.loadclient import Request, send_all
 
 FIRST_ID = 400_000_000
+#: Telegram's own limit for one bot's messages, which ``telegram.max_messages_per_second``
+#: may not exceed.
+TELEGRAM_LIMIT = 30
+
+
+def messages_per_second(text: str) -> float:
+    """An argparse type: a rate the settings take (above 0, at most Telegram's 30 a second),
+    checked before anything is seeded."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0 < value <= TELEGRAM_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not above 0 and at most {TELEGRAM_LIMIT} (Telegram's limit per bot)"
+        )
+    return value
+
+
+def redis_url(text: str) -> str:
+    """An argparse type: a redis:// or rediss:// URL, as ``redis.url`` takes."""
+    if not re.match(r"^rediss?://", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379/0)"
+        )
+    return text
 
 
 async def seed_emulator(url: str, users: int) -> list[int]:
@@ -92,9 +120,36 @@ async def seed_database(url: str, ids: list[int]) -> None:
         await db.dispose()
 
 
+async def check_redis(url: str) -> None:
+    """Stop with one line when Redis cannot be reached: SatShare would fall back to pacing
+    each process on its own, and the bench would measure that instead of Redis."""
+    import redis.asyncio
+    from redis.exceptions import RedisError
+
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        sys.exit(f"cannot reach Redis at {url} ({exc}): start it, or leave out --redis-url")
+    finally:
+        await client.aclose()
+
+
 async def run(
     users: int, rate: float, database_url: str | None, redis_url: str | None
 ) -> dict[str, object]:
+    """One broadcast to ``users`` recipients; a PostgreSQL ``database_url`` is dropped and
+    recreated first, the default SQLite file removed after."""
+    if redis_url is not None:
+        await check_redis(redis_url)
+    with tempfile.TemporaryDirectory(prefix="satshare-bench-broadcast-") as workdir:
+        if database_url is not None:
+            await recreate_database(database_url)
+        url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
+        return await _run_in(url, users, rate, redis_url)
+
+
+async def _run_in(url: str, users: int, rate: float, redis_url: str | None) -> dict[str, object]:
     from satshare import migrate
     from satshare.bot.app import build_runtime
     from satshare.bot.broadcasts import BroadcastSender
@@ -105,8 +160,6 @@ async def run(
     from satshare.container import build_container, prepare
     from satshare.db import Database
 
-    workdir = tempfile.mkdtemp(prefix="satshare-bench-broadcast-")
-    url = database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
     db = Database(url)
     await migrate.upgrade(db)
     await db.dispose()
@@ -199,9 +252,11 @@ async def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=positive_int, default=10_000)
-    parser.add_argument("--rate", type=float, default=25.0, help="max_messages_per_second")
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--redis-url", default=None, help="count the rate in Redis")
+    parser.add_argument(
+        "--rate", type=messages_per_second, default=25.0, help="max_messages_per_second"
+    )
+    add_postgresql_option(parser)
+    parser.add_argument("--redis-url", type=redis_url, default=None, help="count the rate in Redis")
     args = parser.parse_args()
     result = asyncio.run(run(args.users, args.rate, args.database_url, args.redis_url))
     print(json.dumps(result, indent=2))

@@ -69,6 +69,17 @@ SAME_DATABASE = "postgresql://postgres@127.0.0.1/bench_same"
             ["bench.reads", "--small-url", SAME_DATABASE, "--big-url", SAME_DATABASE],
             "--small-url and --big-url name the same database",
         ),
+        (["bench.broadcast", "--rate", "0"], "argument --rate: 0 is not above 0 and at most 30"),
+        (["bench.broadcast", "--rate", "nan"], "argument --rate: nan is not above 0"),
+        (["bench.broadcast", "--rate", "31"], "argument --rate: 31 is not above 0 and at most 30"),
+        (
+            ["bench.broadcast", "--redis-url", "127.0.0.1:6379"],
+            "'127.0.0.1:6379' is not a redis:// or rediss:// URL",
+        ),
+        (
+            ["bench.broadcast", "--database-url", "sqlite:///tmp/broadcast.db"],
+            "is a sqlite URL; this bench needs PostgreSQL",
+        ),
         (
             ["bench.faults", "--max-minutes", "-5"],
             "argument --max-minutes: -5 is not a finite number",
@@ -91,6 +102,18 @@ def test_an_unreachable_database_is_one_line_naming_where() -> None:
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(f"cannot reach PostgreSQL at 127.0.0.1:{port} (")
     assert "another database URL" in line
+
+
+def test_an_unreachable_redis_is_one_line_before_anything_is_seeded() -> None:
+    """SatShare falls back to pacing each process alone when Redis is down: the broadcast
+    bench would measure that fallback, not Redis."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    done = run_bench("bench.broadcast", "--users", "5", "--redis-url", url)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"cannot reach Redis at {url} (")
+    assert line.endswith("start it, or leave out --redis-url")
 
 
 def test_a_database_the_bench_would_not_drop_is_refused() -> None:

@@ -124,7 +124,8 @@ class _Pool:
     the idle ones again: quadratic in the pool's size. With the 32 connections a processor
     adapter keeps, that walk was a fifth of a re-fetch's CPU in the settlement bench. Here
     idle connections wait in a stack per origin: a request takes the most recently used one
-    (only that one is asked whether it expired), or opens a new one while fewer than
+    (only that one is asked whether it expired, and the longest idle one when a response
+    ends, so none outstays its keep-alive by much), or opens a new one while fewer than
     ``max_connections`` are in use; beyond that it waits its pool timeout for a slot. The
     connections themselves (connecting, TLS, HTTP/1.1, timeouts, errors) are httpcore's.
     """
