@@ -105,6 +105,10 @@ async def test_a_storage_that_cannot_count_leaves_the_process_pacing_itself(
     # Asked once, then counted in memory without asking again for a while.
     assert _requests("failed") - failed == 1
     assert "paces itself at 5 messages/s" in caplog.text
+    # One line naming the reason, no traceback (unless DEBUG).
+    [warning] = [r for r in caplog.records if r.name == "satshare.ratelimits.shared"]
+    assert "unreachable: ConnectionError: connection refused)" in warning.getMessage()
+    assert not warning.exc_info
     await shared.aclose()
 
 

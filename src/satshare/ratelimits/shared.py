@@ -169,16 +169,20 @@ class SharedRateLimit:
             storage = self._storage
         try:
             places = await self._count(storage, count, now)
-        except Exception:
+        except Exception as exc:
             if storage is self._local:
                 raise
-            # The storage cannot count: this process counts alone for a while.
+            # The storage cannot count: this process counts alone for a while. One line
+            # with the reason, every few seconds while the storage is down; the traceback
+            # only with log_level DEBUG.
             log.warning(
                 "the shared Telegram rate limit cannot be counted (redis.url or the database "
-                "unreachable); this process paces itself at %s messages/s for %d s",
+                "unreachable: %s: %s); this process paces itself at %s messages/s for %d s",
+                type(exc).__name__,
+                exc,
                 self.per_second,
                 RETRY_STORAGE_SECONDS,
-                exc_info=True,
+                exc_info=log.isEnabledFor(logging.DEBUG),
             )
             metrics.telegram_rate_request("failed")
             self._local_until = now + RETRY_STORAGE_SECONDS
