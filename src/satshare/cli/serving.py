@@ -129,7 +129,8 @@ def redact_access_log() -> None:
 class Server(uvicorn.Server):
     """uvicorn's server, stopped in order on Ctrl+C or SIGTERM: ``before_exit`` (the jobs,
     then the bot, which long-polls the sandbox's Bot API on this very server) first, then
-    the web server. A second Ctrl+C stops at once (a second SIGTERM does not).
+    the web server. A second Ctrl+C stops at once, within a second spent answering the requests
+    still open (a second SIGTERM does not).
 
     uvicorn's own handling sets ``should_exit`` at once and re-raises the signal after
     serving, which surfaced as tracebacks from the bot's broken long poll."""
