@@ -50,18 +50,16 @@ browser:
 
 ## The benches (not in CI; each drops and recreates its own PostgreSQL database), each as
 ## docs/performance.md's table gives its command, writing bench/results/*.json (one file per
-## run): the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
-## settlement and payouts, 1,000 runs (7-14 s a run by machine; it starts none after 180
-## minutes, and says how many ran); start-up time and idle memory of `serve`; `ledger
-## verify` and `ledger export` at 100,000 and 1,000,000 payments; settlement end to end
-## with one and two serve workers; the settlement transaction alone against pgbench,
+## run), the quick ones first: start-up time and idle memory of `serve`; settlement end to
+## end with one and two serve workers; the settlement transaction alone against pgbench,
 ## without and with an affiliate level; the bot's /start storm and the outbox sender
-## against a plain PTB bot;
-## reads at 10k/50k and 1M/5M (docs/performance.md).
+## against a plain PTB bot; `ledger verify` and `ledger export` at 100,000 and 1,000,000
+## payments; reads at 10k/50k and 1M/5M (seeding takes a quarter to most of an hour); last
+## the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
+## settlement and payouts, 1,000 runs (7-14 s a run by machine; it starts none after 180
+## minutes, and says how many ran).
 bench: $(RUN_STAMP)
-	$(PY) -m bench.faults --runs 1000 --seed 1
 	$(PY) -m bench.startup --runs 5
-	$(PY) -m bench.ledger --sizes 100000,1000000
 	$(PY) -m bench.settlement --invoices 3000
 	$(PY) -m bench.settlement --invoices 3000 --workers 2
 	$(PY) -m bench.settle_tx --invoices 3000 --rounds 1
@@ -70,7 +68,9 @@ bench: $(RUN_STAMP)
 	$(PY) -m bench.bot_updates --database-url postgresql://postgres@127.0.0.1:5432/satshare_bench_bot
 	$(PY) -m bench.outbox
 	$(PY) -m bench.outbox --database-url postgresql://postgres@127.0.0.1:5432/satshare_bench_outbox
+	$(PY) -m bench.ledger --sizes 100000,1000000
 	$(PY) -m bench.reads
+	$(PY) -m bench.faults --runs 1000 --seed 1
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples docs/verify_ledger_export.py
