@@ -192,13 +192,14 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
     async def scenario() -> int:
         listening = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog
         port = listening.getsockname()[1]
-        server = Server(uvicorn.Config(long_poll_app, log_level="info"))
+        # log_config=None: uvicorn's own would stop its records before caplog.
+        server = Server(uvicorn.Config(long_poll_app, log_level="info", log_config=None))
         server.config.timeout_graceful_shutdown = GRACEFUL_SECONDS
         server.before_exit = stop_slowly
         server.answer_waiting = answer
         serving = asyncio.create_task(server.serve(sockets=[listening]))
         async with httpx.AsyncClient() as client:
-            poll = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/", timeout=5))
+            poll = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/", timeout=2))
             await polling.wait()
             server.handle_exit(signal.SIGINT, None)
             await asyncio.sleep(0.05)
@@ -209,8 +210,42 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
     with caplog.at_level(logging.INFO):
         assert asyncio.run(scenario()) == 200
     logged = caplog.text
+    assert "Shutting down" in logged  # uvicorn's records do reach caplog
     assert "Exception in ASGI application" not in logged
     assert "timeout graceful shutdown exceeded" not in logged
+
+
+def test_a_forced_exit_still_stops_when_answering_fails(caplog: pytest.LogCaptureFixture) -> None:
+    """The hook failing must not keep the server up: a warning, then uvicorn's own exit."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+
+    async def stop_slowly() -> None:
+        await asyncio.sleep(GRACEFUL_SECONDS * 3)
+
+    async def broken() -> None:
+        raise RuntimeError("the emulator is gone")
+
+    async def scenario() -> None:
+        listening = socket.create_server(("127.0.0.1", 0))
+        server = Server(uvicorn.Config(app, log_level="info", log_config=None))
+        server.before_exit = stop_slowly
+        server.answer_waiting = broken
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
+        await asyncio.sleep(0.2)
+        server.handle_exit(signal.SIGINT, None)
+        await asyncio.sleep(0.05)
+        server.handle_exit(signal.SIGINT, None)
+        await asyncio.wait_for(serving, GRACEFUL_SECONDS * 2)  # not the 3 s of stop_slowly
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    assert "could not answer the open requests before stopping" in caplog.text
+    assert "Shutting down" in caplog.text
 
 
 def _serve_until_it_exits(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -129,8 +129,9 @@ def redact_access_log() -> None:
 class Server(uvicorn.Server):
     """uvicorn's server, stopped in order on Ctrl+C or SIGTERM: ``before_exit`` (the jobs,
     then the bot, which long-polls the sandbox's Bot API on this very server) first, then
-    the web server. A second Ctrl+C stops at once, within a second spent answering the requests
-    still open (a second SIGTERM does not).
+    the web server. A second Ctrl+C stops at once (a second SIGTERM does not); pressed while
+    the jobs and the bot still stop, it first spends up to a second answering the requests
+    still open.
 
     uvicorn's own handling sets ``should_exit`` at once and re-raises the signal after
     serving, which surfaced as tracebacks from the bot's broken long poll."""
@@ -138,9 +139,10 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.before_exit: Callable[[], Awaitable[None]] | None = None
-        #: Answers the requests that would otherwise wait on (the sandbox's Bot API long
-        #: polls): on a forced exit it runs first, so they end with an answer rather than
-        #: being cancelled mid-request, which printed a traceback and a 500.
+        #: Wakes the requests that would otherwise keep waiting (the sandbox Bot API's long
+        #: polls). On a forced exit it runs before uvicorn's shutdown, and the open requests
+        #: are then awaited for up to GRACEFUL_SECONDS, so they end with an answer rather
+        #: than being cancelled mid-request (a traceback and a 500).
         self.answer_waiting: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,7 +178,7 @@ class Server(uvicorn.Server):
             # A second Ctrl+C while ``before_exit`` ran: the bot's long poll may still be
             # open, and uvicorn's forced exit does not wait for it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._answer_waiting(), GRACEFUL_SECONDS)
+                await asyncio.wait_for(self._answer_waiting(sockets), GRACEFUL_SECONDS)
         await super().shutdown(sockets)
         lifespan_done = getattr(self.lifespan, "shutdown_event", None)
         if self.force_exit and lifespan_done is not None and not lifespan_done.is_set():
@@ -187,11 +189,23 @@ class Server(uvicorn.Server):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.lifespan.shutdown(), GRACEFUL_SECONDS)
 
-    async def _answer_waiting(self) -> None:
+    async def _answer_waiting(self, sockets: list[socket.socket] | None) -> None:
         assert self.answer_waiting is not None
-        await self.answer_waiting()
-        if self.server_state.tasks:
-            await asyncio.wait(list(self.server_state.tasks))
+        # No new request meanwhile, as uvicorn's own shutdown would (it repeats both,
+        # harmlessly): one arriving now would only be cancelled.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            await self.answer_waiting()
+        except Exception:  # stopping goes on: the requests it would wake are cancelled
+            log.warning("could not answer the open requests before stopping", exc_info=True)
+            return
+        while self.server_state.tasks:
+            await asyncio.wait(set(self.server_state.tasks))
 
     def _start_stopping(self) -> None:
         self._stop_task = asyncio.ensure_future(self._stop_then_exit())
