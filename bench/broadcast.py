@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -126,11 +127,15 @@ async def check_redis(url: str) -> None:
     import redis.asyncio
     from redis.exceptions import RedisError
 
+    from satshare.config import redact_url
+
     client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
-        sys.exit(f"cannot reach Redis at {url} ({exc}): start it, or leave out --redis-url")
+        sys.exit(
+            f"cannot reach Redis at {redact_url(url)} ({exc}): start it, or leave out --redis-url"
+        )
     finally:
         await client.aclose()
 
@@ -245,7 +250,8 @@ async def _run_in(url: str, users: int, rate: float, redis_url: str | None) -> d
             "rate_tokens_unused": sample("satshare_telegram_rate_tokens_total", {"use": "unused"}),
         }
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):  # it died first: keep the real error
+            process.terminate()
         await process.wait()
 
 

@@ -107,12 +107,12 @@ def test_an_unreachable_database_is_one_line_naming_where() -> None:
 def test_an_unreachable_redis_is_one_line_before_anything_is_seeded() -> None:
     """SatShare falls back to pacing each process alone when Redis is down: the broadcast
     bench would measure that fallback, not Redis."""
-    url = f"redis://127.0.0.1:{closed_port()}/0"
-    done = run_bench("bench.broadcast", "--users", "5", "--redis-url", url)
+    where = f"127.0.0.1:{closed_port()}/0"
+    done = run_bench("bench.broadcast", "--users", "5", "--redis-url", f"redis://:hunter2@{where}")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     [line] = done.stderr.strip().splitlines()
-    assert line.startswith(f"cannot reach Redis at {url} (")
+    assert line.startswith(f"cannot reach Redis at redis://***@{where} (")  # no password
     assert line.endswith("start it, or leave out --redis-url")
 
 

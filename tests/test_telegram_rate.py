@@ -112,6 +112,25 @@ async def test_a_storage_that_cannot_count_leaves_the_process_pacing_itself(
     await shared.aclose()
 
 
+class Broken(MemoryStorage):
+    """A storage with a bug (not its backend down): its traceback must stay in the log."""
+
+    async def incr(self, *args: Any, **kwargs: Any) -> int:
+        raise TypeError("a bug\nwith a second line")
+
+
+async def test_a_storage_bug_keeps_its_traceback_in_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shared = SharedRateLimit(Broken(), 5, identity="bug")
+    with caplog.at_level(logging.WARNING, logger="satshare.ratelimits.shared"):
+        await asyncio.gather(*(shared.acquire() for _ in range(3)))
+    [warning] = [r for r in caplog.records if r.name == "satshare.ratelimits.shared"]
+    assert "counted (TypeError: a bug); this process" in warning.getMessage()  # first line
+    assert warning.exc_info and warning.exc_info[0] is TypeError
+    await shared.aclose()
+
+
 async def test_calls_to_a_chat_take_a_token_and_a_429_is_waited_out_and_retried() -> None:
     token = "7000000005:AAH-rate-test-token-0123456789abcdef"
     emulator = TelegramEmulator(token)
@@ -271,3 +290,15 @@ async def test_processes_sending_at_once_share_the_rate(
     seconds = sorted(emulator.limits.per_second.items())
     print(f"{counted_in}: {requests} requests for {tokens} tokens; per second {seconds}")
     assert tokens == PROCESSES * MESSAGES_EACH
+
+
+def test_a_database_error_is_named_by_its_first_line() -> None:
+    """SQLAlchemy's message spans lines (the SQL, a link): the driver's own reason is kept."""
+    from sqlalchemy.exc import OperationalError
+
+    from satshare.ratelimits.shared import _one_line
+
+    error = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+    assert "\n" in str(error)
+    assert _one_line(error) == "ConnectionRefusedError: connection refused"
+    assert _one_line(TimeoutError()) == "TimeoutError"
