@@ -50,12 +50,12 @@ browser:
 
 ## The benches (not in CI; each drops and recreates its own PostgreSQL database), each as
 ## docs/performance.md's table gives its command, writing bench/results/*.json (one file per
-## run), the quick ones first: start-up time and idle memory of `serve`; settlement end to
+## run). The quick ones first: start-up time and idle memory of `serve`; settlement end to
 ## end with one and two serve workers; the settlement transaction alone against pgbench,
 ## without and with an affiliate level; the bot's /start storm and the outbox sender
-## against a plain PTB bot; `ledger verify` and `ledger export` at 100,000 and 1,000,000
-## payments; reads at 10k/50k and 1M/5M (seeding takes a quarter to most of an hour); last
-## the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
+## against a plain PTB bot. Then the ones that seed large databases: `ledger verify` and
+## `ledger export` at 100,000 and 1,000,000 payments; reads at 10k/50k and 1M/5M (seeding
+## takes a quarter to most of an hour). Last the fault bench (issue #8, docs/reliability.md): kill -9 at every step boundary of
 ## settlement and payouts, 1,000 runs (7-14 s a run by machine; it starts none after 180
 ## minutes, and says how many ran).
 bench: $(RUN_STAMP)
