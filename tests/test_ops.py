@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -109,7 +110,10 @@ async def test_ready_is_503_when_the_schema_is_not_at_head(stack: Stack) -> None
     assert health.status_code == 200  # liveness does not depend on the schema
 
 
-async def test_without_a_database_health_answers_and_ready_says_why(btcpay: BTCPaySim) -> None:
+async def test_without_a_database_health_answers_and_ready_says_why(
+    btcpay: BTCPaySim, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="satshare.api.routes.ops")
     port = free_port()
     # Nothing listens on port 1: every connection is refused.
     settings = make_settings("postgresql://postgres@127.0.0.1:1/none", btcpay.url, port)
@@ -128,6 +132,14 @@ async def test_without_a_database_health_answers_and_ready_says_why(btcpay: BTCP
     assert "migrations" not in problem["checks"]
     assert problem["detail"] == "not ready: database: the database did not answer"
     assert metrics.status_code == 200
+    # The log says why in one line per probe, without a traceback: the database is down,
+    # which is no bug.
+    warnings = [r for r in caplog.records if r.name == "satshare.api.routes.ops"]
+    ready_line = next(r for r in warnings if r.getMessage().startswith("readiness:"))
+    assert ready_line.getMessage().startswith("readiness: the database did not answer (")
+    assert "refused" in ready_line.getMessage().lower(), ready_line.getMessage()
+    assert "\n" not in ready_line.getMessage()
+    assert all(not r.exc_info for r in warnings)
 
 
 def job_queue(stack: Stack) -> procrastinate.App:

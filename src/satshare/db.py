@@ -32,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -82,6 +83,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 EnumT = TypeVar("EnumT", bound=StrEnum)
 #: What a consistent read returns.
 R = TypeVar("R")
+
+#: The errors of a database that is down or cannot be reached (the driver's, as SQLAlchemy
+#: wraps them, and the network's), as opposed to a bug: a health check or a counter that
+#: falls back names them in one log line and keeps a traceback for anything else.
+DATABASE_DOWN: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
 
 
 class StrEnumText(TypeDecorator[EnumT]):

@@ -137,6 +137,34 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def error_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, for a warning that names why a dependency failed: a
+    driver's error as the driver put it (SQLAlchemy's own wraps it with the SQL and a link
+    on lines of their own), its first line only; some errors have no message at all."""
+    cause = getattr(exc, "orig", None) or exc
+    message = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {message[0]}" if message else type(cause).__name__
+
+
+def warn_unavailable(
+    logger: logging.Logger,
+    message: str,
+    exc: Exception,
+    expected: tuple[type[BaseException], ...],
+    *args: object,
+) -> None:
+    """A dependency failed (a database, Redis, the job queue): one warning line ending with
+    the reason, as often as it is asked while the outage lasts. An ``expected`` error (the
+    dependency down or unreachable) leaves its traceback to DEBUG; any other error may be a
+    bug and keeps it."""
+    logger.warning(
+        message + " (%s)",
+        *args,
+        error_line(exc),
+        exc_info=not isinstance(exc, expected) or logger.isEnabledFor(logging.DEBUG),
+    )
+
+
 def configure(
     level: str,
     log_format: LogFormat,

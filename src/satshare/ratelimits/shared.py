@@ -51,7 +51,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.errors import StorageError
 
-from satshare import metrics
+from satshare import logs, metrics
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +59,11 @@ log = logging.getLogger(__name__)
 RETRY_STORAGE_SECONDS = 5.0
 
 
-def _backend_error(storage: Storage, exc: Exception) -> bool:
-    """Whether ``exc`` is the storage's backend failing (down, unreachable, timed out)
-    rather than a bug: its own errors as limits names them, or the network's."""
+def _backend_errors(storage: Storage) -> tuple[type[BaseException], ...]:
+    """The errors of the storage's backend failing (down, unreachable, timed out) rather
+    than of a bug: its own as limits names them, and the network's."""
     backend = storage.base_exceptions
-    known = backend if isinstance(backend, tuple) else (backend,)
-    return isinstance(exc, (OSError, StorageError, *known))
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: message``, first line only: a driver's error carries the SQL and a link on
-    lines of their own (SQLAlchemy's), and some have no message at all."""
-    cause = getattr(exc, "orig", None) or exc
-    message = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {message[0]}" if message else type(cause).__name__
+    return (OSError, StorageError, *(backend if isinstance(backend, tuple) else (backend,)))
 
 
 def rate_item(per_second: float) -> RateLimitItem:
@@ -192,15 +183,14 @@ class SharedRateLimit:
             # The storage cannot count: this process counts alone for a while. Its backend
             # down is one line with the reason, every few seconds while it lasts (the
             # traceback with log_level DEBUG); anything else keeps its traceback.
-            down = _backend_error(storage, exc)
-            log.warning(
-                "the shared Telegram rate limit cannot be counted (%s%s); this process paces "
-                "itself at %s messages/s for %d s",
-                "redis.url or the database unreachable: " if down else "",
-                _one_line(exc),
+            logs.warn_unavailable(
+                log,
+                "the shared Telegram rate limit cannot be counted (redis.url or the database "
+                "unreachable?); this process paces itself at %s messages/s for %d s",
+                exc,
+                _backend_errors(storage),
                 self.per_second,
                 RETRY_STORAGE_SECONDS,
-                exc_info=not down or log.isEnabledFor(logging.DEBUG),
             )
             metrics.telegram_rate_request("failed")
             self._local_until = now + RETRY_STORAGE_SECONDS

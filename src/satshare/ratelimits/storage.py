@@ -16,9 +16,8 @@ from math import floor
 
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.storage.base import TimestampedSlidingWindow
-from sqlalchemy.exc import SQLAlchemyError
 
-from satshare.db import Database
+from satshare.db import DATABASE_DOWN, Database
 from satshare.ratelimits import repository
 
 
@@ -31,7 +30,7 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return (SQLAlchemyError, OSError)
+        return DATABASE_DOWN
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()

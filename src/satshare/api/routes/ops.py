@@ -26,13 +26,24 @@ from satshare.api.ports import JobQueue
 from satshare.api.problems import openapi_responses, problem
 from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
-from satshare.db import Database
+from satshare.db import DATABASE_DOWN, Database
 from satshare.errors import Unauthorized
 from satshare.notifications import flows as outbox
 from satshare.payouts import flows as payouts
 from satshare.payouts.models import PayoutStatus
 
 log = logging.getLogger(__name__)
+
+
+def _queue_down() -> tuple[type[BaseException], ...]:
+    """The job queue down or not open: procrastinate's and its driver's errors. Imported
+    here, not at the top: only a process with a job queue (PostgreSQL) has them loaded."""
+    from procrastinate.exceptions import ProcrastinateException
+    from psycopg import Error as PsycopgError
+
+    return (OSError, ProcrastinateException, PsycopgError)
+
+
 router = APIRouter(route_class=StrictJSONRoute, tags=["service"])
 
 metrics_bearer = HTTPBearer(
@@ -79,15 +90,17 @@ async def ready(db: DbDep, queue: JobQueueDep, request: Request) -> JSONResponse
     try:
         await db.ping()
         checks["database"] = "ok"
-    except Exception:  # any failure means "not ready"; the log has the details
-        log.warning("readiness: the database did not answer", exc_info=True)
+    except Exception as exc:  # any failure means "not ready"; the log says why
+        logs.warn_unavailable(log, "readiness: the database did not answer", exc, DATABASE_DOWN)
         checks["database"] = "the database did not answer"
         failed.append("database")
     if "database" not in failed:
         try:
             current = await migrate.current_revision(db)
-        except Exception:
-            log.warning("readiness: could not read the schema revision", exc_info=True)
+        except Exception as exc:
+            logs.warn_unavailable(
+                log, "readiness: could not read the schema revision", exc, DATABASE_DOWN
+            )
             current = None
         head = migrate.head_revision()
         if current == head:
@@ -104,8 +117,10 @@ async def ready(db: DbDep, queue: JobQueueDep, request: Request) -> JSONResponse
         try:
             await queue.list_queues_async()
             checks["jobs"] = "ok"
-        except Exception:
-            log.warning("readiness: the job queue did not answer", exc_info=True)
+        except Exception as exc:
+            logs.warn_unavailable(
+                log, "readiness: the job queue did not answer", exc, _queue_down()
+            )
             checks["jobs"] = "the job queue did not answer"
             failed.append("jobs")
     if failed:
@@ -164,13 +179,13 @@ async def _refresh_gauges(db: Database, clock: Clock, queue: JobQueue | None) ->
             {state.value: t.sats for state, t in totals.items()},
             frozenset(state.value for state in PayoutStatus),
         )
-    except Exception:
-        log.warning("metrics: the database did not answer", exc_info=True)
+    except Exception as exc:
+        logs.warn_unavailable(log, "metrics: the database did not answer", exc, DATABASE_DOWN)
     if queue is not None:
         try:
             metrics.set_job_queue(list(await queue.list_queues_async()))
-        except Exception:
-            log.warning("metrics: the job queue did not answer", exc_info=True)
+        except Exception as exc:
+            logs.warn_unavailable(log, "metrics: the job queue did not answer", exc, _queue_down())
     metrics.set_db_pool(db.pool_status())
 
 
