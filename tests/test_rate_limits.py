@@ -5,6 +5,7 @@ problem+json with Retry-After and the IETF RateLimit fields; processor webhooks 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -180,6 +181,32 @@ async def test_redis_counters_are_shared_by_every_process() -> None:
     verdicts = [await limiters[n % 2].check(api_key=key, client_ip=ip) for n in range(4)]
     assert [v.allowed for v in verdicts] == [True, True, True, False]
     assert verdicts[-1].retry_after >= 1
+
+
+async def test_a_storage_that_is_down_lets_requests_through_with_one_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis down: the API keeps answering, and the log says why in one line per request
+    (a traceback on every request buried the reason)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    limiter = RateLimiter(
+        RedisStorage(f"async+redis://127.0.0.1:{closed}/0", implementation="redispy"),
+        per_key="1/hour",
+        per_ip="1/hour",
+        login="1/hour",
+    )
+    with caplog.at_level(logging.WARNING, logger="satshare.ratelimits.service"):
+        verdicts = [await limiter.check(api_key=None, client_ip="192.0.2.9") for _ in range(2)]
+    assert all(v.allowed for v in verdicts)
+    lines = [r for r in caplog.records if r.name == "satshare.ratelimits.service"]
+    assert len(lines) == 2
+    for line in lines:
+        message = line.getMessage()
+        assert message.startswith("rate limit storage failed; the request is let through (")
+        assert str(closed) in message and "\n" not in message
+        assert not line.exc_info
 
 
 async def test_the_openapi_documents_429_with_its_headers(stack: Stack) -> None:

@@ -19,6 +19,9 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from satshare import logs
+from satshare.ratelimits.storage import backend_errors
+
 log = logging.getLogger(__name__)
 
 
@@ -92,9 +95,14 @@ class RateLimiter:
             return Verdict(True)
         try:
             return await self._hit(counted)
-        except Exception:
+        except Exception as exc:
             # A limiter that cannot count must not take the API down with it.
-            log.exception("rate limit storage failed; the request is let through")
+            logs.warn_unavailable(
+                log,
+                "rate limit storage failed; the request is let through",
+                exc,
+                backend_errors(self.storage),
+            )
             return Verdict(True)
 
     async def _hit(self, counted: list[tuple[Policy, str]]) -> Verdict:

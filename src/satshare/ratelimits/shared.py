@@ -49,21 +49,14 @@ from fractions import Fraction
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
-from limits.errors import StorageError
 
 from satshare import logs, metrics
+from satshare.ratelimits.storage import backend_errors
 
 log = logging.getLogger(__name__)
 
 #: After the storage failed, count in memory this long before asking it again.
 RETRY_STORAGE_SECONDS = 5.0
-
-
-def _backend_errors(storage: Storage) -> tuple[type[BaseException], ...]:
-    """The errors of the storage's backend failing (down, unreachable, timed out) rather
-    than of a bug: its own as limits names them, and the network's."""
-    backend = storage.base_exceptions
-    return (OSError, StorageError, *(backend if isinstance(backend, tuple) else (backend,)))
 
 
 def rate_item(per_second: float) -> RateLimitItem:
@@ -188,7 +181,7 @@ class SharedRateLimit:
                 "the shared Telegram rate limit cannot be counted (redis.url or the database "
                 "unreachable?); this process paces itself at %s messages/s for %d s",
                 exc,
-                _backend_errors(storage),
+                backend_errors(storage),
                 self.per_second,
                 RETRY_STORAGE_SECONDS,
             )

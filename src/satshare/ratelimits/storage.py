@@ -15,10 +15,18 @@ import time
 from math import floor
 
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
+from limits.errors import StorageError
 from limits.storage.base import TimestampedSlidingWindow
 
 from satshare.db import DATABASE_DOWN, Database
 from satshare.ratelimits import repository
+
+
+def backend_errors(storage: Storage) -> tuple[type[BaseException], ...]:
+    """The errors of a storage's backend failing (down, unreachable, timed out) rather than
+    of a bug: its own as limits names them, limits' wrapper of them, and the network's."""
+    backend = storage.base_exceptions
+    return (OSError, StorageError, *(backend if isinstance(backend, tuple) else (backend,)))
 
 
 class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
