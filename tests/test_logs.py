@@ -199,3 +199,32 @@ async def test_a_settlement_line_names_the_request_invoice_and_buyer(
     assert line["invoice_id"] == order["invoice"]["id"]
     assert line["user_id"] == buyer["user_id"]
     assert line["request_id"]  # the webhook's request
+
+
+@pytest.mark.parametrize(
+    ("error", "traceback"),
+    [
+        (ConnectionRefusedError("[Errno 111] Connect call failed"), False),  # a dependency down
+        (KeyError("no such thing"), True),  # a bug: its traceback stays
+    ],
+    ids=["database-down", "bug"],
+)
+async def test_a_background_run_that_fails_says_why_in_one_line(
+    caplog: pytest.LogCaptureFixture, error: Exception, traceback: bool
+) -> None:
+    """The outbox sender's and the other nudged runs' failures: one line naming the reason
+    (the driver's first line), a traceback only for what is not an outage."""
+    from satshare.background import CoalescingRunner
+
+    async def work() -> int:
+        raise error
+
+    runner = CoalescingRunner(work, "sending the outbox")
+    with caplog.at_level(logging.WARNING, logger="satshare.background"):
+        runner.kick()
+        await runner.aclose()
+    [line] = [r for r in caplog.records if r.name == "satshare.background"]
+    expected = f"sending the outbox failed; the periodic job will retry ({logs.error_line(error)})"
+    assert line.getMessage() == expected
+    assert "\n" not in line.getMessage()
+    assert bool(line.exc_info) is traceback

@@ -11,6 +11,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from satshare import logs
+from satshare.db import DATABASE_DOWN
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +35,10 @@ class CoalescingRunner:
             self._again = False
             try:
                 await self._work()
-            except Exception:
-                log.exception("%s failed; the periodic job will retry", self._what)
+            except Exception as exc:
+                logs.warn_unavailable(
+                    log, "%s failed; the periodic job will retry", exc, DATABASE_DOWN, self._what
+                )
                 return
             if not self._again:
                 return

@@ -14,6 +14,8 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from satshare import logs
+from satshare.db import DATABASE_DOWN
 from satshare.jobqueue import Job
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,15 @@ class InlineJobs:
         while True:
             try:
                 await job.run()
-            except Exception:
-                log.exception("job %s failed; it runs again in %d s", job.name, job.every)
+            except Exception as exc:
+                logs.warn_unavailable(
+                    log,
+                    "job %s failed; it runs again in %d s",
+                    exc,
+                    DATABASE_DOWN,
+                    job.name,
+                    job.every,
+                )
             if job.woken is None:
                 await asyncio.sleep(job.every)
                 continue

@@ -23,9 +23,10 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from satshare import logs
 from satshare.audit.flows import Actor, audited
 from satshare.clock import Clock
-from satshare.db import Database, purge_in_batches
+from satshare.db import DATABASE_DOWN, Database, purge_in_batches
 from satshare.errors import NotFound
 from satshare.webhooks_out import repository, service, signing
 from satshare.webhooks_out.models import (
@@ -193,8 +194,13 @@ class DeliveryRunner:
             try:
                 async with self.ctx.db.reading() as session:
                     endpoint_ids = await repository.endpoints_with_work(session)
-            except Exception:
-                log.exception("looking for webhook deliveries failed; the periodic job retries")
+            except Exception as exc:
+                logs.warn_unavailable(
+                    log,
+                    "looking for webhook deliveries failed; the periodic job retries",
+                    exc,
+                    DATABASE_DOWN,
+                )
                 return
             for endpoint_id in endpoint_ids:
                 task = self._drains.get(endpoint_id)
@@ -210,8 +216,14 @@ class DeliveryRunner:
             self._again.discard(endpoint_id)
             try:
                 await _drain(self.ctx, endpoint_id, self._slots)
-            except Exception:
-                log.exception("webhook delivery to endpoint %d failed; retried later", endpoint_id)
+            except Exception as exc:
+                logs.warn_unavailable(
+                    log,
+                    "webhook delivery to endpoint %d failed; retried later",
+                    exc,
+                    DATABASE_DOWN,
+                    endpoint_id,
+                )
                 return
             if endpoint_id not in self._again:
                 return
