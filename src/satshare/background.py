@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from satshare import logs
-from satshare.db import DATABASE_DOWN
+from satshare.db import database_down
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class CoalescingRunner:
                 await self._work()
             except Exception as exc:
                 logs.warn_unavailable(
-                    log, "%s failed; the periodic job will retry", exc, DATABASE_DOWN, self._what
+                    log, "%s failed; the periodic job will retry", exc, database_down, self._what
                 )
                 return
             if not self._again:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -84,10 +85,38 @@ EnumT = TypeVar("EnumT", bound=StrEnum)
 #: What a consistent read returns.
 R = TypeVar("R")
 
-#: The errors of a database that is down or cannot be reached (the driver's, as SQLAlchemy
-#: wraps them, and the network's), as opposed to a bug: a health check or a counter that
-#: falls back names them in one log line and keeps a traceback for anything else.
-DATABASE_DOWN: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
+#: What the rate limits' database storage names as its backend's errors (limits wraps
+#: these when asked to); which of them are an outage is ``database_down``'s question.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
+#: SQLSTATE classes of a server that is down or refusing: connection exceptions (08),
+#: insufficient resources (53: too many connections), operator intervention (57: shutting
+#: down, starting up).
+_DOWN_SQLSTATE_CLASSES = ("08", "53", "57")
+#: SQLite's result codes of a file that cannot be used right now (locked, busy, full, I/O).
+_SQLITE_DOWN = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is down, unreachable or refusing for now, rather
+    than a bug (a constraint, a bad statement, a lazy load outside a greenlet): a health
+    check or a job that falls back logs an outage in one line and keeps a bug's traceback.
+    asyncpg raises a refused connection as the OS's error, unwrapped; a connection lost
+    mid-query as a DBAPIError SQLAlchemy marks invalidated; a server starting up or out of
+    connections by its SQLSTATE."""
+    if isinstance(exc, (OSError, sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state[:2] in _DOWN_SQLSTATE_CLASSES
+    name = getattr(exc.orig, "sqlite_errorname", None)
+    if isinstance(name, str) and name:
+        return name.startswith(_SQLITE_DOWN)
+    # psycopg's failures to connect carry no SQLSTATE (SQLite's errors all carry a name).
+    return isinstance(exc, sa_exc.OperationalError)
 
 
 class StrEnumText(TypeDecorator[EnumT]):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal
@@ -137,11 +137,27 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+#: How deep ``error_line`` follows wrapped errors to the one that says why.
+_WRAPPED_DEPTH = 4
+
+
+def root_error(exc: BaseException) -> BaseException:
+    """The error that says why: SQLAlchemy keeps the driver's in ``orig`` (its asyncpg
+    adapter wraps asyncpg's once more), and procrastinate's and limits' wrappers raise
+    theirs ``from`` the driver's, with no message of their own."""
+    for _ in range(_WRAPPED_DEPTH):
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
 def error_line(exc: BaseException) -> str:
-    """``Type: message`` on one line, for a warning that names why a dependency failed: a
-    driver's error as the driver put it (SQLAlchemy's own wraps it with the SQL and a link
-    on lines of their own), its first line only; some errors have no message at all."""
-    cause = getattr(exc, "orig", None) or exc
+    """``Type: message`` on one line, for a log line that names why a dependency failed:
+    the driver's own error, its first line only (SQLAlchemy's add the SQL and a link on
+    lines of their own); some errors have no message at all."""
+    cause = root_error(exc)
     message = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {message[0]}" if message else type(cause).__name__
 
@@ -150,18 +166,20 @@ def warn_unavailable(
     logger: logging.Logger,
     message: str,
     exc: Exception,
-    expected: tuple[type[BaseException], ...],
+    is_outage: Callable[[BaseException], bool],
     *args: object,
 ) -> None:
-    """A dependency failed (a database, Redis, the job queue): one warning line ending with
-    the reason, as often as it is asked while the outage lasts. An ``expected`` error (the
-    dependency down or unreachable) leaves its traceback to DEBUG; any other error may be a
-    bug and keeps it."""
-    logger.warning(
+    """A dependency failed (a database, Redis, the job queue). An outage (``is_outage``:
+    down, unreachable, timed out) is one WARNING line ending with the reason, as often as
+    it is met while it lasts, its traceback only at DEBUG. Anything else may be a bug: an
+    ERROR with its traceback. ``message`` is a %-format for ``args`` (a literal % is %%)."""
+    outage = is_outage(exc)
+    logger.log(
+        logging.WARNING if outage else logging.ERROR,
         message + " (%s)",
         *args,
         error_line(exc),
-        exc_info=not isinstance(exc, expected) or logger.isEnabledFor(logging.DEBUG),
+        exc_info=exc if not outage or logger.isEnabledFor(logging.DEBUG) else None,
     )
 
 

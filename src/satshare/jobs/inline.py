@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 
 from satshare import logs
-from satshare.db import DATABASE_DOWN
+from satshare.db import database_down
 from satshare.jobqueue import Job
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class InlineJobs:
                     log,
                     "job %s failed; it runs again in %d s",
                     exc,
-                    DATABASE_DOWN,
+                    database_down,
                     job.name,
                     job.every,
                 )

@@ -20,7 +20,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from satshare import logs
-from satshare.ratelimits.storage import backend_errors
+from satshare.ratelimits.storage import storage_down
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class RateLimiter:
         self.per_ip = policy("per-ip", per_ip)
         self.login = policy("login", login)
         self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._storage_down = storage_down(storage)
 
     async def check(self, *, api_key: str | None, client_ip: str) -> Verdict:
         """Count one API request."""
@@ -101,7 +102,7 @@ class RateLimiter:
                 log,
                 "rate limit storage failed; the request is let through",
                 exc,
-                backend_errors(self.storage),
+                self._storage_down,
             )
             return Verdict(True)
 

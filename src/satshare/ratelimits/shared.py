@@ -51,7 +51,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 
 from satshare import logs, metrics
-from satshare.ratelimits.storage import backend_errors
+from satshare.ratelimits.storage import storage_down
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class SharedRateLimit:
                 "the shared Telegram rate limit cannot be counted (redis.url or the database "
                 "unreachable?); this process paces itself at %s messages/s for %d s",
                 exc,
-                backend_errors(storage),
+                storage_down(storage),
                 self.per_second,
                 RETRY_STORAGE_SECONDS,
             )

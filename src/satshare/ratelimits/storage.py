@@ -12,21 +12,39 @@ and COMMIT on PostgreSQL, #15); taking a sliding-window place is one conditional
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from math import floor
 
-from limits.aio.storage import SlidingWindowCounterSupport, Storage
+from limits.aio.storage import MemoryStorage, SlidingWindowCounterSupport, Storage
 from limits.errors import StorageError
 from limits.storage.base import TimestampedSlidingWindow
 
-from satshare.db import DATABASE_DOWN, Database
+from satshare.db import DATABASE_ERRORS, Database, database_down
 from satshare.ratelimits import repository
 
 
-def backend_errors(storage: Storage) -> tuple[type[BaseException], ...]:
-    """The errors of a storage's backend failing (down, unreachable, timed out) rather than
-    of a bug: its own as limits names them, limits' wrapper of them, and the network's."""
-    backend = storage.base_exceptions
-    return (OSError, StorageError, *(backend if isinstance(backend, tuple) else (backend,)))
+def storage_down(storage: Storage) -> Callable[[BaseException], bool]:
+    """Whether an error of ``storage`` is its backend being down, unreachable or timed out
+    rather than a bug (logged then with its traceback): the network's errors; for the
+    database, what ``db.database_down`` says; for Redis, its connection and timeout errors
+    and a replica refusing writes. A storage in memory has no backend to lose."""
+    if isinstance(storage, DatabaseStorage):
+        return lambda exc: database_down(_unwrapped(exc))
+    if isinstance(storage, MemoryStorage):
+        return lambda exc: isinstance(_unwrapped(exc), OSError)
+    from redis.exceptions import ConnectionError as RedisDown
+    from redis.exceptions import ReadOnlyError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    redis_down = (OSError, RedisDown, RedisTimeout, ReadOnlyError)
+    return lambda exc: isinstance(_unwrapped(exc), redis_down)
+
+
+def _unwrapped(exc: BaseException) -> BaseException:
+    """The backend's own error inside limits' wrapper (``wrap_exceptions``)."""
+    if isinstance(exc, StorageError) and isinstance(exc.storage_error, BaseException):
+        return exc.storage_error
+    return exc
 
 
 class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -38,7 +56,7 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return DATABASE_DOWN
+        return DATABASE_ERRORS
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from satshare import logs
 from satshare.audit.flows import Actor, audited
 from satshare.clock import Clock
-from satshare.db import DATABASE_DOWN, Database, purge_in_batches
+from satshare.db import Database, database_down, purge_in_batches
 from satshare.errors import NotFound
 from satshare.webhooks_out import repository, service, signing
 from satshare.webhooks_out.models import (
@@ -199,7 +199,7 @@ class DeliveryRunner:
                     log,
                     "looking for webhook deliveries failed; the periodic job retries",
                     exc,
-                    DATABASE_DOWN,
+                    database_down,
                 )
                 return
             for endpoint_id in endpoint_ids:
@@ -221,7 +221,7 @@ class DeliveryRunner:
                     log,
                     "webhook delivery to endpoint %d failed; retried later",
                     exc,
-                    DATABASE_DOWN,
+                    database_down,
                     endpoint_id,
                 )
                 return

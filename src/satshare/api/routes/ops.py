@@ -26,7 +26,7 @@ from satshare.api.ports import JobQueue
 from satshare.api.problems import openapi_responses, problem
 from satshare.api.routing import StrictJSONRoute
 from satshare.clock import Clock
-from satshare.db import DATABASE_DOWN, Database
+from satshare.db import Database, database_down
 from satshare.errors import Unauthorized
 from satshare.notifications import flows as outbox
 from satshare.payouts import flows as payouts
@@ -35,13 +35,16 @@ from satshare.payouts.models import PayoutStatus
 log = logging.getLogger(__name__)
 
 
-def _queue_down() -> tuple[type[BaseException], ...]:
-    """The job queue down or not open: procrastinate's and its driver's errors. Imported
-    here, not at the top: only a process with a job queue (PostgreSQL) has them loaded."""
-    from procrastinate.exceptions import ProcrastinateException
-    from psycopg import Error as PsycopgError
+def _queue_down(exc: BaseException) -> bool:
+    """The job queue not open yet, or its database down (procrastinate raises psycopg's
+    error ``from`` its own). Imported here, not at the top: only a process with a job
+    queue (PostgreSQL) has them loaded."""
+    from procrastinate.exceptions import AppNotOpen
+    from psycopg import OperationalError
 
-    return (OSError, ProcrastinateException, PsycopgError)
+    return isinstance(exc, AppNotOpen) or isinstance(
+        logs.root_error(exc), (OSError, OperationalError)
+    )
 
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["service"])
@@ -91,7 +94,7 @@ async def ready(db: DbDep, queue: JobQueueDep, request: Request) -> JSONResponse
         await db.ping()
         checks["database"] = "ok"
     except Exception as exc:  # any failure means "not ready"; the log says why
-        logs.warn_unavailable(log, "readiness: the database did not answer", exc, DATABASE_DOWN)
+        logs.warn_unavailable(log, "readiness: the database did not answer", exc, database_down)
         checks["database"] = "the database did not answer"
         failed.append("database")
     if "database" not in failed:
@@ -99,7 +102,7 @@ async def ready(db: DbDep, queue: JobQueueDep, request: Request) -> JSONResponse
             current = await migrate.current_revision(db)
         except Exception as exc:
             logs.warn_unavailable(
-                log, "readiness: could not read the schema revision", exc, DATABASE_DOWN
+                log, "readiness: could not read the schema revision", exc, database_down
             )
             current = None
         head = migrate.head_revision()
@@ -118,9 +121,7 @@ async def ready(db: DbDep, queue: JobQueueDep, request: Request) -> JSONResponse
             await queue.list_queues_async()
             checks["jobs"] = "ok"
         except Exception as exc:
-            logs.warn_unavailable(
-                log, "readiness: the job queue did not answer", exc, _queue_down()
-            )
+            logs.warn_unavailable(log, "readiness: the job queue did not answer", exc, _queue_down)
             checks["jobs"] = "the job queue did not answer"
             failed.append("jobs")
     if failed:
@@ -180,12 +181,12 @@ async def _refresh_gauges(db: Database, clock: Clock, queue: JobQueue | None) ->
             frozenset(state.value for state in PayoutStatus),
         )
     except Exception as exc:
-        logs.warn_unavailable(log, "metrics: the database did not answer", exc, DATABASE_DOWN)
+        logs.warn_unavailable(log, "metrics: the database did not answer", exc, database_down)
     if queue is not None:
         try:
             metrics.set_job_queue(list(await queue.list_queues_async()))
         except Exception as exc:
-            logs.warn_unavailable(log, "metrics: the job queue did not answer", exc, _queue_down())
+            logs.warn_unavailable(log, "metrics: the job queue did not answer", exc, _queue_down)
     metrics.set_db_pool(db.pool_status())
 
 
