@@ -140,9 +140,9 @@ class Server(uvicorn.Server):
         super().__init__(config)
         self.before_exit: Callable[[], Awaitable[None]] | None = None
         #: Wakes the requests that would otherwise keep waiting (the sandbox Bot API's long
-        #: polls). On a forced exit it runs before uvicorn's shutdown, and the open requests
-        #: are then awaited for up to GRACEFUL_SECONDS, so they end with an answer rather
-        #: than being cancelled mid-request (a traceback and a 500).
+        #: polls). On a forced exit it runs once uvicorn has stopped taking requests, and the
+        #: open ones are then awaited within its graceful timeout, so they end with an
+        #: answer rather than being cancelled mid-request (a traceback and a 500).
         self.answer_waiting: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,11 +174,6 @@ class Server(uvicorn.Server):
         self._loop.call_soon_threadsafe(self._start_stopping)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if self.force_exit and self.answer_waiting is not None:
-            # A second Ctrl+C while ``before_exit`` ran: the bot's long poll may still be
-            # open, and uvicorn's forced exit does not wait for it.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._answer_waiting(sockets), GRACEFUL_SECONDS)
         await super().shutdown(sockets)
         lifespan_done = getattr(self.lifespan, "shutdown_event", None)
         if self.force_exit and lifespan_done is not None and not lifespan_done.is_set():
@@ -189,23 +184,20 @@ class Server(uvicorn.Server):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.lifespan.shutdown(), GRACEFUL_SECONDS)
 
-    async def _answer_waiting(self, sockets: list[socket.socket] | None) -> None:
-        assert self.answer_waiting is not None
-        # No new request meanwhile, as uvicorn's own shutdown would (it repeats both,
-        # harmlessly): one arriving now would only be cancelled.
-        for server in self.servers:
-            server.close()
-        for sock in sockets or []:
-            sock.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()
-        try:
-            await self.answer_waiting()
-        except Exception:  # stopping goes on: the requests it would wake are cancelled
-            log.warning("could not answer the open requests before stopping", exc_info=True)
-            return
-        while self.server_state.tasks:
-            await asyncio.wait(set(self.server_state.tasks))
+    async def _wait_tasks_to_complete(self) -> None:
+        # uvicorn's shutdown calls this once the listener is closed and every connection
+        # told to finish, within its graceful timeout (then it cancels what is left). A
+        # forced exit (a second Ctrl+C while ``before_exit`` ran) waits for nothing, so the
+        # requests left waiting (the bot's long poll) are answered first.
+        if self.force_exit and self.answer_waiting is not None:
+            try:
+                await self.answer_waiting()
+            except Exception:  # stopping goes on: the requests it would wake are cancelled
+                log.warning("could not answer the open requests before stopping", exc_info=True)
+            else:
+                while self.server_state.tasks:
+                    await asyncio.wait(set(self.server_state.tasks))
+        await super()._wait_tasks_to_complete()
 
     def _start_stopping(self) -> None:
         self._stop_task = asyncio.ensure_future(self._stop_then_exit())
