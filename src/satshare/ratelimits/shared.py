@@ -91,6 +91,7 @@ class SharedRateLimit:
         #: Reserve at most this many places at once.
         self.block = block or max(1, round(per_second / 5))
         self._storage = storage
+        self._storage_down = storage_down(storage)
         self._local = MemoryStorage()
         self._local_until = 0.0
         self._key = self.item.key_for("telegram", identity)
@@ -181,7 +182,7 @@ class SharedRateLimit:
                 "the shared Telegram rate limit cannot be counted (redis.url or the database "
                 "unreachable?); this process paces itself at %s messages/s for %d s",
                 exc,
-                storage_down(storage),
+                self._storage_down,
                 self.per_second,
                 RETRY_STORAGE_SECONDS,
             )
