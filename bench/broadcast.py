@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
-import re
 import sys
 import tempfile
 import time
@@ -31,35 +29,48 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
+from annotated_types import Le
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from bench.bot_updates import TOKEN, free_port, wait_http
 from bench.settlement import add_postgresql_option, positive_int, recreate_database
+from satshare.config import RedisSettings, TelegramSettings
 from satshare.sim.loadclient import Request, send_all
 
 FIRST_ID = 400_000_000
-#: Telegram's own limit for one bot's messages, which ``telegram.max_messages_per_second``
-#: may not exceed.
-TELEGRAM_LIMIT = 30
+#: Telegram's own limit for one bot's messages: the bound the settings put on
+#: ``telegram.max_messages_per_second``.
+TELEGRAM_LIMIT = next(
+    bound.le
+    for bound in TelegramSettings.model_fields["max_messages_per_second"].metadata
+    if isinstance(bound, Le)
+)
 
 
 def messages_per_second(text: str) -> float:
-    """An argparse type: a rate the settings take (above 0, at most Telegram's 30 a second),
-    checked before anything is seeded."""
+    """An argparse type: a rate the settings take (above 0, at most Telegram's 30 a second;
+    the settings check it), checked before anything is seeded."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or not 0 < value <= TELEGRAM_LIMIT:
+    try:
+        return TelegramSettings(max_messages_per_second=value).max_messages_per_second
+    except ValidationError:
         raise argparse.ArgumentTypeError(
             f"{text} is not above 0 and at most {TELEGRAM_LIMIT} (Telegram's limit per bot)"
-        )
-    return value
+        ) from None
 
 
 def redis_url(text: str) -> str:
-    """An argparse type: a redis:// or rediss:// URL, as ``redis.url`` takes."""
-    if not re.match(r"^rediss?://", text):
+    """An argparse type: a redis:// or rediss:// URL, as ``redis.url`` takes (the settings
+    check it)."""
+    try:
+        given = RedisSettings(url=text).url  # an empty one means no Redis there
+    except ValidationError:
+        given = None
+    if given is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379/0)"
         )
