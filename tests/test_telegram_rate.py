@@ -87,17 +87,22 @@ async def test_places_are_spread_over_the_window_and_shared_through_the_storage(
     await second.aclose()
 
 
-class Unreachable(MemoryStorage):
-    """A storage that fails, as Redis or the database does when it is down."""
+class Failing(MemoryStorage):
+    """A storage whose every count raises ``error``: Redis or the database down (a
+    connection error), or a bug."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
 
     async def incr(self, *args: Any, **kwargs: Any) -> int:
-        raise ConnectionError("connection refused")
+        raise self.error
 
 
 async def test_a_storage_that_cannot_count_leaves_the_process_pacing_itself(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    storage: Storage = Unreachable()
+    storage: Storage = Failing(ConnectionError("connection refused"))
     shared = SharedRateLimit(storage, 5, identity="down")
     failed = _requests("failed")
     with caplog.at_level(logging.WARNING, logger="satshare.ratelimits.shared"):
@@ -112,22 +117,17 @@ async def test_a_storage_that_cannot_count_leaves_the_process_pacing_itself(
     await shared.aclose()
 
 
-class Broken(MemoryStorage):
-    """A storage with a bug (not its backend down): its traceback must stay in the log."""
-
-    async def incr(self, *args: Any, **kwargs: Any) -> int:
-        raise TypeError("a bug\nwith a second line")
-
-
-async def test_a_storage_bug_keeps_its_traceback_in_one_warning(
+async def test_a_storage_bug_is_an_error_with_its_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    shared = SharedRateLimit(Broken(), 5, identity="bug")
+    """A bug, not its backend down: its traceback must stay in the log."""
+    shared = SharedRateLimit(Failing(TypeError("a bug\nwith a second line")), 5, identity="bug")
     with caplog.at_level(logging.WARNING, logger="satshare.ratelimits.shared"):
         await asyncio.gather(*(shared.acquire() for _ in range(3)))
     [warning] = [r for r in caplog.records if r.name == "satshare.ratelimits.shared"]
     assert warning.getMessage().endswith("s (TypeError: a bug)")  # its first line only
     assert warning.exc_info and warning.exc_info[0] is TypeError
+    assert warning.levelno == logging.ERROR
     await shared.aclose()
 
 
