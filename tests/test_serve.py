@@ -165,6 +165,18 @@ def test_ctrl_c_stops_the_bot_before_the_server_without_a_traceback(
     assert not RAW_TOKEN.search(output)
 
 
+async def _lifespan(receive: Any, send: Any) -> None:
+    """An app's ASGI lifespan with nothing to start or stop."""
+    while (await receive())["type"] == "lifespan.startup":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _stop_slowly() -> None:
+    """A ``before_exit`` that outlasts a second Ctrl+C pressed 50 ms after the first."""
+    await asyncio.sleep(GRACEFUL_SECONDS * 3)
+
+
 def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCaptureFixture) -> None:
     """A second Ctrl+C while the bot still stops: uvicorn's forced exit does not wait for the
     requests left open, so the sandbox's long poll was cancelled mid-request (a traceback and
@@ -174,17 +186,12 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
 
     async def long_poll_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await _lifespan(receive, send)
             return
         polling.set()
         await woken.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
-
-    async def stop_slowly() -> None:
-        await asyncio.sleep(GRACEFUL_SECONDS * 3)
 
     async def answer() -> None:
         woken.set()
@@ -195,7 +202,7 @@ def test_a_forced_exit_answers_the_long_poll_left_open(caplog: pytest.LogCapture
         # log_config=None: uvicorn's own would stop its records before caplog.
         server = Server(uvicorn.Config(long_poll_app, log_level="info", log_config=None))
         server.config.timeout_graceful_shutdown = GRACEFUL_SECONDS
-        server.before_exit = stop_slowly
+        server.before_exit = _stop_slowly
         server.answer_waiting = answer
         serving = asyncio.create_task(server.serve(sockets=[listening]))
         async with httpx.AsyncClient() as client:
@@ -220,12 +227,7 @@ def test_a_forced_exit_still_stops_when_answering_fails(caplog: pytest.LogCaptur
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-
-    async def stop_slowly() -> None:
-        await asyncio.sleep(GRACEFUL_SECONDS * 3)
+            await _lifespan(receive, send)
 
     async def broken() -> None:
         raise RuntimeError("the emulator is gone")
@@ -233,7 +235,7 @@ def test_a_forced_exit_still_stops_when_answering_fails(caplog: pytest.LogCaptur
     async def scenario() -> None:
         listening = socket.create_server(("127.0.0.1", 0))
         server = Server(uvicorn.Config(app, log_level="info", log_config=None))
-        server.before_exit = stop_slowly
+        server.before_exit = _stop_slowly
         server.answer_waiting = broken
         serving = asyncio.create_task(server.serve(sockets=[listening]))
         await asyncio.sleep(0.2)
